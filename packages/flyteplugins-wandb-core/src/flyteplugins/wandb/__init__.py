@@ -1,0 +1,69 @@
+"""Weights & Biases tracking for Flyte 2 tasks.
+
+``from flyteplugins.wandb import wandb_init, wandb_config, get_wandb_run`` and put ``@wandb_init`` above
+``@env.task``. Importing this package does not import ``wandb``: the SDK is loaded when the first
+tracked task or function runs. Names from the optional packages (sweeps, distributed) are resolved on
+first use and raise an ImportError naming the extra to install when it is missing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._config import RankScope, RunMode, WandbConfig, get_wandb_context, wandb_config
+from ._decorator import wandb_init
+from ._extras import OPTIONAL_NAMES, MissingExtraError, load_optional
+from ._lifecycle import WandbTrackingError
+from ._link import Wandb
+from ._state import get_wandb_run, get_wandb_run_dir
+from ._validate import WandbConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._download import (
+        download_wandb_run_dir,
+        download_wandb_run_logs,
+        download_wandb_sweep_dirs,
+        download_wandb_sweep_logs,
+    )
+
+_DOWNLOAD_NAMES = (
+    "download_wandb_run_dir",
+    "download_wandb_sweep_dirs",
+    "download_wandb_run_logs",
+    "download_wandb_sweep_logs",
+)
+
+__all__ = [
+    "MissingExtraError",
+    "RankScope",
+    "RunMode",
+    "Wandb",
+    "WandbConfig",
+    "WandbConfigError",
+    "WandbTrackingError",
+    "download_wandb_run_dir",
+    "download_wandb_run_logs",
+    "download_wandb_sweep_dirs",
+    "download_wandb_sweep_logs",
+    "get_wandb_context",
+    "get_wandb_run",
+    "get_wandb_run_dir",
+    "wandb_config",
+    "wandb_init",
+    *OPTIONAL_NAMES,
+]
+
+
+def __getattr__(name: str) -> Any:
+    # Download helpers import flyte.io (about 0.5 s), so they load on first use only.
+    if name in _DOWNLOAD_NAMES:
+        from . import _download
+
+        return getattr(_download, name)
+    if name in OPTIONAL_NAMES:
+        return load_optional(name)
+    raise AttributeError(f"module 'flyteplugins.wandb' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,250 @@
+"""`wandb_config`: W&B settings carried in Flyte's ``custom_context``.
+
+Flyte's custom_context is a ``Dict[str, str]`` copied into every child task at submit time, so the
+settings are flattened to ``wandb_<field>`` string keys (JSON for lists, dicts and booleans). The key
+layout is the one the existing ``flyteplugins-wandb`` uses, so tasks running either plugin read each
+other's configuration.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, Literal
+
+from ._validate import (
+    RANK_SCOPES,
+    RUN_MODES,
+    WANDB_MODES,
+    WandbConfigError,
+    check_choice,
+    check_json,
+    check_no_secret_arguments,
+    check_no_secret_values,
+    check_type,
+)
+
+RunMode = Literal["auto", "new", "shared"]
+"""How a tracked task picks its W&B run: ``"auto"``, ``"new"`` or ``"shared"``."""
+
+RankScope = Literal["global", "worker"]
+"""Which ranks log in distributed training: ``"global"`` or ``"worker"``."""
+
+PREFIX = "wandb_"
+SWEEP_PREFIX = "wandb_sweep_"
+
+# Keys a tracked task writes for its children (never user-set). `_wandb_run_id` is the key the
+# existing plugin uses; the others let a child in another process join with the right project.
+RUN_ID_KEY = "_wandb_run_id"
+RUN_PROJECT_KEY = "_wandb_run_project"
+RUN_ENTITY_KEY = "_wandb_run_entity"
+RUN_HOST_KEY = "_wandb_run_host"
+RUN_OFFLINE_KEY = "_wandb_run_offline"
+
+STR_FIELDS = ("project", "entity", "host", "id", "name", "mode", "group", "notes", "job_type", "run_mode",
+              "rank_scope", "on_error")
+JSON_FIELDS = ("tags", "config", "download_logs", "finish_timeout", "kwargs")
+FIELDS = STR_FIELDS + JSON_FIELDS
+# wandb.init() arguments that have their own field; everything else goes through `kwargs`.
+INIT_FIELDS = ("project", "entity", "id", "name", "tags", "config", "mode", "group", "notes", "job_type")
+
+
+def validate_settings(where: str, values: Mapping[str, Any], extra: Mapping[str, Any]) -> None:
+    """Validate explicit settings given to ``wandb_config`` or ``@wandb_init``."""
+    check_no_secret_arguments(where, values.keys())
+    check_no_secret_arguments(where, extra.keys())
+    check_choice("run_mode", values.get("run_mode"), RUN_MODES)
+    check_choice("rank_scope", values.get("rank_scope"), RANK_SCOPES)
+    check_choice("mode", values.get("mode"), WANDB_MODES)
+    check_choice("on_error", values.get("on_error"), ("continue", "raise"))
+    for name in ("project", "entity", "host", "id", "name", "group", "notes", "job_type"):
+        check_type(where, name, values.get(name), str, "a string")
+    tags = values.get("tags")
+    if tags is not None:
+        if isinstance(tags, str) or not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
+            raise WandbConfigError(f"{where}: tags must be a list of strings, got {tags!r}.")
+    check_type(where, "config", values.get("config"), Mapping, "a dict")
+    check_type(where, "download_logs", values.get("download_logs"), bool, "True or False")
+    ft = values.get("finish_timeout")
+    if ft is not None and (isinstance(ft, bool) or not isinstance(ft, (int, float)) or ft <= 0):
+        raise WandbConfigError(f"{where}: finish_timeout must be a positive number of seconds, got {ft!r}.")
+    host = values.get("host")
+    if host is not None and not host.startswith(("http://", "https://")):
+        raise WandbConfigError(f"{where}: host must start with http:// or https://, got {host!r}.")
+    for name in ("config",):
+        if values.get(name) is not None:
+            check_no_secret_values(where, name, values[name])
+    for name, value in extra.items():
+        if name == "settings" and isinstance(value, Mapping):
+            check_no_secret_arguments(f"{where} settings", value.keys())
+        check_no_secret_values(where, name, value)
+
+
+class WandbConfig(dict):  # type: ignore[type-arg]
+    """W&B settings for Flyte's ``custom_context``.
+
+    A ``dict[str, str]`` (so it can be passed as ``custom_context=``) that is also a context manager
+    (``with wandb_config(project="p"): await child()``) and exposes the parsed values as attributes
+    (``cfg.project``, ``cfg.tags``...). Build it with :func:`wandb_config`.
+    """
+
+    def __init__(self, data: Mapping[str, str] | None = None) -> None:
+        super().__init__(data or {})
+        self._scope: AbstractContextManager[Any] | None = None
+
+    # -- parsed view ------------------------------------------------------------------------
+    def values_dict(self) -> dict[str, Any]:
+        """The settings as Python values (only the keys that are set)."""
+        return parse_context(self)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in FIELDS:
+            return self.values_dict().get(name)
+        raise AttributeError(name)
+
+    # -- context manager ----------------------------------------------------------------------
+    def __enter__(self) -> WandbConfig:
+        import flyte
+
+        # flyte.custom_context scopes the values with a contextvar, so concurrent siblings started
+        # in different `with` blocks never see each other's settings.
+        self._scope = flyte.custom_context(**self)
+        self._scope.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        scope, self._scope = self._scope, None
+        if scope is not None:
+            scope.__exit__(*exc)
+
+    def __repr__(self) -> str:
+        return f"wandb_config({', '.join(f'{k}={v!r}' for k, v in self.values_dict().items())})"
+
+
+def encode(values: Mapping[str, Any]) -> dict[str, str]:
+    """Flatten settings to ``wandb_<field>`` string keys (None values dropped)."""
+    out: dict[str, str] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if key in JSON_FIELDS or isinstance(value, (list, dict, bool, tuple)):
+            out[PREFIX + key] = json.dumps(list(value) if isinstance(value, tuple) else value)
+        else:
+            out[PREFIX + key] = str(value)
+    return out
+
+
+def parse_context(custom_context: Mapping[str, str] | None) -> dict[str, Any]:
+    """Read ``wandb_<field>`` keys back into Python values; sweep keys are left to the sweeps package."""
+    out: dict[str, Any] = {}
+    if not custom_context:
+        return out
+    for key, raw in custom_context.items():
+        if not key.startswith(PREFIX) or key.startswith(SWEEP_PREFIX):
+            continue
+        name = key[len(PREFIX) :]
+        if name in STR_FIELDS:
+            # An empty string is how a task hides a consumed value (custom_context cannot delete).
+            if raw != "":
+                out[name] = raw
+            continue
+        try:
+            out[name] = json.loads(raw)
+        except (TypeError, ValueError):
+            out[name] = raw
+    return out
+
+
+def wandb_config(
+    project: str | None = None,
+    entity: str | None = None,
+    host: str | None = None,
+    id: str | None = None,
+    name: str | None = None,
+    tags: list[str] | None = None,
+    config: dict[str, Any] | None = None,
+    mode: str | None = None,
+    group: str | None = None,
+    run_mode: RunMode | None = None,
+    rank_scope: RankScope | None = None,
+    download_logs: bool | None = None,
+    on_error: Literal["continue", "raise"] | None = None,
+    finish_timeout: float | None = None,
+    **kwargs: Any,
+) -> WandbConfig:
+    """Create W&B settings that propagate to child tasks.
+
+    Use it as ``flyte.with_runcontext(custom_context=wandb_config(...))`` for a whole run, or as a
+    ``with wandb_config(...):`` block around child-task calls. Decorator arguments of
+    ``@wandb_init`` take precedence over these values, which take precedence over the defaults.
+
+    Args:
+        project: W&B project.
+        entity: W&B entity (team or user).
+        host: Base URL of the W&B server (e.g. ``https://wandb.mycompany.com``); used both by wandb and
+            for the Flyte UI links. Defaults to ``WANDB_BASE_URL`` or W&B cloud.
+        id: Run id for the run the first tracked task creates (default ``{run_name}-{action_name}``).
+        name: Display name of the run.
+        tags: Run tags.
+        config: Hyperparameters; merged key by key with the decorator's ``config``.
+        mode: wandb mode: ``"online"``, ``"offline"``, ``"disabled"`` or ``"shared"``. Without a mode
+            and without ``WANDB_API_KEY``, runs are written offline.
+        group: W&B group.
+        run_mode: ``"auto"`` (default), ``"new"`` or ``"shared"``.
+        rank_scope: ``"global"`` (default) or ``"worker"`` (distributed training).
+        download_logs: Download the run's files after the task finishes (online runs).
+        on_error: What to do when W&B cannot be reached: ``"continue"`` (default: fall back to offline
+            with a warning) or ``"raise"``.
+        finish_timeout: Upper bound in seconds on how long finishing a run may block the task.
+        **kwargs: Any other ``wandb.init`` argument (``notes``, ``job_type``, ``settings`` as a dict,
+            ``save_code``, ...). Must be JSON-serialisable.
+
+    Raises:
+        WandbConfigError: For invalid values, non-JSON values, or secret-like arguments.
+    """
+    values: dict[str, Any] = {
+        "project": project,
+        "entity": entity,
+        "host": host,
+        "id": id,
+        "name": name,
+        "tags": list(tags) if isinstance(tags, tuple) else tags,
+        "config": config,
+        "mode": mode,
+        "group": group,
+        "run_mode": run_mode,
+        "rank_scope": rank_scope,
+        "download_logs": download_logs,
+        "on_error": on_error,
+        "finish_timeout": finish_timeout,
+    }
+    for field_name in ("notes", "job_type"):
+        if field_name in kwargs:
+            values[field_name] = kwargs.pop(field_name)
+    validate_settings("wandb_config", values, kwargs)
+    for field_name in ("config", "tags"):
+        check_json("wandb_config", field_name, values[field_name])
+    for key, value in kwargs.items():
+        check_json("wandb_config", key, value)
+    if kwargs:
+        values["kwargs"] = kwargs
+    return WandbConfig(encode(values))
+
+
+def get_wandb_context() -> WandbConfig | None:
+    """The W&B settings in the current Flyte task's custom_context, or ``None`` when there are none."""
+    import flyte
+
+    ctx = flyte.ctx()
+    if not ctx:
+        return None
+    cc = ctx.custom_context or {}
+    keys = {k: v for k, v in cc.items() if k.startswith(PREFIX) and not k.startswith(SWEEP_PREFIX)}
+    return WandbConfig(keys) if keys else None
+
+
+def iter_internal_keys(custom_context: Mapping[str, str] | None) -> Iterator[tuple[str, str]]:
+    for key in (RUN_ID_KEY, RUN_PROJECT_KEY, RUN_ENTITY_KEY, RUN_HOST_KEY, RUN_OFFLINE_KEY):
+        if custom_context and custom_context.get(key):
+            yield key, custom_context[key]

@@ -1,0 +1,439 @@
+"""``@wandb_init``: open, expose and finish the right W&B run around a Flyte task or a function."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import contextlib
+import functools
+import inspect
+import logging
+import os
+import textwrap
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar, overload
+
+from . import _extras
+from ._config import (
+    INIT_FIELDS,
+    RUN_ENTITY_KEY,
+    RUN_HOST_KEY,
+    RUN_ID_KEY,
+    RUN_OFFLINE_KEY,
+    RUN_PROJECT_KEY,
+    RankScope,
+    RunMode,
+    parse_context,
+    validate_settings,
+)
+from ._link import Wandb
+from ._resolve import RunPlan, TaskInfo, Topology, merge_settings, resolve_run
+from ._state import ActiveRun, current, registry, reset_current, set_current
+from ._validate import WandbConfigError, check_json
+
+logger = logging.getLogger("flyteplugins.wandb")
+
+F = TypeVar("F")
+MARKER = "__flyteplugins_wandb__"
+
+
+# ---------------------------------------------------------------------------------------------
+# Situation: what the running code knows (Flyte context, environment, topology)
+# ---------------------------------------------------------------------------------------------
+
+
+def _has_netrc_credentials(host: str | None) -> bool:
+    import netrc
+    from urllib.parse import urlparse
+
+    target = urlparse(host or os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").hostname
+    try:
+        return bool(target and netrc.netrc().authenticators(target))
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+_warned_no_distributed = False
+
+
+def _topology() -> tuple[Topology | None, Any]:
+    """torchrun topology and the distributed resolver, or (None, None) when not distributed."""
+    global _warned_no_distributed
+    try:
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        world_size = 1
+    if world_size <= 1:
+        return None, None
+    dist = _extras.try_distributed()
+    if dist is None:
+        if not _warned_no_distributed:
+            _warned_no_distributed = True
+            warnings.warn(
+                f"@wandb_init runs under torchrun (WORLD_SIZE={world_size}) but rank handling is not "
+                "installed, so only global rank 0 will log. Install it with: "
+                f"{_extras.install_hint('distributed')}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return None, "rank0-only"
+    return dist.detect_topology(os.environ), dist
+
+
+def _task_info(is_task: bool) -> tuple[TaskInfo, dict[str, Any], Any]:
+    import flyte
+
+    ctx = flyte.ctx()
+    enclosing = current()
+    sweep_trial = bool(os.environ.get("WANDB_SWEEP_ID")) or bool(enclosing and enclosing.extra.get("sweep"))
+    if not ctx:
+        return (
+            TaskInfo(in_task=False, is_task=is_task, enclosing_run_id=enclosing.run_id if enclosing else None,
+                     sweep_trial=sweep_trial),
+            {},
+            None,
+        )
+    cc = dict(ctx.custom_context or {})
+    parent = cc.get(RUN_ID_KEY) or None
+    info = TaskInfo(
+        in_task=True,
+        is_task=is_task,
+        run_name=ctx.action.run_name,
+        action_name=ctx.action.name,
+        flyte_mode=getattr(ctx, "mode", "local") or "local",
+        parent_run_id=parent,
+        parent_project=cc.get(RUN_PROJECT_KEY) or None,
+        parent_entity=cc.get(RUN_ENTITY_KEY) or None,
+        parent_offline=cc.get(RUN_OFFLINE_KEY) == "true",
+        parent_in_process=registry.contains(parent),
+        enclosing_run_id=enclosing.run_id if (enclosing and enclosing.run is not None) else None,
+        sweep_trial=sweep_trial,
+    )
+    return info, parse_context(cc), ctx
+
+
+class _Scope:
+    """One call of a tracked task or function: plan, open, expose, finish."""
+
+    def __init__(self, decorator_settings: dict[str, Any], is_task: bool) -> None:
+        self.decorator_settings = decorator_settings
+        self.is_task = is_task
+        self.active: ActiveRun | None = None
+        self.plan: RunPlan | None = None
+        self.in_task = False
+
+    def plan_run(self) -> RunPlan:
+        info, context_settings, _ctx = _task_info(self.is_task)
+        self.in_task = info.in_task
+        if not self.is_task:
+            # A plain function does not inherit the task's custom_context run identity.
+            context_settings.pop("id", None)
+        settings = merge_settings(self.decorator_settings, context_settings)
+        topology, dist = _topology() if self.is_task else (None, None)
+        if dist == "rank0-only":
+            if os.environ.get("RANK", "0") != "0":
+                self.plan = RunPlan(action="skip", advertise=False)
+                return self.plan
+            dist = None
+        self.plan = resolve_run(
+            settings,
+            info,
+            topology,
+            env=os.environ,
+            has_credentials=_has_netrc_credentials(settings.get("host")),
+            distributed=getattr(dist, "resolve_distributed", None),
+        )
+        return self.plan
+
+    def open(self) -> None:
+        from ._lifecycle import reuse_run, start_run
+
+        plan = self.plan
+        assert plan is not None
+        if plan.action == "skip":
+            self.active = ActiveRun(run=None, run_id=plan.run_id, primary=False, plan=plan)
+        elif plan.action == "reuse":
+            self.active = reuse_run(plan)
+            if self.active is None:  # the ancestor already finished: open our own part
+                plan.action = "init"
+                plan.init_kwargs.update(id=plan.run_id, resume="allow", reinit="create_new")
+                self.active = start_run(plan)
+        else:
+            self.active = start_run(plan)
+
+    def close(self, error: BaseException | None) -> None:
+        from ._lifecycle import finish_run
+
+        if self.active is None:
+            return
+        finish_run(self.active, error)
+        plan = self.plan
+        if (
+            error is None
+            and plan is not None
+            and plan.download_logs
+            and self.active.run is not None
+            and self.active.extra.get("owner")
+        ):
+            if self.active.offline:
+                logger.warning("download_logs=True skipped for offline run %s: nothing was uploaded.",
+                               self.active.run_id)
+            else:
+                self.active.extra["download_requested"] = True
+
+    @contextlib.contextmanager
+    def children_context(self) -> Iterator[None]:
+        """Advertise this scope's run to child tasks through custom_context."""
+        active, plan = self.active, self.plan
+        if not self.in_task or active is None or active.run is None or plan is None or not plan.advertise:
+            yield
+            return
+        import flyte
+
+        run = active.run
+        values = {
+            RUN_ID_KEY: str(active.run_id),
+            RUN_PROJECT_KEY: str(getattr(run, "project", "") or ""),
+            RUN_ENTITY_KEY: str(getattr(run, "entity", "") or ""),
+            RUN_OFFLINE_KEY: "true" if active.offline else "false",
+            # An explicit id names exactly one run: children must not reuse it for their own runs.
+            "wandb_id": "",
+        }
+        if plan.host:
+            values[RUN_HOST_KEY] = plan.host
+        with flyte.custom_context(**values):
+            yield
+
+
+async def _maybe_download(scope: _Scope) -> None:
+    if scope.active is not None and scope.active.extra.get("download_requested"):
+        from ._download import download_after_run
+
+        await download_after_run(scope.active)
+
+
+def _wrap(func: Callable[..., Any], decorator_settings: dict[str, Any], *, is_task: bool) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            scope = _Scope(decorator_settings, is_task)
+            scope.plan_run()
+            # wandb.init blocks for a while: keep the event loop free for concurrent siblings.
+            await asyncio.to_thread(scope.open)
+            token = set_current(scope.active)
+            try:
+                with scope.children_context():
+                    result = await func(*args, **kwargs)
+            except BaseException as exc:
+                await asyncio.to_thread(scope.close, exc)
+                raise
+            finally:
+                reset_current(token)
+            await asyncio.to_thread(scope.close, None)
+            await _maybe_download(scope)
+            return result
+
+        wrapper: Callable[..., Any] = async_wrapper
+    else:
+
+        @functools.wraps(func)
+        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+            scope = _Scope(decorator_settings, is_task)
+            scope.plan_run()
+            scope.open()
+            token = set_current(scope.active)
+            try:
+                with scope.children_context():
+                    result = func(*args, **kwargs)
+            except BaseException as exc:
+                scope.close(exc)
+                raise
+            finally:
+                reset_current(token)
+            scope.close(None)
+            if scope.active is not None and scope.active.extra.get("download_requested"):
+                from ._download import download_after_run_sync
+
+                download_after_run_sync(scope.active)
+            return result
+
+        wrapper = sync_wrapper
+    setattr(wrapper, MARKER, decorator_settings)
+    return wrapper
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoration
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_flyte_task(obj: Any) -> bool:
+    try:
+        from flyte._task import TaskTemplate
+    except ImportError:  # pragma: no cover - flyte layout changed
+        return hasattr(obj, "func") and hasattr(obj, "interface")
+    return isinstance(obj, TaskTemplate)
+
+
+def _decorators_below(func: Callable[..., Any]) -> list[str]:
+    """Source text of the decorators applied before ``@wandb_init`` (closer to ``def``)."""
+    try:
+        source = textwrap.dedent(inspect.getsource(func))
+        tree = ast.parse(source)
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return []
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return []
+    names = [ast.unparse(d) for d in node.decorator_list]
+    for i, text in enumerate(names):
+        if "wandb_init" in text:
+            return names[i + 1 :]
+    return []
+
+
+def _check_outermost(func: Callable[..., Any]) -> None:
+    for text in _decorators_below(func):
+        head = text.split("(")[0]
+        if head.endswith(".task") or head == "task":
+            raise WandbConfigError(
+                f"@wandb_init must be the outermost decorator, but it is applied under @{text} on "
+                f"{getattr(func, '__qualname__', func)!r}. Write:\n    @wandb_init(...)\n    @{text}\n"
+                f"    def {getattr(func, '__name__', 'fn')}(...): ..."
+            )
+
+
+def _is_elastic(task: Any) -> bool:
+    return type(getattr(task, "plugin_config", None)).__name__ == "Elastic"
+
+
+def _attach_links(task: Any, settings: dict[str, Any]) -> None:
+    if any(isinstance(link, Wandb) for link in getattr(task, "links", ()) or ()):
+        return
+    link_args = {
+        "host": settings.get("host"),
+        "project": settings.get("project"),
+        "entity": settings.get("entity"),
+        "run_mode": settings.get("run_mode") or "auto",
+        "rank_scope": settings.get("rank_scope") or "global",
+        "id": settings.get("id"),
+    }
+    links: tuple[Any, ...]
+    if _is_elastic(task):
+        dist = _extras.try_distributed()
+        if dist is None:
+            warnings.warn(
+                f"Task {task.name!r} uses Elastic but rank handling is not installed; only global rank 0 "
+                f"will log. Install it with: {_extras.install_hint('distributed')}",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            links = (Wandb(**link_args),)
+        else:
+            links = tuple(dist.links_for_task(task, link_args, settings))
+    else:
+        links = (Wandb(**link_args),)
+    task.links = (*tuple(task.links or ()), *links)
+
+
+def _decorate(obj: Any, settings: dict[str, Any]) -> Any:
+    if _is_flyte_task(obj):
+        func = obj.func
+        if hasattr(func, MARKER):
+            raise WandbConfigError(f"@wandb_init is applied twice to task {obj.name!r}.")
+        if _is_elastic(obj):
+            dist = _extras.try_distributed()
+            if dist is not None:
+                dist.check_task(obj, settings)
+        # `func` is a dataclass field, so it survives `task.override(...)` (a dataclasses.replace);
+        # mutating the task in place keeps the object the TaskEnvironment registered for deploys.
+        obj.func = _wrap(func, settings, is_task=True)
+        _attach_links(obj, settings)
+        return obj
+    if isinstance(obj, (staticmethod, classmethod)) or not callable(obj):
+        raise WandbConfigError(
+            f"@wandb_init decorates a Flyte task or a function, got {type(obj).__name__}: {obj!r}."
+        )
+    _check_outermost(obj)
+    return _wrap(obj, settings, is_task=False)
+
+
+@overload
+def wandb_init(_func: F) -> F: ...
+
+
+@overload
+def wandb_init(
+    _func: None = None,
+    *,
+    run_mode: RunMode | None = None,
+    rank_scope: RankScope | None = None,
+    download_logs: bool | None = None,
+    project: str | None = None,
+    entity: str | None = None,
+    host: str | None = None,
+    **kwargs: Any,
+) -> Callable[[F], F]: ...
+
+
+def wandb_init(
+    _func: Any = None,
+    *,
+    run_mode: RunMode | None = None,
+    rank_scope: RankScope | None = None,
+    download_logs: bool | None = None,
+    project: str | None = None,
+    entity: str | None = None,
+    host: str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Track a Flyte task (or a plain function) as a W&B run.
+
+    Use it bare (``@wandb_init``) or with arguments, always as the **outermost** decorator, above
+    ``@env.task``. Inside, :func:`get_wandb_run` returns the run; it is finished when the task ends,
+    with exit code 0 on success and a non-zero exit code when the task raises (the exception itself
+    reaches the caller unchanged).
+
+    Args:
+        run_mode: ``"auto"`` (default): the nearest tracked ancestor's run, or a new one if none;
+            ``"new"``: always a run of its own; ``"shared"``: the ancestor's run (error if none).
+        rank_scope: ``"global"`` (default) or ``"worker"``: which ranks log under torchrun/Elastic.
+        download_logs: Download the run's files when the task ends (online runs only).
+        project: W&B project.
+        entity: W&B entity.
+        host: Base URL of a self-hosted W&B server; used by wandb and by the Flyte UI link.
+        **kwargs: Any other ``wandb.init`` argument (``id``, ``name``, ``tags``, ``config``, ``mode``,
+            ``group``, ``notes``, ``job_type``, ``settings``, ...), plus ``on_error``
+            (``"continue"``/``"raise"``) and ``finish_timeout`` (seconds).
+
+    Raises:
+        WandbConfigError: At decoration time, for invalid values, non-JSON config, secret-like
+            arguments, or when applied under ``@env.task`` instead of above it.
+    """
+    explicit: dict[str, Any] = {
+        "run_mode": run_mode,
+        "rank_scope": rank_scope,
+        "download_logs": download_logs,
+        "project": project,
+        "entity": entity,
+        "host": host,
+    }
+    for name in (*INIT_FIELDS, "on_error", "finish_timeout"):
+        if name in kwargs:
+            explicit[name] = kwargs.pop(name)
+    user_settings = kwargs.get("settings")
+    if user_settings is not None and hasattr(user_settings, "model_dump"):
+        # A wandb.Settings object: keep only what the user set, as a plain dict we can merge.
+        kwargs["settings"] = user_settings.model_dump(exclude_unset=True)
+    validate_settings("@wandb_init", explicit, kwargs)
+    if explicit.get("config") is not None:
+        check_json("@wandb_init", "config", explicit["config"])
+    settings = {k: v for k, v in explicit.items() if v is not None}
+    if kwargs:
+        settings["kwargs"] = kwargs
+
+    if _func is not None:
+        return _decorate(_func, settings)
+    return lambda obj: _decorate(obj, settings)

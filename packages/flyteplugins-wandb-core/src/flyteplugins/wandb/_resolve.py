@@ -1,0 +1,284 @@
+"""Run resolution: one pure function from (settings, task context, topology) to a run plan.
+
+Nothing here imports wandb or flyte, so the whole run-mode matrix is table-tested in plain unit tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ._validate import RANK_SCOPES, RUN_MODES, WandbConfigError, check_choice
+
+DEFAULT_HOST = "https://wandb.ai"
+CLOUD_API = "https://api.wandb.ai"
+
+Action = Literal["init", "reuse", "skip"]
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What the running code knows about where it is.
+
+    Attributes:
+        in_task: Running inside a Flyte task (``flyte.ctx()`` is truthy).
+        is_task: The decorated object is a Flyte task (as opposed to a plain function).
+        run_name: Flyte run name (``ctx.action.run_name``).
+        action_name: Flyte action name (``ctx.action.name``).
+        flyte_mode: ``"local"``, ``"remote"`` or ``"hybrid"``.
+        parent_run_id: ``_wandb_run_id`` from custom_context: the nearest tracked ancestor's run.
+        parent_project / parent_entity / parent_offline: where that run lives.
+        parent_in_process: The ancestor's run is open in this process (local mode) and can be reused.
+        enclosing_run_id: A run active in the caller's own scope (a plain function called in a task).
+        sweep_trial: Running as a W&B sweep trial (wandb.agent set WANDB_SWEEP_ID).
+    """
+
+    in_task: bool = False
+    is_task: bool = True
+    run_name: str | None = None
+    action_name: str | None = None
+    flyte_mode: str = "local"
+    parent_run_id: str | None = None
+    parent_project: str | None = None
+    parent_entity: str | None = None
+    parent_offline: bool = False
+    parent_in_process: bool = False
+    enclosing_run_id: str | None = None
+    sweep_trial: bool = False
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Distributed topology from torchrun's environment (see flyteplugins-wandb-distributed)."""
+
+    rank: int
+    local_rank: int
+    world_size: int
+    local_world_size: int
+    worker_index: int
+    num_workers: int
+
+    @property
+    def multi_node(self) -> bool:
+        return self.num_workers > 1
+
+
+@dataclass
+class RunPlan:
+    """What the decorator does for one call.
+
+    Attributes:
+        action: ``"init"`` a run, ``"reuse"`` the run ``run_id`` already open in this process, or
+            ``"skip"`` (this rank does not log; ``get_wandb_run()`` returns None).
+        run_id: The W&B run id (None lets wandb pick one).
+        init_kwargs: ``wandb.init`` keyword arguments, except ``settings``.
+        settings: ``wandb.Settings`` fields (shared-mode labels, base_url, ...).
+        primary: This process owns the run's final state (finishes it with the exit code).
+        advertise: Publish the run to child tasks through custom_context.
+        download_logs / on_error / finish_timeout: Behaviour flags resolved from the settings.
+    """
+
+    action: Action
+    run_id: str | None = None
+    init_kwargs: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    primary: bool = True
+    advertise: bool = True
+    download_logs: bool = False
+    on_error: str = "continue"
+    finish_timeout: float | None = None
+    host: str | None = None
+
+    @property
+    def offline(self) -> bool:
+        return self.init_kwargs.get("mode") == "offline"
+
+
+def merge_settings(decorator: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
+    """Decorator > context > defaults; ``config``, ``kwargs`` and ``settings`` merge key by key."""
+    merged: dict[str, Any] = {k: v for k, v in context.items() if v is not None}
+    for key, value in decorator.items():
+        if value is None:
+            continue
+        if key in ("config", "kwargs") and isinstance(merged.get(key), Mapping) and isinstance(value, Mapping):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    ctx_settings = (context.get("kwargs") or {}).get("settings")
+    dec_settings = (decorator.get("kwargs") or {}).get("settings")
+    if isinstance(ctx_settings, Mapping) and isinstance(dec_settings, Mapping):
+        merged["kwargs"] = {**merged["kwargs"], "settings": {**ctx_settings, **dec_settings}}
+    merged.setdefault("run_mode", "auto")
+    merged.setdefault("rank_scope", "global")
+    check_choice("run_mode", merged["run_mode"], RUN_MODES)
+    check_choice("rank_scope", merged["rank_scope"], RANK_SCOPES)
+    return merged
+
+
+def api_base_url(host: str | None) -> str | None:
+    """The wandb API base URL for a UI host (W&B cloud serves the API from another host)."""
+    if host is None:
+        return None
+    host = host.rstrip("/")
+    return CLOUD_API if host in ("https://wandb.ai", "http://wandb.ai") else host
+
+
+def ui_host(host: str | None, env_base_url: str | None) -> str:
+    """The host used in links: explicit host, else WANDB_BASE_URL, else W&B cloud."""
+    if host:
+        return host.rstrip("/")
+    if env_base_url:
+        base = env_base_url.rstrip("/")
+        return DEFAULT_HOST if base == CLOUD_API else base
+    return DEFAULT_HOST
+
+
+def choose_mode(explicit: str | None, env: Mapping[str, str], has_credentials: bool) -> str | None:
+    """Explicit mode wins, then WANDB_MODE; with neither and no credentials, go offline."""
+    if explicit:
+        return explicit
+    if env.get("WANDB_MODE"):
+        return None  # wandb reads it itself
+    if env.get("WANDB_API_KEY") or has_credentials:
+        return None
+    return "offline"
+
+
+DistributedResolver = Callable[[dict[str, Any], TaskInfo, Topology, RunPlan], RunPlan]
+
+
+def resolve_run(
+    settings: Mapping[str, Any],
+    task: TaskInfo,
+    topology: Topology | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    has_credentials: bool = False,
+    distributed: DistributedResolver | None = None,
+) -> RunPlan:
+    """Turn merged settings plus the task's situation into a :class:`RunPlan`.
+
+    Args:
+        settings: Output of :func:`merge_settings`.
+        task: Where the code runs.
+        topology: torchrun topology, or None when not distributed.
+        env: Environment variables (only WANDB_MODE / WANDB_API_KEY / WANDB_BASE_URL are read).
+        has_credentials: A netrc entry for the W&B host exists.
+        distributed: Resolver from flyteplugins-wandb-distributed, required when ``topology`` is given.
+    """
+    env = env or {}
+    s = dict(settings)
+    run_mode = s.get("run_mode", "auto")
+    extra = dict(s.get("kwargs") or {})
+    user_settings = extra.pop("settings", None) or {}
+
+    init_kwargs: dict[str, Any] = {k: s[k] for k in ("project", "entity", "name", "tags", "config", "group",
+                                                        "notes", "job_type") if s.get(k) is not None}
+    init_kwargs.update(extra)
+    mode = choose_mode(s.get("mode"), env, has_credentials)
+    plan_settings: dict[str, Any] = dict(user_settings) if isinstance(user_settings, Mapping) else {}
+    base_url = api_base_url(s.get("host"))
+    if base_url:
+        plan_settings["base_url"] = base_url
+
+    plan = RunPlan(
+        action="init",
+        init_kwargs=init_kwargs,
+        settings=plan_settings,
+        download_logs=bool(s.get("download_logs", False)),
+        on_error=s.get("on_error") or "continue",
+        finish_timeout=s.get("finish_timeout"),
+        host=s.get("host"),
+    )
+    if mode:
+        init_kwargs["mode"] = mode
+
+    explicit_id: str | None = s.get("id")
+    base_id = explicit_id
+    if base_id is None and task.in_task and task.is_task and task.run_name and task.action_name:
+        base_id = f"{task.run_name}-{task.action_name}"
+
+    if topology is not None and topology.world_size > 1 and task.is_task:
+        if distributed is None:
+            raise RuntimeError("distributed resolver missing")  # guarded by the caller
+        plan.run_id = base_id
+        return distributed(s, task, topology, plan)
+
+    # A sweep trial always gets its own run; wandb.agent hands it the id through the environment.
+    if task.sweep_trial and not task.is_task:
+        return _own(plan, explicit_id, deterministic=False)
+
+    if not task.is_task:
+        return _resolve_function(plan, run_mode, task, explicit_id)
+
+    parent = task.parent_run_id
+    if run_mode == "shared" and not parent:
+        raise WandbConfigError(
+            f"run_mode='shared' needs a tracked ancestor task, but task {task.action_name!r} has none. "
+            "Decorate a parent task with @wandb_init, or use run_mode='auto' (shares when a parent run "
+            "exists, otherwise creates one) or run_mode='new'."
+        )
+    if run_mode in ("auto", "shared") and parent:
+        return _join_parent(plan, task)
+
+    own = _own(plan, base_id, deterministic=base_id is not None)
+    if task.flyte_mode != "local" and own.init_kwargs.get("mode") != "offline":
+        # Remote children run in other pods: open the run in shared mode so they can join it.
+        own.settings.update(mode="shared", x_primary=True, x_label=task.action_name or "primary")
+    return own
+
+
+def _own(plan: RunPlan, run_id: str | None, *, deterministic: bool) -> RunPlan:
+    plan.action = "init"
+    plan.run_id = run_id
+    if run_id is not None:
+        plan.init_kwargs["id"] = run_id
+        if deterministic:
+            # Retries and Elastic restarts reuse the id: continue the run instead of clobbering it.
+            plan.init_kwargs.setdefault("resume", "allow")
+    plan.init_kwargs.setdefault("reinit", "create_new")
+    plan.primary = True
+    return plan
+
+
+def _join_parent(plan: RunPlan, task: TaskInfo) -> RunPlan:
+    plan.run_id = task.parent_run_id
+    plan.primary = False
+    if task.parent_in_process:
+        plan.action = "reuse"
+        return plan
+    plan.action = "init"
+    plan.init_kwargs["id"] = task.parent_run_id
+    plan.init_kwargs["reinit"] = "create_new"
+    if task.parent_project:
+        plan.init_kwargs["project"] = task.parent_project
+    if task.parent_entity:
+        plan.init_kwargs["entity"] = task.parent_entity
+    if task.parent_offline or plan.init_kwargs.get("mode") == "offline":
+        # Offline runs cannot be shared across processes: write this task's part under the same id;
+        # `wandb sync` then resumes the run.
+        plan.init_kwargs["mode"] = "offline"
+        plan.init_kwargs["resume"] = "allow"
+        plan.primary = True
+        return plan
+    plan.settings.update(
+        mode="shared", x_primary=False, x_label=task.action_name or "child", x_update_finish_state=False
+    )
+    return plan
+
+
+def _resolve_function(plan: RunPlan, run_mode: str, task: TaskInfo, explicit_id: str | None) -> RunPlan:
+    enclosing = task.enclosing_run_id
+    if run_mode == "shared" and not enclosing:
+        raise WandbConfigError(
+            "run_mode='shared' on a plain function needs an enclosing tracked task or function run; "
+            "none is active. Use run_mode='auto' or 'new'."
+        )
+    if run_mode in ("auto", "shared") and enclosing:
+        plan.action = "reuse"
+        plan.run_id = enclosing
+        plan.primary = False
+        plan.advertise = False
+        return plan
+    return _own(plan, explicit_id, deterministic=False)

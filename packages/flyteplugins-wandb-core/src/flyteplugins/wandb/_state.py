@@ -1,0 +1,95 @@
+"""Which W&B run belongs to the running code.
+
+A contextvar holds the current scope's run: Flyte runs concurrent async children as separate asyncio
+tasks and sync task bodies in threads with copied contextvars, so each child sees only its own run,
+and ``@flyte.trace`` bodies see their task's. A process-wide registry of open runs lets a child in the
+same process (local mode) reuse its parent's run object instead of opening a second one.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ActiveRun:
+    """A run as seen by one tracked scope."""
+
+    run: Any  # wandb Run, or None when this rank/scope does not log
+    run_id: str | None
+    primary: bool
+    plan: Any = None
+    offline: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_current: ContextVar[ActiveRun | None] = ContextVar("flyteplugins_wandb_current_run", default=None)
+
+
+class _Registry:
+    """Open runs in this process, keyed by run id, with a count of scopes using each."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[str, tuple[Any, int]] = {}
+
+    def add(self, run_id: str, run: Any) -> None:
+        with self._lock:
+            self._runs[run_id] = (run, 1)
+
+    def acquire(self, run_id: str) -> Any | None:
+        with self._lock:
+            entry = self._runs.get(run_id)
+            if entry is None:
+                return None
+            self._runs[run_id] = (entry[0], entry[1] + 1)
+            return entry[0]
+
+    def release(self, run_id: str) -> None:
+        with self._lock:
+            entry = self._runs.get(run_id)
+            if entry is not None and entry[1] > 1:
+                self._runs[run_id] = (entry[0], entry[1] - 1)
+
+    def remove(self, run_id: str) -> None:
+        with self._lock:
+            self._runs.pop(run_id, None)
+
+    def contains(self, run_id: str | None) -> bool:
+        with self._lock:
+            return run_id is not None and run_id in self._runs
+
+
+registry = _Registry()
+
+
+def current() -> ActiveRun | None:
+    return _current.get()
+
+
+def set_current(active: ActiveRun | None) -> Any:
+    return _current.set(active)
+
+
+def reset_current(token: Any) -> None:
+    _current.reset(token)
+
+
+def get_wandb_run() -> Any | None:
+    """The W&B run of the calling task or function, or ``None``.
+
+    ``None`` outside a ``@wandb_init`` scope, and on distributed ranks that do not log.
+    """
+    active = _current.get()
+    return active.run if active is not None else None
+
+
+def get_wandb_run_dir() -> str | None:
+    """Local directory of the current run's files (``run.dir``), or ``None`` without a run."""
+    run = get_wandb_run()
+    if run is None:
+        return None
+    return str(run.dir)
