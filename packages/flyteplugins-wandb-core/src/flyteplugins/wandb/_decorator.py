@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import inspect
 import logging
@@ -29,7 +30,7 @@ from ._config import (
 )
 from ._link import Wandb
 from ._resolve import RunPlan, TaskInfo, Topology, merge_settings, resolve_run
-from ._state import ActiveRun, current, registry, reset_current, set_current
+from ._state import ActiveRun, current, registry, reset_current, set_current, take_trial_overrides
 from ._validate import WandbConfigError, check_json
 
 logger = logging.getLogger("flyteplugins.wandb")
@@ -126,6 +127,9 @@ class _Scope:
     def plan_run(self) -> RunPlan:
         info, context_settings, _ctx = _task_info(self.is_task)
         self.in_task = info.in_task
+        trial = take_trial_overrides()
+        if trial is not None:
+            info = dataclasses.replace(info, sweep_trial=True)
         if not self.is_task:
             # A plain function does not inherit the task's custom_context run identity.
             context_settings.pop("id", None)
@@ -144,6 +148,12 @@ class _Scope:
             has_credentials=_has_netrc_credentials(settings.get("host")),
             distributed=getattr(dist, "resolve_distributed", None),
         )
+        if trial is not None:
+            trial_config = trial.pop("config", None)
+            if trial_config:
+                self.plan.init_kwargs["config"] = {**self.plan.init_kwargs.get("config", {}), **trial_config}
+            self.plan.init_kwargs.update(trial)
+            self.plan.run_id = trial.get("id", self.plan.run_id)
         return self.plan
 
     def open(self) -> None:

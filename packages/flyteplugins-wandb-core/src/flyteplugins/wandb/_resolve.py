@@ -205,8 +205,8 @@ def resolve_run(
         plan.run_id = base_id
         return distributed(s, task, topology, plan)
 
-    # A sweep trial always gets its own run; wandb.agent hands it the id through the environment.
-    if task.sweep_trial and not task.is_task:
+    # A sweep trial always gets its own run; wandb.agent (or the launcher's overrides) give its id.
+    if task.sweep_trial:
         return _own(plan, explicit_id, deterministic=False)
 
     if not task.is_task:

@@ -9,6 +9,8 @@ same process (local mode) reuse its parent's run object instead of opening a sec
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +29,27 @@ class ActiveRun:
 
 
 _current: ContextVar[ActiveRun | None] = ContextVar("flyteplugins_wandb_current_run", default=None)
+
+# Set by a sweep launcher around one trial: wandb.init arguments (id, config, group, ...) that the next
+# tracked scope uses for its own run. The scope consumes them, so nested scopes are unaffected.
+_trial: ContextVar[dict[str, Any] | None] = ContextVar("flyteplugins_wandb_trial", default=None)
+
+
+@contextmanager
+def trial_scope(**init_overrides: Any) -> Iterator[None]:
+    """Make the next ``@wandb_init`` scope in this context open a sweep-trial run with these arguments."""
+    token = _trial.set(dict(init_overrides))
+    try:
+        yield
+    finally:
+        _trial.reset(token)
+
+
+def take_trial_overrides() -> dict[str, Any] | None:
+    overrides = _trial.get()
+    if overrides is not None:
+        _trial.set(None)
+    return overrides
 
 
 class _Registry:
