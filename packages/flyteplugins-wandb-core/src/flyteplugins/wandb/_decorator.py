@@ -30,7 +30,16 @@ from ._config import (
 )
 from ._link import Wandb
 from ._resolve import RunPlan, TaskInfo, Topology, merge_settings, resolve_run
-from ._state import ActiveRun, current, registry, reset_current, set_current, take_trial_overrides
+from ._state import (
+    TRIAL_HANDLE_KEY,
+    ActiveRun,
+    TrialHandle,
+    current,
+    registry,
+    reset_current,
+    set_current,
+    take_trial_overrides,
+)
 from ._validate import WandbConfigError, check_json
 
 logger = logging.getLogger("flyteplugins.wandb")
@@ -123,6 +132,7 @@ class _Scope:
         self.active: ActiveRun | None = None
         self.plan: RunPlan | None = None
         self.in_task = False
+        self.trial_handle: TrialHandle | None = None
 
     def plan_run(self) -> RunPlan:
         info, context_settings, _ctx = _task_info(self.is_task)
@@ -149,6 +159,10 @@ class _Scope:
             distributed=getattr(dist, "resolve_distributed", None),
         )
         if trial is not None:
+            self.trial_handle = trial.pop(TRIAL_HANDLE_KEY, None)
+            trial_settings = trial.pop("settings", None)
+            if trial_settings:
+                self.plan.settings.update(trial_settings)
             trial_config = trial.pop("config", None)
             if trial_config:
                 self.plan.init_kwargs["config"] = {**self.plan.init_kwargs.get("config", {}), **trial_config}
@@ -171,12 +185,16 @@ class _Scope:
                 self.active = start_run(plan)
         else:
             self.active = start_run(plan)
+        if self.trial_handle is not None:
+            self.trial_handle._opened(self.active)
 
     def close(self, error: BaseException | None) -> None:
         from ._lifecycle import finish_run
 
         if self.active is None:
             return
+        if self.trial_handle is not None:
+            self.trial_handle._closing(self.active)
         finish_run(self.active, error)
         plan = self.plan
         if (
@@ -287,8 +305,8 @@ def _is_flyte_task(obj: Any) -> bool:
     return isinstance(obj, TaskTemplate)
 
 
-def _decorators_below(func: Callable[..., Any]) -> list[str]:
-    """Source text of the decorators applied before ``@wandb_init`` (closer to ``def``)."""
+def _decorators_above(func: Callable[..., Any]) -> list[str]:
+    """Source text of the decorators written above ``@wandb_init`` (applied after it)."""
     try:
         source = textwrap.dedent(inspect.getsource(func))
         tree = ast.parse(source)
@@ -300,12 +318,12 @@ def _decorators_below(func: Callable[..., Any]) -> list[str]:
     names = [ast.unparse(d) for d in node.decorator_list]
     for i, text in enumerate(names):
         if "wandb_init" in text:
-            return names[i + 1 :]
+            return names[:i]
     return []
 
 
 def _check_outermost(func: Callable[..., Any]) -> None:
-    for text in _decorators_below(func):
+    for text in _decorators_above(func):
         head = text.split("(")[0]
         if head.endswith(".task") or head == "task":
             raise WandbConfigError(

@@ -203,6 +203,10 @@ def resolve_run(
         if distributed is None:
             raise RuntimeError("distributed resolver missing")  # guarded by the caller
         plan.run_id = base_id
+        if "mode" not in init_kwargs and env.get("WANDB_MODE"):
+            # Shared mode is set through Settings, which would override WANDB_MODE=offline: make the
+            # environment's mode explicit so the resolver can see it.
+            init_kwargs["mode"] = env["WANDB_MODE"]
         return distributed(s, task, topology, plan)
 
     # A sweep trial always gets its own run; wandb.agent (or the launcher's overrides) give its id.

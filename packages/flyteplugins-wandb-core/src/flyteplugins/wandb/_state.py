@@ -8,8 +8,9 @@ same process (local mode) reuse its parent's run object instead of opening a sec
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -35,12 +36,56 @@ _current: ContextVar[ActiveRun | None] = ContextVar("flyteplugins_wandb_current_
 _trial: ContextVar[dict[str, Any] | None] = ContextVar("flyteplugins_wandb_trial", default=None)
 
 
+TRIAL_HANDLE_KEY = "__trial_handle__"
+
+
+@dataclass
+class TrialHandle:
+    """What a sweep launcher learns about the trial run opened inside :func:`trial_scope`.
+
+    ``on_open`` (set by the launcher) is called with the wandb run right after it opens, before the
+    objective's body runs. ``summary`` is a snapshot taken just before the run finishes, because
+    a finished run's summary is no longer readable.
+    """
+
+    on_open: Callable[[Any], None] | None = None
+    run_id: str | None = None
+    offline: bool = False
+    run_dir: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    opened: bool = False
+
+    def _opened(self, active: ActiveRun) -> None:
+        self.opened = True
+        self.run_id = active.run_id
+        self.offline = active.offline
+        run = active.run
+        if run is not None and getattr(run, "dir", None):
+            self.run_dir = os.path.dirname(str(run.dir))
+        if run is not None and self.on_open is not None:
+            self.on_open(run)
+
+    def _closing(self, active: ActiveRun) -> None:
+        run = active.run
+        if run is None:
+            return
+        try:
+            self.summary = dict(run.summary)
+        except Exception:  # a summary we cannot read must not fail the trial
+            self.summary = {}
+
+
 @contextmanager
-def trial_scope(**init_overrides: Any) -> Iterator[None]:
-    """Make the next ``@wandb_init`` scope in this context open a sweep-trial run with these arguments."""
-    token = _trial.set(dict(init_overrides))
+def trial_scope(**init_overrides: Any) -> Iterator[TrialHandle]:
+    """Make the next ``@wandb_init`` scope in this context open a sweep-trial run with these arguments.
+
+    ``settings`` (a dict of ``wandb.Settings`` fields, e.g. ``{"sweep_id": ...}``) is merged into the
+    run's settings; everything else goes to ``wandb.init``. Yields a :class:`TrialHandle`.
+    """
+    handle = TrialHandle()
+    token = _trial.set({**init_overrides, TRIAL_HANDLE_KEY: handle})
     try:
-        yield
+        yield handle
     finally:
         _trial.reset(token)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -143,15 +144,24 @@ def read_offline_run(path: str | Path) -> OfflineRun:
     return run
 
 
-def read_offline_runs(root: str | Path = "wandb") -> list[OfflineRun]:
-    """Parse every offline run under ``root`` (a ``wandb/`` directory), oldest first."""
+def read_offline_runs(root: str | Path = "wandb", *, wait: float = 5.0) -> list[OfflineRun]:
+    """Parse every offline run under ``root`` (a ``wandb/`` directory), oldest first.
+
+    wandb-core writes the transaction log asynchronously, so a run finished a moment ago may not have
+    its exit record on disk yet: wait up to ``wait`` seconds for every run to show one.
+    """
     base = Path(root)
-    return [read_offline_run(p) for p in sorted(base.glob("offline-run-*/run-*.wandb"))]
+    deadline = time.monotonic() + wait
+    while True:
+        runs = [read_offline_run(p) for p in sorted(base.glob("offline-run-*/run-*.wandb"))]
+        if all(r.finished for r in runs) or time.monotonic() >= deadline:
+            return runs
+        time.sleep(0.05)
 
 
-def runs_by_id(root: str | Path = "wandb") -> dict[str, list[OfflineRun]]:
+def runs_by_id(root: str | Path = "wandb", *, wait: float = 5.0) -> dict[str, list[OfflineRun]]:
     """Offline runs grouped by run id (a resumed or retried run has several files)."""
     out: dict[str, list[OfflineRun]] = {}
-    for run in read_offline_runs(root):
+    for run in read_offline_runs(root, wait=wait):
         out.setdefault(run.run_id, []).append(run)
     return out

@@ -1,0 +1,290 @@
+"""Test, lint, docs and packaging sessions for the flyteplugins-wandb family.
+
+``nox -l`` lists them. ``nox -s ci`` is what CI runs (README: ``uv run --frozen nox -s ci``).
+Sessions install from ``uv.lock`` (``uv sync --frozen``) so every run tests the locked versions,
+except ``matrix``, which installs the declared minimum and the latest ``flyte`` / ``wandb``.
+
+Sessions are generated from ``packages/*``: a sibling package that appears there gets its own
+``tests-<name>`` session without editing this file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import nox
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the workspace targets 3.10+, nox itself may run on 3.10
+    import tomli as tomllib
+
+nox.options.default_venv_backend = "uv"
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["ci"]
+
+ROOT = Path(__file__).parent
+PACKAGES_DIR = ROOT / "packages"
+IT = ROOT / "integration-tests"
+UMBRELLA = "flyteplugins-wandb"
+CORE = "flyteplugins-wandb-core"
+
+# Integration areas with their own session (anything else under integration-tests/ runs in
+# `integration`): torchrun needs torch, the packaging and docs tests build wheels / the site first.
+OWN_SESSION_AREAS = ("distributed", "packaging", "docs")
+
+# Test tooling that is not part of the locked dev group.
+UNIT_TEST_TOOLS = ("pytest>=8", "pytest-timeout>=2.3", "pytest-socket>=0.7")
+DOCS_TOOLS = ("mkdocs>=1.6,<2", "mkdocs-material>=9.5,<10", "mkdocstrings[python]>=0.27")
+PACKAGING_TOOLS = ("twine>=6.1", "pkginfo>=1.12", "packaging>=24")
+TORCH_PIN = "torch==2.13.0+cpu"
+
+# Version matrix: the latest releases tested; the floors are read from the packages' metadata.
+LATEST = {"flyte": "2.12.1", "wandb": "0.31.0"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Workspace discovery
+# ---------------------------------------------------------------------------------------------
+
+
+def _pyproject(path: Path) -> dict:
+    return tomllib.loads((path / "pyproject.toml").read_text())
+
+
+def _packages() -> dict[str, Path]:
+    """Distribution name -> directory, for every workspace member under packages/."""
+    found: dict[str, Path] = {}
+    for pyproject in sorted(PACKAGES_DIR.glob("*/pyproject.toml")):
+        found[_pyproject(pyproject.parent)["project"]["name"]] = pyproject.parent
+    return found
+
+
+def _short(dist: str) -> str:
+    if dist == UMBRELLA:
+        return "umbrella"
+    return dist.removeprefix(UMBRELLA + "-")
+
+
+def _floor(requirements: list[str], name: str) -> str | None:
+    for req in requirements:
+        m = re.match(rf"^{re.escape(name)}\s*(?:\[[^\]]*\])?\s*>=\s*([0-9][^,;\s]*)", req)
+        if m:
+            return m.group(1)
+    return None
+
+
+def _declared_floors() -> dict[str, str]:
+    deps = _pyproject(_packages()[CORE])["project"]["dependencies"]
+    floors = {name: _floor(deps, name) for name in ("flyte", "wandb")}
+    missing = [k for k, v in floors.items() if v is None]
+    if missing:
+        raise RuntimeError(f"{CORE} declares no '>=' floor for {missing}")
+    return floors  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------------------------
+# Installation helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _uv() -> str:
+    return shutil.which("uv") or "uv"
+
+
+def _sync(session: nox.Session, *args: str) -> None:
+    """Install exactly what uv.lock says into the session's virtualenv (workspace packages editable)."""
+    session.run_install(
+        _uv(), "sync", "--frozen", "--no-default-groups", "--inexact", *args,
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+        external=True,
+        silent=True,
+    )
+
+
+def _constraints(session: nox.Session) -> str:
+    """uv.lock as pip constraints, so tools installed on top cannot move locked versions."""
+    path = ROOT / ".nox" / "_lock-constraints.txt"
+    path.parent.mkdir(exist_ok=True)
+    session.run_install(
+        _uv(), "export", "--frozen", "--all-packages", "--all-groups", "--no-hashes", "--no-emit-workspace",
+        "--no-header", "--no-annotate", "--format", "requirements-txt", "-o", str(path),
+        external=True, silent=True,
+    )
+    return str(path)
+
+
+def _install_tools(session: nox.Session, *tools: str) -> None:
+    session.install("-c", _constraints(session), *tools)
+
+
+def _torch_args() -> list[str]:
+    links = os.environ.get("PIP_FIND_LINKS")
+    return ["--find-links", links] if links else []
+
+
+def _pytest(session: nox.Session, *args: str, allow_empty: bool = False) -> None:
+    success = (0, 5) if allow_empty else (0,)
+    session.run("pytest", *args, *session.posargs, success_codes=success)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sessions
+# ---------------------------------------------------------------------------------------------
+
+
+def _unit_session(dist: str, path: Path) -> None:
+    short = _short(dist)
+
+    def session_func(session: nox.Session) -> None:
+        tests = path / "tests"
+        if not tests.is_dir():
+            session.skip(f"{dist} has no tests/ directory")
+        # `--package` installs this member and its dependencies only: core comes in as a dependency,
+        # the sibling packages do not, so the tests prove the package works on its own.
+        _sync(session, "--package", dist)
+        _install_tools(session, *UNIT_TEST_TOOLS)
+        # Unit tests are pure logic: any attempt to open an inet socket fails the test.
+        _pytest(session, str(tests.relative_to(ROOT)), "--disable-socket", "--allow-unix-socket")
+
+    session_func.__doc__ = f"Unit tests of {dist} installed alone (plus core), sockets blocked."
+    nox.session(name=f"tests-{short}")(session_func)
+
+
+for _dist, _path in _packages().items():
+    if (_path / "src").is_dir() or (_path / "tests").is_dir():
+        _unit_session(_dist, _path)
+
+
+@nox.session(name="tests-all")
+def tests_all(session: nox.Session) -> None:
+    """Unit tests of every package installed together, sockets blocked."""
+    _sync(session, "--all-packages")
+    _install_tools(session, *UNIT_TEST_TOOLS)
+    dirs = [str((p / "tests").relative_to(ROOT)) for p in _packages().values() if (p / "tests").is_dir()]
+    _pytest(session, *dirs, "--disable-socket", "--allow-unix-socket")
+
+
+def _integration_areas() -> list[str]:
+    return sorted(
+        p.name for p in IT.iterdir()
+        if p.is_dir() and p.name not in OWN_SESSION_AREAS and not p.name.startswith((".", "_"))
+    )
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Integration tests (core, online, sweeps, ...): real flyte, wandb and the loopback server."""
+    _sync(session, "--all-packages", "--group", "dev")
+    areas = [f"integration-tests/{a}" for a in _integration_areas()]
+    if not areas:
+        session.skip("no integration test areas")
+    _pytest(session, *areas)
+
+
+@nox.session(name="integration-distributed")
+def integration_distributed(session: nox.Session) -> None:
+    """Distributed integration tests under real torchrun (installs CPU torch)."""
+    if not (IT / "distributed").is_dir():
+        session.skip("integration-tests/distributed does not exist yet")
+    _sync(session, "--all-packages", "--group", "dev")
+    session.install(*_torch_args(), "-c", _constraints(session), TORCH_PIN)
+    _pytest(session, "integration-tests/distributed")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over the whole repository."""
+    _install_tools(session, "ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy over every package, strict on the public API modules."""
+    _sync(session, "--all-packages")
+    _install_tools(session, "mypy")
+    srcs = [str((p / "src").relative_to(ROOT)) for p in _packages().values() if (p / "src").is_dir()]
+    session.run("mypy", *srcs, *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the docs site with mkdocs --strict and execute the docs' code examples."""
+    _sync(session, "--all-packages", "--group", "dev")
+    _install_tools(session, *DOCS_TOOLS)
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / ".nox" / "_site"))
+    if (IT / "docs").is_dir():
+        _pytest(session, "integration-tests/docs")
+
+
+@nox.session
+def packaging(session: nox.Session) -> None:
+    """Build all wheels/sdists, twine check --strict, and smoke-test the wheels in fresh venvs."""
+    _install_tools(session, *PACKAGING_TOOLS, "pytest>=8", "pytest-timeout>=2.3")
+    dist = Path(session.create_tmp()) / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run(_uv(), "build", "--all-packages", "--out-dir", str(dist), external=True)
+    artifacts = sorted(str(p) for p in dist.iterdir() if p.suffix in (".whl", ".gz"))
+    session.run("twine", "check", "--strict", *artifacts)
+    env = {"FLYTEPLUGINS_WANDB_DIST": str(dist), "UV_BIN": _uv()}
+    session.run("pytest", "integration-tests/packaging", *session.posargs, env=env)
+
+
+MATRIX_IDS = ("oldest-oldest", "oldest-latest", "latest-oldest", "latest-latest")
+
+
+@nox.session
+@nox.parametrize("combo", MATRIX_IDS, ids=list(MATRIX_IDS))
+def matrix(session: nox.Session, combo: str) -> None:
+    """flyte x wandb version matrix (declared floors and latest): floors checked, tests run."""
+    floors = _declared_floors()
+    _check_floors_in_metadata(session, floors)
+    flyte_kind, wandb_kind = combo.split("-")
+    flyte_v = floors["flyte"] if flyte_kind == "oldest" else LATEST["flyte"]
+    wandb_v = floors["wandb"] if wandb_kind == "oldest" else LATEST["wandb"]
+    editables = [a for p in _packages().values() for a in ("-e", str(p))]
+    session.install(*editables, f"flyte=={flyte_v}", f"wandb=={wandb_v}", *UNIT_TEST_TOOLS, "graphql-core>=3.2")
+    session.run(
+        "python", "-c",
+        "import importlib.metadata as m; v = {d: m.version(d) for d in ('flyte', 'wandb')}; print(v); "
+        f"assert v == {{'flyte': {flyte_v!r}, 'wandb': {wandb_v!r}}}, v",
+    )
+    units = [str((p / "tests").relative_to(ROOT)) for p in _packages().values() if (p / "tests").is_dir()]
+    _pytest(session, *units, "--disable-socket", "--allow-unix-socket")
+    areas = [f"integration-tests/{a}" for a in _integration_areas() if a in ("core", "sweeps", "online")]
+    if areas:
+        _pytest(session, *areas)
+
+
+def _check_floors_in_metadata(session: nox.Session, floors: dict[str, str]) -> None:
+    """Every package that depends on flyte/wandb declares the same floor as core."""
+    problems = []
+    for dist, path in _packages().items():
+        deps = _pyproject(path)["project"].get("dependencies", [])
+        for name, floor in floors.items():
+            declared = [d for d in deps if re.match(rf"^{name}\b(?!-)", d)]
+            if declared and _floor(declared, name) != floor:
+                problems.append(f"{dist}: {declared} (expected {name}>={floor})")
+    if problems:
+        session.error("inconsistent version floors:\n  " + "\n  ".join(problems))
+    session.log(f"declared floors: {floors}; latest tested: {LATEST}")
+
+
+@nox.session(venv_backend="none")
+def ci(session: nox.Session) -> None:
+    """What CI runs: lint, per-package unit tests, integration tests, packaging smoke test."""
+    session.notify("lint")
+    for dist, path in _packages().items():
+        if (path / "tests").is_dir():
+            session.notify(f"tests-{_short(dist)}")
+    session.notify("integration")
+    if (IT / "distributed").is_dir():
+        session.notify("integration-distributed")
+    session.notify("packaging")
+    session.notify("docs")

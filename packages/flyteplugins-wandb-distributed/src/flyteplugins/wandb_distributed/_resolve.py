@@ -1,0 +1,171 @@
+"""The run_mode × rank_scope matrix: which ranks open which W&B runs, with which ids and groups.
+
+Pure: the result depends only on the arguments, so every cell is table-tested without processes.
+
+===========  ===========================  =====  =====================================  ==================
+run_mode     who calls wandb.init          runs   run id (multi-node)                    group
+===========  ===========================  =====  =====================================  ==================
+auto/global  global rank 0                 1      {base}                                 -
+auto/worker  local rank 0 of each worker   N      {base}-worker-{w}                      -
+shared/glob  every rank (shared mode)      1      {base}                                 -
+shared/work  every rank (shared mode)      N      {base}-worker-{w}                      -
+new/global   every rank                    N×M    {base}-rank-{rank}                     {base}
+new/worker   every rank                    N×M    {base}-worker-{w}-rank-{local_rank}    {base}-worker-{w}
+===========  ===========================  =====  =====================================  ==================
+
+On a single node (one worker) ``rank_scope`` changes nothing: ids are ``{base}`` and
+``{base}-rank-{rank}`` (group ``{base}``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+from flyteplugins.wandb import WandbConfigError
+from flyteplugins.wandb._resolve import RunPlan, TaskInfo, Topology
+
+_warned_download = False
+
+
+def _worker_scoped(settings: Mapping[str, Any], topology: Topology) -> bool:
+    # With one worker, worker scope and global scope name the same set of ranks: keep the simpler ids.
+    return settings.get("rank_scope", "global") == "worker" and topology.multi_node
+
+
+def _label(topology: Topology) -> str:
+    if topology.multi_node:
+        return f"worker-{topology.worker_index}-rank-{topology.rank}"
+    return f"rank-{topology.rank}"
+
+
+def run_id_for(settings: Mapping[str, Any], topology: Topology, base: str) -> str:
+    """The W&B run id this rank writes to (or, for a rank that does not log, its scope's run)."""
+    run_mode = settings.get("run_mode", "auto")
+    worker = _worker_scoped(settings, topology)
+    if run_mode == "new":
+        if worker:
+            return f"{base}-worker-{topology.worker_index}-rank-{topology.local_rank}"
+        return f"{base}-rank-{topology.rank}"
+    return f"{base}-worker-{topology.worker_index}" if worker else base
+
+
+def group_for(settings: Mapping[str, Any], topology: Topology, base: str) -> str | None:
+    """The W&B group of this rank's run: only ``run_mode="new"`` groups its per-rank runs."""
+    if settings.get("run_mode", "auto") != "new":
+        return None
+    return f"{base}-worker-{topology.worker_index}" if _worker_scoped(settings, topology) else base
+
+
+def is_scope_primary(settings: Mapping[str, Any], topology: Topology) -> bool:
+    """Global rank 0, or local rank 0 of each worker under worker scope."""
+    return topology.local_rank == 0 if _worker_scoped(settings, topology) else topology.rank == 0
+
+
+def _skip(plan: RunPlan, run_id: str | None) -> RunPlan:
+    plan.action = "skip"
+    plan.run_id = run_id
+    plan.primary = False
+    plan.advertise = False
+    plan.init_kwargs = {}
+    plan.settings = {}
+    return plan
+
+
+def _open(plan: RunPlan, run_id: str | None, *, resume: bool) -> RunPlan:
+    plan.action = "init"
+    plan.run_id = run_id
+    if run_id is not None:
+        plan.init_kwargs["id"] = run_id
+        if resume:
+            # The id is derived from the Flyte run and action, which an Elastic restart (or a Flyte
+            # retry) reproduces: continue that run instead of failing on or overwriting it.
+            plan.init_kwargs.setdefault("resume", "allow")
+    else:
+        plan.init_kwargs.pop("id", None)
+    plan.init_kwargs.setdefault("reinit", "create_new")
+    return plan
+
+
+def resolve_distributed(
+    settings: Mapping[str, Any], task: TaskInfo, topology: Topology, plan: RunPlan
+) -> RunPlan:
+    """Adjust the single-process ``plan`` for this rank of a distributed job.
+
+    Args:
+        settings: Merged settings (``run_mode``, ``rank_scope``, ...).
+        task: Where the code runs (unused beyond documentation: a distributed task's runs are its own,
+            never its parent's, so every rank derives the same ids without talking to the others).
+        topology: This rank's place in the job.
+        plan: Core's plan, with ``run_id`` preset to the base id (``{run_name}-{action_name}``, or the
+            user's ``id``) and ``init_kwargs`` holding project, entity, config, mode, ...
+
+    Returns:
+        The same plan, with ``action`` (``init``/``skip``), ``run_id``, ``init_kwargs`` (id, group,
+        resume, reinit), ``settings`` (shared-mode fields) and ``primary`` set for this rank.
+
+    Raises:
+        WandbConfigError: ``run_mode="shared"`` without a base id (ranks could not agree on a run).
+    """
+    global _warned_download
+    del task  # the topology alone decides; kept in the signature for the core contract
+    run_mode = settings.get("run_mode", "auto")
+    base = plan.run_id
+    plan.advertise = True
+
+    if plan.download_logs:
+        plan.download_logs = False
+        if not _warned_download and topology.rank == 0:
+            _warned_download = True
+            warnings.warn(
+                "download_logs=True is not supported for distributed (torchrun/Elastic) tasks: several "
+                "workers would download the same run files. Skipping the download.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    run_id = run_id_for(settings, topology, base) if base is not None else None
+    primary = is_scope_primary(settings, topology)
+
+    if run_mode == "auto":
+        if not primary:
+            return _skip(plan, run_id)
+        plan.primary = True
+        return _open(plan, run_id, resume=True)
+
+    if run_mode == "new":
+        plan.primary = True
+        group = group_for(settings, topology, base) if base is not None else None
+        if group is not None:
+            plan.init_kwargs.setdefault("group", group)
+        return _open(plan, run_id, resume=True)
+
+    # run_mode == "shared": every rank writes to its scope's run; one writer owns its final state.
+    if run_id is None:
+        raise WandbConfigError(
+            "run_mode='shared' under torchrun needs a run id every rank agrees on, but this task has no "
+            "Flyte run/action name. Run it as a Flyte task, or pass @wandb_init(id=...)."
+        )
+    label = _label(topology)
+    mode = plan.init_kwargs.get("mode")
+    plan.primary = primary
+    # Same id + same second + same wandb dir (ranks of one node) would give every writer the same
+    # local run directory: a per-writer suffix keeps their files apart.
+    plan.settings["x_sync_dir_suffix"] = label
+    plan.settings["x_label"] = label
+    if mode == "disabled":
+        return _open(plan, run_id, resume=False)
+    if mode in ("offline", "dryrun"):
+        # wandb's shared mode needs a server. Offline, each rank records its own part of the run under
+        # the shared id (like a resumed run); `wandb sync` of every part assembles it.
+        return _open(plan, run_id, resume=True)
+    plan.settings.update(
+        mode="shared",
+        x_primary=primary,
+        x_update_finish_state=primary,
+    )
+    plan.init_kwargs.pop("mode", None)
+    # Shared mode joins the run as it is on the server: no resume lookup is needed (or made).
+    plan.init_kwargs.pop("resume", None)
+    return _open(plan, run_id, resume=False)

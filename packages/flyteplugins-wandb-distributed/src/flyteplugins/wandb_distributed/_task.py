@@ -1,0 +1,91 @@
+"""Decoration-time support for Elastic tasks: the task's shape, its W&B links and early checks.
+
+The Elastic config is read by attribute (``nnodes``, ``nproc_per_node``), so this package does not
+import flyteplugins-pytorch or torch: a task that uses Elastic already brings both.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from flyteplugins.wandb import Wandb, WandbConfigError
+
+
+def _task_name(task: Any) -> str:
+    return str(getattr(task, "name", None) or getattr(getattr(task, "func", None), "__name__", task))
+
+
+def elastic_shape(task: Any) -> tuple[int, int]:
+    """``(max nodes, processes per node)`` from the task's Elastic plugin config.
+
+    ``nnodes`` may be an int or an elastic range such as ``"2:4"``; a range gives its upper bound,
+    the most workers the job can have.
+
+    Raises:
+        WandbConfigError: ``nnodes`` or ``nproc_per_node`` cannot be read as positive integers.
+    """
+    config = getattr(task, "plugin_config", None)
+    raw_nodes = getattr(config, "nnodes", 1)
+    raw_procs = getattr(config, "nproc_per_node", 1)
+    try:
+        nodes = int(str(raw_nodes).split(":")[-1])
+        procs = int(raw_procs)
+    except (TypeError, ValueError):
+        raise WandbConfigError(
+            f"Task {_task_name(task)!r}: cannot read Elastic(nnodes={raw_nodes!r}, "
+            f"nproc_per_node={raw_procs!r}); expected integers (nnodes may be a range like '2:4')."
+        ) from None
+    if nodes < 1 or procs < 1:
+        raise WandbConfigError(
+            f"Task {_task_name(task)!r}: Elastic(nnodes={raw_nodes!r}, nproc_per_node={raw_procs!r}) "
+            "must be at least 1 each."
+        )
+    return nodes, procs
+
+
+def links_for_task(task: Any, link_args: Mapping[str, Any], settings: Mapping[str, Any]) -> Iterable[Wandb]:
+    """The W&B links of an Elastic task, derived from its Elastic config at decoration time.
+
+    One link per worker for ``rank_scope="worker"`` on a multi-node task (``{base}-worker-{i}``, or
+    the worker's group for ``run_mode="new"``); otherwise one link (the run, or the ranks' group for
+    ``run_mode="new"``). A one-process Elastic task is not distributed and gets the ordinary link.
+    """
+    del settings  # link_args already carries what the link needs
+    nodes, procs = elastic_shape(task)
+    args = dict(link_args)
+    if nodes * procs <= 1:
+        return [Wandb(**args)]
+    if nodes > 1 and args.get("rank_scope") == "worker":
+        return [
+            Wandb(**args, name=f"Weights & Biases Worker {i}", _is_distributed=True, _worker_index=i)
+            for i in range(nodes)
+        ]
+    return [Wandb(**args, _is_distributed=True)]
+
+
+def check_task(task: Any, settings: Mapping[str, Any]) -> None:
+    """Refuse or warn about settings that cannot work on an Elastic task.
+
+    Raises:
+        WandbConfigError: The task function is ``async``: Flyte's Elastic plugin runs the function
+            directly in each worker and never awaits it, so it must be a plain ``def``.
+    """
+    func = getattr(task, "func", None)
+    if inspect.iscoroutinefunction(func):
+        raise WandbConfigError(
+            f"Task {_task_name(task)!r} uses Elastic (torch distributed) with an async function, which "
+            "Flyte's Elastic plugin does not support: it calls the function in each worker without "
+            "awaiting it. Define it with 'def' instead of 'async def'."
+        )
+    elastic_shape(task)
+    if settings.get("download_logs"):
+        warnings.warn(
+            f"Task {_task_name(task)!r}: download_logs=True is not supported for distributed "
+            "(Elastic) tasks, since every worker would download the same run files; no logs will be "
+            "downloaded.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
