@@ -99,7 +99,12 @@ def _uv() -> str:
 def _sync(session: nox.Session, *args: str) -> None:
     """Install exactly what uv.lock says into the session's virtualenv (workspace packages editable)."""
     session.run_install(
-        _uv(), "sync", "--frozen", "--no-default-groups", "--inexact", *args,
+        _uv(),
+        "sync",
+        "--frozen",
+        "--no-default-groups",
+        "--inexact",
+        *args,
         env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
         external=True,
         silent=True,
@@ -111,9 +116,21 @@ def _constraints(session: nox.Session) -> str:
     path = ROOT / ".nox" / "_lock-constraints.txt"
     path.parent.mkdir(exist_ok=True)
     session.run_install(
-        _uv(), "export", "--frozen", "--all-packages", "--all-groups", "--no-hashes", "--no-emit-workspace",
-        "--no-header", "--no-annotate", "--format", "requirements-txt", "-o", str(path),
-        external=True, silent=True,
+        _uv(),
+        "export",
+        "--frozen",
+        "--all-packages",
+        "--all-groups",
+        "--no-hashes",
+        "--no-emit-workspace",
+        "--no-header",
+        "--no-annotate",
+        "--format",
+        "requirements-txt",
+        "-o",
+        str(path),
+        external=True,
+        silent=True,
     )
     return str(path)
 
@@ -171,7 +188,8 @@ def tests_all(session: nox.Session) -> None:
 
 def _integration_areas() -> list[str]:
     return sorted(
-        p.name for p in IT.iterdir()
+        p.name
+        for p in IT.iterdir()
         if p.is_dir() and p.name not in OWN_SESSION_AREAS and not p.name.startswith((".", "_"))
     )
 
@@ -226,7 +244,9 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def packaging(session: nox.Session) -> None:
     """Build all wheels/sdists, twine check --strict, and smoke-test the wheels in fresh venvs."""
-    _install_tools(session, *PACKAGING_TOOLS, "pytest>=8", "pytest-timeout>=2.3")
+    # The test venvs get only the wheels; this one runs pytest (whose conftest imports flyte).
+    _sync(session, "--all-packages", "--group", "dev")
+    _install_tools(session, *PACKAGING_TOOLS)
     dist = Path(session.create_tmp()) / "dist"
     shutil.rmtree(dist, ignore_errors=True)
     session.run(_uv(), "build", "--all-packages", "--out-dir", str(dist), external=True)
@@ -249,9 +269,12 @@ def matrix(session: nox.Session, combo: str) -> None:
     flyte_v = floors["flyte"] if flyte_kind == "oldest" else LATEST["flyte"]
     wandb_v = floors["wandb"] if wandb_kind == "oldest" else LATEST["wandb"]
     editables = [a for p in _packages().values() for a in ("-e", str(p))]
-    session.install(*editables, f"flyte=={flyte_v}", f"wandb=={wandb_v}", *UNIT_TEST_TOOLS, "graphql-core>=3.2")
+    session.install(
+        *editables, f"flyte=={flyte_v}", f"wandb=={wandb_v}", *UNIT_TEST_TOOLS, "graphql-core>=3.2"
+    )
     session.run(
-        "python", "-c",
+        "python",
+        "-c",
         "import importlib.metadata as m; v = {d: m.version(d) for d in ('flyte', 'wandb')}; print(v); "
         f"assert v == {{'flyte': {flyte_v!r}, 'wandb': {wandb_v!r}}}, v",
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -159,7 +160,7 @@ def test_secrets_are_refused_everywhere(kwargs) -> None:
     with pytest.raises(WandbConfigError, match="WANDB_API_KEY") as info:
         wandb_config(**kwargs)
     assert "flyte.Secret" in str(info.value)
-    with pytest.raises(WandbConfigError, match="flyte.Secret"):
+    with pytest.raises(WandbConfigError, match=r"flyte\.Secret"):
         wandb_init(**kwargs)
 
 
@@ -242,7 +243,10 @@ def test_host_points_wandb_at_the_server(wandb_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "needle"),
     [
-        ({"run_mode": "sometimes"}, "run_mode='sometimes' is not valid; allowed values: 'auto', 'new', 'shared'"),
+        (
+            {"run_mode": "sometimes"},
+            "run_mode='sometimes' is not valid; allowed values: 'auto', 'new', 'shared'",
+        ),
         ({"rank_scope": "node"}, "rank_scope='node' is not valid; allowed values: 'global', 'worker'"),
         ({"mode": "cloud"}, "mode='cloud' is not valid"),
         ({"config": {"fn": object()}}, "config must be JSON-serialisable"),
@@ -251,9 +255,9 @@ def test_host_points_wandb_at_the_server(wandb_dir: Path) -> None:
     ],
 )
 def test_bad_input_is_rejected_at_decoration_and_config_time(kwargs, needle) -> None:
-    with pytest.raises(WandbConfigError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(WandbConfigError, match=re.escape(needle)):
         wandb_init(**kwargs)
-    with pytest.raises(WandbConfigError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(WandbConfigError, match=re.escape(needle)):
         wandb_config(**kwargs)
 
 
@@ -267,7 +271,7 @@ def test_not_outermost_is_rejected_at_decoration_time() -> None:
 
 
 def test_unknown_kwarg_in_context_must_be_json() -> None:
-    with pytest.raises(WandbConfigError, match="save_code|JSON"):
+    with pytest.raises(WandbConfigError, match=r"save_code.*JSON"):
         wandb_config(save_code=object())
 
 

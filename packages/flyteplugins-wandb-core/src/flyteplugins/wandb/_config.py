@@ -42,8 +42,20 @@ RUN_ENTITY_KEY = "_wandb_run_entity"
 RUN_HOST_KEY = "_wandb_run_host"
 RUN_OFFLINE_KEY = "_wandb_run_offline"
 
-STR_FIELDS = ("project", "entity", "host", "id", "name", "mode", "group", "notes", "job_type", "run_mode",
-              "rank_scope", "on_error")
+STR_FIELDS = (
+    "project",
+    "entity",
+    "host",
+    "id",
+    "name",
+    "mode",
+    "group",
+    "notes",
+    "job_type",
+    "run_mode",
+    "rank_scope",
+    "on_error",
+)
 JSON_FIELDS = ("tags", "config", "download_logs", "finish_timeout", "kwargs")
 FIELDS = STR_FIELDS + JSON_FIELDS
 # wandb.init() arguments that have their own field; everything else goes through `kwargs`.
@@ -61,9 +73,10 @@ def validate_settings(where: str, values: Mapping[str, Any], extra: Mapping[str,
     for name in ("project", "entity", "host", "id", "name", "group", "notes", "job_type"):
         check_type(where, name, values.get(name), str, "a string")
     tags = values.get("tags")
-    if tags is not None:
-        if isinstance(tags, str) or not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
-            raise WandbConfigError(f"{where}: tags must be a list of strings, got {tags!r}.")
+    if tags is not None and (
+        isinstance(tags, str) or not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags)
+    ):
+        raise WandbConfigError(f"{where}: tags must be a list of strings, got {tags!r}.")
     check_type(where, "config", values.get("config"), Mapping, "a dict")
     check_type(where, "download_logs", values.get("download_logs"), bool, "True or False")
     ft = values.get("finish_timeout")

@@ -99,8 +99,12 @@ def _task_info(is_task: bool) -> tuple[TaskInfo, dict[str, Any], Any]:
     sweep_trial = bool(os.environ.get("WANDB_SWEEP_ID")) or bool(enclosing and enclosing.extra.get("sweep"))
     if not ctx:
         return (
-            TaskInfo(in_task=False, is_task=is_task, enclosing_run_id=enclosing.run_id if enclosing else None,
-                     sweep_trial=sweep_trial),
+            TaskInfo(
+                in_task=False,
+                is_task=is_task,
+                enclosing_run_id=enclosing.run_id if enclosing else None,
+                sweep_trial=sweep_trial,
+            ),
             {},
             None,
         )
@@ -126,9 +130,12 @@ def _task_info(is_task: bool) -> tuple[TaskInfo, dict[str, Any], Any]:
 class _Scope:
     """One call of a tracked task or function: plan, open, expose, finish."""
 
-    def __init__(self, decorator_settings: dict[str, Any], is_task: bool) -> None:
+    def __init__(self, decorator_settings: dict[str, Any], is_task: bool, task: Any = None) -> None:
         self.decorator_settings = decorator_settings
         self.is_task = is_task
+        # The Flyte task (read for `report=True`) and the caller's scope, whose report lists our run.
+        self.task = task
+        self.enclosing = current()
         self.active: ActiveRun | None = None
         self.plan: RunPlan | None = None
         self.in_task = False
@@ -187,6 +194,8 @@ class _Scope:
             self.active = start_run(plan)
         if self.trial_handle is not None:
             self.trial_handle._opened(self.active)
+        if self.is_task and getattr(self.task, "report", False):
+            self.active.extra["report_runs"] = []  # runs of nested functions, for the W&B report tab
 
     def close(self, error: BaseException | None) -> None:
         from ._lifecycle import finish_run
@@ -195,7 +204,17 @@ class _Scope:
             return
         if self.trial_handle is not None:
             self.trial_handle._closing(self.active)
+        report = "report_runs" in self.active.extra or (
+            self.enclosing is not None and "report_runs" in self.enclosing.extra
+        )
+        capture = None
+        if report:  # only tasks with report=True (and functions inside them) load the report code
+            from . import _report
+
+            capture = _report.before_finish(self)
         finish_run(self.active, error)
+        if report:
+            _report.after_finish(self, capture, error)
         plan = self.plan
         if (
             error is None
@@ -205,8 +224,9 @@ class _Scope:
             and self.active.extra.get("owner")
         ):
             if self.active.offline:
-                logger.warning("download_logs=True skipped for offline run %s: nothing was uploaded.",
-                               self.active.run_id)
+                logger.warning(
+                    "download_logs=True skipped for offline run %s: nothing was uploaded.", self.active.run_id
+                )
             else:
                 self.active.extra["download_requested"] = True
 
@@ -241,12 +261,14 @@ async def _maybe_download(scope: _Scope) -> None:
         await download_after_run(scope.active)
 
 
-def _wrap(func: Callable[..., Any], decorator_settings: dict[str, Any], *, is_task: bool) -> Callable[..., Any]:
+def _wrap(
+    func: Callable[..., Any], decorator_settings: dict[str, Any], *, is_task: bool, task: Any = None
+) -> Callable[..., Any]:
     if inspect.iscoroutinefunction(func):
 
         @functools.wraps(func)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            scope = _Scope(decorator_settings, is_task)
+            scope = _Scope(decorator_settings, is_task, task)
             scope.plan_run()
             # wandb.init blocks for a while: keep the event loop free for concurrent siblings.
             await asyncio.to_thread(scope.open)
@@ -268,7 +290,7 @@ def _wrap(func: Callable[..., Any], decorator_settings: dict[str, Any], *, is_ta
 
         @functools.wraps(func)
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-            scope = _Scope(decorator_settings, is_task)
+            scope = _Scope(decorator_settings, is_task, task)
             scope.plan_run()
             scope.open()
             token = set_current(scope.active)
@@ -377,7 +399,7 @@ def _decorate(obj: Any, settings: dict[str, Any]) -> Any:
                 dist.check_task(obj, settings)
         # `func` is a dataclass field, so it survives `task.override(...)` (a dataclasses.replace);
         # mutating the task in place keeps the object the TaskEnvironment registered for deploys.
-        obj.func = _wrap(func, settings, is_task=True)
+        obj.func = _wrap(func, settings, is_task=True, task=obj)
         _attach_links(obj, settings)
         return obj
     if isinstance(obj, (staticmethod, classmethod)) or not callable(obj):

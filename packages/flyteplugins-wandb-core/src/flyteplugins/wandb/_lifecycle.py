@@ -51,13 +51,20 @@ def start_run(plan: RunPlan) -> ActiveRun:
     except Exception as exc:
         if plan.on_error == "raise" or kwargs.get("mode") in ("offline", "disabled"):
             raise WandbTrackingError(f"wandb.init failed for run {plan.run_id!r}: {exc}") from exc
-        fields = {k: v for k, v in fields.items() if k not in ("mode", "x_primary", "x_label",
-                                                               "x_update_finish_state")}
+        fields = {
+            k: v
+            for k, v in fields.items()
+            if k not in ("mode", "x_primary", "x_label", "x_update_finish_state")
+        }
         kwargs["mode"] = "offline"
-        _notice(f"could not reach W&B ({type(exc).__name__}: {exc}); tracking run {plan.run_id!r} offline instead.")
+        _notice(
+            f"could not reach W&B ({type(exc).__name__}: {exc}); tracking run {plan.run_id!r} offline instead."
+        )
         with _init_lock:
             run = wandb.init(**kwargs, settings=_settings(wandb, fields) if fields else None)
-    offline = bool(getattr(run, "offline", False) or getattr(getattr(run, "settings", None), "_offline", False))
+    offline = bool(
+        getattr(run, "offline", False) or getattr(getattr(run, "settings", None), "_offline", False)
+    )
     if kwargs.get("mode") == "offline":
         offline = True
     active = ActiveRun(run=run, run_id=run.id, primary=plan.primary, plan=plan, offline=offline)

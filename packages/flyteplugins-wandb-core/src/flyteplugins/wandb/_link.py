@@ -79,8 +79,11 @@ class Wandb(Link):
         run_mode = self.run_mode or context.get("wandb_run_mode") or "auto"
 
         if self._is_distributed:
-            suffix = f"-worker-{self._worker_index}" if self._worker_index is not None and (
-                self.rank_scope == "worker") else ""
+            suffix = (
+                f"-worker-{self._worker_index}"
+                if self._worker_index is not None and (self.rank_scope == "worker")
+                else ""
+            )
             kind = "groups" if run_mode == "new" else "runs"
             return self._url(host, wb_entity, wb_project, kind, f"{own_id}{suffix}")
 

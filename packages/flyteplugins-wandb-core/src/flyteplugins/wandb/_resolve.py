@@ -101,7 +101,11 @@ def merge_settings(decorator: Mapping[str, Any], context: Mapping[str, Any]) -> 
     for key, value in decorator.items():
         if value is None:
             continue
-        if key in ("config", "kwargs") and isinstance(merged.get(key), Mapping) and isinstance(value, Mapping):
+        if (
+            key in ("config", "kwargs")
+            and isinstance(merged.get(key), Mapping)
+            and isinstance(value, Mapping)
+        ):
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value
@@ -173,8 +177,11 @@ def resolve_run(
     extra = dict(s.get("kwargs") or {})
     user_settings = extra.pop("settings", None) or {}
 
-    init_kwargs: dict[str, Any] = {k: s[k] for k in ("project", "entity", "name", "tags", "config", "group",
-                                                        "notes", "job_type") if s.get(k) is not None}
+    init_kwargs: dict[str, Any] = {
+        k: s[k]
+        for k in ("project", "entity", "name", "tags", "config", "group", "notes", "job_type")
+        if s.get(k) is not None
+    }
     init_kwargs.update(extra)
     mode = choose_mode(s.get("mode"), env, has_credentials)
     plan_settings: dict[str, Any] = dict(user_settings) if isinstance(user_settings, Mapping) else {}

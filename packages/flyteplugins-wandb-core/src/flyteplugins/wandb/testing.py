@@ -123,8 +123,12 @@ def read_offline_run(path: str | Path) -> OfflineRun:
             run.tags = list(r.tags)
             run.sweep_id = r.sweep_id
             run.resumed = r.resumed
-            run.config.update({k: v.get("value", v) if isinstance(v, dict) else v
-                               for k, v in _items(r.config.update).items()})
+            run.config.update(
+                {
+                    k: v.get("value", v) if isinstance(v, dict) else v
+                    for k, v in _items(r.config.update).items()
+                }
+            )
         elif kind == "config":
             for k, v in _items(rec.config.update).items():
                 run.config[k] = v.get("value", v) if isinstance(v, dict) and "value" in v else v

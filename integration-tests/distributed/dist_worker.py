@@ -1,0 +1,141 @@
+"""One torchrun worker: runs tracked Flyte tasks (local mode) for several run modes and reports.
+
+Launched by ``torchrun`` from the tests and the benchmark (never collected by pytest). Each mode is its
+own Flyte run, named ``{prefix}-{run_mode}-{rank_scope}``: every worker uses the same name, so every
+worker derives the same Flyte action name, exactly as Elastic workers of one task do.
+
+Writes ``{out}/rank-{RANK}-attempt-{TORCHELASTIC_RESTART_COUNT}.json``: one entry per mode with what
+this rank saw (run or None, run id, distributed info) and how many wandb service processes it had
+started by then.
+
+Options (argv): ``--out DIR --modes auto/global,new/worker,... --prefix NAME`` and
+``--fail-attempt N`` (the task raises after logging on that restart count), ``--no-track`` (the same
+work without @wandb_init, for the benchmark baseline), ``--hide-distributed`` (run as if
+flyteplugins-wandb-distributed were not installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+T_START = time.time()
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--out", required=True)
+parser.add_argument("--modes", default="auto/global")
+parser.add_argument("--prefix", default="dist")
+parser.add_argument("--fail-attempt", type=int, default=-1)
+parser.add_argument("--no-track", action="store_true")
+parser.add_argument("--hide-distributed", action="store_true")
+parser.add_argument("--steps", type=int, default=3)
+args = parser.parse_args()
+
+if args.hide_distributed:
+    # As if the package were not installed: its editable install is only a sys.path entry.
+    sys.path[:] = [p for p in sys.path if "flyteplugins-wandb-distributed" not in p]
+
+import flyte  # noqa: E402
+import psutil  # noqa: E402
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+from flyteplugins.pytorch.task import Elastic  # noqa: E402
+
+from flyteplugins.wandb import get_wandb_run, wandb_init  # noqa: E402
+
+RANK = int(os.environ["RANK"])
+ATTEMPT = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+NNODES = int(os.environ.get("GROUP_WORLD_SIZE", "1"))
+NPROC = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+
+env = flyte.TaskEnvironment(name="dist_it", plugin_config=Elastic(nnodes=NNODES, nproc_per_node=NPROC))
+
+
+class PlannedFailure(RuntimeError):
+    pass
+
+
+def wandb_processes() -> int:
+    return sum(1 for p in psutil.Process().children(recursive=True) if p.name() == "wandb-core")
+
+
+def distributed_info() -> dict[str, Any] | None:
+    if args.hide_distributed:
+        return None
+    from flyteplugins.wandb import get_distributed_info
+
+    return get_distributed_info()
+
+
+def train_body(label: str) -> str:
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    # A collective before logging: every rank must get here, whatever W&B does on the others.
+    total = torch.tensor([float(dist.get_rank() + 1)])
+    dist.all_reduce(total)
+    run = get_wandb_run()
+    info = distributed_info()
+    if run is not None:
+        for step in range(args.steps):
+            run.log({"rank": RANK, "allreduce": float(total.item()), "attempt": ATTEMPT, "step_i": step})
+    entry = {"mode": label, "rank": RANK, "attempt": ATTEMPT, "got_run": run is not None,
+             "run_id": getattr(run, "id", None), "info": info, "allreduce": float(total.item())}
+    RESULTS.append(entry)
+    if ATTEMPT == args.fail_attempt:
+        raise PlannedFailure(f"planned failure on rank {RANK}, attempt {ATTEMPT}")
+    return label
+
+
+def make_task(run_mode: str, rank_scope: str) -> Any:
+    def body() -> str:
+        return train_body(f"{run_mode}/{rank_scope}")
+
+    body.__name__ = body.__qualname__ = f"train_{run_mode}_{rank_scope}"
+    task = env.task(body)
+    if args.no_track:
+        return task
+    return wandb_init(project="dist-it", entity="it", run_mode=run_mode, rank_scope=rank_scope)(task)
+
+
+RESULTS: list[dict[str, Any]] = []
+
+
+def main() -> int:
+    modes = [tuple(m.split("/")) for m in args.modes.split(",") if m]
+    tasks = {m: make_task(*m) for m in modes}
+    flyte.init()
+    failed = False
+    timings = {}
+    for (run_mode, rank_scope), task in tasks.items():
+        t0 = time.time()
+        error = None
+        try:
+            flyte.with_runcontext(mode="local", name=f"{args.prefix}-{run_mode}-{rank_scope}").run(task)
+        except Exception as exc:
+            failed = True
+            error = f"{type(exc).__name__}: {exc}"
+        timings[f"{run_mode}/{rank_scope}"] = time.time() - t0
+        if RESULTS and RESULTS[-1]["mode"] == f"{run_mode}/{rank_scope}":
+            RESULTS[-1]["error"] = error
+            # Counted after the run finished: the service outlives the run until the process exits.
+            RESULTS[-1]["wandb_processes"] = wandb_processes()
+            RESULTS[-1]["wandb_imported"] = "wandb" in sys.modules
+    if dist.is_initialized():
+        # Every rank has finished its runs before any exits, so the agent never kills a writer.
+        dist.barrier()
+        dist.destroy_process_group()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"rank": RANK, "attempt": ATTEMPT, "entries": RESULTS, "timings": timings,
+              "wall": time.time() - T_START, "wandb_processes": wandb_processes()}
+    (out / f"rank-{RANK}-attempt-{ATTEMPT}.json").write_text(json.dumps(report, indent=1))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,334 @@
+"""Packaging smoke test: the built wheels, installed into fresh virtual environments.
+
+Nothing here imports the workspace: every check runs in a new venv that got only the wheels from
+``uv build --all-packages`` (``FLYTEPLUGINS_WANDB_DIST``; built on the fly when unset) plus their
+dependencies from the package index, exactly as a user's ``pip install`` would.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import zipfile
+from email.message import Message
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+UMBRELLA = "flyteplugins-wandb"
+CORE = "flyteplugins-wandb-core"
+SIBLINGS = {"distributed": "flyteplugins-wandb-distributed", "sweeps": "flyteplugins-wandb-sweeps"}
+MODULES = {
+    CORE: "flyteplugins.wandb",
+    SIBLINGS["distributed"]: "flyteplugins.wandb_distributed",
+    SIBLINGS["sweeps"]: "flyteplugins.wandb_sweeps",
+}
+UV = os.environ.get("UV_BIN") or shutil.which("uv") or "uv"
+TORCH_PIN = "torch==2.13.0+cpu"
+
+
+def _uv_cache_dir() -> str:
+    # Read before the per-test fixture points HOME at a temp dir, so the venvs reuse the real cache.
+    if os.environ.get("UV_CACHE_DIR"):
+        return os.environ["UV_CACHE_DIR"]
+    out = subprocess.run([UV, "cache", "dir"], capture_output=True, text=True, check=False)
+    return out.stdout.strip() or str(Path.home() / ".cache" / "uv")
+
+
+UV_CACHE = _uv_cache_dir()
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+# ---------------------------------------------------------------------------------------------
+# The built artifacts
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dist_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    given = os.environ.get("FLYTEPLUGINS_WANDB_DIST")
+    if given:
+        return Path(given)
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [UV, "build", "--all-packages", "--out-dir", str(out)],
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, "UV_CACHE_DIR": UV_CACHE},
+    )
+    return out
+
+
+def _workspace_dists() -> set[str]:
+    import tomllib
+
+    return {
+        tomllib.loads(p.read_text())["project"]["name"] for p in (ROOT / "packages").glob("*/pyproject.toml")
+    }
+
+
+@pytest.fixture(scope="session")
+def wheels(dist_dir: Path) -> dict[str, Path]:
+    found = {}
+    for whl in dist_dir.glob("*.whl"):
+        found[_normalise(whl.name.split("-")[0])] = whl
+    return found
+
+
+def _metadata(whl: Path) -> Message:
+    with zipfile.ZipFile(whl) as zf:
+        name = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        return email.message_from_bytes(zf.read(name))
+
+
+def test_every_workspace_package_and_the_family_is_built(wheels: dict[str, Path], dist_dir: Path) -> None:
+    expected = _workspace_dists()
+    assert {UMBRELLA, CORE, *SIBLINGS.values()} <= expected, "the family is four distributions"
+    assert set(wheels) == expected
+    sdists = {_normalise(p.name.rsplit("-", 1)[0]) for p in dist_dir.glob("*.tar.gz")}
+    assert sdists == expected
+
+
+def test_versions_are_lockstep_and_the_umbrella_pins_its_siblings(wheels: dict[str, Path]) -> None:
+    versions = {name: _metadata(whl)["Version"] for name, whl in wheels.items()}
+    version = versions[UMBRELLA]
+    assert set(versions.values()) == {version}, versions
+
+    requires = [r.replace(" ", "") for r in _metadata(wheels[UMBRELLA]).get_all("Requires-Dist") or []]
+    assert f"{CORE}=={version}" in requires
+    extras = _metadata(wheels[UMBRELLA]).get_all("Provides-Extra") or []
+    assert {"distributed", "sweeps", "all"} <= set(extras)
+    for extra, dist in SIBLINGS.items():
+        for wanted in (extra, "all"):
+            assert f'{dist}=={version};extra=="{wanted}"' in requires, (dist, wanted, requires)
+    for dist in SIBLINGS.values():
+        sib = [r.replace(" ", "") for r in _metadata(wheels[dist]).get_all("Requires-Dist") or []]
+        assert any(r.startswith(f"{CORE}=={version}") for r in sib), sib
+
+
+def test_each_wheel_has_readme_license_and_typing_marker(wheels: dict[str, Path]) -> None:
+    for name, whl in wheels.items():
+        meta = _metadata(whl)
+        assert meta["Description-Content-Type"] == "text/markdown", name
+        readme = meta.get_payload()
+        assert isinstance(readme, str) and len(readme) > 400, f"{name}: README too short for PyPI"
+        assert "pip install" in readme and UMBRELLA in readme, name
+        assert meta["License-Expression"] == "Apache-2.0", name
+        assert meta["Requires-Python"], name
+        with zipfile.ZipFile(whl) as zf:
+            names = zf.namelist()
+        assert any(re.search(r"\.dist-info/licenses/LICENSE$", n) for n in names), name
+        # PEP 420: a flyteplugins/__init__.py would shadow every other Flyte plugin.
+        assert "flyteplugins/__init__.py" not in names, name
+        if name != UMBRELLA:  # the umbrella is metadata only: it ships no module to mark
+            module_dir = MODULES[name].replace(".", "/")
+            assert f"{module_dir}/py.typed" in names, name
+            assert f"{module_dir}/__init__.py" in names, name
+
+
+def test_core_declares_the_flyte_and_wandb_floors(wheels: dict[str, Path]) -> None:
+    requires = [r.replace(" ", "") for r in _metadata(wheels[CORE]).get_all("Requires-Dist") or []]
+    assert any(re.fullmatch(r"flyte>=2\.\d+\.\d+", r) for r in requires), requires
+    assert any(re.fullmatch(r"wandb>=0\.\d+\.\d+", r) for r in requires), requires
+
+
+# ---------------------------------------------------------------------------------------------
+# Fresh virtual environments
+# ---------------------------------------------------------------------------------------------
+
+
+class Venv:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.python = path / "bin" / "python"
+
+    def run(self, code: str, **env: str) -> str:
+        proc = subprocess.run(
+            [str(self.python), "-c", textwrap.dedent(code)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            timeout=240,
+        )
+        assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        return proc.stdout
+
+    def dists(self) -> dict[str, str]:
+        out = self.run(
+            "import importlib.metadata as m, json;"
+            "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"
+        )
+        return {_normalise(k): v for k, v in json.loads(out.strip().splitlines()[-1]).items()}
+
+    def family(self) -> set[str]:
+        return {d for d in self.dists() if d.startswith(UMBRELLA)}
+
+
+def _make_venv(where: Path, dist_dir: Path, *requirements: str) -> Venv:
+    env = {**os.environ, "UV_CACHE_DIR": UV_CACHE}
+    env.pop("VIRTUAL_ENV", None)
+    subprocess.run([UV, "venv", "--quiet", "--python", sys.executable, str(where)], check=True, env=env)
+    venv = Venv(where)
+    links = ["--find-links", str(dist_dir)]
+    if os.environ.get("PIP_FIND_LINKS"):  # the local CPU torch wheel, for flyteplugins-pytorch
+        links += ["--find-links", os.environ["PIP_FIND_LINKS"]]
+    constraints = where.parent / f"{where.name}-constraints.txt"
+    constraints.write_text(TORCH_PIN + "\n")
+    subprocess.run(
+        [
+            UV,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(venv.python),
+            *links,
+            "-c",
+            str(constraints),
+            *requirements,
+        ],
+        check=True,
+        env=env,
+        timeout=600,
+    )
+    return venv
+
+
+def _assert_installed_from_wheels(venv: Venv, wheels: dict[str, Path]) -> None:
+    """The family came from our wheels (not the workspace, not an index) and the workspace is absent."""
+    for dist in venv.family():
+        with zipfile.ZipFile(wheels[dist]) as zf:
+            record = next(n for n in zf.namelist() if n.endswith(".dist-info/RECORD"))
+            built = {line.split(",")[0]: line.split(",")[1] for line in zf.read(record).decode().splitlines()}
+        out = venv.run(
+            f"import importlib.metadata as m; d = m.distribution({dist!r});"
+            "print('\\n'.join(f'{f},{f.hash.algorithm}={f.hash.value}' for f in d.files if f.hash))"
+        )
+        installed = dict(line.split(",", 1) for line in out.strip().splitlines())
+        for path, digest in built.items():
+            if digest and path.endswith(".py"):
+                assert installed.get(path) == digest, f"{dist}: {path} differs from the built wheel"
+    out = venv.run("import flyteplugins.wandb as w; print(w.__file__)")
+    assert str(venv.path) in out and str(ROOT / "packages") not in out, out
+
+
+def _version(wheels: dict[str, Path]) -> str:
+    return _metadata(wheels[UMBRELLA])["Version"]
+
+
+CORE_API_SMOKE = """
+import sys
+
+import flyteplugins.wandb as fw
+
+# Importing the plugin must not import the wandb SDK: it loads when a tracked task runs.
+assert "wandb" not in sys.modules, "import flyteplugins.wandb imported wandb"
+for name in ("wandb_init", "wandb_config", "get_wandb_run", "get_wandb_run_dir", "Wandb",
+             "get_wandb_context", "download_wandb_run_dir", "download_wandb_sweep_dirs"):
+    assert callable(getattr(fw, name)), name
+
+import flyte
+from flyteplugins.wandb.testing import read_offline_runs
+
+env = flyte.TaskEnvironment(name="smoke")
+
+@fw.wandb_init(project="smoke")
+@env.task
+def train(x: int) -> int:
+    fw.get_wandb_run().log({"loss": x})
+    return x
+
+flyte.init()
+flyte.with_runcontext(mode="local", name="smoke").run(train, x=3)
+runs = read_offline_runs("wandb")
+assert len(runs) == 1, runs
+assert runs[0].metric("loss") == [3] and runs[0].exit_code == 0 and runs[0].project == "smoke", runs[0]
+print("CORE-OK", runs[0].run_id)
+"""
+
+MISSING_EXTRA = """
+import flyteplugins.wandb as fw
+from flyteplugins.wandb import MissingExtraError
+
+for name, extra in (("wandb_sweep", "sweeps"), ("run_sweep_agents", "sweeps"),
+                    ("get_distributed_info", "distributed")):
+    try:
+        getattr(fw, name)
+    except MissingExtraError as exc:
+        assert isinstance(exc, ImportError)
+        assert f"flyteplugins-wandb[{extra}]" in str(exc), str(exc)
+    else:
+        raise AssertionError(f"{name} resolved without the {extra} extra")
+try:
+    from flyteplugins.wandb import wandb_sweep  # noqa: F401
+except ImportError as exc:
+    assert "flyteplugins-wandb[sweeps]" in str(exc), str(exc)
+else:
+    raise AssertionError("from-import of a sweeps name worked without the extra")
+print("MISSING-OK")
+"""
+
+
+def test_umbrella_alone_gives_the_core_api_and_names_missing_extras(
+    tmp_path: Path, dist_dir: Path, wheels: dict[str, Path]
+) -> None:
+    venv = _make_venv(tmp_path / "venv", dist_dir, f"{UMBRELLA}=={_version(wheels)}")
+    assert venv.family() == {UMBRELLA, CORE}
+    _assert_installed_from_wheels(venv, wheels)
+    assert "CORE-OK" in venv.run(CORE_API_SMOKE, WANDB_SILENT="true")
+    assert "MISSING-OK" in venv.run(MISSING_EXTRA)
+    assert "torch" not in venv.dists(), "the base install must not pull torch"
+
+
+@pytest.mark.parametrize("extra", ["distributed", "sweeps", "all"])
+def test_each_extra_adds_exactly_its_package(
+    extra: str, tmp_path: Path, dist_dir: Path, wheels: dict[str, Path]
+) -> None:
+    venv = _make_venv(tmp_path / "venv", dist_dir, f"{UMBRELLA}[{extra}]=={_version(wheels)}")
+    added = set(SIBLINGS.values()) if extra == "all" else {SIBLINGS[extra]}
+    assert venv.family() == {UMBRELLA, CORE, *added}
+    _assert_installed_from_wheels(venv, wheels)
+    names = {"distributed": ["get_distributed_info"], "sweeps": ["wandb_sweep", "run_sweep_agents"]}
+    wanted = [n for key, ns in names.items() if SIBLINGS[key] in added for n in ns]
+    modules = [MODULES[d] for d in sorted(added)]
+    venv.run(f"""
+        import importlib
+        import flyteplugins.wandb as fw
+        for module in {modules!r}:
+            importlib.import_module(module)
+        for name in {wanted!r}:
+            assert getattr(fw, name) is not None, name
+    """)
+    assert "torch" not in venv.dists(), f"[{extra}] must not pull torch"
+
+
+def test_flyteplugins_namespace_is_shared_with_other_flyte_plugins(
+    tmp_path: Path, dist_dir: Path, wheels: dict[str, Path]
+) -> None:
+    venv = _make_venv(
+        tmp_path / "venv", dist_dir, f"{UMBRELLA}[all]=={_version(wheels)}", "flyteplugins-pytorch"
+    )
+    assert "flyteplugins-pytorch" in venv.dists()
+    out = venv.run("""
+        import flyteplugins
+        import flyteplugins.pytorch
+        import flyteplugins.wandb
+        import flyteplugins.wandb_distributed
+        from flyteplugins.pytorch import Elastic
+        from flyteplugins.wandb import wandb_init
+        assert getattr(flyteplugins, "__file__", None) is None, "flyteplugins must stay a PEP 420 namespace"
+        print("NS", sorted({p.rsplit("/", 1)[-1] for p in flyteplugins.__path__}), Elastic.__name__)
+    """)
+    assert "NS ['flyteplugins'] Elastic" in out, out

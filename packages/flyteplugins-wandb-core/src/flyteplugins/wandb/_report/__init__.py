@@ -1,0 +1,276 @@
+"""The "Weights & Biases" tab of the Flyte report of tracked tasks (``@env.task(report=True)``).
+
+When a tracked task whose report is enabled ends, its scope reads what the run logged in this process
+back from the run's own transaction log (``run-<id>.wandb``, written by the wandb SDK in every mode but
+``disabled``) and writes a tab with the run's identity, link, state, config, final summary and a chart
+per numeric metric. Reading the log afterwards costs nothing while the task runs (``run.log`` is not
+wrapped) and sees ``wandb.log``/``run.log``/``define_metric`` alike; it needs no W&B server, so the tab
+works offline and air-gapped.
+
+Sweeps call :func:`report_sweep` with their trial records. Building a report never fails the task:
+every error becomes a ``RuntimeWarning``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._html import page, render_runs, render_sweep
+from ._model import GOALS, RunView, TrialRecord, series_from_history
+
+__all__ = [
+    "GOALS",
+    "TAB_NAME",
+    "RunView",
+    "TrialRecord",
+    "after_finish",
+    "before_finish",
+    "publish",
+    "render_runs",
+    "render_sweep",
+    "report_sweep",
+]
+
+logger = logging.getLogger("flyteplugins.wandb")
+
+TAB_NAME = "Weights & Biases"
+COLLECTOR_KEY = "report_runs"  # ActiveRun.extra key of a reporting task: runs to show in its tab
+_SECTIONS_ATTR = "_flyteplugins_wandb_sections"
+_SECTION_ORDER = {"sweep": 0, "runs": 1}
+# A transaction log larger than this is not parsed: the tab then shows the live summary only.
+MAX_LOG_BYTES = 512 * 1024 * 1024
+
+
+def _warn(what: str, exc: BaseException) -> None:
+    warnings.warn(
+        f"flyteplugins.wandb: could not build the '{TAB_NAME}' report tab ({what}): "
+        f"{type(exc).__name__}: {exc}. The task itself is not affected.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing into the Flyte report
+# ---------------------------------------------------------------------------------------------
+
+
+def publish(section: str, html: str, *, flush: bool = False) -> bool:
+    """Put ``html`` as ``section`` of the current task's W&B tab; False outside a task.
+
+    Sections (``"sweep"``, ``"runs"``) are kept on the task's report object so a sweep task that is
+    also tracked shows both, each replaced in place when written again.
+    """
+    import flyte
+
+    ctx = flyte.ctx()
+    if not ctx:
+        return False
+    report = getattr(ctx, "report", None)
+    if report is None:
+        return False
+    sections: dict[str, str] = report.__dict__.setdefault(_SECTIONS_ATTR, {})
+    sections[section] = html
+    ordered = [sections[k] for k in sorted(sections, key=lambda k: _SECTION_ORDER.get(k, 9))]
+    report.get_tab(TAB_NAME).replace(page(ordered))
+    if flush:
+        import flyte.report
+
+        flyte.report.flush()
+    return True
+
+
+def report_sweep(
+    trials: Sequence[Any],
+    metric: str,
+    goal: str,
+    *,
+    sweep_id: str | None = None,
+    sweep_url: str | None = None,
+    flush: bool = False,
+) -> bool:
+    """Write the sweep section of the current task's W&B report tab; never raises.
+
+    Call it from the task that ran the sweep, when that task's report is enabled
+    (``task.report``). ``trials`` are :class:`TrialRecord` objects or mappings/objects with
+    ``run_id``, ``params``, ``metric``, ``state``, ``link`` (and optionally ``history``, the metric's
+    ``(step, value)`` points), in launch order. ``flush=True`` writes the report file at once (Flyte
+    itself flushes only after a task succeeds).
+
+    Returns:
+        True when the tab was written, False outside a task or when building it failed (a
+        ``RuntimeWarning`` says why).
+    """
+    try:
+        html = render_sweep(trials, metric, goal, sweep_id=sweep_id, sweep_url=sweep_url)
+        return publish("sweep", html, flush=flush)
+    except Exception as exc:
+        _warn("sweep", exc)
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Hooks called by @wandb_init's scope (see _decorator._Scope.close)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Capture:
+    """What is read from a run while it is still open (the run object is unusable after finish)."""
+
+    view: RunView
+    sync_file: str | None
+    owner: bool
+
+
+def _is_offline(run: Any, active: Any) -> bool:
+    if getattr(active, "offline", False):
+        return True
+    try:
+        return bool(getattr(run, "offline", False) or getattr(run.settings, "_offline", False))
+    except Exception:
+        return False
+
+
+def _run_url(run: Any, plan: Any, offline: bool) -> str | None:
+    if not offline:
+        try:
+            url = run.url
+        except Exception:
+            url = None
+        if url:
+            return str(url)
+    entity, project = getattr(run, "entity", "") or "", getattr(run, "project", "") or ""
+    if not entity or not project:
+        return None  # an offline run's entity is only known once it is synced
+    from .._resolve import ui_host
+
+    host = ui_host(getattr(plan, "host", None), os.environ.get("WANDB_BASE_URL"))
+    return f"{host}/{entity}/{project}/runs/{run.id}"
+
+
+def _role(scope: Any, owner: bool) -> str:
+    if not scope.is_task:
+        return "run of a @wandb_init function called in this task"
+    if not owner:
+        return "shared with an ancestor task (still open)"
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        world = 1
+    if world > 1:
+        return f"this task's run (rank {os.environ.get('RANK', '?')} of {world})"
+    return "this task's run"
+
+
+def _mapping(get: Any) -> dict[str, Any]:
+    try:
+        value = get()
+        return dict(value) if value is not None else {}
+    except Exception:
+        return {}
+
+
+def before_finish(scope: Any) -> Capture | None:
+    """Snapshot the scope's run if a report will show it; None otherwise. Never raises."""
+    try:
+        active = scope.active
+        run = getattr(active, "run", None)
+        if active is None or run is None or not scope.in_task:
+            return None
+        owner = bool(active.extra.get("owner"))
+        if scope.is_task:
+            if COLLECTOR_KEY not in active.extra:
+                return None
+        else:
+            enclosing = scope.enclosing
+            # A function's own run (run_mode="new") is listed in its task's tab; a function that logs
+            # into the task's run adds nothing.
+            if not owner or enclosing is None or COLLECTOR_KEY not in enclosing.extra:
+                return None
+        offline = _is_offline(run, active)
+        try:
+            run_dir = os.path.dirname(str(run.dir))
+        except Exception:
+            run_dir = None
+        try:
+            sync_file = str(run.settings.sync_file)
+        except Exception:
+            sync_file = None
+        view = RunView(
+            run_id=str(active.run_id or run.id),
+            name=str(getattr(run, "name", "") or ""),
+            project=str(getattr(run, "project", "") or ""),
+            entity=str(getattr(run, "entity", "") or ""),
+            group=str(getattr(run, "group", "") or ""),
+            state="running",
+            offline=offline,
+            url=_run_url(run, active.plan, offline),
+            role=_role(scope, owner),
+            config=_mapping(lambda: run.config.as_dict()),
+            summary=_mapping(lambda: run.summary),
+            sync_dir=run_dir,
+        )
+        view.config.pop("_wandb", None)
+        return Capture(view=view, sync_file=sync_file, owner=owner)
+    except Exception as exc:
+        _warn("reading the run", exc)
+        return None
+
+
+def _fill_from_log(capture: Capture) -> None:
+    view = capture.view
+    path = capture.sync_file
+    if not path or not os.path.isfile(path):
+        return
+    if os.path.getsize(path) > MAX_LOG_BYTES:
+        view.notes.append("The run's log is too large to chart here; see the W&B UI.")
+        return
+    from ..testing import read_offline_run
+
+    logged = read_offline_run(path)
+    view.series, view.dropped_metrics = series_from_history(logged.history)
+    if capture.owner:
+        # The log's summary is the final one (it includes values set with run.summary[...]).
+        view.summary = {**view.summary, **logged.summary}
+        if logged.exit_code is None:
+            view.state = "crashed"
+        else:
+            view.state = "finished" if logged.exit_code == 0 else "failed"
+    else:
+        view.summary = {**logged.summary, **view.summary}
+        view.notes.append("The run is still open: it shows what was logged up to the end of this task.")
+    if not view.config:
+        view.config = dict(logged.config)
+
+
+def after_finish(scope: Any, capture: Capture | None, error: BaseException | None) -> None:
+    """Complete the snapshot from the run's log and write (or hand up) the tab. Never raises."""
+    try:
+        if capture is not None:
+            try:
+                _fill_from_log(capture)
+            except Exception as exc:  # charts are lost, the rest of the tab is still useful
+                _warn("reading the run's log", exc)
+            if capture.owner and error is not None:
+                capture.view.state = "failed"
+        active = scope.active
+        if not scope.is_task:
+            if capture is not None and scope.enclosing is not None:
+                scope.enclosing.extra.setdefault(COLLECTOR_KEY, []).append(capture.view)
+            return
+        collected = active.extra.get(COLLECTOR_KEY) if active is not None else None
+        if collected is None:
+            return
+        views = ([capture.view] if capture is not None else []) + list(collected)
+        if not views:
+            return
+        # Flyte writes the report only after the task succeeds: flush a failed task's tab ourselves.
+        publish("runs", render_runs(views), flush=error is not None)
+    except Exception as exc:
+        _warn("writing the tab", exc)

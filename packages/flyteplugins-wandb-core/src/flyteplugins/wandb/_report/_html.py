@@ -1,0 +1,298 @@
+"""HTML of the "Weights & Biases" report tab: self-contained (inline CSS and SVG, no scripts, no fetches).
+
+Flyte inserts a tab's HTML into a ``<div>`` of its report page as is, so every value is escaped here and
+only http(s) URLs become links.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import _charts
+from ._charts import Line, Marker
+from ._model import Goal, RunView, TrialRecord, best_index, best_so_far, check_goal, user_items
+
+INSTALL_HINT = "pip install 'flyteplugins-wandb[report]'"
+MAX_ROWS = 200  # summary/config rows shown per run
+MAX_VALUE_CHARS = 300
+MAX_PARAM_COLUMNS = 20
+
+CSS = """<style>
+.fwb{font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Helvetica,Arial,sans-serif;font-size:14px;color:#222}
+.fwb h2{font-size:18px;margin:18px 0 6px}.fwb h3{font-size:15px;margin:14px 0 6px}
+.fwb table{border-collapse:collapse;margin:4px 0 10px;font-size:13px}
+.fwb th,.fwb td{border-bottom:1px solid #e3e3e3;padding:3px 10px 3px 0;text-align:left;vertical-align:top}
+.fwb thead th{border-bottom:2px solid #ccc}
+.fwb td.num{text-align:right;font-variant-numeric:tabular-nums}
+.fwb code{background:#f4f4f4;padding:1px 4px;border-radius:3px}
+.fwb .fwb-state{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;color:#fff;background:#888}
+.fwb .fwb-state-finished{background:#2e7d32}.fwb .fwb-state-failed,.fwb .fwb-state-crashed{background:#c62828}
+.fwb .fwb-state-running{background:#1565c0}
+.fwb .fwb-run,.fwb .fwb-sweep{border:1px solid #e0e0e0;border-radius:6px;padding:4px 16px 10px;margin:0 0 16px}
+.fwb .fwb-charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:10px}
+.fwb figure{margin:0;border:1px solid #eee;border-radius:4px;padding:4px}
+.fwb figure svg{width:100%;height:auto;display:block}
+.fwb figcaption{font-size:12px;color:#555;padding:0 4px}
+.fwb tr.fwb-best td{background:#fff6d5;font-weight:600}
+.fwb .fwb-badge{color:#b26a00;font-weight:700;white-space:nowrap}
+.fwb .fwb-hint{color:#666;font-style:italic}
+.fwb details summary{cursor:pointer;font-weight:600;margin:8px 0 4px}
+</style>"""
+
+
+def esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def link(url: str | None, text: str) -> str:
+    if url and url.startswith(("https://", "http://")):
+        return f'<a href="{esc(url)}" target="_blank" rel="noopener noreferrer">{esc(text)}</a>'
+    return esc(text)
+
+
+def fmt(value: Any) -> str:
+    """A summary/config value as short text."""
+    if isinstance(value, bool) or value is None:
+        text = str(value)
+    elif isinstance(value, float):
+        text = f"{value:.6g}"
+    elif isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, Mapping) and "_type" in value:
+        text = f"<{value['_type']}>"  # media, tables, histograms: shown in the W&B UI only
+    elif isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, default=str, sort_keys=True)
+        except (TypeError, ValueError):
+            text = repr(value)
+    if len(text) > MAX_VALUE_CHARS:
+        text = text[: MAX_VALUE_CHARS - 1] + "…"
+    return text
+
+
+def _kv_table(values: Mapping[str, Any], cls: str) -> str:
+    items = list(values.items())
+    rows = "".join(
+        f'<tr data-key="{esc(k)}"><th>{esc(k)}</th>'
+        f'<td class="{"num" if _charts.finite(v) is not None else ""}">{esc(fmt(v))}</td></tr>'
+        for k, v in items[:MAX_ROWS]
+    )
+    more = f'<p class="fwb-hint">{len(items) - MAX_ROWS} more not shown.</p>' if len(items) > MAX_ROWS else ""
+    return f'<table class="{cls}"><tbody>{rows}</tbody></table>{more}'
+
+
+def state_badge(state: str) -> str:
+    return f'<span class="fwb-state fwb-state-{esc(state)}">{esc(state)}</span>'
+
+
+def charts_hint() -> str:
+    return f'<p class="fwb-hint fwb-no-charts">Charts need matplotlib: <code>{esc(INSTALL_HINT)}</code></p>'
+
+
+def _figure(svg: str, caption: str, attrs: str) -> str:
+    return f'<figure class="fwb-chart" {attrs}>{svg}<figcaption>{esc(caption)}</figcaption></figure>'
+
+
+def render_run(view: RunView, *, charts: bool = True) -> str:
+    """HTML of one run: identity, link, state, config, summary, and a chart per logged metric."""
+    parts = [f'<section class="fwb-run" data-run-id="{esc(view.run_id)}">']
+    title = f" ({esc(view.name)})" if view.name and view.name != view.run_id else ""
+    parts.append(f"<h2>Run <code>{esc(view.run_id)}</code>{title} {state_badge(view.state)}</h2>")
+    facts: dict[str, str] = {}
+    if view.role:
+        facts["role"] = esc(view.role)
+    if view.url:
+        facts["link"] = link(view.url, view.url)
+    facts["project"] = esc(view.project or "-")
+    if view.entity:
+        facts["entity"] = esc(view.entity)
+    if view.group:
+        facts["group"] = esc(view.group)
+    facts["mode"] = "offline" if view.offline else "online"
+    if view.offline and view.sync_dir:
+        facts["upload"] = f"<code>wandb sync {esc(view.sync_dir)}</code>"
+    rows = "".join(f"<tr><th>{esc(k)}</th><td>{v}</td></tr>" for k, v in facts.items())
+    parts.append(f'<table class="fwb-facts"><tbody>{rows}</tbody></table>')
+    for note in view.notes:
+        parts.append(f'<p class="fwb-hint">{esc(note)}</p>')
+
+    summary = user_items(view.summary)
+    parts.append("<h3>Summary</h3>")
+    parts.append(_kv_table(summary, "fwb-summary") if summary else '<p class="fwb-hint">Nothing logged.</p>')
+
+    config = user_items(view.config)
+    if config:
+        parts.append(
+            f"<details open><summary>Config ({len(config)})</summary>{_kv_table(config, 'fwb-config')}"
+            "</details>"
+        )
+
+    if view.series:
+        parts.append("<h3>Metrics over steps</h3>")
+        if charts:
+            figures = []
+            for name, points in view.series.items():
+                svg = _charts.line_chart([Line(points, color=_charts.MAIN_COLOR)], title=name, ylabel="")
+                figures.append(_figure(svg, f"{name}: {len(points)} points", f'data-metric="{esc(name)}"'))
+            parts.append(f'<div class="fwb-charts">{"".join(figures)}</div>')
+        else:
+            parts.append(charts_hint())
+        if view.dropped_metrics:
+            names = ", ".join(view.dropped_metrics[:50])
+            parts.append(
+                f'<p class="fwb-hint">Not charted ({len(view.dropped_metrics)} more metrics): '
+                f"{esc(names)}</p>"
+            )
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def render_runs(views: Sequence[RunView]) -> str:
+    """HTML of the runs section (several runs for ``run_mode="new"`` functions inside the task)."""
+    charts = _charts.available()
+    return "".join(render_run(v, charts=charts) for v in views)
+
+
+def render_sweep(
+    trials: Sequence[Any],
+    metric: str,
+    goal: str,
+    *,
+    sweep_id: str | None = None,
+    sweep_url: str | None = None,
+    charts: bool | None = None,
+) -> str:
+    """HTML of a sweep: a table of trials with the best one marked, and charts of the metric.
+
+    Args:
+        trials: :class:`TrialRecord` objects, mappings or objects with the same fields, in launch order.
+        metric: Name of the sweep metric.
+        goal: ``"minimize"`` or ``"maximize"``.
+        sweep_id: W&B sweep id, shown in the heading.
+        sweep_url: Link to the sweep in the W&B UI.
+        charts: Draw charts (default: when matplotlib is installed).
+
+    Raises:
+        ValueError: ``goal`` is not ``"minimize"``/``"maximize"``, or a trial has no run id.
+    """
+    g: Goal = check_goal(goal)
+    records = [TrialRecord.coerce(t) for t in trials]
+    best = best_index(records, g)
+    if charts is None:
+        charts = _charts.available()
+    arrow = "↓" if g == "minimize" else "↑"
+    parts = [f'<section class="fwb-sweep" data-sweep-id="{esc(sweep_id or "")}" data-metric="{esc(metric)}">']
+    heading = f"Sweep <code>{esc(sweep_id)}</code>" if sweep_id else "Sweep"
+    parts.append(f"<h2>{heading}</h2>")
+    facts = [
+        f"<tr><th>metric</th><td><code>{esc(metric)}</code> ({esc(g)})</td></tr>",
+        f"<tr><th>trials</th><td>{len(records)}</td></tr>",
+    ]
+    if sweep_url:
+        facts.insert(0, f"<tr><th>link</th><td>{link(sweep_url, sweep_url)}</td></tr>")
+    if best is not None:
+        b = records[best]
+        facts.append(
+            f'<tr><th>best</th><td class="fwb-best-summary">{link(b.link, b.run_id)}: '
+            f"{esc(metric)} = {esc(fmt(b.metric))}</td></tr>"
+        )
+    parts.append(f'<table class="fwb-facts"><tbody>{"".join(facts)}</tbody></table>')
+
+    if charts and records:
+        parts.append(f'<div class="fwb-charts">{_sweep_charts(records, metric, g, best)}</div>')
+    elif records:
+        parts.append(charts_hint())
+
+    param_names: list[str] = []
+    for t in records:
+        for k in t.params:
+            if k not in param_names and not str(k).startswith("_"):
+                param_names.append(k)
+    shown = param_names[:MAX_PARAM_COLUMNS]
+    head = "".join(f"<th>{esc(p)}</th>" for p in shown)
+    parts.append(
+        f'<table class="fwb-trials"><thead><tr><th>#</th><th>trial</th><th>state</th>'
+        f"<th>{esc(metric)} {arrow}</th>{head}</tr></thead><tbody>"
+    )
+    for i, t in enumerate(records):
+        is_best = i == best
+        cls = ' class="fwb-best"' if is_best else ""
+        badge = ' <span class="fwb-badge">★ best</span>' if is_best else ""
+        cells = "".join(
+            f'<td class="{"num" if _charts.finite(t.params.get(p)) is not None else ""}">'
+            f"{esc(fmt(t.params[p])) if p in t.params else ''}</td>"
+            for p in shown
+        )
+        label = t.name or t.run_id
+        value = fmt(t.metric) if t.metric is not None else "—"
+        parts.append(
+            f'<tr{cls} data-run-id="{esc(t.run_id)}" data-best="{"true" if is_best else "false"}">'
+            f"<td>{i + 1}</td><td>{link(t.link, label)}{badge}</td><td>{state_badge(t.state)}</td>"
+            f'<td class="num">{esc(value)}</td>{cells}</tr>'
+        )
+    parts.append("</tbody></table>")
+    if len(param_names) > len(shown):
+        parts.append(f'<p class="fwb-hint">{len(param_names) - len(shown)} more parameters not shown.</p>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _sweep_charts(records: Sequence[TrialRecord], metric: str, goal: Goal, best: int | None) -> str:
+    figures = []
+    per_trial = [(float(i), t.metric) for i, t in enumerate(records, start=1) if t.metric is not None]
+    if per_trial:
+        points = [(x, y) for x, y in per_trial if y is not None]
+        markers = []
+        if best is not None and records[best].metric is not None:
+            markers.append(Marker((float(best + 1), float(records[best].metric or 0.0)), "best trial"))
+        svg = _charts.line_chart(
+            [
+                Line(points, label=f"{metric} per trial", color=_charts.MAIN_COLOR, style="o", width=0),
+                Line(
+                    best_so_far(records, goal),
+                    label="best so far",
+                    color="#ff7f0e",
+                    style="-",
+                    width=1.6,
+                    zorder=3,
+                ),
+            ],
+            title=f"{metric} per trial ({goal})",
+            xlabel="trial",
+            markers=markers,
+            legend=True,
+        )
+        figures.append(_figure(svg, f"{metric} per trial and best so far", 'data-chart="per-trial"'))
+    with_history = [(i, t) for i, t in enumerate(records) if t.history]
+    if with_history:
+        lines = []
+        for i, t in with_history:
+            is_best = i == best
+            lines.append(
+                Line(
+                    t.history or [],
+                    label=f"best: {t.name or t.run_id}" if is_best else "",
+                    color=_charts.BEST_COLOR if is_best else _charts.PALETTE[i % len(_charts.PALETTE)],
+                    width=2.2 if is_best else 0.9,
+                    alpha=1.0 if is_best else 0.55,
+                    zorder=4 if is_best else 2,
+                )
+            )
+        svg = _charts.line_chart(
+            lines,
+            title=f"{metric} over steps, {len(with_history)} trials",
+            legend=best is not None and any(i == best for i, _ in with_history),
+            max_points=_charts.MAX_POINTS_OVERLAY,
+        )
+        figures.append(_figure(svg, f"{metric} over steps per trial", 'data-chart="per-step"'))
+    return "".join(figures)
+
+
+def page(sections: Sequence[str]) -> str:
+    """The tab's full content: the shared stylesheet and the sections in order."""
+    return f'<div class="fwb">{CSS}{"".join(sections)}</div>'

@@ -1,0 +1,269 @@
+"""`wandb_sweep_config`: a sweep definition carried in Flyte's ``custom_context``.
+
+The keys are the ones the existing ``flyteplugins-wandb`` writes: ``wandb_sweep_<field>`` for
+``name``, ``method``, ``metric``, ``parameters``, ``project``, ``entity``, ``prior_runs`` and
+``download_logs`` (JSON for lists, dicts and booleans), and every other sweep-config key (such as
+``early_terminate`` or ``description``) inside the JSON object ``wandb_sweep_kwargs``. Keeping that
+layout means a context written by either plugin is read correctly by the other.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from typing import Any, Literal
+
+from flyteplugins.wandb._validate import (
+    WandbConfigError,
+    check_choice,
+    check_json,
+    check_no_secret_arguments,
+    check_no_secret_values,
+    check_type,
+)
+
+SweepMethod = Literal["grid", "random", "bayes"]
+"""Search strategy: ``"grid"``, ``"random"`` or ``"bayes"``."""
+
+PREFIX = "wandb_sweep_"
+# Written by @wandb_sweep for the task body and its children (never set by users).
+SWEEP_ID_KEY = "_wandb_sweep_id"
+SWEEP_PROJECT_KEY = "_wandb_sweep_project"
+SWEEP_ENTITY_KEY = "_wandb_sweep_entity"
+SWEEP_MODE_KEY = "_wandb_sweep_mode"
+
+METHODS = ("grid", "random", "bayes")
+GOALS = ("minimize", "maximize")
+EARLY_TERMINATE_TYPES = ("hyperband",)
+MAX_AGENTS = 20
+
+STR_FIELDS = ("name", "method", "project", "entity")
+JSON_FIELDS = ("metric", "parameters", "prior_runs", "download_logs", "kwargs")
+FIELDS = STR_FIELDS + JSON_FIELDS
+# Keys of the context that are Flyte/W&B placement, not part of the sweep definition itself.
+PLACEMENT_FIELDS = ("project", "entity", "prior_runs", "download_logs")
+
+
+class WandbSweepConfig(dict):  # type: ignore[type-arg]
+    """A sweep definition for Flyte's ``custom_context``.
+
+    A ``dict[str, str]`` (pass it as ``custom_context=``, or merge it with ``{**wandb_config(...),
+    **wandb_sweep_config(...)}``), a context manager (``with wandb_sweep_config(...): await task()``)
+    and a parsed view (``cfg.method``, ``cfg.parameters``, ``cfg.to_sweep_config()``). Build it with
+    :func:`wandb_sweep_config`.
+    """
+
+    def __init__(self, data: Mapping[str, str] | None = None) -> None:
+        super().__init__(data or {})
+        self._scope: AbstractContextManager[Any] | None = None
+
+    def values_dict(self) -> dict[str, Any]:
+        """The settings as Python values (only the keys that are set)."""
+        return parse_context(self)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in FIELDS:
+            return self.values_dict().get(name)
+        if name == "early_terminate":
+            return (self.values_dict().get("kwargs") or {}).get("early_terminate")
+        raise AttributeError(name)
+
+    def to_sweep_config(self) -> dict[str, Any]:
+        """The W&B sweep configuration (what ``wandb.sweep`` and the search engine read)."""
+        return sweep_config_from_values(self.values_dict())
+
+    def __enter__(self) -> WandbSweepConfig:
+        import flyte
+
+        # flyte.custom_context scopes the keys with a contextvar: siblings in other blocks never see them.
+        self._scope = flyte.custom_context(**self)
+        self._scope.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        scope, self._scope = self._scope, None
+        if scope is not None:
+            scope.__exit__(*exc)
+
+    def __repr__(self) -> str:
+        return f"wandb_sweep_config({', '.join(f'{k}={v!r}' for k, v in self.values_dict().items())})"
+
+
+def encode(values: Mapping[str, Any]) -> dict[str, str]:
+    """Flatten sweep settings to ``wandb_sweep_<field>`` string keys (None values dropped)."""
+    out: dict[str, str] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if key in JSON_FIELDS or isinstance(value, (list, dict, bool, tuple)):
+            out[PREFIX + key] = json.dumps(list(value) if isinstance(value, tuple) else value)
+        else:
+            out[PREFIX + key] = str(value)
+    return out
+
+
+def parse_context(custom_context: Mapping[str, str] | None) -> dict[str, Any]:
+    """Read ``wandb_sweep_<field>`` keys back into Python values.
+
+    Unknown ``wandb_sweep_<key>`` entries (written by hand or by a newer plugin) are folded into
+    ``kwargs``, so they still reach the sweep configuration.
+    """
+    out: dict[str, Any] = {}
+    if not custom_context:
+        return out
+    extra: dict[str, Any] = {}
+    for key, raw in custom_context.items():
+        if not key.startswith(PREFIX):
+            continue
+        name = key[len(PREFIX) :]
+        if name in STR_FIELDS:
+            if raw != "":
+                out[name] = raw
+            continue
+        try:
+            value = json.loads(raw)
+        except (TypeError, ValueError):
+            value = raw
+        if name in JSON_FIELDS:
+            out[name] = value
+        else:
+            extra[name] = value
+    if extra:
+        out["kwargs"] = {**extra, **(out.get("kwargs") or {})}
+    return out
+
+
+def sweep_config_from_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The sweep configuration dict from parsed settings: placement fields dropped, kwargs merged."""
+    config = {k: v for k, v in values.items() if k not in PLACEMENT_FIELDS and k != "kwargs" and v is not None}
+    for key, value in (values.get("kwargs") or {}).items():
+        if value is not None:
+            config.setdefault(key, value)
+    return config
+
+
+def merge_values(decorator: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
+    """Decorator arguments over context values; ``kwargs`` merged key by key."""
+    merged = {k: v for k, v in context.items() if v is not None}
+    for key, value in decorator.items():
+        if value is None:
+            continue
+        if key == "kwargs" and isinstance(merged.get("kwargs"), Mapping):
+            merged["kwargs"] = {**merged["kwargs"], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def validate_values(where: str, values: Mapping[str, Any]) -> None:
+    """Check explicit sweep settings; raise :class:`WandbConfigError` naming the bad argument."""
+    check_choice("method", values.get("method"), METHODS)
+    for name in ("name", "project", "entity"):
+        check_type(where, name, values.get(name), str, "a string")
+    check_type(where, "download_logs", values.get("download_logs"), bool, "True or False")
+    metric = values.get("metric")
+    if metric is not None:
+        if not isinstance(metric, Mapping) or not isinstance(metric.get("name"), str) or not metric["name"]:
+            raise WandbConfigError(
+                f"{where}: metric must be a dict with a 'name', e.g. {{'name': 'loss', 'goal': 'minimize'}}; "
+                f"got {metric!r}."
+            )
+        check_choice("metric['goal']", metric.get("goal"), GOALS)
+    parameters = values.get("parameters")
+    if parameters is not None:
+        if not isinstance(parameters, Mapping) or not parameters:
+            raise WandbConfigError(
+                f"{where}: parameters must be a non-empty dict of parameter name -> specification, e.g. "
+                f"{{'lr': {{'min': 0.0001, 'max': 0.1}}, 'batch_size': {{'values': [16, 32]}}}}; got {parameters!r}."
+            )
+        for pname, spec in parameters.items():
+            if not isinstance(spec, Mapping):
+                raise WandbConfigError(
+                    f"{where}: parameters[{pname!r}] must be a dict such as {{'values': [...]}}, "
+                    f"{{'value': x}} or {{'min': a, 'max': b}}; got {spec!r}."
+                )
+    prior = values.get("prior_runs")
+    if prior is not None and (isinstance(prior, str) or not all(isinstance(r, str) for r in prior)):
+        raise WandbConfigError(f"{where}: prior_runs must be a list of run ids, got {prior!r}.")
+    extra = values.get("kwargs") or {}
+    early = extra.get("early_terminate")
+    if early is not None:
+        if not isinstance(early, Mapping):
+            raise WandbConfigError(
+                f"{where}: early_terminate must be a dict such as {{'type': 'hyperband', 'min_iter': 3}}, "
+                f"got {early!r}."
+            )
+        check_choice("early_terminate['type']", early.get("type"), EARLY_TERMINATE_TYPES)
+    check_no_secret_arguments(where, extra.keys())
+    for name in ("parameters", "metric", "kwargs"):
+        if values.get(name) is not None:
+            check_json(where, name, values[name])
+            check_no_secret_values(where, name, values[name])
+
+
+def wandb_sweep_config(
+    method: SweepMethod | None = None,
+    metric: dict[str, Any] | None = None,
+    parameters: dict[str, Any] | None = None,
+    project: str | None = None,
+    entity: str | None = None,
+    prior_runs: list[str] | None = None,
+    download_logs: bool | None = None,
+    name: str | None = None,
+    early_terminate: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> WandbSweepConfig:
+    """Describe a W&B sweep for a ``@wandb_sweep`` task.
+
+    Pass it as ``flyte.with_runcontext(custom_context=wandb_sweep_config(...))`` or use it as a
+    ``with wandb_sweep_config(...):`` block around the call of the sweep task. The same definition
+    runs online (the W&B server is the controller) and offline (a controller in the sweep task built
+    on W&B's open-source ``sweeps`` engine).
+
+    Args:
+        method: ``"grid"``, ``"random"`` or ``"bayes"``.
+        metric: The metric to optimise, e.g. ``{"name": "loss", "goal": "minimize"}``; required for
+            ``bayes`` and ``early_terminate``. A trial's value is the run's summary value (the last
+            value logged with ``run.log``).
+        parameters: Parameter specifications, as in W&B sweep configs (``values``, ``value``,
+            ``min``/``max``, ``distribution``, ...).
+        project: W&B project of the sweep and its trials (falls back to ``wandb_config(project=)``).
+        entity: W&B entity (falls back to ``wandb_config(entity=)``).
+        prior_runs: Ids of existing runs to attach to the sweep (online), or to seed the search
+            with (offline: looked up among the local offline runs).
+        download_logs: After the sweep, download every trial's files (online) or collect the
+            offline run directories (offline) as a ``flyte.io.Dir`` trace output.
+        name: Sweep name; defaults to ``{run_name}-{action_name}`` of the sweep task.
+        early_terminate: Early stopping, e.g. ``{"type": "hyperband", "min_iter": 3}``.
+        **kwargs: Other sweep-config keys (``description``, ``run_cap``, ...); JSON-serialisable.
+
+    Raises:
+        WandbConfigError: For invalid values or non-JSON values.
+    """
+    if early_terminate is not None:
+        kwargs["early_terminate"] = early_terminate
+    values: dict[str, Any] = {
+        "name": name,
+        "method": method,
+        "metric": metric,
+        "parameters": parameters,
+        "project": project,
+        "entity": entity,
+        "prior_runs": list(prior_runs) if isinstance(prior_runs, tuple) else prior_runs,
+        "download_logs": download_logs,
+        "kwargs": kwargs or None,
+    }
+    validate_values("wandb_sweep_config", values)
+    return WandbSweepConfig(encode(values))
+
+
+def get_wandb_sweep_context() -> WandbSweepConfig | None:
+    """The sweep definition in the current Flyte task's ``custom_context``, or ``None``."""
+    import flyte
+
+    ctx = flyte.ctx()
+    if not ctx:
+        return None
+    keys = {k: v for k, v in (ctx.custom_context or {}).items() if k.startswith(PREFIX)}
+    return WandbSweepConfig(keys) if keys else None

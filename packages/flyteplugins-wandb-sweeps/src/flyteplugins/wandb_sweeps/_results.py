@@ -1,0 +1,171 @@
+"""Trial and sweep outcomes, and the progress lines printed while a sweep runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+TrialState = Literal["finished", "failed", "stopped"]
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+@dataclass
+class TrialResult:
+    """One trial of a sweep.
+
+    Attributes:
+        run_id: The trial's W&B run id.
+        params: The parameters the trial ran with.
+        state: ``"finished"``, ``"failed"`` (the objective raised) or ``"stopped"`` (early termination).
+        metric: The sweep metric's value (the run's summary value), or ``None`` when the trial
+            reported none (see ``metric_missing``).
+        metric_missing: The sweep has a metric but this trial did not log it.
+        error: ``"ExceptionType: message"`` for a failed trial.
+        agent: Index of the agent task that ran it.
+        duration_s: Wall time of the trial.
+        summary: The run's summary at finish (JSON-safe).
+        run_dir: Local directory of an offline run (``wandb sync`` it to upload).
+    """
+
+    run_id: str
+    params: dict[str, Any]
+    state: TrialState = "finished"
+    metric: float | None = None
+    metric_missing: bool = False
+    error: str | None = None
+    agent: int = 0
+    duration_s: float = 0.0
+    summary: dict[str, Any] = field(default_factory=dict)
+    run_dir: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["params"] = {k: _jsonable(v) for k, v in self.params.items()}
+        out["summary"] = {k: _jsonable(v) for k, v in self.summary.items() if not k.startswith("_")}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrialResult:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+def better(value: float, than: float | None, goal: str) -> bool:
+    if than is None:
+        return True
+    return value > than if goal == "maximize" else value < than
+
+
+@dataclass
+class SweepResult:
+    """What :func:`run_sweep_agents` returns once the trials are done.
+
+    Attributes:
+        sweep_id: The sweep id (W&B's online; a local id offline, also the trials' W&B group).
+        mode: ``"online"``, ``"offline"`` or ``"disabled"``.
+        metric_name / goal: The sweep metric and its goal (``None`` when the sweep has no metric).
+        trials: Every trial, in the order they finished.
+        agents: Number of agent tasks launched.
+        agent_errors: Agent tasks that failed as a whole (not trials), as ``"agent i: error"``.
+        logs: The ``flyte.io.Dir`` of collected logs when ``download_logs`` was set.
+    """
+
+    sweep_id: str
+    mode: str
+    metric_name: str | None
+    goal: str
+    trials: list[TrialResult] = field(default_factory=list)
+    agents: int = 0
+    agent_errors: list[str] = field(default_factory=list)
+    logs: Any = None
+
+    @property
+    def best(self) -> TrialResult | None:
+        """The finished trial with the best metric value, or ``None`` when no trial reported it."""
+        best: TrialResult | None = None
+        for trial in self.trials:
+            if trial.state != "finished" or trial.metric is None:
+                continue
+            if best is None or better(trial.metric, best.metric, self.goal):
+                best = trial
+        return best
+
+    @property
+    def failed(self) -> list[TrialResult]:
+        return [t for t in self.trials if t.state == "failed"]
+
+    def to_dict(self) -> dict[str, Any]:
+        best = self.best
+        return {
+            "sweep_id": self.sweep_id,
+            "mode": self.mode,
+            "metric_name": self.metric_name,
+            "goal": self.goal,
+            "agents": self.agents,
+            "trials": [t.to_dict() for t in self.trials],
+            "best": best.to_dict() if best else None,
+            "agent_errors": list(self.agent_errors),
+        }
+
+    def __str__(self) -> str:
+        best = self.best
+        lines = [f"sweep {self.sweep_id} ({self.mode}): {len(self.trials)} trials, {len(self.failed)} failed"]
+        for t in self.trials:
+            value = "no metric" if t.metric is None else f"{self.metric_name}={t.metric:.6g}"
+            lines.append(f"  {t.run_id:<24} {t.state:<8} {value:<28} {t.params}")
+        if best is not None:
+            lines.append(f"  best: {best.run_id} {self.metric_name}={best.metric:.6g} {best.params}")
+        return "\n".join(lines)
+
+
+class Progress:
+    """One stderr line per finished trial, with the best value so far (thread-safe)."""
+
+    def __init__(self, sweep_id: str, total: int, metric_name: str | None, goal: str) -> None:
+        self.sweep_id = sweep_id
+        self.total = total
+        self.metric_name = metric_name
+        self.goal = goal
+        self.done = 0
+        self.best: TrialResult | None = None
+        self._lock = threading.Lock()
+
+    def line(self, trial: TrialResult) -> str:
+        with self._lock:
+            self.done += 1
+            if trial.state == "finished" and trial.metric is not None and (
+                self.best is None or better(trial.metric, self.best.metric, self.goal)
+            ):
+                self.best = trial
+            if trial.state == "failed":
+                outcome = f"FAILED ({trial.error})"
+            elif trial.state == "stopped":
+                outcome = "stopped early"
+            elif self.metric_name is None:
+                outcome = "finished"
+            elif trial.metric is None:
+                outcome = f"finished, reported no {self.metric_name!r}"
+            else:
+                outcome = f"{self.metric_name}={trial.metric:.6g}"
+            best = (
+                f"best {self.metric_name}={self.best.metric:.6g} ({self.best.run_id})"
+                if self.best is not None and self.best.metric is not None
+                else "no best yet"
+            )
+            return (
+                f"wandb sweep {self.sweep_id}: trial {self.done}/{self.total} {trial.run_id} "
+                f"[agent {trial.agent}] {outcome} in {trial.duration_s:.1f}s | {best}"
+            )
+
+    def report(self, trial: TrialResult) -> None:
+        print(self.line(trial), file=sys.stderr, flush=True)

@@ -1,0 +1,383 @@
+"""``@wandb_sweep``: create (or reuse) the sweep of a Flyte task and expose its id.
+
+Online, the sweep is registered with ``wandb.sweep`` and the W&B server is its controller. Offline
+(no API key, ``WANDB_MODE=offline`` or ``mode="offline"``), W&B cannot create sweeps at all; the
+task then owns a local sweep with a deterministic id, and :func:`run_sweep_agents` drives it with
+W&B's open-source search engine. Either way the id is handed to child tasks as ``_wandb_sweep_id``,
+the key the existing plugin uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import inspect
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar, overload
+
+from flyteplugins.wandb._config import get_wandb_context
+from flyteplugins.wandb._validate import WANDB_MODES, WandbConfigError, check_choice
+
+from ._config import (
+    SWEEP_ENTITY_KEY,
+    SWEEP_ID_KEY,
+    SWEEP_MODE_KEY,
+    SWEEP_PROJECT_KEY,
+    encode,
+    merge_values,
+    parse_context,
+    sweep_config_from_values,
+    validate_values,
+)
+from ._link import WandbSweep
+
+F = TypeVar("F")
+MARKER = "__flyteplugins_wandb_sweep__"
+SweepMode = Literal["online", "offline", "disabled"]
+
+NO_CONFIG_HINT = (
+    "Provide one with flyte.with_runcontext(custom_context=wandb_sweep_config(method='random', "
+    "metric={'name': 'loss', 'goal': 'minimize'}, parameters={'lr': {'min': 1e-4, 'max': 1e-1}})).run(task), "
+    "with a `with wandb_sweep_config(...):` block around the call of the task, or as arguments: "
+    "@wandb_sweep(method=..., parameters=...)."
+)
+
+
+@dataclass
+class SweepState:
+    """The sweep a task body works with (internal)."""
+
+    sweep_id: str
+    mode: SweepMode
+    config: dict[str, Any]
+    name: str | None = None
+    project: str | None = None
+    entity: str | None = None
+    host: str | None = None
+    download_logs: bool = False
+    prior_runs: list[str] = field(default_factory=list)
+    created: bool = False
+    # Filled by run_sweep_agents: offline run directories of every trial, and whether logs were collected.
+    run_dirs: list[str] = field(default_factory=list)
+    logs_collected: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def offline(self) -> bool:
+        return self.mode != "online"
+
+    def context_keys(self) -> dict[str, str]:
+        # The effective definition (context + decorator arguments) goes to children, so a child
+        # that reuses the sweep works from the same configuration.
+        config = dict(self.config)
+        values: dict[str, Any] = {k: config.pop(k) for k in ("name", "method", "metric", "parameters") if k in config}
+        values.update(project=self.project, entity=self.entity, kwargs=config or None)
+        keys = encode(values)
+        keys.update({SWEEP_ID_KEY: self.sweep_id, SWEEP_MODE_KEY: self.mode})
+        if self.project:
+            keys[SWEEP_PROJECT_KEY] = self.project
+        if self.entity:
+            keys[SWEEP_ENTITY_KEY] = self.entity
+        return keys
+
+
+_current: ContextVar[SweepState | None] = ContextVar("flyteplugins_wandb_sweep", default=None)
+
+
+def current_sweep() -> SweepState | None:
+    """The sweep of the calling task body, rebuilt from ``custom_context`` in a child task."""
+    state = _current.get()
+    if state is not None:
+        return state
+    import flyte
+
+    ctx = flyte.ctx()
+    if not ctx:
+        return None
+    cc = dict(ctx.custom_context or {})
+    sweep_id = cc.get(SWEEP_ID_KEY)
+    if not sweep_id:
+        return None
+    values = parse_context(cc)
+    wcfg_obj = get_wandb_context()
+    wcfg = wcfg_obj.values_dict() if wcfg_obj else {}
+    mode = cc.get(SWEEP_MODE_KEY) or resolve_mode(None, wcfg.get("mode"), os.environ, _credentials(wcfg.get("host")))
+    return SweepState(
+        sweep_id=sweep_id,
+        mode=mode,  # type: ignore[arg-type]
+        config=sweep_config_from_values(values),
+        name=values.get("name"),
+        project=cc.get(SWEEP_PROJECT_KEY) or values.get("project") or wcfg.get("project"),
+        entity=cc.get(SWEEP_ENTITY_KEY) or values.get("entity") or wcfg.get("entity"),
+        host=wcfg.get("host"),
+        download_logs=bool(values.get("download_logs", False)),
+        prior_runs=list(values.get("prior_runs") or []),
+    )
+
+
+def get_wandb_sweep_id() -> str | None:
+    """The id of the current sweep: inside a ``@wandb_sweep`` task or any child task of one; else ``None``."""
+    state = _current.get()
+    if state is not None:
+        return state.sweep_id
+    import flyte
+
+    ctx = flyte.ctx()
+    if not ctx:
+        return None
+    return (ctx.custom_context or {}).get(SWEEP_ID_KEY) or None
+
+
+def resolve_mode(
+    explicit: str | None, context_mode: str | None, env: Mapping[str, str], has_credentials: bool
+) -> SweepMode:
+    """Online when W&B can be reached with credentials, unless a mode says otherwise.
+
+    ``mode`` of ``@wandb_sweep`` wins, then ``wandb_config(mode=)``, then ``WANDB_MODE``; with none
+    of them the sweep is online when ``WANDB_API_KEY`` or a netrc entry exists, else offline.
+    """
+    mode = explicit or context_mode or env.get("WANDB_MODE") or None
+    if mode in ("offline", "dryrun"):
+        return "offline"
+    if mode == "disabled":
+        return "disabled"
+    if mode in ("online", "run", "shared"):
+        return "online"
+    return "online" if (env.get("WANDB_API_KEY") or has_credentials) else "offline"
+
+
+def _credentials(host: str | None) -> bool:
+    from flyteplugins.wandb._decorator import _has_netrc_credentials
+
+    return _has_netrc_credentials(host)
+
+
+def offline_sweep_id(seed: str) -> str:
+    """A W&B-style 8 character id, stable for one sweep name (a retried task finds its trials again)."""
+    digest = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = []
+    for _ in range(8):
+        digest, rem = divmod(digest, 36)
+        out.append(alphabet[rem])
+    return "".join(out)
+
+
+_env_lock = threading.Lock()
+
+
+def _create_online_sweep(state: SweepState) -> str:
+    import wandb
+    from flyteplugins.wandb._resolve import api_base_url
+
+    # wandb.sweep reads its server from the environment and sets WANDB_PROJECT/WANDB_ENTITY for the
+    # whole process; put back what was there so unrelated runs in this process are unaffected.
+    saved = {k: os.environ.get(k) for k in ("WANDB_PROJECT", "WANDB_ENTITY", "WANDB_BASE_URL")}
+    with _env_lock:
+        try:
+            base_url = api_base_url(state.host)
+            if base_url:
+                os.environ["WANDB_BASE_URL"] = base_url
+            sweep_id = wandb.sweep(
+                sweep=dict(state.config),
+                entity=state.entity,
+                project=state.project,
+                prior_runs=state.prior_runs or None,
+            )
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+    return str(sweep_id)
+
+
+def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None) -> SweepState:
+    """Reuse the sweep in the context, or create one from the sweep config (context + decorator)."""
+    import flyte
+
+    ctx = flyte.ctx()
+    if not ctx:
+        raise RuntimeError("@wandb_sweep tasks must run as Flyte tasks (flyte.run / with_runcontext).")
+    existing = current_sweep()
+    if existing is not None:
+        if decorator_values.get("download_logs") is not None:
+            existing.download_logs = bool(decorator_values["download_logs"])
+        return existing
+    cc = dict(ctx.custom_context or {})
+    values = merge_values(decorator_values, parse_context(cc))
+    wcfg_obj = get_wandb_context()
+    wcfg = wcfg_obj.values_dict() if wcfg_obj else {}
+    config = sweep_config_from_values(values)
+    if not config.get("method") or not config.get("parameters"):
+        missing = " and ".join(k for k in ("method", "parameters") if not config.get(k))
+        raise WandbConfigError(
+            f"@wandb_sweep task {ctx.action.name!r} has no sweep configuration ({missing} missing). {NO_CONFIG_HINT}"
+        )
+    config.setdefault("name", f"{ctx.action.run_name}-{ctx.action.name}")
+    state = SweepState(
+        sweep_id="",
+        mode=resolve_mode(decorator_mode, wcfg.get("mode"), os.environ, _credentials(wcfg.get("host"))),
+        config=config,
+        name=config["name"],
+        project=values.get("project") or wcfg.get("project"),
+        entity=values.get("entity") or wcfg.get("entity"),
+        host=wcfg.get("host"),
+        download_logs=bool(values.get("download_logs", False)),
+        prior_runs=list(values.get("prior_runs") or []),
+        created=True,
+    )
+    from ._engine import validate_sweep_config
+
+    # Validate here for both modes: a bad config fails before any agent starts (and online, before
+    # the server records a sweep that can never run).
+    validate_sweep_config(config)
+    if state.mode == "online":
+        state.sweep_id = _create_online_sweep(state)
+    else:
+        state.sweep_id = offline_sweep_id(f"{state.project}/{state.name}")
+        print(
+            f"wandb: offline sweep {state.sweep_id} ({config.get('method')}); trials are offline runs in group "
+            f"{state.sweep_id!r}: upload them later with `wandb sync`.",
+            file=sys.stderr,
+            flush=True,
+        )
+    return state
+
+
+@contextmanager
+def sweep_scope(state: SweepState) -> Iterator[SweepState]:
+    import flyte
+
+    token = _current.set(state)
+    try:
+        with flyte.custom_context(**state.context_keys()):
+            yield state
+    finally:
+        _current.reset(token)
+
+
+async def finish_sweep(state: SweepState) -> None:
+    """Collect logs when asked and no launcher did it already."""
+    if not state.download_logs or state.logs_collected:
+        return
+    from ._download import collect_sweep_logs
+
+    await collect_sweep_logs(state)
+
+
+def _wrap(func: Callable[..., Any], values: dict[str, Any], mode: str | None) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            state = await asyncio.to_thread(open_sweep, values, mode)
+            with sweep_scope(state):
+                result = await func(*args, **kwargs)
+                await finish_sweep(state)
+            return result
+
+        wrapper: Callable[..., Any] = async_wrapper
+    else:
+
+        @functools.wraps(func)
+        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+            state = open_sweep(values, mode)
+            with sweep_scope(state):
+                result = func(*args, **kwargs)
+                if state.download_logs and not state.logs_collected:
+                    asyncio.run(finish_sweep(state))
+            return result
+
+        wrapper = sync_wrapper
+    setattr(wrapper, MARKER, values)
+    return wrapper
+
+
+def _is_flyte_task(obj: Any) -> bool:
+    from flyteplugins.wandb._decorator import _is_flyte_task as core_is_task
+
+    return bool(core_is_task(obj))
+
+
+@overload
+def wandb_sweep(_func: F) -> F: ...
+
+
+@overload
+def wandb_sweep(
+    _func: None = None,
+    *,
+    project: str | None = None,
+    entity: str | None = None,
+    mode: str | None = None,
+    download_logs: bool | None = None,
+    **sweep_config: Any,
+) -> Callable[[F], F]: ...
+
+
+def wandb_sweep(
+    _func: Any = None,
+    *,
+    project: str | None = None,
+    entity: str | None = None,
+    mode: str | None = None,
+    download_logs: bool | None = None,
+    **sweep_config: Any,
+) -> Any:
+    """Give a Flyte task a W&B sweep: created on entry (or reused from the context), id exposed.
+
+    Put it above ``@env.task`` (outermost). Inside the task, :func:`get_wandb_sweep_id` returns the
+    id and :func:`run_sweep_agents` runs the trials on parallel agent tasks. The sweep configuration
+    comes from :func:`wandb_sweep_config` in the run's context, overridden key by key by the
+    arguments given here. Its name defaults to ``{run_name}-{action_name}``. When a parent task
+    already created a sweep (``_wandb_sweep_id`` in the context), that sweep is reused.
+
+    Args:
+        project: W&B project (else ``wandb_sweep_config``, else ``wandb_config``).
+        entity: W&B entity (same fallbacks).
+        mode: ``"online"``, ``"offline"`` or ``"disabled"``; else ``wandb_config(mode=)``, else
+            ``WANDB_MODE``, else online with an API key and offline without one.
+        download_logs: Collect every trial's files after the sweep as a ``flyte.io.Dir`` trace output.
+        **sweep_config: Sweep-config keys (``method``, ``metric``, ``parameters``, ``name``,
+            ``early_terminate``, ...).
+
+    Raises:
+        WandbConfigError: At decoration time for invalid values; at run time when the task has no
+            sweep configuration at all (the message says how to provide one).
+    """
+    check_choice("mode", mode, WANDB_MODES)
+    values: dict[str, Any] = {"project": project, "entity": entity, "download_logs": download_logs}
+    for key in ("method", "metric", "parameters", "name", "prior_runs"):
+        if key in sweep_config:
+            values[key] = sweep_config.pop(key)
+    if sweep_config:
+        values["kwargs"] = sweep_config
+    validate_values("@wandb_sweep", values)
+    values = {k: v for k, v in values.items() if v is not None}
+
+    def decorate(obj: Any) -> Any:
+        if not _is_flyte_task(obj):
+            raise WandbConfigError(
+                f"@wandb_sweep decorates a Flyte task and must be the outermost decorator (above @env.task); "
+                f"got {type(obj).__name__} {obj!r}."
+            )
+        if hasattr(obj.func, MARKER):
+            raise WandbConfigError(f"@wandb_sweep is applied twice to task {obj.name!r}.")
+        # `func` is a dataclass field: mutating it in place survives task.override(...).
+        obj.func = _wrap(obj.func, values, mode)
+        if not any(isinstance(link, WandbSweep) for link in (obj.links or ())):
+            obj.links = (*tuple(obj.links or ()), WandbSweep(project=project, entity=entity))
+        return obj
+
+    if _func is not None:
+        return decorate(_func)
+    return decorate
