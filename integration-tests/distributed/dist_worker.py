@@ -84,6 +84,7 @@ def train_body(label: str) -> str:
         for step in range(args.steps):
             run.log({"rank": RANK, "allreduce": float(total.item()), "attempt": ATTEMPT, "step_i": step})
     entry = {"mode": label, "rank": RANK, "attempt": ATTEMPT, "got_run": run is not None,
+             "action": flyte.ctx().action.name, "run_name": flyte.ctx().action.run_name,
              "run_id": getattr(run, "id", None), "info": info, "allreduce": float(total.item())}
     RESULTS.append(entry)
     if ATTEMPT == args.fail_attempt:

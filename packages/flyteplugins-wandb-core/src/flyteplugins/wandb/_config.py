@@ -73,9 +73,8 @@ def validate_settings(where: str, values: Mapping[str, Any], extra: Mapping[str,
     for name in ("project", "entity", "host", "id", "name", "group", "notes", "job_type"):
         check_type(where, name, values.get(name), str, "a string")
     tags = values.get("tags")
-    if tags is not None and (
-        isinstance(tags, str) or not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags)
-    ):
+    is_str_list = isinstance(tags, (list, tuple)) and all(isinstance(t, str) for t in tags)
+    if tags is not None and not is_str_list:
         raise WandbConfigError(f"{where}: tags must be a list of strings, got {tags!r}.")
     check_type(where, "config", values.get("config"), Mapping, "a dict")
     check_type(where, "download_logs", values.get("download_logs"), bool, "True or False")

@@ -366,8 +366,9 @@ def _attach_links(task: Any, settings: dict[str, Any]) -> None:
         "host": settings.get("host"),
         "project": settings.get("project"),
         "entity": settings.get("entity"),
-        "run_mode": settings.get("run_mode") or "auto",
-        "rank_scope": settings.get("rank_scope") or "global",
+        # None defers to the wandb_config context at link-render time.
+        "run_mode": settings.get("run_mode"),
+        "rank_scope": settings.get("rank_scope"),
         "id": settings.get("id"),
     }
     links: tuple[Any, ...]

@@ -35,8 +35,9 @@ class Wandb(Link):
         host: W&B UI host, e.g. ``https://wandb.ai`` or a self-hosted server.
         project: W&B project.
         entity: W&B entity.
-        run_mode: The task's run mode; decides whether the link points at the parent's run.
-        rank_scope: The task's rank scope (distributed tasks).
+        run_mode: The task's run mode; decides whether the link points at the parent's run. None: the
+            ``wandb_config`` context's, else ``"auto"``.
+        rank_scope: The task's rank scope (distributed tasks); None: the context's, else ``"global"``.
         id: An explicit run id.
         name: The link's label in the Flyte UI.
     """
@@ -44,8 +45,8 @@ class Wandb(Link):
     host: str | None = None
     project: str | None = None
     entity: str | None = None
-    run_mode: RunMode = "auto"
-    rank_scope: RankScope = "global"
+    run_mode: RunMode | None = None
+    rank_scope: RankScope | None = None
     id: str | None = None
     name: str = "Weights & Biases"
     icon_uri: str = WANDB_ICON
@@ -79,11 +80,9 @@ class Wandb(Link):
         run_mode = self.run_mode or context.get("wandb_run_mode") or "auto"
 
         if self._is_distributed:
-            suffix = (
-                f"-worker-{self._worker_index}"
-                if self._worker_index is not None and (self.rank_scope == "worker")
-                else ""
-            )
+            rank_scope = self.rank_scope or context.get("wandb_rank_scope") or "global"
+            worker_scoped = self._worker_index is not None and rank_scope == "worker"
+            suffix = f"-worker-{self._worker_index}" if worker_scoped else ""
             kind = "groups" if run_mode == "new" else "runs"
             return self._url(host, wb_entity, wb_project, kind, f"{own_id}{suffix}")
 

@@ -18,8 +18,10 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from ._charts import finite
 from ._html import page, render_runs, render_sweep
 from ._model import GOALS, RunView, TrialRecord, series_from_history
 
@@ -92,6 +94,7 @@ def report_sweep(
     *,
     sweep_id: str | None = None,
     sweep_url: str | None = None,
+    runs_url: str | None = None,
     flush: bool = False,
 ) -> bool:
     """Write the sweep section of the current task's W&B report tab; never raises.
@@ -99,19 +102,43 @@ def report_sweep(
     Call it from the task that ran the sweep, when that task's report is enabled
     (``task.report``). ``trials`` are :class:`TrialRecord` objects or mappings/objects with
     ``run_id``, ``params``, ``metric``, ``state``, ``link`` (and optionally ``history``, the metric's
-    ``(step, value)`` points), in launch order. ``flush=True`` writes the report file at once (Flyte
-    itself flushes only after a task succeeds).
+    ``(step, value)`` points, or ``run_dir`` to read them from the trial's log), in launch order.
+    ``runs_url`` (``{host}/{entity}/{project}``) links trials without a ``link``. ``flush=True``
+    writes the report file at once (Flyte itself flushes only after a task succeeds).
 
     Returns:
         True when the tab was written, False outside a task or when building it failed (a
         ``RuntimeWarning`` says why).
     """
     try:
-        html = render_sweep(trials, metric, goal, sweep_id=sweep_id, sweep_url=sweep_url)
+        records = [TrialRecord.coerce(t) for t in trials]
+        for record in records:
+            if record.history is None and record.run_dir:
+                record.history = metric_history(record.run_dir, metric)
+        html = render_sweep(records, metric, goal, sweep_id=sweep_id, sweep_url=sweep_url, runs_url=runs_url)
         return publish("sweep", html, flush=flush)
     except Exception as exc:
         _warn("sweep", exc)
         return False
+
+
+def metric_history(run_dir: str, metric: str) -> list[tuple[float, float]] | None:
+    """``(step, value)`` points of ``metric`` from the run log in ``run_dir``; None if unreadable."""
+    try:
+        logs = sorted(Path(run_dir).glob("run-*.wandb"))
+        if not logs or logs[0].stat().st_size > MAX_LOG_BYTES:
+            return None
+        from ..testing import read_offline_run
+
+        points = []
+        for index, row in enumerate(read_offline_run(logs[0]).history):
+            value = finite(row.get(metric))
+            if value is not None:
+                step = finite(row.get("_step"))
+                points.append((float(index) if step is None else step, value))
+        return points
+    except Exception:  # a trial whose log cannot be read is drawn without its curve
+        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,6 +286,7 @@ def after_finish(scope: Any, capture: Capture | None, error: BaseException | Non
                 _warn("reading the run's log", exc)
             if capture.owner and error is not None:
                 capture.view.state = "failed"
+                capture.view.notes.append(f"The task failed: {type(error).__name__}: {error}"[:500])
         active = scope.active
         if not scope.is_task:
             if capture is not None and scope.enclosing is not None:

@@ -21,17 +21,19 @@ MAX_VALUE_CHARS = 300
 MAX_PARAM_COLUMNS = 20
 
 CSS = """<style>
-.fwb{font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Helvetica,Arial,sans-serif;font-size:14px;color:#222}
+.fwb{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;font-size:14px;color:#222}
 .fwb h2{font-size:18px;margin:18px 0 6px}.fwb h3{font-size:15px;margin:14px 0 6px}
 .fwb table{border-collapse:collapse;margin:4px 0 10px;font-size:13px}
 .fwb th,.fwb td{border-bottom:1px solid #e3e3e3;padding:3px 10px 3px 0;text-align:left;vertical-align:top}
 .fwb thead th{border-bottom:2px solid #ccc}
 .fwb td.num{text-align:right;font-variant-numeric:tabular-nums}
 .fwb code{background:#f4f4f4;padding:1px 4px;border-radius:3px}
-.fwb .fwb-state{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;color:#fff;background:#888}
+.fwb .fwb-state{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;color:#fff;
+background:#888}
 .fwb .fwb-state-finished{background:#2e7d32}.fwb .fwb-state-failed,.fwb .fwb-state-crashed{background:#c62828}
 .fwb .fwb-state-running{background:#1565c0}
-.fwb .fwb-run,.fwb .fwb-sweep{border:1px solid #e0e0e0;border-radius:6px;padding:4px 16px 10px;margin:0 0 16px}
+.fwb .fwb-run,.fwb .fwb-sweep{border:1px solid #e0e0e0;border-radius:6px;padding:4px 16px 10px;
+margin:0 0 16px}
 .fwb .fwb-charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:10px}
 .fwb figure{margin:0;border:1px solid #eee;border-radius:4px;padding:4px}
 .fwb figure svg{width:100%;height:auto;display:block}
@@ -137,8 +139,9 @@ def render_run(view: RunView, *, charts: bool = True) -> str:
         if charts:
             figures = []
             for name, points in view.series.items():
-                svg = _charts.line_chart([Line(points, color=_charts.MAIN_COLOR)], title=name, ylabel="")
-                figures.append(_figure(svg, f"{name}: {len(points)} points", f'data-metric="{esc(name)}"'))
+                line = Line(points, color=_charts.MAIN_COLOR, marker="o" if len(points) < 3 else None)
+                svg = _charts.line_chart([line], title=name)
+                figures.append(_figure(svg, _series_caption(name, points), f'data-metric="{esc(name)}"'))
             parts.append(f'<div class="fwb-charts">{"".join(figures)}</div>')
         else:
             parts.append(charts_hint())
@@ -150,6 +153,14 @@ def render_run(view: RunView, *, charts: bool = True) -> str:
             )
     parts.append("</section>")
     return "".join(parts)
+
+
+def _series_caption(name: str, points: Sequence[tuple[float, float]]) -> str:
+    values = [p[1] for p in points]
+    return (
+        f"{name}: {len(points)} points, last {fmt(values[-1])}, min {fmt(min(values))}, "
+        f"max {fmt(max(values))}"
+    )
 
 
 def render_runs(views: Sequence[RunView]) -> str:
@@ -165,6 +176,7 @@ def render_sweep(
     *,
     sweep_id: str | None = None,
     sweep_url: str | None = None,
+    runs_url: str | None = None,
     charts: bool | None = None,
 ) -> str:
     """HTML of a sweep: a table of trials with the best one marked, and charts of the metric.
@@ -175,6 +187,7 @@ def render_sweep(
         goal: ``"minimize"`` or ``"maximize"``.
         sweep_id: W&B sweep id, shown in the heading.
         sweep_url: Link to the sweep in the W&B UI.
+        runs_url: ``{host}/{entity}/{project}``: links trials that have no ``link`` of their own.
         charts: Draw charts (default: when matplotlib is installed).
 
     Raises:
@@ -182,6 +195,9 @@ def render_sweep(
     """
     g: Goal = check_goal(goal)
     records = [TrialRecord.coerce(t) for t in trials]
+    if runs_url:
+        for t in records:
+            t.link = t.link or f"{runs_url.rstrip('/')}/runs/{t.run_id}"
     best = best_index(records, g)
     if charts is None:
         charts = _charts.available()

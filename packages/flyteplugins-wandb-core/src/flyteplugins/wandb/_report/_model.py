@@ -94,6 +94,8 @@ class TrialRecord:
         link: URL of the trial's run, or None.
         history: Optional ``(step, value)`` points of the sweep metric, for the per-step chart.
         name: Optional display name.
+        run_dir: Local run directory; when ``history`` is not given, the metric's points are read
+            from the run's log there (:func:`report_sweep` does this).
     """
 
     run_id: str
@@ -103,6 +105,7 @@ class TrialRecord:
     link: str | None = None
     history: list[Point] | None = None
     name: str = ""
+    run_dir: str | None = None
 
     @classmethod
     def coerce(cls, item: Any) -> TrialRecord:
@@ -144,6 +147,7 @@ class TrialRecord:
             link=get("link", "url"),
             history=points,
             name=str(get("name") or ""),
+            run_dir=get("run_dir"),
         )
 
 

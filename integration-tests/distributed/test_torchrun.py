@@ -1,0 +1,232 @@
+"""Rank handling proven with real torchrun processes.
+
+Each job is two torchrun agents acting as two nodes of two processes each on localhost (c10d
+rendezvous); every worker does a gloo ``all_reduce`` and then runs the tracked Flyte task in local mode
+under the same run name, with the real Elastic plugin config. The W&B side is checked in the offline
+run files the wandb SDK wrote. One job covers all six run_mode × rank_scope cells (one Flyte run each).
+
+Needs torch and flyteplugins-pytorch, which the default environment deliberately lacks; see
+``integration-tests/distributed/README.md`` for the venv. Without them the module is skipped.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip(
+    "torch",
+    reason="torch is not installed: the torchrun tests run in a venv with torch==2.13.0 "
+    "(see integration-tests/distributed/README.md)",
+)
+pytest.importorskip("flyteplugins.pytorch", reason="flyteplugins-pytorch (Flyte's Elastic plugin) is not installed")
+pytest.importorskip("flyteplugins.wandb_distributed", reason="flyteplugins-wandb-distributed is not installed")
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from torchrun_job import Job, run_job  # noqa: E402
+
+from flyteplugins.wandb.testing import OfflineRun, read_offline_runs  # noqa: E402
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+MODES = ("auto/global", "auto/worker", "new/global", "new/worker", "shared/global", "shared/worker")
+STEPS = 3
+WORLD = 4
+# 2 nodes × 2 processes: rank -> (worker index, local rank)
+PLACE = {0: (0, 0), 1: (0, 1), 2: (1, 0), 3: (1, 1)}
+# rank -> run id suffix appended to the base, None when the rank does not log (the documented tables).
+SUFFIX: dict[str, dict[int, str | None]] = {
+    "auto/global": {0: "", 1: None, 2: None, 3: None},
+    "auto/worker": {0: "-worker-0", 1: None, 2: "-worker-1", 3: None},
+    "new/global": {0: "-rank-0", 1: "-rank-1", 2: "-rank-2", 3: "-rank-3"},
+    "new/worker": {0: "-worker-0-rank-0", 1: "-worker-0-rank-1", 2: "-worker-1-rank-0", 3: "-worker-1-rank-1"},
+    "shared/global": {0: "", 1: "", 2: "", 3: ""},
+    "shared/worker": {0: "-worker-0", 1: "-worker-0", 2: "-worker-1", 3: "-worker-1"},
+}
+GROUP_SUFFIX = {"new/global": {r: "" for r in range(4)},
+                "new/worker": {0: "-worker-0", 1: "-worker-0", 2: "-worker-1", 3: "-worker-1"}}
+
+
+def base_id(job: Job, mode: str, prefix: str, attempt: int | None = None) -> str:
+    entries = job.entries(mode, attempt)
+    actions = {e["action"] for e in entries.values()}
+    assert len(actions) == 1, f"ranks disagree on the Flyte action name: {actions}"
+    run_name = f"{prefix}-{mode.replace('/', '-')}"
+    assert {e["run_name"] for e in entries.values()} == {run_name}
+    return f"{run_name}-{actions.pop()}"
+
+
+def runs_of(wandb_dir: Path, base: str) -> list[OfflineRun]:
+    # `{base}` is a prefix of every id of that Flyte run (`{base}-worker-0`, ...).
+    return [r for r in read_offline_runs(wandb_dir) if r.run_id == base or r.run_id.startswith(base + "-")]
+
+
+# ------------------------------------------------------------------------------------------------
+# All six cells, one job
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def matrix_job(tmp_path_factory: pytest.TempPathFactory) -> tuple[Job, Path]:
+    workdir = tmp_path_factory.mktemp("matrix")
+    job = run_job(workdir, ",".join(MODES), prefix="mx", worker_args=("--steps", str(STEPS)))
+    assert job.returncodes == [0, 0], job.log_tail()
+    assert len(job.reports) == WORLD, job.log_tail()
+    return job, workdir / "wandb"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_matrix_cell(matrix_job: tuple[Job, Path], mode: str) -> None:
+    job, wandb_dir = matrix_job
+    entries = job.entries(mode)
+    assert sorted(entries) == [0, 1, 2, 3]
+    base = base_id(job, mode, "mx")
+    for rank, entry in entries.items():
+        assert entry["error"] is None, entry
+        assert entry["allreduce"] == 10.0  # the collective ran on every rank
+        worker, local = PLACE[rank]
+        assert entry["info"] == {"rank": rank, "local_rank": local, "world_size": 4, "local_world_size": 2,
+                                 "worker_index": worker, "num_workers": 2}
+        suffix = SUFFIX[mode][rank]
+        if suffix is None:
+            assert entry["got_run"] is False and entry["run_id"] is None
+        else:
+            assert entry["got_run"] is True and entry["run_id"] == base + suffix
+
+    written = runs_of(wandb_dir, base)
+    logging = {r: s for r, s in SUFFIX[mode].items() if s is not None}
+    # One offline file per writer: a run per logging rank, or one labelled part per rank (shared).
+    assert len(written) == len(logging), [r.run_id for r in written]
+    by_rank = {}
+    for run in written:
+        [rank] = set(run.metric("rank"))
+        by_rank[rank] = run
+        assert run.metric("allreduce") == [10.0] * STEPS
+        assert run.exit_code == 0
+        assert run.project == "dist-it"
+    assert sorted(by_rank) == sorted(logging)
+    for rank, run in by_rank.items():
+        assert run.run_id == base + logging[rank]
+        want_group = GROUP_SUFFIX.get(mode, {}).get(rank)
+        assert run.group == ("" if want_group is None else base + want_group)
+        if mode.startswith("shared"):
+            # Offline shared: every writer's part sits in its own directory, labelled by worker/rank.
+            worker, _ = PLACE[rank]
+            assert run.path.parent.name.endswith(f"-worker-{worker}-rank-{rank}")
+
+
+def test_ranks_that_do_not_log_start_no_wandb_process(matrix_job: tuple[Job, Path]) -> None:
+    job, _ = matrix_job
+    # Counted cumulatively per process, after each mode; the auto modes run first.
+    seen = {rank: (job.entries("auto/global")[rank], job.entries("auto/worker")[rank]) for rank in range(WORLD)}
+    assert [seen[r][0]["wandb_processes"] for r in range(WORLD)] == [1, 0, 0, 0]
+    assert [seen[r][0]["wandb_imported"] for r in range(WORLD)] == [True, False, False, False]
+    assert [seen[r][1]["wandb_processes"] for r in range(WORLD)] == [1, 0, 1, 0]
+    assert [seen[r][1]["wandb_imported"] for r in range(WORLD)] == [True, False, True, False]
+    # One wandb service per process however many runs it opened.
+    assert [job.entries("shared/worker")[r]["wandb_processes"] for r in range(WORLD)] == [1, 1, 1, 1]
+
+
+# ------------------------------------------------------------------------------------------------
+# Failure and Elastic restart: every rank raises on the first attempt, the agents relaunch the group
+# ------------------------------------------------------------------------------------------------
+
+
+def test_failed_ranks_mark_runs_failed_and_restart_continues_the_same_runs(tmp_path: Path) -> None:
+    modes = "auto/global,new/worker"
+    job = run_job(tmp_path / "job", modes, prefix="rs", max_restarts=1,
+                  worker_args=("--fail-attempt", "0", "--steps", "2"))
+    assert job.returncodes == [0, 0], job.log_tail()
+    assert sorted(job.reports) == [(r, a) for r in range(WORLD) for a in (0, 1)], job.log_tail()
+    wandb_dir = tmp_path / "job" / "wandb"
+    for mode in modes.split(","):
+        base = base_id(job, mode, "rs", attempt=0)
+        assert base_id(job, mode, "rs", attempt=1) == base  # the relaunched group derives the same base
+        for entry in job.entries(mode, attempt=0).values():
+            assert "PlannedFailure" in (entry["error"] or "")
+        expected_ids = {base + s for s in SUFFIX[mode].values() if s is not None}
+        parts: dict[str, list[OfflineRun]] = {}
+        for run in runs_of(wandb_dir, base):
+            parts.setdefault(run.run_id, []).append(run)
+        # No new run was created by the restart: the same ids, each written once per attempt.
+        assert set(parts) == expected_ids
+        for run_id, (first, second) in ((k, sorted(v, key=lambda r: r.metric("attempt")[0]))
+                                        for k, v in parts.items()):
+            assert first.metric("attempt") == [0, 0] and first.exit_code == 1, run_id  # marked failed
+            assert second.metric("attempt") == [1, 1] and second.exit_code == 0, run_id
+
+
+# ------------------------------------------------------------------------------------------------
+# Without flyteplugins-wandb-distributed: no silent run per rank
+# ------------------------------------------------------------------------------------------------
+
+
+def test_without_the_distributed_package_only_rank_0_logs_and_the_hint_is_shown(tmp_path: Path) -> None:
+    job = run_job(tmp_path / "job", "new/global", prefix="nd", worker_args=("--hide-distributed",))
+    assert job.returncodes == [0, 0], job.log_tail()
+    entries = job.entries("new/global")
+    assert [entries[r]["got_run"] for r in range(WORLD)] == [True, False, False, False]
+    assert [entries[r]["wandb_processes"] for r in range(WORLD)] == [1, 0, 0, 0]
+    base = base_id(job, "new/global", "nd")
+    [run] = runs_of(tmp_path / "job" / "wandb", base)
+    assert run.metric("rank") == [0, 0, 0]
+    logs = "\n".join(job.logs)
+    # Every worker warns, at decoration (Elastic task) and at run time (WORLD_SIZE > 1).
+    assert logs.count("rank handling is not installed") >= WORLD * 2, job.log_tail()
+    assert "pip install 'flyteplugins-wandb[distributed]'" in logs
+
+
+# ------------------------------------------------------------------------------------------------
+# Decoration of a real Elastic task (no processes needed)
+# ------------------------------------------------------------------------------------------------
+
+
+def _elastic_env(nnodes: Any, nproc: int) -> Any:
+    import flyte
+    from flyteplugins.pytorch.task import Elastic
+
+    return flyte.TaskEnvironment(name=f"el_{str(nnodes).replace(':', '_')}_{nproc}",
+                                 plugin_config=Elastic(nnodes=nnodes, nproc_per_node=nproc))
+
+
+def _urls(task: Any) -> list[str]:
+    from flyteplugins.wandb import Wandb
+
+    return [link.get_link(run_name="r", project="fp", domain="dev", context={}, parent_action_name="",
+                          action_name="a0", pod_name="p") for link in task.links if isinstance(link, Wandb)]
+
+
+def test_elastic_task_links_and_checks() -> None:
+    from flyteplugins.wandb import WandbConfigError, wandb_init
+
+    env = _elastic_env(2, 2)
+
+    def per_worker() -> None: ...
+
+    def grouped() -> None: ...
+
+    def single() -> None: ...
+
+    task = wandb_init(project="p", entity="e", rank_scope="worker")(env.task(per_worker))
+    assert _urls(task) == ["https://wandb.ai/e/p/runs/r-a0-worker-0", "https://wandb.ai/e/p/runs/r-a0-worker-1"]
+    task = wandb_init(project="p", entity="e", run_mode="new")(env.task(grouped))
+    assert _urls(task) == ["https://wandb.ai/e/p/groups/r-a0"]
+    task = wandb_init(project="p", entity="e")(_elastic_env("1:3", 2).task(single))
+    assert _urls(task) == ["https://wandb.ai/e/p/runs/r-a0"]
+
+    async def train_async() -> None: ...
+
+    with pytest.raises(WandbConfigError, match="async function"):
+        wandb_init(env.task(train_async))
+
+    def with_download() -> None: ...
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        wandb_init(download_logs=True)(env.task(with_download))
+    assert any("download_logs=True is not supported for distributed" in str(w.message) for w in caught)

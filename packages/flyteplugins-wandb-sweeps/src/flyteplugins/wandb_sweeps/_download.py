@@ -1,0 +1,52 @@
+"""``download_logs=True``: the sweep's trial files as a ``flyte.io.Dir`` trace output."""
+
+from __future__ import annotations
+
+import inspect
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import flyte
+import flyte.io
+
+from ._sweep import SweepState
+
+
+@flyte.trace
+async def collect_offline_sweep_dirs(sweep_id: str, run_dirs: list[str]) -> flyte.io.Dir:
+    """Copy the offline run directories of a sweep's trials into one ``Dir`` (``wandb sync`` each one)."""
+    target = Path(tempfile.mkdtemp(prefix=f"wandb-sweep-{sweep_id}-"))
+    for run_dir in sorted(set(run_dirs)):
+        src = Path(run_dir)
+        if src.is_dir():
+            shutil.copytree(src, target / src.name, dirs_exist_ok=True)
+    return await flyte.io.Dir.from_local(target)
+
+
+async def _download_online(state: SweepState) -> Any:
+    from flyteplugins.wandb import _download as core_download
+
+    download = core_download.download_wandb_sweep_logs
+    accepted = inspect.signature(download).parameters
+    kwargs = {k: v for k, v in (("project", state.project), ("entity", state.entity), ("host", state.host))
+              if k in accepted and v}
+    out = download(state.sweep_id, **kwargs)
+    return await out if inspect.isawaitable(out) else out
+
+
+async def collect_sweep_logs(state: SweepState, run_dirs: list[str] | None = None) -> Any:
+    """Online: every trial's files from W&B; offline: the local run directories.
+
+    ``run_dirs`` (given by the launcher) collects those trials now; without it (end of the sweep
+    task) the sweep is collected only if no launcher did it already.
+    """
+    with state.lock:
+        if run_dirs is None and state.logs_collected:
+            return None
+        state.logs_collected = True
+        dirs = list(state.run_dirs if run_dirs is None else run_dirs)
+    if state.mode == "online":
+        return await _download_online(state)
+    return await collect_offline_sweep_dirs(state.sweep_id, dirs)
