@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +73,20 @@ def distributed_info() -> dict[str, Any] | None:
     return get_distributed_info()
 
 
+def init_process_group() -> None:
+    if dist.is_initialized():
+        return
+    # The agent's store outlives a restart of the worker group; without a per-attempt prefix the
+    # relaunched ranks read the dead ranks' gloo addresses from the first attempt.
+    agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]),
+                          is_master=not agent_store and RANK == 0, timeout=timedelta(seconds=120))
+    dist.init_process_group("gloo", store=dist.PrefixStore(f"attempt-{ATTEMPT}", store), rank=RANK,
+                            world_size=int(os.environ["WORLD_SIZE"]))
+
+
 def train_body(label: str) -> str:
-    if not dist.is_initialized():
-        dist.init_process_group("gloo")
+    init_process_group()
     # A collective before logging: every rank must get here, whatever W&B does on the others.
     total = torch.tensor([float(dist.get_rank() + 1)])
     dist.all_reduce(total)

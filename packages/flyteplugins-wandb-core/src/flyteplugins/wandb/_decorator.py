@@ -195,7 +195,9 @@ class _Scope:
         if self.trial_handle is not None:
             self.trial_handle._opened(self.active)
         if self.is_task and getattr(self.task, "report", False):
-            self.active.extra["report_runs"] = []  # runs of nested functions, for the W&B report tab
+            from . import _report  # only tasks with report=True load the report code
+
+            _report.on_open(self)
 
     def close(self, error: BaseException | None) -> None:
         from ._lifecycle import finish_run
@@ -208,7 +210,7 @@ class _Scope:
             self.enclosing is not None and "report_runs" in self.enclosing.extra
         )
         capture = None
-        if report:  # only tasks with report=True (and functions inside them) load the report code
+        if report:
             from . import _report
 
             capture = _report.before_finish(self)

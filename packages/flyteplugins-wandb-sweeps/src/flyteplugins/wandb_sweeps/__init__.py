@@ -3,7 +3,8 @@
 Installed by ``pip install 'flyteplugins-wandb[sweeps]'``; every name is also importable from
 ``flyteplugins.wandb``::
 
-    from flyteplugins.wandb import get_wandb_run, run_sweep_agents, wandb_init, wandb_sweep, wandb_sweep_config
+    from flyteplugins.wandb import get_wandb_run, run_sweep_agents, wandb_init, wandb_sweep
+    from flyteplugins.wandb import wandb_sweep_config
 
     @wandb_init
     def objective():
@@ -17,7 +18,9 @@ Installed by ``pip install 'flyteplugins-wandb[sweeps]'``; every name is also im
         return str(result.best.params)
 
     flyte.with_runcontext(custom_context=wandb_sweep_config(
-        method="bayes", metric={"name": "loss", "goal": "minimize"}, parameters={"x": {"min": -5.0, "max": 5.0}},
+        method="bayes",
+        metric={"name": "loss", "goal": "minimize"},
+        parameters={"x": {"min": -5.0, "max": 5.0}},
     )).run(sweep)
 
 With an API key the W&B server is the sweep controller. Without one (or with ``mode="offline"``)

@@ -16,7 +16,6 @@ up front when it runs elsewhere.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import inspect
 import json
@@ -31,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import flyte
+
 from flyteplugins.wandb._state import trial_scope
 
 from ._engine import OfflineController, finite_number, unwrap_params
@@ -40,7 +40,7 @@ from ._results import Progress, TrialResult
 logger = logging.getLogger("flyteplugins.wandb_sweeps")
 
 
-class TrialStopped(Exception):  # noqa: N818 - reads as an event, like StopIteration
+class TrialStopped(Exception):
     """Raised from ``run.log`` inside a trial that the sweep stopped (early termination)."""
 
 
@@ -82,9 +82,9 @@ class Launch:
     results: list[TrialResult] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def has_budget(self) -> bool:
+    def release(self) -> None:
         with self.lock:
-            return self.budget > 0
+            self.budget += 1
 
     def claim(self) -> bool:
         with self.lock:
@@ -133,7 +133,9 @@ def _load_objective(spec: AgentSpec) -> Callable[..., Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _watch(run: Any, run_id: str, stop: threading.Event, observe: Callable[[str, dict[str, Any]], bool] | None) -> None:
+def _watch(
+    run: Any, run_id: str, stop: threading.Event, observe: Callable[[str, dict[str, Any]], bool] | None
+) -> None:
     """Wrap ``run.log`` so logged rows reach the controller and a stop request ends the trial."""
     original = run.log
 
@@ -191,7 +193,8 @@ def run_trial(
     )
     if not handle.opened and state == "finished":
         result.error = "the objective opened no W&B run (is it decorated with @wandb_init?)"
-    return result, summary
+    # The same JSON-safe shape as results that come back from agents in other processes.
+    return TrialResult.from_dict(result.to_dict()), summary
 
 
 def _offline_overrides(spec: AgentSpec, run_id: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -229,19 +232,24 @@ def _online_overrides(spec: AgentSpec, run_id: str, params: dict[str, Any]) -> d
 # ---------------------------------------------------------------------------------------------
 
 
-def _offline_agent(spec: AgentSpec, objective: Callable[..., Any], launch: Launch | None) -> list[TrialResult]:
+def _offline_agent(
+    spec: AgentSpec, objective: Callable[..., Any], launch: Launch | None
+) -> list[TrialResult]:
     results: list[TrialResult] = []
     controller = launch.controller if launch is not None else None
-    progress = launch.progress if launch is not None else Progress(spec.sweep_id, spec.total, spec.metric_name,
-                                                                  spec.goal)
+    progress = (
+        launch.progress
+        if launch is not None
+        else Progress(spec.sweep_id, spec.total, spec.metric_name, spec.goal)
+    )
 
     def assignments() -> Any:
         if controller is not None:
             while (a := controller.next_trial()) is not None:
                 yield a.run_id, a.params
         else:
-            for a in spec.assignments or []:
-                yield a["run_id"], a["params"]
+            for item in spec.assignments or []:
+                yield item["run_id"], item["params"]
 
     for run_id, params in assignments():
         result, summary = run_trial(
@@ -268,6 +276,8 @@ def _offline_agent(spec: AgentSpec, objective: Callable[..., Any], launch: Launc
 # ---------------------------------------------------------------------------------------------
 
 _api_lock = threading.Lock()
+# While a trial runs, heartbeats only keep the agent alive and fetch stop commands.
+TRIAL_HEARTBEAT_S = 2.0
 
 
 class ServerAgent:
@@ -275,6 +285,7 @@ class ServerAgent:
 
     def __init__(self, spec: AgentSpec) -> None:
         import wandb
+
         from flyteplugins.wandb._resolve import api_base_url
 
         overrides: dict[str, Any] = {}
@@ -298,12 +309,17 @@ class ServerAgent:
             from wandb.apis import InternalApi
 
             agent = InternalApi().register_agent(
-                socket.gethostname(), sweep_id=self.spec.sweep_id, project_name=self.spec.project,
+                socket.gethostname(),
+                sweep_id=self.spec.sweep_id,
+                project_name=self.spec.project,
                 entity=self.spec.entity,
             )
         else:
             agent = _register_agent(
-                self.api, socket.gethostname(), sweep_id=self.spec.sweep_id, project=self.spec.project,
+                self.api,
+                socket.gethostname(),
+                sweep_id=self.spec.sweep_id,
+                project=self.spec.project,
                 entity=self.spec.entity,
             )
         agent_id = agent.get("id") if agent else None
@@ -327,8 +343,14 @@ class ServerAgent:
 class _TrialHeartbeat(threading.Thread):
     """Keeps the server informed while a trial runs and relays its commands."""
 
-    def __init__(self, server: ServerAgent, run_id: str, interval: float, stop: threading.Event,
-                 pending: deque[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        server: ServerAgent,
+        run_id: str,
+        interval: float,
+        stop: threading.Event,
+        pending: deque[dict[str, Any]],
+    ) -> None:
         super().__init__(name=f"wandb-sweep-heartbeat-{run_id}", daemon=True)
         self.server, self.run_id, self.interval = server, run_id, interval
         self.stop_trial, self.pending = stop, pending
@@ -352,18 +374,44 @@ class _TrialHeartbeat(threading.Thread):
                     self.pending.append(command)
 
 
+def _next_command(
+    server: ServerAgent, spec: AgentSpec, pending: deque[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """Heartbeat until the server hands out a trial; ``None`` on ``exit`` or after ``idle_timeout``."""
+    idle_since = time.monotonic()
+    while True:
+        if not pending:
+            # Only commands[0] is meant to be read (as wandb.agent does).
+            pending.extend(server.heartbeat({})[:1])
+        if pending:
+            command = pending.popleft()
+            kind = command.get("type")
+            if kind == "exit":
+                return None
+            if kind in ("run", "resume") and command.get("run_id"):
+                return command
+            continue  # a stop for a trial that is not running here
+        if time.monotonic() - idle_since > spec.idle_timeout:
+            print(
+                f"wandb sweep {spec.sweep_id}: agent {spec.agent} got no trial for {spec.idle_timeout:.0f}s; "
+                "stopping.",
+                file=sys.stderr,
+                flush=True,
+            )
+            return None
+        time.sleep(spec.poll_interval)
+
+
 def _online_agent(spec: AgentSpec, objective: Callable[..., Any], launch: Launch | None) -> list[TrialResult]:
     server = ServerAgent(spec)
-    progress = launch.progress if launch is not None else Progress(spec.sweep_id, spec.total, spec.metric_name,
-                                                                  spec.goal)
+    progress = (
+        launch.progress
+        if launch is not None
+        else Progress(spec.sweep_id, spec.total, spec.metric_name, spec.goal)
+    )
     results: list[TrialResult] = []
     pending: deque[dict[str, Any]] = deque()
     left = spec.quota
-    idle_since = time.monotonic()
-    exit_requested = False
-
-    def has_budget() -> bool:
-        return launch.has_budget() if launch is not None else left > 0
 
     def claim() -> bool:
         nonlocal left
@@ -374,48 +422,45 @@ def _online_agent(spec: AgentSpec, objective: Callable[..., Any], launch: Launch
         left -= 1
         return True
 
-    while not exit_requested and has_budget():
-        if not pending:
-            # Only commands[0] is meant to be read (as wandb.agent does).
-            pending.extend(server.heartbeat({})[:1])
-        if not pending:
-            if time.monotonic() - idle_since > spec.idle_timeout:
-                print(f"wandb sweep {spec.sweep_id}: agent {spec.agent} got no trial for {spec.idle_timeout:.0f}s; "
-                      "stopping.", file=sys.stderr, flush=True)
-                break
-            time.sleep(spec.poll_interval)
-            continue
-        command = pending.popleft()
-        kind = command.get("type")
-        if kind == "exit":
-            break
-        if kind not in ("run", "resume") or not command.get("run_id"):
-            continue
-        if not claim():
+    def release() -> None:
+        nonlocal left
+        if launch is not None:
+            launch.release()
+        else:
+            left += 1
+
+    # A trial is claimed from the budget *before* asking the server for one: a run command the
+    # server hands out is then always run (the server does not re-issue lost commands).
+    while claim():
+        command = _next_command(server, spec, pending)
+        if command is None:
+            release()
             break
         run_id = str(command["run_id"])
         params = unwrap_params(command.get("args") or {})
         stop = threading.Event()
-        beat = _TrialHeartbeat(server, run_id, spec.poll_interval, stop, pending)
+        beat = _TrialHeartbeat(server, run_id, max(spec.poll_interval, TRIAL_HEARTBEAT_S), stop, pending)
         beat.start()
         try:
             result, _summary = run_trial(
-                objective, agent=spec.agent, run_id=run_id, params=params,
-                overrides=_online_overrides(spec, run_id, params), metric_name=spec.metric_name, stop=stop,
+                objective,
+                agent=spec.agent,
+                run_id=run_id,
+                params=params,
+                overrides=_online_overrides(spec, run_id, params),
+                metric_name=spec.metric_name,
+                stop=stop,
             )
         finally:
             beat.done.set()
             beat.join()
-        exit_requested = beat.exit_requested
-        idle_since = time.monotonic()
         if launch is not None:
             launch.record(result)
         else:
             progress.report(result)
         results.append(result)
-    with contextlib.suppress(Exception):
-        # Tell the controller this agent is idle, so nothing stays marked as running.
-        server.heartbeat({})
+        if beat.exit_requested:
+            break
     return results
 
 

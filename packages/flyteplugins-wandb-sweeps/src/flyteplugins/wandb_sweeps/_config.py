@@ -136,7 +136,9 @@ def parse_context(custom_context: Mapping[str, str] | None) -> dict[str, Any]:
 
 def sweep_config_from_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """The sweep configuration dict from parsed settings: placement fields dropped, kwargs merged."""
-    config = {k: v for k, v in values.items() if k not in PLACEMENT_FIELDS and k != "kwargs" and v is not None}
+    config = {
+        k: v for k, v in values.items() if k not in PLACEMENT_FIELDS and k != "kwargs" and v is not None
+    }
     for key, value in (values.get("kwargs") or {}).items():
         if value is not None:
             config.setdefault(key, value)
@@ -175,7 +177,8 @@ def validate_values(where: str, values: Mapping[str, Any]) -> None:
         if not isinstance(parameters, Mapping) or not parameters:
             raise WandbConfigError(
                 f"{where}: parameters must be a non-empty dict of parameter name -> specification, e.g. "
-                f"{{'lr': {{'min': 0.0001, 'max': 0.1}}, 'batch_size': {{'values': [16, 32]}}}}; got {parameters!r}."
+                f"{{'lr': {{'min': 0.0001, 'max': 0.1}}, 'batch_size': {{'values': [16, 32]}}}}; "
+                f"got {parameters!r}."
             )
         for pname, spec in parameters.items():
             if not isinstance(spec, Mapping):

@@ -28,10 +28,13 @@ async def collect_offline_sweep_dirs(sweep_id: str, run_dirs: list[str]) -> flyt
 async def _download_online(state: SweepState) -> Any:
     from flyteplugins.wandb import _download as core_download
 
-    download = core_download.download_wandb_sweep_logs
+    download = getattr(core_download, "download_wandb_sweep_logs")  # noqa: B009 - written by the online work
     accepted = inspect.signature(download).parameters
-    kwargs = {k: v for k, v in (("project", state.project), ("entity", state.entity), ("host", state.host))
-              if k in accepted and v}
+    kwargs = {
+        k: v
+        for k, v in (("project", state.project), ("entity", state.entity), ("host", state.host))
+        if k in accepted and v
+    }
     out = download(state.sweep_id, **kwargs)
     return await out if inspect.isawaitable(out) else out
 

@@ -50,7 +50,9 @@ def validate_sweep_config(config: Mapping[str, Any]) -> dict[str, Any]:
             "method='bayes' needs a metric to optimise, e.g. metric={'name': 'loss', 'goal': 'minimize'}."
         )
     if filled.get("early_terminate") and not metric.get("name"):
-        raise WandbConfigError("early_terminate needs a metric, e.g. metric={'name': 'loss', 'goal': 'minimize'}.")
+        raise WandbConfigError(
+            "early_terminate needs a metric, e.g. metric={'name': 'loss', 'goal': 'minimize'}."
+        )
     return filled
 
 
@@ -118,7 +120,10 @@ class OfflineController:
         self._trials: dict[str, _Trial] = {}
         self._prior = [
             self._sweeps.SweepRun(
-                name=f"prior-{i}", state=self._state(state), config=wrap_params(params), summary_metrics=summary
+                name=f"prior-{i}",
+                state=self._state(state),
+                config=wrap_params(params),
+                summary_metrics=summary,
             )
             for i, (params, state, summary) in enumerate(prior or [])
         ]
@@ -158,7 +163,10 @@ class OfflineController:
             n = min(n, self.count - self._handed_out)
             if n <= 0 or self._exhausted:
                 return out
-            suggestions = self._sweeps.next_runs(self.config, self._engine_runs(), validate=False, n=n)
+            with warnings.catch_warnings():
+                # The engine's Gaussian process warns about length-scale bounds on easy objectives.
+                warnings.simplefilter("ignore")
+                suggestions = self._sweeps.next_runs(self.config, self._engine_runs(), validate=False, n=n)
             for suggestion in suggestions:
                 if suggestion is None:  # the grid is complete
                     self._exhausted = True
@@ -166,7 +174,9 @@ class OfflineController:
                 index = self._next_index
                 self._next_index += 1
                 self._handed_out += 1
-                assignment = Assignment(index, f"{self.sweep_id}-{index:03d}", unwrap_params(suggestion.config))
+                assignment = Assignment(
+                    index, f"{self.sweep_id}-{index:03d}", unwrap_params(suggestion.config)
+                )
                 self._trials[assignment.run_id] = _Trial(assignment)
                 out.append(assignment)
         return out

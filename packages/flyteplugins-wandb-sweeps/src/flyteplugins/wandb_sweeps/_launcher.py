@@ -13,7 +13,15 @@ from typing import Any
 
 from flyteplugins.wandb._validate import WandbConfigError
 
-from ._agent import LAUNCHES, AgentSpec, Launch, objective_path, register_objective, unregister, wandb_sweep_agent
+from ._agent import (
+    LAUNCHES,
+    AgentSpec,
+    Launch,
+    objective_path,
+    register_objective,
+    unregister,
+    wandb_sweep_agent,
+)
 from ._config import MAX_AGENTS
 from ._engine import OfflineController, validate_sweep_config
 from ._results import Progress, SweepResult, TrialResult
@@ -24,22 +32,25 @@ CORE_MARKER = "__flyteplugins_wandb__"
 
 def _check_arguments(objective: Callable[..., Any], count: int, agents: int) -> None:
     if isinstance(agents, bool) or not isinstance(agents, int) or agents < 1:
-        raise WandbConfigError(f"run_sweep_agents: agents must be an integer from 1 to {MAX_AGENTS}, got {agents!r}.")
+        raise WandbConfigError(
+            f"run_sweep_agents: agents must be an integer from 1 to {MAX_AGENTS}, got {agents!r}."
+        )
     if agents > MAX_AGENTS:
         raise WandbConfigError(
             f"run_sweep_agents: agents={agents} exceeds the cap of {MAX_AGENTS} agents per sweep launch "
             f"(W&B's limit on concurrent sweep agents); use agents<={MAX_AGENTS}."
         )
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise WandbConfigError(f"run_sweep_agents: count (total number of trials) must be a positive integer, "
-                               f"got {count!r}.")
+        raise WandbConfigError(
+            f"run_sweep_agents: count (total number of trials) must be a positive integer, got {count!r}."
+        )
     if not callable(objective):
         raise WandbConfigError(f"run_sweep_agents: objective must be a function, got {objective!r}.")
     if not hasattr(objective, CORE_MARKER):
         raise WandbConfigError(
-            f"run_sweep_agents: objective {getattr(objective, '__qualname__', objective)!r} must be decorated with "
-            "@wandb_init, so that each trial gets its own W&B run whose config holds the trial's parameters "
-            "(read them with get_wandb_run().config)."
+            f"run_sweep_agents: objective {getattr(objective, '__qualname__', objective)!r} must be "
+            "decorated with @wandb_init, so that each trial gets its own W&B run whose config holds the "
+            "trial's parameters (read them with get_wandb_run().config)."
         )
 
 
@@ -49,7 +60,7 @@ def _wandb_dir() -> Path:
 
 
 def _prior_offline_trials(state: SweepState) -> tuple[list[tuple[dict[str, Any], str, dict[str, Any]]], int]:
-    """Finished trials of this sweep (and listed prior runs) already on local disk, and the next free index."""
+    """Finished trials of this sweep (and listed prior runs) on local disk, and the next free index."""
     root = _wandb_dir()
     if not root.is_dir():
         return [], 0
@@ -95,7 +106,9 @@ def _agents_share_process() -> bool:
     return bool(ctx) and (getattr(ctx, "mode", "local") or "local") == "local"
 
 
-async def _gather_agents(specs: list[AgentSpec], agent_task: Any) -> list[tuple[list[TrialResult], str | None]]:
+async def _gather_agents(
+    specs: list[AgentSpec], agent_task: Any
+) -> list[tuple[list[TrialResult], str | None]]:
     async def one(spec: AgentSpec) -> tuple[list[TrialResult], str | None]:
         try:
             raw = await agent_task.aio(spec.to_json())
@@ -104,6 +117,22 @@ async def _gather_agents(specs: list[AgentSpec], agent_task: Any) -> list[tuple[
         return [TrialResult.from_dict(d) for d in json.loads(raw)], None
 
     return list(await asyncio.gather(*(one(s) for s in specs)))
+
+
+def _write_report(state: SweepState, result: SweepResult) -> None:
+    """Put every trial launched so far in the task's W&B report tab (report=True tasks; never raises)."""
+    from flyteplugins.wandb._report import report_sweep
+    from flyteplugins.wandb._resolve import ui_host
+
+    with state.lock:
+        state.report_trials.extend(result.trials)
+        trials = list(state.report_trials)
+    base = None
+    if state.entity and state.project:
+        base = f"{ui_host(state.host, os.environ.get('WANDB_BASE_URL'))}/{state.entity}/{state.project}"
+    sweep_url = f"{base}/sweeps/{state.sweep_id}" if base and state.mode == "online" else None
+    report_sweep(trials, result.metric_name, result.goal, sweep_id=state.sweep_id, sweep_url=sweep_url,
+                 runs_url=base)
 
 
 async def _launch(
@@ -118,8 +147,9 @@ async def _launch(
     state = current_sweep()
     if state is None:
         raise WandbConfigError(
-            "run_sweep_agents must be called inside a @wandb_sweep task (or a child task of one): it needs the "
-            "sweep that @wandb_sweep creates. Decorate the calling task with @wandb_sweep (above @env.task)."
+            "run_sweep_agents must be called inside a @wandb_sweep task (or a child task of one): it "
+            "needs the sweep that @wandb_sweep creates. Decorate the calling task with @wandb_sweep "
+            "(above @env.task)."
         )
     in_process = _agents_share_process()
     metric = state.config.get("metric") or {}
@@ -129,9 +159,18 @@ async def _launch(
     progress = Progress(state.sweep_id, count, metric_name, goal)
     launch = Launch(progress=progress, budget=count)
     base = dict(
-        launch=token, sweep_id=state.sweep_id, mode=state.mode, objective=objective_path(objective),
-        project=state.project, entity=state.entity, host=state.host, metric_name=metric_name, goal=goal,
-        total=count, poll_interval=poll_interval, idle_timeout=idle_timeout,
+        launch=token,
+        sweep_id=state.sweep_id,
+        mode=state.mode,
+        objective=objective_path(objective),
+        project=state.project,
+        entity=state.entity,
+        host=state.host,
+        metric_name=metric_name,
+        goal=goal,
+        total=count,
+        poll_interval=poll_interval,
+        idle_timeout=idle_timeout,
     )
     quotas = [count // agents + (1 if i < count % agents else 0) for i in range(agents)]
     specs: list[AgentSpec]
@@ -140,16 +179,26 @@ async def _launch(
     else:
         config = await asyncio.to_thread(validate_sweep_config, state.config)
         prior, first_index = await asyncio.to_thread(_prior_offline_trials, state)
-        controller = await asyncio.to_thread(OfflineController, config, state.sweep_id, count, prior, first_index)
+        controller = await asyncio.to_thread(
+            OfflineController, config, state.sweep_id, count, prior, first_index
+        )
         if in_process:
             launch.controller = controller
             specs = [AgentSpec(agent=i, quota=quotas[i], **base) for i in range(agents)]  # type: ignore[arg-type]
         else:
             # Agents in other pods cannot call back into this task: hand out the trials up front
             # (for bayes this means the search only learns from earlier launches).
+            if "<locals>" in objective.__qualname__:
+                raise WandbConfigError(
+                    f"run_sweep_agents: agents in other pods import the objective by name, but "
+                    f"{objective.__qualname__!r} is defined inside a function; define it at module level."
+                )
             plan = await asyncio.to_thread(_static_plan, controller, agents)
-            specs = [AgentSpec(agent=i, quota=len(p), assignments=p, **base)  # type: ignore[arg-type]
-                     for i, p in enumerate(plan) if p]
+            specs = [
+                AgentSpec(agent=i, quota=len(p), assignments=p, **base)  # type: ignore[arg-type]
+                for i, p in enumerate(plan)
+                if p
+            ]
     # Agents in this process use the function object itself; agents elsewhere import it by path.
     register_objective(token, objective)
     if in_process:
@@ -164,12 +213,20 @@ async def _launch(
         outcomes = await _gather_agents(specs, agent_task or wandb_sweep_agent)
     finally:
         unregister(token)
-    result = SweepResult(sweep_id=state.sweep_id, mode=state.mode, metric_name=metric_name, goal=goal,
-                         agents=len(specs))
+    result = SweepResult(
+        sweep_id=state.sweep_id,
+        mode=state.mode,
+        metric_name=metric_name,
+        goal=goal,
+        name=state.name or state.config.get("name"),
+        agents=len(specs),
+    )
     for trials, error in outcomes:
         result.trials.extend(trials)
         if error:
             result.agent_errors.append(error)
+    if in_process and len(launch.results) == len(result.trials):
+        result.trials = list(launch.results)  # the order they finished in
     if not result.trials and result.agent_errors:
         raise RuntimeError(f"sweep {state.sweep_id}: every agent failed: " + "; ".join(result.agent_errors))
     for error in result.agent_errors:
@@ -183,6 +240,8 @@ async def _launch(
         file=sys.stderr,
         flush=True,
     )
+    if state.report:
+        await asyncio.to_thread(_write_report, state, result)
     if state.download_logs:
         from ._download import collect_sweep_logs
 
@@ -191,7 +250,7 @@ async def _launch(
 
 
 class _RunSweepAgents:
-    """Callable both ways: ``run_sweep_agents(...)`` in sync tasks, ``await run_sweep_agents.aio(...)`` in async."""
+    """``run_sweep_agents(...)`` in sync tasks, ``await run_sweep_agents.aio(...)`` in async ones."""
 
     def __call__(
         self,
@@ -242,8 +301,16 @@ class _RunSweepAgents:
             raise RuntimeError(
                 "run_sweep_agents(...) blocks, and this is async code: use `await run_sweep_agents.aio(...)`."
             )
-        return asyncio.run(self.aio(objective, count, agents, poll_interval=poll_interval,
-                                    idle_timeout=idle_timeout, agent_task=agent_task))
+        return asyncio.run(
+            self.aio(
+                objective,
+                count,
+                agents,
+                poll_interval=poll_interval,
+                idle_timeout=idle_timeout,
+                agent_task=agent_task,
+            )
+        )
 
     async def aio(
         self,
@@ -261,4 +328,3 @@ class _RunSweepAgents:
 
 run_sweep_agents = _RunSweepAgents()
 """Run a sweep's trials on parallel Flyte agent tasks (``await run_sweep_agents.aio(...)`` in async tasks)."""
-

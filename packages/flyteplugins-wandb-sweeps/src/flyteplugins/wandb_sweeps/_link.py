@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flyte import Link
+
 from flyteplugins.wandb._resolve import ui_host
 
 from ._config import SWEEP_ENTITY_KEY, SWEEP_ID_KEY, SWEEP_MODE_KEY, SWEEP_PROJECT_KEY

@@ -72,6 +72,7 @@ class SweepResult:
 
     Attributes:
         sweep_id: The sweep id (W&B's online; a local id offline, also the trials' W&B group).
+        name: The sweep name.
         mode: ``"online"``, ``"offline"`` or ``"disabled"``.
         metric_name / goal: The sweep metric and its goal (``None`` when the sweep has no metric).
         trials: Every trial, in the order they finished.
@@ -84,6 +85,7 @@ class SweepResult:
     mode: str
     metric_name: str | None
     goal: str
+    name: str | None = None
     trials: list[TrialResult] = field(default_factory=list)
     agents: int = 0
     agent_errors: list[str] = field(default_factory=list)
@@ -108,6 +110,7 @@ class SweepResult:
         best = self.best
         return {
             "sweep_id": self.sweep_id,
+            "name": self.name,
             "mode": self.mode,
             "metric_name": self.metric_name,
             "goal": self.goal,
@@ -143,8 +146,10 @@ class Progress:
     def line(self, trial: TrialResult) -> str:
         with self._lock:
             self.done += 1
-            if trial.state == "finished" and trial.metric is not None and (
-                self.best is None or better(trial.metric, self.best.metric, self.goal)
+            if (
+                trial.state == "finished"
+                and trial.metric is not None
+                and (self.best is None or better(trial.metric, self.best.metric, self.goal))
             ):
                 self.best = trial
             if trial.state == "failed":

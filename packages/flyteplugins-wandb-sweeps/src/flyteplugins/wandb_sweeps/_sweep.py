@@ -64,9 +64,16 @@ class SweepState:
     download_logs: bool = False
     prior_runs: list[str] = field(default_factory=list)
     created: bool = False
+    # The action whose body owns this object; children (same process in local mode, so they see the
+    # contextvar) rebuild their own view from custom_context, exactly as remote children do.
+    owner_action: str | None = None
     # Filled by run_sweep_agents: offline run directories of every trial, and whether logs were collected.
     run_dirs: list[str] = field(default_factory=list)
     logs_collected: bool = False
+    # The task was declared with report=True: run_sweep_agents writes the trials so far into the
+    # "Weights & Biases" tab of its Flyte report.
+    report: bool = False
+    report_trials: list[Any] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -77,7 +84,9 @@ class SweepState:
         # The effective definition (context + decorator arguments) goes to children, so a child
         # that reuses the sweep works from the same configuration.
         config = dict(self.config)
-        values: dict[str, Any] = {k: config.pop(k) for k in ("name", "method", "metric", "parameters") if k in config}
+        values: dict[str, Any] = {
+            k: config.pop(k) for k in ("name", "method", "metric", "parameters") if k in config
+        }
         values.update(project=self.project, entity=self.entity, kwargs=config or None)
         keys = encode(values)
         keys.update({SWEEP_ID_KEY: self.sweep_id, SWEEP_MODE_KEY: self.mode})
@@ -93,12 +102,12 @@ _current: ContextVar[SweepState | None] = ContextVar("flyteplugins_wandb_sweep",
 
 def current_sweep() -> SweepState | None:
     """The sweep of the calling task body, rebuilt from ``custom_context`` in a child task."""
-    state = _current.get()
-    if state is not None:
-        return state
     import flyte
 
     ctx = flyte.ctx()
+    state = _current.get()
+    if state is not None and (not ctx or state.owner_action == ctx.action.name):
+        return state
     if not ctx:
         return None
     cc = dict(ctx.custom_context or {})
@@ -108,7 +117,9 @@ def current_sweep() -> SweepState | None:
     values = parse_context(cc)
     wcfg_obj = get_wandb_context()
     wcfg = wcfg_obj.values_dict() if wcfg_obj else {}
-    mode = cc.get(SWEEP_MODE_KEY) or resolve_mode(None, wcfg.get("mode"), os.environ, _credentials(wcfg.get("host")))
+    mode = cc.get(SWEEP_MODE_KEY) or resolve_mode(
+        None, wcfg.get("mode"), os.environ, _credentials(wcfg.get("host"))
+    )
     return SweepState(
         sweep_id=sweep_id,
         mode=mode,  # type: ignore[arg-type]
@@ -175,6 +186,7 @@ _env_lock = threading.Lock()
 
 def _create_online_sweep(state: SweepState) -> str:
     import wandb
+
     from flyteplugins.wandb._resolve import api_base_url
 
     # wandb.sweep reads its server from the environment and sets WANDB_PROJECT/WANDB_ENTITY for the
@@ -209,8 +221,9 @@ def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None) 
         raise RuntimeError("@wandb_sweep tasks must run as Flyte tasks (flyte.run / with_runcontext).")
     existing = current_sweep()
     if existing is not None:
-        if decorator_values.get("download_logs") is not None:
-            existing.download_logs = bool(decorator_values["download_logs"])
+        # The task that created the sweep collects its logs; a reusing task only when asked to.
+        existing.download_logs = bool(decorator_values.get("download_logs", False))
+        existing.owner_action = ctx.action.name
         return existing
     cc = dict(ctx.custom_context or {})
     values = merge_values(decorator_values, parse_context(cc))
@@ -220,7 +233,8 @@ def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None) 
     if not config.get("method") or not config.get("parameters"):
         missing = " and ".join(k for k in ("method", "parameters") if not config.get(k))
         raise WandbConfigError(
-            f"@wandb_sweep task {ctx.action.name!r} has no sweep configuration ({missing} missing). {NO_CONFIG_HINT}"
+            f"@wandb_sweep task {ctx.action.name!r} has no sweep configuration ({missing} missing). "
+            f"{NO_CONFIG_HINT}"
         )
     config.setdefault("name", f"{ctx.action.run_name}-{ctx.action.name}")
     state = SweepState(
@@ -234,6 +248,7 @@ def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None) 
         download_logs=bool(values.get("download_logs", False)),
         prior_runs=list(values.get("prior_runs") or []),
         created=True,
+        owner_action=ctx.action.name,
     )
     from ._engine import validate_sweep_config
 
@@ -245,8 +260,8 @@ def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None) 
     else:
         state.sweep_id = offline_sweep_id(f"{state.project}/{state.name}")
         print(
-            f"wandb: offline sweep {state.sweep_id} ({config.get('method')}); trials are offline runs in group "
-            f"{state.sweep_id!r}: upload them later with `wandb sync`.",
+            f"wandb: offline sweep {state.sweep_id} ({config.get('method')}); trials are offline runs in "
+            f"group {state.sweep_id!r}: upload them later with `wandb sync`.",
             file=sys.stderr,
             flush=True,
         )
@@ -274,12 +289,15 @@ async def finish_sweep(state: SweepState) -> None:
     await collect_sweep_logs(state)
 
 
-def _wrap(func: Callable[..., Any], values: dict[str, Any], mode: str | None) -> Callable[..., Any]:
+def _wrap(
+    func: Callable[..., Any], values: dict[str, Any], mode: str | None, task: Any = None
+) -> Callable[..., Any]:
     if inspect.iscoroutinefunction(func):
 
         @functools.wraps(func)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             state = await asyncio.to_thread(open_sweep, values, mode)
+            state.report = bool(getattr(task, "report", False))
             with sweep_scope(state):
                 result = await func(*args, **kwargs)
                 await finish_sweep(state)
@@ -291,6 +309,7 @@ def _wrap(func: Callable[..., Any], values: dict[str, Any], mode: str | None) ->
         @functools.wraps(func)
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
             state = open_sweep(values, mode)
+            state.report = bool(getattr(task, "report", False))
             with sweep_scope(state):
                 result = func(*args, **kwargs)
                 if state.download_logs and not state.logs_collected:
@@ -373,7 +392,7 @@ def wandb_sweep(
         if hasattr(obj.func, MARKER):
             raise WandbConfigError(f"@wandb_sweep is applied twice to task {obj.name!r}.")
         # `func` is a dataclass field: mutating it in place survives task.override(...).
-        obj.func = _wrap(obj.func, values, mode)
+        obj.func = _wrap(obj.func, values, mode, obj)
         if not any(isinstance(link, WandbSweep) for link in (obj.links or ())):
             obj.links = (*tuple(obj.links or ()), WandbSweep(project=project, entity=entity))
         return obj

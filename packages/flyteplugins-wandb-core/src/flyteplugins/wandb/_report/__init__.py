@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ __all__ = [
     "TrialRecord",
     "after_finish",
     "before_finish",
+    "on_open",
     "publish",
     "render_runs",
     "render_sweep",
@@ -46,6 +48,8 @@ _SECTIONS_ATTR = "_flyteplugins_wandb_sections"
 _SECTION_ORDER = {"sweep": 0, "runs": 1}
 # A transaction log larger than this is not parsed: the tab then shows the live summary only.
 MAX_LOG_BYTES = 512 * 1024 * 1024
+# How long to wait for wandb's writer to put a finished run's last records on disk.
+LOG_WAIT_S = 10.0
 
 
 def _warn(what: str, exc: BaseException) -> None:
@@ -89,7 +93,7 @@ def publish(section: str, html: str, *, flush: bool = False) -> bool:
 
 def report_sweep(
     trials: Sequence[Any],
-    metric: str,
+    metric: str | None,
     goal: str,
     *,
     sweep_id: str | None = None,
@@ -113,7 +117,7 @@ def report_sweep(
     try:
         records = [TrialRecord.coerce(t) for t in trials]
         for record in records:
-            if record.history is None and record.run_dir:
+            if metric and record.history is None and record.run_dir:
                 record.history = metric_history(record.run_dir, metric)
         html = render_sweep(records, metric, goal, sweep_id=sweep_id, sweep_url=sweep_url, runs_url=runs_url)
         return publish("sweep", html, flush=flush)
@@ -128,10 +132,9 @@ def metric_history(run_dir: str, metric: str) -> list[tuple[float, float]] | Non
         logs = sorted(Path(run_dir).glob("run-*.wandb"))
         if not logs or logs[0].stat().st_size > MAX_LOG_BYTES:
             return None
-        from ..testing import read_offline_run
-
+        logged, _ = read_log(logs[0], lambda r: r.exit_code is not None, timeout=2.0)
         points = []
-        for index, row in enumerate(read_offline_run(logs[0]).history):
+        for index, row in enumerate(logged.history):
             value = finite(row.get(metric))
             if value is not None:
                 step = finite(row.get("_step"))
@@ -144,6 +147,39 @@ def metric_history(run_dir: str, metric: str) -> list[tuple[float, float]] | Non
 # ---------------------------------------------------------------------------------------------
 # Hooks called by @wandb_init's scope (see _decorator._Scope.close)
 # ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Collector:
+    """Runs shown in a reporting task's tab besides its own: those of functions called in its body."""
+
+    action: str | None
+    views: list[RunView] = field(default_factory=list)
+
+
+def _action_name() -> str | None:
+    import flyte
+
+    ctx = flyte.ctx()
+    if not ctx:
+        return None
+    # @flyte.trace swaps `action` for its own; `task_action` stays the running task's.
+    action = getattr(ctx, "task_action", None) or ctx.action
+    return str(action.name)
+
+
+def on_open(scope: Any) -> None:
+    """Mark a ``report=True`` task's scope as collecting runs for its tab. Never raises."""
+    try:
+        if scope.active is not None and scope.in_task:
+            scope.active.extra[COLLECTOR_KEY] = Collector(action=_action_name())
+    except Exception as exc:
+        _warn("preparing the tab", exc)
+
+
+def _collector(active: Any) -> Collector | None:
+    found = active.extra.get(COLLECTOR_KEY) if active is not None else None
+    return found if isinstance(found, Collector) else None
 
 
 @dataclass
@@ -212,13 +248,14 @@ def before_finish(scope: Any) -> Capture | None:
             return None
         owner = bool(active.extra.get("owner"))
         if scope.is_task:
-            if COLLECTOR_KEY not in active.extra:
+            if _collector(active) is None:
                 return None
         else:
-            enclosing = scope.enclosing
             # A function's own run (run_mode="new") is listed in its task's tab; a function that logs
-            # into the task's run adds nothing.
-            if not owner or enclosing is None or COLLECTOR_KEY not in enclosing.extra:
+            # into the task's run adds nothing. A child task in local mode sees its parent's scope
+            # as enclosing (copied contextvars): only the same Flyte action counts.
+            collector = _collector(scope.enclosing)
+            if not owner or collector is None or collector.action != _action_name():
                 return None
         offline = _is_offline(run, active)
         try:
@@ -250,6 +287,27 @@ def before_finish(scope: Any) -> Capture | None:
         return None
 
 
+def read_log(path: str | Path, done: Callable[[Any], bool], timeout: float = LOG_WAIT_S) -> tuple[Any, bool]:
+    """Parse a run log, re-reading it until ``done(parsed)`` or ``timeout`` seconds.
+
+    ``run.finish()`` can return a moment before wandb's writer has put the last records on disk
+    (seen: 452 of 500 history rows read right after finish), so the caller says what a complete
+    log looks like. Returns the last parse and whether it was complete.
+    """
+    from ..testing import read_offline_run
+
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while True:
+        logged = read_offline_run(path)
+        if done(logged):
+            return logged, True
+        if time.monotonic() >= deadline:
+            return logged, False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
 def _fill_from_log(capture: Capture) -> None:
     view = capture.view
     path = capture.sync_file
@@ -258,20 +316,25 @@ def _fill_from_log(capture: Capture) -> None:
     if os.path.getsize(path) > MAX_LOG_BYTES:
         view.notes.append("The run's log is too large to chart here; see the W&B UI.")
         return
-    from ..testing import read_offline_run
-
-    logged = read_offline_run(path)
+    if capture.owner:
+        logged, complete = read_log(path, lambda r: r.exit_code is not None)
+    else:
+        # The run stays open in its owner: wandb writes its log in 32 KB blocks, so the steps logged
+        # lately may not be on disk yet, and no wait would tell when they are. Read what is there.
+        logged, complete = read_log(path, lambda r: True, timeout=0)
     view.series, view.dropped_metrics = series_from_history(logged.history)
     if capture.owner:
         # The log's summary is the final one (it includes values set with run.summary[...]).
         view.summary = {**view.summary, **logged.summary}
-        if logged.exit_code is None:
-            view.state = "crashed"
-        else:
-            view.state = "finished" if logged.exit_code == 0 else "failed"
+        view.state = "failed" if logged.exit_code else "finished"
     else:
         view.summary = {**logged.summary, **view.summary}
-        view.notes.append("The run is still open: it shows what was logged up to the end of this task.")
+        view.notes.append(
+            "This run is still open in the task that started it: the summary is current; the charts "
+            "show the steps already written to disk, and the full charts are in that task's report."
+        )
+    if not complete:
+        view.notes.append("The run's log was still being written: the charts may miss the last steps.")
     if not view.config:
         view.config = dict(logged.config)
 
@@ -287,15 +350,15 @@ def after_finish(scope: Any, capture: Capture | None, error: BaseException | Non
             if capture.owner and error is not None:
                 capture.view.state = "failed"
                 capture.view.notes.append(f"The task failed: {type(error).__name__}: {error}"[:500])
-        active = scope.active
         if not scope.is_task:
-            if capture is not None and scope.enclosing is not None:
-                scope.enclosing.extra.setdefault(COLLECTOR_KEY, []).append(capture.view)
+            enclosing = _collector(scope.enclosing)
+            if capture is not None and enclosing is not None:
+                enclosing.views.append(capture.view)
             return
-        collected = active.extra.get(COLLECTOR_KEY) if active is not None else None
-        if collected is None:
+        collector = _collector(scope.active)
+        if collector is None:
             return
-        views = ([capture.view] if capture is not None else []) + list(collected)
+        views = ([capture.view] if capture is not None else []) + list(collector.views)
         if not views:
             return
         # Flyte writes the report only after the task succeeds: flush a failed task's tab ourselves.

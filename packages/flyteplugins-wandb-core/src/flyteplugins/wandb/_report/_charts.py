@@ -14,6 +14,7 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 Point = tuple[float, float]
 
@@ -124,7 +125,7 @@ def line_chart(
     except ImportError as exc:
         raise ChartsUnavailable(str(exc)) from exc
 
-    rc = {
+    rc: dict[str, Any] = {
         "svg.fonttype": "none",  # <text> instead of glyph outlines: several times smaller
         "font.size": 8,
         "axes.titlesize": 9,
@@ -134,7 +135,7 @@ def line_chart(
         "grid.alpha": 0.3,
         "grid.linewidth": 0.5,
     }
-    with _lock, matplotlib.rc_context(rc):
+    with _lock, matplotlib.rc_context(rc):  # type: ignore[arg-type]  # keys are typed as literals
         fig = Figure(figsize=size)
         ax = fig.add_subplot()
         for i, line in enumerate(lines):
@@ -143,7 +144,7 @@ def line_chart(
                 continue
             xs = [p[0] for p in pts]
             ys = [p[1] for p in pts]
-            style: dict[str, object] = {}
+            style: dict[str, Any] = {}
             if line.marker:
                 style.update(marker=line.marker, markersize=3.5)
             ax.plot(
@@ -169,7 +170,9 @@ def line_chart(
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if legend:
             ax.legend(loc="best", fontsize=7, frameon=False)
-        fig.tight_layout(pad=0.4)
+        # Fixed margins instead of tight_layout(), which measures every label twice and doubles the
+        # cost of a chart; these fit tick labels such as 0.00012 or 1.5e+06 at this size.
+        fig.subplots_adjust(left=0.17, right=0.97, top=0.88, bottom=0.19)
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     svg = _METADATA.sub("", _XML_PROLOG.sub("", buf.getvalue(), count=1), count=1)

@@ -31,7 +31,7 @@ CSS = """<style>
 .fwb .fwb-state{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;color:#fff;
 background:#888}
 .fwb .fwb-state-finished{background:#2e7d32}.fwb .fwb-state-failed,.fwb .fwb-state-crashed{background:#c62828}
-.fwb .fwb-state-running{background:#1565c0}
+.fwb .fwb-state-running{background:#1565c0}.fwb .fwb-state-stopped{background:#ef6c00}
 .fwb .fwb-run,.fwb .fwb-sweep{border:1px solid #e0e0e0;border-radius:6px;padding:4px 16px 10px;
 margin:0 0 16px}
 .fwb .fwb-charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:10px}
@@ -171,7 +171,7 @@ def render_runs(views: Sequence[RunView]) -> str:
 
 def render_sweep(
     trials: Sequence[Any],
-    metric: str,
+    metric: str | None,
     goal: str,
     *,
     sweep_id: str | None = None,
@@ -183,7 +183,7 @@ def render_sweep(
 
     Args:
         trials: :class:`TrialRecord` objects, mappings or objects with the same fields, in launch order.
-        metric: Name of the sweep metric.
+        metric: Name of the sweep metric (None for a sweep without one: no best, no charts).
         goal: ``"minimize"`` or ``"maximize"``.
         sweep_id: W&B sweep id, shown in the heading.
         sweep_url: Link to the sweep in the W&B UI.
@@ -195,6 +195,10 @@ def render_sweep(
     """
     g: Goal = check_goal(goal)
     records = [TrialRecord.coerce(t) for t in trials]
+    if not metric:
+        metric = "metric"
+        for t in records:
+            t.metric, t.history = None, None
     if runs_url:
         for t in records:
             t.link = t.link or f"{runs_url.rstrip('/')}/runs/{t.run_id}"

@@ -1,0 +1,87 @@
+"""Tracked Elastic tasks for the cluster tests (needs torch and flyteplugins-pytorch).
+
+Run in a pod, each task goes through ``TorchFunctionTask.execute``'s non-local path:
+``elastic_launch`` starts ``nproc_per_node`` worker processes, each unpickles the task function (our
+``@wandb_init`` wrapper, cloudpickled by the plugin) and calls it inside the pod's task context. Every
+rank records what it saw in ``{CLUSTER_TEST_RESULTS}/elastic-{action}-rank-{RANK}.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import flyte
+import torch
+import torch.distributed as dist
+from flyteplugins.pytorch.task import Elastic
+
+from flyteplugins.wandb import get_wandb_run, wandb_init
+
+PROJECT, ENTITY = "cluster-elastic", "it"
+STEPS = 3
+
+env = flyte.TaskEnvironment(
+    name="cluster_elastic",
+    image="registry.example.com/flyte-wandb-torch:test",
+    # Workers restart as a group on failure; the tests expect one clean attempt.
+    plugin_config=Elastic(nnodes=1, nproc_per_node=2, max_restarts=0, monitor_interval=1),
+    secrets=[flyte.Secret(key="wandb-api-key", as_env_var="WANDB_API_KEY")],
+)
+
+
+def _work(label: str) -> str:
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    total = torch.tensor([float(dist.get_rank() + 1)])
+    dist.all_reduce(total)  # every rank gets here, whatever W&B does on the others
+    run = get_wandb_run()
+    if run is not None:
+        for step in range(STEPS):
+            run.log({"rank": int(os.environ["RANK"]), "allreduce": float(total.item()), "step_i": step})
+    ctx = flyte.ctx()
+    settings = getattr(run, "settings", None)
+    entry: dict[str, Any] = {
+        "label": label,
+        "rank": int(os.environ["RANK"]),
+        "local_rank": int(os.environ["LOCAL_RANK"]),
+        "world_size": int(os.environ["WORLD_SIZE"]),
+        "torchelastic_run_id": os.environ.get("TORCHELASTIC_RUN_ID"),
+        "pid": os.getpid(),
+        "ppid": os.getppid(),
+        "mode": ctx.mode,
+        "action": ctx.action.name,
+        "run_name": ctx.action.run_name,
+        "got_run": run is not None,
+        "run_id": getattr(run, "id", None),
+        "group": getattr(run, "group", None) or None,
+        "offline": bool(getattr(settings, "_offline", False)) if settings is not None else None,
+        "x_label": getattr(settings, "x_label", None),
+        "x_primary": getattr(settings, "x_primary", None),
+        "allreduce": float(total.item()),
+    }
+    dist.barrier()  # no rank leaves (and tears down) while another still logs
+    dist.destroy_process_group()
+    out = Path(os.environ["CLUSTER_TEST_RESULTS"]) / f"elastic-{ctx.action.name}-rank-{entry['rank']}.json"
+    out.write_text(json.dumps(entry))
+    return json.dumps(entry)
+
+
+@wandb_init(project=PROJECT, entity=ENTITY)  # run_mode="auto", rank_scope="global": rank 0 logs
+@env.task
+def train_auto() -> str:
+    return _work("auto/global")
+
+
+@wandb_init(project=PROJECT, entity=ENTITY, run_mode="new")  # a run per rank, grouped
+@env.task
+def train_new() -> str:
+    return _work("new/global")
+
+
+@wandb_init(project=PROJECT, entity=ENTITY, run_mode="shared")  # every rank writes to one run
+@env.task
+def train_shared() -> str:
+    return _work("shared/global")

@@ -1,0 +1,133 @@
+"""Elastic tasks through the Elastic plugin's real non-local launch path, and their deployment.
+
+In a pod (``cluster_pod``: Flyte's own pod entrypoint, ``TaskContext.mode == "remote"``),
+``TorchFunctionTask.execute`` calls torch's ``elastic_launch`` with ``nproc_per_node=2``: two worker
+processes on this machine, each unpickling the cloudpickled ``@wandb_init`` wrapper and calling it in
+the pod's task context (flyteplugins-pytorch's ``launcher_entrypoint``), with torch's RANK variables.
+Every worker joins a gloo process group. The W&B side is checked in the offline run files.
+
+Needs torch and flyteplugins-pytorch, which the default environment deliberately lacks (see
+``integration-tests/distributed``); without them the module is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("torch", reason="torch is not installed: run these tests in the torch venv (docs/deploy.md)")
+pytest.importorskip("flyteplugins.pytorch", reason="flyteplugins-pytorch (Flyte's Elastic plugin) is not installed")
+pytest.importorskip("flyteplugins.wandb_distributed", reason="flyteplugins-wandb-distributed is not installed")
+
+import cluster_deploy as cd  # noqa: E402
+import cluster_elastic as ce  # noqa: E402
+import cluster_pod  # noqa: E402
+
+from flyteplugins.wandb.testing import OfflineRun, read_offline_runs  # noqa: E402
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+MODES = {"auto": ce.train_auto, "new": ce.train_new}
+TEMPLATE_ID = "{{.runName}}-{{.actionName}}"
+
+
+@pytest.fixture(scope="module")
+def elastic_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, cluster_pod.RunResult], Path]:
+    root = tmp_path_factory.mktemp("elastic")
+    with cluster_pod.isolated_env(root):
+        # Both runs at once: each is a pod plus two workers, mostly waiting on imports.
+        with ThreadPoolExecutor(max_workers=len(MODES)) as pool:
+            futures = {
+                mode: pool.submit(cluster_pod.run_root, task, run_name=f"el-{mode}", base_dir=root / mode, timeout=400)
+                for mode, task in MODES.items()
+            }
+            results = {mode: f.result() for mode, f in futures.items()}
+    for mode, result in results.items():
+        assert result.error is None, (mode, result.error)
+    return results, root / "wandb"
+
+
+def workers(result: cluster_pod.RunResult) -> dict[int, dict[str, Any]]:
+    found = result.observations(prefix="elastic-")
+    return {entry["rank"]: entry for entry in found.values()}
+
+
+def runs_of(wandb_dir: Path, base: str) -> dict[str, OfflineRun]:
+    return {r.run_id: r for r in read_offline_runs(wandb_dir) if r.run_id == base or r.run_id.startswith(base + "-")}
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_two_workers_ran_the_task_in_the_pods_context(
+    elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path], mode: str
+) -> None:
+    result = elastic_runs[0][mode]
+    ranks = workers(result)
+    assert sorted(ranks) == [0, 1]
+    assert {w["world_size"] for w in ranks.values()} == {2}
+    assert len({w["pid"] for w in ranks.values()}) == 2 and os.getpid() not in {w["pid"] for w in ranks.values()}
+    # Both are children of the pod's elastic agent, which named the rendezvous after the Flyte run.
+    assert len({w["ppid"] for w in ranks.values()}) == 1
+    assert {w["torchelastic_run_id"] for w in ranks.values()} == {f"el-{mode}"}
+    assert {w["mode"] for w in ranks.values()} == {"remote"}
+    assert {(w["run_name"], w["action"]) for w in ranks.values()} == {(f"el-{mode}", "a0")}
+    assert {w["allreduce"] for w in ranks.values()} == {3.0}
+    # The task's output is what rank 0 returned (elastic_launch's result for rank 0).
+    assert json.loads(result.value)["rank"] == 0
+
+
+def test_auto_global_only_rank_zero_logs(elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path]) -> None:
+    results, wandb_dir = elastic_runs
+    ranks = workers(results["auto"])
+    base = "el-auto-a0"
+    assert ranks[0]["got_run"] and ranks[0]["run_id"] == base
+    assert not ranks[1]["got_run"] and ranks[1]["run_id"] is None
+    runs = runs_of(wandb_dir, base)
+    assert list(runs) == [base]
+    run = runs[base]
+    assert run.metric("rank") == [0, 0, 0] and run.exit_code == 0
+    assert run.project == ce.PROJECT and run.entity == ce.ENTITY
+
+
+def test_new_global_one_run_per_rank_grouped(elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path]) -> None:
+    results, wandb_dir = elastic_runs
+    ranks = workers(results["new"])
+    base = "el-new-a0"
+    assert {r: w["run_id"] for r, w in ranks.items()} == {0: f"{base}-rank-0", 1: f"{base}-rank-1"}
+    assert {w["group"] for w in ranks.values()} == {base}
+    runs = runs_of(wandb_dir, base)
+    assert sorted(runs) == [f"{base}-rank-0", f"{base}-rank-1"]
+    for rank in (0, 1):
+        run = runs[f"{base}-rank-{rank}"]
+        assert run.group == base
+        assert run.metric("rank") == [rank] * ce.STEPS and run.exit_code == 0
+
+
+def test_submitted_links_name_the_elastic_runs(elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path]) -> None:
+    results, _ = elastic_runs
+    (auto_link,) = results["auto"].pod("a0")["links"]
+    assert cluster_pod.render(auto_link[1], run_name="el-auto", action_name="a0") == (
+        f"https://wandb.ai/{ce.ENTITY}/{ce.PROJECT}/runs/el-auto-a0"
+    )
+    (new_link,) = results["new"].pod("a0")["links"]
+    assert cluster_pod.render(new_link[1], run_name="el-new", action_name="a0") == (
+        f"https://wandb.ai/{ce.ENTITY}/{ce.PROJECT}/groups/el-new-a0"
+    )
+
+
+def test_elastic_environment_deploys_with_links() -> None:
+    specs = cd.dry_run(ce.env)
+    assert set(specs) == {"cluster_elastic.train_auto", "cluster_elastic.train_new", "cluster_elastic.train_shared"}
+    for spec in specs.values():
+        custom = json.loads(json.dumps(dict(spec.task_template.custom)))
+        assert custom["elasticConfig"]["nprocPerNode"] == 2
+        assert list(spec.task_template.security_context.secrets)[0].env_var == "WANDB_API_KEY"
+    specs = cd.deploy_recorded(ce.env)
+    base = f"https://wandb.ai/{ce.ENTITY}/{ce.PROJECT}"
+    assert cd.links(specs["cluster_elastic.train_auto"]) == [("Weights & Biases", f"{base}/runs/{TEMPLATE_ID}")]
+    assert cd.links(specs["cluster_elastic.train_new"]) == [("Weights & Biases", f"{base}/groups/{TEMPLATE_ID}")]
+    assert cd.links(specs["cluster_elastic.train_shared"]) == [("Weights & Biases", f"{base}/runs/{TEMPLATE_ID}")]

@@ -1,0 +1,172 @@
+"""Offline sweeps in Flyte local mode: real wandb offline run files, real `sweeps` engine."""
+
+from __future__ import annotations
+
+import flyte
+import pytest
+import sweep_tasks as st
+
+from flyteplugins.wandb import wandb_sweep_config
+from flyteplugins.wandb.testing import read_offline_runs
+
+GRID = dict(
+    method="grid",
+    metric={"name": "score", "goal": "maximize"},
+    parameters={"a": {"values": [1, 2]}, "b": {"values": ["x", "y"]}},
+    project="sweeps-it",
+)
+
+
+@pytest.fixture(autouse=True)
+def _settings():
+    saved = dict(st.SETTINGS)
+    yield
+    st.SETTINGS.clear()
+    st.SETTINGS.update(saved)
+
+
+def _run(task, objective, name, **cfg):
+    return flyte.with_runcontext(mode="local", name=name, custom_context=wandb_sweep_config(**cfg)).run(
+        task, objective
+    )
+
+
+@pytest.mark.parametrize("task", [st.sweep_sync, st.sweep_async], ids=["sync", "async"])
+def test_grid_2x2_with_4_agents_yields_the_4_combinations(task, wandb_dir):
+    st.SETTINGS.update(count=4, agents=4)
+    run = _run(task, "grid", "grid-run", **GRID)
+    sweep_id = run.outputs()[0]
+    runs = read_offline_runs(wandb_dir)
+    assert len(runs) == 4
+    assert sorted((r.config["a"], r.config["b"]) for r in runs) == [(1, "x"), (1, "y"), (2, "x"), (2, "y")]
+    assert {r.group for r in runs} == {sweep_id}
+    assert {r.project for r in runs} == {"sweeps-it"}
+    assert all(r.exit_code == 0 for r in runs)
+    result = st.SETTINGS["result"]
+    assert sorted(t.agent for t in result.trials) == [0, 1, 2, 3]  # every agent ran one trial
+    assert result.best.params == {"a": 2, "b": "y"} and result.best.metric == 21
+    assert {t.run_id for t in result.trials} == {r.run_id for r in runs}
+
+
+def test_bayes_on_a_quadratic_beats_its_first_random_trials(wandb_dir):
+    np = pytest.importorskip("numpy")
+    np.random.seed(7)  # the engine samples with numpy's global generator
+    st.SETTINGS.update(count=15, agents=3)
+    _run(
+        st.sweep_async,
+        "quadratic",
+        "bayes-run",
+        method="bayes",
+        metric={"name": "loss", "goal": "minimize"},
+        parameters={"x": {"min": -5.0, "max": 5.0}},
+    )
+    result = st.SETTINGS["result"]
+    assert len(result.trials) == 15 and not result.failed
+    by_index = sorted(result.trials, key=lambda t: t.run_id)  # run ids end in the suggestion index
+    first_random = min(t.metric for t in by_index[:3])  # suggested before any result was known
+    assert result.best.metric < first_random
+    assert abs(result.best.params["x"] - 1.3) < 0.3
+    runs = read_offline_runs(wandb_dir)
+    assert len(runs) == 15
+    assert all(abs(r.summary["loss"] - (r.config["x"] - 1.3) ** 2) < 1e-9 for r in runs)
+
+
+def test_failing_trial_is_recorded_and_the_sweep_completes(wandb_dir, capfd):
+    st.SETTINGS.update(count=4, agents=2, fail_when=(1, "y"), no_metric_when=(2, "x"))
+    run = _run(st.sweep_sync, "grid", "fail-run", **GRID)
+    assert run.outputs()[0]  # the sweep task itself succeeded
+    result = st.SETTINGS["result"]
+    states = {(t.params["a"], t.params["b"]): t for t in result.trials}
+    assert states[(1, "y")].state == "failed"
+    assert states[(1, "y")].error == "ValueError: trial a=1 b=y diverged"
+    assert states[(2, "x")].state == "finished" and states[(2, "x")].metric is None
+    assert states[(2, "x")].metric_missing
+    assert result.best.params == {"a": 2, "b": "y"}
+    runs = {(r.config["a"], r.config["b"]): r for r in read_offline_runs(wandb_dir)}
+    assert len(runs) == 4
+    assert runs[(1, "y")].exit_code != 0
+    assert all(runs[k].exit_code == 0 for k in runs if k != (1, "y"))
+    err = capfd.readouterr().err
+    assert "FAILED (ValueError: trial a=1 b=y diverged)" in err
+    assert "reported no 'score'" in err
+    lines = [line for line in err.splitlines() if ": trial " in line and "best" in line]
+    assert len(lines) == 4 and "trial 4/4" in lines[-1] and "best score=21" in lines[-1]
+
+
+def test_more_than_20_agents_fails_before_anything_starts(wandb_dir):
+    st.SETTINGS.update(count=30, agents=21)
+    with pytest.raises(Exception, match=r"agents=21 exceeds the cap of 20"):
+        _run(st.sweep_sync, "grid", "cap-run", **GRID)
+    assert not list(wandb_dir.glob("offline-run-*"))
+
+
+def test_sweep_task_without_config_says_how_to_provide_one():
+    with pytest.raises(Exception, match=r"no sweep configuration.*wandb_sweep_config\("):
+        flyte.with_runcontext(mode="local", name="nocfg").run(st.sweep_sync, "grid")
+
+
+def test_child_sweep_task_reuses_the_parent_sweep():
+    run = flyte.with_runcontext(
+        mode="local", name="reuse-run", custom_context=wandb_sweep_config(**GRID)
+    ).run(st.parent_sweep)
+    parent_id, child_id = run.outputs()[0]
+    assert parent_id and parent_id == child_id
+
+
+def test_default_sweep_name_is_run_and_action_name():
+    st.SETTINGS.update(count=1, agents=1)
+    _run(st.sweep_async, "grid", "named-run", **GRID)
+    result = st.SETTINGS["result"]
+    assert result.name == f"named-run-{st.SETTINGS['action']}"
+
+
+@pytest.mark.parametrize("task", [st.sweep_with_logs, st.sweep_with_logs_sync], ids=["async", "sync"])
+def test_download_logs_collects_offline_run_dirs_as_a_dir(task, wandb_dir, tmp_path):
+    st.SETTINGS.update(count=4, agents=2)
+    run = _run(task, "grid", "logs-run", **GRID)
+    logs = run.outputs()[0]
+    result = st.SETTINGS["result"]
+    local = tmp_path / "downloaded"
+    import asyncio
+
+    asyncio.run(logs.download(str(local)))
+    names = sorted(p.name for p in local.rglob("offline-run-*") if p.is_dir())
+    assert len(names) == 4
+    assert {n.split("-", 3)[-1] for n in names} == {t.run_id for t in result.trials}
+    assert all(list(local.rglob(f"{n}/run-*.wandb")) for n in names)
+
+
+def test_hyperband_early_terminate_stops_worse_trials(wandb_dir):
+    st.SETTINGS.update(count=4, agents=1)
+    _run(
+        st.sweep_sync,
+        "curve",
+        "hb-run",
+        method="grid",
+        metric={"name": "loss", "goal": "minimize"},
+        parameters={"x": {"values": [0.1, 0.2, 0.3, 0.4]}},
+        early_terminate={"type": "hyperband", "min_iter": 2},
+    )
+    result = st.SETTINGS["result"]
+    by_x = {t.params["x"]: t for t in result.trials}
+    assert by_x[0.1].state == "finished"
+    assert [by_x[x].state for x in (0.2, 0.3, 0.4)] == ["stopped"] * 3
+    runs = {r.config["x"]: r for r in read_offline_runs(wandb_dir)}
+    assert len(runs[0.1].metric("loss")) == 6
+    assert all(len(runs[x].metric("loss")) == 2 for x in (0.2, 0.3, 0.4))  # stopped at the first band
+    assert result.best.run_id == by_x[0.1].run_id
+
+
+def test_agents_outside_the_sweep_process_get_trials_assigned_up_front(wandb_dir, monkeypatch, capfd):
+    # What a remote run does: agents cannot call the in-process controller, so each gets a trial list.
+    from flyteplugins.wandb_sweeps import _launcher
+
+    monkeypatch.setattr(_launcher, "_agents_share_process", lambda: False)
+    st.SETTINGS.update(count=4, agents=3)
+    _run(st.sweep_async, "grid", "static-run", **GRID)
+    result = st.SETTINGS["result"]
+    assert result.agents == 3
+    assert sorted(t.agent for t in result.trials) == [0, 0, 1, 2]
+    runs = read_offline_runs(wandb_dir)
+    assert sorted((r.config["a"], r.config["b"]) for r in runs) == [(1, "x"), (1, "y"), (2, "x"), (2, "y")]
+    assert capfd.readouterr().err.count("wandb sweep ") >= 4  # the agents print their own progress

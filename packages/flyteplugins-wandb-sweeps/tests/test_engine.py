@@ -1,0 +1,121 @@
+"""The offline controller over W&B's `sweeps` engine (pure logic, no W&B runs)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from flyteplugins.wandb import WandbConfigError
+from flyteplugins.wandb_sweeps._engine import OfflineController, unwrap_params, validate_sweep_config
+from flyteplugins.wandb_sweeps._launcher import _static_plan
+
+GRID = {"method": "grid", "parameters": {"a": {"values": [1, 2]}, "b": {"values": ["x", "y"]}}}
+
+
+def test_grid_hands_out_each_combination_once_then_stops():
+    c = OfflineController(validate_sweep_config(GRID), "sw", count=10)
+    got = []
+    while (a := c.next_trial()) is not None:
+        got.append(a)
+    assert sorted((a.params["a"], a.params["b"]) for a in got) == [(1, "x"), (1, "y"), (2, "x"), (2, "y")]
+    assert [a.run_id for a in got] == ["sw-000", "sw-001", "sw-002", "sw-003"]
+
+
+def test_budget_caps_the_number_of_trials_across_threads():
+    c = OfflineController(
+        validate_sweep_config({"method": "random", "parameters": {"x": {"min": 0.0, "max": 1.0}}}),
+        "sw",
+        count=7,
+    )
+    got: list = []
+    lock = threading.Lock()
+
+    def agent():
+        while (a := c.next_trial()) is not None:
+            with lock:
+                got.append(a.run_id)
+
+    threads = [threading.Thread(target=agent) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == [f"sw-{i:03d}" for i in range(7)]
+
+
+def test_grid_skips_combinations_already_done_in_prior_runs():
+    prior = [({"a": 1, "b": "x"}, "finished", {}), ({"a": 2, "b": "y"}, "failed", {})]
+    c = OfflineController(validate_sweep_config(GRID), "sw", count=10, prior=prior, first_index=5)
+    got = [c.next_trial() for _ in range(3)]
+    assert got[2] is None
+    assert sorted((a.params["a"], a.params["b"]) for a in got[:2]) == [(1, "y"), (2, "x")]
+    assert got[0].run_id == "sw-005"
+
+
+def test_bayes_uses_reported_metrics():
+    cfg = validate_sweep_config(
+        {
+            "method": "bayes",
+            "metric": {"name": "loss", "goal": "minimize"},
+            "parameters": {"x": {"min": -5.0, "max": 5.0}},
+        }
+    )
+    c = OfflineController(cfg, "sw", count=12)
+    best = None
+    for _ in range(12):
+        a = c.next_trial()
+        loss = (a.params["x"] - 1.3) ** 2
+        c.report(a.run_id, "finished", {"loss": loss})
+        best = loss if best is None else min(best, loss)
+    assert best < 0.05
+
+
+def test_hyperband_observe_stops_a_worse_running_trial():
+    cfg = validate_sweep_config(
+        {
+            "method": "grid",
+            "metric": {"name": "loss", "goal": "minimize"},
+            "parameters": {"x": {"values": [1, 2]}},
+            "early_terminate": {"type": "hyperband", "min_iter": 2},
+        }
+    )
+    c = OfflineController(cfg, "sw", count=2)
+    good = c.next_trial()
+    for _ in range(3):
+        assert not c.observe(good.run_id, {"loss": 1.0})
+    c.report(good.run_id, "finished", {"loss": 1.0})
+    bad = c.next_trial()
+    assert not c.observe(bad.run_id, {"loss": 5.0})  # before the first band
+    assert c.observe(bad.run_id, {"loss": 5.0})  # at band 2: worse than the finished trial
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"method": "bayes", "parameters": {"x": {"min": 0.0, "max": 1.0}}}, "needs a metric"),
+        (
+            {
+                "method": "grid",
+                "parameters": {"x": {"min": 0.0, "max": 1.0}},
+                "early_terminate": {"type": "hyperband", "min_iter": 2},
+            },
+            "early_terminate needs a metric",
+        ),
+        ({"method": "grid", "parameters": {"x": {"bogus": 1}}}, "invalid sweep configuration"),
+    ],
+)
+def test_invalid_configs_are_rejected(config, message):
+    with pytest.raises(WandbConfigError, match=message):
+        validate_sweep_config(config)
+
+
+def test_static_plan_spreads_trials_over_agents():
+    c = OfflineController(validate_sweep_config(GRID), "sw", count=4)
+    plan = _static_plan(c, 3)
+    assert [len(p) for p in plan] == [2, 1, 1]
+    assert sorted(a["run_id"] for p in plan for a in p) == ["sw-000", "sw-001", "sw-002", "sw-003"]
+
+
+def test_unwrap_params():
+    assert unwrap_params({"lr": {"value": 0.1}, "n": {"value": {"a": 1}}}) == {"lr": 0.1, "n": {"a": 1}}
