@@ -211,7 +211,7 @@ def integration_distributed(session: nox.Session) -> None:
         session.skip("integration-tests/distributed does not exist yet")
     _sync(session, "--all-packages", "--group", "dev")
     # flyteplugins-pytorch (Elastic) pulls torch: the pin keeps it on the local CPU wheel.
-    session.install(*_torch_args(), "-c", _constraints(session), TORCH_PIN, "flyteplugins-pytorch")
+    session.install(*_torch_args(), "-c", _constraints(session), TORCH_PIN, "flyteplugins-pytorch", "psutil")
     _pytest(session, "integration-tests/distributed")
 
 

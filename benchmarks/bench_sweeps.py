@@ -66,14 +66,8 @@ async def sweep_agents(agents: int) -> int:
 def sweep_wandb_agent_loop() -> int:
     import wandb
 
-    ctx = wandb_config  # noqa: F841 - the docs' loop reads project/entity from wandb_config
-    wandb.agent(
-        get_wandb_sweep_id(),
-        function=objective,
-        count=SETTINGS["trials"],
-        project=os.environ.get("BENCH_PROJECT"),
-        entity=os.environ.get("BENCH_ENTITY"),
-    )
+    # The loop the existing plugin's docs show: one task, wandb.agent with count=N.
+    wandb.agent(get_wandb_sweep_id(), function=objective, count=SETTINGS["trials"], project="bench-sweeps")
     return SETTINGS["trials"]
 
 
@@ -105,22 +99,17 @@ def bench_offline(agents: int) -> None:
 def bench_online(agents: int) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration-tests"))
     try:
-        from wandb_loopback import start_server  # type: ignore[import-not-found]
+        from wandb_loopback import LoopbackServer  # type: ignore[import-not-found]
     except ImportError:
         print("online: skipped (integration-tests/wandb_loopback is not available)")
         return
     import wandb.agents.pyagent as pyagent
 
-    server = start_server()
+    server = LoopbackServer().start()
     try:
-        os.environ.update(
-            WANDB_BASE_URL=server.base_url,
-            WANDB_API_KEY=server.api_key,
-            BENCH_PROJECT="bench-sweeps",
-            BENCH_ENTITY="bench",
-        )
+        os.environ.update(server.env())
         os.environ.pop("WANDB_MODE", None)
-        ctx = {**wandb_config(project="bench-sweeps", entity="bench"), **wandb_sweep_config(**SWEEP)}
+        ctx = {**wandb_config(project="bench-sweeps"), **wandb_sweep_config(**SWEEP)}
         trials = SETTINGS["trials"]
         SETTINGS["trials"], SETTINGS["poll"] = 2, 0.5
         timed(sweep_agents, "on-warmup", ctx, 2)
@@ -136,12 +125,12 @@ def bench_online(agents: int) -> None:
             pyagent.Agent.HEARTBEAT_SLEEP_SECONDS = saved
         print(
             f"online: {trials} trials x {SETTINGS['sleep']}s: {agents} agents {many:.2f}s; "
-            f"wandb.agent loop in one task {loop_default:.2f}s (5 s heartbeat) / {loop_fast:.2f}s (0.2 s); "
-            f"1 agent {one:.2f}s"
+            f"wandb.agent loop in one task {loop_default:.2f}s (5 s heartbeat) / {loop_fast:.2f}s "
+            f"(0.2 s heartbeat); 1 agent {one:.2f}s"
         )
         print(
-            f"online speedup vs wandb.agent loop: {loop_default / many:.2f}x (5 s heartbeat), "
-            f"{loop_fast / many:.2f}x (0.2 s heartbeat); vs 1 agent: {one / many:.2f}x"
+            f"online speedup, {agents} agents vs the wandb.agent loop: {loop_default / many:.2f}x "
+            f"(5 s heartbeat), {loop_fast / many:.2f}x (0.2 s heartbeat); vs 1 agent: {one / many:.2f}x"
         )
     finally:
         server.stop()

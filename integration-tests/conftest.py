@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from wandb_loopback.pytest_plugin import wandb_server, wandb_server_process  # noqa: F401
 
 _WANDB_ENV = (
     "WANDB_API_KEY",

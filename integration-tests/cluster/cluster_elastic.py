@@ -16,8 +16,8 @@ from typing import Any
 import flyte
 import torch
 import torch.distributed as dist
-from flyteplugins.pytorch.task import Elastic
 
+from flyteplugins.pytorch.task import Elastic
 from flyteplugins.wandb import get_wandb_run, wandb_init
 
 PROJECT, ENTITY = "cluster-elastic", "it"
@@ -28,7 +28,7 @@ env = flyte.TaskEnvironment(
     image="registry.example.com/flyte-wandb-torch:test",
     # Workers restart as a group on failure; the tests expect one clean attempt.
     plugin_config=Elastic(nnodes=1, nproc_per_node=2, max_restarts=0, monitor_interval=1),
-    secrets=[flyte.Secret(key="wandb-api-key", as_env_var="WANDB_API_KEY")],
+    secrets=[flyte.Secret(key="wandb_api_key", as_env_var="WANDB_API_KEY")],
 )
 
 
@@ -85,3 +85,18 @@ def train_new() -> str:
 @env.task
 def train_shared() -> str:
     return _work("shared/global")
+
+
+# Two nodes of two processes: deployed (links per worker), never launched here (one machine, one node).
+env_multi = flyte.TaskEnvironment(
+    name="cluster_elastic_multi",
+    image="registry.example.com/flyte-wandb-torch:test",
+    plugin_config=Elastic(nnodes=2, nproc_per_node=2),
+    secrets=[flyte.Secret(key="wandb_api_key", as_env_var="WANDB_API_KEY")],
+)
+
+
+@wandb_init(project=PROJECT, entity=ENTITY, rank_scope="worker")  # one run per node, by its local rank 0
+@env_multi.task
+def train_per_worker() -> str:
+    return _work("auto/worker")

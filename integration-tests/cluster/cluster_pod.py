@@ -55,6 +55,11 @@ _NOT_INHERITED = ("WANDB_API_KEY", "WANDB_SERVICE", NODE_ENV, SECRETS_ENV)
 # ------------------------------------------------------------------------------------------------
 
 
+def source_root(task: Any) -> Path:
+    """The directory of the task's (top-level) module: the root its resolver path is relative to."""
+    return Path(sys.modules[task.func.__module__].__file__ or "").resolve().parent
+
+
 def serialize(task: Any, task_context: Any, *, version: str = "v1", image_cache: Any = None) -> Any:
     """The task's wire spec, rendered with ``task_context`` (links use its run/action names)."""
     from flyte._internal.runtime.task_serde import translate_task_to_wire
@@ -68,8 +73,7 @@ def serialize(task: Any, task_context: Any, *, version: str = "v1", image_cache:
         code_bundle=task_context.code_bundle,
         version=version,
         image_cache=image_cache if image_cache is not None else task_context.compiled_image_cache,
-        # The source root the resolver makes module paths relative to: the task modules live here.
-        root_dir=HERE,
+        root_dir=source_root(task),
     )
     return translate_task_to_wire(task, sc, task_context=task_context)
 
@@ -79,7 +83,9 @@ def submit_context(custom_context: dict[str, str], *, version: str = "v1") -> An
     import flyte.report
     from flyte.models import ActionID, RawDataPath, TaskContext
 
-    action = ActionID(name="{{.actionName}}", run_name="{{.runName}}", project=PROJECT, domain=DOMAIN, org=ORG)
+    action = ActionID(
+        name="{{.actionName}}", run_name="{{.runName}}", project=PROJECT, domain=DOMAIN, org=ORG
+    )
     return TaskContext(
         action=action,
         output_path="",
@@ -101,8 +107,13 @@ def render(template: str, *, run_name: str, action_name: str) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
-def _pod_env(spec: Any, run_name: str, action_name: str, node: dict[str, str] | None = None,
-             store: dict[str, str] | None = None) -> dict[str, str]:
+def _pod_env(
+    spec: Any,
+    run_name: str,
+    action_name: str,
+    node: dict[str, str] | None = None,
+    store: dict[str, str] | None = None,
+) -> dict[str, str]:
     """A pod's environment: the node's, the task's env_vars and the injected secrets.
 
     ``node``/``store`` default to what this process (a pod) was started with.
@@ -125,7 +136,7 @@ def _pod_env(spec: Any, run_name: str, action_name: str, node: dict[str, str] | 
         _U_ORG_NAME=ORG,
         RUN_NAME=run_name,
         ACTION_NAME=action_name,
-        PYTHONPATH=os.pathsep.join([str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        PYTHONPATH=node.get("PYTHONPATH") or str(HERE),
         PYTHONUNBUFFERED="1",
     )
     # Passed along so that this pod's controller can start child pods; the task body never reads them.
@@ -147,7 +158,9 @@ class Pod:
         return path.read_text()[-6000:] if path.exists() else "(no log)"
 
 
-def pod_command(spec: Any, inputs: Any, out_dir: Path, *, run_name: str, action_name: str, run_base_dir: Path) -> list[str]:
+def pod_command(
+    spec: Any, inputs: Any, out_dir: Path, *, run_name: str, action_name: str, run_base_dir: Path
+) -> list[str]:
     from flyte._internal.runtime.taskrunner import replace_task_cli
     from flyte.models import ActionID
 
@@ -161,14 +174,18 @@ def pod_command(spec: Any, inputs: Any, out_dir: Path, *, run_name: str, action_
 
 def _start(spec: Any, inputs: Any, out_dir: Path, run_name: str, action_name: str, run_base_dir: Path):
     out_dir.mkdir(parents=True, exist_ok=True)
-    cmd = pod_command(spec, inputs, out_dir, run_name=run_name, action_name=action_name, run_base_dir=run_base_dir)
+    cmd = pod_command(
+        spec, inputs, out_dir, run_name=run_name, action_name=action_name, run_base_dir=run_base_dir
+    )
     links = [(log.name, log.uri) for log in spec.task_template.metadata.log_links]
     (out_dir / "pod.json").write_text(json.dumps({"action": action_name, "links": links, "cmd": cmd}))
     log = open(out_dir / "pod.log", "wb")  # noqa: SIM115 - closed by _finish
     return cmd, links, log
 
 
-def _finish(out_dir: Path, action_name: str, links: list[tuple[str, str]], rc: int, t0: float, log: Any) -> Pod:
+def _finish(
+    out_dir: Path, action_name: str, links: list[tuple[str, str]], rc: int, t0: float, log: Any
+) -> Pod:
     log.close()
     meta = json.loads((out_dir / "pod.json").read_text())
     meta["returncode"] = rc
@@ -176,20 +193,33 @@ def _finish(out_dir: Path, action_name: str, links: list[tuple[str, str]], rc: i
     return Pod(action=action_name, out_dir=out_dir, returncode=rc, links=links, seconds=time.time() - t0)
 
 
-def run_pod(spec: Any, inputs: Any, out_dir: Path, *, run_name: str, action_name: str, run_base_dir: Path,
-            node: dict[str, str], store: dict[str, str], timeout: float = 240) -> Pod:
+def run_pod(
+    spec: Any,
+    inputs: Any,
+    out_dir: Path,
+    *,
+    run_name: str,
+    action_name: str,
+    run_base_dir: Path,
+    node: dict[str, str],
+    store: dict[str, str],
+    timeout: float = 240,
+) -> Pod:
     cmd, links, log = _start(spec, inputs, out_dir, run_name, action_name, run_base_dir)
     t0 = time.time()
     env = _pod_env(spec, run_name, action_name, node, store)
     try:
-        rc = subprocess.run(cmd, env=env, cwd=out_dir, stdout=log, stderr=subprocess.STDOUT, timeout=timeout).returncode
+        rc = subprocess.run(
+            cmd, env=env, cwd=out_dir, stdout=log, stderr=subprocess.STDOUT, timeout=timeout
+        ).returncode
     except subprocess.TimeoutExpired:
         rc = -9
     return _finish(out_dir, action_name, links, rc, t0, log)
 
 
-async def run_pod_async(spec: Any, inputs: Any, out_dir: Path, *, run_name: str, action_name: str,
-                        run_base_dir: Path) -> Pod:
+async def run_pod_async(
+    spec: Any, inputs: Any, out_dir: Path, *, run_name: str, action_name: str, run_base_dir: Path
+) -> Pod:
     cmd, links, log = _start(spec, inputs, out_dir, run_name, action_name, run_base_dir)
     t0 = time.time()
     proc = await asyncio.create_subprocess_exec(
@@ -233,24 +263,46 @@ class RunResult:
     def observations(self, prefix: str = "obs-") -> dict[str, dict[str, Any]]:
         """What the tasks recorded, by action name (or by file stem for other prefixes)."""
         base = self.root.out_dir.parent
-        return {p.stem[len(prefix):]: json.loads(p.read_text()) for p in base.glob(f"{prefix}*.json")}
+        return {p.stem[len(prefix) :]: json.loads(p.read_text()) for p in base.glob(f"{prefix}*.json")}
 
 
-def run_root(task: Any, *args: Any, run_name: str, base_dir: Path, custom_context: dict[str, str] | None = None,
-             secrets: dict[str, str] | None = None, timeout: float = 240, **kwargs: Any) -> RunResult:
+def run_root(
+    task: Any,
+    *args: Any,
+    run_name: str,
+    base_dir: Path,
+    custom_context: dict[str, str] | None = None,
+    secrets: dict[str, str] | None = None,
+    timeout: float = 240,
+    **kwargs: Any,
+) -> RunResult:
     """Submit ``task`` as a new run named ``run_name`` and run it to completion in pods."""
     from flyte._internal.runtime import convert
 
     tctx = submit_context(custom_context or {})
     spec = serialize(task, tctx)
     inputs = asyncio.run(
-        convert.convert_from_native_to_inputs(task.native_interface, *args, custom_context=custom_context, **kwargs)
+        convert.convert_from_native_to_inputs(
+            task.native_interface, *args, custom_context=custom_context, **kwargs
+        )
     )
     base_dir.mkdir(parents=True, exist_ok=True)
     node = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
     node[RESULTS_ENV] = str(base_dir)
-    root = run_pod(spec, inputs, base_dir / "a0", run_name=run_name, action_name="a0", run_base_dir=base_dir,
-                   node=node, store=dict(secrets or {}), timeout=timeout)
+    # The "image": the task modules are importable in every pod (the code bundle's job on a cluster).
+    paths = [str(HERE), str(source_root(task)), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    node["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in paths if p))
+    root = run_pod(
+        spec,
+        inputs,
+        base_dir / "a0",
+        run_name=run_name,
+        action_name="a0",
+        run_base_dir=base_dir,
+        node=node,
+        store=dict(secrets or {}),
+        timeout=timeout,
+    )
     result = RunResult(run_name=run_name, root=root)
     if root.returncode != 0:
         result.error = RuntimeError(f"pod a0 exited {root.returncode}:\n{root.log()}")
@@ -265,8 +317,20 @@ def run_root(task: Any, *args: Any, run_name: str, base_dir: Path, custom_contex
 @contextlib.contextmanager
 def isolated_env(root: Path, **extra: str) -> Iterator[Path]:
     """The integration conftest's clean W&B environment, for module-scoped fixtures it does not reach."""
-    names = ("WANDB_API_KEY", "WANDB_MODE", "WANDB_BASE_URL", "WANDB_PROJECT", "WANDB_ENTITY", "WANDB_RUN_ID",
-             "WANDB_SWEEP_ID", "WANDB_SERVICE", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")
+    names = (
+        "WANDB_API_KEY",
+        "WANDB_MODE",
+        "WANDB_BASE_URL",
+        "WANDB_PROJECT",
+        "WANDB_ENTITY",
+        "WANDB_RUN_ID",
+        "WANDB_SWEEP_ID",
+        "WANDB_SERVICE",
+        "RANK",
+        "WORLD_SIZE",
+        "LOCAL_RANK",
+        "LOCAL_WORLD_SIZE",
+    )
     values = {
         "HOME": str(root),
         "WANDB_DIR": str(root),
@@ -319,7 +383,9 @@ def _controller_class() -> type:
             inputs_hash = convert.generate_inputs_hash_from_proto(inputs.proto_inputs)
             group = tctx.group_data.name if tctx.group_data else ""
             seq = tctx._call_counter.next(f"{identity}:{inputs_hash}:{group}")
-            sub_id, sub_path = convert.generate_sub_action_id_and_output_path(tctx, identity, inputs_hash, seq)
+            sub_id, sub_path = convert.generate_sub_action_id_and_output_path(
+                tctx, identity, inputs_hash, seq
+            )
             pod = await run_pod_async(
                 spec,
                 inputs,
@@ -340,8 +406,9 @@ def _install_local_platform() -> None:
     import flyte._initialize as flyte_initialize
     import flyte._internal.controllers as controllers
 
-    def init_in_cluster(org: str | None = None, project: str | None = None, domain: str | None = None,
-                        **_: Any) -> dict[str, Any]:
+    def init_in_cluster(
+        org: str | None = None, project: str | None = None, domain: str | None = None, **_: Any
+    ) -> dict[str, Any]:
         flyte.init(org=org, project=project, domain=domain, root_dir=Path.cwd())
         return {}
 

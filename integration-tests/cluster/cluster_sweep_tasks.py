@@ -13,7 +13,7 @@ from flyteplugins.wandb import get_wandb_run, run_sweep_agents, wandb_init, wand
 env = flyte.TaskEnvironment(
     name="cluster_sweep",
     image="registry.example.com/flyte-wandb:test",
-    secrets=[flyte.Secret(key="wandb-api-key", as_env_var="WANDB_API_KEY")],
+    secrets=[flyte.Secret(key="wandb_api_key", as_env_var="WANDB_API_KEY")],
 )
 
 
@@ -23,8 +23,13 @@ def objective() -> None:
     run.log({"loss": (run.config["x"] - 1.0) ** 2})
 
 
-@wandb_sweep(project="cluster-sweep", entity="it", method="random", metric={"name": "loss", "goal": "minimize"},
-             parameters={"x": {"min": -2.0, "max": 2.0}})
+@wandb_sweep(
+    project="cluster-sweep",
+    entity="it",
+    method="random",
+    metric={"name": "loss", "goal": "minimize"},
+    parameters={"x": {"min": -2.0, "max": 2.0}},
+)
 @env.task
 def sweep() -> str:
     result = run_sweep_agents(objective, count=4, agents=2)

@@ -15,11 +15,11 @@ import flyte
 
 from flyteplugins.wandb import get_wandb_run, wandb_init
 
-# The platform injects the secret `wandb-api-key` as WANDB_API_KEY into every pod of these tasks.
+# The platform injects the secret `wandb_api_key` as WANDB_API_KEY into every pod of these tasks.
 env = flyte.TaskEnvironment(
     name="cluster_it",
     image="registry.example.com/flyte-wandb:test",
-    secrets=[flyte.Secret(key="wandb-api-key", as_env_var="WANDB_API_KEY")],
+    secrets=[flyte.Secret(key="wandb_api_key", as_env_var="WANDB_API_KEY")],
 )
 
 PROJECT, ENTITY = "cluster-it", "it"

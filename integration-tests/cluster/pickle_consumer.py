@@ -50,11 +50,15 @@ tctx = TaskContext(
 with internal_ctx().replace_task_context(tctx):
     remote = func(x=4)
 
-print(json.dumps({
-    "marker": getattr(task.func, MARKER),
-    "func_marker": getattr(func, MARKER),
-    "links": [[type(link).__name__, link.project] for link in task.links],
-    "local": local.outputs()[0] if hasattr(local, "outputs") else None,
-    "alocal": alocal.outputs()[0] if hasattr(alocal, "outputs") else None,
-    "remote": remote,
-}))
+print(
+    json.dumps(
+        {
+            "marker": getattr(task.func, MARKER),
+            "func_marker": getattr(func, MARKER),
+            "links": [[type(link).__name__, link.project] for link in task.links],
+            "local": local.outputs()[0] if hasattr(local, "outputs") else None,
+            "alocal": alocal.outputs()[0] if hasattr(alocal, "outputs") else None,
+            "remote": remote,
+        }
+    )
+)

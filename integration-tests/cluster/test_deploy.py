@@ -67,7 +67,9 @@ def test_deployed_specs_carry_links_rendered_from_templates(deployed_specs: dict
         ("Weights & Biases", f"https://wandb.ai/it/cluster-it/runs/{TEMPLATE_ID}")
     ]
     # The backend fills the templates per action: the run the plugin opens is `{run_name}-{action_name}`.
-    rendered = cluster_pod.render(cd.links(deployed_specs["cluster_it.solo"])[0][1], run_name="r1", action_name="a0")
+    rendered = cluster_pod.render(
+        cd.links(deployed_specs["cluster_it.solo"])[0][1], run_name="r1", action_name="a0"
+    )
     assert rendered == "https://wandb.ai/it/cluster-it/runs/r1-a0"
 
 
@@ -111,7 +113,9 @@ def test_run_submission_links_follow_the_runs_wandb_config() -> None:
 
 @pytest.fixture(scope="module")
 def sweeps() -> Any:
-    return pytest.importorskip("flyteplugins.wandb_sweeps", reason="flyteplugins-wandb-sweeps is not installed")
+    return pytest.importorskip(
+        "flyteplugins.wandb_sweeps", reason="flyteplugins-wandb-sweeps is not installed"
+    )
 
 
 def test_sweep_environment_deploys_with_its_link(sweeps: Any) -> None:
@@ -120,7 +124,10 @@ def test_sweep_environment_deploys_with_its_link(sweeps: Any) -> None:
     specs = cd.dry_run(cluster_sweep_tasks.env)
     assert list(specs) == ["cluster_sweep.sweep"]
     assert list(specs["cluster_sweep.sweep"].task_template.container.args)[-4:] == [
-        "mod", "cluster_sweep_tasks", "instance", "sweep",
+        "mod",
+        "cluster_sweep_tasks",
+        "instance",
+        "sweep",
     ]
     specs = cd.deploy_recorded(cluster_sweep_tasks.env)
     assert cd.links(specs["cluster_sweep.sweep"]) == [

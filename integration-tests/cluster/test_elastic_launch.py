@@ -20,15 +20,21 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("torch", reason="torch is not installed: run these tests in the torch venv (docs/deploy.md)")
-pytest.importorskip("flyteplugins.pytorch", reason="flyteplugins-pytorch (Flyte's Elastic plugin) is not installed")
-pytest.importorskip("flyteplugins.wandb_distributed", reason="flyteplugins-wandb-distributed is not installed")
+pytest.importorskip(
+    "torch", reason="torch is not installed: run these tests in the torch venv (docs/deploy.md)"
+)
+pytest.importorskip(
+    "flyteplugins.pytorch", reason="flyteplugins-pytorch (Flyte's Elastic plugin) is not installed"
+)
+pytest.importorskip(
+    "flyteplugins.wandb_distributed", reason="flyteplugins-wandb-distributed is not installed"
+)
 
-import cluster_deploy as cd  # noqa: E402
-import cluster_elastic as ce  # noqa: E402
-import cluster_pod  # noqa: E402
+import cluster_deploy as cd
+import cluster_elastic as ce
+import cluster_pod
 
-from flyteplugins.wandb.testing import OfflineRun, read_offline_runs  # noqa: E402
+from flyteplugins.wandb.testing import OfflineRun, read_offline_runs
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -39,14 +45,15 @@ TEMPLATE_ID = "{{.runName}}-{{.actionName}}"
 @pytest.fixture(scope="module")
 def elastic_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, cluster_pod.RunResult], Path]:
     root = tmp_path_factory.mktemp("elastic")
-    with cluster_pod.isolated_env(root):
-        # Both runs at once: each is a pod plus two workers, mostly waiting on imports.
-        with ThreadPoolExecutor(max_workers=len(MODES)) as pool:
-            futures = {
-                mode: pool.submit(cluster_pod.run_root, task, run_name=f"el-{mode}", base_dir=root / mode, timeout=400)
-                for mode, task in MODES.items()
-            }
-            results = {mode: f.result() for mode, f in futures.items()}
+    # Both runs at once: each is a pod plus two workers, mostly waiting on imports.
+    with cluster_pod.isolated_env(root), ThreadPoolExecutor(max_workers=len(MODES)) as pool:
+        futures = {
+            mode: pool.submit(
+                cluster_pod.run_root, task, run_name=f"el-{mode}", base_dir=root / mode, timeout=400
+            )
+            for mode, task in MODES.items()
+        }
+        results = {mode: f.result() for mode, f in futures.items()}
     for mode, result in results.items():
         assert result.error is None, (mode, result.error)
     return results, root / "wandb"
@@ -58,7 +65,11 @@ def workers(result: cluster_pod.RunResult) -> dict[int, dict[str, Any]]:
 
 
 def runs_of(wandb_dir: Path, base: str) -> dict[str, OfflineRun]:
-    return {r.run_id: r for r in read_offline_runs(wandb_dir) if r.run_id == base or r.run_id.startswith(base + "-")}
+    return {
+        r.run_id: r
+        for r in read_offline_runs(wandb_dir)
+        if r.run_id == base or r.run_id.startswith(base + "-")
+    }
 
 
 @pytest.mark.parametrize("mode", list(MODES))
@@ -69,7 +80,9 @@ def test_two_workers_ran_the_task_in_the_pods_context(
     ranks = workers(result)
     assert sorted(ranks) == [0, 1]
     assert {w["world_size"] for w in ranks.values()} == {2}
-    assert len({w["pid"] for w in ranks.values()}) == 2 and os.getpid() not in {w["pid"] for w in ranks.values()}
+    assert len({w["pid"] for w in ranks.values()}) == 2 and os.getpid() not in {
+        w["pid"] for w in ranks.values()
+    }
     # Both are children of the pod's elastic agent, which named the rendezvous after the Flyte run.
     assert len({w["ppid"] for w in ranks.values()}) == 1
     assert {w["torchelastic_run_id"] for w in ranks.values()} == {f"el-{mode}"}
@@ -93,7 +106,9 @@ def test_auto_global_only_rank_zero_logs(elastic_runs: tuple[dict[str, cluster_p
     assert run.project == ce.PROJECT and run.entity == ce.ENTITY
 
 
-def test_new_global_one_run_per_rank_grouped(elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path]) -> None:
+def test_new_global_one_run_per_rank_grouped(
+    elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path],
+) -> None:
     results, wandb_dir = elastic_runs
     ranks = workers(results["new"])
     base = "el-new-a0"
@@ -107,7 +122,9 @@ def test_new_global_one_run_per_rank_grouped(elastic_runs: tuple[dict[str, clust
         assert run.metric("rank") == [rank] * ce.STEPS and run.exit_code == 0
 
 
-def test_submitted_links_name_the_elastic_runs(elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path]) -> None:
+def test_submitted_links_name_the_elastic_runs(
+    elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path],
+) -> None:
     results, _ = elastic_runs
     (auto_link,) = results["auto"].pod("a0")["links"]
     assert cluster_pod.render(auto_link[1], run_name="el-auto", action_name="a0") == (
@@ -120,14 +137,38 @@ def test_submitted_links_name_the_elastic_runs(elastic_runs: tuple[dict[str, clu
 
 
 def test_elastic_environment_deploys_with_links() -> None:
+    from google.protobuf.json_format import MessageToDict
+
     specs = cd.dry_run(ce.env)
-    assert set(specs) == {"cluster_elastic.train_auto", "cluster_elastic.train_new", "cluster_elastic.train_shared"}
+    assert set(specs) == {
+        "cluster_elastic.train_auto",
+        "cluster_elastic.train_new",
+        "cluster_elastic.train_shared",
+    }
     for spec in specs.values():
-        custom = json.loads(json.dumps(dict(spec.task_template.custom)))
+        custom = MessageToDict(spec.task_template.custom)
         assert custom["elasticConfig"]["nprocPerNode"] == 2
-        assert list(spec.task_template.security_context.secrets)[0].env_var == "WANDB_API_KEY"
+        (secret,) = spec.task_template.security_context.secrets
+        assert (secret.key, secret.env_var) == ("wandb_api_key", "WANDB_API_KEY")
     specs = cd.deploy_recorded(ce.env)
     base = f"https://wandb.ai/{ce.ENTITY}/{ce.PROJECT}"
-    assert cd.links(specs["cluster_elastic.train_auto"]) == [("Weights & Biases", f"{base}/runs/{TEMPLATE_ID}")]
-    assert cd.links(specs["cluster_elastic.train_new"]) == [("Weights & Biases", f"{base}/groups/{TEMPLATE_ID}")]
-    assert cd.links(specs["cluster_elastic.train_shared"]) == [("Weights & Biases", f"{base}/runs/{TEMPLATE_ID}")]
+    assert cd.links(specs["cluster_elastic.train_auto"]) == [
+        ("Weights & Biases", f"{base}/runs/{TEMPLATE_ID}")
+    ]
+    assert cd.links(specs["cluster_elastic.train_new"]) == [
+        ("Weights & Biases", f"{base}/groups/{TEMPLATE_ID}")
+    ]
+    assert cd.links(specs["cluster_elastic.train_shared"]) == [
+        ("Weights & Biases", f"{base}/runs/{TEMPLATE_ID}")
+    ]
+
+
+def test_multi_node_worker_scope_deploys_one_link_per_worker() -> None:
+    specs = cd.deploy_recorded(ce.env_multi)
+    spec = specs["cluster_elastic_multi.train_per_worker"]
+    assert spec.task_template.type == "pytorch"
+    base = f"https://wandb.ai/{ce.ENTITY}/{ce.PROJECT}/runs/{TEMPLATE_ID}"
+    assert cd.links(spec) == [
+        ("Weights & Biases Worker 0", f"{base}-worker-0"),
+        ("Weights & Biases Worker 1", f"{base}-worker-1"),
+    ]

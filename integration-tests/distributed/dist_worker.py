@@ -32,6 +32,8 @@ parser.add_argument("--out", required=True)
 parser.add_argument("--modes", default="auto/global")
 parser.add_argument("--prefix", default="dist")
 parser.add_argument("--fail-attempt", type=int, default=-1)
+parser.add_argument("--fail-ranks", default="", help="only these ranks fail (comma-separated); default all")
+parser.add_argument("--linger", type=float, default=0.0, help="ranks that do not fail keep training this long")
 parser.add_argument("--no-track", action="store_true")
 parser.add_argument("--hide-distributed", action="store_true")
 parser.add_argument("--steps", type=int, default=3)
@@ -50,6 +52,7 @@ from flyteplugins.pytorch.task import Elastic  # noqa: E402
 from flyteplugins.wandb import get_wandb_run, wandb_init  # noqa: E402
 
 RANK = int(os.environ["RANK"])
+FAIL_RANKS = {int(r) for r in args.fail_ranks.split(",") if r}
 ATTEMPT = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
 NNODES = int(os.environ.get("GROUP_WORLD_SIZE", "1"))
 NPROC = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
@@ -93,14 +96,21 @@ def train_body(label: str) -> str:
     run = get_wandb_run()
     info = distributed_info()
     if run is not None:
+        # Console output: in shared mode each writer's lines reach the run labelled with its x_label.
+        print(f"hello from rank {RANK}, attempt {ATTEMPT}", flush=True)
         for step in range(args.steps):
             run.log({"rank": RANK, "allreduce": float(total.item()), "attempt": ATTEMPT, "step_i": step})
     entry = {"mode": label, "rank": RANK, "attempt": ATTEMPT, "got_run": run is not None,
              "action": flyte.ctx().action.name, "run_name": flyte.ctx().action.run_name,
              "run_id": getattr(run, "id", None), "info": info, "allreduce": float(total.item())}
     RESULTS.append(entry)
-    if ATTEMPT == args.fail_attempt:
+    if ATTEMPT == args.fail_attempt and (not FAIL_RANKS or RANK in FAIL_RANKS):
         raise PlannedFailure(f"planned failure on rank {RANK}, attempt {ATTEMPT}")
+    deadline = time.time() + args.linger
+    while time.time() < deadline:
+        # "Training": a collective every few seconds, which fails once a peer is gone.
+        time.sleep(min(5.0, max(deadline - time.time(), 0.0)))
+        dist.all_reduce(torch.ones(1))
     return label
 
 
@@ -138,15 +148,18 @@ def main() -> int:
             # Counted after the run finished: the service outlives the run until the process exits.
             RESULTS[-1]["wandb_processes"] = wandb_processes()
             RESULTS[-1]["wandb_imported"] = "wandb" in sys.modules
-    if dist.is_initialized():
-        # Every rank has finished its runs before any exits, so the agent never kills a writer.
-        dist.barrier()
-        dist.destroy_process_group()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report = {"rank": RANK, "attempt": ATTEMPT, "entries": RESULTS, "timings": timings,
               "wall": time.time() - T_START, "wandb_processes": wandb_processes()}
     (out / f"rank-{RANK}-attempt-{ATTEMPT}.json").write_text(json.dumps(report, indent=1))
+    if failed and FAIL_RANKS:
+        # A lone failing rank leaves at once, as a crashing worker would: the agent then stops the rest.
+        return 1
+    if dist.is_initialized():
+        # Every rank has finished its runs before any exits, so the agent never kills a writer.
+        dist.barrier()
+        dist.destroy_process_group()
     return 1 if failed else 0
 
 

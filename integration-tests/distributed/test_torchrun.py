@@ -148,7 +148,7 @@ def test_failed_ranks_mark_runs_failed_and_restart_continues_the_same_runs(tmp_p
         base = base_id(job, mode, "rs", attempt=0)
         assert base_id(job, mode, "rs", attempt=1) == base  # the relaunched group derives the same base
         for entry in job.entries(mode, attempt=0).values():
-            assert "PlannedFailure" in (entry["error"] or "")
+            assert "planned failure on rank" in (entry["error"] or "")
         expected_ids = {base + s for s in SUFFIX[mode].values() if s is not None}
         parts: dict[str, list[OfflineRun]] = {}
         for run in runs_of(wandb_dir, base):
@@ -159,6 +159,26 @@ def test_failed_ranks_mark_runs_failed_and_restart_continues_the_same_runs(tmp_p
                                         for k, v in parts.items()):
             assert first.metric("attempt") == [0, 0] and first.exit_code == 1, run_id  # marked failed
             assert second.metric("attempt") == [1, 1] and second.exit_code == 0, run_id
+
+
+def test_one_failing_rank_leaves_every_run_failed_when_the_agent_stops_the_others(tmp_path: Path) -> None:
+    # Rank 3 raises while the others keep training (--linger: an all_reduce every 5 s for 10 minutes).
+    # Its agent stops rank 2 with SIGTERM at once; ranks 0-1 fail in their next collective (or are
+    # stopped by their agent). A hang would show up as the job outliving the launcher's timeout.
+    job = run_job(tmp_path / "job", "new/global", prefix="kl", timeout=300,
+                  worker_args=("--fail-attempt", "0", "--fail-ranks", "3", "--linger", "600", "--steps", "2"))
+    assert job.returncodes != [0, 0]
+    [entry] = job.entries("new/global").values()  # only the failing rank got to write its report
+    assert entry["rank"] == 3 and "planned failure on rank 3" in entry["error"]
+    base = base_id(job, "new/global", "kl")
+    runs = {r.run_id: r for r in runs_of(tmp_path / "job" / "wandb", base)}
+    assert sorted(runs) == [f"{base}-rank-{r}" for r in range(WORLD)]
+    for rank in range(WORLD):
+        run = runs[f"{base}-rank-{rank}"]
+        assert run.exit_code == 1, (rank, job.log_tail())  # the raising rank and the stopped ones
+        assert run.metric("rank") == [rank, rank]  # what was logged before the stop was kept
+    # At least rank 3's neighbour went through the SIGTERM handler (the others may have failed first).
+    assert "\n".join(job.logs).count("wandb: SIGTERM: finished run(s)") >= 1, job.log_tail()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -230,3 +250,49 @@ def test_elastic_task_links_and_checks() -> None:
         warnings.simplefilter("always")
         wandb_init(download_logs=True)(env.task(with_download))
     assert any("download_logs=True is not supported for distributed" in str(w.message) for w in caught)
+
+
+# ------------------------------------------------------------------------------------------------
+# Online, against the loopback W&B server: real shared mode, and resume across an Elastic restart
+# ------------------------------------------------------------------------------------------------
+
+
+def test_online_shared_mode_and_restart_against_the_loopback_server(tmp_path: Path, wandb_server: Any) -> None:
+    from torchrun_job import clean_env
+
+    steps = 2
+    workdir = tmp_path / "job"
+    # Every task fails on the first attempt; the agents relaunch the group once.
+    env = clean_env(workdir, {**wandb_server.env(), "WANDB_CONSOLE": "wrap"})
+    job = run_job(workdir, "auto/global,shared/global,shared/worker", prefix="on", max_restarts=1, env=env,
+                  worker_args=("--fail-attempt", "0", "--steps", str(steps)))
+    assert job.returncodes == [0, 0], job.log_tail()
+    assert not list((workdir / "wandb").glob("offline-run-*")), "nothing may fall back to offline"
+
+    # auto/global: the relaunched rank 0 resumed its run: one run, its step counter continued.
+    base = base_id(job, "auto/global", "on")
+    run = wandb_server.run(base)
+    assert [row["attempt"] for row in run.history] == [0] * steps + [1] * steps
+    assert [row["_step"] for row in run.history] == list(range(2 * steps))
+    assert (run.state, run.exit_code, run.sessions) == ("finished", 0, 2)
+    assert [r.name for r in wandb_server.runs("dist-it") if r.name.startswith(base)] == [base]
+
+    for mode, ranks_of_run in (("shared/global", {"": {0, 1, 2, 3}}),
+                               ("shared/worker", {"-worker-0": {0, 1}, "-worker-1": {2, 3}})):
+        base = base_id(job, mode, "on")
+        assert sorted(r.name for r in wandb_server.runs("dist-it") if r.name.startswith(base)) == sorted(
+            base + suffix for suffix in ranks_of_run)
+        for suffix, ranks in ranks_of_run.items():
+            run = wandb_server.run(base + suffix)
+            # Every rank of the scope wrote to this one run, in both attempts.
+            assert {(row["rank"], row["attempt"]) for row in run.history} == {
+                (r, a) for r in ranks for a in (0, 1)}
+            assert len(run.shared_clients) == 2 * len(ranks)
+            # One primary per attempt finished the run: failed after attempt 0, finished after 1.
+            finished = [w.exit_code for w in run.writers.values() if w.finished]
+            assert sorted(finished) == [0, 1], (mode, suffix, finished)
+            assert (run.state, run.exit_code) == ("finished", 0)
+            # Each writer's console output is labelled with its worker and rank.
+            log = "\n".join(run.log_lines)
+            for r in ranks:
+                assert f"[worker-{PLACE[r][0]}-rank-{r}]" in log and f"hello from rank {r}" in log, log[-2000:]

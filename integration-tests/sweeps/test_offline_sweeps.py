@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import flyte
 import pytest
 import sweep_tasks as st
@@ -170,3 +172,23 @@ def test_agents_outside_the_sweep_process_get_trials_assigned_up_front(wandb_dir
     runs = read_offline_runs(wandb_dir)
     assert sorted((r.config["a"], r.config["b"]) for r in runs) == [(1, "x"), (1, "y"), (2, "x"), (2, "y")]
     assert capfd.readouterr().err.count("wandb sweep ") >= 4  # the agents print their own progress
+    # Their pods' disks would go away: each agent uploaded its run directories, and run_dir points there.
+    for trial in result.trials:
+        assert not trial.run_dir.startswith(str(wandb_dir))
+        assert trial.run_dir.endswith(trial.run_id)
+        assert list(Path(trial.run_dir.split("://")[-1]).glob("run-*.wandb"))
+
+
+def test_rerun_of_the_same_sweep_continues_from_its_trials_on_disk(wandb_dir):
+    # Same run name -> same offline sweep id: a retried or repeated sweep task skips finished grid points.
+    st.SETTINGS.update(count=2, agents=2)
+    _run(st.sweep_sync, "grid", "again-run", **GRID)
+    first = {t.run_id for t in st.SETTINGS["result"].trials}
+    st.SETTINGS.update(count=4, agents=2)
+    _run(st.sweep_sync, "grid", "again-run", **GRID)
+    second = st.SETTINGS["result"]
+    assert len(second.trials) == 2  # only the two grid points not done yet
+    assert not first & {t.run_id for t in second.trials}
+    runs = read_offline_runs(wandb_dir)
+    assert sorted((r.config["a"], r.config["b"]) for r in runs) == [(1, "x"), (1, "y"), (2, "x"), (2, "y")]
+    assert sorted(r.run_id.rsplit("-", 1)[1] for r in runs) == ["000", "001", "002", "003"]

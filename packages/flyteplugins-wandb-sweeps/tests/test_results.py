@@ -120,3 +120,15 @@ def test_launcher_arguments_are_checked(objective, count, agents, message):
     with pytest.raises(WandbConfigError, match=message):
         _check_arguments(objective, count, agents)
     _check_arguments(_objective, 3, 20)
+
+
+def test_blocking_call_from_async_code_points_to_aio():
+    import asyncio
+
+    from flyteplugins.wandb_sweeps import run_sweep_agents
+
+    async def body() -> None:
+        run_sweep_agents(_objective, 1)
+
+    with pytest.raises(RuntimeError, match=r"await run_sweep_agents.aio\(\.\.\.\)"):
+        asyncio.run(body())

@@ -140,6 +140,8 @@ class _Scope:
         self.plan: RunPlan | None = None
         self.in_task = False
         self.trial_handle: TrialHandle | None = None
+        # flyteplugins.wandb_distributed, when this call runs on a torchrun/Elastic rank.
+        self.dist: Any = None
 
     def plan_run(self) -> RunPlan:
         info, context_settings, _ctx = _task_info(self.is_task)
@@ -165,6 +167,7 @@ class _Scope:
             has_credentials=_has_netrc_credentials(settings.get("host")),
             distributed=getattr(dist, "resolve_distributed", None),
         )
+        self.dist = dist if topology is not None else None
         if trial is not None:
             self.trial_handle = trial.pop(TRIAL_HANDLE_KEY, None)
             trial_settings = trial.pop("settings", None)
@@ -192,6 +195,8 @@ class _Scope:
                 self.active = start_run(plan)
         else:
             self.active = start_run(plan)
+        if self.dist is not None and self.active is not None and self.active.run is not None:
+            self.dist.on_run_open(self.active)
         if self.trial_handle is not None:
             self.trial_handle._opened(self.active)
         if self.is_task and getattr(self.task, "report", False):

@@ -1,13 +1,357 @@
-"""Downloading run and sweep files from W&B (filled in by the online-paths work)."""
+"""Downloading run and sweep files from W&B: plain functions, ``@flyte.trace`` wrappers returning a
+``flyte.io.Dir``, and the ``download_logs=True`` hook the decorator calls after an online run ends.
+
+Imported on first use only (``flyteplugins.wandb.__getattr__``): it loads ``wandb`` and ``flyte.io``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import flyte
+import flyte.io
 
-async def download_after_run(active: Any) -> None:
-    raise NotImplementedError("download_logs is not implemented yet")
+from ._config import RUN_ENTITY_KEY, RUN_HOST_KEY, RUN_ID_KEY, RUN_PROJECT_KEY
+from ._resolve import api_base_url
+from ._state import current
+
+logger = logging.getLogger("flyteplugins.wandb")
+
+DEFAULT_WORKERS = 8
+SUMMARY_FILE = "summary.json"
+HISTORY_FILE = "metrics_history.json"
+
+# Set by flyteplugins-wandb-sweeps in the custom_context of a sweep task and its children.
+_SWEEP_ID_KEY = "_wandb_sweep_id"
+_SWEEP_PROJECT_KEY = "_wandb_sweep_project"
+_SWEEP_ENTITY_KEY = "_wandb_sweep_entity"
 
 
-def download_after_run_sync(active: Any) -> None:
-    raise NotImplementedError("download_logs is not implemented yet")
+def _default_root() -> str:
+    return os.path.join(tempfile.gettempdir(), "wandb_runs")
+
+
+def _context() -> dict[str, str]:
+    ctx = flyte.ctx()
+    return dict(ctx.custom_context or {}) if ctx else {}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _api(host: str | None) -> Any:
+    import wandb
+
+    overrides = {"base_url": api_base_url(host)} if host else None
+    return wandb.Api(overrides=overrides) if overrides else wandb.Api()
+
+
+def _where(host: str | None) -> str:
+    return api_base_url(host) or os.environ.get("WANDB_BASE_URL") or "W&B cloud"
+
+
+def _fetch_error(kind: str, path: str, host: str | None, exc: BaseException) -> RuntimeError:
+    """A RuntimeError naming what failed and why, with the wandb error as its cause."""
+    import wandb
+
+    where = _where(host)
+    if isinstance(exc, wandb.errors.AuthenticationError) or "401" in str(exc) or "403" in str(exc):
+        message = (
+            f"Authentication failed when reading W&B {kind} '{path}' from {where}: check that "
+            f"WANDB_API_KEY is set to a valid key for that server. ({exc})"
+        )
+    elif isinstance(exc, (wandb.errors.CommError, ValueError)):
+        message = (
+            f"W&B {kind} '{path}' was not found on {where}, or this API key cannot read it. "
+            f"Check the id, entity and project. ({exc})"
+        )
+    else:
+        message = f"Could not read W&B {kind} '{path}' from {where}: {type(exc).__name__}: {exc}"
+    error = RuntimeError(message)
+    error.__cause__ = exc
+    return error
+
+
+def _resolve_run(
+    run_id: str | None, project: str | None, entity: str | None, host: str | None
+) -> tuple[str, str | None, str | None, str | None]:
+    cc = _context()
+    active = current()
+    if run_id is None:
+        run_id = cc.get(RUN_ID_KEY) or (active.run_id if active is not None and active.run is not None else None)
+        if run_id is None:
+            raise RuntimeError(
+                "download_wandb_run_dir: no run_id given and no W&B run is active here. Pass "
+                "run_id=..., or call it inside a @wandb_init task (or a child of one)."
+            )
+    if run_id == cc.get(RUN_ID_KEY):
+        # The advertised run may live in another project than this task's settings name.
+        project = project or cc.get(RUN_PROJECT_KEY) or None
+        entity = entity or cc.get(RUN_ENTITY_KEY) or None
+        host = host or cc.get(RUN_HOST_KEY) or None
+    run = active.run if active is not None else None
+    if run is not None and run_id in (getattr(run, "id", None), active.run_id if active else None):
+        project = project or getattr(run, "project", None) or None
+        entity = entity or getattr(run, "entity", None) or None
+    project = project or cc.get("wandb_project") or os.environ.get("WANDB_PROJECT") or None
+    entity = entity or cc.get("wandb_entity") or os.environ.get("WANDB_ENTITY") or None
+    host = host or cc.get("wandb_host") or None
+    return run_id, project, entity, host
+
+
+def _run_path(run_id: str, project: str | None, entity: str | None) -> str:
+    if entity and project:
+        return f"{entity}/{project}/{run_id}"
+    if project:
+        return f"{project}/{run_id}"
+    return run_id
+
+
+def _download_file(file: Any, root: str) -> str:
+    handle = file.download(root=root, replace=True)
+    handle.close()  # wandb returns an open text handle to the file
+    return str(file.name)
+
+
+def _fetch_run(api_run: Any, path: str, include_history: bool, workers: int) -> None:
+    files = list(api_run.files())
+    if files:
+        # Each download is a round trip through wandb's service: overlap them.
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(files)))) as pool:
+            list(pool.map(lambda f: _download_file(f, path), files))
+    summary = _plain(api_run.summary_metrics or {})
+    with open(os.path.join(path, SUMMARY_FILE), "w") as out:
+        json.dump(summary, out, indent=2, default=str)
+    if include_history:
+        # scan_history reads every row (history() samples) and always returns dicts, with or
+        # without pandas installed.
+        rows = [_plain(row) for row in api_run.scan_history()]
+        with open(os.path.join(path, HISTORY_FILE), "w") as out:
+            json.dump(rows, out, indent=2, default=str)
+
+
+def download_wandb_run_dir(
+    run_id: str | None = None,
+    path: str | None = None,
+    include_history: bool = True,
+    *,
+    project: str | None = None,
+    entity: str | None = None,
+    host: str | None = None,
+    max_workers: int = DEFAULT_WORKERS,
+) -> str:
+    """Download a W&B run's files, its summary and (optionally) its metrics history.
+
+    Writes every file the run uploaded (``config.yaml``, ``output.log``, media, files from
+    ``run.save``...), ``summary.json`` and, with ``include_history``, ``metrics_history.json`` (every
+    logged row, as a JSON list). Files download in parallel (``max_workers`` at a time).
+
+    Args:
+        run_id: The run to download. Default: the run of the current ``@wandb_init`` task, or the run
+            its tracked parent advertised.
+        path: Target directory (created if needed). Default: ``{tmp}/wandb_runs/{run_id}``.
+        include_history: Also write ``metrics_history.json``.
+        project: W&B project. Default: where the current run lives, then ``wandb_config(project=)``,
+            then ``WANDB_PROJECT``.
+        entity: W&B entity, resolved like ``project`` (then your default entity).
+        host: W&B server base URL. Default: ``wandb_config(host=)``, then ``WANDB_BASE_URL``.
+        max_workers: Parallel file downloads.
+
+    Returns:
+        The directory the files were written to.
+
+    Raises:
+        RuntimeError: No ``run_id`` and no active run; authentication failed; the run does not exist
+            or cannot be read; a download failed. The wandb error is the exception's ``__cause__``.
+    """
+    run_id, project, entity, host = _resolve_run(run_id, project, entity, host)
+    run_path = _run_path(run_id, project, entity)
+    path = path or os.path.join(_default_root(), run_id)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise RuntimeError(f"Cannot create download directory {path!r} for run '{run_path}': {exc}") from exc
+    try:
+        api_run = _api(host).run(run_path)
+    except Exception as exc:
+        raise _fetch_error("run", run_path, host, exc) from exc
+    try:
+        _fetch_run(api_run, path, include_history, max_workers)
+    except Exception as exc:
+        raise RuntimeError(
+            f"Downloading the files of W&B run '{run_path}' into {path!r} failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    return path
+
+
+def _resolve_sweep(
+    sweep_id: str | None, project: str | None, entity: str | None, host: str | None
+) -> tuple[str, str | None, str | None, str | None]:
+    cc = _context()
+    if sweep_id is None:
+        sweep_id = cc.get(_SWEEP_ID_KEY) or os.environ.get("WANDB_SWEEP_ID") or None
+        if sweep_id is None:
+            raise RuntimeError(
+                "download_wandb_sweep_dirs: no sweep_id given and no sweep is active here. Pass "
+                "sweep_id=..., or call it inside a @wandb_sweep task (or a child of one)."
+            )
+    if sweep_id == cc.get(_SWEEP_ID_KEY):
+        project = project or cc.get(_SWEEP_PROJECT_KEY) or None
+        entity = entity or cc.get(_SWEEP_ENTITY_KEY) or None
+    project = project or cc.get("wandb_project") or os.environ.get("WANDB_PROJECT") or None
+    entity = entity or cc.get("wandb_entity") or os.environ.get("WANDB_ENTITY") or None
+    host = host or cc.get("wandb_host") or None
+    return sweep_id, project, entity, host
+
+
+def download_wandb_sweep_dirs(
+    sweep_id: str | None = None,
+    base_path: str | None = None,
+    include_history: bool = True,
+    *,
+    project: str | None = None,
+    entity: str | None = None,
+    host: str | None = None,
+    max_workers: int = DEFAULT_WORKERS,
+) -> list[str]:
+    """Download every run of a W&B sweep, one sub-directory per run id.
+
+    Args:
+        sweep_id: The sweep. Default: the sweep of the current ``@wandb_sweep`` task (or its child).
+        base_path: Parent directory. Default: ``{tmp}/wandb_runs``.
+        include_history: Also write each run's ``metrics_history.json``.
+        project / entity / host: Where the sweep lives (default: the sweep context, then
+            ``wandb_config``, then ``WANDB_PROJECT`` / ``WANDB_ENTITY`` / ``WANDB_BASE_URL``).
+        max_workers: Parallel file downloads per run.
+
+    Returns:
+        The directories of the runs that downloaded. When only some runs fail, a ``RuntimeWarning``
+        names them and the others are returned.
+
+    Raises:
+        RuntimeError: No ``sweep_id`` and no active sweep; the project is unknown; authentication
+            failed; the sweep does not exist; every run failed. The wandb error is the ``__cause__``.
+    """
+    sweep_id, project, entity, host = _resolve_sweep(sweep_id, project, entity, host)
+    if not project:
+        raise RuntimeError(
+            f"download_wandb_sweep_dirs: the W&B project of sweep {sweep_id!r} is unknown; pass "
+            "project=..., or set wandb_config(project=...) or WANDB_PROJECT."
+        )
+    base_path = base_path or _default_root()
+    try:
+        api = _api(host)
+        entity = entity or api.default_entity
+        sweep_path = f"{entity}/{project}/{sweep_id}"
+        sweep = api.sweep(sweep_path)
+        runs = list(sweep.runs)
+    except Exception as exc:
+        raise _fetch_error("sweep", f"{entity}/{project}/{sweep_id}", host, exc) from exc
+    done: list[str] = []
+    failed: list[tuple[str, BaseException]] = []
+    for api_run in runs:
+        path = os.path.join(base_path, api_run.id)
+        try:
+            os.makedirs(path, exist_ok=True)
+            _fetch_run(api_run, path, include_history, max_workers)
+            done.append(path)
+        except Exception as exc:
+            failed.append((api_run.id, exc))
+    if failed:
+        detail = "; ".join(f"{rid}: {type(e).__name__}: {e}" for rid, e in failed)
+        if not done:
+            raise RuntimeError(
+                f"Downloading W&B sweep '{sweep_path}' failed for all {len(failed)} runs: {detail}"
+            ) from failed[0][1]
+        message = (
+            f"Downloaded {len(done)} of {len(runs)} runs of W&B sweep '{sweep_path}'; failed: {detail}. "
+            f"The downloaded runs are in: {', '.join(done)}"
+        )
+        logger.warning(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+    return done
+
+
+@flyte.trace
+async def download_wandb_run_logs(
+    run_id: str, project: str | None = None, entity: str | None = None, host: str | None = None
+) -> flyte.io.Dir:
+    """Download a run (see :func:`download_wandb_run_dir`) as a ``flyte.io.Dir`` trace output.
+
+    Called automatically after the task when ``download_logs=True``; the directory then shows as the
+    trace's output in the Flyte UI.
+    """
+    path = await asyncio.to_thread(download_wandb_run_dir, run_id, project=project, entity=entity, host=host)
+    return await flyte.io.Dir.from_local(path)
+
+
+@flyte.trace
+async def download_wandb_sweep_logs(
+    sweep_id: str, project: str | None = None, entity: str | None = None, host: str | None = None
+) -> flyte.io.Dir:
+    """Download every run of a sweep (see :func:`download_wandb_sweep_dirs`) as one ``flyte.io.Dir``.
+
+    The directory holds one sub-directory per run id.
+    """
+    base = tempfile.mkdtemp(prefix=f"wandb-sweep-{sweep_id}-")
+    await asyncio.to_thread(
+        download_wandb_sweep_dirs, sweep_id, base, project=project, entity=entity, host=host
+    )
+    return await flyte.io.Dir.from_local(base)
+
+
+# ------------------------------------------------------------------------------------------------
+# download_logs=True
+# ------------------------------------------------------------------------------------------------
+
+
+def _after_run_args(active: Any) -> dict[str, Any]:
+    run = active.run
+    plan = active.plan
+    return {
+        "run_id": str(active.run_id),
+        "project": getattr(run, "project", None) or None,
+        "entity": getattr(run, "entity", None) or None,
+        "host": getattr(plan, "host", None) or None,
+    }
+
+
+def _after_run_failed(active: Any, exc: BaseException) -> None:
+    plan = active.plan
+    if getattr(plan, "on_error", "continue") == "raise":
+        raise exc
+    # The task already succeeded: a failed download must not throw its result away.
+    message = f"download_logs: could not download W&B run {active.run_id!r}: {exc}"
+    logger.warning(message)
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+async def download_after_run(active: Any) -> flyte.io.Dir | None:
+    """``download_logs=True`` in an async task: the run's files as a traced ``Dir``."""
+    try:
+        return await download_wandb_run_logs(**_after_run_args(active))
+    except Exception as exc:
+        _after_run_failed(active, exc)
+        return None
+
+
+def download_after_run_sync(active: Any) -> flyte.io.Dir | None:
+    """``download_logs=True`` in a sync task (its body runs in a thread without an event loop)."""
+    try:
+        return asyncio.run(download_wandb_run_logs(**_after_run_args(active)))
+    except Exception as exc:
+        _after_run_failed(active, exc)
+        return None

@@ -1,12 +1,30 @@
-"""Opening and finishing wandb runs: the only module that talks to the wandb SDK at run time."""
+"""Opening and finishing wandb runs: the only module that talks to the wandb SDK at run time.
+
+Fail-open: tracking must never make a task fail or hang because W&B is down. Measured against a
+loopback W&B server (benchmarks/bench_fail_open.py), with the defaults below:
+
+- server refusing connections, or an unreachable host: a TCP probe (``PROBE_TIMEOUT``) sends the run
+  offline before ``wandb.init`` is tried, since wandb would retry for its whole ``init_timeout``;
+- server answering with errors: ``wandb.init`` gives up after ``init_timeout`` (``DEFAULT_INIT_TIMEOUT``
+  unless the user sets ``settings={"init_timeout": ...}``), then the run continues offline; later runs
+  to the same server in this process skip the attempt for ``BREAKER_SECONDS``;
+- server dying mid-run: ``run.finish()`` waits at most ``finish_timeout`` (``DEFAULT_FINISH_TIMEOUT``
+  unless set) and the run's data stays in its directory for ``wandb sync``.
+
+Each fallback prints one ``wandb:`` line on stderr saying where the data is and how to upload it.
+With ``on_error="raise"`` the same situations raise :class:`WandbTrackingError` instead.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import threading
+import time
 from typing import Any
+from urllib.parse import urlparse
 
 from ._resolve import RunPlan
 from ._state import ActiveRun, registry
@@ -17,6 +35,19 @@ logger = logging.getLogger("flyteplugins.wandb")
 _init_lock = threading.Lock()
 
 FAILED_EXIT_CODE = 1
+
+# Seconds. wandb's own defaults are init_timeout=90 and an unbounded finish.
+DEFAULT_INIT_TIMEOUT = 30.0
+DEFAULT_FINISH_TIMEOUT = 60.0
+PROBE_TIMEOUT = 5.0
+BREAKER_SECONDS = 60.0
+
+_OFFLINE_MODES = ("offline", "disabled", "dryrun")
+_SHARED_FIELDS = ("mode", "x_primary", "x_label", "x_update_finish_state")
+
+# base URL -> (monotonic time until which online attempts are skipped, reason)
+_breaker: dict[str, tuple[float, str]] = {}
+_breaker_lock = threading.Lock()
 
 
 class WandbTrackingError(RuntimeError):
@@ -37,40 +68,185 @@ def _notice(message: str) -> None:
     print(f"wandb: {message}", file=sys.stderr, flush=True)
 
 
+# ------------------------------------------------------------------------------------------------
+# Reachability
+# ------------------------------------------------------------------------------------------------
+
+
+def _wants_online(kwargs: dict[str, Any], fields: dict[str, Any]) -> bool:
+    mode = kwargs.get("mode") or fields.get("mode") or os.environ.get("WANDB_MODE") or "online"
+    return mode not in _OFFLINE_MODES
+
+
+def _base_url(fields: dict[str, Any]) -> str:
+    if fields.get("base_url"):
+        return str(fields["base_url"])
+    try:
+        from wandb.sdk import wandb_setup
+
+        # The URL wandb.init will use: environment, settings files and defaults, in wandb's order.
+        return str(wandb_setup.singleton().settings.base_url)
+    except Exception:  # a private API moved: fall back to the documented variable
+        return os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai"
+
+
+def _uses_proxy() -> bool:
+    return any(
+        os.environ.get(name)
+        for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+    )
+
+
+def probe(base_url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
+    """Why ``base_url`` cannot be reached (a short reason), or None when a TCP connection opens.
+
+    Only the TCP handshake is tried: it is what fails when a server is down or a host unreachable,
+    and it costs a round trip. Behind an HTTP proxy the direct connection says nothing, so the probe
+    is skipped there.
+    """
+    if _uses_proxy():
+        return None
+    parsed = urlparse(base_url)
+    host = parsed.hostname
+    if not host:
+        return None
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as exc:
+        reason = type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}"
+        return f"{base_url} is unreachable ({reason})"
+
+
+def _breaker_reason(base_url: str) -> str | None:
+    with _breaker_lock:
+        entry = _breaker.get(base_url)
+        if entry is None:
+            return None
+        until, reason = entry
+        if time.monotonic() >= until:
+            del _breaker[base_url]
+            return None
+        return reason
+
+
+def _trip(base_url: str, reason: str) -> None:
+    with _breaker_lock:
+        _breaker[base_url] = (time.monotonic() + BREAKER_SECONDS, reason)
+
+
+def reset_breaker() -> None:
+    """Forget servers recently found unreachable (tests; a long-lived process after an outage)."""
+    with _breaker_lock:
+        _breaker.clear()
+
+
+# ------------------------------------------------------------------------------------------------
+# Opening
+# ------------------------------------------------------------------------------------------------
+
+
+def _init(wandb: Any, kwargs: dict[str, Any], fields: dict[str, Any]) -> Any:
+    with _init_lock:
+        return wandb.init(**kwargs, settings=_settings(wandb, fields) if fields else None)
+
+
+def _has_credentials(base_url: str) -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    import netrc
+
+    try:
+        return bool(netrc.netrc().authenticators(urlparse(base_url).hostname or ""))
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def _offline_fallback(
+    wandb: Any, plan: RunPlan, kwargs: dict[str, Any], fields: dict[str, Any], reason: str
+) -> tuple[Any, str | None]:
+    """Open the run offline after W&B failed; returns the run and the id to sync it to (if different)."""
+    kwargs = {**kwargs, "mode": "offline"}
+    fields = {k: v for k, v in fields.items() if k not in _SHARED_FIELDS}
+    try:
+        return _init(wandb, kwargs, fields), None
+    except Exception as first:
+        if not kwargs.get("id"):
+            error: Exception = first
+        else:
+            # After a failed online init, wandb keeps the id reserved in its service for the life of
+            # the process: the offline copy gets its own id, and `wandb sync --id` files it under
+            # the real one.
+            sync_id = str(kwargs["id"])
+            kwargs["id"] = f"{sync_id}-offline-{int(time.time() * 1000) % 100000:05d}"
+            try:
+                return _init(wandb, kwargs, fields), sync_id
+            except Exception as second:
+                error = second
+    # Even offline failed (read-only disk, ...): the task still runs, untracked.
+    _notice(
+        f"{reason}; offline tracking failed too ({type(error).__name__}: {error}); "
+        f"run {plan.run_id!r} is not tracked."
+    )
+    return _init(wandb, {**kwargs, "mode": "disabled"}, {}), None
+
+
 def start_run(plan: RunPlan) -> ActiveRun:
     """Call ``wandb.init`` for ``plan``; fall back to offline unless ``on_error == "raise"``."""
     import wandb
 
     kwargs = dict(plan.init_kwargs)
     fields = dict(plan.settings)
-    if plan.finish_timeout is not None:
-        fields.setdefault("finish_timeout", plan.finish_timeout)
-    try:
-        with _init_lock:
-            run = wandb.init(**kwargs, settings=_settings(wandb, fields) if fields else None)
-    except Exception as exc:
-        if plan.on_error == "raise" or kwargs.get("mode") in ("offline", "disabled"):
-            raise WandbTrackingError(f"wandb.init failed for run {plan.run_id!r}: {exc}") from exc
-        fields = {
-            k: v
-            for k, v in fields.items()
-            if k not in ("mode", "x_primary", "x_label", "x_update_finish_state")
-        }
-        kwargs["mode"] = "offline"
-        _notice(
-            f"could not reach W&B ({type(exc).__name__}: {exc}); tracking run {plan.run_id!r} offline instead."
-        )
-        with _init_lock:
-            run = wandb.init(**kwargs, settings=_settings(wandb, fields) if fields else None)
+    fields.setdefault("finish_timeout", plan.finish_timeout or DEFAULT_FINISH_TIMEOUT)
+    fields.setdefault("init_timeout", DEFAULT_INIT_TIMEOUT)
+    online = _wants_online(kwargs, fields)
+    reason = None
+    base_url = ""
+    if online:
+        base_url = _base_url(fields)
+        # Without credentials wandb.init fails at once with a clear message: no need to probe.
+        if _has_credentials(base_url):
+            reason = _breaker_reason(base_url) or probe(base_url)
+            if reason is not None:
+                _trip(base_url, reason)
+    run = None
+    sync_id = None
+    if reason is None:
+        try:
+            run = _init(wandb, kwargs, fields)
+        except Exception as exc:
+            if plan.on_error == "raise" or not online:
+                raise WandbTrackingError(f"wandb.init failed for run {plan.run_id!r}: {exc}") from exc
+            first_line = str(exc).splitlines()[0] if str(exc) else ""
+            reason = f"wandb.init failed ({type(exc).__name__}: {first_line})"
+            if _has_credentials(base_url):
+                _trip(base_url, reason)
+            run, sync_id = _offline_fallback(wandb, plan, kwargs, fields, reason)
+    else:
+        if plan.on_error == "raise":
+            raise WandbTrackingError(f"W&B is not reachable for run {plan.run_id!r}: {reason}")
+        run, sync_id = _offline_fallback(wandb, plan, kwargs, fields, reason)
     offline = bool(
         getattr(run, "offline", False) or getattr(getattr(run, "settings", None), "_offline", False)
     )
-    if kwargs.get("mode") == "offline":
+    run_id = sync_id or run.id
+    if reason is not None:
         offline = True
-    active = ActiveRun(run=run, run_id=run.id, primary=plan.primary, plan=plan, offline=offline)
+        run_dir = os.path.dirname(str(run.dir)) if getattr(run, "dir", None) else "(not saved)"
+        _notice(
+            f"{reason}; tracking run {run_id!r} offline in {run_dir} instead; upload it later with: "
+            f"{_sync_command(run_dir, online=False, sync_id=sync_id)}"
+        )
+    active = ActiveRun(run=run, run_id=run_id, primary=plan.primary, plan=plan, offline=offline)
     active.extra["owner"] = True
+    if sync_id:
+        active.extra["sync_id"] = sync_id
+    if reason is not None:
+        # A shared-mode secondary that fell back writes a part of its own: it records its exit code.
+        active.primary = True
     if plan.primary or plan.action == "init":
-        registry.add(run.id, run)
+        registry.add(run_id, run)
     return active
 
 
@@ -83,8 +259,28 @@ def reuse_run(plan: RunPlan) -> ActiveRun | None:
     return active
 
 
+# ------------------------------------------------------------------------------------------------
+# Finishing
+# ------------------------------------------------------------------------------------------------
+
+
+def _sync_command(run_dir: str, *, online: bool, sync_id: str | None) -> str:
+    parts = ["wandb sync"]
+    if online:
+        parts.append("--include-online")  # wandb sync skips directories of online runs otherwise
+    if sync_id:
+        parts.append(f"--id {sync_id}")
+    parts.append(run_dir)
+    return " ".join(parts)
+
+
 def finish_run(active: ActiveRun, error: BaseException | None) -> None:
-    """Finish the run this scope opened; a failing scope records a non-zero exit code."""
+    """Finish the run this scope opened; a failing scope records a non-zero exit code.
+
+    Raises:
+        WandbTrackingError: With ``on_error="raise"``, when the task succeeded but W&B did not
+            confirm the upload within ``finish_timeout``.
+    """
     run = active.run
     if run is None:
         return
@@ -94,10 +290,27 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
     registry.remove(active.run_id or "")
     exit_code = 0 if error is None else FAILED_EXIT_CODE
     run_dir = os.path.dirname(str(run.dir)) if getattr(run, "dir", None) else None
+    sync_id = active.extra.get("sync_id")
+    started = time.monotonic()
     try:
         run.finish(exit_code=exit_code)
     except Exception as exc:  # finishing must never replace the task's own outcome
         _notice(f"finishing run {active.run_id!r} failed: {exc}; its local files are in {run_dir}.")
         return
-    if active.offline and active.primary and run_dir:
-        _notice(f"run {active.run_id} saved offline in {run_dir}; upload it with: wandb sync {run_dir}")
+    if active.offline:
+        if active.primary and run_dir:
+            cmd = _sync_command(run_dir, online=False, sync_id=sync_id)
+            _notice(f"run {active.run_id} saved offline in {run_dir}; upload it with: {cmd}")
+        return
+    if getattr(run, "_finish_timed_out", False):
+        waited = time.monotonic() - started
+        cmd = _sync_command(run_dir or "<run dir>", online=True, sync_id=None)
+        message = (
+            f"W&B did not confirm the upload of run {active.run_id!r} within {waited:.0f}s "
+            f"(finish_timeout); its data is kept in {run_dir}; upload it with: {cmd}"
+        )
+        plan = active.plan
+        if error is None and plan is not None and getattr(plan, "on_error", "continue") == "raise":
+            raise WandbTrackingError(message)
+        _notice(message)
+        active.extra["upload_incomplete"] = True

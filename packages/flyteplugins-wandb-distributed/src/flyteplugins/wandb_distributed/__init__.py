@@ -15,6 +15,7 @@ the ``run_mode`` × ``rank_scope`` matrix:
 
 from __future__ import annotations
 
+from ._guard import install_guard, on_run_open
 from ._resolve import group_for, is_scope_primary, resolve_distributed, run_id_for
 from ._task import check_task, elastic_shape, links_for_task
 from ._topology import ENV_VARS, detect_topology, get_distributed_info
@@ -26,8 +27,10 @@ __all__ = [
     "elastic_shape",
     "get_distributed_info",
     "group_for",
+    "install_guard",
     "is_scope_primary",
     "links_for_task",
+    "on_run_open",
     "resolve_distributed",
     "run_id_for",
 ]

@@ -13,6 +13,8 @@ from typing import Any
 
 from flyteplugins.wandb import Wandb, WandbConfigError
 
+from ._guard import install_guard
+
 
 def _task_name(task: Any) -> str:
     return str(getattr(task, "name", None) or getattr(getattr(task, "func", None), "__name__", task))
@@ -63,7 +65,8 @@ def links_for_task(task: Any, link_args: Mapping[str, Any], settings: Mapping[st
             Wandb(**args, name=f"Weights & Biases Worker {i}", _is_distributed=True, _worker_index=i)
             for i in range(nodes)
         ]
-    return [Wandb(**args, _is_distributed=True)]
+    # Worker 0's index lets a rank_scope="worker" given later through wandb_config still land on a run.
+    return [Wandb(**args, _is_distributed=True, _worker_index=0 if nodes > 1 else None)]
 
 
 def check_task(task: Any, settings: Mapping[str, Any]) -> None:
@@ -89,3 +92,6 @@ def check_task(task: Any, settings: Mapping[str, Any]) -> None:
             RuntimeWarning,
             stacklevel=4,
         )
+    # In a torchrun worker, decoration usually happens at import in the main thread: the one place
+    # where a SIGTERM handler can be installed when the task body later runs in another thread.
+    install_guard()

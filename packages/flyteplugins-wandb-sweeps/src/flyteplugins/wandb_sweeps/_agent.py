@@ -469,7 +469,32 @@ def run_agent(spec: AgentSpec) -> list[TrialResult]:
     launch = LAUNCHES.get(spec.launch)
     if spec.mode == "online":
         return _online_agent(spec, objective, launch)
-    return _offline_agent(spec, objective, launch)
+    results = _offline_agent(spec, objective, launch)
+    if launch is None:
+        _upload_run_dirs(results)
+    return results
+
+
+def _upload_run_dirs(results: list[TrialResult]) -> None:
+    """Offline trials run in another pod: their run directories would die with it, so upload them.
+
+    Each trial's ``run_dir`` then points into the uploaded ``Dir`` (``<dir uri>/offline-run-...``).
+    """
+    import os
+    import shutil
+    import tempfile
+
+    from flyte.io import Dir
+
+    local = [r for r in results if r.run_dir and os.path.isdir(r.run_dir)]
+    if not local:
+        return
+    staging = tempfile.mkdtemp(prefix="wandb-sweep-runs-")
+    for result in local:
+        shutil.copytree(str(result.run_dir), os.path.join(staging, os.path.basename(str(result.run_dir))))
+    uploaded = Dir.from_local_sync(staging)
+    for result in local:
+        result.run_dir = f"{uploaded.path.rstrip('/')}/{os.path.basename(str(result.run_dir))}"
 
 
 sweep_agent_env = flyte.TaskEnvironment(name="wandb-sweep-agent")

@@ -18,10 +18,20 @@ from ._sweep import SweepState
 async def collect_offline_sweep_dirs(sweep_id: str, run_dirs: list[str]) -> flyte.io.Dir:
     """Copy the offline run directories of a sweep's trials into one ``Dir`` (``wandb sync`` each one)."""
     target = Path(tempfile.mkdtemp(prefix=f"wandb-sweep-{sweep_id}-"))
+    remote: dict[str, list[str]] = {}
     for run_dir in sorted(set(run_dirs)):
         src = Path(run_dir)
         if src.is_dir():
             shutil.copytree(src, target / src.name, dirs_exist_ok=True)
+        elif "://" in run_dir:
+            # Uploaded by an agent that ran in another pod: <dir uri>/<offline-run-...>.
+            parent, _, name = run_dir.rstrip("/").rpartition("/")
+            remote.setdefault(parent, []).append(name)
+    for parent, names in remote.items():
+        fetched = Path(await flyte.io.Dir.from_existing_remote(parent).download(tempfile.mkdtemp()))
+        for name in names:
+            if (fetched / name).is_dir():
+                shutil.copytree(fetched / name, target / name, dirs_exist_ok=True)
     return await flyte.io.Dir.from_local(target)
 
 

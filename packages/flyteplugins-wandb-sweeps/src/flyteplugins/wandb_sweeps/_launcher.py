@@ -131,8 +131,9 @@ def _write_report(state: SweepState, result: SweepResult) -> None:
     if state.entity and state.project:
         base = f"{ui_host(state.host, os.environ.get('WANDB_BASE_URL'))}/{state.entity}/{state.project}"
     sweep_url = f"{base}/sweeps/{state.sweep_id}" if base and state.mode == "online" else None
-    report_sweep(trials, result.metric_name, result.goal, sweep_id=state.sweep_id, sweep_url=sweep_url,
-                 runs_url=base)
+    report_sweep(
+        trials, result.metric_name, result.goal, sweep_id=state.sweep_id, sweep_url=sweep_url, runs_url=base
+    )
 
 
 async def _launch(

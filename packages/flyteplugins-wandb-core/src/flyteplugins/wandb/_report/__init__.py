@@ -13,7 +13,6 @@ every error becomes a ``RuntimeWarning``.
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 import warnings
@@ -40,14 +39,12 @@ __all__ = [
     "report_sweep",
 ]
 
-logger = logging.getLogger("flyteplugins.wandb")
-
 TAB_NAME = "Weights & Biases"
 COLLECTOR_KEY = "report_runs"  # ActiveRun.extra key of a reporting task: runs to show in its tab
 _SECTIONS_ATTR = "_flyteplugins_wandb_sections"
 _SECTION_ORDER = {"sweep": 0, "runs": 1}
 # A transaction log larger than this is not parsed: the tab then shows the live summary only.
-MAX_LOG_BYTES = 512 * 1024 * 1024
+MAX_LOG_BYTES = 128 * 1024 * 1024
 # How long to wait for wandb's writer to put a finished run's last records on disk.
 LOG_WAIT_S = 10.0
 

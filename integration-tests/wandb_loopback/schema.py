@@ -1,0 +1,461 @@
+"""GraphQL root objects: the data the projector fits to whatever the SDK selects.
+
+Field names follow W&B's public GraphQL schema. Objects are dicts; values that take arguments or cost
+something are callables, evaluated only when selected. JSON-typed fields that the SDK parses with
+``json.loads`` (``config``, ``summaryMetrics``...) are JSON strings, as the real server sends them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from .controller import SweepController, count_expected
+from .filters import matches, order_runs
+from .store import DEFAULT_ENTITY, RunRecord, Store, SweepRecord, now_iso, opaque_id
+
+
+class GraphQLFailure(Exception):
+    """Becomes an ``errors`` entry in the response (HTTP 200), like W&B's own errors."""
+
+
+def _json_loads(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _connection(items: list[Any], first: int | None, after: str | None) -> dict[str, Any]:
+    start = int(after) + 1 if after not in (None, "") and str(after).isdigit() else 0
+    count = len(items) - start if first is None else max(0, int(first))
+    page = items[start : start + count]
+    edges = [{"node": node, "cursor": str(start + i)} for i, node in enumerate(page)]
+    end = start + len(page) - 1
+    return {
+        "edges": edges,
+        "pageInfo": {
+            "endCursor": str(end) if page else after,
+            "hasNextPage": start + len(page) < len(items),
+            "startCursor": str(start) if page else None,
+            "hasPreviousPage": start > 0,
+        },
+        "totalCount": len(items),
+    }
+
+
+def _sample(rows: list[Any], samples: int | None) -> list[Any]:
+    if samples is None or samples <= 0 or len(rows) <= samples:
+        return rows
+    step = len(rows) / samples
+    return [rows[int(i * step)] for i in range(samples)]
+
+
+def _step_range(
+    rows: list[dict[str, Any]], min_step: Any, max_step: Any, inclusive: bool = False
+) -> list[dict[str, Any]]:
+    out = []
+    for row in rows:
+        step = row.get("_step", 0)
+        if min_step is not None and step < min_step:
+            continue
+        if max_step is not None and (step > max_step if inclusive else step >= max_step):
+            continue
+        out.append(row)
+    return out
+
+
+class Schema:
+    def __init__(self, store: Store, base_url: str, entity: str = DEFAULT_ENTITY) -> None:
+        self.store = store
+        self.base_url = base_url
+        self.entity = entity
+        self.controller = SweepController(store)
+
+    def storage_url(self, entity: str, project: str, run: str, name: str) -> str:
+        return f"{self.base_url}/storage/{quote(entity)}/{quote(project)}/{quote(run)}/{quote(name)}"
+
+    # -- roots ------------------------------------------------------------------------------------
+    def query_root(self, headers: dict[str, str]) -> dict[str, Any]:
+        return {
+            "viewer": self._viewer(),
+            "serverInfo": {
+                "features": [],
+                "cliVersionInfo": None,
+                "latestLocalVersionInfo": None,
+                "availableBucketProviders": [],
+                "frontendHost": self.base_url,
+            },
+            "entity": lambda name=None, **_: self._entity(name or self.entity),
+            "project": lambda name=None, entityName=None, **_: self._project(entityName, name),
+            "model": lambda name=None, entityName=None, **_: self._project(entityName, name),
+            "run": lambda **kw: None,
+        }
+
+    def mutation_root(self, headers: dict[str, str]) -> dict[str, Any]:
+        client_id = headers.get("x-wandb-client-id") or None
+        return {
+            "upsertBucket": lambda input=None, **_: self._upsert_bucket(input or {}, client_id),
+            "createRunFiles": lambda input=None, **_: self._create_run_files(input or {}),
+            "upsertSweep": lambda input=None, **_: self._upsert_sweep(input or {}),
+            "createAgent": lambda input=None, **_: self._create_agent(input or {}),
+            "agentHeartbeat": lambda input=None, **_: self._agent_heartbeat(input or {}),
+            "stopRun": lambda input=None, **_: self._stop_run(input or {}),
+        }
+
+    # -- query objects ----------------------------------------------------------------------------
+    def _viewer(self) -> dict[str, Any]:
+        return {
+            "id": opaque_id("User", "loopback"),
+            "entity": self.entity,
+            "username": "loopback",
+            "name": "loopback",
+            "email": "loopback@127.0.0.1",
+            "flags": "{}",
+            "admin": False,
+            "teams": {"edges": [{"node": {"name": self.entity}}]},
+            "organizations": [],
+            "defaultFramework": None,
+            "photoUrl": None,
+        }
+
+    def _entity(self, name: str) -> dict[str, Any]:
+        return {
+            "id": opaque_id("Entity", name),
+            "name": name,
+            "organization": None,
+            "isTeam": False,
+            "defaultAccess": "PRIVATE",
+            "readOnly": False,
+        }
+
+    def _project(self, entity: str | None, name: str | None) -> dict[str, Any] | None:
+        entity = entity or self.entity
+        if not name:
+            return None
+        store = self.store
+        pid = store.project_id(entity, name)
+
+        def run(name: str | None = None, **_: Any) -> dict[str, Any] | None:
+            rec = store.get_run(entity, project_name, name or "")
+            return self._run(rec) if rec else None
+
+        def bucket(name: str | None = None, missingOk: bool = False, **_: Any) -> dict[str, Any] | None:
+            return run(name)
+
+        def runs(
+            filters: Any = None,
+            order: str | None = None,
+            first: int | None = None,
+            after: str | None = None,
+            **_: Any,
+        ) -> dict[str, Any]:
+            selected = self._filtered_runs(entity, project_name, filters, order)
+            return _connection([self._run(r) for r in selected], first, after)
+
+        def run_count(filters: Any = None, **_: Any) -> int:
+            return len(self._filtered_runs(entity, project_name, filters, None))
+
+        def sweep(sweepName: str | None = None, **_: Any) -> dict[str, Any] | None:
+            rec = store.get_sweep(sweepName or "", project_name, entity)
+            return self._sweep(rec) if rec else None
+
+        def sweeps(first: int | None = None, after: str | None = None, **_: Any) -> dict[str, Any]:
+            with store.lock:
+                items = [
+                    self._sweep(s)
+                    for (e, p, _), s in store.sweeps.items()
+                    if e == entity and p == project_name
+                ]
+            return _connection(items, first, after)
+
+        project_name = name
+        return {
+            "__typename": "Project",
+            "id": opaque_id("Project", "v1", name, entity),
+            "name": name,
+            "entityName": entity,
+            "internalId": str(pid),
+            "entity": self._entity(entity),
+            "createdAt": now_iso(),
+            "readOnly": False,
+            "isBenchmark": False,
+            "access": "PRIVATE",
+            "description": None,
+            "run": run,
+            "bucket": bucket,
+            "runs": runs,
+            "runCount": run_count,
+            "sweep": sweep,
+            "sweeps": sweeps,
+            "totalRuns": lambda **_: len(store.runs_in(entity, project_name)),
+            "artifact": None,
+            "artifactType": None,
+            "artifactTypes": {"edges": []},
+        }
+
+    def _filtered_runs(self, entity: str, project: str, filters: Any, order: str | None) -> list[RunRecord]:
+        flt = _json_loads(filters) or {}
+        try:
+            return order_runs([r for r in self.store.runs_in(entity, project) if matches(r, flt)], order)
+        except ValueError as exc:
+            raise GraphQLFailure(str(exc)) from exc
+
+    def _run(self, rec: RunRecord) -> dict[str, Any]:
+        store = self.store
+
+        def history(
+            samples: int | None = None, minStep: Any = None, maxStep: Any = None, **_: Any
+        ) -> list[str]:
+            rows = _step_range(rec.history, minStep, maxStep)
+            return [json.dumps(r) for r in _sample(rows, samples)]
+
+        def sampled_history(specs: Any = None, **_: Any) -> list[list[dict[str, Any]]]:
+            out = []
+            for spec in specs or []:
+                spec = _json_loads(spec) or {}
+                keys = [k for k in spec.get("keys") or [] if k]
+                # wandb-core pages sampledHistory with an inclusive maxStep (samples = max - min + 1).
+                rows = _step_range(rec.history, spec.get("minStep"), spec.get("maxStep"), inclusive=True)
+                # W&B returns only the rows that hold every requested key (_step is always there).
+                picked = [
+                    {k: r[k] for k in keys if k in r}
+                    for r in rows
+                    if all(k in r for k in keys if k != "_step")
+                ]
+                out.append(_sample(picked, spec.get("samples")))
+            return out
+
+        def files(
+            names: list[str] | None = None,
+            after: str | None = None,
+            first: int | None = None,
+            pattern: str | None = None,
+            **_: Any,
+        ) -> dict[str, Any]:
+            import fnmatch
+
+            with store.lock:
+                selected = sorted(rec.files)
+            if names:
+                selected = [n for n in selected if n in names]
+            if pattern:
+                selected = [n for n in selected if fnmatch.fnmatch(n, pattern.replace("%", "*"))]
+            return _connection([self._file(rec, n) for n in selected], first, after)
+
+        def wandb_config(keys: list[str] | None = None, **_: Any) -> str:
+            wcfg = rec.wandb_config
+            return json.dumps({k: v for k, v in wcfg.items() if not keys or k in keys})
+
+        def tail(lines: list[str]) -> str:
+            return json.dumps(lines[-10:])
+
+        history_rows = None
+
+        def history_keys(**_: Any) -> dict[str, Any]:
+            nonlocal history_rows
+            history_rows = history_rows or rec.history
+            keys: dict[str, dict[str, Any]] = {}
+            for row in history_rows:
+                for k, v in row.items():
+                    kind = (
+                        "number"
+                        if isinstance(v, (int, float)) and not isinstance(v, bool)
+                        else ("string" if isinstance(v, str) else type(v).__name__)
+                    )
+                    entry = keys.setdefault(k, {"typeCounts": []})
+                    tc = next((t for t in entry["typeCounts"] if t["type"] == kind), None)
+                    if tc is None:
+                        entry["typeCounts"].append({"type": kind, "count": 1})
+                    else:
+                        tc["count"] += 1
+            last = max(
+                (r.get("_step", -1) for r in history_rows if isinstance(r.get("_step"), int)), default=-1
+            )
+            return {"lastStep": last, "keys": keys}
+
+        events = rec.events
+        sweep = store.get_sweep(rec.sweep, rec.project, rec.entity) if rec.sweep else None
+        return {
+            "__typename": "Run",
+            "id": rec.id,
+            "name": rec.name,
+            "displayName": rec.display_name or rec.name,
+            "projectId": str(store.project_id(rec.entity, rec.project)),
+            "project": {
+                "id": opaque_id("Project", "v1", rec.project, rec.entity),
+                "name": rec.project,
+                "entityName": rec.entity,
+                "entity": self._entity(rec.entity),
+                "internalId": str(store.project_id(rec.entity, rec.project)),
+            },
+            "entity": self._entity(rec.entity),
+            "tags": list(rec.tags),
+            "state": rec.state,
+            "config": json.dumps(rec.raw_config),
+            "group": rec.group,
+            "jobType": rec.job_type,
+            "commit": rec.commit,
+            "readOnly": False,
+            "createdAt": now_iso(rec.created_at),
+            "heartbeatAt": now_iso(rec.heartbeat_at),
+            "updatedAt": now_iso(rec.heartbeat_at),
+            "description": rec.description,
+            "notes": rec.notes,
+            "host": rec.host,
+            "program": rec.program,
+            "systemMetrics": json.dumps(events[-1] if events else {}),
+            "summaryMetrics": json.dumps(rec.summary),
+            "historyLineCount": len(rec.history_lines),
+            "logLineCount": len(rec.log_lines),
+            "eventsLineCount": len(rec.events_lines),
+            "historyTail": tail(rec.history_lines),
+            "eventsTail": tail(rec.events_lines),
+            "wandbConfig": wandb_config,
+            "user": {"name": "loopback", "username": "loopback"},
+            "historyKeys": history_keys,
+            "sweepName": rec.sweep,
+            "exitcode": rec.exit_code,
+            "fileCount": len(rec.files),
+            "files": files,
+            "history": history,
+            "sampledHistory": sampled_history,
+            "parquetHistory": None,
+            "stopped": rec.should_stop,
+            "running": not rec.finished,
+            "sweep": self._sweep(sweep) if sweep else None,
+            "servicesAvailable": None,
+            "runInfo": None,
+            "defaultColorIndex": 0,
+            "outputLogUrl": None,
+        }
+
+    def _file(self, rec: RunRecord, name: str) -> dict[str, Any]:
+        url = self.storage_url(rec.entity, rec.project, rec.name, name)
+        data = rec.files.get(name, b"")
+        return {
+            "__typename": "File",
+            "id": opaque_id("File", rec.entity, rec.project, rec.name, name),
+            "name": name,
+            "url": lambda upload=None, **_: url,
+            "directUrl": url,
+            "sizeBytes": len(data),
+            "mimetype": "application/octet-stream",
+            "updatedAt": now_iso(rec.file_times.get(name)),
+            "md5": rec.file_md5(name),
+            "storagePath": name,
+            "digest": rec.file_md5(name),
+        }
+
+    def _sweep(self, rec: SweepRecord) -> dict[str, Any]:
+        store = self.store
+        entity, project = rec.entity, rec.project
+
+        def runs(
+            filters: Any = None,
+            order: str | None = None,
+            first: int | None = None,
+            after: str | None = None,
+            **_: Any,
+        ) -> dict[str, Any]:
+            flt = _json_loads(filters) or {}
+            selected = [r for r in store.sweep_runs(rec) if matches(r, flt)]
+            return _connection([self._run(r) for r in order_runs(selected, order)], first, after)
+
+        return {
+            "__typename": "Sweep",
+            "id": opaque_id("Sweep", rec.name),
+            "name": rec.name,
+            "displayName": rec.display_name or rec.name,
+            "method": rec.method,
+            "state": rec.state,
+            "description": rec.description,
+            "bestLoss": self._best_loss(rec),
+            "config": rec.config_yaml,
+            "createdAt": now_iso(rec.created_at),
+            "updatedAt": now_iso(rec.updated_at),
+            "heartbeatAt": now_iso(rec.updated_at),
+            "runCount": len(store.sweep_runs(rec)),
+            "runCountExpected": count_expected(rec),
+            "controller": None,
+            "scheduler": None,
+            "priority": None,
+            "project": {
+                "id": opaque_id("Project", "v1", project, entity),
+                "name": project,
+                "entityName": entity,
+                "entity": self._entity(entity),
+            },
+            "runs": runs,
+        }
+
+    def _best_loss(self, rec: SweepRecord) -> float | None:
+        metric = rec.config.get("metric") or {}
+        name = metric.get("name")
+        if not name:
+            return None
+        values = [r.summary.get(name) for r in self.store.sweep_runs(rec)]
+        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if not numbers:
+            return None
+        return max(numbers) if metric.get("goal") == "maximize" else min(numbers)
+
+    # -- mutations --------------------------------------------------------------------------------
+    def _upsert_bucket(self, data: dict[str, Any], client_id: str | None) -> dict[str, Any]:
+        # The input spells the run's place as modelName/entityName (older names: project/entity).
+        data = {
+            **data,
+            "entity": data.get("entityName") or data.get("entity") or self.entity,
+            "project": data.get("modelName") or data.get("project"),
+            "program": data.get("jobProgram") or data.get("program"),
+        }
+        rec, inserted = self.store.upsert_run(data, client_id)
+        return {"bucket": self._run(rec), "inserted": inserted, "updateAvailable": False}
+
+    def _create_run_files(self, data: dict[str, Any]) -> dict[str, Any]:
+        entity = data.get("entityName") or data.get("entity") or self.entity
+        project = data.get("projectName") or data.get("project")
+        run = data.get("runName") or data.get("run") or data.get("name")
+        rec = self.store.get_run(entity, project, run) if project and run else None
+        if rec is None:
+            raise GraphQLFailure(f"run {entity}/{project}/{run} not found")
+        files = []
+        for name in data.get("files") or []:
+            url = self.storage_url(entity, project, run, name)
+            files.append({"name": name, "uploadUrl": url, "url": url})
+        return {"runID": rec.id, "uploadHeaders": [], "files": files}
+
+    def _upsert_sweep(self, data: dict[str, Any]) -> dict[str, Any]:
+        try:
+            rec = self.store.upsert_sweep(data, self.entity)
+        except (ValueError, TypeError) as exc:
+            raise GraphQLFailure(f"invalid sweep config: {exc}") from exc
+        return {"sweep": self._sweep(rec), "inserted": True, "configValidationWarnings": []}
+
+    def _create_agent(self, data: dict[str, Any]) -> dict[str, Any]:
+        name = data.get("sweep")
+        rec = self.store.get_sweep(
+            name or "", data.get("projectName"), data.get("entityName")
+        ) or self.store.get_sweep(name or "")
+        if rec is None:
+            raise GraphQLFailure(f"sweep {name!r} not found")
+        agent = self.controller.register_agent(rec, data.get("host"))
+        return {"agent": {"id": agent.id, "name": agent.id, "sweep": self._sweep(rec)}}
+
+    def _agent_heartbeat(self, data: dict[str, Any]) -> dict[str, Any]:
+        agent = self.store.agents.get(data.get("id") or "")
+        if agent is None:
+            raise GraphQLFailure(f"agent {data.get('id')!r} not found")
+        run_state = _json_loads(data.get("runState")) or {}
+        commands = self.controller.heartbeat(agent, run_state if isinstance(run_state, dict) else {})
+        return {"agent": {"id": agent.id}, "commands": json.dumps(commands)}
+
+    def _stop_run(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.store.lock:
+            rec = next((r for r in self.store.runs.values() if r.id == data.get("id")), None)
+            if rec is not None:
+                rec.should_stop = True
+        return {"clientMutationId": data.get("clientMutationId"), "success": rec is not None}
