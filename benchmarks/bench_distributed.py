@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration-tests" / "distributed"))
 
-from torchrun_job import Job, run_job  # noqa: E402
+from torchrun_job import Job, run_job
 
 MODE = "auto/global"
 LOGGING_RANKS = 1  # auto/global: global rank 0 only
@@ -57,18 +57,27 @@ def main() -> int:
                 walls[tracked].append(job.wall)
                 task_times[tracked].append(_task_time(job))
                 processes[tracked].append(sum(r["wandb_processes"] for r in job.reports.values()))
-                print(f"run {i} {'tracked' if tracked else 'plain  '}: job {job.wall:6.2f} s, "
-                      f"slowest rank's Flyte run {task_times[tracked][-1]:5.2f} s, "
-                      f"wandb processes {processes[tracked][-1]}", flush=True)
+                print(
+                    f"run {i} {'tracked' if tracked else 'plain  '}: job {job.wall:6.2f} s, "
+                    f"slowest rank's Flyte run {task_times[tracked][-1]:5.2f} s, "
+                    f"wandb processes {processes[tracked][-1]}",
+                    flush=True,
+                )
 
     wall_t, wall_p = statistics.median(walls[True]), statistics.median(walls[False])
     task_t, task_p = statistics.median(task_times[True]), statistics.median(task_times[False])
     print()
     print(f"torchrun 2x2 job, {MODE}, {args.repeats} repeats, medians:")
-    print(f"  job wall time        tracked {wall_t:6.2f} s  plain {wall_p:6.2f} s  ratio {wall_t / wall_p:.2f}")
-    print(f"  slowest Flyte run    tracked {task_t:6.2f} s  plain {task_p:6.2f} s  ratio {task_t / task_p:.2f}")
-    print(f"  wandb processes      tracked {processes[True]}  plain {processes[False]}  "
-          f"(logging ranks: {LOGGING_RANKS})")
+    print(
+        f"  job wall time        tracked {wall_t:6.2f} s  plain {wall_p:6.2f} s  ratio {wall_t / wall_p:.2f}"
+    )
+    print(
+        f"  slowest Flyte run    tracked {task_t:6.2f} s  plain {task_p:6.2f} s  ratio {task_t / task_p:.2f}"
+    )
+    print(
+        f"  wandb processes      tracked {processes[True]}  plain {processes[False]}  "
+        f"(logging ranks: {LOGGING_RANKS})"
+    )
     ok = all(n == LOGGING_RANKS for n in processes[True]) and not any(processes[False])
     print("  wandb processes == logging ranks:", "yes" if ok else "NO")
     return 0 if ok else 1

@@ -56,8 +56,9 @@ _NOT_INHERITED = ("WANDB_API_KEY", "WANDB_SERVICE", NODE_ENV, SECRETS_ENV)
 
 
 def source_root(task: Any) -> Path:
-    """The directory of the task's (top-level) module: the root its resolver path is relative to."""
-    return Path(sys.modules[task.func.__module__].__file__ or "").resolve().parent
+    """The directory the task's module is importable from: the root its resolver path is relative to."""
+    name = task.func.__module__
+    return Path(sys.modules[name].__file__ or "").resolve().parents[name.count(".")]
 
 
 def serialize(task: Any, task_context: Any, *, version: str = "v1", image_cache: Any = None) -> Any:

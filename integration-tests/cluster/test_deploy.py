@@ -122,7 +122,7 @@ def test_sweep_environment_deploys_with_its_link(sweeps: Any) -> None:
     import cluster_sweep_tasks
 
     specs = cd.dry_run(cluster_sweep_tasks.env)
-    assert list(specs) == ["cluster_sweep.sweep"]
+    assert sorted(specs) == ["cluster_sweep.sweep", "cluster_sweep.sweep_default_agents"]
     assert list(specs["cluster_sweep.sweep"].task_template.container.args)[-4:] == [
         "mod",
         "cluster_sweep_tasks",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 
 pytest.importorskip(
-    "torch", reason="torch is not installed: run these tests in the torch venv (docs/deploy.md)"
+    "torch", reason="torch is not installed: see integration-tests/cluster/README.md for the venv"
 )
 pytest.importorskip(
     "flyteplugins.pytorch", reason="flyteplugins-pytorch (Flyte's Elastic plugin) is not installed"
@@ -38,25 +39,38 @@ from flyteplugins.wandb.testing import OfflineRun, read_offline_runs
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
-MODES = {"auto": ce.train_auto, "new": ce.train_new}
+# auto and new write offline (no key in their pods); shared runs online against the loopback server.
+MODES = {"auto": ce.train_auto, "new": ce.train_new, "shared": ce.train_shared}
+ONLINE = {"shared"}
 TEMPLATE_ID = "{{.runName}}-{{.actionName}}"
 
 
 @pytest.fixture(scope="module")
-def elastic_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, cluster_pod.RunResult], Path]:
+def elastic_runs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[dict[str, cluster_pod.RunResult], Path, Any]]:
+    loopback = pytest.importorskip("wandb_loopback", reason="the loopback W&B server needs graphql-core")
     root = tmp_path_factory.mktemp("elastic")
-    # Both runs at once: each is a pod plus two workers, mostly waiting on imports.
-    with cluster_pod.isolated_env(root), ThreadPoolExecutor(max_workers=len(MODES)) as pool:
-        futures = {
-            mode: pool.submit(
-                cluster_pod.run_root, task, run_name=f"el-{mode}", base_dir=root / mode, timeout=400
-            )
-            for mode, task in MODES.items()
-        }
-        results = {mode: f.result() for mode, f in futures.items()}
-    for mode, result in results.items():
-        assert result.error is None, (mode, result.error)
-    return results, root / "wandb"
+    with loopback.LoopbackServer() as server:
+        env = server.env()
+        key = env.pop("WANDB_API_KEY")  # reaches a pod only as its injected secret
+        # All runs at once: each is a pod plus two workers, mostly waiting on imports.
+        with cluster_pod.isolated_env(root, **env), ThreadPoolExecutor(max_workers=len(MODES)) as pool:
+            futures = {
+                mode: pool.submit(
+                    cluster_pod.run_root,
+                    task,
+                    run_name=f"el-{mode}",
+                    base_dir=root / mode,
+                    secrets={"wandb_api_key": key} if mode in ONLINE else {},
+                    timeout=400,
+                )
+                for mode, task in MODES.items()
+            }
+            results = {mode: f.result() for mode, f in futures.items()}
+        for mode, result in results.items():
+            assert result.error is None, (mode, result.error)
+        yield results, root / "wandb", server
 
 
 def workers(result: cluster_pod.RunResult) -> dict[int, dict[str, Any]]:
@@ -74,7 +88,7 @@ def runs_of(wandb_dir: Path, base: str) -> dict[str, OfflineRun]:
 
 @pytest.mark.parametrize("mode", list(MODES))
 def test_two_workers_ran_the_task_in_the_pods_context(
-    elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path], mode: str
+    elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path, Any], mode: str
 ) -> None:
     result = elastic_runs[0][mode]
     ranks = workers(result)
@@ -93,8 +107,10 @@ def test_two_workers_ran_the_task_in_the_pods_context(
     assert json.loads(result.value)["rank"] == 0
 
 
-def test_auto_global_only_rank_zero_logs(elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path]) -> None:
-    results, wandb_dir = elastic_runs
+def test_auto_global_only_rank_zero_logs(
+    elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path, Any],
+) -> None:
+    results, wandb_dir, _ = elastic_runs
     ranks = workers(results["auto"])
     base = "el-auto-a0"
     assert ranks[0]["got_run"] and ranks[0]["run_id"] == base
@@ -107,9 +123,9 @@ def test_auto_global_only_rank_zero_logs(elastic_runs: tuple[dict[str, cluster_p
 
 
 def test_new_global_one_run_per_rank_grouped(
-    elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path],
+    elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path, Any],
 ) -> None:
-    results, wandb_dir = elastic_runs
+    results, wandb_dir, _ = elastic_runs
     ranks = workers(results["new"])
     base = "el-new-a0"
     assert {r: w["run_id"] for r, w in ranks.items()} == {0: f"{base}-rank-0", 1: f"{base}-rank-1"}
@@ -122,18 +138,35 @@ def test_new_global_one_run_per_rank_grouped(
         assert run.metric("rank") == [rank] * ce.STEPS and run.exit_code == 0
 
 
-def test_submitted_links_name_the_elastic_runs(
-    elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path],
+def test_shared_global_every_rank_writes_one_online_run(
+    elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path, Any],
 ) -> None:
-    results, _ = elastic_runs
-    (auto_link,) = results["auto"].pod("a0")["links"]
-    assert cluster_pod.render(auto_link[1], run_name="el-auto", action_name="a0") == (
-        f"https://wandb.ai/{ce.ENTITY}/{ce.PROJECT}/runs/el-auto-a0"
-    )
-    (new_link,) = results["new"].pod("a0")["links"]
-    assert cluster_pod.render(new_link[1], run_name="el-new", action_name="a0") == (
-        f"https://wandb.ai/{ce.ENTITY}/{ce.PROJECT}/groups/el-new-a0"
-    )
+    results, wandb_dir, server = elastic_runs
+    ranks = workers(results["shared"])
+    base = "el-shared-a0"
+    assert {r: (w["run_id"], w["x_label"], w["x_primary"]) for r, w in ranks.items()} == {
+        0: (base, "rank-0", True),
+        1: (base, "rank-1", False),
+    }
+    assert {w["offline"] for w in ranks.values()} == {False}
+    run = server.run(base, project=ce.PROJECT)
+    assert sorted(run.metric("rank")) == [0, 0, 0, 1, 1, 1]
+    assert len(run.writers) == 2
+    # Rank 0 is the primary: the run is finished once, by it.
+    assert run.state == "finished" and run.exit_code == 0 and run.finish_count == 1
+    assert not runs_of(wandb_dir, base)
+
+
+def test_submitted_links_name_the_elastic_runs(
+    elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path, Any],
+) -> None:
+    results, _, server = elastic_runs
+    # The submitting process's WANDB_BASE_URL (the loopback server) is the links' host.
+    base = f"{server.url}/{ce.ENTITY}/{ce.PROJECT}"
+    expected = {"auto": "runs/el-auto-a0", "new": "groups/el-new-a0", "shared": "runs/el-shared-a0"}
+    for mode, tail in expected.items():
+        (link,) = results[mode].pod("a0")["links"]
+        assert cluster_pod.render(link[1], run_name=f"el-{mode}", action_name="a0") == f"{base}/{tail}"
 
 
 def test_elastic_environment_deploys_with_links() -> None:

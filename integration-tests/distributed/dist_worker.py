@@ -4,12 +4,13 @@ Launched by ``torchrun`` from the tests and the benchmark (never collected by py
 own Flyte run, named ``{prefix}-{run_mode}-{rank_scope}``: every worker uses the same name, so every
 worker derives the same Flyte action name, exactly as Elastic workers of one task do.
 
-Writes ``{out}/rank-{RANK}-attempt-{TORCHELASTIC_RESTART_COUNT}.json``: one entry per mode with what
-this rank saw (run or None, run id, distributed info) and how many wandb service processes it had
-started by then.
+Writes ``{out}/rank-{RANK}-attempt-{N}.json`` (N: launch of the worker group, 0 first): one entry per
+mode with what this rank saw (run or None, run id, distributed info) and how many wandb service
+processes it had started by then.
 
 Options (argv): ``--out DIR --modes auto/global,new/worker,... --prefix NAME`` and
-``--fail-attempt N`` (the task raises after logging on that restart count), ``--no-track`` (the same
+``--fail-attempt N`` (the task raises after logging in launch N; ``--fail-ranks`` limits that to some
+ranks, which then exit at once while the others keep training for ``--linger`` s), ``--no-track`` (the same
 work without @wandb_init, for the benchmark baseline), ``--hide-distributed`` (run as if
 flyteplugins-wandb-distributed were not installed).
 """
@@ -33,7 +34,9 @@ parser.add_argument("--modes", default="auto/global")
 parser.add_argument("--prefix", default="dist")
 parser.add_argument("--fail-attempt", type=int, default=-1)
 parser.add_argument("--fail-ranks", default="", help="only these ranks fail (comma-separated); default all")
-parser.add_argument("--linger", type=float, default=0.0, help="ranks that do not fail keep training this long")
+parser.add_argument(
+    "--linger", type=float, default=0.0, help="ranks that do not fail keep training this long"
+)
 parser.add_argument("--no-track", action="store_true")
 parser.add_argument("--hide-distributed", action="store_true")
 parser.add_argument("--steps", type=int, default=3)
@@ -47,13 +50,26 @@ import flyte  # noqa: E402
 import psutil  # noqa: E402
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
-from flyteplugins.pytorch.task import Elastic  # noqa: E402
 
+from flyteplugins.pytorch.task import Elastic  # noqa: E402
 from flyteplugins.wandb import get_wandb_run, wandb_init  # noqa: E402
 
 RANK = int(os.environ["RANK"])
 FAIL_RANKS = {int(r) for r in args.fail_ranks.split(",") if r}
-ATTEMPT = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+
+
+def _attempt() -> int:
+    # Which launch of the worker group this is. Not TORCHELASTIC_RESTART_COUNT: an agent that restarts
+    # because the other node's workers failed (a membership change) keeps its count at 0. Every
+    # relaunch starts every rank, so counting this rank's launches in the shared directory agrees.
+    marks = Path(args.out) / "launches"
+    marks.mkdir(parents=True, exist_ok=True)
+    n = len(list(marks.glob(f"rank-{RANK}-*")))
+    (marks / f"rank-{RANK}-{n}").touch()
+    return n
+
+
+ATTEMPT = _attempt()
 NNODES = int(os.environ.get("GROUP_WORLD_SIZE", "1"))
 NPROC = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
 
@@ -82,10 +98,18 @@ def init_process_group() -> None:
     # The agent's store outlives a restart of the worker group; without a per-attempt prefix the
     # relaunched ranks read the dead ranks' gloo addresses from the first attempt.
     agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
-    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]),
-                          is_master=not agent_store and RANK == 0, timeout=timedelta(seconds=120))
-    dist.init_process_group("gloo", store=dist.PrefixStore(f"attempt-{ATTEMPT}", store), rank=RANK,
-                            world_size=int(os.environ["WORLD_SIZE"]))
+    store = dist.TCPStore(
+        os.environ["MASTER_ADDR"],
+        int(os.environ["MASTER_PORT"]),
+        is_master=not agent_store and RANK == 0,
+        timeout=timedelta(seconds=120),
+    )
+    dist.init_process_group(
+        "gloo",
+        store=dist.PrefixStore(f"attempt-{ATTEMPT}", store),
+        rank=RANK,
+        world_size=int(os.environ["WORLD_SIZE"]),
+    )
 
 
 def train_body(label: str) -> str:
@@ -100,11 +124,19 @@ def train_body(label: str) -> str:
         print(f"hello from rank {RANK}, attempt {ATTEMPT}", flush=True)
         for step in range(args.steps):
             run.log({"rank": RANK, "allreduce": float(total.item()), "attempt": ATTEMPT, "step_i": step})
-    entry = {"mode": label, "rank": RANK, "attempt": ATTEMPT, "got_run": run is not None,
-             "action": flyte.ctx().action.name, "run_name": flyte.ctx().action.run_name,
-             "run_id": getattr(run, "id", None), "info": info, "allreduce": float(total.item())}
+    entry = {
+        "mode": label,
+        "rank": RANK,
+        "attempt": ATTEMPT,
+        "got_run": run is not None,
+        "action": flyte.ctx().action.name,
+        "run_name": flyte.ctx().action.run_name,
+        "run_id": getattr(run, "id", None),
+        "info": info,
+        "allreduce": float(total.item()),
+    }
     RESULTS.append(entry)
-    if ATTEMPT == args.fail_attempt and (not FAIL_RANKS or RANK in FAIL_RANKS):
+    if args.fail_attempt == ATTEMPT and (not FAIL_RANKS or RANK in FAIL_RANKS):
         raise PlannedFailure(f"planned failure on rank {RANK}, attempt {ATTEMPT}")
     deadline = time.time() + args.linger
     while time.time() < deadline:
@@ -150,8 +182,14 @@ def main() -> int:
             RESULTS[-1]["wandb_imported"] = "wandb" in sys.modules
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    report = {"rank": RANK, "attempt": ATTEMPT, "entries": RESULTS, "timings": timings,
-              "wall": time.time() - T_START, "wandb_processes": wandb_processes()}
+    report = {
+        "rank": RANK,
+        "attempt": ATTEMPT,
+        "entries": RESULTS,
+        "timings": timings,
+        "wall": time.time() - T_START,
+        "wandb_processes": wandb_processes(),
+    }
     (out / f"rank-{RANK}-attempt-{ATTEMPT}.json").write_text(json.dumps(report, indent=1))
     if failed and FAIL_RANKS:
         # A lone failing rank leaves at once, as a crashing worker would: the agent then stops the rest.

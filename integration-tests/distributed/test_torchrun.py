@@ -23,14 +23,18 @@ pytest.importorskip(
     reason="torch is not installed: the torchrun tests run in a venv with torch==2.13.0 "
     "(see integration-tests/distributed/README.md)",
 )
-pytest.importorskip("flyteplugins.pytorch", reason="flyteplugins-pytorch (Flyte's Elastic plugin) is not installed")
-pytest.importorskip("flyteplugins.wandb_distributed", reason="flyteplugins-wandb-distributed is not installed")
+pytest.importorskip(
+    "flyteplugins.pytorch", reason="flyteplugins-pytorch (Flyte's Elastic plugin) is not installed"
+)
+pytest.importorskip(
+    "flyteplugins.wandb_distributed", reason="flyteplugins-wandb-distributed is not installed"
+)
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from torchrun_job import Job, run_job  # noqa: E402
+from torchrun_job import Job, run_job
 
-from flyteplugins.wandb.testing import OfflineRun, read_offline_runs  # noqa: E402
+from flyteplugins.wandb.testing import OfflineRun, read_offline_runs
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -44,12 +48,19 @@ SUFFIX: dict[str, dict[int, str | None]] = {
     "auto/global": {0: "", 1: None, 2: None, 3: None},
     "auto/worker": {0: "-worker-0", 1: None, 2: "-worker-1", 3: None},
     "new/global": {0: "-rank-0", 1: "-rank-1", 2: "-rank-2", 3: "-rank-3"},
-    "new/worker": {0: "-worker-0-rank-0", 1: "-worker-0-rank-1", 2: "-worker-1-rank-0", 3: "-worker-1-rank-1"},
+    "new/worker": {
+        0: "-worker-0-rank-0",
+        1: "-worker-0-rank-1",
+        2: "-worker-1-rank-0",
+        3: "-worker-1-rank-1",
+    },
     "shared/global": {0: "", 1: "", 2: "", 3: ""},
     "shared/worker": {0: "-worker-0", 1: "-worker-0", 2: "-worker-1", 3: "-worker-1"},
 }
-GROUP_SUFFIX = {"new/global": {r: "" for r in range(4)},
-                "new/worker": {0: "-worker-0", 1: "-worker-0", 2: "-worker-1", 3: "-worker-1"}}
+GROUP_SUFFIX = {
+    "new/global": {r: "" for r in range(4)},
+    "new/worker": {0: "-worker-0", 1: "-worker-0", 2: "-worker-1", 3: "-worker-1"},
+}
 
 
 def base_id(job: Job, mode: str, prefix: str, attempt: int | None = None) -> str:
@@ -90,8 +101,14 @@ def test_matrix_cell(matrix_job: tuple[Job, Path], mode: str) -> None:
         assert entry["error"] is None, entry
         assert entry["allreduce"] == 10.0  # the collective ran on every rank
         worker, local = PLACE[rank]
-        assert entry["info"] == {"rank": rank, "local_rank": local, "world_size": 4, "local_world_size": 2,
-                                 "worker_index": worker, "num_workers": 2}
+        assert entry["info"] == {
+            "rank": rank,
+            "local_rank": local,
+            "world_size": 4,
+            "local_world_size": 2,
+            "worker_index": worker,
+            "num_workers": 2,
+        }
         suffix = SUFFIX[mode][rank]
         if suffix is None:
             assert entry["got_run"] is False and entry["run_id"] is None
@@ -123,7 +140,9 @@ def test_matrix_cell(matrix_job: tuple[Job, Path], mode: str) -> None:
 def test_ranks_that_do_not_log_start_no_wandb_process(matrix_job: tuple[Job, Path]) -> None:
     job, _ = matrix_job
     # Counted cumulatively per process, after each mode; the auto modes run first.
-    seen = {rank: (job.entries("auto/global")[rank], job.entries("auto/worker")[rank]) for rank in range(WORLD)}
+    seen = {
+        rank: (job.entries("auto/global")[rank], job.entries("auto/worker")[rank]) for rank in range(WORLD)
+    }
     assert [seen[r][0]["wandb_processes"] for r in range(WORLD)] == [1, 0, 0, 0]
     assert [seen[r][0]["wandb_imported"] for r in range(WORLD)] == [True, False, False, False]
     assert [seen[r][1]["wandb_processes"] for r in range(WORLD)] == [1, 0, 1, 0]
@@ -139,8 +158,13 @@ def test_ranks_that_do_not_log_start_no_wandb_process(matrix_job: tuple[Job, Pat
 
 def test_failed_ranks_mark_runs_failed_and_restart_continues_the_same_runs(tmp_path: Path) -> None:
     modes = "auto/global,new/worker"
-    job = run_job(tmp_path / "job", modes, prefix="rs", max_restarts=1,
-                  worker_args=("--fail-attempt", "0", "--steps", "2"))
+    job = run_job(
+        tmp_path / "job",
+        modes,
+        prefix="rs",
+        max_restarts=1,
+        worker_args=("--fail-attempt", "0", "--steps", "2"),
+    )
     assert job.returncodes == [0, 0], job.log_tail()
     assert sorted(job.reports) == [(r, a) for r in range(WORLD) for a in (0, 1)], job.log_tail()
     wandb_dir = tmp_path / "job" / "wandb"
@@ -155,8 +179,9 @@ def test_failed_ranks_mark_runs_failed_and_restart_continues_the_same_runs(tmp_p
             parts.setdefault(run.run_id, []).append(run)
         # No new run was created by the restart: the same ids, each written once per attempt.
         assert set(parts) == expected_ids
-        for run_id, (first, second) in ((k, sorted(v, key=lambda r: r.metric("attempt")[0]))
-                                        for k, v in parts.items()):
+        for run_id, (first, second) in (
+            (k, sorted(v, key=lambda r: r.metric("attempt")[0])) for k, v in parts.items()
+        ):
             assert first.metric("attempt") == [0, 0] and first.exit_code == 1, run_id  # marked failed
             assert second.metric("attempt") == [1, 1] and second.exit_code == 0, run_id
 
@@ -165,8 +190,13 @@ def test_one_failing_rank_leaves_every_run_failed_when_the_agent_stops_the_other
     # Rank 3 raises while the others keep training (--linger: an all_reduce every 5 s for 10 minutes).
     # Its agent stops rank 2 with SIGTERM at once; ranks 0-1 fail in their next collective (or are
     # stopped by their agent). A hang would show up as the job outliving the launcher's timeout.
-    job = run_job(tmp_path / "job", "new/global", prefix="kl", timeout=300,
-                  worker_args=("--fail-attempt", "0", "--fail-ranks", "3", "--linger", "600", "--steps", "2"))
+    job = run_job(
+        tmp_path / "job",
+        "new/global",
+        prefix="kl",
+        timeout=300,
+        worker_args=("--fail-attempt", "0", "--fail-ranks", "3", "--linger", "600", "--steps", "2"),
+    )
     assert job.returncodes != [0, 0]
     [entry] = job.entries("new/global").values()  # only the failing rank got to write its report
     assert entry["rank"] == 3 and "planned failure on rank 3" in entry["error"]
@@ -208,17 +238,31 @@ def test_without_the_distributed_package_only_rank_0_logs_and_the_hint_is_shown(
 
 def _elastic_env(nnodes: Any, nproc: int) -> Any:
     import flyte
+
     from flyteplugins.pytorch.task import Elastic
 
-    return flyte.TaskEnvironment(name=f"el_{str(nnodes).replace(':', '_')}_{nproc}",
-                                 plugin_config=Elastic(nnodes=nnodes, nproc_per_node=nproc))
+    return flyte.TaskEnvironment(
+        name=f"el_{str(nnodes).replace(':', '_')}_{nproc}",
+        plugin_config=Elastic(nnodes=nnodes, nproc_per_node=nproc),
+    )
 
 
 def _urls(task: Any) -> list[str]:
     from flyteplugins.wandb import Wandb
 
-    return [link.get_link(run_name="r", project="fp", domain="dev", context={}, parent_action_name="",
-                          action_name="a0", pod_name="p") for link in task.links if isinstance(link, Wandb)]
+    return [
+        link.get_link(
+            run_name="r",
+            project="fp",
+            domain="dev",
+            context={},
+            parent_action_name="",
+            action_name="a0",
+            pod_name="p",
+        )
+        for link in task.links
+        if isinstance(link, Wandb)
+    ]
 
 
 def test_elastic_task_links_and_checks() -> None:
@@ -233,7 +277,10 @@ def test_elastic_task_links_and_checks() -> None:
     def single() -> None: ...
 
     task = wandb_init(project="p", entity="e", rank_scope="worker")(env.task(per_worker))
-    assert _urls(task) == ["https://wandb.ai/e/p/runs/r-a0-worker-0", "https://wandb.ai/e/p/runs/r-a0-worker-1"]
+    assert _urls(task) == [
+        "https://wandb.ai/e/p/runs/r-a0-worker-0",
+        "https://wandb.ai/e/p/runs/r-a0-worker-1",
+    ]
     task = wandb_init(project="p", entity="e", run_mode="new")(env.task(grouped))
     assert _urls(task) == ["https://wandb.ai/e/p/groups/r-a0"]
     task = wandb_init(project="p", entity="e")(_elastic_env("1:3", 2).task(single))
@@ -257,15 +304,23 @@ def test_elastic_task_links_and_checks() -> None:
 # ------------------------------------------------------------------------------------------------
 
 
-def test_online_shared_mode_and_restart_against_the_loopback_server(tmp_path: Path, wandb_server: Any) -> None:
+def test_online_shared_mode_and_restart_against_the_loopback_server(
+    tmp_path: Path, wandb_server: Any
+) -> None:
     from torchrun_job import clean_env
 
     steps = 2
     workdir = tmp_path / "job"
     # Every task fails on the first attempt; the agents relaunch the group once.
     env = clean_env(workdir, {**wandb_server.env(), "WANDB_CONSOLE": "wrap"})
-    job = run_job(workdir, "auto/global,shared/global,shared/worker", prefix="on", max_restarts=1, env=env,
-                  worker_args=("--fail-attempt", "0", "--steps", str(steps)))
+    job = run_job(
+        workdir,
+        "auto/global,shared/global,shared/worker",
+        prefix="on",
+        max_restarts=1,
+        env=env,
+        worker_args=("--fail-attempt", "0", "--steps", str(steps)),
+    )
     assert job.returncodes == [0, 0], job.log_tail()
     assert not list((workdir / "wandb").glob("offline-run-*")), "nothing may fall back to offline"
 
@@ -277,16 +332,20 @@ def test_online_shared_mode_and_restart_against_the_loopback_server(tmp_path: Pa
     assert (run.state, run.exit_code, run.sessions) == ("finished", 0, 2)
     assert [r.name for r in wandb_server.runs("dist-it") if r.name.startswith(base)] == [base]
 
-    for mode, ranks_of_run in (("shared/global", {"": {0, 1, 2, 3}}),
-                               ("shared/worker", {"-worker-0": {0, 1}, "-worker-1": {2, 3}})):
+    for mode, ranks_of_run in (
+        ("shared/global", {"": {0, 1, 2, 3}}),
+        ("shared/worker", {"-worker-0": {0, 1}, "-worker-1": {2, 3}}),
+    ):
         base = base_id(job, mode, "on")
         assert sorted(r.name for r in wandb_server.runs("dist-it") if r.name.startswith(base)) == sorted(
-            base + suffix for suffix in ranks_of_run)
+            base + suffix for suffix in ranks_of_run
+        )
         for suffix, ranks in ranks_of_run.items():
             run = wandb_server.run(base + suffix)
             # Every rank of the scope wrote to this one run, in both attempts.
             assert {(row["rank"], row["attempt"]) for row in run.history} == {
-                (r, a) for r in ranks for a in (0, 1)}
+                (r, a) for r in ranks for a in (0, 1)
+            }
             assert len(run.shared_clients) == 2 * len(ranks)
             # One primary per attempt finished the run: failed after attempt 0, finished after 1.
             finished = [w.exit_code for w in run.writers.values() if w.finished]
@@ -295,4 +354,6 @@ def test_online_shared_mode_and_restart_against_the_loopback_server(tmp_path: Pa
             # Each writer's console output is labelled with its worker and rank.
             log = "\n".join(run.log_lines)
             for r in ranks:
-                assert f"[worker-{PLACE[r][0]}-rank-{r}]" in log and f"hello from rank {r}" in log, log[-2000:]
+                assert f"[worker-{PLACE[r][0]}-rank-{r}]" in log and f"hello from rank {r}" in log, log[
+                    -2000:
+                ]

@@ -20,10 +20,27 @@ from typing import Any
 
 WORKER = Path(__file__).with_name("dist_worker.py")
 
-_WANDB_ENV = ("WANDB_API_KEY", "WANDB_MODE", "WANDB_BASE_URL", "WANDB_PROJECT", "WANDB_ENTITY",
-              "WANDB_RUN_ID", "WANDB_SWEEP_ID", "WANDB_RESUME", "WANDB_RUN_GROUP", "WANDB_SERVICE",
-              "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE",
-              "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID")
+_WANDB_ENV = (
+    "WANDB_API_KEY",
+    "WANDB_MODE",
+    "WANDB_BASE_URL",
+    "WANDB_PROJECT",
+    "WANDB_ENTITY",
+    "WANDB_RUN_ID",
+    "WANDB_SWEEP_ID",
+    "WANDB_RESUME",
+    "WANDB_RUN_GROUP",
+    "WANDB_SERVICE",
+    "RANK",
+    "WORLD_SIZE",
+    "LOCAL_RANK",
+    "LOCAL_WORLD_SIZE",
+    "GROUP_RANK",
+    "GROUP_WORLD_SIZE",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "TORCHELASTIC_RUN_ID",
+)
 
 
 @dataclass
@@ -98,11 +115,24 @@ def run_job(
     out = workdir / "reports"
     port = free_port()
     cmd = [
-        python or sys.executable, "-m", "torch.distributed.run",
-        f"--nnodes={nnodes}", f"--nproc-per-node={nproc}",
-        "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}", f"--rdzv-id=job-{port}",
-        f"--max-restarts={max_restarts}", "--monitor-interval=0.5",
-        str(WORKER), "--out", str(out), "--modes", modes, "--prefix", prefix, *worker_args,
+        python or sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nnodes={nnodes}",
+        f"--nproc-per-node={nproc}",
+        "--rdzv-backend=c10d",
+        f"--rdzv-endpoint=127.0.0.1:{port}",
+        f"--rdzv-id=job-{port}",
+        f"--max-restarts={max_restarts}",
+        "--monitor-interval=0.5",
+        str(WORKER),
+        "--out",
+        str(out),
+        "--modes",
+        modes,
+        "--prefix",
+        prefix,
+        *worker_args,
     ]
     job_env = env if env is not None else clean_env(workdir)
     log_paths = [workdir / f"agent-{i}.log" for i in range(nnodes)]
@@ -110,8 +140,16 @@ def run_job(
     procs = []
     for path in log_paths:
         with path.open("w") as log:
-            procs.append(subprocess.Popen(cmd, cwd=workdir, env=job_env, stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True))
+            procs.append(
+                subprocess.Popen(
+                    cmd,
+                    cwd=workdir,
+                    env=job_env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
     deadline = start + timeout
     try:
         for proc in procs:
@@ -124,8 +162,11 @@ def run_job(
         tail = "\n".join(log[-3000:] for log in logs)
         raise TimeoutError(f"torchrun job did not finish within {timeout:.0f}s (hang?):\n{tail}") from None
     wall = time.perf_counter() - start
-    job = Job(returncodes=[p.returncode for p in procs], wall=wall,
-              logs=[p.read_text(errors="replace") for p in log_paths])
+    job = Job(
+        returncodes=[p.returncode for p in procs],
+        wall=wall,
+        logs=[p.read_text(errors="replace") for p in log_paths],
+    )
     for path in sorted(out.glob("rank-*-attempt-*.json")):
         report = json.loads(path.read_text())
         job.reports[(report["rank"], report["attempt"])] = report

@@ -133,6 +133,25 @@ def test_download_logs_from_context_on_a_sync_task(wandb_server: LoopbackServer,
     _check_download(download_root / rid, wandb_server.run(rid))
 
 
+@wandb_init(project="dl", entity="e", id="fn-run", download_logs=True)
+def tracked_function() -> str:
+    get_wandb_run().log({"loss": 0.5})
+    return get_wandb_run().id
+
+
+@env.task
+async def calls_function() -> str:
+    return tracked_function()  # a sync tracked function on the task's event-loop thread
+
+
+def test_download_logs_on_a_sync_function_called_from_an_async_task(
+    wandb_server: LoopbackServer, download_root: Path
+) -> None:
+    rid = run_local(calls_function, name="fn").outputs()[0]
+    assert rid == "fn-run"
+    _check_download(download_root / rid, wandb_server.run(rid))
+
+
 @env.task
 async def fetch_logs(run_id: str) -> flyte.io.Dir:
     return await download_wandb_run_logs(run_id, project="dl", entity="e")
@@ -148,6 +167,20 @@ def test_download_run_logs_is_a_traced_dir(
     if not local.exists():  # a remote-style path: bring it back
         local = Path(flyte.io.Dir.download_sync(out, str(tmp_path / "back")))
     assert (local / "summary.json").exists() and (local / "config.yaml").exists()
+
+
+@env.task
+async def evaluate() -> str:
+    # No run id: the run the tracked parent advertised (id, project, entity) in custom_context.
+    return download_wandb_run_dir(path=str(Path.cwd() / "eval"))
+
+
+def test_download_run_dir_defaults_to_the_advertised_run(wandb_server: LoopbackServer) -> None:
+    rid = run_local(train_sync, 2, name="adv").outputs()[0]
+    advertised = {"_wandb_run_id": rid, "_wandb_run_project": "dl", "_wandb_run_entity": "e"}
+    path = Path(run_local(evaluate, name="ev", custom_context=advertised).outputs()[0])
+    assert json.loads((path / "summary.json").read_text())["loss"] == 1.0
+    assert (path / "config.yaml").read_bytes() == wandb_server.run(rid).files["config.yaml"]
 
 
 def test_download_run_dir_reads_everything_and_handles_many_files(
@@ -214,7 +247,7 @@ def test_download_errors_are_clear_and_keep_the_wandb_error(
     with pytest.raises(RuntimeError, match="no run_id given and no W&B run is active") as info:
         download_wandb_run_dir()
     assert info.value.__cause__ is None
-    with pytest.raises(RuntimeError, match="'e/p/missing' was not found on http://127.0.0.1") as info:
+    with pytest.raises(RuntimeError, match=r"'e/p/missing' was not found on http://127\.0\.0\.1") as info:
         download_wandb_run_dir("missing", str(tmp_path / "m"), project="p", entity="e")
     assert isinstance(info.value.__cause__, wandb.errors.CommError)
 
@@ -225,34 +258,35 @@ def test_download_auth_failure_names_the_key(tmp_path: Path, monkeypatch: pytest
     with LoopbackServer(api_key="k" * 40) as server:
         monkeypatch.setenv("WANDB_BASE_URL", server.url)
         monkeypatch.setenv("WANDB_API_KEY", "w" * 40)
-        with pytest.raises(RuntimeError, match="Authentication failed .* WANDB_API_KEY") as info:
+        with pytest.raises(RuntimeError, match=r"Authentication failed .* WANDB_API_KEY") as info:
             download_wandb_run_dir("r1", str(tmp_path / "a"), project="p", entity="e")
         assert isinstance(info.value.__cause__, wandb.errors.AuthenticationError)
         wandb.teardown()
 
 
-def _sweep(monkeypatch: pytest.MonkeyPatch, n: int) -> str:
-    """A sweep with ``n`` finished runs (started as the agent starts trials: WANDB_SWEEP_ID set)."""
+def _sweep(n: int) -> str:
+    """A sweep with ``n`` finished trial runs (the sweep id set as the agent sets it, minus its pacing)."""
     import wandb
 
     sweep_id = wandb.sweep(
         {"method": "grid", "parameters": {"a": {"values": list(range(n))}}}, project="p", entity="e"
     )
-    with monkeypatch.context() as m:
-        m.setenv("WANDB_SWEEP_ID", sweep_id)
-        for a in range(n):
-            run = wandb.init(
-                project="p", entity="e", id=f"{sweep_id}-t{a}", config={"a": a}, reinit="create_new"
-            )
-            run.log({"a2": a**2})
-            run.finish()
+    for a in range(n):
+        run = wandb.init(
+            project="p",
+            entity="e",
+            id=f"{sweep_id}-t{a}",
+            config={"a": a},
+            reinit="create_new",
+            settings=wandb.Settings(sweep_id=sweep_id),
+        )
+        run.log({"a2": a**2})
+        run.finish()
     return sweep_id
 
 
-def test_download_sweep_dirs_gets_every_run(
-    wandb_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    sweep_id = _sweep(monkeypatch, 3)
+def test_download_sweep_dirs_gets_every_run(wandb_server: LoopbackServer, tmp_path: Path) -> None:
+    sweep_id = _sweep(3)
     assert len(wandb_server.sweep(sweep_id).run_names) == 3
     paths = download_wandb_sweep_dirs(sweep_id, str(tmp_path / "sw"), project="p", entity="e")
     runs = {r.name: r for r in wandb_server.runs() if r.sweep == sweep_id}
@@ -263,9 +297,9 @@ def test_download_sweep_dirs_gets_every_run(
 
 
 def test_download_sweep_partial_failure_warns_and_returns_what_worked(
-    wandb_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    wandb_server: LoopbackServer, tmp_path: Path
 ) -> None:
-    sweep_id = _sweep(monkeypatch, 2)
+    sweep_id = _sweep(2)
     bad, good = sorted(r.name for r in wandb_server.runs() if r.sweep == sweep_id)
     # Make one run's directory impossible to create: a file sits where it must go.
     (tmp_path / "sw").mkdir()

@@ -34,7 +34,7 @@ def wandb_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackServer]:
 
     The handle exposes stored state (``runs()``, ``run(id)``, ``sweeps()``, ``sweep(id)``,
     ``store``) and failure switches (``fail(status, match, times)``, ``heal()``, ``kill()``,
-    ``restart()``, ``delay``).
+    ``restart()``, ``slow(seconds, match)``).
     """
     server = LoopbackServer().start()
     for key, value in server.env().items():

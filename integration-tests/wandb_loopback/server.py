@@ -135,8 +135,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _fault(self, name: str) -> bool:
         owner = self.server.owner
-        if owner.delay:
-            time.sleep(owner.delay)
+        pause = owner.latency_for(name)
+        if pause:
+            time.sleep(pause)
         fault = owner.matching_fault(name)
         if fault is None:
             return False
@@ -263,8 +264,8 @@ class _Handler(BaseHTTPRequestHandler):
             owner.fail(status=int(args.get("status", 500)), match=args.get("match"), times=args.get("times"))
         elif path == "/_loopback/heal":
             owner.heal()
-        elif path == "/_loopback/delay":
-            owner.delay = float(args.get("seconds", 0))
+        elif path == "/_loopback/slow":
+            owner.slow(float(args.get("seconds", 0)), args.get("match"))
         elif path == "/_loopback/stop-run":
             run = owner.store.find_run(args["run"], args.get("project"))
             if run is not None:
@@ -302,7 +303,7 @@ class LoopbackServer:
         self.verbose = verbose
         self.store = Store()
         self.faults: list[Fault] = []
-        self.delay = 0.0
+        self.latency: list[tuple[str | None, float]] = []
         self.dead = False
         self._faults_lock = threading.Lock()
         self._httpd: _HTTPServer | None = None
@@ -378,9 +379,19 @@ class LoopbackServer:
         return fault
 
     def heal(self) -> None:
+        """Clear every fault and added latency."""
         with self._faults_lock:
             self.faults.clear()
-        self.delay = 0.0
+            self.latency.clear()
+
+    def slow(self, seconds: float, match: str | None = None) -> None:
+        """Add ``seconds`` of latency to requests matching ``match`` (all when None): a distant server."""
+        with self._faults_lock:
+            self.latency.append((match, seconds))
+
+    def latency_for(self, name: str) -> float:
+        with self._faults_lock:
+            return sum(s for m, s in self.latency if m is None or m.lower() in name.lower())
 
     @contextmanager
     def failing(self, status: int = 500, match: str | None = None) -> Iterator[Fault]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from flyteplugins.wandb._resolve import RunPlan, TaskInfo, Topology, merge_settings, resolve_run
 
+from flyteplugins.wandb._resolve import RunPlan, TaskInfo, Topology, merge_settings, resolve_run
 from flyteplugins.wandb_distributed import resolve_distributed
 
 BASE = "myrun-a0"
@@ -29,24 +29,49 @@ def topo(rank: int, nodes: int, procs: int) -> Topology:
     )
 
 
-def plan_for(rank: int, nodes: int, procs: int, *, env: dict[str, str] | None = None,
-             task: TaskInfo = TASK, **decorator: Any) -> RunPlan:
+def plan_for(
+    rank: int,
+    nodes: int,
+    procs: int,
+    *,
+    env: dict[str, str] | None = None,
+    task: TaskInfo = TASK,
+    **decorator: Any,
+) -> RunPlan:
     settings = merge_settings({"project": "p", "entity": "e", **decorator}, {})
-    return resolve_run(settings, task, topo(rank, nodes, procs), env=env or {}, distributed=resolve_distributed)
+    return resolve_run(
+        settings, task, topo(rank, nodes, procs), env=env or {}, distributed=resolve_distributed
+    )
 
 
 # rank -> (run id or None when the rank does not log, group, primary)
 Expected = dict[int, tuple[str | None, str | None, bool]]
 
 MULTI: dict[tuple[str, str], Expected] = {  # 2 workers × 2 processes
-    ("auto", "global"): {0: (BASE, None, True), 1: (None, None, False), 2: (None, None, False),
-                         3: (None, None, False)},
-    ("auto", "worker"): {0: (f"{BASE}-worker-0", None, True), 1: (None, None, False),
-                         2: (f"{BASE}-worker-1", None, True), 3: (None, None, False)},
-    ("shared", "global"): {0: (BASE, None, True), 1: (BASE, None, False), 2: (BASE, None, False),
-                           3: (BASE, None, False)},
-    ("shared", "worker"): {0: (f"{BASE}-worker-0", None, True), 1: (f"{BASE}-worker-0", None, False),
-                           2: (f"{BASE}-worker-1", None, True), 3: (f"{BASE}-worker-1", None, False)},
+    ("auto", "global"): {
+        0: (BASE, None, True),
+        1: (None, None, False),
+        2: (None, None, False),
+        3: (None, None, False),
+    },
+    ("auto", "worker"): {
+        0: (f"{BASE}-worker-0", None, True),
+        1: (None, None, False),
+        2: (f"{BASE}-worker-1", None, True),
+        3: (None, None, False),
+    },
+    ("shared", "global"): {
+        0: (BASE, None, True),
+        1: (BASE, None, False),
+        2: (BASE, None, False),
+        3: (BASE, None, False),
+    },
+    ("shared", "worker"): {
+        0: (f"{BASE}-worker-0", None, True),
+        1: (f"{BASE}-worker-0", None, False),
+        2: (f"{BASE}-worker-1", None, True),
+        3: (f"{BASE}-worker-1", None, False),
+    },
     ("new", "global"): {r: (f"{BASE}-rank-{r}", BASE, True) for r in range(4)},
     ("new", "worker"): {
         0: (f"{BASE}-worker-0-rank-0", f"{BASE}-worker-0", True),
@@ -57,10 +82,18 @@ MULTI: dict[tuple[str, str], Expected] = {  # 2 workers × 2 processes
 }
 
 SINGLE: dict[tuple[str, str], Expected] = {  # 1 worker × 4 processes: rank_scope changes nothing
-    ("auto", "global"): {0: (BASE, None, True), 1: (None, None, False), 2: (None, None, False),
-                         3: (None, None, False)},
-    ("auto", "worker"): {0: (BASE, None, True), 1: (None, None, False), 2: (None, None, False),
-                         3: (None, None, False)},
+    ("auto", "global"): {
+        0: (BASE, None, True),
+        1: (None, None, False),
+        2: (None, None, False),
+        3: (None, None, False),
+    },
+    ("auto", "worker"): {
+        0: (BASE, None, True),
+        1: (None, None, False),
+        2: (None, None, False),
+        3: (None, None, False),
+    },
     ("shared", "global"): {0: (BASE, None, True), **{r: (BASE, None, False) for r in (1, 2, 3)}},
     ("shared", "worker"): {0: (BASE, None, True), **{r: (BASE, None, False) for r in (1, 2, 3)}},
     ("new", "global"): {r: (f"{BASE}-rank-{r}", BASE, True) for r in range(4)},
@@ -82,7 +115,9 @@ def _ids(nodes: int, procs: int) -> str:
     ids=[f"{m}-{s}-{_ids(n, p)}" for m, s, n, p, _ in CASES],
 )
 def test_matrix(run_mode: str, rank_scope: str, nodes: int, procs: int, expected: Expected) -> None:
-    plans = {r: plan_for(r, nodes, procs, run_mode=run_mode, rank_scope=rank_scope) for r in range(nodes * procs)}
+    plans = {
+        r: plan_for(r, nodes, procs, run_mode=run_mode, rank_scope=rank_scope) for r in range(nodes * procs)
+    }
     for rank, (run_id, group, primary) in expected.items():
         plan = plans[rank]
         if run_id is None:
@@ -101,8 +136,11 @@ def test_matrix(run_mode: str, rank_scope: str, nodes: int, procs: int, expected
     runs = {expected[r][0] for r in logging_ranks}
     n, m = nodes, procs
     # The headline numbers of the "Run modes in distributed context" table.
-    want_runs = {"auto": {"global": 1, "worker": n}, "shared": {"global": 1, "worker": n},
-                 "new": {"global": n * m, "worker": n * m}}[run_mode][rank_scope]
+    want_runs = {
+        "auto": {"global": 1, "worker": n},
+        "shared": {"global": 1, "worker": n},
+        "new": {"global": n * m, "worker": n * m},
+    }[run_mode][rank_scope]
     assert len(runs) == want_runs
     groups = {expected[r][1] for r in logging_ranks} - {None}
     assert len(groups) == ({"global": 1, "worker": n}[rank_scope] if run_mode == "new" else 0)
@@ -115,8 +153,10 @@ def test_matrix(run_mode: str, rank_scope: str, nodes: int, procs: int, expected
 @pytest.mark.parametrize("nodes,procs", [(2, 2), (1, 4)])
 @pytest.mark.parametrize("rank_scope", ["global", "worker"])
 def test_shared_mode_online_settings(nodes: int, procs: int, rank_scope: str) -> None:
-    plans = [plan_for(r, nodes, procs, run_mode="shared", rank_scope=rank_scope, mode="online")
-             for r in range(nodes * procs)]
+    plans = [
+        plan_for(r, nodes, procs, run_mode="shared", rank_scope=rank_scope, mode="online")
+        for r in range(nodes * procs)
+    ]
     labels = set()
     for rank, plan in enumerate(plans):
         s = plan.settings
@@ -131,8 +171,10 @@ def test_shared_mode_online_settings(nodes: int, procs: int, rank_scope: str) ->
     assert len(labels) == nodes * procs
 
 
-@pytest.mark.parametrize("env,decorator", [({}, {}), ({"WANDB_MODE": "offline"}, {}),
-                                           ({"WANDB_API_KEY": "k" * 40}, {"mode": "offline"})])
+@pytest.mark.parametrize(
+    "env,decorator",
+    [({}, {}), ({"WANDB_MODE": "offline"}, {}), ({"WANDB_API_KEY": "k" * 40}, {"mode": "offline"})],
+)
 def test_shared_mode_offline_writes_labelled_parts(env: dict[str, str], decorator: dict[str, Any]) -> None:
     # No key (or an explicit offline mode): wandb cannot share offline, so each rank writes its own
     # labelled part of the same run id, to be synced together later.

@@ -7,6 +7,7 @@ Imported on first use only (``flyteplugins.wandb.__getattr__``): it loads ``wand
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import os
@@ -91,7 +92,8 @@ def _resolve_run(
     cc = _context()
     active = current()
     if run_id is None:
-        run_id = cc.get(RUN_ID_KEY) or (active.run_id if active is not None and active.run is not None else None)
+        own = active.run_id if active is not None and active.run is not None else None
+        run_id = own or cc.get(RUN_ID_KEY) or None
         if run_id is None:
             raise RuntimeError(
                 "download_wandb_run_dir: no run_id given and no W&B run is active here. Pass "
@@ -102,10 +104,14 @@ def _resolve_run(
         project = project or cc.get(RUN_PROJECT_KEY) or None
         entity = entity or cc.get(RUN_ENTITY_KEY) or None
         host = host or cc.get(RUN_HOST_KEY) or None
-    run = active.run if active is not None else None
-    if run is not None and run_id in (getattr(run, "id", None), active.run_id if active else None):
-        project = project or getattr(run, "project", None) or None
-        entity = entity or getattr(run, "entity", None) or None
+    if (
+        active is not None
+        and active.run is not None
+        and run_id in (getattr(active.run, "id", None), active.run_id)
+    ):
+        project = project or getattr(active.run, "project", None) or None
+        entity = entity or getattr(active.run, "entity", None) or None
+        host = host or getattr(active.plan, "host", None) or None
     project = project or cc.get("wandb_project") or os.environ.get("WANDB_PROJECT") or None
     entity = entity or cc.get("wandb_entity") or os.environ.get("WANDB_ENTITY") or None
     host = host or cc.get("wandb_host") or None
@@ -349,9 +355,18 @@ async def download_after_run(active: Any) -> flyte.io.Dir | None:
 
 
 def download_after_run_sync(active: Any) -> flyte.io.Dir | None:
-    """``download_logs=True`` in a sync task (its body runs in a thread without an event loop)."""
+    """``download_logs=True`` in a sync task or function."""
+    kwargs = _after_run_args(active)
     try:
-        return asyncio.run(download_wandb_run_logs(**_after_run_args(active)))
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # a sync task body: its own thread, no event loop
+            return asyncio.run(download_wandb_run_logs(**kwargs))
+        # A sync function called on a running loop's thread: run the trace on a thread of its own,
+        # with this context (Flyte's task context lives in contextvars).
+        ctx = contextvars.copy_context()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(ctx.run, asyncio.run, download_wandb_run_logs(**kwargs)).result()
     except Exception as exc:
         _after_run_failed(active, exc)
         return None

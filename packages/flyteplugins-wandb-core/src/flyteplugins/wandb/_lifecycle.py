@@ -26,6 +26,7 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
+from . import _globals
 from ._resolve import RunPlan
 from ._state import ActiveRun, registry
 
@@ -149,7 +150,9 @@ def reset_breaker() -> None:
 
 def _init(wandb: Any, kwargs: dict[str, Any], fields: dict[str, Any]) -> Any:
     with _init_lock:
-        return wandb.init(**kwargs, settings=_settings(wandb, fields) if fields else None)
+        run = wandb.init(**kwargs, settings=_settings(wandb, fields) if fields else None)
+        _globals.after_init(run)
+        return run
 
 
 def _has_credentials(base_url: str) -> bool:
@@ -297,6 +300,9 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
     except Exception as exc:  # finishing must never replace the task's own outcome
         _notice(f"finishing run {active.run_id!r} failed: {exc}; its local files are in {run_dir}.")
         return
+    finally:
+        with _init_lock:
+            _globals.after_finish()
     if active.offline:
         if active.primary and run_dir:
             cmd = _sync_command(run_dir, online=False, sync_id=sync_id)

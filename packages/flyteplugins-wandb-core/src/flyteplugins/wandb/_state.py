@@ -126,6 +126,11 @@ class _Registry:
         with self._lock:
             self._runs.pop(run_id, None)
 
+    def newest(self) -> Any | None:
+        """The most recently opened run still open (dicts keep insertion order)."""
+        with self._lock:
+            return next(reversed(self._runs.values()))[0] if self._runs else None
+
     def contains(self, run_id: str | None) -> bool:
         with self._lock:
             return run_id is not None and run_id in self._runs

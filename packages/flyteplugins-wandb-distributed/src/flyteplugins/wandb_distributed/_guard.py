@@ -12,6 +12,7 @@ thread) or when a run opens in the main thread (Flyte's Elastic launcher calls t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -79,16 +80,16 @@ def _finish_open_runs() -> list[str]:
 
 
 def _finish_quietly(run: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):  # the process is going down either way
         run.finish(exit_code=FAILED_EXIT_CODE)
-    except Exception:  # the process is going down either way
-        pass
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     finished = _finish_open_runs()
     if finished:
-        print(f"wandb: SIGTERM: finished run(s) {', '.join(finished)} as failed.", file=sys.stderr, flush=True)
+        print(
+            f"wandb: SIGTERM: finished run(s) {', '.join(finished)} as failed.", file=sys.stderr, flush=True
+        )
     previous = _previous
     if callable(previous):
         previous(signum, frame)
