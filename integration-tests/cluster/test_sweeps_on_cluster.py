@@ -73,13 +73,6 @@ def test_links_point_at_the_sweep(sweep_run) -> None:  # type: ignore[no-untyped
         ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="sweep_agent_env has no secrets, so on a cluster the agent pods get no WANDB_API_KEY unless the "
-    "sweep passes agent_task=wandb_sweep_agent.override(secrets=...); the agents should inherit the "
-    "sweep task's secrets (reported to the sweeps package)",
-)
 def test_agents_get_the_key_without_an_override(tmp_path_factory: pytest.TempPathFactory) -> None:
     result, server = _run(cs.sweep_default_agents, "sw-default", tmp_path_factory.mktemp("sweep-default"))
     server.stop()

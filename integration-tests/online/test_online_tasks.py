@@ -133,6 +133,19 @@ def test_download_logs_from_context_on_a_sync_task(wandb_server: LoopbackServer,
     _check_download(download_root / rid, wandb_server.run(rid))
 
 
+@pytest.mark.filterwarnings("ignore:download_logs. could not download:RuntimeWarning")
+def test_failed_download_keeps_the_task_result_unless_on_error_raise(
+    wandb_server: LoopbackServer, download_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    wandb_server.fail(400, match="RunFiles")  # the run uploads fine; reading its file list fails
+    rid = run_local(train_sync, 2, name="dlf", custom_context=wandb_config(download_logs=True)).outputs()[0]
+    assert wandb_server.run(rid).exit_code == 0
+    assert any("download_logs: could not download W&B run" in r.getMessage() for r in caplog.records)
+    strict = wandb_config(download_logs=True, on_error="raise")
+    with pytest.raises(Exception, match="Downloading the files of W&B run"):
+        run_local(train_sync, 2, name="dlf2", custom_context=strict)
+
+
 @wandb_init(project="dl", entity="e", id="fn-run", download_logs=True)
 def tracked_function() -> str:
     get_wandb_run().log({"loss": 0.5})

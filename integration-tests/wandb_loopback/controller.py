@@ -12,6 +12,7 @@ module keeps the bookkeeping a real controller does around it:
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import time
@@ -34,6 +35,12 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def _engine() -> Any:
+    # W&B's engine, PyPI `sweeps` (imported by name so that tools looking at integration-tests/ do
+    # not take the integration-tests/sweeps/ test folder for it).
+    return importlib.import_module("sweeps")
 
 
 class SweepController:
@@ -108,7 +115,7 @@ class SweepController:
             sweep.reissue.append(handout.params)
 
     def _engine_runs(self, sweep: SweepRecord) -> list[Any]:
-        import sweeps
+        sweeps = _engine()
 
         out = []
         for run in self.store.sweep_runs(sweep):
@@ -131,7 +138,7 @@ class SweepController:
     def _next_params(self, sweep: SweepRecord) -> dict[str, Any] | None:
         if sweep.reissue:
             return sweep.reissue.pop(0)
-        import sweeps
+        sweeps = _engine()
 
         config = dict(sweep.config)
         if config.get("method") == "bayes" and "metric" not in config:

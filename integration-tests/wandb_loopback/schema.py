@@ -424,7 +424,7 @@ class Schema:
             raise GraphQLFailure(f"run {entity}/{project}/{run} not found")
         files = []
         for name in data.get("files") or []:
-            url = self.storage_url(entity, project, run, name)
+            url = self.storage_url(rec.entity, rec.project, rec.name, name)
             files.append({"name": name, "uploadUrl": url, "url": url})
         return {"runID": rec.id, "uploadHeaders": [], "files": files}
 

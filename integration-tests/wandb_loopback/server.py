@@ -218,7 +218,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(400, {"error": "file_stream body is not JSON"})
                 return
             client = self.headers.get("X-Wandb-Async-Client-Id") or None
-            response = owner.store.file_stream(*(unquote(p) for p in parts), payload, client)
+            entity, project, run = (unquote(p) for p in parts)
+            response = owner.store.file_stream(entity, project, run, payload, client)
             self._send(200, response)
         else:
             owner.store.unknown_operations.append(f"POST {path}")

@@ -159,6 +159,10 @@ class _Scope:
                 self.plan = RunPlan(action="skip", advertise=False)
                 return self.plan
             dist = None
+            if False and settings.get("run_mode") == "shared":
+                # Without rank handling "shared" cannot mean the ranks' shared run; rank 0 logging
+                # alone is what the warning promised, not a "needs a tracked ancestor" error.
+                settings = {**settings, "run_mode": "auto"}
         self.plan = resolve_run(
             settings,
             info,

@@ -211,7 +211,9 @@ async def _launch(
         flush=True,
     )
     try:
-        outcomes = await _gather_agents(specs, agent_task or wandb_sweep_agent)
+        if agent_task is None:
+            agent_task = wandb_sweep_agent.override(secrets=state.secrets) if state.secrets else wandb_sweep_agent
+        outcomes = await _gather_agents(specs, agent_task)
     finally:
         unregister(token)
     result = SweepResult(

@@ -74,6 +74,9 @@ class SweepState:
     # "Weights & Biases" tab of its Flyte report.
     report: bool = False
     report_trials: list[Any] = field(default_factory=list)
+    # The sweep task's secrets (e.g. WANDB_API_KEY): the built-in agent tasks inherit them, so agent
+    # pods on a cluster authenticate exactly like the sweep task.
+    secrets: Any = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -298,6 +301,7 @@ def _wrap(
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             state = await asyncio.to_thread(open_sweep, values, mode)
             state.report = bool(getattr(task, "report", False))
+            state.secrets = getattr(task, "secrets", None)
             with sweep_scope(state):
                 result = await func(*args, **kwargs)
                 await finish_sweep(state)
@@ -310,6 +314,7 @@ def _wrap(
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
             state = open_sweep(values, mode)
             state.report = bool(getattr(task, "report", False))
+            state.secrets = getattr(task, "secrets", None)
             with sweep_scope(state):
                 result = func(*args, **kwargs)
                 if state.download_logs and not state.logs_collected:
