@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration-tests"))
 
-from wandb_loopback import LoopbackServer  # noqa: E402
+from wandb_loopback import LoopbackServer
 
 
 def _make_run(server: LoopbackServer, files: int) -> None:

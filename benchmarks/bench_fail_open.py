@@ -24,6 +24,7 @@ Timings are reported, never asserted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import statistics
@@ -36,11 +37,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration-tests"))
 
-import flyte  # noqa: E402
-from wandb_loopback import LoopbackServer  # noqa: E402
+import flyte
+from wandb_loopback import LoopbackServer
 
-from flyteplugins.wandb import get_wandb_run, wandb_config, wandb_init  # noqa: E402
-from flyteplugins.wandb import _lifecycle as lifecycle  # noqa: E402
+from flyteplugins.wandb import _lifecycle as lifecycle
+from flyteplugins.wandb import get_wandb_run, wandb_config, wandb_init
 
 env = flyte.TaskEnvironment(name="bench_fail_open")
 _hook: dict[str, Callable[[], None]] = {}
@@ -88,10 +89,8 @@ class BlackHole:
         for _ in range(4):
             filler = socket.socket()
             filler.setblocking(False)
-            try:
+            with contextlib.suppress(BlockingIOError):
                 filler.connect(("127.0.0.1", self.port))
-            except BlockingIOError:
-                pass
             self.fillers.append(filler)
         time.sleep(0.2)
 
@@ -106,9 +105,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="init_timeout=5, finish_timeout=5")
     args = parser.parse_args()
-    context = (
-        dict(wandb_config(finish_timeout=5.0, settings={"init_timeout": 5.0})) if args.quick else {}
-    )
+    context = dict(wandb_config(finish_timeout=5.0, settings={"init_timeout": 5.0})) if args.quick else {}
     init_timeout = 5.0 if args.quick else lifecycle.DEFAULT_INIT_TIMEOUT
     finish_timeout = 5.0 if args.quick else lifecycle.DEFAULT_FINISH_TIMEOUT
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-try:  # the loopback W&B server needs graphql-core; venvs without it (e.g. torch-only) skip online tests
+# The loopback W&B server needs graphql-core; venvs without it (e.g. torch-only) have no online tests.
+with contextlib.suppress(ImportError):
     from wandb_loopback.pytest_plugin import wandb_server, wandb_server_process  # noqa: F401
-except ImportError:  # pragma: no cover - depends on the environment
-    pass
 
 _WANDB_ENV = (
     "WANDB_API_KEY",

@@ -106,12 +106,16 @@ def test_server_down_task_completes_offline_and_sync_uploads_later(
 def test_server_answering_5xx_falls_back_after_init_timeout(
     wandb_server: LoopbackServer, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    wandb_server.fail(500)
+    fault = wandb_server.fail(500)
     assert run_local(work, 2, name="err5").outputs()[0] == 4
     err = capfd.readouterr().err
     assert "wandb.init failed" in err and "--id err5-" in err
     assert wandb_server.runs() == []
-    (part,) = read_offline_runs(Path("wandb"))
+    # The next task in this process does not wait for the failing server again (the breaker).
+    hits = fault.hits
+    assert run_local(work, 1, name="err5b").outputs()[0] == 2
+    assert fault.hits == hits
+    (part,) = [p for p in read_offline_runs(Path("wandb")) if p.run_id.startswith("err5-")]
     # wandb keeps the failed id reserved in-process: the offline copy has its own id, synced back.
     real_id = re.search(r"--id (\S+)", err).group(1)
     assert part.run_id.startswith(real_id + "-offline-") and part.metric("m") == [0, 1]

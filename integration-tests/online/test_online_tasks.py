@@ -263,6 +263,9 @@ def test_download_errors_are_clear_and_keep_the_wandb_error(
     with pytest.raises(RuntimeError, match=r"'e/p/missing' was not found on http://127\.0\.0\.1") as info:
         download_wandb_run_dir("missing", str(tmp_path / "m"), project="p", entity="e")
     assert isinstance(info.value.__cause__, wandb.errors.CommError)
+    wandb_server.kill()
+    with pytest.raises(RuntimeError, match=r"Cannot download from W&B: .* is unreachable"):
+        download_wandb_run_dir("missing", str(tmp_path / "m"), project="p", entity="e")
 
 
 def test_download_auth_failure_names_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

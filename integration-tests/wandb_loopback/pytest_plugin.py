@@ -42,7 +42,7 @@ def wandb_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackServer]:
     # The SDK's comment allows tests to shorten the agent's 5 s heartbeat; trials then take ~0.5 s.
     from wandb.agents import pyagent
 
-    monkeypatch.setattr(pyagent.Agent, "HEARTBEAT_SLEEP_SECONDS", AGENT_HEARTBEAT_SECONDS)
+    monkeypatch.setattr(pyagent.Agent, "HEARTBEAT_SLEEP_SECONDS", AGENT_HEARTBEAT_SECONDS, raising=False)
     try:
         yield server
     finally:

@@ -53,11 +53,20 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _check_reachable(host: str | None) -> None:
+    from ._lifecycle import _base_url, probe
+
+    # wandb.Api() against a dead server retries for ~20 s and then blames the credentials.
+    unreachable = probe(api_base_url(host) or _base_url({}))
+    if unreachable:
+        raise RuntimeError(f"Cannot download from W&B: {unreachable}.")
+
+
 def _api(host: str | None) -> Any:
     import wandb
 
-    overrides = {"base_url": api_base_url(host)} if host else None
-    return wandb.Api(overrides=overrides) if overrides else wandb.Api()
+    base = api_base_url(host) if host else None
+    return wandb.Api(overrides={"base_url": base}) if base else wandb.Api()
 
 
 def _where(host: str | None) -> str:
@@ -190,6 +199,7 @@ def download_wandb_run_dir(
         os.makedirs(path, exist_ok=True)
     except OSError as exc:
         raise RuntimeError(f"Cannot create download directory {path!r} for run '{run_path}': {exc}") from exc
+    _check_reachable(host)
     try:
         api_run = _api(host).run(run_path)
     except Exception as exc:
@@ -258,6 +268,7 @@ def download_wandb_sweep_dirs(
             "project=..., or set wandb_config(project=...) or WANDB_PROJECT."
         )
     base_path = base_path or _default_root()
+    _check_reachable(host)
     try:
         api = _api(host)
         entity = entity or api.default_entity

@@ -216,6 +216,7 @@ def start_run(plan: RunPlan) -> ActiveRun:
     run = None
     sync_id = None
     if reason is None:
+        started = time.monotonic()
         try:
             run = _init(wandb, kwargs, fields)
         except Exception as exc:
@@ -223,7 +224,9 @@ def start_run(plan: RunPlan) -> ActiveRun:
                 raise WandbTrackingError(f"wandb.init failed for run {plan.run_id!r}: {exc}") from exc
             first_line = str(exc).splitlines()[0] if str(exc) else ""
             reason = f"wandb.init failed ({type(exc).__name__}: {first_line})"
-            if _has_credentials(base_url):
+            # Only a server that kept wandb retrying until init_timeout is skipped for a while; a fast
+            # refusal (bad project, permissions) says nothing about other runs.
+            if time.monotonic() - started >= 0.8 * float(fields["init_timeout"]):
                 _trip(base_url, reason)
             run, sync_id = _offline_fallback(wandb, plan, kwargs, fields, reason)
     else:
@@ -320,3 +323,5 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
             raise WandbTrackingError(message)
         _notice(message)
         active.extra["upload_incomplete"] = True
+        # Its data now lives only on local disk, as an offline run's does (download_logs skips it).
+        active.offline = True

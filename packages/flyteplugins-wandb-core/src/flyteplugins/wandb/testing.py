@@ -55,6 +55,8 @@ class OfflineRun:
 
 
 def _payloads(data: bytes) -> Iterator[bytes]:
+    if len(data) < _HEADER_LEN:
+        return  # the writer has created the file but not yet written its header
     if not data.startswith(_HEADER):
         raise ValueError("not a W&B transaction log (bad header)")
     pos = _HEADER_LEN

@@ -212,7 +212,9 @@ async def _launch(
     )
     try:
         if agent_task is None:
-            agent_task = wandb_sweep_agent.override(secrets=state.secrets) if state.secrets else wandb_sweep_agent
+            agent_task = (
+                wandb_sweep_agent.override(secrets=state.secrets) if state.secrets else wandb_sweep_agent
+            )
         outcomes = await _gather_agents(specs, agent_task)
     finally:
         unregister(token)
