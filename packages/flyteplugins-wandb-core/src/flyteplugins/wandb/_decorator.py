@@ -159,7 +159,7 @@ class _Scope:
                 self.plan = RunPlan(action="skip", advertise=False)
                 return self.plan
             dist = None
-            if False and settings.get("run_mode") == "shared":
+            if settings.get("run_mode") == "shared":
                 # Without rank handling "shared" cannot mean the ranks' shared run; rank 0 logging
                 # alone is what the warning promised, not a "needs a tracked ancestor" error.
                 settings = {**settings, "run_mode": "auto"}
@@ -373,7 +373,7 @@ def _is_elastic(task: Any) -> bool:
 def _attach_links(task: Any, settings: dict[str, Any]) -> None:
     if any(isinstance(link, Wandb) for link in getattr(task, "links", ()) or ()):
         return
-    link_args = {
+    link_args: dict[str, Any] = {
         "host": settings.get("host"),
         "project": settings.get("project"),
         "entity": settings.get("entity"),

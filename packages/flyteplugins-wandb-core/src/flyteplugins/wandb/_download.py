@@ -249,8 +249,11 @@ def download_wandb_sweep_dirs(
         sweep_id: The sweep. Default: the sweep of the current ``@wandb_sweep`` task (or its child).
         base_path: Parent directory. Default: ``{tmp}/wandb_runs``.
         include_history: Also write each run's ``metrics_history.json``.
-        project / entity / host: Where the sweep lives (default: the sweep context, then
-            ``wandb_config``, then ``WANDB_PROJECT`` / ``WANDB_ENTITY`` / ``WANDB_BASE_URL``).
+        project: The sweep's project (default: the sweep context, then ``wandb_config``, then
+            ``WANDB_PROJECT``).
+        entity: The sweep's entity (default: the sweep context, then ``wandb_config``, then
+            ``WANDB_ENTITY``).
+        host: The W&B server (default: ``wandb_config``, then ``WANDB_BASE_URL``).
         max_workers: Parallel file downloads per run.
 
     Returns:

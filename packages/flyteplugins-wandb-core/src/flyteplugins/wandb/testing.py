@@ -114,7 +114,7 @@ def read_offline_run(path: str | Path) -> OfflineRun:
         p = found[0]
     run = OfflineRun(path=p, run_id=p.stem[len("run-") :])
     for payload in _payloads(p.read_bytes()):
-        rec = pb.Record()
+        rec = pb.Record()  # type: ignore[attr-defined]  # generated protobuf module
         rec.ParseFromString(payload)
         kind = rec.WhichOneof("record_type")
         if kind == "run":
