@@ -93,30 +93,31 @@ def validate_settings(where: str, values: Mapping[str, Any], extra: Mapping[str,
         check_no_secret_values(where, name, value)
 
 
-class WandbConfig(dict):  # type: ignore[type-arg]
-    """W&B settings for Flyte's ``custom_context``.
+class ContextSettings(dict):  # type: ignore[type-arg]
+    """Base of ``wandb_config`` / ``wandb_sweep_config`` objects.
 
     A ``dict[str, str]`` (so it can be passed as ``custom_context=``) that is also a context manager
-    (``with wandb_config(project="p"): await child()``) and exposes the parsed values as attributes
-    (``cfg.project``, ``cfg.tags``...). Build it with :func:`wandb_config`.
+    (``with ...: await child()``) and exposes the parsed values as attributes. Subclasses name their
+    fields and how to parse their keys.
     """
+
+    _fields: tuple[str, ...] = ()
+    _label = "settings"
 
     def __init__(self, data: Mapping[str, str] | None = None) -> None:
         super().__init__(data or {})
         self._scope: AbstractContextManager[Any] | None = None
 
-    # -- parsed view ------------------------------------------------------------------------
     def values_dict(self) -> dict[str, Any]:
         """The settings as Python values (only the keys that are set)."""
-        return parse_context(self)
+        raise NotImplementedError
 
     def __getattr__(self, name: str) -> Any:
-        if name in FIELDS:
+        if name in self._fields:
             return self.values_dict().get(name)
         raise AttributeError(name)
 
-    # -- context manager ----------------------------------------------------------------------
-    def __enter__(self) -> WandbConfig:
+    def __enter__(self) -> Any:
         import flyte
 
         # flyte.custom_context scopes the values with a contextvar, so concurrent siblings started
@@ -131,20 +132,45 @@ class WandbConfig(dict):  # type: ignore[type-arg]
             scope.__exit__(*exc)
 
     def __repr__(self) -> str:
-        return f"wandb_config({', '.join(f'{k}={v!r}' for k, v in self.values_dict().items())})"
+        return f"{self._label}({', '.join(f'{k}={v!r}' for k, v in self.values_dict().items())})"
 
 
-def encode(values: Mapping[str, Any]) -> dict[str, str]:
-    """Flatten settings to ``wandb_<field>`` string keys (None values dropped)."""
+class WandbConfig(ContextSettings):
+    """W&B settings for Flyte's ``custom_context``.
+
+    A ``dict[str, str]`` (so it can be passed as ``custom_context=``) that is also a context manager
+    (``with wandb_config(project="p"): await child()``) and exposes the parsed values as attributes
+    (``cfg.project``, ``cfg.tags``...). Build it with :func:`wandb_config`.
+    """
+
+    _fields = FIELDS
+    _label = "wandb_config"
+
+    def values_dict(self) -> dict[str, Any]:
+        """The settings as Python values (only the keys that are set)."""
+        return parse_context(self)
+
+    def __enter__(self) -> WandbConfig:
+        super().__enter__()
+        return self
+
+
+def encode_settings(values: Mapping[str, Any], prefix: str, json_fields: tuple[str, ...]) -> dict[str, str]:
+    """Flatten settings to ``<prefix><field>`` string keys: JSON for lists/dicts/bools, None dropped."""
     out: dict[str, str] = {}
     for key, value in values.items():
         if value is None:
             continue
-        if key in JSON_FIELDS or isinstance(value, (list, dict, bool, tuple)):
-            out[PREFIX + key] = json.dumps(list(value) if isinstance(value, tuple) else value)
+        if key in json_fields or isinstance(value, (list, dict, bool, tuple)):
+            out[prefix + key] = json.dumps(list(value) if isinstance(value, tuple) else value)
         else:
-            out[PREFIX + key] = str(value)
+            out[prefix + key] = str(value)
     return out
+
+
+def encode(values: Mapping[str, Any]) -> dict[str, str]:
+    """Flatten settings to ``wandb_<field>`` string keys (None values dropped)."""
+    return encode_settings(values, PREFIX, JSON_FIELDS)
 
 
 def parse_context(custom_context: Mapping[str, str] | None) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from contextlib import AbstractContextManager
 from typing import Any, Literal
 
+from flyteplugins.wandb._config import ContextSettings, encode_settings
 from flyteplugins.wandb._validate import (
     WandbConfigError,
     check_choice,
@@ -45,7 +45,7 @@ FIELDS = STR_FIELDS + JSON_FIELDS
 PLACEMENT_FIELDS = ("project", "entity", "prior_runs", "download_logs")
 
 
-class WandbSweepConfig(dict):  # type: ignore[type-arg]
+class WandbSweepConfig(ContextSettings):
     """A sweep definition for Flyte's ``custom_context``.
 
     A ``dict[str, str]`` (pass it as ``custom_context=``, or merge it with ``{**wandb_config(...),
@@ -54,53 +54,30 @@ class WandbSweepConfig(dict):  # type: ignore[type-arg]
     :func:`wandb_sweep_config`.
     """
 
-    def __init__(self, data: Mapping[str, str] | None = None) -> None:
-        super().__init__(data or {})
-        self._scope: AbstractContextManager[Any] | None = None
+    _fields = FIELDS
+    _label = "wandb_sweep_config"
 
     def values_dict(self) -> dict[str, Any]:
         """The settings as Python values (only the keys that are set)."""
         return parse_context(self)
 
     def __getattr__(self, name: str) -> Any:
-        if name in FIELDS:
-            return self.values_dict().get(name)
         if name == "early_terminate":
             return (self.values_dict().get("kwargs") or {}).get("early_terminate")
-        raise AttributeError(name)
+        return super().__getattr__(name)
 
     def to_sweep_config(self) -> dict[str, Any]:
         """The W&B sweep configuration (what ``wandb.sweep`` and the search engine read)."""
         return sweep_config_from_values(self.values_dict())
 
     def __enter__(self) -> WandbSweepConfig:
-        import flyte
-
-        # flyte.custom_context scopes the keys with a contextvar: siblings in other blocks never see them.
-        self._scope = flyte.custom_context(**self)
-        self._scope.__enter__()
+        super().__enter__()
         return self
-
-    def __exit__(self, *exc: Any) -> None:
-        scope, self._scope = self._scope, None
-        if scope is not None:
-            scope.__exit__(*exc)
-
-    def __repr__(self) -> str:
-        return f"wandb_sweep_config({', '.join(f'{k}={v!r}' for k, v in self.values_dict().items())})"
 
 
 def encode(values: Mapping[str, Any]) -> dict[str, str]:
     """Flatten sweep settings to ``wandb_sweep_<field>`` string keys (None values dropped)."""
-    out: dict[str, str] = {}
-    for key, value in values.items():
-        if value is None:
-            continue
-        if key in JSON_FIELDS or isinstance(value, (list, dict, bool, tuple)):
-            out[PREFIX + key] = json.dumps(list(value) if isinstance(value, tuple) else value)
-        else:
-            out[PREFIX + key] = str(value)
-    return out
+    return encode_settings(values, PREFIX, JSON_FIELDS)
 
 
 def parse_context(custom_context: Mapping[str, str] | None) -> dict[str, Any]:
