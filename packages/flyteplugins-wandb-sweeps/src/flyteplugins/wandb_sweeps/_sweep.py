@@ -277,10 +277,30 @@ def sweep_scope(state: SweepState) -> Iterator[SweepState]:
 
     token = _current.set(state)
     try:
-        with flyte.custom_context(**state.context_keys()):
+        with flyte.custom_context(**state.context_keys()), _agent_defaults(state):
             yield state
     finally:
         _current.reset(token)
+
+
+@contextmanager
+def _agent_defaults(state: SweepState) -> Iterator[None]:
+    """Point a plain ``wandb.agent(sweep_id, function=...)`` in the task body at the sweep's project.
+
+    wandb ignores ``wandb.init(project=...)`` inside sweep trials and files them under the agent's
+    project, which is "Uncategorized" unless WANDB_PROJECT/WANDB_ENTITY say otherwise. Values the
+    user set in the environment win; ours are removed again when the task body ends.
+    """
+    added = {}
+    for var, value in (("WANDB_PROJECT", state.project), ("WANDB_ENTITY", state.entity)):
+        if value and not os.environ.get(var):
+            os.environ[var] = added[var] = value
+    try:
+        yield
+    finally:
+        for var, value in added.items():
+            if os.environ.get(var) == value:
+                del os.environ[var]
 
 
 async def finish_sweep(state: SweepState) -> None:
