@@ -233,7 +233,7 @@ def start_run(plan: RunPlan) -> ActiveRun:
         if plan.on_error == "raise":
             raise WandbTrackingError(f"W&B is not reachable for run {plan.run_id!r}: {reason}")
         run, sync_id = _offline_fallback(wandb, plan, kwargs, fields, reason)
-    offline = bool(
+    offline = kwargs.get("mode") == "offline" or bool(
         getattr(run, "offline", False) or getattr(getattr(run, "settings", None), "_offline", False)
     )
     run_id = sync_id or run.id
