@@ -46,12 +46,11 @@ def isolated_wandb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     monkeypatch.setenv("WANDB_DISABLE_GIT", "true")
     monkeypatch.setenv("WANDB_CONSOLE", "off")
     yield tmp_path
-    import sys
+    # wandb caches its settings (WANDB_DIR, base URL, ...) in a process-wide singleton: tear it
+    # down so the next test's environment is read afresh.
+    from wandb_teardown import teardown_wandb
 
-    if "wandb" in sys.modules:
-        # wandb caches its settings (WANDB_DIR, base URL, ...) in a process-wide singleton: tear it
-        # down so the next test's environment is read afresh.
-        sys.modules["wandb"].teardown()
+    teardown_wandb()
 
 
 @pytest.fixture(scope="session", autouse=True)
