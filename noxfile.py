@@ -278,7 +278,12 @@ def matrix(session: nox.Session, combo: str) -> None:
     wandb_v = floors["wandb"] if wandb_kind == "oldest" else LATEST["wandb"]
     editables = [a for p in _packages().values() for a in ("-e", str(p))]
     session.install(
-        *editables, f"flyte=={flyte_v}", f"wandb=={wandb_v}", *UNIT_TEST_TOOLS, "graphql-core>=3.2"
+        *editables,
+        f"flyte=={flyte_v}",
+        f"wandb=={wandb_v}",
+        *UNIT_TEST_TOOLS,
+        "graphql-core>=3.2",
+        "pandas>=2",
     )
     session.run(
         "python",

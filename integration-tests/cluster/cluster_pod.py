@@ -50,6 +50,15 @@ NODE_ENV = "CLUSTER_TEST_NODE_ENV"
 _NOT_INHERITED = ("WANDB_API_KEY", "WANDB_SERVICE", NODE_ENV, SECRETS_ENV)
 
 
+def pod_simulation_supported() -> bool:
+    """The simulator numbers child actions through ``TaskContext._call_counter`` (newer flyte releases)."""
+    import dataclasses
+
+    from flyte.models import TaskContext
+
+    return "_call_counter" in {f.name for f in dataclasses.fields(TaskContext)}
+
+
 # ------------------------------------------------------------------------------------------------
 # Serialization: what the submitting side does
 # ------------------------------------------------------------------------------------------------
