@@ -16,13 +16,14 @@ import pytest
 import shared_tasks as st
 from wandb_loopback import DUMMY_API_KEY, LoopbackServer
 
-pytestmark = pytest.mark.skipif(
-    not cluster_pod.pod_simulation_supported(),
-    reason="the pod simulator drives flyte internals newer than this flyte release; the shared-run "
-    "behaviour itself is covered on the latest flyte",
-)
-
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        not cluster_pod.pod_simulation_supported(),
+        reason="the pod simulator drives flyte internals newer than this flyte release; the shared-run "
+        "behaviour itself is covered on the latest flyte",
+    ),
+]
 
 SECRETS = {"wandb_api_key": DUMMY_API_KEY}
 
