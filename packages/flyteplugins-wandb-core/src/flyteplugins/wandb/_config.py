@@ -9,11 +9,12 @@ other's configuration.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Literal
 
 from ._validate import (
+    ON_ERROR_CHOICES,
     RANK_SCOPES,
     RUN_MODES,
     WANDB_MODES,
@@ -69,7 +70,7 @@ def validate_settings(where: str, values: Mapping[str, Any], extra: Mapping[str,
     check_choice("run_mode", values.get("run_mode"), RUN_MODES)
     check_choice("rank_scope", values.get("rank_scope"), RANK_SCOPES)
     check_choice("mode", values.get("mode"), WANDB_MODES)
-    check_choice("on_error", values.get("on_error"), ("continue", "raise"))
+    check_choice("on_error", values.get("on_error"), ON_ERROR_CHOICES)
     for name in ("project", "entity", "host", "id", "name", "group", "notes", "job_type"):
         check_type(where, name, values.get(name), str, "a string")
     tags = values.get("tags")
@@ -280,9 +281,3 @@ def get_wandb_context() -> WandbConfig | None:
     cc = ctx.custom_context or {}
     keys = {k: v for k, v in cc.items() if k.startswith(PREFIX) and not k.startswith(SWEEP_PREFIX)}
     return WandbConfig(keys) if keys else None
-
-
-def iter_internal_keys(custom_context: Mapping[str, str] | None) -> Iterator[tuple[str, str]]:
-    for key in (RUN_ID_KEY, RUN_PROJECT_KEY, RUN_ENTITY_KEY, RUN_HOST_KEY, RUN_OFFLINE_KEY):
-        if custom_context and custom_context.get(key):
-            yield key, custom_context[key]

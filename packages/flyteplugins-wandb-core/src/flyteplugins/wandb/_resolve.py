@@ -90,10 +90,6 @@ class RunPlan:
     finish_timeout: float | None = None
     host: str | None = None
 
-    @property
-    def offline(self) -> bool:
-        return self.init_kwargs.get("mode") == "offline"
-
 
 def merge_settings(decorator: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
     """Decorator > context > defaults; ``config``, ``kwargs`` and ``settings`` merge key by key."""

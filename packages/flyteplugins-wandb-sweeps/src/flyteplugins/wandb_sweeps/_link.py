@@ -8,11 +8,10 @@ from typing import Any
 
 from flyte import Link
 
+from flyteplugins.wandb._link import WANDB_ICON
 from flyteplugins.wandb._resolve import ui_host
 
 from ._config import SWEEP_ENTITY_KEY, SWEEP_ID_KEY, SWEEP_MODE_KEY, SWEEP_PROJECT_KEY
-
-WANDB_ICON = "https://wandb.ai/logo.svg"
 
 
 @dataclass
