@@ -230,7 +230,8 @@ def typecheck(session: nox.Session) -> None:
     _sync(session, "--all-packages")
     _install_tools(session, "mypy")
     modules = {
-        "flyteplugins-wandb-core": "flyteplugins.wandb",
+        "flyteplugins-wandb": "flyteplugins.wandb",
+        "flyteplugins-wandb-core": "flyteplugins.wandb_core",
         "flyteplugins-wandb-distributed": "flyteplugins.wandb_distributed",
         "flyteplugins-wandb-sweeps": "flyteplugins.wandb_sweeps",
     }

@@ -64,7 +64,7 @@ def _check(server: LoopbackServer, root: Path) -> None:
 
 
 def main() -> int:
-    from flyteplugins.wandb._download import DEFAULT_WORKERS
+    from flyteplugins.wandb_core._download import DEFAULT_WORKERS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)

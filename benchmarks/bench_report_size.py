@@ -35,7 +35,7 @@ import flyte
 import flyte.report
 
 from flyteplugins.wandb import get_wandb_run, wandb_init
-from flyteplugins.wandb._report import TAB_NAME, TrialRecord, page, render_sweep
+from flyteplugins.wandb_core._report import TAB_NAME, TrialRecord, page, render_sweep
 
 BUDGET = 1_000_000
 env = flyte.TaskEnvironment(name="bench_report")

@@ -22,7 +22,7 @@ import flyte.report
 from flyte._context import internal_ctx
 from flyte.models import ActionID, RawDataPath, TaskContext
 
-from flyteplugins.wandb._decorator import MARKER
+from flyteplugins.wandb_core._decorator import MARKER
 
 # This script sits next to the producer: take its directory off the path, as in a worker elsewhere.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]

@@ -18,7 +18,7 @@ import cluster_tasks
 import pytest
 
 from flyteplugins.wandb import wandb_config
-from flyteplugins.wandb._decorator import MARKER
+from flyteplugins.wandb_core._decorator import MARKER
 
 pytestmark = pytest.mark.integration
 

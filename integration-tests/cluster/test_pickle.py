@@ -20,8 +20,8 @@ import cluster_tasks
 import pytest
 
 from flyteplugins.wandb import Wandb
-from flyteplugins.wandb._decorator import MARKER
 from flyteplugins.wandb.testing import read_offline_runs
+from flyteplugins.wandb_core._decorator import MARKER
 
 pytestmark = pytest.mark.integration
 HERE = Path(__file__).resolve().parent

@@ -90,13 +90,13 @@ def test_api_reference_documents_every_public_name() -> None:
     if not site:
         pytest.skip("DOCS_SITE_DIR not set (the nox `docs` session builds the site and sets it)")
     import flyteplugins.wandb as fw
-    from flyteplugins.wandb._extras import OPTIONAL_NAMES
+    from flyteplugins.wandb_core._extras import OPTIONAL_NAMES
 
     html = "".join(p.read_text() for p in Path(site).glob("reference/**/index.html"))
     missing = []
     for name in fw.__all__:
         module = OPTIONAL_NAMES[name][0] if name in OPTIONAL_NAMES else "flyteplugins.wandb"
-        anchors = (f'id="{module}.{name}"', f'id="flyteplugins.wandb._download.{name}"')
+        anchors = (f'id="{module}.{name}"', f'id="flyteplugins.wandb_core._download.{name}"')
         if not any(a in html for a in anchors):
             missing.append(name)
     assert not missing, f"not in the API reference: {missing}"

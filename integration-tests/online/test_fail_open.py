@@ -22,8 +22,8 @@ import pytest
 from wandb_loopback import LoopbackProcess, LoopbackServer
 
 from flyteplugins.wandb import get_wandb_run, wandb_config, wandb_init
-from flyteplugins.wandb._lifecycle import reset_breaker
 from flyteplugins.wandb.testing import read_offline_runs
+from flyteplugins.wandb_core._lifecycle import reset_breaker
 
 pytestmark = pytest.mark.integration
 

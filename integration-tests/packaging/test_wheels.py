@@ -28,7 +28,8 @@ UMBRELLA = "flyteplugins-wandb"
 CORE = "flyteplugins-wandb-core"
 SIBLINGS = {"distributed": "flyteplugins-wandb-distributed", "sweeps": "flyteplugins-wandb-sweeps"}
 MODULES = {
-    CORE: "flyteplugins.wandb",
+    UMBRELLA: "flyteplugins.wandb",
+    CORE: "flyteplugins.wandb_core",
     SIBLINGS["distributed"]: "flyteplugins.wandb_distributed",
     SIBLINGS["sweeps"]: "flyteplugins.wandb_sweeps",
 }

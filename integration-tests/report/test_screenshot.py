@@ -212,7 +212,7 @@ def test_sweep_report_renders_both_charts(tmp_path: Path) -> None:
 
     import flyte.report
 
-    from flyteplugins.wandb._report import TAB_NAME, page, render_sweep
+    from flyteplugins.wandb_core._report import TAB_NAME, page, render_sweep
 
     trials = [
         {

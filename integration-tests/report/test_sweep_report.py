@@ -15,8 +15,8 @@ import pytest
 from report_html import TAB, parse_html
 
 from flyteplugins.wandb import get_wandb_run, wandb_init
-from flyteplugins.wandb._report import report_sweep
 from flyteplugins.wandb.testing import read_offline_runs
+from flyteplugins.wandb_core._report import report_sweep
 
 pytestmark = pytest.mark.integration
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from flyteplugins.wandb import WandbConfigError, wandb_config
-from flyteplugins.wandb._config import parse_context
-from flyteplugins.wandb._validate import is_secret_name
+from flyteplugins.wandb_core import WandbConfigError, wandb_config
+from flyteplugins.wandb_core._config import parse_context
+from flyteplugins.wandb_core._validate import is_secret_name
 
 
 def test_config_is_a_str_dict_with_the_existing_plugin_keys() -> None:
@@ -103,7 +103,7 @@ def test_finish_timeout_must_be_positive() -> None:
 def test_missing_extra_names_the_extra_to_install() -> None:
     import importlib.util
 
-    import flyteplugins.wandb as fw
+    import flyteplugins.wandb_core as fw
 
     for name, extra, module in [
         ("wandb_sweep", "sweeps", "flyteplugins.wandb_sweeps"),

@@ -12,10 +12,10 @@ import sys
 
 import pytest
 
-from flyteplugins.wandb._report import RunView, TrialRecord, render_runs, render_sweep
-from flyteplugins.wandb._report._charts import downsample
-from flyteplugins.wandb._report._html import render_run
-from flyteplugins.wandb._report._model import best_index, best_so_far, series_from_history
+from flyteplugins.wandb_core._report import RunView, TrialRecord, render_runs, render_sweep
+from flyteplugins.wandb_core._report._charts import downsample
+from flyteplugins.wandb_core._report._html import render_run
+from flyteplugins.wandb_core._report._model import best_index, best_so_far, series_from_history
 
 
 def test_downsample_keeps_ends_and_extremes_within_the_budget() -> None:
@@ -145,8 +145,9 @@ def test_charts_render_one_inline_svg_per_metric() -> None:
 
 def test_importing_the_package_loads_neither_the_report_nor_matplotlib() -> None:
     code = (
-        "import sys, flyteplugins.wandb; "
-        "print(sorted(m for m in sys.modules if m.startswith(('matplotlib', 'flyteplugins.wandb._report'))))"
+        "import sys, flyteplugins.wandb_core; "
+        "print(sorted(m for m in sys.modules"
+        " if m.startswith(('matplotlib', 'flyteplugins.wandb_core._report'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

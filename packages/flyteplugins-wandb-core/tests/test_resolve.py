@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flyteplugins.wandb._resolve import (
+from flyteplugins.wandb_core._resolve import (
     TaskInfo,
     api_base_url,
     choose_mode,
@@ -12,7 +12,7 @@ from flyteplugins.wandb._resolve import (
     resolve_run,
     ui_host,
 )
-from flyteplugins.wandb._validate import WandbConfigError
+from flyteplugins.wandb_core._validate import WandbConfigError
 
 ROOT = TaskInfo(in_task=True, run_name="r", action_name="a1")
 CHILD_LOCAL = TaskInfo(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from flyteplugins.wandb._resolve import RunPlan, TaskInfo, Topology, merge_settings, resolve_run
+from flyteplugins.wandb_core._resolve import RunPlan, TaskInfo, Topology, merge_settings, resolve_run
 from flyteplugins.wandb_distributed import resolve_distributed
 
 BASE = "myrun-a0"
@@ -241,7 +241,7 @@ def test_without_a_flyte_run_name() -> None:
     plan = plan_for(0, 2, 2, task=outside)
     assert plan.action == "init" and plan.run_id is None and "id" not in plan.init_kwargs
     assert plan_for(1, 2, 2, task=outside).action == "skip"
-    from flyteplugins.wandb import WandbConfigError
+    from flyteplugins.wandb_core import WandbConfigError
 
     with pytest.raises(WandbConfigError, match="run_mode='shared' under torchrun needs a run id"):
         plan_for(0, 2, 2, task=outside, run_mode="shared")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from flyteplugins.wandb import Wandb, WandbConfigError
+from flyteplugins.wandb_core import Wandb, WandbConfigError
 from flyteplugins.wandb_distributed import (
     check_task,
     detect_topology,
@@ -95,7 +95,7 @@ def test_get_distributed_info(monkeypatch: pytest.MonkeyPatch) -> None:
         "num_workers": 2,
     }
     # The core package forwards the name.
-    import flyteplugins.wandb as core
+    import flyteplugins.wandb_core as core
 
     assert core.get_distributed_info() == get_distributed_info()
 

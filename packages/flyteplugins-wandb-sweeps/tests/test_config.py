@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from flyteplugins.wandb import WandbConfigError
+from flyteplugins.wandb_core import WandbConfigError
 from flyteplugins.wandb_sweeps import wandb_sweep_config
 from flyteplugins.wandb_sweeps._config import merge_values, parse_context, sweep_config_from_values
 from flyteplugins.wandb_sweeps._sweep import offline_sweep_id, resolve_mode

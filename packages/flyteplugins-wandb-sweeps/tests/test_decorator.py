@@ -5,7 +5,7 @@ from __future__ import annotations
 import flyte
 import pytest
 
-from flyteplugins.wandb import WandbConfigError
+from flyteplugins.wandb_core import WandbConfigError
 from flyteplugins.wandb_sweeps import WandbSweep, wandb_sweep
 
 env = flyte.TaskEnvironment(name="sweep-unit")

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from flyteplugins.wandb import WandbConfigError
+from flyteplugins.wandb_core import WandbConfigError
 from flyteplugins.wandb_sweeps._engine import OfflineController, unwrap_params, validate_sweep_config
 from flyteplugins.wandb_sweeps._launcher import _static_plan
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flyteplugins.wandb import WandbConfigError, wandb_init
+from flyteplugins.wandb_core import WandbConfigError, wandb_init
 from flyteplugins.wandb_sweeps import SweepResult, TrialResult, WandbSweep
 from flyteplugins.wandb_sweeps._launcher import _check_arguments
 from flyteplugins.wandb_sweeps._results import Progress

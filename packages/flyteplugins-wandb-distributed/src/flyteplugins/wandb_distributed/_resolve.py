@@ -23,8 +23,8 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from flyteplugins.wandb import WandbConfigError
-from flyteplugins.wandb._resolve import RunPlan, TaskInfo, Topology
+from flyteplugins.wandb_core import WandbConfigError
+from flyteplugins.wandb_core._resolve import RunPlan, TaskInfo, Topology
 
 _warned_download = False
 

@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flyteplugins.wandb import Wandb, WandbConfigError
+from flyteplugins.wandb_core import Wandb, WandbConfigError
 
 from ._guard import install_guard
 

@@ -3,8 +3,8 @@
 Installed by ``pip install 'flyteplugins-wandb[sweeps]'``; every name is also importable from
 ``flyteplugins.wandb``::
 
-    from flyteplugins.wandb import get_wandb_run, run_sweep_agents, wandb_init, wandb_sweep
-    from flyteplugins.wandb import wandb_sweep_config
+    from flyteplugins.wandb_core import get_wandb_run, run_sweep_agents, wandb_init, wandb_sweep
+    from flyteplugins.wandb_core import wandb_sweep_config
 
     @wandb_init
     def objective():

@@ -31,7 +31,7 @@ from typing import Any
 
 import flyte
 
-from flyteplugins.wandb._state import trial_scope
+from flyteplugins.wandb_core._state import trial_scope
 
 from ._engine import OfflineController, finite_number, unwrap_params
 from ._link import WandbSweep
@@ -286,7 +286,7 @@ class ServerAgent:
     def __init__(self, spec: AgentSpec) -> None:
         import wandb
 
-        from flyteplugins.wandb._resolve import api_base_url
+        from flyteplugins.wandb_core._resolve import api_base_url
 
         overrides: dict[str, Any] = {}
         base_url = api_base_url(spec.host)

@@ -13,8 +13,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from flyteplugins.wandb._config import ContextSettings, encode_settings
-from flyteplugins.wandb._validate import (
+from flyteplugins.wandb_core._config import ContextSettings, encode_settings
+from flyteplugins.wandb_core._validate import (
     WandbConfigError,
     check_choice,
     check_json,

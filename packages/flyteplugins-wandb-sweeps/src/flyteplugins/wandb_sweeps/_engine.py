@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flyteplugins.wandb._validate import WandbConfigError
+from flyteplugins.wandb_core._validate import WandbConfigError
 
 
 def _engine() -> Any:

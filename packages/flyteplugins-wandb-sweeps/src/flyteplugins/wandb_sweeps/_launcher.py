@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flyteplugins.wandb._validate import WandbConfigError
+from flyteplugins.wandb_core._validate import WandbConfigError
 
 from ._agent import (
     LAUNCHES,
@@ -64,7 +64,7 @@ def _prior_offline_trials(state: SweepState) -> tuple[list[tuple[dict[str, Any],
     root = _wandb_dir()
     if not root.is_dir():
         return [], 0
-    from flyteplugins.wandb.testing import read_offline_run
+    from flyteplugins.wandb_core.testing import read_offline_run
 
     wanted_prior = set(state.prior_runs)
     prior: list[tuple[dict[str, Any], str, dict[str, Any]]] = []
@@ -121,8 +121,8 @@ async def _gather_agents(
 
 def _write_report(state: SweepState, result: SweepResult) -> None:
     """Put every trial launched so far in the task's W&B report tab (report=True tasks; never raises)."""
-    from flyteplugins.wandb._report import report_sweep
-    from flyteplugins.wandb._resolve import ui_host
+    from flyteplugins.wandb_core._report import report_sweep
+    from flyteplugins.wandb_core._resolve import ui_host
 
     with state.lock:
         state.report_trials.extend(result.trials)

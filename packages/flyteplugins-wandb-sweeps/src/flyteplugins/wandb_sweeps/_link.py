@@ -8,8 +8,8 @@ from typing import Any
 
 from flyte import Link
 
-from flyteplugins.wandb._link import WANDB_ICON
-from flyteplugins.wandb._resolve import ui_host
+from flyteplugins.wandb_core._link import WANDB_ICON
+from flyteplugins.wandb_core._resolve import ui_host
 
 from ._config import SWEEP_ENTITY_KEY, SWEEP_ID_KEY, SWEEP_MODE_KEY, SWEEP_PROJECT_KEY
 

@@ -22,8 +22,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, overload
 
-from flyteplugins.wandb._config import get_wandb_context
-from flyteplugins.wandb._validate import WANDB_MODES, WandbConfigError, check_choice
+from flyteplugins.wandb_core._config import get_wandb_context
+from flyteplugins.wandb_core._validate import WANDB_MODES, WandbConfigError, check_choice
 
 from ._config import (
     SWEEP_ENTITY_KEY,
@@ -168,7 +168,7 @@ def resolve_mode(
 
 
 def _credentials(host: str | None) -> bool:
-    from flyteplugins.wandb._decorator import _has_netrc_credentials
+    from flyteplugins.wandb_core._decorator import _has_netrc_credentials
 
     return _has_netrc_credentials(host)
 
@@ -190,7 +190,7 @@ _env_lock = threading.Lock()
 def _create_online_sweep(state: SweepState) -> str:
     import wandb
 
-    from flyteplugins.wandb._resolve import api_base_url
+    from flyteplugins.wandb_core._resolve import api_base_url
 
     # wandb.sweep reads its server from the environment and sets WANDB_PROJECT/WANDB_ENTITY for the
     # whole process; put back what was there so unrelated runs in this process are unaffected.
@@ -347,7 +347,7 @@ def _wrap(
 
 
 def _is_flyte_task(obj: Any) -> bool:
-    from flyteplugins.wandb._decorator import _is_flyte_task as core_is_task
+    from flyteplugins.wandb_core._decorator import _is_flyte_task as core_is_task
 
     return bool(core_is_task(obj))
 

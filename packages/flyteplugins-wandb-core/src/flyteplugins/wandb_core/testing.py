@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+__all__ = ["OfflineRun", "read_offline_run", "read_offline_runs", "runs_by_id"]
+
 _HEADER = b":W&B"
 _HEADER_LEN = 7  # magic (4) + ident (2) + version (1)
 _BLOCK = 32 * 1024

@@ -1,6 +1,6 @@
 """Weights & Biases tracking for Flyte 2 tasks.
 
-``from flyteplugins.wandb import wandb_init, wandb_config, get_wandb_run`` and put ``@wandb_init`` above
+``from flyteplugins.wandb_core import wandb_init, wandb_config, get_wandb_run`` and put ``@wandb_init`` above
 ``@env.task``. Importing this package does not import ``wandb``: the SDK is loaded when the first
 tracked task or function runs. Names from the optional packages (sweeps, distributed) are resolved on
 first use and raise an ImportError naming the extra to install when it is missing.
@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
         download_wandb_sweep_logs,
     )
 
-_DOWNLOAD_NAMES = (
+DOWNLOAD_NAMES = (
     "download_wandb_run_dir",
     "download_wandb_sweep_dirs",
     "download_wandb_run_logs",
@@ -50,20 +50,23 @@ __all__ = [
     "get_wandb_run_dir",
     "wandb_config",
     "wandb_init",
-    *OPTIONAL_NAMES,
 ]
+
+# The download helpers are public (in __all__) but import flyte.io, so they resolve on first use.
+# The optional packages' names are deliberately not in __all__: `import *` must never need an extra.
+LAZY_NAMES = frozenset(DOWNLOAD_NAMES)
 
 
 def __getattr__(name: str) -> Any:
     # Download helpers import flyte.io (about 0.5 s), so they load on first use only.
-    if name in _DOWNLOAD_NAMES:
+    if name in DOWNLOAD_NAMES:
         from . import _download
 
         return getattr(_download, name)
     if name in OPTIONAL_NAMES:
         return load_optional(name)
-    raise AttributeError(f"module 'flyteplugins.wandb' has no attribute {name!r}")
+    raise AttributeError(f"module 'flyteplugins.wandb_core' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | set(OPTIONAL_NAMES))

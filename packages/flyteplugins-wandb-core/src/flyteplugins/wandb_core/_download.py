@@ -1,7 +1,7 @@
 """Downloading run and sweep files from W&B: plain functions, ``@flyte.trace`` wrappers returning a
 ``flyte.io.Dir``, and the ``download_logs=True`` hook the decorator calls after an online run ends.
 
-Imported on first use only (``flyteplugins.wandb.__getattr__``): it loads ``wandb`` and ``flyte.io``.
+Imported on first use only (``flyteplugins.wandb_core.__getattr__``): it loads ``wandb`` and ``flyte.io``.
 """
 
 from __future__ import annotations
