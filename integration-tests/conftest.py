@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from wandb_loopback.teardown import teardown_wandb
 
-# The loopback W&B server needs graphql-core; venvs without it (e.g. torch-only) have no online tests.
-with contextlib.suppress(ImportError):
-    from wandb_loopback.pytest_plugin import wandb_server, wandb_server_process  # noqa: F401
+# The fake W&B server's fixtures (`wandb_server`, `wandb_server_process`) come from the
+# flyteplugins-wandb-testing package, which pytest loads through its `pytest11` entry point.
 
 _WANDB_ENV = (
     "WANDB_API_KEY",
@@ -48,8 +47,6 @@ def isolated_wandb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     yield tmp_path
     # wandb caches its settings (WANDB_DIR, base URL, ...) in a process-wide singleton: tear it
     # down so the next test's environment is read afresh.
-    from wandb_teardown import teardown_wandb
-
     teardown_wandb()
 
 

@@ -5,15 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).parent))
 
-try:
-    from wandb_loopback.pytest_plugin import wandb_server
-except ImportError as exc:  # e.g. the torch venv, which lacks graphql-core
-    _reason = f"the loopback W&B server cannot be imported here ({exc})"
-
-    @pytest.fixture
-    def wandb_server() -> None:
-        pytest.skip(_reason)
+# `wandb_server` (the fake W&B server) comes from flyteplugins-wandb-testing's pytest plugin.

@@ -27,12 +27,14 @@ ROOT = Path(__file__).resolve().parents[2]
 UMBRELLA = "flyteplugins-wandb"
 CORE = "flyteplugins-wandb-core"
 SIBLINGS = {"distributed": "flyteplugins-wandb-distributed", "sweeps": "flyteplugins-wandb-sweeps"}
-MODULES = {
-    UMBRELLA: "flyteplugins.wandb",
-    CORE: "flyteplugins.wandb_core",
-    SIBLINGS["distributed"]: "flyteplugins.wandb_distributed",
-    SIBLINGS["sweeps"]: "flyteplugins.wandb_sweeps",
-}
+
+
+def _module(dist: str) -> str:
+    """Import path a distribution owns: flyteplugins-wandb -> flyteplugins.wandb, -core -> .wandb_core."""
+    return "flyteplugins." + dist.removeprefix("flyteplugins-").replace("-", "_")
+
+
+MODULES = {dist: _module(dist) for dist in (UMBRELLA, CORE, *SIBLINGS.values())}
 UV = os.environ.get("UV_BIN") or shutil.which("uv") or "uv"
 TORCH_PIN = "torch==2.13.0+cpu"
 
@@ -149,10 +151,23 @@ def test_each_wheel_has_readme_license_and_typing_marker(wheels: dict[str, Path]
         assert any(re.search(r"\.dist-info/licenses/LICENSE$", n) for n in names), name
         # PEP 420: a flyteplugins/__init__.py would shadow every other Flyte plugin.
         assert "flyteplugins/__init__.py" not in names, name
-        if name != UMBRELLA:  # the umbrella is metadata only: it ships no module to mark
-            module_dir = MODULES[name].replace(".", "/")
-            assert f"{module_dir}/py.typed" in names, name
-            assert f"{module_dir}/__init__.py" in names, name
+        module_dir = _module(name).replace(".", "/")
+        assert f"{module_dir}/py.typed" in names, name
+        assert f"{module_dir}/__init__.py" in names, name
+
+
+def test_each_wheel_ships_only_its_own_module_directory(wheels: dict[str, Path]) -> None:
+    """No two distributions ever own one file, in this release or against 2.12 (see the pip tests).
+
+    2.12 shipped ``flyteplugins/wandb/`` from ``flyteplugins-wandb``; only that distribution may ship
+    files there now, or pip's install-new-then-uninstall-old order deletes the new files on upgrade.
+    """
+    for name, whl in wheels.items():
+        with zipfile.ZipFile(whl) as zf:
+            files = [n for n in zf.namelist() if ".dist-info/" not in n]
+        module_dir = _module(name).replace(".", "/") + "/"
+        strays = [f for f in files if not f.startswith(module_dir)]
+        assert not strays, f"{name} ships files outside {module_dir}: {strays}"
 
 
 def test_core_declares_the_flyte_and_wandb_floors(wheels: dict[str, Path]) -> None:
@@ -297,6 +312,13 @@ except ImportError as exc:
     assert "flyteplugins-wandb[sweeps]" in str(exc), str(exc)
 else:
     raise AssertionError("from-import of a sweeps name worked without the extra")
+
+# `import *` takes only __all__, which holds no extra's names, so it works with the base install.
+namespace = {}
+exec("from flyteplugins.wandb import *", namespace)
+for name in ("wandb_init", "wandb_config", "get_wandb_run", "Wandb", "download_wandb_run_logs"):
+    assert name in namespace, name
+assert "wandb_sweep" not in namespace and "get_distributed_info" not in namespace
 print("MISSING-OK")
 """
 
@@ -352,3 +374,161 @@ def test_flyteplugins_namespace_is_shared_with_other_flyte_plugins(
         print("NS", sorted({p.rsplit("/", 1)[-1] for p in flyteplugins.__path__}), Elastic.__name__)
     """)
     assert "NS ['flyteplugins'] Elastic" in out, out
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain pip against the real 2.12.1 from PyPI: upgrade, downgrade, fresh install
+# ---------------------------------------------------------------------------------------------
+# pip (unlike uv) installs a new distribution before it uninstalls the old one; when two
+# distributions claim one file across versions, the uninstall deletes the freshly written file and
+# `pip check` still reports nothing. These tests use the installer most users have, in venvs made by
+# the standard library's `venv` (so pip is the one bundled with the interpreter).
+
+UPSTREAM = "2.12.1"
+# Read before the per-test fixture points HOME at a temp dir, so pip reuses the real wheel cache.
+PIP_CACHE = os.environ.get("PIP_CACHE_DIR") or str(Path.home() / ".cache" / "pip")
+OURS_IMPORTS = """
+import flyteplugins.wandb as fw
+from flyteplugins.wandb import (Wandb, get_wandb_context, get_wandb_run, get_wandb_run_dir,
+    wandb_config, wandb_init, download_wandb_run_logs)
+assert fw.__file__.endswith("flyteplugins/wandb/__init__.py"), fw.__file__
+assert callable(wandb_init) and Wandb().run_mode == "auto"
+print("OURS-IMPORTS-OK")
+"""
+ALL_IMPORTS = """
+from flyteplugins.wandb import (WandbSweep, get_distributed_info, get_wandb_sweep_id, run_sweep_agents,
+    wandb_sweep, wandb_sweep_config)
+import flyteplugins.wandb_distributed, flyteplugins.wandb_sweeps
+assert callable(wandb_sweep) and WandbSweep().run_mode == "auto"
+print("ALL-IMPORTS-OK")
+"""
+UPSTREAM_IMPORTS = """
+import importlib.metadata as m
+import flyteplugins.wandb as fw
+from flyteplugins.wandb import (Wandb, WandbSweep, get_wandb_run, wandb_config, wandb_init,
+    wandb_sweep, wandb_sweep_config)
+import flyteplugins.wandb._context  # 2.12's own module layout is back
+assert m.version("flyteplugins-wandb") == "2.12.1"
+import sys
+assert "flyteplugins.wandb_core" not in sys.modules, "2.12.1 must not be wired to our core"
+print("UPSTREAM-IMPORTS-OK")
+"""
+
+
+def _pip_env() -> dict[str, str]:
+    env = {**os.environ, "PIP_CACHE_DIR": PIP_CACHE, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    env.pop("VIRTUAL_ENV", None)
+    env.pop("PIP_REQUIRE_VIRTUALENV", None)
+    return env
+
+
+def _pip_venv(where: Path) -> Venv:
+    subprocess.run([sys.executable, "-m", "venv", str(where)], check=True, env=_pip_env(), timeout=240)
+    return Venv(where)
+
+
+def _pip(venv: Venv, *args: str) -> str:
+    proc = subprocess.run(
+        [str(venv.python), "-m", "pip", *args],
+        capture_output=True,
+        text=True,
+        env=_pip_env(),
+        timeout=600,
+    )
+    assert proc.returncode == 0, f"pip {' '.join(args)}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    return proc.stdout
+
+
+def _pip_install(venv: Venv, dist_dir: Path, *requirements: str) -> None:
+    _pip(venv, "install", "--quiet", "--find-links", str(dist_dir), *requirements)
+
+
+def _pip_check(venv: Venv) -> None:
+    out = _pip(venv, "check")  # exits non-zero on a broken requirement
+    assert "No broken requirements found" in out, out
+
+
+def _module_files(venv: Venv) -> set[str]:
+    """Files on disk under site-packages/flyteplugins/wandb/ (bytecode caches aside)."""
+    site = Path(venv.run("import sysconfig; print(sysconfig.get_paths()['purelib'])").strip())
+    root = site / "flyteplugins" / "wandb"
+    return {
+        p.relative_to(site).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+def _wheel_module_files(whl: Path) -> set[str]:
+    with zipfile.ZipFile(whl) as zf:
+        return {n for n in zf.namelist() if n.startswith("flyteplugins/wandb/") and not n.endswith("/")}
+
+
+@pytest.fixture(scope="session")
+def upstream_template(tmp_path_factory: pytest.TempPathFactory) -> Venv:
+    """A venv with the real flyteplugins-wandb 2.12.1 from PyPI, installed by plain pip once per session."""
+    venv = _pip_venv(tmp_path_factory.mktemp("upstream") / "venv")
+    _pip(venv, "install", "--quiet", f"{UMBRELLA}=={UPSTREAM}")
+    assert venv.dists()[UMBRELLA] == UPSTREAM
+    _pip_check(venv)
+    return venv
+
+
+@pytest.fixture
+def upstream_venv(upstream_template: Venv, tmp_path: Path) -> Venv:
+    """A private copy of the 2.12.1 venv (installing flyte + wandb again would cost ~30 s per test).
+
+    The copy is as good as a fresh install for these tests: site-packages and the RECORD files are
+    relative, `bin/python` links to the base interpreter, and pip is run as `python -m pip`.
+    """
+    where = tmp_path / "venv"
+    shutil.copytree(upstream_template.path, where, symlinks=True)
+    venv = Venv(where)
+    assert venv.dists()[UMBRELLA] == UPSTREAM
+    return venv
+
+
+def test_pip_upgrade_from_2_12_and_downgrade_back(
+    upstream_venv: Venv, dist_dir: Path, wheels: dict[str, Path]
+) -> None:
+    version = _version(wheels)
+    upstream_files = _module_files(upstream_venv)
+    assert "flyteplugins/wandb/_context.py" in upstream_files, upstream_files
+
+    # What a user types, pinned to our version so a newer release on the index cannot win.
+    _pip_install(upstream_venv, dist_dir, "--upgrade", f"{UMBRELLA}=={version}")
+    assert upstream_venv.family() == {UMBRELLA, CORE}
+    _pip_check(upstream_venv)
+    _assert_installed_from_wheels(upstream_venv, wheels)
+    # Exactly the umbrella's files: none deleted by the old uninstall, no 2.12 leftovers.
+    assert _module_files(upstream_venv) == _wheel_module_files(wheels[UMBRELLA])
+    assert "OURS-IMPORTS-OK" in upstream_venv.run(OURS_IMPORTS)
+    assert "CORE-OK" in upstream_venv.run(CORE_API_SMOKE, WANDB_SILENT="true")
+
+    _pip_install(upstream_venv, dist_dir, f"{UMBRELLA}=={UPSTREAM}")
+    assert upstream_venv.dists()[UMBRELLA] == UPSTREAM
+    # pip leaves the now unused core installed; it owns only flyteplugins/wandb_core/, so it is harmless.
+    _pip_check(upstream_venv)
+    assert _module_files(upstream_venv) == upstream_files
+    assert "UPSTREAM-IMPORTS-OK" in upstream_venv.run(UPSTREAM_IMPORTS)
+
+
+def test_pip_upgrade_from_2_12_to_all(upstream_venv: Venv, dist_dir: Path, wheels: dict[str, Path]) -> None:
+    _pip_install(upstream_venv, dist_dir, "--upgrade", f"{UMBRELLA}[all]=={_version(wheels)}")
+    assert upstream_venv.family() == {UMBRELLA, CORE, *SIBLINGS.values()}
+    _pip_check(upstream_venv)
+    _assert_installed_from_wheels(upstream_venv, wheels)
+    assert _module_files(upstream_venv) == _wheel_module_files(wheels[UMBRELLA])
+    assert "OURS-IMPORTS-OK" in upstream_venv.run(OURS_IMPORTS)
+    assert "ALL-IMPORTS-OK" in upstream_venv.run(ALL_IMPORTS)
+
+
+def test_pip_fresh_install_of_ours_alone(tmp_path: Path, dist_dir: Path, wheels: dict[str, Path]) -> None:
+    venv = _pip_venv(tmp_path / "venv")
+    _pip_install(venv, dist_dir, f"{UMBRELLA}=={_version(wheels)}")
+    assert venv.family() == {UMBRELLA, CORE}
+    _pip_check(venv)
+    _assert_installed_from_wheels(venv, wheels)
+    assert "OURS-IMPORTS-OK" in venv.run(OURS_IMPORTS)
+    # Base install only: `import *` works, an extra's name raises MissingExtraError naming the extra.
+    assert "MISSING-OK" in venv.run(MISSING_EXTRA)

@@ -6,5 +6,4 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-
-from wandb_loopback.pytest_plugin import wandb_server  # noqa: F401 - the loopback W&B server fixture
+# `wandb_server` (the fake W&B server) comes from flyteplugins-wandb-testing's pytest plugin.

@@ -8,7 +8,6 @@ import pytest
 
 from flyteplugins.wandb_core import WandbConfigError
 from flyteplugins.wandb_sweeps._engine import OfflineController, unwrap_params, validate_sweep_config
-from flyteplugins.wandb_sweeps._launcher import _static_plan
 
 GRID = {"method": "grid", "parameters": {"a": {"values": [1, 2]}, "b": {"values": ["x", "y"]}}}
 
@@ -108,13 +107,6 @@ def test_hyperband_observe_stops_a_worse_running_trial():
 def test_invalid_configs_are_rejected(config, message):
     with pytest.raises(WandbConfigError, match=message):
         validate_sweep_config(config)
-
-
-def test_static_plan_spreads_trials_over_agents():
-    c = OfflineController(validate_sweep_config(GRID), "sw", count=4)
-    plan = _static_plan(c, 3)
-    assert [len(p) for p in plan] == [2, 1, 1]
-    assert sorted(a["run_id"] for p in plan for a in p) == ["sw-000", "sw-001", "sw-002", "sw-003"]
 
 
 def test_unwrap_params():

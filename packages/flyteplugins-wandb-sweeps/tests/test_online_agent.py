@@ -1,26 +1,32 @@
-"""The online agent loop's handling of server commands (fake server and trials: pure protocol logic)."""
+"""The online slot loop's handling of server commands (fake server and trials: pure protocol logic)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections import deque
 from typing import ClassVar
 
 import pytest
 
-from flyteplugins.wandb_sweeps import _agent
-from flyteplugins.wandb_sweeps._agent import AgentSpec, Launch
+from flyteplugins.wandb_sweeps import _controller
+from flyteplugins.wandb_sweeps._controller import Plan
 from flyteplugins.wandb_sweeps._results import Progress, TrialResult
+from flyteplugins.wandb_sweeps._server import TrialHeartbeat
+from flyteplugins.wandb_sweeps._state import SweepState
+from flyteplugins.wandb_sweeps._trial import Launch
 
 
 class FakeServer:
-    """Replays scripted heartbeat answers; records what the agent reported."""
+    """Replays scripted heartbeat answers; records what the slot reported."""
 
     script: ClassVar[list[list[dict]]] = []
+    made: ClassVar[list[FakeServer]] = []
 
-    def __init__(self, spec: AgentSpec) -> None:
-        self.spec = spec
+    def __init__(self, sweep_id: str, project: str | None, entity: str | None, host: str | None) -> None:
+        self.sweep_id = sweep_id
         self.beats: list[dict] = []
-        FakeServer.last = self
+        FakeServer.made.append(self)
 
     def heartbeat(self, running: dict) -> list[dict]:
         self.beats.append(dict(running))
@@ -32,95 +38,99 @@ def run_cmd(run_id: str, **params) -> dict:
 
 
 @pytest.fixture
-def fake(monkeypatch):
-    ran: list[tuple[str, dict, dict]] = []
+def ran(monkeypatch):
+    ran: list[tuple[int, str, dict]] = []
+    FakeServer.made = []
 
-    def fake_trial(objective, *, agent, run_id, params, overrides, metric_name, stop=None, observe=None):
-        ran.append((run_id, params, overrides))
-        return TrialResult(run_id=run_id, params=params, metric=float(len(ran)), agent=agent), {}
+    async def fake_run_one(plan, slot, run_id, params):
+        ran.append((slot, run_id, params))
+        return TrialResult(run_id=run_id, params=params, metric=float(len(ran)), agent=slot)
 
-    monkeypatch.setattr(_agent, "ServerAgent", FakeServer)
-    monkeypatch.setattr(_agent, "run_trial", fake_trial)
+    monkeypatch.setattr(_controller, "run_one", fake_run_one)
     return ran
 
 
-def spec(**kw) -> AgentSpec:
-    base = dict(
-        launch="t",
-        agent=0,
-        sweep_id="sw1",
-        mode="online",
-        objective="m:f",
-        project="p",
-        entity="e",
+def plan(budget: int = 10, idle_timeout: float = 5.0, agents: int = 1) -> Plan:
+    state = SweepState(sweep_id="sw1", mode="online", config={"method": "grid"}, project="p", entity="e")
+    return Plan(
+        state=state,
+        launch=Launch(progress=Progress("sw1", budget, "loss", "minimize"), budget=budget),
+        token="t",
+        objective=None,
+        objective_is_task=False,
+        agent_task=None,
+        agents=agents,
+        total=budget,
         metric_name="loss",
-        quota=10,
-        total=10,
+        goal="minimize",
         poll_interval=0.0,
-        idle_timeout=5.0,
+        idle_timeout=idle_timeout,
+        in_process=True,
+        upload_runs=False,
     )
-    base.update(kw)
-    return AgentSpec(**base)
 
 
-def test_runs_commands_with_the_sweep_attached_and_stops_on_exit(fake):
+def run_slots(p: Plan) -> list[str]:
+    return asyncio.run(_controller.run_slots(p, None, server_factory=FakeServer))
+
+
+def test_runs_commands_and_stops_on_exit(ran):
     FakeServer.script = [
         [run_cmd("r1", lr=0.1)],
         [],
         [run_cmd("r2", lr=0.2), run_cmd("ignored")],
         [{"type": "exit"}],
     ]
-    results = _agent._online_agent(spec(), lambda: None, None)
-    assert [r.run_id for r in results] == ["r1", "r2"]
-    assert fake[0][1] == {"lr": 0.1}
-    assert fake[0][2] == {
-        "id": "r1",
-        "config": {"lr": 0.1},
-        "mode": "online",
-        "settings": {"sweep_id": "sw1"},
-        "project": "p",
-        "entity": "e",
-    }
-    assert FakeServer.last.beats[-1] == {}  # leaves the server with nothing marked running
+    p = plan()
+    assert run_slots(p) == []
+    assert [r[1] for r in ran] == ["r1", "r2"]
+    assert ran[0][2] == {"lr": 0.1}
+    assert [t.run_id for t in p.launch.results] == ["r1", "r2"]
+    assert FakeServer.made[0].beats[-1] == {}  # leaves the server with nothing marked running
 
 
-def test_quota_limits_trials_without_a_shared_launch(fake):
-    FakeServer.script = [[run_cmd(f"r{i}")] for i in range(5)]
-    results = _agent._online_agent(spec(quota=2), lambda: None, None)
-    assert [r.run_id for r in results] == ["r0", "r1"]
+def test_budget_caps_trials_across_slots(ran):
+    FakeServer.script = [[run_cmd(f"r{i}")] for i in range(8)]
+    p = plan(budget=3, agents=2)
+    run_slots(p)
+    assert len(p.launch.results) == 3
+    assert p.launch.budget == 0
+    assert len(FakeServer.made) == 2  # one registered agent per slot
 
 
-def test_shared_budget_across_agents_of_one_launch(fake):
-    FakeServer.script = [[run_cmd(f"r{i}")] for i in range(5)]
-    launch = Launch(progress=Progress("sw1", 3, "loss", "minimize"), budget=3)
-    _agent._online_agent(spec(quota=10), lambda: None, launch)
-    assert [r.run_id for r in launch.results] == ["r0", "r1", "r2"]
-    assert launch.budget == 0
-
-
-def test_exit_gives_the_claimed_trial_back_to_the_other_agents(fake):
+def test_exit_gives_the_claimed_trial_back(ran):
     FakeServer.script = [[run_cmd("r0")], [{"type": "exit"}]]
-    launch = Launch(progress=Progress("sw1", 3, "loss", "minimize"), budget=3)
-    _agent._online_agent(spec(quota=10), lambda: None, launch)
-    assert [r.run_id for r in launch.results] == ["r0"]
-    assert launch.budget == 2
+    p = plan(budget=3)
+    run_slots(p)
+    assert [t.run_id for t in p.launch.results] == ["r0"]
+    assert p.launch.budget == 2
 
 
-def test_idle_agent_gives_up_after_idle_timeout(fake):
+def test_idle_slot_gives_up_after_idle_timeout(ran):
     FakeServer.script = []
-    assert _agent._online_agent(spec(idle_timeout=0.05, poll_interval=0.01), lambda: None, None) == []
+    p = plan(idle_timeout=0.05)
+    p.poll_interval = 0.01
+    assert run_slots(p) == [] and ran == []
+
+
+def test_a_slot_that_cannot_register_is_an_agent_error(ran):
+    def broken(*args):
+        raise RuntimeError("the W&B server did not register an agent")
+
+    errors = asyncio.run(_controller.run_slots(plan(), None, server_factory=broken))
+    assert errors == ["agent 0: RuntimeError: the W&B server did not register an agent"]
 
 
 def test_stop_command_during_a_trial_sets_the_stop_flag_and_queues_new_runs():
-    server = FakeServer(spec())
+    server = FakeServer("sw1", "p", "e", None)
     FakeServer.script = [
         [{"type": "stop", "run_id": "other"}],
         [run_cmd("r9")],
         [{"type": "stop", "run_id": "r1"}],
     ]
     stop = threading.Event()
-    pending: list = []
-    beat = _agent._TrialHeartbeat(server, "r1", 0.01, stop, pending)  # type: ignore[arg-type]
+    pending: deque = deque()
+    beat = TrialHeartbeat(server, "r1", 0.01, stop, pending)
     beat.start()
     assert stop.wait(2.0)
     beat.done.set()

@@ -24,6 +24,8 @@ from ._validate import (
     check_no_secret_arguments,
     check_no_secret_values,
     check_type,
+    check_wandb_inputs,
+    normalize_settings,
 )
 
 RunMode = Literal["auto", "new", "shared"]
@@ -65,6 +67,8 @@ INIT_FIELDS = ("project", "entity", "id", "name", "tags", "config", "mode", "gro
 
 def validate_settings(where: str, values: Mapping[str, Any], extra: Mapping[str, Any]) -> None:
     """Validate explicit settings given to ``wandb_config`` or ``@wandb_init``."""
+    # Secrets by value, W&B's naming rules, unknown wandb.init arguments, resume and settings.
+    check_wandb_inputs(where, values, extra)
     check_no_secret_arguments(where, values.keys())
     check_no_secret_arguments(where, extra.keys())
     check_choice("run_mode", values.get("run_mode"), RUN_MODES)
@@ -261,6 +265,8 @@ def wandb_config(
     for field_name in ("notes", "job_type"):
         if field_name in kwargs:
             values[field_name] = kwargs.pop(field_name)
+    if kwargs.get("settings") is not None:
+        kwargs["settings"] = normalize_settings("wandb_config", kwargs["settings"])
     validate_settings("wandb_config", values, kwargs)
     for field_name in ("config", "tags"):
         check_json("wandb_config", field_name, values[field_name])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import asyncio
 import contextlib
 import dataclasses
 import functools
@@ -13,9 +12,9 @@ import os
 import textwrap
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from . import _extras
+from . import _concurrency, _extras
 from ._config import (
     INIT_FIELDS,
     RUN_ENTITY_KEY,
@@ -29,8 +28,10 @@ from ._config import (
     validate_settings,
 )
 from ._link import Wandb
-from ._resolve import RunPlan, TaskInfo, Topology, merge_settings, resolve_run
+from ._resolve import RunPlan, TaskInfo, merge_settings, resolve_run
+from ._runtime import has_netrc_credentials
 from ._state import (
+    TRIAL_CONTEXT_KEY,
     TRIAL_HANDLE_KEY,
     ActiveRun,
     TrialHandle,
@@ -40,7 +41,16 @@ from ._state import (
     set_current,
     take_trial_overrides,
 )
-from ._validate import WandbConfigError, check_json
+from ._validate import (
+    WandbConfigError,
+    check_decorator_argument,
+    check_decorator_target,
+    check_json,
+    normalize_settings,
+)
+
+if TYPE_CHECKING:  # pragma: no cover - ext imports this module
+    from .ext import RankHandler
 
 logger = logging.getLogger("flyteplugins.wandb")
 
@@ -53,42 +63,13 @@ MARKER = "__flyteplugins_wandb__"
 # ---------------------------------------------------------------------------------------------
 
 
-def _has_netrc_credentials(host: str | None) -> bool:
-    import netrc
-    from urllib.parse import urlparse
-
-    target = urlparse(host or os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").hostname
-    try:
-        return bool(target and netrc.netrc().authenticators(target))
-    except (FileNotFoundError, netrc.NetrcParseError, OSError):
-        return False
+# Kept for callers of the old private name; the lookup lives in _runtime (ext.has_netrc_credentials).
+_has_netrc_credentials = has_netrc_credentials
 
 
-_warned_no_distributed = False
-
-
-def _topology() -> tuple[Topology | None, Any]:
-    """torchrun topology and the distributed resolver, or (None, None) when not distributed."""
-    global _warned_no_distributed
-    try:
-        world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    except ValueError:
-        world_size = 1
-    if world_size <= 1:
-        return None, None
-    dist = _extras.try_distributed()
-    if dist is None:
-        if not _warned_no_distributed:
-            _warned_no_distributed = True
-            warnings.warn(
-                f"@wandb_init runs under torchrun (WORLD_SIZE={world_size}) but rank handling is not "
-                "installed, so only global rank 0 will log. Install it with: "
-                f"{_extras.install_hint('distributed')}",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        return None, "rank0-only"
-    return dist.detect_topology(os.environ), dist
+def _distribution(is_task: bool) -> _extras.Distribution:
+    """This call's place in a torchrun job; only a Flyte task's call is distributed, never a function's."""
+    return _extras.distribution(os.environ) if is_task else _extras.NOT_DISTRIBUTED
 
 
 def _task_info(is_task: bool) -> tuple[TaskInfo, dict[str, Any], Any]:
@@ -140,25 +121,25 @@ class _Scope:
         self.plan: RunPlan | None = None
         self.in_task = False
         self.trial_handle: TrialHandle | None = None
-        # flyteplugins.wandb_distributed, when this call runs on a torchrun/Elastic rank.
-        self.dist: Any = None
+        # The rank handler (flyteplugins.wandb_distributed), when this call runs on a torchrun rank.
+        self.dist: RankHandler | None = None
 
     def plan_run(self) -> RunPlan:
         info, context_settings, _ctx = _task_info(self.is_task)
         self.in_task = info.in_task
-        trial = take_trial_overrides()
+        trial = take_trial_overrides(_ctx.custom_context if (self.is_task and _ctx) else None)
         if trial is not None:
             info = dataclasses.replace(info, sweep_trial=True)
+            self.trial_handle = trial.pop(TRIAL_HANDLE_KEY, None)
         if not self.is_task:
             # A plain function does not inherit the task's custom_context run identity.
             context_settings.pop("id", None)
         settings = merge_settings(self.decorator_settings, context_settings)
-        topology, dist = _topology() if self.is_task else (None, None)
-        if dist == "rank0-only":
+        ranks = _distribution(self.is_task)
+        if ranks.rank0_only:
             if os.environ.get("RANK", "0") != "0":
                 self.plan = RunPlan(action="skip", advertise=False)
                 return self.plan
-            dist = None
             if settings.get("run_mode") == "shared":
                 # Without rank handling "shared" cannot mean the ranks' shared run; rank 0 logging
                 # alone is what the warning promised, not a "needs a tracked ancestor" error.
@@ -166,22 +147,13 @@ class _Scope:
         self.plan = resolve_run(
             settings,
             info,
-            topology,
+            ranks.topology,
             env=os.environ,
-            has_credentials=_has_netrc_credentials(settings.get("host")),
-            distributed=getattr(dist, "resolve_distributed", None),
+            has_credentials=has_netrc_credentials(settings.get("host")),
+            distributed=ranks.handler.resolve_distributed if ranks.handler is not None else None,
+            trial=trial,
         )
-        self.dist = dist if topology is not None else None
-        if trial is not None:
-            self.trial_handle = trial.pop(TRIAL_HANDLE_KEY, None)
-            trial_settings = trial.pop("settings", None)
-            if trial_settings:
-                self.plan.settings.update(trial_settings)
-            trial_config = trial.pop("config", None)
-            if trial_config:
-                self.plan.init_kwargs["config"] = {**self.plan.init_kwargs.get("config", {}), **trial_config}
-            self.plan.init_kwargs.update(trial)
-            self.plan.run_id = trial.get("id", self.plan.run_id)
+        self.dist = ranks.handler
         return self.plan
 
     def open(self) -> None:
@@ -258,6 +230,8 @@ class _Scope:
             RUN_OFFLINE_KEY: "true" if active.offline else "false",
             # An explicit id names exactly one run: children must not reuse it for their own runs.
             "wandb_id": "",
+            # Likewise a sweep trial's overrides belong to the trial action alone.
+            TRIAL_CONTEXT_KEY: "",
         }
         if plan.host:
             values[RUN_HOST_KEY] = plan.host
@@ -281,18 +255,19 @@ def _wrap(
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             scope = _Scope(decorator_settings, is_task, task)
             scope.plan_run()
-            # wandb.init blocks for a while: keep the event loop free for concurrent siblings.
-            await asyncio.to_thread(scope.open)
+            # wandb.init blocks for a while: keep the event loop free for concurrent siblings. Opens
+            # and finishes have pools of their own, so finished runs never wait behind new ones.
+            await _concurrency.opening(scope.open)
             token = set_current(scope.active)
             try:
                 with scope.children_context():
                     result = await func(*args, **kwargs)
             except BaseException as exc:
-                await asyncio.to_thread(scope.close, exc)
+                await _concurrency.finishing(scope.close, exc)
                 raise
             finally:
                 reset_current(token)
-            await asyncio.to_thread(scope.close, None)
+            await _concurrency.finishing(scope.close, None)
             await _maybe_download(scope)
             return result
 
@@ -400,7 +375,28 @@ def _attach_links(task: Any, settings: dict[str, Any]) -> None:
     task.links = (*tuple(task.links or ()), *links)
 
 
+def _wrap_task_function(task: Any, func: Callable[..., Any], settings: dict[str, Any]) -> Callable[..., Any]:
+    if not (_is_elastic(task) and inspect.iscoroutinefunction(func)):
+        return _wrap(func, settings, is_task=True, task=task)
+    # Flyte's Elastic plugin calls the function without awaiting it: see _bridge.
+    from ._bridge import ElasticAsyncFunction, as_sync
+
+    bridge = ElasticAsyncFunction(
+        func,
+        in_task=_wrap(as_sync(func), settings, is_task=True, task=task),
+        outside=_wrap(func, settings, is_task=True, task=task),
+    )
+    setattr(bridge, MARKER, settings)
+    return bridge
+
+
 def _decorate(obj: Any, settings: dict[str, Any]) -> Any:
+    check_decorator_target("@wandb_init", obj.func if _is_flyte_task(obj) else obj)
+    from . import _preempt
+
+    # Decoration runs at import, normally on the main thread: the one place where a SIGTERM handler
+    # can be installed for task bodies that Flyte runs in other threads.
+    _preempt.arm(keep=True)
     if _is_flyte_task(obj):
         func = obj.func
         if hasattr(func, MARKER):
@@ -411,7 +407,7 @@ def _decorate(obj: Any, settings: dict[str, Any]) -> Any:
                 dist.check_task(obj, settings)
         # `func` is a dataclass field, so it survives `task.override(...)` (a dataclasses.replace);
         # mutating the task in place keeps the object the TaskEnvironment registered for deploys.
-        obj.func = _wrap(func, settings, is_task=True, task=obj)
+        obj.func = _wrap_task_function(obj, func, settings)
         _attach_links(obj, settings)
         return obj
     if isinstance(obj, (staticmethod, classmethod)) or not callable(obj):
@@ -474,6 +470,7 @@ def wandb_init(
         WandbConfigError: At decoration time, for invalid values, non-JSON config, secret-like
             arguments, or when applied under ``@env.task`` instead of above it.
     """
+    check_decorator_argument("@wandb_init", _func)
     explicit: dict[str, Any] = {
         "run_mode": run_mode,
         "rank_scope": rank_scope,
@@ -485,10 +482,9 @@ def wandb_init(
     for name in (*INIT_FIELDS, "on_error", "finish_timeout"):
         if name in kwargs:
             explicit[name] = kwargs.pop(name)
-    user_settings = kwargs.get("settings")
-    if user_settings is not None and hasattr(user_settings, "model_dump"):
-        # A wandb.Settings object: keep only what the user set, as a plain dict we can merge.
-        kwargs["settings"] = user_settings.model_dump(exclude_unset=True)
+    if kwargs.get("settings") is not None:
+        # A wandb.Settings object becomes the dict of what the user set, so it merges with the context's.
+        kwargs["settings"] = normalize_settings("@wandb_init", kwargs["settings"])
     validate_settings("@wandb_init", explicit, kwargs)
     if explicit.get("config") is not None:
         check_json("@wandb_init", "config", explicit["config"])

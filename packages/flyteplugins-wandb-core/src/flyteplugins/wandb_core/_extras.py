@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+import os
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ._runtime import world_size
+
+if TYPE_CHECKING:  # pragma: no cover - ext imports the decorator, which imports this module
+    from ._resolve import Topology
+    from .ext import RankHandler
 
 # public name -> (module providing it, extra that installs it)
 OPTIONAL_NAMES: dict[str, tuple[str, str]] = {
@@ -19,6 +29,8 @@ OPTIONAL_NAMES: dict[str, tuple[str, str]] = {
 }
 
 DISTRIBUTED_MODULE = "flyteplugins.wandb_distributed"
+# The module-level object of the distributed package that implements ext.RankHandler.
+RANK_HANDLER_ATTR = "rank_handler"
 
 
 class MissingExtraError(ImportError):
@@ -44,10 +56,61 @@ def load_optional(name: str) -> object:
     return getattr(module, name)
 
 
-def try_distributed() -> ModuleType | None:
+def try_distributed() -> RankHandler | None:
+    """The installed rank handler (flyteplugins-wandb-distributed), or None when it is not installed."""
     try:
-        return importlib.import_module(DISTRIBUTED_MODULE)
+        module = importlib.import_module(DISTRIBUTED_MODULE)
     except ModuleNotFoundError as exc:
         if exc.name and DISTRIBUTED_MODULE.startswith(exc.name):
             return None
         raise
+    handler: RankHandler = getattr(module, RANK_HANDLER_ATTR)
+    return handler
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """How one call of a tracked task relates to a torchrun / Elastic job.
+
+    Attributes:
+        topology: This rank's place, when the job is distributed and rank handling is installed.
+        handler: The rank handler that resolves the run plan (set exactly when ``topology`` is).
+        rank0_only: Distributed, but rank handling is not installed: only global rank 0 logs, as
+            a plain single-process task would.
+    """
+
+    topology: Topology | None = None
+    handler: RankHandler | None = None
+    rank0_only: bool = False
+
+
+NOT_DISTRIBUTED = Distribution()
+_warned_no_distributed = False
+
+
+def distribution(env: Mapping[str, str] | None = None) -> Distribution:
+    """Read this process's place in a torchrun job (``WORLD_SIZE`` > 1) and load rank handling for it.
+
+    Warns once per process when the job is distributed but rank handling is not installed.
+    """
+    global _warned_no_distributed
+    env = os.environ if env is None else env
+    size = world_size(env)
+    if size <= 1:
+        return NOT_DISTRIBUTED
+    handler = try_distributed()
+    if handler is None:
+        if not _warned_no_distributed:
+            _warned_no_distributed = True
+            warnings.warn(
+                f"@wandb_init runs under torchrun (WORLD_SIZE={size}) but rank handling is not "
+                "installed, so only global rank 0 will log. Install it with: "
+                f"{install_hint('distributed')}",
+                RuntimeWarning,
+                stacklevel=3,  # the tracked task's wrapper
+            )
+        return Distribution(rank0_only=True)
+    topology = handler.detect_topology(env)
+    if topology is None:
+        return NOT_DISTRIBUTED
+    return Distribution(topology=topology, handler=handler)

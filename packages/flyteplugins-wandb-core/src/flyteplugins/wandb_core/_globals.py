@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import _compat
 from ._state import current, registry
 
 
@@ -30,12 +31,7 @@ _routed_log.__doc__ = "wandb.log, routed to the run of the calling @wandb_init t
 
 
 def _publish(wandb: Any, run: Any) -> None:
-    try:
-        from wandb.sdk.wandb_init import _set_global_run
-
-        _set_global_run(run)
-    except ImportError:  # older/newer wandb layout: set the essentials ourselves
-        wandb.run, wandb.config, wandb.summary = run, run.config, run.summary
+    _compat.set_global_run(wandb, run)
     wandb.log = _routed_log
 
 

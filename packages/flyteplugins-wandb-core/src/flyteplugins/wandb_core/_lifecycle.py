@@ -12,6 +12,8 @@ loopback W&B server (benchmarks/bench_fail_open.py), with the defaults below:
   unless set) and the run's data stays in its directory for ``wandb sync``.
 
 Each fallback prints one ``wandb:`` line on stderr saying where the data is and how to upload it.
+An input wandb itself refuses (a setting it rejects, say) fails online and offline alike: the run is
+then opened disabled, so the task body's ``run.log`` calls still work, and one line names the cause.
 With ``on_error="raise"`` the same situations raise :class:`WandbTrackingError` instead.
 """
 
@@ -20,22 +22,21 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import sys
 import threading
 import time
 from typing import Any
 from urllib.parse import urlparse
 
-from . import _globals
+from . import _compat, _concurrency, _globals, _notices, _preempt, _requirements
 from ._resolve import RunPlan
+from ._runtime import FAILED_EXIT_CODE, netrc_has_entry
 from ._state import ActiveRun, registry
 
 logger = logging.getLogger("flyteplugins.wandb")
 
-# wandb.init is not documented as thread-safe; concurrent sync tasks run in threads.
+# Guards wandb's module globals (wandb.run, wandb.log, ...) that _globals publishes after each
+# init and finish; wandb.init itself is serialised only where _concurrency.init_slot says.
 _init_lock = threading.Lock()
-
-FAILED_EXIT_CODE = 1
 
 # Seconds. wandb's own defaults are init_timeout=90 and an unbounded finish.
 DEFAULT_INIT_TIMEOUT = 30.0
@@ -65,8 +66,25 @@ def _settings(wandb: Any, fields: dict[str, Any]) -> Any:
 
 
 def _notice(message: str) -> None:
-    # One line on stderr: Flyte's local mode shows it, and it never lands in the run config.
-    print(f"wandb: {message}", file=sys.stderr, flush=True)
+    # One whole line on stderr: Flyte's local mode shows it, and it never lands in the run config.
+    _notices.notice(message)
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message`` on one line; pydantic errors name the setting and what was wrong with it."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            parts = [
+                f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}".strip(": ")
+                for e in errors()
+            ]
+        except Exception:  # not pydantic after all
+            parts = []
+        if parts:
+            return f"{type(exc).__name__}: {'; '.join(parts)}"[:300]
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
 
 
 # ------------------------------------------------------------------------------------------------
@@ -82,13 +100,8 @@ def _wants_online(kwargs: dict[str, Any], fields: dict[str, Any]) -> bool:
 def _base_url(fields: dict[str, Any]) -> str:
     if fields.get("base_url"):
         return str(fields["base_url"])
-    try:
-        from wandb.sdk import wandb_setup
-
-        # The URL wandb.init will use: environment, settings files and defaults, in wandb's order.
-        return str(wandb_setup.singleton().settings.base_url)
-    except Exception:  # a private API moved: fall back to the documented variable
-        return os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai"
+    # The URL wandb.init will use: environment, settings files and defaults, in wandb's order.
+    return _compat.configured_base_url()
 
 
 def _uses_proxy() -> bool:
@@ -149,54 +162,98 @@ def reset_breaker() -> None:
 
 
 def _init(wandb: Any, kwargs: dict[str, Any], fields: dict[str, Any]) -> Any:
-    with _init_lock:
+    # The package list is read once per process, not once per run (_requirements); inits overlap
+    # except where _concurrency says they must not.
+    fields, record_requirements = _requirements.take_over(kwargs, fields)
+    with _concurrency.init_slot(kwargs.get("reinit", fields.get("reinit"))):
         run = wandb.init(**kwargs, settings=_settings(wandb, fields) if fields else None)
+    if record_requirements:
+        _requirements.record(run)
+    with _init_lock:
         _globals.after_init(run)
-        return run
+    return run
 
 
 def _has_credentials(base_url: str) -> bool:
     if os.environ.get("WANDB_API_KEY"):
         return True
-    import netrc
+    return netrc_has_entry(base_url)
 
-    try:
-        return bool(netrc.netrc().authenticators(urlparse(base_url).hostname or ""))
-    except (FileNotFoundError, netrc.NetrcParseError, OSError):
-        return False
+
+def _untracked(wandb: Any, kwargs: dict[str, Any]) -> Any:
+    """A disabled run (the body's ``run.log``/``run.config`` calls work, nothing is recorded), or None.
+
+    wandb validates some arguments in every mode, disabled included (a tag it refuses, say): drop
+    them step by step, keeping the config the body may read.
+    """
+    base = {"mode": "disabled", "reinit": "create_new"}
+    attempts = [{**kwargs, **base}]
+    if kwargs.get("config") is not None:
+        attempts.append({**base, "config": kwargs["config"]})
+    attempts.append(base)
+    for attempt in attempts:
+        try:
+            return _init(wandb, attempt, {})
+        except Exception:  # try with less
+            continue
+    return None
 
 
 def _offline_fallback(
-    wandb: Any, plan: RunPlan, kwargs: dict[str, Any], fields: dict[str, Any], reason: str
-) -> tuple[Any, str | None]:
-    """Open the run offline after W&B failed; returns the run and the id to sync it to (if different)."""
+    wandb: Any, kwargs: dict[str, Any], fields: dict[str, Any]
+) -> tuple[Any, str | None, str | None]:
+    """Open the run offline after W&B failed: (run, id to sync it to if different, why offline failed).
+
+    When offline fails too, the run is a disabled one and the third item says why.
+    """
     kwargs = {**kwargs, "mode": "offline"}
     fields = {k: v for k, v in fields.items() if k not in _SHARED_FIELDS}
     try:
-        return _init(wandb, kwargs, fields), None
+        return _init(wandb, kwargs, fields), None, None
     except Exception as first:
-        if not kwargs.get("id"):
-            error: Exception = first
-        else:
+        error: Exception = first
+        if kwargs.get("id"):
             # After a failed online init, wandb keeps the id reserved in its service for the life of
             # the process: the offline copy gets its own id, and `wandb sync --id` files it under
             # the real one.
             sync_id = str(kwargs["id"])
             kwargs["id"] = f"{sync_id}-offline-{int(time.time() * 1000) % 100000:05d}"
             try:
-                return _init(wandb, kwargs, fields), sync_id
+                return _init(wandb, kwargs, fields), sync_id, None
             except Exception as second:
-                error = second
-    # Even offline failed (read-only disk, ...): the task still runs, untracked.
-    _notice(
-        f"{reason}; offline tracking failed too ({type(error).__name__}: {error}); "
-        f"run {plan.run_id!r} is not tracked."
-    )
-    return _init(wandb, {**kwargs, "mode": "disabled"}, {}), None
+                # The same refusal twice means the input itself; otherwise the second one is news.
+                error = first if _describe(second) == _describe(first) else second
+    # Even offline failed (a refused input, a read-only disk, ...): the task still runs, untracked.
+    return _untracked(wandb, kwargs), None, _describe(error)
+
+
+def _untracked_run(plan: RunPlan, run: Any) -> ActiveRun:
+    active = ActiveRun(run=run, run_id=plan.run_id, primary=True, plan=plan, offline=True)
+    active.extra["owner"] = True
+    active.extra["untracked"] = True
+    return active
 
 
 def start_run(plan: RunPlan) -> ActiveRun:
-    """Call ``wandb.init`` for ``plan``; fall back to offline unless ``on_error == "raise"``."""
+    """Call ``wandb.init`` for ``plan``; fall back to offline, then untracked, unless ``on_error == "raise"``.
+
+    With ``on_error="continue"`` this never raises: whatever goes wrong, the task runs, and exactly
+    one ``wandb:`` line says what happened to its tracking.
+    """
+    try:
+        return _start_run(plan)
+    except WandbTrackingError:
+        raise
+    except Exception as exc:
+        if plan.on_error == "raise":
+            raise WandbTrackingError(f"tracking failed for run {plan.run_id!r}: {_describe(exc)}") from exc
+        import wandb
+
+        _notice(f"tracking failed ({_describe(exc)}); run {plan.run_id!r} is not tracked; the task goes on.")
+        return _untracked_run(plan, _untracked(wandb, dict(plan.init_kwargs)))
+
+
+def _start_run(plan: RunPlan) -> ActiveRun:
     import wandb
 
     kwargs = dict(plan.init_kwargs)
@@ -215,24 +272,32 @@ def start_run(plan: RunPlan) -> ActiveRun:
                 _trip(base_url, reason)
     run = None
     sync_id = None
+    untracked: str | None = None  # why not even an offline run could be opened
     if reason is None:
         started = time.monotonic()
         try:
             run = _init(wandb, kwargs, fields)
         except Exception as exc:
-            if plan.on_error == "raise" or not online:
+            if plan.on_error == "raise":
                 raise WandbTrackingError(f"wandb.init failed for run {plan.run_id!r}: {exc}") from exc
-            first_line = str(exc).splitlines()[0] if str(exc) else ""
-            reason = f"wandb.init failed ({type(exc).__name__}: {first_line})"
-            # Only a server that kept wandb retrying until init_timeout is skipped for a while; a fast
-            # refusal (bad project, permissions) says nothing about other runs.
-            if time.monotonic() - started >= 0.8 * float(fields["init_timeout"]):
-                _trip(base_url, reason)
-            run, sync_id = _offline_fallback(wandb, plan, kwargs, fields, reason)
+            reason = f"wandb.init failed ({_describe(exc)})"
+            if not online:  # already offline: wandb refused the input itself
+                run, untracked = _untracked(wandb, kwargs), _describe(exc)
+            else:
+                # Only a server that kept wandb retrying until init_timeout is skipped for a while; a
+                # fast refusal (bad project, permissions) says nothing about other runs.
+                if time.monotonic() - started >= 0.8 * float(fields["init_timeout"]):
+                    _trip(base_url, reason)
+                run, sync_id, untracked = _offline_fallback(wandb, kwargs, fields)
     else:
         if plan.on_error == "raise":
             raise WandbTrackingError(f"W&B is not reachable for run {plan.run_id!r}: {reason}")
-        run, sync_id = _offline_fallback(wandb, plan, kwargs, fields, reason)
+        run, sync_id, untracked = _offline_fallback(wandb, kwargs, fields)
+    if untracked is not None:
+        same = not online or untracked in (reason or "")
+        also = "" if same else f"; offline tracking failed too ({untracked})"
+        _notice(f"{reason}{also}; run {plan.run_id!r} is not tracked; the task goes on.")
+        return _untracked_run(plan, run)
     offline = kwargs.get("mode") == "offline" or bool(
         getattr(run, "offline", False) or getattr(getattr(run, "settings", None), "_offline", False)
     )
@@ -242,7 +307,7 @@ def start_run(plan: RunPlan) -> ActiveRun:
         run_dir = os.path.dirname(str(run.dir)) if getattr(run, "dir", None) else "(not saved)"
         _notice(
             f"{reason}; tracking run {run_id!r} offline in {run_dir} instead; upload it later with: "
-            f"{_sync_command(run_dir, online=False, sync_id=sync_id)}"
+            f"{_notices.sync_command([run_dir], sync_id=sync_id)}"
         )
     active = ActiveRun(run=run, run_id=run_id, primary=plan.primary, plan=plan, offline=offline)
     active.extra["owner"] = True
@@ -253,6 +318,7 @@ def start_run(plan: RunPlan) -> ActiveRun:
         active.primary = True
     if plan.primary or plan.action == "init":
         registry.add(run_id, run)
+    _preempt.opened(active)
     return active
 
 
@@ -270,16 +336,6 @@ def reuse_run(plan: RunPlan) -> ActiveRun | None:
 # ------------------------------------------------------------------------------------------------
 
 
-def _sync_command(run_dir: str, *, online: bool, sync_id: str | None) -> str:
-    parts = ["wandb sync"]
-    if online:
-        parts.append("--include-online")  # wandb sync skips directories of online runs otherwise
-    if sync_id:
-        parts.append(f"--id {sync_id}")
-    parts.append(run_dir)
-    return " ".join(parts)
-
-
 def finish_run(active: ActiveRun, error: BaseException | None) -> None:
     """Finish the run this scope opened; a failing scope records a non-zero exit code.
 
@@ -294,6 +350,8 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
         registry.release(active.run_id or "")
         return
     registry.remove(active.run_id or "")
+    if not _preempt.closing(active):
+        return  # a SIGTERM handler already flushed and finished it
     exit_code = 0 if error is None else FAILED_EXIT_CODE
     run_dir = os.path.dirname(str(run.dir)) if getattr(run, "dir", None) else None
     sync_id = active.extra.get("sync_id")
@@ -306,14 +364,17 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
     finally:
         with _init_lock:
             _globals.after_finish()
+    if active.extra.get("untracked"):
+        return  # a disabled run: nothing to upload, and start_run already said so
     if active.offline:
         if active.primary and run_dir:
-            cmd = _sync_command(run_dir, online=False, sync_id=sync_id)
-            _notice(f"run {active.run_id} saved offline in {run_dir}; upload it with: {cmd}")
+            # One `wandb sync` line for all of them, once the process's last open run finishes.
+            others_open = registry.newest() is not None
+            _notices.offline_run_saved(str(active.run_id), run_dir, sync_id=sync_id, others_open=others_open)
         return
-    if getattr(run, "_finish_timed_out", False):
+    if _compat.finish_timed_out(run):
         waited = time.monotonic() - started
-        cmd = _sync_command(run_dir or "<run dir>", online=True, sync_id=None)
+        cmd = _notices.sync_command([run_dir or "<run dir>"], online=True)
         message = (
             f"W&B did not confirm the upload of run {active.run_id!r} within {waited:.0f}s "
             f"(finish_timeout); its data is kept in {run_dir}; upload it with: {cmd}"

@@ -14,7 +14,7 @@ from typing import Any
 from flyte import Link
 
 from ._config import RUN_ENTITY_KEY, RUN_HOST_KEY, RUN_ID_KEY, RUN_PROJECT_KEY, RankScope, RunMode
-from ._resolve import ui_host
+from ._resolve import derive_run_id, ui_host
 
 WANDB_ICON = "https://wandb.ai/logo.svg"
 
@@ -76,7 +76,7 @@ class Wandb(Link):
         context = dict(context or {})
         host, wb_project, wb_entity = self._base(context)
         parent_run = context.get(RUN_ID_KEY) or None
-        own_id = self.id or context.get("wandb_id") or f"{run_name}-{action_name}"
+        own_id = self.id or context.get("wandb_id") or derive_run_id(run_name, action_name)
         run_mode = self.run_mode or context.get("wandb_run_mode") or "auto"
 
         if self._is_distributed:

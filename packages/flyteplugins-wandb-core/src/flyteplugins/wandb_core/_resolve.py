@@ -5,11 +5,21 @@ Nothing here imports wandb or flyte, so the whole run-mode matrix is table-teste
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ._validate import RANK_SCOPES, RUN_MODES, WandbConfigError, check_choice
+from ._validate import (
+    RANK_SCOPES,
+    RUN_ID_MAX,
+    RUN_MODES,
+    WandbConfigError,
+    check_choice,
+    check_no_secret_values,
+    run_id_problem,
+)
 
 DEFAULT_HOST = "https://wandb.ai"
 CLOUD_API = "https://api.wandb.ai"
@@ -145,6 +155,49 @@ def choose_mode(explicit: str | None, env: Mapping[str, str], has_credentials: b
     return "offline"
 
 
+DERIVED_RUN_ID_MAX = 64
+"""Longest id derived from Flyte names: room is left for the rank/worker suffixes of distributed runs."""
+
+_NOT_ID_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_HASH_LEN = 10
+
+
+def _hashed(raw: str, readable: str, limit: int) -> str:
+    digest = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:_HASH_LEN]
+    head = readable[: max(0, limit - _HASH_LEN - 1)].rstrip("-.")
+    return f"{head}-{digest}" if head else digest
+
+
+def derive_run_id(*parts: str, max_length: int = DERIVED_RUN_ID_MAX) -> str:
+    """The W&B run id for Flyte names (``run_name``, ``action_name``): ``{run_name}-{action_name}``.
+
+    Every id builder (the decorator, the UI link, distributed ranks) goes through here, so all of them
+    agree. Names W&B accepts as they are keep the readable pattern. Otherwise (``exp/1``, ``a:b#c``, or
+    longer than ``max_length``) characters other than letters, digits, ``-``, ``_`` and ``.`` become
+    ``-`` and a hash of the original names is appended: the result is a pure function of the names,
+    so every attempt and every pod of an action derives the same id, and two names that differ only
+    in the replaced characters or beyond the cut never collide.
+
+    Templated names (``{{.actionName}}``, seen by links rendered remotely at submit time) are kept as
+    they are: Flyte substitutes them later with its own generated names, which need no change.
+    """
+    raw = "-".join(parts)
+    if "{{" in raw:
+        return raw
+    if len(raw) <= max_length and run_id_problem(raw) is None and _NOT_ID_SAFE.search(raw) is None:
+        if not raw.startswith(("-", ".")):
+            return raw
+    readable = _NOT_ID_SAFE.sub("-", raw).strip("-.")
+    return _hashed(raw, readable, max_length)
+
+
+def run_id_with_suffix(base: str, suffix: str, max_length: int = RUN_ID_MAX) -> str:
+    """``base + suffix`` (e.g. ``-rank-3``), shortening ``base`` with a hash when the sum is too long."""
+    if len(base) + len(suffix) <= max_length:
+        return base + suffix
+    return _hashed(base, base, max_length - len(suffix)) + suffix
+
+
 DistributedResolver = Callable[[dict[str, Any], TaskInfo, Topology, RunPlan], RunPlan]
 
 
@@ -156,6 +209,7 @@ def resolve_run(
     env: Mapping[str, str] | None = None,
     has_credentials: bool = False,
     distributed: DistributedResolver | None = None,
+    trial: Mapping[str, Any] | None = None,
 ) -> RunPlan:
     """Turn merged settings plus the task's situation into a :class:`RunPlan`.
 
@@ -166,6 +220,9 @@ def resolve_run(
         env: Environment variables (only WANDB_MODE / WANDB_API_KEY / WANDB_BASE_URL are read).
         has_credentials: A netrc entry for the W&B host exists.
         distributed: Resolver from flyteplugins-wandb-distributed, required when ``topology`` is given.
+        trial: A sweep trial's ``wandb.init`` overrides (``id``, ``config`` merged into the config,
+            ``settings`` merged into the settings, then ``group``, ``mode``, ``project``, ...). The
+            trial's ``id`` is the run id, or the base id that a distributed trial's ranks derive theirs from.
     """
     env = env or {}
     s = dict(settings)
@@ -198,9 +255,22 @@ def resolve_run(
         init_kwargs["mode"] = mode
 
     explicit_id: str | None = s.get("id")
+    if trial is not None:
+        trial = dict(trial)
+        plan_settings.update(trial.pop("settings", None) or {})
+        trial_config = trial.pop("config", None)
+        if trial_config:
+            init_kwargs["config"] = {**init_kwargs.get("config", {}), **trial_config}
+        init_kwargs.update(trial)
+        explicit_id = trial.get("id", explicit_id)
     base_id = explicit_id
     if base_id is None and task.in_task and task.is_task and task.run_name and task.action_name:
-        base_id = f"{task.run_name}-{task.action_name}"
+        base_id = derive_run_id(task.run_name, task.action_name)
+    # The key may reach a task by a path no decorator saw (a hand-written custom_context, a key
+    # injected only into the pod): refuse it here too, before anything is written or sent.
+    check_no_secret_values(
+        "W&B run settings from the task's context", "wandb.init", {**init_kwargs, "settings": plan_settings}, env
+    )
 
     if topology is not None and topology.world_size > 1 and task.is_task:
         if distributed is None:
@@ -213,7 +283,7 @@ def resolve_run(
         return distributed(s, task, topology, plan)
 
     # A sweep trial always gets its own run; wandb.agent (or the launcher's overrides) give its id.
-    if task.sweep_trial:
+    if task.sweep_trial or trial is not None:
         return _own(plan, explicit_id, deterministic=False)
 
     if not task.is_task:

@@ -8,9 +8,10 @@ same process (local mode) reuse its parent's run object instead of opening a sec
 
 from __future__ import annotations
 
+import json
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -90,11 +91,26 @@ def trial_scope(**init_overrides: Any) -> Iterator[TrialHandle]:
         _trial.reset(token)
 
 
-def take_trial_overrides() -> dict[str, Any] | None:
+# The same overrides for a trial that runs as a Flyte task of its own, possibly in another pod: the
+# sweep controller writes them as JSON into the trial action's custom_context. A trial's own run
+# blanks the key for its children, so only the trial action itself reads it.
+TRIAL_CONTEXT_KEY = "_wandb_sweep_trial"
+
+
+def take_trial_overrides(custom_context: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """The trial overrides for this scope: the in-process ones first, else the task's context key."""
     overrides = _trial.get()
     if overrides is not None:
         _trial.set(None)
-    return overrides
+        return overrides
+    raw = (custom_context or {}).get(TRIAL_CONTEXT_KEY)
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return dict(value) if isinstance(value, dict) else None
 
 
 class _Registry:

@@ -1,17 +1,40 @@
-"""Early validation of user input: allowed values, JSON-ability and secret refusal."""
+"""Early validation of user input: allowed values, W&B's naming rules, JSON-ability and secrets.
+
+Everything here runs at decoration / ``wandb_config`` time, so it must not import wandb (that import
+takes seconds and ``@wandb_init`` runs when the user's module is imported). W&B's own rules are
+mirrored from the SDK's validators (``wandb.Settings``) and recorded names (``_wandb_names``); the
+tests check both against the installed wandb.
+"""
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import json
 import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from . import _wandb_names
+
 RUN_MODES = ("auto", "new", "shared")
 RANK_SCOPES = ("global", "worker")
 WANDB_MODES = ("online", "offline", "disabled", "shared")
 ON_ERROR_CHOICES = ("continue", "raise")
+RESUME_CHOICES = ("allow", "never", "must", "auto")
+
+# wandb.Settings.validate_project: at most 128 characters, none of these. Entities appear in the same
+# URL paths (`{host}/{entity}/{project}/runs/{id}`), so the same rule applies to them.
+NAME_MAX = 128
+NAME_RESERVED = "/\\#?%:"
+# The wandb.init docstring forbids `/ \ # ? % :`; wandb.Settings.validate_run_id refuses `: ; , # ? / '`.
+RUN_ID_RESERVED = "/\\#?%:;,'"
+# W&B does not check run id length client-side, but the id becomes part of names the server caps at
+# 128 characters (artifact names such as `run-{id}-history`); ids we derive stay at half of that.
+RUN_ID_MAX = 128
+TAG_MAX = 64  # wandb.Settings.validate_run_tags: 1 to 64 characters
+JOB_TYPE_MAX = 64  # the server refuses longer job types when the run is synced
 
 SECRET_HINT = (
     "Secrets must never travel through wandb_config/@wandb_init: Flyte copies custom_context to every "
@@ -19,23 +42,99 @@ SECRET_HINT = (
     'flyte.TaskEnvironment(..., secrets=flyte.Secret(key="wandb_api_key", as_env_var="WANDB_API_KEY")).'
 )
 
-# Matches names such as api_key, apiKey, WANDB_API_KEY, access_token, client_secret, password.
-# `max_tokens`, `tokenizer` and `num_keys` stay allowed: they are ordinary ML hyperparameters.
-_SECRET_NAME = re.compile(
-    r"(^|[_\-.])(api[_\-]?key|apikey|access[_\-]?key|secret([_\-]?key)?|password|passwd|token|"
-    r"auth[_\-]?token|credentials?|private[_\-]?key|key)$",
-    re.IGNORECASE,
+# Argument names that can only mean a credential. Applied to top-level arguments and settings keys
+# only: inside `config`, names such as `pad_token`, `rng_key` or `max_tokens` are ordinary ML settings,
+# so nested values are judged by what they hold (the live W&B key), never by their names.
+_CREDENTIAL_NAME = re.compile(
+    r"^(wandb_)?(api_?key|key|token|access_?token|auth_?token|bearer_?token|refresh_?token|access_?key|"
+    r"secret|secret_?key|client_?secret|password|passwd|credentials?|private_?key)$"
+    r"|_(api_?key|access_?key|secret|secret_?key|secret_access_key|password|access_?token|auth_?token|"
+    r"private_?key)$"
 )
+# A key shorter than this could occur by chance inside ordinary text, so it is only matched whole.
+_MIN_SUBSTRING_SECRET = 8
 
 
 class WandbConfigError(ValueError):
     """Raised at decoration / configuration time when an argument is invalid."""
 
 
+# ---------------------------------------------------------------------------------------------
+# Secrets
+# ---------------------------------------------------------------------------------------------
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).replace("-", "_").replace(".", "_").lower()
+
+
 def is_secret_name(name: str) -> bool:
-    """True when ``name`` looks like it holds a credential."""
-    snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name)
-    return bool(_SECRET_NAME.search(snake))
+    """True when ``name``, as a top-level argument or settings key, can only hold a credential."""
+    return bool(_CREDENTIAL_NAME.search(_snake(name)))
+
+
+def check_no_secret_arguments(where: str, names: Iterable[str]) -> None:
+    for name in names:
+        if isinstance(name, str) and is_secret_name(name):
+            raise WandbConfigError(f"{where} got a secret-like argument {name!r}. {SECRET_HINT}")
+
+
+def live_secrets(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The W&B API key of this process (``WANDB_API_KEY``), if one is set."""
+    key = ((os.environ if env is None else env).get("WANDB_API_KEY") or "").strip()
+    return (key,) if key else ()
+
+
+def _holds(text: str, secrets: tuple[str, ...]) -> bool:
+    return any((s in text) if len(s) >= _MIN_SUBSTRING_SECRET else text.strip() == s for s in secrets)
+
+
+def find_secret(value: Any, secrets: tuple[str, ...], path: str = "") -> str | None:
+    """The path (``config['a'][0]``) of the first place in ``value`` holding a secret, else None.
+
+    Mapping keys count as places too; a key that holds the secret is shown redacted in the path.
+    """
+    if not secrets:
+        return None
+    if _is_wandb_settings(value):
+        value = _fields_set(value)
+    if isinstance(value, str):
+        return path if _holds(value, secrets) else None
+    if isinstance(value, bytes):
+        return path if _holds(value.decode("utf-8", "replace"), secrets) else None
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            shown = "<redacted>" if isinstance(k, str) and _holds(k, secrets) else repr(k)
+            sub = f"{path}[{shown}]"
+            if shown == "<redacted>":
+                return sub
+            found = find_secret(v, secrets, sub)
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, (list, tuple, set, frozenset)):
+        for i, v in enumerate(value):
+            found = find_secret(v, secrets, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+def check_no_secret_values(where: str, argument: str, value: Any, env: Mapping[str, str] | None = None) -> None:
+    """Refuse the live W&B API key anywhere in ``value``: at any depth, as a key, or inside a string.
+
+    The error names where the key was found and never the key itself.
+    """
+    found = find_secret(value, live_secrets(env), argument)
+    if found is not None:
+        raise WandbConfigError(
+            f"{where}: {found} contains the W&B API key (the value of WANDB_API_KEY). {SECRET_HINT}"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Generic checks
+# ---------------------------------------------------------------------------------------------
 
 
 def check_choice(argument: str, value: Any, allowed: Iterable[str]) -> None:
@@ -43,36 +142,6 @@ def check_choice(argument: str, value: Any, allowed: Iterable[str]) -> None:
     if value is not None and value not in allowed:
         choices = ", ".join(repr(a) for a in allowed)
         raise WandbConfigError(f"{argument}={value!r} is not valid; allowed values: {choices}.")
-
-
-def check_no_secret_arguments(where: str, names: Iterable[str]) -> None:
-    for name in names:
-        if is_secret_name(name):
-            raise WandbConfigError(f"{where} got a secret-like argument {name!r}. {SECRET_HINT}")
-
-
-def _known_secret_values() -> set[str]:
-    return {v for k, v in os.environ.items() if k in ("WANDB_API_KEY",) and v}
-
-
-def check_no_secret_values(where: str, argument: str, value: Any) -> None:
-    """Refuse secret-like keys anywhere in a nested mapping and the live W&B key as a value."""
-    secrets = _known_secret_values()
-
-    def walk(obj: Any, path: str) -> None:
-        if isinstance(obj, Mapping):
-            for k, v in obj.items():
-                sub = f"{path}[{k!r}]"
-                if isinstance(k, str) and is_secret_name(k):
-                    raise WandbConfigError(f"{where}: {sub} looks like a secret. {SECRET_HINT}")
-                walk(v, sub)
-        elif isinstance(obj, (list, tuple)):
-            for i, v in enumerate(obj):
-                walk(v, f"{path}[{i}]")
-        elif isinstance(obj, str) and obj in secrets:
-            raise WandbConfigError(f"{where}: {path} holds the value of WANDB_API_KEY. {SECRET_HINT}")
-
-    walk(value, argument)
 
 
 def check_json(where: str, argument: str, value: Any) -> None:
@@ -88,3 +157,216 @@ def check_json(where: str, argument: str, value: Any) -> None:
 def check_type(where: str, argument: str, value: Any, types: type | tuple[type, ...], desc: str) -> None:
     if value is not None and not isinstance(value, types):
         raise WandbConfigError(f"{where}: {argument} must be {desc}, got {type(value).__name__} {value!r}.")
+
+
+def _did_you_mean(name: str, allowed: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(allowed), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+# ---------------------------------------------------------------------------------------------
+# W&B's rules for names, ids, tags and wandb.init arguments
+# ---------------------------------------------------------------------------------------------
+
+
+def check_wandb_name(where: str, argument: str, value: Any) -> None:
+    """A project or entity name: 1-128 characters, none of ``/ \\ # ? % :``."""
+    if not isinstance(value, str):
+        return  # the type check names it
+    if not value.strip():
+        raise WandbConfigError(f"{where}: {argument} must not be empty or only whitespace, got {value!r}.")
+    if len(value) > NAME_MAX:
+        raise WandbConfigError(
+            f"{where}: {argument} is {len(value)} characters long; W&B allows at most {NAME_MAX}."
+        )
+    bad = sorted({c for c in value if c in NAME_RESERVED})
+    if bad:
+        raise WandbConfigError(
+            f"{where}: {argument}={value!r} contains {' '.join(bad)}; W&B names cannot contain any of "
+            f"{' '.join(NAME_RESERVED)}."
+        )
+
+
+def run_id_problem(value: str) -> str | None:
+    """Why W&B would refuse ``value`` as a run id, or None when it is valid."""
+    if not value:
+        return "it is empty"
+    if not value.strip():
+        return "it is only whitespace"
+    if value != value.strip():
+        return "it starts or ends with whitespace"
+    bad = sorted({c for c in value if c in RUN_ID_RESERVED})
+    if bad:
+        return f"it contains {' '.join(bad)} (run ids cannot contain any of {' '.join(RUN_ID_RESERVED)})"
+    if len(value) > RUN_ID_MAX:
+        return f"it is {len(value)} characters long (at most {RUN_ID_MAX})"
+    return None
+
+
+def check_run_id(where: str, argument: str, value: Any) -> None:
+    if not isinstance(value, str):
+        return
+    problem = run_id_problem(value)
+    if problem:
+        raise WandbConfigError(
+            f"{where}: {argument}={value!r} is not a valid W&B run id: {problem}. Use letters, digits, "
+            "'-', '_' and '.'; or leave it unset to get an id derived from the Flyte run and action."
+        )
+
+
+def check_tags(where: str, argument: str, tags: Any) -> None:
+    """A list or tuple of strings of 1-64 characters (a bare string would be split into letters)."""
+    if tags is None:
+        return
+    if isinstance(tags, str):
+        raise WandbConfigError(
+            f"{where}: {argument} must be a list or tuple of strings, got the string {tags!r}; "
+            f"write {argument}=[{tags!r}]."
+        )
+    if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
+        raise WandbConfigError(f"{where}: {argument} must be a list or tuple of strings, got {tags!r}.")
+    for i, tag in enumerate(tags):
+        if not tag or len(tag) > TAG_MAX:
+            raise WandbConfigError(
+                f"{where}: {argument}[{i}]={tag!r} is {len(tag)} characters; W&B tags must be 1 to "
+                f"{TAG_MAX} characters."
+            )
+
+
+def check_resume(where: str, argument: str, value: Any) -> None:
+    if value is None or isinstance(value, bool) or value in RESUME_CHOICES:
+        return
+    choices = ", ".join(repr(c) for c in (*RESUME_CHOICES, True, False))
+    raise WandbConfigError(f"{where}: {argument}={value!r} is not valid; allowed values: {choices}.")
+
+
+def check_init_kwargs(where: str, names: Iterable[str], plugin_options: Iterable[str] = ()) -> None:
+    """Refuse names that are neither ``wandb.init`` arguments nor the plugin's own options."""
+    if not _wandb_names.lists_are_complete():
+        return  # a newer wandb than the recorded names: let it judge names we do not know
+    known = set(_wandb_names.INIT_KWARGS) | set(plugin_options)
+    for name in names:
+        if name not in known:
+            raise WandbConfigError(
+                f"{where} got an unknown argument {name!r}.{_did_you_mean(name, known)} Allowed: the plugin "
+                f"options and the wandb.init arguments ({', '.join(sorted(known))}). Hyperparameters go "
+                "in config={...}."
+            )
+
+
+def normalize_settings(where: str, value: Any) -> dict[str, Any] | None:
+    """``settings`` as a plain dict: a mapping, or a ``wandb.Settings`` (duck-typed, wandb not imported)."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return dict(value)
+    check_no_secret_values(where, "settings", value)  # before the message below quotes the value
+    if _is_wandb_settings(value):
+        # Keep only what the user set, so merging with the context's settings does not reset the rest.
+        return _fields_set(value)
+    raise WandbConfigError(
+        f"{where}: settings must be a dict of wandb.Settings fields or a wandb.Settings object, "
+        f"got {type(value).__name__} {value!r}."
+    )
+
+
+def _is_wandb_settings(value: Any) -> bool:
+    cls = type(value)
+    return cls.__name__ == "Settings" and cls.__module__.split(".")[0] == "wandb" and hasattr(value, "model_fields_set")
+
+
+def _fields_set(settings: Any) -> dict[str, Any]:
+    # Not model_dump(exclude_unset=True): that also returns computed fields, which Settings refuses as input.
+    return {name: getattr(settings, name) for name in sorted(settings.model_fields_set)}
+
+
+def check_settings(where: str, settings: Mapping[str, Any]) -> None:
+    """The fields of a ``settings`` dict: known to wandb, no credentials, W&B's rules for the values."""
+    check_no_secret_arguments(f"{where} settings", settings.keys())
+    for key in settings:
+        if not isinstance(key, str):
+            raise WandbConfigError(f"{where}: settings keys must be strings, got {key!r}.")
+        if _wandb_names.lists_are_complete() and key not in _wandb_names.SETTINGS_FIELDS:
+            raise WandbConfigError(
+                f"{where}: settings[{key!r}] is not a wandb.Settings field."
+                f"{_did_you_mean(key, _wandb_names.SETTINGS_FIELDS)} See "
+                "https://docs.wandb.ai/ref/python/settings for the fields."
+            )
+    arg = f"{where}: settings"
+    for key in ("project", "entity"):
+        check_wandb_name(where, f"settings[{key!r}]", settings.get(key))
+    check_run_id(where, "settings['run_id']", settings.get("run_id"))
+    check_tags(where, "settings['run_tags']", settings.get("run_tags"))
+    check_resume(where, "settings['resume']", settings.get("resume"))
+    mode = settings.get("mode")
+    if mode is not None and mode not in (*WANDB_MODES, "dryrun", "run"):
+        raise WandbConfigError(f"{arg}['mode']={mode!r} is not valid; allowed values: {WANDB_MODES}.")
+    base_url = settings.get("base_url")
+    if base_url is not None and not (isinstance(base_url, str) and base_url.startswith(("http://", "https://"))):
+        raise WandbConfigError(f"{arg}['base_url'] must start with http:// or https://, got {base_url!r}.")
+
+
+def check_wandb_inputs(
+    where: str, values: Mapping[str, Any], extra: Mapping[str, Any], plugin_options: Iterable[str] = ()
+) -> None:
+    """Everything W&B would refuse later, refused now, naming the argument and the allowed values.
+
+    ``values`` are the named fields (project, id, tags, ...), ``extra`` the other ``wandb.init``
+    keyword arguments (``settings`` already normalised to a dict). The secret checks run first, so no
+    later message can quote the key.
+    """
+    for name, value in (*values.items(), *extra.items()):
+        check_no_secret_values(where, name, value)
+    check_no_secret_arguments(where, extra.keys())
+    check_init_kwargs(where, extra.keys(), plugin_options)
+    for name in ("project", "entity"):
+        check_wandb_name(where, name, values.get(name))
+    check_run_id(where, "id", values.get("id"))
+    check_tags(where, "tags", values.get("tags"))
+    job_type = values.get("job_type")
+    if isinstance(job_type, str) and len(job_type) > JOB_TYPE_MAX:
+        raise WandbConfigError(
+            f"{where}: job_type is {len(job_type)} characters long; W&B allows at most {JOB_TYPE_MAX}."
+        )
+    check_resume(where, "resume", extra.get("resume"))
+    settings = extra.get("settings")
+    if settings is not None:
+        if not isinstance(settings, Mapping):
+            normalize_settings(where, settings)  # raises with the allowed types
+        else:
+            check_settings(where, settings)
+
+
+# ---------------------------------------------------------------------------------------------
+# Decorator misuse
+# ---------------------------------------------------------------------------------------------
+
+
+def check_decorator_argument(where: str, value: Any) -> None:
+    """``@wandb_init("new")``: the decorator's only positional argument is the decorated function."""
+    if not isinstance(value, str):
+        return
+    if find_secret(value, live_secrets()) is not None:
+        raise WandbConfigError(f"{where} got the W&B API key as a positional argument. {SECRET_HINT}")
+    hint = f" Write {where}(run_mode={value!r})." if value in RUN_MODES else ""
+    raise WandbConfigError(
+        f"{where} takes keyword arguments only, got the positional argument {value!r}.{hint} "
+        f"run_mode must be one of {', '.join(repr(m) for m in RUN_MODES)}."
+    )
+
+
+def check_decorator_target(where: str, obj: Any) -> None:
+    """Refuse what a run cannot wrap: classes and (async) generator functions."""
+    name = getattr(obj, "__qualname__", repr(obj))
+    if inspect.isclass(obj):
+        raise WandbConfigError(
+            f"{where} decorates a Flyte task or a function, got the class {name!r}. Decorate the method or "
+            "task that does the work instead."
+        )
+    if inspect.isasyncgenfunction(obj) or inspect.isgeneratorfunction(obj):
+        kind = "an async generator" if inspect.isasyncgenfunction(obj) else "a generator"
+        raise WandbConfigError(
+            f"{where} cannot track {kind} function ({name!r}): calling it returns at once, so the run "
+            "would finish before the body runs. Collect the values in a regular function (return a list), "
+            "or open the run in the code that consumes the generator."
+        )

@@ -16,12 +16,14 @@ the ``run_mode`` × ``rank_scope`` matrix:
 from __future__ import annotations
 
 from ._guard import install_guard, on_run_open
+from ._handler import TorchrunRankHandler, rank_handler
 from ._resolve import group_for, is_scope_primary, resolve_distributed, run_id_for
 from ._task import check_task, elastic_shape, links_for_task
 from ._topology import ENV_VARS, detect_topology, get_distributed_info
 
 __all__ = [
     "ENV_VARS",
+    "TorchrunRankHandler",
     "check_task",
     "detect_topology",
     "elastic_shape",
@@ -31,6 +33,7 @@ __all__ = [
     "is_scope_primary",
     "links_for_task",
     "on_run_open",
+    "rank_handler",
     "resolve_distributed",
     "run_id_for",
 ]

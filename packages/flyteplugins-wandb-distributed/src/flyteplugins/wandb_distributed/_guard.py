@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from types import FrameType
 from typing import Any
 
-FAILED_EXIT_CODE = 1
+from flyteplugins.wandb_core.ext import FAILED_EXIT_CODE, ActiveRun, run_is_finished, world_size
+
 # torchrun waits 30 s after SIGTERM before SIGKILL; finishing must fit well inside that.
 FINISH_GRACE_S = 10.0
 
@@ -33,10 +34,7 @@ _previous: Any = None
 
 
 def _is_torchrun_worker(env: Mapping[str, str]) -> bool:
-    try:
-        return int(env.get("WORLD_SIZE", "1")) > 1 and "RANK" in env
-    except ValueError:
-        return False
+    return world_size(env) > 1 and "RANK" in env
 
 
 def install_guard(env: Mapping[str, str] | None = None) -> bool:
@@ -61,15 +59,15 @@ def install_guard(env: Mapping[str, str] | None = None) -> bool:
     return True
 
 
-def on_run_open(active: Any) -> None:
-    """Core hook: a run opened on this rank (``active`` is core's ActiveRun)."""
+def on_run_open(active: ActiveRun) -> None:
+    """Core hook (``RankHandler.on_run_open``): a run opened on this rank."""
     if active.run is not None:
         _runs.add(active.run)
     install_guard()
 
 
 def _finish_open_runs() -> list[str]:
-    runs = [run for run in list(_runs) if not getattr(run, "_is_finished", False)]
+    runs = [run for run in list(_runs) if not run_is_finished(run)]
     finished = []
     for run in runs:
         worker = threading.Thread(target=_finish_quietly, args=(run,), daemon=True)

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flyteplugins.wandb_core import WandbConfigError
-from flyteplugins.wandb_core._resolve import RunPlan, TaskInfo, Topology
+from flyteplugins.wandb_core.ext import RunPlan, TaskInfo, Topology, run_id_with_suffix
 
 _warned_download = False
 
@@ -46,9 +46,9 @@ def run_id_for(settings: Mapping[str, Any], topology: Topology, base: str) -> st
     worker = _worker_scoped(settings, topology)
     if run_mode == "new":
         if worker:
-            return f"{base}-worker-{topology.worker_index}-rank-{topology.local_rank}"
-        return f"{base}-rank-{topology.rank}"
-    return f"{base}-worker-{topology.worker_index}" if worker else base
+            return run_id_with_suffix(base, f"-worker-{topology.worker_index}-rank-{topology.local_rank}")
+        return run_id_with_suffix(base, f"-rank-{topology.rank}")
+    return run_id_with_suffix(base, f"-worker-{topology.worker_index}") if worker else base
 
 
 def group_for(settings: Mapping[str, Any], topology: Topology, base: str) -> str | None:

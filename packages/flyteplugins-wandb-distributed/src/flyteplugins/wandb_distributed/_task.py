@@ -6,12 +6,12 @@ import flyteplugins-pytorch or torch: a task that uses Elastic already brings bo
 
 from __future__ import annotations
 
-import inspect
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flyteplugins.wandb_core import Wandb, WandbConfigError
+from flyteplugins.wandb_core.ext import distributed_link
 
 from ._guard import install_guard
 
@@ -48,7 +48,7 @@ def elastic_shape(task: Any) -> tuple[int, int]:
     return nodes, procs
 
 
-def links_for_task(task: Any, link_args: Mapping[str, Any], settings: Mapping[str, Any]) -> Iterable[Wandb]:
+def links_for_task(task: Any, link_args: Mapping[str, Any], settings: Mapping[str, Any]) -> Sequence[Wandb]:
     """The W&B links of an Elastic task, derived from its Elastic config at decoration time.
 
     One link per worker for ``rank_scope="worker"`` on a multi-node task (``{base}-worker-{i}``, or
@@ -62,27 +62,21 @@ def links_for_task(task: Any, link_args: Mapping[str, Any], settings: Mapping[st
         return [Wandb(**args)]
     if nodes > 1 and args.get("rank_scope") == "worker":
         return [
-            Wandb(**args, name=f"Weights & Biases Worker {i}", _is_distributed=True, _worker_index=i)
-            for i in range(nodes)
+            distributed_link(args, worker_index=i, name=f"Weights & Biases Worker {i}") for i in range(nodes)
         ]
     # Worker 0's index lets a rank_scope="worker" given later through wandb_config still land on a run.
-    return [Wandb(**args, _is_distributed=True, _worker_index=0 if nodes > 1 else None)]
+    return [distributed_link(args, worker_index=0 if nodes > 1 else None)]
 
 
 def check_task(task: Any, settings: Mapping[str, Any]) -> None:
     """Refuse or warn about settings that cannot work on an Elastic task.
 
+    An ``async def`` task function is fine: core runs its coroutine to completion in each worker
+    (Flyte's Elastic plugin calls the function without awaiting it).
+
     Raises:
-        WandbConfigError: The task function is ``async``: Flyte's Elastic plugin runs the function
-            directly in each worker and never awaits it, so it must be a plain ``def``.
+        WandbConfigError: The Elastic config cannot be read (see :func:`elastic_shape`).
     """
-    func = getattr(task, "func", None)
-    if inspect.iscoroutinefunction(func):
-        raise WandbConfigError(
-            f"Task {_task_name(task)!r} uses Elastic (torch distributed) with an async function, which "
-            "Flyte's Elastic plugin does not support: it calls the function in each worker without "
-            "awaiting it. Define it with 'def' instead of 'async def'."
-        )
     elastic_shape(task)
     if settings.get("download_logs"):
         warnings.warn(

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flyteplugins.wandb_core import WandbConfigError
-from flyteplugins.wandb_core._resolve import Topology
+from flyteplugins.wandb_core.ext import Topology
 
 # Set by torchrun (torch.distributed.elastic) for every worker process; Flyte's Elastic plugin runs
 # its workers through the same launcher, so one reader serves both.

@@ -21,7 +21,10 @@ from flyteplugins.wandb_core._validate import (
     check_no_secret_arguments,
     check_no_secret_values,
     check_type,
+    check_wandb_name,
 )
+
+from ._validate import validate_sweep_definition
 
 SweepMethod = Literal["grid", "random", "bayes"]
 """Search strategy: ``"grid"``, ``"random"`` or ``"bayes"``."""
@@ -137,6 +140,10 @@ def merge_values(decorator: Mapping[str, Any], context: Mapping[str, Any]) -> di
 
 def validate_values(where: str, values: Mapping[str, Any]) -> None:
     """Check explicit sweep settings; raise :class:`WandbConfigError` naming the bad argument."""
+    for name, value in values.items():  # first, so no later message can quote the key
+        check_no_secret_values(where, name, value)
+    for name in ("project", "entity"):
+        check_wandb_name(where, name, values.get(name))
     check_choice("method", values.get("method"), METHODS)
     for name in ("name", "project", "entity"):
         check_type(where, name, values.get(name), str, "a string")
@@ -179,7 +186,8 @@ def validate_values(where: str, values: Mapping[str, Any]) -> None:
     for name in ("parameters", "metric", "kwargs"):
         if values.get(name) is not None:
             check_json(where, name, values[name])
-            check_no_secret_values(where, name, values[name])
+    # W&B's own sweep validator and engine, on the part of the definition given here.
+    validate_sweep_definition(where, sweep_config_from_values(values), complete=False)
 
 
 def wandb_sweep_config(

@@ -11,7 +11,7 @@ from typing import Any
 import flyte
 import flyte.io
 
-from ._sweep import SweepState
+from ._state import SweepState
 
 
 @flyte.trace

@@ -34,6 +34,10 @@ def _engine() -> Any:
 
 def validate_sweep_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Check a sweep config against the engine's schema and return it with defaults filled in."""
+    from ._validate import validate_sweep_definition
+
+    # The merged definition (context + decorator): what no single part could show is checked here.
+    validate_sweep_definition("the sweep definition", config, complete=True)
     sweeps = _engine()
     from jsonschema import ValidationError
 

@@ -1,33 +1,24 @@
-"""``run_sweep_agents``: one call in a sweep task runs the whole sweep on parallel agent tasks."""
+"""``run_sweep_agents``: one call in a sweep task runs the whole sweep, one Flyte action per trial."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import sys
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from flyteplugins.wandb_core._validate import WandbConfigError
+from flyteplugins.wandb_core.ext import WandbConfigError, is_flyte_task, is_tracked, ui_host
 
-from ._agent import (
-    LAUNCHES,
-    AgentSpec,
-    Launch,
-    objective_path,
-    register_objective,
-    unregister,
-    wandb_sweep_agent,
-)
+from ._agent import wandb_sweep_agent
 from ._config import MAX_AGENTS
+from ._controller import Plan, early_termination_note, run_slots, say
 from ._engine import OfflineController, validate_sweep_config
-from ._results import Progress, SweepResult, TrialResult
-from ._sweep import SweepState, current_sweep
-
-CORE_MARKER = "__flyteplugins_wandb__"
+from ._readback import prior_offline_trials
+from ._results import Progress, SweepResult
+from ._state import SweepState
+from ._sweep import current_sweep
+from ._trial import LAUNCHES, Launch, register_objective, unregister
 
 
 def _check_arguments(objective: Callable[..., Any], count: int, agents: int) -> None:
@@ -46,7 +37,7 @@ def _check_arguments(objective: Callable[..., Any], count: int, agents: int) -> 
         )
     if not callable(objective):
         raise WandbConfigError(f"run_sweep_agents: objective must be a function, got {objective!r}.")
-    if not hasattr(objective, CORE_MARKER):
+    if not is_tracked(objective):
         raise WandbConfigError(
             f"run_sweep_agents: objective {getattr(objective, '__qualname__', objective)!r} must be "
             "decorated with @wandb_init, so that each trial gets its own W&B run whose config holds the "
@@ -54,75 +45,17 @@ def _check_arguments(objective: Callable[..., Any], count: int, agents: int) -> 
         )
 
 
-def _wandb_dir() -> Path:
-    base = Path(os.environ.get("WANDB_DIR") or os.getcwd())
-    return base / "wandb" if base.name != "wandb" else base
-
-
-def _prior_offline_trials(state: SweepState) -> tuple[list[tuple[dict[str, Any], str, dict[str, Any]]], int]:
-    """Finished trials of this sweep (and listed prior runs) on local disk, and the next free index."""
-    root = _wandb_dir()
-    if not root.is_dir():
-        return [], 0
-    from flyteplugins.wandb_core.testing import read_offline_run
-
-    wanted_prior = set(state.prior_runs)
-    prior: list[tuple[dict[str, Any], str, dict[str, Any]]] = []
-    next_index = 0
-    for run_dir in sorted(root.glob("offline-run-*")):
-        run_id = run_dir.name.split("-", 3)[-1] if run_dir.name.count("-") >= 3 else ""
-        is_trial = run_id.startswith(f"{state.sweep_id}-")
-        if not is_trial and run_id not in wanted_prior:
-            continue
-        try:
-            run = read_offline_run(run_dir)
-        except (OSError, ValueError):
-            continue
-        if is_trial:
-            suffix = run_id[len(state.sweep_id) + 1 :]
-            if suffix.isdigit():
-                next_index = max(next_index, int(suffix) + 1)
-        if run.exit_code is None:
-            continue
-        trial_state = "finished" if run.exit_code == 0 else "failed"
-        params = {k: v for k, v in run.config.items() if k in (state.config.get("parameters") or {})}
-        prior.append((params, trial_state, run.summary))
-    return prior, next_index
-
-
-def _static_plan(controller: OfflineController, agents: int) -> list[list[dict[str, Any]]]:
-    """Trials assigned up front, for agents that cannot reach the in-process controller."""
-    plan: list[list[dict[str, Any]]] = [[] for _ in range(agents)]
-    for i, a in enumerate(controller.suggest(controller.count)):
-        plan[i % agents].append({"run_id": a.run_id, "params": a.params})
-    return plan
-
-
 def _agents_share_process() -> bool:
-    """Flyte local mode runs child tasks in this process, where agents can call the controller directly."""
+    """Flyte local mode runs child actions in this process, where trials can reach the controller."""
     import flyte
 
     ctx = flyte.ctx()
     return bool(ctx) and (getattr(ctx, "mode", "local") or "local") == "local"
 
 
-async def _gather_agents(
-    specs: list[AgentSpec], agent_task: Any
-) -> list[tuple[list[TrialResult], str | None]]:
-    async def one(spec: AgentSpec) -> tuple[list[TrialResult], str | None]:
-        try:
-            raw = await agent_task.aio(spec.to_json())
-        except Exception as exc:
-            return [], f"agent {spec.agent}: {type(exc).__name__}: {exc}"
-        return [TrialResult.from_dict(d) for d in json.loads(raw)], None
-
-    return list(await asyncio.gather(*(one(s) for s in specs)))
-
-
 def _write_report(state: SweepState, result: SweepResult) -> None:
     """Put every trial launched so far in the task's W&B report tab (report=True tasks; never raises)."""
-    from flyteplugins.wandb_core._report import report_sweep
-    from flyteplugins.wandb_core._resolve import ui_host
+    from flyteplugins.wandb_core.ext import report_sweep
 
     with state.lock:
         state.report_trials.extend(result.trials)
@@ -134,6 +67,21 @@ def _write_report(state: SweepState, result: SweepResult) -> None:
     report_sweep(
         trials, result.metric_name, result.goal, sweep_id=state.sweep_id, sweep_url=sweep_url, runs_url=base
     )
+
+
+async def _offline_controller(state: SweepState, count: int) -> tuple[OfflineController, int]:
+    """The engine, seeded with the sweep's finished trials on disk; ``count`` is the sweep's total."""
+    config = await asyncio.to_thread(validate_sweep_config, state.config)
+    prior, first_index, done = await asyncio.to_thread(prior_offline_trials, state)
+    if done:
+        say(
+            f"wandb sweep {state.sweep_id}: resuming: {done} trial(s) of this sweep already finished; "
+            f"running up to {max(count - done, 0)} more (count={count} in total)."
+        )
+    controller = await asyncio.to_thread(
+        OfflineController, config, state.sweep_id, max(count - done, 0), prior, first_index
+    )
+    return controller, done
 
 
 async def _launch(
@@ -153,69 +101,56 @@ async def _launch(
             "(above @env.task)."
         )
     in_process = _agents_share_process()
+    objective_is_task = is_flyte_task(objective)
+    if not in_process and not objective_is_task and "<locals>" in objective.__qualname__:
+        raise WandbConfigError(
+            f"run_sweep_agents: trials in other pods import the objective by name, but "
+            f"{objective.__qualname__!r} is defined inside a function; define it at module level."
+        )
     metric = state.config.get("metric") or {}
     metric_name: str | None = metric.get("name")
     goal = metric.get("goal") or "minimize"
     token = uuid.uuid4().hex
-    progress = Progress(state.sweep_id, count, metric_name, goal)
-    launch = Launch(progress=progress, budget=count)
-    base = dict(
-        launch=token,
-        sweep_id=state.sweep_id,
-        mode=state.mode,
-        objective=objective_path(objective),
-        project=state.project,
-        entity=state.entity,
-        host=state.host,
+    controller: OfflineController | None = None
+    done = 0
+    if state.mode != "online":
+        controller, done = await _offline_controller(state, count)
+    launch = Launch(
+        progress=Progress(state.sweep_id, count, metric_name, goal), budget=count, controller=controller
+    )
+    launch.progress.done = done
+    if agent_task is None:
+        agent_task = wandb_sweep_agent.override(secrets=state.secrets) if state.secrets else wandb_sweep_agent
+    plan = Plan(
+        state=state,
+        launch=launch,
+        token=token,
+        objective=objective,
+        objective_is_task=objective_is_task,
+        agent_task=agent_task,
+        agents=agents,
+        total=count,
         metric_name=metric_name,
         goal=goal,
-        total=count,
         poll_interval=poll_interval,
         idle_timeout=idle_timeout,
+        in_process=in_process,
+        upload_runs=state.download_logs,
     )
-    quotas = [count // agents + (1 if i < count % agents else 0) for i in range(agents)]
-    specs: list[AgentSpec]
-    if state.mode == "online":
-        specs = [AgentSpec(agent=i, quota=quotas[i], **base) for i in range(agents)]  # type: ignore[arg-type]
-    else:
-        config = await asyncio.to_thread(validate_sweep_config, state.config)
-        prior, first_index = await asyncio.to_thread(_prior_offline_trials, state)
-        controller = await asyncio.to_thread(
-            OfflineController, config, state.sweep_id, count, prior, first_index
-        )
-        if in_process:
-            launch.controller = controller
-            specs = [AgentSpec(agent=i, quota=quotas[i], **base) for i in range(agents)]  # type: ignore[arg-type]
-        else:
-            # Agents in other pods cannot call back into this task: hand out the trials up front
-            # (for bayes this means the search only learns from earlier launches).
-            if "<locals>" in objective.__qualname__:
-                raise WandbConfigError(
-                    f"run_sweep_agents: agents in other pods import the objective by name, but "
-                    f"{objective.__qualname__!r} is defined inside a function; define it at module level."
-                )
-            plan = await asyncio.to_thread(_static_plan, controller, agents)
-            specs = [
-                AgentSpec(agent=i, quota=len(p), assignments=p, **base)  # type: ignore[arg-type]
-                for i, p in enumerate(plan)
-                if p
-            ]
-    # Agents in this process use the function object itself; agents elsewhere import it by path.
+    # Trials in this process use the function object itself; trials elsewhere import it by path.
     register_objective(token, objective)
     if in_process:
         LAUNCHES[token] = launch
-    print(
-        f"wandb sweep {state.sweep_id} ({state.mode}, {state.config.get('method')}): {count} trials on "
-        f"{len(specs)} agent task(s)",
-        file=sys.stderr,
-        flush=True,
+    kind = "task " + getattr(objective, "name", "") if objective_is_task else "function"
+    say(
+        f"wandb sweep {state.sweep_id} ({state.mode}, {state.config.get('method')}): {count} trials, "
+        f"at most {agents} at a time, one Flyte action each ({kind} objective)"
     )
+    note = early_termination_note(plan)
+    if note:
+        say(note)
     try:
-        if agent_task is None:
-            agent_task = (
-                wandb_sweep_agent.override(secrets=state.secrets) if state.secrets else wandb_sweep_agent
-            )
-        outcomes = await _gather_agents(specs, agent_task)
+        errors = await run_slots(plan, controller)
     finally:
         unregister(token)
     result = SweepResult(
@@ -224,26 +159,20 @@ async def _launch(
         metric_name=metric_name,
         goal=goal,
         name=state.name or state.config.get("name"),
-        agents=len(specs),
+        agents=agents,
+        trials=list(launch.results),  # the order they finished in
+        agent_errors=errors,
     )
-    for trials, error in outcomes:
-        result.trials.extend(trials)
-        if error:
-            result.agent_errors.append(error)
-    if in_process and len(launch.results) == len(result.trials):
-        result.trials = list(launch.results)  # the order they finished in
     if not result.trials and result.agent_errors:
         raise RuntimeError(f"sweep {state.sweep_id}: every agent failed: " + "; ".join(result.agent_errors))
     for error in result.agent_errors:
-        print(f"wandb sweep {state.sweep_id}: {error}", file=sys.stderr, flush=True)
+        say(f"wandb sweep {state.sweep_id}: {error}")
     with state.lock:
         state.run_dirs.extend(t.run_dir for t in result.trials if t.run_dir)
     best = result.best
-    print(
+    say(
         f"wandb sweep {state.sweep_id}: done, {len(result.trials)} trials ({len(result.failed)} failed)"
-        + (f", best {metric_name}={best.metric:.6g} ({best.run_id}, {best.params})" if best else ""),
-        file=sys.stderr,
-        flush=True,
+        + (f", best {metric_name}={best.metric:.6g} ({best.run_id}, {best.params})" if best else "")
     )
     if state.report:
         await asyncio.to_thread(_write_report, state, result)
@@ -267,35 +196,42 @@ class _RunSweepAgents:
         idle_timeout: float = 600.0,
         agent_task: Any = None,
     ) -> SweepResult:
-        """Run ``count`` trials of ``objective`` on ``agents`` parallel Flyte agent tasks; wait for them.
+        """Run ``count`` trials of ``objective``, at most ``agents`` at a time; wait for them.
 
-        Call it inside a ``@wandb_sweep`` task. Each agent is a child task that runs trials one after
-        another until ``count`` trials are done in total (or a grid is exhausted). Each trial calls
-        ``objective()``, which must be decorated with ``@wandb_init``: it opens the trial's own W&B
-        run, whose ``config`` holds the trial's parameters (``get_wandb_run().config``). Log the sweep
-        metric with ``get_wandb_run().log(...)``. A trial that raises is recorded as failed and the
-        sweep goes on. A line per finished trial, with the best value so far, goes to stderr.
+        Call it inside a ``@wandb_sweep`` task, which becomes the sweep's controller. Every trial is a
+        Flyte action of its own (its own logs, W&B link, resources and retries), in Flyte local mode
+        and on a cluster alike. ``agents`` is the number of concurrency slots: when a trial ends, its
+        slot asks for the next one, so the search learns from every finished trial. A trial that
+        raises is a failed run and a failed action, and the sweep goes on. A line per finished trial,
+        with the best value so far, goes to stderr.
 
-        Online, the W&B server is the controller. Offline (no API key, or ``mode="offline"``), a
-        controller in the sweep task suggests the trials with W&B's open-source ``sweeps`` engine
-        (grid, random, bayes, hyperband early termination); each trial is an offline W&B run in
-        group ``sweep_id``, ready for ``wandb sync``.
+        The objective is either a ``@wandb_init`` function taking no arguments (run by the built-in
+        trial task ``wandb_sweep_agent``; read the parameters from ``get_wandb_run().config``) or a
+        ``@wandb_init`` Flyte task of your own (own image and resources, an Elastic task too), called
+        with the trial's parameters as inputs; a task that returns a number returns the sweep metric.
+
+        Online, the W&B server is the controller: each slot is a registered W&B agent whose
+        heartbeats fetch the trials. Offline (no API key, or ``mode="offline"``), W&B's open-source
+        ``sweeps`` engine in the sweep task suggests them (grid, random, bayes, hyperband early
+        termination); each trial is an offline W&B run in group ``sweep_id``, ready for ``wandb
+        sync``. A re-run of the same sweep (same name) repeats none of its finished offline trials
+        and runs only what is left of ``count``.
 
         Args:
-            objective: A ``@wandb_init``-decorated function taking no arguments (sync or async),
-                defined at module level so remote agents can import it.
-            count: Total number of trials across all agents.
-            agents: Number of parallel agent tasks, 1 to 20.
+            objective: A ``@wandb_init`` function (sync or async, at module level so trials in other
+                pods can import it) or a ``@wandb_init`` Flyte task.
+            count: Total number of trials of the sweep.
+            agents: Trials in flight at once, 1 to 20.
             poll_interval: Seconds between heartbeats to the W&B server while waiting (online).
-            idle_timeout: An online agent that gets no trial for this long stops.
-            agent_task: Another agent task to launch instead of the built-in one (e.g. an
-                ``.override(resources=...)`` of ``wandb_sweep_agent``).
+            idle_timeout: An online slot that gets no trial for this long stops.
+            agent_task: Another trial task to run function objectives with (e.g.
+                ``wandb_sweep_agent.override(resources=..., reusable=flyte.ReusePolicy(...))``).
 
         Returns:
             A :class:`SweepResult`: every trial's run id, parameters, state and metric, and the best trial.
 
         Raises:
-            WandbConfigError: Before any agent starts, for ``agents`` above 20 or below 1, a bad
+            WandbConfigError: Before any trial starts, for ``agents`` above 20 or below 1, a bad
                 ``count``, an objective without ``@wandb_init``, or a call outside a sweep task.
         """
         try:
@@ -332,4 +268,4 @@ class _RunSweepAgents:
 
 
 run_sweep_agents = _RunSweepAgents()
-"""Run a sweep's trials on parallel Flyte agent tasks (``await run_sweep_agents.aio(...)`` in async tasks)."""
+"""Run a sweep as Flyte actions, ``agents`` at a time (``await run_sweep_agents.aio(...)`` when async)."""

@@ -19,8 +19,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from flyteplugins.wandb_core._config import get_wandb_context
 from flyteplugins.wandb_core._validate import WANDB_MODES, WandbConfigError, check_choice
@@ -30,17 +29,16 @@ from ._config import (
     SWEEP_ID_KEY,
     SWEEP_MODE_KEY,
     SWEEP_PROJECT_KEY,
-    encode,
     merge_values,
     parse_context,
     sweep_config_from_values,
     validate_values,
 )
 from ._link import WandbSweep
+from ._state import SweepMode, SweepState
 
 F = TypeVar("F")
 MARKER = "__flyteplugins_wandb_sweep__"
-SweepMode = Literal["online", "offline", "disabled"]
 
 NO_CONFIG_HINT = (
     "Provide one with flyte.with_runcontext(custom_context=wandb_sweep_config(method='random', "
@@ -48,56 +46,6 @@ NO_CONFIG_HINT = (
     "with a `with wandb_sweep_config(...):` block around the call of the task, or as arguments: "
     "@wandb_sweep(method=..., parameters=...)."
 )
-
-
-@dataclass
-class SweepState:
-    """The sweep a task body works with (internal)."""
-
-    sweep_id: str
-    mode: SweepMode
-    config: dict[str, Any]
-    name: str | None = None
-    project: str | None = None
-    entity: str | None = None
-    host: str | None = None
-    download_logs: bool = False
-    prior_runs: list[str] = field(default_factory=list)
-    created: bool = False
-    # The action whose body owns this object; children (same process in local mode, so they see the
-    # contextvar) rebuild their own view from custom_context, exactly as remote children do.
-    owner_action: str | None = None
-    # Filled by run_sweep_agents: offline run directories of every trial, and whether logs were collected.
-    run_dirs: list[str] = field(default_factory=list)
-    logs_collected: bool = False
-    # The task was declared with report=True: run_sweep_agents writes the trials so far into the
-    # "Weights & Biases" tab of its Flyte report.
-    report: bool = False
-    report_trials: list[Any] = field(default_factory=list)
-    # The sweep task's secrets (e.g. WANDB_API_KEY): the built-in agent tasks inherit them, so agent
-    # pods on a cluster authenticate exactly like the sweep task.
-    secrets: Any = None
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def offline(self) -> bool:
-        return self.mode != "online"
-
-    def context_keys(self) -> dict[str, str]:
-        # The effective definition (context + decorator arguments) goes to children, so a child
-        # that reuses the sweep works from the same configuration.
-        config = dict(self.config)
-        values: dict[str, Any] = {
-            k: config.pop(k) for k in ("name", "method", "metric", "parameters") if k in config
-        }
-        values.update(project=self.project, entity=self.entity, kwargs=config or None)
-        keys = encode(values)
-        keys.update({SWEEP_ID_KEY: self.sweep_id, SWEEP_MODE_KEY: self.mode})
-        if self.project:
-            keys[SWEEP_PROJECT_KEY] = self.project
-        if self.entity:
-            keys[SWEEP_ENTITY_KEY] = self.entity
-        return keys
 
 
 _current: ContextVar[SweepState | None] = ContextVar("flyteplugins_wandb_sweep", default=None)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._runtime import world_size
 from ._charts import finite
 from ._html import page, render_runs, render_sweep
 from ._model import GOALS, RunView, TrialRecord, series_from_history
@@ -219,10 +220,7 @@ def _role(scope: Any, owner: bool) -> str:
         return "run of a @wandb_init function called in this task"
     if not owner:
         return "shared with an ancestor task (still open)"
-    try:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-    except ValueError:
-        world = 1
+    world = world_size()
     if world > 1:
         return f"this task's run (rank {os.environ.get('RANK', '?')} of {world})"
     return "this task's run"
@@ -291,7 +289,7 @@ def read_log(path: str | Path, done: Callable[[Any], bool], timeout: float = LOG
     (seen: 452 of 500 history rows read right after finish), so the caller says what a complete
     log looks like. Returns the last parse and whether it was complete.
     """
-    from ..testing import read_offline_run
+    from .._offline import read_offline_run
 
     deadline = time.monotonic() + timeout
     delay = 0.02

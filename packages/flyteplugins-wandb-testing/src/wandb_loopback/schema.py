@@ -13,59 +13,11 @@ from urllib.parse import quote
 
 from .controller import SweepController, count_expected
 from .filters import matches, order_runs
+from .gql_values import GraphQLFailure, connection, json_loads
+from .run_object import run_object
 from .store import DEFAULT_ENTITY, RunRecord, Store, SweepRecord, now_iso, opaque_id
 
-
-class GraphQLFailure(Exception):
-    """Becomes an ``errors`` entry in the response (HTTP 200), like W&B's own errors."""
-
-
-def _json_loads(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _connection(items: list[Any], first: int | None, after: str | None) -> dict[str, Any]:
-    start = int(after) + 1 if after not in (None, "") and str(after).isdigit() else 0
-    count = len(items) - start if first is None else max(0, int(first))
-    page = items[start : start + count]
-    edges = [{"node": node, "cursor": str(start + i)} for i, node in enumerate(page)]
-    end = start + len(page) - 1
-    return {
-        "edges": edges,
-        "pageInfo": {
-            "endCursor": str(end) if page else after,
-            "hasNextPage": start + len(page) < len(items),
-            "startCursor": str(start) if page else None,
-            "hasPreviousPage": start > 0,
-        },
-        "totalCount": len(items),
-    }
-
-
-def _sample(rows: list[Any], samples: int | None) -> list[Any]:
-    if samples is None or samples <= 0 or len(rows) <= samples:
-        return rows
-    step = len(rows) / samples
-    return [rows[int(i * step)] for i in range(samples)]
-
-
-def _step_range(
-    rows: list[dict[str, Any]], min_step: Any, max_step: Any, inclusive: bool = False
-) -> list[dict[str, Any]]:
-    out = []
-    for row in rows:
-        step = row.get("_step", 0)
-        if min_step is not None and step < min_step:
-            continue
-        if max_step is not None and (step > max_step if inclusive else step >= max_step):
-            continue
-        out.append(row)
-    return out
+__all__ = ["GraphQLFailure", "Schema"]
 
 
 class Schema:
@@ -154,7 +106,7 @@ class Schema:
             **_: Any,
         ) -> dict[str, Any]:
             selected = self._filtered_runs(entity, project_name, filters, order)
-            return _connection([self._run(r) for r in selected], first, after)
+            return connection([self._run(r) for r in selected], first, after)
 
         def run_count(filters: Any = None, **_: Any) -> int:
             return len(self._filtered_runs(entity, project_name, filters, None))
@@ -170,7 +122,7 @@ class Schema:
                     for (e, p, _), s in store.sweeps.items()
                     if e == entity and p == project_name
                 ]
-            return _connection(items, first, after)
+            return connection(items, first, after)
 
         project_name = name
         return {
@@ -198,157 +150,14 @@ class Schema:
         }
 
     def _filtered_runs(self, entity: str, project: str, filters: Any, order: str | None) -> list[RunRecord]:
-        flt = _json_loads(filters) or {}
+        flt = json_loads(filters) or {}
         try:
             return order_runs([r for r in self.store.runs_in(entity, project) if matches(r, flt)], order)
         except ValueError as exc:
             raise GraphQLFailure(str(exc)) from exc
 
     def _run(self, rec: RunRecord) -> dict[str, Any]:
-        store = self.store
-
-        def history(
-            samples: int | None = None, minStep: Any = None, maxStep: Any = None, **_: Any
-        ) -> list[str]:
-            rows = _step_range(rec.history, minStep, maxStep)
-            return [json.dumps(r) for r in _sample(rows, samples)]
-
-        def sampled_history(specs: Any = None, **_: Any) -> list[list[dict[str, Any]]]:
-            out = []
-            for spec in specs or []:
-                spec = _json_loads(spec) or {}
-                keys = [k for k in spec.get("keys") or [] if k]
-                # wandb-core pages sampledHistory with an inclusive maxStep (samples = max - min + 1).
-                rows = _step_range(rec.history, spec.get("minStep"), spec.get("maxStep"), inclusive=True)
-                # W&B returns only the rows that hold every requested key (_step is always there).
-                picked = [
-                    {k: r[k] for k in keys if k in r}
-                    for r in rows
-                    if all(k in r for k in keys if k != "_step")
-                ]
-                out.append(_sample(picked, spec.get("samples")))
-            return out
-
-        def files(
-            names: list[str] | None = None,
-            after: str | None = None,
-            first: int | None = None,
-            pattern: str | None = None,
-            **_: Any,
-        ) -> dict[str, Any]:
-            import fnmatch
-
-            with store.lock:
-                selected = sorted(rec.files)
-            if names:
-                selected = [n for n in selected if n in names]
-            if pattern:
-                selected = [n for n in selected if fnmatch.fnmatch(n, pattern.replace("%", "*"))]
-            return _connection([self._file(rec, n) for n in selected], first, after)
-
-        def wandb_config(keys: list[str] | None = None, **_: Any) -> str:
-            wcfg = rec.wandb_config
-            return json.dumps({k: v for k, v in wcfg.items() if not keys or k in keys})
-
-        def tail(lines: list[str]) -> str:
-            return json.dumps(lines[-10:])
-
-        history_rows = None
-
-        def history_keys(**_: Any) -> dict[str, Any]:
-            nonlocal history_rows
-            history_rows = history_rows or rec.history
-            keys: dict[str, dict[str, Any]] = {}
-            for row in history_rows:
-                for k, v in row.items():
-                    kind = (
-                        "number"
-                        if isinstance(v, (int, float)) and not isinstance(v, bool)
-                        else ("string" if isinstance(v, str) else type(v).__name__)
-                    )
-                    entry = keys.setdefault(k, {"typeCounts": []})
-                    tc = next((t for t in entry["typeCounts"] if t["type"] == kind), None)
-                    if tc is None:
-                        entry["typeCounts"].append({"type": kind, "count": 1})
-                    else:
-                        tc["count"] += 1
-            last = max(
-                (r.get("_step", -1) for r in history_rows if isinstance(r.get("_step"), int)), default=-1
-            )
-            return {"lastStep": last, "keys": keys}
-
-        events = rec.events
-        sweep = store.get_sweep(rec.sweep, rec.project, rec.entity) if rec.sweep else None
-        return {
-            "__typename": "Run",
-            "id": rec.id,
-            "name": rec.name,
-            "displayName": rec.display_name or rec.name,
-            "projectId": str(store.project_id(rec.entity, rec.project)),
-            "project": {
-                "id": opaque_id("Project", "v1", rec.project, rec.entity),
-                "name": rec.project,
-                "entityName": rec.entity,
-                "entity": self._entity(rec.entity),
-                "internalId": str(store.project_id(rec.entity, rec.project)),
-            },
-            "entity": self._entity(rec.entity),
-            "tags": list(rec.tags),
-            "state": rec.state,
-            "config": json.dumps(rec.raw_config),
-            "group": rec.group,
-            "jobType": rec.job_type,
-            "commit": rec.commit,
-            "readOnly": False,
-            "createdAt": now_iso(rec.created_at),
-            "heartbeatAt": now_iso(rec.heartbeat_at),
-            "updatedAt": now_iso(rec.heartbeat_at),
-            "description": rec.description,
-            "notes": rec.notes,
-            "host": rec.host,
-            "program": rec.program,
-            "systemMetrics": json.dumps(events[-1] if events else {}),
-            "summaryMetrics": json.dumps(rec.summary),
-            "historyLineCount": len(rec.history_lines),
-            "logLineCount": len(rec.log_lines),
-            "eventsLineCount": len(rec.events_lines),
-            "historyTail": tail(rec.history_lines),
-            "eventsTail": tail(rec.events_lines),
-            "wandbConfig": wandb_config,
-            "user": {"name": "loopback", "username": "loopback"},
-            "historyKeys": history_keys,
-            "sweepName": rec.sweep,
-            "exitcode": rec.exit_code,
-            "fileCount": len(rec.files),
-            "files": files,
-            "history": history,
-            "sampledHistory": sampled_history,
-            "parquetHistory": None,
-            "stopped": rec.should_stop,
-            "running": not rec.finished,
-            "sweep": self._sweep(sweep) if sweep else None,
-            "servicesAvailable": None,
-            "runInfo": None,
-            "defaultColorIndex": 0,
-            "outputLogUrl": None,
-        }
-
-    def _file(self, rec: RunRecord, name: str) -> dict[str, Any]:
-        url = self.storage_url(rec.entity, rec.project, rec.name, name)
-        data = rec.files.get(name, b"")
-        return {
-            "__typename": "File",
-            "id": opaque_id("File", rec.entity, rec.project, rec.name, name),
-            "name": name,
-            "url": lambda upload=None, **_: url,
-            "directUrl": url,
-            "sizeBytes": len(data),
-            "mimetype": "application/octet-stream",
-            "updatedAt": now_iso(rec.file_times.get(name)),
-            "md5": rec.file_md5(name),
-            "storagePath": name,
-            "digest": rec.file_md5(name),
-        }
+        return run_object(self, rec)
 
     def _sweep(self, rec: SweepRecord) -> dict[str, Any]:
         store = self.store
@@ -361,9 +170,9 @@ class Schema:
             after: str | None = None,
             **_: Any,
         ) -> dict[str, Any]:
-            flt = _json_loads(filters) or {}
+            flt = json_loads(filters) or {}
             selected = [r for r in store.sweep_runs(rec) if matches(r, flt)]
-            return _connection([self._run(r) for r in order_runs(selected, order)], first, after)
+            return connection([self._run(r) for r in order_runs(selected, order)], first, after)
 
         return {
             "__typename": "Sweep",
@@ -449,7 +258,7 @@ class Schema:
         agent = self.store.agents.get(data.get("id") or "")
         if agent is None:
             raise GraphQLFailure(f"agent {data.get('id')!r} not found")
-        run_state = _json_loads(data.get("runState")) or {}
+        run_state = json_loads(data.get("runState")) or {}
         commands = self.controller.heartbeat(agent, run_state if isinstance(run_state, dict) else {})
         return {"agent": {"id": agent.id}, "commands": json.dumps(commands)}
 

@@ -1,4 +1,4 @@
-"""The loopback W&B server, driven by the unmodified wandb SDK; every check reads what the server stored.
+"""The fake W&B server, driven by the unmodified wandb SDK; every check reads what the server stored.
 
 The SDK often exits 0 after losing data (notes: shared/wandb-protocol-notes.md, gotcha 1), so these
 tests never trust the client: they assert on runs, history, summary, files and sweeps on the server.
@@ -18,9 +18,8 @@ import pytest
 import wandb
 from wandb_loopback import LoopbackServer
 
-pytestmark = pytest.mark.integration
-
-HERE = Path(__file__).resolve().parent
+# The server and the SDK talk over 127.0.0.1; anything else stays blocked under pytest-socket.
+pytestmark = pytest.mark.allow_hosts(["127.0.0.1", "::1"])
 
 
 def _init(**kwargs):
@@ -211,6 +210,9 @@ def test_grid_sweep_runs_every_point_once_and_finishes(wandb_server: LoopbackSer
     assert {r.state for r in runs} == {"finished"}
     assert sweep.state == "FINISHED"
     assert any(c["type"] == "exit" for a in sweep.agents.values() for c in a.commands)
+    agents = wandb_server.agents(sweep_id)
+    assert len(agents) == 2 and {a.id for a in agents} == set(sweep.agents)
+    assert sum(c["type"] == "run" for a in agents for c in a.commands) == 4
 
     api_sweep = wandb.Api().sweep(f"e/p/{sweep_id}")
     assert api_sweep.state == "FINISHED" and len(api_sweep.runs) == 4
@@ -278,7 +280,7 @@ def test_standalone_process_serves_a_wandb_script(tmp_path: Path) -> None:
     """``python -m wandb_loopback`` (what a user runs by hand), then a plain wandb script against it."""
     server = subprocess.Popen(
         [sys.executable, "-m", "wandb_loopback", "--port", "0"],
-        cwd=HERE.parent,
+        cwd=tmp_path,
         stdout=subprocess.PIPE,
         text=True,
     )

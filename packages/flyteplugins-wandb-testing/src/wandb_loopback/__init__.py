@@ -1,4 +1,4 @@
-"""A W&B server on 127.0.0.1 for tests: the unmodified wandb SDK logs to it, tests read what it stored.
+"""A fake W&B server on 127.0.0.1 for tests: the unmodified wandb SDK logs to it, tests read what it stored.
 
     from wandb_loopback import LoopbackServer
 
@@ -8,17 +8,25 @@
         run = server.run("my-run-id")
         assert run.history[-1]["loss"] == 0.1 and run.exit_code == 0
 
-Run it by hand with ``python -m wandb_loopback --port 8080`` (from ``integration-tests/``).
-Protocol details: ``shared/wandb-protocol-notes.md`` (what wandb 0.31.0 sends and needs back).
+With pytest, the ``wandb_server`` and ``wandb_server_process`` fixtures come with the package (its
+``pytest11`` entry point). By hand: ``python -m wandb_loopback --port 8080``. It speaks the protocol
+of the wandb releases in ``SUPPORTED_WANDB``; anything else is answered with an error naming the gap.
 """
 
-from .server import DUMMY_API_KEY, Fault, LoopbackProcess, LoopbackServer
+from .process import LoopbackProcess
+from .protocol import NEWEST_WANDB, OLDEST_WANDB, SUPPORTED_WANDB
+from .records import AgentRecord
+from .server import DUMMY_API_KEY, Fault, LoopbackServer
 from .store import DEFAULT_ENTITY, DEFAULT_PROJECT, RunRecord, Store, SweepRecord
 
 __all__ = [
     "DEFAULT_ENTITY",
     "DEFAULT_PROJECT",
     "DUMMY_API_KEY",
+    "NEWEST_WANDB",
+    "OLDEST_WANDB",
+    "SUPPORTED_WANDB",
+    "AgentRecord",
     "Fault",
     "LoopbackProcess",
     "LoopbackServer",

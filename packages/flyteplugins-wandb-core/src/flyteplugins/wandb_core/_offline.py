@@ -1,0 +1,179 @@
+"""Read offline W&B runs back from their transaction logs, without a W&B server.
+
+Production code (the report tab, offline sweeps) and tests both read runs this way;
+``flyteplugins.wandb.testing`` re-exports the reader for users' tests.
+
+``read_offline_runs("wandb")`` parses every ``offline-run-*/run-*.wandb`` file (the transaction log the
+wandb SDK writes) into :class:`OfflineRun` objects holding id, group, config, history, summary and exit
+code. Imports ``wandb`` (for its protobuf definitions) when called.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["OfflineRun", "read_offline_run", "read_offline_runs", "runs_by_id"]
+
+_HEADER = b":W&B"
+_HEADER_LEN = 7  # magic (4) + ident (2) + version (1)
+_BLOCK = 32 * 1024
+_RECORD_HEADER = 7  # crc32 (4) + length (2) + type (1)
+_FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
+
+
+@dataclass
+class OfflineRun:
+    """What one offline run file holds."""
+
+    path: Path
+    run_id: str
+    project: str = ""
+    entity: str = ""
+    group: str = ""
+    job_type: str = ""
+    name: str = ""
+    tags: list[str] = field(default_factory=list)
+    notes: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    exit_code: int | None = None
+    resumed: bool = False
+    sweep_id: str = ""
+    base_url: str = ""
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.exit_code is not None
+
+    def metric(self, key: str) -> list[Any]:
+        """Every logged value of ``key``, in order."""
+        return [row[key] for row in self.history if key in row]
+
+
+def _payloads(data: bytes) -> Iterator[bytes]:
+    if len(data) < _HEADER_LEN:
+        return  # the writer has created the file but not yet written its header
+    if not data.startswith(_HEADER):
+        raise ValueError("not a W&B transaction log (bad header)")
+    pos = _HEADER_LEN
+    pending = b""
+    while pos + _RECORD_HEADER <= len(data):
+        left_in_block = _BLOCK - (pos % _BLOCK)
+        if left_in_block < _RECORD_HEADER:
+            pos += left_in_block  # block trailer padding
+            continue
+        crc, length, rtype = struct.unpack("<IHB", data[pos : pos + _RECORD_HEADER])
+        if length == 0 and rtype == 0:
+            pos += left_in_block
+            continue
+        chunk = data[pos + _RECORD_HEADER : pos + _RECORD_HEADER + length]
+        if len(chunk) < length:
+            break  # truncated tail: the writer was killed mid-record
+        if zlib.crc32(bytes([rtype]) + chunk) & 0xFFFFFFFF != crc:
+            break
+        pos += _RECORD_HEADER + length
+        if rtype == _FULL:
+            yield chunk
+        elif rtype == _FIRST:
+            pending = chunk
+        elif rtype == _MIDDLE:
+            pending += chunk
+        elif rtype == _LAST:
+            yield pending + chunk
+            pending = b""
+
+
+def _value(value_json: str) -> Any:
+    try:
+        return json.loads(value_json)
+    except ValueError:
+        return value_json
+
+
+def _items(items: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key = item.key or "/".join(item.nested_key)
+        out[key] = _value(item.value_json)
+    return out
+
+
+def read_offline_run(path: str | Path) -> OfflineRun:
+    """Parse one ``run-<id>.wandb`` file (or the ``offline-run-*`` directory holding it)."""
+    from ._compat import record_class
+
+    record = record_class()
+    p = Path(path)
+    if p.is_dir():
+        found = sorted(p.glob("run-*.wandb"))
+        if not found:
+            raise FileNotFoundError(f"no run-*.wandb file in {p}")
+        p = found[0]
+    run = OfflineRun(path=p, run_id=p.stem[len("run-") :])
+    for payload in _payloads(p.read_bytes()):
+        rec = record()
+        rec.ParseFromString(payload)
+        kind = rec.WhichOneof("record_type")
+        if kind == "run":
+            r = rec.run
+            run.run_id = r.run_id or run.run_id
+            run.project, run.entity, run.group = r.project, r.entity, r.run_group
+            run.job_type, run.name, run.notes = r.job_type, r.display_name, r.notes
+            run.tags = list(r.tags)
+            run.sweep_id = r.sweep_id
+            run.resumed = r.resumed
+            run.config.update(
+                {
+                    k: v.get("value", v) if isinstance(v, dict) else v
+                    for k, v in _items(r.config.update).items()
+                }
+            )
+        elif kind == "config":
+            for k, v in _items(rec.config.update).items():
+                run.config[k] = v.get("value", v) if isinstance(v, dict) and "value" in v else v
+            for item in rec.config.remove:
+                run.config.pop(item.key, None)
+        elif kind == "history":
+            run.history.append(_items(rec.history.item))
+        elif kind == "summary":
+            run.summary.update(_items(rec.summary.update))
+            for item in rec.summary.remove:
+                run.summary.pop(item.key, None)
+        elif kind == "exit":
+            run.exit_code = rec.exit.exit_code
+        elif kind == "files":
+            run.files.extend(f.path for f in rec.files.files)
+    run.config.pop("_wandb", None)
+    return run
+
+
+def read_offline_runs(root: str | Path = "wandb", *, wait: float = 5.0) -> list[OfflineRun]:
+    """Parse every offline run under ``root`` (a ``wandb/`` directory), oldest first.
+
+    wandb-core writes the transaction log asynchronously, so a run finished a moment ago may not have
+    its exit record on disk yet: wait up to ``wait`` seconds for every run to show one.
+    """
+    base = Path(root)
+    deadline = time.monotonic() + wait
+    while True:
+        runs = [read_offline_run(p) for p in sorted(base.glob("offline-run-*/run-*.wandb"))]
+        if all(r.finished for r in runs) or time.monotonic() >= deadline:
+            return runs
+        time.sleep(0.05)
+
+
+def runs_by_id(root: str | Path = "wandb", *, wait: float = 5.0) -> dict[str, list[OfflineRun]]:
+    """Offline runs grouped by run id (a resumed or retried run has several files)."""
+    out: dict[str, list[OfflineRun]] = {}
+    for run in read_offline_runs(root, wait=wait):
+        out.setdefault(run.run_id, []).append(run)
+    return out

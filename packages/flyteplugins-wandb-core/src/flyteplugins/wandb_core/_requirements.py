@@ -1,0 +1,77 @@
+"""The package list wandb records with each run (``requirements.txt``), read once per process.
+
+By default every ``wandb.init`` reads the metadata of every installed distribution to record the
+run's ``requirements.txt``: 40-150 ms per run depending on the environment's size, and CPU-bound, so
+concurrent runs in one process cannot overlap it. The list is the same for every run of a process,
+so the plugin reads it once, opens the run with ``x_save_requirements=False`` and hands the list to
+wandb itself: the run gets the same ``requirements.txt`` (the same lines, in the same order, recorded
+for upload and for ``wandb sync``) without a scan of its own.
+
+The list is read again when a ``sys.path`` directory changed since (a package installed or removed
+while the process runs), so each run still records what is installed when it starts. When the
+user turned requirements off (``x_save_requirements=False`` in the settings, ``WANDB__SAVE_REQUIREMENTS``
+or wandb's settings files) nothing is recorded, as wandb would do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from typing import Any
+
+from . import _compat
+
+logger = logging.getLogger("flyteplugins.wandb")
+
+SETTING = "x_save_requirements"
+
+_lock = threading.Lock()
+# (fingerprint of sys.path, the installed distributions as wandb lists them)
+_cache: tuple[tuple[tuple[str, int], ...], list[Any]] | None = None
+
+
+def _fingerprint() -> tuple[tuple[str, int], ...]:
+    # Installing or removing a distribution adds or removes a *.dist-info entry, which changes the
+    # modification time of the sys.path directory holding it: a stat per entry, no scan.
+    stamps = []
+    for entry in sys.path:
+        try:
+            stamps.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            stamps.append((entry, -1))
+    return tuple(stamps)
+
+
+def installed() -> list[Any]:
+    """The installed distributions, in the order and form wandb records them (scanned once)."""
+    global _cache
+    key = _fingerprint()
+    with _lock:  # concurrent first runs wait for one scan instead of each doing their own
+        if _cache is None or _cache[0] != key:
+            _cache = (key, _compat.installed_distributions())
+        return _cache[1]
+
+
+def take_over(kwargs: dict[str, Any], fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Settings fields for ``wandb.init`` and whether the plugin records the requirements itself.
+
+    It does when wandb would record them (not turned off, not a disabled run) and this wandb lets
+    the list be handed over; otherwise the fields are returned unchanged and wandb scans as usual.
+    """
+    mode = kwargs.get("mode") or fields.get("mode") or os.environ.get("WANDB_MODE")
+    if mode == "disabled" or os.environ.get("WANDB_DISABLED", "").lower() in ("true", "1"):
+        return fields, False
+    wanted = fields[SETTING] if SETTING in fields else _compat.saves_requirements_by_default()
+    if not wanted or not _compat.can_publish_requirements():
+        return fields, False
+    return {**fields, SETTING: False}, True
+
+
+def record(run: Any) -> None:
+    """Record the requirements of a run opened after :func:`take_over` said so."""
+    try:
+        _compat.publish_requirements(run, installed())
+    except Exception as exc:  # never fail a task over its package list; say why it is missing
+        logger.warning("flyteplugins.wandb: could not record requirements.txt for the run: %s", exc)

@@ -1,0 +1,203 @@
+"""The extension contract: everything a package built on ``flyteplugins-wandb-core`` may use.
+
+The sibling packages (``flyteplugins-wandb-sweeps``, ``flyteplugins-wandb-distributed``) and third-party
+extensions import from ``flyteplugins.wandb_core`` (the user API) and from this module only; a lint rule
+(ruff TID251) keeps the siblings off core's private modules. Names here are kept stable across
+minor releases; everything else in core may change without notice.
+
+What is here:
+
+- Run plans: :class:`RunPlan` (what one tracked call does), :class:`TaskInfo` (where it runs),
+  :class:`Topology` (its place in a torchrun job), :class:`ActiveRun` (an opened run).
+- Rank handling: the :class:`RankHandler` protocol that a distributed extension implements; core's
+  loader returns the installed one (see :func:`check_rank_handler` for a conformance check).
+- Sweep trials: :func:`trial_scope` and its :class:`TrialHandle` (in-process), and
+  :data:`TRIAL_CONTEXT_KEY` (the same overrides as JSON in a trial action's ``custom_context``);
+  :data:`RUN_ID_KEY` is the context key of the run a task's children log into.
+- Hosts and credentials: :func:`ui_host`, :func:`api_base_url`, :func:`has_netrc_credentials`.
+- Offline runs: :func:`read_offline_run` / :func:`read_offline_runs` and :class:`OfflineRun`.
+- Tracked objects: :data:`WRAPPER_MARKER`, :func:`is_tracked`, :func:`is_flyte_task`.
+- Validation helpers with the core's error messages, context encoding, links and the report tab.
+- The wandb private-API helpers extensions need (sweep agent protocol), version-checked in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from ._compat import is_finished as run_is_finished
+from ._compat import register_sweep_agent, sweep_agent_heartbeat
+from ._config import RUN_ID_KEY, ContextSettings, encode_settings, get_wandb_context
+from ._decorator import MARKER as WRAPPER_MARKER
+from ._decorator import _is_flyte_task
+from ._link import WANDB_ICON, Wandb
+from ._offline import OfflineRun, read_offline_run, read_offline_runs
+from ._resolve import DEFAULT_HOST, DistributedResolver, RunPlan, TaskInfo, Topology, api_base_url, ui_host
+from ._resolve import derive_run_id, run_id_with_suffix
+from ._runtime import FAILED_EXIT_CODE, has_netrc_credentials, netrc_has_entry, world_size
+from ._state import TRIAL_CONTEXT_KEY, ActiveRun, TrialHandle, trial_scope
+from ._validate import (
+    WANDB_MODES,
+    WandbConfigError,
+    check_choice,
+    check_json,
+    check_no_secret_arguments,
+    check_no_secret_values,
+    check_type,
+    check_wandb_name,
+)
+
+if TYPE_CHECKING:  # pragma: no cover - resolved lazily below (these import flyte.io / report code)
+    from flyte import Link
+
+    from ._download import download_wandb_sweep_logs
+    from ._report import report_sweep
+
+__all__ = [
+    "DEFAULT_HOST",
+    "FAILED_EXIT_CODE",
+    "RUN_ID_KEY",
+    "TRIAL_CONTEXT_KEY",
+    "WANDB_ICON",
+    "WANDB_MODES",
+    "WRAPPER_MARKER",
+    "ActiveRun",
+    "ContextSettings",
+    "DistributedResolver",
+    "OfflineRun",
+    "RankHandler",
+    "RunPlan",
+    "TaskInfo",
+    "Topology",
+    "TrialHandle",
+    "Wandb",
+    "WandbConfigError",
+    "api_base_url",
+    "check_choice",
+    "check_json",
+    "check_no_secret_arguments",
+    "check_no_secret_values",
+    "check_rank_handler",
+    "check_type",
+    "check_wandb_name",
+    "derive_run_id",
+    "distributed_link",
+    "download_wandb_sweep_logs",
+    "encode_settings",
+    "get_wandb_context",
+    "has_netrc_credentials",
+    "installed_rank_handler",
+    "is_flyte_task",
+    "is_tracked",
+    "netrc_has_entry",
+    "read_offline_run",
+    "read_offline_runs",
+    "register_sweep_agent",
+    "report_sweep",
+    "run_id_with_suffix",
+    "run_is_finished",
+    "sweep_agent_heartbeat",
+    "trial_scope",
+    "ui_host",
+    "world_size",
+]
+
+
+@runtime_checkable
+class RankHandler(Protocol):
+    """Rank handling under torchrun / Flyte Elastic, as core calls it.
+
+    ``flyteplugins-wandb-distributed`` provides the implementation core loads; another one must behave
+    the same way from core's side. Core calls, in order:
+
+    - at decoration of an Elastic task: :meth:`check_task`, then :meth:`links_for_task`;
+    - at each call on a process with ``WORLD_SIZE`` > 1: :meth:`detect_topology`, then (when it gave a
+      topology) :meth:`resolve_distributed` through :func:`~flyteplugins.wandb_core._resolve.resolve_run`,
+      then :meth:`on_run_open` once the rank's run is open.
+    """
+
+    def detect_topology(self, env: Mapping[str, str]) -> Topology | None:
+        """This process's place in the job described by ``env``, or None when it is not distributed.
+
+        Raises:
+            WandbConfigError: The launcher's variables are malformed or contradict each other.
+        """
+        ...
+
+    def resolve_distributed(
+        self, settings: Mapping[str, Any], task: TaskInfo, topology: Topology, plan: RunPlan
+    ) -> RunPlan:
+        """Adjust core's single-process ``plan`` (``run_id`` preset to the base id) for this rank."""
+        ...
+
+    def on_run_open(self, active: ActiveRun) -> None:
+        """A run opened on this rank (``active.run`` is not None)."""
+        ...
+
+    def links_for_task(
+        self, task: Any, link_args: Mapping[str, Any], settings: Mapping[str, Any]
+    ) -> Sequence[Link]:
+        """The Flyte UI links of an Elastic task (``link_args`` are :class:`Wandb`'s fields)."""
+        ...
+
+    def check_task(self, task: Any, settings: Mapping[str, Any]) -> None:
+        """Refuse (raise :class:`WandbConfigError`) or warn about settings that cannot work on ``task``."""
+        ...
+
+
+def installed_rank_handler() -> RankHandler | None:
+    """The rank handler core uses (from ``flyteplugins-wandb-distributed``), or None when not installed."""
+    from ._extras import try_distributed
+
+    return try_distributed()
+
+
+def is_flyte_task(obj: object) -> bool:
+    """``obj`` is a Flyte task template (what ``@env.task`` returns), not a plain function."""
+    return bool(_is_flyte_task(obj))
+
+
+def is_tracked(obj: object) -> bool:
+    """``obj`` is a function wrapped by ``@wandb_init`` (directly, or as a Flyte task's ``func``)."""
+    return hasattr(obj, WRAPPER_MARKER) or hasattr(getattr(obj, "func", None), WRAPPER_MARKER)
+
+
+def distributed_link(
+    link_args: Mapping[str, Any], *, worker_index: int | None, name: str | None = None
+) -> Wandb:
+    """A :class:`Wandb` link to a distributed task's run, or its ranks' group for ``run_mode="new"``.
+
+    Under ``rank_scope="worker"`` it points at worker ``worker_index``'s run (None: single worker).
+    """
+    args = dict(link_args)
+    if name is not None:
+        args["name"] = name
+    return Wandb(**args, _is_distributed=True, _worker_index=worker_index)
+
+
+def check_rank_handler(handler: object) -> None:
+    """Check a :class:`RankHandler` implementation against what core relies on; raise if it falls short.
+
+    A conformance kit for extension authors: run it as one test (``check_rank_handler(my_handler)``).
+    It exercises the handler with pure inputs only (no processes, no wandb).
+
+    Raises:
+        AssertionError: Naming the first method that does not behave as core expects.
+    """
+    from ._conformance import check_rank_handler as _check
+
+    _check(handler)
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: the download helpers import flyte.io and the report code is only needed by report tasks.
+    if name == "download_wandb_sweep_logs":
+        from . import _download
+
+        return _download.download_wandb_sweep_logs
+    if name == "report_sweep":
+        from ._report import report_sweep
+
+        return report_sweep
+    raise AttributeError(f"module 'flyteplugins.wandb_core.ext' has no attribute {name!r}")

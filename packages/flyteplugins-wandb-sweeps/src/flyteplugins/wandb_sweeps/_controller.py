@@ -1,0 +1,285 @@
+"""The controller loop in the sweep task: every trial is a Flyte action, at most ``agents`` at a time.
+
+"Agents" are concurrency slots. Each slot asks for a trial, runs it as a child action and waits for
+it, then asks for the next one, so the same loop works in Flyte local mode (actions run in this
+process) and on a cluster (each action is a pod of its own):
+
+- offline, the slot asks the in-task :class:`~._engine.OfflineController`, which suggests from every
+  trial finished so far: bayes adapts however far away the trials run;
+- online, each slot is a W&B agent registered with the server, which stays the controller: the
+  slot heartbeats, gets ``run`` commands, and reports its running trial while the action runs.
+
+The objective is a ``@wandb_init`` function (run by the built-in trial task ``wandb_sweep_agent``)
+or a ``@wandb_init`` Flyte task of the user's own, called with the trial's parameters as inputs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from flyteplugins.wandb_core.ext import RUN_ID_KEY, TRIAL_CONTEXT_KEY, trial_scope
+
+from ._agent import AgentSpec
+from ._engine import OfflineController
+from ._readback import summary_from_elsewhere
+from ._results import TrialResult
+from ._server import TRIAL_HEARTBEAT_S, ServerAgent, TrialHeartbeat, next_command
+from ._state import SweepState
+from ._trial import Launch, _watch, make_result, objective_path, trial_overrides
+
+
+@dataclass
+class Plan:
+    """One ``run_sweep_agents`` call, as the slots see it."""
+
+    state: SweepState
+    launch: Launch
+    token: str
+    objective: Any
+    objective_is_task: bool
+    agent_task: Any
+    agents: int
+    total: int
+    metric_name: str | None
+    goal: str
+    poll_interval: float
+    idle_timeout: float
+    in_process: bool
+    upload_runs: bool
+
+
+def _error_text(exc: BaseException) -> str:
+    # Flyte hands a child's exception to its parent as RuntimeUserError(code=<original class name>).
+    code = getattr(exc, "code", None)
+    message = getattr(exc, "message", None) or str(exc)
+    if isinstance(code, str) and code and code != type(exc).__name__:
+        return f"{code}: {message}"
+    return f"{type(exc).__name__}: {message}"
+
+
+def _was_stopped(exc: BaseException) -> bool:
+    return type(exc).__name__ == "TrialStopped" or getattr(exc, "code", None) == "TrialStopped"
+
+
+def _trial_context(plan: Plan, run_id: str, params: dict[str, Any]) -> dict[str, str]:
+    """custom_context of a trial action: its run's identity (for core and for the action's W&B link)."""
+    state = plan.state
+    overrides = trial_overrides(
+        mode=state.mode,
+        sweep_id=state.sweep_id,
+        run_id=run_id,
+        params=params,
+        project=state.project,
+        entity=state.entity,
+    )
+    keys = {TRIAL_CONTEXT_KEY: json.dumps(overrides), "wandb_id": run_id, RUN_ID_KEY: ""}
+    if state.project:
+        keys["wandb_project"] = state.project
+    if state.entity:
+        keys["wandb_entity"] = state.entity
+    return keys
+
+
+async def _run_function_trial(plan: Plan, slot: int, run_id: str, params: dict[str, Any]) -> TrialResult:
+    state = plan.state
+    spec = AgentSpec(
+        launch=plan.token,
+        agent=slot,
+        sweep_id=state.sweep_id,
+        mode=state.mode,
+        objective=objective_path(plan.objective),
+        project=state.project,
+        entity=state.entity,
+        host=state.host,
+        metric_name=plan.metric_name,
+        goal=plan.goal,
+        total=plan.total,
+        poll_interval=plan.poll_interval,
+        idle_timeout=plan.idle_timeout,
+        assignments=[{"run_id": run_id, "params": params}],
+        upload_runs=plan.upload_runs,
+    )
+    start = time.monotonic()
+    import flyte
+
+    try:
+        with flyte.custom_context(**_trial_context(plan, run_id, params)):
+            raw = await plan.agent_task.aio(spec.to_json())
+    except Exception as exc:
+        with plan.launch.lock:
+            known = plan.launch.finished.get(run_id)
+        if known is not None:  # the action ran in this process and recorded exactly what happened
+            return known
+        return make_result(
+            run_id=run_id,
+            params=params,
+            state="stopped" if _was_stopped(exc) else "failed",
+            summary={},
+            metric_name=None,
+            error=None if _was_stopped(exc) else _error_text(exc),
+            agent=slot,
+            duration_s=time.monotonic() - start,
+        )
+    (result,) = [TrialResult.from_dict(d) for d in json.loads(raw)]
+    return result
+
+
+def _task_inputs(task: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """The trial's parameters that the objective task takes as inputs (all of them are in its config)."""
+    names = set(getattr(getattr(task, "native_interface", None), "inputs", None) or {})
+    return {k: v for k, v in params.items() if k in names}
+
+
+async def _run_task_trial(plan: Plan, slot: int, run_id: str, params: dict[str, Any]) -> TrialResult:
+    import flyte
+
+    state = plan.state
+    controller = plan.launch.controller
+    observe = controller.observe if controller is not None and controller.early_terminate else None
+    stop = plan.launch.stop_flag(run_id)
+    start = time.monotonic()
+    out: Any = None
+    error: str | None = None
+    trial_state = "finished"
+    with ExitStack() as stack:
+        # In-process (local mode) the contextvar reaches the trial's own scope, with a handle that
+        # sees every logged row; in another pod the context key alone carries the overrides.
+        handle = stack.enter_context(
+            trial_scope(
+                **trial_overrides(
+                    mode=state.mode,
+                    sweep_id=state.sweep_id,
+                    run_id=run_id,
+                    params=params,
+                    project=state.project,
+                    entity=state.entity,
+                )
+            )
+        )
+        handle.on_open = lambda run: _watch(run, run_id, stop, observe)
+        stack.enter_context(flyte.custom_context(**_trial_context(plan, run_id, params)))
+        try:
+            out = await plan.objective.aio(**_task_inputs(plan.objective, params))
+        except Exception as exc:
+            trial_state = "stopped" if _was_stopped(exc) else "failed"
+            error = None if trial_state == "stopped" else _error_text(exc)
+    if handle.opened:
+        summary = dict(handle.summary)
+    else:
+        summary = await asyncio.to_thread(summary_from_elsewhere, state, run_id, out, plan.metric_name)
+    return make_result(
+        run_id=run_id,
+        params=params,
+        state=trial_state,
+        summary=summary,
+        metric_name=plan.metric_name,
+        error=error,
+        agent=slot,
+        duration_s=time.monotonic() - start,
+        run_dir=handle.run_dir if handle.offline else None,
+    )
+
+
+async def run_one(plan: Plan, slot: int, run_id: str, params: dict[str, Any]) -> TrialResult:
+    if plan.objective_is_task:
+        return await _run_task_trial(plan, slot, run_id, params)
+    return await _run_function_trial(plan, slot, run_id, params)
+
+
+async def _offline_slot(plan: Plan, controller: OfflineController, slot: int) -> None:
+    while True:
+        assignment = await asyncio.to_thread(controller.next_trial)
+        if assignment is None:
+            return
+        result = await run_one(plan, slot, assignment.run_id, assignment.params)
+        await asyncio.to_thread(controller.report, assignment.run_id, result.state, result.summary)
+        plan.launch.record(result)
+
+
+async def _online_slot(plan: Plan, slot: int, server_factory: Callable[..., Any] = ServerAgent) -> None:
+    state, launch = plan.state, plan.launch
+    server = await asyncio.to_thread(server_factory, state.sweep_id, state.project, state.entity, state.host)
+    pending: deque[dict[str, Any]] = deque()
+    label = f"wandb sweep {state.sweep_id}: agent {slot}"
+    # A trial is claimed from the budget *before* asking the server for one: a run command the
+    # server hands out is then always run (the server does not re-issue lost commands).
+    while launch.claim():
+        command = await asyncio.to_thread(
+            next_command,
+            server,
+            pending,
+            poll_interval=plan.poll_interval,
+            idle_timeout=plan.idle_timeout,
+            label=label,
+        )
+        if command is None:
+            launch.release()
+            return
+        from ._engine import unwrap_params
+
+        run_id = str(command["run_id"])
+        params = unwrap_params(command.get("args") or {})
+        beat = TrialHeartbeat(
+            server, run_id, max(plan.poll_interval, TRIAL_HEARTBEAT_S), launch.stop_flag(run_id), pending
+        )
+        beat.start()
+        try:
+            result = await run_one(plan, slot, run_id, params)
+        finally:
+            beat.done.set()
+            await asyncio.to_thread(beat.join)
+        launch.record(result)
+        if beat.exit_requested:
+            return
+
+
+async def run_slots(
+    plan: Plan, controller: OfflineController | None, server_factory: Callable[..., Any] = ServerAgent
+) -> list[str]:
+    """Run the sweep on ``plan.agents`` slots; returns the errors of slots that failed as a whole."""
+
+    async def one(slot: int) -> str | None:
+        try:
+            if controller is not None:
+                await _offline_slot(plan, controller, slot)
+            else:
+                await _online_slot(plan, slot, server_factory)
+        except Exception as exc:
+            return f"agent {slot}: {_error_text(exc)}"
+        return None
+
+    outcomes = await asyncio.gather(*(one(i) for i in range(plan.agents)))
+    return [e for e in outcomes if e]
+
+
+def early_termination_note(plan: Plan) -> str | None:
+    """What early termination can do where the trials run (said once, when the sweep starts)."""
+    if not plan.state.config.get("early_terminate"):
+        return None
+    if plan.in_process:
+        return None
+    sid = plan.state.sweep_id
+    if plan.state.mode == "online":
+        return (
+            f"wandb sweep {sid}: early_terminate: trials run in pods of their own; the W&B server decides "
+            "which runs to stop, and a stopped run is ended through W&B's run-stop signal (its file "
+            "stream). The sweep task cannot interrupt a trial in another pod itself."
+        )
+    return (
+        f"wandb sweep {sid}: early_terminate is NOT applied to running trials: they run offline in pods "
+        "of their own and report their metrics only when they end, so hyperband cannot stop one early. "
+        "Finished trials still inform the search. Run the sweep in Flyte local mode (or online) for "
+        "early termination."
+    )
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

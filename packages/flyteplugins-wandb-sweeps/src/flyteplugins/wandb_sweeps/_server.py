@@ -1,0 +1,124 @@
+"""The W&B sweep-agent protocol, spoken by the sweep task for each of its agent slots (online sweeps).
+
+Each slot registers one agent with the server (``CreateAgent``), then heartbeats: the server's
+controller answers with ``run``/``stop``/``exit`` commands. Unlike ``wandb.agent`` the slot asks for
+the next trial as soon as one finishes instead of sleeping a fixed 5 s.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from flyteplugins.wandb_core.ext import api_base_url, register_sweep_agent, sweep_agent_heartbeat
+
+logger = logging.getLogger("flyteplugins.wandb_sweeps")
+
+_api_lock = threading.Lock()
+# While a trial runs, heartbeats only keep the agent alive and fetch stop commands.
+TRIAL_HEARTBEAT_S = 2.0
+
+
+def public_api(host: str | None, entity: str | None, project: str | None) -> Any:
+    import wandb
+
+    overrides: dict[str, Any] = {}
+    base_url = api_base_url(host)
+    if base_url:
+        overrides["base_url"] = base_url
+    if entity:
+        overrides["entity"] = entity
+    if project:
+        overrides["project"] = project
+    with _api_lock:  # concurrent first use of wandb.Api() races on wandb's service start
+        return wandb.Api(overrides=overrides)
+
+
+class ServerAgent:
+    """A registered W&B sweep agent: heartbeats carry the server controller's commands."""
+
+    def __init__(self, sweep_id: str, project: str | None, entity: str | None, host: str | None) -> None:
+        self.sweep_id, self.project, self.entity = sweep_id, project, entity
+        self.api = public_api(host, entity, project)
+        self.agent_id = self._register()
+        self._lock = threading.Lock()
+
+    def _register(self) -> str:
+        agent = register_sweep_agent(
+            self.api, socket.gethostname(), sweep_id=self.sweep_id, project=self.project, entity=self.entity
+        )
+        agent_id = agent.get("id") if agent else None
+        if not agent_id:
+            raise RuntimeError(f"the W&B server did not register an agent for sweep {self.sweep_id!r}")
+        return str(agent_id)
+
+    def heartbeat(self, running: dict[str, bool]) -> list[dict[str, Any]]:
+        with self._lock:
+            return sweep_agent_heartbeat(self.api, self.agent_id, running)
+
+
+class TrialHeartbeat(threading.Thread):
+    """Keeps the server informed while a trial runs and relays its commands."""
+
+    def __init__(
+        self,
+        server: Any,
+        run_id: str,
+        interval: float,
+        stop: threading.Event,
+        pending: deque[dict[str, Any]],
+    ) -> None:
+        super().__init__(name=f"wandb-sweep-heartbeat-{run_id}", daemon=True)
+        self.server, self.run_id, self.interval = server, run_id, interval
+        self.stop_trial, self.pending = stop, pending
+        self.done = threading.Event()
+        self.exit_requested = False
+
+    def run(self) -> None:
+        while not self.done.wait(self.interval):
+            try:
+                commands = self.server.heartbeat({self.run_id: True})
+            except Exception as exc:  # a missed heartbeat must not kill the trial
+                logger.warning("sweep heartbeat failed: %s", exc)
+                continue
+            for command in commands[:1]:
+                kind = command.get("type")
+                if kind == "stop" and command.get("run_id") == self.run_id:
+                    self.stop_trial.set()
+                elif kind == "exit":
+                    self.exit_requested = True
+                elif kind in ("run", "resume"):
+                    self.pending.append(command)
+
+
+def next_command(
+    server: Any,
+    pending: deque[dict[str, Any]],
+    *,
+    poll_interval: float,
+    idle_timeout: float,
+    label: str,
+) -> dict[str, Any] | None:
+    """Heartbeat until the server hands out a trial; ``None`` on ``exit`` or after ``idle_timeout``."""
+    idle_since = time.monotonic()
+    while True:
+        if not pending:
+            # Only commands[0] is meant to be read (as wandb.agent does).
+            pending.extend(server.heartbeat({})[:1])
+        if pending:
+            command = pending.popleft()
+            kind = command.get("type")
+            if kind == "exit":
+                return None
+            if kind in ("run", "resume") and command.get("run_id"):
+                return command
+            continue  # a stop for a trial that is not running here
+        if time.monotonic() - idle_since > idle_timeout:
+            print(f"{label} got no trial for {idle_timeout:.0f}s; stopping.", file=sys.stderr, flush=True)
+            return None
+        time.sleep(poll_interval)
