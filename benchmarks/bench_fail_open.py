@@ -35,13 +35,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration-tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import flyte
-from wandb_loopback import LoopbackServer
+from _stats import spread
 
-from flyteplugins.wandb import _lifecycle as lifecycle
 from flyteplugins.wandb import get_wandb_run, wandb_config, wandb_init
+from flyteplugins.wandb_core import _lifecycle as lifecycle
+
+try:  # flyteplugins-wandb-testing (nox -s bench installs it)
+    from wandb_loopback import LoopbackServer
+except ImportError:  # a checkout without it installed
+    sys.path.insert(
+        0, str(Path(__file__).resolve().parent.parent / "packages/flyteplugins-wandb-testing/src")
+    )
+    from wandb_loopback import LoopbackServer
 
 env = flyte.TaskEnvironment(name="bench_fail_open")
 _hook: dict[str, Callable[[], None]] = {}
@@ -147,7 +155,7 @@ def main() -> int:
     ]
     _timed(untracked, "warm-u", {})
     _timed(tracked, "warm-t", context)  # start wandb's service outside the timings
-    print(f"{'server':<13} {'tracked':>9} {'untracked':>10} {'added':>8}  bound")
+    print(f"{'server':<13} {'tracked':>9} {'untracked':>10}  {'added (per pair) [min, max]':<24} bound")
     rows = 0
     for label, setup, repeats, bound in scenarios:
         with_tracking, baseline = [], []
@@ -162,7 +170,8 @@ def main() -> int:
             _hook.clear()
             baseline.append(_timed(untracked, f"{tag}-u{i}", {}))
         t, u = statistics.median(with_tracking), statistics.median(baseline)
-        print(f"{label:<13} {t:>8.2f}s {u:>9.2f}s {t - u:>7.2f}s  {bound}", flush=True)
+        added = spread([a - b for a, b in zip(with_tracking, baseline, strict=True)], "{:.2f}s")
+        print(f"{label:<13} {t:>8.2f}s {u:>9.2f}s  {added:<24} {bound}", flush=True)
         rows += 1
     server.heal()
     hole.close()

@@ -162,9 +162,7 @@ def main() -> int:
         try:
             problems = _check(workdirs, n, args.steps)
         except ImportError as exc:
-            print(
-                f"  checks skipped ({exc}): run from the dev environment (flyteplugins.wandb_core.testing)"
-            )
+            print(f"  checks skipped ({exc}): run from the dev environment (flyteplugins.wandb_core.testing)")
             return 0
     for p in problems:
         print(f"CHECK FAILED: {p}", file=sys.stderr)

@@ -8,6 +8,7 @@ rank records what it saw in ``{CLUSTER_TEST_RESULTS}/elastic-{action}-rank-{RANK
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -32,7 +33,7 @@ env = flyte.TaskEnvironment(
 )
 
 
-def _work(label: str) -> str:
+def _work(label: str, *, in_event_loop: bool = False) -> str:
     if not dist.is_initialized():
         dist.init_process_group("gloo")
     total = torch.tensor([float(dist.get_rank() + 1)])
@@ -61,6 +62,7 @@ def _work(label: str) -> str:
         "x_label": getattr(settings, "x_label", None),
         "x_primary": getattr(settings, "x_primary", None),
         "allreduce": float(total.item()),
+        "in_event_loop": in_event_loop,
     }
     dist.barrier()  # no rank leaves (and tears down) while another still logs
     dist.destroy_process_group()
@@ -85,6 +87,24 @@ def train_new() -> str:
 @env.task
 def train_shared() -> str:
     return _work("shared/global")
+
+
+# Its own environment, so the deployment tests of `env` above see exactly the three `def` tasks.
+env_async = flyte.TaskEnvironment(
+    name="cluster_elastic_async",
+    image="registry.example.com/flyte-wandb-torch:test",
+    plugin_config=Elastic(nnodes=1, nproc_per_node=2, max_restarts=0, monitor_interval=1),
+)
+
+
+@wandb_init(project=PROJECT, entity=ENTITY, rank_scope="global")  # the seeds' async Elastic example
+@env_async.task
+async def train_async() -> str:
+    # Flyte's Elastic plugin calls the function in each worker without awaiting it: the tracked
+    # wrapper drives the coroutine to its end there, on an event loop of its own.
+    await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    return _work("async/auto/global", in_event_loop=loop is not None)
 
 
 # Two nodes of two processes: deployed (links per worker), never launched here (one machine, one node).

@@ -40,7 +40,7 @@ from flyteplugins.wandb.testing import OfflineRun, read_offline_runs
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 # auto and new write offline (no key in their pods); shared runs online against the loopback server.
-MODES = {"auto": ce.train_auto, "new": ce.train_new, "shared": ce.train_shared}
+MODES = {"auto": ce.train_auto, "new": ce.train_new, "shared": ce.train_shared, "async": ce.train_async}
 ONLINE = {"shared"}
 TEMPLATE_ID = "{{.runName}}-{{.actionName}}"
 
@@ -120,6 +120,27 @@ def test_auto_global_only_rank_zero_logs(
     run = runs[base]
     assert run.metric("rank") == [0, 0, 0] and run.exit_code == 0
     assert run.project == ce.PROJECT and run.entity == ce.ENTITY
+
+
+def test_async_task_function_runs_to_completion_in_each_worker(
+    elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path, Any],
+) -> None:
+    # An `async def` Elastic task (the seeds' example): each elastic_launch worker ran the coroutine to
+    # its end on an event loop, with the same rank handling as a `def` task (rank 0 logs alone).
+    results, wandb_dir, _ = elastic_runs
+    ranks = workers(results["async"])
+    assert sorted(ranks) == [0, 1]
+    assert {r: (w["label"], w["in_event_loop"]) for r, w in ranks.items()} == {
+        0: ("async/auto/global", True),
+        1: ("async/auto/global", True),
+    }
+    base = "el-async-a0"
+    assert ranks[0]["got_run"] and ranks[0]["run_id"] == base
+    assert not ranks[1]["got_run"]
+    runs = runs_of(wandb_dir, base)
+    assert list(runs) == [base]
+    assert runs[base].metric("rank") == [0, 0, 0] and runs[base].exit_code == 0
+    assert json.loads(results["async"].value)["rank"] == 0
 
 
 def test_new_global_one_run_per_rank_grouped(

@@ -1,7 +1,8 @@
-"""A W&B sweep on a cluster: the sweep task and each agent in their own pods, online.
+"""A W&B sweep on a cluster, online: the sweep task in one pod, each trial an action in a pod of its own.
 
-The agents are tasks of the sweeps package's ``sweep_agent_env``, submitted by the sweep task's pod;
-the loopback W&B server is the sweep controller. The key reaches pods only as injected secrets.
+The sweep task's pod registers the agents with the loopback W&B server (the sweep controller) and
+heartbeats for them; each run command becomes a trial action of the sweeps package's
+``sweep_agent_env``. The key reaches pods only as injected secrets.
 """
 
 from __future__ import annotations
@@ -45,11 +46,15 @@ def sweep_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unty
         server.stop()
 
 
-def test_agents_run_in_their_own_pods(sweep_run) -> None:  # type: ignore[no-untyped-def]
-    result, _ = sweep_run
+def test_each_trial_is_an_action_in_its_own_pod(sweep_run) -> None:  # type: ignore[no-untyped-def]
+    result, server = sweep_run
     pods = result.pods()
     assert pods[0]["action"] == "a0"
-    assert len(pods) == 3 and all(p["returncode"] == 0 for p in pods)
+    assert len(pods) == 5 and all(p["returncode"] == 0 for p in pods)  # the sweep task + 4 trials
+    (sweep,) = server.sweeps()
+    # The sweep task's pod holds the agents (2 concurrency slots), heartbeating for its trials.
+    assert len(sweep.agents) == 2
+    assert all(agent.heartbeats > 0 for agent in sweep.agents.values())
 
 
 def test_trials_are_online_runs_of_the_sweep(sweep_run) -> None:  # type: ignore[no-untyped-def]
@@ -63,14 +68,16 @@ def test_trials_are_online_runs_of_the_sweep(sweep_run) -> None:  # type: ignore
     assert json.loads(result.value) == {"trials": 4, "best": {"x": best.config["x"]}}
 
 
-def test_links_point_at_the_sweep(sweep_run) -> None:  # type: ignore[no-untyped-def]
+def test_links_point_at_the_sweep_and_the_trial_run(sweep_run) -> None:  # type: ignore[no-untyped-def]
     result, server = sweep_run
     (sweep,) = server.sweeps()
-    agents = [p for p in result.pods() if p["action"] != "a0"]
-    for pod in agents:
-        assert pod["links"] == [
-            ["Weights & Biases Sweep", f"{server.url}/it/cluster-sweep/sweeps/{sweep.name}"]
-        ]
+    trials = {t.name for t in server.runs(project="cluster-sweep")}
+    runs_linked = set()
+    for pod in (p for p in result.pods() if p["action"] != "a0"):
+        links = dict(map(tuple, pod["links"]))
+        assert links["Weights & Biases Sweep"] == f"{server.url}/it/cluster-sweep/sweeps/{sweep.name}"
+        runs_linked.add(links["Weights & Biases"].rsplit("/runs/", 1)[1])
+    assert runs_linked == trials
 
 
 def test_agents_get_the_key_without_an_override(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -9,6 +9,7 @@ mode with what this rank saw (run or None, run id, distributed info) and how man
 processes it had started by then.
 
 Options (argv): ``--out DIR --modes auto/global,new/worker,... --prefix NAME`` and
+``--async-body`` (the task functions are ``async def``, as in the seeds' Elastic example),
 ``--fail-attempt N`` (the task raises after logging in launch N; ``--fail-ranks`` limits that to some
 ranks, which then exit at once while the others keep training for ``--linger`` s), ``--no-track`` (the same
 work without @wandb_init, for the benchmark baseline), ``--hide-distributed`` (run as if
@@ -18,6 +19,7 @@ flyteplugins-wandb-distributed were not installed).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -40,6 +42,7 @@ parser.add_argument(
 parser.add_argument("--no-track", action="store_true")
 parser.add_argument("--hide-distributed", action="store_true")
 parser.add_argument("--steps", type=int, default=3)
+parser.add_argument("--async-body", action="store_true", help="async def task functions")
 args = parser.parse_args()
 
 if args.hide_distributed:
@@ -147,9 +150,16 @@ def train_body(label: str) -> str:
 
 
 def make_task(run_mode: str, rank_scope: str) -> Any:
-    def body() -> str:
+    def sync_body() -> str:
         return train_body(f"{run_mode}/{rank_scope}")
 
+    async def async_body() -> str:
+        await asyncio.sleep(0)  # a real await: the body is a coroutine driven by an event loop
+        label = train_body(f"{run_mode}/{rank_scope}")
+        RESULTS[-1]["async_body"] = asyncio.get_running_loop() is not None
+        return label
+
+    body: Any = async_body if args.async_body else sync_body
     body.__name__ = body.__qualname__ = f"train_{run_mode}_{rank_scope}"
     task = env.task(body)
     if args.no_track:

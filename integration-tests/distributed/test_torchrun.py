@@ -11,6 +11,7 @@ Needs torch and flyteplugins-pytorch, which the default environment deliberately
 
 from __future__ import annotations
 
+import inspect
 import sys
 import warnings
 from pathlib import Path
@@ -93,10 +94,14 @@ def matrix_job(tmp_path_factory: pytest.TempPathFactory) -> tuple[Job, Path]:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_matrix_cell(matrix_job: tuple[Job, Path], mode: str) -> None:
-    job, wandb_dir = matrix_job
+    check_cell(*matrix_job, mode, "mx")
+
+
+def check_cell(job: Job, wandb_dir: Path, mode: str, prefix: str) -> None:
+    """One run_mode × rank_scope cell of a 2 × 2 job: who logged, ids, groups, history, exit codes."""
     entries = job.entries(mode)
     assert sorted(entries) == [0, 1, 2, 3]
-    base = base_id(job, mode, "mx")
+    base = base_id(job, mode, prefix)
     for rank, entry in entries.items():
         assert entry["error"] is None, entry
         assert entry["allreduce"] == 10.0  # the collective ran on every rank
@@ -135,6 +140,27 @@ def test_matrix_cell(matrix_job: tuple[Job, Path], mode: str) -> None:
             # Offline shared: every writer's part sits in its own directory, labelled by worker/rank.
             worker, _ = PLACE[rank]
             assert run.path.parent.name.endswith(f"-worker-{worker}-rank-{rank}")
+
+
+@pytest.fixture(scope="module")
+def async_matrix_job(tmp_path_factory: pytest.TempPathFactory) -> tuple[Job, Path]:
+    workdir = tmp_path_factory.mktemp("async-matrix")
+    job = run_job(workdir, ",".join(MODES), prefix="am", worker_args=("--steps", str(STEPS), "--async-body"))
+    assert job.returncodes == [0, 0], job.log_tail()
+    assert len(job.reports) == WORLD, job.log_tail()
+    return job, workdir / "wandb"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_async_task_functions_run_in_every_worker_with_the_same_rank_handling(
+    async_matrix_job: tuple[Job, Path], mode: str
+) -> None:
+    # The seeds' `@wandb_init(...)` over `@env.task(plugin_config=Elastic(...))` on an `async def`:
+    # Flyte's Elastic plugin calls the function without awaiting it; every rank's coroutine must run
+    # to its end (on an event loop) and the run_mode x rank_scope table must hold exactly as for `def`.
+    job, wandb_dir = async_matrix_job
+    assert {rank: e.get("async_body") for rank, e in job.entries(mode).items()} == {r: True for r in range(WORLD)}
+    check_cell(job, wandb_dir, mode, "am")
 
 
 def test_ranks_that_do_not_log_start_no_wandb_process(matrix_job: tuple[Job, Path]) -> None:
@@ -295,8 +321,15 @@ def test_elastic_task_links_and_checks() -> None:
 
     async def train_async() -> None: ...
 
-    with pytest.raises(WandbConfigError, match="async function"):
-        wandb_init(env.task(train_async))
+    # Accepted (the coroutine runs in each worker) and still an async task to Flyte, also after
+    # `.override()`, which re-reads whether the function is a coroutine function.
+    task = wandb_init(project="p", entity="e")(env.task(train_async))
+    assert inspect.iscoroutinefunction(task.func)
+    assert not task.override(short_name="again")._call_as_synchronous
+    assert _urls(task) == ["https://wandb.ai/e/p/runs/r-a0"]
+
+    with pytest.raises(WandbConfigError, match="applied twice"):
+        wandb_init(task)
 
     def with_download() -> None: ...
 

@@ -3,7 +3,8 @@
 Every fenced ``python`` block under ``docs/`` runs as written (offline: the integration conftest clears
 the W&B environment and chdirs into a temp dir). A block that cannot run here (it needs a Flyte
 cluster, a W&B account or GPUs) is preceded by ``<!-- docs-test: skip (reason) -->``; it is still
-compiled, so it cannot rot into invalid Python.
+compiled, so it cannot rot into invalid Python. A block preceded by ``<!-- docs-test: pytest -->`` is a
+user's test file: it runs under ``python -m pytest`` (with the fake W&B server's fixtures installed).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.integration
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 SKIP = re.compile(r"<!--\s*docs-test:\s*skip\s*\((?P<reason>[^)]+)\)\s*-->\s*$")
+PYTEST = re.compile(r"<!--\s*docs-test:\s*pytest\s*-->\s*$")
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class Example:
     line: int
     code: str
     skip: str | None
+    pytest: bool = False
 
     @property
     def id(self) -> str:
@@ -49,6 +52,7 @@ def collect(docs: Path = DOCS) -> list[Example]:
                     line=text.count("\n", 0, m.start()) + 1,
                     code=m.group(1),
                     skip=skip.group("reason") if skip else None,
+                    pytest=PYTEST.search(before) is not None,
                 )
             )
     return found
@@ -64,6 +68,8 @@ def test_the_docs_have_runnable_examples() -> None:
     pages = {e.page for e in runnable}
     for page in ("getting-started.md", "run-modes.md", "testing.md"):
         assert page in pages, page
+    # docs/testing.md's user test file (offline and against the fake W&B server) runs under pytest.
+    assert any(e.pytest and e.page == "testing.md" for e in runnable)
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.id for e in EXAMPLES])
@@ -71,10 +77,16 @@ def test_docs_example(example: Example, tmp_path: Path) -> None:
     compile(example.code, example.id, "exec")
     if example.skip:
         pytest.skip(example.skip)
-    script = tmp_path / "example.py"
+    # A test file is named test_*.py so pytest collects it; -p no:cacheprovider keeps tmp_path clean.
+    script = tmp_path / ("test_example.py" if example.pytest else "example.py")
     script.write_text(example.code)
+    runner = (
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        if example.pytest
+        else [sys.executable]
+    )
     proc = subprocess.run(
-        [sys.executable, str(script)],
+        [*runner, str(script)],
         cwd=tmp_path,
         env={**os.environ, "WANDB_SILENT": "true"},
         capture_output=True,

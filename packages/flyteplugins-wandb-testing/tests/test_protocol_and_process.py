@@ -17,7 +17,7 @@ import wandb
 from wandb_loopback import NEWEST_WANDB, OLDEST_WANDB, SUPPORTED_WANDB, LoopbackProcess, LoopbackServer
 from wandb_loopback.protocol import client_version, is_supported
 
-pytestmark = pytest.mark.allow_hosts(["127.0.0.1", "::1"])
+pytestmark = pytest.mark.wandb_loopback
 
 
 def _post(url: str, body: dict[str, Any], agent: str) -> tuple[int, dict[str, Any]]:
@@ -146,6 +146,7 @@ def test_fixtures_are_registered_through_the_pytest11_entry_point() -> None:
 USER_TEST = """
 import os, socket, urllib.request
 import pytest
+from pytest_socket import SocketBlockedError, SocketConnectBlockedError
 
 def test_online(wandb_server):
     assert os.environ["WANDB_BASE_URL"] == wandb_server.url
@@ -153,11 +154,11 @@ def test_online(wandb_server):
         assert resp.status == 200
 
 def test_other_hosts_stay_blocked(wandb_server):
-    with pytest.raises(Exception, match="blocked"):
+    with pytest.raises(SocketConnectBlockedError):
         socket.create_connection(("192.0.2.1", 80), timeout=1)
 
 def test_without_the_fixture_sockets_stay_blocked():
-    with pytest.raises(Exception, match="Socket"):
+    with pytest.raises(SocketBlockedError):
         socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 """
 
@@ -171,3 +172,11 @@ def test_a_user_test_gets_loopback_sockets_under_pytest_socket(tmp_path: Path) -
         [sys.executable, "-m", "pytest", *args], cwd=tmp_path, capture_output=True, text=True, timeout=240
     )
     assert done.returncode == 0 and "3 passed" in done.stdout, done.stdout + done.stderr
+
+    # wandb reaches its service over a unix socket: blocking those fails early, saying so.
+    args.remove("--allow-unix-socket")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", *args], cwd=tmp_path, capture_output=True, text=True, timeout=240
+    )
+    assert "2 errors" in done.stdout and "1 passed" in done.stdout, done.stdout + done.stderr
+    assert "needs --allow-unix-socket next to --disable-socket" in done.stdout

@@ -19,7 +19,7 @@ import wandb
 from wandb_loopback import LoopbackServer
 
 # The server and the SDK talk over 127.0.0.1; anything else stays blocked under pytest-socket.
-pytestmark = pytest.mark.allow_hosts(["127.0.0.1", "::1"])
+pytestmark = pytest.mark.wandb_loopback
 
 
 def _init(**kwargs):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import signal
 import sys
 import threading
@@ -24,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="log every request")
     parser.add_argument("--quiet", action="store_true", help="print only the environment lines")
     args = parser.parse_args(argv)
+    # Protocol gaps (a newer wandb asking for something unmodelled) are warnings: show them.
+    logging.basicConfig(level=logging.WARNING, format="wandb_loopback: %(message)s", stream=sys.stderr)
     try:
         server = LoopbackServer(
             args.host, args.port, entity=args.entity, api_key=args.api_key, verbose=args.verbose

@@ -6,7 +6,7 @@
 Both set ``WANDB_BASE_URL`` and a dummy 40+ character ``WANDB_API_KEY`` through ``monkeypatch`` (so
 ``wandb.init`` goes online to the fake server), shorten the sweep agent's heartbeat to 0.2 s, and stop
 wandb's service before the server goes away. Under pytest-socket (``--disable-socket``) a test that
-uses them may connect to the loopback addresses only.
+uses them, or is marked ``@pytest.mark.wandb_loopback``, may connect to the loopback addresses only.
 """
 
 from __future__ import annotations
@@ -25,20 +25,50 @@ LOOPBACK_ADDRESSES = ["127.0.0.1", "::1"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # pytest-socket's marker, registered here too so --strict-markers accepts it without that plugin.
-    config.addinivalue_line("markers", "allow_hosts(hosts): restrict socket connections to these hosts")
+    config.addinivalue_line(
+        "markers",
+        "wandb_loopback: the test talks to a loopback W&B server it starts itself; under pytest-socket "
+        "(--disable-socket) it may connect to 127.0.0.1 / ::1 (tests using the fixtures get this alone)",
+    )
+
+
+def _sockets_blocked(config: pytest.Config) -> bool:
+    return config.pluginmanager.has_plugin("socket") and bool(config.getoption("disable_socket", False))
+
+
+def _needs_loopback(item: pytest.Item) -> bool:
+    if item.get_closest_marker("wandb_loopback") is not None:
+        return True
+    return any(name in getattr(item, "fixturenames", ()) for name in SERVER_FIXTURES)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # A test that asks for the fake server needs loopback sockets even where the suite blocks them.
-    if not config.pluginmanager.has_plugin("socket"):
+    # A suite that blocks sockets still lets the fake server's tests reach loopback, and only that.
+    # Without --disable-socket nothing is added: pytest-socket's allow_hosts would otherwise turn a
+    # permissive run into a restrictive one.
+    if not _sockets_blocked(config):
         return
     for item in items:
-        if any(name in getattr(item, "fixturenames", ()) for name in SERVER_FIXTURES):
+        if _needs_loopback(item) and item.get_closest_marker("allow_hosts") is None:
             item.add_marker(pytest.mark.allow_hosts(LOOPBACK_ADDRESSES))
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    config = item.config
+    unix_allowed = bool(config.getoption("allow_unix_socket", False))
+    if _sockets_blocked(config) and not unix_allowed and _needs_loopback(item):
+        pytest.fail(
+            "wandb_loopback: this test needs --allow-unix-socket next to --disable-socket: the wandb SDK "
+            "talks to its own service process over a unix socket",
+            pytrace=False,
+        )
+
+
 def _point_wandb_at(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    # A wandb service left by an earlier test keeps the settings it started with (offline, another
+    # server): stop it so the SDK reads the environment set here.
+    teardown_wandb()
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("WANDB_MODE", raising=False)  # "offline"/"disabled" would bypass the server

@@ -290,7 +290,19 @@ class Store:
                 sweep.state = str(data["state"]).upper()
             self.project_id(entity, project)
             self.sweeps[(entity, project, sweep.name)] = sweep
+            self._adopt_prior_runs(sweep, data.get("priorRunsFilters"))
             return sweep
+
+    def _adopt_prior_runs(self, sweep: SweepRecord, filters: Any) -> None:
+        """``wandb.sweep(prior_runs=[...])``: the runs its ``{"$or": [{"name": id}, ...]}`` names join it."""
+        if isinstance(filters, str):
+            filters = json.loads(filters or "{}")
+        names = {f.get("name") for f in (filters or {}).get("$or", []) if isinstance(f, dict)}
+        for run in self.runs.values():
+            if run.name in names and run.project == sweep.project and run.entity == sweep.entity:
+                run.sweep = sweep.name
+                if run.name not in sweep.run_names:
+                    sweep.run_names.append(run.name)
 
     def sweep_runs(self, sweep: SweepRecord) -> list[RunRecord]:
         with self.lock:

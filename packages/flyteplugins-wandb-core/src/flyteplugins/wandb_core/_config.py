@@ -108,6 +108,10 @@ class ContextSettings(dict):  # type: ignore[type-arg]
 
     _fields: tuple[str, ...] = ()
     _label = "settings"
+    _prefix = PREFIX
+    # What an attribute reads when its key is not set. The key stays absent (rather than holding the
+    # default) so that an inner `with wandb_config(tags=...)` never resets an outer run_mode.
+    _defaults: Mapping[str, Any] = {}
 
     def __init__(self, data: Mapping[str, str] | None = None) -> None:
         super().__init__(data or {})
@@ -117,9 +121,23 @@ class ContextSettings(dict):  # type: ignore[type-arg]
         """The settings as Python values (only the keys that are set)."""
         raise NotImplementedError
 
+    def to_dict(self) -> dict[str, str]:
+        """A plain ``dict[str, str]`` copy of the keys that are set (e.g. for a Trigger's custom_context)."""
+        return dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, str]) -> Any:
+        """The settings found in a custom_context (other keys are ignored)."""
+        return cls({k: v for k, v in data.items() if cls._owns(k)})
+
+    @classmethod
+    def _owns(cls, key: str) -> bool:
+        return key.startswith(cls._prefix)
+
     def __getattr__(self, name: str) -> Any:
         if name in self._fields:
-            return self.values_dict().get(name)
+            values = self.values_dict()
+            return values[name] if name in values else self._defaults.get(name)
         raise AttributeError(name)
 
     def __enter__(self) -> Any:
@@ -150,6 +168,11 @@ class WandbConfig(ContextSettings):
 
     _fields = FIELDS
     _label = "wandb_config"
+    _defaults = {"run_mode": "auto", "rank_scope": "global", "download_logs": False}
+
+    @classmethod
+    def _owns(cls, key: str) -> bool:
+        return key.startswith(PREFIX) and not key.startswith(SWEEP_PREFIX)
 
     def values_dict(self) -> dict[str, Any]:
         """The settings as Python values (only the keys that are set)."""

@@ -131,6 +131,10 @@ def _check_tasks(handler: Any) -> None:
     for nnodes, nproc in ((NODES, PROCS), (1, PROCS), (1, 1)):
         task = _task(nnodes, nproc)
         handler.check_task(task, {})
+        distributed = handler.is_distributed_task(task)
+        assert distributed is (nnodes * nproc > 1), (
+            f"is_distributed_task(Elastic(nnodes={nnodes}, nproc_per_node={nproc})) gave {distributed!r}"
+        )
         links = list(handler.links_for_task(task, args, {}))
         assert links and all(callable(getattr(link, "get_link", None)) for link in links), (
             f"links_for_task(Elastic(nnodes={nnodes}, nproc_per_node={nproc})) gave {links!r}"
@@ -147,6 +151,7 @@ def check_rank_handler(handler: object) -> None:
     _takes(handler, "on_run_open", ActiveRun(run=None, run_id=None, primary=False))
     _takes(handler, "links_for_task", _task(1, 1), {}, {})
     _takes(handler, "check_task", _task(1, 1), {})
+    _takes(handler, "is_distributed_task", _task(1, 1))
     assert isinstance(handler, RankHandler), f"{handler!r} does not implement RankHandler"
     _check_plans(handler, _check_topology(handler))
     _check_tasks(handler)

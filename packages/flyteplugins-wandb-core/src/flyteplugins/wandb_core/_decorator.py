@@ -154,6 +154,9 @@ class _Scope:
             trial=trial,
         )
         self.dist = ranks.handler
+        if self.is_task and self.plan.download_logs:
+            # A multi-process Elastic task skips the download even where it runs as one process.
+            _extras.skip_download_if_distributed(self.plan, self.task)
         return self.plan
 
     def open(self) -> None:

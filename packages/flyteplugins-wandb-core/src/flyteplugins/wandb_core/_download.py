@@ -1,13 +1,15 @@
 """Downloading run and sweep files from W&B: plain functions, ``@flyte.trace`` wrappers returning a
 ``flyte.io.Dir``, and the ``download_logs=True`` hook the decorator calls after an online run ends.
 
-Imported on first use only (``flyteplugins.wandb_core.__getattr__``): it loads ``wandb`` and ``flyte.io``.
+Imported on first use only (``__getattr__``); ``flyte.io`` and ``wandb`` load when a helper is called.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
+import importlib
 import json
 import logging
 import os
@@ -18,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import flyte
-import flyte.io
 
 from ._config import RUN_ENTITY_KEY, RUN_HOST_KEY, RUN_ID_KEY, RUN_PROJECT_KEY
 from ._resolve import api_base_url
@@ -305,7 +306,20 @@ def download_wandb_sweep_dirs(
     return done
 
 
-@flyte.trace
+def _lazy_trace(func: Any) -> Any:
+    """``flyte.trace(func)`` built on the first call: flyte.io (3x ``import flyte``) loads only then."""
+    traced: list[Any] = []
+
+    @functools.wraps(func)
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        if not traced:  # the trace resolves the `flyte.io.Dir` return annotation when called
+            traced.append(flyte.trace(func) if importlib.import_module("flyte.io") else func)
+        return await traced[0](*args, **kwargs)
+
+    return call
+
+
+@_lazy_trace
 async def download_wandb_run_logs(
     run_id: str, project: str | None = None, entity: str | None = None, host: str | None = None
 ) -> flyte.io.Dir:
@@ -318,7 +332,7 @@ async def download_wandb_run_logs(
     return await flyte.io.Dir.from_local(path)
 
 
-@flyte.trace
+@_lazy_trace
 async def download_wandb_sweep_logs(
     sweep_id: str, project: str | None = None, entity: str | None = None, host: str | None = None
 ) -> flyte.io.Dir:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from ._runtime import world_size
 
 if TYPE_CHECKING:  # pragma: no cover - ext imports the decorator, which imports this module
-    from ._resolve import Topology
+    from ._resolve import RunPlan, Topology
     from .ext import RankHandler
 
 # public name -> (module providing it, extra that installs it)
@@ -114,3 +114,29 @@ def distribution(env: Mapping[str, str] | None = None) -> Distribution:
     if topology is None:
         return NOT_DISTRIBUTED
     return Distribution(topology=topology, handler=handler)
+
+
+def is_elastic(task: object) -> bool:
+    """The task runs under Flyte's Elastic plugin (read by class name: no flyteplugins-pytorch import)."""
+    return type(getattr(task, "plugin_config", None)).__name__ == "Elastic"
+
+
+def skip_download_if_distributed(plan: RunPlan, task: object) -> None:
+    """Turn ``download_logs`` off, with a warning, for a task whose Elastic config asks for several processes.
+
+    Several workers would download the same run's files; the distributed package refuses it. This
+    also covers runs that are one process after all (Elastic local mode), so the decoration-time
+    warning ("no logs will be downloaded") holds wherever the task runs.
+    """
+    if not is_elastic(task):
+        return
+    handler = try_distributed()
+    if handler is None or not handler.is_distributed_task(task):
+        return
+    plan.download_logs = False
+    warnings.warn(
+        f"Task {getattr(task, 'name', task)!r}: download_logs=True is not supported for distributed "
+        "(Elastic) tasks; skipping the download.",
+        RuntimeWarning,
+        stacklevel=4,
+    )

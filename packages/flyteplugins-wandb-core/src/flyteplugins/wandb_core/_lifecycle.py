@@ -363,7 +363,7 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
         return
     finally:
         with _init_lock:
-            _globals.after_finish()
+            _globals.after_finish(run)
     if active.extra.get("untracked"):
         return  # a disabled run: nothing to upload, and start_run already said so
     if active.offline:

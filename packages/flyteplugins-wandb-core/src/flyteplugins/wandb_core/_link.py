@@ -14,13 +14,35 @@ from typing import Any
 from flyte import Link
 
 from ._config import RUN_ENTITY_KEY, RUN_HOST_KEY, RUN_ID_KEY, RUN_PROJECT_KEY, RankScope, RunMode
-from ._resolve import derive_run_id, ui_host
+from ._resolve import DEFAULT_HOST, derive_run_id, ui_host
 
 WANDB_ICON = "https://wandb.ai/logo.svg"
 
 
+class Default(str):
+    """A link field's default: reads (and compares) as its value, yet is told apart from an argument.
+
+    ``Wandb().run_mode == "auto"`` as in 2.12, while a link nobody gave a run mode still follows the
+    ``wandb_config`` context's, which an explicit ``Wandb(run_mode="auto")`` overrides.
+    """
+
+    __slots__ = ()
+
+
+def given(value: str | None) -> str | None:
+    """The value if it was set explicitly, else None (None and :class:`Default` mean "not given")."""
+    return None if value is None or isinstance(value, Default) else value
+
+
+def fill_defaults(obj: object, defaults: dict[str, str]) -> None:
+    """Turn None fields into their :class:`Default` (the decorator passes None for "not given")."""
+    for name, value in defaults.items():
+        if getattr(obj, name) is None:
+            setattr(obj, name, Default(value))
+
+
 def _pick(explicit: str | None, context: dict[str, str], key: str) -> str | None:
-    return explicit or (context.get(key) or None)
+    return given(explicit) or (context.get(key) or None)
 
 
 @dataclass
@@ -28,25 +50,31 @@ class Wandb(Link):
     """Link to the W&B run of a tracked task: ``{host}/{entity}/{project}/runs/{id}``.
 
     ``@wandb_init`` adds one automatically; construct it yourself only to add a link to an untracked
-    task. ``project``/``entity``/``host`` fall back to the ``wandb_config`` context, then
+    task. ``project``/``entity`` fall back to the ``wandb_config`` context. A host given here (or to
+    ``@wandb_init``) wins over the context's; without one the link uses the context's host, then
     ``WANDB_BASE_URL``, then W&B cloud.
+
+    The fields read as in 2.12 when not given (``host="https://wandb.ai"``, ``run_mode="auto"``,
+    ``rank_scope="global"``), but a value not given explicitly defers to the ``wandb_config``
+    context when the link is rendered.
 
     Args:
         host: W&B UI host, e.g. ``https://wandb.ai`` or a self-hosted server.
         project: W&B project.
         entity: W&B entity.
-        run_mode: The task's run mode; decides whether the link points at the parent's run. None: the
-            ``wandb_config`` context's, else ``"auto"``.
-        rank_scope: The task's rank scope (distributed tasks); None: the context's, else ``"global"``.
+        run_mode: The task's run mode; decides whether the link points at the parent's run. Not
+            given: the ``wandb_config`` context's, else ``"auto"``.
+        rank_scope: The task's rank scope (distributed tasks); not given: the context's, else
+            ``"global"``.
         id: An explicit run id.
         name: The link's label in the Flyte UI.
     """
 
-    host: str | None = None
+    host: str = Default(DEFAULT_HOST)
     project: str | None = None
     entity: str | None = None
-    run_mode: RunMode | None = None
-    rank_scope: RankScope | None = None
+    run_mode: RunMode = Default("auto")  # type: ignore[assignment]
+    rank_scope: RankScope = Default("global")  # type: ignore[assignment]
     id: str | None = None
     name: str = "Weights & Biases"
     icon_uri: str = WANDB_ICON
@@ -54,8 +82,11 @@ class Wandb(Link):
     _is_distributed: bool = False
     _worker_index: int | None = None
 
+    def __post_init__(self) -> None:
+        fill_defaults(self, {"host": DEFAULT_HOST, "run_mode": "auto", "rank_scope": "global"})
+
     def _base(self, context: dict[str, str]) -> tuple[str, str | None, str | None]:
-        host = self.host or context.get("wandb_host") or None
+        host = given(self.host) or context.get("wandb_host") or None
         return (
             ui_host(host, os.environ.get("WANDB_BASE_URL")),
             _pick(self.project, context, "wandb_project"),
@@ -77,10 +108,14 @@ class Wandb(Link):
         host, wb_project, wb_entity = self._base(context)
         parent_run = context.get(RUN_ID_KEY) or None
         own_id = self.id or context.get("wandb_id") or derive_run_id(run_name, action_name)
-        run_mode = self.run_mode or context.get("wandb_run_mode") or "auto"
+        run_mode = given(self.run_mode) or context.get("wandb_run_mode") or "auto"
+        if not wb_project and context.get(RUN_PROJECT_KEY):
+            # A run of its own with no project goes into its tracked parent's project (see _resolve).
+            wb_project = context[RUN_PROJECT_KEY]
+            wb_entity = wb_entity or context.get(RUN_ENTITY_KEY) or None
 
         if self._is_distributed:
-            rank_scope = self.rank_scope or context.get("wandb_rank_scope") or "global"
+            rank_scope = given(self.rank_scope) or context.get("wandb_rank_scope") or "global"
             worker_scoped = self._worker_index is not None and rank_scope == "worker"
             suffix = f"-worker-{self._worker_index}" if worker_scoped else ""
             kind = "groups" if run_mode == "new" else "runs"

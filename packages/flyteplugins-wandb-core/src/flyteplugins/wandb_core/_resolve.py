@@ -272,6 +272,9 @@ def resolve_run(
         "W&B run settings from the task's context", "wandb.init", {**init_kwargs, "settings": plan_settings}, env
     )
 
+    if trial is None and not task.sweep_trial:
+        _inherit_parent_project(init_kwargs, task)
+
     if topology is not None and topology.world_size > 1 and task.is_task:
         if distributed is None:
             raise RuntimeError("distributed resolver missing")  # guarded by the caller
@@ -304,6 +307,20 @@ def resolve_run(
         # Remote children run in other pods: open the run in shared mode so they can join it.
         own.settings.update(mode="shared", x_primary=True, x_label=task.action_name or "primary")
     return own
+
+
+def _inherit_parent_project(init_kwargs: dict[str, Any], task: TaskInfo) -> None:
+    """A run with no project of its own goes where its tracked parent's run is.
+
+    Without this a ``run_mode="new"`` child of ``@wandb_init(project="p")`` (a decorator value, which
+    children do not inherit) would land in W&B's default project, far from its parent. Sweep trials are
+    left alone: their project is the sweep's.
+    """
+    if init_kwargs.get("project") or not task.parent_project:
+        return
+    init_kwargs["project"] = task.parent_project
+    if not init_kwargs.get("entity") and task.parent_entity:
+        init_kwargs["entity"] = task.parent_entity
 
 
 def _own(plan: RunPlan, run_id: str | None, *, deterministic: bool) -> RunPlan:

@@ -30,7 +30,8 @@ class ActiveRun:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-_current: ContextVar[ActiveRun | None] = ContextVar("flyteplugins_wandb_current_run", default=None)
+# The scope's run together with the Flyte task data dict it was opened in (see `_task_data`).
+_current: ContextVar[tuple[ActiveRun, Any] | None] = ContextVar("flyteplugins_wandb_current_run", default=None)
 
 # Set by a sweep launcher around one trial: wandb.init arguments (id, config, group, ...) that the next
 # tracked scope uses for its own run. The scope consumes them, so nested scopes are unaffected.
@@ -155,12 +156,27 @@ class _Registry:
 registry = _Registry()
 
 
+def _task_data() -> Any:
+    """The running Flyte task's ``ctx.data`` dict (None outside a task), as an identity token.
+
+    Each task attempt gets a dict of its own and ``@flyte.trace`` bodies share their task's, so it
+    tells "the task that opened this scope" apart from an untracked child task, which inherits the
+    contextvar (local mode copies contextvars into children) but not the dict.
+    """
+    import flyte
+
+    ctx = flyte.ctx()
+    return getattr(ctx, "data", None) if ctx else None
+
+
 def current() -> ActiveRun | None:
-    return _current.get()
+    """The innermost tracked scope's run, possibly an ancestor task's (what wandb.log routes to)."""
+    entry = _current.get()
+    return entry[0] if entry is not None else None
 
 
 def set_current(active: ActiveRun | None) -> Any:
-    return _current.set(active)
+    return _current.set(None if active is None else (active, _task_data()))
 
 
 def reset_current(token: Any) -> None:
@@ -170,10 +186,16 @@ def reset_current(token: Any) -> None:
 def get_wandb_run() -> Any | None:
     """The W&B run of the calling task or function, or ``None``.
 
-    ``None`` outside a ``@wandb_init`` scope, and on distributed ranks that do not log.
+    ``None`` outside a ``@wandb_init`` scope (including in a child task without ``@wandb_init``,
+    even below a tracked parent), and on distributed ranks that do not log.
     """
-    active = _current.get()
-    return active.run if active is not None else None
+    entry = _current.get()
+    if entry is None:
+        return None
+    active, opened_in = entry
+    if opened_in is not _task_data():
+        return None  # an untracked task below a tracked one: it has no run of its own
+    return active.run
 
 
 def get_wandb_run_dir() -> str | None:

@@ -33,8 +33,17 @@ from ._decorator import MARKER as WRAPPER_MARKER
 from ._decorator import _is_flyte_task
 from ._link import WANDB_ICON, Wandb
 from ._offline import OfflineRun, read_offline_run, read_offline_runs
-from ._resolve import DEFAULT_HOST, DistributedResolver, RunPlan, TaskInfo, Topology, api_base_url, ui_host
-from ._resolve import derive_run_id, run_id_with_suffix
+from ._resolve import (
+    DEFAULT_HOST,
+    DistributedResolver,
+    RunPlan,
+    TaskInfo,
+    Topology,
+    api_base_url,
+    derive_run_id,
+    run_id_with_suffix,
+    ui_host,
+)
 from ._runtime import FAILED_EXIT_CODE, has_netrc_credentials, netrc_has_entry, world_size
 from ._state import TRIAL_CONTEXT_KEY, ActiveRun, TrialHandle, trial_scope
 from ._validate import (
@@ -112,6 +121,7 @@ class RankHandler(Protocol):
     the same way from core's side. Core calls, in order:
 
     - at decoration of an Elastic task: :meth:`check_task`, then :meth:`links_for_task`;
+    - at each call of an Elastic task with ``download_logs`` on: :meth:`is_distributed_task`;
     - at each call on a process with ``WORLD_SIZE`` > 1: :meth:`detect_topology`, then (when it gave a
       topology) :meth:`resolve_distributed` through :func:`~flyteplugins.wandb_core._resolve.resolve_run`,
       then :meth:`on_run_open` once the rank's run is open.
@@ -143,6 +153,14 @@ class RankHandler(Protocol):
 
     def check_task(self, task: Any, settings: Mapping[str, Any]) -> None:
         """Refuse (raise :class:`WandbConfigError`) or warn about settings that cannot work on ``task``."""
+        ...
+
+    def is_distributed_task(self, task: Any) -> bool:
+        """``task``'s Elastic config asks for more than one process (nodes × processes per node > 1).
+
+        Decides what does not depend on where the task runs: its links, and that ``download_logs`` is
+        skipped (with a warning) even when Elastic's local mode runs it as one process.
+        """
         ...
 
 

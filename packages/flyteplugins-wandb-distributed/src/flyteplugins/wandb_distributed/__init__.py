@@ -18,7 +18,7 @@ from __future__ import annotations
 from ._guard import install_guard, on_run_open
 from ._handler import TorchrunRankHandler, rank_handler
 from ._resolve import group_for, is_scope_primary, resolve_distributed, run_id_for
-from ._task import check_task, elastic_shape, links_for_task
+from ._task import check_task, elastic_shape, is_distributed_task, links_for_task
 from ._topology import ENV_VARS, detect_topology, get_distributed_info
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "get_distributed_info",
     "group_for",
     "install_guard",
+    "is_distributed_task",
     "is_scope_primary",
     "links_for_task",
     "on_run_open",

@@ -37,6 +37,9 @@ class TorchrunRankHandler:
     def check_task(self, task: Any, settings: Mapping[str, Any]) -> None:
         _task.check_task(task, settings)
 
+    def is_distributed_task(self, task: Any) -> bool:
+        return _task.is_distributed_task(task)
+
     def __repr__(self) -> str:
         return "<flyteplugins.wandb_distributed rank handler>"
 

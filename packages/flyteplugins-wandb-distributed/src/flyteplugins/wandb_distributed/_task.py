@@ -48,6 +48,12 @@ def elastic_shape(task: Any) -> tuple[int, int]:
     return nodes, procs
 
 
+def is_distributed_task(task: Any) -> bool:
+    """The task's Elastic config asks for more than one process (nodes × processes per node)."""
+    nodes, procs = elastic_shape(task)
+    return nodes * procs > 1
+
+
 def links_for_task(task: Any, link_args: Mapping[str, Any], settings: Mapping[str, Any]) -> Sequence[Wandb]:
     """The W&B links of an Elastic task, derived from its Elastic config at decoration time.
 
@@ -56,9 +62,9 @@ def links_for_task(task: Any, link_args: Mapping[str, Any], settings: Mapping[st
     ``run_mode="new"``). A one-process Elastic task is not distributed and gets the ordinary link.
     """
     del settings  # link_args already carries what the link needs
-    nodes, procs = elastic_shape(task)
+    nodes, _ = elastic_shape(task)
     args = dict(link_args)
-    if nodes * procs <= 1:
+    if not is_distributed_task(task):
         return [Wandb(**args)]
     if nodes > 1 and args.get("rank_scope") == "worker":
         return [

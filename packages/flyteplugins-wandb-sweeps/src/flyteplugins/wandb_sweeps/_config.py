@@ -59,6 +59,8 @@ class WandbSweepConfig(ContextSettings):
 
     _fields = FIELDS
     _label = "wandb_sweep_config"
+    _prefix = PREFIX
+    _defaults = {"download_logs": False}
 
     def values_dict(self) -> dict[str, Any]:
         """The settings as Python values (only the keys that are set)."""

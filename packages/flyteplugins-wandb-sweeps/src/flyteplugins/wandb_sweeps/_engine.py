@@ -36,8 +36,8 @@ def validate_sweep_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Check a sweep config against the engine's schema and return it with defaults filled in."""
     from ._validate import validate_sweep_definition
 
-    # The merged definition (context + decorator): what no single part could show is checked here.
-    validate_sweep_definition("the sweep definition", config, complete=True)
+    if not config.get("method"):
+        validate_sweep_definition("the sweep definition", config, complete=True)  # names the methods
     sweeps = _engine()
     from jsonschema import ValidationError
 
@@ -57,6 +57,9 @@ def validate_sweep_config(config: Mapping[str, Any]) -> dict[str, Any]:
         raise WandbConfigError(
             "early_terminate needs a metric, e.g. metric={'name': 'loss', 'goal': 'minimize'}."
         )
+    # The merged definition (context + decorator): what no single part could show (a missing method,
+    # grid over a continuous range) is refused here, before the sweep is created or an agent starts.
+    validate_sweep_definition("the sweep definition", config, complete=True)
     return filled
 
 

@@ -18,6 +18,7 @@ from ._readback import prior_offline_trials
 from ._results import Progress, SweepResult
 from ._state import SweepState
 from ._sweep import current_sweep
+from ._validate import check_positive
 from ._trial import LAUNCHES, Launch, register_objective, unregister
 
 
@@ -93,6 +94,8 @@ async def _launch(
     agent_task: Any,
 ) -> SweepResult:
     _check_arguments(objective, count, agents)
+    check_positive("run_sweep_agents", "poll_interval", poll_interval)
+    check_positive("run_sweep_agents", "idle_timeout", idle_timeout)
     state = current_sweep()
     if state is None:
         raise WandbConfigError(

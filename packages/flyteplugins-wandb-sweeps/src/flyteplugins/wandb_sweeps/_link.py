@@ -8,8 +8,8 @@ from typing import Any
 
 from flyte import Link
 
-from flyteplugins.wandb_core._link import WANDB_ICON
-from flyteplugins.wandb_core._resolve import ui_host
+from flyteplugins.wandb_core._link import WANDB_ICON, Default, fill_defaults, given
+from flyteplugins.wandb_core._resolve import DEFAULT_HOST, ui_host
 
 from ._config import SWEEP_ENTITY_KEY, SWEEP_ID_KEY, SWEEP_MODE_KEY, SWEEP_PROJECT_KEY
 
@@ -24,19 +24,24 @@ class WandbSweep(Link):
     Offline sweeps link to the W&B group their trials are uploaded into by ``wandb sync``.
 
     Args:
-        host: W&B UI host; falls back to ``wandb_config(host=)``, ``WANDB_BASE_URL``, then W&B cloud.
+        host: W&B UI host; reads ``"https://wandb.ai"`` when not given, and then falls back to
+            ``wandb_config(host=)``, ``WANDB_BASE_URL``, then W&B cloud. A given host wins over the
+            context's.
         project: W&B project; falls back to ``wandb_sweep_config``, then ``wandb_config``.
         entity: W&B entity; same fallbacks as ``project``.
         id: A known sweep id.
         name: The link's label in the Flyte UI.
     """
 
-    host: str | None = None
+    host: str = Default(DEFAULT_HOST)
     project: str | None = None
     entity: str | None = None
     id: str | None = None
     name: str = "Weights & Biases Sweep"
     icon_uri: str = WANDB_ICON
+
+    def __post_init__(self) -> None:
+        fill_defaults(self, {"host": DEFAULT_HOST})
 
     def get_link(
         self,
@@ -50,7 +55,7 @@ class WandbSweep(Link):
         **kwargs: Any,
     ) -> str:
         context = dict(context or {})
-        host = ui_host(self.host or context.get("wandb_host") or None, os.environ.get("WANDB_BASE_URL"))
+        host = ui_host(given(self.host) or context.get("wandb_host") or None, os.environ.get("WANDB_BASE_URL"))
         wb_project = (
             self.project
             or context.get(SWEEP_PROJECT_KEY)

@@ -294,6 +294,10 @@ def _wrap(
     return wrapper
 
 
+class NotATaskError(WandbConfigError, RuntimeError):
+    """``@wandb_sweep`` on something that is not a Flyte task; also a RuntimeError, as in 2.12."""
+
+
 def _is_flyte_task(obj: Any) -> bool:
     from flyteplugins.wandb_core._decorator import _is_flyte_task as core_is_task
 
@@ -358,9 +362,9 @@ def wandb_sweep(
 
     def decorate(obj: Any) -> Any:
         if not _is_flyte_task(obj):
-            raise WandbConfigError(
-                f"@wandb_sweep decorates a Flyte task and must be the outermost decorator (above @env.task); "
-                f"got {type(obj).__name__} {obj!r}."
+            raise NotATaskError(
+                "@wandb_sweep can only be used with Flyte tasks: it decorates a Flyte task and must be the "
+                f"outermost decorator (above @env.task); got {type(obj).__name__} {obj!r}."
             )
         if hasattr(obj.func, MARKER):
             raise WandbConfigError(f"@wandb_sweep is applied twice to task {obj.name!r}.")

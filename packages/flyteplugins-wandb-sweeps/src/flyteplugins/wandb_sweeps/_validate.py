@@ -49,9 +49,19 @@ def distributions() -> tuple[str, ...]:
     from sweeps.config.schema import sweep_config_jsonschema
 
     names: set[str] = set()
-    for definition in sweep_config_jsonschema.get("definitions", {}).values():
-        enum = (definition.get("properties", {}).get("distribution") or {}).get("enum") or ()
-        names.update(enum)
+
+    def walk(node: Any) -> None:  # the enums sit at any depth (some kinds are an anyOf of variants)
+        if isinstance(node, dict):
+            dist = (node.get("properties") or {}).get("distribution")
+            if isinstance(dist, dict):
+                names.update(dist.get("enum") or ())
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(sweep_config_jsonschema.get("definitions", {}))
     return tuple(sorted(names))
 
 

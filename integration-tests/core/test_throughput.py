@@ -1,0 +1,84 @@
+"""The fast init path trades nothing away: real wandb, Flyte local mode, offline runs read back.
+
+The package list is read once per process and handed to wandb (``_requirements``), and inits run
+concurrently (``_concurrency``): each run must still hold the requirements.txt wandb itself writes,
+and a wide fan-out must keep every run, id and step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import flyte
+import pytest
+
+from flyteplugins.wandb import get_wandb_run, wandb_init
+from flyteplugins.wandb.testing import read_offline_runs
+
+pytestmark = pytest.mark.integration
+
+env = flyte.TaskEnvironment(name="throughput_it")
+CHILDREN = 30
+STEPS = 5
+
+
+@wandb_init(run_mode="new", project="fan")
+@env.task
+async def child(i: int) -> str:
+    run = get_wandb_run()
+    for s in range(STEPS):
+        run.log({"i": i, "s": s})
+    return run.id
+
+
+@wandb_init(project="fan")
+@env.task
+async def parent(n: int) -> list[str]:
+    return list(await asyncio.gather(*(child(i) for i in range(n))))
+
+
+@wandb_init(project="req", settings={"x_save_requirements": False})
+@env.task
+def no_requirements() -> None:
+    get_wandb_run().log({"x": 1})
+
+
+def _requirements(run_path: Path) -> bytes | None:
+    path = run_path.parent / "files" / "requirements.txt"
+    return path.read_bytes() if path.exists() else None
+
+
+def _plain_wandb_requirements(tmp_path: Path) -> bytes:
+    import wandb
+
+    run = wandb.init(project="plain", mode="offline", dir=str(tmp_path / "plain"), reinit="create_new")
+    run.finish()
+    [plain] = read_offline_runs(tmp_path / "plain" / "wandb")
+    data = _requirements(plain.path)
+    assert data, "plain wandb wrote no requirements.txt"
+    return data
+
+
+def test_a_wide_fan_out_keeps_every_run_id_step_and_requirements(wandb_dir: Path, tmp_path: Path) -> None:
+    out = flyte.with_runcontext(mode="local", name="fan").run(parent, CHILDREN)
+    ids = out.outputs()[0]
+    runs = {r.run_id: r for r in read_offline_runs(wandb_dir) if r.project == "fan"}
+    assert len(runs) == CHILDREN + 1
+    assert set(ids) <= set(runs) and len(set(ids)) == CHILDREN
+    assert all(rid.startswith("fan-") for rid in runs)
+    for rid in ids:
+        assert runs[rid].metric("s") == list(range(STEPS)), rid
+        assert runs[rid].exit_code == 0
+    expected = _plain_wandb_requirements(tmp_path)
+    for run in runs.values():
+        # The same bytes as wandb's own scan, and recorded for upload (wandb sync).
+        assert _requirements(run.path) == expected, run.run_id
+        assert "requirements.txt" in run.files
+
+
+def test_requirements_turned_off_by_the_user_stay_off(wandb_dir: Path) -> None:
+    flyte.with_runcontext(mode="local", name="noreq").run(no_requirements)
+    [run] = read_offline_runs(wandb_dir)
+    assert _requirements(run.path) is None
+    assert "requirements.txt" not in run.files
