@@ -337,6 +337,7 @@ def matrix(session: nox.Session, combo: str) -> None:
         "import importlib.metadata as m; v = {d: m.version(d) for d in ('flyte', 'wandb')}; print(v); "
         f"assert v == {{'flyte': {flyte_v!r}, 'wandb': {wandb_v!r}}}, v",
     )
+    # Includes flyteplugins-wandb-testing's own tests: the fake server on the oldest and newest wandb.
     units = [str((p / "tests").relative_to(ROOT)) for p in _packages().values() if (p / "tests").is_dir()]
     _pytest(session, *units, "--disable-socket", "--allow-unix-socket")
     areas = [f"integration-tests/{a}" for a in _integration_areas() if a in ("core", "sweeps", "online")]
@@ -353,9 +354,25 @@ def _check_floors_in_metadata(session: nox.Session, floors: dict[str, str]) -> N
             declared = [d for d in deps if re.match(rf"^{name}\b(?!-)", d)]
             if declared and _floor(declared, name) != floor:
                 problems.append(f"{dist}: {declared} (expected {name}>={floor})")
+    problems += _loopback_range_problems(floors["wandb"])
     if problems:
         session.error("inconsistent version floors:\n  " + "\n  ".join(problems))
     session.log(f"declared floors: {floors}; latest tested: {LATEST}")
+
+
+def _loopback_range_problems(wandb_floor: str) -> list[str]:
+    """The fake W&B server's README/protocol range must be the range this matrix tests."""
+    protocol = PACKAGES_DIR / "flyteplugins-wandb-testing" / "src" / "wandb_loopback" / "protocol.py"
+    if not protocol.is_file():
+        return []
+    found = dict(re.findall(r'^(OLDEST_WANDB|NEWEST_WANDB) = "([^"]+)"', protocol.read_text(), re.MULTILINE))
+    expected = {"OLDEST_WANDB": wandb_floor, "NEWEST_WANDB": LATEST["wandb"]}
+    return [
+        f"{protocol.relative_to(ROOT)}: {name} = {found.get(name)!r}, the matrix tests {value!r} "
+        "(check the server against that wandb, then update the range and the package README)"
+        for name, value in expected.items()
+        if found.get(name) != value
+    ]
 
 
 @nox.session(venv_backend="none")

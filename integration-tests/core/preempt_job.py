@@ -26,9 +26,9 @@ if "--own-handler" in sys.argv:
 
     signal.signal(signal.SIGTERM, _own)
 
-import flyte  # noqa: E402  (the handler above must come first)
+import flyte  # the handler above must come first
 
-from flyteplugins.wandb import get_wandb_run, wandb_init  # noqa: E402
+from flyteplugins.wandb import get_wandb_run, wandb_init
 
 env = flyte.TaskEnvironment(name="preempt")
 KIND, PROGRESS = sys.argv[1], sys.argv[2]

@@ -80,7 +80,7 @@ def test_sigterm_offline_keeps_every_logged_step_and_a_retry_continues(
 
     # The retry: same Flyte run name, so the same run id, continued from the next step.
     retry = _start(kind, isolated_wandb / "p2", str(max(logged) + 1), "5", env=env)
-    out, err2 = retry.communicate(timeout=HANG_GUARD)
+    _, err2 = retry.communicate(timeout=HANG_GUARD)
     assert retry.returncode == 0, err2[-3000:]
     parts = runs_by_id(wandb_dir)[run_id]
     assert len(parts) == 2 and parts[1].exit_code == 0

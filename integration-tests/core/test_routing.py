@@ -1,4 +1,4 @@
-"""wandb's module-level API (``wandb.log``, ``wandb.config``, ``wandb.summary``) never reaches a sibling's run.
+"""wandb's module-level API (``wandb.log``, ``wandb.config``, ``wandb.summary``) keeps to the caller's run.
 
 Real threads, real Flyte local mode, and the offline run files read back.
 """

@@ -159,7 +159,9 @@ def test_async_task_functions_run_in_every_worker_with_the_same_rank_handling(
     # Flyte's Elastic plugin calls the function without awaiting it; every rank's coroutine must run
     # to its end (on an event loop) and the run_mode x rank_scope table must hold exactly as for `def`.
     job, wandb_dir = async_matrix_job
-    assert {rank: e.get("async_body") for rank, e in job.entries(mode).items()} == {r: True for r in range(WORLD)}
+    assert {rank: e.get("async_body") for rank, e in job.entries(mode).items()} == {
+        r: True for r in range(WORLD)
+    }
     check_cell(job, wandb_dir, mode, "am")
 
 

@@ -38,5 +38,7 @@ def test_quickstart_runs_offline_and_writes_every_run_mode(isolated_wandb: Path)
     )
     assert pipeline.project == "flyte-wandb-quickstart" and pipeline.tags == ["quickstart"]
     assert all(parts[0].exit_code == 0 for parts in by_id.values())
+    # One whole line at the end uploads all four runs (no per-run lines, no lines merged together).
     notices = [line for line in proc.stderr.splitlines() if "saved offline" in line and "wandb sync" in line]
-    assert len(notices) == 4
+    assert len(notices) == 1 and notices[0].startswith("wandb: 4 runs saved offline"), notices
+    assert all(str(parts[0].path.parent) in notices[0] for parts in by_id.values())

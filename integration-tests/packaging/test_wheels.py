@@ -29,8 +29,13 @@ CORE = "flyteplugins-wandb-core"
 SIBLINGS = {"distributed": "flyteplugins-wandb-distributed", "sweeps": "flyteplugins-wandb-sweeps"}
 
 
+TESTING = "flyteplugins-wandb-testing"  # the fake W&B server: any wandb user's, so not under flyteplugins/
+
+
 def _module(dist: str) -> str:
     """Import path a distribution owns: flyteplugins-wandb -> flyteplugins.wandb, -core -> .wandb_core."""
+    if dist == TESTING:
+        return "wandb_loopback"
     return "flyteplugins." + dist.removeprefix("flyteplugins-").replace("-", "_")
 
 
@@ -138,6 +143,12 @@ def test_versions_are_lockstep_and_the_umbrella_pins_its_siblings(wheels: dict[s
         assert f"{CORE}=={version}" in _requires(wheels[dist]), dist
     # An extra adds only its own sibling (the smoke tests below prove it for installed environments).
     assert not {f"{d}=={version}" for d in SIBLINGS.values()} - _requires(wheels[UMBRELLA], "all")
+    # The fake W&B server is test tooling: only the `testing` extra brings it, never the base or `all`.
+    if TESTING in wheels:
+        assert f"{TESTING}=={version}" in _requires(wheels[UMBRELLA], "testing")
+        for extra in (None, "all", *SIBLINGS):
+            assert not any(r.startswith(TESTING) for r in _requires(wheels[UMBRELLA], extra)), extra
+        assert not any(r.startswith("flyteplugins") for r in _requires(wheels[TESTING])), "imports no plugin"
 
 
 def test_each_wheel_has_readme_license_and_typing_marker(wheels: dict[str, Path]) -> None:

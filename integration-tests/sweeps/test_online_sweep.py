@@ -69,7 +69,7 @@ def test_failing_online_trial_is_failed_on_the_server_and_the_sweep_goes_on(wand
 
 
 def test_download_logs_fetches_every_trial_after_an_online_sweep(wandb_server, tmp_path):
-    from flyteplugins.wandb import _download as core_download
+    from flyteplugins.wandb_core import _download as core_download
 
     if not hasattr(core_download, "download_wandb_sweep_logs"):
         pytest.skip("core's download_wandb_sweep_logs (online log download) is not available yet")

@@ -20,7 +20,8 @@ env = flyte.TaskEnvironment(name="secrets")
 
 # Real configuration names: Hugging Face TrainingArguments and tokenizer fields, generation settings,
 # PyTorch Lightning Trainer/hyperparameters, JAX and video pipelines.
-CONFIG_CORPUS = """
+CONFIG_CORPUS = str.split(
+    """
 output_dir overwrite_output_dir do_train do_eval eval_strategy per_device_train_batch_size
 per_device_eval_batch_size gradient_accumulation_steps learning_rate weight_decay adam_beta1 adam_beta2
 adam_epsilon max_grad_norm num_train_epochs max_steps lr_scheduler_type warmup_ratio warmup_steps
@@ -37,7 +38,8 @@ key_dim kv_channels key_frames keyframe_interval rng_key prng_key dropout_rng nu
 max_epochs min_epochs accumulate_grad_batches gradient_clip_val gradient_clip_algorithm precision
 accelerator devices strategy num_nodes check_val_every_n_epoch val_check_interval log_every_n_steps
 enable_checkpointing deterministic benchmark batch_size hidden_dim num_layers dropout monitor_key
-""".split()
+"""
+)
 
 
 def test_corpus_is_real_and_large() -> None:
@@ -126,7 +128,11 @@ def test_wandb_settings_object_with_the_key_is_refused(monkeypatch: pytest.Monke
 
 def test_key_as_settings_string_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_API_KEY", KEY)
-    for call in (lambda: wandb_config(settings=KEY), lambda: wandb_init(settings=KEY), lambda: wandb_init(KEY)):
+    for call in (
+        lambda: wandb_config(settings=KEY),
+        lambda: wandb_init(settings=KEY),
+        lambda: wandb_init(KEY),
+    ):
         with pytest.raises(WandbConfigError) as info:
             call()
         assert KEY not in str(info.value)

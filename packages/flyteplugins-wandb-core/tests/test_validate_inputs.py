@@ -16,14 +16,16 @@ from typing import Any
 import flyte
 import pytest
 
-from flyteplugins.wandb_core import WandbConfigError, wandb_config, wandb_init
-from flyteplugins.wandb_core import _validate, _wandb_names
+from flyteplugins.wandb_core import WandbConfigError, _validate, _wandb_names, wandb_config, wandb_init
 
 env = flyte.TaskEnvironment(name="validate_inputs")
 
 # (keyword arguments, a regex the message must match: the argument and what is allowed)
 BAD_INPUTS: list[tuple[dict[str, Any], str]] = [
-    ({"project": "team/proj"}, r"project='team/proj' contains /; W&B names cannot contain any of / \\ # \? % :"),
+    (
+        {"project": "team/proj"},
+        r"project='team/proj' contains /; W&B names cannot contain any of / \\ # \? % :",
+    ),
     ({"project": "a#b"}, r"project='a#b' contains #"),
     ({"project": "p" * 129}, r"project is 129 characters long; W&B allows at most 128"),
     ({"project": "   "}, r"project must not be empty"),
@@ -37,17 +39,29 @@ BAD_INPUTS: list[tuple[dict[str, Any], str]] = [
     ({"id": " r1"}, r"starts or ends with whitespace"),
     ({"id": ""}, r"it is empty"),
     ({"id": "r" * 129}, r"it is 129 characters long \(at most 128\)"),
-    ({"tags": "baseline"}, r"tags must be a list or tuple of strings, got the string 'baseline'; write tags=\['baseline'\]"),
+    (
+        {"tags": "baseline"},
+        r"tags must be a list or tuple of strings, got the string 'baseline'; write tags=\['baseline'\]",
+    ),
     ({"tags": ["ok", 3]}, r"tags must be a list or tuple of strings"),
     ({"tags": {"a": 1}}, r"tags must be a list or tuple of strings"),
     ({"tags": ["t" * 65]}, r"tags\[0\]='t+' is 65 characters; W&B tags must be 1 to 64 characters"),
     ({"tags": [""]}, r"tags\[0\]='' is 0 characters"),
     ({"lr": 0.1}, r"unknown argument 'lr'\..*Hyperparameters go in config="),
     ({"save_cod": True}, r"unknown argument 'save_cod'\. Did you mean 'save_code'\?"),
-    ({"resume": "yes"}, r"resume='yes' is not valid; allowed values: 'allow', 'never', 'must', 'auto', True, False"),
-    ({"settings": "fast"}, r"settings must be a dict of wandb.Settings fields or a wandb.Settings object, got str"),
+    (
+        {"resume": "yes"},
+        r"resume='yes' is not valid; allowed values: 'allow', 'never', 'must', 'auto', True, False",
+    ),
+    (
+        {"settings": "fast"},
+        r"settings must be a dict of wandb.Settings fields or a wandb.Settings object, got str",
+    ),
     ({"settings": ["console"]}, r"settings must be a dict"),
-    ({"settings": {"consol": "off"}}, r"settings\['consol'\] is not a wandb.Settings field\. Did you mean 'console'\?"),
+    (
+        {"settings": {"consol": "off"}},
+        r"settings\['consol'\] is not a wandb.Settings field\. Did you mean 'console'\?",
+    ),
     ({"settings": {"run_id": "a/b"}}, r"settings\['run_id'\]='a/b' is not a valid W&B run id"),
     ({"settings": {"project": "a?b"}}, r"settings\['project'\]='a\?b' contains \?"),
     ({"settings": {"run_tags": "x"}}, r"settings\['run_tags'\] must be a list or tuple of strings"),
@@ -110,7 +124,9 @@ def test_wandb_settings_object_is_accepted_as_what_the_user_set() -> None:
 
 
 def test_positional_run_mode_says_use_the_keyword() -> None:
-    with pytest.raises(WandbConfigError, match=r"keyword arguments only.*Write @wandb_init\(run_mode='new'\)"):
+    with pytest.raises(
+        WandbConfigError, match=r"keyword arguments only.*Write @wandb_init\(run_mode='new'\)"
+    ):
 
         @wandb_init("new")  # type: ignore[call-overload]
         def fn() -> None: ...
@@ -222,10 +238,22 @@ def _we_accept(check: Any, value: Any) -> bool:
     return True
 
 
-PROJECT_CORPUS = ["ok", "a-b_c.d", "with space", "a/b", "a\\b", "a#b", "a?b", "a%b", "a:b", "p" * 128, "p" * 129]
+PROJECT_CORPUS = [
+    "ok",
+    "a-b_c.d",
+    "with space",
+    "a/b",
+    "a\\b",
+    "a#b",
+    "a?b",
+    "a%b",
+    "a:b",
+    "p" * 128,
+    "p" * 129,
+]
 RUN_ID_CORPUS = [
-    "r1", "exp-1_a.b", "a b", " r", "r ", "   ", "a/b", "a\\b", "a#b", "a?b", "a%b", "a:b", "a;b", "a,b", "a'b",
-    "r" * 128,
+    "r1", "exp-1_a.b", "a b", " r", "r ", "   ", "a/b", "a\\b", "a#b", "a?b", "a%b", "a:b", "a;b", "a,b",
+    "a'b", "r" * 128,
 ]  # fmt: skip
 TAG_CORPUS = [["a"], ["t" * 64], ["t" * 65], [""], ["a", "b" * 70]]
 

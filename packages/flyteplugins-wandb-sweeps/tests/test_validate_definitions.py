@@ -27,7 +27,8 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
      r"parameters\['x'\]=.*min 2.0 is not less than max 1.0"),
     ("empty values", {"method": "random", "parameters": {"x": {"values": []}}},
      r"parameters\['x'\]\['values'\] must be a non-empty list"),
-    ("unknown distribution", {"method": "random", "parameters": {"x": {"distribution": "gauss", "min": 0, "max": 1}}},
+    ("unknown distribution",
+     {"method": "random", "parameters": {"x": {"distribution": "gauss", "min": 0, "max": 1}}},
      r"parameters\['x'\]\['distribution'\]='gauss' is not valid; allowed values: .*'log_uniform_values'"),
     ("empty parameter spec", {"method": "random", "parameters": {"x": {}}}, r"parameters\['x'\] is \{\}"),
     ("negative run_cap", {"method": "random", "parameters": GRID, "run_cap": -1},
@@ -73,10 +74,12 @@ def test_missing_method_is_refused_once_the_parts_meet() -> None:
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"method": "grid", "parameters": {"x": {"values": [1, 2]}, "n": {"distribution": "int_uniform", "min": 0, "max": 3}}},
+        {"method": "grid",
+         "parameters": {"x": {"values": [1, 2]}, "n": {"distribution": "int_uniform", "min": 0, "max": 3}}},
         {"method": "bayes", "metric": {"name": "loss", "goal": "minimize"}, "parameters": RANGE},
         {"method": "random", "parameters": {"opt": {"parameters": {"lr": {"min": 0.1, "max": 1.0}}}}},
-        {"method": "random", "parameters": {"lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 0.1}}},
+        {"method": "random",
+         "parameters": {"lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 0.1}}},
         {"method": "random", "parameters": {"x": {"distribution": "uniform", "min": 0, "max": 1}}},
         {"method": "random", "parameters": {"pad_token": {"value": "<pad>"}}, "run_cap": 5},
         {"method": "random", "metric": {"name": "loss"}, "parameters": GRID,
@@ -90,7 +93,9 @@ def test_valid_definitions_pass(kwargs: dict[str, Any]) -> None:
 
 
 def test_distributions_come_from_the_shipped_schema() -> None:
-    assert {"uniform", "log_uniform_values", "int_uniform", "categorical", "q_uniform"} <= set(distributions())
+    assert {"uniform", "log_uniform_values", "int_uniform", "categorical", "q_uniform"} <= set(
+        distributions()
+    )
 
 
 def test_the_key_is_refused_in_a_sweep_definition(monkeypatch: pytest.MonkeyPatch) -> None:

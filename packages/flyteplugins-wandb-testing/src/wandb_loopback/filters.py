@@ -81,7 +81,7 @@ def _cmp(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
 def _eq(value: Any, arg: Any) -> bool:
     if isinstance(value, list) and not isinstance(arg, list):
         return arg in value  # tags: {"tags": "x"} matches a run tagged x
-    return value == arg
+    return bool(value == arg)
 
 
 def _in(value: Any, arg: Any) -> bool:

@@ -97,7 +97,8 @@ class LoopbackProcess:
 
     def state(self, with_files: bool = False) -> dict[str, Any]:
         """The raw JSON snapshot (``/_loopback/state``); file contents base64 with ``with_files``."""
-        return self._call("/_loopback/state?files=1" if with_files else "/_loopback/state")
+        state: dict[str, Any] = self._call("/_loopback/state?files=1" if with_files else "/_loopback/state")
+        return state
 
     def runs(self, project: str | None = None) -> list[RunRecord]:
         """Every stored run, file contents included, as ``RunRecord`` objects."""

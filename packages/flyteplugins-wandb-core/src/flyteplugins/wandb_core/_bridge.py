@@ -5,7 +5,7 @@ task's output: in local mode straight from ``TorchFunctionTask.execute`` (inside
 remotely in each ``elastic_launch`` worker process (no event loop). For an ``async def`` that value is
 an un-awaited coroutine, so the body never runs.
 
-:class:`ElasticAsyncFunction` stands in for such a function. Called inside a Flyte task context it is
+`ElasticAsyncFunction` stands in for such a function. Called inside a Flyte task context it is
 synchronous: it runs the tracked sync wrapper (which opens the rank's run exactly as for a ``def``
 task) around the coroutine, driven to completion on an event loop of its own. Called outside a task
 context (``await task(...)`` in plain Python, which Flyte forwards to the function and awaits) it
@@ -60,7 +60,7 @@ def run_to_completion(coro: Coroutine[Any, Any, Any]) -> Any:
 
 
 def as_sync(func: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
-    """A plain function that runs ``func``'s coroutine to completion (see :func:`run_to_completion`)."""
+    """A plain function that runs ``func``'s coroutine to completion (see `run_to_completion()`)."""
 
     @functools.wraps(func)
     def call_to_completion(*args: Any, **kwargs: Any) -> Any:

@@ -121,7 +121,7 @@ def installed_distributions() -> list[Any]:
     """The installed distributions as wandb lists them for a run's requirements.txt (name, version).
 
     checked: wandb 0.30.0 .. 0.31.0 (``wandb.util.working_set``, what ``Run._on_start`` records). No
-    fallback is needed: :func:`can_publish_requirements` is False without it, and wandb scans itself.
+    fallback is needed: `can_publish_requirements()` is False without it, and wandb scans itself.
     """
     from wandb.util import working_set
 

@@ -163,7 +163,7 @@ class WandbConfig(ContextSettings):
 
     A ``dict[str, str]`` (so it can be passed as ``custom_context=``) that is also a context manager
     (``with wandb_config(project="p"): await child()``) and exposes the parsed values as attributes
-    (``cfg.project``, ``cfg.tags``...). Build it with :func:`wandb_config`.
+    (``cfg.project``, ``cfg.tags``...). Build it with `wandb_config()`.
     """
 
     _fields = FIELDS

@@ -1,4 +1,4 @@
-"""Conformance checks for :class:`~flyteplugins.wandb_core.ext.RankHandler` implementations.
+"""Conformance checks for `RankHandler` implementations.
 
 What core relies on, checked with pure inputs (no processes, no wandb): the methods exist and take the
 arguments core passes; torchrun's variables are read into the right topology; every rank of a 2 × 2

@@ -10,11 +10,10 @@ import inspect
 import logging
 import os
 import textwrap
-import warnings
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from . import _concurrency, _extras
+from . import _concurrency, _elastic, _extras
 from ._config import (
     INIT_FIELDS,
     RUN_ENTITY_KEY,
@@ -344,10 +343,6 @@ def _check_outermost(func: Callable[..., Any]) -> None:
             )
 
 
-def _is_elastic(task: Any) -> bool:
-    return type(getattr(task, "plugin_config", None)).__name__ == "Elastic"
-
-
 def _attach_links(task: Any, settings: dict[str, Any]) -> None:
     if any(isinstance(link, Wandb) for link in getattr(task, "links", ()) or ()):
         return
@@ -360,37 +355,9 @@ def _attach_links(task: Any, settings: dict[str, Any]) -> None:
         "rank_scope": settings.get("rank_scope"),
         "id": settings.get("id"),
     }
-    links: tuple[Any, ...]
-    if _is_elastic(task):
-        dist = _extras.try_distributed()
-        if dist is None:
-            warnings.warn(
-                f"Task {task.name!r} uses Elastic but rank handling is not installed; only global rank 0 "
-                f"will log. Install it with: {_extras.install_hint('distributed')}",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-            links = (Wandb(**link_args),)
-        else:
-            links = tuple(dist.links_for_task(task, link_args, settings))
-    else:
-        links = (Wandb(**link_args),)
+    elastic = _extras.is_elastic(task)
+    links = _elastic.links(task, link_args, settings) if elastic else (Wandb(**link_args),)
     task.links = (*tuple(task.links or ()), *links)
-
-
-def _wrap_task_function(task: Any, func: Callable[..., Any], settings: dict[str, Any]) -> Callable[..., Any]:
-    if not (_is_elastic(task) and inspect.iscoroutinefunction(func)):
-        return _wrap(func, settings, is_task=True, task=task)
-    # Flyte's Elastic plugin calls the function without awaiting it: see _bridge.
-    from ._bridge import ElasticAsyncFunction, as_sync
-
-    bridge = ElasticAsyncFunction(
-        func,
-        in_task=_wrap(as_sync(func), settings, is_task=True, task=task),
-        outside=_wrap(func, settings, is_task=True, task=task),
-    )
-    setattr(bridge, MARKER, settings)
-    return bridge
 
 
 def _decorate(obj: Any, settings: dict[str, Any]) -> Any:
@@ -404,13 +371,13 @@ def _decorate(obj: Any, settings: dict[str, Any]) -> Any:
         func = obj.func
         if hasattr(func, MARKER):
             raise WandbConfigError(f"@wandb_init is applied twice to task {obj.name!r}.")
-        if _is_elastic(obj):
-            dist = _extras.try_distributed()
-            if dist is not None:
-                dist.check_task(obj, settings)
         # `func` is a dataclass field, so it survives `task.override(...)` (a dataclasses.replace);
         # mutating the task in place keeps the object the TaskEnvironment registered for deploys.
-        obj.func = _wrap_task_function(obj, func, settings)
+        if _extras.is_elastic(obj):
+            _elastic.check(obj, settings)
+            obj.func = _elastic.task_function(obj, func, settings, _wrap, MARKER)
+        else:
+            obj.func = _wrap(func, settings, is_task=True, task=obj)
         _attach_links(obj, settings)
         return obj
     if isinstance(obj, (staticmethod, classmethod)) or not callable(obj):
@@ -440,7 +407,7 @@ def wandb_init(
 
 
 def wandb_init(
-    _func: Any = None,
+    _func: F | None = None,
     *,
     run_mode: RunMode | None = None,
     rank_scope: RankScope | None = None,
@@ -449,11 +416,11 @@ def wandb_init(
     entity: str | None = None,
     host: str | None = None,
     **kwargs: Any,
-) -> Any:
+) -> F | Callable[[F], F]:
     """Track a Flyte task (or a plain function) as a W&B run.
 
     Use it bare (``@wandb_init``) or with arguments, always as the **outermost** decorator, above
-    ``@env.task``. Inside, :func:`get_wandb_run` returns the run; it is finished when the task ends,
+    ``@env.task``. Inside, `get_wandb_run()` returns the run; it is finished when the task ends,
     with exit code 0 on success and a non-zero exit code when the task raises (the exception itself
     reaches the caller unchanged).
 

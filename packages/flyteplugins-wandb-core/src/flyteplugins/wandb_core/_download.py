@@ -167,7 +167,7 @@ def download_wandb_run_dir(
     project: str | None = None,
     entity: str | None = None,
     host: str | None = None,
-    max_workers: int = DEFAULT_WORKERS,
+    max_workers: int = 8,  # DEFAULT_WORKERS, written out so the API docs show the value
 ) -> str:
     """Download a W&B run's files, its summary and (optionally) its metrics history.
 
@@ -242,7 +242,7 @@ def download_wandb_sweep_dirs(
     project: str | None = None,
     entity: str | None = None,
     host: str | None = None,
-    max_workers: int = DEFAULT_WORKERS,
+    max_workers: int = 8,  # DEFAULT_WORKERS, written out so the API docs show the value
 ) -> list[str]:
     """Download every run of a W&B sweep, one sub-directory per run id.
 
@@ -323,7 +323,7 @@ def _lazy_trace(func: Any) -> Any:
 async def download_wandb_run_logs(
     run_id: str, project: str | None = None, entity: str | None = None, host: str | None = None
 ) -> flyte.io.Dir:
-    """Download a run (see :func:`download_wandb_run_dir`) as a ``flyte.io.Dir`` trace output.
+    """Download a run (see `download_wandb_run_dir()`) as a ``flyte.io.Dir`` trace output.
 
     Called automatically after the task when ``download_logs=True``; the directory then shows as the
     trace's output in the Flyte UI.
@@ -336,7 +336,7 @@ async def download_wandb_run_logs(
 async def download_wandb_sweep_logs(
     sweep_id: str, project: str | None = None, entity: str | None = None, host: str | None = None
 ) -> flyte.io.Dir:
-    """Download every run of a sweep (see :func:`download_wandb_sweep_dirs`) as one ``flyte.io.Dir``.
+    """Download every run of a sweep (see `download_wandb_sweep_dirs()`) as one ``flyte.io.Dir``.
 
     The directory holds one sub-directory per run id.
     """

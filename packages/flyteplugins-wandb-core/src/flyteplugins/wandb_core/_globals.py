@@ -11,7 +11,7 @@ parameters of, each other's runs.
 Code that runs outside any task's context (a ``threading.Thread`` or ``loop.run_in_executor`` worker
 started by a task: neither copies contextvars) has no caller to route by. With one tracked run open
 in the process that run is unambiguous; with several, guessing the newest would write into a
-sibling's run, so the call raises :class:`RunRoutingError` saying how to fix it.
+sibling's run, so the call raises `RunRoutingError` saying how to fix it.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ loopback W&B server (benchmarks/bench_fail_open.py), with the defaults below:
 Each fallback prints one ``wandb:`` line on stderr saying where the data is and how to upload it.
 An input wandb itself refuses (a setting it rejects, say) fails online and offline alike: the run is
 then opened disabled, so the task body's ``run.log`` calls still work, and one line names the cause.
-With ``on_error="raise"`` the same situations raise :class:`WandbTrackingError` instead.
+With ``on_error="raise"`` the same situations raise `WandbTrackingError` instead.
 """
 
 from __future__ import annotations

@@ -30,12 +30,12 @@ class Default(str):
 
 
 def given(value: str | None) -> str | None:
-    """The value if it was set explicitly, else None (None and :class:`Default` mean "not given")."""
+    """The value if it was set explicitly, else None (None and `Default` mean "not given")."""
     return None if value is None or isinstance(value, Default) else value
 
 
 def fill_defaults(obj: object, defaults: dict[str, str]) -> None:
-    """Turn None fields into their :class:`Default` (the decorator passes None for "not given")."""
+    """Turn None fields into their `Default` (the decorator passes None for "not given")."""
     for name, value in defaults.items():
         if getattr(obj, name) is None:
             setattr(obj, name, Default(value))

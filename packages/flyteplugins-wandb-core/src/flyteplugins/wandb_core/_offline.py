@@ -4,7 +4,7 @@ Production code (the report tab, offline sweeps) and tests both read runs this w
 ``flyteplugins.wandb.testing`` re-exports the reader for users' tests.
 
 ``read_offline_runs("wandb")`` parses every ``offline-run-*/run-*.wandb`` file (the transaction log the
-wandb SDK writes) into :class:`OfflineRun` objects holding id, group, config, history, summary and exit
+wandb SDK writes) into `OfflineRun` objects holding id, group, config, history, summary and exit
 code. Imports ``wandb`` (for its protobuf definitions) when called.
 """
 

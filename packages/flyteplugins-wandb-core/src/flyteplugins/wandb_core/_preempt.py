@@ -7,8 +7,8 @@ step not yet written is lost and the run never gets a final state.
 
 So, while tracked runs are open, a SIGTERM handler: marks each run preempting (W&B's
 ``mark_preempting``: the server records it, and a sweep requeues the trial), finishes it with exit
-code :data:`PREEMPTED_EXIT_CODE` (which writes and uploads everything logged), all runs in parallel
-and within :data:`PREEMPT_TIMEOUT` in total, prints one line, and then calls the handler that was
+code `PREEMPTED_EXIT_CODE` (which writes and uploads everything logged), all runs in parallel
+and within `PREEMPT_TIMEOUT` in total, prints one line, and then calls the handler that was
 there before, or, when that was the default, re-raises the signal with the default disposition so
 that the process ends exactly as it would have (killed by SIGTERM). Run ids are deterministic and
 opened with ``resume="allow"``, so the task's next attempt continues the same run.

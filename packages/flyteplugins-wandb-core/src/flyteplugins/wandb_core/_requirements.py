@@ -70,7 +70,7 @@ def take_over(kwargs: dict[str, Any], fields: dict[str, Any]) -> tuple[dict[str,
 
 
 def record(run: Any) -> None:
-    """Record the requirements of a run opened after :func:`take_over` said so."""
+    """Record the requirements of a run opened after `take_over()` said so."""
     try:
         _compat.publish_requirements(run, installed())
     except Exception as exc:  # never fail a task over its package list; say why it is missing

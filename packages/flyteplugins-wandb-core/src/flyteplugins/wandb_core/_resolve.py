@@ -184,9 +184,9 @@ def derive_run_id(*parts: str, max_length: int = DERIVED_RUN_ID_MAX) -> str:
     raw = "-".join(parts)
     if "{{" in raw:
         return raw
-    if len(raw) <= max_length and run_id_problem(raw) is None and _NOT_ID_SAFE.search(raw) is None:
-        if not raw.startswith(("-", ".")):
-            return raw
+    fits = len(raw) <= max_length and run_id_problem(raw) is None
+    if fits and _NOT_ID_SAFE.search(raw) is None and not raw.startswith(("-", ".")):
+        return raw
     readable = _NOT_ID_SAFE.sub("-", raw).strip("-.")
     return _hashed(raw, readable, max_length)
 
@@ -211,10 +211,10 @@ def resolve_run(
     distributed: DistributedResolver | None = None,
     trial: Mapping[str, Any] | None = None,
 ) -> RunPlan:
-    """Turn merged settings plus the task's situation into a :class:`RunPlan`.
+    """Turn merged settings plus the task's situation into a `RunPlan`.
 
     Args:
-        settings: Output of :func:`merge_settings`.
+        settings: Output of `merge_settings()`.
         task: Where the code runs.
         topology: torchrun topology, or None when not distributed.
         env: Environment variables (only WANDB_MODE / WANDB_API_KEY / WANDB_BASE_URL are read).
@@ -269,7 +269,10 @@ def resolve_run(
     # The key may reach a task by a path no decorator saw (a hand-written custom_context, a key
     # injected only into the pod): refuse it here too, before anything is written or sent.
     check_no_secret_values(
-        "W&B run settings from the task's context", "wandb.init", {**init_kwargs, "settings": plan_settings}, env
+        "W&B run settings from the task's context",
+        "wandb.init",
+        {**init_kwargs, "settings": plan_settings},
+        env,
     )
 
     if trial is None and not task.sweep_trial:

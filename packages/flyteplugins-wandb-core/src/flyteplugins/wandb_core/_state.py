@@ -43,7 +43,7 @@ TRIAL_HANDLE_KEY = "__trial_handle__"
 
 @dataclass
 class TrialHandle:
-    """What a sweep launcher learns about the trial run opened inside :func:`trial_scope`.
+    """What a sweep launcher learns about the trial run opened inside `trial_scope()`.
 
     ``on_open`` (set by the launcher) is called with the wandb run right after it opens, before the
     objective's body runs. ``summary`` is a snapshot taken just before the run finishes, because
@@ -82,7 +82,7 @@ def trial_scope(**init_overrides: Any) -> Iterator[TrialHandle]:
     """Make the next ``@wandb_init`` scope in this context open a sweep-trial run with these arguments.
 
     ``settings`` (a dict of ``wandb.Settings`` fields, e.g. ``{"sweep_id": ...}``) is merged into the
-    run's settings; everything else goes to ``wandb.init``. Yields a :class:`TrialHandle`.
+    run's settings; everything else goes to ``wandb.init``. Yields a `TrialHandle`.
     """
     handle = TrialHandle()
     token = _trial.set({**init_overrides, TRIAL_HANDLE_KEY: handle})

@@ -120,7 +120,9 @@ def find_secret(value: Any, secrets: tuple[str, ...], path: str = "") -> str | N
     return None
 
 
-def check_no_secret_values(where: str, argument: str, value: Any, env: Mapping[str, str] | None = None) -> None:
+def check_no_secret_values(
+    where: str, argument: str, value: Any, env: Mapping[str, str] | None = None
+) -> None:
     """Refuse the live W&B API key anywhere in ``value``: at any depth, as a key, or inside a string.
 
     The error names where the key was found and never the key itself.
@@ -272,7 +274,11 @@ def normalize_settings(where: str, value: Any) -> dict[str, Any] | None:
 
 def _is_wandb_settings(value: Any) -> bool:
     cls = type(value)
-    return cls.__name__ == "Settings" and cls.__module__.split(".")[0] == "wandb" and hasattr(value, "model_fields_set")
+    return (
+        cls.__name__ == "Settings"
+        and cls.__module__.split(".")[0] == "wandb"
+        and hasattr(value, "model_fields_set")
+    )
 
 
 def _fields_set(settings: Any) -> dict[str, Any]:
@@ -302,7 +308,9 @@ def check_settings(where: str, settings: Mapping[str, Any]) -> None:
     if mode is not None and mode not in (*WANDB_MODES, "dryrun", "run"):
         raise WandbConfigError(f"{arg}['mode']={mode!r} is not valid; allowed values: {WANDB_MODES}.")
     base_url = settings.get("base_url")
-    if base_url is not None and not (isinstance(base_url, str) and base_url.startswith(("http://", "https://"))):
+    if base_url is not None and not (
+        isinstance(base_url, str) and base_url.startswith(("http://", "https://"))
+    ):
         raise WandbConfigError(f"{arg}['base_url'] must start with http:// or https://, got {base_url!r}.")
 
 

@@ -12,19 +12,24 @@ import functools
 import re
 from importlib import metadata
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 RECORDED_VERSION = "0.31.0"
 """The wandb release these lists were read from."""
 
-INIT_KWARGS = frozenset(
+INIT_KWARGS = _words(
     """
     allow_val_change anonymous config config_exclude_keys config_include_keys dir entity force
     fork_from group id job_type mode monitor_gym name notes project reinit resume resume_from
     save_code settings sync_tensorboard tags tensorboard
-    """.split()
+    """
 )
 """Keyword arguments of ``wandb.init``."""
 
-SETTINGS_FIELDS = frozenset(
+SETTINGS_FIELDS = _words(
     """
     allow_media_symlink allow_offline_artifacts allow_val_change anonymous api_key app_url_override
     azure_account_url_to_access_key base_url capture_loggers code_dir config_paths console
@@ -57,7 +62,7 @@ SETTINGS_FIELDS = frozenset(
     x_stats_open_metrics_http_headers x_stats_pid x_stats_sampling_interval x_stats_self_usage
     x_stats_track_process_tree x_sync x_sync_dir_suffix x_transaction_log_flush_interval
     x_update_finish_state
-    """.split()
+    """
 )
 """Fields of ``wandb.Settings`` (it forbids any other key)."""
 

@@ -7,17 +7,18 @@ minor releases; everything else in core may change without notice.
 
 What is here:
 
-- Run plans: :class:`RunPlan` (what one tracked call does), :class:`TaskInfo` (where it runs),
-  :class:`Topology` (its place in a torchrun job), :class:`ActiveRun` (an opened run).
-- Rank handling: the :class:`RankHandler` protocol that a distributed extension implements; core's
-  loader returns the installed one (see :func:`check_rank_handler` for a conformance check).
-- Sweep trials: :func:`trial_scope` and its :class:`TrialHandle` (in-process), and
-  :data:`TRIAL_CONTEXT_KEY` (the same overrides as JSON in a trial action's ``custom_context``);
-  :data:`RUN_ID_KEY` is the context key of the run a task's children log into.
-- Hosts and credentials: :func:`ui_host`, :func:`api_base_url`, :func:`has_netrc_credentials`.
-- Offline runs: :func:`read_offline_run` / :func:`read_offline_runs` and :class:`OfflineRun`.
-- Tracked objects: :data:`WRAPPER_MARKER`, :func:`is_tracked`, :func:`is_flyte_task`.
-- Validation helpers with the core's error messages, context encoding, links and the report tab.
+- Run plans: `RunPlan` (what one tracked call does), `TaskInfo` (where it runs),
+  `Topology` (its place in a torchrun job), `ActiveRun` (an opened run).
+- Rank handling: the `RankHandler` protocol that a distributed extension implements; core's
+  loader returns the installed one (see `check_rank_handler()` for a conformance check).
+- Sweep trials: `trial_scope()` and its `TrialHandle` (in-process), and
+  `TRIAL_CONTEXT_KEY` (the same overrides as JSON in a trial action's ``custom_context``);
+  `RUN_ID_KEY` is the context key of the run a task's children log into.
+- Hosts and credentials: `ui_host()`, `api_base_url()`, `has_netrc_credentials()`.
+- Offline runs: `read_offline_run()` / `read_offline_runs()` and `OfflineRun`.
+- Tracked objects: `WRAPPER_MARKER`, `is_tracked()`, `is_flyte_task()`.
+- Validation helpers with the core's error messages, context encoding, links (and the link-field
+  defaults `Default`, `given()`, `fill_defaults()`) and the report tab.
 - The wandb private-API helpers extensions need (sweep agent protocol), version-checked in one place.
 """
 
@@ -31,7 +32,7 @@ from ._compat import register_sweep_agent, sweep_agent_heartbeat
 from ._config import RUN_ID_KEY, ContextSettings, encode_settings, get_wandb_context
 from ._decorator import MARKER as WRAPPER_MARKER
 from ._decorator import _is_flyte_task
-from ._link import WANDB_ICON, Wandb
+from ._link import WANDB_ICON, Default, Wandb, fill_defaults, given
 from ._offline import OfflineRun, read_offline_run, read_offline_runs
 from ._resolve import (
     DEFAULT_HOST,
@@ -73,6 +74,7 @@ __all__ = [
     "WRAPPER_MARKER",
     "ActiveRun",
     "ContextSettings",
+    "Default",
     "DistributedResolver",
     "OfflineRun",
     "RankHandler",
@@ -94,7 +96,9 @@ __all__ = [
     "distributed_link",
     "download_wandb_sweep_logs",
     "encode_settings",
+    "fill_defaults",
     "get_wandb_context",
+    "given",
     "has_netrc_credentials",
     "installed_rank_handler",
     "is_flyte_task",
@@ -120,11 +124,11 @@ class RankHandler(Protocol):
     ``flyteplugins-wandb-distributed`` provides the implementation core loads; another one must behave
     the same way from core's side. Core calls, in order:
 
-    - at decoration of an Elastic task: :meth:`check_task`, then :meth:`links_for_task`;
-    - at each call of an Elastic task with ``download_logs`` on: :meth:`is_distributed_task`;
-    - at each call on a process with ``WORLD_SIZE`` > 1: :meth:`detect_topology`, then (when it gave a
-      topology) :meth:`resolve_distributed` through :func:`~flyteplugins.wandb_core._resolve.resolve_run`,
-      then :meth:`on_run_open` once the rank's run is open.
+    - at decoration of an Elastic task: `check_task()`, then `links_for_task()`;
+    - at each call of an Elastic task with ``download_logs`` on: `is_distributed_task()`;
+    - at each call on a process with ``WORLD_SIZE`` > 1: `detect_topology()`, then (when it gave a
+      topology) `resolve_distributed()` through `resolve_run()`,
+      then `on_run_open()` once the rank's run is open.
     """
 
     def detect_topology(self, env: Mapping[str, str]) -> Topology | None:
@@ -148,11 +152,11 @@ class RankHandler(Protocol):
     def links_for_task(
         self, task: Any, link_args: Mapping[str, Any], settings: Mapping[str, Any]
     ) -> Sequence[Link]:
-        """The Flyte UI links of an Elastic task (``link_args`` are :class:`Wandb`'s fields)."""
+        """The Flyte UI links of an Elastic task (``link_args`` are `Wandb`'s fields)."""
         ...
 
     def check_task(self, task: Any, settings: Mapping[str, Any]) -> None:
-        """Refuse (raise :class:`WandbConfigError`) or warn about settings that cannot work on ``task``."""
+        """Refuse (raise `WandbConfigError`) or warn about settings that cannot work on ``task``."""
         ...
 
     def is_distributed_task(self, task: Any) -> bool:
@@ -184,7 +188,7 @@ def is_tracked(obj: object) -> bool:
 def distributed_link(
     link_args: Mapping[str, Any], *, worker_index: int | None, name: str | None = None
 ) -> Wandb:
-    """A :class:`Wandb` link to a distributed task's run, or its ranks' group for ``run_mode="new"``.
+    """A `Wandb` link to a distributed task's run, or its ranks' group for ``run_mode="new"``.
 
     Under ``rank_scope="worker"`` it points at worker ``worker_index``'s run (None: single worker).
     """
@@ -195,7 +199,7 @@ def distributed_link(
 
 
 def check_rank_handler(handler: object) -> None:
-    """Check a :class:`RankHandler` implementation against what core relies on; raise if it falls short.
+    """Check a `RankHandler` implementation against what core relies on; raise if it falls short.
 
     A conformance kit for extension authors: run it as one test (``check_rank_handler(my_handler)``).
     It exercises the handler with pure inputs only (no processes, no wandb).

@@ -81,7 +81,7 @@ def check_task(task: Any, settings: Mapping[str, Any]) -> None:
     (Flyte's Elastic plugin calls the function without awaiting it).
 
     Raises:
-        WandbConfigError: The Elastic config cannot be read (see :func:`elastic_shape`).
+        WandbConfigError: The Elastic config cannot be read (see `elastic_shape()`).
     """
     elastic_shape(task)
     if settings.get("download_logs"):

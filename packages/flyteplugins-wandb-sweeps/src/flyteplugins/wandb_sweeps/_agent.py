@@ -1,6 +1,6 @@
 """The built-in trial task: runs a ``@wandb_init`` objective function as one Flyte action per trial.
 
-The sweep task's controller (``_controller``) calls it once per trial with an :class:`AgentSpec`
+The sweep task's controller (``_controller``) calls it once per trial with an `AgentSpec`
 naming the trial's run id and parameters. In Flyte local mode the action runs in the sweep task's
 process and finds the launch there (early termination, stop commands); in other pods it imports the
 objective by its module path and, offline, uploads its run directory before the pod goes away.
@@ -16,7 +16,7 @@ from typing import Any
 
 import flyte
 
-from flyteplugins.wandb_core._link import Wandb
+from flyteplugins.wandb_core.ext import Wandb
 
 from ._link import WandbSweep
 from ._results import TrialResult

@@ -54,7 +54,7 @@ class WandbSweepConfig(ContextSettings):
     A ``dict[str, str]`` (pass it as ``custom_context=``, or merge it with ``{**wandb_config(...),
     **wandb_sweep_config(...)}``), a context manager (``with wandb_sweep_config(...): await task()``)
     and a parsed view (``cfg.method``, ``cfg.parameters``, ``cfg.to_sweep_config()``). Build it with
-    :func:`wandb_sweep_config`.
+    `wandb_sweep_config()`.
     """
 
     _fields = FIELDS
@@ -141,7 +141,7 @@ def merge_values(decorator: Mapping[str, Any], context: Mapping[str, Any]) -> di
 
 
 def validate_values(where: str, values: Mapping[str, Any]) -> None:
-    """Check explicit sweep settings; raise :class:`WandbConfigError` naming the bad argument."""
+    """Check explicit sweep settings; raise `WandbConfigError` naming the bad argument."""
     for name, value in values.items():  # first, so no later message can quote the key
         check_no_secret_values(where, name, value)
     for name in ("project", "entity"):

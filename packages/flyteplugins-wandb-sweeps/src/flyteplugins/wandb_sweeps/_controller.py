@@ -4,7 +4,7 @@
 it, then asks for the next one, so the same loop works in Flyte local mode (actions run in this
 process) and on a cluster (each action is a pod of its own):
 
-- offline, the slot asks the in-task :class:`~._engine.OfflineController`, which suggests from every
+- offline, the slot asks the in-task `OfflineController`, which suggests from every
   trial finished so far: bayes adapts however far away the trials run;
 - online, each slot is a W&B agent registered with the server, which stays the controller: the
   slot heartbeats, gets ``run`` commands, and reports its running trial while the action runs.

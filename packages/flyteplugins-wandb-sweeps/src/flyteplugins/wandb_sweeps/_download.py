@@ -36,9 +36,8 @@ async def collect_offline_sweep_dirs(sweep_id: str, run_dirs: list[str]) -> flyt
 
 
 async def _download_online(state: SweepState) -> Any:
-    from flyteplugins.wandb_core import _download as core_download
+    from flyteplugins.wandb_core.ext import download_wandb_sweep_logs as download
 
-    download = getattr(core_download, "download_wandb_sweep_logs")  # noqa: B009 - written by the online work
     accepted = inspect.signature(download).parameters
     kwargs = {
         k: v

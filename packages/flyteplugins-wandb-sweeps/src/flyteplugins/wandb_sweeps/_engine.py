@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flyteplugins.wandb_core._validate import WandbConfigError
+from flyteplugins.wandb_core.ext import WandbConfigError
 
 
 def _engine() -> Any:
@@ -101,7 +101,7 @@ class OfflineController:
     """Suggests trials with the ``sweeps`` engine and records their outcome.
 
     Args:
-        config: The sweep configuration (validated with :func:`validate_sweep_config`).
+        config: The sweep configuration (validated with `validate_sweep_config()`).
         sweep_id: Used to derive trial run ids ``{sweep_id}-{index:03d}``.
         count: Number of trials to hand out in this launch.
         prior: Finished runs to seed the search with: ``(params, state, summary)`` tuples.

@@ -18,8 +18,8 @@ from ._readback import prior_offline_trials
 from ._results import Progress, SweepResult
 from ._state import SweepState
 from ._sweep import current_sweep
-from ._validate import check_positive
 from ._trial import LAUNCHES, Launch, register_objective, unregister
+from ._validate import check_positive
 
 
 def _check_arguments(objective: Callable[..., Any], count: int, agents: int) -> None:
@@ -231,7 +231,7 @@ class _RunSweepAgents:
                 ``wandb_sweep_agent.override(resources=..., reusable=flyte.ReusePolicy(...))``).
 
         Returns:
-            A :class:`SweepResult`: every trial's run id, parameters, state and metric, and the best trial.
+            A `SweepResult`: every trial's run id, parameters, state and metric, and the best trial.
 
         Raises:
             WandbConfigError: Before any trial starts, for ``agents`` above 20 or below 1, a bad
@@ -266,7 +266,7 @@ class _RunSweepAgents:
         idle_timeout: float = 600.0,
         agent_task: Any = None,
     ) -> SweepResult:
-        """Async form of :func:`run_sweep_agents` (same arguments)."""
+        """Async form of `run_sweep_agents()` (same arguments)."""
         return await _launch(objective, count, agents, poll_interval, idle_timeout, agent_task)
 
 

@@ -68,7 +68,7 @@ def better(value: float, than: float | None, goal: str) -> bool:
 
 @dataclass
 class SweepResult:
-    """What :func:`run_sweep_agents` returns once the trials are done.
+    """What `run_sweep_agents()` returns once the trials are done.
 
     Attributes:
         sweep_id: The sweep id (W&B's online; a local id offline, also the trials' W&B group).

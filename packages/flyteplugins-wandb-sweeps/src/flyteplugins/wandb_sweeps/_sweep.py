@@ -2,7 +2,7 @@
 
 Online, the sweep is registered with ``wandb.sweep`` and the W&B server is its controller. Offline
 (no API key, ``WANDB_MODE=offline`` or ``mode="offline"``), W&B cannot create sweeps at all; the
-task then owns a local sweep with a deterministic id, and :func:`run_sweep_agents` drives it with
+task then owns a local sweep with a deterministic id, and `run_sweep_agents()` drives it with
 W&B's open-source search engine. Either way the id is handed to child tasks as ``_wandb_sweep_id``,
 the key the existing plugin uses.
 """
@@ -21,8 +21,15 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar, overload
 
-from flyteplugins.wandb_core._config import get_wandb_context
-from flyteplugins.wandb_core._validate import WANDB_MODES, WandbConfigError, check_choice
+from flyteplugins.wandb_core.ext import (
+    WANDB_MODES,
+    WandbConfigError,
+    api_base_url,
+    check_choice,
+    get_wandb_context,
+    has_netrc_credentials,
+    is_flyte_task,
+)
 
 from ._config import (
     SWEEP_ENTITY_KEY,
@@ -116,9 +123,7 @@ def resolve_mode(
 
 
 def _credentials(host: str | None) -> bool:
-    from flyteplugins.wandb_core._decorator import _has_netrc_credentials
-
-    return _has_netrc_credentials(host)
+    return has_netrc_credentials(host)
 
 
 def offline_sweep_id(seed: str) -> str:
@@ -137,8 +142,6 @@ _env_lock = threading.Lock()
 
 def _create_online_sweep(state: SweepState) -> str:
     import wandb
-
-    from flyteplugins.wandb_core._resolve import api_base_url
 
     # wandb.sweep reads its server from the environment and sets WANDB_PROJECT/WANDB_ENTITY for the
     # whole process; put back what was there so unrelated runs in this process are unaffected.
@@ -299,9 +302,7 @@ class NotATaskError(WandbConfigError, RuntimeError):
 
 
 def _is_flyte_task(obj: Any) -> bool:
-    from flyteplugins.wandb_core._decorator import _is_flyte_task as core_is_task
-
-    return bool(core_is_task(obj))
+    return is_flyte_task(obj)
 
 
 @overload
@@ -331,9 +332,9 @@ def wandb_sweep(
 ) -> Any:
     """Give a Flyte task a W&B sweep: created on entry (or reused from the context), id exposed.
 
-    Put it above ``@env.task`` (outermost). Inside the task, :func:`get_wandb_sweep_id` returns the
-    id and :func:`run_sweep_agents` runs the trials on parallel agent tasks. The sweep configuration
-    comes from :func:`wandb_sweep_config` in the run's context, overridden key by key by the
+    Put it above ``@env.task`` (outermost). Inside the task, `get_wandb_sweep_id()` returns the
+    id and `run_sweep_agents()` runs the trials on parallel agent tasks. The sweep configuration
+    comes from `wandb_sweep_config()` in the run's context, overridden key by key by the
     arguments given here. Its name defaults to ``{run_name}-{action_name}``. When a parent task
     already created a sweep (``_wandb_sweep_id`` in the context), that sweep is reused.
 

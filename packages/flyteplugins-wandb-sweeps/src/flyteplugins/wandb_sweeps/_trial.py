@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flyteplugins.wandb_core._state import trial_scope
+from flyteplugins.wandb_core.ext import trial_scope
 
 from ._engine import OfflineController, finite_number
 from ._results import Progress, TrialResult
@@ -204,7 +204,7 @@ def make_result(
     duration_s: float,
     run_dir: str | None = None,
 ) -> TrialResult:
-    """A JSON-safe :class:`TrialResult`: the same shape whether it came from this process or a pod."""
+    """A JSON-safe `TrialResult`: the same shape whether it came from this process or a pod."""
     metric = finite_number(summary.get(metric_name)) if metric_name else None
     result = TrialResult(
         run_id=run_id,

@@ -92,7 +92,11 @@ def _leaves(parameters: Mapping[str, Any], prefix: str = "") -> list[tuple[str, 
     out: list[tuple[str, Any]] = []
     for name, spec in parameters.items():
         full = f"{prefix}{name}"
-        if isinstance(spec, Mapping) and set(spec) == {"parameters"} and isinstance(spec["parameters"], Mapping):
+        if (
+            isinstance(spec, Mapping)
+            and set(spec) == {"parameters"}
+            and isinstance(spec["parameters"], Mapping)
+        ):
             if not spec["parameters"]:
                 raise WandbConfigError(f"parameters[{full!r}] is an empty group. {_SPEC_HINT}.")
             out.extend(_leaves(spec["parameters"], f"{full}."))
@@ -154,8 +158,8 @@ def validate_sweep_definition(where: str, config: Mapping[str, Any], *, complete
     parameters = config.get("parameters")
     if complete and not parameters:
         raise WandbConfigError(
-            f"{where}: the sweep definition has no parameters. Give them as parameters={{'lr': {{'min': 0.001, "
-            "'max': 0.1}}, ...}}."
+            f"{where}: the sweep definition has no parameters. Give them as "
+            "parameters={'lr': {'min': 0.001, 'max': 0.1}, ...}."
         )
     leaves: list[tuple[str, Any]] = []
     if isinstance(parameters, Mapping):
@@ -179,9 +183,9 @@ def validate_sweep_definition(where: str, config: Mapping[str, Any], *, complete
     refusal = _engine_refusal({**config, "parameters": dict(leaves)})
     if refusal:
         raise WandbConfigError(
-            f"{where}: W&B's sweep engine cannot run this definition: {refusal}. For method='bayes' give "
-            "metric={'name': ..., 'goal': 'minimize'|'maximize'}; method='grid' needs every parameter to be a "
-            "list of 'values', a single 'value', or an 'int_uniform'/'q_uniform' range."
+            f"{where}: W&B's sweep engine cannot run this definition: {refusal}. For method='bayes' "
+            "give metric={'name': ..., 'goal': 'minimize'|'maximize'}; method='grid' needs every parameter "
+            "to be a list of 'values', a single 'value', or an 'int_uniform'/'q_uniform' range."
         )
 
 

@@ -6,12 +6,16 @@ did in 2.12), so ``pip install -U`` / downgrades never have two distributions ow
 the implementation lives in ``flyteplugins.wandb_core`` and the optional packages.
 
 Importing this package does not import ``wandb``. Names from the optional packages (sweeps,
-distributed) resolve on first use and raise :class:`MissingExtraError` naming the extra to install.
+distributed) resolve on first use and raise `MissingExtraError` naming the extra to install.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+# 2.12's module imported flyte at top level and its users' tests patch `flyteplugins.wandb.flyte.ctx`;
+# the core imports flyte anyway (for flyte.Link), so this costs nothing.
+import flyte  # noqa: F401
 
 import flyteplugins.wandb_core as _core
 from flyteplugins.wandb_core import (

@@ -7,7 +7,7 @@ per numeric metric. Reading the log afterwards costs nothing while the task runs
 wrapped) and sees ``wandb.log``/``run.log``/``define_metric`` alike; it needs no W&B server, so the tab
 works offline and air-gapped.
 
-Sweeps call :func:`report_sweep` with their trial records. Building a report never fails the task:
+Sweeps call `report_sweep()` with their trial records. Building a report never fails the task:
 every error becomes a ``RuntimeWarning``.
 """
 
@@ -102,7 +102,7 @@ def report_sweep(
     """Write the sweep section of the current task's W&B report tab; never raises.
 
     Call it from the task that ran the sweep, when that task's report is enabled
-    (``task.report``). ``trials`` are :class:`TrialRecord` objects or mappings/objects with
+    (``task.report``). ``trials`` are `TrialRecord` objects or mappings/objects with
     ``run_id``, ``params``, ``metric``, ``state``, ``link`` (and optionally ``history``, the metric's
     ``(step, value)`` points, or ``run_dir`` to read them from the trial's log), in launch order.
     ``runs_url`` (``{host}/{entity}/{project}``) links trials without a ``link``. ``flush=True``

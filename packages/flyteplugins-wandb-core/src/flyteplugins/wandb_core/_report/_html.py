@@ -42,7 +42,10 @@ margin:0 0 16px}
 .fwb .fwb-badge{color:#b26a00;font-weight:700;white-space:nowrap}
 .fwb .fwb-hint{color:#666;font-style:italic}
 .fwb details summary{cursor:pointer;font-weight:600;margin:8px 0 4px}
+#flyte-frame-tabs li{width:auto;min-width:126px;white-space:nowrap}
 </style>"""
+# The last rule reaches out of the tab on purpose: Flyte's report page gives every tab label a fixed
+# 126px, narrower than "Weights & Biases" in its bold 14px font, so the label broke onto two lines.
 
 
 def esc(value: Any) -> str:
@@ -182,7 +185,7 @@ def render_sweep(
     """HTML of a sweep: a table of trials with the best one marked, and charts of the metric.
 
     Args:
-        trials: :class:`TrialRecord` objects, mappings or objects with the same fields, in launch order.
+        trials: `TrialRecord` objects, mappings or objects with the same fields, in launch order.
         metric: Name of the sweep metric (None for a sweep without one: no best, no charts).
         goal: ``"minimize"`` or ``"maximize"``.
         sweep_id: W&B sweep id, shown in the heading.

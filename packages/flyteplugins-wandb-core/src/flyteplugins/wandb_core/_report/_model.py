@@ -95,7 +95,7 @@ class TrialRecord:
         history: Optional ``(step, value)`` points of the sweep metric, for the per-step chart.
         name: Optional display name.
         run_dir: Local run directory; when ``history`` is not given, the metric's points are read
-            from the run's log there (:func:`report_sweep` does this).
+            from the run's log there (`report_sweep()` does this).
     """
 
     run_id: str
