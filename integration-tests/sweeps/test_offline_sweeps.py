@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import flyte
 import pytest
 import sweep_tasks as st

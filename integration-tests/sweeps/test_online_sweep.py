@@ -87,3 +87,23 @@ def test_download_logs_fetches_every_trial_after_an_online_sweep(wandb_server, t
     result = st.SETTINGS["result"]
     assert len(result.trials) == 4
     assert all(any(t.run_id in p for p in paths) for t in result.trials)
+
+
+def test_rerun_of_a_named_online_sweep_continues_it_on_the_server(wandb_server, capfd):
+    # A retried or re-run sweep task with the same sweep name: the server's sweep goes on.
+    context = {**wandb_config(project="sweeps-online"), **wandb_sweep_config(name="resumable", **GRID)}
+    st.SETTINGS.update(count=2, agents=2, poll_interval=0.2)
+    first = flyte.with_runcontext(mode="local", name="resume-1", custom_context=context).run(
+        st.sweep_async, "grid"
+    )
+    st.SETTINGS.update(count=4, agents=2, poll_interval=0.2)
+    second = flyte.with_runcontext(mode="local", name="resume-2", custom_context=context).run(
+        st.sweep_async, "grid"
+    )
+    assert first.outputs()[0] == second.outputs()[0]
+    (sweep,) = wandb_server.sweeps()
+    runs = [wandb_server.run(name, project="sweeps-online") for name in sweep.run_names]
+    assert len(runs) == 4  # count=4 in total: the second task ran the 2 trials left
+    assert sorted((r.config["a"], r.config["b"]) for r in runs) == [(1, "x"), (1, "y"), (2, "x"), (2, "y")]
+    assert len(st.SETTINGS["result"].trials) == 2
+    assert "resuming: 2 trial(s) already ended on the server" in capfd.readouterr().err

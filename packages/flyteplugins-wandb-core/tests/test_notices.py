@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 import threading
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
@@ -28,12 +27,13 @@ class _Writes:
 
 
 @pytest.fixture
-def stderr(monkeypatch: pytest.MonkeyPatch) -> Any:
-    stream = _Writes()
-    monkeypatch.setattr(sys, "stderr", stream)
+def stderr(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Writes]:
     _notices.flush_pending()
-    stream.calls.clear()
-    return stream
+    stream = _Writes()
+    # pytest re-assigns sys.stderr between test phases: replace it inside the test's own phase.
+    with monkeypatch.context() as patch:
+        patch.setattr(_notices, "sys", type("_Sys", (), {"stderr": stream}))
+        yield stream
 
 
 def test_each_notice_is_one_write_of_one_whole_line(stderr: _Writes) -> None:

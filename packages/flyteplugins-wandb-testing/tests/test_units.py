@@ -119,3 +119,16 @@ def test_shared_writers_append_and_retries_replace_their_own_lines() -> None:
     # A plain (non-shared) re-init is a resumed session.
     store.upsert_run({"entity": "e", "project": "p", "name": "r"}, None)
     assert run.state == "running" and run.sessions == 2
+
+
+def test_a_missing_sweep_engine_is_an_error_naming_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wandb_loopback import controller
+    from wandb_loopback.gql_values import GraphQLFailure
+
+    def no_engine(name: str) -> None:
+        raise ImportError(f"No module named {name!r}")
+
+    monkeypatch.setattr(controller.importlib, "import_module", no_engine)
+    with pytest.raises(GraphQLFailure, match=r"flyteplugins-wandb-testing\[sweeps\]"):
+        controller._engine()
+    assert controller.has_engine() is False

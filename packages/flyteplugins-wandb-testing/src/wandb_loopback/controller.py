@@ -18,6 +18,8 @@ import math
 import time
 from typing import Any
 
+from .gql_values import GraphQLFailure
+from .protocol import log
 from .store import AgentRecord, Handout, Store, SweepRecord, random_id
 
 ACTIVE_STATES = ("RUNNING", "PENDING")
@@ -37,10 +39,34 @@ def _plain(value: Any) -> Any:
     return value
 
 
+ENGINE_MISSING = (
+    "the fake W&B server's sweep controller needs W&B's sweep engine, the `sweeps` package: "
+    "pip install 'flyteplugins-wandb-testing[sweeps]' (or 'wandb[sweeps]')"
+)
+
+
 def _engine() -> Any:
     # W&B's engine, PyPI `sweeps` (imported by name so that tools looking at integration-tests/ do
-    # not take the integration-tests/sweeps/ test folder for it).
-    return importlib.import_module("sweeps")
+    # not take the integration-tests/sweeps/ test folder for it). Optional: it pulls numpy, scipy and
+    # scikit-learn, which tests without sweeps should not need.
+    try:
+        engine = importlib.import_module("sweeps")
+    except ImportError as exc:
+        log.warning("%s", ENGINE_MISSING)
+        raise GraphQLFailure(ENGINE_MISSING) from exc
+    if not hasattr(engine, "next_run"):  # a folder named sweeps/ on sys.path, not the engine
+        log.warning("%s", ENGINE_MISSING)
+        raise GraphQLFailure(f"{ENGINE_MISSING}; `import sweeps` found {engine!r}")
+    return engine
+
+
+def has_engine() -> bool:
+    """Whether W&B's sweep engine is importable (the ``sweeps`` extra is installed)."""
+    try:
+        _engine()
+    except GraphQLFailure:
+        return False
+    return True
 
 
 class SweepController:

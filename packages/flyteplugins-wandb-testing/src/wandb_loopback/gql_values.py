@@ -28,6 +28,7 @@ def connection(items: list[Any], first: int | None, after: str | None) -> dict[s
     return {
         "edges": edges,
         "pageInfo": {
+            "__typename": "PageInfo",
             "endCursor": str(end) if page else after,
             "hasNextPage": start + len(page) < len(items),
             "startCursor": str(start) if page else None,

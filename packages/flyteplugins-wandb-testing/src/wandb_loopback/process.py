@@ -63,11 +63,17 @@ class LoopbackProcess:
         self.kill()
         raise RuntimeError(f"loopback server process did not start ({' '.join(cmd)})")
 
+    def _close_pipe(self) -> None:
+        # Only once the process is gone: closing earlier could break its pipe mid-print.
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
+
     def kill(self) -> None:
         """SIGKILL: the server dies without closing anything; new connections are refused."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
+        self._close_pipe()
 
     def restart(self, timeout: float = 30.0) -> LoopbackProcess:
         """Kill, then serve again on the same port. The data died with the old process: it starts empty."""
@@ -81,6 +87,7 @@ class LoopbackProcess:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self._close_pipe()
 
     def __enter__(self) -> LoopbackProcess:
         return self.start()

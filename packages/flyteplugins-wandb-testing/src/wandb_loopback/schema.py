@@ -143,6 +143,9 @@ class Schema:
             "runCount": run_count,
             "sweep": sweep,
             "sweeps": sweeps,
+            "totalSweeps": lambda **_: sum(
+                1 for (e, p, _) in store.sweeps if e == entity and p == project_name
+            ),
             "totalRuns": lambda **_: len(store.runs_in(entity, project_name)),
             "artifact": None,
             "artifactType": None,

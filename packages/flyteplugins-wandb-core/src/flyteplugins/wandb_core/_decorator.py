@@ -362,10 +362,8 @@ def _attach_links(task: Any, settings: dict[str, Any]) -> None:
 
 def _decorate(obj: Any, settings: dict[str, Any]) -> Any:
     check_decorator_target("@wandb_init", obj.func if _is_flyte_task(obj) else obj)
-    from . import _preempt
+    from . import _preempt  # at import, on the main thread: where a SIGTERM handler can be installed
 
-    # Decoration runs at import, normally on the main thread: the one place where a SIGTERM handler
-    # can be installed for task bodies that Flyte runs in other threads.
     _preempt.arm(keep=True)
     if _is_flyte_task(obj):
         func = obj.func

@@ -29,6 +29,7 @@ import threading
 import time
 from typing import Any
 
+from . import _compat
 from ._state import ActiveRun
 
 # Seconds for flushing and finishing every open run: well under Kubernetes' 30 s grace period.
@@ -148,6 +149,9 @@ def preempt_open_runs(
         _open.clear()
         for active in runs:
             active.extra["preempted"] = True
+    # Another handler earlier in the chain (the distributed package's torchrun guard) may have
+    # finished some already: those are left as they are.
+    runs = [active for active in runs if not _compat.is_finished(active.run)]
     if not runs:
         return []
     if released is not None:

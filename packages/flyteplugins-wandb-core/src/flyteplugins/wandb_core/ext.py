@@ -19,6 +19,8 @@ What is here:
 - Tracked objects: `WRAPPER_MARKER`, `is_tracked()`, `is_flyte_task()`.
 - Validation helpers with the core's error messages, context encoding, links (and the link-field
   defaults `Default`, `given()`, `fill_defaults()`) and the report tab.
+- :data:`OPTIONAL_NAMES`: the public names the optional packages provide (for the umbrella's lazy
+  re-exports), mapped to (module, extra).
 - The wandb private-API helpers extensions need (sweep agent protocol), version-checked in one place.
 """
 
@@ -32,6 +34,7 @@ from ._compat import register_sweep_agent, sweep_agent_heartbeat
 from ._config import RUN_ID_KEY, ContextSettings, encode_settings, get_wandb_context
 from ._decorator import MARKER as WRAPPER_MARKER
 from ._decorator import _is_flyte_task
+from ._extras import OPTIONAL_NAMES
 from ._link import WANDB_ICON, Default, Wandb, fill_defaults, given
 from ._offline import OfflineRun, read_offline_run, read_offline_runs
 from ._resolve import (
@@ -67,6 +70,7 @@ if TYPE_CHECKING:  # pragma: no cover - resolved lazily below (these import flyt
 __all__ = [
     "DEFAULT_HOST",
     "FAILED_EXIT_CODE",
+    "OPTIONAL_NAMES",
     "RUN_ID_KEY",
     "TRIAL_CONTEXT_KEY",
     "WANDB_ICON",

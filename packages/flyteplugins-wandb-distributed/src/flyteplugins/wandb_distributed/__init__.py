@@ -11,6 +11,9 @@ the ``run_mode`` × ``rank_scope`` matrix:
 - ``"new"``: one run per rank, grouped globally (or per worker).
 
 ``get_distributed_info()`` (also importable from ``flyteplugins.wandb``) describes this process's place.
+
+Core reaches this package only through ``rank_handler``, its implementation of the
+``flyteplugins.wandb_core.ext.RankHandler`` protocol (checked by ``ext.check_rank_handler``).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flyteplugins.wandb_core import Wandb
-from flyteplugins.wandb_core.ext import ActiveRun, RunPlan, TaskInfo, Topology
+from flyteplugins.wandb_core.ext import ActiveRun, RankHandler, RunPlan, TaskInfo, Topology
 
 from . import _guard, _resolve, _task, _topology
 
@@ -44,4 +44,5 @@ class TorchrunRankHandler:
         return "<flyteplugins.wandb_distributed rank handler>"
 
 
-rank_handler = TorchrunRankHandler()
+# Annotated with the protocol: mypy checks this class against core's contract.
+rank_handler: RankHandler = TorchrunRankHandler()

@@ -14,7 +14,7 @@ from ._agent import wandb_sweep_agent
 from ._config import MAX_AGENTS
 from ._controller import Plan, early_termination_note, run_slots, say
 from ._engine import OfflineController, validate_sweep_config
-from ._readback import prior_offline_trials
+from ._readback import finished_online_trials, prior_offline_trials
 from ._results import Progress, SweepResult
 from ._state import SweepState
 from ._sweep import current_sweep
@@ -118,8 +118,14 @@ async def _launch(
     done = 0
     if state.mode != "online":
         controller, done = await _offline_controller(state, count)
+    elif state.resumed:
+        done = await asyncio.to_thread(finished_online_trials, state)
+        if done:
+            say(f"wandb sweep {state.sweep_id}: resuming: {done} trial(s) already ended on the server.")
     launch = Launch(
-        progress=Progress(state.sweep_id, count, metric_name, goal), budget=count, controller=controller
+        progress=Progress(state.sweep_id, count, metric_name, goal),
+        budget=max(count - done, 0),
+        controller=controller,
     )
     launch.progress.done = done
     if agent_task is None:

@@ -100,3 +100,37 @@ def summary_from_elsewhere(
     if state.mode == "online":
         return _online_summary(state, run_id)
     return _offline_summary(run_id)
+
+
+# Run states that mean a trial ran to its end (W&B's; "running" and "preempted" ones come back).
+_ENDED = ("finished", "failed", "crashed", "killed")
+
+
+def existing_online_sweep(state: SweepState) -> str | None:
+    """The id of this project's unfinished sweep with the same name, if the server has one."""
+    if not state.name:
+        return None
+    from ._server import public_api
+
+    try:
+        api = public_api(state.host, state.entity, state.project)
+        project = api.project(state.project or "uncategorized", state.entity)
+        for sweep in project.sweeps():
+            config = sweep.config or {}
+            if config.get("name") == state.name and str(sweep.state).upper() not in ("FINISHED", "CANCELED"):
+                return str(sweep.id)
+    except Exception:  # no such project yet, or a server without sweep listing: create a new sweep
+        return None
+    return None
+
+
+def finished_online_trials(state: SweepState) -> int:
+    """How many runs of the sweep already ended on the server (a resumed sweep runs only the rest)."""
+    from ._server import public_api
+
+    try:
+        api = public_api(state.host, state.entity, state.project)
+        path = "/".join(p for p in (state.entity, state.project, state.sweep_id) if p)
+        return sum(1 for run in api.sweep(path).runs if str(run.state).lower() in _ENDED)
+    except Exception:  # a new sweep (nothing to count), or the server cannot tell: run the full count
+        return 0

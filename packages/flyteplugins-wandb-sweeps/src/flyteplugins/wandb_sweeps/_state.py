@@ -25,6 +25,8 @@ class SweepState:
     download_logs: bool = False
     prior_runs: list[str] = field(default_factory=list)
     created: bool = False
+    # Online: the sweep already existed on the server under this name (a retried or re-run task).
+    resumed: bool = False
     # The action whose body owns this object; children (same process in local mode, so they see the
     # contextvar) rebuild their own view from custom_context, exactly as remote children do.
     owner_action: str | None = None

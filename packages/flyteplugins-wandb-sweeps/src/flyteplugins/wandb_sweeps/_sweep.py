@@ -210,7 +210,14 @@ def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None) 
     # the server records a sweep that can never run).
     validate_sweep_config(config)
     if state.mode == "online":
-        state.sweep_id = _create_online_sweep(state)
+        from ._readback import existing_online_sweep
+
+        # A retried or re-run sweep task (same sweep name) continues its sweep on the server.
+        found = existing_online_sweep(state)
+        state.sweep_id = found or _create_online_sweep(state)
+        state.resumed = bool(found)
+        if found:
+            print(f"wandb: continuing online sweep {found} ({state.name!r}).", file=sys.stderr, flush=True)
     else:
         state.sweep_id = offline_sweep_id(f"{state.project}/{state.name}")
         print(

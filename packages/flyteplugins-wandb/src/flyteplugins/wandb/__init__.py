@@ -32,10 +32,10 @@ from flyteplugins.wandb_core import (
     wandb_config,
     wandb_init,
 )
-from flyteplugins.wandb_core._extras import OPTIONAL_NAMES
+from flyteplugins.wandb_core.ext import OPTIONAL_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
-    from flyteplugins.wandb_core._download import (
+    from flyteplugins.wandb_core import (
         download_wandb_run_dir,
         download_wandb_run_logs,
         download_wandb_sweep_dirs,
