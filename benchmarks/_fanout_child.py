@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--dir", required=True)
+    parser.add_argument("--name", default="fanout", help="Flyte run name (the runs' ids start with it)")
     parser.parse_args(namespace=ARGS)
     os.makedirs(ARGS.dir, exist_ok=True)
     os.chdir(ARGS.dir)
@@ -147,7 +148,7 @@ def main() -> None:
     peak = CorePeak()
     peak.start()
     start = time.perf_counter()
-    flyte.with_runcontext(mode="local", name="fanout").run(parent, ARGS.n)
+    flyte.with_runcontext(mode="local", name=ARGS.name).run(parent, ARGS.n)
     wall = time.perf_counter() - start
     peak.stop.set()
     peak.join()

@@ -40,23 +40,20 @@ VARIANTS = ("ours", "upstream", "floor", "floor-noreq")
 
 def _measure(python: Path, variant: str, n: int, steps: int, workdir: Path) -> dict:
     kind = "plugin" if variant in ("ours", "upstream") else variant
-    cmd = [
-        str(python),
-        str(CHILD),
-        "--variant",
-        kind,
-        "--n",
-        str(n),
-        "--steps",
-        str(steps),
-        "--dir",
-        str(workdir),
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode != 0:
-        print(out.stdout[-3000:], out.stderr[-3000:], sep="\n", file=sys.stderr)
-        raise SystemExit(f"{variant}: the fan-out run failed (exit {out.returncode})")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    cmd = [str(python), str(CHILD), "--variant", kind, "--n", str(n), "--steps", str(steps)]
+    for attempt in (1, 2):
+        # One run name per round and attempt: the same for every variant, so their run ids compare.
+        name = f"fanout-{workdir.name.split('-')[0]}-{attempt}"
+        args = ["--dir", str(workdir / str(attempt)), "--name", name]
+        out = subprocess.run([*cmd, *args], capture_output=True, text=True)
+        if out.returncode == 0:
+            return {**json.loads(out.stdout.strip().splitlines()[-1]), "dir": workdir / str(attempt)}
+        # Reported, then tried once more: a crash must be visible, not silently averaged away.
+        print(out.stderr[-2000:], file=sys.stderr)
+        print(
+            f"{variant}: the fan-out run failed (exit {out.returncode}), attempt {attempt}", file=sys.stderr
+        )
+    raise SystemExit(f"{variant}: the fan-out run failed twice")
 
 
 def _runs(workdir: Path) -> list:
@@ -122,8 +119,8 @@ def main() -> int:
         for r in range(args.rounds):
             order = VARIANTS[r % len(VARIANTS) :] + VARIANTS[: r % len(VARIANTS)]
             for variant in order:
-                workdirs[variant] = Path(tmp) / f"{r}-{variant}"
-                res = _measure(pythons[variant], variant, args.n, args.steps, workdirs[variant])
+                res = _measure(pythons[variant], variant, args.n, args.steps, Path(tmp) / f"{r}-{variant}")
+                workdirs[variant] = res["dir"]
                 results[variant].append(res)
                 print(
                     f"round {r} {variant:<11} wall {res['wall']:6.2f} s  "

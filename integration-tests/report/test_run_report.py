@@ -206,7 +206,7 @@ def test_without_matplotlib_the_tab_has_tables_and_a_hint(run_with_report, monke
 
 
 def test_a_failure_to_build_the_tab_never_fails_the_task(run_with_report, monkeypatch, wandb_dir) -> None:
-    from flyteplugins.wandb import _report
+    from flyteplugins.wandb_core import _report
 
     def broken(*args, **kwargs):
         raise RuntimeError("renderer exploded")

@@ -282,6 +282,19 @@ def test_killed_server_refuses_connections_and_restarts_with_its_data(wandb_serv
     assert wandb_server.run("k1").metric("x") == [1]
 
 
+def test_server_killed_mid_run_and_restarted_still_gets_the_whole_run(wandb_server: LoopbackServer) -> None:
+    run = _init(id="mid")
+    run.log({"x": 1})
+    wandb_server.kill()  # connections refused while the run goes on logging
+    run.log({"x": 2})
+    wandb_server.restart()
+    run.log({"x": 3})
+    run.finish()
+    stored = wandb_server.run("mid")
+    assert stored.metric("x") == [1, 2, 3]
+    assert stored.state == "finished" and stored.exit_code == 0 and stored.finish_count == 1
+
+
 def test_standalone_process_serves_a_wandb_script(tmp_path: Path) -> None:
     """``python -m wandb_loopback`` (what a user runs by hand), then a plain wandb script against it."""
     server = subprocess.Popen(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from ._validate import (
     ON_ERROR_CHOICES,
@@ -111,7 +111,7 @@ class ContextSettings(dict):  # type: ignore[type-arg]
     _prefix = PREFIX
     # What an attribute reads when its key is not set. The key stays absent (rather than holding the
     # default) so that an inner `with wandb_config(tags=...)` never resets an outer run_mode.
-    _defaults: Mapping[str, Any] = {}
+    _defaults: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(self, data: Mapping[str, str] | None = None) -> None:
         super().__init__(data or {})
@@ -168,7 +168,11 @@ class WandbConfig(ContextSettings):
 
     _fields = FIELDS
     _label = "wandb_config"
-    _defaults = {"run_mode": "auto", "rank_scope": "global", "download_logs": False}
+    _defaults: ClassVar[Mapping[str, Any]] = {
+        "run_mode": "auto",
+        "rank_scope": "global",
+        "download_logs": False,
+    }
 
     @classmethod
     def _owns(cls, key: str) -> bool:

@@ -62,10 +62,6 @@ MARKER = "__flyteplugins_wandb__"
 # ---------------------------------------------------------------------------------------------
 
 
-# Kept for callers of the old private name; the lookup lives in _runtime (ext.has_netrc_credentials).
-_has_netrc_credentials = has_netrc_credentials
-
-
 def _distribution(is_task: bool) -> _extras.Distribution:
     """This call's place in a torchrun job; only a Flyte task's call is distributed, never a function's."""
     return _extras.distribution(os.environ) if is_task else _extras.NOT_DISTRIBUTED
@@ -461,5 +457,6 @@ def wandb_init(
         settings["kwargs"] = kwargs
 
     if _func is not None:
-        return _decorate(_func, settings)
+        decorated: F = _decorate(_func, settings)
+        return decorated
     return lambda obj: _decorate(obj, settings)

@@ -376,7 +376,8 @@ def _after_run_failed(active: Any, exc: BaseException) -> None:
 async def download_after_run(active: Any) -> flyte.io.Dir | None:
     """``download_logs=True`` in an async task: the run's files as a traced ``Dir``."""
     try:
-        return await download_wandb_run_logs(**_after_run_args(active))
+        logs: flyte.io.Dir | None = await download_wandb_run_logs(**_after_run_args(active))
+        return logs
     except Exception as exc:
         _after_run_failed(active, exc)
         return None
@@ -389,12 +390,14 @@ def download_after_run_sync(active: Any) -> flyte.io.Dir | None:
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # a sync task body: its own thread, no event loop
-            return asyncio.run(download_wandb_run_logs(**kwargs))
+            logs: flyte.io.Dir | None = asyncio.run(download_wandb_run_logs(**kwargs))
+            return logs
         # A sync function called on a running loop's thread: run the trace on a thread of its own,
         # with this context (Flyte's task context lives in contextvars).
         ctx = contextvars.copy_context()
         with ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(ctx.run, asyncio.run, download_wandb_run_logs(**kwargs)).result()
+            logs = pool.submit(ctx.run, asyncio.run, download_wandb_run_logs(**kwargs)).result()
+            return logs
     except Exception as exc:
         _after_run_failed(active, exc)
         return None

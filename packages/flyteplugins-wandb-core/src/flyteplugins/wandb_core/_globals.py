@@ -146,7 +146,8 @@ def after_finish(run: Any = None) -> None:
     if runs:
         if wandb.run is None or wandb.run is run:
             _compat.set_global_run(wandb, runs[-1])
-        wandb.log, wandb.config, wandb.summary = _routed_log, routed_config, routed_summary
+        # Proxies standing in for wandb's Config/Summary: they route to the run that is open here.
+        wandb.log, wandb.config, wandb.summary = _routed_log, routed_config, routed_summary  # type: ignore[assignment]
     else:
         # Nothing of ours is open: wandb's own placeholders ("call wandb.init() first") are right,
         # except wandb.log, which stays routed so a later user wandb.init is still reached.

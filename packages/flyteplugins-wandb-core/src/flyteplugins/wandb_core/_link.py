@@ -29,6 +29,11 @@ class Default(str):
     __slots__ = ()
 
 
+DEFAULT_HOST_FIELD = Default(DEFAULT_HOST)
+_AUTO = Default("auto")
+_GLOBAL = Default("global")
+
+
 def given(value: str | None) -> str | None:
     """The value if it was set explicitly, else None (None and `Default` mean "not given")."""
     return None if value is None or isinstance(value, Default) else value
@@ -70,11 +75,11 @@ class Wandb(Link):
         name: The link's label in the Flyte UI.
     """
 
-    host: str = Default(DEFAULT_HOST)
+    host: str = DEFAULT_HOST_FIELD
     project: str | None = None
     entity: str | None = None
-    run_mode: RunMode = Default("auto")  # type: ignore[assignment]
-    rank_scope: RankScope = Default("global")  # type: ignore[assignment]
+    run_mode: RunMode = _AUTO  # type: ignore[assignment]
+    rank_scope: RankScope = _GLOBAL  # type: ignore[assignment]
     id: str | None = None
     name: str = "Weights & Biases"
     icon_uri: str = WANDB_ICON

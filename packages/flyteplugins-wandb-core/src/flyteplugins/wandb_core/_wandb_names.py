@@ -73,13 +73,14 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 
 @functools.lru_cache(maxsize=1)
 def lists_are_complete() -> bool:
-    """True unless the installed wandb is newer than the recorded lists.
+    """True when the installed wandb is the release line (major.minor) these lists were read from.
 
-    A newer wandb may accept names these lists lack; then an unknown name is left for wandb to judge
-    rather than refused here. ``importlib.metadata`` reads the version without importing wandb.
+    Another wandb may accept names these lists lack (a newer one adds settings, an older one had some
+    since removed); then an unknown name is left for wandb to judge rather than refused here.
+    ``importlib.metadata`` reads the version without importing wandb.
     """
     try:
         installed = metadata.version("wandb")
     except metadata.PackageNotFoundError:
         return True
-    return _version_tuple(installed) <= _version_tuple(RECORDED_VERSION)
+    return _version_tuple(installed)[:2] == _version_tuple(RECORDED_VERSION)[:2]

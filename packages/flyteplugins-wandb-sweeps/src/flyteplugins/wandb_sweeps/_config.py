@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from flyteplugins.wandb_core._config import ContextSettings, encode_settings
 from flyteplugins.wandb_core._validate import (
@@ -60,7 +60,7 @@ class WandbSweepConfig(ContextSettings):
     _fields = FIELDS
     _label = "wandb_sweep_config"
     _prefix = PREFIX
-    _defaults = {"download_logs": False}
+    _defaults: ClassVar[Mapping[str, Any]] = {"download_logs": False}
 
     def values_dict(self) -> dict[str, Any]:
         """The settings as Python values (only the keys that are set)."""

@@ -8,10 +8,11 @@ from typing import Any
 
 from flyte import Link
 
-from flyteplugins.wandb_core._link import WANDB_ICON, Default, fill_defaults, given
-from flyteplugins.wandb_core._resolve import DEFAULT_HOST, ui_host
+from flyteplugins.wandb_core.ext import DEFAULT_HOST, WANDB_ICON, Default, fill_defaults, given, ui_host
 
 from ._config import SWEEP_ENTITY_KEY, SWEEP_ID_KEY, SWEEP_MODE_KEY, SWEEP_PROJECT_KEY
+
+_CLOUD = Default(DEFAULT_HOST)  # reads as W&B cloud; a host nobody gave defers to the context's
 
 
 @dataclass
@@ -33,7 +34,7 @@ class WandbSweep(Link):
         name: The link's label in the Flyte UI.
     """
 
-    host: str = Default(DEFAULT_HOST)
+    host: str = _CLOUD
     project: str | None = None
     entity: str | None = None
     id: str | None = None
@@ -55,7 +56,9 @@ class WandbSweep(Link):
         **kwargs: Any,
     ) -> str:
         context = dict(context or {})
-        host = ui_host(given(self.host) or context.get("wandb_host") or None, os.environ.get("WANDB_BASE_URL"))
+        host = ui_host(
+            given(self.host) or context.get("wandb_host") or None, os.environ.get("WANDB_BASE_URL")
+        )
         wb_project = (
             self.project
             or context.get(SWEEP_PROJECT_KEY)

@@ -1,0 +1,158 @@
+"""Pure logic of the artifact helpers: names, references, aliases and Flyte lineage metadata.
+
+Kept free of wandb and flyte.io imports so it is cheap to import and unit-testable without sockets.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ._validate import WandbConfigError
+
+# W&B's server accepts artifact names of letters, digits, "-", "_" and "."; the SDK itself only refuses
+# "/" and long names, so without this check a bad name fails late, at upload, in the background.
+ARTIFACT_NAME_MAX = 128
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_BAD_CHARS_RE = re.compile(r"[^A-Za-z0-9_.\-]+")
+# "/" and ":" separate entity/project/name:alias, so neither may appear in a type or an alias.
+_SEPARATORS = ("/", ":")
+# Types W&B reserves for its own artifacts (wandb refuses them with a less helpful message).
+_RESERVED_TYPE_PREFIX = "wandb-"
+
+LINEAGE_KEY = "flyte"  # the metadata key holding the Flyte lineage record
+STEP_KEY = "step"  # checkpoint metadata: the training step the checkpoint was taken at
+
+
+def check_artifact_name(where: str, name: Any, argument: str = "name") -> str:
+    """``name`` if W&B accepts it as an artifact name, else a `WandbConfigError` saying why."""
+    if not isinstance(name, str):
+        raise WandbConfigError(f"{where}: {argument} must be a str, got {type(name).__name__}: {name!r}.")
+    if not name:
+        raise WandbConfigError(f"{where}: {argument} must not be empty.")
+    if len(name) > ARTIFACT_NAME_MAX:
+        raise WandbConfigError(
+            f"{where}: {argument} is {len(name)} characters long; W&B allows at most {ARTIFACT_NAME_MAX}."
+        )
+    if not _NAME_RE.match(name):
+        bad = " ".join(sorted({c for c in name if not _NAME_RE.match(c)}))
+        raise WandbConfigError(
+            f"{where}: {argument}={name!r} contains {bad!r}; W&B artifact names may only contain letters, "
+            "digits, '-', '_' and '.'."
+        )
+    return name
+
+
+def check_artifact_type(where: str, type_: Any) -> str:
+    if not isinstance(type_, str) or not type_:
+        raise WandbConfigError(f"{where}: type must be a non-empty str, got {type_!r}.")
+    if any(sep in type_ for sep in _SEPARATORS) or len(type_) > ARTIFACT_NAME_MAX:
+        raise WandbConfigError(
+            f"{where}: type={type_!r} is not a valid W&B artifact type: at most {ARTIFACT_NAME_MAX} "
+            "characters, without '/' or ':'."
+        )
+    if type_.startswith(_RESERVED_TYPE_PREFIX):
+        raise WandbConfigError(f"{where}: type={type_!r} is reserved by W&B (types starting with 'wandb-').")
+    return type_
+
+
+def check_aliases(where: str, aliases: Any) -> list[str]:
+    """A list of aliases (None: none); a single str is refused so that "best" never becomes b,e,s,t."""
+    if aliases is None:
+        return []
+    if isinstance(aliases, str) or not isinstance(aliases, (list, tuple, set, frozenset)):
+        raise WandbConfigError(
+            f"{where}: aliases must be a list of str, got {type(aliases).__name__}: {aliases!r}."
+        )
+    out: list[str] = []
+    for alias in aliases:
+        if not isinstance(alias, str) or not alias or any(sep in alias for sep in _SEPARATORS):
+            raise WandbConfigError(
+                f"{where}: alias {alias!r} is not valid: aliases are non-empty str without '/' or ':'."
+            )
+        if alias not in out:
+            out.append(alias)
+    return out
+
+
+def check_metadata(where: str, metadata: Any) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict) or not all(isinstance(k, str) for k in metadata):
+        raise WandbConfigError(f"{where}: metadata must be a dict with str keys, got {metadata!r}.")
+    if LINEAGE_KEY in metadata:
+        raise WandbConfigError(
+            f"{where}: metadata key {LINEAGE_KEY!r} is reserved for the Flyte lineage the helper records."
+        )
+    return dict(metadata)
+
+
+def name_from_path(path: str) -> str:
+    """A valid artifact name derived from a file or directory name (``model.pt`` stays ``model.pt``)."""
+    base = path.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
+    name = _BAD_CHARS_RE.sub("-", base).strip("-.") or "artifact"
+    return name[:ARTIFACT_NAME_MAX]
+
+
+def sanitize_name(text: str) -> str:
+    """Any text as a valid artifact name (for names built from run ids and task names)."""
+    return (_BAD_CHARS_RE.sub("-", text).strip("-") or "artifact")[:ARTIFACT_NAME_MAX]
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    """A parsed ``[[entity/]project/]name[:alias]`` reference."""
+
+    name: str
+    alias: str = "latest"
+    project: str | None = None
+    entity: str | None = None
+
+    def path(self, entity: str | None = None, project: str | None = None) -> str:
+        """The full reference, with the run's entity/project filling in what was left out."""
+        e, p = self.entity or entity, self.project or project
+        head = "/".join(x for x in (e, p) if x)
+        return f"{head}/{self.name}:{self.alias}" if head else f"{self.name}:{self.alias}"
+
+
+def parse_artifact_ref(where: str, ref: Any) -> ArtifactRef:
+    """Parse ``entity/project/name:alias`` (entity, project and alias optional; alias "latest")."""
+    if not isinstance(ref, str) or not ref.strip():
+        raise WandbConfigError(
+            f"{where}: the artifact reference must be a str like 'entity/project/name:alias', got {ref!r}."
+        )
+    body, sep, alias = ref.rpartition(":") if ":" in ref else (ref, "", "")
+    if sep and (not alias or "/" in alias):
+        raise WandbConfigError(f"{where}: {ref!r} has an empty or invalid alias after ':'.")
+    parts = body.split("/")
+    if len(parts) > 3 or any(not p for p in parts):
+        raise WandbConfigError(
+            f"{where}: {ref!r} is not an artifact reference; write 'name', 'name:alias', "
+            "'project/name:alias' or 'entity/project/name:alias'."
+        )
+    name = check_artifact_name(where, parts[-1], "the artifact name")
+    project = parts[-2] if len(parts) >= 2 else None
+    entity = parts[-3] if len(parts) == 3 else None
+    return ArtifactRef(name=name, alias=alias or "latest", project=project, entity=entity)
+
+
+def flyte_lineage(ctx: Any, url: str | None = None) -> dict[str, Any]:
+    """What the artifact's metadata records about the Flyte action that logged or used it.
+
+    ``ctx`` is ``flyte.ctx()`` (falsy outside a task: then only ``{"in_task": False}``).
+    """
+    if not ctx:
+        return {"in_task": False}
+    action = getattr(ctx, "action", None)
+    record: dict[str, Any] = {
+        "in_task": True,
+        "run_name": getattr(action, "run_name", None),
+        "action_name": getattr(action, "name", None),
+        "project": getattr(action, "project", None),
+        "domain": getattr(action, "domain", None),
+        "mode": getattr(ctx, "mode", None),
+    }
+    if url:
+        record["url"] = url
+    return {k: v for k, v in record.items() if v is not None}

@@ -1,0 +1,374 @@
+"""Flyte ``File``/``Dir`` <-> W&B artifacts, with Flyte lineage recorded on both sides.
+
+`log_wandb_artifact` logs a File, Dir or local path as an artifact of the calling task's run and puts
+the Flyte run/action (and console URL where one is known) in the artifact's metadata under
+``"flyte"``. `use_wandb_artifact` records the use on the calling run (``run.use_artifact``), so W&B's
+lineage graph shows the consuming task, and hands the contents back as a Flyte File or Dir.
+
+Both are plain functions for sync tasks and have an ``.aio`` form for async tasks: Flyte's sync
+``*_sync`` I/O calls cannot run on the event loop that runs async tasks, and wandb's calls block.
+This module imports flyte.io and wandb only when called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import tempfile
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+from ._artifact_names import (
+    LINEAGE_KEY,
+    check_aliases,
+    check_artifact_name,
+    check_artifact_type,
+    check_metadata,
+    flyte_lineage,
+    name_from_path,
+    parse_artifact_ref,
+    sanitize_name,
+)
+from ._state import current, get_wandb_run
+from ._validate import WandbConfigError
+
+logger = logging.getLogger("flyteplugins.wandb")
+
+R = TypeVar("R")
+DEFAULT_TYPE = "dataset"
+# `@wandb_init(log_outputs=True)`: artifact types of a task's outputs.
+OUTPUT_FILE_TYPE = "flyte-file"
+OUTPUT_DIR_TYPE = "flyte-dir"
+
+
+class _SyncAndAio(Generic[R]):
+    """A sync helper with an ``.aio`` coroutine form (Flyte's own convention for its I/O calls)."""
+
+    def __init__(self, sync: Callable[..., R], aio: Callable[..., Awaitable[R]]) -> None:
+        functools.update_wrapper(self, sync)
+        self._sync = sync
+        self.aio = aio
+
+    def __call__(self, *args: Any, **kwargs: Any) -> R:
+        return self._sync(*args, **kwargs)
+
+
+def require_run(where: str) -> Any:
+    run = get_wandb_run()
+    if run is not None:
+        return run
+    active = current()
+    if active is not None and active.run is None:
+        raise WandbConfigError(
+            f"{where}: this rank or scope does not log to W&B (only the logging ranks have a run); "
+            "call it where get_wandb_run() returns a run."
+        )
+    raise WandbConfigError(
+        f"{where} needs the W&B run of the calling task: call it inside a task (or function) decorated "
+        "with @wandb_init, where get_wandb_run() returns the run."
+    )
+
+
+def flyte_url(ctx: Any) -> str | None:
+    """The Flyte console URL of the running action, when a Flyte client is configured (remote runs)."""
+    if not ctx or getattr(ctx, "mode", "local") == "local":
+        return None
+    try:
+        from flyte._initialize import get_client
+
+        a = ctx.action
+        return str(get_client().console.action_url(a.project, a.domain, a.run_name, a.name))
+    except Exception:  # no client in this pod, or a Flyte without console URLs: the URL is optional
+        return None
+
+
+def lineage() -> dict[str, Any]:
+    import flyte
+
+    ctx = flyte.ctx()
+    return flyte_lineage(ctx, flyte_url(ctx))
+
+
+# ---------------------------------------------------------------------------------------------
+# Log
+# ---------------------------------------------------------------------------------------------
+
+
+def _flyte_io_kind(obj: Any) -> str | None:
+    """"file" / "dir" for flyte.io objects, None for anything else (without importing flyte.io)."""
+    mod = type(obj).__module__ or ""
+    if not mod.startswith("flyte.io"):
+        return None
+    import flyte.io
+
+    if isinstance(obj, flyte.io.File):
+        return "file"
+    if isinstance(obj, flyte.io.Dir):
+        return "dir"
+    return None
+
+
+def _local_source(where: str, obj: Any) -> str | None:
+    """The local path of ``obj`` when no download is needed, else None (a remote File/Dir)."""
+    if isinstance(obj, (str, os.PathLike)):
+        path = os.fspath(obj)
+        if not os.path.exists(path):
+            raise WandbConfigError(f"{where}: {path!r} does not exist.")
+        return path
+    kind = _flyte_io_kind(obj)
+    if kind is None:
+        raise WandbConfigError(
+            f"{where}: expected a flyte.io.File, a flyte.io.Dir or a local path, got {type(obj).__name__}."
+        )
+    path = str(obj.path)
+    if path.startswith("file://"):
+        path = path[len("file://") :]
+    return path if os.path.exists(path) else None
+
+
+def _download_dir(kind: str) -> str:
+    return tempfile.mkdtemp(prefix=f"wandb-artifact-{kind}-")
+
+
+def _check_log_args(
+    where: str, type: str, aliases: Any, metadata: Any, name: str | None
+) -> tuple[list[str], dict[str, Any]]:
+    check_artifact_type(where, type)
+    if name is not None:
+        check_artifact_name(where, name)
+    return check_aliases(where, aliases), check_metadata(where, metadata)
+
+
+def _log_local(
+    path: str,
+    *,
+    name: str | None,
+    type: str,
+    aliases: list[str],
+    metadata: dict[str, Any],
+    copy: bool,
+    display_name: str | None = None,
+    run: Any = None,
+) -> Any:
+    import wandb
+
+    run = run if run is not None else require_run("log_wandb_artifact")
+    name = name or name_from_path(display_name or path)
+    meta = {**metadata, LINEAGE_KEY: lineage()}
+    artifact = wandb.Artifact(name=name, type=type, metadata=meta)
+    # "mutable" copies each file into wandb's staging area so later writes to the source (the next
+    # checkpoint) cannot change what is uploaded; "immutable" uploads straight from a path we own.
+    policy = "mutable" if copy else "immutable"
+    if os.path.isdir(path):
+        artifact.add_dir(path, policy=policy)
+    else:
+        artifact.add_file(path, name=os.path.basename(display_name or path), policy=policy)
+    logged = run.log_artifact(artifact, aliases=aliases or None)
+    logger.debug("logged artifact %s (%s) from %s", name, type, path)
+    return logged if logged is not None else artifact
+
+
+def _log_sync(
+    obj: Any,
+    name: str | None = None,
+    type: str = DEFAULT_TYPE,
+    aliases: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Any:
+    """Log a Flyte ``File``/``Dir`` or a local path as an artifact of the calling task's W&B run.
+
+    Args:
+        obj: A ``flyte.io.File``, a ``flyte.io.Dir`` (downloaded first when remote) or a local path.
+        name: Artifact name (letters, digits, ``-``, ``_``, ``.``); default: the file or directory name.
+        type: Artifact type (``"dataset"``, ``"model"``, ...).
+        aliases: Extra aliases (W&B adds ``latest``).
+        metadata: JSON-serialisable metadata; the key ``"flyte"`` is filled with the Flyte lineage
+            (``run_name``, ``action_name``, ``project``, ``domain``, ``mode``, ``url`` when known).
+
+    Returns:
+        The logged ``wandb.Artifact`` (uploaded in the background; ``.wait()`` blocks until committed).
+
+    Raises:
+        WandbConfigError: Outside a ``@wandb_init`` task, or for an invalid name, type, alias or path.
+    """
+    where = "log_wandb_artifact"
+    alias_list, meta = _check_log_args(where, type, aliases, metadata, name)
+    run = require_run(where)
+    local = _local_source(where, obj)
+    if local is not None:
+        return _log_local(local, name=name, type=type, aliases=alias_list, metadata=meta, copy=True, run=run)
+    kind = _flyte_io_kind(obj) or "file"
+    target = _download_dir(kind)
+    if kind == "dir":
+        got = obj.download_sync(target)
+    else:
+        got = obj.download_sync(os.path.join(target, obj.name or name_from_path(str(obj.path))))
+    return _log_local(
+        str(got), name=name or name_from_path(str(obj.path)), type=type, aliases=alias_list,
+        metadata=meta, copy=False, run=run,
+    )  # fmt: skip
+
+
+async def _log_aio(
+    obj: Any,
+    name: str | None = None,
+    type: str = DEFAULT_TYPE,
+    aliases: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Any:
+    """`log_wandb_artifact` for async tasks: ``await log_wandb_artifact.aio(obj, ...)``."""
+    where = "log_wandb_artifact"
+    alias_list, meta = _check_log_args(where, type, aliases, metadata, name)
+    run = require_run(where)
+    local = _local_source(where, obj)
+    copy = True
+    if local is None:
+        kind = _flyte_io_kind(obj) or "file"
+        target = _download_dir(kind)
+        dest = target if kind == "dir" else os.path.join(target, obj.name or name_from_path(str(obj.path)))
+        local, copy = str(await obj.download(dest)), False
+        name = name or name_from_path(str(obj.path))
+    return await asyncio.to_thread(
+        _log_local, local, name=name, type=type, aliases=alias_list, metadata=meta, copy=copy, run=run
+    )
+
+
+log_wandb_artifact = _SyncAndAio(_log_sync, _log_aio)
+
+
+# ---------------------------------------------------------------------------------------------
+# Use
+# ---------------------------------------------------------------------------------------------
+
+
+def _fetch(ref: str, type: str | None, root: str | None, as_file: bool | None) -> tuple[str, bool]:
+    """Record the use on the calling run and download; returns (local path, is_file)."""
+    where = "use_wandb_artifact"
+    parsed = parse_artifact_ref(where, ref)
+    if type is not None:
+        check_artifact_type(where, type)
+    if as_file is not None and not isinstance(as_file, bool):
+        raise WandbConfigError(f"{where}: as_file must be True, False or None (automatic), got {as_file!r}.")
+    run = require_run(where)
+    if getattr(getattr(run, "settings", None), "_offline", False):
+        raise WandbConfigError(
+            f"{where}: the run {run.id!r} is offline; artifacts can only be fetched from a W&B server. "
+            "Pass the data as a Flyte File/Dir instead, or run online."
+        )
+    full = parsed.path(getattr(run, "entity", None), getattr(run, "project", None))
+    artifact = run.use_artifact(full, type=type)
+    path = str(artifact.download(root=root or tempfile.mkdtemp(prefix=f"wandb-{parsed.name}-")))
+    files = [os.path.join(d, f) for d, _, names in os.walk(path) for f in names]
+    single = len(files) == 1
+    if as_file and not single:
+        raise WandbConfigError(
+            f"{where}: as_file=True but artifact {full!r} holds {len(files)} files; use as_file=False for a Dir."
+        )
+    want_file = single if as_file is None else as_file
+    return (files[0] if want_file else path), want_file
+
+
+def _use_sync(
+    ref: str, *, type: str | None = None, as_file: bool | None = None, root: str | None = None
+) -> Any:
+    """Use a W&B artifact in the calling task: its contents as a ``flyte.io.File`` or ``flyte.io.Dir``.
+
+    Records the use on the calling run (``run.use_artifact``), so W&B's lineage graph shows this task
+    as a consumer, and downloads the contents.
+
+    Args:
+        ref: ``"entity/project/name:alias"``; entity and project default to the run's, alias to
+            ``latest`` (``"name"``, ``"name:v3"``, ``"project/name:best"`` work too).
+        type: The expected artifact type (W&B refuses an artifact of another type).
+        as_file: ``None`` (default): a ``File`` when the artifact holds exactly one file, else a
+            ``Dir``; ``True``/``False`` force one (``True`` with several files is an error).
+        root: Local directory to download into (default: a new temporary directory).
+
+    Raises:
+        WandbConfigError: Outside a ``@wandb_init`` task, offline, or for an invalid reference.
+    """
+    import flyte
+    import flyte.io
+
+    path, is_file = _fetch(ref, type, root, as_file)
+    if not flyte.ctx():  # a plain tracked function: no Flyte storage to put it in
+        return flyte.io.File(path=path) if is_file else flyte.io.Dir(path=path)
+    return flyte.io.File.from_local_sync(path) if is_file else flyte.io.Dir.from_local_sync(path)
+
+
+async def _use_aio(
+    ref: str, *, type: str | None = None, as_file: bool | None = None, root: str | None = None
+) -> Any:
+    """`use_wandb_artifact` for async tasks: ``await use_wandb_artifact.aio(ref, ...)``."""
+    import flyte
+    import flyte.io
+
+    path, is_file = await asyncio.to_thread(_fetch, ref, type, root, as_file)
+    if not flyte.ctx():
+        return flyte.io.File(path=path) if is_file else flyte.io.Dir(path=path)
+    return await (flyte.io.File.from_local(path) if is_file else flyte.io.Dir.from_local(path))
+
+
+use_wandb_artifact = _SyncAndAio(_use_sync, _use_aio)
+
+
+# ---------------------------------------------------------------------------------------------
+# @wandb_init(log_outputs=True)
+# ---------------------------------------------------------------------------------------------
+
+
+def _outputs(func_name: str, result: Any) -> list[tuple[str, Any]]:
+    """(artifact name, File/Dir) for each File/Dir output, named ``<function>-<output>``.
+
+    Outputs are named as Flyte names them: ``o0``, ``o1``... by position, or a NamedTuple's fields.
+    """
+    if _flyte_io_kind(result) is not None:
+        items: list[tuple[str, Any]] = [("o0", result)]
+    elif isinstance(result, tuple) and hasattr(result, "_fields"):
+        items = list(zip(result._fields, result))
+    elif isinstance(result, tuple):
+        items = [(f"o{i}", v) for i, v in enumerate(result)]
+    else:
+        items = []
+    return [(sanitize_name(f"{func_name}-{key}"), v) for key, v in items if _flyte_io_kind(v) is not None]
+
+
+def _output_type(obj: Any) -> str:
+    return OUTPUT_DIR_TYPE if _flyte_io_kind(obj) == "dir" else OUTPUT_FILE_TYPE
+
+
+def outputs_wrapper(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a task body (inside its W&B scope) so that its File/Dir outputs are logged as artifacts."""
+    name = getattr(func, "__name__", "task")
+
+    def log_all_sync(result: Any) -> None:
+        if get_wandb_run() is None:
+            return  # a rank or scope that does not log
+        for art_name, obj in _outputs(name, result):
+            log_wandb_artifact(obj, name=art_name, type=_output_type(obj))
+
+    async def log_all_aio(result: Any) -> None:
+        if get_wandb_run() is None:
+            return
+        for art_name, obj in _outputs(name, result):
+            await log_wandb_artifact.aio(obj, name=art_name, type=_output_type(obj))
+
+    if asyncio.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_body(*args: Any, **kwargs: Any) -> Any:
+            result = await func(*args, **kwargs)
+            await log_all_aio(result)
+            return result
+
+        return async_body
+
+    @functools.wraps(func)
+    def sync_body(*args: Any, **kwargs: Any) -> Any:
+        result = func(*args, **kwargs)
+        log_all_sync(result)
+        return result
+
+    return sync_body

@@ -1,0 +1,201 @@
+"""Checkpoints as W&B artifacts, and resuming from the latest one on a retry or restart.
+
+`save_wandb_checkpoint` logs a file or directory as the artifact ``checkpoint-<run id>`` (one per
+run) with the aliases ``latest`` and ``step-<N>`` and ``{"step": N}`` in its metadata.
+`restore_wandb_checkpoint` returns the latest one (path and step), or None on a first attempt.
+
+A Flyte retry (or an Elastic restart) of a tracked task opens the same W&B run again (run ids are
+derived from the action and opened with ``resume="allow"``), so the checkpoint the previous attempt
+saved is found under the same name. Online it is fetched from the server (recorded as a use).
+
+Offline nothing can be fetched: each checkpoint is also kept in a local store,
+``<wandb dir>/flyte-checkpoints/<run id>/<name>/step-<N>/``, that the artifact is logged from (one
+copy on disk, as wandb's own staging copy would be; ``wandb sync`` uploads from there, so it must
+stay until synced). An offline restore reads that store, which only works where the next attempt
+sees the same disk (local runs, a retry on the same node, a shared volume), not a fresh pod.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from typing import Any, NamedTuple
+
+from ._artifact_names import STEP_KEY, check_aliases, check_artifact_name, check_metadata, sanitize_name
+from ._artifacts import _log_local, require_run
+from ._validate import WandbConfigError
+
+logger = logging.getLogger("flyteplugins.wandb")
+
+CHECKPOINT_TYPE = "checkpoint"
+STORE_DIR = "flyte-checkpoints"
+_INDEX = "checkpoint.json"
+
+
+class Checkpoint(NamedTuple):
+    """A restored checkpoint: its local ``path`` (file or directory) and the ``step`` it was saved at."""
+
+    path: str
+    step: int
+
+
+def checkpoint_name(run_id: str) -> str:
+    return sanitize_name(f"checkpoint-{run_id}")
+
+
+def is_primary(env: Any = None) -> bool:
+    """Global rank 0 (or not distributed): reads torchrun's RANK so it works without the extra."""
+    env = os.environ if env is None else env
+    return str(env.get("RANK", "0")) == "0"
+
+
+def _offline(run: Any) -> bool:
+    return bool(getattr(getattr(run, "settings", None), "_offline", False))
+
+
+def _store_root(run: Any) -> str:
+    # run.dir is <wandb dir>/<offline-run-...>/files: every attempt in this directory shares <wandb dir>.
+    wandb_dir = os.path.dirname(os.path.dirname(str(run.dir)))
+    return os.path.join(wandb_dir, STORE_DIR, sanitize_name(str(run.id)))
+
+
+def _check_step(where: str, step: Any) -> int:
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise WandbConfigError(f"{where}: step must be an int >= 0, got {step!r}.")
+    return step
+
+
+def _keep_locally(run: Any, name: str, path: str, step: int) -> str:
+    """Copy the checkpoint into the local store (for offline restore); returns the copy's path."""
+    dest = os.path.join(_store_root(run), name, f"step-{step}")
+    if os.path.exists(dest):
+        shutil.rmtree(dest)
+    os.makedirs(dest)
+    target = os.path.join(dest, os.path.basename(path.rstrip("/")) or "checkpoint")
+    if os.path.isdir(path):
+        shutil.copytree(path, target)
+    else:
+        shutil.copy2(path, target)
+    index = {"step": step, "path": os.path.basename(target)}
+    # Written last, atomically: a process killed mid-copy leaves no index, so restore skips it.
+    tmp = os.path.join(dest, _INDEX + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(index, f)
+    os.replace(tmp, os.path.join(dest, _INDEX))
+    return target
+
+
+def save_wandb_checkpoint(
+    path: str | os.PathLike[str],
+    step: int,
+    *,
+    name: str | None = None,
+    aliases: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    all_ranks: bool = False,
+) -> Any:
+    """Save a checkpoint file or directory as a W&B artifact of the calling task's run.
+
+    Args:
+        path: Local checkpoint file or directory (copied, so it may be overwritten right after).
+        step: The training step it holds; `restore_wandb_checkpoint` returns it.
+        name: Artifact name; default ``checkpoint-<run id>``.
+        aliases: Extra aliases besides ``latest`` and ``step-<step>`` (e.g. ``["best"]``).
+        metadata: Extra metadata (``step`` and ``flyte`` are filled in).
+        all_ranks: Under torchrun only global rank 0 saves (others return None) unless True.
+
+    Returns:
+        The logged ``wandb.Artifact``, or None on a rank that does not save.
+    """
+    where = "save_wandb_checkpoint"
+    step = _check_step(where, step)
+    extra = check_aliases(where, aliases)
+    meta = check_metadata(where, metadata)
+    if STEP_KEY in meta:
+        raise WandbConfigError(f"{where}: metadata key {STEP_KEY!r} is set from the step argument.")
+    if name is not None:
+        check_artifact_name(where, name)
+    if not isinstance(all_ranks, bool):
+        raise WandbConfigError(f"{where}: all_ranks must be True or False, got {all_ranks!r}.")
+    local = os.fspath(path)
+    if not os.path.exists(local):
+        raise WandbConfigError(f"{where}: {local!r} does not exist.")
+    if not all_ranks and not is_primary():
+        return None
+    run = require_run(where)
+    name = name or checkpoint_name(str(run.id))
+    alias_list = ["latest", f"step-{step}", *[a for a in extra if a not in ("latest", f"step-{step}")]]
+    meta[STEP_KEY] = step
+    copy = True
+    if _offline(run):
+        local, copy = _keep_locally(run, name, local, step), False
+    return _log_local(
+        local, name=name, type=CHECKPOINT_TYPE, aliases=alias_list, metadata=meta, copy=copy, run=run,
+        display_name=os.fspath(path),
+    )  # fmt: skip
+
+
+def _restore_offline(run: Any, name: str) -> Checkpoint | None:
+    base = os.path.join(_store_root(run), name)
+    best: Checkpoint | None = None
+    try:
+        entries = os.listdir(base)
+    except FileNotFoundError:
+        return None
+    for entry in entries:
+        index = os.path.join(base, entry, _INDEX)
+        try:
+            with open(index) as f:
+                data = json.load(f)
+            cand = Checkpoint(os.path.join(base, entry, str(data["path"])), int(data["step"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # an interrupted save: no index
+        if os.path.exists(cand.path) and (best is None or cand.step > best.step):
+            best = cand
+    return best
+
+
+def _restore_online(run: Any, name: str, root: str | None) -> Checkpoint | None:
+    import wandb
+
+    ref = f"{run.entity}/{run.project}/{name}:latest"
+    api = wandb.Api(overrides={"base_url": str(run.settings.base_url), "entity": run.entity})
+    if not api.artifact_exists(ref):
+        return None
+    artifact = run.use_artifact(ref)
+    step = (artifact.metadata or {}).get(STEP_KEY)
+    if not isinstance(step, int):
+        raise WandbTrackingWarning(f"checkpoint {ref!r} has no integer 'step' in its metadata")
+    path = str(artifact.download(root=root))
+    entries = os.listdir(path)
+    # A file checkpoint comes back as a directory holding that one file: return the file itself.
+    if len(entries) == 1 and os.path.isfile(os.path.join(path, entries[0])):
+        path = os.path.join(path, entries[0])
+    return Checkpoint(path, step)
+
+
+class WandbTrackingWarning(RuntimeError):
+    """A checkpoint that cannot be restored (raised: resuming from a wrong step would be worse)."""
+
+
+def restore_wandb_checkpoint(*, name: str | None = None, root: str | None = None) -> Checkpoint | None:
+    """The latest checkpoint of the calling task's run, or None when there is none yet.
+
+    On a retry attempt, an Elastic restart or after preemption (the same W&B run, resumed) this is the
+    checkpoint the previous attempt saved last; continue training at ``step + 1``.
+
+    Args:
+        name: The artifact name given to `save_wandb_checkpoint` (default ``checkpoint-<run id>``).
+        root: Where to download it online (default: wandb's artifact directory).
+    """
+    where = "restore_wandb_checkpoint"
+    if name is not None:
+        check_artifact_name(where, name)
+    run = require_run(where)
+    name = name or checkpoint_name(str(run.id))
+    found = _restore_offline(run, name) if _offline(run) else _restore_online(run, name, root)
+    if found is not None:
+        logger.info("restoring W&B checkpoint %s at step %d", name, found.step)
+    return found
