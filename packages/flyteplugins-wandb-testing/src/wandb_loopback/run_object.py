@@ -128,6 +128,7 @@ def run_object(schema: Schema, rec: RunRecord) -> dict[str, Any]:
         "exitcode": rec.exit_code,
         "fileCount": len(rec.files),
         "files": files,
+        **schema.artifacts.run_fields(rec.entity, rec.project, rec.name),
         "history": history,
         "sampledHistory": sampled_history,
         "parquetHistory": None,

@@ -11,6 +11,7 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+from .artifacts import ArtifactStore
 from .controller import SweepController, count_expected
 from .filters import matches, order_runs
 from .gql_values import GraphQLFailure, connection, json_loads
@@ -26,6 +27,7 @@ class Schema:
         self.base_url = base_url
         self.entity = entity
         self.controller = SweepController(store)
+        self.artifacts = ArtifactStore(self)
 
     def storage_url(self, entity: str, project: str, run: str, name: str) -> str:
         return f"{self.base_url}/storage/{quote(entity)}/{quote(project)}/{quote(run)}/{quote(name)}"
@@ -45,6 +47,7 @@ class Schema:
             "project": lambda name=None, entityName=None, **_: self._project(entityName, name),
             "model": lambda name=None, entityName=None, **_: self._project(entityName, name),
             "run": lambda **kw: None,
+            "artifact": self.artifacts.artifact_by_id,
         }
 
     def mutation_root(self, headers: dict[str, str]) -> dict[str, Any]:
@@ -56,6 +59,7 @@ class Schema:
             "createAgent": lambda input=None, **_: self._create_agent(input or {}),
             "agentHeartbeat": lambda input=None, **_: self._agent_heartbeat(input or {}),
             "stopRun": lambda input=None, **_: self._stop_run(input or {}),
+            **self.artifacts.mutations(),
         }
 
     # -- query objects ----------------------------------------------------------------------------
@@ -147,8 +151,7 @@ class Schema:
                 1 for (e, p, _) in store.sweeps if e == entity and p == project_name
             ),
             "totalRuns": lambda **_: len(store.runs_in(entity, project_name)),
-            "artifact": None,
-            "artifactType": None,
+            **self.artifacts.project_fields(entity, name),
             "artifactTypes": {"edges": []},
         }
 

@@ -217,6 +217,11 @@ class LoopbackServer:
             time.sleep(0.05)
         raise TimeoutError(f"loopback server: timed out after {timeout}s waiting for {what}")
 
+    def artifact_lineage(self) -> list[dict[str, Any]]:
+        """Every artifact version: name, type, aliases, metadata, the run that logged it, the runs that used it."""
+        with self.store.lock:
+            return self.schema.artifacts.lineage()
+
     def sweeps(self) -> list[SweepRecord]:
         with self.store.lock:
             return list(self.store.sweeps.values())

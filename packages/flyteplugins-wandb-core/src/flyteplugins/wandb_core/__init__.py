@@ -19,6 +19,8 @@ from ._state import get_wandb_run, get_wandb_run_dir
 from ._validate import WandbConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ._artifacts import log_wandb_artifact, use_wandb_artifact
+    from ._checkpoint import Checkpoint, restore_wandb_checkpoint, save_wandb_checkpoint
     from ._download import (
         download_wandb_run_dir,
         download_wandb_run_logs,
@@ -33,7 +35,17 @@ DOWNLOAD_NAMES = (
     "download_wandb_sweep_logs",
 )
 
+# Artifact and checkpoint helpers: they import wandb / flyte.io when called, their modules on first use.
+ARTIFACT_NAMES = {
+    "log_wandb_artifact": "_artifacts",
+    "use_wandb_artifact": "_artifacts",
+    "Checkpoint": "_checkpoint",
+    "save_wandb_checkpoint": "_checkpoint",
+    "restore_wandb_checkpoint": "_checkpoint",
+}
+
 __all__ = [
+    "Checkpoint",
     "MissingExtraError",
     "RankScope",
     "RunMode",
@@ -48,13 +60,17 @@ __all__ = [
     "get_wandb_context",
     "get_wandb_run",
     "get_wandb_run_dir",
+    "log_wandb_artifact",
+    "restore_wandb_checkpoint",
+    "save_wandb_checkpoint",
+    "use_wandb_artifact",
     "wandb_config",
     "wandb_init",
 ]
 
 # The download helpers are public (in __all__) but import flyte.io, so they resolve on first use.
 # The optional packages' names are deliberately not in __all__: `import *` must never need an extra.
-LAZY_NAMES = frozenset(DOWNLOAD_NAMES)
+LAZY_NAMES = frozenset(DOWNLOAD_NAMES) | frozenset(ARTIFACT_NAMES)
 
 
 def __getattr__(name: str) -> Any:
@@ -63,6 +79,10 @@ def __getattr__(name: str) -> Any:
         from . import _download
 
         return getattr(_download, name)
+    if name in ARTIFACT_NAMES:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{ARTIFACT_NAMES[name]}"), name)
     if name in OPTIONAL_NAMES:
         return load_optional(name)
     raise AttributeError(f"module 'flyteplugins.wandb_core' has no attribute {name!r}")

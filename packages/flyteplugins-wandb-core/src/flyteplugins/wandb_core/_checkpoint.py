@@ -34,6 +34,10 @@ STORE_DIR = "flyte-checkpoints"
 _INDEX = "checkpoint.json"
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be restored (raised: resuming from a wrong step would be worse)."""
+
+
 class Checkpoint(NamedTuple):
     """A restored checkpoint: its local ``path`` (file or directory) and the ``step`` it was saved at."""
 
@@ -167,17 +171,13 @@ def _restore_online(run: Any, name: str, root: str | None) -> Checkpoint | None:
     artifact = run.use_artifact(ref)
     step = (artifact.metadata or {}).get(STEP_KEY)
     if not isinstance(step, int):
-        raise WandbTrackingWarning(f"checkpoint {ref!r} has no integer 'step' in its metadata")
+        raise CheckpointError(f"checkpoint {ref!r} has no integer 'step' in its metadata")
     path = str(artifact.download(root=root))
     entries = os.listdir(path)
     # A file checkpoint comes back as a directory holding that one file: return the file itself.
     if len(entries) == 1 and os.path.isfile(os.path.join(path, entries[0])):
         path = os.path.join(path, entries[0])
     return Checkpoint(path, step)
-
-
-class WandbTrackingWarning(RuntimeError):
-    """A checkpoint that cannot be restored (raised: resuming from a wrong step would be worse)."""
 
 
 def restore_wandb_checkpoint(*, name: str | None = None, root: str | None = None) -> Checkpoint | None:

@@ -24,8 +24,10 @@ import contextvars
 import functools
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 T = TypeVar("T")
 
@@ -47,6 +49,8 @@ def _pool(name: str, workers: int) -> ThreadPoolExecutor:
     with _pools_lock:
         pool = _pools.get(name)
         if pool is None:
+            from concurrent.futures import ThreadPoolExecutor  # loaded by the first tracked async task
+
             pool = _pools[name] = ThreadPoolExecutor(workers, thread_name_prefix=f"flyteplugins-wandb-{name}")
         return pool
 

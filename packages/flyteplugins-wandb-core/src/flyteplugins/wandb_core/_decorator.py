@@ -356,7 +356,15 @@ def _attach_links(task: Any, settings: dict[str, Any]) -> None:
     task.links = (*tuple(task.links or ()), *links)
 
 
-def _decorate(obj: Any, settings: dict[str, Any]) -> Any:
+def _with_outputs(func: Callable[..., Any], log_outputs: bool) -> Callable[..., Any]:
+    if not log_outputs:
+        return func
+    from ._artifacts import outputs_wrapper  # only tasks that log outputs load it
+
+    return outputs_wrapper(func)
+
+
+def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False) -> Any:
     check_decorator_target("@wandb_init", obj.func if _is_flyte_task(obj) else obj)
     from . import _preempt  # at import, on the main thread: where a SIGTERM handler can be installed
 
@@ -365,6 +373,8 @@ def _decorate(obj: Any, settings: dict[str, Any]) -> Any:
         func = obj.func
         if hasattr(func, MARKER):
             raise WandbConfigError(f"@wandb_init is applied twice to task {obj.name!r}.")
+        # Inside the run's scope: outputs are logged to the run before it finishes.
+        func = _with_outputs(func, log_outputs)
         # `func` is a dataclass field, so it survives `task.override(...)` (a dataclasses.replace);
         # mutating the task in place keeps the object the TaskEnvironment registered for deploys.
         if _extras.is_elastic(obj):
@@ -379,7 +389,7 @@ def _decorate(obj: Any, settings: dict[str, Any]) -> Any:
             f"@wandb_init decorates a Flyte task or a function, got {type(obj).__name__}: {obj!r}."
         )
     _check_outermost(obj)
-    return _wrap(obj, settings, is_task=False)
+    return _wrap(_with_outputs(obj, log_outputs), settings, is_task=False)
 
 
 @overload
@@ -428,13 +438,19 @@ def wandb_init(
         host: Base URL of a self-hosted W&B server; used by wandb and by the Flyte UI link.
         **kwargs: Any other ``wandb.init`` argument (``id``, ``name``, ``tags``, ``config``, ``mode``,
             ``group``, ``notes``, ``job_type``, ``settings``, ...), plus ``on_error``
-            (``"continue"``/``"raise"``) and ``finish_timeout`` (seconds).
+            (``"continue"``/``"raise"``), ``finish_timeout`` (seconds) and ``log_outputs``
+            (``True``: log the task's ``File``/``Dir`` outputs as artifacts named
+            ``<function>-o0``, ``<function>-o1``... of type ``flyte-file``/``flyte-dir``).
 
     Raises:
         WandbConfigError: At decoration time, for invalid values, non-JSON config, secret-like
             arguments, or when applied under ``@env.task`` instead of above it.
     """
     check_decorator_argument("@wandb_init", _func)
+    # A plugin option, not a wandb.init argument: taken out before the settings are validated.
+    log_outputs = kwargs.pop("log_outputs", False)
+    if not isinstance(log_outputs, bool):
+        raise WandbConfigError(f"@wandb_init: log_outputs must be True or False, got {log_outputs!r}.")
     explicit: dict[str, Any] = {
         "run_mode": run_mode,
         "rank_scope": rank_scope,
@@ -457,6 +473,6 @@ def wandb_init(
         settings["kwargs"] = kwargs
 
     if _func is not None:
-        decorated: F = _decorate(_func, settings)
+        decorated: F = _decorate(_func, settings, log_outputs)
         return decorated
-    return lambda obj: _decorate(obj, settings)
+    return lambda obj: _decorate(obj, settings, log_outputs)

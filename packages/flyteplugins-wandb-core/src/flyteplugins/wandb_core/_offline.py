@@ -49,6 +49,8 @@ class OfflineRun:
     sweep_id: str = ""
     base_url: str = ""
     files: list[str] = field(default_factory=list)
+    # Logged artifacts, in order: {"name", "type", "aliases", "metadata", "files"} (files: manifest paths).
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -152,6 +154,17 @@ def read_offline_run(path: str | Path) -> OfflineRun:
             run.exit_code = rec.exit.exit_code
         elif kind == "files":
             run.files.extend(f.path for f in rec.files.files)
+        elif kind == "artifact":
+            a = rec.artifact
+            run.artifacts.append(
+                {
+                    "name": a.name,
+                    "type": a.type,
+                    "aliases": list(a.aliases),
+                    "metadata": _value(a.metadata) if a.metadata else {},
+                    "files": [e.path for e in a.manifest.contents],
+                }
+            )
     run.config.pop("_wandb", None)
     return run
 

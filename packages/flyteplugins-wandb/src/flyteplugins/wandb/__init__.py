@@ -36,15 +36,21 @@ from flyteplugins.wandb_core.ext import OPTIONAL_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
     from flyteplugins.wandb_core import (
+        Checkpoint,
         download_wandb_run_dir,
         download_wandb_run_logs,
         download_wandb_sweep_dirs,
         download_wandb_sweep_logs,
+        log_wandb_artifact,
+        restore_wandb_checkpoint,
+        save_wandb_checkpoint,
+        use_wandb_artifact,
     )
 
 # Only names that resolve with the base install: `from flyteplugins.wandb import *` must work without
 # any extra. The optional names are still importable by name (see __getattr__).
 __all__ = [
+    "Checkpoint",
     "MissingExtraError",
     "RankScope",
     "RunMode",
@@ -59,6 +65,10 @@ __all__ = [
     "get_wandb_context",
     "get_wandb_run",
     "get_wandb_run_dir",
+    "log_wandb_artifact",
+    "restore_wandb_checkpoint",
+    "save_wandb_checkpoint",
+    "use_wandb_artifact",
     "wandb_config",
     "wandb_init",
 ]
