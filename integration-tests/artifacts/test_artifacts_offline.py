@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import artifact_tasks as tasks
 import flyte
 import pytest
 
-import artifact_tasks as tasks
 from flyteplugins.wandb.testing import read_offline_runs
 
 pytestmark = pytest.mark.integration

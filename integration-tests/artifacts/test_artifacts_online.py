@@ -7,11 +7,10 @@ is the consumer's (read back from the server's records and through wandb's publi
 
 from __future__ import annotations
 
+import artifact_tasks as tasks
 import flyte
 import pytest
 import wandb
-
-import artifact_tasks as tasks
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +21,9 @@ def test_two_task_lineage_is_recorded_on_the_server(wandb_server) -> None:
     assert producer != consumer
     assert text == "x,y\n1,2\n3,4\n"  # the consumer got the producer's bytes through W&B
 
-    (row,) = [r for r in wandb_server.artifact_lineage() if r["artifact"].startswith("loopback/art/training-data")]
+    (row,) = [
+        r for r in wandb_server.artifact_lineage() if r["artifact"].startswith("loopback/art/training-data")
+    ]
     assert row["state"] == "COMMITTED"
     assert row["logged_by"] == producer
     assert row["used_by"] == [consumer]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import flyte
 import pytest
+from wandb_loopback import LoopbackServer
 
 from flyteplugins.wandb import get_wandb_run, wandb_init
 from flyteplugins.wandb.testing import read_offline_runs
@@ -82,3 +83,23 @@ def test_requirements_turned_off_by_the_user_stay_off(wandb_dir: Path) -> None:
     [run] = read_offline_runs(wandb_dir)
     assert _requirements(run.path) is None
     assert "requirements.txt" not in run.files
+
+
+@wandb_init(project="req-online")
+@env.task
+def online_task() -> str:
+    run = get_wandb_run()
+    run.log({"x": 1})
+    return run.id
+
+
+def test_an_online_run_uploads_the_requirements_wandb_would(wandb_server: LoopbackServer) -> None:
+    import wandb
+
+    plain = wandb.init(project="plain-online", id="plain-req", reinit="create_new")
+    plain.finish()
+    out = flyte.with_runcontext(mode="local", name="online").run(online_task)
+    ours = wandb_server.run(out.outputs()[0])
+    expected = wandb_server.run("plain-req").files.get("requirements.txt")
+    assert expected, "plain wandb uploaded no requirements.txt"
+    assert ours.files.get("requirements.txt") == expected

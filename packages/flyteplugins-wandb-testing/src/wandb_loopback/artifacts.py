@@ -124,7 +124,9 @@ class ArtifactStore:
     def obj(self, rec: ArtifactRecord) -> dict[str, Any]:
         schema = self.schema
 
-        def files(names: list[str] | None = None, first: int | None = None, after: str | None = None, **_: Any):
+        def files(
+            names: list[str] | None = None, first: int | None = None, after: str | None = None, **_: Any
+        ):
             items = [
                 {
                     "__typename": "File",
@@ -187,7 +189,11 @@ class ArtifactStore:
             "artifactMemberships": {"edges": []},
             "currentManifest": {
                 "id": opaque_id("Manifest", rec.id),
-                "file": {"id": opaque_id("File", rec.id, "manifest"), "directUrl": manifest_url, "url": manifest_url},
+                "file": {
+                    "id": opaque_id("File", rec.id, "manifest"),
+                    "directUrl": manifest_url,
+                    "url": manifest_url,
+                },
             },
             "files": files,
             "createdBy": self._run_ref(rec, rec.created_by),

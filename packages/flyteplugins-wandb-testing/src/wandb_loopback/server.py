@@ -218,7 +218,7 @@ class LoopbackServer:
         raise TimeoutError(f"loopback server: timed out after {timeout}s waiting for {what}")
 
     def artifact_lineage(self) -> list[dict[str, Any]]:
-        """Every artifact version: name, type, aliases, metadata, the run that logged it, the runs that used it."""
+        """Every artifact version: name, type, aliases, metadata, its logging run and its using runs."""
         with self.store.lock:
             return self.schema.artifacts.lineage()
 

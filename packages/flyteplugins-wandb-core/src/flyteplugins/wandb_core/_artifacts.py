@@ -17,8 +17,8 @@ import functools
 import logging
 import os
 import tempfile
-from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 from ._artifact_names import (
     LINEAGE_KEY,
@@ -36,23 +36,10 @@ from ._validate import WandbConfigError
 
 logger = logging.getLogger("flyteplugins.wandb")
 
-R = TypeVar("R")
 DEFAULT_TYPE = "dataset"
 # `@wandb_init(log_outputs=True)`: artifact types of a task's outputs.
 OUTPUT_FILE_TYPE = "flyte-file"
 OUTPUT_DIR_TYPE = "flyte-dir"
-
-
-class _SyncAndAio(Generic[R]):
-    """A sync helper with an ``.aio`` coroutine form (Flyte's own convention for its I/O calls)."""
-
-    def __init__(self, sync: Callable[..., R], aio: Callable[..., Awaitable[R]]) -> None:
-        functools.update_wrapper(self, sync)
-        self._sync = sync
-        self.aio = aio
-
-    def __call__(self, *args: Any, **kwargs: Any) -> R:
-        return self._sync(*args, **kwargs)
 
 
 def require_run(where: str) -> Any:
@@ -97,7 +84,7 @@ def lineage() -> dict[str, Any]:
 
 
 def _flyte_io_kind(obj: Any) -> str | None:
-    """"file" / "dir" for flyte.io objects, None for anything else (without importing flyte.io)."""
+    """ "file" / "dir" for flyte.io objects, None for anything else (without importing flyte.io)."""
     mod = type(obj).__module__ or ""
     if not mod.startswith("flyte.io"):
         return None
@@ -170,7 +157,7 @@ def _log_local(
     return logged if logged is not None else artifact
 
 
-def _log_sync(
+def log_wandb_artifact(
     obj: Any,
     name: str | None = None,
     type: str = DEFAULT_TYPE,
@@ -178,6 +165,8 @@ def _log_sync(
     metadata: dict[str, Any] | None = None,
 ) -> Any:
     """Log a Flyte ``File``/``Dir`` or a local path as an artifact of the calling task's W&B run.
+
+    In an async task, ``await log_wandb_artifact.aio(...)`` (same arguments).
 
     Args:
         obj: A ``flyte.io.File``, a ``flyte.io.Dir`` (downloaded first when remote) or a local path.
@@ -195,8 +184,8 @@ def _log_sync(
     """
     where = "log_wandb_artifact"
     alias_list, meta = _check_log_args(where, type, aliases, metadata, name)
+    local = _local_source(where, obj)  # argument errors first, then the missing run
     run = require_run(where)
-    local = _local_source(where, obj)
     if local is not None:
         return _log_local(local, name=name, type=type, aliases=alias_list, metadata=meta, copy=True, run=run)
     kind = _flyte_io_kind(obj) or "file"
@@ -221,8 +210,8 @@ async def _log_aio(
     """`log_wandb_artifact` for async tasks: ``await log_wandb_artifact.aio(obj, ...)``."""
     where = "log_wandb_artifact"
     alias_list, meta = _check_log_args(where, type, aliases, metadata, name)
+    local = _local_source(where, obj)  # argument errors first, then the missing run
     run = require_run(where)
-    local = _local_source(where, obj)
     copy = True
     if local is None:
         kind = _flyte_io_kind(obj) or "file"
@@ -235,7 +224,8 @@ async def _log_aio(
     )
 
 
-log_wandb_artifact = _SyncAndAio(_log_sync, _log_aio)
+# The async form, as Flyte's own I/O calls have (``File.download`` / ``download_sync``).
+log_wandb_artifact.aio = _log_aio  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,16 +254,19 @@ def _fetch(ref: str, type: str | None, root: str | None, as_file: bool | None) -
     single = len(files) == 1
     if as_file and not single:
         raise WandbConfigError(
-            f"{where}: as_file=True but artifact {full!r} holds {len(files)} files; use as_file=False for a Dir."
+            f"{where}: as_file=True but artifact {full!r} holds {len(files)} files; "
+            "use as_file=False (a Dir)."
         )
     want_file = single if as_file is None else as_file
     return (files[0] if want_file else path), want_file
 
 
-def _use_sync(
+def use_wandb_artifact(
     ref: str, *, type: str | None = None, as_file: bool | None = None, root: str | None = None
 ) -> Any:
     """Use a W&B artifact in the calling task: its contents as a ``flyte.io.File`` or ``flyte.io.Dir``.
+
+    In an async task, ``await use_wandb_artifact.aio(...)`` (same arguments).
 
     Records the use on the calling run (``run.use_artifact``), so W&B's lineage graph shows this task
     as a consumer, and downloads the contents.
@@ -311,7 +304,7 @@ async def _use_aio(
     return await (flyte.io.File.from_local(path) if is_file else flyte.io.Dir.from_local(path))
 
 
-use_wandb_artifact = _SyncAndAio(_use_sync, _use_aio)
+use_wandb_artifact.aio = _use_aio  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,7 +320,7 @@ def _outputs(func_name: str, result: Any) -> list[tuple[str, Any]]:
     if _flyte_io_kind(result) is not None:
         items: list[tuple[str, Any]] = [("o0", result)]
     elif isinstance(result, tuple) and hasattr(result, "_fields"):
-        items = list(zip(result._fields, result))
+        items = list(zip(result._fields, result, strict=True))
     elif isinstance(result, tuple):
         items = [(f"o{i}", v) for i, v in enumerate(result)]
     else:
@@ -353,7 +346,7 @@ def outputs_wrapper(func: Callable[..., Any]) -> Callable[..., Any]:
         if get_wandb_run() is None:
             return
         for art_name, obj in _outputs(name, result):
-            await log_wandb_artifact.aio(obj, name=art_name, type=_output_type(obj))
+            await _log_aio(obj, name=art_name, type=_output_type(obj))
 
     if asyncio.iscoroutinefunction(func):
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import importlib
 import json
 import logging
 import os
@@ -17,7 +16,7 @@ import tempfile
 import warnings
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import flyte
 
@@ -26,6 +25,7 @@ from ._resolve import api_base_url
 from ._state import current
 
 logger = logging.getLogger("flyteplugins.wandb")
+_F = TypeVar("_F", bound=Any)
 
 DEFAULT_WORKERS = 8
 SUMMARY_FILE = "summary.json"
@@ -306,17 +306,17 @@ def download_wandb_sweep_dirs(
     return done
 
 
-def _lazy_trace(func: Any) -> Any:
+def _lazy_trace(func: _F) -> _F:
     """``flyte.trace(func)`` built on the first call: flyte.io (3x ``import flyte``) loads only then."""
     traced: list[Any] = []
 
     @functools.wraps(func)
     async def call(*args: Any, **kwargs: Any) -> Any:
         if not traced:  # the trace resolves the `flyte.io.Dir` return annotation when called
-            traced.append(flyte.trace(func) if importlib.import_module("flyte.io") else func)
+            traced.append(flyte.trace(func) if __import__("flyte.io") else func)
         return await traced[0](*args, **kwargs)
 
-    return call
+    return cast(_F, call)
 
 
 @_lazy_trace
@@ -376,8 +376,7 @@ def _after_run_failed(active: Any, exc: BaseException) -> None:
 async def download_after_run(active: Any) -> flyte.io.Dir | None:
     """``download_logs=True`` in an async task: the run's files as a traced ``Dir``."""
     try:
-        logs: flyte.io.Dir | None = await download_wandb_run_logs(**_after_run_args(active))
-        return logs
+        return await download_wandb_run_logs(**_after_run_args(active))
     except Exception as exc:
         _after_run_failed(active, exc)
         return None
@@ -390,14 +389,12 @@ def download_after_run_sync(active: Any) -> flyte.io.Dir | None:
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # a sync task body: its own thread, no event loop
-            logs: flyte.io.Dir | None = asyncio.run(download_wandb_run_logs(**kwargs))
-            return logs
+            return asyncio.run(download_wandb_run_logs(**kwargs))
         # A sync function called on a running loop's thread: run the trace on a thread of its own,
         # with this context (Flyte's task context lives in contextvars).
         ctx = contextvars.copy_context()
         with ThreadPoolExecutor(max_workers=1) as pool:
-            logs = pool.submit(ctx.run, asyncio.run, download_wandb_run_logs(**kwargs)).result()
-            return logs
+            return pool.submit(ctx.run, asyncio.run, download_wandb_run_logs(**kwargs)).result()
     except Exception as exc:
         _after_run_failed(active, exc)
         return None
