@@ -12,6 +12,7 @@ import artifact_tasks as tasks
 import flyte
 import pytest
 
+from flyteplugins.wandb import WandbConfigError, use_wandb_artifact, wandb_init
 from flyteplugins.wandb.testing import read_offline_runs
 
 pytestmark = pytest.mark.integration
@@ -61,3 +62,18 @@ def test_offline_retry_resumes_and_sync_uploads_checkpoints(
     assert latest["metadata"]["step"] == tasks.TOTAL_STEPS - 1
     assert {r["logged_by"] for r in versions} == {runs[0].run_id}
     assert not wandb_server.unknown_operations
+
+
+@wandb_init(project="art", mode="offline")
+@tasks.env.task
+def use_offline() -> str:
+    try:
+        use_wandb_artifact("ds:latest")
+    except WandbConfigError as exc:
+        return str(exc)
+    return "no error"
+
+
+def test_use_offline_says_it_needs_a_server(offline) -> None:
+    (message,) = flyte.with_runcontext(mode="local", name="use-off").run(use_offline).outputs()
+    assert "offline" in message and "use_wandb_artifact" in message

@@ -160,3 +160,14 @@ def test_log_outputs_must_be_bool() -> None:
 
     with pytest.raises(WandbConfigError, match="log_outputs"):
         wandb_init(log_outputs="yes")
+
+
+def test_only_the_primary_rank_saves_checkpoints(tmp_path, monkeypatch) -> None:
+    from flyteplugins.wandb_core import save_wandb_checkpoint
+
+    (tmp_path / "ckpt").write_text("1")
+    monkeypatch.setenv("RANK", "1")
+    # Not rank 0: nothing to do, not even a run to look up (this test has none).
+    assert save_wandb_checkpoint(str(tmp_path / "ckpt"), step=1) is None
+    with pytest.raises(WandbConfigError, match="@wandb_init"):
+        save_wandb_checkpoint(str(tmp_path / "ckpt"), step=1, all_ranks=True)

@@ -126,7 +126,7 @@ class ArtifactStore:
 
         def files(
             names: list[str] | None = None, first: int | None = None, after: str | None = None, **_: Any
-        ):
+        ) -> dict[str, Any]:
             items = [
                 {
                     "__typename": "File",
@@ -339,7 +339,7 @@ class ArtifactStore:
             key = _hex(md5)
             name = spec.get("name") or key
             rec.files[name] = {"md5": md5, "md5hex": key, "size": 0}
-            node = {
+            node: dict[str, Any] = {
                 "id": opaque_id("File", rec.id, name),
                 "name": name,
                 "displayName": name,

@@ -18,7 +18,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from ._artifact_names import (
     LINEAGE_KEY,
@@ -147,7 +147,7 @@ def _log_local(
     artifact = wandb.Artifact(name=name, type=type, metadata=meta)
     # "mutable" copies each file into wandb's staging area so later writes to the source (the next
     # checkpoint) cannot change what is uploaded; "immutable" uploads straight from a path we own.
-    policy = "mutable" if copy else "immutable"
+    policy: Literal["mutable", "immutable"] = "mutable" if copy else "immutable"
     if os.path.isdir(path):
         artifact.add_dir(path, policy=policy)
     else:

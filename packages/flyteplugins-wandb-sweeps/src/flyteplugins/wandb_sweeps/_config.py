@@ -13,8 +13,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
-from flyteplugins.wandb_core._config import ContextSettings, encode_settings
-from flyteplugins.wandb_core._validate import (
+from flyteplugins.wandb_core.ext import (
+    ContextSettings,
     WandbConfigError,
     check_choice,
     check_json,
@@ -22,6 +22,7 @@ from flyteplugins.wandb_core._validate import (
     check_no_secret_values,
     check_type,
     check_wandb_name,
+    encode_settings,
 )
 
 from ._validate import validate_sweep_definition
