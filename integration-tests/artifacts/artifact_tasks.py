@@ -91,3 +91,12 @@ def train() -> int:
             f.write(str(step))
         save_wandb_checkpoint(ckpt, step=step)
     return start
+
+
+@wandb_init(project="art")
+@env.task
+async def read_model(ref: str) -> bytes:
+    model = await use_wandb_artifact.aio(ref)  # one file: a flyte.io.File
+    assert isinstance(model, flyte.io.File)
+    with open(await model.download(), "rb") as f:
+        return f.read()

@@ -49,6 +49,12 @@ def test_log_outputs_logs_file_outputs(wandb_server) -> None:
         ("loopback/art/with_outputs-o0:v0", "flyte-file", ["model.bin"])
     ]  # the int output is not an artifact
     assert rows[0]["metadata"]["flyte"]["run_name"] == "outs"
+    # An async consumer gets the one-file artifact back as a File with the same bytes.
+    (data,) = (
+        flyte.with_runcontext(mode="local", name="read").run(tasks.read_model, "with_outputs-o0").outputs()
+    )
+    assert data == b"\x00weights"
+    assert len(wandb_server.artifact_lineage()[0]["used_by"]) == 1
 
 
 def test_retry_resumes_from_the_checkpoint_into_the_same_run(wandb_server, monkeypatch) -> None:

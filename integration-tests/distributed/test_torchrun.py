@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from torchrun_job import Job, run_job
 
 from flyteplugins.wandb.testing import OfflineRun, read_offline_runs
+from flyteplugins.wandb_core.ext import PREEMPTED_EXIT_CODE
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -214,10 +215,12 @@ def test_failed_ranks_mark_runs_failed_and_restart_continues_the_same_runs(tmp_p
             assert second.metric("attempt") == [1, 1] and second.exit_code == 0, run_id
 
 
-def test_one_failing_rank_leaves_every_run_failed_when_the_agent_stops_the_others(tmp_path: Path) -> None:
+def test_a_failing_rank_fails_its_run_and_the_ranks_the_agent_stops_are_preempted(tmp_path: Path) -> None:
     # Rank 3 raises while the others keep training (--linger: an all_reduce every 5 s for 10 minutes).
     # Its agent stops rank 2 with SIGTERM at once; ranks 0-1 fail in their next collective (or are
     # stopped by their agent). A hang would show up as the job outliving the launcher's timeout.
+    # Issue 12 item 5: a rank stopped by SIGTERM goes through core's one SIGTERM path (marked
+    # preempting, finished with exit code 143); a rank whose code raised keeps exit code 1.
     job = run_job(
         tmp_path / "job",
         "new/global",
@@ -233,12 +236,19 @@ def test_one_failing_rank_leaves_every_run_failed_when_the_agent_stops_the_other
     base = base_id(job, "new/global", "kl")
     runs = {r.run_id: r for r in runs_of(tmp_path / "job" / "wandb", base)}
     assert sorted(runs) == [f"{base}-rank-{r}" for r in range(WORLD)]
+    codes = {}
     for rank in range(WORLD):
         run = runs[f"{base}-rank-{rank}"]
-        assert run.exit_code == 1, (rank, job.log_tail())  # the raising rank and the stopped ones
+        codes[rank] = run.exit_code
         assert run.metric("rank") == [rank, rank]  # what was logged before the stop was kept
+    assert codes[3] == 1, (codes, job.log_tail())  # the raising rank: failed, not preempted
+    # The others failed in a collective (1) or were stopped by their agent (143, preempted).
+    assert set(codes.values()) <= {1, PREEMPTED_EXIT_CODE}, (codes, job.log_tail())
     # At least rank 3's neighbour went through the SIGTERM handler (the others may have failed first).
-    assert "\n".join(job.logs).count("wandb: SIGTERM: finished run(s)") >= 1, job.log_tail()
+    assert PREEMPTED_EXIT_CODE in codes.values(), (codes, job.log_tail())
+    logs = "\n".join(job.logs)
+    assert logs.count("wandb: SIGTERM: marked run(s)") >= 1, job.log_tail()
+    assert "as failed" not in logs  # the distributed package's own SIGTERM handler is gone
 
 
 # ------------------------------------------------------------------------------------------------

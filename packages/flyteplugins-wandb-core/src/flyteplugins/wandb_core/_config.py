@@ -134,6 +134,15 @@ class ContextSettings(dict):  # type: ignore[type-arg]
     def _owns(cls, key: str) -> bool:
         return key.startswith(cls._prefix)
 
+    @classmethod
+    def from_task_context(cls) -> Any:
+        """The settings in the running Flyte task's custom_context, or None when it holds none."""
+        import flyte
+
+        ctx = flyte.ctx()
+        keys = {k: v for k, v in ((ctx.custom_context if ctx else None) or {}).items() if cls._owns(k)}
+        return cls(keys) if keys else None
+
     def __getattr__(self, name: str) -> Any:
         if name in self._fields:
             values = self.values_dict()
@@ -205,17 +214,25 @@ def encode(values: Mapping[str, Any]) -> dict[str, str]:
     return encode_settings(values, PREFIX, JSON_FIELDS)
 
 
-def parse_context(custom_context: Mapping[str, str] | None) -> dict[str, Any]:
-    """Read ``wandb_<field>`` keys back into Python values; sweep keys are left to the sweeps package."""
+def decode_settings(
+    custom_context: Mapping[str, str] | None,
+    prefix: str,
+    str_fields: tuple[str, ...],
+    *,
+    skip_prefix: str | None = None,
+) -> dict[str, Any]:
+    """Read ``<prefix><name>`` keys back into Python values (the inverse of `encode_settings`).
+
+    ``str_fields`` are taken as written, an empty one as unset (how a task hides a consumed value:
+    custom_context cannot delete); every other name is JSON, or its raw string where it is not.
+    Keys starting with ``skip_prefix`` belong to someone else and are left out.
+    """
     out: dict[str, Any] = {}
-    if not custom_context:
-        return out
-    for key, raw in custom_context.items():
-        if not key.startswith(PREFIX) or key.startswith(SWEEP_PREFIX):
+    for key, raw in (custom_context or {}).items():
+        if not key.startswith(prefix) or (skip_prefix is not None and key.startswith(skip_prefix)):
             continue
-        name = key[len(PREFIX) :]
-        if name in STR_FIELDS:
-            # An empty string is how a task hides a consumed value (custom_context cannot delete).
+        name = key[len(prefix) :]
+        if name in str_fields:
             if raw != "":
                 out[name] = raw
             continue
@@ -224,6 +241,11 @@ def parse_context(custom_context: Mapping[str, str] | None) -> dict[str, Any]:
         except (TypeError, ValueError):
             out[name] = raw
     return out
+
+
+def parse_context(custom_context: Mapping[str, str] | None) -> dict[str, Any]:
+    """Read ``wandb_<field>`` keys back into Python values; sweep keys are left to the sweeps package."""
+    return decode_settings(custom_context, PREFIX, STR_FIELDS, skip_prefix=SWEEP_PREFIX)
 
 
 def wandb_config(
@@ -306,11 +328,5 @@ def wandb_config(
 
 def get_wandb_context() -> WandbConfig | None:
     """The W&B settings in the current Flyte task's custom_context, or ``None`` when there are none."""
-    import flyte
-
-    ctx = flyte.ctx()
-    if not ctx:
-        return None
-    cc = ctx.custom_context or {}
-    keys = {k: v for k, v in cc.items() if k.startswith(PREFIX) and not k.startswith(SWEEP_PREFIX)}
-    return WandbConfig(keys) if keys else None
+    found: WandbConfig | None = WandbConfig.from_task_context()
+    return found

@@ -16,7 +16,7 @@ from typing import Any
 from . import _extras
 from ._link import Wandb
 
-# _decorator._wrap: (function, settings, is_task=..., task=...) -> tracked wrapper
+# _scope._wrap: (function, settings, is_task=..., task=...) -> tracked wrapper
 Wrap = Callable[..., Callable[..., Any]]
 
 

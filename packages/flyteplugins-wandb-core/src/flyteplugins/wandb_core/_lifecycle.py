@@ -229,8 +229,8 @@ def _offline_fallback(
 
 def _untracked_run(plan: RunPlan, run: Any) -> ActiveRun:
     active = ActiveRun(run=run, run_id=plan.run_id, primary=True, plan=plan, offline=True)
-    active.extra["owner"] = True
-    active.extra["untracked"] = True
+    active.owner = True
+    active.untracked = True
     return active
 
 
@@ -310,9 +310,9 @@ def _start_run(plan: RunPlan) -> ActiveRun:
             f"{_notices.sync_command([run_dir], sync_id=sync_id)}"
         )
     active = ActiveRun(run=run, run_id=run_id, primary=plan.primary, plan=plan, offline=offline)
-    active.extra["owner"] = True
+    active.owner = True
     if sync_id:
-        active.extra["sync_id"] = sync_id
+        active.sync_id = sync_id
     if reason is not None:
         # A shared-mode secondary that fell back writes a part of its own: it records its exit code.
         active.primary = True
@@ -327,7 +327,7 @@ def reuse_run(plan: RunPlan) -> ActiveRun | None:
     if run is None:
         return None
     active = ActiveRun(run=run, run_id=plan.run_id, primary=False, plan=plan)
-    active.extra["owner"] = False
+    active.owner = False
     return active
 
 
@@ -346,7 +346,7 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
     run = active.run
     if run is None:
         return
-    if not active.extra.get("owner"):
+    if not active.owner:
         registry.release(active.run_id or "")
         return
     registry.remove(active.run_id or "")
@@ -354,7 +354,7 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
         return  # a SIGTERM handler already flushed and finished it
     exit_code = 0 if error is None else FAILED_EXIT_CODE
     run_dir = os.path.dirname(str(run.dir)) if getattr(run, "dir", None) else None
-    sync_id = active.extra.get("sync_id")
+    sync_id = active.sync_id
     started = time.monotonic()
     try:
         run.finish(exit_code=exit_code)
@@ -364,7 +364,7 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
     finally:
         with _init_lock:
             _globals.after_finish(run)
-    if active.extra.get("untracked"):
+    if active.untracked:
         return  # a disabled run: nothing to upload, and start_run already said so
     if active.offline:
         if active.primary and run_dir:
@@ -383,6 +383,6 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
         if error is None and plan is not None and getattr(plan, "on_error", "continue") == "raise":
             raise WandbTrackingError(message)
         _notice(message)
-        active.extra["upload_incomplete"] = True
+        active.upload_incomplete = True
         # Its data now lives only on local disk, as an offline run's does (download_logs skips it).
         active.offline = True

@@ -8,6 +8,7 @@ parent's advertised run, never from anything the task itself writes.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,8 +47,25 @@ def fill_defaults(obj: object, defaults: dict[str, str]) -> None:
             setattr(obj, name, Default(value))
 
 
-def _pick(explicit: str | None, context: dict[str, str], key: str) -> str | None:
-    return given(explicit) or (context.get(key) or None)
+def pick(explicit: str | None, context: Mapping[str, str], *keys: str) -> str | None:
+    """A link field's value: the one given explicitly, else the first non-empty context key."""
+    found = given(explicit)
+    for key in keys:
+        found = found or context.get(key) or None
+    return found
+
+
+def link_host(explicit: str | None, context: Mapping[str, str]) -> str:
+    """The UI host a link points at: the one given, else the context's, ``WANDB_BASE_URL``, W&B cloud."""
+    return ui_host(pick(explicit, context, "wandb_host"), os.environ.get("WANDB_BASE_URL"))
+
+
+def project_url(host: str, entity: str | None, project: str | None, *path: str) -> str:
+    """``{host}/{entity}/{project}/{path...}``; just ``host`` when the entity or project is unknown."""
+    if not project or not entity:
+        # Without both, W&B has no stable URL; the host is the most useful place to land.
+        return host
+    return "/".join((host, entity, project, *path))
 
 
 @dataclass
@@ -91,11 +109,10 @@ class Wandb(Link):
         fill_defaults(self, {"host": DEFAULT_HOST, "run_mode": "auto", "rank_scope": "global"})
 
     def _base(self, context: dict[str, str]) -> tuple[str, str | None, str | None]:
-        host = given(self.host) or context.get("wandb_host") or None
         return (
-            ui_host(host, os.environ.get("WANDB_BASE_URL")),
-            _pick(self.project, context, "wandb_project"),
-            _pick(self.entity, context, "wandb_entity"),
+            link_host(self.host, context),
+            pick(self.project, context, "wandb_project"),
+            pick(self.entity, context, "wandb_entity"),
         )
 
     def get_link(
@@ -138,9 +155,4 @@ class Wandb(Link):
 
     @staticmethod
     def _url(host: str, entity: str | None, project: str | None, kind: str | None, ident: str | None) -> str:
-        if not project or not entity:
-            # Without both, W&B has no stable URL; the host is the most useful place to land.
-            return host
-        if kind is None or ident is None:
-            return f"{host}/{entity}/{project}"
-        return f"{host}/{entity}/{project}/{kind}/{ident}"
+        return project_url(host, entity, project, *(() if kind is None or ident is None else (kind, ident)))

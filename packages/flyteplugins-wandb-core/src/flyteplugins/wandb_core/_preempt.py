@@ -1,7 +1,9 @@
 """SIGTERM (preemption): save what the open runs logged, then let the process end as it would have.
 
 Kubernetes, and Flyte through it, stop a pod with SIGTERM and SIGKILL it after a grace period (30 s
-by default); torchrun's agent forwards SIGTERM to its workers. With Python's default disposition the
+by default); torchrun's agent forwards SIGTERM to its workers, and stops the other ranks with it when
+one fails. This is the only SIGTERM path: ``flyteplugins-wandb-distributed`` installs this handler in
+torchrun workers rather than one of its own. With Python's default disposition the
 process dies at once and wandb's service, which buffers what ``run.log`` sent, dies with it: every
 step not yet written is lost and the run never gets a final state.
 
@@ -98,7 +100,7 @@ def closing(active: ActiveRun) -> bool:
     """The scope is finishing ``active``; False when the SIGTERM handler already finished it."""
     with _lock:
         _open.pop(id(active), None)
-        preempted = bool(active.extra.get("preempted"))
+        preempted = active.preempted
     _disarm()
     return not preempted
 
@@ -148,9 +150,9 @@ def preempt_open_runs(
         runs = list(_open.values())
         _open.clear()
         for active in runs:
-            active.extra["preempted"] = True
-    # Another handler earlier in the chain (the distributed package's torchrun guard) may have
-    # finished some already: those are left as they are.
+            active.preempted = True
+    # A handler earlier in the chain (user code that finished a run itself) may have finished some
+    # already: those are left as they are.
     runs = [active for active in runs if not _compat.is_finished(active.run)]
     if not runs:
         return []
@@ -180,9 +182,7 @@ def preempt_open_runs(
     for active in runs:
         run_dir = _run_dir(active)
         if run_dir and (active.offline or str(active.run_id) in late) and active.primary:
-            _notices.offline_run_saved(
-                str(active.run_id), run_dir, sync_id=active.extra.get("sync_id"), others_open=True
-            )
+            _notices.offline_run_saved(str(active.run_id), run_dir, sync_id=active.sync_id, others_open=True)
     _notices.flush_pending()
     return late
 

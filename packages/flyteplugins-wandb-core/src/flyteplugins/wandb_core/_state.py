@@ -27,7 +27,20 @@ class ActiveRun:
     primary: bool
     plan: Any = None
     offline: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    # True where this scope opened the run (and so finishes it); a reusing child's scope is False.
+    owner: bool = False
+    # A disabled stand-in run after every wandb.init attempt failed: nothing to upload or sync.
+    untracked: bool = False
+    # The id the `wandb sync` hint names, for a run that fell back to offline under a changed id.
+    sync_id: str | None = None
+    # W&B did not confirm the upload within finish_timeout: the data is only on local disk.
+    upload_incomplete: bool = False
+    # download_logs=True and the run finished uploading: the wrapper downloads its files.
+    download_requested: bool = False
+    # A SIGTERM handler already flushed and finished the run as preempted.
+    preempted: bool = False
+    # A ``report=True`` task's collector (`_report.Collector`) of the runs its tab shows.
+    report: Any = None
 
 
 # The scope's run together with the Flyte task data dict it was opened in (see `_task_data`).

@@ -17,8 +17,12 @@ What is here:
 - Hosts and credentials: `ui_host()`, `api_base_url()`, `has_netrc_credentials()`.
 - Offline runs: `read_offline_run()` / `read_offline_runs()` and `OfflineRun`.
 - Tracked objects: `WRAPPER_MARKER`, `is_tracked()`, `is_flyte_task()`.
+- Preemption: `install_sigterm_handler()` puts core's one SIGTERM path in place from the calling
+  (main) thread: open runs are marked preempting and finished with `PREEMPTED_EXIT_CODE`, then the
+  previous handler runs. Runs opened by core register with it on their own.
 - Validation helpers with the core's error messages, context encoding, links (and the link-field
-  defaults `Default`, `given()`, `fill_defaults()`) and the report tab.
+  defaults `Default`, `given()`, `fill_defaults()`, and the fallbacks `pick()`,
+  `link_host()`, `project_url()`) and the report tab.
 - :data:`OPTIONAL_NAMES`: the public names the optional packages provide (for the umbrella's lazy
   re-exports), mapped to (module, extra).
 - The wandb private-API helpers extensions need (sweep agent protocol), version-checked in one place.
@@ -31,12 +35,14 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ._compat import is_finished as run_is_finished
 from ._compat import register_sweep_agent, sweep_agent_heartbeat
-from ._config import RUN_ID_KEY, ContextSettings, encode_settings, get_wandb_context
+from ._config import RUN_ID_KEY, ContextSettings, decode_settings, encode_settings, get_wandb_context
 from ._decorator import MARKER as WRAPPER_MARKER
 from ._decorator import _is_flyte_task
 from ._extras import OPTIONAL_NAMES
-from ._link import WANDB_ICON, Default, Wandb, fill_defaults, given
+from ._link import WANDB_ICON, Default, Wandb, fill_defaults, given, link_host, pick, project_url
 from ._offline import OfflineRun, read_offline_run, read_offline_runs
+from ._preempt import PREEMPTED_EXIT_CODE
+from ._preempt import arm as install_sigterm_handler
 from ._resolve import (
     DEFAULT_HOST,
     DistributedResolver,
@@ -71,6 +77,7 @@ __all__ = [
     "DEFAULT_HOST",
     "FAILED_EXIT_CODE",
     "OPTIONAL_NAMES",
+    "PREEMPTED_EXIT_CODE",
     "RUN_ID_KEY",
     "TRIAL_CONTEXT_KEY",
     "WANDB_ICON",
@@ -96,6 +103,7 @@ __all__ = [
     "check_rank_handler",
     "check_type",
     "check_wandb_name",
+    "decode_settings",
     "derive_run_id",
     "distributed_link",
     "download_wandb_sweep_logs",
@@ -104,10 +112,14 @@ __all__ = [
     "get_wandb_context",
     "given",
     "has_netrc_credentials",
+    "install_sigterm_handler",
     "installed_rank_handler",
     "is_flyte_task",
     "is_tracked",
+    "link_host",
     "netrc_has_entry",
+    "pick",
+    "project_url",
     "read_offline_run",
     "read_offline_runs",
     "register_sweep_agent",

@@ -9,7 +9,6 @@ layout means a context written by either plugin is read correctly by the other.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
@@ -22,6 +21,7 @@ from flyteplugins.wandb_core.ext import (
     check_no_secret_values,
     check_type,
     check_wandb_name,
+    decode_settings,
     encode_settings,
 )
 
@@ -92,26 +92,9 @@ def parse_context(custom_context: Mapping[str, str] | None) -> dict[str, Any]:
     Unknown ``wandb_sweep_<key>`` entries (written by hand or by a newer plugin) are folded into
     ``kwargs``, so they still reach the sweep configuration.
     """
-    out: dict[str, Any] = {}
-    if not custom_context:
-        return out
-    extra: dict[str, Any] = {}
-    for key, raw in custom_context.items():
-        if not key.startswith(PREFIX):
-            continue
-        name = key[len(PREFIX) :]
-        if name in STR_FIELDS:
-            if raw != "":
-                out[name] = raw
-            continue
-        try:
-            value = json.loads(raw)
-        except (TypeError, ValueError):
-            value = raw
-        if name in JSON_FIELDS:
-            out[name] = value
-        else:
-            extra[name] = value
+    decoded = decode_settings(custom_context, PREFIX, STR_FIELDS)
+    out = {name: value for name, value in decoded.items() if name in FIELDS}
+    extra = {name: value for name, value in decoded.items() if name not in FIELDS}
     if extra:
         out["kwargs"] = {**extra, **(out.get("kwargs") or {})}
     return out
@@ -251,10 +234,5 @@ def wandb_sweep_config(
 
 def get_wandb_sweep_context() -> WandbSweepConfig | None:
     """The sweep definition in the current Flyte task's ``custom_context``, or ``None``."""
-    import flyte
-
-    ctx = flyte.ctx()
-    if not ctx:
-        return None
-    keys = {k: v for k, v in (ctx.custom_context or {}).items() if k.startswith(PREFIX)}
-    return WandbSweepConfig(keys) if keys else None
+    found: WandbSweepConfig | None = WandbSweepConfig.from_task_context()
+    return found

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 from flyte import Link
 
-from flyteplugins.wandb_core.ext import DEFAULT_HOST, WANDB_ICON, Default, fill_defaults, given, ui_host
+from flyteplugins.wandb_core.ext import (
+    DEFAULT_HOST,
+    WANDB_ICON,
+    Default,
+    fill_defaults,
+    link_host,
+    pick,
+    project_url,
+)
 
 from ._config import SWEEP_ENTITY_KEY, SWEEP_ID_KEY, SWEEP_MODE_KEY, SWEEP_PROJECT_KEY
 
@@ -56,28 +63,11 @@ class WandbSweep(Link):
         **kwargs: Any,
     ) -> str:
         context = dict(context or {})
-        host = ui_host(
-            given(self.host) or context.get("wandb_host") or None, os.environ.get("WANDB_BASE_URL")
-        )
-        wb_project = (
-            self.project
-            or context.get(SWEEP_PROJECT_KEY)
-            or context.get("wandb_sweep_project")
-            or context.get("wandb_project")
-        )
-        wb_entity = (
-            self.entity
-            or context.get(SWEEP_ENTITY_KEY)
-            or context.get("wandb_sweep_entity")
-            or context.get("wandb_entity")
-        )
+        host = link_host(self.host, context)
+        wb_project = pick(self.project, context, SWEEP_PROJECT_KEY, "wandb_sweep_project", "wandb_project")
+        wb_entity = pick(self.entity, context, SWEEP_ENTITY_KEY, "wandb_sweep_entity", "wandb_entity")
         sweep_id = self.id or context.get(SWEEP_ID_KEY) or None
-        if not wb_project or not wb_entity:
-            # Without both there is no stable URL; the host is the most useful place to land.
-            return host
-        base = f"{host}/{wb_entity}/{wb_project}"
         if not sweep_id:
-            return f"{base}/sweeps"
-        if context.get(SWEEP_MODE_KEY) in ("offline", "disabled"):
-            return f"{base}/groups/{sweep_id}"
-        return f"{base}/sweeps/{sweep_id}"
+            return project_url(host, wb_entity, wb_project, "sweeps")
+        kind = "groups" if context.get(SWEEP_MODE_KEY) in ("offline", "disabled") else "sweeps"
+        return project_url(host, wb_entity, wb_project, kind, sweep_id)

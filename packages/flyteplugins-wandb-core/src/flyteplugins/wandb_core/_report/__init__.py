@@ -41,7 +41,6 @@ __all__ = [
 ]
 
 TAB_NAME = "Weights & Biases"
-COLLECTOR_KEY = "report_runs"  # ActiveRun.extra key of a reporting task: runs to show in its tab
 _SECTIONS_ATTR = "_flyteplugins_wandb_sections"
 _SECTION_ORDER = {"sweep": 0, "runs": 1}
 # A transaction log larger than this is not parsed: the tab then shows the live summary only.
@@ -143,7 +142,7 @@ def metric_history(run_dir: str, metric: str) -> list[tuple[float, float]] | Non
 
 
 # ---------------------------------------------------------------------------------------------
-# Hooks called by @wandb_init's scope (see _decorator._Scope.close)
+# Hooks called by @wandb_init's scope (see _scope._Scope.close)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -170,13 +169,13 @@ def on_open(scope: Any) -> None:
     """Mark a ``report=True`` task's scope as collecting runs for its tab. Never raises."""
     try:
         if scope.active is not None and scope.in_task:
-            scope.active.extra[COLLECTOR_KEY] = Collector(action=_action_name())
+            scope.active.report = Collector(action=_action_name())
     except Exception as exc:
         _warn("preparing the tab", exc)
 
 
 def _collector(active: Any) -> Collector | None:
-    found = active.extra.get(COLLECTOR_KEY) if active is not None else None
+    found = getattr(active, "report", None)
     return found if isinstance(found, Collector) else None
 
 
@@ -241,7 +240,7 @@ def before_finish(scope: Any) -> Capture | None:
         run = getattr(active, "run", None)
         if active is None or run is None or not scope.in_task:
             return None
-        owner = bool(active.extra.get("owner"))
+        owner = bool(active.owner)
         if scope.is_task:
             if _collector(active) is None:
                 return None

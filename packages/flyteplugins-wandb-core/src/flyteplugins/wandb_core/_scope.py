@@ -1,0 +1,287 @@
+"""One call of a tracked task or function: plan its run, open it, expose it, finish it.
+
+`_decorator` decides at decoration time what to wrap; this module is what the wrapper does per call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import inspect
+import logging
+import os
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from . import _concurrency, _extras
+from ._config import (
+    RUN_ENTITY_KEY,
+    RUN_HOST_KEY,
+    RUN_ID_KEY,
+    RUN_OFFLINE_KEY,
+    RUN_PROJECT_KEY,
+    parse_context,
+)
+from ._resolve import RunPlan, TaskInfo, merge_settings, resolve_run
+from ._runtime import has_netrc_credentials
+from ._state import (
+    TRIAL_CONTEXT_KEY,
+    TRIAL_HANDLE_KEY,
+    ActiveRun,
+    TrialHandle,
+    current,
+    registry,
+    reset_current,
+    set_current,
+    take_trial_overrides,
+)
+
+if TYPE_CHECKING:  # pragma: no cover - ext imports this module
+    from .ext import RankHandler
+
+logger = logging.getLogger("flyteplugins.wandb")
+
+# Set on every tracked wrapper (value: its decorator settings): how a second @wandb_init is spotted.
+MARKER = "__flyteplugins_wandb__"
+
+
+# ---------------------------------------------------------------------------------------------
+# Situation: what the running code knows (Flyte context, environment, topology)
+# ---------------------------------------------------------------------------------------------
+
+
+def _distribution(is_task: bool) -> _extras.Distribution:
+    """This call's place in a torchrun job; only a Flyte task's call is distributed, never a function's."""
+    return _extras.distribution(os.environ) if is_task else _extras.NOT_DISTRIBUTED
+
+
+def _task_info(is_task: bool) -> tuple[TaskInfo, dict[str, Any], Any]:
+    import flyte
+
+    ctx = flyte.ctx()
+    enclosing = current()
+    sweep_trial = bool(os.environ.get("WANDB_SWEEP_ID"))
+    if not ctx:
+        return (
+            TaskInfo(
+                in_task=False,
+                is_task=is_task,
+                enclosing_run_id=enclosing.run_id if enclosing else None,
+                sweep_trial=sweep_trial,
+            ),
+            {},
+            None,
+        )
+    cc = dict(ctx.custom_context or {})
+    parent = cc.get(RUN_ID_KEY) or None
+    info = TaskInfo(
+        in_task=True,
+        is_task=is_task,
+        run_name=ctx.action.run_name,
+        action_name=ctx.action.name,
+        flyte_mode=getattr(ctx, "mode", "local") or "local",
+        parent_run_id=parent,
+        parent_project=cc.get(RUN_PROJECT_KEY) or None,
+        parent_entity=cc.get(RUN_ENTITY_KEY) or None,
+        parent_offline=cc.get(RUN_OFFLINE_KEY) == "true",
+        parent_in_process=registry.contains(parent),
+        enclosing_run_id=enclosing.run_id if (enclosing and enclosing.run is not None) else None,
+        sweep_trial=sweep_trial,
+    )
+    return info, parse_context(cc), ctx
+
+
+class _Scope:
+    """One call of a tracked task or function: plan, open, expose, finish."""
+
+    def __init__(self, decorator_settings: dict[str, Any], is_task: bool, task: Any = None) -> None:
+        self.decorator_settings = decorator_settings
+        self.is_task = is_task
+        # The Flyte task (read for `report=True`) and the caller's scope, whose report lists our run.
+        self.task = task
+        self.enclosing = current()
+        self.active: ActiveRun | None = None
+        self.plan: RunPlan | None = None
+        self.in_task = False
+        self.trial_handle: TrialHandle | None = None
+        # The rank handler (flyteplugins.wandb_distributed), when this call runs on a torchrun rank.
+        self.dist: RankHandler | None = None
+
+    def plan_run(self) -> RunPlan:
+        info, context_settings, _ctx = _task_info(self.is_task)
+        self.in_task = info.in_task
+        trial = take_trial_overrides(_ctx.custom_context if (self.is_task and _ctx) else None)
+        if trial is not None:
+            info = dataclasses.replace(info, sweep_trial=True)
+            self.trial_handle = trial.pop(TRIAL_HANDLE_KEY, None)
+        if not self.is_task:
+            # A plain function does not inherit the task's custom_context run identity.
+            context_settings.pop("id", None)
+        settings = merge_settings(self.decorator_settings, context_settings)
+        ranks = _distribution(self.is_task)
+        if ranks.rank0_only:
+            if os.environ.get("RANK", "0") != "0":
+                self.plan = RunPlan(action="skip", advertise=False)
+                return self.plan
+            if settings.get("run_mode") == "shared":
+                # Without rank handling "shared" cannot mean the ranks' shared run; rank 0 logging
+                # alone is what the warning promised, not a "needs a tracked ancestor" error.
+                settings = {**settings, "run_mode": "auto"}
+        self.plan = resolve_run(
+            settings,
+            info,
+            ranks.topology,
+            env=os.environ,
+            has_credentials=has_netrc_credentials(settings.get("host")),
+            distributed=ranks.handler.resolve_distributed if ranks.handler is not None else None,
+            trial=trial,
+        )
+        self.dist = ranks.handler
+        if self.is_task and self.plan.download_logs:
+            # A multi-process Elastic task skips the download even where it runs as one process.
+            _extras.skip_download_if_distributed(self.plan, self.task)
+        return self.plan
+
+    def open(self) -> None:
+        from ._lifecycle import reuse_run, start_run
+
+        plan = self.plan
+        assert plan is not None
+        if plan.action == "skip":
+            self.active = ActiveRun(run=None, run_id=plan.run_id, primary=False, plan=plan)
+        elif plan.action == "reuse":
+            self.active = reuse_run(plan)
+            if self.active is None:  # the ancestor already finished: open our own part
+                plan.action = "init"
+                plan.init_kwargs.update(id=plan.run_id, resume="allow", reinit="create_new")
+                self.active = start_run(plan)
+        else:
+            self.active = start_run(plan)
+        if self.dist is not None and self.active is not None and self.active.run is not None:
+            self.dist.on_run_open(self.active)
+        if self.trial_handle is not None:
+            self.trial_handle._opened(self.active)
+        if self.is_task and getattr(self.task, "report", False):
+            from . import _report  # only tasks with report=True load the report code
+
+            _report.on_open(self)
+
+    def close(self, error: BaseException | None) -> None:
+        from ._lifecycle import finish_run
+
+        if self.active is None:
+            return
+        if self.trial_handle is not None:
+            self.trial_handle._closing(self.active)
+        report = self.active.report is not None or (
+            self.enclosing is not None and self.enclosing.report is not None
+        )
+        capture = None
+        if report:
+            from . import _report
+
+            capture = _report.before_finish(self)
+        finish_run(self.active, error)
+        if report:
+            _report.after_finish(self, capture, error)
+        plan = self.plan
+        if (
+            error is None
+            and plan is not None
+            and plan.download_logs
+            and self.active.run is not None
+            and self.active.owner
+        ):
+            if self.active.offline:
+                logger.warning(
+                    "download_logs=True skipped for offline run %s: nothing was uploaded.", self.active.run_id
+                )
+            else:
+                self.active.download_requested = True
+
+    @contextlib.contextmanager
+    def children_context(self) -> Iterator[None]:
+        """Advertise this scope's run to child tasks through custom_context."""
+        active, plan = self.active, self.plan
+        if not self.in_task or active is None or active.run is None or plan is None or not plan.advertise:
+            yield
+            return
+        import flyte
+
+        run = active.run
+        values = {
+            RUN_ID_KEY: str(active.run_id),
+            RUN_PROJECT_KEY: str(getattr(run, "project", "") or ""),
+            RUN_ENTITY_KEY: str(getattr(run, "entity", "") or ""),
+            RUN_OFFLINE_KEY: "true" if active.offline else "false",
+            # An explicit id names exactly one run: children must not reuse it for their own runs.
+            "wandb_id": "",
+            # Likewise a sweep trial's overrides belong to the trial action alone.
+            TRIAL_CONTEXT_KEY: "",
+        }
+        if plan.host:
+            values[RUN_HOST_KEY] = plan.host
+        with flyte.custom_context(**values):
+            yield
+
+
+async def _maybe_download(scope: _Scope) -> None:
+    if scope.active is not None and scope.active.download_requested:
+        from ._download import download_after_run
+
+        await download_after_run(scope.active)
+
+
+def _wrap(
+    func: Callable[..., Any], decorator_settings: dict[str, Any], *, is_task: bool, task: Any = None
+) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            scope = _Scope(decorator_settings, is_task, task)
+            scope.plan_run()
+            # wandb.init blocks for a while: keep the event loop free for concurrent siblings. Opens
+            # and finishes have pools of their own, so finished runs never wait behind new ones.
+            await _concurrency.opening(scope.open)
+            token = set_current(scope.active)
+            try:
+                with scope.children_context():
+                    result = await func(*args, **kwargs)
+            except BaseException as exc:
+                await _concurrency.finishing(scope.close, exc)
+                raise
+            finally:
+                reset_current(token)
+            await _concurrency.finishing(scope.close, None)
+            await _maybe_download(scope)
+            return result
+
+        wrapper: Callable[..., Any] = async_wrapper
+    else:
+
+        @functools.wraps(func)
+        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+            scope = _Scope(decorator_settings, is_task, task)
+            scope.plan_run()
+            scope.open()
+            token = set_current(scope.active)
+            try:
+                with scope.children_context():
+                    result = func(*args, **kwargs)
+            except BaseException as exc:
+                scope.close(exc)
+                raise
+            finally:
+                reset_current(token)
+            scope.close(None)
+            if scope.active is not None and scope.active.download_requested:
+                from ._download import download_after_run_sync
+
+                download_after_run_sync(scope.active)
+            return result
+
+        wrapper = sync_wrapper
+    setattr(wrapper, MARKER, decorator_settings)
+    return wrapper
