@@ -133,8 +133,8 @@ def test_importing_the_plugin_does_not_import_the_sweep_engine() -> None:
     code = textwrap.dedent(
         """
         import sys
-        import flyteplugins.wandb
-        from flyteplugins.wandb import wandb_config, wandb_init
+        import flyteplugins.wandb_core
+        from flyteplugins.wandb_core import wandb_config, wandb_init
         import flyteplugins.wandb_sweeps
         assert "sweeps" not in sys.modules, "import flyteplugins.wandb imported sweeps"
         print("ok")
