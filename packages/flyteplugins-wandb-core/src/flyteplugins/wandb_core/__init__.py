@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Any
 from ._config import RankScope, RunMode, WandbConfig, get_wandb_context, wandb_config
 from ._decorator import wandb_init
 from ._extras import OPTIONAL_NAMES, MissingExtraError, load_optional
-from ._lifecycle import WandbTrackingError
 from ._link import Wandb
 from ._state import get_wandb_run, get_wandb_run_dir
-from ._validate import WandbConfigError
+from ._validate import WandbConfigError, WandbTrackingError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._artifacts import log_wandb_artifact, use_wandb_artifact

@@ -31,6 +31,7 @@ from . import _compat, _concurrency, _globals, _notices, _preempt, _requirements
 from ._resolve import RunPlan
 from ._runtime import FAILED_EXIT_CODE, netrc_has_entry
 from ._state import ActiveRun, registry
+from ._validate import WandbTrackingError
 
 logger = logging.getLogger("flyteplugins.wandb")
 
@@ -52,8 +53,6 @@ _breaker: dict[str, tuple[float, str]] = {}
 _breaker_lock = threading.Lock()
 
 
-class WandbTrackingError(RuntimeError):
-    """W&B could not be reached or refused the run, and ``on_error="raise"`` was requested."""
 
 
 def _settings(wandb: Any, fields: dict[str, Any]) -> Any:

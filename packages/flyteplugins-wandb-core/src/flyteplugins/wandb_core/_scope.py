@@ -183,6 +183,8 @@ class _Scope:
 
             capture = _report.before_finish(self)
         finish_run(self.active, error)
+        if self.trial_handle is not None:
+            self.trial_handle._closed(self.active)
         if report:
             _report.after_finish(self, capture, error)
         plan = self.plan

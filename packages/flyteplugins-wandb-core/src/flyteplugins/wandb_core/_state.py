@@ -61,8 +61,9 @@ class TrialHandle:
     """What a sweep launcher learns about the trial run opened inside `trial_scope()`.
 
     ``on_open`` (set by the launcher) is called with the wandb run right after it opens, before the
-    objective's body runs. ``summary`` is a snapshot taken just before the run finishes, because
-    a finished run's summary is no longer readable.
+    objective's body runs. ``summary`` is the run's final summary, as ``finish`` fetched it (or a
+    snapshot taken just before finishing, where wandb keeps none: a finished run's summary is no
+    longer readable).
     """
 
     on_open: Callable[[Any], None] | None = None
@@ -86,6 +87,28 @@ class TrialHandle:
         run = active.run
         if run is None:
             return
+        from . import _compat
+
+        if _compat.keeps_final_summary(run):
+            return  # read in _closed(), from what finish fetched anyway: one service round trip fewer
+        self._read_summary(run)
+
+    def _closed(self, active: ActiveRun) -> None:
+        """After ``finish``: the final summary wandb kept (or, when finish stopped early, the live one)."""
+        run = active.run
+        if run is None:
+            return
+        from . import _compat
+
+        if not _compat.keeps_final_summary(run):
+            return  # read in _closing()
+        final = _compat.final_summary(run)
+        if final is not None:
+            self.summary = final
+        elif not _compat.is_finished(run):  # finish failed before it finished: still readable
+            self._read_summary(run)
+
+    def _read_summary(self, run: Any) -> None:
         try:
             self.summary = dict(run.summary)
         except Exception:  # a summary we cannot read must not fail the trial

@@ -59,6 +59,14 @@ class WandbConfigError(ValueError):
     """Raised at decoration / configuration time when an argument is invalid."""
 
 
+class WandbTrackingError(RuntimeError):
+    """W&B could not be reached or refused the run, and ``on_error="raise"`` was requested."""
+
+    # Raised by _lifecycle (which re-exports it); defined here so that importing the package does not
+    # load the run-time modules just for this class.
+    __module__ = "flyteplugins.wandb_core._lifecycle"
+
+
 # ---------------------------------------------------------------------------------------------
 # Secrets
 # ---------------------------------------------------------------------------------------------

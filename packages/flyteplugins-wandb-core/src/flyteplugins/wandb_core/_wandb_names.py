@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import re
-from importlib import metadata
 
 
 def _words(text: str) -> frozenset[str]:
@@ -79,6 +78,8 @@ def lists_are_complete() -> bool:
     since removed); then an unknown name is left for wandb to judge rather than refused here.
     ``importlib.metadata`` reads the version without importing wandb.
     """
+    from importlib import metadata  # on first use: it costs a noticeable part of importing the plugin
+
     try:
         installed = metadata.version("wandb")
     except metadata.PackageNotFoundError:

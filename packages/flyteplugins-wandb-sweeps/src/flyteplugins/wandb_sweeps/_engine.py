@@ -8,6 +8,8 @@ thread-safe: agents running as concurrent Flyte tasks in one process call it dir
 
 from __future__ import annotations
 
+import copy
+import json
 import math
 import threading
 import warnings
@@ -32,8 +34,31 @@ def _engine() -> Any:
     return sweeps
 
 
+# JSON of a config -> the config with defaults filled in. The sweep task validates its config when
+# the sweep opens and again when run_sweep_agents starts (the same dict): the engine's JSON-schema
+# check costs tens of ms, inside the sweep's own wall time. Only valid configs are kept.
+_validated: dict[str, dict[str, Any]] = {}
+_validated_lock = threading.Lock()
+
+
 def validate_sweep_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Check a sweep config against the engine's schema and return it with defaults filled in."""
+    try:
+        key = json.dumps(config, sort_keys=True)
+    except (TypeError, ValueError):  # not JSON (the check itself will say what is wrong)
+        return _validate(config)
+    with _validated_lock:
+        known = _validated.get(key)
+    if known is None:
+        known = _validate(config)
+        with _validated_lock:
+            if len(_validated) > 64:  # a long-lived process running many different sweeps
+                _validated.clear()
+            _validated[key] = known
+    return copy.deepcopy(known)
+
+
+def _validate(config: Mapping[str, Any]) -> dict[str, Any]:
     from ._validate import validate_sweep_definition
 
     if not config.get("method"):

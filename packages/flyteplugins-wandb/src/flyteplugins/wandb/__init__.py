@@ -32,7 +32,7 @@ from flyteplugins.wandb_core import (
     wandb_config,
     wandb_init,
 )
-from flyteplugins.wandb_core.ext import OPTIONAL_NAMES
+from flyteplugins.wandb_core import OPTIONAL_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
     from flyteplugins.wandb_core import (
