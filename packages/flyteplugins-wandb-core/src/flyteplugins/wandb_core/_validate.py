@@ -8,7 +8,6 @@ tests check both against the installed wandb.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import json
 import os
@@ -170,6 +169,8 @@ def check_type(where: str, argument: str, value: Any, types: type | tuple[type, 
 
 
 def _did_you_mean(name: str, allowed: Iterable[str]) -> str:
+    import difflib  # only a refused name needs it: not loaded when the plugin is imported
+
     close = difflib.get_close_matches(name, list(allowed), n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
 

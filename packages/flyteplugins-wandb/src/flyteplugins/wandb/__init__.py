@@ -19,6 +19,7 @@ import flyte  # noqa: F401
 
 import flyteplugins.wandb_core as _core
 from flyteplugins.wandb_core import (
+    OPTIONAL_NAMES,
     MissingExtraError,
     RankScope,
     RunMode,
@@ -32,7 +33,6 @@ from flyteplugins.wandb_core import (
     wandb_config,
     wandb_init,
 )
-from flyteplugins.wandb_core import OPTIONAL_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
     from flyteplugins.wandb_core import (
