@@ -15,7 +15,9 @@ from typing import Any
 from flyte import Link
 
 from ._config import RUN_ENTITY_KEY, RUN_HOST_KEY, RUN_ID_KEY, RUN_PROJECT_KEY, RankScope, RunMode
-from ._resolve import DEFAULT_HOST, derive_run_id, ui_host
+from ._runtime import DEFAULT_HOST
+
+# The resolver (derive_run_id, ui_host) loads when a link is first rendered, not at import.
 
 WANDB_ICON = "https://wandb.ai/logo.svg"
 
@@ -57,6 +59,8 @@ def pick(explicit: str | None, context: Mapping[str, str], *keys: str) -> str | 
 
 def link_host(explicit: str | None, context: Mapping[str, str]) -> str:
     """The UI host a link points at: the one given, else the context's, ``WANDB_BASE_URL``, W&B cloud."""
+    from ._resolve import ui_host
+
     return ui_host(pick(explicit, context, "wandb_host"), os.environ.get("WANDB_BASE_URL"))
 
 
@@ -126,6 +130,8 @@ class Wandb(Link):
         pod_name: str,
         **kwargs: Any,
     ) -> str:
+        from ._resolve import derive_run_id, ui_host
+
         context = dict(context or {})
         host, wb_project, wb_entity = self._base(context)
         parent_run = context.get(RUN_ID_KEY) or None

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ._runtime import DEFAULT_HOST  # re-exported: the UI host links default to
 from ._validate import (
     RANK_SCOPES,
     RUN_ID_MAX,
@@ -21,7 +22,6 @@ from ._validate import (
     run_id_problem,
 )
 
-DEFAULT_HOST = "https://wandb.ai"
 CLOUD_API = "https://api.wandb.ai"
 
 Action = Literal["init", "reuse", "skip"]

@@ -14,6 +14,8 @@ FAILED_EXIT_CODE = 1
 
 # Where wandb sends API calls when nothing else names a server.
 DEFAULT_API_URL = "https://api.wandb.ai"
+# W&B cloud's UI (links); here so that the link code needs no resolver at import.
+DEFAULT_HOST = "https://wandb.ai"
 
 
 def world_size(env: Mapping[str, str] | None = None) -> int:

@@ -23,7 +23,6 @@ from ._config import (
     RUN_PROJECT_KEY,
     parse_context,
 )
-from ._resolve import RunPlan, TaskInfo, merge_settings, resolve_run
 from ._runtime import has_netrc_credentials
 from ._state import (
     TRIAL_CONTEXT_KEY,
@@ -38,6 +37,7 @@ from ._state import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover - ext imports this module
+    from ._resolve import RunPlan, TaskInfo
     from .ext import RankHandler
 
 logger = logging.getLogger("flyteplugins.wandb")
@@ -58,6 +58,9 @@ def _distribution(is_task: bool) -> _extras.Distribution:
 
 def _task_info(is_task: bool) -> tuple[TaskInfo, dict[str, Any], Any]:
     import flyte
+
+    # The resolver loads with the first tracked call, not at `import flyteplugins.wandb`.
+    from ._resolve import TaskInfo
 
     ctx = flyte.ctx()
     enclosing = current()
@@ -109,6 +112,8 @@ class _Scope:
         self.dist: RankHandler | None = None
 
     def plan_run(self) -> RunPlan:
+        from ._resolve import RunPlan, merge_settings, resolve_run
+
         info, context_settings, _ctx = _task_info(self.is_task)
         self.in_task = info.in_task
         trial = take_trial_overrides(_ctx.custom_context if (self.is_task and _ctx) else None)
