@@ -32,6 +32,10 @@ class HTTPServer(ThreadingHTTPServer):
     # Keep-alive connections from wandb-core would make server_close wait for their threads.
     block_on_close = False
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: twenty runs finishing at once (each wandb-core
+    # opening connections for its file stream and uploads) overflow it, and the kernel drops their
+    # connection attempts until the client retransmits 1-3 s later. A real server's backlog is larger.
+    request_queue_size = 256
 
     def __init__(self, addr: tuple[str, int], owner: LoopbackServer) -> None:
         self.owner = owner
