@@ -220,6 +220,16 @@ def _integration_areas() -> list[str]:
     )
 
 
+def _run_slow() -> bool:
+    # The multi-minute pod-simulator proofs run in the hosted workflows (FLYTEPLUGINS_WANDB_SLOW=1);
+    # `.ci/run` leaves them out so the local CI stays under its time budget.
+    return os.environ.get("FLYTEPLUGINS_WANDB_SLOW") == "1"
+
+
+def _slow_filter() -> list[str]:
+    return [] if _run_slow() else ["-m", "not slow"]
+
+
 @nox.session
 def integration(session: nox.Session) -> None:
     """Integration tests (core, online, sweeps, ...): real flyte, wandb and the loopback server."""
@@ -227,7 +237,7 @@ def integration(session: nox.Session) -> None:
     areas = [f"integration-tests/{a}" for a in _integration_areas()]
     if not areas:
         session.skip("no integration test areas")
-    _pytest(session, *areas)
+    _pytest(session, *areas, *_slow_filter())
 
 
 @nox.session(name="integration-distributed")
@@ -239,7 +249,10 @@ def integration_distributed(session: nox.Session) -> None:
     # flyteplugins-pytorch (Elastic) pulls torch: the pin keeps it on the local CPU wheel.
     session.install(*_torch_args(), "-c", _constraints(session), TORCH_PIN, "flyteplugins-pytorch", "psutil")
     # The Elastic plugin's real elastic_launch path (issue: ready for a real cluster) needs torch too.
-    _pytest(session, "integration-tests/distributed", "integration-tests/cluster/test_elastic_launch.py")
+    paths = ["integration-tests/distributed", "integration-tests/cluster/test_elastic_launch.py"]
+    if _run_slow():  # an Elastic sweep: every trial is a two-process torch job on the pod simulator
+        paths.append("integration-tests/cluster/test_elastic_sweep_on_cluster.py")
+    _pytest(session, *paths, *_slow_filter())
 
 
 @nox.session

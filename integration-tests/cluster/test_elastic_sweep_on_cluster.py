@@ -19,7 +19,7 @@ import cluster_pod
 
 from flyteplugins.wandb.testing import read_offline_runs
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def test_elastic_trials_are_torch_jobs_whose_rank_0_logs_the_trial_run(tmp_path: Path) -> None:

@@ -67,6 +67,7 @@ def test_grid_2x2_with_4_agents_is_4_trial_actions_and_4_offline_runs(tmp_path: 
     assert links == sorted(f"https://wandb.ai/it/cluster-sweeps/runs/{r.run_id}" for r in runs)
 
 
+@pytest.mark.slow
 def test_bayes_on_a_quadratic_with_3_agents_beats_its_first_random_trials(tmp_path: Path) -> None:
     result = _run(cs.bayes_sweep, "bayes-pods", tmp_path)
     assert result.error is None, result.error
@@ -108,6 +109,7 @@ def test_a_flyte_task_objective_runs_as_the_trial_action(tmp_path: Path) -> None
     assert sweep["best"]["params"] == {"a": 2, "b": "y"} and sweep["best"]["metric"] == 21.0
 
 
+@pytest.mark.slow
 def test_a_killed_sweep_task_run_again_repeats_no_finished_trial(tmp_path: Path) -> None:
     first = _run(cs.killed_sweep, "killed-pods", tmp_path, base="attempt1")
     assert first.error is not None  # the sweep pod was killed during its third trial

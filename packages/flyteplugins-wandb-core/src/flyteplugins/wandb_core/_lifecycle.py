@@ -53,8 +53,6 @@ _breaker: dict[str, tuple[float, str]] = {}
 _breaker_lock = threading.Lock()
 
 
-
-
 def _settings(wandb: Any, fields: dict[str, Any]) -> Any:
     known = set(getattr(wandb.Settings, "model_fields", {}) or {})
     usable = {k: v for k, v in fields.items() if not known or k in known}
