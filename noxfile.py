@@ -285,7 +285,8 @@ def workflows(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every package's import package (the public API and what backs it)."""
     _sync(session, "--all-packages")
-    _install_tools(session, "mypy")
+    # pytest: the testing package's pytest plugin is checked against pytest's own types.
+    _install_tools(session, "mypy", "pytest")
     present = [_import_package(path) for path in _packages().values() if (path / "src").is_dir()]
     session.run("mypy", "--strict", *[a for m in present for a in ("-p", m)], *session.posargs)
 

@@ -18,7 +18,7 @@ def test_import_defers_run_time_modules() -> None:
     code = textwrap.dedent(
         """
         import sys
-        import flyteplugins.wandb as w
+        import flyteplugins.wandb_core as w
         deferred = [
             "flyteplugins.wandb_core._lifecycle", "flyteplugins.wandb_core._compat",
             "flyteplugins.wandb_core.ext", "flyteplugins.wandb_core._offline",
@@ -26,7 +26,7 @@ def test_import_defers_run_time_modules() -> None:
         ]
         loaded = [m for m in deferred if m in sys.modules]
         assert not loaded, f"imported at import time: {loaded}"
-        from flyteplugins.wandb import WandbTrackingError, WandbConfigError, wandb_init
+        from flyteplugins.wandb_core import WandbTrackingError, WandbConfigError, wandb_init
         assert issubclass(WandbTrackingError, RuntimeError)
         from flyteplugins.wandb_core._lifecycle import WandbTrackingError as same
         assert same is WandbTrackingError

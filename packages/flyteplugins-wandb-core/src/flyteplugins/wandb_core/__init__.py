@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._config import RankScope, RunMode, WandbConfig, get_wandb_context, wandb_config
 from ._decorator import wandb_init
-from ._extras import OPTIONAL_NAMES, MissingExtraError, load_optional
+from ._extras import OPTIONAL_NAMES as OPTIONAL_NAMES  # the umbrella reads it
+from ._extras import MissingExtraError, load_optional
 from ._link import Wandb
 from ._state import get_wandb_run, get_wandb_run_dir
 from ._validate import WandbConfigError, WandbTrackingError

@@ -44,7 +44,6 @@ from ._offline import OfflineRun, read_offline_run, read_offline_runs
 from ._preempt import PREEMPTED_EXIT_CODE
 from ._preempt import arm as install_sigterm_handler
 from ._resolve import (
-    DEFAULT_HOST,
     DistributedResolver,
     RunPlan,
     TaskInfo,
@@ -54,7 +53,7 @@ from ._resolve import (
     run_id_with_suffix,
     ui_host,
 )
-from ._runtime import FAILED_EXIT_CODE, has_netrc_credentials, netrc_has_entry, world_size
+from ._runtime import DEFAULT_HOST, FAILED_EXIT_CODE, has_netrc_credentials, netrc_has_entry, world_size
 from ._state import TRIAL_CONTEXT_KEY, ActiveRun, TrialHandle, trial_scope
 from ._validate import (
     WANDB_MODES,

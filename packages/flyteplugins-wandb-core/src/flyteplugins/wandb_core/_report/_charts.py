@@ -135,7 +135,7 @@ def line_chart(
         "grid.alpha": 0.3,
         "grid.linewidth": 0.5,
     }
-    with _lock, matplotlib.rc_context(rc):  # type: ignore[arg-type]  # keys are typed as literals
+    with _lock, matplotlib.rc_context(rc):  # type: ignore[arg-type,unused-ignore]  # keys are literals; untyped without matplotlib
         fig = Figure(figsize=size)
         ax = fig.add_subplot()
         for i, line in enumerate(lines):
