@@ -171,3 +171,13 @@ def test_only_the_primary_rank_saves_checkpoints(tmp_path, monkeypatch) -> None:
     assert save_wandb_checkpoint(str(tmp_path / "ckpt"), step=1) is None
     with pytest.raises(WandbConfigError, match="@wandb_init"):
         save_wandb_checkpoint(str(tmp_path / "ckpt"), step=1, all_ranks=True)
+
+
+def test_the_written_out_type_default_is_default_type() -> None:
+    import inspect
+
+    from flyteplugins.wandb_core import _artifacts
+
+    for fn in (_artifacts.log_wandb_artifact, _artifacts.use_wandb_artifact):
+        default = inspect.signature(fn).parameters["type"].default
+        assert default in (_artifacts.DEFAULT_TYPE, None), fn.__name__

@@ -160,7 +160,7 @@ def _log_local(
 def log_wandb_artifact(
     obj: Any,
     name: str | None = None,
-    type: str = DEFAULT_TYPE,
+    type: str = "dataset",  # DEFAULT_TYPE, written out so the API docs show the value
     aliases: list[str] | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Any:
@@ -203,7 +203,7 @@ def log_wandb_artifact(
 async def _log_aio(
     obj: Any,
     name: str | None = None,
-    type: str = DEFAULT_TYPE,
+    type: str = "dataset",  # DEFAULT_TYPE
     aliases: list[str] | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Any:
