@@ -88,6 +88,11 @@ def runs_of(wandb_dir: Path, base: str) -> list[OfflineRun]:
 def matrix_job(tmp_path_factory: pytest.TempPathFactory) -> tuple[Job, Path]:
     workdir = tmp_path_factory.mktemp("matrix")
     job = run_job(workdir, ",".join(MODES), prefix="mx", worker_args=("--steps", str(STEPS)))
+    if job.returncodes != [0, 0] and "Connection closed by peer" in job.log_tail(200_000):
+        # gloo's TCP rendezvous between the two local agents occasionally drops at the first barrier,
+        # before any tracking code runs; one fresh launch tells that apart from a real failure.
+        workdir = tmp_path_factory.mktemp("matrix-retry")
+        job = run_job(workdir, ",".join(MODES), prefix="mx", worker_args=("--steps", str(STEPS)))
     assert job.returncodes == [0, 0], job.log_tail()
     assert len(job.reports) == WORLD, job.log_tail()
     return job, workdir / "wandb"
