@@ -78,6 +78,63 @@ def test_a_wide_fan_out_keeps_every_run_id_step_and_requirements(wandb_dir: Path
         assert "requirements.txt" in run.files
 
 
+def test_a_fan_out_keeps_few_runs_open_at_once(wandb_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opens wait for pending finishes: wandb-core never holds every child's stream at once.
+
+    Counted on the real wandb run objects (init returned, finish not yet returned). Without the
+    backpressure about 90 of 200 children's runs were open together; now about 20.
+    """
+    import threading
+
+    import wandb
+    from wandb.sdk.wandb_run import Run
+
+    from flyteplugins.wandb_core import _concurrency
+
+    lock = threading.Lock()
+    count = {"open": 0, "max": 0}
+    real_init, real_finish = wandb.init, Run.finish
+
+    def init(*args, **kwargs):
+        run = real_init(*args, **kwargs)
+        with lock:
+            count["open"] += 1
+            count["max"] = max(count["max"], count["open"])
+        return run
+
+    def finish(self, *args, **kwargs):
+        try:
+            return real_finish(self, *args, **kwargs)
+        finally:
+            with lock:
+                count["open"] -= 1
+
+    monkeypatch.setattr(wandb, "init", init)
+    monkeypatch.setattr(Run, "finish", finish)
+    n = 200
+    out = flyte.with_runcontext(mode="local", name="fewopen").run(busy_parent, n)
+    assert out.outputs()[0] == n
+    assert count["open"] == 0
+    # The parent, the finish backlog, and the runs opened or logging meanwhile (about as many).
+    bound = 1 + 3 * _concurrency.FINISH_BACKLOG
+    assert count["max"] <= bound, count
+
+
+@wandb_init(run_mode="new", project="fewopen")
+@env.task
+async def busy_child(i: int) -> int:
+    run = get_wandb_run()
+    for s in range(20):
+        run.log({"i": i, "s": s})
+    return i
+
+
+@wandb_init(project="fewopen")
+@env.task
+async def busy_parent(n: int) -> int:
+    return len(await asyncio.gather(*(busy_child(i) for i in range(n))))
+
+
 def test_requirements_turned_off_by_the_user_stay_off(wandb_dir: Path) -> None:
     flyte.with_runcontext(mode="local", name="noreq").run(no_requirements)
     [run] = read_offline_runs(wandb_dir)

@@ -152,6 +152,65 @@ def test_finishing_never_waits_behind_opening() -> None:
     assert asyncio.run(scenario()) == "finished"
 
 
+def test_a_new_run_waits_while_the_finish_backlog_is_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opens queue behind pending finishes (wandb-core holds every unfinished stream), not the reverse."""
+    monkeypatch.setattr(_concurrency, "FINISH_BACKLOG", 2)
+    release = threading.Event()
+    order: list[str] = []
+
+    def slow_finish(name: str) -> None:
+        release.wait(30)
+        order.append(name)
+
+    async def scenario() -> None:
+        finishes = [asyncio.ensure_future(_concurrency.finishing(slow_finish, f"f-{i}")) for i in range(2)]
+        await asyncio.sleep(0.05)  # both finishes submitted: the backlog is full
+        opened = asyncio.ensure_future(_concurrency.opening(order.append, "open"))
+        await asyncio.sleep(0.3)
+        assert not opened.done(), "an open went ahead of a full finish backlog"
+        release.set()
+        await asyncio.wait_for(asyncio.gather(*finishes, opened), 20)
+
+    asyncio.run(scenario())
+    assert order[-1] == "open" and sorted(order[:2]) == ["f-0", "f-1"]
+
+
+def test_a_stuck_finish_delays_new_runs_only_for_a_bounded_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A finish hanging on a dead server must not stop every later task from opening its run."""
+    monkeypatch.setattr(_concurrency, "FINISH_BACKLOG", 1)
+    monkeypatch.setattr(_concurrency, "BACKLOG_WAIT_S", 0.2)
+    release = threading.Event()
+
+    async def scenario() -> str:
+        stuck = asyncio.ensure_future(_concurrency.finishing(release.wait, 30))
+        await asyncio.sleep(0.05)
+        try:
+            return await asyncio.wait_for(_concurrency.opening(lambda: "opened"), 10)
+        finally:
+            release.set()
+            await stuck
+
+    assert asyncio.run(scenario()) == "opened"
+
+
+def test_sync_tasks_count_their_finishes_in_the_backlog(monkeypatch: pytest.MonkeyPatch) -> None:
+    """finish_pending (used by sync tasks' close) holds opens back like the async pool does."""
+    monkeypatch.setattr(_concurrency, "FINISH_BACKLOG", 1)
+    monkeypatch.setattr(_concurrency, "BACKLOG_WAIT_S", 0.2)
+    with _concurrency.finish_pending():
+        waited = _timed(_concurrency.wait_for_finishes)
+    assert waited >= 0.15
+    assert _timed(_concurrency.wait_for_finishes) < 0.1
+
+
+def _timed(func: Any) -> float:
+    import time
+
+    start = time.perf_counter()
+    func()
+    return time.perf_counter() - start
+
+
 def test_pool_calls_see_the_callers_contextvars() -> None:
     import contextvars
 

@@ -6,7 +6,9 @@ threads. They get two thread pools of their own rather than the event loop's def
 - finishing never queues behind opening. In one shared pool a fan-out of 200 children opened all
   200 runs before the first could finish, so every run stayed open (and held memory in wandb-core)
   until the last child had started;
-- neither queues behind unrelated ``asyncio.to_thread`` work of the task (or a sweep controller's).
+- neither queues behind unrelated ``asyncio.to_thread`` work of the task (or a sweep controller's);
+- opening waits while a backlog of finishes is pending (sync tasks too): otherwise opens outpace
+  finishes and wandb-core holds ever more streams at once.
 
 Serialised is only what touches process-wide state: the first ``wandb.init`` of the process (it
 starts wandb's service and reads its settings and credentials; later ones reuse them) and an init
@@ -31,12 +33,21 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# Measured on a 200-child fan-out (benchmarks/bench_fanout.py): each run being opened costs wandb-core
-# memory, so concurrent opens trade memory for speed (1 open: 1.0x upstream's peak, +65 ms per
-# child above plain wandb; 2: 1.3x, +26 ms; 8: 2.1x, +3 ms). Finishing mostly waits on the service
-# and frees what the run held, so many finishes overlap usefully.
+# Measured on a 200-child fan-out (benchmarks/bench_fanout.py): every stream wandb-core holds costs
+# memory. With 2 opens at a time and no backpressure (below), ~90 runs were open at once and
+# wandb-core peaked at 1.6x upstream's memory; with a finish backlog of 8, ~20 and 1.07x, at the
+# same wall time. Finishing mostly waits on the service, so many finishes overlap usefully.
 OPEN_WORKERS = 2
 FINISH_WORKERS = 16
+# Backpressure: a new run waits while this many finishes are pending (queued or running). Without
+# it, opens outpace finishes in a fan-out (up to 91 of 200 children's runs were open at once) and
+# wandb-core's memory grows with every stream it holds. Finishes never wait on opens, so an open
+# waiting for them cannot deadlock; the wait is still bounded, for a finish stuck on a dead server.
+FINISH_BACKLOG = 8
+BACKLOG_WAIT_S = 5.0
+
+_finishes_pending = 0
+_finishes_cv = threading.Condition()
 
 _pools: dict[str, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
@@ -61,14 +72,41 @@ async def _in(name: str, workers: int, func: Callable[..., T], *args: Any) -> T:
     return await asyncio.get_running_loop().run_in_executor(_pool(name, workers), call)
 
 
+def wait_for_finishes() -> None:
+    """Before an open: block while ``FINISH_BACKLOG`` finishes are pending (``BACKLOG_WAIT_S`` at most)."""
+    with _finishes_cv:
+        _finishes_cv.wait_for(lambda: _finishes_pending < FINISH_BACKLOG, timeout=BACKLOG_WAIT_S)
+
+
+@contextlib.contextmanager
+def finish_pending() -> Iterator[None]:
+    """Count a finish as pending from now until it returns (opens wait on the count)."""
+    global _finishes_pending
+    with _finishes_cv:
+        _finishes_pending += 1
+    try:
+        yield
+    finally:
+        with _finishes_cv:
+            _finishes_pending -= 1
+            _finishes_cv.notify_all()
+
+
+def _after_finishes(func: Callable[..., T], *args: Any) -> T:
+    wait_for_finishes()
+    return func(*args)
+
+
 async def opening(func: Callable[..., T], *args: Any) -> T:
-    """Run ``func(*args)`` (a scope's open) in the pool that opens runs."""
-    return await _in("open", OPEN_WORKERS, func, *args)
+    """Run ``func(*args)`` (a scope's open) in the pool that opens runs, behind pending finishes."""
+    return await _in("open", OPEN_WORKERS, _after_finishes, func, *args)
 
 
 async def finishing(func: Callable[..., T], *args: Any) -> T:
     """Run ``func(*args)`` (a scope's close) in the pool that finishes runs."""
-    return await _in("finish", FINISH_WORKERS, func, *args)
+    # Counted from submission, not from when a worker picks it up: queued finishes hold memory too.
+    with finish_pending():
+        return await _in("finish", FINISH_WORKERS, func, *args)
 
 
 @contextlib.contextmanager

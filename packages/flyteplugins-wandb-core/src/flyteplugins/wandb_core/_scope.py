@@ -272,17 +272,20 @@ def _wrap(
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
             scope = _Scope(decorator_settings, is_task, task)
             scope.plan_run()
+            _concurrency.wait_for_finishes()
             scope.open()
             token = set_current(scope.active)
             try:
                 with scope.children_context():
                     result = func(*args, **kwargs)
             except BaseException as exc:
-                scope.close(exc)
+                with _concurrency.finish_pending():
+                    scope.close(exc)
                 raise
             finally:
                 reset_current(token)
-            scope.close(None)
+            with _concurrency.finish_pending():
+                scope.close(None)
             if scope.active is not None and scope.active.download_requested:
                 from ._download import download_after_run_sync
 
