@@ -13,6 +13,13 @@ Configurations, interleaved round by round so machine load hits each alike:
 - online, 20 agents (target >= 0.7): against the loopback W&B server (``wandb_loopback``, from
   flyteplugins-wandb-testing) in a process of its own, like a real server, ``--poll`` heartbeat.
 
+Each round also measures wandb's floor for the same configuration: the same trials as plain
+``wandb.init`` / ``log`` / ``finish`` calls in ``K`` threads taking trials from a queue, with no
+Flyte, no sweep engine and no requirements scan (``x_save_requirements=False``; the plugin scans
+once per process). On a small machine the floor itself sits below the targets: wandb's own init
+and finish of K concurrent runs cost that much there. ``ours / floor`` says how much of what wandb
+alone achieves the plugin keeps.
+
 Prints each efficiency as median [min, max] over the rounds. Timings are reported, never asserted;
 the script fails (instead of skipping) when the online part cannot run, unless ``--skip-online``.
 """
@@ -83,6 +90,46 @@ def _run(mode: str, trials: int, agents: int, name: str) -> float:
     return MEASURED[-1]
 
 
+def _floor(mode: str, trials: int, agents: int, tag: str) -> float:
+    """Wall time of the same trials as plain wandb calls in ``agents`` threads (no Flyte, no engine)."""
+    import queue
+    import random
+    import threading
+
+    import wandb
+
+    todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for i in range(trials):
+        todo.put(i)
+
+    def agent() -> None:
+        while True:
+            try:
+                i = todo.get_nowait()
+            except queue.Empty:
+                return
+            run = wandb.init(
+                project="bench-sweeps-floor",
+                id=f"{tag}-{i:03d}",
+                group=tag,
+                config={"x": random.random()},
+                mode=mode,
+                reinit="create_new",
+                settings=wandb.Settings(x_save_requirements=False),
+            )
+            time.sleep(SETTINGS["sleep"])
+            run.log({"loss": (run.config["x"] - 0.3) ** 2})
+            run.finish()
+
+    threads = [threading.Thread(target=agent) for _ in range(agents)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start
+
+
 def _server():
     try:
         from wandb_loopback import LoopbackProcess
@@ -120,14 +167,28 @@ def main() -> int:
         # Imports, wandb's service, the sweep engine, the package scan: outside the timings.
         for mode in sorted({c[0] for c in configs}):
             _run(mode, 2, 2, f"warm-{mode}")
+        _floor(configs[0][0], 2, 2, "floor-warm")
         eff: dict[tuple[str, int], list[float]] = {c[:2]: [] for c in configs}
+        floor_eff: dict[tuple[str, int], list[float]] = {c[:2]: [] for c in configs}
+        kept: dict[tuple[str, int], list[float]] = {c[:2]: [] for c in configs}
         for r in range(args.rounds):
             for mode, agents, _ in configs[r % len(configs) :] + configs[: r % len(configs)]:
-                wall = _run(mode, args.trials, agents, f"{mode}-{agents}-{r}")
                 ideal = math.ceil(args.trials / agents) * args.sleep
-                eff[(mode, agents)].append(ideal / wall)
+                # Ours and the floor back to back, alternating which goes first: load hits both alike.
+                pair = ("ours", "floor") if r % 2 == 0 else ("floor", "ours")
+                walls = {}
+                for which in pair:
+                    if which == "ours":
+                        walls[which] = _run(mode, args.trials, agents, f"{mode}-{agents}-{r}")
+                    else:
+                        walls[which] = _floor(mode, args.trials, agents, f"floor-{mode}-{agents}-{r}")
+                eff[(mode, agents)].append(ideal / walls["ours"])
+                floor_eff[(mode, agents)].append(ideal / walls["floor"])
+                kept[(mode, agents)].append(walls["floor"] / walls["ours"])
                 print(
-                    f"round {r} {mode:<7} {agents:2d} agents: {wall:6.2f} s (ideal {ideal:.1f} s)", flush=True
+                    f"round {r} {mode:<7} {agents:2d} agents: {walls['ours']:6.2f} s, wandb floor "
+                    f"{walls['floor']:6.2f} s (ideal {ideal:.1f} s)",
+                    flush=True,
                 )
     finally:
         if server is not None:
@@ -142,7 +203,8 @@ def main() -> int:
         extra = f", heartbeat {args.poll:g} s" if mode == "online" else ""
         print(
             f"  {mode:<7} {agents:2d} agents{extra}: {spread(values)} "
-            f"{verdict(statistics.median(values), target, at_most=False)}"
+            f"{verdict(statistics.median(values), target, at_most=False)}; "
+            f"wandb floor {spread(floor_eff[(mode, agents)])}, ours / floor {spread(kept[(mode, agents)])}"
         )
     return 0
 

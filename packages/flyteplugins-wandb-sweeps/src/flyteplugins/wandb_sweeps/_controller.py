@@ -16,14 +16,17 @@ or a ``@wandb_init`` Flyte task of the user's own, called with the trial's param
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import json
 import sys
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from flyteplugins.wandb_core.ext import RUN_ID_KEY, TRIAL_CONTEXT_KEY, trial_scope
 
@@ -54,6 +57,18 @@ class Plan:
     idle_timeout: float
     in_process: bool
     upload_runs: bool
+    # The slots' blocking calls (heartbeats, engine suggestions): a pool as wide as the slots, since
+    # the event loop's default executor (CPU count + 4 threads) made 20 slots take turns.
+    executor: ThreadPoolExecutor | None = field(default=None, repr=False)
+
+
+T = TypeVar("T")
+
+
+async def _blocking(plan: Plan, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``asyncio.to_thread`` on the plan's slot pool (contextvars included)."""
+    call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(plan.executor, call)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -169,7 +184,7 @@ async def _run_task_trial(plan: Plan, slot: int, run_id: str, params: dict[str, 
     if handle.opened:
         summary = dict(handle.summary)
     else:
-        summary = await asyncio.to_thread(summary_from_elsewhere, state, run_id, out, plan.metric_name)
+        summary = await _blocking(plan, summary_from_elsewhere, state, run_id, out, plan.metric_name)
     return make_result(
         run_id=run_id,
         params=params,
@@ -191,23 +206,24 @@ async def run_one(plan: Plan, slot: int, run_id: str, params: dict[str, Any]) ->
 
 async def _offline_slot(plan: Plan, controller: OfflineController, slot: int) -> None:
     while True:
-        assignment = await asyncio.to_thread(controller.next_trial)
+        assignment = await _blocking(plan, controller.next_trial)
         if assignment is None:
             return
         result = await run_one(plan, slot, assignment.run_id, assignment.params)
-        await asyncio.to_thread(controller.report, assignment.run_id, result.state, result.summary)
+        await _blocking(plan, controller.report, assignment.run_id, result.state, result.summary)
         plan.launch.record(result)
 
 
 async def _online_slot(plan: Plan, slot: int, server_factory: Callable[..., Any] = ServerAgent) -> None:
     state, launch = plan.state, plan.launch
-    server = await asyncio.to_thread(server_factory, state.sweep_id, state.project, state.entity, state.host)
+    server = await _blocking(plan, server_factory, state.sweep_id, state.project, state.entity, state.host)
     pending: deque[dict[str, Any]] = deque()
     label = f"wandb sweep {state.sweep_id}: agent {slot}"
     # A trial is claimed from the budget *before* asking the server for one: a run command the
     # server hands out is then always run (the server does not re-issue lost commands).
     while launch.claim():
-        command = await asyncio.to_thread(
+        command = await _blocking(
+            plan,
             next_command,
             server,
             pending,
@@ -230,7 +246,7 @@ async def _online_slot(plan: Plan, slot: int, server_factory: Callable[..., Any]
             result = await run_one(plan, slot, run_id, params)
         finally:
             beat.done.set()
-            await asyncio.to_thread(beat.join)
+            await _blocking(plan, beat.join)
         launch.record(result)
         if beat.exit_requested:
             return
@@ -251,7 +267,15 @@ async def run_slots(
             return f"agent {slot}: {_error_text(exc)}"
         return None
 
-    outcomes = await asyncio.gather(*(one(i) for i in range(plan.agents)))
+    own_pool = plan.executor is None
+    if own_pool:
+        plan.executor = ThreadPoolExecutor(plan.agents + 1, thread_name_prefix="wandb-sweep-slot")
+    try:
+        outcomes = await asyncio.gather(*(one(i) for i in range(plan.agents)))
+    finally:
+        if own_pool:
+            plan.executor.shutdown(wait=False)
+            plan.executor = None
     return [e for e in outcomes if e]
 
 
