@@ -78,23 +78,45 @@ def wait_for_finishes() -> None:
         _finishes_cv.wait_for(lambda: _finishes_pending < FINISH_BACKLOG, timeout=BACKLOG_WAIT_S)
 
 
+class _PendingFinish:
+    """One finish in the backlog; released once, by whichever side gets there first."""
+
+    def __init__(self) -> None:
+        global _finishes_pending
+        self._released = False
+        with _finishes_cv:
+            _finishes_pending += 1
+
+    def release(self) -> None:
+        global _finishes_pending
+        with _finishes_cv:
+            if self._released:
+                return
+            self._released = True
+            _finishes_pending -= 1
+            _finishes_cv.notify_all()
+
+
 @contextlib.contextmanager
 def finish_pending() -> Iterator[None]:
     """Count a finish as pending from now until it returns (opens wait on the count)."""
-    global _finishes_pending
-    with _finishes_cv:
-        _finishes_pending += 1
+    pending = _PendingFinish()
     try:
         yield
     finally:
-        with _finishes_cv:
-            _finishes_pending -= 1
-            _finishes_cv.notify_all()
+        pending.release()
 
 
 def _after_finishes(func: Callable[..., T], *args: Any) -> T:
     wait_for_finishes()
     return func(*args)
+
+
+def _then_release(pending: _PendingFinish, func: Callable[..., T], *args: Any) -> T:
+    try:
+        return func(*args)
+    finally:
+        pending.release()
 
 
 async def opening(func: Callable[..., T], *args: Any) -> T:
@@ -104,9 +126,14 @@ async def opening(func: Callable[..., T], *args: Any) -> T:
 
 async def finishing(func: Callable[..., T], *args: Any) -> T:
     """Run ``func(*args)`` (a scope's close) in the pool that finishes runs."""
-    # Counted from submission, not from when a worker picks it up: queued finishes hold memory too.
-    with finish_pending():
-        return await _in("finish", FINISH_WORKERS, func, *args)
+    # Counted from submission (queued finishes hold memory too) until the call returns, released in
+    # the worker thread: a sync open blocking this event loop must not wait for the loop to resume.
+    # The coroutine releases too, for a call cancelled before a worker took it.
+    pending = _PendingFinish()
+    try:
+        return await _in("finish", FINISH_WORKERS, _then_release, pending, func, *args)
+    finally:
+        pending.release()
 
 
 @contextlib.contextmanager
