@@ -154,7 +154,7 @@ def test_finishing_never_waits_behind_opening() -> None:
 
 def test_a_new_run_waits_while_the_finish_backlog_is_full(monkeypatch: pytest.MonkeyPatch) -> None:
     """Opens queue behind pending finishes (wandb-core holds every unfinished stream), not the reverse."""
-    monkeypatch.setattr(_concurrency, "FINISH_BACKLOG", 2)
+    monkeypatch.setattr(_concurrency, "BACKLOG", 2)
     release = threading.Event()
     order: list[str] = []
 
@@ -178,7 +178,7 @@ def test_a_new_run_waits_while_the_finish_backlog_is_full(monkeypatch: pytest.Mo
 
 def test_a_stuck_finish_delays_new_runs_only_for_a_bounded_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """A finish hanging on a dead server must not stop every later task from opening its run."""
-    monkeypatch.setattr(_concurrency, "FINISH_BACKLOG", 1)
+    monkeypatch.setattr(_concurrency, "BACKLOG", 1)
     monkeypatch.setattr(_concurrency, "BACKLOG_WAIT_S", 0.2)
     release = threading.Event()
 
@@ -194,27 +194,38 @@ def test_a_stuck_finish_delays_new_runs_only_for_a_bounded_time(monkeypatch: pyt
     assert asyncio.run(scenario()) == "opened"
 
 
+def test_finishes_stuck_past_the_wait_stop_holding_new_runs_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a dead server left finishes hanging, later runs open at once (not after a wait each)."""
+    monkeypatch.setattr(_concurrency, "BACKLOG", 1)
+    monkeypatch.setattr(_concurrency, "BACKLOG_WAIT_S", 0.3)
+    with _concurrency.finish_pending():  # a finish that never returns during this test
+        first = _timed(_concurrency.wait_for_backlog)
+        later = [_timed(_concurrency.wait_for_backlog) for _ in range(3)]
+    assert first >= 0.25
+    assert max(later) < 0.1, later
+
+
 def test_sync_tasks_count_their_finishes_in_the_backlog(monkeypatch: pytest.MonkeyPatch) -> None:
     """finish_pending (used by sync tasks' close) holds opens back like the async pool does."""
-    monkeypatch.setattr(_concurrency, "FINISH_BACKLOG", 1)
+    monkeypatch.setattr(_concurrency, "BACKLOG", 1)
     monkeypatch.setattr(_concurrency, "BACKLOG_WAIT_S", 0.2)
     with _concurrency.finish_pending():
-        waited = _timed(_concurrency.wait_for_finishes)
+        waited = _timed(_concurrency.wait_for_backlog)
     assert waited >= 0.15
-    assert _timed(_concurrency.wait_for_finishes) < 0.1
+    assert _timed(_concurrency.wait_for_backlog) < 0.1
 
 
 def test_a_finish_leaves_the_backlog_in_its_thread_even_while_the_loop_is_blocked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A sync tracked function called on the event loop waits for finishes it cannot resume."""
-    monkeypatch.setattr(_concurrency, "FINISH_BACKLOG", 1)
+    monkeypatch.setattr(_concurrency, "BACKLOG", 1)
     monkeypatch.setattr(_concurrency, "BACKLOG_WAIT_S", 10.0)
 
     async def scenario() -> float:
         finish = asyncio.ensure_future(_concurrency.finishing(lambda: None))
         await asyncio.sleep(0)  # submitted: the backlog is full
-        waited = _timed(_concurrency.wait_for_finishes)  # blocks the loop, as a sync open would
+        waited = _timed(_concurrency.wait_for_backlog)  # blocks the loop, as a sync open would
         await finish
         return waited
 

@@ -7,8 +7,8 @@ threads. They get two thread pools of their own rather than the event loop's def
   200 runs before the first could finish, so every run stayed open (and held memory in wandb-core)
   until the last child had started;
 - neither queues behind unrelated ``asyncio.to_thread`` work of the task (or a sweep controller's);
-- opening waits while a backlog of finishes is pending (sync tasks too): otherwise opens outpace
-  finishes and wandb-core holds ever more streams at once.
+- opening waits while a backlog of runs is held up (opened but not yet resumed, or finishing; sync
+  tasks too): otherwise opens outpace both and wandb-core holds ever more streams at once.
 
 Serialised is only what touches process-wide state: the first ``wandb.init`` of the process (it
 starts wandb's service and reads its settings and credentials; later ones reuse them) and an init
@@ -25,6 +25,7 @@ import contextlib
 import contextvars
 import functools
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -35,19 +36,21 @@ T = TypeVar("T")
 
 # Measured on a 200-child fan-out (benchmarks/bench_fanout.py): every stream wandb-core holds costs
 # memory. With 2 opens at a time and no backpressure (below), ~90 runs were open at once and
-# wandb-core peaked at 1.6x upstream's memory; with a finish backlog of 8, ~20 and 1.07x, at the
-# same wall time. Finishing mostly waits on the service, so many finishes overlap usefully.
+# wandb-core peaked at 1.6x upstream's memory; with a backlog of 16, ~19 and 1.1x, at the same wall
+# time. Finishing mostly waits on the service, so many finishes overlap usefully.
 OPEN_WORKERS = 2
 FINISH_WORKERS = 16
-# Backpressure: a new run waits while this many finishes are pending (queued or running). Without
-# it, opens outpace finishes in a fan-out (up to 91 of 200 children's runs were open at once) and
-# wandb-core's memory grows with every stream it holds. Finishes never wait on opens, so an open
-# waiting for them cannot deadlock; the wait is still bounded, for a finish stuck on a dead server.
-FINISH_BACKLOG = 8
+# Backpressure: a new run waits while BACKLOG runs are held up elsewhere: opened but their task not
+# yet resumed on its (busy) event loop, or finishing (queued or running). Without it, opens outpace
+# both in a fan-out and wandb-core's memory grows with every stream it holds. Neither resuming nor
+# finishing waits on an open, so an open waiting for them cannot deadlock (a run whose task is
+# running, e.g. a parent awaiting its children, is not counted). An entry older than BACKLOG_WAIT_S
+# (a finish stuck on a dead server) no longer counts, so it delays later runs once, not every one.
+BACKLOG = 16
 BACKLOG_WAIT_S = 5.0
 
-_finishes_pending = 0
-_finishes_cv = threading.Condition()
+_backlog_since: dict[int, float] = {}  # id(entry) -> when it joined the backlog (monotonic)
+_backlog_cv = threading.Condition()
 
 _pools: dict[str, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
@@ -72,68 +75,86 @@ async def _in(name: str, workers: int, func: Callable[..., T], *args: Any) -> T:
     return await asyncio.get_running_loop().run_in_executor(_pool(name, workers), call)
 
 
-def wait_for_finishes() -> None:
-    """Before an open: block while ``FINISH_BACKLOG`` finishes are pending (``BACKLOG_WAIT_S`` at most)."""
-    with _finishes_cv:
-        _finishes_cv.wait_for(lambda: _finishes_pending < FINISH_BACKLOG, timeout=BACKLOG_WAIT_S)
+def _backlog(now: float) -> int:
+    return sum(1 for since in _backlog_since.values() if now - since < BACKLOG_WAIT_S)
 
 
-class _PendingFinish:
-    """One finish in the backlog; released once, by whichever side gets there first."""
+def wait_for_backlog() -> None:
+    """Before an open: block while ``BACKLOG`` runs are held up (``BACKLOG_WAIT_S`` at most)."""
+    deadline = time.monotonic() + BACKLOG_WAIT_S
+    with _backlog_cv:
+        while True:
+            now = time.monotonic()
+            if now >= deadline or _backlog(now) < BACKLOG:
+                return
+            # Woken by every release; the timeout lets a stuck entry age out of the backlog.
+            _backlog_cv.wait(min(deadline - now, 0.25))
 
-    def __init__(self) -> None:
-        global _finishes_pending
-        self._released = False
-        with _finishes_cv:
-            _finishes_pending += 1
+
+class _Entry:
+    """One run in the backlog; released once, by whichever side gets there first."""
+
+    def __init__(self, *, join: bool = True) -> None:
+        self._done = False
+        if join:
+            self.join()
+
+    def join(self) -> None:
+        with _backlog_cv:
+            if not self._done:
+                _backlog_since[id(self)] = time.monotonic()
 
     def release(self) -> None:
-        global _finishes_pending
-        with _finishes_cv:
-            if self._released:
-                return
-            self._released = True
-            _finishes_pending -= 1
-            _finishes_cv.notify_all()
+        with _backlog_cv:
+            self._done = True
+            if _backlog_since.pop(id(self), None) is not None:
+                _backlog_cv.notify_all()
 
 
 @contextlib.contextmanager
 def finish_pending() -> Iterator[None]:
-    """Count a finish as pending from now until it returns (opens wait on the count)."""
-    pending = _PendingFinish()
+    """Count a finish in the backlog from now until it returns (sync tasks' close)."""
+    entry = _Entry()
     try:
         yield
     finally:
-        pending.release()
+        entry.release()
 
 
-def _after_finishes(func: Callable[..., T], *args: Any) -> T:
-    wait_for_finishes()
-    return func(*args)
-
-
-def _then_release(pending: _PendingFinish, func: Callable[..., T], *args: Any) -> T:
+def _open_then_join(entry: _Entry, func: Callable[..., T], *args: Any) -> T:
+    wait_for_backlog()
     try:
         return func(*args)
     finally:
-        pending.release()
+        entry.join()  # opened: held up until the caller's task resumes on its loop
+
+
+def _then_release(entry: _Entry, func: Callable[..., T], *args: Any) -> T:
+    try:
+        return func(*args)
+    finally:
+        entry.release()
 
 
 async def opening(func: Callable[..., T], *args: Any) -> T:
-    """Run ``func(*args)`` (a scope's open) in the pool that opens runs, behind pending finishes."""
-    return await _in("open", OPEN_WORKERS, _after_finishes, func, *args)
+    """Run ``func(*args)`` (a scope's open) in the pool that opens runs, behind the backlog."""
+    entry = _Entry(join=False)
+    try:
+        return await _in("open", OPEN_WORKERS, _open_then_join, entry, func, *args)
+    finally:
+        entry.release()
 
 
 async def finishing(func: Callable[..., T], *args: Any) -> T:
     """Run ``func(*args)`` (a scope's close) in the pool that finishes runs."""
-    # Counted from submission (queued finishes hold memory too) until the call returns, released in
-    # the worker thread: a sync open blocking this event loop must not wait for the loop to resume.
-    # The coroutine releases too, for a call cancelled before a worker took it.
-    pending = _PendingFinish()
+    # In the backlog from submission (queued finishes hold memory too) until the call returns,
+    # released in the worker thread: a sync open blocking this event loop must not wait for the loop
+    # to resume. The coroutine releases too, for a call cancelled before a worker took it.
+    entry = _Entry()
     try:
-        return await _in("finish", FINISH_WORKERS, _then_release, pending, func, *args)
+        return await _in("finish", FINISH_WORKERS, _then_release, entry, func, *args)
     finally:
-        pending.release()
+        entry.release()
 
 
 @contextlib.contextmanager

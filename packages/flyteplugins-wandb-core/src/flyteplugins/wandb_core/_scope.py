@@ -272,7 +272,7 @@ def _wrap(
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
             scope = _Scope(decorator_settings, is_task, task)
             scope.plan_run()
-            _concurrency.wait_for_finishes()
+            _concurrency.wait_for_backlog()
             scope.open()
             token = set_current(scope.active)
             try:
