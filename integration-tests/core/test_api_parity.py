@@ -516,3 +516,42 @@ def test_a_root_new_task_without_any_project_is_left_to_wandb(wandb_dir: Path) -
     [run] = runs_by_id(wandb_dir)[rid]
     assert run.project not in ("parent-proj", "own-proj")
     assert len(read_offline_runs(wandb_dir)) == 1
+
+
+# 2.12's module path for its config objects, and the names its users' tests patch
+
+
+def test_the_2_12_config_module_builds_and_recognises_our_config_objects() -> None:
+    from flyteplugins.wandb._context import _WandBConfig, _WandBSweepConfig
+
+    config = _WandBConfig(project="p", entity="e", tags=["a"], kwargs={"notes": "n"})
+    assert config.to_dict()["wandb_project"] == "p"
+    assert isinstance(config, _WandBConfig) and isinstance(wandb_config(project="q"), _WandBConfig)
+    assert not isinstance({"wandb_project": "p"}, _WandBConfig)
+    assert _WandBConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(WandbConfigError, match="project"):
+        _WandBConfig(project="bad/name")  # still validated: it is wandb_config underneath
+    sweep = _WandBSweepConfig(method="grid", parameters={"x": {"values": [1, 2]}})
+    assert isinstance(sweep, _WandBSweepConfig) and sweep.to_dict()["wandb_sweep_method"] == "grid"
+    assert not isinstance(config, _WandBSweepConfig)
+
+
+def test_patching_wandb_through_the_plugin_module_reaches_the_real_wandb(monkeypatch) -> None:
+    import os
+
+    import wandb
+
+    assert fw.wandb is wandb and fw.os is os
+    monkeypatch.setattr("flyteplugins.wandb.wandb.Api", "patched")
+    assert wandb.Api == "patched"
+
+
+def test_a_run_placed_in_the_task_data_the_2_12_way_is_found() -> None:
+    sentinel = object()
+
+    @env.task
+    async def legacy() -> bool:
+        flyte.ctx().data["_wandb_run"] = sentinel
+        return get_wandb_run() is sentinel
+
+    assert flyte.with_runcontext(mode="local", name="legacy-run").run(legacy).outputs()[0] is True

@@ -249,7 +249,7 @@ def test_host_points_wandb_at_the_server(wandb_dir: Path) -> None:
         ),
         ({"rank_scope": "node"}, "rank_scope='node' is not valid; allowed values: 'global', 'worker'"),
         ({"mode": "cloud"}, "mode='cloud' is not valid"),
-        ({"config": {"fn": object()}}, "config must be JSON-serialisable"),
+        ({"config": {"fn": object()}}, "config must be JSON-serializable"),
         ({"tags": "single"}, "tags must be a list or tuple of strings"),
         ({"host": "wandb.example.com"}, "host must start with http"),
     ],

@@ -112,7 +112,7 @@ def test_decorator_values_override_context_and_merge_kwargs():
         ({"prior_runs": "r1"}, r"prior_runs must be a list of run ids"),
         ({"download_logs": "yes"}, r"download_logs must be True or False"),
         ({"early_terminate": {"type": "median"}}, r"early_terminate\['type'\]='median' is not valid"),
-        ({"parameters": {"lr": {"values": [object()]}}}, r"parameters must be JSON-serialisable"),
+        ({"parameters": {"lr": {"values": [object()]}}}, r"parameters must be JSON-serializable"),
         ({"api_key": "x"}, r"secret-like argument 'api_key'"),
     ],
 )

@@ -173,7 +173,7 @@ def log_wandb_artifact(
         name: Artifact name (letters, digits, ``-``, ``_``, ``.``); default: the file or directory name.
         type: Artifact type (``"dataset"``, ``"model"``, ...).
         aliases: Extra aliases (W&B adds ``latest``).
-        metadata: JSON-serialisable metadata; the key ``"flyte"`` is filled with the Flyte lineage
+        metadata: JSON-serializable metadata; the key ``"flyte"`` is filled with the Flyte lineage
             (``run_name``, ``action_name``, ``project``, ``domain``, ``mode``, ``url`` when known).
 
     Returns:

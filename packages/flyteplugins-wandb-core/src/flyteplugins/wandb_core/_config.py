@@ -290,7 +290,7 @@ def wandb_config(
             with a warning) or ``"raise"``.
         finish_timeout: Upper bound in seconds on how long finishing a run may block the task.
         **kwargs: Any other ``wandb.init`` argument (``notes``, ``job_type``, ``settings`` as a dict,
-            ``save_code``, ...). Must be JSON-serialisable.
+            ``save_code``, ...). Must be JSON-serializable.
 
     Raises:
         WandbConfigError: For invalid values, non-JSON values, or secret-like arguments.

@@ -194,6 +194,9 @@ class _Registry:
 registry = _Registry()
 
 
+LEGACY_RUN_KEY = "_wandb_run"
+
+
 def _task_data() -> Any:
     """The running Flyte task's ``ctx.data`` dict (None outside a task), as an identity token.
 
@@ -229,7 +232,10 @@ def get_wandb_run() -> Any | None:
     """
     entry = _current.get()
     if entry is None:
-        return None
+        # 2.12 kept the run in the task's ctx.data; code (and tests) that put one there still find it.
+        data = _task_data()
+        found = data.get(LEGACY_RUN_KEY) if isinstance(data, dict) else None
+        return found
     active, opened_in = entry
     if opened_in is not _task_data():
         return None  # an untracked task below a tracked one: it has no run of its own

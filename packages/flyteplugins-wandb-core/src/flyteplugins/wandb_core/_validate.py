@@ -158,7 +158,7 @@ def check_json(where: str, argument: str, value: Any) -> None:
         json.dumps(value)
     except (TypeError, ValueError) as exc:
         raise WandbConfigError(
-            f"{where}: {argument} must be JSON-serialisable (str, int, float, bool, None, list, dict), "
+            f"{where}: {argument} must be JSON-serializable (str, int, float, bool, None, list, dict), "
             f"because it travels through Flyte's custom_context: {exc}"
         ) from exc
 

@@ -210,7 +210,7 @@ def wandb_sweep_config(
             offline run directories (offline) as a ``flyte.io.Dir`` trace output.
         name: Sweep name; defaults to ``{run_name}-{action_name}`` of the sweep task.
         early_terminate: Early stopping, e.g. ``{"type": "hyperband", "min_iter": 3}``.
-        **kwargs: Other sweep-config keys (``description``, ``run_cap``, ...); JSON-serialisable.
+        **kwargs: Other sweep-config keys (``description``, ``run_cap``, ...); JSON-serializable.
 
     Raises:
         WandbConfigError: For invalid values or non-JSON values.

@@ -267,14 +267,14 @@ async def run_slots(
             return f"agent {slot}: {_error_text(exc)}"
         return None
 
-    own_pool = plan.executor is None
-    if own_pool:
-        plan.executor = ThreadPoolExecutor(plan.agents + 1, thread_name_prefix="wandb-sweep-slot")
+    pool = None
+    if plan.executor is None:
+        pool = plan.executor = ThreadPoolExecutor(plan.agents + 1, thread_name_prefix="wandb-sweep-slot")
     try:
         outcomes = await asyncio.gather(*(one(i) for i in range(plan.agents)))
     finally:
-        if own_pool:
-            plan.executor.shutdown(wait=False)
+        if pool is not None:
+            pool.shutdown(wait=False)
             plan.executor = None
     return [e for e in outcomes if e]
 

@@ -11,6 +11,9 @@ distributed) resolve on first use and raise `MissingExtraError` naming the extra
 
 from __future__ import annotations
 
+# Also patched by 2.12-era tests (`flyteplugins.wandb.os.makedirs`, `flyteplugins.wandb.wandb.Api`):
+# `os` is here, `wandb` resolves lazily below (importing it eagerly would cost every user ~1 s).
+import os  # noqa: F401
 from typing import TYPE_CHECKING, Any
 
 # 2.12's module imported flyte at top level and its users' tests patch `flyteplugins.wandb.flyte.ctx`;
@@ -77,6 +80,11 @@ if sorted(__all__) != sorted(_core.__all__):  # pragma: no cover - a release wit
 
 
 def __getattr__(name: str) -> Any:
+    if name == "wandb":  # the real module, so patches of its attributes reach the plugin too
+        import wandb
+
+        globals()["wandb"] = wandb
+        return wandb
     if name in _core.LAZY_NAMES or name in OPTIONAL_NAMES:
         value = getattr(_core, name)
         globals()[name] = value  # resolve once

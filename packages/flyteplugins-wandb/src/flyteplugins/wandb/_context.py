@@ -1,0 +1,67 @@
+"""2.12's configuration module path, kept for code and tests that import from it.
+
+2.12 defined its config objects here as dataclasses (``_WandBConfig(project=...)``); ours are built
+by the public factories `wandb_config` and `wandb_sweep_config`, which validate their arguments.
+The two names below construct through those factories and answer ``isinstance`` for the objects
+the factories return, so ``_WandBConfig(project="p").to_dict()`` and ``isinstance(get_wandb_context(),
+_WandBConfig)`` behave as they did. New code should use the public names from ``flyteplugins.wandb``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flyteplugins.wandb_core import WandbConfig, get_wandb_context, wandb_config
+
+__all__ = ["_WandBConfig", "_WandBSweepConfig", "get_wandb_context", "wandb_config"]
+
+
+class _FactoryClass(type):
+    """A stand-in class: calling it calls a factory; instances of the factory's type are its instances."""
+
+    _factory: Callable[..., Any]
+    _target: Callable[[], type]
+
+    def __call__(cls, **fields: Any) -> Any:
+        extra = fields.pop("kwargs", None) or {}  # 2.12 took wandb.init's extras as one dict
+        return cls._factory(**fields, **extra)
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, cls._target())
+
+    def __getattr__(cls, name: str) -> Any:  # from_dict, from_task_context, ...
+        return getattr(cls._target(), name)
+
+
+def _sweep_factory(**fields: Any) -> Any:
+    import flyteplugins.wandb_core as core
+
+    factory: Callable[..., Any] = core.wandb_sweep_config  # MissingExtraError without [sweeps]
+    return factory(**fields)
+
+
+class _NoSweeps:
+    """Without the [sweeps] extra nothing is a sweep config."""
+
+
+def _sweep_type() -> type:
+    try:
+        from flyteplugins.wandb_sweeps import WandbSweepConfig
+    except ImportError:
+        return _NoSweeps
+    return WandbSweepConfig
+
+
+class _WandBConfig(metaclass=_FactoryClass):
+    """``_WandBConfig(**fields)`` is ``wandb_config(**fields)``."""
+
+    _factory = staticmethod(wandb_config)
+    _target = staticmethod(lambda: WandbConfig)
+
+
+class _WandBSweepConfig(metaclass=_FactoryClass):
+    """``_WandBSweepConfig(**fields)`` is ``wandb_sweep_config(**fields)`` (the ``[sweeps]`` extra)."""
+
+    _factory = staticmethod(_sweep_factory)
+    _target = staticmethod(_sweep_type)
