@@ -86,11 +86,11 @@ def _fetch_error(kind: str, path: str, host: str | None, exc: BaseException) -> 
         )
     elif isinstance(exc, (wandb.errors.CommError, ValueError)):
         message = (
-            f"W&B {kind} '{path}' was not found on {where}, or this API key cannot read it. "
-            f"Check the id, entity and project. ({exc})"
+            f"Failed to fetch wandb {kind} '{path}': it was not found on {where}, or this API key "
+            f"cannot read it. Check the id, entity and project. ({exc})"
         )
     else:
-        message = f"Could not read W&B {kind} '{path}' from {where}: {type(exc).__name__}: {exc}"
+        message = f"Unexpected error fetching wandb {kind} '{path}' from {where}: {type(exc).__name__}: {exc}"
     error = RuntimeError(message)
     error.__cause__ = exc
     return error
@@ -199,7 +199,9 @@ def download_wandb_run_dir(
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as exc:
-        raise RuntimeError(f"Cannot create download directory {path!r} for run '{run_path}': {exc}") from exc
+        raise RuntimeError(
+            f"Failed to create download directory {path!r} for run '{run_path}': {exc}"
+        ) from exc
     _check_reachable(host)
     try:
         api_run = _api(host).run(run_path)
@@ -209,7 +211,7 @@ def download_wandb_run_dir(
         _fetch_run(api_run, path, include_history, max_workers)
     except Exception as exc:
         raise RuntimeError(
-            f"Downloading the files of W&B run '{run_path}' into {path!r} failed: {type(exc).__name__}: {exc}"
+            f"Failed to download files of W&B run '{run_path}' into {path!r}: {type(exc).__name__}: {exc}"
         ) from exc
     return path
 
@@ -268,7 +270,8 @@ def download_wandb_sweep_dirs(
     sweep_id, project, entity, host = _resolve_sweep(sweep_id, project, entity, host)
     if not project:
         raise RuntimeError(
-            f"download_wandb_sweep_dirs: the W&B project of sweep {sweep_id!r} is unknown; pass "
+            f"Cannot query sweep without entity and project: the W&B project of sweep {sweep_id!r} is "
+            "unknown to download_wandb_sweep_dirs; pass "
             "project=..., or set wandb_config(project=...) or WANDB_PROJECT."
         )
     base_path = base_path or _default_root()
@@ -295,11 +298,11 @@ def download_wandb_sweep_dirs(
         detail = "; ".join(f"{rid}: {type(e).__name__}: {e}" for rid, e in failed)
         if not done:
             raise RuntimeError(
-                f"Downloading W&B sweep '{sweep_path}' failed for all {len(failed)} runs: {detail}"
+                f"Failed to download all {len(failed)} runs of W&B sweep '{sweep_path}': {detail}"
             ) from failed[0][1]
         message = (
-            f"Downloaded {len(done)} of {len(runs)} runs of W&B sweep '{sweep_path}'; failed: {detail}. "
-            f"The downloaded runs are in: {', '.join(done)}"
+            f"Failed to download {len(failed)}/{len(runs)} runs of W&B sweep '{sweep_path}': {detail}. "
+            f"Downloaded {len(done)} of {len(runs)}, in: {', '.join(done)}"
         )
         logger.warning(message)
         warnings.warn(message, RuntimeWarning, stacklevel=2)
