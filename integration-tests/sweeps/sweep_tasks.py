@@ -121,3 +121,13 @@ def sweep_with_logs_sync(objective: str) -> flyte.io.Dir:
     result = run_sweep_agents(OBJECTIVES[objective], count=SETTINGS["count"], agents=SETTINGS["agents"])
     SETTINGS["result"] = result
     return result.logs
+
+
+def grid(project: str) -> dict:
+    """The 2x2 grid most sweep tests run (4 trials), in ``project``."""
+    return dict(
+        method="grid",
+        metric={"name": "score", "goal": "maximize"},
+        parameters={"a": {"values": [1, 2]}, "b": {"values": ["x", "y"]}},
+        project=project,
+    )

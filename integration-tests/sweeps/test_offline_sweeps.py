@@ -9,20 +9,7 @@ import sweep_tasks as st
 from flyteplugins.wandb import wandb_sweep_config
 from flyteplugins.wandb.testing import read_offline_runs
 
-GRID = dict(
-    method="grid",
-    metric={"name": "score", "goal": "maximize"},
-    parameters={"a": {"values": [1, 2]}, "b": {"values": ["x", "y"]}},
-    project="sweeps-it",
-)
-
-
-@pytest.fixture(autouse=True)
-def _settings():
-    saved = dict(st.SETTINGS)
-    yield
-    st.SETTINGS.clear()
-    st.SETTINGS.update(saved)
+GRID = st.grid("sweeps-it")
 
 
 def _run(task, objective, name, **cfg):

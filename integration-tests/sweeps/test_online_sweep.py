@@ -8,20 +8,7 @@ import sweep_tasks as st
 
 from flyteplugins.wandb import wandb_config, wandb_sweep_config
 
-GRID = dict(
-    method="grid",
-    metric={"name": "score", "goal": "maximize"},
-    parameters={"a": {"values": [1, 2]}, "b": {"values": ["x", "y"]}},
-    project="sweeps-online",
-)
-
-
-@pytest.fixture(autouse=True)
-def _settings():
-    saved = dict(st.SETTINGS)
-    yield
-    st.SETTINGS.clear()
-    st.SETTINGS.update(saved)
+GRID = st.grid("sweeps-online")
 
 
 def test_server_sees_the_sweep_its_agents_and_every_trial(wandb_server, capfd):

@@ -21,20 +21,7 @@ from flyteplugins.wandb.testing import read_offline_runs
 
 pytestmark = pytest.mark.integration
 
-GRID = dict(
-    method="grid",
-    metric={"name": "score", "goal": "maximize"},
-    parameters={"a": {"values": [1, 2]}, "b": {"values": ["x", "y"]}},
-    project="published",
-)
-
-
-@pytest.fixture(autouse=True)
-def _settings():
-    saved = dict(st.SETTINGS)
-    yield
-    st.SETTINGS.clear()
-    st.SETTINGS.update(saved)
+GRID = st.grid("published")
 
 
 def test_synced_trial_runs_are_adopted_by_a_new_sweep(wandb_server, wandb_dir: Path) -> None:
