@@ -8,6 +8,7 @@ the next trial as soon as one finishes instead of sleeping a fixed 5 s.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 import threading
@@ -20,7 +21,6 @@ from flyteplugins.wandb_core.ext import api_base_url, register_sweep_agent, swee
 logger = logging.getLogger("flyteplugins.wandb_sweeps")
 
 _api_lock = threading.Lock()
-_api_ready = threading.Event()
 # While a trial runs, heartbeats only keep the agent alive and fetch stop commands.
 TRIAL_HEARTBEAT_S = 2.0
 
@@ -36,16 +36,12 @@ def public_api(host: str | None, entity: str | None, project: str | None) -> Any
         overrides["entity"] = entity
     if project:
         overrides["project"] = project
-    if _api_ready.is_set():  # later ones build concurrently: 20 slots took turns for ~0.3 s
-        return wandb.Api(overrides=overrides)
     with _api_lock:  # concurrent first use of wandb.Api() races on wandb's service start
-        try:
-            return wandb.Api(overrides=overrides)
-        finally:
-            _api_ready.set()
+        return wandb.Api(overrides=overrides)
 
 
 _agent_apis: dict[tuple[str | None, ...], Any] = {}
+_agent_apis_lock = threading.Lock()
 
 
 def agent_api(host: str | None, entity: str | None, project: str | None) -> Any:
@@ -53,16 +49,13 @@ def agent_api(host: str | None, entity: str | None, project: str | None) -> Any:
 
     Building one costs 15-30 ms of Python each; 20 slots building their own delayed the first trial
     by ~0.3 s. The slots' GraphQL calls share its HTTP session (a thread-safe connection pool).
+    Slots asking at once wait for the one being built rather than each building their own.
     """
-    import os
-
     key = (host, entity, project, os.environ.get("WANDB_BASE_URL"), os.environ.get("WANDB_API_KEY"))
-    with _api_lock:
+    with _agent_apis_lock:
         api = _agent_apis.get(key)
-    if api is None:
-        api = public_api(host, entity, project)
-        with _api_lock:
-            api = _agent_apis.setdefault(key, api)
+        if api is None:
+            api = _agent_apis[key] = public_api(host, entity, project)
     return api
 
 
