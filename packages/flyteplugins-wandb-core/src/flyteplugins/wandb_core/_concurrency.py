@@ -59,7 +59,7 @@ _exclusive = threading.Lock()
 _service_ready = threading.Event()
 
 
-def _pool(name: str, workers: int) -> ThreadPoolExecutor:
+def pool(name: str, workers: int) -> ThreadPoolExecutor:
     with _pools_lock:
         pool = _pools.get(name)
         if pool is None:
@@ -72,7 +72,7 @@ def _pool(name: str, workers: int) -> ThreadPoolExecutor:
 async def _in(name: str, workers: int, func: Callable[..., T], *args: Any) -> T:
     # Like asyncio.to_thread: the call sees the caller's contextvars (the current run, Flyte's context).
     call = functools.partial(contextvars.copy_context().run, func, *args)
-    return await asyncio.get_running_loop().run_in_executor(_pool(name, workers), call)
+    return await asyncio.get_running_loop().run_in_executor(pool(name, workers), call)
 
 
 def _backlog(now: float) -> int:

@@ -126,6 +126,30 @@ def _publish(wandb: Any, run: Any) -> None:
     wandb.summary = routed_summary
 
 
+def publish_pending(proxy: Any) -> None:
+    """A sweep trial's run is opening beside its body (`_early`): its stand-in is ``wandb.run`` if nothing is.
+
+    Call with wandb's init lock held. ``wandb.log``/``config``/``summary`` route by the caller, so
+    they reach the stand-in through the trial's scope whatever ``wandb.run`` is.
+    """
+    import wandb
+
+    if wandb.run is None:
+        wandb.run = proxy
+    wandb.log = _routed_log
+    wandb.config = routed_config  # type: ignore[assignment]
+    wandb.summary = routed_summary  # type: ignore[assignment]
+
+
+def unpublish_pending(proxy: Any) -> None:
+    """The stand-in's run is open (or failed to): the stand-in never stays ``wandb.run``."""
+    import wandb
+
+    if wandb.run is proxy:
+        runs = _still_open()
+        wandb.run = runs[-1] if runs else None
+
+
 def after_init(run: Any) -> None:
     """Publish a freshly opened run; call with wandb's init lock held."""
     import wandb

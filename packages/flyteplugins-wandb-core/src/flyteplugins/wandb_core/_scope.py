@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import functools
@@ -14,7 +15,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from . import _concurrency, _extras
+from . import _concurrency, _early, _extras
 from ._config import (
     RUN_ENTITY_KEY,
     RUN_HOST_KEY,
@@ -63,7 +64,7 @@ def _task_info(is_task: bool) -> tuple[TaskInfo, dict[str, Any], Any]:
     from ._resolve import TaskInfo
 
     ctx = flyte.ctx()
-    enclosing = current()
+    enclosing = _early.settle(current())
     sweep_trial = bool(os.environ.get("WANDB_SWEEP_ID"))
     if not ctx:
         return (
@@ -103,11 +104,13 @@ class _Scope:
         self.is_task = is_task
         # The Flyte task (read for `report=True`) and the caller's scope, whose report lists our run.
         self.task = task
-        self.enclosing = current()
+        self.enclosing = _early.settle(current())
         self.active: ActiveRun | None = None
         self.plan: RunPlan | None = None
         self.in_task = False
         self.trial_handle: TrialHandle | None = None
+        # A sweep trial's call (in this process or in a trial action): its run may open beside its body.
+        self.is_trial = False
         # The rank handler (flyteplugins.wandb_distributed), when this call runs on a torchrun rank.
         self.dist: RankHandler | None = None
 
@@ -118,6 +121,7 @@ class _Scope:
         self.in_task = info.in_task
         trial = take_trial_overrides(_ctx.custom_context if (self.is_task and _ctx) else None)
         if trial is not None:
+            self.is_trial = True
             info = dataclasses.replace(info, sweep_trial=True)
             self.trial_handle = trial.pop(TRIAL_HANDLE_KEY, None)
         if not self.is_task:
@@ -208,19 +212,24 @@ class _Scope:
                 self.active.download_requested = True
 
     @contextlib.contextmanager
-    def children_context(self) -> Iterator[None]:
-        """Advertise this scope's run to child tasks through custom_context."""
-        active, plan = self.active, self.plan
+    def children_context(self, active: ActiveRun | None = None) -> Iterator[None]:
+        """Advertise the run to child tasks through custom_context (``active``: what the body sees)."""
+        active, plan = active or self.active, self.plan
         if not self.in_task or active is None or active.run is None or plan is None or not plan.advertise:
             yield
             return
         import flyte
 
-        run = active.run
+        if active.pending is not None and plan.init_kwargs.get("project"):
+            # Still opening: the names it opens under, as a child would otherwise read them from it.
+            project, entity = plan.init_kwargs.get("project"), plan.init_kwargs.get("entity")
+        else:
+            _early.settle(active)
+            project, entity = getattr(active.run, "project", ""), getattr(active.run, "entity", "")
         values = {
             RUN_ID_KEY: str(active.run_id),
-            RUN_PROJECT_KEY: str(getattr(run, "project", "") or ""),
-            RUN_ENTITY_KEY: str(getattr(run, "entity", "") or ""),
+            RUN_PROJECT_KEY: str(project or ""),
+            RUN_ENTITY_KEY: str(entity or ""),
             RUN_OFFLINE_KEY: "true" if active.offline else "false",
             # An explicit id names exactly one run: children must not reuse it for their own runs.
             "wandb_id": "",
@@ -251,17 +260,29 @@ def _wrap(
             scope.plan_run()
             # wandb.init blocks for a while: keep the event loop free for concurrent siblings. Opens
             # and finishes have pools of their own, so finished runs never wait behind new ones.
-            await _concurrency.opening(scope.open)
-            token = set_current(scope.active)
+            pending = _early.PendingOpen(scope) if _early.eligible(scope) else None
+            opener = None
+            if pending is not None:
+                opener = asyncio.ensure_future(_concurrency.opening(pending.run))
+                pending.published()
+            else:
+                await _concurrency.opening(scope.open)
+            token = set_current(pending.active if pending is not None else scope.active)
             try:
-                with scope.children_context():
+                with scope.children_context(pending.active if pending is not None else None):
                     result = await func(*args, **kwargs)
             except BaseException as exc:
+                if opener is not None and pending is not None:
+                    await _early.opened(opener, pending)
                 await _concurrency.finishing(scope.close, exc)
                 raise
             finally:
                 reset_current(token)
+            if opener is not None and pending is not None:
+                await _early.opened(opener, pending)
             await _concurrency.finishing(scope.close, None)
+            if pending is not None:
+                pending.wait()  # raises what the open raised, once the body's result is safe
             await _maybe_download(scope)
             return result
 
@@ -273,19 +294,29 @@ def _wrap(
             scope = _Scope(decorator_settings, is_task, task)
             scope.plan_run()
             _concurrency.wait_for_backlog()
-            scope.open()
-            token = set_current(scope.active)
+            pending = _early.PendingOpen(scope) if _early.eligible(scope) else None
+            if pending is not None:
+                pending.start()
+            else:
+                scope.open()
+            token = set_current(pending.active if pending is not None else scope.active)
             try:
-                with scope.children_context():
+                with scope.children_context(pending.active if pending is not None else None):
                     result = func(*args, **kwargs)
             except BaseException as exc:
+                if pending is not None:
+                    pending.ready.wait()
                 with _concurrency.finish_pending():
                     scope.close(exc)
                 raise
             finally:
                 reset_current(token)
+            if pending is not None:
+                pending.ready.wait()
             with _concurrency.finish_pending():
                 scope.close(None)
+            if pending is not None:
+                pending.wait()  # raises what the open raised
             if scope.active is not None and scope.active.download_requested:
                 from ._download import download_after_run_sync
 

@@ -41,6 +41,8 @@ class ActiveRun:
     preempted: bool = False
     # A ``report=True`` task's collector (`_report.Collector`) of the runs its tab shows.
     report: Any = None
+    # While a sweep trial's run opens beside its body (`_early.PendingOpen`); None once open.
+    pending: Any = None
 
 
 # The scope's run together with the Flyte task data dict it was opened in (see `_task_data`).
