@@ -50,10 +50,25 @@ def timed_objective() -> None:
     }
 
 
+@wandb_init
+async def async_objective() -> None:
+    import asyncio
+
+    run = get_wandb_run()
+    x = run.config["x"]
+    await asyncio.sleep(0)
+    for step in range(3):
+        run.log({"loss": x + step})
+    SEEN[run.id] = {"x": x}
+
+
+OBJECTIVE = {"fn": timed_objective}
+
+
 @wandb_sweep
 @st.env.task
 def early_sweep() -> str:
-    result = run_sweep_agents(timed_objective, count=2, agents=2, poll_interval=0.2)
+    result = run_sweep_agents(OBJECTIVE["fn"], count=2, agents=2, poll_interval=0.2)
     st.SETTINGS["result"] = result
     return result.sweep_id
 
@@ -88,8 +103,10 @@ def test_online_trial_reads_its_config_while_its_run_opens_and_loses_nothing(wan
         assert server_run.exit_code == 0 and server_run.state == "finished"
 
 
-def test_offline_trials_keep_every_row_and_their_ids(tmp_path, monkeypatch):
+@pytest.mark.parametrize("objective", [timed_objective, async_objective], ids=["sync", "async"])
+def test_offline_trials_keep_every_row_and_their_ids(tmp_path, monkeypatch, objective):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(OBJECTIVE, "fn", objective)
     context = {**wandb_config(project="sweeps-early", mode="offline"), **wandb_sweep_config(**SWEEP)}
     flyte.with_runcontext(mode="local", name="early-offline", custom_context=context).run(early_sweep)
     result = st.SETTINGS["result"]
