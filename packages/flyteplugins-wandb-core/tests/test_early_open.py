@@ -27,7 +27,9 @@ class FakeScope:
     """Opens when ``gate`` is set, like a wandb.init that is still talking to the server."""
 
     def __init__(self, *, fail: BaseException | None = None) -> None:
-        self.plan = RunPlan(action="init", run_id="trial-1", init_kwargs={"config": {"lr": 0.1}, "mode": "offline"})
+        self.plan = RunPlan(
+            action="init", run_id="trial-1", init_kwargs={"config": {"lr": 0.1}, "mode": "offline"}
+        )
         self.active: ActiveRun | None = None
         self.gate = threading.Event()
         self.fail = fail

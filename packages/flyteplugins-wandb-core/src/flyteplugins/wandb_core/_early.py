@@ -60,9 +60,10 @@ class PendingOpen:
         """Open on the early-open pool (with the caller's contextvars: Flyte's context, the trial's)."""
         from . import _concurrency
 
+        # Published first: an open that fails at once then never leaves the stand-in as wandb.run.
+        self.published()
         context = contextvars.copy_context()
         _concurrency.pool("early-open", EARLY_OPEN_WORKERS).submit(context.run, self.run)
-        self.published()
 
     def published(self) -> None:
         """Stand in as ``wandb.run`` where no run is published yet (the real one replaces it on open)."""
@@ -97,9 +98,6 @@ class PendingOpen:
         self.ready.wait()
         if self.error is not None:
             raise self.error
-
-    def planned(self, key: str, default: Any = None) -> Any:
-        return self.config.get(key, default)
 
 
 async def opened(opener: Any, pending: PendingOpen) -> None:

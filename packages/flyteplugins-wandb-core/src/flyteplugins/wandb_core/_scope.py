@@ -263,8 +263,8 @@ def _wrap(
             pending = _early.PendingOpen(scope) if _early.eligible(scope) else None
             opener = None
             if pending is not None:
-                opener = asyncio.ensure_future(_concurrency.opening(pending.run))
                 pending.published()
+                opener = asyncio.ensure_future(_concurrency.opening(pending.run))
             else:
                 await _concurrency.opening(scope.open)
             token = set_current(pending.active if pending is not None else scope.active)
