@@ -61,7 +61,7 @@ def test_config_reads_answer_before_the_open_and_everything_else_waits():
     time.sleep(0.2)
     assert not logged.is_set()  # log waits for the run: nothing goes anywhere before it exists
     scope.gate.set()
-    assert logged.wait(5)
+    assert logged.wait(30)
     assert scope.run.logged == [{"loss": 1.0}]
     # Once open: the real run's values, its type for isinstance, equality with the run itself.
     assert proxy.id == "trial-1" and proxy.config.added_by_init == 1

@@ -42,6 +42,7 @@ class PendingOpen:
         self.scope = scope
         self.ready = threading.Event()
         self.error: BaseException | None = None
+        self.is_published = False
         self.config: dict[str, Any] = dict(plan.init_kwargs.get("config") or {})
         self.proxy = PendingRun(self)
         mode = str(plan.init_kwargs.get("mode") or "")
@@ -71,8 +72,11 @@ class PendingOpen:
 
         with _lifecycle._init_lock:
             _globals.publish_pending(self.proxy)
+        self.is_published = True
 
     def _unpublish(self) -> None:
+        if not self.is_published:
+            return
         from . import _globals, _lifecycle
 
         with _lifecycle._init_lock:
