@@ -45,6 +45,8 @@ class PendingOpen:
         self.is_published = False
         self.config: dict[str, Any] = dict(plan.init_kwargs.get("config") or {})
         self.proxy = PendingRun(self)
+        from ._lifecycle import _OFFLINE_MODES  # at call time: importing core stays light
+
         mode = str(plan.init_kwargs.get("mode") or "")
         # What the body sees while the run opens; filled in from the real ActiveRun once it is open.
         self.active = ActiveRun(
@@ -52,7 +54,7 @@ class PendingOpen:
             run_id=plan.run_id,
             primary=plan.primary,
             plan=plan,
-            offline=mode in ("offline", "disabled", "dryrun"),
+            offline=mode in _OFFLINE_MODES,
             owner=True,
             pending=self,
         )

@@ -119,11 +119,16 @@ routed_config = _Routed("config")
 routed_summary = _Routed("summary")
 
 
-def _publish(wandb: Any, run: Any) -> None:
-    _compat.set_global_run(wandb, run)
+def _route(wandb: Any) -> None:
+    """Point ``wandb.log``/``config``/``summary`` at the routed stand-ins (they follow the caller)."""
     wandb.log = _routed_log
     wandb.config = routed_config
     wandb.summary = routed_summary
+
+
+def _publish(wandb: Any, run: Any) -> None:
+    _compat.set_global_run(wandb, run)
+    _route(wandb)
 
 
 def publish_pending(proxy: Any) -> None:
@@ -136,9 +141,7 @@ def publish_pending(proxy: Any) -> None:
 
     if wandb.run is None:
         wandb.run = proxy
-    wandb.log = _routed_log
-    wandb.config = routed_config  # type: ignore[assignment]
-    wandb.summary = routed_summary  # type: ignore[assignment]
+    _route(wandb)
 
 
 def unpublish_pending(proxy: Any) -> None:
@@ -171,7 +174,7 @@ def after_finish(run: Any = None) -> None:
         if wandb.run is None or wandb.run is run:
             _compat.set_global_run(wandb, runs[-1])
         # Proxies standing in for wandb's Config/Summary: they route to the run that is open here.
-        wandb.log, wandb.config, wandb.summary = _routed_log, routed_config, routed_summary  # type: ignore[assignment]
+        _route(wandb)
     else:
         # Nothing of ours is open: wandb's own placeholders ("call wandb.init() first") are right,
         # except wandb.log, which stays routed so a later user wandb.init is still reached.
