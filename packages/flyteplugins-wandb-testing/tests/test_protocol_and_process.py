@@ -180,3 +180,32 @@ def test_a_user_test_gets_loopback_sockets_under_pytest_socket(tmp_path: Path) -
     )
     assert "2 errors" in done.stdout and "1 passed" in done.stdout, done.stdout + done.stderr
     assert "needs --allow-unix-socket next to --disable-socket" in done.stdout
+
+
+def test_replies_are_not_held_back_by_nagle_and_documents_parse_once(wandb_server: LoopbackServer) -> None:
+    """Each reply goes out in two writes on a keep-alive connection: without TCP_NODELAY the second
+    waited for the client's delayed ACK (~40 ms a request). The same document is parsed once."""
+    import http.client
+    import socket
+    from urllib.parse import urlparse
+
+    from wandb_loopback.projector import _parse
+
+    url = urlparse(wandb_server.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    body = json.dumps({"query": "query Viewer { viewer { id } }"})
+    headers = {"Content-Type": "application/json", "Authorization": "Basic dGVzdA=="}
+    try:
+        before = _parse.cache_info()
+        for _ in range(2):
+            conn.request("POST", "/graphql", body, headers)
+            conn.getresponse().read()
+        after = _parse.cache_info()
+        httpd = wandb_server._httpd
+        assert httpd is not None
+        with httpd.conns_lock:
+            served = list(httpd.open_conns)
+        assert served and all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in served)
+    finally:
+        conn.close()
+    assert after.hits - before.hits >= 1 and after.misses - before.misses <= 1
