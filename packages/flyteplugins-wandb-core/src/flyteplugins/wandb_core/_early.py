@@ -3,11 +3,12 @@
 A trial's parameters are chosen before its run exists, and ``wandb.init`` costs 10-30 ms of
 GIL-bound Python per run: 20 trials starting together queue ~0.3 s for the last init (measured
 with plain wandb on 2 cores, benchmarks/bench_sweeps.py). So a trial's scope opens its run on a
-small shared pool (`EARLY_OPEN_WORKERS`) and runs the objective at once. Until the open finishes, the objective holds a
-`PendingRun`: reading the trial's config (``run.config.lr``, ``wandb.config["lr"]``) answers from
-the config the run is being opened with, and everything else (``log``, ``summary``, ``id``,
-``dir``...) waits for the open, then goes to the real run. Nothing is logged before the run
-exists, so nothing is lost or reordered; the wait is what a plain open would have cost anyway.
+small shared pool (`EARLY_OPEN_WORKERS`) and runs the objective at once. Until the open finishes,
+the objective holds a `PendingRun`: reading the trial's config (``run.config.lr``,
+``wandb.config["lr"]``) answers from the config the run is being opened with, and everything else
+(``log``, ``summary``, ``id``, ``dir``...) waits for the open, then goes to the real run. Nothing
+is logged before the run exists, so nothing is lost or reordered; the wait is what a plain open
+would have cost anyway.
 
 Only for runs this scope opens with ``on_error="continue"`` (the default): ``on_error="raise"``
 must fail the task before its body runs. Not for runs reused from a parent, distributed ranks or
