@@ -536,6 +536,18 @@ def test_the_2_12_config_module_builds_and_recognises_our_config_objects() -> No
     assert not isinstance(config, _WandBSweepConfig)
 
 
+def test_dir_of_the_module_lists_only_the_public_api() -> None:
+    from flyteplugins.wandb_core import OPTIONAL_NAMES
+
+    names = dir(fw)
+    # The 2.12-compat patch targets and import helpers stay reachable but are not advertised.
+    for hidden in ("Any", "TYPE_CHECKING", "annotations", "os", "flyte", "wandb", "OPTIONAL_NAMES"):
+        assert hidden not in names, hidden
+    assert not [n for n in names if n.startswith("_")]
+    public_submodules = {"testing"}  # shows once imported, as Python lists imported submodules
+    assert set(names) - public_submodules == set(fw.__all__) | set(OPTIONAL_NAMES)
+
+
 def test_patching_wandb_through_the_plugin_module_reaches_the_real_wandb(monkeypatch) -> None:
     import os
 
@@ -544,6 +556,10 @@ def test_patching_wandb_through_the_plugin_module_reaches_the_real_wandb(monkeyp
     assert fw.wandb is wandb and fw.os is os
     monkeypatch.setattr("flyteplugins.wandb.wandb.Api", "patched")
     assert wandb.Api == "patched"
+    monkeypatch.setattr("flyteplugins.wandb.os.makedirs", "patched")
+    assert os.makedirs == "patched"
+    monkeypatch.setattr("flyteplugins.wandb.flyte.ctx", "patched")
+    assert flyte.ctx == "patched"
 
 
 def test_a_run_placed_in_the_task_data_the_2_12_way_is_found() -> None:

@@ -9,20 +9,16 @@ Importing this package does not import ``wandb``. Names from the optional packag
 distributed) resolve on first use and raise `MissingExtraError` naming the extra to install.
 """
 
-from __future__ import annotations
-
-# Also patched by 2.12-era tests (`flyteplugins.wandb.os.makedirs`, `flyteplugins.wandb.wandb.Api`):
-# `os` is here, `wandb` resolves lazily below (importing it eagerly would cost every user ~1 s).
-import os  # noqa: F401
-from typing import TYPE_CHECKING, Any
-
-# 2.12's module imported flyte at top level and its users' tests patch `flyteplugins.wandb.flyte.ctx`;
-# the core imports flyte anyway (for flyte.Link), so this costs nothing.
-import flyte  # noqa: F401
+# No `from __future__ import annotations` and no plain `import os`/`import typing` here: every name
+# bound at module level shows in `vars()`, and the namespace is meant to hold the public API only.
+import types as _types
+import typing as _typing
 
 import flyteplugins.wandb_core as _core
 from flyteplugins.wandb_core import (
-    OPTIONAL_NAMES,
+    OPTIONAL_NAMES as _OPTIONAL_NAMES,
+)
+from flyteplugins.wandb_core import (
     MissingExtraError,
     RankScope,
     RunMode,
@@ -37,7 +33,7 @@ from flyteplugins.wandb_core import (
     wandb_init,
 )
 
-if TYPE_CHECKING:  # pragma: no cover
+if _typing.TYPE_CHECKING:  # pragma: no cover
     from flyteplugins.wandb_core import (
         Checkpoint,
         download_wandb_run_dir,
@@ -79,13 +75,23 @@ if sorted(__all__) != sorted(_core.__all__):  # pragma: no cover - a release wit
     raise ImportError("flyteplugins-wandb and flyteplugins-wandb-core are at different versions")
 
 
-def __getattr__(name: str) -> Any:
-    if name == "wandb":  # the real module, so patches of its attributes reach the plugin too
-        import wandb
+def _module(name: str) -> _typing.Any:
+    import importlib
 
-        globals()["wandb"] = wandb
-        return wandb
-    if name in _core.LAZY_NAMES or name in OPTIONAL_NAMES:
+    return importlib.import_module(name)
+
+
+# Attributes of 2.12's module that its users' tests patch (`flyteplugins.wandb.os.makedirs`,
+# `flyteplugins.wandb.wandb.Api`, `flyteplugins.wandb.flyte.ctx`): the real modules, so a patch of
+# their attributes reaches the plugin too. Reachable by attribute access, not listed by `dir()`;
+# `wandb` resolves on first use (importing it eagerly would cost every user about a second).
+_COMPAT_MODULES = ("flyte", "os", "wandb")
+
+
+def __getattr__(name: str) -> _typing.Any:
+    if name in _COMPAT_MODULES:
+        return _module(name)
+    if name in _core.LAZY_NAMES or name in _OPTIONAL_NAMES:
         value = getattr(_core, name)
         globals()[name] = value  # resolve once
         return value
@@ -93,4 +99,9 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__) | set(OPTIONAL_NAMES))
+    # The public API (optional names included: they resolve on first use, or raise MissingExtraError
+    # naming the extra) and whichever public submodules are imported (`testing`).
+    submodules = [
+        n for n, v in globals().items() if not n.startswith("_") and isinstance(v, _types.ModuleType)
+    ]
+    return sorted({*__all__, *_OPTIONAL_NAMES, *submodules})
