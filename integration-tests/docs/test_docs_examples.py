@@ -96,6 +96,37 @@ def test_docs_example(example: Example, tmp_path: Path) -> None:
     assert proc.returncode == 0, f"{example.id} failed:\n{proc.stdout}\n{proc.stderr}"
 
 
+def _run_example(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    script = cwd / "example.py"
+    script.write_text(code)
+    return subprocess.run(
+        [sys.executable, str(script)],
+        cwd=cwd,
+        env={**os.environ, "WANDB_SILENT": "true"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+def test_offline_sweep_example_run_twice_in_one_folder_returns_the_same_result(tmp_path: Path) -> None:
+    # A user re-running the example (or Flyte retrying the sweep task after its last trial) gets the
+    # sweep's trials back from disk: the same trials and the same best, nothing run again.
+    (example,) = [e for e in EXAMPLES if e.page == "sweeps.md" and e.skip is None and "count=3" in e.code]
+    code = example.code + (
+        "\nimport json\n"
+        "print('RESULT', json.dumps({'best': run.outputs()[0], 'runs': sorted(t.run_id for t in trials)}))\n"
+    )
+    outputs = []
+    for attempt in (1, 2):
+        proc = _run_example(code, tmp_path)
+        assert proc.returncode == 0, f"attempt {attempt} failed:\n{proc.stdout}\n{proc.stderr}"
+        outputs.append([line for line in proc.stdout.splitlines() if line.startswith("RESULT ")])
+    assert outputs[0] == outputs[1] and len(outputs[0]) == 1, outputs
+    # The second attempt started no trial: its progress says it resumed all three.
+    assert "resuming: 3 trial(s)" in proc.stderr, proc.stderr
+
+
 def test_api_reference_documents_every_public_name() -> None:
     """Each name exported by ``flyteplugins.wandb`` has an entry in the built API reference."""
     site = os.environ.get("DOCS_SITE_DIR")

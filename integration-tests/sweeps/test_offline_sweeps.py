@@ -179,8 +179,17 @@ def test_rerun_of_the_same_sweep_continues_from_its_trials_on_disk(wandb_dir):
     st.SETTINGS.update(count=4, agents=2)
     _run(st.sweep_sync, "grid", "again-run", **GRID)
     second = st.SETTINGS["result"]
-    assert len(second.trials) == 2  # only the two grid points not done yet
-    assert not first & {t.run_id for t in second.trials}
+    # Only the two grid points not done yet ran again; the first two come back as resumed trials.
+    resumed = {t.run_id for t in second.trials if t.resumed}
+    assert resumed == first and len(second.trials) == 4
+    assert all(t.state == "finished" and t.metric is not None for t in second.trials)
+    assert second.best.params == {"a": 2, "b": "y"}  # the best of all four, not just the new ones
+    # A third attempt after the last trial ended runs nothing and returns the same trials and best.
+    _run(st.sweep_sync, "grid", "again-run", **GRID)
+    third = st.SETTINGS["result"]
+    assert all(t.resumed for t in third.trials)
+    assert sorted(t.run_id for t in third.trials) == sorted(t.run_id for t in second.trials)
+    assert third.best.run_id == second.best.run_id
     runs = read_offline_runs(wandb_dir)
     assert sorted((r.config["a"], r.config["b"]) for r in runs) == [(1, "x"), (1, "y"), (2, "x"), (2, "y")]
     assert sorted(r.run_id.rsplit("-", 1)[1] for r in runs) == ["000", "001", "002", "003"]

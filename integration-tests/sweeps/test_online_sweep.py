@@ -92,5 +92,12 @@ def test_rerun_of_a_named_online_sweep_continues_it_on_the_server(wandb_server, 
     runs = [wandb_server.run(name, project="sweeps-online") for name in sweep.run_names]
     assert len(runs) == 4  # count=4 in total: the second task ran the 2 trials left
     assert sorted((r.config["a"], r.config["b"]) for r in runs) == [(1, "x"), (1, "y"), (2, "x"), (2, "y")]
-    assert len(st.SETTINGS["result"].trials) == 2
+    result = st.SETTINGS["result"]
+    # The second task's result holds the whole sweep: the 2 trials of the first task, marked resumed
+    # (read back from the server), and its own 2; the best is the best of all four.
+    assert len(result.trials) == 4
+    assert len([t for t in result.trials if t.resumed]) == 2
+    assert {t.run_id for t in result.trials} == set(sweep.run_names)
+    assert all(t.metric is not None for t in result.trials)
+    assert result.best.params == {"a": 2, "b": "y"}
     assert "resuming: 2 trial(s) already ended on the server" in capfd.readouterr().err

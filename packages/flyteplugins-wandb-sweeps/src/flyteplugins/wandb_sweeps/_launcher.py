@@ -15,7 +15,7 @@ from ._config import MAX_AGENTS
 from ._controller import Plan, early_termination_note, run_slots, say
 from ._engine import OfflineController, validate_sweep_config
 from ._readback import finished_online_trials, prior_offline_trials
-from ._results import Progress, SweepResult
+from ._results import Progress, SweepResult, TrialResult
 from ._state import SweepState
 from ._sweep import current_sweep
 from ._trial import LAUNCHES, Launch, register_objective, unregister
@@ -59,7 +59,9 @@ def _write_report(state: SweepState, result: SweepResult) -> None:
     from flyteplugins.wandb_core.ext import report_sweep
 
     with state.lock:
-        state.report_trials.extend(result.trials)
+        # A second launch in the same task gets the first one's trials back as resumed ones: once each.
+        seen = {t.run_id for t in state.report_trials}
+        state.report_trials.extend(t for t in result.trials if t.run_id not in seen)
         trials = list(state.report_trials)
     base = None
     if state.entity and state.project:
@@ -70,19 +72,23 @@ def _write_report(state: SweepState, result: SweepResult) -> None:
     )
 
 
-async def _offline_controller(state: SweepState, count: int) -> tuple[OfflineController, int]:
-    """The engine, seeded with the sweep's finished trials on disk; ``count`` is the sweep's total."""
+async def _offline_controller(
+    state: SweepState, count: int
+) -> tuple[OfflineController, list[TrialResult]]:
+    """The engine, seeded with the sweep's finished trials on disk (returned too, as resumed trials);
+    ``count`` is the sweep's total."""
     config = await asyncio.to_thread(validate_sweep_config, state.config)
-    prior, first_index, done = await asyncio.to_thread(prior_offline_trials, state)
+    found = await asyncio.to_thread(prior_offline_trials, state)
+    done = len(found.trials)
     if done:
         say(
             f"wandb sweep {state.sweep_id}: resuming: {done} trial(s) of this sweep already finished; "
             f"running up to {max(count - done, 0)} more (count={count} in total)."
         )
     controller = await asyncio.to_thread(
-        OfflineController, config, state.sweep_id, max(count - done, 0), prior, first_index
+        OfflineController, config, state.sweep_id, max(count - done, 0), found.prior, found.next_index
     )
-    return controller, done
+    return controller, found.trials
 
 
 async def _launch(
@@ -115,19 +121,21 @@ async def _launch(
     goal = metric.get("goal") or "minimize"
     token = uuid.uuid4().hex
     controller: OfflineController | None = None
-    done = 0
+    # Trials that ended before this launch (a retried or re-run sweep task): not run again, but part
+    # of the result, so a retry after the last trial returns what the first attempt did.
+    earlier: list[TrialResult] = []
     if state.mode != "online":
-        controller, done = await _offline_controller(state, count)
+        controller, earlier = await _offline_controller(state, count)
     elif state.resumed:
-        done = await asyncio.to_thread(finished_online_trials, state)
-        if done:
-            say(f"wandb sweep {state.sweep_id}: resuming: {done} trial(s) already ended on the server.")
+        earlier = await asyncio.to_thread(finished_online_trials, state)
+        if earlier:
+            say(f"wandb sweep {state.sweep_id}: resuming: {len(earlier)} trial(s) already ended on the server.")
     launch = Launch(
         progress=Progress(state.sweep_id, count, metric_name, goal),
-        budget=max(count - done, 0),
+        budget=max(count - len(earlier), 0),
         controller=controller,
     )
-    launch.progress.done = done
+    launch.progress.resume(earlier)
     if agent_task is None:
         agent_task = wandb_sweep_agent.override(secrets=state.secrets) if state.secrets else wandb_sweep_agent
     plan = Plan(
@@ -169,7 +177,7 @@ async def _launch(
         goal=goal,
         name=state.name or state.config.get("name"),
         agents=agents,
-        trials=list(launch.results),  # the order they finished in
+        trials=[*earlier, *launch.results],  # the order they finished in
         agent_errors=errors,
     )
     if not result.trials and result.agent_errors:

@@ -6,15 +6,31 @@ find the summary of a trial task that ran in another pod and returned no metric.
 
 from __future__ import annotations
 
+import json
 import os
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flyteplugins.wandb_core.ext import read_offline_run
+from flyteplugins.wandb_core.ext import OfflineRun, read_offline_run
 
+from ._results import TrialResult
 from ._state import SweepState
 
 Prior = tuple[dict[str, Any], str, dict[str, Any]]
+
+
+@dataclass
+class OfflineProgress:
+    """What an offline sweep left on disk before this launch (a retried or re-run sweep task)."""
+
+    # Seeds for the engine: the sweep's ended trials and the listed prior runs, as (params, state, summary).
+    prior: list[Prior] = field(default_factory=list)
+    # The next free trial index (a trial that never ended still used its index up).
+    next_index: int = 0
+    # The sweep's own ended trials, marked resumed: they belong in this launch's SweepResult too.
+    trials: list[TrialResult] = field(default_factory=list)
 
 
 def wandb_dir() -> Path:
@@ -27,37 +43,94 @@ def _run_id_of(run_dir: Path) -> str:
     return run_dir.name.split("-", 3)[-1] if run_dir.name.count("-") >= 3 else ""
 
 
-def prior_offline_trials(state: SweepState) -> tuple[list[Prior], int, int]:
-    """This sweep's trials (and listed prior runs) on disk: (finished ones, next free index, how many
-    of the sweep's own trials finished). A trial that never ended (its task was killed) is not
-    finished: its index is used up, its parameters are free to be suggested again."""
+def _metric_name(state: SweepState) -> str | None:
+    return (state.config.get("metric") or {}).get("name")
+
+
+def _resumed_trial(
+    state: SweepState, run_id: str, params: dict[str, Any], trial_state: str, summary: dict[str, Any], **kw: Any
+) -> TrialResult:
+    from ._trial import make_result  # the one constructor of trial records (metric checks included)
+
+    result = make_result(
+        run_id=run_id,
+        params=params,
+        state=trial_state,
+        summary=summary,
+        metric_name=_metric_name(state),
+        error=kw.pop("error", None),
+        agent=0,  # which agent ran it is not recorded on the run
+        duration_s=0.0,
+        **kw,
+    )
+    result.resumed = True
+    return result
+
+
+# wandb-core writes a run's exit record asynchronously, after `run.finish()` returned: a sweep task
+# re-run right after a trial ended can find that trial's file without it. A file still being written
+# (changed in the last few seconds) gets this long to settle; a file left by a killed trial is older.
+_SETTLE_S = 5.0
+_RECENT_S = 10.0
+
+
+def _read_settled(run_dir: Path) -> OfflineRun | None:
+    deadline = time.monotonic() + _SETTLE_S
+    while True:
+        try:
+            run = read_offline_run(run_dir)
+        except (OSError, ValueError):
+            return None
+        if run.exit_code is not None or time.monotonic() >= deadline:
+            return run
+        try:
+            age = time.time() - run.path.stat().st_mtime
+        except OSError:
+            return run
+        if age > _RECENT_S:
+            return run
+        time.sleep(0.05)
+
+
+def prior_offline_trials(state: SweepState) -> OfflineProgress:
+    """This sweep's trials (and listed prior runs) on disk. A trial that never ended (its task was
+    killed) is not finished: its index is used up, its parameters are free to be suggested again."""
+    found = OfflineProgress()
     root = wandb_dir()
     if not root.is_dir():
-        return [], 0, 0
+        return found
     wanted_prior = set(state.prior_runs)
     names = set((state.config.get("parameters") or {}).keys())
-    prior: list[Prior] = []
-    next_index = 0
-    own_done = 0
     for run_dir in sorted(root.glob("offline-run-*")):
         run_id = _run_id_of(run_dir)
         is_trial = run_id.startswith(f"{state.sweep_id}-")
         if not is_trial and run_id not in wanted_prior:
             continue
-        try:
-            run = read_offline_run(run_dir)
-        except (OSError, ValueError):
+        run = _read_settled(run_dir)
+        if run is None:
             continue
         if is_trial:
             suffix = run_id[len(state.sweep_id) + 1 :]
             if suffix.isdigit():
-                next_index = max(next_index, int(suffix) + 1)
+                found.next_index = max(found.next_index, int(suffix) + 1)
         if run.exit_code is None:
             continue
-        own_done += 1 if is_trial else 0
         trial_state = "finished" if run.exit_code == 0 else "failed"
-        prior.append(({k: v for k, v in run.config.items() if k in names}, trial_state, run.summary))
-    return prior, next_index, own_done
+        params = {k: v for k, v in run.config.items() if k in names}
+        found.prior.append((params, trial_state, run.summary))
+        if is_trial:
+            found.trials.append(
+                _resumed_trial(
+                    state,
+                    run_id,
+                    params,
+                    trial_state,
+                    run.summary,
+                    error=None if run.exit_code == 0 else f"exit code {run.exit_code}",
+                    run_dir=str(run_dir),
+                )
+            )
+    return found
 
 
 def _offline_summary(run_id: str) -> dict[str, Any]:
@@ -102,8 +175,6 @@ def summary_from_elsewhere(
     return _offline_summary(run_id)
 
 
-# Run states that mean a trial ran to its end (W&B's; "running" and "preempted" ones come back).
-_ENDED = ("finished", "failed", "crashed", "killed")
 
 
 def existing_online_sweep(state: SweepState) -> str | None:
@@ -124,13 +195,38 @@ def existing_online_sweep(state: SweepState) -> str | None:
     return None
 
 
-def finished_online_trials(state: SweepState) -> int:
-    """How many runs of the sweep already ended on the server (a resumed sweep runs only the rest)."""
+def _plain_summary(run: Any) -> dict[str, Any]:
+    # `summary_metrics` is the plain JSON dict; `run.summary` wraps nested values in live objects.
+    value = getattr(run, "summary_metrics", None)
+    if isinstance(value, (str, bytes)):
+        value = json.loads(value)
+    return dict(value or {})
+
+
+# W&B run states that mean a trial ran to its end, as trial states ("running" and "preempted" runs
+# come back, so they are not ended).
+_TRIAL_STATES = {"finished": "finished", "failed": "failed", "crashed": "failed", "killed": "stopped"}
+
+
+def finished_online_trials(state: SweepState) -> list[TrialResult]:
+    """The runs of the sweep that already ended on the server, marked resumed (a resumed sweep runs
+    only the rest, and returns them with its own)."""
     from ._server import public_api
 
+    names = set((state.config.get("parameters") or {}).keys())
     try:
         api = public_api(state.host, state.entity, state.project)
         path = "/".join(p for p in (state.entity, state.project, state.sweep_id) if p)
-        return sum(1 for run in api.sweep(path).runs if str(run.state).lower() in _ENDED)
+        runs = [run for run in api.sweep(path).runs if str(run.state).lower() in _TRIAL_STATES]
+        return [
+            _resumed_trial(
+                state,
+                str(run.id),
+                {k: v for k, v in dict(run.config).items() if k in names},
+                _TRIAL_STATES.get(str(run.state).lower(), "failed"),
+                _plain_summary(run),
+            )
+            for run in runs
+        ]
     except Exception:  # a new sweep (nothing to count), or the server cannot tell: run the full count
-        return 0
+        return []

@@ -35,6 +35,9 @@ class TrialResult:
         duration_s: Wall time of the trial.
         summary: The run's summary at finish (JSON-safe).
         run_dir: Local directory of an offline run (``wandb sync`` it to upload).
+        resumed: The trial ended before this launch of the sweep (an earlier attempt or run of the
+            same sweep task) and was read back from its W&B run rather than run again; ``agent`` and
+            ``duration_s`` are then unknown (0).
     """
 
     run_id: str
@@ -47,6 +50,7 @@ class TrialResult:
     duration_s: float = 0.0
     summary: dict[str, Any] = field(default_factory=dict)
     run_dir: str | None = None
+    resumed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -75,7 +79,8 @@ class SweepResult:
         name: The sweep name.
         mode: ``"online"``, ``"offline"`` or ``"disabled"``.
         metric_name / goal: The sweep metric and its goal (``None`` when the sweep has no metric).
-        trials: Every trial, in the order they finished.
+        trials: Every trial of the sweep, in the order they finished: first those that ended before
+            this launch (a retried or re-run sweep task; ``resumed=True``), then this launch's.
         agents: Number of agent tasks launched.
         agent_errors: Agent tasks that failed as a whole (not trials), as ``"agent i: error"``.
         logs: The ``flyte.io.Dir`` of collected logs when ``download_logs`` was set.
@@ -125,7 +130,8 @@ class SweepResult:
         lines = [f"sweep {self.sweep_id} ({self.mode}): {len(self.trials)} trials, {len(self.failed)} failed"]
         for t in self.trials:
             value = "no metric" if t.metric is None else f"{self.metric_name}={t.metric:.6g}"
-            lines.append(f"  {t.run_id:<24} {t.state:<8} {value:<28} {t.params}")
+            mark = " (resumed)" if t.resumed else ""
+            lines.append(f"  {t.run_id:<24} {t.state:<8} {value:<28} {t.params}{mark}")
         if best is not None:
             lines.append(f"  best: {best.run_id} {self.metric_name}={best.metric:.6g} {best.params}")
         return "\n".join(lines)
@@ -143,15 +149,24 @@ class Progress:
         self.best: TrialResult | None = None
         self._lock = threading.Lock()
 
+    def _count(self, trial: TrialResult) -> None:
+        self.done += 1
+        if (
+            trial.state == "finished"
+            and trial.metric is not None
+            and (self.best is None or better(trial.metric, self.best.metric, self.goal))
+        ):
+            self.best = trial
+
+    def resume(self, trials: list[TrialResult]) -> None:
+        """Count trials that ended before this launch, so numbering and the best so far go on."""
+        with self._lock:
+            for trial in trials:
+                self._count(trial)
+
     def line(self, trial: TrialResult) -> str:
         with self._lock:
-            self.done += 1
-            if (
-                trial.state == "finished"
-                and trial.metric is not None
-                and (self.best is None or better(trial.metric, self.best.metric, self.goal))
-            ):
-                self.best = trial
+            self._count(trial)
             if trial.state == "failed":
                 outcome = f"FAILED ({trial.error})"
             elif trial.state == "stopped":
