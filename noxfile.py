@@ -57,6 +57,9 @@ VERMIN_ARGS = (
     "typing_extensions",
 )
 TORCH_PIN = "torch==2.13.0+cpu"
+# Where a CPU torch comes from without a local wheel ($PIP_FIND_LINKS): PyTorch's own CPU index (no
+# other public index serves the +cpu builds, and PyPI's torch would pull the CUDA libraries).
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 # Version matrix: the latest releases tested; the floors are read from the packages' metadata.
 LATEST = {"flyte": "2.12.1", "wandb": "0.31.0"}
@@ -154,9 +157,41 @@ def _install_tools(session: nox.Session, *tools: str) -> None:
     session.install("-c", _constraints(session), *tools)
 
 
-def _torch_args() -> list[str]:
+def _index_unreachable(url: str) -> str | None:
+    """Why ``url`` cannot be read from here (``None`` when it can)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=15) as response:
+            response.read(1)
+    except OSError as exc:  # URLError, timeouts, refused connections and HTTP errors alike
+        return str(getattr(exc, "reason", None) or exc)
+    return None
+
+
+def _cpu_torch_source(session: nox.Session) -> list[str]:
+    """Where ``TORCH_PIN`` comes from: $PIP_FIND_LINKS (a local wheel) when set, else PyTorch's CPU
+    index; skips the session, saying why in one line, when neither can serve it."""
     links = os.environ.get("PIP_FIND_LINKS")
-    return ["--find-links", links] if links else []
+    if links:
+        return ["--find-links", links]
+    why = _index_unreachable(f"{TORCH_CPU_INDEX}/torch/")
+    if why:
+        session.skip(
+            f"needs CPU torch ({TORCH_PIN}): PIP_FIND_LINKS is not set and PyTorch's CPU index "
+            f"{TORCH_CPU_INDEX} is unreachable ({why}); set PIP_FIND_LINKS to a folder holding the wheel"
+        )
+    return ["--index-url", TORCH_CPU_INDEX]
+
+
+def _install_cpu_torch(session: nox.Session, source: list[str], *others: str) -> None:
+    constraints = ["-c", _constraints(session)]
+    if source[0] == "--index-url":
+        # torch alone from PyTorch's index (--no-deps): its dependencies, like everything else, come
+        # from the default index at the lock file's versions in the next step, which finds it installed.
+        session.install(*source, "--no-deps", TORCH_PIN)
+        source = []
+    session.install(*source, *constraints, TORCH_PIN, *others)
 
 
 def _python_sources() -> list[str]:
@@ -245,9 +280,10 @@ def integration_distributed(session: nox.Session) -> None:
     """torchrun tests and the Elastic launch path (installs CPU torch and flyteplugins-pytorch)."""
     if not (IT / "distributed").is_dir():
         session.skip("integration-tests/distributed does not exist yet")
+    torch_source = _cpu_torch_source(session)  # before the sync: a session that must skip does so at once
     _sync(session, "--all-packages", "--group", "dev")
-    # flyteplugins-pytorch (Elastic) pulls torch: the pin keeps it on the local CPU wheel.
-    session.install(*_torch_args(), "-c", _constraints(session), TORCH_PIN, "flyteplugins-pytorch", "psutil")
+    # flyteplugins-pytorch (Elastic) pulls torch: the pin keeps it on the CPU build.
+    _install_cpu_torch(session, torch_source, "flyteplugins-pytorch", "psutil")
     # The Elastic plugin's real elastic_launch path (issue: ready for a real cluster) needs torch too.
     paths = ["integration-tests/distributed", "integration-tests/cluster/test_elastic_launch.py"]
     if _run_slow():  # an Elastic sweep: every trial is a two-process torch job on the pod simulator
