@@ -19,9 +19,9 @@ def test_without_pip_find_links_and_no_route_to_the_cpu_index_the_session_skips_
     env = {k: v for k, v in os.environ.items() if k != "PIP_FIND_LINKS"}
     # A proxy nobody listens on: download.pytorch.org is unreachable, as on a machine without internet.
     env.update(https_proxy="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9", NO_PROXY="", no_proxy="")
+    nox = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "--envdir", str(tmp_path / "nox")]
     proc = subprocess.run(
-        [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "--envdir", str(tmp_path / "nox")]
-        + ["-s", "integration-distributed"],
+        [*nox, "-s", "integration-distributed"],
         cwd=ROOT,
         env=env,
         capture_output=True,

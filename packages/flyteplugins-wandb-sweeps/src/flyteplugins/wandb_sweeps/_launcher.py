@@ -72,9 +72,7 @@ def _write_report(state: SweepState, result: SweepResult) -> None:
     )
 
 
-async def _offline_controller(
-    state: SweepState, count: int
-) -> tuple[OfflineController, list[TrialResult]]:
+async def _offline_controller(state: SweepState, count: int) -> tuple[OfflineController, list[TrialResult]]:
     """The engine, seeded with the sweep's finished trials on disk (returned too, as resumed trials);
     ``count`` is the sweep's total."""
     config = await asyncio.to_thread(validate_sweep_config, state.config)
@@ -129,7 +127,8 @@ async def _launch(
     elif state.resumed:
         earlier = await asyncio.to_thread(finished_online_trials, state)
         if earlier:
-            say(f"wandb sweep {state.sweep_id}: resuming: {len(earlier)} trial(s) already ended on the server.")
+            n = len(earlier)
+            say(f"wandb sweep {state.sweep_id}: resuming: {n} trial(s) already ended on the server.")
     launch = Launch(
         progress=Progress(state.sweep_id, count, metric_name, goal),
         budget=max(count - len(earlier), 0),

@@ -48,7 +48,12 @@ def _metric_name(state: SweepState) -> str | None:
 
 
 def _resumed_trial(
-    state: SweepState, run_id: str, params: dict[str, Any], trial_state: str, summary: dict[str, Any], **kw: Any
+    state: SweepState,
+    run_id: str,
+    params: dict[str, Any],
+    trial_state: str,
+    summary: dict[str, Any],
+    **kw: Any,
 ) -> TrialResult:
     from ._trial import make_result  # the one constructor of trial records (metric checks included)
 
@@ -173,8 +178,6 @@ def summary_from_elsewhere(
     if state.mode == "online":
         return _online_summary(state, run_id)
     return _offline_summary(run_id)
-
-
 
 
 def existing_online_sweep(state: SweepState) -> str | None:
