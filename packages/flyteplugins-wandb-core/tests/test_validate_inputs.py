@@ -7,6 +7,7 @@ and ``wandb.Settings`` validators), so the two cannot drift apart.
 from __future__ import annotations
 
 import inspect
+import re
 import subprocess
 import sys
 import textwrap
@@ -69,6 +70,14 @@ BAD_INPUTS: list[tuple[dict[str, Any], str]] = [
     ({"settings": {"base_url": "wandb.local"}}, r"settings\['base_url'\] must start with http"),
     ({"settings": {"api_key": "x"}}, r"secret-like argument 'api_key'"),
     ({"job_type": "j" * 65}, r"job_type is 65 characters long; W&B allows at most 64"),
+    (
+        {"settings": {"init_timeout": "soon"}},
+        r"settings\['init_timeout'\] must be a number \(float, as wandb.Settings declares it\), "
+        r"got str 'soon'",
+    ),
+    ({"settings": {"quiet": "maybe"}}, r"settings\['quiet'\] must be True or False \(bool.*got str 'maybe'"),
+    ({"settings": {"project": 5}}, r"settings\['project'\] must be a string \(str.*got int 5"),
+    ({"settings": {"x_stats_gpu_device_ids": ["a"]}}, r"must be a list of integers \(ints"),
 ]
 
 
@@ -95,6 +104,9 @@ def test_wandb_init_refuses_at_decoration(kwargs: dict[str, Any], message: str) 
         {"resume": "must"},
         {"resume": True},
         {"settings": {"console": "off", "x_label": "w0", "run_tags": ["a"]}},
+        # what pydantic's lax mode (wandb.Settings) converts is accepted as wandb accepts it
+        {"settings": {"init_timeout": "10", "quiet": "yes", "x_stats_gpu_device_ids": (0, 1)}},
+        {"settings": {"login_timeout": 5, "heartbeat_seconds": 30.0, "x_proxies": {"https": "http://p"}}},
         {"save_code": False, "reinit": "create_new", "dir": "/tmp", "config_exclude_keys": ["a"]},
         {"id": "a b"},  # inner whitespace is something wandb accepts
     ],
@@ -175,7 +187,8 @@ def test_decoration_does_not_import_wandb() -> None:
         @wandb_init(project="p", save_code=True)
         @env.task
         async def t() -> None: ...
-        for bad in ({"lr": 1}, {"settings": {"consol": 1}}, {"id": "a/b"}):
+        bad_inputs = [{"lr": 1}, {"settings": {"consol": 1}}, {"settings": {"init_timeout": "soon"}}]
+        for bad in bad_inputs + [{"id": "a/b"}]:
             try:
                 wandb_config(**bad)
             except WandbConfigError:
@@ -193,31 +206,80 @@ def test_decoration_does_not_import_wandb() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _installed_is_recorded() -> bool:
-    return _wandb_names.lists_are_complete()
-
-
-def test_init_kwargs_match_wandb_init_signature() -> None:
-    import wandb
-
-    real = set(inspect.signature(wandb.init).parameters)
-    if not _installed_is_recorded():
-        pytest.skip(f"names recorded from wandb {_wandb_names.RECORDED_VERSION}; unknown names pass through")
-    assert set(_wandb_names.INIT_KWARGS) == real
-
-
-def test_settings_fields_match_wandb_settings() -> None:
+def test_recorded_names_and_kinds_match_the_installed_wandb() -> None:
     import wandb
 
     assert wandb.Settings.model_config.get("extra") == "forbid"  # why unknown keys must be refused
-    if not _installed_is_recorded():
-        pytest.skip(f"names recorded from wandb {_wandb_names.RECORDED_VERSION}; unknown names pass through")
-    assert set(_wandb_names.SETTINGS_FIELDS) == set(wandb.Settings.model_fields)
+    recorded = _wandb_names.recorded(wandb.__version__)
+    assert recorded is not None, (
+        f"wandb {wandb.__version__} is not recorded in _wandb_names.py (recorded: "
+        f"{', '.join(_wandb_names.RECORDED_RELEASES)}): run scripts/record_wandb_names.py with its line"
+    )
+    live = _wandb_names.read_installed(wandb)
+    assert recorded.init_kwargs == live.init_kwargs
+    assert recorded.settings == live.settings
+    assert _wandb_names.for_early_checks() == recorded
 
 
-def test_unknown_names_pass_through_on_another_wandb_release(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_wandb_names, "lists_are_complete", lambda: False)
+# Values every kind meets somewhere: a kind must never refuse one that wandb.Settings takes.
+SETTING_VALUES: list[Any] = [
+    "soon", "10", "1.5", "yes", "", 10, 0, 1, 1.5, 2.0, True, ["a"], [1], ("a",), [], {"a": "b"}, {"a": 1},
+]  # fmt: skip
+
+
+def test_setting_kinds_refuse_only_what_wandb_settings_refuses() -> None:
+    live = _wandb_names.for_early_checks()
+    assert live is not None
+    too_strict = [
+        (name, value)
+        for name, kind in live.settings.items()
+        if name != "run_tags"  # judged by check_tags (tested against wandb above), stricter by design
+        for value in SETTING_VALUES
+        if not _validate.setting_fits(kind, value) and _wandb_accepts(**{name: value})
+    ]
+    assert not too_strict
+    numbers = [n for n, k in live.settings.items() if k in ("int", "float")]
+    assert numbers and not any(_wandb_accepts(**{n: "soon"}) for n in numbers)
+
+
+def test_names_follow_the_installed_release_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    # x_sync_dir_suffix arrived in wandb 0.22, x_disable_service left after 0.19.
+    monkeypatch.setattr(_wandb_names, "installed_release", lambda: "0.21.4")
+    with pytest.raises(WandbConfigError, match=r"settings\['x_sync_dir_suffix'\].*installed: wandb 0\.21\.4"):
+        wandb_config(settings={"x_sync_dir_suffix": "w0"})
+    monkeypatch.setattr(_wandb_names, "installed_release", lambda: "0.22.3")
+    wandb_config(settings={"x_sync_dir_suffix": "w0"})
+    monkeypatch.setattr(_wandb_names, "installed_release", lambda: "0.19.11")
+    wandb_config(settings={"x_disable_service": True})
+    monkeypatch.setattr(_wandb_names, "installed_release", lambda: "0.20.1")
+    with pytest.raises(WandbConfigError, match=r"settings\['x_disable_service'\]"):
+        wandb_config(settings={"x_disable_service": True})
+
+
+def test_an_unrecorded_wandb_is_judged_when_the_run_opens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wandb line newer than the table: decoration lets the names pass, the run's opening refuses them."""
+    import wandb
+
+    from flyteplugins.wandb_core._lifecycle import start_run
+    from flyteplugins.wandb_core._resolve import RunPlan
+
+    monkeypatch.setattr(_wandb_names, "installed_release", lambda: "0.99.0")
+    assert _wandb_names.for_early_checks() is None
     wandb_config(some_future_init_arg=True, settings={"x_some_future_setting": 1})
+    cases = [
+        (
+            {"lr": 0.1},
+            {},
+            rf"run 'r1' got an unknown argument 'lr'\..*of wandb {re.escape(wandb.__version__)} ",
+        ),
+        ({"project": "p"}, {"consol": "off"}, r"settings\['consol'\] is not a wandb.Settings field"),
+        ({"project": "p"}, {"init_timeout": "soon"}, r"settings\['init_timeout'\] must be a number"),
+    ]
+    for init_kwargs, settings, message in cases:
+        plan = RunPlan(action="init", run_id="r1", init_kwargs=init_kwargs, settings=settings)
+        # Refused before wandb.init, even with on_error="continue": fail-open is for W&B, not for typos.
+        with pytest.raises(WandbConfigError, match=message):
+            start_run(plan)
 
 
 def _wandb_accepts(**settings: Any) -> bool:

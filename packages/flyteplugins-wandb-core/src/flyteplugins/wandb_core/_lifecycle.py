@@ -31,7 +31,7 @@ from . import _compat, _concurrency, _globals, _notices, _preempt, _requirements
 from ._resolve import RunPlan
 from ._runtime import FAILED_EXIT_CODE, netrc_has_entry
 from ._state import ActiveRun, registry
-from ._validate import WandbTrackingError
+from ._validate import WandbConfigError, WandbTrackingError, check_against_installed_wandb
 
 logger = logging.getLogger("flyteplugins.wandb")
 
@@ -239,7 +239,7 @@ def start_run(plan: RunPlan) -> ActiveRun:
     """
     try:
         return _start_run(plan)
-    except WandbTrackingError:
+    except (WandbTrackingError, WandbConfigError):  # a bad argument is the user's to fix, not fail-open's
         raise
     except Exception as exc:
         if plan.on_error == "raise":
@@ -253,6 +253,7 @@ def start_run(plan: RunPlan) -> ActiveRun:
 def _start_run(plan: RunPlan) -> ActiveRun:
     import wandb
 
+    check_against_installed_wandb(f"run {plan.run_id!r}", wandb, plan.init_kwargs, plan.settings)
     kwargs = dict(plan.init_kwargs)
     fields = dict(plan.settings)
     fields.setdefault("finish_timeout", plan.finish_timeout or DEFAULT_FINISH_TIMEOUT)

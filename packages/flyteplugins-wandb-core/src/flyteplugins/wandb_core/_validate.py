@@ -8,8 +8,10 @@ tests check both against the installed wandb.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -251,18 +253,69 @@ def check_resume(where: str, argument: str, value: Any) -> None:
     raise WandbConfigError(f"{where}: {argument}={value!r} is not valid; allowed values: {choices}.")
 
 
-def check_init_kwargs(where: str, names: Iterable[str], plugin_options: Iterable[str] = ()) -> None:
-    """Refuse names that are neither ``wandb.init`` arguments nor the plugin's own options."""
-    if not _wandb_names.lists_are_complete():
-        return  # a newer wandb than the recorded names: let it judge names we do not know
-    known = set(_wandb_names.INIT_KWARGS) | set(plugin_options)
+def check_init_kwargs(
+    where: str,
+    names: Iterable[str],
+    plugin_options: Iterable[str] = (),
+    wandb_names: _wandb_names.WandbNames | None = None,
+) -> None:
+    """Refuse names that are neither ``wandb.init`` arguments nor the plugin's own options.
+
+    ``wandb_names`` defaults to the installed wandb's recorded line; on a line not recorded the check
+    waits for `check_against_installed_wandb`, which runs before the run opens.
+    """
+    accepted = wandb_names or _wandb_names.for_early_checks()
+    if accepted is None:
+        return
+    known = set(accepted.init_kwargs) | set(plugin_options)
     for name in names:
         if name not in known:
             raise WandbConfigError(
                 f"{where} got an unknown argument {name!r}.{_did_you_mean(name, known)} Allowed: the plugin "
-                f"options and the wandb.init arguments ({', '.join(sorted(known))}). Hyperparameters go "
-                "in config={...}."
+                f"options and the wandb.init arguments of wandb {accepted.release} "
+                f"({', '.join(sorted(known))}). Hyperparameters go in config={{...}}."
             )
+
+
+_BOOL_WORDS = frozenset({"0", "off", "f", "false", "n", "no", "1", "on", "t", "true", "y", "yes"})
+
+
+def _is_number(value: Any, whole: bool) -> bool:
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return False
+    if not isinstance(value, (int, float)):
+        return False
+    return not whole or isinstance(value, int) or (math.isfinite(value) and float(value).is_integer())
+
+
+def setting_fits(kind: str, value: Any) -> bool:
+    """Whether ``wandb.Settings`` could take ``value`` for a field of this kind (`_wandb_names.KINDS`).
+
+    As lenient as pydantic's lax mode that ``wandb.Settings`` validates with (``"10"`` is a number,
+    ``"yes"`` a bool), so only a value wandb would refuse too is refused.
+    """
+    if value is None or kind == "any":
+        return True
+    if kind == "str":
+        return isinstance(value, (str, bytes))
+    if kind in ("int", "float"):
+        return _is_number(value, whole=kind == "int")
+    if kind == "bool":
+        if isinstance(value, str):
+            return value.strip().lower() in _BOOL_WORDS
+        return isinstance(value, (bool, int, float)) and value in (0, 1)
+    if kind in ("strs", "ints"):
+        if not isinstance(value, (list, tuple, set, frozenset)):
+            return False
+        return all(item is not None and setting_fits(kind[:-1], item) for item in value)
+    if kind == "strmap":
+        return isinstance(value, Mapping) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        )
+    return True
 
 
 def normalize_settings(where: str, value: Any) -> dict[str, Any] | None:
@@ -295,18 +348,60 @@ def _fields_set(settings: Any) -> dict[str, Any]:
     return {name: getattr(settings, name) for name in sorted(settings.model_fields_set)}
 
 
+def check_setting_names_and_types(
+    where: str, settings: Mapping[str, Any], wandb_names: _wandb_names.WandbNames | None = None
+) -> None:
+    """Each key a ``wandb.Settings`` field of the installed wandb, each value of that field's kind.
+
+    ``wandb_names`` defaults to the installed wandb's recorded line; on a line not recorded the check
+    waits for `check_against_installed_wandb`, which runs before the run opens.
+    """
+    accepted = wandb_names or _wandb_names.for_early_checks()
+    if accepted is None:
+        return
+    for key, value in settings.items():
+        kind = accepted.settings.get(key)
+        if kind is None:
+            raise WandbConfigError(
+                f"{where}: settings[{key!r}] is not a wandb.Settings field."
+                f"{_did_you_mean(key, accepted.settings)} (installed: wandb {accepted.release}; see "
+                "https://docs.wandb.ai/ref/python/settings for the fields)."
+            )
+        # run_tags has its own, stricter rule below (a bare string would become one tag per letter).
+        if key != "run_tags" and not setting_fits(kind, value):
+            raise WandbConfigError(
+                f"{where}: settings[{key!r}] must be {_wandb_names.KINDS[kind]} ({kind}, as wandb.Settings "
+                f"declares it), got {type(value).__name__} {value!r}."
+            )
+
+
+def check_against_installed_wandb(
+    where: str, wandb: Any, init_kwargs: Iterable[str], settings: Mapping[str, Any]
+) -> None:
+    """Before a run opens: the checks decoration left to the installed wandb, when its line is not recorded.
+
+    wandb is imported by then, so its own ``wandb.init`` signature and ``wandb.Settings`` model are
+    read; on a recorded line decoration has already judged the same names, so nothing is repeated.
+    """
+    if _wandb_names.for_early_checks() is not None:
+        return
+    live = _installed_names(wandb)
+    check_init_kwargs(where, init_kwargs, wandb_names=live)
+    check_setting_names_and_types(where, settings, wandb_names=live)
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_names(wandb: Any) -> _wandb_names.WandbNames:
+    return _wandb_names.read_installed(wandb)
+
+
 def check_settings(where: str, settings: Mapping[str, Any]) -> None:
     """The fields of a ``settings`` dict: known to wandb, no credentials, W&B's rules for the values."""
     check_no_secret_arguments(f"{where} settings", settings.keys())
     for key in settings:
         if not isinstance(key, str):
             raise WandbConfigError(f"{where}: settings keys must be strings, got {key!r}.")
-        if _wandb_names.lists_are_complete() and key not in _wandb_names.SETTINGS_FIELDS:
-            raise WandbConfigError(
-                f"{where}: settings[{key!r}] is not a wandb.Settings field."
-                f"{_did_you_mean(key, _wandb_names.SETTINGS_FIELDS)} See "
-                "https://docs.wandb.ai/ref/python/settings for the fields."
-            )
+    check_setting_names_and_types(where, settings)
     arg = f"{where}: settings"
     for key in ("project", "entity"):
         check_wandb_name(where, f"settings[{key!r}]", settings.get(key))

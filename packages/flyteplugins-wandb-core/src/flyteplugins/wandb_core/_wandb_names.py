@@ -1,87 +1,218 @@
-"""The names wandb accepts, recorded from the wandb SDK so decoration never has to import wandb.
+"""What each wandb release accepts, recorded so that decoration never has to import wandb.
 
 Importing wandb takes seconds; ``@wandb_init`` runs at module import, so the checks that must happen
-there read these recorded lists instead. ``tests/test_validate_inputs.py`` compares them with the
-installed wandb (``inspect.signature(wandb.init)`` and ``wandb.Settings.model_fields``), so they
-cannot drift unnoticed when wandb changes.
+there read this table instead: the ``wandb.init`` keyword arguments and the ``wandb.Settings`` fields
+with the kind of value each takes, for every recorded release line (major.minor). A name's
+``[since-until]`` suffix gives the lines that have it. ``scripts/record_wandb_names.py`` writes the
+table from real installs; ``tests/test_validate_inputs.py`` checks it against the installed wandb.
+
+On a wandb line not recorded here (a release newer than the table), the names and kinds are read from
+the installed wandb itself when the first run is about to open (`read_installed`), so the checks are
+never off, only later.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import typing
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+Line = tuple[int, int]
+
+# Value kinds of wandb.Settings fields, as `_validate.check_setting_value` judges them.
+KINDS: Mapping[str, str] = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "True or False",
+    "strs": "a list of strings",
+    "ints": "a list of integers",
+    "strmap": "a dict of strings to strings",
+    "any": "any value",
+}
 
 
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
+def _wrap(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
 
 
-RECORDED_VERSION = "0.31.0"
-"""The wandb release these lists were read from."""
+# fmt: off
+# BEGIN RECORDED
+RECORDED_RELEASES = (
+    "0.19.11", "0.20.1", "0.21.4", "0.22.3", "0.23.1", "0.24.2", "0.25.1", "0.26.1", "0.27.2", "0.28.2",
+    "0.29.0", "0.30.0", "0.31.0",
+)
+"""The release each recorded line was read from."""
 
-INIT_KWARGS = _words(
+INIT_KWARGS_TABLE = _wrap(
     """
-    allow_val_change anonymous config config_exclude_keys config_include_keys dir entity force
-    fork_from group id job_type mode monitor_gym name notes project reinit resume resume_from
-    save_code settings sync_tensorboard tags tensorboard
+    allow_val_change anonymous config config_exclude_keys config_include_keys dir entity force fork_from
+    group id job_type mode monitor_gym name notes project reinit resume resume_from save_code settings
+    sync_tensorboard tags tensorboard
     """
 )
-"""Keyword arguments of ``wandb.init``."""
 
-SETTINGS_FIELDS = _words(
-    """
-    allow_media_symlink allow_offline_artifacts allow_val_change anonymous api_key app_url_override
-    azure_account_url_to_access_key base_url capture_loggers code_dir config_paths console
-    console_chunk_max_bytes console_chunk_max_seconds console_multipart credentials_file disable_code
-    disable_git disable_git_fork_point disable_job_creation docker email entity finish_timeout
-    finish_timeout_raises force fork_from git_commit git_remote git_remote_url git_root
-    heartbeat_seconds host http_proxy https_proxy identity_token_file ignore_globs init_timeout
-    insecure_disable_ssl job_name job_source label_disable launch launch_config_path login_timeout
-    max_end_of_run_history_metrics max_end_of_run_summary_metrics mode notebook_name organization
-    program program_abspath program_relpath project quiet reinit relogin resume resume_from resumed
-    root_dir run_group run_id run_job_type run_name run_notes run_tags sagemaker_disable save_code
-    settings_system show_colors show_emoji show_errors show_info show_warnings silent stop_fn
-    stop_on_fatal_error strict summary_timeout summary_warnings sweep_id sweep_param_path symlink
-    sync_tensorboard table_raise_on_max_row_limit_exceeded use_dot_wandb username x_cli_only_mode
-    x_disable_machine_info x_disable_meta x_disable_stats x_disable_viewer x_executable
-    x_extra_http_headers x_file_stream_max_bytes x_file_stream_max_line_bytes x_file_stream_no_gzip
-    x_file_stream_retry_max x_file_stream_retry_wait_max_seconds x_file_stream_retry_wait_min_seconds
-    x_file_stream_timeout_seconds x_file_stream_transmit_interval x_file_transfer_retry_max
-    x_file_transfer_retry_wait_max_seconds x_file_transfer_retry_wait_min_seconds
-    x_file_transfer_timeout_seconds x_files_dir x_flow_control_custom x_flow_control_disabled
-    x_graphql_retry_max x_graphql_retry_wait_max_seconds x_graphql_retry_wait_min_seconds
-    x_graphql_timeout_seconds x_history_value_encoding x_internal_check_process x_jupyter_name
-    x_jupyter_path x_jupyter_root x_label x_live_policy_rate_limit x_live_policy_wait_time x_log_level
-    x_network_buffer x_primary x_proxies x_runqueue_item_id x_save_requirements
-    x_server_side_derived_summary x_service_transport x_service_wait x_skip_transaction_log x_start_time
-    x_stats_buffer_size x_stats_coreweave_metadata_base_url x_stats_coreweave_metadata_endpoint
-    x_stats_cpu_count x_stats_cpu_logical_count x_stats_dcgm_exporter x_stats_disk_paths
-    x_stats_gpu_count x_stats_gpu_device_ids x_stats_gpu_type x_stats_neuron_monitor_config_path
-    x_stats_no_cgroup x_stats_open_metrics_endpoints x_stats_open_metrics_filters
-    x_stats_open_metrics_http_headers x_stats_pid x_stats_sampling_interval x_stats_self_usage
-    x_stats_track_process_tree x_sync x_sync_dir_suffix x_transaction_log_flush_interval
-    x_update_finish_state
-    """
-)
-"""Fields of ``wandb.Settings`` (it forbids any other key)."""
+SETTINGS_TABLE = {
+    "any": _wrap(
+        """
+        anonymous console fork_from job_source mode reinit resume resume_from stop_fn[0.26-]
+        x_stats_open_metrics_filters
+        """
+    ),
+    "bool": _wrap(
+        """
+        allow_media_symlink[0.26-] allow_offline_artifacts allow_val_change console_multipart disable_code
+        disable_git disable_git_fork_point[0.26-] disable_job_creation finish_timeout_raises[0.27-] force
+        insecure_disable_ssl label_disable launch quiet relogin resumed sagemaker_disable save_code
+        show_colors show_emoji show_errors show_info show_warnings silent stop_on_fatal_error[0.27-] strict
+        symlink sync_tensorboard table_raise_on_max_row_limit_exceeded use_dot_wandb[0.23-] x_cli_only_mode
+        x_disable_machine_info x_disable_meta x_disable_service[-0.19] x_disable_setproctitle[-0.20]
+        x_disable_stats x_disable_viewer x_file_stream_no_gzip[0.28-] x_flow_control_custom
+        x_flow_control_disabled x_primary x_require_legacy_service[-0.20] x_save_requirements
+        x_server_side_derived_summary x_server_side_expand_glob_metrics[-0.30] x_skip_transaction_log[0.20-]
+        x_stats_no_cgroup[0.27-] x_stats_self_usage[0.31-] x_stats_track_process_tree[0.21-] x_sync
+        x_update_finish_state
+        """
+    ),
+    "float": _wrap(
+        """
+        finish_timeout[0.27-] init_timeout login_timeout x_file_stream_retry_wait_max_seconds
+        x_file_stream_retry_wait_min_seconds x_file_stream_timeout_seconds x_file_stream_transmit_interval
+        x_file_transfer_retry_wait_max_seconds x_file_transfer_retry_wait_min_seconds
+        x_file_transfer_timeout_seconds x_graphql_retry_wait_max_seconds x_graphql_retry_wait_min_seconds
+        x_graphql_timeout_seconds x_internal_check_process x_service_wait x_start_time
+        x_stats_sampling_interval x_transaction_log_flush_interval[0.31-]
+        """
+    ),
+    "int": _wrap(
+        """
+        console_chunk_max_bytes[0.22-] console_chunk_max_seconds[0.22-] heartbeat_seconds
+        max_end_of_run_history_metrics[0.21-] max_end_of_run_summary_metrics[0.21-] summary_timeout
+        summary_warnings x_file_stream_max_bytes x_file_stream_max_line_bytes x_file_stream_retry_max
+        x_file_transfer_retry_max x_graphql_retry_max x_live_policy_rate_limit x_live_policy_wait_time
+        x_log_level x_network_buffer x_stats_buffer_size x_stats_cpu_count[0.21-]
+        x_stats_cpu_logical_count[0.21-] x_stats_gpu_count[0.21-] x_stats_pid
+        """
+    ),
+    "ints": _wrap(
+        """
+        x_stats_gpu_device_ids
+        """
+    ),
+    "str": _wrap(
+        """
+        api_key app_url_override[0.24-] base_url code_dir credentials_file docker email entity git_commit
+        git_remote git_remote_url git_root host http_proxy https_proxy identity_token_file job_name
+        launch_config_path notebook_name organization program program_abspath program_relpath project
+        root_dir run_group run_id run_job_type run_name run_notes settings_system start_method[-0.28]
+        sweep_id sweep_param_path username x_executable x_files_dir x_history_value_encoding[0.31-]
+        x_jupyter_name x_jupyter_path x_jupyter_root x_label x_runqueue_item_id x_service_transport
+        x_stats_coreweave_metadata_base_url[0.20-] x_stats_coreweave_metadata_endpoint[0.20-]
+        x_stats_dcgm_exporter x_stats_gpu_type[0.21-] x_stats_neuron_monitor_config_path
+        x_sync_dir_suffix[0.22-]
+        """
+    ),
+    "strmap": _wrap(
+        """
+        azure_account_url_to_access_key capture_loggers[0.27-] x_extra_http_headers x_proxies
+        x_stats_open_metrics_endpoints x_stats_open_metrics_http_headers
+        """
+    ),
+    "strs": _wrap(
+        """
+        config_paths ignore_globs run_tags x_stats_disk_paths
+        """
+    ),
+}
+# END RECORDED
+# fmt: on
 
 
-def _version_tuple(text: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+class WandbNames(NamedTuple):
+    """What one wandb release line accepts: ``wandb.init`` arguments and settings fields -> kind."""
+
+    release: str
+    init_kwargs: frozenset[str]
+    settings: dict[str, str]
+
+
+def _line(text: str) -> Line:
+    major, minor = (int(p) for p in re.findall(r"\d+", text)[:2])
+    return major, minor
+
+
+def _has(word: str, line: Line) -> tuple[str, bool]:
+    """The name in a table word (``name[since-until]``) and whether release ``line`` has it."""
+    name, _, span = word.partition("[")
+    if not span:
+        return name, True
+    since, _, until = span.rstrip("]").partition("-")
+    return name, (not since or _line(since) <= line) and (not until or line <= _line(until))
+
+
+def recorded(release: str) -> WandbNames | None:
+    """The recorded names of ``release``'s line, or None when that line is not recorded."""
+    line = _line(release)
+    if line not in {_line(r) for r in RECORDED_RELEASES}:
+        return None
+    init = frozenset(name for name, ok in (_has(w, line) for w in INIT_KWARGS_TABLE) if ok)
+    settings = {
+        name: kind
+        for kind, words in SETTINGS_TABLE.items()
+        for name, ok in (_has(w, line) for w in words)
+        if ok
+    }
+    return WandbNames(release, init, settings)
 
 
 @functools.lru_cache(maxsize=1)
-def lists_are_complete() -> bool:
-    """True when the installed wandb is the release line (major.minor) these lists were read from.
-
-    Another wandb may accept names these lists lack (a newer one adds settings, an older one had some
-    since removed); then an unknown name is left for wandb to judge rather than refused here.
-    ``importlib.metadata`` reads the version without importing wandb.
-    """
+def installed_release() -> str | None:
+    """The installed wandb's version, read from its metadata (``importlib.metadata``: no wandb import)."""
     from importlib import metadata  # on first use: it costs a noticeable part of importing the plugin
 
     try:
-        installed = metadata.version("wandb")
+        return metadata.version("wandb")
     except metadata.PackageNotFoundError:
-        return True
-    return _version_tuple(installed)[:2] == _version_tuple(RECORDED_VERSION)[:2]
+        return None
+
+
+def for_early_checks() -> WandbNames | None:
+    """The names decoration checks against: the installed wandb's recorded line.
+
+    None when that line is not recorded: then `read_installed` judges the names when the run opens.
+    Without wandb installed (a submit-only environment), the newest recorded line stands in.
+    """
+    release = installed_release()
+    return recorded(release if release is not None else RECORDED_RELEASES[-1])
+
+
+def kind_of(annotation: Any) -> str:
+    """The `KINDS` key for a ``wandb.Settings`` field's annotation (``Optional`` is taken off)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or type(annotation).__name__ == "UnionType":
+        return kind_of(args[0]) if len(args) == 1 else "any"
+    if annotation in (str, int, float, bool):
+        return str(annotation.__name__)
+    import collections.abc
+
+    if origin in (list, tuple, set, frozenset, collections.abc.Sequence):
+        item = {a for a in args if a is not Ellipsis}
+        return {frozenset({str}): "strs", frozenset({int}): "ints"}.get(frozenset(item), "any")
+    if origin in (dict, collections.abc.Mapping) and args == [str, str]:
+        return "strmap"
+    return "any"
+
+
+def read_installed(wandb: Any) -> WandbNames:
+    """The names of the imported ``wandb`` module itself (its ``wandb.init`` signature and settings model)."""
+    import inspect
+
+    fields = wandb.Settings.model_fields
+    return WandbNames(
+        str(getattr(wandb, "__version__", "?")),
+        frozenset(inspect.signature(wandb.init).parameters),
+        {name: kind_of(field.annotation) for name, field in fields.items()},
+    )
