@@ -252,3 +252,29 @@ def test_world_size_one_is_not_distributed() -> None:
     single = Topology(rank=0, local_rank=0, world_size=1, local_world_size=1, worker_index=0, num_workers=1)
     plan = resolve_run(settings, TASK, single, env={}, distributed=resolve_distributed)
     assert plan.run_id == BASE and "group" not in plan.init_kwargs
+
+
+@pytest.mark.parametrize("run_mode", ["auto", "shared"])
+@pytest.mark.parametrize("id_length", [20, 120, 128])
+def test_the_worker_link_points_at_the_run_the_worker_writes(run_mode: str, id_length: int) -> None:
+    """Long explicit ids are shortened with a hash by the ranks; the Flyte link must name the same run."""
+    from flyteplugins.wandb_core import Wandb
+
+    explicit = "x" * id_length
+    link = Wandb(
+        project="p", entity="e", run_mode=run_mode, rank_scope="worker", id=explicit, _is_distributed=True,
+        _worker_index=1,
+    )  # fmt: skip
+    url = link.get_link(
+        run_name="myrun",
+        project="fp",
+        domain="development",
+        context={},
+        parent_action_name="parent",
+        action_name="a0",
+        pod_name="pod",
+    )
+    # rank 2 is local rank 0 of worker 1 (2 workers x 2 processes): it opens worker 1's run
+    plan = plan_for(2, 2, 2, run_mode=run_mode, rank_scope="worker", id=explicit)
+    assert plan.action == "init" and plan.run_id is not None and len(plan.run_id) <= 128
+    assert url == f"https://wandb.ai/e/p/runs/{plan.run_id}"

@@ -130,7 +130,7 @@ class Wandb(Link):
         pod_name: str,
         **kwargs: Any,
     ) -> str:
-        from ._resolve import derive_run_id, ui_host
+        from ._resolve import derive_run_id, run_id_with_suffix, ui_host
 
         context = dict(context or {})
         host, wb_project, wb_entity = self._base(context)
@@ -146,8 +146,10 @@ class Wandb(Link):
             rank_scope = given(self.rank_scope) or context.get("wandb_rank_scope") or "global"
             worker_scoped = self._worker_index is not None and rank_scope == "worker"
             suffix = f"-worker-{self._worker_index}" if worker_scoped else ""
-            kind = "groups" if run_mode == "new" else "runs"
-            return self._url(host, wb_entity, wb_project, kind, f"{own_id}{suffix}")
+            if run_mode == "new":  # the ranks' runs are grouped; group names are not length-capped ids
+                return self._url(host, wb_entity, wb_project, "groups", f"{own_id}{suffix}")
+            # The id the worker's ranks write to: a long base is shortened the same way there.
+            return self._url(host, wb_entity, wb_project, "runs", run_id_with_suffix(own_id, suffix))
 
         if run_mode in ("auto", "shared") and parent_run:
             # The child logs into its ancestor's run, which may live in another project.
