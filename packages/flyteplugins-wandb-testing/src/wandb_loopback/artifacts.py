@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .gql_values import GraphQLFailure, connection
+from .registry import Registry
 from .store import now_iso, opaque_id
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ class ArtifactRecord:
     pending_aliases: list[str] = field(default_factory=list)
     created_by: str | None = None  # run name
     used_by: list[str] = field(default_factory=list)  # run names, in order of use
+    # Where each using run lives: a consumer may be in another project (a registry version's user).
+    used_in: dict[str, tuple[str, str]] = field(default_factory=dict)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {md5, size}
     created_at: str = field(default_factory=now_iso)
 
@@ -72,6 +75,9 @@ class ArtifactStore:
         self.schema = schema
         self.by_id: dict[str, ArtifactRecord] = {}
         self._n = 0
+        # Version numbers are never reused, even after a version is deleted (as on W&B).
+        self._next_version: dict[tuple[str, str, str], int] = {}
+        self.registry = Registry(self)
 
     # -- lookups tests use -------------------------------------------------------------------
     def versions(self, collection: str, project: str | None = None) -> list[ArtifactRecord]:
@@ -106,6 +112,7 @@ class ArtifactStore:
                 "metadata": json.loads(a.metadata or "{}"),
                 "logged_by": a.created_by,
                 "used_by": list(a.used_by),
+                "links": self.registry.lineage_links(a),
                 "files": sorted(a.files),
             }
             for a in sorted(self.by_id.values(), key=lambda a: (a.collection, a.version_index))
@@ -118,7 +125,8 @@ class ArtifactStore:
     def _run_ref(self, rec: ArtifactRecord, name: str | None) -> dict[str, Any] | None:
         if not name:
             return None
-        run = self.schema.store.get_run(rec.entity, rec.project, name)
+        entity, project = rec.used_in.get(name, (rec.entity, rec.project))
+        run = self.schema.store.get_run(entity, project, name)
         return self.schema._run(run) if run is not None else None
 
     def obj(self, rec: ArtifactRecord) -> dict[str, Any]:
@@ -186,7 +194,11 @@ class ArtifactStore:
             "artifactCollection": collection,
             "sourceCollection": collection,
             "sourceProject": collection["project"],
-            "artifactMemberships": {"edges": []},
+            # The version's own collection first, then each registry collection it is linked into.
+            "artifactMemberships": lambda **_: {
+                "edges": [{"node": self.membership(rec)}]
+                + [{"node": self.registry.membership(link)} for link in self.registry.links_of(rec.id)]
+            },
             "currentManifest": {
                 "id": opaque_id("Manifest", rec.id),
                 "file": {
@@ -203,6 +215,9 @@ class ArtifactStore:
     # -- queries -------------------------------------------------------------------------------
     def project_fields(self, entity: str, project: str) -> dict[str, Any]:
         """Fields of a ``Project`` object."""
+        registry = self.registry.project_fields(entity, project)
+        if registry is not None:
+            return registry
 
         def artifact(name: str | None = None, **_: Any) -> dict[str, Any] | None:
             rec = self.find(entity, project, name or "")
@@ -210,7 +225,19 @@ class ArtifactStore:
 
         def artifact_type(name: str | None = None, **_: Any) -> dict[str, Any] | None:
             kinds = {a.type for a in self.by_id.values() if a.project == project}
-            return {"id": opaque_id("ArtifactType", name), "name": name} if name in kinds else None
+            if name not in kinds:
+                return None
+            type_name = name
+
+            def typed_collection(name: str | None = None, **kw: Any) -> dict[str, Any] | None:
+                found = collection(name, **kw)  # Api.artifacts(type, name) lists versions from here
+                return found if found and found["_type"] == type_name else None
+
+            return {
+                "id": opaque_id("ArtifactType", name),
+                "name": name,
+                "artifactCollection": typed_collection,
+            }
 
         def membership(name: str | None = None, **_: Any) -> dict[str, Any] | None:
             rec = self.find(entity, project, name or "")
@@ -227,10 +254,9 @@ class ArtifactStore:
 
             return {
                 **self.obj(versions[-1])["artifactCollection"],
+                "_type": versions[-1].type,
                 "artifactMembership": member,
-                "artifacts": lambda **kw: connection(
-                    [self.obj(a) for a in versions], kw.get("first"), kw.get("after")
-                ),
+                "artifacts": lambda **kw: self._versions_connection(versions, kw),
             }
 
         return {
@@ -239,6 +265,15 @@ class ArtifactStore:
             "artifactCollection": collection,
             "artifactCollectionMembership": membership,
         }
+
+    def _versions_connection(self, versions: list[ArtifactRecord], kw: dict[str, Any]) -> dict[str, Any]:
+        """A collection's versions as ``Api.artifacts()`` reads them: each edge names its ``vN``."""
+        state = (json.loads(kw.get("filters") or "{}") or {}).get("state")
+        picked = [a for a in versions if state is None or a.state == state]
+        conn = connection([self.obj(a) for a in picked], kw.get("first"), kw.get("after"))
+        for edge in conn["edges"]:
+            edge["version"] = f"v{edge['node']['versionIndex']}"
+        return conn
 
     def membership(self, rec: ArtifactRecord) -> dict[str, Any]:
         art = self.obj(rec)
@@ -265,7 +300,7 @@ class ArtifactStore:
             return {**connection(items, kw.get("first"), kw.get("after")), "totalCount": len(items)}
 
         def used(**kw: Any) -> dict[str, Any]:
-            items = [self.obj(a) for a in self._sorted() if run in a.used_by and a.project == project]
+            items = [self.obj(a) for a in self._sorted() if a.used_in.get(run) == (entity, project)]
             return {**connection(items, kw.get("first"), kw.get("after")), "totalCount": len(items)}
 
         return {"outputArtifacts": out, "inputArtifacts": used}
@@ -282,6 +317,8 @@ class ArtifactStore:
             "createArtifactFiles": lambda input=None, **_: self.create_files(input or {}),
             "commitArtifact": lambda input=None, **_: self.commit(input or {}),
             "useArtifact": lambda input=None, **_: self.use(input or {}),
+            "linkArtifact": lambda input=None, **_: self.registry.link(input or {}),
+            "deleteArtifact": lambda input=None, **_: self.registry.delete(input or {}),
         }
 
     def _get(self, artifact_id: str | None) -> ArtifactRecord:
@@ -305,6 +342,9 @@ class ArtifactStore:
                 self._apply_aliases(same)
             return {"artifact": self.obj(same)}
         self._n += 1
+        key = (entity, project, collection)
+        index = self._next_version.get(key, 0)
+        self._next_version[key] = index + 1
         rec = ArtifactRecord(
             id=opaque_id("Artifact", str(self._n)),
             entity=entity,
@@ -312,7 +352,7 @@ class ArtifactStore:
             collection=collection,
             type=data.get("artifactTypeName") or "unspecified",
             digest=data.get("digest") or "",
-            version_index=len(existing),
+            version_index=index,
             metadata=data.get("metadata") or "{}",
             description=data.get("description"),
             pending_aliases=aliases,
@@ -369,9 +409,18 @@ class ArtifactStore:
         rec.aliases = list(dict.fromkeys([*rec.aliases, *wanted]))
         rec.pending_aliases = []
 
+    def remove(self, rec: ArtifactRecord) -> None:
+        """Forget a deleted version; ``latest`` moves back to the newest committed one that is left."""
+        del self.by_id[rec.id]
+        left = [a for a in self.versions(rec.collection, rec.project) if a.state == "COMMITTED"]
+        if "latest" in rec.aliases and left and "latest" not in left[-1].aliases:
+            left[-1].aliases.append("latest")
+
     def use(self, data: dict[str, Any]) -> dict[str, Any]:
         rec = self._get(data.get("artifactID"))
         run = data.get("runName")
         if run and run not in rec.used_by:
             rec.used_by.append(run)
+            place = (data.get("entityName") or rec.entity, data.get("projectName") or rec.project)
+            rec.used_in[run] = place
         return {"artifact": self.obj(rec)}

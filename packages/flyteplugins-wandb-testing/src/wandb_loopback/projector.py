@@ -43,7 +43,14 @@ class Operation:
         # Documents written in Python are sent with an empty operationName: name them from the text.
         self.name = op.name.value if op.name else (operation_name or "")
         self.kind = op.operation.value  # "query" | "mutation"
-        self.variables = dict(variables or {})
+        # A variable the client leaves out takes its declared default (``$includeAliases: Boolean =
+        # true``): without it ``@include(if: $includeAliases)`` dropped the aliases of listed artifacts.
+        defaults = {
+            d.variable.name.value: value_from_ast_untyped(d.default_value)
+            for d in op.variable_definitions or ()
+            if d.default_value is not None
+        }
+        self.variables = {**defaults, **(variables or {})}
         self.fragments = {
             d.name.value: d for d in self.document.definitions if isinstance(d, FragmentDefinitionNode)
         }

@@ -48,6 +48,7 @@ class Schema:
             "model": lambda name=None, entityName=None, **_: self._project(entityName, name),
             "run": lambda **kw: None,
             "artifact": self.artifacts.artifact_by_id,
+            "organization": lambda name=None, **_: self.artifacts.registry.organization(name or self.entity),
         }
 
     def mutation_root(self, headers: dict[str, str]) -> dict[str, Any]:
@@ -82,7 +83,9 @@ class Schema:
         return {
             "id": opaque_id("Entity", name),
             "name": name,
-            "organization": None,
+            # Every entity belongs to one organization, whose entity holds the W&B registries.
+            "organization": lambda **_: self.artifacts.registry.organization(name),
+            "user": lambda **_: {"organizations": [self.artifacts.registry.organization(name)]},
             "isTeam": False,
             "defaultAccess": "PRIVATE",
             "readOnly": False,
