@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
         download_wandb_sweep_dirs,
         download_wandb_sweep_logs,
     )
+    from ._registry import link_wandb_artifact
 
 DOWNLOAD_NAMES = (
     "download_wandb_run_dir",
@@ -39,6 +40,7 @@ DOWNLOAD_NAMES = (
 ARTIFACT_NAMES = {
     "log_wandb_artifact": "_artifacts",
     "use_wandb_artifact": "_artifacts",
+    "link_wandb_artifact": "_registry",
     "Checkpoint": "_checkpoint",
     "save_wandb_checkpoint": "_checkpoint",
     "restore_wandb_checkpoint": "_checkpoint",
@@ -60,6 +62,7 @@ __all__ = [
     "get_wandb_context",
     "get_wandb_run",
     "get_wandb_run_dir",
+    "link_wandb_artifact",
     "log_wandb_artifact",
     "restore_wandb_checkpoint",
     "save_wandb_checkpoint",

@@ -21,6 +21,7 @@ _SEPARATORS = ("/", ":")
 # Types W&B reserves for its own artifacts (wandb refuses them with a less helpful message).
 _RESERVED_TYPE_PREFIX = "wandb-"
 
+REGISTRY_PREFIX = "wandb-registry-"  # the project of a W&B Registry: wandb-registry-<registry>
 LINEAGE_KEY = "flyte"  # the metadata key holding the Flyte lineage record
 STEP_KEY = "step"  # checkpoint metadata: the training step the checkpoint was taken at
 
@@ -110,8 +111,13 @@ class ArtifactRef:
     entity: str | None = None
 
     def path(self, entity: str | None = None, project: str | None = None) -> str:
-        """The full reference, with the run's entity/project filling in what was left out."""
-        e, p = self.entity or entity, self.project or project
+        """The full reference, with the run's entity/project filling in what was left out.
+
+        A registry project (``wandb-registry-...``) belongs to the organization, not to the run's
+        entity: without an explicit one wandb resolves the organization itself.
+        """
+        registry = (self.project or "").startswith(REGISTRY_PREFIX)
+        e, p = self.entity or (None if registry else entity), self.project or project
         head = "/".join(x for x in (e, p) if x)
         return f"{head}/{self.name}:{self.alias}" if head else f"{self.name}:{self.alias}"
 

@@ -31,6 +31,7 @@ from ._artifact_names import (
     parse_artifact_ref,
     sanitize_name,
 )
+from ._registry import RegistryTarget, check_link_args, check_registry_target, link_logged
 from ._state import current, get_wandb_run
 from ._validate import WandbConfigError
 
@@ -138,6 +139,7 @@ def _log_local(
     copy: bool,
     display_name: str | None = None,
     run: Any = None,
+    link: tuple[RegistryTarget, list[str]] | None = None,
 ) -> Any:
     import wandb
 
@@ -154,7 +156,23 @@ def _log_local(
         artifact.add_file(path, name=os.path.basename(display_name or path), policy=policy)
     logged = run.log_artifact(artifact, aliases=aliases or None)
     logger.debug("logged artifact %s (%s) from %s", name, type, path)
-    return logged if logged is not None else artifact
+    logged = logged if logged is not None else artifact
+    if link is not None:
+        link_logged(run, logged, *link)
+    return logged
+
+
+def registry_link(
+    where: str, run: Any, registry: str | None, registry_aliases: list[str] | None
+) -> tuple[RegistryTarget, list[str]] | None:
+    """The checked ``registry=`` / ``registry_aliases=`` of a log call (None: no link)."""
+    if registry is None:
+        if registry_aliases is not None:
+            raise WandbConfigError(
+                f"{where}: registry_aliases is set but registry is not; pass registry= too."
+            )
+        return None
+    return check_link_args(where, run, registry, registry_aliases)
 
 
 def log_wandb_artifact(
@@ -163,6 +181,8 @@ def log_wandb_artifact(
     type: str = "dataset",  # DEFAULT_TYPE, written out so the API docs show the value
     aliases: list[str] | None = None,
     metadata: dict[str, Any] | None = None,
+    registry: str | None = None,
+    registry_aliases: list[str] | None = None,
 ) -> Any:
     """Log a Flyte ``File``/``Dir`` or a local path as an artifact of the calling task's W&B run.
 
@@ -175,19 +195,29 @@ def log_wandb_artifact(
         aliases: Extra aliases (W&B adds ``latest``).
         metadata: JSON-serializable metadata; the key ``"flyte"`` is filled with the Flyte lineage
             (``run_name``, ``action_name``, ``project``, ``domain``, ``mode``, ``url`` when known).
+        registry: Also link the new version into this W&B Registry collection,
+            ``"wandb-registry-<registry>/<collection>"`` (see `link_wandb_artifact`; online runs only).
+        registry_aliases: Aliases of the version in the registry collection, e.g. ``["staging"]``.
 
     Returns:
-        The logged ``wandb.Artifact`` (uploaded in the background; ``.wait()`` blocks until committed).
+        The logged ``wandb.Artifact`` (uploaded in the background; ``.wait()`` blocks until committed;
+        with ``registry=`` the call returns once it is committed and linked).
 
     Raises:
-        WandbConfigError: Outside a ``@wandb_init`` task, or for an invalid name, type, alias or path.
+        WandbConfigError: Outside a ``@wandb_init`` task, for an invalid name, type, alias, path or
+            registry, or a ``registry=`` link from an offline run (checked before anything is logged).
     """
     where = "log_wandb_artifact"
     alias_list, meta = _check_log_args(where, type, aliases, metadata, name)
+    if registry is not None:
+        check_registry_target(where, registry)
     local = _local_source(where, obj)  # argument errors first, then the missing run
     run = require_run(where)
+    link = registry_link(where, run, registry, registry_aliases)
     if local is not None:
-        return _log_local(local, name=name, type=type, aliases=alias_list, metadata=meta, copy=True, run=run)
+        return _log_local(
+            local, name=name, type=type, aliases=alias_list, metadata=meta, copy=True, run=run, link=link
+        )
     kind = _flyte_io_kind(obj) or "file"
     target = _download_dir(kind)
     if kind == "dir":
@@ -196,7 +226,7 @@ def log_wandb_artifact(
         got = obj.download_sync(os.path.join(target, obj.name or name_from_path(str(obj.path))))
     return _log_local(
         str(got), name=name or name_from_path(str(obj.path)), type=type, aliases=alias_list,
-        metadata=meta, copy=False, run=run,
+        metadata=meta, copy=False, run=run, link=link,
     )  # fmt: skip
 
 
@@ -206,12 +236,17 @@ async def _log_aio(
     type: str = "dataset",  # DEFAULT_TYPE
     aliases: list[str] | None = None,
     metadata: dict[str, Any] | None = None,
+    registry: str | None = None,
+    registry_aliases: list[str] | None = None,
 ) -> Any:
     """`log_wandb_artifact` for async tasks: ``await log_wandb_artifact.aio(obj, ...)``."""
     where = "log_wandb_artifact"
     alias_list, meta = _check_log_args(where, type, aliases, metadata, name)
+    if registry is not None:
+        check_registry_target(where, registry)
     local = _local_source(where, obj)  # argument errors first, then the missing run
     run = require_run(where)
+    link = registry_link(where, run, registry, registry_aliases)
     copy = True
     if local is None:
         kind = _flyte_io_kind(obj) or "file"
@@ -220,8 +255,9 @@ async def _log_aio(
         local, copy = str(await obj.download(dest)), False
         name = name or name_from_path(str(obj.path))
     return await asyncio.to_thread(
-        _log_local, local, name=name, type=type, aliases=alias_list, metadata=meta, copy=copy, run=run
-    )
+        _log_local, local, name=name, type=type, aliases=alias_list, metadata=meta, copy=copy, run=run,
+        link=link,
+    )  # fmt: skip
 
 
 # The async form, as Flyte's own I/O calls have (``File.download`` / ``download_sync``).
@@ -273,7 +309,8 @@ def use_wandb_artifact(
 
     Args:
         ref: ``"entity/project/name:alias"``; entity and project default to the run's, alias to
-            ``latest`` (``"name"``, ``"name:v3"``, ``"project/name:best"`` work too).
+            ``latest`` (``"name"``, ``"name:v3"``, ``"project/name:best"`` work too). A W&B Registry
+            version is ``"wandb-registry-<registry>/<collection>:<alias>"`` (the run's organization).
         type: The expected artifact type (W&B refuses an artifact of another type).
         as_file: ``None`` (default): a ``File`` when the artifact holds exactly one file, else a
             ``Dir``; ``True``/``False`` force one (``True`` with several files is an error).

@@ -24,14 +24,16 @@ import shutil
 from typing import Any, NamedTuple
 
 from ._artifact_names import STEP_KEY, check_aliases, check_artifact_name, check_metadata, sanitize_name
-from ._artifacts import _log_local, require_run
+from ._artifacts import _log_local, registry_link, require_run
+from ._checkpoint_prune import ALIASES_KEY, INDEX, VALUE_KEY, prune_local, prune_online, read_index
+from ._registry import check_registry_target
+from ._retention import Goal, check_retention, metric_value
 from ._validate import WandbConfigError
 
 logger = logging.getLogger("flyteplugins.wandb")
 
 CHECKPOINT_TYPE = "checkpoint"
 STORE_DIR = "flyte-checkpoints"
-_INDEX = "checkpoint.json"
 
 
 class CheckpointError(RuntimeError):
@@ -71,7 +73,7 @@ def _check_step(where: str, step: Any) -> int:
     return step
 
 
-def _keep_locally(run: Any, name: str, path: str, step: int) -> str:
+def _keep_locally(run: Any, name: str, path: str, step: int, aliases: list[str], value: float | None) -> str:
     """Copy the checkpoint into the local store (for offline restore); returns the copy's path."""
     dest = os.path.join(_store_root(run), name, f"step-{step}")
     if os.path.exists(dest):
@@ -82,12 +84,13 @@ def _keep_locally(run: Any, name: str, path: str, step: int) -> str:
         shutil.copytree(path, target)
     else:
         shutil.copy2(path, target)
-    index = {"step": step, "path": os.path.basename(target)}
+    # The aliases and the keep_best value let retention judge this copy in a later attempt too.
+    index = {"step": step, "path": os.path.basename(target), ALIASES_KEY: aliases, VALUE_KEY: value}
     # Written last, atomically: a process killed mid-copy leaves no index, so restore skips it.
-    tmp = os.path.join(dest, _INDEX + ".tmp")
+    tmp = os.path.join(dest, INDEX + ".tmp")
     with open(tmp, "w") as f:
         json.dump(index, f)
-    os.replace(tmp, os.path.join(dest, _INDEX))
+    os.replace(tmp, os.path.join(dest, INDEX))
     return target
 
 
@@ -99,6 +102,10 @@ def save_wandb_checkpoint(
     aliases: list[str] | None = None,
     metadata: dict[str, Any] | None = None,
     all_ranks: bool = False,
+    keep_last: int | None = None,
+    keep_best: tuple[str, Goal] | None = None,
+    registry: str | None = None,
+    registry_aliases: list[str] | None = None,
 ) -> Any:
     """Save a checkpoint file or directory as a W&B artifact of the calling task's run.
 
@@ -109,9 +116,23 @@ def save_wandb_checkpoint(
         aliases: Extra aliases besides ``latest`` and ``step-<step>`` (e.g. ``["best"]``).
         metadata: Extra metadata (``step`` and ``flyte`` are filled in).
         all_ranks: Under torchrun only global rank 0 saves (others return None) unless True.
+        keep_last: Keep only the newest ``keep_last`` checkpoints of this artifact (by step) and
+            delete older versions: on the W&B server online, the local copies offline. Versions with
+            a user alias (``aliases=``) or a registry link are never deleted, nor the newest one.
+        keep_best: ``(metric, "min" | "max")``: also keep the best checkpoint by ``metric``, read
+            from ``metadata[metric]`` or else the run's summary (and recorded in the metadata).
+            Alone (without ``keep_last``) it keeps the best and the newest.
+        registry: Also link this version into a W&B Registry collection,
+            ``"wandb-registry-<registry>/<collection>"`` (see `link_wandb_artifact`; online only).
+        registry_aliases: Aliases of the version in the registry collection.
 
     Returns:
-        The logged ``wandb.Artifact``, or None on a rank that does not save.
+        The logged ``wandb.Artifact``, or None on a rank that does not save. With ``keep_last`` or
+        ``keep_best`` online, the call returns once the upload is committed (to count it).
+
+    Raises:
+        WandbConfigError: For invalid arguments (checked before anything is saved), a ``keep_best``
+            metric without a numeric value, or ``registry=`` in an offline run.
     """
     where = "save_wandb_checkpoint"
     step = _check_step(where, step)
@@ -123,22 +144,40 @@ def save_wandb_checkpoint(
         check_artifact_name(where, name)
     if not isinstance(all_ranks, bool):
         raise WandbConfigError(f"{where}: all_ranks must be True or False, got {all_ranks!r}.")
+    policy = check_retention(where, keep_last, keep_best)
+    if registry is not None:
+        check_registry_target(where, registry)
     local = os.fspath(path)
     if not os.path.exists(local):
         raise WandbConfigError(f"{where}: {local!r} does not exist.")
     if not all_ranks and not is_primary():
         return None
     run = require_run(where)
+    link = registry_link(where, run, registry, registry_aliases)
+    value = None
+    if policy.best is not None:
+        metric = policy.best[0]
+        value = metric_value(where, metric, meta, getattr(run, "summary", None))
+        meta[metric] = value
     name = name or checkpoint_name(str(run.id))
     alias_list = ["latest", f"step-{step}", *[a for a in extra if a not in ("latest", f"step-{step}")]]
     meta[STEP_KEY] = step
-    copy = True
-    if _offline(run):
-        local, copy = _keep_locally(run, name, local, step), False
-    return _log_local(
+    copy, offline = True, _offline(run)
+    if offline:
+        kept = _keep_locally(run, name, local, step, extra, value)
+        # wandb sync uploads an offline artifact from where it was logged: with retention the store
+        # copy may be pruned before that, so wandb stages its own copy (removed after the sync).
+        local, copy = kept, policy.active
+    logged = _log_local(
         local, name=name, type=CHECKPOINT_TYPE, aliases=alias_list, metadata=meta, copy=copy, run=run,
-        display_name=os.fspath(path),
+        display_name=os.fspath(path), link=link,
     )  # fmt: skip
+    if policy.active:
+        if offline:
+            prune_local(os.path.join(_store_root(run), name), policy)
+        else:
+            prune_online(run, name, CHECKPOINT_TYPE, policy, logged)
+    return logged
 
 
 def _restore_offline(run: Any, name: str) -> Checkpoint | None:
@@ -149,13 +188,10 @@ def _restore_offline(run: Any, name: str) -> Checkpoint | None:
     except FileNotFoundError:
         return None
     for entry in entries:
-        index = os.path.join(base, entry, _INDEX)
-        try:
-            with open(index) as f:
-                data = json.load(f)
-            cand = Checkpoint(os.path.join(base, entry, str(data["path"])), int(data["step"]))
-        except (OSError, ValueError, KeyError, TypeError):
+        data = read_index(os.path.join(base, entry))
+        if data is None or not isinstance(data.get("path"), str):
             continue  # an interrupted save: no index
+        cand = Checkpoint(os.path.join(base, entry, data["path"]), int(data["step"]))
         if os.path.exists(cand.path) and (best is None or cand.step > best.step):
             best = cand
     return best
