@@ -84,6 +84,8 @@ def test_sigterm_offline_keeps_every_logged_step_and_a_retry_continues(
     assert retry.returncode == 0, err2[-3000:]
     parts = runs_by_id(wandb_dir)[run_id]
     assert len(parts) == 2 and parts[1].exit_code == 0
+    # The second part says what happened: it resumed the run (the first part did not).
+    assert parts[1].resumed and not parts[0].resumed
     assert parts[1].metric("i") == list(range(max(logged) + 1, max(logged) + 6))
 
 
@@ -106,6 +108,8 @@ def test_sigterm_online_server_stores_every_step_and_the_state(
     assert steps[-5:] == list(range(max(logged) + 1, max(logged) + 6))
     assert set(logged) <= set(steps)
     assert resumed.state == "finished" and resumed.exit_code == 0
+    assert not resumed.preempting  # the resumed run finished cleanly: no longer preempting
+    assert resumed.sessions == 2
 
 
 def test_sigterm_chains_to_the_applications_own_handler(isolated_wandb: Path, wandb_dir: Path) -> None:

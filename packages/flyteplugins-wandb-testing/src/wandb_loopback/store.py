@@ -128,6 +128,8 @@ class Store:
                 # A plain (non-shared) re-init of a finished run is a resumed session: it runs again.
                 run.state = "running"
                 run.sessions += 1
+                # A preempted run that is resumed is no longer preempting: it runs again.
+                run.preempting = False
             run.upserts += 1
             if client_id and client_id not in run.shared_clients:
                 run.shared_clients.append(client_id)
@@ -209,6 +211,8 @@ class Store:
                 writer.finished, writer.exit_code = True, code
                 run.exit_code = code
                 run.state = "finished" if code == 0 else "failed"
+                if code == 0:  # a clean finish ends any preemption the run announced
+                    run.preempting = False
                 run.finish_count += 1
                 run.finished_by.append(client_id or "")
             return {"stopped": True} if run.should_stop else {}

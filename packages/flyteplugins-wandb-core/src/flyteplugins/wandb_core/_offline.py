@@ -10,6 +10,7 @@ code. Imports ``wandb`` (for its protobuf definitions) when called.
 
 from __future__ import annotations
 
+import glob
 import json
 import struct
 import time
@@ -45,6 +46,7 @@ class OfflineRun:
     history: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     exit_code: int | None = None
+    # This part continues the run: the SDK said so, or an earlier part of the same run id lies beside it.
     resumed: bool = False
     sweep_id: str = ""
     base_url: str = ""
@@ -166,7 +168,24 @@ def read_offline_run(path: str | Path) -> OfflineRun:
                 }
             )
     run.config.pop("_wandb", None)
+    # Offline, wandb writes the same run record for every part of a run (it cannot ask a server), so
+    # a part that continues an earlier one (a retried or resumed attempt) is told by that earlier part.
+    run.resumed = run.resumed or _has_earlier_part(p.parent, run.run_id)
     return run
+
+
+def _has_earlier_part(run_dir: Path, run_id: str) -> bool:
+    """Another ``offline-run-<time>-<run_id>`` beside ``run_dir``, started before it, holding a run file."""
+    if not run_dir.name.startswith("offline-run-") or not run_id:
+        return False
+    for other in run_dir.parent.glob(f"offline-run-*-{glob.escape(run_id)}"):
+        if (
+            other.name < run_dir.name
+            and other.name.split("-", 3)[-1] == run_id
+            and any(other.glob("run-*.wandb"))
+        ):
+            return True
+    return False
 
 
 def read_offline_runs(root: str | Path = "wandb", *, wait: float = 5.0) -> list[OfflineRun]:
