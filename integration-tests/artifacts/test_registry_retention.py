@@ -15,7 +15,13 @@ import pytest
 import registry_tasks as tasks
 import wandb
 
-from flyteplugins.wandb import WandbConfigError, log_wandb_artifact, save_wandb_checkpoint, wandb_init
+from flyteplugins.wandb import (
+    WandbConfigError,
+    link_wandb_artifact,
+    log_wandb_artifact,
+    save_wandb_checkpoint,
+    wandb_init,
+)
 from flyteplugins.wandb.testing import read_offline_runs
 
 pytestmark = pytest.mark.integration
@@ -52,11 +58,16 @@ def test_an_alias_moves_to_the_newest_link(wandb_server) -> None:
         log_wandb_artifact(path, name="my-model", type="model", registry="wandb-registry-model/demo",
                            registry_aliases=["staging"])  # fmt: skip
 
+    @wandb_init(project="reg")
+    def to_production(ref: str) -> str:
+        return str(link_wandb_artifact(ref, "wandb-registry-model/demo", aliases=["production"]).version)
+
     promote(b"one")
     promote(b"two")
+    assert to_production("my-model:v0") == "v0"  # a reference links an already logged version
     links = [link for row in wandb_server.artifact_lineage() for link in row["links"]]
     assert links == [
-        {"target": "loopback-org/wandb-registry-model/demo:v0", "aliases": []},
+        {"target": "loopback-org/wandb-registry-model/demo:v0", "aliases": ["production"]},
         {"target": "loopback-org/wandb-registry-model/demo:v1", "aliases": ["staging", "latest"]},
     ]
 

@@ -176,11 +176,14 @@ class Registry:
             raise GraphQLFailure("linkArtifact needs projectName and artifactPortfolioName")
         members = self.members(entity, project, collection)
         link = next((m for m in members if m.artifact_id == source.id), None)
-        if link is None:  # linking the same version again adds aliases, no new version
-            link = LinkRecord(entity, project, collection, source.id, len(members))
-            self.links.append(link)
         wanted = [a["alias"] for a in data.get("aliases") or [] if a.get("alias")]
-        wanted = list(dict.fromkeys([*wanted, "latest"]))
+        if link is None:  # a new version of the collection, which becomes its latest
+            index = max((m.version_index for m in members), default=-1) + 1
+            link = LinkRecord(entity, project, collection, source.id, index)
+            self.links.append(link)
+            wanted.append("latest")
+        # else: linking the same version again only adds aliases, as on W&B
+        wanted = list(dict.fromkeys(wanted))
         for other in self.members(entity, project, collection):
             if other is not link:  # an alias names one version of the collection: it moves
                 other.aliases = [a for a in other.aliases if a not in wanted]
