@@ -74,6 +74,7 @@ class RunRecord:
     state: str = "running"
     raw_config: dict[str, Any] = field(default_factory=dict)
     history_lines: list[str] = field(default_factory=list)
+    rewinds: list[int] = field(default_factory=list)  # the _step of each rewindRun, in order
     events_lines: list[str] = field(default_factory=list)
     log_lines: list[str] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
@@ -188,6 +189,7 @@ class RunRecord:
             "finished_by": list(self.finished_by),
             "upserts": self.upserts,
             "sessions": self.sessions,
+            "rewinds": list(self.rewinds),
             "writers": sorted(self.writers),
             "shared_clients": list(self.shared_clients),
             "created_at": self.created_at,
@@ -222,6 +224,7 @@ class RunRecord:
             finished_by=list(data.get("finished_by") or []),
             upserts=int(data.get("upserts") or 0),
             sessions=int(data.get("sessions") or 1),
+            rewinds=list(data.get("rewinds") or []),
             shared_clients=list(data.get("shared_clients") or []),
             created_at=float(data.get("created_at") or 0.0),
         )

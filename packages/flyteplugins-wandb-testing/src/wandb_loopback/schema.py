@@ -60,6 +60,7 @@ class Schema:
             "createAgent": lambda input=None, **_: self._create_agent(input or {}),
             "agentHeartbeat": lambda input=None, **_: self._agent_heartbeat(input or {}),
             "stopRun": lambda input=None, **_: self._stop_run(input or {}),
+            "rewindRun": lambda input=None, **_: self._rewind_run(input or {}),
             **self.artifacts.mutations(),
         }
 
@@ -270,6 +271,29 @@ class Schema:
         run_state = json_loads(data.get("runState")) or {}
         commands = self.controller.heartbeat(agent, run_state if isinstance(run_state, dict) else {})
         return {"agent": {"id": agent.id}, "commands": json.dumps(commands)}
+
+    def _rewind_run(self, data: dict[str, Any]) -> dict[str, Any]:
+        """``wandb.init(resume_from="<id>?_step=<n>")``: history after step n is dropped (W&B archives
+        it), the summary is rebuilt from what the new session logs; wandb 0.31 goes on at step n + 1."""
+        entity = data.get("entityName") or self.entity
+        name, project = data.get("runName") or "", data.get("projectName") or ""
+        rec = self.store.get_run(entity, project, name)
+        if rec is None:
+            raise GraphQLFailure(f"run {entity}/{project}/{name} not found")
+        metric, value = data.get("metricName") or "_step", data.get("metricValue")
+        if metric != "_step" or not isinstance(value, (int, float)):
+            raise GraphQLFailure(
+                f"rewindRun supports metricName '_step' and a number, got {metric}={value!r}"
+            )
+        with self.store.lock:
+            rec.history_lines = [
+                line for line in rec.history_lines if (json_loads(line) or {}).get("_step", 0) <= value
+            ]
+            for writer in rec.writers.values():
+                writer.summary = {}
+                writer.index.clear()  # the next session's offsets count from the kept lines
+            rec.rewinds.append(int(value))
+        return {"rewoundRun": self._run(rec)}
 
     def _stop_run(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.store.lock:
