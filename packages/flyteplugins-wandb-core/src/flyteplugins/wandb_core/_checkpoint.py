@@ -23,6 +23,7 @@ import os
 import shutil
 from typing import Any, NamedTuple
 
+from . import _persist
 from ._artifact_names import STEP_KEY, check_aliases, check_artifact_name, check_metadata, sanitize_name
 from ._artifacts import _log_local, registry_link, require_run
 from ._checkpoint_prune import ALIASES_KEY, INDEX, VALUE_KEY, prune_local, prune_online, read_index
@@ -168,6 +169,8 @@ def save_wandb_checkpoint(
         # wandb sync uploads an offline artifact from where it was logged: with retention the store
         # copy may be pruned before that, so wandb stages its own copy (removed after the sync).
         local, copy = kept, policy.active
+        # On a cluster, also in the Flyte run's storage: a retry on a fresh pod restores from there.
+        _persist.persist_checkpoint(os.path.dirname(kept), name, step, str(run.id))
     logged = _log_local(
         local, name=name, type=CHECKPOINT_TYPE, aliases=alias_list, metadata=meta, copy=copy, run=run,
         display_name=os.fspath(path), link=link,
@@ -231,7 +234,12 @@ def restore_wandb_checkpoint(*, name: str | None = None, root: str | None = None
         check_artifact_name(where, name)
     run = require_run(where)
     name = name or checkpoint_name(str(run.id))
-    found = _restore_offline(run, name) if _offline(run) else _restore_online(run, name, root)
+    if _offline(run):
+        found = _restore_offline(run, name)
+        if found is None and _persist.fetch_checkpoint(name, str(run.id), _store_root(run)):
+            found = _restore_offline(run, name)  # a fresh pod: the last one kept in Flyte's storage
+    else:
+        found = _restore_online(run, name, root)
     if found is not None:
         logger.info("restoring W&B checkpoint %s at step %d", name, found.step)
     return found

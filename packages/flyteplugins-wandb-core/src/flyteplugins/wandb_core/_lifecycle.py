@@ -27,7 +27,7 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
-from . import _compat, _concurrency, _globals, _notices, _preempt, _requirements
+from . import _compat, _concurrency, _globals, _notices, _persist, _preempt, _requirements
 from ._resolve import RunPlan
 from ._runtime import FAILED_EXIT_CODE, netrc_has_entry
 from ._state import ActiveRun, registry
@@ -316,6 +316,8 @@ def _start_run(plan: RunPlan) -> ActiveRun:
         active.primary = True
     if plan.primary or plan.action == "init":
         registry.add(run_id, run)
+    if offline and active.primary and getattr(run, "dir", None):
+        _persist.remember(os.path.dirname(str(run.dir)))
     _preempt.opened(active)
     return active
 
@@ -366,6 +368,7 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
         return  # a disabled run: nothing to upload, and start_run already said so
     if active.offline:
         if active.primary and run_dir:
+            _persist.persist_run(str(active.run_id), run_dir, sync_id=sync_id)
             # One `wandb sync` line for all of them, once the process's last open run finishes.
             others_open = registry.newest() is not None
             _notices.offline_run_saved(str(active.run_id), run_dir, sync_id=sync_id, others_open=others_open)
@@ -381,6 +384,8 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
         if error is None and plan is not None and getattr(plan, "on_error", "continue") == "raise":
             raise WandbTrackingError(message)
         _notice(message)
+        if run_dir:
+            _persist.persist_run(str(active.run_id), run_dir, online_dir=True)
         active.upload_incomplete = True
         # Its data now lives only on local disk, as an offline run's does (download_logs skips it).
         active.offline = True

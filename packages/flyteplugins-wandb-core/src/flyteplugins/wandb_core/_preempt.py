@@ -144,7 +144,7 @@ def preempt_open_runs(
     Called by the SIGTERM handler (which passes ``released``: logging waits until it is set);
     callable directly by code that handles preemption itself.
     """
-    from . import _notices
+    from . import _notices, _persist
 
     with _lock:
         runs = list(_open.values())
@@ -182,6 +182,13 @@ def preempt_open_runs(
     for active in runs:
         run_dir = _run_dir(active)
         if run_dir and (active.offline or str(active.run_id) in late) and active.primary:
+            _persist.persist_run(
+                str(active.run_id),
+                run_dir,
+                sync_id=active.sync_id,
+                online_dir=not active.offline,
+                timeout=_persist.PREEMPT_UPLOAD_TIMEOUT,
+            )
             _notices.offline_run_saved(str(active.run_id), run_dir, sync_id=active.sync_id, others_open=True)
     _notices.flush_pending()
     return late
