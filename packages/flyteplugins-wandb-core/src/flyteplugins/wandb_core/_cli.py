@@ -1,0 +1,55 @@
+"""``flyte wandb ...``: the plugin's commands in Flyte's CLI (entry point ``flyte.plugins.cli.commands``).
+
+Flyte imports this module only when ``flyte wandb`` is run, so it costs other commands nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import rich_click as click
+
+from ._persist import STORE_ENV
+
+
+@click.group(name="wandb")
+def wandb_group() -> None:
+    """Weights & Biases: upload the offline runs a Flyte run kept in its storage."""
+
+
+@wandb_group.command(name="sync")
+@click.argument("run_name")
+@click.option(
+    "--store",
+    envvar=STORE_ENV,
+    help=f"Where the offline runs are kept: the run's raw-data bucket (s3://bucket). Env {STORE_ENV}.",
+)
+@click.option(
+    "--workers", "-j", default=4, show_default=True, type=click.IntRange(min=1), help="Runs at once."
+)
+@click.option("--project", "-p", default=None, help="Override the W&B project of every synced run.")
+@click.option("--entity", "-e", default=None, help="Override the W&B entity of every synced run.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def sync_command(
+    run_name: str, store: str | None, workers: int, project: str | None, entity: str | None, no_progress: bool
+) -> None:
+    """Upload the offline W&B runs of the Flyte run RUN_NAME to W&B (as `wandb sync` does).
+
+    Runs synced before are skipped: running it again uploads only what is left.
+    """
+    from .sync import sync_offline_runs
+
+    try:
+        report = sync_offline_runs(
+            run_name, store=store, workers=workers, progress=not no_progress, project=project, entity=entity
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(
+        f"{run_name}: {len(report.synced)} run folder(s) synced, {len(report.skipped)} synced before, "
+        f"{len(report.failed)} failed."
+    )
+    for uri, why in report.failed.items():
+        click.echo(f"  not synced: {uri}: {why}", err=True)
+    if report.failed:
+        sys.exit(1)

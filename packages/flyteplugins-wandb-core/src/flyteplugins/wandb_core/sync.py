@@ -1,0 +1,280 @@
+"""Upload the offline runs a Flyte run kept in its storage to W&B: ``flyte wandb sync <run name>``.
+
+Tracked tasks on a cluster keep every offline run folder in the Flyte run's storage (see
+``_persist``: ``<store root>/wandb-offline/<flyte run>/<action>/<attempt>/``). `sync_offline_runs`
+lists them, downloads them and uploads each one with ``wandb sync`` from any machine or pod that
+reaches both the store and W&B: runs in parallel, the parts of one W&B run (a parent's and its
+children's, one per retry attempt) in order, one after the other.
+
+It is idempotent: each folder synced gets a ``<folder>.synced`` marker beside it in the store, and
+folders with a marker are skipped, so a second sync uploads nothing and a sync interrupted halfway
+and started again uploads only what is left.
+
+Three ways to run it:
+
+- ``flyte wandb sync <flyte run name> [--store s3://bucket]`` (Flyte's CLI, through its plugin entry
+  point ``flyte.plugins.cli.commands``);
+- ``sync_offline_runs("<flyte run name>")`` from Python;
+- the Flyte task `sync_offline_runs_task` (environment `sync_env`, which takes the W&B key from the
+  secret ``wandb_api_key``), launched in the cluster once W&B is reachable from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import flyte
+
+from ._persist import STORE_ENV, run_prefix, store_root
+
+__all__ = [
+    "StoredRun",
+    "SyncReport",
+    "list_stored_runs",
+    "sync_env",
+    "sync_offline_runs",
+    "sync_offline_runs_task",
+]
+
+SYNCED_SUFFIX = ".synced"
+META_SUFFIX = ".json"
+DEFAULT_WORKERS = 4
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """One offline run folder kept in the store."""
+
+    uri: str  # the folder
+    action: str
+    attempt: int
+    run_id: str  # the W&B run it belongs to
+    sync_id: str = ""  # `wandb sync --id` for a fail-open copy
+    online: bool = False  # an online run's folder whose upload W&B never confirmed
+    synced: bool = False
+
+    @property
+    def folder(self) -> str:
+        return self.uri.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def target_id(self) -> str:
+        return self.sync_id or self.run_id
+
+
+@dataclass
+class SyncReport:
+    """What one sync did."""
+
+    synced: list[StoredRun] = field(default_factory=list)
+    skipped: list[StoredRun] = field(default_factory=list)  # synced before
+    failed: dict[str, str] = field(default_factory=dict)  # folder URI -> why
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _resolve_root(store: str | None) -> str:
+    root = (store or os.environ.get(STORE_ENV, "")).strip()
+    if not root:
+        raise ValueError(
+            f"store: where the offline runs are kept is needed: pass the bucket of the Flyte run's raw "
+            f"data (for example store='s3://my-flyte-bucket'), or set {STORE_ENV}."
+        )
+    return root.rstrip("/")
+
+
+def _fs(uri: str) -> Any:
+    import flyte.storage as storage
+
+    return storage.get_underlying_filesystem(path=uri)
+
+
+def _run_id_from_folder(folder: str) -> str:
+    # offline-run-YYYYMMDD_HHMMSS-<id> / run-YYYYMMDD_HHMMSS-<id>: the id may itself contain dashes.
+    parts = folder.split("-", 3 if folder.startswith("offline-") else 2)
+    return parts[-1]
+
+
+def list_stored_runs(run_name: str, *, store: str | None = None) -> list[StoredRun]:
+    """Every offline run folder the Flyte run ``run_name`` kept, in sync order.
+
+    Args:
+        run_name: The Flyte run's name.
+        store: The store root (the bucket of the run's raw data, ``s3://bucket``); default the
+            environment variable ``FLYTEPLUGINS_WANDB_STORE``.
+    """
+    import json
+
+    if not isinstance(run_name, str) or not run_name.strip() or "/" in run_name:
+        raise ValueError(f"run_name: a Flyte run name is needed (no '/'), got {run_name!r}")
+    prefix = run_prefix(_resolve_root(store), run_name)
+    fs = _fs(prefix)
+    bare = fs._strip_protocol(prefix).rstrip("/")
+    try:
+        keys = fs.find(prefix)
+    except FileNotFoundError:
+        return []
+    folders: set[tuple[str, str, str]] = set()  # (action, attempt, folder)
+    files: set[str] = set()
+    for key in keys:
+        rel = str(key)[len(bare) :].lstrip("/")
+        files.add(rel)
+        parts = rel.split("/")
+        if len(parts) >= 4 and parts[1].isdigit():
+            folders.add((parts[0], parts[1], parts[2]))
+    found = []
+    for action, attempt, folder in folders:
+        if not folder.endswith(".wandb") and not any(
+            f.endswith(".wandb") for f in files if f.startswith(f"{action}/{attempt}/{folder}/")
+        ):
+            continue  # not a run folder (no transaction log)
+        here = f"{prefix}/{action}/{attempt}/{folder}"
+        meta: dict[str, Any] = {}
+        if f"{action}/{attempt}/{folder}{META_SUFFIX}" in files:
+            try:
+                meta = json.loads(fs.cat_file(f"{here}{META_SUFFIX}"))
+            except Exception:
+                meta = {}
+        found.append(
+            StoredRun(
+                uri=here,
+                action=action,
+                attempt=int(attempt),
+                run_id=str(meta.get("run_id") or _run_id_from_folder(folder)),
+                sync_id=str(meta.get("sync_id") or ""),
+                online=bool(meta.get("online", folder.startswith("run-"))),
+                synced=f"{action}/{attempt}/{folder}{SYNCED_SUFFIX}" in files,
+            )
+        )
+    # Attempts in order, and within an attempt by the folder's start time (in its name).
+    return sorted(found, key=lambda r: (r.attempt, r.folder.split("-", 2)[-1], r.action))
+
+
+def _sync_one(run: StoredRun, extra_args: list[str]) -> None:
+    import flyte.storage as storage
+
+    with tempfile.TemporaryDirectory(prefix="flyte-wandb-sync-") as tmp:
+        local = os.path.join(tmp, run.folder)
+        os.makedirs(local)
+        asyncio.run(storage.get(run.uri, local, recursive=True))
+        cmd = [sys.executable, "-m", "wandb", "sync", "--include-synced"]
+        if run.online:
+            cmd.append("--include-online")
+        if run.sync_id:
+            cmd += ["--id", run.sync_id]
+        proc = subprocess.run([*cmd, *extra_args, local], capture_output=True, text=True)
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+            raise RuntimeError(f"wandb sync exited {proc.returncode}: {' | '.join(tail)}")
+        marker = os.path.join(tmp, "marker")
+        with open(marker, "w") as f:
+            f.write("synced\n")
+        asyncio.run(storage.put(marker, f"{run.uri}{SYNCED_SUFFIX}"))
+
+
+def sync_offline_runs(
+    run_name: str,
+    *,
+    store: str | None = None,
+    workers: int = DEFAULT_WORKERS,
+    progress: bool = True,
+    project: str | None = None,
+    entity: str | None = None,
+) -> SyncReport:
+    """Upload every offline run the Flyte run ``run_name`` kept in its storage to W&B.
+
+    W&B's address and key come from the environment as for ``wandb sync`` (``WANDB_API_KEY``,
+    ``WANDB_BASE_URL``, or ``wandb login``). Folders synced before are skipped.
+
+    Args:
+        run_name: The Flyte run's name.
+        store: The store root (``s3://bucket``); default ``FLYTEPLUGINS_WANDB_STORE``.
+        workers: W&B runs uploaded at once (the parts of one run go one after the other).
+        progress: Show a progress bar on stderr.
+        project: Override the W&B project of every synced run.
+        entity: Override the W&B entity of every synced run.
+
+    Raises:
+        ValueError: ``run_name``, ``store`` or ``workers`` is not usable.
+    """
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers: a positive integer is needed, got {workers!r}")
+    runs = list_stored_runs(run_name, store=store)
+    report = SyncReport(skipped=[r for r in runs if r.synced])
+    todo = [r for r in runs if not r.synced]
+    groups: dict[str, list[StoredRun]] = defaultdict(list)
+    for run in todo:
+        groups[run.target_id].append(run)
+    extra = [*(["--project", project] if project else []), *(["--entity", entity] if entity else [])]
+    lock = threading.Lock()
+
+    bar: Any = None
+    task_id: Any = None
+    if progress and todo:
+        from rich.console import Console
+        from rich.progress import Progress
+
+        bar = Progress(console=Console(stderr=True), transient=False)
+        task_id = bar.add_task(f"syncing {run_name}", total=len(todo))
+        bar.start()
+
+    def sync_group(parts: list[StoredRun]) -> None:
+        for i, run in enumerate(parts):
+            try:
+                _sync_one(run, extra)
+            except Exception as exc:
+                with lock:
+                    report.failed[run.uri] = f"{type(exc).__name__}: {exc}"
+                    # Later parts of the same run would land before this one: leave them for next time.
+                    for later in parts[i + 1 :]:
+                        report.failed[later.uri] = f"waits for {run.folder}"
+                if bar is not None:
+                    bar.advance(task_id, len(parts) - i)
+                return
+            with lock:
+                report.synced.append(run)
+            if bar is not None:
+                bar.advance(task_id)
+
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flyte-wandb-sync") as pool:
+            list(pool.map(sync_group, groups.values()))
+    finally:
+        if bar is not None:
+            bar.stop()
+    return report
+
+
+sync_env = flyte.TaskEnvironment(
+    name="wandb-offline-sync",
+    secrets=[flyte.Secret(key="wandb_api_key", as_env_var="WANDB_API_KEY")],
+)
+
+
+@sync_env.task
+def sync_offline_runs_task(run_name: str, store: str = "") -> int:
+    """Sync the Flyte run ``run_name``'s offline runs to W&B from inside the cluster; returns how many.
+
+    Fails when a folder could not be uploaded (the next launch does what is left).
+    """
+    if not store and not os.environ.get(STORE_ENV):
+        # In the cluster, the store is the one this task's own raw data goes to.
+        ctx = flyte.ctx()
+        raw = getattr(getattr(ctx, "raw_data_path", None), "path", "") if ctx else ""
+        store = store_root(raw) if raw else ""
+    report = sync_offline_runs(run_name, store=store or None, progress=False)
+    if report.failed:
+        lines = "; ".join(f"{uri}: {why}" for uri, why in report.failed.items())
+        raise RuntimeError(f"{len(report.failed)} offline run folder(s) not synced: {lines}")
+    return len(report.synced)
