@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -46,6 +47,9 @@ RESULTS_ENV = "CLUSTER_TEST_RESULTS"
 # pod is started from its parent pod's process but must not inherit that process's environment: on a
 # cluster it would not, and wandb puts the address of its service process there (WANDB_SERVICE).
 NODE_ENV = "CLUSTER_TEST_NODE_ENV"
+# Where the "cluster" keeps raw data (an object store URI such as s3://bucket/raw); unset, each action's
+# raw data goes to a folder beside its outputs, as in replace_task_cli.
+RAW_DATA_ENV = "CLUSTER_TEST_RAW_DATA"
 # Never part of a pod's starting environment: a key reaches a pod only as an injected secret.
 _NOT_INHERITED = ("WANDB_API_KEY", "WANDB_SERVICE", NODE_ENV, SECRETS_ENV)
 
@@ -179,6 +183,9 @@ def pod_command(
     # replace_task_cli makes the action's own directory its run base; on a cluster every action of a run
     # shares the run's base directory (children's outputs live under it).
     args[args.index("--run-base-dir") + 1] = str(run_base_dir)
+    raw = os.environ.get(RAW_DATA_ENV)
+    if raw:  # the platform's per-action raw-data prefix in the cluster's store
+        args[args.index("--raw-data-path") + 1] = f"{raw.rstrip('/')}/{run_name}/{action_name}"
     return [sys.executable, str(HERE / "cluster_pod.py"), *args]
 
 
@@ -214,16 +221,24 @@ def run_pod(
     node: dict[str, str],
     store: dict[str, str],
     timeout: float = 240,
+    attempt: int = 0,
+    sigterm_when: Path | None = None,
 ) -> Pod:
     cmd, links, log = _start(spec, inputs, out_dir, run_name, action_name, run_base_dir)
     t0 = time.time()
     env = _pod_env(spec, run_name, action_name, node, store)
-    try:
-        rc = subprocess.run(
-            cmd, env=env, cwd=out_dir, stdout=log, stderr=subprocess.STDOUT, timeout=timeout
-        ).returncode
-    except subprocess.TimeoutExpired:
-        rc = -9
+    env["FLYTE_ATTEMPT_NUMBER"] = str(attempt)  # what the platform sets on each attempt's pod
+    proc = subprocess.Popen(cmd, env=env, cwd=out_dir, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        if sigterm_when is not None and sigterm_when.exists():
+            # Kubernetes deleting the pod (preemption): SIGTERM, then the grace period.
+            proc.send_signal(signal.SIGTERM)
+            sigterm_when = None
+        time.sleep(0.05)
+    if proc.poll() is None:
+        proc.kill()
+    rc = proc.wait()
     return _finish(out_dir, action_name, links, rc, t0, log)
 
 
@@ -284,6 +299,8 @@ def run_root(
     custom_context: dict[str, str] | None = None,
     secrets: dict[str, str] | None = None,
     timeout: float = 240,
+    attempt: int = 0,
+    sigterm_when: Path | None = None,
     **kwargs: Any,
 ) -> RunResult:
     """Submit ``task`` as a new run named ``run_name`` and run it to completion in pods."""
@@ -312,6 +329,8 @@ def run_root(
         node=node,
         store=dict(secrets or {}),
         timeout=timeout,
+        attempt=attempt,
+        sigterm_when=sigterm_when,
     )
     result = RunResult(run_name=run_name, root=root)
     if root.returncode != 0:

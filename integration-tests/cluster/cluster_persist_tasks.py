@@ -1,0 +1,60 @@
+"""Offline tracked tasks whose runs are kept in the Flyte run's storage (test_persist_on_cluster.py).
+
+Imported by Flyte's resolver inside each pod. No key reaches these pods: every run is offline.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import flyte
+
+from flyteplugins.wandb import get_wandb_run, restore_wandb_checkpoint, save_wandb_checkpoint, wandb_init
+
+env = flyte.TaskEnvironment(name="persist_it", image="registry.example.com/flyte-wandb:test")
+
+PROJECT = "persist-it"
+
+
+@wandb_init(project=PROJECT, run_mode="new")
+@env.task
+async def steps(n: int, tag: str) -> str:
+    run = get_wandb_run()
+    for i in range(n):
+        run.log({"loss": 1.0 / (i + 1), "tag_len": len(tag)}, step=i)
+    return str(run.id)
+
+
+@wandb_init(project=PROJECT)
+@env.task
+async def three(n: int) -> list[str]:
+    """A tracked parent and three tracked children, each in a pod of its own: four offline runs."""
+    get_wandb_run().log({"parent/started": 1})
+    return [await steps(n, "a"), await steps(n + 1, "b"), await steps(n + 2, "c")]
+
+
+@wandb_init(project=PROJECT)
+@env.task
+def checkpointed(total: int, stop_after: int) -> int:
+    """Trains to ``total`` steps, checkpointing each; asks to be preempted after ``stop_after`` steps.
+
+    Returns the step it started from (0, or the restored checkpoint's step + 1).
+    """
+    results = Path(os.environ["CLUSTER_TEST_RESULTS"])
+    run = get_wandb_run()
+    found = restore_wandb_checkpoint()
+    start = found.step + 1 if found else 0
+    (results / f"ckpt-start-{flyte.ctx().attempt_number}.txt").write_text(str(start))
+    state = os.path.join(tempfile.mkdtemp(), "state.txt")
+    for step in range(start, total):
+        run.log({"loss": 1.0 / (step + 1)}, step=step)
+        with open(state, "w") as f:
+            f.write(str(step))
+        save_wandb_checkpoint(state, step=step)
+        if step + 1 == stop_after:
+            (results / "preempt-now").touch()  # the test sends this pod SIGTERM
+            time.sleep(60)
+    return start

@@ -1,0 +1,171 @@
+"""Offline runs written in pods are kept in the Flyte run's storage and synced to W&B afterwards.
+
+The "cluster" keeps raw data in an S3-compatible object server on loopback (moto in server mode),
+configured as Flyte's store through Flyte's own ``FLYTE_AWS_*`` settings; the pods reach it through
+``flyte.storage``. No key reaches the pods, so every run is offline. After the run, the pods' folders
+are deleted, and ``sync`` (the Python API and ``flyte wandb sync``) uploads what the store kept to
+the loopback W&B server.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import cluster_persist_tasks as pt
+import cluster_pod
+import pytest
+from wandb_loopback import LoopbackServer
+
+from flyteplugins.wandb_core.sync import list_stored_runs, sync_offline_runs
+
+pytestmark = pytest.mark.integration
+
+BUCKET = "flyte-data"
+STORE = f"s3://{BUCKET}"
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[dict[str, str]]:
+    """An S3-compatible server on loopback with the cluster's bucket; yields the pods' store settings."""
+    pytest.importorskip("moto.server")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        creds = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **creds).create_bucket(
+            Bucket=BUCKET
+        )
+        yield {
+            "FLYTE_AWS_ENDPOINT": endpoint,
+            "FLYTE_AWS_ACCESS_KEY_ID": "testing",
+            "FLYTE_AWS_SECRET_ACCESS_KEY": "testing",
+            cluster_pod.RAW_DATA_ENV: f"{STORE}/raw",
+        }
+    finally:
+        server.stop()
+
+
+def _delete_pods(root: Path) -> None:
+    """The pods are gone: nothing they wrote on their disks is left."""
+    for sub in ("wandb", "run"):
+        shutil.rmtree(root / sub, ignore_errors=True)
+
+
+def _rows(server: LoopbackServer) -> dict[str, int]:
+    return {r.name: len(r.history_lines) for r in server.runs()}
+
+
+@pytest.fixture(scope="module")
+def three_runs(tmp_path_factory: pytest.TempPathFactory, s3: dict[str, str]) -> str:
+    root = tmp_path_factory.mktemp("persist-three")
+    with cluster_pod.isolated_env(root, **s3):
+        result = cluster_pod.run_root(pt.three, 3, run_name="persist-three", base_dir=root / "run")
+        assert result.error is None, result.error
+        logs = "".join(p.read_text() for p in (root / "run").rglob("pod.log"))
+    assert logs.count("kept in s3://flyte-data/wandb-offline/persist-three/") == 4, logs
+    _delete_pods(root)
+    return "persist-three"
+
+
+def test_every_pods_offline_run_is_kept_under_the_documented_prefix(three_runs: str, s3) -> None:  # type: ignore[no-untyped-def]
+    with cluster_pod.isolated_env(Path.cwd(), **s3):
+        stored = list_stored_runs(three_runs, store=STORE)
+    assert len(stored) == 4
+    assert all(r.uri.startswith(f"{STORE}/wandb-offline/{three_runs}/") for r in stored)
+    assert {r.attempt for r in stored} == {0}
+    assert len({r.action for r in stored}) == 4  # the parent's pod and each child's
+    assert not any(r.synced for r in stored)
+
+
+def test_sync_brings_every_step_and_a_second_sync_adds_nothing(
+    three_runs: str, s3: dict[str, str], tmp_path: Path
+) -> None:
+    with LoopbackServer() as server, cluster_pod.isolated_env(tmp_path, **server.env(), **s3):
+        report = sync_offline_runs(three_runs, store=STORE, progress=False, workers=3)
+        assert report.ok, report.failed
+        assert len(report.synced) == 4
+        rows = _rows(server)
+        # 3, 4 and 5 steps in the children's runs, one row in the parent's: 100% of what was logged.
+        assert sorted(rows.values()) == [1, 3, 4, 5]
+        assert {r.state for r in server.runs()} == {"finished"}
+
+        # Again, through Flyte's CLI (the plugin entry point): nothing left to upload.
+        flyte_cli = Path(sys.executable).with_name("flyte")
+        out = subprocess.run(
+            [str(flyte_cli), "wandb", "sync", three_runs, "--store", STORE, "--no-progress"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        assert "0 run folder(s) synced, 4 synced before, 0 failed" in out.stdout
+        assert _rows(server) == rows
+        assert len(server.runs()) == 4
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_storage_unreachable_the_task_succeeds_with_one_warning(tmp_path: Path, s3: dict[str, str]) -> None:
+    # Nothing listens there; Flyte's storage retries kept short (its defaults wait ~30 s in all).
+    dead = {
+        **s3,
+        "FLYTE_AWS_ENDPOINT": f"http://127.0.0.1:{_free_port()}",
+        "FLYTE_STORAGE_RETRIES": "1",
+        "FLYTE_STORAGE_BACKOFF_SECONDS": "0",
+    }
+    with cluster_pod.isolated_env(tmp_path, **dead):
+        result = cluster_pod.run_root(pt.steps, 2, "x", run_name="persist-dead", base_dir=tmp_path / "run")
+    assert result.error is None, result.error
+    log = result.root.log()
+    assert log.count("could not keep offline run") == 1, log
+    assert "are lost with the pod" in log
+
+
+def test_sigterm_then_retry_on_a_fresh_pod_restores_and_syncs_one_run(
+    tmp_path: Path, s3: dict[str, str]
+) -> None:
+    run_name = "persist-preempt"
+    with cluster_pod.isolated_env(tmp_path, **s3):
+        first = cluster_pod.run_root(
+            pt.checkpointed, 6, 3, run_name=run_name, base_dir=tmp_path / "run",
+            sigterm_when=tmp_path / "run" / "preempt-now",
+        )  # fmt: skip
+        assert first.root.returncode != 0  # ended by SIGTERM
+        assert "kept in s3://flyte-data/wandb-offline/persist-preempt/a0/0/" in first.root.log()
+        _delete_pods(tmp_path)
+        second = cluster_pod.run_root(
+            pt.checkpointed, 6, 0, run_name=run_name, base_dir=tmp_path / "run", attempt=1
+        )
+        assert second.error is None, second.error
+        # The fresh pod restored the last checkpoint the preempted one saved (step 2).
+        assert second.value == 3
+        assert "kept in s3://flyte-data/wandb-offline/persist-preempt/a0/1/" in second.root.log()
+        _delete_pods(tmp_path)
+        stored = list_stored_runs(run_name, store=STORE)
+    assert [r.attempt for r in stored] == [0, 1] and len({r.run_id for r in stored}) == 1
+
+    with LoopbackServer() as server, cluster_pod.isolated_env(tmp_path, **server.env(), **s3):
+        report = sync_offline_runs(run_name, store=STORE, progress=False)
+        assert report.ok, report.failed
+        runs = server.runs()
+    assert len(runs) == 1
+    import json
+
+    steps = sorted(json.loads(line)["_step"] for line in runs[0].history_lines)
+    assert steps == [0, 1, 2, 3, 4, 5]
