@@ -548,3 +548,48 @@ def test_pip_fresh_install_of_ours_alone(tmp_path: Path, dist_dir: Path, wheels:
     assert "OURS-IMPORTS-OK" in venv.run(OURS_IMPORTS)
     # Base install only: `import *` works, an extra's name raises MissingExtraError naming the extra.
     assert "MISSING-OK" in venv.run(MISSING_EXTRA)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sweeps on today's stack: numpy 2 stays (W&B's `sweeps` engine, which pins numpy<2, is optional)
+# ---------------------------------------------------------------------------------------------
+OFFLINE_SEARCH_SMOKE = """
+import importlib.util
+import numpy
+from flyteplugins.wandb_sweeps._engine import OfflineController, validate_sweep_config
+assert importlib.util.find_spec("sweeps") is None, "W&B's engine must not come with [sweeps]/[all]"
+P = {"x": {"min": 0.0, "max": 1.0}, "n": {"values": [1, 2]}}
+for method in ("grid", "random", "bayes"):
+    params = {"n": P["n"]} if method == "grid" else P
+    cfg = validate_sweep_config({"method": method, "metric": {"name": "loss"}, "parameters": params})
+    c = OfflineController(cfg, "s", count=12)
+    while (a := c.next_trial()) is not None:
+        c.report(a.run_id, "finished", {"loss": a.params.get("x", 0.0) + a.params["n"]})
+print("SEARCH-OK", numpy.__version__)
+"""
+
+
+def test_sweeps_needs_no_numpy_pinning_engine(wheels: dict[str, Path]) -> None:
+    # [sweeps] brings the sweeps package and what it requires; W&B's engine only through its own extra.
+    sweeps_requires = {
+        r.split("<")[0].split(">")[0].split("=")[0] for r in _requires(wheels[SIBLINGS["sweeps"]])
+    }
+    assert "sweeps" not in sweeps_requires and "optuna" in sweeps_requires, sweeps_requires
+    engine_extra = _requires(wheels[SIBLINGS["sweeps"]], "sweeps-wandb-engine")
+    assert any(r.startswith("sweeps") for r in engine_extra), engine_extra
+    umbrella_extras = _metadata(wheels[UMBRELLA]).get_all("Provides-Extra") or []
+    assert "sweeps-wandb-engine" in umbrella_extras
+
+
+@pytest.mark.timeout(900)  # one plain-pip install of [all] (flyte, wandb, optuna) into a fresh venv
+def test_pip_all_keeps_numpy_2(tmp_path: Path, dist_dir: Path, wheels: dict[str, Path]) -> None:
+    # numpy 2 first, as in an ML stack; [all] requires everything [sweeps] does, so this covers both.
+    venv = _pip_venv(tmp_path / "venv")
+    _pip(venv, "install", "--quiet", "--no-compile", "numpy>=2")
+    _pip_install(venv, dist_dir, f"{UMBRELLA}[all]=={_version(wheels)}")
+    _pip_check(venv)
+    dists = venv.dists()
+    assert dists["numpy"].split(".")[0] == "2", f"[all] downgraded numpy to {dists['numpy']}"
+    assert "sweeps" not in dists
+    out = venv.run(OFFLINE_SEARCH_SMOKE)
+    assert "SEARCH-OK 2." in out, out

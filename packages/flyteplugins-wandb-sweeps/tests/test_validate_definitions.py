@@ -1,5 +1,5 @@
-"""Sweep definitions W&B would refuse are refused by wandb_sweep_config / @wandb_sweep, by W&B's own
-validator and engine, before any sweep task or agent starts; run_sweep_agents' timing arguments too."""
+"""Sweep definitions W&B would refuse are refused by wandb_sweep_config / @wandb_sweep, by W&B's rules,
+before any sweep task or agent starts; run_sweep_agents' timing arguments too."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def test_missing_method_is_refused_once_the_parts_meet() -> None:
     # ... the merged definition is checked before the sweep is created or any agent starts.
     with pytest.raises(WandbConfigError, match=r"has no method; allowed values: 'grid', 'random', 'bayes'"):
         validate_sweep_config({"parameters": GRID})
-    with pytest.raises(WandbConfigError, match=r"W&B's sweep engine cannot run this definition"):
+    with pytest.raises(WandbConfigError, match=r"the sweep engine cannot run this definition"):
         validate_sweep_config({"method": "grid", "parameters": RANGE})
 
 

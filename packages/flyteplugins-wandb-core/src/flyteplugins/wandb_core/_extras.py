@@ -25,6 +25,7 @@ OPTIONAL_NAMES: dict[str, tuple[str, str]] = {
     "run_sweep_agents": ("flyteplugins.wandb_sweeps", "sweeps"),
     "SweepResult": ("flyteplugins.wandb_sweeps", "sweeps"),
     "TrialResult": ("flyteplugins.wandb_sweeps", "sweeps"),
+    "OptunaEngine": ("flyteplugins.wandb_sweeps", "sweeps"),
     "get_distributed_info": ("flyteplugins.wandb_distributed", "distributed"),
 }
 

@@ -25,9 +25,10 @@ Installed by ``pip install 'flyteplugins-wandb[sweeps]'``; every name is also im
 
 Every trial is a Flyte action of its own, at most ``agents`` at a time, driven by a controller loop
 in the sweep task. With an API key the W&B server is the sweep controller. Without one (or with
-``mode="offline"``) the same configuration runs air-gapped: the sweep task drives W&B's open-source
-``sweeps`` engine, which learns from every finished trial, and every trial is an offline run,
-grouped under the sweep, for ``wandb sync``.
+``mode="offline"``) the same configuration runs air-gapped: the sweep task is the controller (grid
+and random in pure Python, bayes and hyperband on Optuna, or the engine passed as
+``run_sweep_agents(..., engine=...)``), learning from every finished trial, and every trial is an
+offline run, grouped under the sweep, for ``wandb sync``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from ._agent import AgentSpec, sweep_agent_env, wandb_sweep_agent
 from ._config import MAX_AGENTS, SweepMethod, WandbSweepConfig, get_wandb_sweep_context, wandb_sweep_config
 from ._launcher import run_sweep_agents
 from ._link import WandbSweep
+from ._optuna import OptunaEngine
 from ._results import SweepResult, TrialResult
 from ._sweep import get_wandb_sweep_id, wandb_sweep
 from ._trial import TrialStopped
@@ -43,6 +45,7 @@ from ._trial import TrialStopped
 __all__ = [
     "MAX_AGENTS",
     "AgentSpec",
+    "OptunaEngine",
     "SweepMethod",
     "SweepResult",
     "TrialResult",

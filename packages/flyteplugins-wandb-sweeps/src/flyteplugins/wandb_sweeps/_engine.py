@@ -1,90 +1,49 @@
-"""The offline sweep controller: W&B's open-source ``sweeps`` engine driven from inside the sweep task.
+"""The offline sweep controller: suggests trials inside the sweep task, with a choice of engine.
 
-W&B has no offline sweeps: its controller runs on the server. The engine the server uses for grid,
-random and bayes search and hyperband early stopping is published as the ``sweeps`` package, so
-the same sweep configuration can be driven here with no server at all. The controller is
-thread-safe: agents running as concurrent Flyte tasks in one process call it directly.
+W&B has no offline sweeps: its controller runs on the server. Here the sweep task is the controller.
+Which engine suggests the trials (``run_sweep_agents(..., engine=...)``):
+
+- ``None`` (default): the definition's ``method``. ``grid`` and ``random`` are pure Python
+  (`_builtin`); ``bayes`` is Optuna's TPE (`_optuna`); ``early_terminate: hyperband`` is Optuna's
+  Hyperband pruner, whatever the method.
+- ``"optuna"`` or an `OptunaEngine` / a bare Optuna sampler: Optuna drives every parameter
+  (CMA-ES, multi-objective NSGA-II, ...).
+- ``"wandb"``: W&B's own engine, the ``sweeps`` package (the ``sweeps-wandb-engine`` extra).
+
+The controller is thread-safe: agents running as concurrent Flyte tasks in one process call it.
 """
 
 from __future__ import annotations
 
 import copy
-import json
+import dataclasses
+import hashlib
 import math
 import threading
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from flyteplugins.wandb_core.ext import WandbConfigError
 
-
-def _engine() -> Any:
-    try:
-        with warnings.catch_warnings():
-            # sweeps 0.3.0 still declares a pydantic-v1 style Config; harmless, but noisy on import.
-            warnings.simplefilter("ignore", UserWarning)
-            import sweeps
-    except ImportError as exc:  # pragma: no cover - it is a hard dependency of this package
-        raise ImportError(
-            "Offline sweeps need W&B's sweep engine: pip install 'flyteplugins-wandb[sweeps]' "
-            "(or pip install sweeps)."
-        ) from exc
-    return sweeps
-
-
-# JSON of a config -> the config with defaults filled in. The sweep task validates its config when
-# the sweep opens and again when run_sweep_agents starts (the same dict): the engine's JSON-schema
-# check costs tens of ms, inside the sweep's own wall time. Only valid configs are kept.
-_validated: dict[str, dict[str, Any]] = {}
-_validated_lock = threading.Lock()
+ENGINES = ("wandb", "optuna")
 
 
 def validate_sweep_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Check a sweep config against the engine's schema and return it with defaults filled in."""
-    try:
-        key = json.dumps(config, sort_keys=True)
-    except (TypeError, ValueError):  # not JSON (the check itself will say what is wrong)
-        return _validate(config)
-    with _validated_lock:
-        known = _validated.get(key)
-    if known is None:
-        known = _validate(config)
-        with _validated_lock:
-            if len(_validated) > 64:  # a long-lived process running many different sweeps
-                _validated.clear()
-            _validated[key] = known
-    return copy.deepcopy(known)
-
-
-def _validate(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a complete sweep config (W&B's rules) and return it with W&B's defaults filled in."""
     from ._validate import validate_sweep_definition
 
-    if not config.get("method"):
-        validate_sweep_definition("the sweep definition", config, complete=True)  # names the methods
-    sweeps = _engine()
-    from jsonschema import ValidationError
-
-    try:
-        filled = dict(sweeps.SweepConfig(dict(config)))
-    except ValidationError as exc:
-        raise WandbConfigError(f"invalid sweep configuration: {exc.message}") from None
-    except ValueError as exc:
-        raise WandbConfigError(f"invalid sweep configuration: {exc}") from None
-    method = filled.get("method")
-    metric = filled.get("metric") or {}
-    if method == "bayes" and not metric.get("name"):
-        raise WandbConfigError(
-            "method='bayes' needs a metric to optimise, e.g. metric={'name': 'loss', 'goal': 'minimize'}."
-        )
-    if filled.get("early_terminate") and not metric.get("name"):
+    if config.get("early_terminate") and not (config.get("metric") or {}).get("name"):
+        # Only the merged definition can tell: the metric may come from the other part.
         raise WandbConfigError(
             "early_terminate needs a metric, e.g. metric={'name': 'loss', 'goal': 'minimize'}."
         )
-    # The merged definition (context + decorator): what no single part could show (a missing method,
-    # grid over a continuous range) is refused here, before the sweep is created or an agent starts.
     validate_sweep_definition("the sweep definition", config, complete=True)
+    filled = copy.deepcopy(dict(config))
+    if filled.get("metric"):
+        filled["metric"].setdefault("goal", "minimize")
+    if filled.get("early_terminate"):
+        filled["early_terminate"].setdefault("eta", 3)
     return filled
 
 
@@ -104,6 +63,81 @@ def finite_number(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
+class Search(Protocol):
+    """What the controller needs from an engine (`BuiltinSearch`, `OptunaSearch`, `WandbSearch`)."""
+
+    def ask(self) -> tuple[Any, dict[str, Any]] | None: ...  # (handle, params); None: exhausted
+
+    def tell(self, handle: Any, state: str, summary: Mapping[str, Any]) -> None: ...
+
+    def observe(self, handle: Any, step: int, value: float) -> bool: ...  # True: stop the trial
+
+
+Prior = list[tuple[dict[str, Any], str, dict[str, Any]]]
+
+
+def check_engine(engine: Any) -> Any:
+    """Refuse an ``engine=`` value no engine answers to, naming the allowed values."""
+    from ._optuna import OptunaEngine
+
+    if engine == "wandb":
+        from ._wandb_engine import sweeps_module
+
+        sweeps_module()  # missing: an error naming the extra, before the sweep starts
+        return engine
+    if engine is None or engine in ENGINES or isinstance(engine, OptunaEngine):
+        return engine
+    if _is_sampler(engine):
+        return engine
+    raise WandbConfigError(
+        f"run_sweep_agents: engine={engine!r} is not valid; allowed values: None (the definition's "
+        "method), 'optuna', 'wandb', an OptunaEngine(...), or an optuna.samplers.BaseSampler instance."
+    )
+
+
+def _is_sampler(engine: Any) -> bool:
+    # Only look at Optuna's classes when Optuna is already imported: a sampler instance implies it.
+    import sys
+
+    optuna = sys.modules.get("optuna")
+    return optuna is not None and isinstance(engine, optuna.samplers.BaseSampler)
+
+
+def make_searches(
+    config: Mapping[str, Any], engine: Any, prior: Prior, seed: int | None = None
+) -> tuple[Search, Search | None]:
+    """(what suggests trials, what stops running ones) for a validated config and ``engine``.
+
+    ``seed`` seeds the default samplers (random, TPE) where the engine gives none.
+    """
+    from ._optuna import OptunaEngine, OptunaSearch
+
+    engine = check_engine(engine)
+    if engine == "wandb":
+        from ._wandb_engine import WandbSearch
+
+        wandb_search = WandbSearch(config, prior)
+        return wandb_search, wandb_search if config.get("early_terminate") else None
+    if engine == "optuna":
+        engine = OptunaEngine()
+    elif engine is not None and not isinstance(engine, OptunaEngine):
+        engine = OptunaEngine(sampler=engine)
+    if engine is None and config["method"] == "bayes":
+        engine = OptunaEngine()
+    if isinstance(engine, OptunaEngine):
+        if engine.sampler is None and engine.seed is None:
+            engine = dataclasses.replace(engine, seed=seed)
+        search = OptunaSearch(config, engine, prior)
+        stops = config.get("early_terminate") or engine.pruner is not None
+        return search, search if stops else None
+    from ._builtin import BuiltinSearch
+
+    builtin = BuiltinSearch(config, prior, seed)
+    if not config.get("early_terminate"):
+        return builtin, None
+    return builtin, OptunaSearch(config, OptunaEngine(), prior, sample=False)
+
+
 @dataclass
 class Assignment:
     """One trial handed to an agent."""
@@ -116,14 +150,16 @@ class Assignment:
 @dataclass
 class _Trial:
     assignment: Assignment
+    handle: Any
+    stop_handle: Any = None
     state: str = "running"  # running | finished | failed | stopped
-    summary: dict[str, Any] = field(default_factory=dict)
-    history: list[dict[str, Any]] = field(default_factory=list)
+    steps: int = 0
     should_stop: bool = False
 
 
+@dataclass
 class OfflineController:
-    """Suggests trials with the ``sweeps`` engine and records their outcome.
+    """Suggests trials with the chosen engine and records their outcome.
 
     Args:
         config: The sweep configuration (validated with `validate_sweep_config()`).
@@ -131,85 +167,55 @@ class OfflineController:
         count: Number of trials to hand out in this launch.
         prior: Finished runs to seed the search with: ``(params, state, summary)`` tuples.
         first_index: Index of the first trial (after those already on disk for this sweep).
+        engine: See the module docstring (``None``: the definition's method).
     """
 
-    def __init__(
-        self,
-        config: Mapping[str, Any],
-        sweep_id: str,
-        count: int,
-        prior: list[tuple[dict[str, Any], str, dict[str, Any]]] | None = None,
-        first_index: int = 0,
-    ) -> None:
-        self._sweeps = _engine()
-        self.config = dict(config)
-        self.sweep_id = sweep_id
-        self.count = count
-        self._lock = threading.Lock()
-        self._next_index = first_index
+    config: dict[str, Any]
+    sweep_id: str
+    count: int
+    prior: Prior | None = None
+    first_index: int = 0
+    engine: Any = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _trials: dict[str, _Trial] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.config = dict(self.config)
+        self._next_index = self.first_index
         self._handed_out = 0
         self._exhausted = False
-        self._trials: dict[str, _Trial] = {}
-        self._prior = [
-            self._sweeps.SweepRun(
-                name=f"prior-{i}",
-                state=self._state(state),
-                config=wrap_params(params),
-                summary_metrics=summary,
-            )
-            for i, (params, state, summary) in enumerate(prior or [])
-        ]
+        # Suggestions are reproducible for a sweep id and its history (with one agent): the default
+        # samplers are seeded from both, so a re-run of a finished sweep suggests the same trials.
+        seed = int.from_bytes(
+            hashlib.sha256(f"{self.sweep_id}:{self.first_index}".encode()).digest()[:4], "big"
+        )
+        self._search, self._stopper = make_searches(self.config, self.engine, list(self.prior or []), seed)
         metric = self.config.get("metric") or {}
         self.metric_name: str | None = metric.get("name")
-        self.early_terminate = bool(self.config.get("early_terminate"))
-
-    def _state(self, state: str) -> Any:
-        rs = self._sweeps.RunState
-        return {"finished": rs.finished, "failed": rs.failed, "stopped": rs.killed}.get(state, rs.running)
-
-    def _engine_runs(self) -> list[Any]:
-        runs = list(self._prior)
-        for name, trial in self._trials.items():
-            runs.append(
-                self._sweeps.SweepRun(
-                    name=name,
-                    state=self._state(trial.state),
-                    config=wrap_params(trial.assignment.params),
-                    summary_metrics=self._clean(trial.summary),
-                    history=trial.history,
-                )
-            )
-        return runs
-
-    def _clean(self, summary: Mapping[str, Any]) -> dict[str, Any]:
-        # The engine only reads the sweep metric; non-finite or non-numeric values would break bayes.
-        if self.metric_name is None:
-            return {}
-        value = finite_number(summary.get(self.metric_name))
-        return {} if value is None else {self.metric_name: value}
+        self.early_terminate = self._stopper is not None
 
     def suggest(self, n: int = 1) -> list[Assignment]:
         """Up to ``n`` new trials (fewer when the budget or a grid is used up)."""
         out: list[Assignment] = []
         with self._lock:
-            n = min(n, self.count - self._handed_out)
-            if n <= 0 or self._exhausted:
-                return out
-            with warnings.catch_warnings():
-                # The engine's Gaussian process warns about length-scale bounds on easy objectives.
-                warnings.simplefilter("ignore")
-                suggestions = self._sweeps.next_runs(self.config, self._engine_runs(), validate=False, n=n)
-            for suggestion in suggestions:
-                if suggestion is None:  # the grid is complete
+            for _ in range(min(n, self.count - self._handed_out)):
+                got = None if self._exhausted else self._search.ask()
+                if got is None:  # the grid is complete
                     self._exhausted = True
                     break
+                handle, params = got
                 index = self._next_index
                 self._next_index += 1
                 self._handed_out += 1
-                assignment = Assignment(
-                    index, f"{self.sweep_id}-{index:03d}", unwrap_params(suggestion.config)
-                )
-                self._trials[assignment.run_id] = _Trial(assignment)
+                assignment = Assignment(index, f"{self.sweep_id}-{index:03d}", params)
+                trial = _Trial(assignment, handle)
+                if self._stopper is self._search:
+                    trial.stop_handle = handle
+                elif self._stopper is not None:
+                    # The stopper suggests nothing (sample=False): the ask only opens its trial.
+                    stop_trial = self._stopper.ask()
+                    trial.stop_handle = stop_trial[0] if stop_trial else None
+                self._trials[assignment.run_id] = trial
                 out.append(assignment)
         return out
 
@@ -221,14 +227,16 @@ class OfflineController:
     def report(self, run_id: str, state: str, summary: Mapping[str, Any]) -> None:
         with self._lock:
             trial = self._trials.get(run_id)
-            if trial is None:
+            if trial is None or trial.state != "running":
                 return
             trial.state = state
-            trial.summary = dict(summary)
+            self._search.tell(trial.handle, state, summary)
+            if self._stopper is not None and self._stopper is not self._search:
+                self._stopper.tell(trial.stop_handle, state, summary)
 
     def observe(self, run_id: str, row: Mapping[str, Any]) -> bool:
         """Record a logged row of a running trial; True when early termination stops it."""
-        if not self.early_terminate or self.metric_name is None or self.metric_name not in row:
+        if self._stopper is None or self.metric_name is None or self.metric_name not in row:
             return False
         value = finite_number(row.get(self.metric_name))
         if value is None:
@@ -237,12 +245,7 @@ class OfflineController:
             trial = self._trials.get(run_id)
             if trial is None or trial.state != "running":
                 return False
-            trial.history.append({self.metric_name: value})
-            try:
-                to_stop = self._sweeps.stop_runs(self.config, self._engine_runs(), validate=False)
-            except ValueError:
-                return False
-            for run in to_stop:
-                if run.name in self._trials:
-                    self._trials[run.name].should_stop = True
+            trial.steps += 1
+            if not trial.should_stop:
+                trial.should_stop = self._stopper.observe(trial.stop_handle, trial.steps, value)
             return trial.should_stop

@@ -13,7 +13,7 @@ from flyteplugins.wandb_core.ext import WandbConfigError, is_flyte_task, is_trac
 from ._agent import wandb_sweep_agent
 from ._config import MAX_AGENTS
 from ._controller import Plan, early_termination_note, run_slots, say
-from ._engine import OfflineController, validate_sweep_config
+from ._engine import OfflineController, check_engine, validate_sweep_config
 from ._readback import finished_online_trials, prior_offline_trials
 from ._results import Progress, SweepResult, TrialResult
 from ._state import SweepState
@@ -72,7 +72,9 @@ def _write_report(state: SweepState, result: SweepResult) -> None:
     )
 
 
-async def _offline_controller(state: SweepState, count: int) -> tuple[OfflineController, list[TrialResult]]:
+async def _offline_controller(
+    state: SweepState, count: int, engine: Any
+) -> tuple[OfflineController, list[TrialResult]]:
     """The engine, seeded with the sweep's finished trials on disk (returned too, as resumed trials);
     ``count`` is the sweep's total."""
     config = await asyncio.to_thread(validate_sweep_config, state.config)
@@ -84,7 +86,13 @@ async def _offline_controller(state: SweepState, count: int) -> tuple[OfflineCon
             f"running up to {max(count - done, 0)} more (count={count} in total)."
         )
     controller = await asyncio.to_thread(
-        OfflineController, config, state.sweep_id, max(count - done, 0), found.prior, found.next_index
+        OfflineController,
+        config,
+        state.sweep_id,
+        max(count - done, 0),
+        found.prior,
+        found.next_index,
+        engine,
     )
     return controller, found.trials
 
@@ -96,8 +104,10 @@ async def _launch(
     poll_interval: float,
     idle_timeout: float,
     agent_task: Any,
+    engine: Any = None,
 ) -> SweepResult:
     _check_arguments(objective, count, agents)
+    check_engine(engine)
     check_positive("run_sweep_agents", "poll_interval", poll_interval)
     check_positive("run_sweep_agents", "idle_timeout", idle_timeout)
     state = current_sweep()
@@ -122,8 +132,14 @@ async def _launch(
     # Trials that ended before this launch (a retried or re-run sweep task): not run again, but part
     # of the result, so a retry after the last trial returns what the first attempt did.
     earlier: list[TrialResult] = []
+    if state.mode == "online" and engine is not None:
+        raise WandbConfigError(
+            f"run_sweep_agents: engine={engine!r} applies to offline sweeps only; this sweep is online, "
+            "where the W&B server is the controller and runs the definition's method. Leave engine=None, "
+            "or run the sweep offline (@wandb_sweep(mode='offline'))."
+        )
     if state.mode != "online":
-        controller, earlier = await _offline_controller(state, count)
+        controller, earlier = await _offline_controller(state, count, engine)
     elif state.resumed:
         earlier = await asyncio.to_thread(finished_online_trials, state)
         if earlier:
@@ -211,6 +227,7 @@ class _RunSweepAgents:
         poll_interval: float = 2.0,
         idle_timeout: float = 600.0,
         agent_task: Any = None,
+        engine: Any = None,
     ) -> SweepResult:
         """Run ``count`` trials of ``objective``, at most ``agents`` at a time; wait for them.
 
@@ -227,11 +244,12 @@ class _RunSweepAgents:
         with the trial's parameters as inputs; a task that returns a number returns the sweep metric.
 
         Online, the W&B server is the controller: each slot is a registered W&B agent whose
-        heartbeats fetch the trials. Offline (no API key, or ``mode="offline"``), W&B's open-source
-        ``sweeps`` engine in the sweep task suggests them (grid, random, bayes, hyperband early
-        termination); each trial is an offline W&B run in group ``sweep_id``, ready for ``wandb
-        sync``. A re-run of the same sweep (same name) repeats none of its finished offline trials
-        and runs only what is left of ``count``.
+        heartbeats fetch the trials. Offline (no API key, or ``mode="offline"``), the sweep task
+        suggests them: grid and random in pure Python, bayes with Optuna's TPE, ``early_terminate:
+        hyperband`` with Optuna's successive-halving pruner, or the ``engine`` you pass; each trial
+        is an offline W&B run in group ``sweep_id``, ready for ``wandb sync``. A re-run of the same
+        sweep (same name) repeats none of its finished offline trials and runs only what is left of
+        ``count``.
 
         Args:
             objective: A ``@wandb_init`` function (sync or async, at module level so trials in other
@@ -242,13 +260,20 @@ class _RunSweepAgents:
             idle_timeout: An online slot that gets no trial for this long stops.
             agent_task: Another trial task to run function objectives with (e.g.
                 ``wandb_sweep_agent.override(resources=..., reusable=flyte.ReusePolicy(...))``).
+            engine: What suggests offline trials. None: the definition's ``method``. ``"optuna"``:
+                Optuna's TPE for any method. An Optuna sampler (``optuna.samplers.CmaEsSampler()``)
+                or an `OptunaEngine` (sampler, pruner, several metrics for multi-objective search).
+                ``"wandb"``: W&B's own ``sweeps`` engine, suggestions identical to the W&B server's
+                (``pip install 'flyteplugins-wandb[sweeps-wandb-engine]'``; it pins numpy<2).
+                Online sweeps refuse any engine: the W&B server is their controller.
 
         Returns:
             A `SweepResult`: every trial's run id, parameters, state and metric, and the best trial.
 
         Raises:
             WandbConfigError: Before any trial starts, for ``agents`` above 20 or below 1, a bad
-                ``count``, an objective without ``@wandb_init``, or a call outside a sweep task.
+                ``count``, an objective without ``@wandb_init``, a call outside a sweep task, an
+                unknown ``engine``, or ``engine="wandb"`` without W&B's engine installed.
         """
         try:
             asyncio.get_running_loop()
@@ -266,6 +291,7 @@ class _RunSweepAgents:
                 poll_interval=poll_interval,
                 idle_timeout=idle_timeout,
                 agent_task=agent_task,
+                engine=engine,
             )
         )
 
@@ -278,9 +304,10 @@ class _RunSweepAgents:
         poll_interval: float = 2.0,
         idle_timeout: float = 600.0,
         agent_task: Any = None,
+        engine: Any = None,
     ) -> SweepResult:
         """Async form of `run_sweep_agents()` (same arguments)."""
-        return await _launch(objective, count, agents, poll_interval, idle_timeout, agent_task)
+        return await _launch(objective, count, agents, poll_interval, idle_timeout, agent_task, engine)
 
 
 run_sweep_agents = _RunSweepAgents()

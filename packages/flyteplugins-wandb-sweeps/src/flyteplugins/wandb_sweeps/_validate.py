@@ -1,152 +1,133 @@
-"""Sweep definitions checked by W&B's own sweep engine, early, with our message around its findings.
+"""Sweep definitions checked early, with W&B's rules, so a bad one never reaches a sweep task or agent.
 
-W&B publishes the validator its server applies (the ``sweeps`` package: a JSON schema plus checks the
-schema cannot express, such as ``min < max``) and the search engine itself, which refuses what the
-schema lets through (``bayes`` without a metric, ``grid`` over a continuous range) only when asked for
-a trial. Both are asked here when ``wandb_sweep_config`` / ``@wandb_sweep`` are called, so a bad
-definition never gets as far as a sweep task or an agent. Nothing here copies the schema: the
-allowed distributions are read from the one ``sweeps`` ships.
-
-Importing ``sweeps`` costs about a second (numpy, jsonschema); it happens on the first call here,
-never on ``import flyteplugins.wandb``.
+The rules are those of W&B's sweep configuration reference (the server refuses the same things):
+known top-level keys, a ``method`` of grid/random/bayes, a ``metric`` with a name and a goal, a
+positive integer ``run_cap``, a ``hyperband`` ``early_terminate``, and every parameter leaf checked by
+`_space.parse` (``min < max``, a known ``distribution`` with the keys it needs). A complete definition
+is also checked for what only the search would find: ``bayes`` or ``early_terminate`` without a
+metric, ``grid`` over a continuous range. Pure Python: nothing here imports numpy or an engine.
 """
 
 from __future__ import annotations
 
-import functools
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from flyteplugins.wandb_core.ext import WandbConfigError
 
-_SPEC_HINT = (
-    "A parameter is one of {'values': [a, b, ...]} (non-empty), {'value': x}, or {'min': a, 'max': b} with "
-    "a < b, optionally with a 'distribution'"
-)
-# Stand-ins used to check one part of a definition on its own (both are valid for every parameter kind).
-_PLACEHOLDER_METHOD = "random"
-_PLACEHOLDER_PARAMETERS = {"_": {"value": 0}}
+from . import _space
 
-
-def _sweeps() -> Any:
-    try:
-        with warnings.catch_warnings():
-            # sweeps 0.3.0 still declares a pydantic-v1 style Config; harmless, but noisy on import.
-            warnings.simplefilter("ignore", UserWarning)
-            import sweeps
-    except ImportError as exc:  # pragma: no cover - it is a hard dependency of this package
-        raise ImportError(
-            "Validating sweep definitions needs W&B's sweep engine: pip install 'flyteplugins-wandb[sweeps]'."
-        ) from exc
-    return sweeps
-
-
-@functools.lru_cache(maxsize=1)
-def distributions() -> tuple[str, ...]:
-    """The parameter distributions W&B's schema allows, read from the schema ``sweeps`` ships."""
-    _sweeps()
-    from sweeps.config.schema import sweep_config_jsonschema
-
-    names: set[str] = set()
-
-    def walk(node: Any) -> None:  # the enums sit at any depth (some kinds are an anyOf of variants)
-        if isinstance(node, dict):
-            dist = (node.get("properties") or {}).get("distribution")
-            if isinstance(dist, dict):
-                names.update(dist.get("enum") or ())
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(sweep_config_jsonschema.get("definitions", {}))
-    return tuple(sorted(names))
-
-
-def _violations(config: Mapping[str, Any]) -> list[str]:
-    """W&B's validator on ``config``; each finding prefixed with where it is when the schema says."""
-    sweeps = _sweeps()
-    from sweeps.config.schema import validator
-
-    located = {
-        error.message: f"{'.'.join(str(p) for p in error.absolute_path)}: {error.message}"
-        for error in validator.iter_errors(dict(config))
-        if error.absolute_path
+METHODS = ("grid", "random", "bayes")
+# The keys W&B's sweep configuration has at its top level (anything else is a typo to refuse).
+TOP_LEVEL_KEYS = frozenset(
+    {
+        "apiVersion", "kind", "controller", "description", "program", "job", "image_uri", "entity",
+        "project", "method", "command", "name", "run_cap", "metric", "metrics", "scheduler",
+        "early_terminate", "parameters",
     }
-    try:
-        found = sweeps.schema_violations_from_proposed_config(dict(config))
-    except ValueError as exc:
-        found = [str(exc)]
-    found = [located.get(message, message) for message in found]
-    return list(dict.fromkeys(found))  # the validator reports some problems twice
+)  # fmt: skip
+_METRIC_KEYS = frozenset({"name", "goal", "target", "impute", "impute_while_running"})
+_HYPERBAND_KEYS = frozenset({"type", "min_iter", "max_iter", "s", "eta", "strict"})
 
 
-def _leaves(parameters: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    """Parameters with nested ``{"parameters": {...}}`` groups flattened to dotted names.
-
-    The schema's check of a nested group is exponential in its depth (seconds for one level) and the
-    engine in ``sweeps`` 0.3 drops nested groups, so every leaf is checked on its own instead.
-    """
-    out: list[tuple[str, Any]] = []
-    for name, spec in parameters.items():
-        full = f"{prefix}{name}"
-        if (
-            isinstance(spec, Mapping)
-            and set(spec) == {"parameters"}
-            and isinstance(spec["parameters"], Mapping)
-        ):
-            if not spec["parameters"]:
-                raise WandbConfigError(f"parameters[{full!r}] is an empty group. {_SPEC_HINT}.")
-            out.extend(_leaves(spec["parameters"], f"{full}."))
-        else:
-            out.append((full, spec))
-    return out
-
-
-def _engine_refusal(config: Mapping[str, Any]) -> str | None:
-    """What the search engine says when asked for a first trial (no runs, nothing sent anywhere)."""
-    sweeps = _sweeps()
-    from jsonschema import ValidationError
-
-    try:
-        sweeps.next_run(sweeps.SweepConfig(dict(config)), [])
-    except (ValueError, ValidationError) as exc:
-        return str(getattr(exc, "message", None) or exc)
-    return None
+def distributions() -> tuple[str, ...]:
+    """The parameter distributions W&B's sweep configuration allows."""
+    return _space.DISTRIBUTIONS
 
 
 def _check_parameter(where: str, name: str, spec: Any) -> None:
     if not isinstance(spec, Mapping) or not spec:
-        raise WandbConfigError(f"{where}: parameters[{name!r}] is {spec!r}. {_SPEC_HINT}.")
-    dist = spec.get("distribution")
-    if dist is not None and dist not in distributions():
+        raise WandbConfigError(f"{where}: parameters[{name!r}] is {spec!r}. {_space.SPEC_HINT}.")
+    if (
+        isinstance(spec, Mapping)
+        and "distribution" in spec
+        and spec["distribution"] not in _space.DISTRIBUTIONS
+    ):
         raise WandbConfigError(
-            f"{where}: parameters[{name!r}]['distribution']={dist!r} is not valid; allowed values: "
-            f"{', '.join(repr(d) for d in distributions())}."
+            f"{where}: parameters[{name!r}]['distribution']={spec['distribution']!r} is not valid; allowed "
+            f"values: {', '.join(repr(d) for d in _space.DISTRIBUTIONS)}."
         )
-    if "values" in spec and (not isinstance(spec["values"], list) or not spec["values"]):
+    if (
+        isinstance(spec, Mapping)
+        and "values" in spec
+        and (not isinstance(spec["values"], list) or not spec["values"])
+    ):
         raise WandbConfigError(
             f"{where}: parameters[{name!r}]['values'] must be a non-empty list, got {spec['values']!r}."
         )
-    problems = _violations({"method": _PLACEHOLDER_METHOD, "parameters": {name: spec}})
-    if problems:
+    try:
+        _space.parse(spec)
+    except _space.ParameterError as exc:
         raise WandbConfigError(
-            f"{where}: parameters[{name!r}]={dict(spec)!r} is refused by W&B's sweep validator: "
-            f"{'; '.join(problems)}. {_SPEC_HINT} (one of {', '.join(distributions())})."
-        )
+            f"{where}: parameters[{name!r}]={dict(spec)!r} is refused: {exc}. {_space.SPEC_HINT} "
+            f"(one of {', '.join(_space.DISTRIBUTIONS)})."
+        ) from None
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _top_level_problems(config: Mapping[str, Any]) -> list[str]:
+    problems = [
+        f"unknown key {k!r} (Additional properties are not allowed ({k!r} was unexpected)); allowed keys: "
+        f"{', '.join(sorted(TOP_LEVEL_KEYS))}"
+        for k in config
+        if k not in TOP_LEVEL_KEYS
+    ]
+    method = config.get("method")
+    if method is not None and method not in METHODS:
+        problems.append(f"method: {method!r} is not one of {', '.join(repr(m) for m in METHODS)}")
+    if "run_cap" in config:
+        cap = config["run_cap"]
+        if not _integer(cap):
+            problems.append(f"run_cap: {cap!r} is not an integer")
+        elif cap <= 0:
+            problems.append(f"run_cap: {cap} is less than or equal to the minimum of 0")
+    metric = config.get("metric")
+    if metric is not None:
+        if not isinstance(metric, Mapping):
+            problems.append(
+                f"metric: {metric!r} is not a mapping like {{'name': 'loss', 'goal': 'minimize'}}"
+            )
+        else:
+            problems += [f"metric: unknown key {k!r}" for k in metric if k not in _METRIC_KEYS]
+            if not isinstance(metric.get("name"), str) or not metric.get("name"):
+                problems.append("metric: 'name' is required (the logged key to optimise)")
+            if metric.get("goal", "minimize") not in ("minimize", "maximize"):
+                problems.append(f"metric.goal: {metric['goal']!r} is not one of 'minimize', 'maximize'")
+    stop = config.get("early_terminate")
+    if stop is not None:
+        problems += _hyperband_problems(stop)
+    return problems
+
+
+def _hyperband_problems(stop: Any) -> list[str]:
+    if not isinstance(stop, Mapping):
+        return [f"early_terminate: {stop!r} is not a mapping like {{'type': 'hyperband', 'min_iter': 3}}"]
+    problems = [f"early_terminate: unknown key {k!r}" for k in stop if k not in _HYPERBAND_KEYS]
+    if stop.get("type") != "hyperband":
+        problems.append(f"early_terminate.type: {stop.get('type')!r} is not 'hyperband'")
+    if "min_iter" not in stop and not {"max_iter", "s"} <= set(stop):
+        problems.append("early_terminate: give 'min_iter', or 'max_iter' and 's'")
+    for k in ("min_iter", "max_iter"):
+        if k in stop and (not _integer(stop[k]) or stop[k] < 1):
+            problems.append(f"early_terminate.{k}: {stop[k]!r} is not an integer >= 1")
+    eta = stop.get("eta", 3)
+    if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not eta > 1:
+        problems.append(f"early_terminate.eta: {eta!r} is not a number > 1")
+    return problems
 
 
 def validate_sweep_definition(where: str, config: Mapping[str, Any], *, complete: bool) -> None:
-    """Refuse a sweep definition W&B's validator or engine would refuse, naming what is wrong.
+    """Refuse a sweep definition W&B would refuse, naming what is wrong.
 
     Args:
         where: The call being checked (``"wandb_sweep_config"``, ``"@wandb_sweep"``, ...).
         config: The sweep configuration (``method``, ``metric``, ``parameters``, ``run_cap``, ...).
         complete: The whole definition. Otherwise a part of it (the rest may come from the other of
-            ``wandb_sweep_config`` and ``@wandb_sweep``), checked with stand-ins for what is missing;
-            a part that has both ``method`` and ``parameters`` is checked as complete.
+            ``wandb_sweep_config`` and ``@wandb_sweep``); a part that has both ``method`` and
+            ``parameters`` is checked as complete.
     """
     config = dict(config)
     complete = complete or ("method" in config and "parameters" in config)
@@ -161,32 +142,32 @@ def validate_sweep_definition(where: str, config: Mapping[str, Any], *, complete
             f"{where}: the sweep definition has no parameters. Give them as "
             "parameters={'lr': {'min': 0.001, 'max': 0.1}, ...}."
         )
-    leaves: list[tuple[str, Any]] = []
+    leaves: list[tuple[tuple[str, ...], Any]] = []
+    if parameters is not None and not isinstance(parameters, Mapping):
+        raise WandbConfigError(f"{where}: parameters must be a mapping of name -> spec, got {parameters!r}.")
     if isinstance(parameters, Mapping):
         try:
-            leaves = _leaves(parameters)
-        except WandbConfigError as exc:
+            leaves = list(_space.leaves(parameters))
+        except _space.ParameterError as exc:
             raise WandbConfigError(f"{where}: {exc}") from None
-        for name, spec in leaves:
-            _check_parameter(where, name, spec)
-    # The rest of the definition (method, metric, run_cap, early_terminate, unknown keys), with the
-    # parameters, already checked, stood in for.
-    probe = {**config, "parameters": _PLACEHOLDER_PARAMETERS}
-    probe.setdefault("method", _PLACEHOLDER_METHOD)
-    problems = _violations(probe)
+        for path, spec in leaves:
+            _check_parameter(where, ".".join(path), spec)
+    problems = _top_level_problems(config)
     if problems:
-        raise WandbConfigError(
-            f"{where}: the sweep definition is refused by W&B's sweep validator: {'; '.join(problems)}."
-        )
+        raise WandbConfigError(f"{where}: the sweep definition is refused: {'; '.join(problems)}.")
     if not complete:
         return
-    refusal = _engine_refusal({**config, "parameters": dict(leaves)})
-    if refusal:
+    metric = config.get("metric") or {}
+    if config["method"] == "bayes" and not metric.get("name"):
         raise WandbConfigError(
-            f"{where}: W&B's sweep engine cannot run this definition: {refusal}. For method='bayes' "
-            "give metric={'name': ..., 'goal': 'minimize'|'maximize'}; method='grid' needs every parameter "
-            "to be a list of 'values', a single 'value', or an 'int_uniform'/'q_uniform' range."
+            f"{where}: method='bayes' needs a metric to optimise (Bayesian search requires \"metric\"), "
+            "e.g. metric={'name': 'loss', 'goal': 'minimize'}."
         )
+    if config["method"] == "grid":
+        try:
+            next(_space.grid([(path, _space.parse(spec)) for path, spec in leaves]), None)
+        except _space.ParameterError as exc:
+            raise WandbConfigError(f"{where}: the sweep engine cannot run this definition: {exc}.") from None
 
 
 def check_positive(where: str, argument: str, value: Any) -> None:

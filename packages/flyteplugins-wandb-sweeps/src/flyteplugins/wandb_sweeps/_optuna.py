@@ -1,0 +1,276 @@
+"""Optuna behind the offline controller: bayes (TPE), any Optuna sampler, and hyperband early stopping.
+
+Each W&B parameter becomes an Optuna distribution over a *latent* value plus a decoding into the W&B
+value, so the sampler searches the space W&B's distribution describes: ``log_uniform`` searches the
+exponent, ``q_*`` forms search the continuous value and round it, ``normal``-family forms search the
+quantile (a uniform latent through the inverse normal CDF, so the prior's shape is kept), ``beta``
+forms search their support [0, 1]. Resumed sweeps hand their finished trials back to the study by
+encoding each value into the latent space (a value outside it, from an edited definition, is left out).
+
+Why TPE for ``bayes``: it needs only numpy (Optuna's ``GPSampler`` needs torch and scipy), handles
+integer, categorical and conditional parameters natively, keeps a suggestion's cost flat as trials
+accumulate, and ``constant_liar`` keeps concurrent agents from asking for the same point. The
+benchmark in ``benchmarks/bench_engine.py`` (table in docs/sweeps.md) measures it against W&B's engine.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Any
+
+from flyteplugins.wandb_core.ext import WandbConfigError
+
+from . import _space
+
+# The normal family's latent quantile stays off 0 and 1, where the inverse CDF is infinite.
+_EDGE = 1e-6
+
+
+@dataclass
+class OptunaEngine:
+    """Drive an offline sweep with Optuna: pass it as ``run_sweep_agents(..., engine=OptunaEngine(...))``.
+
+    The W&B sweep definition still gives the parameters, the metric and ``early_terminate``; every
+    trial is still a W&B run and a Flyte action. Passing a bare Optuna sampler as ``engine=`` is
+    short for ``OptunaEngine(sampler=...)``.
+
+    Args:
+        sampler: Any ``optuna.samplers.BaseSampler`` (``CmaEsSampler()``, ``NSGAIISampler()``, ...).
+            None: TPE (multivariate, with ``constant_liar`` for concurrent agents), the default for
+            ``method: bayes``.
+        pruner: An ``optuna.pruners.BasePruner`` that stops running trials from the metric they log.
+            None: the definition's ``early_terminate: hyperband`` as Optuna's successive-halving
+            pruner (``min_iter`` -> ``min_resource``, ``eta`` -> ``reduction_factor``; see
+            `_hyperband`), else no pruning.
+        metrics: Several metrics to optimise together, ``{"loss": "minimize", "accuracy": "maximize"}``
+            (multi-objective: use a sampler that supports it, e.g. ``NSGAIISampler``; no pruning).
+            None: the definition's ``metric``.
+        seed: Seed of the default TPE sampler (ignored when ``sampler`` is given).
+    """
+
+    sampler: Any = None
+    pruner: Any = None
+    metrics: Mapping[str, str] | None = None
+    seed: int | None = None
+
+    def objectives(self, config: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """``[(metric, goal), ...]`` this engine optimises, checked (an error names the argument)."""
+        if self.metrics is None:
+            metric = config.get("metric") or {}
+            if not metric.get("name"):
+                raise WandbConfigError(
+                    "run_sweep_agents: engine=OptunaEngine(...) needs a metric: give the sweep definition "
+                    "metric={'name': 'loss', 'goal': 'minimize'} or OptunaEngine(metrics={...})."
+                )
+            return [(metric["name"], metric.get("goal") or "minimize")]
+        if not isinstance(self.metrics, Mapping) or not self.metrics:
+            raise WandbConfigError(
+                f"OptunaEngine: metrics must be a non-empty mapping of name -> 'minimize'|'maximize', "
+                f"got {self.metrics!r}."
+            )
+        for name, goal in self.metrics.items():
+            if goal not in ("minimize", "maximize"):
+                raise WandbConfigError(
+                    f"OptunaEngine: metrics[{name!r}]={goal!r}; allowed values: 'minimize', 'maximize'."
+                )
+        if len(self.metrics) > 1 and (self.pruner is not None or config.get("early_terminate")):
+            raise WandbConfigError(
+                "OptunaEngine: early termination (pruner / early_terminate) needs a single metric; "
+                f"metrics has {len(self.metrics)}."
+            )
+        return list(self.metrics.items())
+
+
+def optuna_module() -> Any:
+    try:
+        import optuna
+    except ImportError as exc:  # pragma: no cover - a dependency of this package
+        raise ImportError(
+            "Offline bayes search and early termination use Optuna: pip install 'flyteplugins-wandb[sweeps]'."
+        ) from exc
+    return optuna
+
+
+# -- W&B parameter <-> Optuna latent ---------------------------------------------------------------
+@dataclass
+class _Axis:
+    distribution: Any  # an optuna distribution; None for a constant
+    decode: Callable[[Any], Any]
+    encode: Callable[[Any], Any]  # raises ValueError when the value is not in this axis' space
+
+
+def _inside(lo: float, hi: float, x: float) -> float:
+    if not lo <= x <= hi:
+        raise ValueError(f"{x} outside [{lo}, {hi}]")
+    return x
+
+
+def _axis(param: _space.Param) -> _Axis:
+    optuna = optuna_module()
+    dists = optuna.distributions
+    s, kind = param.spec, param.kind
+    quant = kind.startswith("q_")
+
+    def done(x: float) -> Any:
+        return _space.quantize(x, param.q) if quant else x
+
+    if kind == "constant":
+        return _Axis(None, lambda _: s["value"], lambda v: v)
+    if kind.startswith("categorical"):
+        keys = [_space.key(v) for v in s["values"]]
+        # Optuna's categorical choices must be plain scalars; the index stands in for lists and dicts.
+        return _Axis(
+            dists.CategoricalDistribution(list(range(len(keys)))),
+            lambda i: s["values"][i],
+            lambda v: keys.index(_space.key(v)),
+        )
+    if kind == "int_uniform":
+        return _Axis(
+            dists.IntDistribution(s["min"], s["max"]), int, lambda v: int(_inside(s["min"], s["max"], v))
+        )
+    lo, hi = float(s["min"]) if "min" in s else 0.0, float(s["max"]) if "max" in s else 1.0
+    if kind in ("uniform", "q_uniform"):
+        return _Axis(dists.FloatDistribution(lo, hi), done, lambda v: _inside(lo, hi, float(v)))
+    if kind in ("log_uniform", "q_log_uniform"):  # min/max are natural logs
+        return _Axis(
+            dists.FloatDistribution(lo, hi),
+            lambda x: done(math.exp(x)),
+            lambda v: _inside(lo, hi, math.log(v)),
+        )
+    if kind in ("log_uniform_values", "q_log_uniform_values", "inv_log_uniform_values"):
+        return _Axis(dists.FloatDistribution(lo, hi, log=True), done, lambda v: _inside(lo, hi, float(v)))
+    if kind == "inv_log_uniform":  # exp(-X), X uniform on [min, max]
+        return _Axis(
+            dists.FloatDistribution(lo, hi), lambda x: math.exp(-x), lambda v: _inside(lo, hi, -math.log(v))
+        )
+    if kind.endswith("normal"):
+        normal = NormalDist(s["mu"], s["sigma"])
+        log = kind.endswith("log_normal")
+        return _Axis(
+            dists.FloatDistribution(_EDGE, 1 - _EDGE),
+            lambda u: done(math.exp(normal.inv_cdf(u)) if log else normal.inv_cdf(u)),
+            lambda v: _inside(_EDGE, 1 - _EDGE, normal.cdf(math.log(v) if log else v)),
+        )
+    # beta, q_beta: the support itself (the stdlib has no inverse beta CDF; the prior's shape is lost).
+    return _Axis(dists.FloatDistribution(0.0, 1.0), done, lambda v: _inside(0.0, 1.0, float(v)))
+
+
+# -- the search ------------------------------------------------------------------------------------
+_STATES = {"finished": "COMPLETE", "failed": "FAIL", "stopped": "PRUNED"}
+
+
+def _hyperband(optuna: Any, stop: Mapping[str, Any]) -> Any:
+    """W&B's ``hyperband`` as an Optuna pruner.
+
+    W&B's hyperband is one bracket of asynchronous successive halving: at each band
+    ``min_iter * eta**k`` a run whose metric is outside the best ``1/eta`` of the runs that reached the
+    band is stopped. That is Optuna's ``SuccessiveHalvingPruner`` (``min_resource=min_iter``,
+    ``reduction_factor=eta``). Optuna's ``HyperbandPruner`` hashes trials into several such brackets,
+    which at a sweep's size (tens of trials) leaves too few in each to compare; pass it yourself with
+    ``OptunaEngine(pruner=optuna.pruners.HyperbandPruner(...))`` for large sweeps.
+    """
+    eta = max(2, round(stop.get("eta", 3)))
+    if "min_iter" in stop:
+        min_iter = stop["min_iter"]
+    else:  # W&B: s bands below max_iter
+        min_iter = max(1, int(stop["max_iter"] / eta ** stop.get("s", 1)))
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=min_iter, reduction_factor=eta)
+
+
+def default_sampler(seed: int | None = None) -> Any:
+    """TPE as ``method: bayes`` uses it."""
+    optuna = optuna_module()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # multivariate/constant_liar are flagged experimental
+        return optuna.samplers.TPESampler(multivariate=True, constant_liar=True, seed=seed)
+
+
+@dataclass
+class OptunaSearch:
+    """An Optuna study in memory: ask for a trial's parameters, tell its outcome, report its rows.
+
+    With ``sample=False`` it suggests nothing (another search gives the parameters) and only prunes.
+    """
+
+    config: Mapping[str, Any]
+    engine: OptunaEngine
+    prior: Sequence[tuple[dict[str, Any], str, dict[str, Any]]] = ()
+    sample: bool = True
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        optuna = optuna_module()
+        self._optuna = optuna
+        self.objectives = self.engine.objectives(self.config)
+        self._axes: dict[tuple[str, ...], _Axis] = {}
+        if self.sample:
+            self._axes = {path: _axis(p) for path, p in _space.space(self.config["parameters"])}
+        self._dists = {
+            ".".join(p): a.distribution for p, a in self._axes.items() if a.distribution is not None
+        }
+        pruner = self.engine.pruner
+        if pruner is None:
+            stop = self.config.get("early_terminate")
+            pruner = _hyperband(optuna, stop) if stop else optuna.pruners.NopPruner()
+        sampler = self.engine.sampler
+        if sampler is None:
+            sampler = default_sampler(self.engine.seed) if self.sample else optuna.samplers.RandomSampler()
+        self.study = optuna.create_study(
+            directions=[goal for _, goal in self.objectives], sampler=sampler, pruner=pruner
+        )
+        for params, state, summary in self.prior:
+            self._add_prior(params, state, summary)
+
+    def _values(self, summary: Mapping[str, Any]) -> list[float] | None:
+        from ._engine import finite_number
+
+        values = [finite_number(summary.get(name)) for name, _ in self.objectives]
+        return [v for v in values if v is not None] if None not in values else None
+
+    def _add_prior(self, params: Mapping[str, Any], state: str, summary: Mapping[str, Any]) -> None:
+        values = self._values(summary)
+        if state != "finished" or values is None or not self._dists:
+            return
+        flat = _space.flatten(params, list(self._axes))
+        if flat is None:
+            return
+        try:
+            latent = {
+                ".".join(p): a.encode(flat[p]) for p, a in self._axes.items() if a.distribution is not None
+            }
+        except (ValueError, TypeError, OverflowError):
+            return  # from an earlier definition of this sweep: outside today's space
+        trial = self._optuna.trial.create_trial(params=latent, distributions=self._dists, values=values)
+        self.study.add_trial(trial)
+
+    def ask(self) -> tuple[Any, dict[str, Any]]:
+        with self._lock, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. TPE's notes on independent sampling
+            trial = self.study.ask(self._dists)
+        values = {
+            p: a.decode(trial.params[".".join(p)]) if a.distribution is not None else a.decode(None)
+            for p, a in self._axes.items()
+        }
+        return trial, _space.nest(values)
+
+    def tell(self, trial: Any, state: str, summary: Mapping[str, Any]) -> None:
+        states = self._optuna.trial.TrialState
+        values = self._values(summary) if state == "finished" else None
+        with self._lock, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if values is not None:
+                self.study.tell(trial, values)
+            elif state == "stopped" and len(self.objectives) == 1:
+                self.study.tell(trial, state=states.PRUNED)  # its last reported value counts
+            else:
+                self.study.tell(trial, state=states.FAIL)
+
+    def observe(self, trial: Any, step: int, value: float) -> bool:
+        with self._lock:
+            trial.report(value, step)
+            return bool(trial.should_prune())

@@ -1,0 +1,264 @@
+"""W&B sweep parameters in pure Python: checking them, sampling them, and enumerating a grid.
+
+A W&B ``parameters`` block is a tree: a leaf is one parameter (``values``, ``value``, ``min``/``max``
+or a named ``distribution``), and ``{"parameters": {...}}`` is a nested group whose leaves end up as a
+nested dict in the trial's config. `leaves()` flattens the tree to ``(path, Param)`` pairs and
+`nest()` builds the trial's config back from the flat values. Nothing here imports numpy, so grid and
+random search cost nothing beyond the standard library; `_optuna` maps the same `Param`s onto Optuna
+for bayes.
+
+The distributions and their meaning follow W&B's sweep configuration reference: ``log_uniform`` takes
+``min``/``max`` as natural logarithms, ``*_values`` forms take the values themselves, ``q_*`` rounds
+to a multiple of ``q`` (default 1), ``normal`` / ``log_normal`` take ``mu`` / ``sigma`` (default 0 / 1),
+``beta`` takes ``a`` / ``b`` (default 1 / 1).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+SPEC_HINT = (
+    "A parameter is one of {'values': [a, b, ...]} (non-empty), {'value': x}, or {'min': a, 'max': b} with "
+    "a < b, optionally with a 'distribution'"
+)
+
+# distribution -> (keys it needs, keys it may have besides those). One place for the whole table.
+_DISTRIBUTIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "constant": (frozenset({"value"}), frozenset()),
+    "categorical": (frozenset({"values"}), frozenset()),
+    "categorical_w_probabilities": (frozenset({"values", "probabilities"}), frozenset()),
+    "int_uniform": (frozenset({"min", "max"}), frozenset()),
+    "uniform": (frozenset({"min", "max"}), frozenset()),
+    "q_uniform": (frozenset({"min", "max"}), frozenset({"q"})),
+    "log_uniform": (frozenset({"min", "max"}), frozenset()),
+    "log_uniform_values": (frozenset({"min", "max"}), frozenset()),
+    "q_log_uniform": (frozenset({"min", "max"}), frozenset({"q"})),
+    "q_log_uniform_values": (frozenset({"min", "max"}), frozenset({"q"})),
+    "inv_log_uniform": (frozenset({"min", "max"}), frozenset()),
+    "inv_log_uniform_values": (frozenset({"min", "max"}), frozenset()),
+    "normal": (frozenset(), frozenset({"mu", "sigma"})),
+    "q_normal": (frozenset(), frozenset({"mu", "sigma", "q"})),
+    "log_normal": (frozenset(), frozenset({"mu", "sigma"})),
+    "q_log_normal": (frozenset(), frozenset({"mu", "sigma", "q"})),
+    "beta": (frozenset(), frozenset({"a", "b"})),
+    "q_beta": (frozenset(), frozenset({"a", "b", "q"})),
+}
+DISTRIBUTIONS: tuple[str, ...] = tuple(sorted(_DISTRIBUTIONS))
+# Forms a grid can enumerate (W&B's rule: a continuous range has no grid).
+GRID_KINDS = frozenset({"constant", "categorical", "categorical_w_probabilities", "int_uniform", "q_uniform"})
+_RANGES = frozenset(k for k, (need, _) in _DISTRIBUTIONS.items() if need == {"min", "max"})
+
+
+class ParameterError(ValueError):
+    """A parameter spec W&B would refuse (the message names the rule broken)."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One leaf parameter: its distribution and its spec with W&B's defaults filled in."""
+
+    kind: str
+    spec: Mapping[str, Any]
+
+    @property
+    def q(self) -> float:
+        q: float = self.spec.get("q", 1)
+        return q
+
+
+def _number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _infer(spec: Mapping[str, Any]) -> str:
+    """The distribution W&B assumes when a spec names none."""
+    if "values" in spec:
+        return "categorical_w_probabilities" if "probabilities" in spec else "categorical"
+    if "value" in spec:
+        return "constant"
+    if "min" in spec and "max" in spec:
+        both_int = all(isinstance(spec[k], int) and not isinstance(spec[k], bool) for k in ("min", "max"))
+        return "int_uniform" if both_int else "uniform"
+    raise ParameterError(SPEC_HINT)
+
+
+def parse(spec: Any) -> Param:
+    """Check one leaf spec and return it as a `Param` (raises `ParameterError` naming the problem)."""
+    if not isinstance(spec, Mapping) or not spec:
+        raise ParameterError(SPEC_HINT)
+    kind = spec.get("distribution")
+    if kind is None:
+        kind = _infer(spec)
+    elif kind not in _DISTRIBUTIONS:
+        raise ParameterError(
+            f"distribution {kind!r} is not valid; allowed values: {', '.join(DISTRIBUTIONS)}"
+        )
+    need, may = _DISTRIBUTIONS[kind]
+    missing = sorted(need - set(spec))
+    if missing:
+        raise ParameterError(f"distribution {kind!r} needs {', '.join(repr(k) for k in missing)}")
+    extra = sorted(set(spec) - need - may - {"distribution"})
+    if extra:
+        raise ParameterError(
+            f"{', '.join(repr(k) for k in extra)} not allowed with distribution {kind!r} "
+            f"(it takes {', '.join(repr(k) for k in sorted(need | may))})"
+        )
+    if "values" in spec and (not isinstance(spec["values"], list) or not spec["values"]):
+        raise ParameterError(f"'values' must be a non-empty list, got {spec['values']!r}")
+    for key in ("min", "max", "mu", "sigma", "a", "b", "q"):
+        if key in spec and not _number(spec[key]):
+            raise ParameterError(f"{key!r} must be a finite number, got {spec[key]!r}")
+    if kind in _RANGES and not spec["min"] < spec["max"]:
+        raise ParameterError(f"min {spec['min']} is not less than max {spec['max']}")
+    if kind == "int_uniform" and not all(isinstance(spec[k], int) for k in ("min", "max")):
+        raise ParameterError(f"int_uniform needs integer min and max, got {spec['min']!r}, {spec['max']!r}")
+    if kind.endswith("log_uniform_values") and spec["min"] <= 0:
+        raise ParameterError(f"{kind} needs min > 0 (the values themselves), got {spec['min']}")
+    for key in ("q", "sigma", "a", "b"):
+        if key in spec and spec[key] <= 0:
+            raise ParameterError(f"{key!r} must be > 0, got {spec[key]}")
+    if kind == "categorical_w_probabilities":
+        probs = spec["probabilities"]
+        if (
+            not isinstance(probs, list)
+            or len(probs) != len(spec["values"])
+            or not all(_number(p) and p >= 0 for p in probs)
+            or not math.isclose(sum(probs), 1.0, abs_tol=1e-6)
+        ):
+            raise ParameterError("'probabilities' must be one non-negative number per value, summing to 1")
+    defaults = {"normal": {"mu": 0, "sigma": 1}, "beta": {"a": 1, "b": 1}}
+    filled = dict(spec)
+    for family, values in defaults.items():
+        if kind.endswith(family):
+            for key, value in values.items():
+                filled.setdefault(key, value)
+    filled.pop("distribution", None)
+    return Param(kind, filled)
+
+
+def is_group(spec: Any) -> bool:
+    """``{"parameters": {...}}``: a nested group, not a leaf."""
+    return (
+        isinstance(spec, Mapping) and set(spec) == {"parameters"} and isinstance(spec["parameters"], Mapping)
+    )
+
+
+def leaves(
+    parameters: Mapping[str, Any], prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every leaf spec (unchecked) with its path; raises `ParameterError` for an empty group."""
+    for name, spec in parameters.items():
+        path = (*prefix, str(name))
+        if is_group(spec):
+            if not spec["parameters"]:
+                raise ParameterError(f"parameters[{'.'.join(path)!r}] is an empty group. {SPEC_HINT}.")
+            yield from leaves(spec["parameters"], path)
+        else:
+            yield path, spec
+
+
+def space(parameters: Mapping[str, Any]) -> list[tuple[tuple[str, ...], Param]]:
+    """The checked leaves of a (valid) parameters block."""
+    return [(path, parse(spec)) for path, spec in leaves(parameters)]
+
+
+def nest(values: Mapping[tuple[str, ...], Any]) -> dict[str, Any]:
+    """Flat ``{path: value}`` -> the trial config (nested groups become nested dicts, as on W&B)."""
+    out: dict[str, Any] = {}
+    for path, value in values.items():
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return out
+
+
+def flatten(config: Mapping[str, Any], paths: Sequence[tuple[str, ...]]) -> dict[tuple[str, ...], Any] | None:
+    """A trial config -> ``{path: value}`` for ``paths``; None when one is missing (another space)."""
+    out: dict[tuple[str, ...], Any] = {}
+    for path in paths:
+        node: Any = config
+        for part in path:
+            if not isinstance(node, Mapping) or part not in node:
+                return None
+            node = node[part]
+        out[path] = node
+    return out
+
+
+def quantize(value: float, q: float) -> float:
+    # An integer q over integer-valued draws gives ints, as the user wrote them.
+    rounded = round(value / q) * q
+    return int(rounded) if isinstance(q, int) else rounded
+
+
+def sample(param: Param, rng: random.Random) -> Any:
+    """One random draw of ``param`` (W&B's random search)."""
+    s, kind = param.spec, param.kind
+    if kind == "constant":
+        return s["value"]
+    if kind == "categorical":
+        return rng.choice(s["values"])
+    if kind == "categorical_w_probabilities":
+        return rng.choices(s["values"], weights=s["probabilities"])[0]
+    if kind == "int_uniform":
+        return rng.randint(s["min"], s["max"])
+    if kind in ("uniform", "q_uniform"):
+        x = rng.uniform(s["min"], s["max"])
+    elif kind in ("log_uniform", "q_log_uniform"):
+        x = math.exp(rng.uniform(s["min"], s["max"]))
+    elif kind in ("log_uniform_values", "q_log_uniform_values", "inv_log_uniform_values"):
+        # 1/X with X log-uniform on [1/max, 1/min] is log-uniform on [min, max] as well.
+        x = math.exp(rng.uniform(math.log(s["min"]), math.log(s["max"])))
+    elif kind == "inv_log_uniform":
+        x = math.exp(-rng.uniform(s["min"], s["max"]))
+    elif kind in ("normal", "q_normal"):
+        x = rng.gauss(s["mu"], s["sigma"])
+    elif kind in ("log_normal", "q_log_normal"):
+        x = rng.lognormvariate(s["mu"], s["sigma"])
+    else:  # beta, q_beta
+        x = rng.betavariate(s["a"], s["b"])
+    return quantize(x, param.q) if kind.startswith("q_") else x
+
+
+def grid_values(param: Param) -> list[Any] | None:
+    """Every value a grid visits for ``param``; None for a continuous parameter."""
+    s, kind = param.spec, param.kind
+    if kind == "constant":
+        return [s["value"]]
+    if kind.startswith("categorical"):
+        return list(s["values"])
+    if kind == "int_uniform":
+        return list(range(s["min"], s["max"] + 1))
+    if kind == "q_uniform":
+        q = param.q
+        lo, hi = math.ceil(s["min"] / q - 1e-9), math.floor(s["max"] / q + 1e-9)
+        return [quantize(i * q, q) for i in range(lo, hi + 1)]
+    return None
+
+
+def key(value: Any) -> str:
+    """A comparable form of a parameter value or config (values may be lists or dicts)."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def grid(params: Sequence[tuple[tuple[str, ...], Param]]) -> Iterator[dict[tuple[str, ...], Any]]:
+    """Every combination, in parameter order (the first parameter varies slowest)."""
+    axes = []
+    for path, param in params:
+        values = grid_values(param)
+        if values is None:
+            raise ParameterError(
+                f"Parameter {'.'.join(path)} is a disallowed type with grid search ({param.kind}): grid "
+                "needs every parameter to be a list of 'values', a single 'value', or an "
+                "'int_uniform'/'q_uniform' range"
+            )
+        axes.append(values)
+    for combo in itertools.product(*axes):
+        yield {path: value for (path, _), value in zip(params, combo, strict=True)}
