@@ -453,6 +453,7 @@ BENCHMARKS = (
     ("download", ()),
     ("fail_open", ("--quick",)),
     ("report_size", ()),
+    ("persist", ()),
 )
 
 
