@@ -151,3 +151,24 @@ def test_importing_the_package_loads_neither_the_report_nor_matplotlib() -> None
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_an_offline_run_kept_in_storage_points_there_not_at_the_pods_disk() -> None:
+    stored = "s3://b/wandb-offline/r1/a0/0/offline-run-20260101_000000-r1-a0"
+    view = RunView(
+        run_id="r1-a0",
+        offline=True,
+        sync_dir="/pod/wandb/offline-run-20260101_000000-r1-a0",
+        stored=stored,
+        sync_hint="flyte wandb sync r1 --store s3://b",
+    )
+    html = render_run(view, charts=False)
+    assert "<th>mode</th><td>offline</td>" in html
+    assert f"<th>kept in</th><td><code>{stored}</code></td>" in html
+    assert "<code>flyte wandb sync r1 --store s3://b</code>" in html
+    assert "/pod/wandb" not in html
+    # Local mode (nothing stored): the local folder and wandb sync, as before.
+    local = render_run(
+        RunView(run_id="x", offline=True, sync_dir="/home/me/wandb/offline-run-x"), charts=False
+    )
+    assert "<code>wandb sync /home/me/wandb/offline-run-x</code>" in local and "kept in" not in local

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import _persist
 from .._runtime import world_size
 from ._charts import finite
 from ._html import page, render_runs, render_sweep
@@ -260,6 +261,11 @@ def before_finish(scope: Any) -> Capture | None:
             sync_file = str(run.settings.sync_file)
         except Exception:
             sync_file = None
+        stored = sync_hint = None
+        where = _persist.location() if offline and run_dir else None
+        if where is not None and run_dir:
+            stored = f"{where.prefix}/{os.path.basename(run_dir)}"
+            sync_hint = f"flyte wandb sync {where.run_name} --store {where.root}"
         view = RunView(
             run_id=str(active.run_id or run.id),
             name=str(getattr(run, "name", "") or ""),
@@ -273,6 +279,8 @@ def before_finish(scope: Any) -> Capture | None:
             config=_mapping(lambda: run.config.as_dict()),
             summary=_mapping(lambda: run.summary),
             sync_dir=run_dir,
+            stored=stored,
+            sync_hint=sync_hint,
         )
         view.config.pop("_wandb", None)
         return Capture(view=view, sync_file=sync_file, owner=owner)

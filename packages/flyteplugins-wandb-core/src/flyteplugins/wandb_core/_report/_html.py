@@ -119,7 +119,12 @@ def render_run(view: RunView, *, charts: bool = True) -> str:
     if view.group:
         facts["group"] = esc(view.group)
     facts["mode"] = "offline" if view.offline else "online"
-    if view.offline and view.sync_dir:
+    if view.offline and view.stored:
+        # On a cluster the pod's folder is gone with the pod: point at the copy in Flyte's storage.
+        facts["kept in"] = f"<code>{esc(view.stored)}</code>"
+        if view.sync_hint:
+            facts["upload"] = f"<code>{esc(view.sync_hint)}</code>"
+    elif view.offline and view.sync_dir:
         facts["upload"] = f"<code>wandb sync {esc(view.sync_dir)}</code>"
     rows = "".join(f"<tr><th>{esc(k)}</th><td>{v}</td></tr>" for k, v in facts.items())
     parts.append(f'<table class="fwb-facts"><tbody>{rows}</tbody></table>')

@@ -29,6 +29,8 @@ class RunView:
         role: Why this run is in the report (``this task``, ``shared with parent task``, ...).
         series: Metric name -> ``(step, value)`` points logged in this process.
         sync_dir: Local run directory (for ``wandb sync`` of offline runs).
+        stored: Where an offline run's folder is kept in the Flyte run's storage (on a cluster).
+        sync_hint: The command that uploads it from there (``flyte wandb sync ...``).
     """
 
     run_id: str
@@ -45,6 +47,8 @@ class RunView:
     series: dict[str, list[Point]] = field(default_factory=dict)
     dropped_metrics: list[str] = field(default_factory=list)
     sync_dir: str | None = None
+    stored: str | None = None
+    sync_hint: str | None = None
     notes: list[str] = field(default_factory=list)
 
 
