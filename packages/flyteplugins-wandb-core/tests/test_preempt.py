@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from flyteplugins.wandb_core import _preempt
-from flyteplugins.wandb_core._state import ActiveRun
+from flyteplugins.wandb_core._state import ActiveRun, registry
 
 
 class _Run:
@@ -45,8 +45,8 @@ def clean_handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     monkeypatch.setattr(_preempt, "_installed", False)
     monkeypatch.setattr(_preempt, "_keep", False)
     monkeypatch.setattr(_preempt, "_previous", None)
-    monkeypatch.setattr(_preempt, "_open", {})
     yield calls
+    registry.forget_all()
     signal.signal(signal.SIGTERM, before)
 
 
@@ -54,20 +54,30 @@ def _active(calls: list[str], name: str) -> ActiveRun:
     return ActiveRun(run=_Run(calls, name), run_id=name, primary=True, offline=False)
 
 
+def _open(active: ActiveRun) -> None:
+    registry.add(active, shareable=False)
+
+
+def _close(active: ActiveRun) -> bool:
+    still_open = registry.closing(active)
+    registry.closed()
+    return still_open
+
+
 def test_installs_while_a_run_is_open_and_restores_the_previous_handler(clean_handler: list[str]) -> None:
     previous = signal.getsignal(signal.SIGTERM)
     active = _active(clean_handler, "a")
-    _preempt.opened(active)
+    _open(active)
     assert signal.getsignal(signal.SIGTERM) is _preempt._on_sigterm
-    assert _preempt.closing(active) is True
+    assert _close(active) is True
     assert signal.getsignal(signal.SIGTERM) is previous
 
 
-def test_installed_at_decoration_stays(clean_handler: list[str]) -> None:
+def test_installed_to_stay_stays(clean_handler: list[str]) -> None:
     assert _preempt.arm(keep=True)
     active = _active(clean_handler, "a")
-    _preempt.opened(active)
-    _preempt.closing(active)
+    _open(active)
+    _close(active)
     assert signal.getsignal(signal.SIGTERM) is _preempt._on_sigterm
 
 
@@ -90,8 +100,8 @@ def test_handler_marks_finishes_then_chains(
 ) -> None:
     _preempt.arm(keep=True)
     a, b = _active(clean_handler, "a"), _active(clean_handler, "b")
-    _preempt.opened(a)
-    _preempt.opened(b)
+    _open(a)
+    _open(b)
     _preempt._on_sigterm(signal.SIGTERM, None)
     code = _preempt.PREEMPTED_EXIT_CODE
     for name in ("a", "b"):
@@ -99,7 +109,7 @@ def test_handler_marks_finishes_then_chains(
         assert mine == [f"{name}:mark_preempting", f"{name}:finish({code})"]
     assert clean_handler[-1] == "previous"  # the application's handler runs after the runs are saved
     # The scopes' own finish is skipped: the handler finished their runs already.
-    assert _preempt.closing(a) is False and _preempt.closing(b) is False
+    assert _close(a) is False and _close(b) is False
     [line] = [x for x in capsys.readouterr().err.splitlines() if "SIGTERM" in x]
     assert "a, b" in line and str(code) in line
 
@@ -107,7 +117,8 @@ def test_handler_marks_finishes_then_chains(
 def test_runs_finished_by_an_earlier_handler_are_left_alone(clean_handler: list[str]) -> None:
     _preempt.arm(keep=True)
     active = _active(clean_handler, "a")
-    _preempt.opened(active)
-    active.run.finish(1)  # e.g. the distributed package's torchrun guard, earlier in the chain
+    _open(active)
+    # An application's own handler, earlier in the chain, finished it (outside the task's scope).
+    active.run.finish(1)
     _preempt._on_sigterm(signal.SIGTERM, None)
     assert clean_handler == ["a:finish(1)", "previous"]

@@ -24,20 +24,6 @@ CHECKED_OLDEST = "0.30.0"
 CHECKED_NEWEST = "0.31.0"
 
 
-def set_global_run(wandb: Any, run: Any) -> None:
-    """Publish ``run`` as ``wandb.run`` / ``wandb.config`` / ``wandb.summary``, as a plain init would.
-
-    checked: wandb 0.30.0 .. 0.31.0 (``wandb.sdk.wandb_init._set_global_run``). Without it (a layout
-    change) the three documented module attributes are set directly.
-    """
-    try:
-        from wandb.sdk.wandb_init import _set_global_run
-    except ImportError:
-        wandb.run, wandb.config, wandb.summary = run, run.config, run.summary
-        return
-    _set_global_run(run)
-
-
 def configured_base_url() -> str:
     """The API URL the next ``wandb.init`` will use: environment, settings files, defaults, in wandb's order.
 

@@ -93,9 +93,12 @@ def _with_outputs(func: Callable[..., Any], log_outputs: bool) -> Callable[..., 
 
 def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False) -> Any:
     check_decorator_target("@wandb_init", obj.func if _is_flyte_task(obj) else obj)
-    from . import _preempt  # at import, on the main thread: where a SIGTERM handler can be installed
+    from . import _preempt
 
-    _preempt.arm(keep=True)
+    # Flyte's entrypoint (or a script run as __main__) decorates on the main thread right before it
+    # starts tasks: the only place a SIGTERM handler can go in for sync bodies, which run in threads.
+    target = obj.func if _is_flyte_task(obj) else obj
+    _preempt.arm_for_flyte_task(getattr(target, "__module__", None))
     if _is_flyte_task(obj):
         func = obj.func
         if hasattr(func, MARKER):

@@ -43,7 +43,6 @@ class PendingOpen:
         self.scope = scope
         self.ready = threading.Event()
         self.error: BaseException | None = None
-        self.is_published = False
         self.config: dict[str, Any] = dict(plan.init_kwargs.get("config") or {})
         self.proxy = PendingRun(self)
         from ._lifecycle import _OFFLINE_MODES  # at call time: importing core stays light
@@ -59,31 +58,17 @@ class PendingOpen:
             owner=True,
             pending=self,
         )
+        # From now until `run` ends, wandb's module API routes (to the stand-in while it opens).
+        from ._state import registry
+
+        registry.opening()
 
     def start(self) -> None:
         """Open on the early-open pool (with the caller's contextvars: Flyte's context, the trial's)."""
         from . import _concurrency
 
-        # Published first: an open that fails at once then never leaves the stand-in as wandb.run.
-        self.published()
         context = contextvars.copy_context()
         _concurrency.pool("early-open", EARLY_OPEN_WORKERS).submit(context.run, self.run)
-
-    def published(self) -> None:
-        """Stand in as ``wandb.run`` where no run is published yet (the real one replaces it on open)."""
-        from . import _globals, _lifecycle
-
-        with _lifecycle._init_lock:
-            _globals.publish_pending(self.proxy)
-        self.is_published = True
-
-    def _unpublish(self) -> None:
-        if not self.is_published:
-            return
-        from . import _globals, _lifecycle
-
-        with _lifecycle._init_lock:
-            _globals.unpublish_pending(self.proxy)
 
     def run(self) -> None:
         try:
@@ -91,7 +76,6 @@ class PendingOpen:
         except BaseException as exc:  # kept for the body's next run access and for the wrapper
             self.error = exc
         finally:
-            self._unpublish()
             real = self.scope.active
             if real is not None:
                 for f in dataclasses.fields(real):
@@ -99,6 +83,9 @@ class PendingOpen:
                         setattr(self.active, f.name, getattr(real, f.name))
             self.active.pending = None
             self.ready.set()
+            from ._state import registry
+
+            registry.opened()
 
     def wait(self) -> None:
         """Block until the run is open; raise what the open raised."""

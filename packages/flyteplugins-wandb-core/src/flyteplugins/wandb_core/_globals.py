@@ -1,94 +1,127 @@
-"""Keep wandb's module-level API (``wandb.log``, ``wandb.config``, ``wandb.summary``) usable in tracked code.
+"""wandb's module API (``wandb.run``, ``wandb.log``, ``wandb.init``, ``wandb.finish``...) follows the caller.
 
-The plugin opens runs with ``reinit="create_new"`` so that concurrent tasks in one process each get
-their own run; wandb then leaves the module globals unset, so plain ``wandb.log(...)`` (what most
-training code and the W&B sweep examples call) would fail. After each init the newest run is
-published as ``wandb.run`` like a plain ``wandb.init`` does, but ``wandb.log``, ``wandb.config`` and
-``wandb.summary`` are routed: each call goes to the run of the calling task or function (a contextvar
-lookup), so concurrent sibling tasks and in-process sweep trials never log into, or read the
-parameters of, each other's runs.
+Training frameworks never see ``get_wandb_run()``: Lightning's ``WandbLogger`` and Hugging Face's
+``WandbCallback`` read ``wandb.run`` and call ``wandb.log``/``config``/``summary``/``define_metric``,
+and existing scripts call ``wandb.init``/``wandb.finish`` themselves. The plugin opens every run with
+``reinit="create_new"`` (so concurrent tasks in one process each get their own) and never writes
+wandb's globals; instead, while tracked runs are open, the wandb module's class is swapped for a
+subclass whose properties answer per caller:
 
-Code that runs outside any task's context (a ``threading.Thread`` or ``loop.run_in_executor`` worker
-started by a task: neither copies contextvars) has no caller to route by. With one tracked run open
-in the process that run is unambiguous; with several, guessing the newest would write into a
-sibling's run, so the call raises `RunRoutingError` saying how to fix it.
+- ``wandb.run`` and the run-bound functions wandb itself publishes on init (``log``, ``config``,
+  ``summary``, ``define_metric``, ``watch``, ``save``, ``log_artifact``, ``use_artifact``, ``alert``,
+  ``mark_preempting``, ...) resolve to the *real* run of the calling task or function (one contextvar
+  read, no lock): an object taken from ``wandb.run`` is a plain ``wandb.Run`` that keeps working from
+  any thread, whatever opens later.
+- ``wandb.init`` inside a tracked scope returns the scope's run and applies what makes sense on an
+  open run (config merged, tags added, notes, name), with one notice for what it ignores; only
+  ``reinit="create_new"`` opens a separate run. ``wandb.finish()`` and ``run.finish()`` inside a
+  tracked scope leave the run open until the scope ends (the plugin finishes it), so rows logged
+  afterwards are kept and a script can never finish a sibling's run.
+- Code with no tracked caller (a ``threading.Thread`` started by a task: it does not inherit
+  contextvars) gets the process's single tracked run when exactly one is open; with several, the
+  functions raise `RunRoutingError` rather than guess, and ``wandb.run`` reads None. A run the user
+  opened with a plain ``wandb.init`` outside tracked code is wandb's own global and is used as such.
+
+Whatever wandb writes to its globals while routed (its own ``set_global``/``unset_globals``) is kept
+in the module's ``__dict__``; `uninstall` (after the last tracked run finishes) swaps the class back,
+so the module is then exactly what wandb left there: ``wandb.log`` is wandb's own again.
 """
 
 from __future__ import annotations
 
-import threading
+import contextlib
+import sys
+import types
+from collections.abc import Callable
 from typing import Any
 
-from . import _compat
-from ._state import current
-
-_open_lock = threading.Lock()
-_open_runs: list[Any] = []  # runs the plugin opened in this process, oldest first
+from . import _notices
+from ._state import current, registry
 
 
 class RunRoutingError(RuntimeError):
-    """``wandb.log``/``wandb.config``/``wandb.summary`` used where the calling run cannot be known."""
+    """wandb's module API used where the calling run cannot be known (several runs open, no context)."""
 
 
-def _still_open() -> list[Any]:
-    with _open_lock:
-        # A run finished behind our back (the SIGTERM handler, user code calling run.finish()).
-        _open_runs[:] = [r for r in _open_runs if not _compat.is_finished(r)]
-        return list(_open_runs)
+# The run-bound module functions wandb publishes on init (wandb.sdk.lib.module.set_global), plus
+# the module attributes read as data.
+_RUN_FUNCTIONS = (
+    "log",
+    "save",
+    "use_artifact",
+    "log_artifact",
+    "define_metric",
+    "alert",
+    "watch",
+    "unwatch",
+    "mark_preempting",
+    "log_model",
+    "use_model",
+    "link_model",
+)
+_RUN_DATA = ("config", "summary")
+
+# wandb.init arguments an open run can take on; the rest are notices when they differ.
+_APPLIED = frozenset(
+    {"config", "config_exclude_keys", "config_include_keys", "allow_val_change", "tags", "notes", "name"}
+)
+# Ignored silently where they name what the run already is (a script re-stating its project).
+_SAME_OR_IGNORED = ("project", "entity", "id", "group", "job_type")
 
 
-def _calling_run(what: str) -> Any:
-    """The run ``what`` (``wandb.log``, ``wandb.config``...) belongs to for the calling code."""
-    import wandb
+def _unroutable_message(what: str) -> str:
+    ids = ", ".join(str(getattr(r, "id", "?")) for r in registry.runs())
+    return (
+        f"{what} was called outside any @wandb_init task or function while several tracked runs are "
+        f"open in this process ({ids}), so it cannot tell which run it belongs to (a threading.Thread "
+        "or run_in_executor worker does not inherit the task's context). Use get_wandb_run() in the "
+        "task and pass the run to the worker, or run the worker inside the task's context: "
+        "ctx = contextvars.copy_context(); then call ctx.run(fn, ...) in the thread "
+        "(asyncio.to_thread and flyte's own helpers copy it for you)."
+    )
 
-    active = current()
-    if active is not None and active.run is not None:
-        return active.run
-    runs = _still_open()
-    if len(runs) == 1:
-        return runs[0]
-    if len(runs) > 1:
-        ids = ", ".join(str(getattr(r, "id", "?")) for r in runs)
-        raise RunRoutingError(
-            f"{what} was called outside any @wandb_init task or function while {len(runs)} tracked runs "
-            f"are open in this process ({ids}), so it cannot tell which run it belongs to (a "
-            "threading.Thread or run_in_executor worker does not inherit the task's context). Use "
-            "get_wandb_run() in the task and pass the run to the worker, or run the worker inside the "
-            "task's context: ctx = contextvars.copy_context(); then call ctx.run(fn, ...) in the thread."
-        )
-    run = wandb.run
+
+def _resolve(name: str) -> Any:
+    """``wandb.<name>`` for the caller, decided now (see `_module_value`)."""
+    module = sys.modules["wandb"]
+    run = _caller_run()
     if run is None:
-        raise wandb.Error(f"You must call wandb.init() (or run inside a @wandb_init task) before {what}")
-    return run
+        run, ambiguous = _fallback_run(module)
+        if ambiguous:
+            raise RunRoutingError(_unroutable_message(f"wandb.{name}"))
+        if run is None or run is module.__dict__.get("run"):
+            return module.__dict__.get(name)
+    return getattr(run, name)
 
 
-def _routed_log(data: dict[str, Any] | None = None, *args: Any, **kwargs: Any) -> None:
-    _calling_run("wandb.log()").log(data if data is not None else {}, *args, **kwargs)
+def _late_function(name: str) -> Callable[..., Any]:
+    def routed(*args: Any, **kwargs: Any) -> Any:
+        return _resolve(name)(*args, **kwargs)
+
+    routed.__name__ = routed.__qualname__ = name
+    routed.__doc__ = f"wandb.{name}, routed when called to the run of the calling tracked task or function."
+    return routed
 
 
-_routed_log.__doc__ = "wandb.log, routed to the run of the calling @wandb_init task or function."
+class _LateRouted:
+    """``wandb.config``/``wandb.summary`` taken where no tracked caller is known: resolved at each use."""
 
+    __slots__ = ("_name",)
 
-class _Routed:
-    """Stands in for ``wandb.config`` / ``wandb.summary``: every access goes to the calling run's."""
-
-    __slots__ = ("_attr",)
-
-    def __init__(self, attr: str) -> None:
-        object.__setattr__(self, "_attr", attr)
+    def __init__(self, name: str) -> None:
+        object.__setattr__(self, "_name", name)
 
     def _target(self) -> Any:
-        attr = object.__getattribute__(self, "_attr")
-        return getattr(_calling_run(f"wandb.{attr}"), attr)
+        return _resolve(object.__getattribute__(self, "_name"))
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._target(), name)
+    def __getattr__(self, key: str) -> Any:
+        return getattr(self._target(), key)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._target(), name, value)
+    def __setattr__(self, key: str, value: Any) -> None:
+        setattr(self._target(), key, value)
 
-    def __delattr__(self, name: str) -> None:
-        delattr(self._target(), name)
+    def __delattr__(self, key: str) -> None:
+        delattr(self._target(), key)
 
     def __getitem__(self, key: str) -> Any:
         return self._target()[key]
@@ -111,71 +144,216 @@ class _Routed:
     def __repr__(self) -> str:
         try:
             return repr(self._target())
-        except Exception:
-            return f"<wandb.{object.__getattribute__(self, '_attr')}: no run for this caller>"
+        except RunRoutingError:
+            return f"<wandb.{object.__getattribute__(self, '_name')}: no run for this caller>"
 
 
-routed_config = _Routed("config")
-routed_summary = _Routed("summary")
+def _caller_run() -> Any | None:
+    """The run of the calling tracked scope (possibly an ancestor task's), or None."""
+    active = current()
+    return active.run if active is not None else None
 
 
-def _route(wandb: Any) -> None:
-    """Point ``wandb.log``/``config``/``summary`` at the routed stand-ins (they follow the caller)."""
-    wandb.log = _routed_log
-    wandb.config = routed_config
-    wandb.summary = routed_summary
+def _fallback_run(module: types.ModuleType) -> tuple[Any | None, bool]:
+    """For a caller with no tracked scope: (run, ambiguous)."""
+    own = module.__dict__.get("run")
+    if own is not None:  # the user's own plain wandb.init outside tracked code: wandb's global
+        return own, False
+    runs = registry.runs()
+    if len(runs) == 1:
+        return runs[0], False
+    return None, len(runs) > 1
 
 
-def _publish(wandb: Any, run: Any) -> None:
-    _compat.set_global_run(wandb, run)
-    _route(wandb)
+def _module_value(name: str) -> property:
+    """``wandb.<name>``: the caller's run's own attribute (one contextvar read), else a late route.
 
-
-def publish_pending(proxy: Any) -> None:
-    """A sweep trial's run is opening beside its body (`_early`): its stand-in is ``wandb.run`` if nothing is.
-
-    Call with wandb's init lock held. ``wandb.log``/``config``/``summary`` route by the caller, so
-    they reach the stand-in through the trial's scope whatever ``wandb.run`` is.
+    Where no tracked caller is known at access (a bare thread, or ``ctx.run(wandb.log, ...)``, which
+    reads ``wandb.log`` before entering the context), the value routes when it is used instead.
     """
-    import wandb
+    late: Any = _LateRouted(name) if name in _RUN_DATA else _late_function(name)
 
-    if wandb.run is None:
-        wandb.run = proxy
-    _route(wandb)
+    def get(module: types.ModuleType) -> Any:
+        run = _caller_run()
+        if run is not None:
+            return getattr(run, name)
+        return late
 
+    def set_(module: types.ModuleType, value: Any) -> None:
+        module.__dict__[name] = value  # wandb's own set_global/unset_globals, kept for after routing
 
-def unpublish_pending(proxy: Any) -> None:
-    """The stand-in's run is open (or failed to): the stand-in never stays ``wandb.run``."""
-    import wandb
-
-    if wandb.run is proxy:
-        runs = _still_open()
-        wandb.run = runs[-1] if runs else None
+    return property(get, set_)
 
 
-def after_init(run: Any) -> None:
-    """Publish a freshly opened run; call with wandb's init lock held."""
-    import wandb
+def _get_run(module: types.ModuleType) -> Any:
+    run = _caller_run()
+    if run is not None:
+        return run
+    # Reads never raise: wandb reads wandb.run itself (in Run.finish, from any thread).
+    return _fallback_run(module)[0]
 
-    with _open_lock:
-        _open_runs.append(run)
-    _publish(wandb, run)
+
+def _set_run(module: types.ModuleType, value: Any) -> None:
+    module.__dict__["run"] = value
 
 
-def after_finish(run: Any = None) -> None:
-    """``run`` finished: re-publish the newest run still open after wandb cleared its globals."""
-    import wandb
+def _init_for_caller(*args: Any, **kwargs: Any) -> Any:
+    """``wandb.init`` while tracked runs are open (see the module docstring)."""
+    module = sys.modules["wandb"]
+    original = module.__dict__["init"]
+    if kwargs.get("reinit") == "create_new":
+        return original(*args, **kwargs)  # an explicit request for a run of its own
+    run = _caller_run()
+    if run is None:
+        run, ambiguous = _fallback_run(module)
+        if ambiguous:
+            raise RunRoutingError(_unroutable_message("wandb.init()"))
+        if run is None or run is module.__dict__.get("run"):
+            return original(*args, **kwargs)
+    from . import _early
 
-    with _open_lock:
-        if run is not None and run in _open_runs:
-            _open_runs.remove(run)
-    runs = _still_open()
-    if runs:
-        if wandb.run is None or wandb.run is run:
-            _compat.set_global_run(wandb, runs[-1])
-        # Proxies standing in for wandb's Config/Summary: they route to the run that is open here.
-        _route(wandb)
-    else:
-        # Nothing of ours is open: wandb's own placeholders ("call wandb.init() first") are right,
-        # except wandb.log, which stays routed so a later user wandb.init is still reached.
-        wandb.log = _routed_log
+    active = _early.settle(current())
+    if active is not None and active.run is not None:
+        run = active.run
+    _apply_init(run, kwargs)
+    return run
+
+
+def _apply_init(run: Any, kwargs: dict[str, Any]) -> None:
+    """What ``wandb.init(**kwargs)`` asked of the open ``run``: applied, or named in one notice."""
+    config = kwargs.get("config")
+    if config is not None:
+        if isinstance(config, dict):
+            include, exclude = kwargs.get("config_include_keys"), kwargs.get("config_exclude_keys")
+            if include:
+                config = {k: v for k, v in config.items() if k in include}
+            if exclude:
+                config = {k: v for k, v in config.items() if k not in exclude}
+        run.config.update(config, allow_val_change=True)
+    tags = kwargs.get("tags")
+    if tags:
+        have = tuple(run.tags or ())
+        run.tags = have + tuple(t for t in tags if t not in have)
+    if kwargs.get("notes"):
+        notes = str(kwargs["notes"])
+        have_notes = str(run.notes or "")
+        if notes not in have_notes:
+            run.notes = f"{have_notes}\n{notes}" if have_notes else notes
+    if kwargs.get("name"):
+        run.name = kwargs["name"]
+    ignored = []
+    for key, value in kwargs.items():
+        if key in _APPLIED or value is None:
+            continue
+        if key in _SAME_OR_IGNORED and str(getattr(run, key, "") or "") == str(value):
+            continue
+        ignored.append(key)
+    if ignored:
+        _notices.notice_once(
+            f"init:{run.id}:{','.join(sorted(ignored))}",
+            f"wandb.init() inside a tracked task returned the task's run {run.id!r} (the plugin owns "
+            f"its lifecycle) and ignored {', '.join(sorted(ignored))}; config, tags, notes and name "
+            "were applied. Pass reinit='create_new' for a separate run.",
+        )
+
+
+def _finish_for_caller(exit_code: int | None = None, quiet: bool | None = None) -> None:
+    """``wandb.finish`` while tracked runs are open: a tracked scope's run stays open until it ends."""
+    module = sys.modules["wandb"]
+    run = _caller_run()
+    if run is None:
+        own = module.__dict__.get("run")
+        if own is not None or registry.is_empty():
+            module.__dict__["finish"](exit_code=exit_code, quiet=quiet)
+            return
+        _notices.notice_once(
+            "finish:untracked",
+            "wandb.finish() outside any tracked task was ignored: tracked runs are finished by their "
+            "own task when it ends.",
+        )
+        return
+    _deferred(run)
+
+
+def _deferred(run: Any) -> None:
+    _notices.notice_once(
+        f"finish:{getattr(run, 'id', '?')}",
+        f"wandb.finish()/run.finish() inside a tracked task: run {getattr(run, 'id', '?')!r} stays open "
+        "until the task ends (the plugin finishes it then); what is logged after this is kept.",
+    )
+
+
+_ROUTED_NAMES = ("run", "init", "finish", *_RUN_FUNCTIONS, *_RUN_DATA)
+
+
+def _routed_class(base: type) -> type:
+    namespace: dict[str, Any] = {name: _module_value(name) for name in (*_RUN_FUNCTIONS, *_RUN_DATA)}
+    namespace["run"] = property(_get_run, _set_run)
+    namespace["init"] = property(lambda m: _init_for_caller, _setter("init"))
+    namespace["finish"] = property(lambda m: _finish_for_caller, _setter("finish"))
+    namespace["__doc__"] = base.__doc__
+    return type("RoutedWandbModule", (base,), namespace)
+
+
+def _setter(name: str) -> Callable[[types.ModuleType, Any], None]:
+    def set_(module: types.ModuleType, value: Any) -> None:
+        module.__dict__[name] = value
+
+    return set_
+
+
+_original_class: type | None = None
+
+
+def install() -> None:
+    """Route wandb's module API by caller (the first tracked run is opening); call under the registry lock."""
+    global _original_class
+    module = sys.modules.get("wandb")
+    if module is None or _original_class is not None:
+        return
+    base = type(module)
+    module.__class__ = _routed_class(base)
+    _original_class = base
+
+
+def uninstall() -> None:
+    """Give wandb its own module API back (the last tracked run finished); under the registry lock."""
+    global _original_class
+    module = sys.modules.get("wandb")
+    if module is None or _original_class is None:
+        return
+    if type(module).__name__ == "RoutedWandbModule":  # not replaced by someone else since
+        module.__class__ = _original_class
+    _original_class = None
+
+
+def installed() -> bool:
+    """Whether wandb's module API is routed right now."""
+    return _original_class is not None
+
+
+def guard_finish(run: Any) -> None:
+    """Make ``run.finish()`` called inside its tracked scope leave the run open (the plugin finishes it).
+
+    Only a caller inside the run's own scope (the task's code: a script's ``run.finish()``, a
+    framework's tracker, ``with wandb.init() as run:``) is deferred; anything else (a signal handler
+    of the application's, wandb's own teardown) finishes the run as it asked.
+    """
+    if run is None:
+        return
+
+    def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
+        if _caller_run() is run and registry.owner(run) is not None:
+            _deferred(run)
+            return
+        real_finish(run, exit_code=exit_code)
+
+    with contextlib.suppress(Exception):  # a run type that does not take instance attributes
+        run.finish = finish
+
+
+def real_finish(run: Any, exit_code: int | None = None) -> None:
+    """Finish ``run`` for the plugin (past the guard user code sees)."""
+    with contextlib.suppress(Exception):
+        vars(run).pop("finish", None)
+    run.finish(exit_code=exit_code)

@@ -27,17 +27,14 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
-from . import _compat, _concurrency, _globals, _notices, _persist, _preempt, _requirements
+from . import _compat, _concurrency, _notices, _persist, _requirements
+from ._globals import real_finish
 from ._resolve import RunPlan
 from ._runtime import FAILED_EXIT_CODE, netrc_has_entry
 from ._state import ActiveRun, registry
 from ._validate import WandbConfigError, WandbTrackingError, check_against_installed_wandb
 
 logger = logging.getLogger("flyteplugins.wandb")
-
-# Guards wandb's module globals (wandb.run, wandb.log, ...) that _globals publishes after each
-# init and finish; wandb.init itself is serialised only where _concurrency.init_slot says.
-_init_lock = threading.Lock()
 
 # Seconds. wandb's own defaults are init_timeout=90 and an unbounded finish.
 DEFAULT_INIT_TIMEOUT = 30.0
@@ -162,12 +159,12 @@ def _init(wandb: Any, kwargs: dict[str, Any], fields: dict[str, Any]) -> Any:
     # The package list is read once per process, not once per run (_requirements); inits overlap
     # except where _concurrency says they must not.
     fields, record_requirements = _requirements.take_over(kwargs, fields)
+    # wandb's own init, past the route user code sees while tracked runs are open (`_globals`).
+    init = vars(wandb).get("init", wandb.init)
     with _concurrency.init_slot(kwargs.get("reinit", fields.get("reinit"))):
-        run = wandb.init(**kwargs, settings=_settings(wandb, fields) if fields else None)
+        run = init(**kwargs, settings=_settings(wandb, fields) if fields else None)
     if record_requirements:
         _requirements.record(run)
-    with _init_lock:
-        _globals.after_init(run)
     return run
 
 
@@ -238,7 +235,7 @@ def start_run(plan: RunPlan) -> ActiveRun:
     one ``wandb:`` line says what happened to its tracking.
     """
     try:
-        return _start_run(plan)
+        active = _start_run(plan)
     except (WandbTrackingError, WandbConfigError):  # a bad argument is the user's to fix, not fail-open's
         raise
     except Exception as exc:
@@ -247,7 +244,12 @@ def start_run(plan: RunPlan) -> ActiveRun:
         import wandb
 
         _notice(f"tracking failed ({_describe(exc)}); run {plan.run_id!r} is not tracked; the task goes on.")
-        return _untracked_run(plan, _untracked(wandb, dict(plan.init_kwargs)))
+        active = _untracked_run(plan, _untracked(wandb, dict(plan.init_kwargs)))
+    if active.run is not None:
+        # Children in this process may reuse a primary (or a plain) run of ours by its id.
+        shareable = not active.untracked and (plan.primary or plan.action == "init")
+        registry.add(active, shareable=shareable)
+    return active
 
 
 def _start_run(plan: RunPlan) -> ActiveRun:
@@ -314,11 +316,8 @@ def _start_run(plan: RunPlan) -> ActiveRun:
     if reason is not None:
         # A shared-mode secondary that fell back writes a part of its own: it records its exit code.
         active.primary = True
-    if plan.primary or plan.action == "init":
-        registry.add(run_id, run)
     if offline and active.primary and getattr(run, "dir", None):
         _persist.remember(os.path.dirname(str(run.dir)))
-    _preempt.opened(active)
     return active
 
 
@@ -349,28 +348,27 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
     if not active.owner:
         registry.release(active.run_id or "")
         return
-    registry.remove(active.run_id or "")
-    if not _preempt.closing(active):
+    if not registry.closing(active):
+        registry.closed()
         return  # a SIGTERM handler already flushed and finished it
     exit_code = 0 if error is None else FAILED_EXIT_CODE
     run_dir = os.path.dirname(str(run.dir)) if getattr(run, "dir", None) else None
     sync_id = active.sync_id
     started = time.monotonic()
     try:
-        run.finish(exit_code=exit_code)
+        real_finish(run, exit_code=exit_code)
     except Exception as exc:  # finishing must never replace the task's own outcome
         _notice(f"finishing run {active.run_id!r} failed: {exc}; its local files are in {run_dir}.")
         return
     finally:
-        with _init_lock:
-            _globals.after_finish(run)
+        registry.closed()
     if active.untracked:
         return  # a disabled run: nothing to upload, and start_run already said so
     if active.offline:
         if active.primary and run_dir:
             _persist.persist_run(str(active.run_id), run_dir, sync_id=sync_id)
             # One `wandb sync` line for all of them, once the process's last open run finishes.
-            others_open = registry.newest() is not None
+            others_open = not registry.is_empty()
             _notices.offline_run_saved(str(active.run_id), run_dir, sync_id=sync_id, others_open=others_open)
         return
     if _compat.finish_timed_out(run):

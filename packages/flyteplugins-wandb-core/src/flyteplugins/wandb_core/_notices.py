@@ -35,6 +35,18 @@ def notice(message: str) -> None:
             pass
 
 
+_said: set[str] = set()
+
+
+def notice_once(key: str, message: str) -> None:
+    """`notice` the first time ``key`` is seen in this process (a loop calling wandb.finish says it once)."""
+    with _pending_lock:
+        if key in _said:
+            return
+        _said.add(key)
+    notice(message)
+
+
 def sync_command(run_dirs: list[str], *, online: bool = False, sync_id: str | None = None) -> str:
     """The ``wandb sync`` command line that uploads ``run_dirs`` (absolute: it works from any folder)."""
     parts = ["wandb sync"]

@@ -15,11 +15,15 @@ there before, or, when that was the default, re-raises the signal with the defau
 that the process ends exactly as it would have (killed by SIGTERM). Run ids are deterministic and
 opened with ``resume="allow"``, so the task's next attempt continues the same run.
 
-Python only lets the main thread install handlers, and Flyte runs task bodies in other threads, so
-the handler is installed when ``@wandb_init`` decorates (module import, normally the main thread)
-and stays installed; with no run open it only passes the signal on. A run opened from the main
-thread without that (a plain tracked function) installs it for as long as runs are open and puts
-the previous handler back after. Where neither is possible, SIGTERM behaves as before.
+Python only lets the main thread install handlers, and Flyte runs sync task bodies in other threads.
+So the handler goes in when the registry of open runs (`_state.registry`) gets its first run, where
+that happens on the main thread (a plain tracked function; an async task in a pod, whose event loop
+is the main thread), and `arm_for_flyte_task()` puts it in when Flyte itself is starting tasks in
+this process: Flyte's task entrypoint (``a0``) loading the task's module, or a script run as
+``__main__`` that defines tracked tasks (its own ``flyte.run`` follows). Merely importing a module
+with tracked tasks (tests, deploy tooling, a notebook) changes nothing. With no run open the handler
+only passes the signal on, and it is taken out again when the last run finishes on the main thread.
+Where none of this is possible, SIGTERM behaves as before.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import time
 from typing import Any
 
 from . import _compat
-from ._state import ActiveRun
+from ._state import ActiveRun, registry
 
 # Seconds for flushing and finishing every open run: well under Kubernetes' 30 s grace period.
 PREEMPT_TIMEOUT = 10.0
@@ -42,7 +46,6 @@ PREEMPTED_EXIT_CODE = 128 + int(signal.SIGTERM)
 
 # Reentrant: the handler runs on the main thread, possibly while that thread holds the lock.
 _lock = threading.RLock()
-_open: dict[int, ActiveRun] = {}  # id(active) -> the runs this process opened and has not finished
 _previous: Any = None
 _installed = False
 _keep = False  # installed at decoration time: stays installed, passing signals on when idle
@@ -72,12 +75,22 @@ def arm(*, keep: bool = False) -> bool:
     return True
 
 
-def _disarm() -> None:
+def arm_for_flyte_task(module_name: str | None) -> bool:
+    """At decoration: arm only where Flyte is about to start tasks in this process (module docstring)."""
+    import sys
+
+    starting = module_name == "__main__" or "flyte._bin.runtime" in sys.modules
+    # Kept for the process's life: it exists to run tasks, and a run may open off the main thread.
+    return arm(keep=True) if starting else False
+
+
+def disarm() -> None:
+    """Take the handler out again once no run is open (only possible on the main thread)."""
     global _installed
     if not _main_thread():
         return
     with _lock:
-        if not _installed or _keep or _open:
+        if not _installed or _keep or not registry.is_empty():
             return
         try:
             if signal.getsignal(signal.SIGTERM) is _on_sigterm:  # not replaced by someone since
@@ -87,24 +100,6 @@ def _disarm() -> None:
         _installed = False
 
 
-def opened(active: ActiveRun) -> None:
-    """A run this process owns was opened: SIGTERM from now on finishes it first."""
-    if active.run is None:
-        return
-    with _lock:
-        _open[id(active)] = active
-    arm()
-
-
-def closing(active: ActiveRun) -> bool:
-    """The scope is finishing ``active``; False when the SIGTERM handler already finished it."""
-    with _lock:
-        _open.pop(id(active), None)
-        preempted = active.preempted
-    _disarm()
-    return not preempted
-
-
 def _finish_one(active: ActiveRun, errors: dict[str, str]) -> None:
     run = active.run
     try:
@@ -112,7 +107,9 @@ def _finish_one(active: ActiveRun, errors: dict[str, str]) -> None:
     except Exception as exc:  # an older wandb, or the service already gone: still finish
         errors[str(active.run_id)] = f"mark_preempting: {type(exc).__name__}: {exc}"
     try:
-        run.finish(exit_code=PREEMPTED_EXIT_CODE)
+        from ._globals import real_finish
+
+        real_finish(run, exit_code=PREEMPTED_EXIT_CODE)
     except Exception as exc:
         errors[str(active.run_id)] = f"finish: {type(exc).__name__}: {exc}"
 
@@ -146,11 +143,7 @@ def preempt_open_runs(
     """
     from . import _notices, _persist
 
-    with _lock:
-        runs = list(_open.values())
-        _open.clear()
-        for active in runs:
-            active.preempted = True
+    runs = [active for active in registry.take_all() if active.run is not None]
     # A handler earlier in the chain (user code that finished a run itself) may have finished some
     # already: those are left as they are.
     runs = [active for active in runs if not _compat.is_finished(active.run)]
@@ -224,7 +217,7 @@ def _after_fork_in_child() -> None:
     # runs: its SIGTERM must not finish the parent's runs.
     global _lock
     _lock = threading.RLock()
-    _open.clear()
+    registry.forget_all()
 
 
 if hasattr(os, "register_at_fork"):

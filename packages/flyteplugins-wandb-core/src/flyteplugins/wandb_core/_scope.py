@@ -263,7 +263,6 @@ def _wrap(
             pending = _early.PendingOpen(scope) if _early.eligible(scope) else None
             opener = None
             if pending is not None:
-                pending.published()
                 opener = asyncio.ensure_future(_concurrency.opening(pending.run))
             else:
                 await _concurrency.opening(scope.open)

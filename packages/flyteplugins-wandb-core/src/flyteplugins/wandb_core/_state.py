@@ -2,8 +2,9 @@
 
 A contextvar holds the current scope's run: Flyte runs concurrent async children as separate asyncio
 tasks and sync task bodies in threads with copied contextvars, so each child sees only its own run,
-and ``@flyte.trace`` bodies see their task's. A process-wide registry of open runs lets a child in the
-same process (local mode) reuse its parent's run object instead of opening a second one.
+and ``@flyte.trace`` bodies see their task's. `registry` is the one record of the runs open in this
+process: a child in the same process (local mode) reuses its parent's run object from it instead of
+opening a second one, and routing and preemption read it.
 """
 
 from __future__ import annotations
@@ -154,46 +155,125 @@ def take_trial_overrides(custom_context: Mapping[str, str] | None = None) -> dic
     return dict(value) if isinstance(value, dict) else None
 
 
-class _Registry:
-    """Open runs in this process, keyed by run id, with a count of scopes using each."""
+class OpenRuns:
+    """The one registry of runs this process's tracked scopes opened and have not finished.
+
+    Everything that needs "the open runs" reads it: routing of wandb's module API (`_globals`), the
+    SIGTERM path (`_preempt`), the offline ``wandb sync`` notice, and children in the same process
+    that reuse their parent's run by id. Its first entry installs the process-wide pieces (the
+    module-API routes, the SIGTERM handler where the thread allows) and removing its last entry
+    takes them away again, so nothing outlives the runs that need it.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._runs: dict[str, tuple[Any, int]] = {}
+        # Reentrant: the SIGTERM handler runs on the main thread, possibly while it holds the lock.
+        self._lock = threading.RLock()
+        self._owned: dict[int, ActiveRun] = {}  # id(active) -> a run a scope opened, oldest first
+        self._shared: dict[str, list[Any]] = {}  # run id -> [run, scopes using it], for reuse
+        # Sweep trials whose run is opening beside their body (`_early`): they route already.
+        self._opening = 0
 
-    def add(self, run_id: str, run: Any) -> None:
+    def add(self, active: ActiveRun, *, shareable: bool) -> None:
+        """``active`` was opened by its scope; ``shareable``: children may reuse it by id."""
+        from . import _globals, _preempt
+
         with self._lock:
-            self._runs[run_id] = (run, 1)
+            first = not self._owned and not self._opening
+            self._owned[id(active)] = active
+            if shareable and active.run_id:
+                self._shared[active.run_id] = [active.run, 1]
+            if first:
+                _globals.install()
+        _preempt.arm()
+        _globals.guard_finish(active.run)
+
+    def opening(self) -> None:
+        """A run is opening beside its scope's body: route the module API to its stand-in already."""
+        from . import _globals
+
+        with self._lock:
+            if not self._owned and not self._opening:
+                _globals.install()
+            self._opening += 1
+
+    def opened(self) -> None:
+        """The run announced by `opening` is open (and `add`ed) or failed to open."""
+        with self._lock:
+            self._opening -= 1
+        self.closed()
 
     def acquire(self, run_id: str) -> Any | None:
+        """The open run ``run_id`` for a child scope to log into, or None (it finished, or is not ours)."""
         with self._lock:
-            entry = self._runs.get(run_id)
+            entry = self._shared.get(run_id)
             if entry is None:
                 return None
-            self._runs[run_id] = (entry[0], entry[1] + 1)
+            entry[1] += 1
             return entry[0]
 
     def release(self, run_id: str) -> None:
         with self._lock:
-            entry = self._runs.get(run_id)
+            entry = self._shared.get(run_id)
             if entry is not None and entry[1] > 1:
-                self._runs[run_id] = (entry[0], entry[1] - 1)
+                entry[1] -= 1
 
-    def remove(self, run_id: str) -> None:
+    def closing(self, active: ActiveRun) -> bool:
+        """``active``'s scope is finishing it: False when the SIGTERM path finished it already."""
         with self._lock:
-            self._runs.pop(run_id, None)
+            self._owned.pop(id(active), None)
+            shared = self._shared.get(active.run_id or "")
+            if shared is not None and shared[0] is active.run:
+                del self._shared[active.run_id or ""]
+            return not active.preempted
 
-    def newest(self) -> Any | None:
-        """The most recently opened run still open (dicts keep insertion order)."""
+    def closed(self) -> None:
+        """A run finished (after `closing`): with none left, the process-wide pieces go."""
+        from . import _globals, _preempt
+
         with self._lock:
-            return next(reversed(self._runs.values()))[0] if self._runs else None
+            if self._owned or self._opening:
+                return
+            _globals.uninstall()
+        _preempt.disarm()
+
+    def take_all(self) -> list[ActiveRun]:
+        """Every open run, each marked preempted (the SIGTERM path finishes them; scopes then skip it)."""
+        with self._lock:
+            runs = list(self._owned.values())
+            for active in runs:
+                active.preempted = True
+            return runs
+
+    def runs(self) -> list[Any]:
+        """The open runs' wandb objects, oldest first."""
+        with self._lock:
+            return [a.run for a in self._owned.values() if a.run is not None]
+
+    def owner(self, run: Any) -> ActiveRun | None:
+        """The scope's record of ``run`` while it is open."""
+        with self._lock:
+            return next((a for a in self._owned.values() if a.run is run), None)
+
+    def is_empty(self) -> bool:
+        with self._lock:
+            return not self._owned
 
     def contains(self, run_id: str | None) -> bool:
         with self._lock:
-            return run_id is not None and run_id in self._runs
+            return run_id is not None and run_id in self._shared
+
+    def forget_all(self) -> None:
+        """A forked child: the parent's runs are not its own (nor are the routes they installed)."""
+        from . import _globals
+
+        self._lock = threading.RLock()
+        _globals.uninstall()
+        self._owned.clear()
+        self._shared.clear()
+        self._opening = 0
 
 
-registry = _Registry()
+registry = OpenRuns()
 
 
 LEGACY_RUN_KEY = "_wandb_run"
