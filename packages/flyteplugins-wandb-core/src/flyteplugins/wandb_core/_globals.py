@@ -336,24 +336,35 @@ def guard_finish(run: Any) -> None:
     """Make ``run.finish()`` called inside its tracked scope leave the run open (the plugin finishes it).
 
     Only a caller inside the run's own scope (the task's code: a script's ``run.finish()``, a
-    framework's tracker, ``with wandb.init() as run:``) is deferred; anything else (a signal handler
-    of the application's, wandb's own teardown) finishes the run as it asked.
+    framework's tracker, the end of ``with wandb.init() as run:``, which calls ``run._finish``) is
+    deferred; anything else (a signal handler of the application's, wandb's own teardown) finishes
+    the run as it asked.
     """
     if run is None:
         return
+    for name in _FINISHERS:
 
-    def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
-        if _caller_run() is run and registry.owner(run) is not None:
-            _deferred(run)
-            return
-        real_finish(run, exit_code=exit_code)
+        def finish(*args: Any, _name: str = name, **kwargs: Any) -> None:
+            if _caller_run() is run and registry.owner(run) is not None:
+                _deferred(run)
+                return
+            _unguard(run)
+            getattr(run, _name)(*args, **kwargs)
 
-    with contextlib.suppress(Exception):  # a run type that does not take instance attributes
-        run.finish = finish
+        with contextlib.suppress(Exception):  # a run type that does not take instance attributes
+            setattr(run, name, finish)
+
+
+_FINISHERS = ("finish", "_finish")
+
+
+def _unguard(run: Any) -> None:
+    with contextlib.suppress(Exception):
+        for name in _FINISHERS:
+            vars(run).pop(name, None)
 
 
 def real_finish(run: Any, exit_code: int | None = None) -> None:
     """Finish ``run`` for the plugin (past the guard user code sees)."""
-    with contextlib.suppress(Exception):
-        vars(run).pop("finish", None)
+    _unguard(run)
     run.finish(exit_code=exit_code)

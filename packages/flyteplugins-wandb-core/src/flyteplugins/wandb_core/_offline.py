@@ -53,6 +53,8 @@ class OfflineRun:
     files: list[str] = field(default_factory=list)
     # Logged artifacts, in order: {"name", "type", "aliases", "metadata", "files"} (files: manifest paths).
     artifacts: list[dict[str, Any]] = field(default_factory=list)
+    # ``define_metric`` calls, in order: name (or glob_name for a pattern) and step_metric.
+    metrics: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -154,6 +156,9 @@ def read_offline_run(path: str | Path) -> OfflineRun:
                 run.summary.pop(item.key, None)
         elif kind == "exit":
             run.exit_code = rec.exit.exit_code
+        elif kind == "metric":
+            m = rec.metric
+            run.metrics.append({"name": m.name or m.glob_name, "step_metric": m.step_metric})
         elif kind == "files":
             run.files.extend(f.path for f in rec.files.files)
         elif kind == "artifact":
