@@ -35,7 +35,7 @@ CORE = "flyteplugins-wandb-core"
 
 # Integration areas with their own session (anything else under integration-tests/ runs in
 # `integration`): torchrun needs torch, the packaging and docs tests build wheels / the site first.
-OWN_SESSION_AREAS = ("distributed", "packaging", "docs")
+OWN_SESSION_AREAS = ("distributed", "packaging", "docs", "frameworks")
 
 # Test tooling that is not part of the locked dev group.
 UNIT_TEST_TOOLS = ("pytest>=8", "pytest-timeout>=2.3", "pytest-socket>=0.7")
@@ -291,6 +291,18 @@ def integration_distributed(session: nox.Session) -> None:
     _pytest(session, *paths, *_slow_filter())
 
 
+# The training frameworks users run inside tracked tasks (issue 22), at the releases tested.
+FRAMEWORKS = ("pytorch-lightning>=2.5,<3", "transformers>=4.50,<6", "accelerate>=1.0,<2")
+
+
+@nox.session(name="integration-frameworks")
+def integration_frameworks(session: nox.Session) -> None:
+    """Lightning, Hugging Face Trainer and accelerate inside tracked tasks (CPU torch, tiny models)."""
+    _sync(session, "--all-packages", "--group", "dev")
+    session.install(*_torch_args(), "-c", _constraints(session), TORCH_PIN, *FRAMEWORKS)
+    _pytest(session, "integration-tests/frameworks")
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff, vermin (no 3.11-only syntax/stdlib) and the one-version check over the repository."""
@@ -440,6 +452,7 @@ def ci(session: nox.Session) -> None:
     session.notify("integration")
     if (IT / "distributed").is_dir():
         session.notify("integration-distributed")
+    session.notify("integration-frameworks")
     session.notify("packaging")
     session.notify("docs")
 
