@@ -461,6 +461,7 @@ def ci(session: nox.Session) -> None:
 BENCHMARKS = (
     ("import", ()),
     ("overhead", ()),
+    ("module_api", ()),
     ("fanout", ()),
     ("sweeps", ()),
     ("download", ()),
