@@ -298,8 +298,9 @@ FRAMEWORKS = ("pytorch-lightning>=2.5,<3", "transformers>=4.50,<6", "accelerate>
 @nox.session(name="integration-frameworks")
 def integration_frameworks(session: nox.Session) -> None:
     """Lightning, Hugging Face Trainer and accelerate inside tracked tasks (CPU torch, tiny models)."""
+    torch_source = _cpu_torch_source(session)  # before the sync: a session that must skip does so at once
     _sync(session, "--all-packages", "--group", "dev")
-    session.install(*_torch_args(), "-c", _constraints(session), TORCH_PIN, *FRAMEWORKS)
+    _install_cpu_torch(session, torch_source, *FRAMEWORKS)
     _pytest(session, "integration-tests/frameworks")
 
 

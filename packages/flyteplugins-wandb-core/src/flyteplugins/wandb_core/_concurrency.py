@@ -15,7 +15,7 @@ starts wandb's service and reads its settings and credentials; later ones reuse 
 with a ``reinit`` other than ``"create_new"`` (wandb then finishes or publishes global runs). Inits
 with ``reinit="create_new"`` (the plugin's default) run concurrently: wandb keeps each run's state
 and log routing apart and locks its shared service connection itself (checked on wandb 0.30-0.31).
-Publishing ``wandb.run`` and friends stays under ``_lifecycle._init_lock``.
+The plugin never writes wandb's globals (``_globals`` routes the module API by caller instead).
 """
 
 from __future__ import annotations
