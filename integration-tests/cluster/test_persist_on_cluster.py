@@ -169,3 +169,28 @@ def test_sigterm_then_retry_on_a_fresh_pod_restores_and_syncs_one_run(
 
     steps = sorted(json.loads(line)["_step"] for line in runs[0].history_lines)
     assert steps == [0, 1, 2, 3, 4, 5]
+
+
+def test_wandb_outage_fail_open_run_is_kept_and_synced_when_wandb_is_back(
+    tmp_path: Path, s3: dict[str, str]
+) -> None:
+    run_name = "persist-outage"
+    with LoopbackServer() as server:
+        key = server.env()["WANDB_API_KEY"]
+        # W&B is down while the task runs: the pod has its key but nothing answers at the address.
+        down = {"WANDB_BASE_URL": f"http://127.0.0.1:{_free_port()}", **s3}
+        with cluster_pod.isolated_env(tmp_path, **down):
+            result = cluster_pod.run_root(
+                pt.steps, 4, "o", run_name=run_name, base_dir=tmp_path / "run",
+                secrets={"wandb_api_key": key},
+            )  # fmt: skip
+            assert result.error is None, result.error
+            log = result.root.log()
+            assert "offline" in log and f"kept in {STORE}/wandb-offline/{run_name}/a0/0/" in log, log
+        _delete_pods(tmp_path)
+        with cluster_pod.isolated_env(tmp_path, **server.env(), **s3):
+            report = sync_offline_runs(run_name, store=STORE, progress=False)
+        assert report.ok and len(report.synced) == 1, report.failed
+        [run] = server.runs()
+        assert run.name == result.value
+        assert len(run.history_lines) == 4 and run.state == "finished"

@@ -8,7 +8,8 @@ children's, one per retry attempt) in order, one after the other.
 
 It is idempotent: each folder synced gets a ``<folder>.synced`` marker beside it in the store, and
 folders with a marker are skipped, so a second sync uploads nothing and a sync interrupted halfway
-and started again uploads only what is left.
+and started again uploads only the folders it had not finished (one cut off in the middle of its own
+upload is sent again whole: ``wandb sync`` appends to a run that exists).
 
 Three ways to run it:
 
