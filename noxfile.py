@@ -465,6 +465,7 @@ BENCHMARKS = (
     ("module_api", ()),
     ("fanout", ()),
     ("sweeps", ()),
+    ("engine", ()),
     ("download", ()),
     ("fail_open", ("--quick",)),
     ("report_size", ()),

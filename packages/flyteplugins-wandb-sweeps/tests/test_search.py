@@ -66,12 +66,12 @@ def _config(method: str, parameters: dict, **extra) -> dict:
 @pytest.mark.parametrize("engine", [None, "optuna"])
 def test_every_parameter_form_draws_in_range(engine):
     method = "random" if engine is None else "bayes"
-    c = OfflineController(_config(method, EVERY_FORM), "sw", count=40, engine=engine)
-    for _ in range(40):
+    # Past TPE's 10 random start-up trials, so its own suggestions are checked too.
+    c = OfflineController(_config(method, EVERY_FORM), "sw", count=16, engine=engine)
+    for _ in range(16):
         a = c.next_trial()
         _check_draw(a.params)
         c.report(a.run_id, "finished", {"loss": a.params["u"]})
-    assert "optuna" in sys.modules  # the "optuna" engine ran; random needs no engine (next test)
 
 
 def test_grid_and_random_import_no_engine():
