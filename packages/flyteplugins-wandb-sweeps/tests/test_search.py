@@ -85,7 +85,7 @@ def test_grid_and_random_import_no_engine():
         "assert len(c.suggest(5)) == 5\n"
         "g = validate_sweep_config({'method': 'grid', 'parameters': {'a': {'values': [1, 2]}, "
         "'q': {'distribution': 'q_uniform', 'min': 0, 'max': 1, 'q': 0.5}}})\n"
-        "assert len(OfflineController(g, 's', count=99).suggest(99)) == 6\n"
+        "assert len(OfflineController(g, 's', count=99).suggest(99)) == 4\n"
         "assert not {'optuna', 'numpy', 'sweeps'} & set(sys.modules), sorted(sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -101,8 +101,9 @@ def test_grid_enumerates_int_and_q_ranges_and_nested_values():
         },
     )
     got = OfflineController(cfg, "sw", count=99).suggest(99)
+    # W&B's grid: int_uniform includes max, q_uniform steps from min and stops before max.
     assert sorted((a.params["n"], a.params["g"]["q"]) for a in got) == [
-        (n, q) for n in (1, 2, 3) for q in (0.0, 0.5, 1.0)
+        (n, q) for n in (1, 2, 3) for q in (0.0, 0.5)
     ]
 
 
@@ -175,8 +176,17 @@ def test_the_wandb_engine_missing_names_its_extra(monkeypatch):
         check_engine("wandb")
 
 
-def test_the_wandb_engine_still_drives_offline_sweeps():
+def test_the_wandb_engine_still_drives_offline_sweeps_and_its_grid_is_ours():
     pytest.importorskip("sweeps")
-    cfg = _config("grid", {"a": {"values": [1, 2, 3]}})
-    got = OfflineController(cfg, "sw", count=9, engine="wandb").suggest(9)
-    assert sorted(a.params["a"] for a in got) == [1, 2, 3]
+    parameters = {
+        "a": {"values": [1, "x"]},
+        "n": {"distribution": "int_uniform", "min": 1, "max": 3},
+        "q": {"distribution": "q_uniform", "min": 0.1, "max": 1.0, "q": 0.25},
+    }
+    cfg = _config("grid", parameters)
+
+    def visited(engine):
+        got = OfflineController(cfg, "sw", count=99, engine=engine).suggest(99)
+        return sorted((str(a.params["a"]), a.params["n"], round(a.params["q"], 9)) for a in got)
+
+    assert visited("wandb") == visited(None) and len(visited(None)) == 2 * 3 * 4

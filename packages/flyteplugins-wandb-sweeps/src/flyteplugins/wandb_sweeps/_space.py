@@ -237,9 +237,9 @@ def grid_values(param: Param) -> list[Any] | None:
     if kind == "int_uniform":
         return list(range(s["min"], s["max"] + 1))
     if kind == "q_uniform":
+        # As W&B's server does (numpy's arange): from min in steps of q, max itself excluded.
         q = param.q
-        lo, hi = math.ceil(s["min"] / q - 1e-9), math.floor(s["max"] / q + 1e-9)
-        return [quantize(i * q, q) for i in range(lo, hi + 1)]
+        return [s["min"] + i * q for i in range(math.ceil((s["max"] - s["min"]) / q - 1e-9))]
     return None
 
 
