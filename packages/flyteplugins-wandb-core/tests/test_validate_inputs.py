@@ -17,7 +17,14 @@ from typing import Any
 import flyte
 import pytest
 
-from flyteplugins.wandb_core import WandbConfigError, _validate, _wandb_names, wandb_config, wandb_init
+from flyteplugins.wandb_core import (
+    WandbConfigError,
+    _validate,
+    _wandb_checks,
+    _wandb_names,
+    wandb_config,
+    wandb_init,
+)
 
 env = flyte.TaskEnvironment(name="validate_inputs")
 
@@ -235,7 +242,7 @@ def test_setting_kinds_refuse_only_what_wandb_settings_refuses() -> None:
         for name, kind in live.settings.items()
         if name != "run_tags"  # judged by check_tags (tested against wandb above), stricter by design
         for value in SETTING_VALUES
-        if not _validate.setting_fits(kind, value) and _wandb_accepts(**{name: value})
+        if not _wandb_checks.setting_fits(kind, value) and _wandb_accepts(**{name: value})
     ]
     assert not too_strict
     numbers = [n for n, k in live.settings.items() if k in ("int", "float")]
@@ -352,3 +359,28 @@ def test_resume_and_mode_choices_match_wandb() -> None:
     assert {v for lit in literals for v in typing.get_args(lit)} == set(_validate.RESUME_CHOICES), resume
     modes = {v for a in typing.get_args(hints["mode"]) for v in typing.get_args(a)}
     assert modes == set(_validate.WANDB_MODES), mode
+
+
+def test_settings_table_roles_match_wandb_init() -> None:
+    """The table's ``init``/``resolved`` fields are wandb.init arguments; its plugin settings are not."""
+    from flyteplugins.wandb_core._fields import WANDB_FIELDS
+
+    names = _wandb_names.for_early_checks()
+    assert names is not None
+    to_wandb = {*WANDB_FIELDS.with_role("init"), *WANDB_FIELDS.with_role("resolved")}
+    assert to_wandb <= names.init_kwargs
+    assert not set(WANDB_FIELDS.with_role("plugin")) & names.init_kwargs
+    assert set(WANDB_FIELDS.names) == to_wandb | set(WANDB_FIELDS.with_role("plugin"))
+
+
+def test_a_table_field_given_through_kwargs_travels_under_its_own_key() -> None:
+    cfg = wandb_config(notes="n", job_type="train", save_code=True)
+    assert (cfg["wandb_notes"], cfg["wandb_job_type"]) == ("n", "train")
+    assert cfg.kwargs == {"save_code": True}
+
+    @wandb_init(notes="n", id="r1", finish_timeout=5)
+    def fn() -> None: ...
+
+    settings = fn.__flyteplugins_wandb__  # type: ignore[attr-defined]
+    assert (settings["notes"], settings["id"], settings["finish_timeout"]) == ("n", "r1", 5)
+    assert "kwargs" not in settings

@@ -11,28 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
-from ._validate import (
-    ON_ERROR_CHOICES,
-    RANK_SCOPES,
-    RUN_MODES,
-    WANDB_MODES,
-    WandbConfigError,
-    check_choice,
-    check_json,
-    check_no_secret_arguments,
-    check_no_secret_values,
-    check_type,
-    check_wandb_inputs,
-    normalize_settings,
-)
-
-RunMode = Literal["auto", "new", "shared"]
-"""How a tracked task picks its W&B run: ``"auto"``, ``"new"`` or ``"shared"``."""
-
-RankScope = Literal["global", "worker"]
-"""Which ranks log in distributed training: ``"global"`` or ``"worker"``."""
+from ._fields import WANDB_FIELDS
+from ._validate import OnError, check_json, normalize_settings
+from ._validate import RankScope as RankScope  # re-exported: the package's public names come from here
+from ._validate import RunMode as RunMode
+from ._wandb_checks import check_wandb_inputs
 
 PREFIX = "wandb_"
 SWEEP_PREFIX = "wandb_sweep_"
@@ -45,57 +30,17 @@ RUN_ENTITY_KEY = "_wandb_run_entity"
 RUN_HOST_KEY = "_wandb_run_host"
 RUN_OFFLINE_KEY = "_wandb_run_offline"
 
-STR_FIELDS = (
-    "project",
-    "entity",
-    "host",
-    "id",
-    "name",
-    "mode",
-    "group",
-    "notes",
-    "job_type",
-    "run_mode",
-    "rank_scope",
-    "on_error",
-)
-JSON_FIELDS = ("tags", "config", "download_logs", "finish_timeout", "kwargs")
-FIELDS = STR_FIELDS + JSON_FIELDS
-# wandb.init() arguments that have their own field; everything else goes through `kwargs`.
-INIT_FIELDS = ("project", "entity", "id", "name", "tags", "config", "mode", "group", "notes", "job_type")
+# The custom_context layout, from the settings table.
+STR_FIELDS = WANDB_FIELDS.str_fields
+JSON_FIELDS = WANDB_FIELDS.json_fields
+FIELDS = (*WANDB_FIELDS.names, "kwargs")
 
 
 def validate_settings(where: str, values: Mapping[str, Any], extra: Mapping[str, Any]) -> None:
     """Validate explicit settings given to ``wandb_config`` or ``@wandb_init``."""
-    # Secrets by value, W&B's naming rules, unknown wandb.init arguments, resume and settings.
+    # Secrets anywhere first (no later message may quote one), then the other wandb.init arguments.
     check_wandb_inputs(where, values, extra)
-    check_no_secret_arguments(where, values.keys())
-    check_no_secret_arguments(where, extra.keys())
-    check_choice("run_mode", values.get("run_mode"), RUN_MODES)
-    check_choice("rank_scope", values.get("rank_scope"), RANK_SCOPES)
-    check_choice("mode", values.get("mode"), WANDB_MODES)
-    check_choice("on_error", values.get("on_error"), ON_ERROR_CHOICES)
-    for name in ("project", "entity", "host", "id", "name", "group", "notes", "job_type"):
-        check_type(where, name, values.get(name), str, "a string")
-    tags = values.get("tags")
-    is_str_list = isinstance(tags, (list, tuple)) and all(isinstance(t, str) for t in tags)
-    if tags is not None and not is_str_list:
-        raise WandbConfigError(f"{where}: tags must be a list of strings, got {tags!r}.")
-    check_type(where, "config", values.get("config"), Mapping, "a dict")
-    check_type(where, "download_logs", values.get("download_logs"), bool, "True or False")
-    ft = values.get("finish_timeout")
-    if ft is not None and (isinstance(ft, bool) or not isinstance(ft, (int, float)) or ft <= 0):
-        raise WandbConfigError(f"{where}: finish_timeout must be a positive number of seconds, got {ft!r}.")
-    host = values.get("host")
-    if host is not None and not host.startswith(("http://", "https://")):
-        raise WandbConfigError(f"{where}: host must start with http:// or https://, got {host!r}.")
-    for name in ("config",):
-        if values.get(name) is not None:
-            check_no_secret_values(where, name, values[name])
-    for name, value in extra.items():
-        if name == "settings" and isinstance(value, Mapping):
-            check_no_secret_arguments(f"{where} settings", value.keys())
-        check_no_secret_values(where, name, value)
+    WANDB_FIELDS.check(where, values)
 
 
 class ContextSettings(dict):  # type: ignore[type-arg]
@@ -177,11 +122,7 @@ class WandbConfig(ContextSettings):
 
     _fields = FIELDS
     _label = "wandb_config"
-    _defaults: ClassVar[Mapping[str, Any]] = {
-        "run_mode": "auto",
-        "rank_scope": "global",
-        "download_logs": False,
-    }
+    _defaults: ClassVar[Mapping[str, Any]] = WANDB_FIELDS.defaults
 
     @classmethod
     def _owns(cls, key: str) -> bool:
@@ -261,7 +202,7 @@ def wandb_config(
     run_mode: RunMode | None = None,
     rank_scope: RankScope | None = None,
     download_logs: bool | None = None,
-    on_error: Literal["continue", "raise"] | None = None,
+    on_error: OnError | None = None,
     finish_timeout: float | None = None,
     **kwargs: Any,
 ) -> WandbConfig:
@@ -311,9 +252,7 @@ def wandb_config(
         "on_error": on_error,
         "finish_timeout": finish_timeout,
     }
-    for field_name in ("notes", "job_type"):
-        if field_name in kwargs:
-            values[field_name] = kwargs.pop(field_name)
+    values.update(WANDB_FIELDS.take(kwargs))  # table fields with no parameter of their own (notes, ...)
     if kwargs.get("settings") is not None:
         kwargs["settings"] = normalize_settings("wandb_config", kwargs["settings"])
     validate_settings("wandb_config", values, kwargs)

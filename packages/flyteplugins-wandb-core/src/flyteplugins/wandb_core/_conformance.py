@@ -15,9 +15,8 @@ from typing import Any
 
 from ._resolve import RunPlan, TaskInfo, Topology
 from ._state import ActiveRun
+from ._validate import RANK_SCOPES, RUN_MODES
 
-RUN_MODES = ("auto", "new", "shared")
-RANK_SCOPES = ("global", "worker")
 NODES, PROCS = 2, 2
 BASE = "conformance-a0"
 

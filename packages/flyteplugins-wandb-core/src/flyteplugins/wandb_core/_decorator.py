@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from . import _elastic, _extras
-from ._config import INIT_FIELDS, RankScope, RunMode, validate_settings
+from ._config import RankScope, RunMode, validate_settings
+from ._fields import WANDB_FIELDS
 from ._link import Wandb
 from ._scope import MARKER, _wrap
 from ._validate import (
@@ -189,9 +190,7 @@ def wandb_init(
         "entity": entity,
         "host": host,
     }
-    for name in (*INIT_FIELDS, "on_error", "finish_timeout"):
-        if name in kwargs:
-            explicit[name] = kwargs.pop(name)
+    explicit.update(WANDB_FIELDS.take(kwargs))  # table fields given through **kwargs (id, tags, ...)
     if kwargs.get("settings") is not None:
         # A wandb.Settings object becomes the dict of what the user set, so it merges with the context's.
         kwargs["settings"] = normalize_settings("@wandb_init", kwargs["settings"])

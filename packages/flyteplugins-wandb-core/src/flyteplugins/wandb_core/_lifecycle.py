@@ -32,7 +32,8 @@ from ._globals import real_finish
 from ._resolve import RunPlan
 from ._runtime import FAILED_EXIT_CODE, netrc_has_entry
 from ._state import ActiveRun, registry
-from ._validate import WandbConfigError, WandbTrackingError, check_against_installed_wandb
+from ._validate import WandbConfigError, WandbTrackingError
+from ._wandb_checks import check_against_installed_wandb
 
 logger = logging.getLogger("flyteplugins.wandb")
 

@@ -11,13 +11,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ._fields import WANDB_FIELDS
 from ._runtime import DEFAULT_HOST  # re-exported: the UI host links default to
 from ._validate import (
-    RANK_SCOPES,
     RUN_ID_MAX,
-    RUN_MODES,
     WandbConfigError,
-    check_choice,
     check_no_secret_values,
     run_id_problem,
 )
@@ -103,26 +101,16 @@ class RunPlan:
 
 def merge_settings(decorator: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
     """Decorator > context > defaults; ``config``, ``kwargs`` and ``settings`` merge key by key."""
-    merged: dict[str, Any] = {k: v for k, v in context.items() if v is not None}
-    for key, value in decorator.items():
-        if value is None:
-            continue
-        if (
-            key in ("config", "kwargs")
-            and isinstance(merged.get(key), Mapping)
-            and isinstance(value, Mapping)
-        ):
-            merged[key] = {**merged[key], **value}
-        else:
-            merged[key] = value
+    merged = WANDB_FIELDS.merge(decorator, context, nested=("config", "kwargs"))
     ctx_settings = (context.get("kwargs") or {}).get("settings")
     dec_settings = (decorator.get("kwargs") or {}).get("settings")
     if isinstance(ctx_settings, Mapping) and isinstance(dec_settings, Mapping):
         merged["kwargs"] = {**merged["kwargs"], "settings": {**ctx_settings, **dec_settings}}
-    merged.setdefault("run_mode", "auto")
-    merged.setdefault("rank_scope", "global")
-    check_choice("run_mode", merged["run_mode"], RUN_MODES)
-    check_choice("rank_scope", merged["rank_scope"], RANK_SCOPES)
+    # These two decide the plan: their defaults apply here, and a hand-written context is checked too.
+    deciding = {
+        name: merged.setdefault(name, WANDB_FIELDS.defaults[name]) for name in ("run_mode", "rank_scope")
+    }
+    WANDB_FIELDS.check("W&B run settings", deciding)
     return merged
 
 
@@ -230,11 +218,7 @@ def resolve_run(
     extra = dict(s.get("kwargs") or {})
     user_settings = extra.pop("settings", None) or {}
 
-    init_kwargs: dict[str, Any] = {
-        k: s[k]
-        for k in ("project", "entity", "name", "tags", "config", "group", "notes", "job_type")
-        if s.get(k) is not None
-    }
+    init_kwargs: dict[str, Any] = {k: s[k] for k in WANDB_FIELDS.with_role("init") if s.get(k) is not None}
     init_kwargs.update(extra)
     mode = choose_mode(s.get("mode"), env, has_credentials)
     plan_settings: dict[str, Any] = dict(user_settings) if isinstance(user_settings, Mapping) else {}

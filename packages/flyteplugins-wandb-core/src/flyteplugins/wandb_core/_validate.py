@@ -2,27 +2,33 @@
 
 Everything here runs at decoration / ``wandb_config`` time, so it must not import wandb (that import
 takes seconds and ``@wandb_init`` runs when the user's module is imported). W&B's own rules are
-mirrored from the SDK's validators (``wandb.Settings``) and recorded names (``_wandb_names``); the
-tests check both against the installed wandb.
+mirrored from the SDK's validators (``wandb.Settings``); the tests check them against the installed
+wandb. The checks against what each wandb release accepts are in ``_wandb_checks``.
 """
 
 from __future__ import annotations
 
-import functools
 import inspect
 import json
-import math
 import os
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal, get_args
 
-from . import _wandb_names
+RunMode = Literal["auto", "new", "shared"]
+"""How a tracked task picks its W&B run: ``"auto"``, ``"new"`` or ``"shared"``."""
 
-RUN_MODES = ("auto", "new", "shared")
-RANK_SCOPES = ("global", "worker")
+RankScope = Literal["global", "worker"]
+"""Which ranks log in distributed training: ``"global"`` or ``"worker"``."""
+
+OnError = Literal["continue", "raise"]
+"""What a task does when W&B cannot be reached: fall back to offline (``"continue"``) or raise."""
+
+# The allowed values, each written once: the Literals above (and wandb's own choices) are the source.
+RUN_MODES: tuple[str, ...] = get_args(RunMode)
+RANK_SCOPES: tuple[str, ...] = get_args(RankScope)
+ON_ERROR_CHOICES: tuple[str, ...] = get_args(OnError)
 WANDB_MODES = ("online", "offline", "disabled", "shared")
-ON_ERROR_CHOICES = ("continue", "raise")
 RESUME_CHOICES = ("allow", "never", "must", "auto")
 
 # wandb.Settings.validate_project: at most 128 characters, none of these. Entities appear in the same
@@ -253,71 +259,6 @@ def check_resume(where: str, argument: str, value: Any) -> None:
     raise WandbConfigError(f"{where}: {argument}={value!r} is not valid; allowed values: {choices}.")
 
 
-def check_init_kwargs(
-    where: str,
-    names: Iterable[str],
-    plugin_options: Iterable[str] = (),
-    wandb_names: _wandb_names.WandbNames | None = None,
-) -> None:
-    """Refuse names that are neither ``wandb.init`` arguments nor the plugin's own options.
-
-    ``wandb_names`` defaults to the installed wandb's recorded line; on a line not recorded the check
-    waits for `check_against_installed_wandb`, which runs before the run opens.
-    """
-    accepted = wandb_names or _wandb_names.for_early_checks()
-    if accepted is None:
-        return
-    known = set(accepted.init_kwargs) | set(plugin_options)
-    for name in names:
-        if name not in known:
-            raise WandbConfigError(
-                f"{where} got an unknown argument {name!r}.{_did_you_mean(name, known)} Allowed: the plugin "
-                f"options and the wandb.init arguments of wandb {accepted.release} "
-                f"({', '.join(sorted(known))}). Hyperparameters go in config={{...}}."
-            )
-
-
-_BOOL_WORDS = frozenset({"0", "off", "f", "false", "n", "no", "1", "on", "t", "true", "y", "yes"})
-
-
-def _is_number(value: Any, whole: bool) -> bool:
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return False
-    if not isinstance(value, (int, float)):
-        return False
-    return not whole or isinstance(value, int) or (math.isfinite(value) and float(value).is_integer())
-
-
-def setting_fits(kind: str, value: Any) -> bool:
-    """Whether ``wandb.Settings`` could take ``value`` for a field of this kind (`_wandb_names.KINDS`).
-
-    As lenient as pydantic's lax mode that ``wandb.Settings`` validates with (``"10"`` is a number,
-    ``"yes"`` a bool), so only a value wandb would refuse too is refused.
-    """
-    if value is None or kind == "any":
-        return True
-    if kind == "str":
-        return isinstance(value, (str, bytes))
-    if kind in ("int", "float"):
-        return _is_number(value, whole=kind == "int")
-    if kind == "bool":
-        if isinstance(value, str):
-            return value.strip().lower() in _BOOL_WORDS
-        return isinstance(value, (bool, int, float)) and value in (0, 1)
-    if kind in ("strs", "ints"):
-        if not isinstance(value, (list, tuple, set, frozenset)):
-            return False
-        return all(item is not None and setting_fits(kind[:-1], item) for item in value)
-    if kind == "strmap":
-        return isinstance(value, Mapping) and all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-        )
-    return True
-
-
 def normalize_settings(where: str, value: Any) -> dict[str, Any] | None:
     """``settings`` as a plain dict: a mapping, or a ``wandb.Settings`` (duck-typed, wandb not imported)."""
     if value is None:
@@ -346,107 +287,6 @@ def _is_wandb_settings(value: Any) -> bool:
 def _fields_set(settings: Any) -> dict[str, Any]:
     # Not model_dump(exclude_unset=True): that also returns computed fields, which Settings refuses as input.
     return {name: getattr(settings, name) for name in sorted(settings.model_fields_set)}
-
-
-def check_setting_names_and_types(
-    where: str, settings: Mapping[str, Any], wandb_names: _wandb_names.WandbNames | None = None
-) -> None:
-    """Each key a ``wandb.Settings`` field of the installed wandb, each value of that field's kind.
-
-    ``wandb_names`` defaults to the installed wandb's recorded line; on a line not recorded the check
-    waits for `check_against_installed_wandb`, which runs before the run opens.
-    """
-    accepted = wandb_names or _wandb_names.for_early_checks()
-    if accepted is None:
-        return
-    for key, value in settings.items():
-        kind = accepted.settings.get(key)
-        if kind is None:
-            raise WandbConfigError(
-                f"{where}: settings[{key!r}] is not a wandb.Settings field."
-                f"{_did_you_mean(key, accepted.settings)} (installed: wandb {accepted.release}; see "
-                "https://docs.wandb.ai/ref/python/settings for the fields)."
-            )
-        # run_tags has its own, stricter rule below (a bare string would become one tag per letter).
-        if key != "run_tags" and not setting_fits(kind, value):
-            raise WandbConfigError(
-                f"{where}: settings[{key!r}] must be {_wandb_names.KINDS[kind]} ({kind}, as wandb.Settings "
-                f"declares it), got {type(value).__name__} {value!r}."
-            )
-
-
-def check_against_installed_wandb(
-    where: str, wandb: Any, init_kwargs: Iterable[str], settings: Mapping[str, Any]
-) -> None:
-    """Before a run opens: the checks decoration left to the installed wandb, when its line is not recorded.
-
-    wandb is imported by then, so its own ``wandb.init`` signature and ``wandb.Settings`` model are
-    read; on a recorded line decoration has already judged the same names, so nothing is repeated.
-    """
-    if _wandb_names.for_early_checks() is not None:
-        return
-    live = _installed_names(wandb)
-    check_init_kwargs(where, init_kwargs, wandb_names=live)
-    check_setting_names_and_types(where, settings, wandb_names=live)
-
-
-@functools.lru_cache(maxsize=1)
-def _installed_names(wandb: Any) -> _wandb_names.WandbNames:
-    return _wandb_names.read_installed(wandb)
-
-
-def check_settings(where: str, settings: Mapping[str, Any]) -> None:
-    """The fields of a ``settings`` dict: known to wandb, no credentials, W&B's rules for the values."""
-    check_no_secret_arguments(f"{where} settings", settings.keys())
-    for key in settings:
-        if not isinstance(key, str):
-            raise WandbConfigError(f"{where}: settings keys must be strings, got {key!r}.")
-    check_setting_names_and_types(where, settings)
-    arg = f"{where}: settings"
-    for key in ("project", "entity"):
-        check_wandb_name(where, f"settings[{key!r}]", settings.get(key))
-    check_run_id(where, "settings['run_id']", settings.get("run_id"))
-    check_tags(where, "settings['run_tags']", settings.get("run_tags"))
-    check_resume(where, "settings['resume']", settings.get("resume"))
-    mode = settings.get("mode")
-    if mode is not None and mode not in (*WANDB_MODES, "dryrun", "run"):
-        raise WandbConfigError(f"{arg}['mode']={mode!r} is not valid; allowed values: {WANDB_MODES}.")
-    base_url = settings.get("base_url")
-    if base_url is not None and not (
-        isinstance(base_url, str) and base_url.startswith(("http://", "https://"))
-    ):
-        raise WandbConfigError(f"{arg}['base_url'] must start with http:// or https://, got {base_url!r}.")
-
-
-def check_wandb_inputs(
-    where: str, values: Mapping[str, Any], extra: Mapping[str, Any], plugin_options: Iterable[str] = ()
-) -> None:
-    """Everything W&B would refuse later, refused now, naming the argument and the allowed values.
-
-    ``values`` are the named fields (project, id, tags, ...), ``extra`` the other ``wandb.init``
-    keyword arguments (``settings`` already normalised to a dict). The secret checks run first, so no
-    later message can quote the key.
-    """
-    for name, value in (*values.items(), *extra.items()):
-        check_no_secret_values(where, name, value)
-    check_no_secret_arguments(where, extra.keys())
-    check_init_kwargs(where, extra.keys(), plugin_options)
-    for name in ("project", "entity"):
-        check_wandb_name(where, name, values.get(name))
-    check_run_id(where, "id", values.get("id"))
-    check_tags(where, "tags", values.get("tags"))
-    job_type = values.get("job_type")
-    if isinstance(job_type, str) and len(job_type) > JOB_TYPE_MAX:
-        raise WandbConfigError(
-            f"{where}: job_type is {len(job_type)} characters long; W&B allows at most {JOB_TYPE_MAX}."
-        )
-    check_resume(where, "resume", extra.get("resume"))
-    settings = extra.get("settings")
-    if settings is not None:
-        if not isinstance(settings, Mapping):
-            normalize_settings(where, settings)  # raises with the allowed types
-        else:
-            check_settings(where, settings)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ What is here:
 - Preemption: `install_sigterm_handler()` puts core's one SIGTERM path in place from the calling
   (main) thread: open runs are marked preempting and finished with `PREEMPTED_EXIT_CODE`, then the
   previous handler runs. Runs opened by core register with it on their own.
+- Settings tables: `Field` / `FieldTable` describe a ``custom_context`` settings object once (name,
+  encoding, role, default, check), as core does for ``wandb_config``.
 - Validation helpers with the core's error messages, context encoding, links (and the link-field
   defaults `Default`, `given()`, `fill_defaults()`, and the fallbacks `pick()`,
   `link_host()`, `project_url()`) and the report tab.
@@ -39,6 +41,7 @@ from ._config import RUN_ID_KEY, ContextSettings, decode_settings, encode_settin
 from ._decorator import MARKER as WRAPPER_MARKER
 from ._decorator import _is_flyte_task
 from ._extras import OPTIONAL_NAMES
+from ._fields import Field, FieldTable
 from ._link import WANDB_ICON, Default, Wandb, fill_defaults, given, link_host, pick, project_url
 from ._offline import OfflineRun, read_offline_run, read_offline_runs
 from ._preempt import PREEMPTED_EXIT_CODE
@@ -86,6 +89,8 @@ __all__ = [
     "ContextSettings",
     "Default",
     "DistributedResolver",
+    "Field",
+    "FieldTable",
     "OfflineRun",
     "RankHandler",
     "RunPlan",

@@ -14,18 +14,19 @@ from typing import Any, ClassVar, Literal
 
 from flyteplugins.wandb_core.ext import (
     ContextSettings,
+    Field,
+    FieldTable,
     WandbConfigError,
     check_choice,
     check_json,
     check_no_secret_arguments,
     check_no_secret_values,
-    check_type,
     check_wandb_name,
     decode_settings,
     encode_settings,
 )
 
-from ._validate import validate_sweep_definition
+from ._validate import GOALS, METHODS, validate_sweep_definition
 
 SweepMethod = Literal["grid", "random", "bayes"]
 """Search strategy: ``"grid"``, ``"random"`` or ``"bayes"``."""
@@ -37,16 +38,57 @@ SWEEP_PROJECT_KEY = "_wandb_sweep_project"
 SWEEP_ENTITY_KEY = "_wandb_sweep_entity"
 SWEEP_MODE_KEY = "_wandb_sweep_mode"
 
-METHODS = ("grid", "random", "bayes")
-GOALS = ("minimize", "maximize")
 EARLY_TERMINATE_TYPES = ("hyperband",)
 MAX_AGENTS = 20
 
-STR_FIELDS = ("name", "method", "project", "entity")
-JSON_FIELDS = ("metric", "parameters", "prior_runs", "download_logs", "kwargs")
-FIELDS = STR_FIELDS + JSON_FIELDS
+
+def _metric(where: str, name: str, metric: Any) -> None:
+    if not isinstance(metric, Mapping) or not isinstance(metric.get("name"), str) or not metric["name"]:
+        raise WandbConfigError(
+            f"{where}: metric must be a dict with a 'name', e.g. {{'name': 'loss', 'goal': 'minimize'}}; "
+            f"got {metric!r}."
+        )
+    check_choice("metric['goal']", metric.get("goal"), GOALS)
+
+
+def _parameters(where: str, name: str, parameters: Any) -> None:
+    if not isinstance(parameters, Mapping) or not parameters:
+        raise WandbConfigError(
+            f"{where}: parameters must be a non-empty dict of parameter name -> specification, e.g. "
+            f"{{'lr': {{'min': 0.0001, 'max': 0.1}}, 'batch_size': {{'values': [16, 32]}}}}; "
+            f"got {parameters!r}."
+        )
+    for pname, spec in parameters.items():
+        if not isinstance(spec, Mapping):
+            raise WandbConfigError(
+                f"{where}: parameters[{pname!r}] must be a dict such as {{'values': [...]}}, "
+                f"{{'value': x}} or {{'min': a, 'max': b}}; got {spec!r}."
+            )
+
+
+def _prior_runs(where: str, name: str, prior: Any) -> None:
+    if isinstance(prior, str) or not all(isinstance(r, str) for r in prior):
+        raise WandbConfigError(f"{where}: prior_runs must be a list of run ids, got {prior!r}.")
+
+
+_NAME = Field.typed(str, "a string", check_wandb_name)
+
+# Role "sweep": part of the W&B sweep definition; "plugin": where and how the sweep runs in Flyte.
+SWEEP_FIELDS = FieldTable(
+    Field("name", "str", "sweep", check=Field.typed(str, "a string")),
+    Field("method", "str", "sweep", check=Field.choice(METHODS)),
+    Field("project", "str", "plugin", check=_NAME),
+    Field("entity", "str", "plugin", check=_NAME),
+    Field("metric", "json", "sweep", check=_metric),
+    Field("parameters", "json", "sweep", check=_parameters),
+    Field("prior_runs", "json", "plugin", check=_prior_runs),
+    Field("download_logs", "json", "plugin", default=False, check=Field.typed(bool, "True or False")),
+)
+STR_FIELDS = SWEEP_FIELDS.str_fields
+JSON_FIELDS = SWEEP_FIELDS.json_fields
+FIELDS = (*SWEEP_FIELDS.names, "kwargs")
 # Keys of the context that are Flyte/W&B placement, not part of the sweep definition itself.
-PLACEMENT_FIELDS = ("project", "entity", "prior_runs", "download_logs")
+PLACEMENT_FIELDS = SWEEP_FIELDS.with_role("plugin")
 
 
 class WandbSweepConfig(ContextSettings):
@@ -61,7 +103,7 @@ class WandbSweepConfig(ContextSettings):
     _fields = FIELDS
     _label = "wandb_sweep_config"
     _prefix = PREFIX
-    _defaults: ClassVar[Mapping[str, Any]] = {"download_logs": False}
+    _defaults: ClassVar[Mapping[str, Any]] = SWEEP_FIELDS.defaults
 
     def values_dict(self) -> dict[str, Any]:
         """The settings as Python values (only the keys that are set)."""
@@ -113,52 +155,14 @@ def sweep_config_from_values(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def merge_values(decorator: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
     """Decorator arguments over context values; ``kwargs`` merged key by key."""
-    merged = {k: v for k, v in context.items() if v is not None}
-    for key, value in decorator.items():
-        if value is None:
-            continue
-        if key == "kwargs" and isinstance(merged.get("kwargs"), Mapping):
-            merged["kwargs"] = {**merged["kwargs"], **value}
-        else:
-            merged[key] = value
-    return merged
+    return SWEEP_FIELDS.merge(decorator, context, nested=("kwargs",))
 
 
 def validate_values(where: str, values: Mapping[str, Any]) -> None:
     """Check explicit sweep settings; raise `WandbConfigError` naming the bad argument."""
     for name, value in values.items():  # first, so no later message can quote the key
         check_no_secret_values(where, name, value)
-    for name in ("project", "entity"):
-        check_wandb_name(where, name, values.get(name))
-    check_choice("method", values.get("method"), METHODS)
-    for name in ("name", "project", "entity"):
-        check_type(where, name, values.get(name), str, "a string")
-    check_type(where, "download_logs", values.get("download_logs"), bool, "True or False")
-    metric = values.get("metric")
-    if metric is not None:
-        if not isinstance(metric, Mapping) or not isinstance(metric.get("name"), str) or not metric["name"]:
-            raise WandbConfigError(
-                f"{where}: metric must be a dict with a 'name', e.g. {{'name': 'loss', 'goal': 'minimize'}}; "
-                f"got {metric!r}."
-            )
-        check_choice("metric['goal']", metric.get("goal"), GOALS)
-    parameters = values.get("parameters")
-    if parameters is not None:
-        if not isinstance(parameters, Mapping) or not parameters:
-            raise WandbConfigError(
-                f"{where}: parameters must be a non-empty dict of parameter name -> specification, e.g. "
-                f"{{'lr': {{'min': 0.0001, 'max': 0.1}}, 'batch_size': {{'values': [16, 32]}}}}; "
-                f"got {parameters!r}."
-            )
-        for pname, spec in parameters.items():
-            if not isinstance(spec, Mapping):
-                raise WandbConfigError(
-                    f"{where}: parameters[{pname!r}] must be a dict such as {{'values': [...]}}, "
-                    f"{{'value': x}} or {{'min': a, 'max': b}}; got {spec!r}."
-                )
-    prior = values.get("prior_runs")
-    if prior is not None and (isinstance(prior, str) or not all(isinstance(r, str) for r in prior)):
-        raise WandbConfigError(f"{where}: prior_runs must be a list of run ids, got {prior!r}.")
+    SWEEP_FIELDS.check(where, values)
     extra = values.get("kwargs") or {}
     early = extra.get("early_terminate")
     if early is not None:

@@ -18,6 +18,7 @@ from flyteplugins.wandb_core.ext import WandbConfigError
 from . import _space
 
 METHODS = ("grid", "random", "bayes")
+GOALS = ("minimize", "maximize")
 # The keys W&B's sweep configuration has at its top level (anything else is a typo to refuse).
 TOP_LEVEL_KEYS = frozenset(
     {
@@ -94,8 +95,10 @@ def _top_level_problems(config: Mapping[str, Any]) -> list[str]:
             problems += [f"metric: unknown key {k!r}" for k in metric if k not in _METRIC_KEYS]
             if not isinstance(metric.get("name"), str) or not metric.get("name"):
                 problems.append("metric: 'name' is required (the logged key to optimise)")
-            if metric.get("goal", "minimize") not in ("minimize", "maximize"):
-                problems.append(f"metric.goal: {metric['goal']!r} is not one of 'minimize', 'maximize'")
+            if metric.get("goal", "minimize") not in GOALS:
+                problems.append(
+                    f"metric.goal: {metric['goal']!r} is not one of {', '.join(map(repr, GOALS))}"
+                )
     stop = config.get("early_terminate")
     if stop is not None:
         problems += _hyperband_problems(stop)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from ._charts import Point, finite
 
 Goal = Literal["minimize", "maximize"]
-GOALS: tuple[str, ...] = ("minimize", "maximize")
+GOALS: tuple[str, ...] = get_args(Goal)
 
 # Metrics beyond this many are listed but not charted: a run logging hundreds of keys would otherwise
 # produce a report of several MB.
