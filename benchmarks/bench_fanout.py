@@ -74,8 +74,8 @@ def _check(workdirs: dict[str, Path], n: int, steps: int) -> list[str]:
     print(
         f"  runs written: ours {len(ours)}, upstream {len(upstream)}, floor {len(floor)} (expected {n + 1})"
     )
-    if len(ours) != n + 1 or len({r.run_id for r in ours}) != n + 1:
-        ids = len({r.run_id for r in ours})
+    if len(ours) != n + 1 or len({r.id for r in ours}) != n + 1:
+        ids = len({r.id for r in ours})
         problems.append(f"ours wrote {len(ours)} runs ({ids} ids), expected {n + 1}")
     # The parent logs nothing; each child logs `steps` rows.
     lost = n * steps - sum(len(r.history) for r in ours)
@@ -83,7 +83,7 @@ def _check(workdirs: dict[str, Path], n: int, steps: int) -> list[str]:
     print(f"  steps lost in ours: {lost} of {n * steps}; runs not finished with exit code 0: {unfinished}")
     if lost or unfinished:
         problems.append(f"{lost} steps lost, {unfinished} runs not cleanly finished")
-    ids_ours, ids_up = sorted(r.run_id for r in ours), sorted(r.run_id for r in upstream)
+    ids_ours, ids_up = sorted(r.id for r in ours), sorted(r.id for r in upstream)
     print(f"  run ids identical to upstream's: {'yes' if ids_ours == ids_up else 'NO'}")
     if ids_ours != ids_up:
         problems.append("run ids differ from upstream's")

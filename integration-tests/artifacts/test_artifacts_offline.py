@@ -41,7 +41,7 @@ def test_offline_retry_resumes_and_sync_uploads_checkpoints(
     # Attempt 2 found attempt 1's checkpoint in the local store (same disk) and went on after it.
     assert tasks.ATTEMPTS == [(0, None), (3, 2)]
     runs = read_offline_runs(isolated_wandb / "wandb")
-    assert len(runs) == 2 and len({r.run_id for r in runs}) == 1  # two attempts, one W&B run
+    assert len(runs) == 2 and len({r.id for r in runs}) == 1  # two attempts, one W&B run
     steps = [row["_step"] for r in runs for row in r.history]
     assert steps == list(range(tasks.TOTAL_STEPS))
     saved = [a["metadata"]["step"] for r in runs for a in r.artifacts if a["type"] == "checkpoint"]
@@ -60,7 +60,7 @@ def test_offline_retry_resumes_and_sync_uploads_checkpoints(
     assert all(r["state"] == "COMMITTED" and r["files"] == ["state.txt"] for r in versions)
     (latest,) = [r for r in versions if "latest" in r["aliases"]]
     assert latest["metadata"]["step"] == tasks.TOTAL_STEPS - 1
-    assert {r["logged_by"] for r in versions} == {runs[0].run_id}
+    assert {r["logged_by"] for r in versions} == {runs[0].id}
     assert not wandb_server.unknown_operations
 
 

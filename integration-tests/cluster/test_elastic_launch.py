@@ -79,11 +79,7 @@ def workers(result: cluster_pod.RunResult) -> dict[int, dict[str, Any]]:
 
 
 def runs_of(wandb_dir: Path, base: str) -> dict[str, OfflineRun]:
-    return {
-        r.run_id: r
-        for r in read_offline_runs(wandb_dir)
-        if r.run_id == base or r.run_id.startswith(base + "-")
-    }
+    return {r.id: r for r in read_offline_runs(wandb_dir) if r.id == base or r.id.startswith(base + "-")}
 
 
 @pytest.mark.parametrize("mode", list(MODES))

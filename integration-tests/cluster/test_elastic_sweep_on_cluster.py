@@ -38,6 +38,6 @@ def test_elastic_trials_are_torch_jobs_whose_rank_0_logs_the_trial_run(tmp_path:
     assert {r["run_id"] for r in ranks if r["rank"] == 1} == {
         None
     }  # rank_scope="global": rank 1 does not log
-    runs = [r for r in read_offline_runs(tmp_path / "wandb") if r.run_id in trial_ids]
+    runs = [r for r in read_offline_runs(tmp_path / "wandb") if r.id in trial_ids]
     assert len(runs) == 2 and {r.group for r in runs} == {result.value}
     assert sorted((r.config["x"], r.summary["loss"]) for r in runs) == [(0.0, 1.0), (1.0, 0.0)]

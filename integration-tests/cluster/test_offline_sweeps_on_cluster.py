@@ -61,10 +61,10 @@ def test_grid_2x2_with_4_agents_is_4_trial_actions_and_4_offline_runs(tmp_path: 
     pids = {r.summary["pid"] for r in runs}
     assert len(pids) == 4 and sweep["sweep_pid"] not in pids
     assert sweep["best"]["params"] == {"a": 2, "b": "y"} and sweep["best"]["metric"] == 21
-    assert sorted(t["run_id"] for t in sweep["trials"]) == sorted(r.run_id for r in runs)
+    assert sorted(t["run_id"] for t in sweep["trials"]) == sorted(r.id for r in runs)
     # Each trial action carries the link to its own run.
     links = sorted(link[1] for p in pods for link in p["links"] if link[0] == "Weights & Biases")
-    assert links == sorted(f"https://wandb.ai/it/cluster-sweeps/runs/{r.run_id}" for r in runs)
+    assert links == sorted(f"https://wandb.ai/it/cluster-sweeps/runs/{r.id}" for r in runs)
 
 
 @pytest.mark.slow
@@ -105,7 +105,7 @@ def test_a_flyte_task_objective_runs_as_the_trial_action(tmp_path: Path) -> None
     assert sorted((r.config["a"], r.config["b"]) for r in runs) == [(1, "x"), (1, "y"), (2, "x"), (2, "y")]
     assert {r.group for r in runs} == {result.value}
     sweep = _sweep(tmp_path / "run", "task")
-    assert sorted(t["run_id"] for t in sweep["trials"]) == sorted(r.run_id for r in runs)
+    assert sorted(t["run_id"] for t in sweep["trials"]) == sorted(r.id for r in runs)
     assert sweep["best"]["params"] == {"a": 2, "b": "y"} and sweep["best"]["metric"] == 21.0
 
 
@@ -120,10 +120,10 @@ def test_a_killed_sweep_task_run_again_repeats_no_finished_trial(tmp_path: Path)
     assert second.value == before[0].group  # the same sweep
     finished = [r for r in read_offline_runs(tmp_path / "wandb") if r.exit_code is not None]
     assert len(finished) == 6  # count=6 in total, not 6 more
-    assert len({r.run_id for r in finished}) == 6  # no finished trial ran twice
+    assert len({r.id for r in finished}) == 6  # no finished trial ran twice
     sweep = _sweep(tmp_path / "attempt2", "killed")
     assert len(sweep["trials"]) == 4
-    assert not {t["run_id"] for t in sweep["trials"]} & {r.run_id for r in before}
+    assert not {t["run_id"] for t in sweep["trials"]} & {r.id for r in before}
     assert min(int(t["run_id"].rsplit("-", 1)[1]) for t in sweep["trials"]) == 3  # the count continues
 
 

@@ -60,7 +60,7 @@ def test_unpickled_task_keeps_its_tracking_settings_and_link(round_trip: tuple[d
 def test_unpickled_task_runs_tracked_in_local_mode(round_trip: tuple[dict[str, Any], Path]) -> None:
     result, wandb_dir = round_trip
     assert result["local"] == 6 and result["alocal"] == 6
-    runs = {r.run_id.split("-")[1]: r for r in read_offline_runs(wandb_dir) if r.run_id.startswith("pk-")}
+    runs = {r.id.split("-")[1]: r for r in read_offline_runs(wandb_dir) if r.id.startswith("pk-")}
     local = runs["local"]
     assert local.project == "pickled"
     assert local.config["source"] == "by-value"
@@ -75,9 +75,9 @@ def test_unpickled_func_runs_tracked_in_a_non_local_task_context(
 ) -> None:
     result, wandb_dir = round_trip
     assert result["remote"] == 8
-    (run,) = [r for r in read_offline_runs(wandb_dir) if r.run_id.startswith("pk-remote")]
+    (run,) = [r for r in read_offline_runs(wandb_dir) if r.id.startswith("pk-remote")]
     # The id comes from the task context the function found itself in: `{run_name}-{action_name}`.
-    assert run.run_id == "pk-remote-a0"
+    assert run.id == "pk-remote-a0"
     assert run.metric("x") == [4] and run.metric("helper") == [4]
     assert run.exit_code == 0
 

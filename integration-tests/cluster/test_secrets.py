@@ -49,7 +49,7 @@ def test_without_the_secret_pods_track_offline(isolated_wandb: Path) -> None:
     result = cluster_pod.run_root(example.train, 3, run_name="sec-none", base_dir=isolated_wandb / "run")
     assert result.error is None, result.error
     assert result.value == 0.875
-    parts = [r for r in read_offline_runs(isolated_wandb / "wandb") if r.run_id == "sec-none-a0"]
+    parts = [r for r in read_offline_runs(isolated_wandb / "wandb") if r.id == "sec-none-a0"]
     # The parent's pod and the child's pod each wrote their part of the one run.
     assert len(parts) == 2
     assert sorted(len(p.metric("train/loss")) for p in parts) == [0, 3]

@@ -71,7 +71,7 @@ def test_trials_are_online_runs_of_the_sweep(sweep_run) -> None:  # type: ignore
 def test_links_point_at_the_sweep_and_the_trial_run(sweep_run) -> None:  # type: ignore[no-untyped-def]
     result, server = sweep_run
     (sweep,) = server.sweeps()
-    trials = {t.name for t in server.runs(project="cluster-sweep")}
+    trials = {t.id for t in server.runs(project="cluster-sweep")}
     runs_linked = set()
     for pod in (p for p in result.pods() if p["action"] != "a0"):
         links = dict(map(tuple, pod["links"]))

@@ -72,7 +72,7 @@ def test_any_run_name_works_end_to_end_offline(run_name: str, wandb_dir: Path) -
     assert _link_id(parent, run_name, action, dict(ctx)) == run_id
     assert own_id != run_id and run_id_problem(own_id) is None
 
-    runs = {r.run_id: r for r in read_offline_runs(wandb_dir)}
+    runs = {r.id: r for r in read_offline_runs(wandb_dir)}
     assert set(runs) == {run_id, own_id}
     shared = runs[run_id]
     assert shared.metric("parent/loss") == [0.5]

@@ -112,7 +112,7 @@ async def calls_override() -> str:
 def test_override_keeps_tracking(wandb_dir: Path) -> None:
     rid = run_local(calls_override, name="ovr").outputs()[0]
     [run] = read_offline_runs(wandb_dir)
-    assert run.run_id == rid and run.metric("x") == [7] and run.exit_code == 0
+    assert run.id == rid and run.metric("x") == [7] and run.exit_code == 0
     assert any(isinstance(link, Wandb) for link in overridable.override(retries=1).links)
 
 
@@ -191,7 +191,7 @@ def test_no_key_goes_offline_with_one_line_notice(wandb_dir: Path, capfd: pytest
     notices = [line for line in err.splitlines() if "saved offline" in line]
     assert len(notices) == 1
     [run] = read_offline_runs(wandb_dir)
-    assert run.run_id == rid and run.metric("m") == [1]
+    assert run.id == rid and run.metric("m") == [1]
     assert f"wandb sync {run.path.parent}" in notices[0]
 
 

@@ -103,7 +103,7 @@ def test_sigterm_online_server_stores_every_step_and_the_state(
     _, err2 = retry.communicate(timeout=HANG_GUARD)
     assert retry.returncode == 0, err2[-3000:]
     [resumed] = wandb_server.runs()
-    assert resumed.name == stored.name
+    assert resumed.id == stored.id
     steps = resumed.metric("i")
     assert steps[-5:] == list(range(max(logged) + 1, max(logged) + 6))
     assert set(logged) <= set(steps)

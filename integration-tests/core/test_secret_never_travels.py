@@ -166,7 +166,7 @@ def test_offline_the_key_is_refused_everywhere_and_found_nowhere(
         mode="local", name=run_name, custom_context=wandb_config(group="g", entity="team")
     ).run(parent)
     run_id = out.outputs()[0]
-    [run] = [r for r in read_offline_runs(tmp_path / "wandb") if r.run_id == run_id]
+    [run] = [r for r in read_offline_runs(tmp_path / "wandb") if r.id == run_id]
     assert sorted(run.metric("child/loss")) == sorted([1.0, 0.5, 1.0, 0.5, 1.0 / 3])
     assert run.config["pad_token"] == "<pad>"  # ordinary settings are not mistaken for secrets
 

@@ -64,7 +64,7 @@ def _plain_wandb_requirements(tmp_path: Path) -> bytes:
 def test_a_wide_fan_out_keeps_every_run_id_step_and_requirements(wandb_dir: Path, tmp_path: Path) -> None:
     out = flyte.with_runcontext(mode="local", name="fan").run(parent, CHILDREN)
     ids = out.outputs()[0]
-    runs = {r.run_id: r for r in read_offline_runs(wandb_dir) if r.project == "fan"}
+    runs = {r.id: r for r in read_offline_runs(wandb_dir) if r.project == "fan"}
     assert len(runs) == CHILDREN + 1
     assert set(ids) <= set(runs) and len(set(ids)) == CHILDREN
     assert all(rid.startswith("fan-") for rid in runs)
@@ -74,7 +74,7 @@ def test_a_wide_fan_out_keeps_every_run_id_step_and_requirements(wandb_dir: Path
     expected = _plain_wandb_requirements(tmp_path)
     for run in runs.values():
         # The same bytes as wandb's own scan, and recorded for upload (wandb sync).
-        assert _requirements(run.path) == expected, run.run_id
+        assert _requirements(run.path) == expected, run.id
         assert "requirements.txt" in run.files
 
 

@@ -41,8 +41,8 @@ async def param_async(x: int) -> str:
 def test_bare_sync_task_opens_and_finishes_a_run(wandb_dir: Path) -> None:
     out = run_local(bare_sync, 3, name="bare")
     [run] = read_offline_runs(wandb_dir)
-    assert out.outputs()[0] == run.run_id
-    assert run.run_id.startswith("bare-")
+    assert out.outputs()[0] == run.id
+    assert run.id.startswith("bare-")
     assert run.metric("x") == [3]
     assert run.exit_code == 0
 
@@ -72,7 +72,7 @@ async def plain_async_objective() -> str:
 def test_plain_functions_outside_tasks_open_and_finish_runs(wandb_dir: Path) -> None:
     rid = plain_objective(0.1)
     rid2 = asyncio.run(plain_async_objective())
-    runs = {r.run_id: r for r in read_offline_runs(wandb_dir)}
+    runs = {r.id: r for r in read_offline_runs(wandb_dir)}
     assert set(runs) == {rid, rid2}
     assert runs[rid].metric("lr") == [0.1] and runs[rid].exit_code == 0
     assert runs[rid2].exit_code == 0

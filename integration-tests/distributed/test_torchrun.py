@@ -76,7 +76,7 @@ def base_id(job: Job, mode: str, prefix: str, attempt: int | None = None) -> str
 
 def runs_of(wandb_dir: Path, base: str) -> list[OfflineRun]:
     # `{base}` is a prefix of every id of that Flyte run (`{base}-worker-0`, ...).
-    return [r for r in read_offline_runs(wandb_dir) if r.run_id == base or r.run_id.startswith(base + "-")]
+    return [r for r in read_offline_runs(wandb_dir) if r.id == base or r.id.startswith(base + "-")]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -126,7 +126,7 @@ def check_cell(job: Job, wandb_dir: Path, mode: str, prefix: str) -> None:
     written = runs_of(wandb_dir, base)
     logging = {r: s for r, s in SUFFIX[mode].items() if s is not None}
     # One offline file per writer: a run per logging rank, or one labelled part per rank (shared).
-    assert len(written) == len(logging), [r.run_id for r in written]
+    assert len(written) == len(logging), [r.id for r in written]
     by_rank = {}
     for run in written:
         [rank] = set(run.metric("rank"))
@@ -136,7 +136,7 @@ def check_cell(job: Job, wandb_dir: Path, mode: str, prefix: str) -> None:
         assert run.project == "dist-it"
     assert sorted(by_rank) == sorted(logging)
     for rank, run in by_rank.items():
-        assert run.run_id == base + logging[rank]
+        assert run.id == base + logging[rank]
         want_group = GROUP_SUFFIX.get(mode, {}).get(rank)
         assert run.group == ("" if want_group is None else base + want_group)
         if mode.startswith("shared"):
@@ -214,7 +214,7 @@ def test_failed_ranks_mark_runs_failed_and_restart_continues_the_same_runs(tmp_p
         expected_ids = {base + s for s in SUFFIX[mode].values() if s is not None}
         parts: dict[str, list[OfflineRun]] = {}
         for run in runs_of(wandb_dir, base):
-            parts.setdefault(run.run_id, []).append(run)
+            parts.setdefault(run.id, []).append(run)
         # No new run was created by the restart: the same ids, each written once per attempt.
         assert set(parts) == expected_ids
         for run_id, (first, second) in (
@@ -243,7 +243,7 @@ def test_a_failing_rank_fails_its_run_and_the_ranks_the_agent_stops_are_preempte
     for rank, entry in entries.items():
         assert entry["error"], rank  # a rank that got to report failed in its next collective
     base = base_id(job, "new/global", "kl")
-    runs = {r.run_id: r for r in runs_of(tmp_path / "job" / "wandb", base)}
+    runs = {r.id: r for r in runs_of(tmp_path / "job" / "wandb", base)}
     assert sorted(runs) == [f"{base}-rank-{r}" for r in range(WORLD)]
     codes = {}
     for rank in range(WORLD):
@@ -284,7 +284,7 @@ def test_without_the_distributed_package_only_rank_0_logs_and_the_hint_is_shown(
         assert [entries[r]["wandb_processes"] for r in range(WORLD)] == [1, 0, 0, 0]
         base = base_id(job, mode, "nd")
         [run] = runs_of(tmp_path / "job" / "wandb", base)
-        assert run.run_id == base and run.metric("rank") == [0, 0, 0]
+        assert run.id == base and run.metric("rank") == [0, 0, 0]
     logs = "\n".join(job.logs)
     # Every worker warns, at decoration (Elastic task) and at run time (WORLD_SIZE > 1).
     assert logs.count("rank handling is not installed") >= WORLD * 2, job.log_tail()
@@ -397,14 +397,14 @@ def test_online_shared_mode_and_restart_against_the_loopback_server(
     assert [row["attempt"] for row in run.history] == [0] * steps + [1] * steps
     assert [row["_step"] for row in run.history] == list(range(2 * steps))
     assert (run.state, run.exit_code, run.sessions) == ("finished", 0, 2)
-    assert [r.name for r in wandb_server.runs("dist-it") if r.name.startswith(base)] == [base]
+    assert [r.id for r in wandb_server.runs("dist-it") if r.id.startswith(base)] == [base]
 
     for mode, ranks_of_run in (
         ("shared/global", {"": {0, 1, 2, 3}}),
         ("shared/worker", {"-worker-0": {0, 1}, "-worker-1": {2, 3}}),
     ):
         base = base_id(job, mode, "on")
-        assert sorted(r.name for r in wandb_server.runs("dist-it") if r.name.startswith(base)) == sorted(
+        assert sorted(r.id for r in wandb_server.runs("dist-it") if r.id.startswith(base)) == sorted(
             base + suffix for suffix in ranks_of_run
         )
         for suffix, ranks in ranks_of_run.items():

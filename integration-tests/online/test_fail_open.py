@@ -99,7 +99,7 @@ def test_server_down_task_completes_offline_and_sync_uploads_later(
 
     wandb_server.restart()
     _sync(err)
-    stored = wandb_server.run(part.run_id)
+    stored = wandb_server.run(part.id)
     assert stored.metric("m") == [0, 1, 2] and stored.exit_code == 0 and stored.project == "fo"
 
 
@@ -115,10 +115,10 @@ def test_server_answering_5xx_falls_back_after_init_timeout(
     hits = fault.hits
     assert run_local(work, 1, name="err5b").outputs()[0] == 2
     assert fault.hits == hits
-    (part,) = [p for p in read_offline_runs(Path("wandb")) if p.run_id.startswith("err5-")]
+    (part,) = [p for p in read_offline_runs(Path("wandb")) if p.id.startswith("err5-")]
     # wandb keeps the failed id reserved in-process: the offline copy has its own id, synced back.
     real_id = re.search(r"--id (\S+)", err).group(1)
-    assert part.run_id.startswith(real_id + "-offline-") and part.metric("m") == [0, 1]
+    assert part.id.startswith(real_id + "-offline-") and part.metric("m") == [0, 1]
 
     wandb_server.heal()
     _sync(err)
@@ -175,5 +175,5 @@ def test_recovered_server_is_used_again_after_the_breaker(
     reset_breaker()
     run_local(work, 1, name="b3")
     (stored,) = wandb_server.runs()
-    assert stored.name.startswith("b3-") and stored.metric("m") == [0]
+    assert stored.id.startswith("b3-") and stored.metric("m") == [0]
     assert capfd.readouterr().err.count("is unreachable") == 2

@@ -70,7 +70,7 @@ def test_retry_yields_one_run_with_both_attempts_finished_ok(wandb_server: Loopb
     rid = run_local(flaky, "k1", name="retry").outputs()[0]
     assert _attempts["k1"] == 2
     # One run, under the deterministic {run_name}-{action_name} id both attempts share.
-    assert [r.name for r in wandb_server.runs()] == [rid] and rid.startswith("retry-")
+    assert [r.id for r in wandb_server.runs()] == [rid] and rid.startswith("retry-")
     stored = wandb_server.run(rid)
     assert stored.metric("attempt") == [1, 1, 1, 2, 2, 2]
     # The second attempt resumed the run: its steps continue where the first attempt stopped.
@@ -308,7 +308,7 @@ def test_download_sweep_dirs_gets_every_run(wandb_server: LoopbackServer, tmp_pa
     sweep_id = _sweep(3)
     assert len(wandb_server.sweep(sweep_id).run_names) == 3
     paths = download_wandb_sweep_dirs(sweep_id, str(tmp_path / "sw"), project="p", entity="e")
-    runs = {r.name: r for r in wandb_server.runs() if r.sweep == sweep_id}
+    runs = {r.id: r for r in wandb_server.runs() if r.sweep == sweep_id}
     assert sorted(Path(p).name for p in paths) == sorted(runs)
     for p in paths:
         history = json.loads((Path(p) / "metrics_history.json").read_text())
@@ -319,7 +319,7 @@ def test_download_sweep_partial_failure_warns_and_returns_what_worked(
     wandb_server: LoopbackServer, tmp_path: Path
 ) -> None:
     sweep_id = _sweep(2)
-    bad, good = sorted(r.name for r in wandb_server.runs() if r.sweep == sweep_id)
+    bad, good = sorted(r.id for r in wandb_server.runs() if r.sweep == sweep_id)
     # Make one run's directory impossible to create: a file sits where it must go.
     (tmp_path / "sw").mkdir()
     (tmp_path / "sw" / bad).write_text("in the way")

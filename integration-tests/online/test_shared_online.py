@@ -65,7 +65,7 @@ def test_failing_primary_finishes_the_shared_run_with_its_exit_code(
     )
     assert result.error is not None and "parent fails after its child" in str(result.error)
     (stored,) = wandb_server.runs()
-    assert stored.name == "shf-a0" and stored.metric("child/loss") == [1.0]
+    assert stored.id == "shf-a0" and stored.metric("child/loss") == [1.0]
     # The child succeeded, but only the primary's (failing) exit is recorded.
     assert stored.finish_count == 1 and stored.finished_by == [stored.shared_clients[0]]
     assert stored.state == "failed" and stored.exit_code == 1

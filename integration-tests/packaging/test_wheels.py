@@ -304,7 +304,7 @@ flyte.with_runcontext(mode="local", name="smoke").run(train, x=3)
 runs = read_offline_runs("wandb")
 assert len(runs) == 1, runs
 assert runs[0].metric("loss") == [3] and runs[0].exit_code == 0 and runs[0].project == "smoke", runs[0]
-print("CORE-OK", runs[0].run_id)
+print("CORE-OK", runs[0].id)
 """
 
 MISSING_EXTRA = """

@@ -76,17 +76,17 @@ def _summary(section) -> dict[str, str]:
 def test_report_tab_shows_run_summary_and_one_chart_per_metric(run_with_report, wandb_dir: Path) -> None:
     rep = run_with_report(train, STEPS)
     [logged] = read_offline_runs(wandb_dir)
-    assert rep.outputs[0] == logged.run_id
+    assert rep.outputs[0] == logged.id
 
     assert rep.tab_names() == [TAB]
     [section] = rep.tab().find_all("section", cls="fwb-run")
-    assert section.attrs["data-run-id"] == logged.run_id
-    assert logged.run_id in section.find_all("h2")[0].text
+    assert section.attrs["data-run-id"] == logged.id
+    assert logged.id in section.find_all("h2")[0].text
     assert "finished" in section.find_all("span", cls="fwb-state")[0].text
 
     # Host/entity/project-aware link, even offline (entity and project are known here).
     links = [a.attrs["href"] for a in section.find_all("a")]
-    assert f"http://wandb.example.test/team/rep/runs/{logged.run_id}" in links
+    assert f"http://wandb.example.test/team/rep/runs/{logged.id}" in links
 
     summary = _summary(section)
     assert float(summary["loss"]) == pytest.approx(logged.summary["loss"], rel=1e-5)
@@ -133,7 +133,7 @@ def test_failed_task_still_writes_its_tab(run_with_report, wandb_dir: Path) -> N
     [logged] = read_offline_runs(wandb_dir)
     assert logged.exit_code != 0
     [section] = rep.tab().find_all("section", cls="fwb-run")
-    assert section.attrs["data-run-id"] == logged.run_id
+    assert section.attrs["data-run-id"] == logged.id
     assert section.find_all("span", cls="fwb-state")[0].text == "failed"
     assert "ValueError: diverged" in section.text
     assert _chart_metrics(section) == ["loss"]
@@ -185,9 +185,9 @@ async def parent_without_report() -> str:
 def test_child_sharing_its_parents_run_shows_that_run_still_open(run_with_report, wandb_dir: Path) -> None:
     rep = run_with_report(parent_without_report)
     [logged] = read_offline_runs(wandb_dir)
-    assert rep.outputs[0] == logged.run_id  # auto mode: the child logged into the parent's run
+    assert rep.outputs[0] == logged.id  # auto mode: the child logged into the parent's run
     [section] = rep.tab().find_all("section", cls="fwb-run")  # only the child asked for a report
-    assert section.attrs["data-run-id"] == logged.run_id
+    assert section.attrs["data-run-id"] == logged.id
     assert section.find_all("span", cls="fwb-state")[0].text == "running"
     # The run is still open: its log on disk may lag, but the live summary has the child's values.
     summary = _summary(section)
@@ -216,7 +216,7 @@ def test_a_failure_to_build_the_tab_never_fails_the_task(run_with_report, monkey
         warnings.simplefilter("always")
         rep = run_with_report(train, 3)
     [logged] = read_offline_runs(wandb_dir)
-    assert rep.outputs[0] == logged.run_id and logged.exit_code == 0
+    assert rep.outputs[0] == logged.id and logged.exit_code == 0
     assert any("renderer exploded" in str(w.message) and w.category is RuntimeWarning for w in caught)
     assert rep.paths == []  # nothing was written, and nothing else broke
 

@@ -110,7 +110,7 @@ def test_offline_trials_keep_every_row_and_their_ids(tmp_path, monkeypatch, obje
     context = {**wandb_config(project="sweeps-early", mode="offline"), **wandb_sweep_config(**SWEEP)}
     flyte.with_runcontext(mode="local", name="early-offline", custom_context=context).run(early_sweep)
     result = st.SETTINGS["result"]
-    runs = {r.run_id: r for r in read_offline_runs(tmp_path / "wandb")}
+    runs = {r.id: r for r in read_offline_runs(tmp_path / "wandb")}
     assert sorted(runs) == sorted(t.run_id for t in result.trials) == sorted(SEEN)
     for run_id, seen in SEEN.items():
         assert runs[run_id].config["x"] == seen["x"]

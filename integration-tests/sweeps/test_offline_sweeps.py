@@ -33,7 +33,7 @@ def test_grid_2x2_with_4_agents_yields_the_4_combinations(task, wandb_dir):
     result = st.SETTINGS["result"]
     assert sorted(t.agent for t in result.trials) == [0, 1, 2, 3]  # every agent ran one trial
     assert result.best.params == {"a": 2, "b": "y"} and result.best.metric == 21
-    assert {t.run_id for t in result.trials} == {r.run_id for r in runs}
+    assert {t.run_id for t in result.trials} == {r.id for r in runs}
 
 
 def test_bayes_on_a_quadratic_beats_its_first_random_trials(wandb_dir):
@@ -192,4 +192,4 @@ def test_rerun_of_the_same_sweep_continues_from_its_trials_on_disk(wandb_dir):
     assert third.best.run_id == second.best.run_id
     runs = read_offline_runs(wandb_dir)
     assert sorted((r.config["a"], r.config["b"]) for r in runs) == [(1, "x"), (1, "y"), (2, "x"), (2, "y")]
-    assert sorted(r.run_id.rsplit("-", 1)[1] for r in runs) == ["000", "001", "002", "003"]
+    assert sorted(r.id.rsplit("-", 1)[1] for r in runs) == ["000", "001", "002", "003"]

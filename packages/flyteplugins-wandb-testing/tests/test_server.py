@@ -254,7 +254,7 @@ def test_random_sweep_samples_within_the_bounds(wandb_server: LoopbackServer) ->
         assert run.metric("loss") == [run.config["lr"]]
     assert len({r.config["lr"] for r in runs}) == 3
     api_runs = wandb.Api().runs("e/p", filters={"sweep": sweep_id})
-    assert sorted(r.id for r in api_runs) == sorted(r.name for r in runs)
+    assert sorted(r.id for r in api_runs) == sorted(r.id for r in runs)
 
 
 # -- failure switches ------------------------------------------------------------------------------------
@@ -318,7 +318,7 @@ def test_standalone_process_serves_a_wandb_script(tmp_path: Path) -> None:
         with urllib.request.urlopen(env_lines["WANDB_BASE_URL"] + "/_loopback/state", timeout=10) as resp:
             state = json.loads(resp.read())
         (run,) = state["runs"]
-        assert run["name"] == "s1" and run["state"] == "finished"
+        assert run["id"] == "s1" and run["state"] == "finished"
         assert [row["v"] for row in run["history"]] == [42]
     finally:
         server.terminate()
@@ -334,3 +334,49 @@ def test_server_binds_loopback_only() -> None:
         assert server.url.startswith("http://127.0.0.1:")
         with urllib.request.urlopen(server.url + "/", timeout=5) as resp:
             assert resp.status == 200
+
+
+# -- records use the SDK's names; only runs are listed; the fixture keeps ./wandb clean ---------------
+
+
+def test_run_record_names_match_the_sdk_run(wandb_server: LoopbackServer) -> None:
+    run = _init(id="named-1", name="my display name")
+    run_id, display = run.id, run.name
+    run.finish()
+    unnamed = _init(id="unnamed-1")
+    unnamed_name = unnamed.name
+    unnamed.finish()
+
+    stored = wandb_server.run("named-1")
+    assert (stored.id, stored.name) == (run_id, display) == ("named-1", "my display name")
+    assert stored.path == "e/p/named-1"
+    # The GraphQL node id is there under its own name, and is what the public API calls Run.id's node.
+    assert stored.node_id != stored.id and wandb.Api().run("e/p/named-1").storage_id == stored.node_id
+    assert wandb_server.run("unnamed-1").name == unnamed_name
+
+
+def test_runs_never_lists_the_servers_artifact_storage(wandb_server: LoopbackServer, tmp_path: Path) -> None:
+    (tmp_path / "data.txt").write_text("payload")
+    run = _init(id="producer")
+    artifact = wandb.Artifact("data", type="dataset")
+    artifact.add_file(str(tmp_path / "data.txt"))
+    run.log_artifact(artifact).wait()
+    run.finish()
+
+    assert [r.path for r in wandb_server.runs()] == ["e/p/producer"]
+    (row,) = wandb_server.artifact_lineage()
+    assert row["logged_by"] == "producer"
+
+
+def test_the_fixture_points_wandb_dir_at_the_tests_tmp_path(
+    wandb_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cwd = tmp_path / "project"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    assert os.environ["WANDB_DIR"] == str(tmp_path)
+    run = _init(id="dirs")
+    run.log({"x": 1})
+    run.finish()
+    assert not (cwd / "wandb").exists()
+    assert list((tmp_path / "wandb").glob("run-*-dirs"))

@@ -43,7 +43,7 @@ def test_projection_maps_lists_and_nulls() -> None:
 
 
 def _run(name: str, **kw) -> RunRecord:
-    run = RunRecord(entity="e", project="p", name=name, internal_id=1)
+    run = RunRecord(entity="e", project="p", id=name, internal_id=1)
     for key, value in kw.items():
         setattr(run, key, value)
     return run
@@ -75,7 +75,7 @@ RUNS = [
     ],
 )
 def test_run_filters(flt: dict, expected: list[str]) -> None:
-    assert [r.name for r in RUNS if matches(r, flt)] == expected
+    assert [r.id for r in RUNS if matches(r, flt)] == expected
 
 
 def test_unknown_filter_operator_is_an_error() -> None:
@@ -87,9 +87,9 @@ def test_order_runs_by_config_and_summary_with_missing_last() -> None:
     runs = [_run("a"), _run("b"), _run("c")]
     runs[0].writers[""] = _Writer("", summary={"loss": 3.0})
     runs[2].writers[""] = _Writer("", summary={"loss": 1.0})
-    assert [r.name for r in order_runs(runs, "+summary_metrics.loss")] == ["c", "a", "b"]
-    assert [r.name for r in order_runs(runs, "-summary_metrics.loss")] == ["a", "c", "b"]
-    assert [r.name for r in order_runs(RUNS, "-config.lr.value")] == ["c", "b", "a"]
+    assert [r.id for r in order_runs(runs, "+summary_metrics.loss")] == ["c", "a", "b"]
+    assert [r.id for r in order_runs(runs, "-summary_metrics.loss")] == ["a", "c", "b"]
+    assert [r.id for r in order_runs(RUNS, "-config.lr.value")] == ["c", "b", "a"]
 
 
 def test_shared_writers_append_and_retries_replace_their_own_lines() -> None:

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from .gql_values import GraphQLFailure, connection
 from .registry import Registry
-from .store import now_iso, opaque_id
+from .store import INTERNAL_ENTITY, now_iso, opaque_id
 
 if TYPE_CHECKING:
     from .schema import Schema
 
-BLOBS = ("_artifacts", "blobs", "_")  # storage (entity, project, run) holding file contents by md5
-MANIFESTS = ("_artifacts", "manifests", "_")
+BLOBS = (INTERNAL_ENTITY, "blobs", "_")  # storage (entity, project, run) holding file contents by md5
+MANIFESTS = (INTERNAL_ENTITY, "manifests", "_")
 
 
 @dataclass

@@ -150,7 +150,7 @@ class SweepController:
             )
             out.append(
                 sweeps.SweepRun(
-                    name=run.name,
+                    name=run.id,
                     state=state,
                     config=dict(run.raw_config),
                     summaryMetrics=run.summary,

@@ -112,13 +112,13 @@ class LoopbackProcess:
         runs = [RunRecord.from_snapshot(r) for r in self.state(with_files=True)["runs"]]
         return [r for r in runs if project is None or r.project == project]
 
-    def run(self, name: str, project: str | None = None) -> RunRecord:
-        """The stored run ``name``; KeyError naming the runs that exist when it is missing."""
+    def run(self, run_id: str, project: str | None = None) -> RunRecord:
+        """The stored run with id ``run_id``; KeyError naming the runs that exist when it is missing."""
         runs = self.runs(project)
         for run in runs:
-            if run.name == name:
+            if run.id == run_id:
                 return run
-        raise KeyError(f"no run {name!r} on the loopback server process; runs: {[r.path for r in runs]}")
+        raise KeyError(f"no run {run_id!r} on the loopback server process; runs: {[r.path for r in runs]}")
 
     def sweeps(self) -> list[SweepRecord]:
         return [SweepRecord.from_snapshot(s) for s in self.state()["sweeps"]]

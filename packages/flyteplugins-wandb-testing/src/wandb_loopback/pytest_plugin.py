@@ -4,14 +4,17 @@
 - ``wandb_server_process``: the server as its own process (``kill()`` is a real SIGKILL).
 
 Both set ``WANDB_BASE_URL`` and a dummy 40+ character ``WANDB_API_KEY`` through ``monkeypatch`` (so
-``wandb.init`` goes online to the fake server), shorten the sweep agent's heartbeat to 0.2 s, and stop
-wandb's service before the server goes away. Under pytest-socket (``--disable-socket``) a test that
-uses them, or is marked ``@pytest.mark.wandb_loopback``, may connect to the loopback addresses only.
+``wandb.init`` goes online to the fake server), point ``WANDB_DIR`` at the test's ``tmp_path`` (the
+runs' local files never land in the project's ``./wandb``), shorten the sweep agent's heartbeat to
+0.2 s, and stop wandb's service before the server goes away. Under pytest-socket
+(``--disable-socket``) a test that uses them, or is marked ``@pytest.mark.wandb_loopback``, may
+connect to the loopback addresses only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -79,7 +82,7 @@ def _point_wandb_at(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Non
 
 
 @pytest.fixture
-def wandb_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackServer]:
+def wandb_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[LoopbackServer]:
     """A fresh loopback W&B server in this process; the environment points the wandb SDK at it.
 
     What it stored: ``runs()``, ``run(id)``, ``sweeps()``, ``sweep(id)``, ``agents()`` (plain
@@ -88,7 +91,7 @@ def wandb_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackServer]:
     ``kill()`` (connections refused), ``restart()`` (same port, same data).
     """
     server = LoopbackServer().start()
-    _point_wandb_at(monkeypatch, server.env())
+    _point_wandb_at(monkeypatch, {**server.env(), "WANDB_DIR": str(tmp_path)})
     try:
         yield server
     finally:
@@ -99,11 +102,11 @@ def wandb_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackServer]:
 
 
 @pytest.fixture
-def wandb_server_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackProcess]:
+def wandb_server_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[LoopbackProcess]:
     """The loopback server as a separate process: ``kill()`` is a SIGKILL, ``restart()`` comes back
     empty on the same port; ``runs()`` / ``run(id)`` / ``sweeps()`` read its state over HTTP."""
     server = LoopbackProcess().start()
-    _point_wandb_at(monkeypatch, server.env())
+    _point_wandb_at(monkeypatch, {**server.env(), "WANDB_DIR": str(tmp_path)})
     try:
         yield server
     finally:

@@ -64,12 +64,17 @@ class _Writer:
 
 @dataclass
 class RunRecord:
-    """One run as the server holds it."""
+    """One run as the server holds it, named as ``wandb.Run`` names it.
+
+    ``id`` is the run id (``run.id`` in the SDK, the last part of ``path``), ``name`` the display
+    name (``run.name``), ``node_id`` the GraphQL node id the server hands out (base64).
+    """
 
     entity: str
     project: str
-    name: str
+    id: str
     internal_id: int
+    # The display name as the client sent it (None when it sent none); `name` is what clients see.
     display_name: str | None = None
     state: str = "running"
     raw_config: dict[str, Any] = field(default_factory=dict)
@@ -106,11 +111,18 @@ class RunRecord:
     # -- accessors used by tests -----------------------------------------------------------------
     @property
     def path(self) -> str:
-        return f"{self.entity}/{self.project}/{self.name}"
+        return f"{self.entity}/{self.project}/{self.id}"
 
     @property
-    def id(self) -> str:
-        return opaque_id("Run", "v1", self.name, self.project, self.entity)
+    def name(self) -> str:
+        """The display name, as ``wandb.Run.name`` and the public API report it (the run id when the
+        client set none, which is what this server answers)."""
+        return self.display_name or self.id
+
+    @property
+    def node_id(self) -> str:
+        """The run's GraphQL node id (``Run.id`` in GraphQL, e.g. ``UpsertBucket``'s ``bucket.id``)."""
+        return opaque_id("Run", "v1", self.id, self.project, self.entity)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -167,6 +179,7 @@ class RunRecord:
         out = {
             "entity": self.entity,
             "project": self.project,
+            "id": self.id,
             "name": self.name,
             "display_name": self.display_name,
             "state": self.state,
@@ -204,7 +217,7 @@ class RunRecord:
         run = cls(
             entity=data["entity"],
             project=data["project"],
-            name=data["name"],
+            id=data["id"],
             internal_id=0,
             display_name=data.get("display_name"),
             state=data.get("state", "running"),

@@ -88,9 +88,9 @@ def run_object(schema: Schema, rec: RunRecord) -> dict[str, Any]:
     sweep = store.get_sweep(rec.sweep, rec.project, rec.entity) if rec.sweep else None
     return {
         "__typename": "Run",
-        "id": rec.id,
-        "name": rec.name,
-        "displayName": rec.display_name or rec.name,
+        "id": rec.node_id,
+        "name": rec.id,
+        "displayName": rec.name,
         "projectId": str(store.project_id(rec.entity, rec.project)),
         "project": {
             "id": opaque_id("Project", "v1", rec.project, rec.entity),
@@ -128,7 +128,7 @@ def run_object(schema: Schema, rec: RunRecord) -> dict[str, Any]:
         "exitcode": rec.exit_code,
         "fileCount": len(rec.files),
         "files": files,
-        **schema.artifacts.run_fields(rec.entity, rec.project, rec.name),
+        **schema.artifacts.run_fields(rec.entity, rec.project, rec.id),
         "history": history,
         "sampledHistory": sampled_history,
         "parquetHistory": None,
@@ -143,11 +143,11 @@ def run_object(schema: Schema, rec: RunRecord) -> dict[str, Any]:
 
 
 def file_object(schema: Schema, rec: RunRecord, name: str) -> dict[str, Any]:
-    url = schema.storage_url(rec.entity, rec.project, rec.name, name)
+    url = schema.storage_url(rec.entity, rec.project, rec.id, name)
     data = rec.files.get(name, b"")
     return {
         "__typename": "File",
-        "id": opaque_id("File", rec.entity, rec.project, rec.name, name),
+        "id": opaque_id("File", rec.entity, rec.project, rec.id, name),
         "name": name,
         "url": lambda upload=None, **_: url,
         "directUrl": url,

@@ -243,9 +243,9 @@ class Schema:
             raise GraphQLFailure(f"run {entity}/{project}/{run} not found")
         files = []
         for name in data.get("files") or []:
-            url = self.storage_url(rec.entity, rec.project, rec.name, name)
+            url = self.storage_url(rec.entity, rec.project, rec.id, name)
             files.append({"name": name, "uploadUrl": url, "url": url})
-        return {"runID": rec.id, "uploadHeaders": [], "files": files}
+        return {"runID": rec.node_id, "uploadHeaders": [], "files": files}
 
     def _upsert_sweep(self, data: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -297,7 +297,7 @@ class Schema:
 
     def _stop_run(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.store.lock:
-            rec = next((r for r in self.store.runs.values() if r.id == data.get("id")), None)
+            rec = next((r for r in self.store.runs.values() if r.node_id == data.get("id")), None)
             if rec is not None:
                 rec.should_stop = True
         return {"clientMutationId": data.get("clientMutationId"), "success": rec is not None}

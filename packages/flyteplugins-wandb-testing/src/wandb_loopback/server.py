@@ -200,11 +200,11 @@ class LoopbackServer:
         """Every stored run (optionally of one project / entity), oldest first."""
         return self.store.runs_in(entity, project)
 
-    def run(self, name: str, project: str | None = None) -> RunRecord:
-        """The stored run ``name``; KeyError naming the runs that exist when it is missing."""
-        run = self.store.find_run(name, project)
+    def run(self, run_id: str, project: str | None = None) -> RunRecord:
+        """The stored run with id ``run_id``; KeyError naming the runs that exist when it is missing."""
+        run = self.store.find_run(run_id, project)
         if run is None:
-            raise KeyError(f"no run {name!r} on the loopback server; runs: {[r.path for r in self.runs()]}")
+            raise KeyError(f"no run {run_id!r} on the loopback server; runs: {[r.path for r in self.runs()]}")
         return run
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:

@@ -47,6 +47,9 @@ __all__ = [
     "random_id",
 ]
 
+# The storage "entity" under which the server keeps its own files (artifact blobs and manifests).
+INTERNAL_ENTITY = "_artifacts"
+
 
 class Store:
     """All server state, behind ``lock``. Methods that mutate take the lock themselves."""
@@ -54,6 +57,9 @@ class Store:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.runs: dict[tuple[str, str, str], RunRecord] = {}
+        # Files the server keeps for itself (artifact blobs and manifests, under INTERNAL_ENTITY):
+        # storage like a run's files, but never a run that `runs()` or the API would list.
+        self.internal_files: dict[tuple[str, str, str], dict[str, bytes]] = {}
         self.sweeps: dict[tuple[str, str, str], SweepRecord] = {}
         self.agents: dict[str, AgentRecord] = {}
         self.projects: dict[tuple[str, str], int] = {}
@@ -112,9 +118,9 @@ class Store:
             project = data.get("project") or DEFAULT_PROJECT
             existing = None
             if data.get("id"):
-                existing = next((r for r in self.runs.values() if r.id == data["id"]), None)
+                existing = next((r for r in self.runs.values() if r.node_id == data["id"]), None)
                 if existing is not None:
-                    name = name or existing.name
+                    name = name or existing.id
                     entity, project = existing.entity, existing.project
             name = name or random_id()
             key = (entity, project, name)
@@ -122,7 +128,7 @@ class Store:
             inserted = run is None
             if run is None:
                 self.project_id(entity, project)
-                run = RunRecord(entity=entity, project=project, name=name, internal_id=next(self._ids))
+                run = RunRecord(entity=entity, project=project, id=name, internal_id=next(self._ids))
                 self.runs[key] = run
             elif run.finished and not client_id:
                 # A plain (non-shared) re-init of a finished run is a resumed session: it runs again.
@@ -240,6 +246,9 @@ class Store:
 
     def put_file(self, entity: str, project: str, name: str, path: str, data: bytes) -> None:
         with self.lock:
+            if entity == INTERNAL_ENTITY:
+                self.internal_files.setdefault((entity, project, name), {})[path] = data
+                return
             run = self.get_run(entity, project, name)
             if run is None:
                 run, _ = self.upsert_run({"entity": entity, "project": project, "name": name}, None)
@@ -248,6 +257,8 @@ class Store:
 
     def get_file(self, entity: str, project: str, name: str, path: str) -> bytes | None:
         with self.lock:
+            if entity == INTERNAL_ENTITY:
+                return self.internal_files.get((entity, project, name), {}).get(path)
             run = self.get_run(entity, project, name)
             return None if run is None else run.files.get(path)
 
@@ -303,10 +314,10 @@ class Store:
             filters = json.loads(filters or "{}")
         names = {f.get("name") for f in (filters or {}).get("$or", []) if isinstance(f, dict)}
         for run in self.runs.values():
-            if run.name in names and run.project == sweep.project and run.entity == sweep.entity:
+            if run.id in names and run.project == sweep.project and run.entity == sweep.entity:
                 run.sweep = sweep.name
-                if run.name not in sweep.run_names:
-                    sweep.run_names.append(run.name)
+                if run.id not in sweep.run_names:
+                    sweep.run_names.append(run.id)
 
     def sweep_runs(self, sweep: SweepRecord) -> list[RunRecord]:
         with self.lock:

@@ -14,6 +14,7 @@ import glob
 import json
 import struct
 import time
+import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,10 +32,11 @@ _FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
 
 @dataclass
 class OfflineRun:
-    """What one offline run file holds."""
+    """What one offline run file holds, named as ``wandb.Run`` names it: ``id`` is the run id,
+    ``name`` the display name (empty when none was set)."""
 
     path: Path
-    run_id: str
+    id: str
     project: str = ""
     entity: str = ""
     group: str = ""
@@ -55,6 +57,16 @@ class OfflineRun:
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     # ``define_metric`` calls, in order: name (or glob_name for a pattern) and step_metric.
     metrics: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        """Deprecated: the run id, now `id` (as on ``wandb.Run``)."""
+        warnings.warn(
+            "OfflineRun.run_id is deprecated; use OfflineRun.id (the run id, as on wandb.Run)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.id
 
     @property
     def finished(self) -> bool:
@@ -124,14 +136,14 @@ def read_offline_run(path: str | Path) -> OfflineRun:
         if not found:
             raise FileNotFoundError(f"no run-*.wandb file in {p}")
         p = found[0]
-    run = OfflineRun(path=p, run_id=p.stem[len("run-") :])
+    run = OfflineRun(path=p, id=p.stem[len("run-") :])
     for payload in _payloads(p.read_bytes()):
         rec = record()
         rec.ParseFromString(payload)
         kind = rec.WhichOneof("record_type")
         if kind == "run":
             r = rec.run
-            run.run_id = r.run_id or run.run_id
+            run.id = r.run_id or run.id
             run.project, run.entity, run.group = r.project, r.entity, r.run_group
             run.job_type, run.name, run.notes = r.job_type, r.display_name, r.notes
             run.tags = list(r.tags)
@@ -175,7 +187,7 @@ def read_offline_run(path: str | Path) -> OfflineRun:
     run.config.pop("_wandb", None)
     # Offline, wandb writes the same run record for every part of a run (it cannot ask a server), so
     # a part that continues an earlier one (a retried or resumed attempt) is told by that earlier part.
-    run.resumed = run.resumed or _has_earlier_part(p.parent, run.run_id)
+    run.resumed = run.resumed or _has_earlier_part(p.parent, run.id)
     return run
 
 
@@ -212,5 +224,5 @@ def runs_by_id(root: str | Path = "wandb", *, wait: float = 5.0) -> dict[str, li
     """Offline runs grouped by run id (a resumed or retried run has several files)."""
     out: dict[str, list[OfflineRun]] = {}
     for run in read_offline_runs(root, wait=wait):
-        out.setdefault(run.run_id, []).append(run)
+        out.setdefault(run.id, []).append(run)
     return out
