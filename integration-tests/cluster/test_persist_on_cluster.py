@@ -64,7 +64,7 @@ def _delete_pods(root: Path) -> None:
 
 
 def _rows(server: LoopbackServer) -> dict[str, int]:
-    return {r.name: len(r.history_lines) for r in server.runs()}
+    return {r.id: len(r.history_lines) for r in server.runs()}
 
 
 @pytest.fixture(scope="module")
