@@ -43,6 +43,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 MODES = {"auto": ce.train_auto, "new": ce.train_new, "shared": ce.train_shared, "async": ce.train_async}
 ONLINE = {"shared"}
 TEMPLATE_ID = "{{.runName}}-{{.actionName}}"
+# The object store's settings while the module's runs are up (the fixture's tuple stays as it was).
+STORE_SETTINGS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +53,12 @@ def elastic_runs(
 ) -> Iterator[tuple[dict[str, cluster_pod.RunResult], Path, Any]]:
     loopback = pytest.importorskip("wandb_loopback", reason="the loopback W&B server needs graphql-core")
     root = tmp_path_factory.mktemp("elastic")
-    with loopback.LoopbackServer() as server:
-        env = server.env()
+    pytest.importorskip("moto.server", reason="the cluster's object store is moto's S3 server")
+    import cluster_s3
+
+    with loopback.LoopbackServer() as server, cluster_s3.object_store() as store:
+        env = {**server.env(), **store}  # the offline runs are kept in the store (_persist)
+        STORE_SETTINGS.update(store)
         key = env.pop("WANDB_API_KEY")  # reaches a pod only as its injected secret
         # All runs at once: each is a pod plus two workers, mostly waiting on imports.
         with cluster_pod.isolated_env(root, **env), ThreadPoolExecutor(max_workers=len(MODES)) as pool:
@@ -153,6 +159,23 @@ def test_new_global_one_run_per_rank_grouped(
         run = runs[f"{base}-rank-{rank}"]
         assert run.group == base
         assert run.metric("rank") == [rank] * ce.STEPS and run.exit_code == 0
+
+
+def test_new_global_every_ranks_offline_run_is_kept_and_synced(
+    elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path, Any], tmp_path: Path
+) -> None:
+    from flyteplugins.wandb_core.sync import list_stored_runs, sync_offline_runs
+
+    _, _, server = elastic_runs
+    base = "el-new-a0"
+    store = "s3://flyte-data"
+    with cluster_pod.isolated_env(tmp_path, **server.env(), **STORE_SETTINGS):
+        stored = list_stored_runs("el-new", store=store)
+        assert sorted(r.run_id for r in stored) == [f"{base}-rank-0", f"{base}-rank-1"]
+        report = sync_offline_runs("el-new", store=store, progress=False)
+    assert report.ok and len(report.synced) == 2, report.failed
+    for rank in (0, 1):
+        assert len(server.run(f"{base}-rank-{rank}").history_lines) == ce.STEPS
 
 
 def test_shared_global_every_rank_writes_one_online_run(

@@ -9,7 +9,6 @@ the loopback W&B server.
 
 from __future__ import annotations
 
-import logging
 import shutil
 import socket
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import cluster_persist_tasks as pt
 import cluster_pod
+import cluster_s3
 import pytest
 from wandb_loopback import LoopbackServer
 
@@ -26,35 +26,15 @@ from flyteplugins.wandb_core.sync import list_stored_runs, sync_offline_runs
 
 pytestmark = pytest.mark.integration
 
-BUCKET = "flyte-data"
-STORE = f"s3://{BUCKET}"
+STORE = cluster_s3.STORE
 
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[dict[str, str]]:
     """An S3-compatible server on loopback with the cluster's bucket; yields the pods' store settings."""
     pytest.importorskip("moto.server")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        creds = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **creds).create_bucket(
-            Bucket=BUCKET
-        )
-        yield {
-            "FLYTE_AWS_ENDPOINT": endpoint,
-            "FLYTE_AWS_ACCESS_KEY_ID": "testing",
-            "FLYTE_AWS_SECRET_ACCESS_KEY": "testing",
-            cluster_pod.RAW_DATA_ENV: f"{STORE}/raw",
-        }
-    finally:
-        server.stop()
+    with cluster_s3.object_store() as settings:
+        yield settings
 
 
 def _delete_pods(root: Path) -> None:
