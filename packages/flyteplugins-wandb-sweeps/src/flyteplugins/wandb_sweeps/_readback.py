@@ -156,7 +156,7 @@ def _online_summary(state: SweepState, run_id: str) -> dict[str, Any]:
     try:
         api = public_api(state.host, state.entity, state.project)
         path = "/".join(p for p in (state.entity, state.project, run_id) if p)
-        return dict(api.run(path).summary)
+        return _plain_summary(api.run(path))
     except Exception:  # the metric is then reported missing, which the progress line says
         return {}
 
