@@ -11,7 +11,8 @@ outputs/errors as a pod does; an Elastic task takes the Elastic plugin's real ``
 What stands in for the cluster (the glue, kept in test code on purpose, since none of it is plugin
 behaviour):
 
-- ``init_in_cluster`` (client + control-plane endpoint) becomes a plain ``flyte.init()``;
+- ``init_in_cluster`` (client + control-plane endpoint) becomes a plain ``flyte.init()``, with the
+  endpoint when the node environment injects one (``_U_EP_OVERRIDE``);
 - the remote controller (which would enqueue a child action with the control plane and wait for it)
   becomes :class:`PodController`, which starts the child's pod itself and waits for it;
 - the platform's secret injection: each ``flyte.Secret(as_env_var=...)`` in the serialized spec's
@@ -438,7 +439,11 @@ def _install_local_platform() -> None:
     def init_in_cluster(
         org: str | None = None, project: str | None = None, domain: str | None = None, **_: Any
     ) -> dict[str, Any]:
-        flyte.init(org=org, project=project, domain=domain, root_dir=Path.cwd())
+        # The platform injects the control plane's endpoint as _U_EP_OVERRIDE; with it the pod gets a
+        # client (never contacted here), whose console builds the actions' URLs.
+        endpoint = os.environ.get("_U_EP_OVERRIDE")
+        extra: dict[str, Any] = {"endpoint": endpoint, "insecure": True} if endpoint else {}
+        flyte.init(org=org, project=project, domain=domain, root_dir=Path.cwd(), **extra)
         return {}
 
     def create_controller(ct: str, **_: Any) -> Any:

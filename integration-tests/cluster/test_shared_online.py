@@ -6,6 +6,10 @@ In non-local mode the root task opens its run as the shared-mode primary (labell
 name); a child pod with ``run_mode="auto"`` receives the run id in its ``custom_context`` and joins
 as a secondary (``x_primary=False``, ``x_update_finish_state=False``, labelled with its action name),
 so only the parent finishes the run.
+
+The node environment injects a control-plane endpoint (``_U_EP_OVERRIDE``) as the platform does, so
+each pod's ``flyte.init`` has a client (never contacted): every run links back to its Flyte action
+with the URL Flyte's own console builder gives.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ pytestmark = pytest.mark.integration
 
 RUN = "rm-online"
 CONFIG = wandb_config(project=ct.PROJECT, entity=ct.ENTITY, tags=["cluster"])
+# A closed port: a client and URLs are built from it, but nothing connects.
+ENDPOINT = "dns:///127.0.0.1:30081"
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +40,7 @@ def online_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
     with LoopbackServer() as server:
         server_env = server.env()
         key = server_env.pop("WANDB_API_KEY")
-        with cluster_pod.isolated_env(root, **server_env):
+        with cluster_pod.isolated_env(root, _U_EP_OVERRIDE=ENDPOINT, **server_env):
             result = cluster_pod.run_root(
                 ct.parent,
                 2,
@@ -119,3 +125,42 @@ def test_links_name_the_runs_on_the_server(online_run) -> None:  # type: ignore[
         url = cluster_pod.render(link[1], run_name=RUN, action_name=action)
         # The node's WANDB_BASE_URL is the host: the links point at the server the runs are on.
         assert url == f"{server.url}/{ct.ENTITY}/{ct.PROJECT}/runs/{obs[label]['run_id']}", label
+
+
+def flytes_own_url(action: str) -> str:
+    """What ``flyte.remote.Run.url`` / the console builds for this action, from Flyte's own class."""
+    from flyte.remote._client.controlplane import Console
+
+    return Console(ENDPOINT, insecure=True).action_url(cluster_pod.PROJECT, cluster_pod.DOMAIN, RUN, action)
+
+
+def test_the_parent_run_carries_its_action_and_console_url(online_run) -> None:  # type: ignore[no-untyped-def]
+    _, server, _ = online_run
+    run = server.run(f"{RUN}-a0", project=ct.PROJECT)
+    url = flytes_own_url("a0")
+    assert url.startswith("http://127.0.0.1:30081/") and url.endswith("?i=a0")
+    # The `auto` child joined this run from its own pod as a shared-mode secondary: the identity
+    # stays the parent's.
+    assert run.config["flyte"] == {
+        "project": cluster_pod.PROJECT,
+        "domain": cluster_pod.DOMAIN,
+        "run_name": RUN,
+        "action_name": "a0",
+        "task_name": "cluster_it.parent",
+        "attempt": 0,
+        "mode": "remote",
+        "url": url,
+    }
+    assert (run.display_name, run.job_type) == ("parent (a0)", "cluster_it.parent")
+    assert run.notes == f"Flyte cluster_it.parent, action a0 of Flyte run {RUN}: {url}"
+    assert run.tags == ["cluster"]  # the user's tags, untouched
+
+
+def test_the_new_child_run_links_to_its_own_action(online_run) -> None:  # type: ignore[no-untyped-def]
+    result, server, _ = online_run
+    own = _by_label(result)["child_new"]
+    run = server.run(own["run_id"], project=ct.PROJECT)
+    block = run.config["flyte"]
+    assert (block["action_name"], block["task_name"]) == (own["action"], "cluster_it.child_new")
+    assert block["url"] == flytes_own_url(own["action"]) != flytes_own_url("a0")
+    assert (run.display_name, run.job_type) == (f"child_new ({own['action']})", "cluster_it.child_new")

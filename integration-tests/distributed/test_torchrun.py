@@ -137,12 +137,26 @@ def check_cell(job: Job, wandb_dir: Path, mode: str, prefix: str) -> None:
     assert sorted(by_rank) == sorted(logging)
     for rank, run in by_rank.items():
         assert run.id == base + logging[rank]
+        check_flyte_block(run, mode, rank)
         want_group = GROUP_SUFFIX.get(mode, {}).get(rank)
         assert run.group == ("" if want_group is None else base + want_group)
         if mode.startswith("shared"):
             # Offline shared: every writer's part sits in its own directory, labelled by worker/rank.
             worker, _ = PLACE[rank]
             assert run.path.parent.name.endswith(f"-worker-{worker}-rank-{rank}")
+
+
+def check_flyte_block(run: OfflineRun, mode: str, rank: int) -> None:
+    """A rank's run (or the scope primary's part of a shared run) says which rank and worker wrote it."""
+    worker, local = PLACE[rank]
+    if mode.startswith("shared") and (rank != 0 if mode.endswith("global") else local != 0):
+        # A shared run's identity is written by its primary alone; the other parts leave it be.
+        assert "flyte" not in run.config
+        return
+    block = run.config["flyte"]
+    assert (block["rank"], block["worker"], block["world_size"]) == (rank, worker, 4)
+    assert run.id.startswith(f"{block['run_name']}-{block['action_name']}")
+    assert run.name.endswith(f"({block['action_name']}) rank {rank}")
 
 
 @pytest.fixture(scope="module")

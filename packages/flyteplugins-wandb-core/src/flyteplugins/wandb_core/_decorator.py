@@ -92,7 +92,21 @@ def _with_outputs(func: Callable[..., Any], log_outputs: bool) -> Callable[..., 
     return outputs_wrapper(func)
 
 
-def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False) -> Any:
+def _tracker(func: Callable[..., Any], log_inputs: bool) -> Callable[..., Callable[..., Any]]:
+    """`_wrap`, or with ``log_inputs`` `_wrap` under a wrapper that hands the call's inputs to its scope."""
+    if not log_inputs:
+        return _wrap
+    from . import _metadata
+
+    _metadata.check_input_names("@wandb_init", func)
+
+    def wrap(inner: Callable[..., Any], settings: dict[str, Any], **kw: Any) -> Callable[..., Any]:
+        return _metadata.with_inputs(_wrap(inner, settings, **kw), func, settings)
+
+    return wrap
+
+
+def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False, log_inputs: bool = False) -> Any:
     check_decorator_target("@wandb_init", obj.func if _is_flyte_task(obj) else obj)
     from . import _preempt
 
@@ -105,14 +119,15 @@ def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False) -> 
         if hasattr(func, MARKER):
             raise WandbConfigError(f"@wandb_init is applied twice to task {obj.name!r}.")
         # Inside the run's scope: outputs are logged to the run before it finishes.
+        track = _tracker(func, log_inputs)
         func = _with_outputs(func, log_outputs)
         # `func` is a dataclass field, so it survives `task.override(...)` (a dataclasses.replace);
         # mutating the task in place keeps the object the TaskEnvironment registered for deploys.
         if _extras.is_elastic(obj):
             _elastic.check(obj, settings)
-            obj.func = _elastic.task_function(obj, func, settings, _wrap, MARKER)
+            obj.func = _elastic.task_function(obj, func, settings, track, MARKER)
         else:
-            obj.func = _wrap(func, settings, is_task=True, task=obj)
+            obj.func = track(func, settings, is_task=True, task=obj)
         _attach_links(obj, settings)
         return obj
     if isinstance(obj, (staticmethod, classmethod)) or not callable(obj):
@@ -120,7 +135,7 @@ def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False) -> 
             f"@wandb_init decorates a Flyte task or a function, got {type(obj).__name__}: {obj!r}."
         )
     _check_outermost(obj)
-    return _wrap(_with_outputs(obj, log_outputs), settings, is_task=False)
+    return _tracker(obj, log_inputs)(_with_outputs(obj, log_outputs), settings, is_task=False)
 
 
 @overload
@@ -171,7 +186,10 @@ def wandb_init(
             ``group``, ``notes``, ``job_type``, ``settings``, ...), plus ``on_error``
             (``"continue"``/``"raise"``), ``finish_timeout`` (seconds) and ``log_outputs``
             (``True``: log the task's ``File``/``Dir`` outputs as artifacts named
-            ``<function>-o0``, ``<function>-o1``... of type ``flyte-file``/``flyte-dir``).
+            ``<function>-o0``, ``<function>-o1``... of type ``flyte-file``/``flyte-dir``) and
+            ``log_inputs`` (``True``: the call's inputs go into ``config["inputs"]``, JSON values of
+            up to 512 characters as they are, anything else as a short summary such as
+            ``"<File>"``; never uploaded).
 
     Raises:
         WandbConfigError: At decoration time, for invalid values, non-JSON config, secret-like
@@ -182,6 +200,9 @@ def wandb_init(
     log_outputs = kwargs.pop("log_outputs", False)
     if not isinstance(log_outputs, bool):
         raise WandbConfigError(f"@wandb_init: log_outputs must be True or False, got {log_outputs!r}.")
+    log_inputs = kwargs.pop("log_inputs", False)
+    if not isinstance(log_inputs, bool):
+        raise WandbConfigError(f"@wandb_init: log_inputs must be True or False, got {log_inputs!r}.")
     explicit: dict[str, Any] = {
         "run_mode": run_mode,
         "rank_scope": rank_scope,
@@ -202,6 +223,6 @@ def wandb_init(
         settings["kwargs"] = kwargs
 
     if _func is not None:
-        decorated: F = _decorate(_func, settings, log_outputs)
+        decorated: F = _decorate(_func, settings, log_outputs, log_inputs)
         return decorated
-    return lambda obj: _decorate(obj, settings, log_outputs)
+    return lambda obj: _decorate(obj, settings, log_outputs, log_inputs)

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from . import _concurrency, _early, _extras
+from . import _concurrency, _early, _extras, _metadata
 from ._config import (
     RUN_ENTITY_KEY,
     RUN_HOST_KEY,
@@ -147,6 +147,15 @@ class _Scope:
             trial=trial,
         )
         self.dist = ranks.handler
+        # Which Flyte action made the run, and the way back to it (defaults under the user's values).
+        _metadata.apply(
+            self.plan,
+            info,
+            _ctx,
+            task=self.task,
+            topology=ranks.topology,
+            settings_key=self.decorator_settings,
+        )
         if self.is_task and self.plan.download_logs:
             # A multi-process Elastic task skips the download even where it runs as one process.
             _extras.skip_download_if_distributed(self.plan, self.task)

@@ -1,0 +1,268 @@
+"""Flyte identity on W&B runs: which Flyte task made a run, and the way back to its Flyte action.
+
+Every run a tracked task opens carries, as defaults the user's own values always override:
+
+- ``config["flyte"]``: project, domain, run and action names, task name, attempt, mode, the action's
+  console URL (None in local mode) and, on torchrun/Elastic ranks, rank / worker / world size. A
+  config block rather than W&B run metadata: the runs table filters and groups by config keys
+  (``flyte.run_name = ...``), the public API returns them with ``run.config``, and they survive
+  ``wandb sync`` of an offline run, none of which holds for ``wandb-metadata.json``.
+- ``name``: the task's short name and action (``train (a0)``), instead of a name W&B makes up.
+- ``job_type``: the task name (``env.train``).
+- ``tags``: ``flyte-run:<run name>``, so every run of one Flyte run is one filter away. A tag, not the
+  group: distributed ``run_mode="new"`` ranks and offline sweep trials already use the group.
+- ``notes``: the console URL of the action, or a line saying the run was a local one.
+- ``config["inputs"]`` with ``@wandb_init(log_inputs=True)``: the call's JSON-sized inputs as they
+  are, anything larger or not JSON as a short summary (never uploaded).
+
+Only a run this call owns gets them: a child that joins its parent's run (``auto``/``shared``) or a
+shared-mode secondary rank must not overwrite the parent's identity.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import functools
+import inspect
+import json
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._validate import (
+    JOB_TYPE_MAX,
+    SECRET_HINT,
+    TAG_MAX,
+    WandbConfigError,
+    check_no_secret_values,
+    is_secret_name,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._resolve import RunPlan, TaskInfo, Topology
+
+FLYTE_CONFIG_KEY = "flyte"
+INPUTS_CONFIG_KEY = "inputs"
+RUN_TAG_PREFIX = "flyte-run:"
+LOCAL_NOTE = "Flyte local run: not in a Flyte console."
+
+# An input goes into the config as it is when its JSON form is at most this long; otherwise (and for
+# anything that is not JSON, such as File, Dir, dataclasses or DataFrames) a summary stands for it.
+INPUT_JSON_MAX = 512
+
+# (decorator settings of the call, its bound inputs): set by `with_inputs` around one tracked call,
+# read by that call's scope. The settings object tells a call's own inputs from an enclosing call's.
+_call_inputs: contextvars.ContextVar[tuple[object, dict[str, Any]] | None] = contextvars.ContextVar(
+    "flyteplugins_wandb_call_inputs", default=None
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# The flyte block, name, job type, tag and notes
+# ---------------------------------------------------------------------------------------------
+
+
+def console_url(ctx: Any) -> str | None:
+    """The Flyte console URL of this action, from Flyte's own builder; None when there is none.
+
+    Local actions are in no console. Elsewhere the URL is ``Console.action_url`` of the client
+    that ``flyte.init(endpoint=...)`` (or, in a pod, ``init_in_cluster``) set up: the same function
+    behind ``flyte.remote.Run.url``. Without a client there is no endpoint to build it from.
+    """
+    if not ctx or getattr(ctx, "mode", "local") == "local":
+        return None
+    action = ctx.action
+    try:
+        from flyte._initialize import _get_init_config
+
+        cfg = _get_init_config()
+        client = cfg.client if cfg is not None else None
+        if client is None or not (action.project and action.domain and action.run_name):
+            return None
+        return str(client.console.action_url(action.project, action.domain, action.run_name, action.name))
+    except Exception:  # an older flyte without the builder, a client without an endpoint: no link
+        return None
+
+
+def flyte_block(ctx: Any, task: Any, topology: Topology | None) -> dict[str, Any]:
+    """The ``flyte`` config block for the action ``ctx`` describes (``task``: its Flyte task)."""
+    action = ctx.action
+    block: dict[str, Any] = {
+        "project": action.project,
+        "domain": action.domain,
+        "run_name": action.run_name,
+        "action_name": action.name,
+        "task_name": getattr(task, "name", None),
+        # Flyte >= 2.1 reads FLYTE_ATTEMPT_NUMBER (0 on every local attempt).
+        "attempt": int(getattr(ctx, "attempt_number", 0) or 0),
+        "mode": getattr(ctx, "mode", None),
+        "url": console_url(ctx),
+    }
+    if topology is not None and topology.world_size > 1:
+        block.update(rank=topology.rank, worker=topology.worker_index, world_size=topology.world_size)
+    return block
+
+
+def _display_name(task: Any, block: Mapping[str, Any]) -> str | None:
+    short = getattr(task, "short_name", None) or (block["task_name"] or "").rsplit(".", 1)[-1]
+    if not short:
+        return None
+    name = f"{short} ({block['action_name']})"
+    if "rank" in block:
+        name += f" rank {block['rank']}"
+    return name
+
+
+def run_tag(run_name: str) -> str:
+    """The tag that finds every W&B run of one Flyte run (cut to W&B's 64-character tag limit)."""
+    return f"{RUN_TAG_PREFIX}{run_name}"[:TAG_MAX]
+
+
+def _notes(block: Mapping[str, Any]) -> str:
+    where = f"action {block['action_name']} of Flyte run {block['run_name']}"
+    if block["task_name"]:
+        where = f"{block['task_name']}, {where}"
+    if block["url"]:
+        return f"Flyte {where}: {block['url']}"
+    if block["mode"] == "local":
+        return f"{LOCAL_NOTE[:-1]} ({where})."
+    return f"Flyte {where} (no console URL: flyte was not initialised with an endpoint)."
+
+
+def _owns_identity(plan: RunPlan, info: TaskInfo) -> bool:
+    """This call opens a run of its own (not its parent's, not as a shared-mode secondary)."""
+    if plan.action != "init" or not plan.primary:
+        return False
+    return plan.run_id is None or plan.run_id != info.parent_run_id
+
+
+def apply(
+    plan: RunPlan,
+    info: TaskInfo,
+    ctx: Any,
+    *,
+    task: Any,
+    topology: Topology | None,
+    settings_key: object,
+) -> None:
+    """Fill ``plan.init_kwargs`` with the Flyte defaults (see the module docstring); user values win.
+
+    Args:
+        plan: The resolved plan of this call.
+        info: Where the call runs.
+        ctx: ``flyte.ctx()`` of the call (falsy outside a task).
+        task: The Flyte task, or None for a plain function.
+        topology: This rank's place in a torchrun job, or None.
+        settings_key: The decorator settings object of this call (matches `with_inputs`).
+
+    Raises:
+        WandbConfigError: An input logged with ``log_inputs=True`` holds the W&B API key.
+    """
+    if not info.in_task or not ctx or not _owns_identity(plan, info):
+        return
+    kwargs = plan.init_kwargs
+    config = dict(kwargs.get("config") or {})
+    block = flyte_block(ctx, task, topology)
+    config.setdefault(FLYTE_CONFIG_KEY, block)
+    inputs = _call_inputs.get()
+    if inputs is not None and inputs[0] is settings_key:
+        logged = summarise_inputs(inputs[1])
+        check_no_secret_values("@wandb_init(log_inputs=True)", "inputs", logged)
+        config.setdefault(INPUTS_CONFIG_KEY, logged)
+    kwargs["config"] = config
+    if info.is_task:
+        if not kwargs.get("name"):
+            name = _display_name(task, block)
+            if name:
+                kwargs["name"] = name
+        if not kwargs.get("job_type") and block["task_name"]:
+            kwargs["job_type"] = str(block["task_name"])[:JOB_TYPE_MAX]
+    if not kwargs.get("tags") and block["run_name"]:
+        kwargs["tags"] = [run_tag(str(block["run_name"]))]
+    if not kwargs.get("notes"):
+        kwargs["notes"] = _notes(block)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs (log_inputs=True)
+# ---------------------------------------------------------------------------------------------
+
+
+def _summary(value: Any) -> str:
+    kind = type(value).__name__
+    if dataclasses.is_dataclass(value):
+        return f"<dataclass {kind}>"
+    if isinstance(value, (str, bytes)):
+        return f"<{kind}, {len(value)} characters>" if isinstance(value, str) else f"<bytes, {len(value)}>"
+    if isinstance(value, (list, tuple, dict, set, frozenset)):
+        return f"<{kind}, {len(value)} items>"
+    return f"<{kind}>"
+
+
+def summarise_input(value: Any) -> Any:
+    """``value`` itself when it is JSON and at most `INPUT_JSON_MAX` characters as JSON, else a summary.
+
+    Only plain JSON types count (``bool``, ``int``, ``float``, ``str``, ``None`` and lists / dicts of
+    them): a File, Dir, dataclass or array is never serialised or uploaded, only named.
+    """
+    try:
+        text = json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError):
+        return _summary(value)
+    return value if len(text) <= INPUT_JSON_MAX else _summary(value)
+
+
+def summarise_inputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Each input through `summarise_input`."""
+    return {name: summarise_input(value) for name, value in inputs.items()}
+
+
+def check_input_names(where: str, func: Callable[..., Any]) -> None:
+    """Refuse ``log_inputs=True`` on a function with a parameter named like a credential."""
+    try:
+        names = list(inspect.signature(func).parameters)
+    except (TypeError, ValueError):  # a builtin or C callable: nothing to check
+        return
+    for name in names:
+        if is_secret_name(name):
+            raise WandbConfigError(
+                f"{where}: log_inputs=True would log the input {name!r}, whose name says it holds a "
+                f"credential. Take {name!r} out of the task's inputs or drop log_inputs. {SECRET_HINT}"
+            )
+
+
+def with_inputs(
+    tracked: Callable[..., Any], func: Callable[..., Any], settings: object
+) -> Callable[..., Any]:
+    """Wrap ``tracked`` (the `_scope._wrap` wrapper of ``func``) so its scope sees the call's inputs."""
+    signature = inspect.signature(func)
+
+    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[object, dict[str, Any]]:
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError:  # the call itself is wrong: let the function raise its own error
+            return settings, {}
+        bound.apply_defaults()
+        return settings, {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
+
+    if inspect.iscoroutinefunction(tracked):
+
+        @functools.wraps(tracked)
+        async def async_call(*args: Any, **kwargs: Any) -> Any:
+            token = _call_inputs.set(bind(args, kwargs))
+            try:
+                return await tracked(*args, **kwargs)
+            finally:
+                _call_inputs.reset(token)
+
+        return async_call
+
+    @functools.wraps(tracked)
+    def sync_call(*args: Any, **kwargs: Any) -> Any:
+        token = _call_inputs.set(bind(args, kwargs))
+        try:
+            return tracked(*args, **kwargs)
+        finally:
+            _call_inputs.reset(token)
+
+    return sync_call
