@@ -50,7 +50,9 @@ def test_parent_and_child_pods_write_one_run(wandb_server: LoopbackServer, tmp_p
     assert stored.metric("parent/start") == [1] and stored.metric("parent/end") == [1]
     assert stored.metric("child/loss") == [1.0, 0.5]
     assert stored.summary["child_done"] is True and stored.summary["parent_done"] is True
-    assert stored.config == {"lr": 0.1}
+    # The child joined as a secondary: the run's Flyte identity stays the parent's.
+    assert set(stored.config) == {"lr", "flyte"} and stored.config["lr"] == 0.1
+    assert stored.config["flyte"]["action_name"] == "a0"
     assert len(stored.shared_clients) == 2
     primary_client = stored.shared_clients[0]  # the parent upserted the run first
     assert stored.finish_count == 1 and stored.finished_by == [primary_client]

@@ -31,6 +31,7 @@ from ._artifact_names import (
     parse_artifact_ref,
     sanitize_name,
 )
+from ._metadata import console_url
 from ._registry import RegistryTarget, check_link_args, check_registry_target, link_logged
 from ._state import current, get_wandb_run
 from ._validate import WandbConfigError
@@ -59,24 +60,11 @@ def require_run(where: str) -> Any:
     )
 
 
-def flyte_url(ctx: Any) -> str | None:
-    """The Flyte console URL of the running action, when a Flyte client is configured (remote runs)."""
-    if not ctx or getattr(ctx, "mode", "local") == "local":
-        return None
-    try:
-        from flyte._initialize import get_client
-
-        a = ctx.action
-        return str(get_client().console.action_url(a.project, a.domain, a.run_name, a.name))
-    except Exception:  # no client in this pod, or a Flyte without console URLs: the URL is optional
-        return None
-
-
 def lineage() -> dict[str, Any]:
     import flyte
 
     ctx = flyte.ctx()
-    return flyte_lineage(ctx, flyte_url(ctx))
+    return flyte_lineage(ctx, console_url(ctx))
 
 
 # ---------------------------------------------------------------------------------------------

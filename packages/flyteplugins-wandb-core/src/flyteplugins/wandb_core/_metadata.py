@@ -72,15 +72,14 @@ def console_url(ctx: Any) -> str | None:
     if not ctx or getattr(ctx, "mode", "local") == "local":
         return None
     action = ctx.action
+    if not (action.project and action.domain and action.run_name):
+        return None
     try:
-        from flyte._initialize import _get_init_config
+        from flyte._initialize import get_client  # what flyte.remote's Run.url uses
 
-        cfg = _get_init_config()
-        client = cfg.client if cfg is not None else None
-        if client is None or not (action.project and action.domain and action.run_name):
-            return None
-        return str(client.console.action_url(action.project, action.domain, action.run_name, action.name))
-    except Exception:  # an older flyte without the builder, a client without an endpoint: no link
+        console = get_client().console
+        return str(console.action_url(action.project, action.domain, action.run_name, action.name))
+    except Exception:  # no client (no endpoint), or an older flyte without the builder: no link
         return None
 
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import _persist
+from .._metadata import FLYTE_CONFIG_KEY
 from .._runtime import world_size
 from ._charts import finite
 from ._html import page, render_runs, render_sweep
@@ -282,7 +283,7 @@ def before_finish(scope: Any) -> Capture | None:
             stored=stored,
             sync_hint=sync_hint,
         )
-        view.config.pop("_wandb", None)
+        view.config = _shown_config(view.config)
         return Capture(view=view, sync_file=sync_file, owner=owner)
     except Exception as exc:
         _warn("reading the run", exc)
@@ -338,7 +339,16 @@ def _fill_from_log(capture: Capture) -> None:
     if not complete:
         view.notes.append("The run's log was still being written: the charts may miss the last steps.")
     if not view.config:
-        view.config = dict(logged.config)
+        view.config = _shown_config(logged.config)
+
+
+def _shown_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config as the tab lists it: without wandb's bookkeeping or the plugin's ``flyte`` block,
+    which only repeats what the Flyte page around the tab already shows (a user's own scalar stays)."""
+    shown = {k: v for k, v in config.items() if k != "_wandb"}
+    if isinstance(shown.get(FLYTE_CONFIG_KEY), Mapping):
+        del shown[FLYTE_CONFIG_KEY]
+    return shown
 
 
 def after_finish(scope: Any, capture: Capture | None, error: BaseException | None) -> None:
