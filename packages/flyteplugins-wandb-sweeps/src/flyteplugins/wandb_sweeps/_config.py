@@ -176,7 +176,7 @@ def validate_values(where: str, values: Mapping[str, Any]) -> None:
     for name in ("parameters", "metric", "kwargs"):
         if values.get(name) is not None:
             check_json(where, name, values[name])
-    # W&B's own sweep validator and engine, on the part of the definition given here.
+    # W&B's sweep-definition rules, on the part of the definition given here.
     validate_sweep_definition(where, sweep_config_from_values(values), complete=False)
 
 
@@ -196,8 +196,8 @@ def wandb_sweep_config(
 
     Pass it as ``flyte.with_runcontext(custom_context=wandb_sweep_config(...))`` or use it as a
     ``with wandb_sweep_config(...):`` block around the call of the sweep task. The same definition
-    runs online (the W&B server is the controller) and offline (a controller in the sweep task built
-    on W&B's open-source ``sweeps`` engine).
+    runs online (the W&B server is the controller) and offline (a controller in the sweep task: grid
+    and random in pure Python, bayes and hyperband on Optuna, or ``run_sweep_agents(engine=...)``).
 
     Args:
         method: ``"grid"``, ``"random"`` or ``"bayes"``.

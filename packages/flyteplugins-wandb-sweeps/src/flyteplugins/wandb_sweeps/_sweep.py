@@ -3,7 +3,7 @@
 Online, the sweep is registered with ``wandb.sweep`` and the W&B server is its controller. Offline
 (no API key, ``WANDB_MODE=offline`` or ``mode="offline"``), W&B cannot create sweeps at all; the
 task then owns a local sweep with a deterministic id, and `run_sweep_agents()` drives it with
-W&B's open-source search engine. Either way the id is handed to child tasks as ``_wandb_sweep_id``,
+the offline search engines of `_engine`. Either way the id is handed to child tasks as ``_wandb_sweep_id``,
 the key the existing plugin uses.
 """
 
