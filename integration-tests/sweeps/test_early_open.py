@@ -45,7 +45,7 @@ def timed_objective() -> None:
         "module_x": module_x,
         "config_s": config_at - start,
         "open_wait_s": opened_at - config_at,
-        "is_run": isinstance(run, wandb.Run),
+        "is_run": isinstance(get_wandb_run(), wandb.Run),  # the real run, once open
         "same_run": run == get_wandb_run(),
     }
 

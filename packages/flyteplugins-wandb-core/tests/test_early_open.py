@@ -63,9 +63,9 @@ def test_config_reads_answer_before_the_open_and_everything_else_waits():
     scope.gate.set()
     assert logged.wait(30)
     assert scope.run.logged == [{"loss": 1.0}]
-    # Once open: the real run's values, its type for isinstance, equality with the run itself.
+    # Once open: the real run's values and equality with the run itself; the scope now holds the real run.
     assert proxy.id == "trial-1" and proxy.config.added_by_init == 1
-    assert isinstance(proxy, FakeRun) and proxy == scope.run
+    assert proxy == scope.run and not isinstance(proxy, FakeRun)
     assert pending.active.run is scope.run and pending.active.pending is None
 
 

@@ -115,7 +115,11 @@ def settle(active: ActiveRun | None) -> ActiveRun | None:
 
 
 class PendingRun:
-    """The trial's run while it opens: config reads answer at once, everything else waits for the run."""
+    """The trial's run while it opens: config reads answer at once, everything else waits for the run.
+
+    A plain object (it does not pretend to be a ``wandb.Run``): once the run is open, `get_wandb_run()`
+    and ``wandb.run`` return the real run, which is what type checks should look at.
+    """
 
     __slots__ = ("_pending",)
 
@@ -138,10 +142,6 @@ class PendingRun:
 
     def __delattr__(self, name: str) -> None:
         delattr(self._run(), name)
-
-    @property  # type: ignore[misc]
-    def __class__(self) -> type:  # isinstance(run, wandb.Run) holds, once the run is open
-        return type(self._run())
 
     def __bool__(self) -> bool:
         return True
