@@ -101,6 +101,11 @@ def sanitize_name(text: str) -> str:
     return (_BAD_CHARS_RE.sub("-", text).strip("-") or "artifact")[:ARTIFACT_NAME_MAX]
 
 
+def checkpoint_name(run_id: str) -> str:
+    """The default artifact name of a run's checkpoints (save, restore and rewind agree on it)."""
+    return sanitize_name(f"checkpoint-{run_id}")
+
+
 @dataclass(frozen=True)
 class ArtifactRef:
     """A parsed ``[[entity/]project/]name[:alias]`` reference."""

@@ -24,7 +24,14 @@ import shutil
 from typing import Any, NamedTuple
 
 from . import _persist
-from ._artifact_names import STEP_KEY, check_aliases, check_artifact_name, check_metadata, sanitize_name
+from ._artifact_names import (
+    STEP_KEY,
+    check_aliases,
+    check_artifact_name,
+    check_metadata,
+    checkpoint_name,
+    sanitize_name,
+)
 from ._artifacts import _log_local, registry_link, require_run
 from ._checkpoint_prune import ALIASES_KEY, INDEX, VALUE_KEY, prune_local, prune_online, read_index
 from ._registry import check_registry_target
@@ -46,10 +53,6 @@ class Checkpoint(NamedTuple):
 
     path: str
     step: int
-
-
-def checkpoint_name(run_id: str) -> str:
-    return sanitize_name(f"checkpoint-{run_id}")
 
 
 def is_primary(env: Any = None) -> bool:

@@ -27,7 +27,7 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
-from . import _compat, _concurrency, _notices, _persist, _requirements
+from . import _compat, _concurrency, _notices, _persist, _requirements, _rewind
 from ._globals import real_finish
 from ._resolve import RunPlan
 from ._runtime import FAILED_EXIT_CODE, netrc_has_entry
@@ -163,7 +163,8 @@ def _init(wandb: Any, kwargs: dict[str, Any], fields: dict[str, Any]) -> Any:
     # wandb's own init, past the route user code sees while tracked runs are open (`_globals`).
     init = vars(wandb).get("init", wandb.init)
     with _concurrency.init_slot(kwargs.get("reinit", fields.get("reinit"))):
-        run = init(**kwargs, settings=_settings(wandb, fields) if fields else None)
+        settings = _settings(wandb, fields) if fields else None
+        run = _rewind.init(init, kwargs, settings, _base_url(fields))  # rewound to a checkpoint on resume
     if record_requirements:
         _requirements.record(run)
     return run

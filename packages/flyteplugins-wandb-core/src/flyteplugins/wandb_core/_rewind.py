@@ -1,0 +1,84 @@
+"""Rewinding a resumed run to its latest checkpoint, so that each step is logged once.
+
+A retry (or the attempt after a preemption) reopens the same run id with ``resume="allow"`` and
+restarts training after its latest checkpoint (`restore_wandb_checkpoint`). The dead attempt may have
+logged steps past that checkpoint; W&B drops a ``log(step=s)`` below the run's current step, so those
+steps would keep the dead attempt's values. When the run has a checkpoint saved by
+`save_wandb_checkpoint` (``checkpoint-<run id>``, metadata ``step``), the run is opened with
+``resume_from="<id>?_step=<step>"`` instead: W&B truncates the history after that step and the new
+attempt logs from ``step + 1`` (what wandb 0.31 sends: the testing package's registry-protocol.md).
+
+Rewind is a W&B server feature (in preview on W&B cloud), and there is no query that says whether a
+server has it: wandb.init fails with "failed to rewind run" where it does not. So it is tried, and on
+that failure the run is opened with ``resume="allow"`` as before, with one notice line per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from . import _notices
+from ._artifact_names import STEP_KEY, checkpoint_name
+
+logger = logging.getLogger("flyteplugins.wandb")
+
+_unsupported: set[str] = set()  # base URLs whose server refused a rewind (asked once per process)
+_lock = threading.Lock()
+
+
+def _supports_resume_from(wandb: Any) -> bool:
+    return "resume_from" in (getattr(wandb.Settings, "model_fields", {}) or {})
+
+
+def checkpoint_step(wandb: Any, kwargs: dict[str, Any], base_url: str) -> int | None:
+    """The step of the run's latest checkpoint on the server, or None (no run, no checkpoint yet)."""
+    run_id, project = kwargs.get("id"), kwargs.get("project")
+    if not run_id or not project:
+        return None
+    name = checkpoint_name(str(run_id))
+    try:
+        overrides = {"base_url": base_url, **({"entity": kwargs["entity"]} if kwargs.get("entity") else {})}
+        api = wandb.Api(overrides=overrides, timeout=10)
+        ref = f"{kwargs.get('entity') or api.default_entity}/{project}/{name}:latest"
+        if not api.artifact_exists(ref):
+            return None
+        step = (api.artifact(ref).metadata or {}).get(STEP_KEY)
+    except Exception as exc:  # the server could not tell: open the run as before
+        logger.debug("rewind: cannot read the checkpoint of run %s (%s)", run_id, exc)
+        return None
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
+
+
+def init(wandb_init: Any, kwargs: dict[str, Any], settings: Any, base_url: str) -> Any:
+    """``wandb_init(**kwargs)`` (wandb's own ``wandb.init``), rewinding a resumed run to its latest
+    checkpoint where the server can."""
+    import wandb
+
+    wants = kwargs.get("resume") == "allow" and kwargs.get("id") and kwargs.get("mode") != "offline"
+    shared = getattr(settings, "mode", None) == "shared"
+    if not wants or shared or base_url in _unsupported or not _supports_resume_from(wandb):
+        return wandb_init(**kwargs, settings=settings)
+    step = checkpoint_step(wandb, kwargs, base_url)
+    if step is None:
+        return wandb_init(**kwargs, settings=settings)
+    rewind = {k: v for k, v in kwargs.items() if k != "resume"}
+    rewind["resume_from"] = f"{kwargs['id']}?_step={step}"
+    try:
+        run = wandb_init(**rewind, settings=settings)
+    except Exception as exc:
+        if "rewind" not in str(exc).lower():
+            raise
+        with _lock:
+            first = base_url not in _unsupported
+            _unsupported.add(base_url)
+        if first:
+            _notices.notice(
+                f"this W&B server cannot rewind run {kwargs['id']!r} to its checkpoint at step {step} "
+                f"({exc}); resuming it as before: steps logged after the checkpoint by the previous "
+                "attempt keep their values."
+            )
+        return wandb_init(**kwargs, settings=settings)
+    logger.info("rewound run %s to its checkpoint at step %d", kwargs["id"], step)
+    return run
