@@ -16,6 +16,7 @@ that failure the run is opened with ``resume="allow"`` as before, with one notic
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -34,8 +35,10 @@ def _supports_resume_from(wandb: Any) -> bool:
 
 def checkpoint_step(wandb: Any, kwargs: dict[str, Any], base_url: str) -> int | None:
     """The step of the run's latest checkpoint on the server, or None (no run, no checkpoint yet)."""
-    run_id, project = kwargs.get("id"), kwargs.get("project")
-    if not run_id or not project:
+    # wandb.init reads WANDB_PROJECT when no project is passed; a run without either is "uncategorized".
+    run_id = kwargs.get("id")
+    project = kwargs.get("project") or os.environ.get("WANDB_PROJECT") or "uncategorized"
+    if not run_id:
         return None
     name = checkpoint_name(str(run_id))
     try:
