@@ -258,79 +258,88 @@ async def _maybe_download(scope: _Scope) -> None:
         await download_after_run(scope.active)
 
 
-def _wrap(
-    func: Callable[..., Any], decorator_settings: dict[str, Any], *, is_task: bool, task: Any = None
+def _async_wrapper(
+    func: Callable[..., Any], decorator_settings: dict[str, Any], is_task: bool, task: Any
 ) -> Callable[..., Any]:
-    if inspect.iscoroutinefunction(func):
-
-        @functools.wraps(func)
-        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            scope = _Scope(decorator_settings, is_task, task)
-            scope.plan_run()
-            # wandb.init blocks for a while: keep the event loop free for concurrent siblings. Opens
-            # and finishes have pools of their own, so finished runs never wait behind new ones.
-            pending = _early.PendingOpen(scope) if _early.eligible(scope) else None
-            opener = None
-            if pending is not None:
-                opener = asyncio.ensure_future(_concurrency.opening(pending.run))
-            else:
-                await _concurrency.opening(scope.open)
-            token = set_current(pending.active if pending is not None else scope.active)
-            try:
-                with scope.children_context(pending.active if pending is not None else None):
-                    result = await func(*args, **kwargs)
-            except BaseException as exc:
-                if opener is not None and pending is not None:
-                    await _early.opened(opener, pending)
-                await _concurrency.finishing(scope.close, exc)
-                raise
-            finally:
-                reset_current(token)
+    @functools.wraps(func)
+    async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+        scope = _Scope(decorator_settings, is_task, task)
+        scope.plan_run()
+        # wandb.init blocks for a while: keep the event loop free for concurrent siblings. Opens
+        # and finishes have pools of their own, so finished runs never wait behind new ones.
+        pending = _early.PendingOpen(scope) if _early.eligible(scope) else None
+        opener = None
+        if pending is not None:
+            opener = asyncio.ensure_future(_concurrency.opening(pending.run))
+        else:
+            await _concurrency.opening(scope.open)
+        token = set_current(pending.active if pending is not None else scope.active)
+        try:
+            with scope.children_context(pending.active if pending is not None else None):
+                result = await func(*args, **kwargs)
+        except BaseException as exc:
             if opener is not None and pending is not None:
                 await _early.opened(opener, pending)
-            await _concurrency.finishing(scope.close, None)
-            if pending is not None:
-                pending.wait()  # raises what the open raised, once the body's result is safe
-            await _maybe_download(scope)
-            return result
+            await _concurrency.finishing(scope.close, exc)
+            raise
+        finally:
+            reset_current(token)
+        if opener is not None and pending is not None:
+            await _early.opened(opener, pending)
+        await _concurrency.finishing(scope.close, None)
+        if pending is not None:
+            pending.wait()  # raises what the open raised, once the body's result is safe
+        await _maybe_download(scope)
+        return result
 
-        wrapper: Callable[..., Any] = async_wrapper
-    else:
+    return async_wrapper
 
-        @functools.wraps(func)
-        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-            scope = _Scope(decorator_settings, is_task, task)
-            scope.plan_run()
-            _concurrency.wait_for_backlog()
-            pending = _early.PendingOpen(scope) if _early.eligible(scope) else None
-            if pending is not None:
-                pending.start()
-            else:
-                scope.open()
-            token = set_current(pending.active if pending is not None else scope.active)
-            try:
-                with scope.children_context(pending.active if pending is not None else None):
-                    result = func(*args, **kwargs)
-            except BaseException as exc:
-                if pending is not None:
-                    pending.ready.wait()
-                with _concurrency.finish_pending():
-                    scope.close(exc)
-                raise
-            finally:
-                reset_current(token)
+
+def _sync_wrapper(
+    func: Callable[..., Any], decorator_settings: dict[str, Any], is_task: bool, task: Any
+) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+        scope = _Scope(decorator_settings, is_task, task)
+        scope.plan_run()
+        _concurrency.wait_for_backlog()
+        pending = _early.PendingOpen(scope) if _early.eligible(scope) else None
+        if pending is not None:
+            pending.start()
+        else:
+            scope.open()
+        token = set_current(pending.active if pending is not None else scope.active)
+        try:
+            with scope.children_context(pending.active if pending is not None else None):
+                result = func(*args, **kwargs)
+        except BaseException as exc:
             if pending is not None:
                 pending.ready.wait()
             with _concurrency.finish_pending():
-                scope.close(None)
-            if pending is not None:
-                pending.wait()  # raises what the open raised
-            if scope.active is not None and scope.active.download_requested:
-                from ._download import download_after_run_sync
+                scope.close(exc)
+            raise
+        finally:
+            reset_current(token)
+        if pending is not None:
+            pending.ready.wait()
+        with _concurrency.finish_pending():
+            scope.close(None)
+        if pending is not None:
+            pending.wait()  # raises what the open raised
+        if scope.active is not None and scope.active.download_requested:
+            from ._download import download_after_run_sync
 
-                download_after_run_sync(scope.active)
-            return result
+            download_after_run_sync(scope.active)
+        return result
 
-        wrapper = sync_wrapper
+    return sync_wrapper
+
+
+def _wrap(
+    func: Callable[..., Any], decorator_settings: dict[str, Any], *, is_task: bool, task: Any = None
+) -> Callable[..., Any]:
+    """The per-call wrapper of a tracked task or function (plan, open, expose, finish; see `_Scope`)."""
+    make = _async_wrapper if inspect.iscoroutinefunction(func) else _sync_wrapper
+    wrapper = make(func, decorator_settings, is_task, task)
     setattr(wrapper, MARKER, decorator_settings)
     return wrapper
