@@ -161,3 +161,18 @@ def test_an_online_run_uploads_the_requirements_wandb_would(wandb_server: Loopba
     expected = wandb_server.run("plain-req").files.get("requirements.txt")
     assert expected, "plain wandb uploaded no requirements.txt"
     assert ours.files.get("requirements.txt") == expected
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_every_child_run_is_complete_on_disk_when_the_flyte_run_returns(
+    wandb_dir: Path, attempt: int
+) -> None:
+    # wandb 0.30.0 returns from an offline finish before wandb-core has written the run's last
+    # records: read with no grace period, the files must already hold every step and the exit record.
+    out = flyte.with_runcontext(mode="local", name="fan12").run(parent, 12)
+    ids = out.outputs()[0]
+    runs = {r.run_id: r for r in read_offline_runs(wandb_dir, wait=0) if r.project == "fan"}
+    assert len(runs) == 13
+    steps = list(range(STEPS))
+    incomplete = [rid for rid in ids if runs[rid].exit_code != 0 or runs[rid].metric("s") != steps]
+    assert not incomplete, f"{len(incomplete)} of 12 child runs incomplete at return: {incomplete}"

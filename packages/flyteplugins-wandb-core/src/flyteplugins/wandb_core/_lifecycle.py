@@ -27,7 +27,7 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
-from . import _compat, _concurrency, _notices, _persist, _requirements, _rewind
+from . import _compat, _concurrency, _notices, _offline, _persist, _requirements, _rewind
 from ._globals import real_finish
 from ._resolve import RunPlan
 from ._runtime import FAILED_EXIT_CODE, netrc_has_entry
@@ -41,6 +41,9 @@ logger = logging.getLogger("flyteplugins.wandb")
 DEFAULT_INIT_TIMEOUT = 30.0
 DEFAULT_FINISH_TIMEOUT = 60.0
 PROBE_TIMEOUT = 5.0
+# How long an offline run's finish waits for wandb-core to write its last records (see
+# _offline.wait_until_written); on wandb >= 0.31 they are already there when finish returns.
+FILE_WRITE_TIMEOUT = 10.0
 BREAKER_SECONDS = 60.0
 
 _OFFLINE_MODES = ("offline", "disabled", "dryrun")
@@ -367,6 +370,9 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
     if active.untracked:
         return  # a disabled run: nothing to upload, and start_run already said so
     if active.offline:
+        if run_dir and not _offline.wait_until_written(run_dir, FILE_WRITE_TIMEOUT):
+            # The task returns now: say so rather than let a pod exit with a run cut short unnoticed.
+            _notice(f"run {active.run_id!r} was not completely written to {run_dir} when its task returned.")
         if active.primary and run_dir:
             _persist.persist_run(str(active.run_id), run_dir, sync_id=sync_id)
             # One `wandb sync` line for all of them, once the process's last open run finishes.

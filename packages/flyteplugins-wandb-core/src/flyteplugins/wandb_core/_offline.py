@@ -10,6 +10,7 @@ code. Imports ``wandb`` (for its protobuf definitions) when called.
 
 from __future__ import annotations
 
+import collections
 import glob
 import json
 import struct
@@ -77,15 +78,17 @@ class OfflineRun:
         return [row[key] for row in self.history if key in row]
 
 
-def _payloads(data: bytes) -> Iterator[bytes]:
-    if len(data) < _HEADER_LEN:
-        return  # the writer has created the file but not yet written its header
-    if not data.startswith(_HEADER):
-        raise ValueError("not a W&B transaction log (bad header)")
-    pos = _HEADER_LEN
-    pending = b""
+def _payloads(data: bytes, base: int = 0) -> Iterator[bytes]:
+    """The records in ``data``, the file's bytes from offset ``base`` (0, or a block boundary)."""
+    if base == 0:
+        if len(data) < _HEADER_LEN:
+            return  # the writer has created the file but not yet written its header
+        if not data.startswith(_HEADER):
+            raise ValueError("not a W&B transaction log (bad header)")
+    pos = _HEADER_LEN if base == 0 else 0
+    pending: bytes | None = b"" if base == 0 else None  # None: skipping a record begun before base
     while pos + _RECORD_HEADER <= len(data):
-        left_in_block = _BLOCK - (pos % _BLOCK)
+        left_in_block = _BLOCK - ((base + pos) % _BLOCK)
         if left_in_block < _RECORD_HEADER:
             pos += left_in_block  # block trailer padding
             continue
@@ -103,10 +106,11 @@ def _payloads(data: bytes) -> Iterator[bytes]:
             yield chunk
         elif rtype == _FIRST:
             pending = chunk
-        elif rtype == _MIDDLE:
+        elif rtype == _MIDDLE and pending is not None:
             pending += chunk
         elif rtype == _LAST:
-            yield pending + chunk
+            if pending is not None:
+                yield pending + chunk
             pending = b""
 
 
@@ -218,6 +222,47 @@ def read_offline_runs(root: str | Path = "wandb", *, wait: float = 5.0) -> list[
         if all(r.finished for r in runs) or time.monotonic() >= deadline:
             return runs
         time.sleep(0.05)
+
+
+def exit_recorded(path: str | Path) -> bool:
+    """The run file's last complete record is its exit record: wandb has written the whole run.
+
+    The exit record is the last one wandb writes, so only the file's last two blocks are read
+    (a record that began further back is skipped): the check costs the same for any run length.
+    """
+    from ._compat import record_class
+
+    with open(path, "rb") as f:
+        size = f.seek(0, 2)
+        base = max(0, (size // _BLOCK - 1) * _BLOCK)
+        f.seek(base)
+        data = f.read()
+    last = collections.deque(_payloads(data, base), maxlen=1)
+    if not last:
+        return False
+    rec = record_class()()
+    rec.ParseFromString(last[0])
+    return bool(rec.WhichOneof("record_type") == "exit")
+
+
+def wait_until_written(run_dir: str | Path, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds until the run in ``run_dir`` has its exit record on disk.
+
+    Some wandb releases (0.30.0 among them) return from an offline ``run.finish()`` while wandb-core
+    still writes the run's last records; a task returning then may leave the file incomplete (and a
+    pod exiting right after it, too). Returns False if the record did not appear in time.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        files = sorted(Path(run_dir).glob("run-*.wandb"))
+        try:
+            if files and exit_recorded(files[0]):
+                return True
+        except Exception:  # not created yet, or a record half-written (a decode error): look again
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
 
 
 def runs_by_id(root: str | Path = "wandb", *, wait: float = 5.0) -> dict[str, list[OfflineRun]]:
