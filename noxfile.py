@@ -377,22 +377,50 @@ def packaging(session: nox.Session) -> None:
 
 
 MATRIX_IDS = ("oldest-oldest", "oldest-latest", "latest-oldest", "latest-latest")
+# The pairs that also run the integration layer: the floors users pin, and the newest releases.
+MATRIX_INTEGRATION_IDS = ("oldest-oldest", "latest-latest")
+# The integration layer of the matrix: the core promises on real flyte, wandb and the loopback
+# server (run modes and their tables, shared mode across pods, failed runs, retries that resume,
+# fail-open, bad input, a fan-out's files complete at return). The whole integration suite runs on
+# the locked versions in `integration`; this subset keeps the two matrix runs within CI's budget.
+MATRIX_INTEGRATION = (
+    "integration-tests/core/test_tracked_tasks.py",
+    "integration-tests/core/test_lifecycle.py",
+    "integration-tests/core/test_input_and_ids.py",
+    "integration-tests/core/test_throughput.py::test_every_child_run_is_complete_on_disk_when_the_flyte_run_returns",
+    "integration-tests/online/test_fail_open.py",
+    "integration-tests/online/test_fail_open_rejected.py",
+    "integration-tests/online/test_shared_online.py",
+    "integration-tests/online/test_online_tasks.py",
+)
+
+
+def _matrix_versions(combo: str) -> dict[str, str]:
+    """``{"flyte": ..., "wandb": ...}`` for a combination id such as ``"oldest-latest"``."""
+    floors = _declared_floors()
+    flyte_kind, wandb_kind = combo.split("-")
+    return {
+        "flyte": floors["flyte"] if flyte_kind == "oldest" else LATEST["flyte"],
+        "wandb": floors["wandb"] if wandb_kind == "oldest" else LATEST["wandb"],
+    }
 
 
 @nox.session
 @nox.parametrize("combo", MATRIX_IDS, ids=list(MATRIX_IDS))
 def matrix(session: nox.Session, combo: str) -> None:
-    """flyte x wandb version matrix (declared floors and latest): floors checked, tests run."""
-    floors = _declared_floors()
-    _check_floors_in_metadata(session, floors)
-    flyte_kind, wandb_kind = combo.split("-")
-    flyte_v = floors["flyte"] if flyte_kind == "oldest" else LATEST["flyte"]
-    wandb_v = floors["wandb"] if wandb_kind == "oldest" else LATEST["wandb"]
+    """flyte x wandb versions (floors, latest): unit tests on all four, integration on two pairs.
+
+    The integration layer is ``MATRIX_INTEGRATION``, run on ``MATRIX_INTEGRATION_IDS``.
+    """
+    _check_floors_in_metadata(session, _declared_floors())
+    versions = _matrix_versions(combo)
+    layers = "unit + integration" if combo in MATRIX_INTEGRATION_IDS else "unit"
+    session.log(f"matrix {combo}: flyte=={versions['flyte']}, wandb=={versions['wandb']} ({layers})")
     editables = [a for p in _packages().values() for a in ("-e", str(p))]
     session.install(
         *editables,
-        f"flyte=={flyte_v}",
-        f"wandb=={wandb_v}",
+        f"flyte=={versions['flyte']}",
+        f"wandb=={versions['wandb']}",
         *UNIT_TEST_TOOLS,
         "graphql-core>=3.2",
         "pandas>=2",
@@ -400,15 +428,14 @@ def matrix(session: nox.Session, combo: str) -> None:
     session.run(
         "python",
         "-c",
-        "import importlib.metadata as m; v = {d: m.version(d) for d in ('flyte', 'wandb')}; print(v); "
-        f"assert v == {{'flyte': {flyte_v!r}, 'wandb': {wandb_v!r}}}, v",
+        "import importlib.metadata as m; v = {d: m.version(d) for d in ('flyte', 'wandb')}; "
+        f"print('matrix {combo}: installed', v); assert v == {versions!r}, v",
     )
     # Includes flyteplugins-wandb-testing's own tests: the fake server on the oldest and newest wandb.
     units = [str((p / "tests").relative_to(ROOT)) for p in _packages().values() if (p / "tests").is_dir()]
     _pytest(session, *units, "--disable-socket", "--allow-unix-socket")
-    areas = [f"integration-tests/{a}" for a in _integration_areas() if a in ("core", "sweeps", "online")]
-    if areas:
-        _pytest(session, *areas)
+    if combo in MATRIX_INTEGRATION_IDS:
+        _pytest(session, *MATRIX_INTEGRATION, *_slow_filter())
 
 
 def _check_floors_in_metadata(session: nox.Session, floors: dict[str, str]) -> None:
@@ -443,7 +470,8 @@ def _loopback_range_problems(wandb_floor: str) -> list[str]:
 
 @nox.session(venv_backend="none")
 def ci(session: nox.Session) -> None:
-    """What CI runs: lint, workflows, typecheck, unit tests per package, integration, packaging, docs."""
+    """What CI runs: lint, workflows, typecheck, unit tests per package, integration, the version
+    matrix, packaging, docs."""
     session.notify("lint")
     session.notify("workflows")
     session.notify("typecheck")
@@ -451,6 +479,11 @@ def ci(session: nox.Session) -> None:
         if (path / "tests").is_dir():
             session.notify(f"tests-{_short(dist)}")
     session.notify("integration")
+    # The version matrix: every landed change is tested on the declared floors and the latest
+    # releases (the matrix sessions log the combination and the versions they installed).
+    for combo in MATRIX_IDS:
+        session.log(f"matrix {combo}: {_matrix_versions(combo)}")
+        session.notify(f"matrix({combo})")
     if (IT / "distributed").is_dir():
         session.notify("integration-distributed")
     session.notify("integration-frameworks")
