@@ -435,7 +435,8 @@ def matrix(session: nox.Session, combo: str) -> None:
     units = [str((p / "tests").relative_to(ROOT)) for p in _packages().values() if (p / "tests").is_dir()]
     _pytest(session, *units, "--disable-socket", "--allow-unix-socket")
     if combo in MATRIX_INTEGRATION_IDS:
-        _pytest(session, *MATRIX_INTEGRATION, *_slow_filter())
+        # Log downloads (~35 s) are version-independent client code: `integration` covers them.
+        _pytest(session, *MATRIX_INTEGRATION, *_slow_filter(), "-k", "not download")
 
 
 def _check_floors_in_metadata(session: nox.Session, floors: dict[str, str]) -> None:

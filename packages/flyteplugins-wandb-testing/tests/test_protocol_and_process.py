@@ -34,11 +34,11 @@ def _post(url: str, body: dict[str, Any], agent: str) -> tuple[int, dict[str, An
 
 
 def test_supported_range_is_the_one_the_readme_names() -> None:
-    assert (OLDEST_WANDB, NEWEST_WANDB) == ("0.30.0", "0.31.0")
+    assert (OLDEST_WANDB, NEWEST_WANDB) == ("0.28.2", "0.31.0")
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert f"{OLDEST_WANDB} to {NEWEST_WANDB}" in readme
-    assert is_supported("0.30.0") and is_supported("0.31.0") and is_supported(wandb.__version__)
-    assert not is_supported("0.29.9") and not is_supported("0.32.0")
+    assert is_supported("0.28.2") and is_supported("0.31.0") and is_supported(wandb.__version__)
+    assert not is_supported("0.28.1") and not is_supported("0.32.0")
     assert client_version("W&B Public Client 0.31.0") == "0.31.0"
     assert client_version("wandb-core") is None
 
@@ -58,6 +58,19 @@ def test_unknown_graphql_field_is_an_error_naming_the_operation_and_versions(
     assert any("FutureThing" in m and SUPPORTED_WANDB in m for m in logged), logged
     assert any(m.startswith("wandb 0.99.0 is talking to wandb_loopback") for m in logged), logged
     assert server.unknown_operations == ["query FutureThing: ['futureField']"]
+
+
+def test_a_client_older_than_the_range_is_told_once_when_it_connects(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="wandb_loopback"), LoopbackServer() as server:
+        for _ in range(2):
+            viewer = {"query": "query Viewer { viewer { id } }"}
+            status, _body = _post(server.url + "/graphql", viewer, "W&B Public Client 0.27.1")
+            assert status == 200
+    logged = [r.getMessage() for r in caplog.records if r.name == "wandb_loopback"]
+    told = [m for m in logged if m.startswith("wandb 0.27.1 is talking to wandb_loopback")]
+    assert len(told) == 1 and SUPPORTED_WANDB in told[0] and "(this client is older)" in told[0], logged
 
 
 def test_unknown_route_is_an_error_naming_the_gap_and_the_last_seen_client() -> None:

@@ -1,7 +1,8 @@
-"""Which wandb releases' protocol this server speaks, and the error a newer client gets when it drifts.
+"""Which wandb releases' protocol this server speaks, and what a client outside that range is told.
 
 The server models the GraphQL root fields and HTTP routes the SDK used from ``OLDEST_WANDB`` to
-``NEWEST_WANDB`` (``nox -s matrix`` runs the package's tests on both). A client that asks for
+``NEWEST_WANDB`` (``nox -s matrix`` runs the package's tests on both). A client outside the range
+gets one warning on the ``wandb_loopback`` logger when it first connects. A client that asks for
 something else gets an error response naming the operation and the supported range, and a warning
 on the ``wandb_loopback`` logger, instead of a silent ``null`` it would misread.
 """
@@ -12,7 +13,7 @@ import logging
 import re
 from collections.abc import Iterable
 
-OLDEST_WANDB = "0.30.0"
+OLDEST_WANDB = "0.28.2"
 NEWEST_WANDB = "0.31.0"
 SUPPORTED_WANDB = f"wandb {OLDEST_WANDB} to {NEWEST_WANDB}"
 
@@ -43,11 +44,13 @@ def warn_if_unsupported(version: str) -> None:
     if version in _warned or is_supported(version):
         return
     _warned.add(version)
+    side = "older" if _release(version) < _release(OLDEST_WANDB) else "newer"
     log.warning(
-        "wandb %s is talking to wandb_loopback, which speaks the protocol of %s; "
+        "wandb %s is talking to wandb_loopback, which speaks the protocol of %s (this client is %s); "
         "operations it does not model are answered with errors",
         version,
         SUPPORTED_WANDB,
+        side,
     )
 
 

@@ -20,14 +20,14 @@ from typing import Any
 from ._runtime import DEFAULT_API_URL
 
 # The range every helper below was checked on, oldest .. newest (the project's supported wandb range).
-CHECKED_OLDEST = "0.30.0"
+CHECKED_OLDEST = "0.28.2"
 CHECKED_NEWEST = "0.31.0"
 
 
 def configured_base_url() -> str:
     """The API URL the next ``wandb.init`` will use: environment, settings files, defaults, in wandb's order.
 
-    checked: wandb 0.30.0 .. 0.31.0 (``wandb.sdk.wandb_setup.singleton().settings.base_url``). Falls back
+    checked: wandb 0.28.2 .. 0.31.0 (``wandb.sdk.wandb_setup.singleton().settings.base_url``). Falls back
     to the documented ``WANDB_BASE_URL`` variable, then W&B cloud.
     """
     try:
@@ -41,7 +41,7 @@ def configured_base_url() -> str:
 def finish_timed_out(run: Any) -> bool:
     """``run.finish()`` gave up waiting for the upload (``finish_timeout``) instead of confirming it.
 
-    checked: wandb 0.30.0 .. 0.31.0 (``Run._finish_timed_out``). Reads False when the attribute is gone:
+    checked: wandb 0.28.2 .. 0.31.0 (``Run._finish_timed_out``). Reads False when the attribute is gone:
     the run then looks confirmed, as it did before wandb had a finish timeout.
     """
     return bool(getattr(run, "_finish_timed_out", False))
@@ -50,7 +50,7 @@ def finish_timed_out(run: Any) -> bool:
 def is_finished(run: Any) -> bool:
     """The run has been finished already (so finishing it again would be a no-op or an error).
 
-    checked: wandb 0.30.0 .. 0.31.0 (``Run._is_finished``). Reads False when gone: ``finish()`` on a
+    checked: wandb 0.28.2 .. 0.31.0 (``Run._is_finished``). Reads False when gone: ``finish()`` on a
     finished run is harmless there.
     """
     return bool(getattr(run, "_is_finished", False))
@@ -59,7 +59,7 @@ def is_finished(run: Any) -> bool:
 def keeps_final_summary(run: Any) -> bool:
     """``run.finish()`` fetches the run's final summary from wandb's service and keeps it on the run.
 
-    checked: wandb 0.30.0 .. 0.31.0 (``Run._final_summary``, set in ``Run._on_finish``). Reading it after
+    checked: wandb 0.28.2 .. 0.31.0 (``Run._final_summary``, set in ``Run._on_finish``). Reading it after
     finish saves a service round trip per run over reading ``run.summary`` before (tens of ms when
     many runs finish at once). False when gone: callers then read ``run.summary`` before finishing.
     """
@@ -69,7 +69,7 @@ def keeps_final_summary(run: Any) -> bool:
 def final_summary(run: Any) -> dict[str, Any] | None:
     """The summary ``run.finish()`` kept (see `keeps_final_summary()`); None when it kept none.
 
-    checked: wandb 0.30.0 .. 0.31.0 (a ``GetSummaryResponse``, decoded with
+    checked: wandb 0.28.2 .. 0.31.0 (a ``GetSummaryResponse``, decoded with
     ``wandb.sdk.lib.proto_util.dict_from_proto_list`` as ``run.summary`` itself does).
     """
     response = getattr(run, "_final_summary", None)
@@ -86,7 +86,7 @@ def final_summary(run: Any) -> dict[str, Any] | None:
 def record_class() -> Callable[[], Any]:
     """The protobuf ``Record`` message of wandb's transaction log (``run-*.wandb`` files).
 
-    checked: wandb 0.30.0 .. 0.31.0 (``wandb.proto.wandb_internal_pb2.Record``). No fallback: without
+    checked: wandb 0.28.2 .. 0.31.0 (``wandb.proto.wandb_internal_pb2.Record``). No fallback: without
     it an offline run file cannot be read, and the ImportError says so.
     """
     from wandb.proto import wandb_internal_pb2 as pb
@@ -99,7 +99,7 @@ def register_sweep_agent(
 ) -> dict[str, Any] | None:
     """Register a sweep agent with the W&B server; returns the server's agent record (with ``id``).
 
-    checked: wandb 0.30.0 .. 0.31.0 (``wandb.apis.public.sweeps._register_agent``; before it, the same
+    checked: wandb 0.28.2 .. 0.31.0 (``wandb.apis.public.sweeps._register_agent``; before it, the same
     mutation on ``wandb.apis.InternalApi().register_agent``, used as the fallback).
     """
     try:
@@ -116,7 +116,7 @@ def register_sweep_agent(
 def sweep_agent_heartbeat(api: Any, agent_id: str, running: dict[str, bool]) -> list[dict[str, Any]]:
     """One agent heartbeat: report the agent's running trials, get the server controller's commands.
 
-    checked: wandb 0.30.0 .. 0.31.0 (``wandb.apis.public.sweeps._agent_heartbeat``; fallback
+    checked: wandb 0.28.2 .. 0.31.0 (``wandb.apis.public.sweeps._agent_heartbeat``; fallback
     ``wandb.apis.InternalApi().agent_heartbeat``).
     """
     try:
@@ -133,7 +133,7 @@ def sweep_agent_heartbeat(api: Any, agent_id: str, running: dict[str, bool]) -> 
 def installed_distributions() -> list[Any]:
     """The installed distributions as wandb lists them for a run's requirements.txt (name, version).
 
-    checked: wandb 0.30.0 .. 0.31.0 (``wandb.util.working_set``, what ``Run._on_start`` records). No
+    checked: wandb 0.28.2 .. 0.31.0 (``wandb.util.working_set``, what ``Run._on_start`` records). No
     fallback is needed: `can_publish_requirements()` is False without it, and wandb scans itself.
     """
     from wandb.util import working_set
@@ -144,7 +144,7 @@ def installed_distributions() -> list[Any]:
 def saves_requirements_by_default() -> bool:
     """Whether a ``wandb.init`` without an explicit ``x_save_requirements`` would record requirements.
 
-    checked: wandb 0.30.0 .. 0.31.0 (``wandb_setup.singleton().settings``: environment, settings files
+    checked: wandb 0.28.2 .. 0.31.0 (``wandb_setup.singleton().settings``: environment, settings files
     and ``wandb.setup()`` overrides). Falls back to the documented ``WANDB__SAVE_REQUIREMENTS`` variable.
     """
     try:
@@ -158,7 +158,7 @@ def saves_requirements_by_default() -> bool:
 def can_publish_requirements() -> bool:
     """This wandb accepts a package list from outside (so a run can skip its own scan).
 
-    checked: wandb 0.30.0 .. 0.31.0 (``InterfaceBase.publish_python_packages`` and ``working_set``).
+    checked: wandb 0.28.2 .. 0.31.0 (``InterfaceBase.publish_python_packages`` and ``working_set``).
     False when either moved: the plugin then leaves the scan to wandb.
     """
     try:
@@ -172,7 +172,7 @@ def can_publish_requirements() -> bool:
 def publish_requirements(run: Any, packages: list[Any]) -> None:
     """Hand ``packages`` to wandb for ``run``: it writes and records requirements.txt as it would itself.
 
-    checked: wandb 0.30.0 .. 0.31.0 (``Run._interface.publish_python_packages``, the call
+    checked: wandb 0.28.2 .. 0.31.0 (``Run._interface.publish_python_packages``, the call
     ``Run._on_start`` makes). A run without a backend (disabled) records nothing, as in wandb. Should
     ``_interface`` be renamed, the file is written in wandb's format and saved with ``run.save``.
     """
