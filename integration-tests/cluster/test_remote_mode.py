@@ -66,7 +66,8 @@ def test_parent_run_is_shared_with_the_child_pod(offline_run: cluster_pod.RunRes
 
 def test_offline_child_pod_writes_its_part_of_the_parents_run(offline_run: cluster_pod.RunResult) -> None:
     wandb_dir = offline_run.root.out_dir.parents[1] / "wandb"
-    parts = [r for r in read_offline_runs(wandb_dir) if r.id == f"{RUN}-a0"]
+    # wait=0: each pod process has exited, so its part must be complete on disk already.
+    parts = [r for r in read_offline_runs(wandb_dir, wait=0) if r.id == f"{RUN}-a0"]
     # Offline runs cannot be shared between processes: each pod records its part under the one id,
     # which `wandb sync` assembles (the child's part as a resume).
     assert len(parts) == 2
@@ -85,7 +86,7 @@ def test_new_child_pod_opens_its_own_run(offline_run: cluster_pod.RunResult) -> 
     assert own["run_id"] == f"{RUN}-{own['action']}"
     assert obs["parent"]["child_new_run"] == own["run_id"]
     wandb_dir = offline_run.root.out_dir.parents[1] / "wandb"
-    (run,) = [r for r in read_offline_runs(wandb_dir) if r.id == own["run_id"]]
+    (run,) = [r for r in read_offline_runs(wandb_dir, wait=0) if r.id == own["run_id"]]
     assert run.metric("own/metric") == [2.0] and run.exit_code == 0
     assert run.project == "cluster-it" and run.tags == ["cluster"]
 
