@@ -422,7 +422,10 @@ def matrix(session: nox.Session, combo: str) -> None:
         f"flyte=={versions['flyte']}",
         f"wandb=={versions['wandb']}",
         *UNIT_TEST_TOOLS,
+        # What the dev group adds for the tests: the loopback server's GraphQL parser, W&B's sweep
+        # engine (the server's controller, the sweeps engine="wandb"), pandas for the download paths.
         "graphql-core>=3.2",
+        "sweeps>=0.3.0,<0.4",
         "pandas>=2",
     )
     session.run(
