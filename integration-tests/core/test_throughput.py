@@ -171,7 +171,7 @@ def test_every_child_run_is_complete_on_disk_when_the_flyte_run_returns(
     # records: read with no grace period, the files must already hold every step and the exit record.
     out = flyte.with_runcontext(mode="local", name="fan12").run(parent, 12)
     ids = out.outputs()[0]
-    runs = {r.run_id: r for r in read_offline_runs(wandb_dir, wait=0) if r.project == "fan"}
+    runs = {r.id: r for r in read_offline_runs(wandb_dir, wait=0) if r.project == "fan"}
     assert len(runs) == 13
     steps = list(range(STEPS))
     incomplete = [rid for rid in ids if runs[rid].exit_code != 0 or runs[rid].metric("s") != steps]
