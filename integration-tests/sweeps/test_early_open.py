@@ -62,6 +62,15 @@ async def async_objective() -> None:
     SEEN[run.id] = {"x": x}
 
 
+@wandb_init
+async def eager_async_objective() -> None:
+    """Needs its run before its first await: the open must not wait for this event loop."""
+    run = get_wandb_run()
+    for step in range(3):
+        run.log({"loss": run.config["x"] + step})
+    SEEN[run.id] = {"x": run.config["x"]}
+
+
 OBJECTIVE = {"fn": timed_objective}
 
 
@@ -103,7 +112,11 @@ def test_online_trial_reads_its_config_while_its_run_opens_and_loses_nothing(wan
         assert server_run.exit_code == 0 and server_run.state == "finished"
 
 
-@pytest.mark.parametrize("objective", [timed_objective, async_objective], ids=["sync", "async"])
+@pytest.mark.parametrize(
+    "objective",
+    [timed_objective, async_objective, eager_async_objective],
+    ids=["sync", "async", "async-logs-before-awaiting"],
+)
 def test_offline_trials_keep_every_row_and_their_ids(tmp_path, monkeypatch, objective):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setitem(OBJECTIVE, "fn", objective)

@@ -94,16 +94,16 @@ class PendingOpen:
             raise self.error
 
 
-async def opened(opener: Any, pending: PendingOpen) -> None:
-    """Await the opening future, even while the awaiting task is being cancelled."""
+async def opened(pending: PendingOpen) -> None:
+    """Wait for ``pending``'s open without blocking the event loop, even while being cancelled."""
     import asyncio
 
+    if pending.ready.is_set():
+        return
     try:
-        await asyncio.shield(opener)
+        await asyncio.to_thread(pending.ready.wait)
     except asyncio.CancelledError:
         pending.ready.wait()  # rare: the task was cancelled; the run must still be closed
-    except BaseException:
-        pass
 
 
 def settle(active: ActiveRun | None) -> ActiveRun | None:

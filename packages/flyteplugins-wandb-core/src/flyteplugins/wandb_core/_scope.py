@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import functools
@@ -268,9 +267,10 @@ def _async_wrapper(
         # wandb.init blocks for a while: keep the event loop free for concurrent siblings. Opens
         # and finishes have pools of their own, so finished runs never wait behind new ones.
         pending = _early.PendingOpen(scope) if _early.eligible(scope) else None
-        opener = None
         if pending is not None:
-            opener = asyncio.ensure_future(_concurrency.opening(pending.run))
+            # Started now, on the early-open pool: a body that needs its run before its first await
+            # blocks this loop, so the open must not be a coroutine waiting for the loop.
+            pending.start()
         else:
             await _concurrency.opening(scope.open)
         token = set_current(pending.active if pending is not None else scope.active)
@@ -278,14 +278,14 @@ def _async_wrapper(
             with scope.children_context(pending.active if pending is not None else None):
                 result = await func(*args, **kwargs)
         except BaseException as exc:
-            if opener is not None and pending is not None:
-                await _early.opened(opener, pending)
+            if pending is not None:
+                await _early.opened(pending)
             await _concurrency.finishing(scope.close, exc)
             raise
         finally:
             reset_current(token)
-        if opener is not None and pending is not None:
-            await _early.opened(opener, pending)
+        if pending is not None:
+            await _early.opened(pending)
         await _concurrency.finishing(scope.close, None)
         if pending is not None:
             pending.wait()  # raises what the open raised, once the body's result is safe
