@@ -4,8 +4,8 @@ W&B has no offline sweeps: its controller runs on the server. Here the sweep tas
 Which engine suggests the trials (``run_sweep_agents(..., engine=...)``):
 
 - ``None`` (default): the definition's ``method``. ``grid`` and ``random`` are pure Python
-  (`_builtin`); ``bayes`` is Optuna's TPE (`_optuna`); ``early_terminate: hyperband`` is Optuna's
-  Hyperband pruner, whatever the method.
+  (`_builtin`); ``bayes`` is a Gaussian process in Optuna (`_optuna`, `_gp`); ``early_terminate:
+  hyperband`` is Optuna's successive-halving pruner, whatever the method.
 - ``"optuna"`` or an `OptunaEngine` / a bare Optuna sampler: Optuna drives every parameter
   (CMA-ES, multi-objective NSGA-II, ...).
 - ``"wandb"``: W&B's own engine, the ``sweeps`` package (the ``sweeps-wandb-engine`` extra).
@@ -108,7 +108,7 @@ def make_searches(
 ) -> tuple[Search, Search | None]:
     """(what suggests trials, what stops running ones) for a validated config and ``engine``.
 
-    ``seed`` seeds the default samplers (random, TPE) where the engine gives none.
+    ``seed`` seeds the default samplers (random, Gaussian process) where the engine gives none.
     """
     from ._optuna import OptunaEngine, OptunaSearch
 

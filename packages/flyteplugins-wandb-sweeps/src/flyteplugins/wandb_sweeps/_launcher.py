@@ -245,7 +245,7 @@ class _RunSweepAgents:
 
         Online, the W&B server is the controller: each slot is a registered W&B agent whose
         heartbeats fetch the trials. Offline (no API key, or ``mode="offline"``), the sweep task
-        suggests them: grid and random in pure Python, bayes with Optuna's TPE, ``early_terminate:
+        suggests them: grid and random in pure Python, bayes with a Gaussian process, ``early_terminate:
         hyperband`` with Optuna's successive-halving pruner, or the ``engine`` you pass; each trial
         is an offline W&B run in group ``sweep_id``, ready for ``wandb sync``. A re-run of the same
         sweep (same name) repeats none of its finished offline trials and runs only what is left of
@@ -261,7 +261,7 @@ class _RunSweepAgents:
             agent_task: Another trial task to run function objectives with (e.g.
                 ``wandb_sweep_agent.override(resources=..., reusable=flyte.ReusePolicy(...))``).
             engine: What suggests offline trials. None: the definition's ``method``. ``"optuna"``:
-                Optuna's TPE for any method. An Optuna sampler (``optuna.samplers.CmaEsSampler()``)
+                the bayes sampler for any method. An Optuna sampler (``optuna.samplers.CmaEsSampler()``)
                 or an `OptunaEngine` (sampler, pruner, several metrics for multi-objective search).
                 ``"wandb"``: W&B's own ``sweeps`` engine, suggestions identical to the W&B server's
                 (``pip install 'flyteplugins-wandb[sweeps-wandb-engine]'``; it pins numpy<2).

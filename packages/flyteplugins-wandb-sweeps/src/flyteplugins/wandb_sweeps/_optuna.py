@@ -7,10 +7,9 @@ quantile (a uniform latent through the inverse normal CDF, so the prior's shape 
 forms search their support [0, 1]. Resumed sweeps hand their finished trials back to the study by
 encoding each value into the latent space (a value outside it, from an edited definition, is left out).
 
-Why TPE for ``bayes``: it needs only numpy (Optuna's ``GPSampler`` needs torch and scipy), handles
-integer, categorical and conditional parameters natively, keeps a suggestion's cost flat as trials
-accumulate, and ``constant_liar`` keeps concurrent agents from asking for the same point. The
-benchmark in ``benchmarks/bench_engine.py`` (table in docs/sweeps.md) measures it against W&B's engine.
+``bayes`` is a Gaussian process with expected improvement (`_gp`, on scikit-learn), as on W&B's
+server; TPE covers categorical parameters and the first trials. The benchmark in
+``benchmarks/bench_engine.py`` (table in docs/sweeps.md) measures it against W&B's engine and TPE.
 """
 
 from __future__ import annotations
@@ -40,9 +39,8 @@ class OptunaEngine:
     short for ``OptunaEngine(sampler=...)``.
 
     Args:
-        sampler: Any ``optuna.samplers.BaseSampler`` (``CmaEsSampler()``, ``NSGAIISampler()``, ...).
-            None: TPE (multivariate, with ``constant_liar`` for concurrent agents), the default for
-            ``method: bayes``.
+        sampler: Any ``optuna.samplers.BaseSampler`` (``TPESampler()``, ``CmaEsSampler()``,
+            ``NSGAIISampler()``, ...). None: the Gaussian-process sampler ``method: bayes`` uses.
         pruner: An ``optuna.pruners.BasePruner`` that stops running trials from the metric they log.
             None: the definition's ``early_terminate: hyperband`` as Optuna's successive-halving
             pruner (``min_iter`` -> ``min_resource``, ``eta`` -> ``reduction_factor``; see
@@ -50,7 +48,7 @@ class OptunaEngine:
         metrics: Several metrics to optimise together, ``{"loss": "minimize", "accuracy": "maximize"}``
             (multi-objective: use a sampler that supports it, e.g. ``NSGAIISampler``; no pruning).
             None: the definition's ``metric``.
-        seed: Seed of the default TPE sampler (ignored when ``sampler`` is given).
+        seed: Seed of the default sampler (ignored when ``sampler`` is given).
     """
 
     sampler: Any = None
@@ -183,11 +181,10 @@ def _hyperband(optuna: Any, stop: Mapping[str, Any]) -> Any:
 
 
 def default_sampler(seed: int | None = None) -> Any:
-    """TPE as ``method: bayes`` uses it."""
-    optuna = optuna_module()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # multivariate/constant_liar are flagged experimental
-        return optuna.samplers.TPESampler(multivariate=True, constant_liar=True, seed=seed)
+    """The sampler ``method: bayes`` uses: a Gaussian process (`_gp`), TPE for what it does not cover."""
+    from ._gp import GaussianProcessSampler
+
+    return GaussianProcessSampler(seed=seed)
 
 
 @dataclass
