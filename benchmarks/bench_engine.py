@@ -1,4 +1,4 @@
-"""Offline search quality and suggestion latency: the default bayes (Optuna TPE) vs W&B's engine vs random.
+"""Offline search quality and suggestion latency: the default bayes (a GP) vs W&B's engine vs random.
 
     uv run python benchmarks/bench_engine.py [--trials 30] [--seeds 5] [--latency-at 100]
 
@@ -10,7 +10,7 @@ Three standard test functions, minimised with a fixed budget of ``--trials`` seq
 - Hartmann 6-D on [0, 1]^6 (optimum -3.32237).
 
 Engines, each driven through the controller's search interface exactly as a sweep drives it:
-``bayes`` (this package's default for ``method: bayes``: Optuna TPE), ``wandb-bayes`` (W&B's own
+``bayes`` (this package's default for ``method: bayes``: the Gaussian process), ``wandb-bayes`` (W&B's own
 ``sweeps`` engine, engine="wandb"; skipped with a note when not installed) and ``random`` (the
 built-in random search). Prints, per function, the median best-found value over the seeds with its
 [min, max], then the time one suggestion takes once ``--latency-at`` trials have finished (median of
