@@ -1,6 +1,6 @@
 """Decoration of Flyte Elastic (torch distributed) tasks: early checks, links and the task function.
 
-The rank handler (``flyteplugins-wandb-distributed``) decides checks and links from the Elastic config;
+Rank handling (``flyteplugins-wandb-distributed``) decides checks and links from the Elastic config;
 without it the task keeps one ordinary link and a warning says only global rank 0 will log. An
 ``async def`` Elastic function gets the bridge of `._bridge`, since the Elastic plugin calls the
 task function without awaiting it.
@@ -21,15 +21,15 @@ Wrap = Callable[..., Callable[..., Any]]
 
 
 def check(task: Any, settings: dict[str, Any]) -> None:
-    """Refuse or warn about settings that cannot work on this Elastic task (rank handler's checks)."""
-    handler = _extras.try_distributed()
+    """Refuse or warn about settings that cannot work on this Elastic task (rank handling's checks)."""
+    handler = _extras.distributed()
     if handler is not None:
         handler.check_task(task, settings)
 
 
 def links(task: Any, link_args: dict[str, Any], settings: dict[str, Any]) -> tuple[Any, ...]:
     """The Flyte UI links of an Elastic task."""
-    handler = _extras.try_distributed()
+    handler = _extras.distributed()
     if handler is None:
         warnings.warn(
             f"Task {task.name!r} uses Elastic but rank handling is not installed; only global rank 0 "

@@ -1,4 +1,17 @@
-"""Optional sibling packages: lazy loading and the install hint for missing extras."""
+"""Optional sibling packages: lazy loading and the install hint for missing extras.
+
+Rank handling is ``flyteplugins-wandb-distributed``, a separate distribution that core imports lazily
+(`distributed()`) and calls through plain module-level functions, named in `RANK_HOOKS`:
+
+- ``check_task(task, settings)`` then ``links_for_task(task, link_args, settings) -> Sequence[Wandb]``,
+  when an Elastic task is decorated: refuse (`WandbConfigError`) or warn, then its Flyte UI links;
+- ``is_distributed_task(task) -> bool``, on a call of an Elastic task with ``download_logs`` on: the
+  Elastic config asks for more than one process (the download is skipped even in local mode);
+- ``detect_topology(env) -> Topology | None`` on each call of a task on a process with ``WORLD_SIZE``
+  > 1, then ``resolve_distributed(settings, task_info, topology, plan) -> RunPlan`` (through
+  ``resolve_run``: ``plan`` is the single-process plan, ``run_id`` preset to the base id), then
+  ``on_run_open(active)`` once the rank's run is open.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +20,13 @@ import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from ._runtime import world_size
 
 if TYPE_CHECKING:  # pragma: no cover - ext imports the decorator, which imports this module
     from ._resolve import RunPlan, Topology
-    from .ext import RankHandler
 
 # public name -> (module providing it, extra that installs it)
 OPTIONAL_NAMES: dict[str, tuple[str, str]] = {
@@ -30,8 +43,15 @@ OPTIONAL_NAMES: dict[str, tuple[str, str]] = {
 }
 
 DISTRIBUTED_MODULE = "flyteplugins.wandb_distributed"
-# The module-level object of the distributed package that implements ext.RankHandler.
-RANK_HANDLER_ATTR = "rank_handler"
+# The functions of DISTRIBUTED_MODULE core calls (the module docstring says when and with what).
+RANK_HOOKS = (
+    "check_task",
+    "links_for_task",
+    "is_distributed_task",
+    "detect_topology",
+    "resolve_distributed",
+    "on_run_open",
+)
 
 
 class MissingExtraError(ImportError):
@@ -57,16 +77,14 @@ def load_optional(name: str) -> object:
     return getattr(module, name)
 
 
-def try_distributed() -> RankHandler | None:
-    """The installed rank handler (flyteplugins-wandb-distributed), or None when it is not installed."""
+def distributed() -> ModuleType | None:
+    """Rank handling (the ``flyteplugins.wandb_distributed`` module), or None when it is not installed."""
     try:
-        module = importlib.import_module(DISTRIBUTED_MODULE)
+        return importlib.import_module(DISTRIBUTED_MODULE)
     except ModuleNotFoundError as exc:
         if exc.name and DISTRIBUTED_MODULE.startswith(exc.name):
             return None
         raise
-    handler: RankHandler = getattr(module, RANK_HANDLER_ATTR)
-    return handler
 
 
 @dataclass(frozen=True)
@@ -75,13 +93,14 @@ class Distribution:
 
     Attributes:
         topology: This rank's place, when the job is distributed and rank handling is installed.
-        handler: The rank handler that resolves the run plan (set exactly when ``topology`` is).
+        handler: Rank handling (`distributed()`) that resolves the run plan (set exactly when
+            ``topology`` is).
         rank0_only: Distributed, but rank handling is not installed: only global rank 0 logs, as
             a plain single-process task would.
     """
 
     topology: Topology | None = None
-    handler: RankHandler | None = None
+    handler: ModuleType | None = None
     rank0_only: bool = False
 
 
@@ -99,7 +118,7 @@ def distribution(env: Mapping[str, str] | None = None) -> Distribution:
     size = world_size(env)
     if size <= 1:
         return NOT_DISTRIBUTED
-    handler = try_distributed()
+    handler = distributed()
     if handler is None:
         if not _warned_no_distributed:
             _warned_no_distributed = True
@@ -131,7 +150,7 @@ def skip_download_if_distributed(plan: RunPlan, task: object) -> None:
     """
     if not is_elastic(task):
         return
-    handler = try_distributed()
+    handler = distributed()
     if handler is None or not handler.is_distributed_task(task):
         return
     plan.download_logs = False

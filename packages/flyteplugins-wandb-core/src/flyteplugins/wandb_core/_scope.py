@@ -37,8 +37,9 @@ from ._state import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover - ext imports this module
+    from types import ModuleType
+
     from ._resolve import RunPlan, TaskInfo
-    from .ext import RankHandler
 
 logger = logging.getLogger("flyteplugins.wandb")
 
@@ -110,8 +111,8 @@ class _Scope:
         self.trial_handle: TrialHandle | None = None
         # A sweep trial's call (in this process or in a trial action): its run may open beside its body.
         self.is_trial = False
-        # The rank handler (flyteplugins.wandb_distributed), when this call runs on a torchrun rank.
-        self.dist: RankHandler | None = None
+        # Rank handling (the flyteplugins.wandb_distributed module), when this call runs on a torchrun rank.
+        self.dist: ModuleType | None = None
 
     def plan_run(self) -> RunPlan:
         from ._resolve import RunPlan, merge_settings, resolve_run

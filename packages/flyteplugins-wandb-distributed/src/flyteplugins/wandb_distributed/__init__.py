@@ -12,21 +12,20 @@ the ``run_mode`` × ``rank_scope`` matrix:
 
 ``get_distributed_info()`` (also importable from ``flyteplugins.wandb``) describes this process's place.
 
-Core reaches this package only through ``rank_handler``, its implementation of the
-``flyteplugins.wandb_core.ext.RankHandler`` protocol (checked by ``ext.check_rank_handler``).
+Core imports this module lazily and calls six of its functions: ``check_task``, ``links_for_task``,
+``is_distributed_task``, ``detect_topology``, ``resolve_distributed`` and ``on_run_open`` (when and with
+what: the docstring of core's ``_extras``). Renaming one of them breaks core.
 """
 
 from __future__ import annotations
 
 from ._guard import install_guard, on_run_open
-from ._handler import TorchrunRankHandler, rank_handler
 from ._resolve import group_for, is_scope_primary, resolve_distributed, run_id_for
 from ._task import check_task, elastic_shape, is_distributed_task, links_for_task
 from ._topology import ENV_VARS, detect_topology, get_distributed_info
 
 __all__ = [
     "ENV_VARS",
-    "TorchrunRankHandler",
     "check_task",
     "detect_topology",
     "elastic_shape",
@@ -37,7 +36,6 @@ __all__ = [
     "is_scope_primary",
     "links_for_task",
     "on_run_open",
-    "rank_handler",
     "resolve_distributed",
     "run_id_for",
 ]

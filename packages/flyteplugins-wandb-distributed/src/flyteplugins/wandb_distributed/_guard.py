@@ -38,5 +38,5 @@ def install_guard(env: Mapping[str, str] | None = None) -> bool:
 
 
 def on_run_open(active: ActiveRun) -> None:
-    """Core hook (``RankHandler.on_run_open``): a run opened on this rank (core tracks it already)."""
+    """Core's hook: a run opened on this rank (core tracks it already)."""
     install_guard()
