@@ -35,7 +35,8 @@ def sync_command(
 ) -> None:
     """Upload the offline W&B runs of the Flyte run RUN_NAME to W&B (as `wandb sync` does).
 
-    Runs synced before are skipped: running it again uploads only what is left.
+    Runs synced before are skipped: running it again uploads only what is left. The trials of an
+    offline sweep are published as one W&B sweep once all of them are synced.
     """
     from .sync import sync_offline_runs
 
@@ -49,6 +50,8 @@ def sync_command(
         f"{run_name}: {len(report.synced)} run folder(s) synced, {len(report.skipped)} synced before, "
         f"{len(report.failed)} failed."
     )
+    for offline_id, sweep_id in report.sweeps.items():
+        click.echo(f"  offline sweep {offline_id} published as W&B sweep {sweep_id}")
     for uri, why in report.failed.items():
         click.echo(f"  not synced: {uri}: {why}", err=True)
     if report.failed:

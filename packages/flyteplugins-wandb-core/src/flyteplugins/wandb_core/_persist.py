@@ -18,6 +18,10 @@ The ``.json`` file beside each folder (written last) names the W&B run id and th
 Offline checkpoints go to ``<store root>/wandb-offline/<flyte run>/<action>/checkpoints/`` (shared by
 the action's attempts), so that a retry on a fresh pod restores the last one.
 
+An offline sweep's definition goes to ``<store root>/wandb-offline/<flyte run>/<action>/sweeps/<sweep
+id>.json`` (the sweep task's action), so that ``flyte wandb sync`` publishes its trial runs (the
+runs whose group is the sweep id) as one W&B sweep.
+
 Nothing happens in Flyte's local mode (the folder stays where the user sees it) nor outside a task,
 and nothing is read in the online case. A failed upload prints one warning line and never fails
 the task.
@@ -46,6 +50,7 @@ __all__ = ["STORE_DIR", "STORE_ENV", "Location", "location", "persist_run", "rem
 STORE_DIR = "wandb-offline"
 STORE_ENV = "FLYTEPLUGINS_WANDB_STORE"
 CHECKPOINT_DIR = "checkpoints"
+SWEEP_DIR = "sweeps"
 # Seconds one upload may take before the task goes on without it (a store that does not answer
 # would otherwise hold the task for the storage client's whole retry budget).
 UPLOAD_TIMEOUT = 30.0
@@ -96,6 +101,11 @@ class Location:
     def checkpoints(self) -> str:
         """The action's offline checkpoints, shared by its attempts."""
         return f"{run_prefix(self.root, self.run_name)}/{self.action}/{CHECKPOINT_DIR}"
+
+    @property
+    def sweeps(self) -> str:
+        """The offline sweep definitions the action created."""
+        return f"{run_prefix(self.root, self.run_name)}/{self.action}/{SWEEP_DIR}"
 
 
 def location() -> Location | None:
@@ -175,8 +185,10 @@ async def _put_json(data: dict[str, Any], remote: str) -> None:
         os.unlink(tmp)
 
 
-def _wait_for_exit_record(run_dir: str, timeout: float) -> None:
+def _wait_for_exit_record(run_dir: str, timeout: float) -> Any:
     """Wait (at most ``timeout`` s) until the run's transaction log holds its exit record on disk.
+
+    Returns the run as read last (an `OfflineRun`, None when nothing could be read).
 
     ``run.finish()`` returns before wandb's service has flushed the log (observed with wandb 0.31:
     7 bytes right after finish, complete ~0.1 s later); uploading then would keep an empty run.
@@ -185,17 +197,20 @@ def _wait_for_exit_record(run_dir: str, timeout: float) -> None:
 
     deadline = time.monotonic() + timeout
     size = -1
+    run = None
     while time.monotonic() < deadline:
         logs = glob.glob(os.path.join(glob.escape(run_dir), "run-*.wandb"))
         now = os.path.getsize(logs[0]) if logs else -1
         if now != size:  # parse again only when something was written
             size = now
             try:
-                if logs and read_offline_run(logs[0]).finished:
-                    return
+                run = read_offline_run(logs[0]) if logs else None
+                if run is not None and run.finished:
+                    return run
             except Exception:  # a half-written record: look again
                 pass
         time.sleep(0.05)
+    return run
 
 
 def persist_run(
@@ -221,10 +236,12 @@ def persist_run(
     loc = _where.pop(run_dir, None) or location()
     if loc is None or not os.path.isdir(run_dir):
         return None
-    _wait_for_exit_record(run_dir, min(FLUSH_WAIT, timeout / 3))
+    read = _wait_for_exit_record(run_dir, min(FLUSH_WAIT, timeout / 3))
     folder = os.path.basename(run_dir.rstrip("/"))
     dest = f"{loc.prefix}/{folder}"
     meta = {"run_id": run_id, "sync_id": sync_id or "", "online": online_dir, "attempt": loc.attempt}
+    # Sync finds an offline sweep's trials by their group (the sweep id) and publishes them together.
+    meta.update(group=getattr(read, "group", "") or "", project=getattr(read, "project", "") or "")
     try:
 
         async def upload() -> None:
@@ -241,6 +258,28 @@ def persist_run(
     _notices.notice(
         f"offline run {run_id!r} kept in {dest}; upload it to W&B with: flyte wandb sync {loc.run_name}"
     )
+    return dest
+
+
+def persist_sweep(sweep_id: str, definition: dict[str, Any]) -> str | None:
+    """Keep an offline sweep's definition beside its trial runs; returns where it went, or None.
+
+    ``definition`` holds ``config`` (the W&B sweep configuration), ``project`` and ``entity``;
+    ``flyte wandb sync`` creates the W&B sweep from it, with the synced trial runs as its runs.
+    None in local mode, outside a task, or when the upload failed (one warning line per process).
+    """
+    loc = location()
+    if loc is None:
+        return None
+    dest = f"{loc.sweeps}/{sweep_id}.json"
+    try:
+        _in_thread(lambda: _put_json({"sweep_id": sweep_id, **definition}, dest), UPLOAD_TIMEOUT)
+    except Exception as exc:
+        _warn_once(
+            f"could not keep offline sweep {sweep_id!r} in Flyte storage ({dest}): "
+            f"{type(exc).__name__}: {exc}; its synced trials will not be grouped into a W&B sweep."
+        )
+        return None
     return dest
 
 

@@ -15,7 +15,9 @@ What is here:
   `TRIAL_CONTEXT_KEY` (the same overrides as JSON in a trial action's ``custom_context``);
   `RUN_ID_KEY` is the context key of the run a task's children log into.
 - Hosts and credentials: `ui_host()`, `api_base_url()`, `has_netrc_credentials()`.
-- Offline runs: `read_offline_run()` / `read_offline_runs()` and `OfflineRun`.
+- Offline runs: `read_offline_run()` / `read_offline_runs()` and `OfflineRun`;
+  `persist_offline_sweep()` keeps an offline sweep's definition in the Flyte run's storage (on a
+  cluster), so that ``flyte wandb sync`` publishes its synced trials as one W&B sweep.
 - Tracked objects: `is_tracked()`, `is_flyte_task()`.
 - Preemption: `install_sigterm_handler()` puts core's one SIGTERM path in place from the calling
   (main) thread: open runs are marked preempting and finished with `PREEMPTED_EXIT_CODE`, then the
@@ -43,6 +45,7 @@ from ._extras import OPTIONAL_NAMES
 from ._fields import Field, FieldTable
 from ._link import WANDB_ICON, Default, Wandb, fill_defaults, given, link_host, pick, project_url
 from ._offline import OfflineRun, read_offline_run, read_offline_runs
+from ._persist import persist_sweep as persist_offline_sweep
 from ._preempt import PREEMPTED_EXIT_CODE
 from ._preempt import arm as install_sigterm_handler
 from ._resolve import (
@@ -106,6 +109,7 @@ __all__ = [
     "is_flyte_task",
     "is_tracked",
     "link_host",
+    "persist_offline_sweep",
     "pick",
     "project_url",
     "read_offline_run",

@@ -11,6 +11,12 @@ folders with a marker are skipped, so a second sync uploads nothing and a sync i
 and started again uploads only the folders it had not finished (one cut off in the middle of its own
 upload is sent again whole: ``wandb sync`` appends to a run that exists).
 
+Offline sweeps: a sweep task on a cluster keeps its sweep's definition beside the runs
+(``<action>/sweeps/<sweep id>.json``). Once every trial run of the sweep (the runs whose group is the
+sweep id) is synced, the sweep is created on W&B with those runs as its ``prior_runs`` (the recipe of
+docs/sweeps.md), so they show up as one W&B sweep; a ``<sweep id>.published`` marker holding the W&B
+sweep id makes this happen once.
+
 Three ways to run it:
 
 - ``flyte wandb sync <flyte run name> [--store s3://bucket]`` (Flyte's CLI, through its plugin entry
@@ -35,18 +41,23 @@ from typing import Any
 
 import flyte
 
-from ._persist import STORE_ENV, run_prefix, store_root
+from ._persist import STORE_ENV, SWEEP_DIR, run_prefix, store_root
 
 __all__ = [
     "StoredRun",
+    "StoredSweep",
     "SyncReport",
     "list_stored_runs",
+    "list_stored_sweeps",
     "sync_env",
     "sync_offline_runs",
     "sync_offline_runs_task",
 ]
 
 SYNCED_SUFFIX = ".synced"
+PUBLISHED_SUFFIX = ".published"
+# The keys of a W&B sweep configuration the server takes; the offline engines' own keys stay behind.
+SWEEP_CONFIG_KEYS = ("name", "description", "method", "metric", "parameters", "early_terminate", "run_cap")
 META_SUFFIX = ".json"
 DEFAULT_WORKERS = 4
 
@@ -62,6 +73,8 @@ class StoredRun:
     sync_id: str = ""  # `wandb sync --id` for a fail-open copy
     online: bool = False  # an online run's folder whose upload W&B never confirmed
     synced: bool = False
+    group: str = ""  # the W&B group (an offline sweep's id for its trials)
+    project: str = ""
 
     @property
     def folder(self) -> str:
@@ -79,6 +92,7 @@ class SyncReport:
     synced: list[StoredRun] = field(default_factory=list)
     skipped: list[StoredRun] = field(default_factory=list)  # synced before
     failed: dict[str, str] = field(default_factory=dict)  # folder URI -> why
+    sweeps: dict[str, str] = field(default_factory=dict)  # offline sweep id -> W&B sweep id
 
     @property
     def ok(self) -> bool:
@@ -156,10 +170,97 @@ def list_stored_runs(run_name: str, *, store: str | None = None) -> list[StoredR
                 sync_id=str(meta.get("sync_id") or ""),
                 online=bool(meta.get("online", folder.startswith("run-"))),
                 synced=f"{action}/{attempt}/{folder}{SYNCED_SUFFIX}" in files,
+                group=str(meta.get("group") or ""),
+                project=str(meta.get("project") or ""),
             )
         )
     # Attempts in order, and within an attempt by the folder's start time (in its name).
     return sorted(found, key=lambda r: (r.attempt, r.folder.split("-", 2)[-1], r.action))
+
+
+@dataclass(frozen=True)
+class StoredSweep:
+    """One offline sweep's definition kept in the store."""
+
+    uri: str  # the ``<sweep id>.json`` file
+    sweep_id: str  # the offline id: its trial runs' group
+    published: bool = False
+
+
+def list_stored_sweeps(run_name: str, *, store: str | None = None) -> list[StoredSweep]:
+    """Every offline sweep definition the Flyte run ``run_name`` kept (arguments as `list_stored_runs`)."""
+    if not isinstance(run_name, str) or not run_name.strip() or "/" in run_name:
+        raise ValueError(f"run_name: a Flyte run name is needed (no '/'), got {run_name!r}")
+    prefix = run_prefix(_resolve_root(store), run_name)
+    fs = _fs(prefix)
+    try:
+        keys = [str(k).rstrip("/") for k in fs.glob(f"{prefix}/*/{SWEEP_DIR}/*")]
+    except FileNotFoundError:
+        return []
+    names = {k.rsplit("/", 1)[-1] for k in keys}
+    sweeps = []
+    for key in sorted(keys):
+        leaf = key.rsplit("/", 1)[-1]
+        if leaf.endswith(META_SUFFIX):
+            sweep_id = leaf[: -len(META_SUFFIX)]
+            uri = f"{prefix}/{key.split('/')[-3]}/{SWEEP_DIR}/{leaf}"
+            sweeps.append(StoredSweep(uri, sweep_id, f"{sweep_id}{PUBLISHED_SUFFIX}" in names))
+    return sweeps
+
+
+# Run in a process of its own: wandb.sweep logs in and sets WANDB_PROJECT/WANDB_ENTITY process-wide.
+_PUBLISH = """
+import json, sys, wandb
+spec = json.load(sys.stdin)
+sweep_id = wandb.sweep(sweep=spec["config"], entity=spec["entity"], project=spec["project"],
+                       prior_runs=spec["prior_runs"])
+print("sweep-id:" + str(sweep_id))  # a line of its own: wandb.sweep prints to stdout too
+"""
+
+
+def _publish_sweep(sweep: StoredSweep, runs: list[StoredRun], project: str | None, entity: str | None) -> str:
+    """Create the W&B sweep of an offline sweep whose trials are all synced; returns its id."""
+    import json
+
+    fs = _fs(sweep.uri)
+    spec = json.loads(fs.cat_file(sweep.uri))
+    config = {k: v for k, v in dict(spec.get("config") or {}).items() if k in SWEEP_CONFIG_KEYS}
+    trials = [r for r in runs if r.group == sweep.sweep_id]
+    payload = {
+        "config": config,
+        # Where the trials were synced to: the override, else the sweep's project, else the trials'.
+        "project": project or spec.get("project") or next((r.project for r in trials if r.project), None),
+        "entity": entity or spec.get("entity") or None,
+        "prior_runs": sorted({r.target_id for r in trials}),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", _PUBLISH], input=json.dumps(payload), capture_output=True, text=True
+    )
+    found = [line for line in proc.stdout.splitlines() if line.startswith("sweep-id:")]
+    if proc.returncode != 0 or not found:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise RuntimeError(f"creating the W&B sweep exited {proc.returncode}: {' | '.join(tail)}")
+    published = found[-1][len("sweep-id:") :]
+    fs.pipe_file(sweep.uri[: -len(META_SUFFIX)] + PUBLISHED_SUFFIX, published.encode())
+    return published
+
+
+def _publish_sweeps(
+    run_name: str, store: str | None, report: SyncReport, project: str | None, entity: str | None
+) -> None:
+    """Publish every stored offline sweep not published yet whose trial runs are all synced."""
+    sweeps = [s for s in list_stored_sweeps(run_name, store=store) if not s.published]
+    if not sweeps:
+        return
+    runs = list_stored_runs(run_name, store=store)  # with this sync's markers
+    for sweep in sweeps:
+        trials = [r for r in runs if r.group == sweep.sweep_id]
+        if not trials or not all(r.synced for r in trials):
+            continue  # a trial failed to sync (in report.failed): publish on the next sync
+        try:
+            report.sweeps[sweep.sweep_id] = _publish_sweep(sweep, runs, project, entity)
+        except Exception as exc:
+            report.failed[sweep.uri] = f"{type(exc).__name__}: {exc}"
 
 
 def _sync_one(run: StoredRun, extra_args: list[str]) -> None:
@@ -254,6 +355,7 @@ def sync_offline_runs(
     finally:
         if bar is not None:
             bar.stop()
+    _publish_sweeps(run_name, store, report, project, entity)
     return report
 
 

@@ -29,6 +29,7 @@ from flyteplugins.wandb_core.ext import (
     get_wandb_context,
     has_netrc_credentials,
     is_flyte_task,
+    persist_offline_sweep,
 )
 
 from ._config import (
@@ -220,6 +221,11 @@ def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None) 
             print(f"wandb: continuing online sweep {found} ({state.name!r}).", file=sys.stderr, flush=True)
     else:
         state.sweep_id = offline_sweep_id(f"{state.project}/{state.name}")
+        if state.mode == "offline":
+            # On a cluster, beside the trials' stored runs: `flyte wandb sync` publishes them as one sweep.
+            persist_offline_sweep(
+                state.sweep_id, {"config": dict(config), "project": state.project, "entity": state.entity}
+            )
         print(
             f"wandb: offline sweep {state.sweep_id} ({config.get('method')}); trials are offline runs in "
             f"group {state.sweep_id!r}: upload them later with `wandb sync`.",
