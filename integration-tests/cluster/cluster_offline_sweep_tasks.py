@@ -140,3 +140,17 @@ async def early_terminate_sweep() -> str:
     result = await run_sweep_agents.aio(grid_objective, count=4, agents=2)
     _record("hyperband", _summary(result))
     return result.sweep_id
+
+
+@wandb_sweep(
+    project="cluster-sweeps",
+    entity="it",
+    method="grid",
+    metric={"name": "score", "goal": "maximize"},
+    parameters={"a": {"values": [1, 2]}, "b": {"values": ["y"]}},
+)
+@env.task
+async def small_grid_sweep() -> str:
+    """Two trials: the fewest pods that still make a sweep of several runs."""
+    result = await run_sweep_agents.aio(grid_objective, count=2, agents=2)
+    return result.sweep_id

@@ -13,7 +13,6 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import cluster_persist_tasks as pt
@@ -27,14 +26,6 @@ from flyteplugins.wandb_core.sync import list_stored_runs, sync_offline_runs
 pytestmark = pytest.mark.integration
 
 STORE = cluster_s3.STORE
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[dict[str, str]]:
-    """An S3-compatible server on loopback with the cluster's bucket; yields the pods' store settings."""
-    pytest.importorskip("moto.server")
-    with cluster_s3.object_store() as settings:
-        yield settings
 
 
 def _delete_pods(root: Path) -> None:
