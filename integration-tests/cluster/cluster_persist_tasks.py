@@ -1,10 +1,12 @@
 """Offline tracked tasks whose runs are kept in the Flyte run's storage (test_persist_on_cluster.py).
 
-Imported by Flyte's resolver inside each pod. No key reaches these pods: every run is offline.
+Imported by Flyte's resolver inside each pod. No key reaches the pods of ``env``: every run there is
+offline; ``online_env`` takes the key from the secret and starts online.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 import time
@@ -18,6 +20,13 @@ env = flyte.TaskEnvironment(name="persist_it", image="registry.example.com/flyte
 
 PROJECT = "persist-it"
 
+# Online tasks: the W&B key comes from the secret, as in a deployed environment.
+online_env = flyte.TaskEnvironment(
+    name="persist_it_online",
+    image="registry.example.com/flyte-wandb:test",
+    secrets=[flyte.Secret(key="wandb_api_key", as_env_var="WANDB_API_KEY")],
+)
+
 
 @wandb_init(project=PROJECT, run_mode="new")
 @env.task
@@ -25,6 +34,23 @@ async def steps(n: int, tag: str) -> str:
     run = get_wandb_run()
     for i in range(n):
         run.log({"loss": 1.0 / (i + 1), "tag_len": len(tag)}, step=i)
+    return str(run.id)
+
+
+@wandb_init(project=PROJECT, run_mode="new", finish_timeout=3.0)
+@online_env.task
+async def outage_midway(n: int) -> str:
+    """Logs half its steps online, then W&B dies (the test kills it when asked) and it logs the rest."""
+    run = get_wandb_run()
+    results = Path(os.environ["CLUSTER_TEST_RESULTS"])
+    for i in range(n):
+        if i == n // 2:
+            (results / "kill-wandb").write_text(str(run.id))
+            for _ in range(1200):  # the test answers within a minute
+                if (results / "wandb-killed").exists():
+                    break
+                await asyncio.sleep(0.05)
+        run.log({"loss": 1.0 / (i + 1)}, step=i)
     return str(run.id)
 
 

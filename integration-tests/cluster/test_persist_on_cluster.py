@@ -9,17 +9,20 @@ the loopback W&B server.
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import cluster_persist_tasks as pt
 import cluster_pod
 import cluster_s3
 import pytest
-from wandb_loopback import LoopbackServer
+from wandb_loopback import LoopbackProcess, LoopbackServer
 
 from flyteplugins.wandb_core.sync import list_stored_runs, sync_offline_runs
 
@@ -136,7 +139,6 @@ def test_sigterm_then_retry_on_a_fresh_pod_restores_and_syncs_one_run(
         assert report.ok, report.failed
         runs = server.runs()
     assert len(runs) == 1
-    import json
 
     steps = sorted(json.loads(line)["_step"] for line in runs[0].history_lines)
     assert steps == [0, 1, 2, 3, 4, 5]
@@ -165,3 +167,46 @@ def test_wandb_outage_fail_open_run_is_kept_and_synced_when_wandb_is_back(
         [run] = server.runs()
         assert run.id == result.value  # (its display name says which Flyte task and action made it)
         assert len(run.history_lines) == 4 and run.state == "finished"
+
+
+def test_wandb_dies_mid_run_the_unconfirmed_online_run_is_kept_and_synced(
+    tmp_path: Path, s3: dict[str, str]
+) -> None:
+    run_name = "persist-midway"
+    results = tmp_path / "run"
+    with LoopbackProcess() as server:
+
+        def kill_when_asked() -> None:
+            # The task writes the first half of its steps online, then asks for W&B to die.
+            for _ in range(6000):
+                if (results / "kill-wandb").exists():
+                    break
+                time.sleep(0.05)
+            server.kill()
+            (results / "wandb-killed").write_text("")
+
+        watcher = threading.Thread(target=kill_when_asked, daemon=True)
+        watcher.start()
+        with cluster_pod.isolated_env(tmp_path, WANDB_BASE_URL=server.url, **s3):
+            result = cluster_pod.run_root(
+                pt.outage_midway, 6, run_name=run_name, base_dir=results,
+                secrets={"wandb_api_key": server.env()["WANDB_API_KEY"]},
+            )  # fmt: skip
+        watcher.join(timeout=10)
+        assert result.error is None, result.error
+        log = result.root.log()
+        # finish_timeout bounded the wait; the online folder W&B never confirmed went to the store.
+        assert "did not confirm the upload of run" in log, log
+        assert f"kept in {STORE}/wandb-offline/{run_name}/a0/0/run-" in log, log
+        _delete_pods(tmp_path)
+
+        server.restart()  # W&B is back, at the same address, with nothing of the run
+        with cluster_pod.isolated_env(tmp_path, **server.env(), **s3):
+            [stored] = list_stored_runs(run_name, store=STORE)
+            assert stored.online and stored.run_id == result.value
+            report = sync_offline_runs(run_name, store=STORE, progress=False)
+        assert report.ok and len(report.synced) == 1, report.failed
+        [run] = server.runs()
+        assert run.id == result.value
+        assert [json.loads(line)["_step"] for line in run.history_lines] == list(range(6))
+        assert run.state == "finished"
