@@ -190,3 +190,19 @@ def test_the_wandb_engine_still_drives_offline_sweeps_and_its_grid_is_ours():
         return sorted((str(a.params["a"]), a.params["n"], round(a.params["q"], 9)) for a in got)
 
     assert visited("wandb") == visited(None) and len(visited(None)) == 2 * 3 * 4
+
+
+def test_bayes_with_three_agents_in_flight_still_closes_in():
+    # Three trials always running: each suggestion is made while two others are pending. The sweep
+    # id seeds the search; with "c" a lie of the best value for pending trials kept every agent
+    # around x=-3, and a lie of the worst stalled near x=1.8.
+    c = OfflineController(_config("bayes", {"x": {"min": -5.0, "max": 5.0}}), "c", count=15)
+    running = [c.next_trial() for _ in range(3)]
+    losses = []
+    while running:
+        a = running.pop(0)
+        losses.append((a.params["x"] - 1.3) ** 2)
+        c.report(a.run_id, "finished", {"loss": losses[-1]})
+        if (nxt := c.next_trial()) is not None:
+            running.append(nxt)
+    assert len(losses) == 15 and min(losses) < 0.05

@@ -4,7 +4,7 @@ What W&B's server does for ``bayes`` (a GP over the numeric parameters, expected
 Optuna sampler so that the rest of Optuna (studies, pruners, resumed trials) is unchanged. Numeric
 parameters (Optuna float and int distributions, log-scaled where the distribution is) are searched
 by the GP in the unit cube; categorical parameters, the first ``n_startup_trials`` and
-multi-objective studies go to TPE. Running trials count at the best value seen (a constant liar),
+multi-objective studies go to TPE. Running trials count at the mean value seen (a constant liar),
 so concurrent agents spread out instead of asking for the same point.
 
 Why not Optuna's own ``GPSampler``: it needs torch (a resolver may pull CUDA builds for it).
@@ -107,9 +107,13 @@ class GaussianProcessSampler(optuna.samplers.BaseSampler):
         x = self._points(done, names, space)
         y = np.array([sign * float(t.value) for t in done])  # type: ignore[arg-type]
         pending = usable((TrialState.RUNNING,))
-        if pending:  # constant liar: pending points look as good as the best, so others go elsewhere
+        best = y.min()
+        if pending:
+            # Constant liar at the mean: a running trial counts as an average outcome, so other agents
+            # look elsewhere. The best value as the lie drew every agent to the running trial's region;
+            # the worst distorted the GP's scale.
             x = np.vstack([x, self._points(pending, names, space)])
-            y = np.concatenate([y, np.full(len(pending), y.min())])
+            y = np.concatenate([y, np.full(len(pending), y.mean())])
         dims = len(names)
         kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(
             length_scale=np.full(dims, 0.3), length_scale_bounds=(1e-3, 1e1), nu=2.5
@@ -125,7 +129,6 @@ class GaussianProcessSampler(optuna.samplers.BaseSampler):
         points = np.vstack(candidates)
         mean, std = gp.predict(points, return_std=True)
         std = np.maximum(std, 1e-12)
-        best = y.min()
         z = (best - mean) / std
         improvement = (best - mean) * norm.cdf(z) + std * norm.pdf(z)
         chosen = points[int(np.argmax(improvement))]
