@@ -122,9 +122,13 @@ def test_a_killed_sweep_task_run_again_repeats_no_finished_trial(tmp_path: Path)
     assert len(finished) == 6  # count=6 in total, not 6 more
     assert len({r.id for r in finished}) == 6  # no finished trial ran twice
     sweep = _sweep(tmp_path / "attempt2", "killed")
-    assert len(sweep["trials"]) == 4
-    assert not {t["run_id"] for t in sweep["trials"]} & {r.id for r in before}
-    assert min(int(t["run_id"].rsplit("-", 1)[1]) for t in sweep["trials"]) == 3  # the count continues
+    # The result holds the whole sweep: the 2 trials of the first attempt, marked resumed, and 4 new.
+    assert len(sweep["trials"]) == 6
+    resumed = [t for t in sweep["trials"] if t.get("resumed")]
+    new = [t for t in sweep["trials"] if not t.get("resumed")]
+    assert {t["run_id"] for t in resumed} == {r.id for r in before} and len(new) == 4
+    assert not {t["run_id"] for t in new} & {r.id for r in before}
+    assert min(int(t["run_id"].rsplit("-", 1)[1]) for t in new) == 3  # the count continues
 
 
 def test_early_terminate_that_cannot_act_is_said_once(tmp_path: Path) -> None:

@@ -177,7 +177,8 @@ def test_the_wandb_engine_missing_names_its_extra(monkeypatch):
 
 
 def test_the_wandb_engine_still_drives_offline_sweeps_and_its_grid_is_ours():
-    pytest.importorskip("sweeps")
+    if not callable(getattr(pytest.importorskip("sweeps"), "next_runs", None)):
+        pytest.skip("W&B's sweep engine is not installed (a folder named sweeps is not it)")
     parameters = {
         "a": {"values": [1, "x"]},
         "n": {"distribution": "int_uniform", "min": 1, "max": 3},

@@ -23,6 +23,11 @@ def sweeps_module() -> Any:
             # sweeps 0.3.0 still declares a pydantic-v1 style Config; harmless, but noisy on import.
             warnings.simplefilter("ignore")
             import sweeps
+
+        # A folder named "sweeps" on sys.path (a project's own tests, say) imports as a namespace
+        # package: only W&B's engine has next_runs.
+        if not callable(getattr(sweeps, "next_runs", None)):
+            raise ImportError("not W&B's sweeps engine")
     except ImportError:
         raise WandbConfigError(
             f"run_sweep_agents: engine='wandb' needs W&B's sweep engine (the `sweeps` package), which is "
