@@ -593,3 +593,75 @@ def test_pip_all_keeps_numpy_2(tmp_path: Path, dist_dir: Path, wheels: dict[str,
     assert "sweeps" not in dists
     out = venv.run(OFFLINE_SEARCH_SMOKE)
     assert "SEARCH-OK 2." in out, out
+
+
+# An ML stack as users have it: CPU torch, numpy 2 and pandas, installed before the plugin.
+TORCH_STACK_PIN = "torch==2.13.0+cpu"  # the local build: PyPI has no +cpu, so pip can never pick CUDA torch
+OFFLINE_BAYES_SWEEP = """
+import flyte
+import numpy
+import torch
+from flyteplugins.wandb import get_wandb_run, run_sweep_agents, wandb_init, wandb_sweep, wandb_sweep_config
+from flyteplugins.wandb.testing import read_offline_runs
+
+env = flyte.TaskEnvironment(name="stack")
+
+
+@wandb_init
+def objective() -> None:
+    run = get_wandb_run()
+    # torch and numpy 2 together in the trial: the tensor crosses the numpy boundary both ways.
+    x = torch.from_numpy(numpy.array([run.config["x"]]))
+    run.log({"loss": float(((x - 2.0) ** 2).numpy()[0])})
+
+
+@wandb_sweep(mode="offline")
+@env.task
+def sweep() -> int:
+    return len(run_sweep_agents(objective, count=4, agents=2).trials)
+
+
+flyte.init()
+cfg = wandb_sweep_config(
+    method="bayes",
+    metric={"name": "loss", "goal": "minimize"},
+    parameters={"x": {"min": 0.0, "max": 4.0}},
+    project="stack",
+)
+run = flyte.with_runcontext(mode="local", name="stack", custom_context=cfg).run(sweep)
+assert run.outputs()[0] == 4, run.outputs()
+trials = read_offline_runs("wandb")
+assert len(trials) == 4 and all(t.exit_code == 0 and t.metric("loss") for t in trials), trials
+print("BAYES-OK", numpy.__version__, torch.__version__)
+"""
+
+
+def _local_torch_wheel() -> str | None:
+    """Why the torch-stack test cannot run here, or None when the local CPU wheel is available."""
+    links = os.environ.get("PIP_FIND_LINKS")
+    if not links:
+        return "PIP_FIND_LINKS is not set (it names the folder with the local torch 2.13.0 CPU wheel)"
+    if not any(Path(d).glob("torch-2.13.0+cpu-*.whl") for d in links.split()):
+        return f"no torch-2.13.0+cpu wheel in PIP_FIND_LINKS={links}"
+    return None
+
+
+@pytest.mark.timeout(900)  # torch from the local wheel, then [sweeps] (flyte, wandb, optuna) by plain pip
+def test_pip_sweeps_on_a_torch_numpy_2_pandas_stack(
+    tmp_path: Path, dist_dir: Path, wheels: dict[str, Path]
+) -> None:
+    if reason := _local_torch_wheel():
+        pytest.skip(f"torch stack not tested: {reason}")
+    venv = _pip_venv(tmp_path / "venv")
+    _pip(venv, "install", "--quiet", "--no-compile", TORCH_STACK_PIN, "numpy>=2", "pandas")
+    before = venv.dists()
+    assert before["numpy"].split(".")[0] == "2", before["numpy"]
+    _pip_install(venv, dist_dir, f"{UMBRELLA}[sweeps]=={_version(wheels)}")
+    _pip_check(venv)
+    after = venv.dists()
+    assert after["numpy"] == before["numpy"], f"[sweeps] changed numpy {before['numpy']} -> {after['numpy']}"
+    assert after["torch"] == before["torch"] == "2.13.0+cpu", (before["torch"], after["torch"])
+    assert after["pandas"] == before["pandas"], (before["pandas"], after["pandas"])
+    assert "sweeps" not in after
+    out = venv.run(OFFLINE_BAYES_SWEEP, WANDB_SILENT="true", WANDB_MODE="offline")
+    assert "BAYES-OK 2." in out and "2.13.0+cpu" in out, out
