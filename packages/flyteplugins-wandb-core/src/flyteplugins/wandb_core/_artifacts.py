@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Callable
 from typing import Any, Literal
 
+from . import _report
 from ._artifact_names import (
     LINEAGE_KEY,
     check_aliases,
@@ -145,6 +146,7 @@ def _log_local(
     logged = run.log_artifact(artifact, aliases=aliases or None)
     logger.debug("logged artifact %s (%s) from %s", name, type, path)
     logged = logged if logged is not None else artifact
+    _report.note_artifact(run, logged, "logged")
     if link is not None:
         link_logged(run, logged, *link)
     return logged
@@ -273,6 +275,7 @@ def _fetch(ref: str, type: str | None, root: str | None, as_file: bool | None) -
         )
     full = parsed.path(getattr(run, "entity", None), getattr(run, "project", None))
     artifact = run.use_artifact(full, type=type)
+    _report.note_artifact(run, artifact, "used")
     path = str(artifact.download(root=root or tempfile.mkdtemp(prefix=f"wandb-{parsed.name}-")))
     files = [os.path.join(d, f) for d, _, names in os.walk(path) for f in names]
     single = len(files) == 1

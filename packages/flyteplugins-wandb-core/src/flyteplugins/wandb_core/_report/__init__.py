@@ -13,20 +13,23 @@ every error becomes a ``RuntimeWarning``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from .. import _persist
 from .._metadata import FLYTE_CONFIG_KEY
 from .._runtime import world_size
 from ._charts import finite
 from ._html import page, render_runs, render_sweep
-from ._model import GOALS, RunView, TrialRecord, series_from_history
+from ._model import GOALS, ArtifactView, RunView, TrialRecord, series_from_history
 
 __all__ = [
     "GOALS",
@@ -35,6 +38,7 @@ __all__ = [
     "TrialRecord",
     "after_finish",
     "before_finish",
+    "note_artifact",
     "on_open",
     "publish",
     "render_runs",
@@ -49,6 +53,12 @@ _SECTION_ORDER = {"sweep": 0, "runs": 1}
 MAX_LOG_BYTES = 128 * 1024 * 1024
 # How long to wait for wandb's writer to put a finished run's last records on disk.
 LOG_WAIT_S = 10.0
+# How long the tab waits for an online artifact's commit to learn its version (finish waits anyway).
+ARTIFACT_WAIT_S = 60
+
+# Artifacts the plugin's helpers logged or used, per run, until the run's tab lists them. Weak keys:
+# a run whose task has no report leaves nothing behind.
+_artifacts: weakref.WeakKeyDictionary[Any, list[tuple[Any, str]]] = weakref.WeakKeyDictionary()
 
 
 def _warn(what: str, exc: BaseException) -> None:
@@ -143,6 +153,29 @@ def metric_history(run_dir: str, metric: str) -> list[tuple[float, float]] | Non
         return None
 
 
+def note_artifact(run: Any, artifact: Any, use: str) -> None:
+    """Remember that ``run`` logged or used ``artifact`` (``use``), for its report tab. Never raises."""
+    # A run stand-in that cannot be weakly referenced (TypeError) has no tab either.
+    with contextlib.suppress(TypeError):
+        _artifacts.setdefault(run, []).append((artifact, use))
+
+
+def _artifact_view(artifact: Any, use: Any, offline: bool, plan: Any) -> ArtifactView:
+    name = str(artifact.name).split(":")[0]
+    view = ArtifactView(name=name, type=str(artifact.type), use=use)
+    if not offline:
+        try:
+            if use == "logged":
+                artifact.wait(timeout=ARTIFACT_WAIT_S)
+            view.version = str(artifact.version)
+            # W&B's own artifact page path; built here because ``artifact.url`` asks the server again.
+            path = f"{artifact.entity}/{artifact.project}/artifacts/{quote(view.type)}/{quote(name)}"
+            view.url = f"{_ui_host(plan)}/{path}/{view.version}"
+        except Exception:  # not committed in time: the tab still names it
+            pass
+    return view
+
+
 # ---------------------------------------------------------------------------------------------
 # Hooks called by @wandb_init's scope (see _scope._Scope.close)
 # ---------------------------------------------------------------------------------------------
@@ -210,10 +243,13 @@ def _run_url(run: Any, plan: Any, offline: bool) -> str | None:
     entity, project = getattr(run, "entity", "") or "", getattr(run, "project", "") or ""
     if not entity or not project:
         return None  # an offline run's entity is only known once it is synced
+    return f"{_ui_host(plan)}/{entity}/{project}/runs/{run.id}"
+
+
+def _ui_host(plan: Any) -> str:
     from .._resolve import ui_host
 
-    host = ui_host(getattr(plan, "host", None), os.environ.get("WANDB_BASE_URL"))
-    return f"{host}/{entity}/{project}/runs/{run.id}"
+    return ui_host(getattr(plan, "host", None), os.environ.get("WANDB_BASE_URL"))
 
 
 def _role(scope: Any, owner: bool) -> str:
@@ -284,6 +320,7 @@ def before_finish(scope: Any) -> Capture | None:
             sync_hint=sync_hint,
         )
         view.config = _shown_config(view.config)
+        view.artifacts = [_artifact_view(a, use, offline, active.plan) for a, use in _artifacts.pop(run, [])]
         return Capture(view=view, sync_file=sync_file, owner=owner)
     except Exception as exc:
         _warn("reading the run", exc)

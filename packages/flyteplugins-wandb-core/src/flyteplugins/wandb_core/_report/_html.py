@@ -103,6 +103,25 @@ def _figure(svg: str, caption: str, attrs: str) -> str:
     return f'<figure class="fwb-chart" {attrs}>{svg}<figcaption>{esc(caption)}</figcaption></figure>'
 
 
+def _artifacts_table(view: RunView) -> str:
+    rows = []
+    for a in view.artifacts:
+        if a.version:
+            where = link(a.url, a.version)
+        elif view.offline:  # W&B numbers the versions when the run is uploaded
+            where = "offline: kept in the run's folder, uploaded by <code>wandb sync</code>"
+        else:
+            where = "not committed when the task ended: see the run's artifacts in W&B"
+        rows.append(
+            f'<tr data-artifact="{esc(a.name)}"><td><code>{esc(a.name)}</code></td><td>{esc(a.type)}</td>'
+            f"<td>{esc(a.use)}</td><td>{where}</td></tr>"
+        )
+    head = "<tr><th>artifact</th><th>type</th><th>use</th><th>version</th></tr>"
+    body = "".join(rows)
+    table = f'<table class="fwb-artifacts"><thead>{head}</thead><tbody>{body}</tbody></table>'
+    return f"<h3>Artifacts</h3>{table}"
+
+
 def render_run(view: RunView, *, charts: bool = True) -> str:
     """HTML of one run: identity, link, state, config, summary, and a chart per logged metric."""
     parts = [f'<section class="fwb-run" data-run-id="{esc(view.run_id)}">']
@@ -130,6 +149,9 @@ def render_run(view: RunView, *, charts: bool = True) -> str:
     parts.append(f'<table class="fwb-facts"><tbody>{rows}</tbody></table>')
     for note in view.notes:
         parts.append(f'<p class="fwb-hint">{esc(note)}</p>')
+
+    if view.artifacts:
+        parts.append(_artifacts_table(view))
 
     summary = user_items(view.summary)
     parts.append("<h3>Summary</h3>")

@@ -18,6 +18,21 @@ MAX_CHARTS = 24
 
 
 @dataclass
+class ArtifactView:
+    """An artifact the run logged or used through the plugin's helpers.
+
+    ``version`` and ``url`` are None while unknown: an offline run's artifacts get them from the
+    server only when the run is uploaded (``wandb sync``).
+    """
+
+    name: str
+    type: str
+    use: Literal["logged", "used"]
+    version: str | None = None
+    url: str | None = None
+
+
+@dataclass
 class RunView:
     """One W&B run as the report shows it.
 
@@ -31,6 +46,7 @@ class RunView:
         sync_dir: Local run directory (for ``wandb sync`` of offline runs).
         stored: Where an offline run's folder is kept in the Flyte run's storage (on a cluster).
         sync_hint: The command that uploads it from there (``flyte wandb sync ...``).
+        artifacts: Artifacts logged or used with the plugin's helpers, in call order.
     """
 
     run_id: str
@@ -50,6 +66,7 @@ class RunView:
     stored: str | None = None
     sync_hint: str | None = None
     notes: list[str] = field(default_factory=list)
+    artifacts: list[ArtifactView] = field(default_factory=list)
 
 
 def series_from_history(
