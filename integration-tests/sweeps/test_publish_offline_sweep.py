@@ -53,11 +53,11 @@ def test_synced_trial_runs_are_adopted_by_a_new_sweep(wandb_server, wandb_dir: P
         sweep={**config, "name": f"published-{sweep_id}"},
         project="published",
         entity=wandb_server.entity,
-        prior_runs=[t.run_id for t in trials],
+        prior_runs=[t.id for t in trials],
     )
 
     sweep = wandb_server.sweep(published)
-    assert sorted(sweep.run_names) == sorted(t.run_id for t in trials)
+    assert sorted(sweep.run_names) == sorted(t.id for t in trials)
     runs = [wandb_server.run(name, project="published") for name in sweep.run_names]
     assert sorted((r.config["a"], r.config["b"]) for r in runs) == [(1, "x"), (1, "y"), (2, "x"), (2, "y")]
     for r in runs:
