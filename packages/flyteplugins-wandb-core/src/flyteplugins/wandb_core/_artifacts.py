@@ -197,13 +197,9 @@ def log_wandb_artifact(
         WandbConfigError: Outside a ``@wandb_init`` task, for an invalid name, type, alias, path or
             registry, or a ``registry=`` link from an offline run (checked before anything is logged).
     """
-    where = "log_wandb_artifact"
-    alias_list, meta = _check_log_args(where, type, aliases, metadata, name)
-    if registry is not None:
-        check_registry_target(where, registry)
-    local = _local_source(where, obj)  # argument errors first, then the missing run
-    run = require_run(where)
-    link = registry_link(where, run, registry, registry_aliases)
+    alias_list, meta, local, run, link = _log_prelude(
+        obj, name, type, aliases, metadata, registry, registry_aliases
+    )
     if local is not None:
         return _log_local(
             local, name=name, type=type, aliases=alias_list, metadata=meta, copy=True, run=run, link=link
@@ -220,6 +216,25 @@ def log_wandb_artifact(
     )  # fmt: skip
 
 
+def _log_prelude(
+    obj: Any,
+    name: str | None,
+    type: str,
+    aliases: list[str] | None,
+    metadata: dict[str, Any] | None,
+    registry: str | None,
+    registry_aliases: list[str] | None,
+) -> tuple[list[str], dict[str, Any], str | None, Any, Any]:
+    """What both forms of `log_wandb_artifact` check and look up first: argument errors before the run."""
+    where = "log_wandb_artifact"
+    alias_list, meta = _check_log_args(where, type, aliases, metadata, name)
+    if registry is not None:
+        check_registry_target(where, registry)
+    local = _local_source(where, obj)  # argument errors first, then the missing run
+    run = require_run(where)
+    return alias_list, meta, local, run, registry_link(where, run, registry, registry_aliases)
+
+
 async def _log_aio(
     obj: Any,
     name: str | None = None,
@@ -230,13 +245,9 @@ async def _log_aio(
     registry_aliases: list[str] | None = None,
 ) -> Any:
     """`log_wandb_artifact` for async tasks: ``await log_wandb_artifact.aio(obj, ...)``."""
-    where = "log_wandb_artifact"
-    alias_list, meta = _check_log_args(where, type, aliases, metadata, name)
-    if registry is not None:
-        check_registry_target(where, registry)
-    local = _local_source(where, obj)  # argument errors first, then the missing run
-    run = require_run(where)
-    link = registry_link(where, run, registry, registry_aliases)
+    alias_list, meta, local, run, link = _log_prelude(
+        obj, name, type, aliases, metadata, registry, registry_aliases
+    )
     copy = True
     if local is None:
         kind = _flyte_io_kind(obj) or "file"
