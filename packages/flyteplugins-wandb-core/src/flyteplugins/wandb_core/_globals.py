@@ -283,9 +283,6 @@ def _deferred(run: Any) -> None:
     )
 
 
-_ROUTED_NAMES = ("run", "init", "finish", *_RUN_FUNCTIONS, *_RUN_DATA)
-
-
 def _routed_class(base: type) -> type:
     namespace: dict[str, Any] = {name: _module_value(name) for name in (*_RUN_FUNCTIONS, *_RUN_DATA)}
     namespace["run"] = property(_get_run, _set_run)
@@ -325,11 +322,6 @@ def uninstall() -> None:
     if type(module).__name__ == "RoutedWandbModule":  # not replaced by someone else since
         module.__class__ = _original_class
     _original_class = None
-
-
-def installed() -> bool:
-    """Whether wandb's module API is routed right now."""
-    return _original_class is not None
 
 
 def guard_finish(run: Any) -> None:
