@@ -393,6 +393,15 @@ MATRIX_INTEGRATION = (
     "integration-tests/online/test_shared_online.py",
     "integration-tests/online/test_online_tasks.py",
 )
+# The pod simulator needs a flyte newer than the floor (it skips on 2.8.x), so the oldest wandb is
+# proven on pods with the newest flyte: each pod is a process that exits right after its task, and
+# the tests read the runs it left (offline files, the loopback server) afterwards.
+MATRIX_POD_IDS = ("latest-oldest",)
+MATRIX_PODS = (
+    "integration-tests/online/test_shared_online.py",
+    "integration-tests/cluster/test_remote_mode.py",
+    "integration-tests/cluster/test_shared_online.py",
+)
 
 
 def _matrix_versions(combo: str) -> dict[str, str]:
@@ -410,11 +419,13 @@ def _matrix_versions(combo: str) -> dict[str, str]:
 def matrix(session: nox.Session, combo: str) -> None:
     """flyte x wandb versions (floors, latest): unit tests on all four, integration on two pairs.
 
-    The integration layer is ``MATRIX_INTEGRATION``, run on ``MATRIX_INTEGRATION_IDS``.
+    The integration layer is ``MATRIX_INTEGRATION``, run on ``MATRIX_INTEGRATION_IDS``; the pod
+    simulator's tests (``MATRIX_PODS``) run on ``MATRIX_POD_IDS``.
     """
     _check_floors_in_metadata(session, _declared_floors())
     versions = _matrix_versions(combo)
     layers = "unit + integration" if combo in MATRIX_INTEGRATION_IDS else "unit"
+    layers += " + pods" if combo in MATRIX_POD_IDS else ""
     session.log(f"matrix {combo}: flyte=={versions['flyte']}, wandb=={versions['wandb']} ({layers})")
     editables = [a for p in _packages().values() for a in ("-e", str(p))]
     session.install(
@@ -440,6 +451,8 @@ def matrix(session: nox.Session, combo: str) -> None:
     if combo in MATRIX_INTEGRATION_IDS:
         # Log downloads (~35 s) are version-independent client code: `integration` covers them.
         _pytest(session, *MATRIX_INTEGRATION, *_slow_filter(), "-k", "not download")
+    if combo in MATRIX_POD_IDS:
+        _pytest(session, *MATRIX_PODS)
 
 
 def _locked_versions() -> dict[str, str]:
