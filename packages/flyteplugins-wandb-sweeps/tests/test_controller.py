@@ -52,9 +52,8 @@ def test_offline_trial_context_names_the_run_its_group_and_project():
 
 
 def test_online_trial_overrides_attach_the_run_to_the_sweep():
-    overrides = trial_overrides(
-        mode="online", sweep_id="abc", run_id="r1", params={}, project=None, entity=None
-    )
+    sweep = SweepState(sweep_id="abc", mode="online", config={})
+    overrides = trial_overrides(sweep, "r1", {})
     assert overrides == {"id": "r1", "config": {}, "mode": "online", "settings": {"sweep_id": "abc"}}
 
 

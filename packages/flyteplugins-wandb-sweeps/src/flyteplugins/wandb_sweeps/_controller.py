@@ -84,23 +84,10 @@ def _was_stopped(exc: BaseException) -> bool:
     return type(exc).__name__ == "TrialStopped" or getattr(exc, "code", None) == "TrialStopped"
 
 
-def _overrides(plan: Plan, run_id: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The trial run's wandb.init overrides, the same whether in-process or in a trial action."""
-    state = plan.state
-    return trial_overrides(
-        mode=state.mode,
-        sweep_id=state.sweep_id,
-        run_id=run_id,
-        params=params,
-        project=state.project,
-        entity=state.entity,
-    )
-
-
 def _trial_context(plan: Plan, run_id: str, params: dict[str, Any]) -> dict[str, str]:
     """custom_context of a trial action: its run's identity (for core and for the action's W&B link)."""
     state = plan.state
-    overrides = _overrides(plan, run_id, params)
+    overrides = trial_overrides(plan.state, run_id, params)
     keys = {TRIAL_CONTEXT_KEY: json.dumps(overrides), "wandb_id": run_id, RUN_ID_KEY: ""}
     if state.project:
         keys["wandb_project"] = state.project
@@ -173,7 +160,7 @@ async def _run_task_trial(plan: Plan, slot: int, run_id: str, params: dict[str, 
     with ExitStack() as stack:
         # In-process (local mode) the contextvar reaches the trial's own scope, with a handle that
         # sees every logged row; in another pod the context key alone carries the overrides.
-        handle = stack.enter_context(trial_scope(**_overrides(plan, run_id, params)))
+        handle = stack.enter_context(trial_scope(**trial_overrides(plan.state, run_id, params)))
         handle.on_open = lambda run: _watch(run, run_id, stop, observe)
         stack.enter_context(flyte.custom_context(**_trial_context(plan, run_id, params)))
         try:

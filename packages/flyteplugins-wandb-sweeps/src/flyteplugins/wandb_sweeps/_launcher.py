@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from flyteplugins.wandb_core.ext import WandbConfigError, is_flyte_task, is_tracked, ui_host
 
@@ -20,6 +21,9 @@ from ._state import SweepState
 from ._sweep import current_sweep
 from ._trial import LAUNCHES, Launch, register_objective, unregister
 from ._validate import check_positive
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _check_arguments(objective: Callable[..., Any], count: int, agents: int) -> None:
@@ -215,100 +219,88 @@ async def _launch(
     return result
 
 
-class _RunSweepAgents:
-    """``run_sweep_agents(...)`` in sync tasks, ``await run_sweep_agents.aio(...)`` in async ones."""
+async def _run_sweep_agents(
+    objective: Callable[..., Any],
+    count: int,
+    agents: int = 1,
+    *,
+    poll_interval: float = 2.0,
+    idle_timeout: float = 600.0,
+    agent_task: Any = None,
+    engine: Any = None,
+) -> SweepResult:
+    """Run ``count`` trials of ``objective``, at most ``agents`` at a time; wait for them.
 
-    def __call__(
-        self,
-        objective: Callable[..., Any],
-        count: int,
-        agents: int = 1,
-        *,
-        poll_interval: float = 2.0,
-        idle_timeout: float = 600.0,
-        agent_task: Any = None,
-        engine: Any = None,
-    ) -> SweepResult:
-        """Run ``count`` trials of ``objective``, at most ``agents`` at a time; wait for them.
+    ``run_sweep_agents(...)`` in sync tasks, ``await run_sweep_agents.aio(...)`` in async ones.
+    Call it inside a ``@wandb_sweep`` task, which becomes the sweep's controller. Every trial is a
+    Flyte action of its own (its own logs, W&B link, resources and retries), in Flyte local mode
+    and on a cluster alike. ``agents`` is the number of concurrency slots: when a trial ends, its
+    slot asks for the next one, so the search learns from every finished trial. A trial that
+    raises is a failed run and a failed action, and the sweep goes on. A line per finished trial,
+    with the best value so far, goes to stderr.
 
-        Call it inside a ``@wandb_sweep`` task, which becomes the sweep's controller. Every trial is a
-        Flyte action of its own (its own logs, W&B link, resources and retries), in Flyte local mode
-        and on a cluster alike. ``agents`` is the number of concurrency slots: when a trial ends, its
-        slot asks for the next one, so the search learns from every finished trial. A trial that
-        raises is a failed run and a failed action, and the sweep goes on. A line per finished trial,
-        with the best value so far, goes to stderr.
+    The objective is either a ``@wandb_init`` function taking no arguments (run by the built-in
+    trial task ``wandb_sweep_agent``; read the parameters from ``get_wandb_run().config``) or a
+    ``@wandb_init`` Flyte task of your own (own image and resources, an Elastic task too), called
+    with the trial's parameters as inputs; a task that returns a number returns the sweep metric.
 
-        The objective is either a ``@wandb_init`` function taking no arguments (run by the built-in
-        trial task ``wandb_sweep_agent``; read the parameters from ``get_wandb_run().config``) or a
-        ``@wandb_init`` Flyte task of your own (own image and resources, an Elastic task too), called
-        with the trial's parameters as inputs; a task that returns a number returns the sweep metric.
+    Online, the W&B server is the controller: each slot is a registered W&B agent whose
+    heartbeats fetch the trials. Offline (no API key, or ``mode="offline"``), the sweep task
+    suggests them: grid and random in pure Python, bayes with a Gaussian process, ``early_terminate:
+    hyperband`` with Optuna's successive-halving pruner, or the ``engine`` you pass; each trial
+    is an offline W&B run in group ``sweep_id``, ready for ``wandb sync``. A re-run of the same
+    sweep (same name) repeats none of its finished offline trials and runs only what is left of
+    ``count``.
 
-        Online, the W&B server is the controller: each slot is a registered W&B agent whose
-        heartbeats fetch the trials. Offline (no API key, or ``mode="offline"``), the sweep task
-        suggests them: grid and random in pure Python, bayes with a Gaussian process, ``early_terminate:
-        hyperband`` with Optuna's successive-halving pruner, or the ``engine`` you pass; each trial
-        is an offline W&B run in group ``sweep_id``, ready for ``wandb sync``. A re-run of the same
-        sweep (same name) repeats none of its finished offline trials and runs only what is left of
-        ``count``.
+    Args:
+        objective: A ``@wandb_init`` function (sync or async, at module level so trials in other
+            pods can import it) or a ``@wandb_init`` Flyte task.
+        count: Total number of trials of the sweep.
+        agents: Trials in flight at once, 1 to 20.
+        poll_interval: Seconds between heartbeats to the W&B server while waiting (online).
+        idle_timeout: An online slot that gets no trial for this long stops.
+        agent_task: Another trial task to run function objectives with (e.g.
+            ``wandb_sweep_agent.override(resources=..., reusable=flyte.ReusePolicy(...))``).
+        engine: What suggests offline trials. None: the definition's ``method``. ``"optuna"``:
+            the bayes sampler for any method. An Optuna sampler (``optuna.samplers.CmaEsSampler()``)
+            or an `OptunaEngine` (sampler, pruner, several metrics for multi-objective search).
+            ``"wandb"``: W&B's own ``sweeps`` engine, suggestions identical to the W&B server's
+            (``pip install 'flyteplugins-wandb[sweeps-wandb-engine]'``; it pins numpy<2).
+            Online sweeps refuse any engine: the W&B server is their controller.
 
-        Args:
-            objective: A ``@wandb_init`` function (sync or async, at module level so trials in other
-                pods can import it) or a ``@wandb_init`` Flyte task.
-            count: Total number of trials of the sweep.
-            agents: Trials in flight at once, 1 to 20.
-            poll_interval: Seconds between heartbeats to the W&B server while waiting (online).
-            idle_timeout: An online slot that gets no trial for this long stops.
-            agent_task: Another trial task to run function objectives with (e.g.
-                ``wandb_sweep_agent.override(resources=..., reusable=flyte.ReusePolicy(...))``).
-            engine: What suggests offline trials. None: the definition's ``method``. ``"optuna"``:
-                the bayes sampler for any method. An Optuna sampler (``optuna.samplers.CmaEsSampler()``)
-                or an `OptunaEngine` (sampler, pruner, several metrics for multi-objective search).
-                ``"wandb"``: W&B's own ``sweeps`` engine, suggestions identical to the W&B server's
-                (``pip install 'flyteplugins-wandb[sweeps-wandb-engine]'``; it pins numpy<2).
-                Online sweeps refuse any engine: the W&B server is their controller.
+    Returns:
+        A `SweepResult`: every trial's run id, parameters, state and metric, and the best trial.
 
-        Returns:
-            A `SweepResult`: every trial's run id, parameters, state and metric, and the best trial.
+    Raises:
+        WandbConfigError: Before any trial starts, for ``agents`` above 20 or below 1, a bad
+            ``count``, an objective without ``@wandb_init``, a call outside a sweep task, an
+            unknown ``engine``, or ``engine="wandb"`` without W&B's engine installed.
+    """
+    return await _launch(objective, count, agents, poll_interval, idle_timeout, agent_task, engine)
 
-        Raises:
-            WandbConfigError: Before any trial starts, for ``agents`` above 20 or below 1, a bad
-                ``count``, an objective without ``@wandb_init``, a call outside a sweep task, an
-                unknown ``engine``, or ``engine="wandb"`` without W&B's engine installed.
-        """
+
+class _Blocking(Generic[P, R]):
+    """A coroutine function called from sync code (``f(...)``), with its async form as ``f.aio(...)``.
+
+    The signature and docstring are written once, on the async function, and shared by both forms.
+    """
+
+    def __init__(self, aio: Callable[P, Coroutine[Any, Any, R]], name: str) -> None:
+        self.aio = aio
+        self._name = name
+        functools.update_wrapper(self, aio)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             pass
         else:
             raise RuntimeError(
-                "run_sweep_agents(...) blocks, and this is async code: use `await run_sweep_agents.aio(...)`."
+                f"{self._name}(...) blocks, and this is async code: use `await {self._name}.aio(...)`."
             )
-        return asyncio.run(
-            self.aio(
-                objective,
-                count,
-                agents,
-                poll_interval=poll_interval,
-                idle_timeout=idle_timeout,
-                agent_task=agent_task,
-                engine=engine,
-            )
-        )
-
-    async def aio(
-        self,
-        objective: Callable[..., Any],
-        count: int,
-        agents: int = 1,
-        *,
-        poll_interval: float = 2.0,
-        idle_timeout: float = 600.0,
-        agent_task: Any = None,
-        engine: Any = None,
-    ) -> SweepResult:
-        """Async form of `run_sweep_agents()` (same arguments)."""
-        return await _launch(objective, count, agents, poll_interval, idle_timeout, agent_task, engine)
+        return asyncio.run(self.aio(*args, **kwargs))
 
 
-run_sweep_agents = _RunSweepAgents()
+run_sweep_agents = _Blocking(_run_sweep_agents, "run_sweep_agents")
 """Run a sweep as Flyte actions, ``agents`` at a time (``await run_sweep_agents.aio(...)`` when async)."""

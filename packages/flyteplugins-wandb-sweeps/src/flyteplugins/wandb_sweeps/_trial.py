@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from flyteplugins.wandb_core.ext import trial_scope
 
@@ -94,16 +94,22 @@ def load_objective(token: str, path: str) -> Callable[..., Any]:
     return obj  # type: ignore[no-any-return]
 
 
-def trial_overrides(
-    *,
-    mode: str,
-    sweep_id: str,
-    run_id: str,
-    params: dict[str, Any],
-    project: str | None,
-    entity: str | None,
-) -> dict[str, Any]:
+class SweepPlace(Protocol):
+    """Where a sweep's trials go: the sweep task's `SweepState` and a trial action's `AgentSpec` both say."""
+
+    @property
+    def mode(self) -> str: ...
+    @property
+    def sweep_id(self) -> str: ...
+    @property
+    def project(self) -> str | None: ...
+    @property
+    def entity(self) -> str | None: ...
+
+
+def trial_overrides(sweep: SweepPlace, run_id: str, params: dict[str, Any]) -> dict[str, Any]:
     """The ``wandb.init`` arguments that make a run this trial (core's resolver applies them)."""
+    mode, sweep_id, project, entity = sweep.mode, sweep.sweep_id, sweep.project, sweep.entity
     overrides: dict[str, Any] = {"id": run_id, "config": dict(params)}
     if mode == "online":
         overrides["mode"] = "online"

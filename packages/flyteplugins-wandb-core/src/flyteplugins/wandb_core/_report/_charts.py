@@ -40,6 +40,17 @@ BEST_COLOR = "#d62728"
 MAIN_COLOR = "#1f77b4"
 
 _lock = threading.Lock()
+# Small, plain charts: matplotlib's settings for every chart of the tab, applied per chart only.
+_RC: dict[str, Any] = {
+    "svg.fonttype": "none",  # <text> instead of glyph outlines: several times smaller
+    "font.size": 8,
+    "axes.titlesize": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.5,
+}
 _XML_PROLOG = re.compile(r"^.*?(?=<svg\b)", re.S)
 _METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
 
@@ -125,41 +136,10 @@ def line_chart(
     except ImportError as exc:
         raise ChartsUnavailable(str(exc)) from exc
 
-    rc: dict[str, Any] = {
-        "svg.fonttype": "none",  # <text> instead of glyph outlines: several times smaller
-        "font.size": 8,
-        "axes.titlesize": 9,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "axes.grid": True,
-        "grid.alpha": 0.3,
-        "grid.linewidth": 0.5,
-    }
-    with _lock, matplotlib.rc_context(rc):  # type: ignore[arg-type,unused-ignore]  # keys are literals; untyped without matplotlib
+    with _lock, matplotlib.rc_context(_RC):  # type: ignore[arg-type,unused-ignore]  # keys are literals; untyped without matplotlib
         fig = Figure(figsize=size)
         ax = fig.add_subplot()
-        for i, line in enumerate(lines):
-            pts = downsample(line.points, max_points)
-            if not pts:
-                continue
-            xs = [p[0] for p in pts]
-            ys = [p[1] for p in pts]
-            style: dict[str, Any] = {}
-            if line.marker:
-                style.update(marker=line.marker, markersize=3.5)
-            ax.plot(
-                xs,
-                ys,
-                line.style,
-                color=line.color or PALETTE[i % len(PALETTE)],
-                linewidth=line.width,
-                label=line.label or None,
-                alpha=line.alpha,
-                zorder=line.zorder,
-                **style,
-            )
-        for m in markers:
-            ax.plot([m.point[0]], [m.point[1]], "*", color=m.color, markersize=11, zorder=5, label=m.label)
+        _draw(ax, lines, markers, max_points)
         ax.set_title(_clip(title, 60))
         ax.set_xlabel(xlabel)
         if ylabel:
@@ -177,6 +157,30 @@ def line_chart(
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     svg = _METADATA.sub("", _XML_PROLOG.sub("", buf.getvalue(), count=1), count=1)
     return svg.strip()
+
+
+def _draw(ax: Any, lines: Sequence[Line], markers: Sequence[Marker], max_points: int) -> None:
+    """Plot each line (downsampled to ``max_points``) and the highlighted points on ``ax``."""
+    for i, line in enumerate(lines):
+        pts = downsample(line.points, max_points)
+        if not pts:
+            continue
+        style: dict[str, Any] = {}
+        if line.marker:
+            style.update(marker=line.marker, markersize=3.5)
+        ax.plot(
+            [p[0] for p in pts],
+            [p[1] for p in pts],
+            line.style,
+            color=line.color or PALETTE[i % len(PALETTE)],
+            linewidth=line.width,
+            label=line.label or None,
+            alpha=line.alpha,
+            zorder=line.zorder,
+            **style,
+        )
+    for m in markers:
+        ax.plot([m.point[0]], [m.point[1]], "*", color=m.color, markersize=11, zorder=5, label=m.label)
 
 
 def _all_integral(lines: Sequence[Line]) -> bool:

@@ -122,11 +122,14 @@ def _artifacts_table(view: RunView) -> str:
     return f"<h3>Artifacts</h3>{table}"
 
 
-def render_run(view: RunView, *, charts: bool = True) -> str:
-    """HTML of one run: identity, link, state, config, summary, and a chart per logged metric."""
-    parts = [f'<section class="fwb-run" data-run-id="{esc(view.run_id)}">']
-    title = f" ({esc(view.name)})" if view.name and view.name != view.run_id else ""
-    parts.append(f"<h2>Run <code>{esc(view.run_id)}</code>{title} {state_badge(view.state)}</h2>")
+def _facts_table(facts: Mapping[str, str]) -> str:
+    """A two-column table of already-escaped HTML values under escaped labels."""
+    rows = "".join(f"<tr><th>{esc(k)}</th><td>{v}</td></tr>" for k, v in facts.items())
+    return f'<table class="fwb-facts"><tbody>{rows}</tbody></table>'
+
+
+def _run_facts(view: RunView) -> dict[str, str]:
+    """Where the run is and how to reach it: role, link, project, entity, group, mode, upload."""
     facts: dict[str, str] = {}
     if view.role:
         facts["role"] = esc(view.role)
@@ -145,43 +148,58 @@ def render_run(view: RunView, *, charts: bool = True) -> str:
             facts["upload"] = f"<code>{esc(view.sync_hint)}</code>"
     elif view.offline and view.sync_dir:
         facts["upload"] = f"<code>wandb sync {esc(view.sync_dir)}</code>"
-    rows = "".join(f"<tr><th>{esc(k)}</th><td>{v}</td></tr>" for k, v in facts.items())
-    parts.append(f'<table class="fwb-facts"><tbody>{rows}</tbody></table>')
-    for note in view.notes:
-        parts.append(f'<p class="fwb-hint">{esc(note)}</p>')
+    return facts
 
-    if view.artifacts:
-        parts.append(_artifacts_table(view))
 
+def _run_values(view: RunView) -> str:
+    """The run's final summary and (folded) config, without wandb's bookkeeping keys."""
     summary = user_items(view.summary)
-    parts.append("<h3>Summary</h3>")
+    parts = ["<h3>Summary</h3>"]
     parts.append(_kv_table(summary, "fwb-summary") if summary else '<p class="fwb-hint">Nothing logged.</p>')
-
     config = user_items(view.config)
     if config:
         parts.append(
             f"<details open><summary>Config ({len(config)})</summary>{_kv_table(config, 'fwb-config')}"
             "</details>"
         )
+    return "".join(parts)
 
-    if view.series:
-        parts.append("<h3>Metrics over steps</h3>")
-        if charts:
-            figures = []
-            for name, points in view.series.items():
-                line = Line(points, color=_charts.MAIN_COLOR, marker="o" if len(points) < 3 else None)
-                svg = _charts.line_chart([line], title=name)
-                figures.append(_figure(svg, _series_caption(name, points), f'data-metric="{esc(name)}"'))
-            parts.append(f'<div class="fwb-charts">{"".join(figures)}</div>')
-        else:
-            parts.append(charts_hint())
-        if view.dropped_metrics:
-            names = ", ".join(view.dropped_metrics[:50])
-            parts.append(
-                f'<p class="fwb-hint">Not charted ({len(view.dropped_metrics)} more metrics): '
-                f"{esc(names)}</p>"
-            )
-    parts.append("</section>")
+
+def _run_metrics(view: RunView, charts: bool) -> str:
+    """A chart per logged metric (or the install hint), and the names of metrics left uncharted."""
+    if not view.series:
+        return ""
+    parts = ["<h3>Metrics over steps</h3>"]
+    if charts:
+        figures = []
+        for name, points in view.series.items():
+            line = Line(points, color=_charts.MAIN_COLOR, marker="o" if len(points) < 3 else None)
+            svg = _charts.line_chart([line], title=name)
+            figures.append(_figure(svg, _series_caption(name, points), f'data-metric="{esc(name)}"'))
+        parts.append(f'<div class="fwb-charts">{"".join(figures)}</div>')
+    else:
+        parts.append(charts_hint())
+    if view.dropped_metrics:
+        names = ", ".join(view.dropped_metrics[:50])
+        parts.append(
+            f'<p class="fwb-hint">Not charted ({len(view.dropped_metrics)} more metrics): {esc(names)}</p>'
+        )
+    return "".join(parts)
+
+
+def render_run(view: RunView, *, charts: bool = True) -> str:
+    """HTML of one run: identity, link, state, config, summary, and a chart per logged metric."""
+    title = f" ({esc(view.name)})" if view.name and view.name != view.run_id else ""
+    parts = [
+        f'<section class="fwb-run" data-run-id="{esc(view.run_id)}">',
+        f"<h2>Run <code>{esc(view.run_id)}</code>{title} {state_badge(view.state)}</h2>",
+        _facts_table(_run_facts(view)),
+        *(f'<p class="fwb-hint">{esc(note)}</p>' for note in view.notes),
+        _artifacts_table(view) if view.artifacts else "",
+        _run_values(view),
+        _run_metrics(view, charts),
+        "</section>",
+    ]
     return "".join(parts)
 
 
@@ -199,15 +217,11 @@ def render_runs(views: Sequence[RunView]) -> str:
     return "".join(render_run(v, charts=charts) for v in views)
 
 
+SWEEP_HEADING = ("sweep_id", "sweep_url", "runs_url")
+
+
 def render_sweep(
-    trials: Sequence[Any],
-    metric: str | None,
-    goal: str,
-    *,
-    sweep_id: str | None = None,
-    sweep_url: str | None = None,
-    runs_url: str | None = None,
-    charts: bool | None = None,
+    trials: Sequence[Any], metric: str | None, goal: str, *, charts: bool | None = None, **heading: str | None
 ) -> str:
     """HTML of a sweep: a table of trials with the best one marked, and charts of the metric.
 
@@ -215,14 +229,19 @@ def render_sweep(
         trials: `TrialRecord` objects, mappings or objects with the same fields, in launch order.
         metric: Name of the sweep metric (None for a sweep without one: no best, no charts).
         goal: ``"minimize"`` or ``"maximize"``.
-        sweep_id: W&B sweep id, shown in the heading.
-        sweep_url: Link to the sweep in the W&B UI.
-        runs_url: ``{host}/{entity}/{project}``: links trials that have no ``link`` of their own.
         charts: Draw charts (default: when matplotlib is installed).
+        **heading: What `report_sweep()` passes on: ``sweep_id`` (the W&B sweep id, shown in the
+            heading), ``sweep_url`` (the sweep in the W&B UI) and ``runs_url``
+            (``{host}/{entity}/{project}``: links trials that have no ``link`` of their own).
 
     Raises:
         ValueError: ``goal`` is not ``"minimize"``/``"maximize"``, or a trial has no run id.
+        TypeError: A ``heading`` keyword other than those three.
     """
+    unknown = sorted(set(heading) - set(SWEEP_HEADING))
+    if unknown:
+        raise TypeError(f"render_sweep() got unexpected keywords {unknown}; allowed: {SWEEP_HEADING}.")
+    sweep_id, runs_url = heading.get("sweep_id"), heading.get("runs_url")
     g: Goal = check_goal(goal)
     records = [TrialRecord.coerce(t) for t in trials]
     if not metric:
@@ -235,29 +254,38 @@ def render_sweep(
     best = best_index(records, g)
     if charts is None:
         charts = _charts.available()
-    arrow = "↓" if g == "minimize" else "↑"
-    parts = [f'<section class="fwb-sweep" data-sweep-id="{esc(sweep_id or "")}" data-metric="{esc(metric)}">']
-    heading = f"Sweep <code>{esc(sweep_id)}</code>" if sweep_id else "Sweep"
-    parts.append(f"<h2>{heading}</h2>")
-    facts = [
-        f"<tr><th>metric</th><td><code>{esc(metric)}</code> ({esc(g)})</td></tr>",
-        f"<tr><th>trials</th><td>{len(records)}</td></tr>",
+    heading_html = f"Sweep <code>{esc(sweep_id)}</code>" if sweep_id else "Sweep"
+    parts = [
+        f'<section class="fwb-sweep" data-sweep-id="{esc(sweep_id or "")}" data-metric="{esc(metric)}">',
+        f"<h2>{heading_html}</h2>",
+        _facts_table(_sweep_facts(records, metric, g, best, heading.get("sweep_url"))),
     ]
-    if sweep_url:
-        facts.insert(0, f"<tr><th>link</th><td>{link(sweep_url, sweep_url)}</td></tr>")
-    if best is not None:
-        b = records[best]
-        facts.append(
-            f'<tr><th>best</th><td class="fwb-best-summary">{link(b.link, b.run_id)}: '
-            f"{esc(metric)} = {esc(fmt(b.metric))}</td></tr>"
-        )
-    parts.append(f'<table class="fwb-facts"><tbody>{"".join(facts)}</tbody></table>')
-
     if charts and records:
         parts.append(f'<div class="fwb-charts">{_sweep_charts(records, metric, g, best)}</div>')
     elif records:
         parts.append(charts_hint())
+    parts.append(_trials_table(records, metric, g, best))
+    parts.append("</section>")
+    return "".join(parts)
 
+
+def _sweep_facts(
+    records: Sequence[TrialRecord], metric: str, goal: Goal, best: int | None, sweep_url: str | None
+) -> dict[str, str]:
+    """The sweep's link, metric and goal, trial count and best trial."""
+    facts: dict[str, str] = {}
+    if sweep_url:
+        facts["link"] = link(sweep_url, sweep_url)
+    facts["metric"] = f"<code>{esc(metric)}</code> ({esc(goal)})"
+    facts["trials"] = str(len(records))
+    if best is not None:
+        b = records[best]
+        facts["best"] = f"{link(b.link, b.run_id)}: {esc(metric)} = {esc(fmt(b.metric))}"
+    return facts
+
+
+def _trials_table(records: Sequence[TrialRecord], metric: str, goal: Goal, best: int | None) -> str:
+    """One row per trial in launch order (the best one marked), a column per parameter."""
     param_names: list[str] = []
     for t in records:
         for k in t.params:
@@ -265,10 +293,11 @@ def render_sweep(
                 param_names.append(k)
     shown = param_names[:MAX_PARAM_COLUMNS]
     head = "".join(f"<th>{esc(p)}</th>" for p in shown)
-    parts.append(
+    arrow = "↓" if goal == "minimize" else "↑"
+    parts = [
         f'<table class="fwb-trials"><thead><tr><th>#</th><th>trial</th><th>state</th>'
         f"<th>{esc(metric)} {arrow}</th>{head}</tr></thead><tbody>"
-    )
+    ]
     for i, t in enumerate(records):
         is_best = i == best
         cls = ' class="fwb-best"' if is_best else ""
@@ -278,17 +307,16 @@ def render_sweep(
             f"{esc(fmt(t.params[p])) if p in t.params else ''}</td>"
             for p in shown
         )
-        label = t.name or t.run_id
+        label = link(t.link, t.name or t.run_id)
         value = fmt(t.metric) if t.metric is not None else "—"
         parts.append(
             f'<tr{cls} data-run-id="{esc(t.run_id)}" data-best="{"true" if is_best else "false"}">'
-            f"<td>{i + 1}</td><td>{link(t.link, label)}{badge}</td><td>{state_badge(t.state)}</td>"
+            f"<td>{i + 1}</td><td>{label}{badge}</td><td>{state_badge(t.state)}</td>"
             f'<td class="num">{esc(value)}</td>{cells}</tr>'
         )
     parts.append("</tbody></table>")
     if len(param_names) > len(shown):
         parts.append(f'<p class="fwb-hint">{len(param_names) - len(shown)} more parameters not shown.</p>')
-    parts.append("</section>")
     return "".join(parts)
 
 
