@@ -25,12 +25,6 @@ PRIVATE_NAMES = [
     ("wandb.sdk.wandb_setup", "singleton"),
     ("wandb.proto.wandb_internal_pb2", "Record"),
 ]
-# The sweep agent's calls: the public-API helpers from wandb 0.30, before them (0.28.2 .. 0.29) the
-# InternalApi methods _compat falls back to. One of each pair must exist on the installed wandb.
-SWEEP_AGENT_NAMES = [
-    (("wandb.apis.public.sweeps", "_register_agent"), ("wandb.apis", "InternalApi.register_agent")),
-    (("wandb.apis.public.sweeps", "_agent_heartbeat"), ("wandb.apis", "InternalApi.agent_heartbeat")),
-]
 RUN_ATTRIBUTES = ["_finish_timed_out", "_is_finished"]
 
 # What counts as wandb's private API when it appears in the packages' source.
@@ -43,22 +37,6 @@ PRIVATE_USE = re.compile(
 @pytest.mark.parametrize(("module", "name"), PRIVATE_NAMES)
 def test_the_private_names_compat_uses_exist_on_this_wandb(module: str, name: str) -> None:
     assert hasattr(importlib.import_module(module), name), f"{module}.{name} moved: update _compat"
-
-
-def _present(module: str, dotted: str) -> bool:
-    obj: object = importlib.import_module(module)
-    for part in dotted.split("."):
-        if not hasattr(obj, part):
-            return False
-        obj = getattr(obj, part)
-    return True
-
-
-@pytest.mark.parametrize(("current", "fallback"), SWEEP_AGENT_NAMES)
-def test_the_sweep_agent_calls_or_their_fallback_exist_on_this_wandb(
-    current: tuple[str, str], fallback: tuple[str, str]
-) -> None:
-    assert _present(*current) or _present(*fallback), f"{current} and {fallback} both moved: update _compat"
 
 
 @pytest.mark.parametrize("name", RUN_ATTRIBUTES)

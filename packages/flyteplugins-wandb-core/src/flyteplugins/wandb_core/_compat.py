@@ -94,42 +94,6 @@ def record_class() -> Callable[[], Any]:
     return pb.Record  # type: ignore[attr-defined, no-any-return]  # generated protobuf module
 
 
-def register_sweep_agent(
-    api: Any, host: str, *, sweep_id: str, project: str | None, entity: str | None
-) -> dict[str, Any] | None:
-    """Register a sweep agent with the W&B server; returns the server's agent record (with ``id``).
-
-    checked: wandb 0.28.2 .. 0.31.0 (``wandb.apis.public.sweeps._register_agent``; before it, the same
-    mutation on ``wandb.apis.InternalApi().register_agent``, used as the fallback).
-    """
-    try:
-        from wandb.apis.public.sweeps import _register_agent
-    except ImportError:
-        from wandb.apis import InternalApi
-
-        agent = InternalApi().register_agent(host, sweep_id=sweep_id, project_name=project, entity=entity)
-    else:
-        agent = _register_agent(api, host, sweep_id=sweep_id, project=project, entity=entity)
-    return dict(agent) if agent else None
-
-
-def sweep_agent_heartbeat(api: Any, agent_id: str, running: dict[str, bool]) -> list[dict[str, Any]]:
-    """One agent heartbeat: report the agent's running trials, get the server controller's commands.
-
-    checked: wandb 0.28.2 .. 0.31.0 (``wandb.apis.public.sweeps._agent_heartbeat``; fallback
-    ``wandb.apis.InternalApi().agent_heartbeat``).
-    """
-    try:
-        from wandb.apis.public.sweeps import _agent_heartbeat
-    except ImportError:
-        from wandb.apis import InternalApi
-
-        commands = InternalApi().agent_heartbeat(agent_id, {}, running)
-    else:
-        commands = _agent_heartbeat(api, agent_id, {}, running)
-    return list(commands or [])
-
-
 def installed_distributions() -> list[Any]:
     """The installed distributions as wandb lists them for a run's requirements.txt (name, version).
 

@@ -274,16 +274,26 @@ def download_wandb_sweep_dirs(
             "unknown to download_wandb_sweep_dirs; pass "
             "project=..., or set wandb_config(project=...) or WANDB_PROJECT."
         )
-    base_path = base_path or _default_root()
     _check_reachable(host)
+    sweep_path, runs = _sweep_runs(sweep_id, project, entity, host)
+    return _fetch_sweep_runs(sweep_path, runs, base_path or _default_root(), include_history, max_workers)
+
+
+def _sweep_runs(sweep_id: str, project: str, entity: str | None, host: str | None) -> tuple[str, list[Any]]:
+    """``entity/project/sweep_id`` and the sweep's runs, read from the W&B public API."""
     try:
         api = _api(host)
         entity = entity or api.default_entity
         sweep_path = f"{entity}/{project}/{sweep_id}"
-        sweep = api.sweep(sweep_path)
-        runs = list(sweep.runs)
+        return sweep_path, list(api.sweep(sweep_path).runs)
     except Exception as exc:
         raise _fetch_error("sweep", f"{entity}/{project}/{sweep_id}", host, exc) from exc
+
+
+def _fetch_sweep_runs(
+    sweep_path: str, runs: list[Any], base_path: str, include_history: bool, max_workers: int
+) -> list[str]:
+    """Download each run into ``base_path/<run id>``; failed runs are reported, fatal only when all fail."""
     done: list[str] = []
     failed: list[tuple[str, BaseException]] = []
     for api_run in runs:
@@ -305,7 +315,7 @@ def download_wandb_sweep_dirs(
             f"Downloaded {len(done)} of {len(runs)}, in: {', '.join(done)}"
         )
         logger.warning(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)  # the caller of download_wandb_sweep_dirs
     return done
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from flyte import Link
 
@@ -64,16 +64,64 @@ def link_host(explicit: str | None, context: Mapping[str, str]) -> str:
     return ui_host(pick(explicit, context, "wandb_host"), os.environ.get("WANDB_BASE_URL"))
 
 
-def project_url(host: str, entity: str | None, project: str | None, *path: str) -> str:
-    """``{host}/{entity}/{project}/{path...}``; just ``host`` when the entity or project is unknown."""
-    if not project or not entity:
-        # Without both, W&B has no stable URL; the host is the most useful place to land.
-        return host
-    return "/".join((host, entity, project, *path))
+@dataclass
+class WandbLink(Link):
+    """Base of the plugin's Flyte UI links to W&B (`Wandb` for runs, ``WandbSweep`` for sweeps).
+
+    It holds what every such link has (``host``, ``project``, ``entity``, each deferring to the
+    ``wandb_config`` context when not given) and answers Flyte's ``get_link`` call by handing the
+    rendering context to `url`, which a subclass writes. Extensions subclass it for links of their own.
+    """
+
+    host: str = DEFAULT_HOST_FIELD
+    project: str | None = None
+    entity: str | None = None
+
+    ICON: ClassVar[str] = WANDB_ICON
+    # Fields not given (None) that read as a default yet defer to the context: name -> default.
+    _DEFAULTS: ClassVar[dict[str, str]] = {"host": DEFAULT_HOST}
+
+    def __post_init__(self) -> None:
+        fill_defaults(self, self._DEFAULTS)
+
+    def get_link(
+        self,
+        run_name: str,
+        project: str,
+        domain: str,
+        context: dict[str, str],
+        parent_action_name: str,
+        action_name: str,
+        pod_name: str,
+        **kwargs: Any,
+    ) -> str:
+        return self.url(dict(context or {}), run_name=run_name, action_name=action_name)
+
+    def url(self, context: dict[str, str], *, run_name: str, action_name: str) -> str:
+        """The link for an action whose (parent's) ``custom_context`` is ``context``."""
+        raise NotImplementedError
+
+    def place(
+        self, context: Mapping[str, str], project_keys: tuple[str, ...], entity_keys: tuple[str, ...]
+    ) -> tuple[str, str | None, str | None]:
+        """``(host, project, entity)``: each given value, else the first non-empty context key listed."""
+        return (
+            link_host(self.host, context),
+            pick(self.project, context, *project_keys),
+            pick(self.entity, context, *entity_keys),
+        )
+
+    @staticmethod
+    def project_url(host: str, entity: str | None, project: str | None, *path: str) -> str:
+        """``{host}/{entity}/{project}/{path...}``; just ``host`` when the entity or project is unknown."""
+        if not project or not entity:
+            # Without both, W&B has no stable URL; the host is the most useful place to land.
+            return host
+        return "/".join((host, entity, project, *path))
 
 
 @dataclass
-class Wandb(Link):
+class Wandb(WandbLink):
     """Link to the W&B run of a tracked task: ``{host}/{entity}/{project}/runs/{id}``.
 
     ``@wandb_init`` adds one automatically; construct it yourself only to add a link to an untracked
@@ -97,9 +145,6 @@ class Wandb(Link):
         name: The link's label in the Flyte UI.
     """
 
-    host: str = DEFAULT_HOST_FIELD
-    project: str | None = None
-    entity: str | None = None
     run_mode: RunMode = _AUTO  # type: ignore[assignment]
     rank_scope: RankScope = _GLOBAL  # type: ignore[assignment]
     id: str | None = None
@@ -109,31 +154,12 @@ class Wandb(Link):
     _is_distributed: bool = False
     _worker_index: int | None = None
 
-    def __post_init__(self) -> None:
-        fill_defaults(self, {"host": DEFAULT_HOST, "run_mode": "auto", "rank_scope": "global"})
+    _DEFAULTS: ClassVar[dict[str, str]] = {"host": DEFAULT_HOST, "run_mode": "auto", "rank_scope": "global"}
 
-    def _base(self, context: dict[str, str]) -> tuple[str, str | None, str | None]:
-        return (
-            link_host(self.host, context),
-            pick(self.project, context, "wandb_project"),
-            pick(self.entity, context, "wandb_entity"),
-        )
-
-    def get_link(
-        self,
-        run_name: str,
-        project: str,
-        domain: str,
-        context: dict[str, str],
-        parent_action_name: str,
-        action_name: str,
-        pod_name: str,
-        **kwargs: Any,
-    ) -> str:
+    def url(self, context: dict[str, str], *, run_name: str, action_name: str) -> str:
         from ._resolve import derive_run_id, run_id_with_suffix, ui_host
 
-        context = dict(context or {})
-        host, wb_project, wb_entity = self._base(context)
+        host, wb_project, wb_entity = self.place(context, ("wandb_project",), ("wandb_entity",))
         parent_run = context.get(RUN_ID_KEY) or None
         own_id = self.id or context.get("wandb_id") or derive_run_id(run_name, action_name)
         run_mode = given(self.run_mode) or context.get("wandb_run_mode") or "auto"
@@ -147,20 +173,16 @@ class Wandb(Link):
             worker_scoped = self._worker_index is not None and rank_scope == "worker"
             suffix = f"-worker-{self._worker_index}" if worker_scoped else ""
             if run_mode == "new":  # the ranks' runs are grouped; group names are not length-capped ids
-                return self._url(host, wb_entity, wb_project, "groups", f"{own_id}{suffix}")
+                return self.project_url(host, wb_entity, wb_project, "groups", f"{own_id}{suffix}")
             # The id the worker's ranks write to: a long base is shortened the same way there.
-            return self._url(host, wb_entity, wb_project, "runs", run_id_with_suffix(own_id, suffix))
+            return self.project_url(host, wb_entity, wb_project, "runs", run_id_with_suffix(own_id, suffix))
 
         if run_mode in ("auto", "shared") and parent_run:
             # The child logs into its ancestor's run, which may live in another project.
             host = ui_host(context.get(RUN_HOST_KEY) or None, None) if context.get(RUN_HOST_KEY) else host
             wb_project = context.get(RUN_PROJECT_KEY) or wb_project
             wb_entity = context.get(RUN_ENTITY_KEY) or wb_entity
-            return self._url(host, wb_entity, wb_project, "runs", parent_run)
+            return self.project_url(host, wb_entity, wb_project, "runs", parent_run)
         if run_mode == "shared":
-            return self._url(host, wb_entity, wb_project, None, None)
-        return self._url(host, wb_entity, wb_project, "runs", own_id)
-
-    @staticmethod
-    def _url(host: str, entity: str | None, project: str | None, kind: str | None, ident: str | None) -> str:
-        return project_url(host, entity, project, *(() if kind is None or ident is None else (kind, ident)))
+            return self.project_url(host, wb_entity, wb_project)
+        return self.project_url(host, wb_entity, wb_project, "runs", own_id)

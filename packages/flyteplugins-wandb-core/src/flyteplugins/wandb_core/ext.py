@@ -1,35 +1,36 @@
-"""The extension contract: everything a package built on ``flyteplugins-wandb-core`` may use.
+"""The extension contract: what a package built on ``flyteplugins-wandb-core`` may use besides its public API.
 
 The sibling packages (``flyteplugins-wandb-sweeps``, ``flyteplugins-wandb-distributed``) and third-party
-extensions import from ``flyteplugins.wandb_core`` (the user API) and from this module only; a lint rule
-(ruff TID251) keeps the siblings off core's private modules. Names here are kept stable across
-minor releases; everything else in core may change without notice.
+extensions import from ``flyteplugins.wandb_core`` (the user API: `wandb_init`, `Wandb`,
+`WandbConfigError`, `get_wandb_context`, the download helpers ...) and from this module only; a lint
+rule (ruff TID251) keeps the siblings off core's private modules. Names here are kept stable across
+minor releases; everything else in core may change without notice. Sweep-only code lives in the
+sweeps package (the agent protocol, the trials' plan and launch); what is here serves any extension:
 
-What is here:
-
-- Run plans: `RunPlan` (what one tracked call does), `TaskInfo` (where it runs),
-  `Topology` (its place in a torchrun job), `ActiveRun` (an opened run).
-  ``flyteplugins-wandb-distributed`` builds on them; core calls its module-level functions (the
-  contract is written once, in ``_extras``).
-- Sweep trials: `trial_scope()` (in-process), and
-  `TRIAL_CONTEXT_KEY` (the same overrides as JSON in a trial action's ``custom_context``);
-  `RUN_ID_KEY` is the context key of the run a task's children log into.
+- Run plans (``flyteplugins-wandb-distributed``; core calls its module-level functions, the
+  contract is written once in ``_extras``): `RunPlan` (what one tracked call does), `TaskInfo` (where
+  it runs), `Topology` (its place in a torchrun job), `ActiveRun` (an opened run),
+  `run_id_with_suffix()` (a per-worker id, shortened the way the Flyte link expects),
+  `distributed_link()`, `world_size()`, and `install_sigterm_handler()`, which puts core's one
+  SIGTERM path in place from the calling (main) thread (open runs are marked preempting and
+  finished with `PREEMPTED_EXIT_CODE`, then the previous handler runs).
+- Runs opened for another component: `trial_scope()` (in-process ``wandb.init`` overrides for the
+  next tracked call) and `TRIAL_CONTEXT_KEY` (the same overrides as JSON in a child action's
+  ``custom_context``); `RUN_ID_KEY` is the context key of the run a task's children log into.
+- Links: `WandbLink`, the base of `Wandb` and ``WandbSweep`` (host/project/entity with the context's
+  fallbacks; a subclass writes ``url()``).
+- Settings objects in ``custom_context``: `Field` / `FieldTable` describe one once (name, encoding,
+  role, default, check), `ContextSettings` is the mapping users pass, `encode_settings()` /
+  `decode_settings()` the key layout, and the checks with core's messages (`check_choice`,
+  `check_json`, `check_no_secret_arguments`, `check_no_secret_values`, `check_wandb_name`,
+  `WANDB_MODES`).
 - Hosts and credentials: `ui_host()`, `api_base_url()`, `has_netrc_credentials()`.
 - Offline runs: `read_offline_run()` / `read_offline_runs()` and `OfflineRun`;
   `persist_offline_sweep()` keeps an offline sweep's definition in the Flyte run's storage (on a
   cluster), so that ``flyte wandb sync`` publishes its synced trials as one W&B sweep.
 - Tracked objects: `is_tracked()`, `is_flyte_task()`.
-- Preemption: `install_sigterm_handler()` puts core's one SIGTERM path in place from the calling
-  (main) thread: open runs are marked preempting and finished with `PREEMPTED_EXIT_CODE`, then the
-  previous handler runs. Runs opened by core register with it on their own.
-- Settings tables: `Field` / `FieldTable` describe a ``custom_context`` settings object once (name,
-  encoding, role, default, check), as core does for ``wandb_config``.
-- Validation helpers with the core's error messages, context encoding, links (and the link-field
-  defaults `Default`, `given()`, `fill_defaults()`, and the fallbacks `pick()`,
-  `link_host()`, `project_url()`) and the report tab.
-- :data:`OPTIONAL_NAMES`: the public names the optional packages provide (for the umbrella's lazy
-  re-exports), mapped to (module, extra).
-- The wandb private-API helpers extensions need (sweep agent protocol), version-checked in one place.
+- The report tab: `report_sweep()` writes a sweep section into the running task's W&B tab;
+  `GOALS` are the metric goals it ranks trials by (W&B's sweep ``metric.goal`` values).
 """
 
 from __future__ import annotations
@@ -37,17 +38,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._compat import register_sweep_agent, sweep_agent_heartbeat
-from ._config import RUN_ID_KEY, ContextSettings, decode_settings, encode_settings, get_wandb_context
+from ._config import RUN_ID_KEY, ContextSettings, decode_settings, encode_settings
 from ._decorator import MARKER as _MARKER
 from ._decorator import _is_flyte_task
-from ._extras import OPTIONAL_NAMES
 from ._fields import Field, FieldTable
-from ._link import WANDB_ICON, Default, Wandb, fill_defaults, given, link_host, pick, project_url
+from ._link import Wandb, WandbLink
 from ._offline import OfflineRun, read_offline_run, read_offline_runs
 from ._persist import persist_sweep as persist_offline_sweep
 from ._preempt import PREEMPTED_EXIT_CODE
 from ._preempt import arm as install_sigterm_handler
+from ._report._model import GOALS
 from ._resolve import (
     RunPlan,
     TaskInfo,
@@ -56,11 +56,10 @@ from ._resolve import (
     run_id_with_suffix,
     ui_host,
 )
-from ._runtime import DEFAULT_HOST, has_netrc_credentials, world_size
+from ._runtime import has_netrc_credentials, world_size
 from ._state import TRIAL_CONTEXT_KEY, ActiveRun, trial_scope
 from ._validate import (
     WANDB_MODES,
-    WandbConfigError,
     check_choice,
     check_json,
     check_no_secret_arguments,
@@ -68,29 +67,24 @@ from ._validate import (
     check_wandb_name,
 )
 
-if TYPE_CHECKING:  # pragma: no cover - resolved lazily below (these import flyte.io / report code)
-    from ._download import download_wandb_sweep_logs
+if TYPE_CHECKING:  # pragma: no cover - resolved lazily below (the report code loads on first use)
     from ._report import report_sweep
 
 __all__ = [
-    "DEFAULT_HOST",
-    "OPTIONAL_NAMES",
+    "GOALS",
     "PREEMPTED_EXIT_CODE",
     "RUN_ID_KEY",
     "TRIAL_CONTEXT_KEY",
-    "WANDB_ICON",
     "WANDB_MODES",
     "ActiveRun",
     "ContextSettings",
-    "Default",
     "Field",
     "FieldTable",
     "OfflineRun",
     "RunPlan",
     "TaskInfo",
     "Topology",
-    "Wandb",
-    "WandbConfigError",
+    "WandbLink",
     "api_base_url",
     "check_choice",
     "check_json",
@@ -99,25 +93,16 @@ __all__ = [
     "check_wandb_name",
     "decode_settings",
     "distributed_link",
-    "download_wandb_sweep_logs",
     "encode_settings",
-    "fill_defaults",
-    "get_wandb_context",
-    "given",
     "has_netrc_credentials",
     "install_sigterm_handler",
     "is_flyte_task",
     "is_tracked",
-    "link_host",
     "persist_offline_sweep",
-    "pick",
-    "project_url",
     "read_offline_run",
     "read_offline_runs",
-    "register_sweep_agent",
     "report_sweep",
     "run_id_with_suffix",
-    "sweep_agent_heartbeat",
     "trial_scope",
     "ui_host",
     "world_size",
@@ -148,11 +133,7 @@ def distributed_link(
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: the download helpers import flyte.io and the report code is only needed by report tasks.
-    if name == "download_wandb_sweep_logs":
-        from . import _download
-
-        return _download.download_wandb_sweep_logs
+    # Lazy: the report code is only needed by report tasks.
     if name == "report_sweep":
         from ._report import report_sweep
 

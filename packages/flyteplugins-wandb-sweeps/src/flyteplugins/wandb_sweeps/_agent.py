@@ -16,7 +16,7 @@ from typing import Any
 
 import flyte
 
-from flyteplugins.wandb_core.ext import Wandb
+from flyteplugins.wandb_core import Wandb
 
 from ._link import WandbSweep
 from ._results import TrialResult

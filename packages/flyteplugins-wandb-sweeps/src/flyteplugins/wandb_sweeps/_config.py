@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
+from flyteplugins.wandb_core import WandbConfigError
 from flyteplugins.wandb_core.ext import (
+    GOALS,
     ContextSettings,
     Field,
     FieldTable,
-    WandbConfigError,
     check_choice,
     check_json,
     check_no_secret_arguments,
@@ -26,7 +27,7 @@ from flyteplugins.wandb_core.ext import (
     encode_settings,
 )
 
-from ._validate import GOALS, METHODS, validate_sweep_definition
+from ._validate import METHODS, validate_sweep_definition
 
 SweepMethod = Literal["grid", "random", "bayes"]
 """Search strategy: ``"grid"``, ``"random"`` or ``"bayes"``."""

@@ -36,7 +36,7 @@ async def collect_offline_sweep_dirs(sweep_id: str, run_dirs: list[str]) -> flyt
 
 
 async def _download_online(state: SweepState) -> Any:
-    from flyteplugins.wandb_core.ext import download_wandb_sweep_logs as download
+    from flyteplugins.wandb_core import download_wandb_sweep_logs as download
 
     accepted = inspect.signature(download).parameters
     kwargs = {

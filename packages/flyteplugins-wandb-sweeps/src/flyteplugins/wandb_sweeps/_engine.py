@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from flyteplugins.wandb_core.ext import WandbConfigError
+from flyteplugins.wandb_core import WandbConfigError
 
 ENGINES = ("wandb", "optuna")
 

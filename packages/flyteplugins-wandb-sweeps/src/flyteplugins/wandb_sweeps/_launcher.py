@@ -9,7 +9,8 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any, Generic, ParamSpec, TypeVar
 
-from flyteplugins.wandb_core.ext import WandbConfigError, is_flyte_task, is_tracked, ui_host
+from flyteplugins.wandb_core import WandbConfigError
+from flyteplugins.wandb_core.ext import is_flyte_task, is_tracked, ui_host
 
 from ._agent import wandb_sweep_agent
 from ._config import MAX_AGENTS
@@ -101,6 +102,48 @@ async def _offline_controller(
     return controller, found.trials
 
 
+def _sweep_for(objective: Callable[..., Any], engine: Any, in_process: bool) -> SweepState:
+    """The sweep of the calling task, once the objective and engine suit it; else `WandbConfigError`."""
+    state = current_sweep()
+    if state is None:
+        raise WandbConfigError(
+            "run_sweep_agents must be called inside a @wandb_sweep task (or a child task of one): it "
+            "needs the sweep that @wandb_sweep creates. Decorate the calling task with @wandb_sweep "
+            "(above @env.task)."
+        )
+    if not in_process and not is_flyte_task(objective) and "<locals>" in objective.__qualname__:
+        raise WandbConfigError(
+            f"run_sweep_agents: trials in other pods import the objective by name, but "
+            f"{objective.__qualname__!r} is defined inside a function; define it at module level."
+        )
+    if state.mode == "online" and engine is not None:
+        raise WandbConfigError(
+            f"run_sweep_agents: engine={engine!r} applies to offline sweeps only; this sweep is online, "
+            "where the W&B server is the controller and runs the definition's method. Leave engine=None, "
+            "or run the sweep offline (@wandb_sweep(mode='offline'))."
+        )
+    return state
+
+
+async def _start(
+    state: SweepState, count: int, engine: Any
+) -> tuple[OfflineController | None, list[TrialResult]]:
+    """The offline controller (None online) and the trials that ended before this launch.
+
+    Those trials (a retried or re-run sweep task) are not run again, but they are part of the
+    result, so a retry after the last trial returns what the first attempt did.
+    """
+    if state.mode != "online":
+        return await _offline_controller(state, count, engine)
+    earlier: list[TrialResult] = []
+    if state.resumed:
+        earlier = await asyncio.to_thread(finished_online_trials, state)
+        if earlier:
+            n = len(earlier)
+            say(f"wandb sweep {state.sweep_id}: resuming: {n} trial(s) already ended on the server.")
+    return None, earlier
+
+
 async def _launch(
     objective: Callable[..., Any],
     count: int,
@@ -114,41 +157,12 @@ async def _launch(
     check_engine(engine)
     check_positive("run_sweep_agents", "poll_interval", poll_interval)
     check_positive("run_sweep_agents", "idle_timeout", idle_timeout)
-    state = current_sweep()
-    if state is None:
-        raise WandbConfigError(
-            "run_sweep_agents must be called inside a @wandb_sweep task (or a child task of one): it "
-            "needs the sweep that @wandb_sweep creates. Decorate the calling task with @wandb_sweep "
-            "(above @env.task)."
-        )
     in_process = _agents_share_process()
-    objective_is_task = is_flyte_task(objective)
-    if not in_process and not objective_is_task and "<locals>" in objective.__qualname__:
-        raise WandbConfigError(
-            f"run_sweep_agents: trials in other pods import the objective by name, but "
-            f"{objective.__qualname__!r} is defined inside a function; define it at module level."
-        )
+    state = _sweep_for(objective, engine, in_process)
     metric = state.config.get("metric") or {}
     metric_name: str | None = metric.get("name")
     goal = metric.get("goal") or "minimize"
-    token = uuid.uuid4().hex
-    controller: OfflineController | None = None
-    # Trials that ended before this launch (a retried or re-run sweep task): not run again, but part
-    # of the result, so a retry after the last trial returns what the first attempt did.
-    earlier: list[TrialResult] = []
-    if state.mode == "online" and engine is not None:
-        raise WandbConfigError(
-            f"run_sweep_agents: engine={engine!r} applies to offline sweeps only; this sweep is online, "
-            "where the W&B server is the controller and runs the definition's method. Leave engine=None, "
-            "or run the sweep offline (@wandb_sweep(mode='offline'))."
-        )
-    if state.mode != "online":
-        controller, earlier = await _offline_controller(state, count, engine)
-    elif state.resumed:
-        earlier = await asyncio.to_thread(finished_online_trials, state)
-        if earlier:
-            n = len(earlier)
-            say(f"wandb sweep {state.sweep_id}: resuming: {n} trial(s) already ended on the server.")
+    controller, earlier = await _start(state, count, engine)
     launch = Launch(
         progress=Progress(state.sweep_id, count, metric_name, goal),
         budget=max(count - len(earlier), 0),
@@ -160,9 +174,9 @@ async def _launch(
     plan = Plan(
         state=state,
         launch=launch,
-        token=token,
+        token=uuid.uuid4().hex,
         objective=objective,
-        objective_is_task=objective_is_task,
+        objective_is_task=is_flyte_task(objective),
         agent_task=agent_task,
         agents=agents,
         total=count,
@@ -173,22 +187,7 @@ async def _launch(
         in_process=in_process,
         upload_runs=state.download_logs,
     )
-    # Trials in this process use the function object itself; trials elsewhere import it by path.
-    register_objective(token, objective)
-    if in_process:
-        LAUNCHES[token] = launch
-    kind = "task " + getattr(objective, "name", "") if objective_is_task else "function"
-    say(
-        f"wandb sweep {state.sweep_id} ({state.mode}, {state.config.get('method')}): {count} trials, "
-        f"at most {agents} at a time, one Flyte action each ({kind} objective)"
-    )
-    note = early_termination_note(plan)
-    if note:
-        say(note)
-    try:
-        errors = await run_slots(plan, controller)
-    finally:
-        unregister(token)
+    errors = await _run(plan, controller)
     result = SweepResult(
         sweep_id=state.sweep_id,
         mode=state.mode,
@@ -199,6 +198,33 @@ async def _launch(
         trials=[*earlier, *launch.results],  # the order they finished in
         agent_errors=errors,
     )
+    await _conclude(state, result)
+    return result
+
+
+async def _run(plan: Plan, controller: OfflineController | None) -> list[str]:
+    """Run the plan's trials in its slots; the agents' errors."""
+    state = plan.state
+    # Trials in this process use the function object itself; trials elsewhere import it by path.
+    register_objective(plan.token, plan.objective)
+    if plan.in_process:
+        LAUNCHES[plan.token] = plan.launch
+    kind = "task " + getattr(plan.objective, "name", "") if plan.objective_is_task else "function"
+    say(
+        f"wandb sweep {state.sweep_id} ({state.mode}, {state.config.get('method')}): {plan.total} trials, "
+        f"at most {plan.agents} at a time, one Flyte action each ({kind} objective)"
+    )
+    note = early_termination_note(plan)
+    if note:
+        say(note)
+    try:
+        return await run_slots(plan, controller)
+    finally:
+        unregister(plan.token)
+
+
+async def _conclude(state: SweepState, result: SweepResult) -> None:
+    """Say how the sweep went, keep its run directories, write its report section, collect its logs."""
     if not result.trials and result.agent_errors:
         raise RuntimeError(f"sweep {state.sweep_id}: every agent failed: " + "; ".join(result.agent_errors))
     for error in result.agent_errors:
@@ -208,7 +234,7 @@ async def _launch(
     best = result.best
     say(
         f"wandb sweep {state.sweep_id}: done, {len(result.trials)} trials ({len(result.failed)} failed)"
-        + (f", best {metric_name}={best.metric:.6g} ({best.run_id}, {best.params})" if best else "")
+        + (f", best {result.metric_name}={best.metric:.6g} ({best.run_id}, {best.params})" if best else "")
     )
     if state.report:
         await asyncio.to_thread(_write_report, state, result)
@@ -216,7 +242,6 @@ async def _launch(
         from ._download import collect_sweep_logs
 
         result.logs = await collect_sweep_logs(state, [t.run_dir for t in result.trials if t.run_dir])
-    return result
 
 
 async def _run_sweep_agents(

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from flyte import Link
-
-from flyteplugins.wandb_core.ext import (
-    DEFAULT_HOST,
-    WANDB_ICON,
-    Default,
-    fill_defaults,
-    link_host,
-    pick,
-    project_url,
-)
+from flyteplugins.wandb_core.ext import WandbLink
 
 from ._config import SWEEP_ENTITY_KEY, SWEEP_ID_KEY, SWEEP_MODE_KEY, SWEEP_PROJECT_KEY
 
-_CLOUD = Default(DEFAULT_HOST)  # reads as W&B cloud; a host nobody gave defers to the context's
-
 
 @dataclass
-class WandbSweep(Link):
+class WandbSweep(WandbLink):
     """Link to a W&B sweep: ``{host}/{entity}/{project}/sweeps/{id}``.
 
     ``@wandb_sweep`` adds one to its task and the agent tasks carry one too. The sweep id comes from
@@ -41,33 +28,18 @@ class WandbSweep(Link):
         name: The link's label in the Flyte UI.
     """
 
-    host: str = _CLOUD
-    project: str | None = None
-    entity: str | None = None
     id: str | None = None
     name: str = "Weights & Biases Sweep"
-    icon_uri: str = WANDB_ICON
+    icon_uri: str = WandbLink.ICON
 
-    def __post_init__(self) -> None:
-        fill_defaults(self, {"host": DEFAULT_HOST})
-
-    def get_link(
-        self,
-        run_name: str,
-        project: str,
-        domain: str,
-        context: dict[str, str],
-        parent_action_name: str,
-        action_name: str,
-        pod_name: str,
-        **kwargs: Any,
-    ) -> str:
-        context = dict(context or {})
-        host = link_host(self.host, context)
-        wb_project = pick(self.project, context, SWEEP_PROJECT_KEY, "wandb_sweep_project", "wandb_project")
-        wb_entity = pick(self.entity, context, SWEEP_ENTITY_KEY, "wandb_sweep_entity", "wandb_entity")
+    def url(self, context: dict[str, str], *, run_name: str, action_name: str) -> str:
+        host, wb_project, wb_entity = self.place(
+            context,
+            (SWEEP_PROJECT_KEY, "wandb_sweep_project", "wandb_project"),
+            (SWEEP_ENTITY_KEY, "wandb_sweep_entity", "wandb_entity"),
+        )
         sweep_id = self.id or context.get(SWEEP_ID_KEY) or None
         if not sweep_id:
-            return project_url(host, wb_entity, wb_project, "sweeps")
+            return self.project_url(host, wb_entity, wb_project, "sweeps")
         kind = "groups" if context.get(SWEEP_MODE_KEY) in ("offline", "disabled") else "sweeps"
-        return project_url(host, wb_entity, wb_project, kind, sweep_id)
+        return self.project_url(host, wb_entity, wb_project, kind, sweep_id)

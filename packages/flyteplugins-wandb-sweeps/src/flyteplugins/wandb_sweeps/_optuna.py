@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
 
-from flyteplugins.wandb_core.ext import WandbConfigError
+from flyteplugins.wandb_core import WandbConfigError
 
 from . import _space
 

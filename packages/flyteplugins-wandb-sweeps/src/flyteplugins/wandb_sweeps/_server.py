@@ -16,7 +16,9 @@ import time
 from collections import deque
 from typing import Any
 
-from flyteplugins.wandb_core.ext import api_base_url, register_sweep_agent, sweep_agent_heartbeat
+from flyteplugins.wandb_core.ext import api_base_url
+
+from ._compat import register_sweep_agent, sweep_agent_heartbeat
 
 logger = logging.getLogger("flyteplugins.wandb_sweeps")
 

@@ -21,12 +21,11 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar, overload
 
+from flyteplugins.wandb_core import WandbConfigError, get_wandb_context
 from flyteplugins.wandb_core.ext import (
     WANDB_MODES,
-    WandbConfigError,
     api_base_url,
     check_choice,
-    get_wandb_context,
     has_netrc_credentials,
     is_flyte_task,
     persist_offline_sweep,
@@ -180,8 +179,22 @@ def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None) 
         existing.download_logs = bool(decorator_values.get("download_logs", False))
         existing.owner_action = ctx.action.name
         return existing
-    cc = dict(ctx.custom_context or {})
-    values = merge_values(decorator_values, parse_context(cc))
+    state = _new_sweep(ctx, decorator_values, decorator_mode)
+    from ._engine import validate_sweep_config
+
+    # Validate here for both modes: a bad config fails before any agent starts (and online, before
+    # the server records a sweep that can never run).
+    validate_sweep_config(state.config)
+    if state.mode == "online":
+        _open_online(state)
+    else:
+        _open_offline(state)
+    return state
+
+
+def _new_sweep(ctx: Any, decorator_values: Mapping[str, Any], decorator_mode: str | None) -> SweepState:
+    """The sweep this task creates: its definition (context + decorator), mode and place, no id yet."""
+    values = merge_values(decorator_values, parse_context(dict(ctx.custom_context or {})))
     wcfg_obj = get_wandb_context()
     wcfg = wcfg_obj.values_dict() if wcfg_obj else {}
     config = sweep_config_from_values(values)
@@ -192,7 +205,7 @@ def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None) 
             f"{NO_CONFIG_HINT}"
         )
     config.setdefault("name", f"{ctx.action.run_name}-{ctx.action.name}")
-    state = SweepState(
+    return SweepState(
         sweep_id="",
         mode=resolve_mode(decorator_mode, wcfg.get("mode"), os.environ, _credentials(wcfg.get("host"))),
         config=config,
@@ -205,34 +218,32 @@ def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None) 
         created=True,
         owner_action=ctx.action.name,
     )
-    from ._engine import validate_sweep_config
 
-    # Validate here for both modes: a bad config fails before any agent starts (and online, before
-    # the server records a sweep that can never run).
-    validate_sweep_config(config)
-    if state.mode == "online":
-        from ._readback import existing_online_sweep
 
-        # A retried or re-run sweep task (same sweep name) continues its sweep on the server.
-        found = existing_online_sweep(state)
-        state.sweep_id = found or _create_online_sweep(state)
-        state.resumed = bool(found)
-        if found:
-            print(f"wandb: continuing online sweep {found} ({state.name!r}).", file=sys.stderr, flush=True)
-    else:
-        state.sweep_id = offline_sweep_id(f"{state.project}/{state.name}")
-        if state.mode == "offline":
-            # On a cluster, beside the trials' stored runs: `flyte wandb sync` publishes them as one sweep.
-            persist_offline_sweep(
-                state.sweep_id, {"config": dict(config), "project": state.project, "entity": state.entity}
-            )
-        print(
-            f"wandb: offline sweep {state.sweep_id} ({config.get('method')}); trials are offline runs in "
-            f"group {state.sweep_id!r}: upload them later with `wandb sync`.",
-            file=sys.stderr,
-            flush=True,
+def _open_online(state: SweepState) -> None:
+    from ._readback import existing_online_sweep
+
+    # A retried or re-run sweep task (same sweep name) continues its sweep on the server.
+    found = existing_online_sweep(state)
+    state.sweep_id = found or _create_online_sweep(state)
+    state.resumed = bool(found)
+    if found:
+        print(f"wandb: continuing online sweep {found} ({state.name!r}).", file=sys.stderr, flush=True)
+
+
+def _open_offline(state: SweepState) -> None:
+    state.sweep_id = offline_sweep_id(f"{state.project}/{state.name}")
+    if state.mode == "offline":
+        # On a cluster, beside the trials' stored runs: `flyte wandb sync` publishes them as one sweep.
+        persist_offline_sweep(
+            state.sweep_id, {"config": dict(state.config), "project": state.project, "entity": state.entity}
         )
-    return state
+    print(
+        f"wandb: offline sweep {state.sweep_id} ({state.config.get('method')}); trials are offline runs in "
+        f"group {state.sweep_id!r}: upload them later with `wandb sync`.",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 @contextmanager

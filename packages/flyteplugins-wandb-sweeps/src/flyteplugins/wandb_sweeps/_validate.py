@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flyteplugins.wandb_core.ext import WandbConfigError
+from flyteplugins.wandb_core import WandbConfigError
+from flyteplugins.wandb_core.ext import GOALS
 
 from . import _space
 
 METHODS = ("grid", "random", "bayes")
-GOALS = ("minimize", "maximize")
 # The keys W&B's sweep configuration has at its top level (anything else is a typo to refuse).
 TOP_LEVEL_KEYS = frozenset(
     {

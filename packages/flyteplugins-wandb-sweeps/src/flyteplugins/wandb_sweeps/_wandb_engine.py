@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flyteplugins.wandb_core.ext import WandbConfigError
+from flyteplugins.wandb_core import WandbConfigError
 
 EXTRA = "flyteplugins-wandb[sweeps-wandb-engine]"
 
