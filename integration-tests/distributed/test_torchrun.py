@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from torchrun_job import Job, run_job
 
 from flyteplugins.wandb.testing import OfflineRun, read_offline_runs
-from flyteplugins.wandb_core.ext import PREEMPTED_EXIT_CODE
+from flyteplugins.wandb_core._preempt import PREEMPTED_EXIT_CODE
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 

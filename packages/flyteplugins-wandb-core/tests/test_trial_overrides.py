@@ -53,3 +53,12 @@ def test_overrides_come_from_the_scope_first_then_from_the_trial_action_context(
         assert take_trial_overrides(context) == {"id": "from-context"}  # the scope's were consumed
     assert take_trial_overrides({TRIAL_CONTEXT_KEY: ""}) is None  # blanked for a trial's children
     assert take_trial_overrides({TRIAL_CONTEXT_KEY: "not json"}) is None
+
+
+def test_trial_context_is_read_back_as_the_action_s_overrides_and_blanks_the_parent_run():
+    from flyteplugins.wandb_core._config import RUN_ID_KEY
+    from flyteplugins.wandb_core.ext import trial_context
+
+    keys = trial_context(**TRIAL)
+    assert take_trial_overrides(keys) == TRIAL
+    assert keys[RUN_ID_KEY] == ""  # the trial's run is no child of the calling task's run

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from flyteplugins.wandb_core.ext import RUN_ID_KEY, TRIAL_CONTEXT_KEY
+from flyteplugins.wandb_core._config import RUN_ID_KEY
+from flyteplugins.wandb_core._state import TRIAL_CONTEXT_KEY
 from flyteplugins.wandb_sweeps._controller import Plan, _error_text, _trial_context, early_termination_note
 from flyteplugins.wandb_sweeps._readback import summary_from_elsewhere
 from flyteplugins.wandb_sweeps._results import Progress
@@ -93,3 +94,35 @@ def test_a_task_objective_returning_nothing_is_read_from_its_offline_run(tmp_pat
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     # No run directory: the summary is empty and the trial's metric is reported missing.
     assert summary_from_elsewhere(_plan().state, "sw1-009", None, "loss") == {}
+
+
+@pytest.mark.parametrize(
+    ("host", "env_url", "mode", "runs_url", "sweep_url"),
+    [
+        (None, None, "online", "https://wandb.ai/e/p", "https://wandb.ai/e/p/sweeps/sw1"),
+        ("https://w.example", None, "offline", "https://w.example/e/p", None),
+        (
+            None,
+            "https://self.example",
+            "online",
+            "https://self.example/e/p",
+            "https://self.example/e/p/sweeps/sw1",
+        ),
+    ],
+)
+def test_the_report_links_the_sweep_and_its_trials_on_the_sweep_s_host(
+    monkeypatch, host, env_url, mode, runs_url, sweep_url
+):
+    import flyteplugins.wandb_core.ext as ext
+    from flyteplugins.wandb_sweeps._launcher import _write_report
+    from flyteplugins.wandb_sweeps._results import SweepResult
+
+    if env_url:
+        monkeypatch.setenv("WANDB_BASE_URL", env_url)
+    else:
+        monkeypatch.delenv("WANDB_BASE_URL", raising=False)
+    written: dict = {}
+    monkeypatch.setattr(ext, "report_sweep", lambda *args, **kwargs: written.update(kwargs), raising=False)
+    state = SweepState(sweep_id="sw1", mode=mode, config={}, project="p", entity="e", host=host)
+    _write_report(state, SweepResult(sweep_id="sw1", mode=mode, metric_name="loss", goal="minimize"))
+    assert written["runs_url"] == runs_url and written["sweep_url"] == sweep_url

@@ -139,6 +139,18 @@ def trial_scope(**init_overrides: Any) -> Iterator[TrialHandle]:
 TRIAL_CONTEXT_KEY = "_wandb_sweep_trial"
 
 
+def trial_context(**init_overrides: Any) -> dict[str, str]:
+    """`trial_scope()` for a trial that runs as a Flyte action of its own: ``custom_context`` keys.
+
+    Put them into the trial action's context: its ``@wandb_init`` scope opens the trial run with
+    these overrides (JSON, read back by `take_trial_overrides`). The trial run is no child of the
+    calling task's run, so the run a task's children would log into is blanked.
+    """
+    from ._config import RUN_ID_KEY
+
+    return {TRIAL_CONTEXT_KEY: json.dumps(init_overrides), RUN_ID_KEY: ""}
+
+
 def take_trial_overrides(custom_context: Mapping[str, str] | None = None) -> dict[str, Any] | None:
     """The trial overrides for this scope: the in-process ones first, else the task's context key."""
     overrides = _trial.get()

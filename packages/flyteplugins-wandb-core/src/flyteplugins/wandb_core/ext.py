@@ -13,10 +13,10 @@ sweeps package (the agent protocol, the trials' plan and launch); what is here s
   `run_id_with_suffix()` (a per-worker id, shortened the way the Flyte link expects),
   `distributed_link()`, `world_size()`, and `install_sigterm_handler()`, which puts core's one
   SIGTERM path in place from the calling (main) thread (open runs are marked preempting and
-  finished with `PREEMPTED_EXIT_CODE`, then the previous handler runs).
-- Runs opened for another component: `trial_scope()` (in-process ``wandb.init`` overrides for the
-  next tracked call) and `TRIAL_CONTEXT_KEY` (the same overrides as JSON in a child action's
-  ``custom_context``); `RUN_ID_KEY` is the context key of the run a task's children log into.
+  finished with exit code 128 + SIGTERM, then the previous handler runs).
+- Runs opened for another component (a sweep's trials): `trial_scope()` gives ``wandb.init``
+  overrides to the next tracked call in this context, `trial_context()` the ``custom_context`` keys
+  that give them to a child action's tracked task (in another pod too).
 - Links: `WandbLink`, the base of `Wandb` and ``WandbSweep`` (host/project/entity with the context's
   fallbacks; a subclass writes ``url()``).
 - Settings objects in ``custom_context``: `Field` / `FieldTable` describe one once (name, encoding,
@@ -24,8 +24,8 @@ sweeps package (the agent protocol, the trials' plan and launch); what is here s
   `decode_settings()` the key layout, and the checks with core's messages (`check_choice`,
   `check_json`, `check_no_secret_arguments`, `check_no_secret_values`, `check_wandb_name`,
   `WANDB_MODES`).
-- Hosts and credentials: `ui_host()`, `api_base_url()`, `has_netrc_credentials()`.
-- Offline runs: `read_offline_run()` / `read_offline_runs()` and `OfflineRun`;
+- The W&B API and credentials: `api_base_url()`, `has_netrc_credentials()`.
+- Offline runs: `read_offline_run()` and `OfflineRun`;
   `persist_offline_sweep()` keeps an offline sweep's definition in the Flyte run's storage (on a
   cluster), so that ``flyte wandb sync`` publishes its synced trials as one W&B sweep.
 - Tracked objects: `is_tracked()`, `is_flyte_task()`.
@@ -38,14 +38,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._config import RUN_ID_KEY, ContextSettings, decode_settings, encode_settings
+from ._config import ContextSettings, decode_settings, encode_settings
 from ._decorator import MARKER as _MARKER
 from ._decorator import _is_flyte_task
 from ._fields import Field, FieldTable
 from ._link import Wandb, WandbLink
-from ._offline import OfflineRun, read_offline_run, read_offline_runs
+from ._offline import OfflineRun, read_offline_run
 from ._persist import persist_sweep as persist_offline_sweep
-from ._preempt import PREEMPTED_EXIT_CODE
 from ._preempt import arm as install_sigterm_handler
 from ._report._model import GOALS
 from ._resolve import (
@@ -54,10 +53,9 @@ from ._resolve import (
     Topology,
     api_base_url,
     run_id_with_suffix,
-    ui_host,
 )
 from ._runtime import has_netrc_credentials, world_size
-from ._state import TRIAL_CONTEXT_KEY, ActiveRun, trial_scope
+from ._state import ActiveRun, trial_context, trial_scope
 from ._validate import (
     WANDB_MODES,
     check_choice,
@@ -72,9 +70,6 @@ if TYPE_CHECKING:  # pragma: no cover - resolved lazily below (the report code l
 
 __all__ = [
     "GOALS",
-    "PREEMPTED_EXIT_CODE",
-    "RUN_ID_KEY",
-    "TRIAL_CONTEXT_KEY",
     "WANDB_MODES",
     "ActiveRun",
     "ContextSettings",
@@ -100,11 +95,10 @@ __all__ = [
     "is_tracked",
     "persist_offline_sweep",
     "read_offline_run",
-    "read_offline_runs",
     "report_sweep",
     "run_id_with_suffix",
+    "trial_context",
     "trial_scope",
-    "ui_host",
     "world_size",
 ]
 

@@ -28,7 +28,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from flyteplugins.wandb_core.ext import RUN_ID_KEY, TRIAL_CONTEXT_KEY, trial_scope
+from flyteplugins.wandb_core.ext import trial_context, trial_scope
 
 from ._agent import AgentSpec
 from ._engine import OfflineController
@@ -88,7 +88,7 @@ def _trial_context(plan: Plan, run_id: str, params: dict[str, Any]) -> dict[str,
     """custom_context of a trial action: its run's identity (for core and for the action's W&B link)."""
     state = plan.state
     overrides = trial_overrides(plan.state, run_id, params)
-    keys = {TRIAL_CONTEXT_KEY: json.dumps(overrides), "wandb_id": run_id, RUN_ID_KEY: ""}
+    keys = {**trial_context(**overrides), "wandb_id": run_id}
     if state.project:
         keys["wandb_project"] = state.project
     if state.entity:

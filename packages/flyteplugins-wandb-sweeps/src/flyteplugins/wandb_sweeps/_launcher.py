@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from flyteplugins.wandb_core import WandbConfigError
-from flyteplugins.wandb_core.ext import is_flyte_task, is_tracked, ui_host
+from flyteplugins.wandb_core.ext import is_flyte_task, is_tracked
 
 from ._agent import wandb_sweep_agent
 from ._config import MAX_AGENTS
 from ._controller import Plan, early_termination_note, run_slots, say
 from ._engine import OfflineController, check_engine, validate_sweep_config
+from ._link import WandbSweep
 from ._readback import finished_online_trials, prior_offline_trials
 from ._results import Progress, SweepResult, TrialResult
 from ._state import SweepState
@@ -68,9 +68,12 @@ def _write_report(state: SweepState, result: SweepResult) -> None:
         seen = {t.run_id for t in state.report_trials}
         state.report_trials.extend(t for t in result.trials if t.run_id not in seen)
         trials = list(state.report_trials)
-    base = None
-    if state.entity and state.project:
-        base = f"{ui_host(state.host, os.environ.get('WANDB_BASE_URL'))}/{state.entity}/{state.project}"
+    # The sweep's own link resolves the UI host (the one given, else WANDB_BASE_URL, else W&B cloud).
+    link = WandbSweep(project=state.project, entity=state.entity)
+    if state.host:
+        link.host = state.host
+    host, project, entity = link.place({}, (), ())
+    base = f"{host}/{entity}/{project}" if entity and project else None
     sweep_url = f"{base}/sweeps/{state.sweep_id}" if base and state.mode == "online" else None
     report_sweep(
         trials, result.metric_name, result.goal, sweep_id=state.sweep_id, sweep_url=sweep_url, runs_url=base
