@@ -31,11 +31,6 @@ DEFAULT_WORKERS = 8
 SUMMARY_FILE = "summary.json"
 HISTORY_FILE = "metrics_history.json"
 
-# Set by flyteplugins-wandb-sweeps in the custom_context of a sweep task and its children.
-_SWEEP_ID_KEY = "_wandb_sweep_id"
-_SWEEP_PROJECT_KEY = "_wandb_sweep_project"
-_SWEEP_ENTITY_KEY = "_wandb_sweep_entity"
-
 
 def _default_root() -> str:
     return os.path.join(tempfile.gettempdir(), "wandb_runs")
@@ -216,20 +211,41 @@ def download_wandb_run_dir(
     return path
 
 
+def _active_sweep() -> tuple[str | None, str | None, str | None]:
+    """``(id, project, entity)`` of the ``@wandb_sweep`` task this code runs in or under, else Nones.
+
+    Sweeps belong to the sweeps package: it is asked through its public API, and without it
+    installed no sweep can be active here.
+    """
+    from ._extras import MissingExtraError, load_optional
+
+    try:
+        sweep_id = load_optional("get_wandb_sweep_id")()  # type: ignore[operator]
+        definition = load_optional("get_wandb_sweep_context")()  # type: ignore[operator]
+    except MissingExtraError:
+        return None, None, None
+    if not sweep_id:
+        return None, None, None
+    if definition is None:
+        return sweep_id, None, None
+    return sweep_id, definition.project or None, definition.entity or None
+
+
 def _resolve_sweep(
     sweep_id: str | None, project: str | None, entity: str | None, host: str | None
 ) -> tuple[str, str | None, str | None, str | None]:
     cc = _context()
+    active_id, active_project, active_entity = _active_sweep()
     if sweep_id is None:
-        sweep_id = cc.get(_SWEEP_ID_KEY) or os.environ.get("WANDB_SWEEP_ID") or None
+        sweep_id = active_id or os.environ.get("WANDB_SWEEP_ID") or None
         if sweep_id is None:
             raise RuntimeError(
                 "download_wandb_sweep_dirs: no sweep_id given and no sweep is active here. Pass "
                 "sweep_id=..., or call it inside a @wandb_sweep task (or a child of one)."
             )
-    if sweep_id == cc.get(_SWEEP_ID_KEY):
-        project = project or cc.get(_SWEEP_PROJECT_KEY) or None
-        entity = entity or cc.get(_SWEEP_ENTITY_KEY) or None
+    if sweep_id == active_id:
+        project = project or active_project
+        entity = entity or active_entity
     project = project or cc.get("wandb_project") or os.environ.get("WANDB_PROJECT") or None
     entity = entity or cc.get("wandb_entity") or os.environ.get("WANDB_ENTITY") or None
     host = host or cc.get("wandb_host") or None

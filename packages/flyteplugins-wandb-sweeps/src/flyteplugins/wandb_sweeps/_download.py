@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import shutil
 import tempfile
 from pathlib import Path
@@ -36,16 +35,9 @@ async def collect_offline_sweep_dirs(sweep_id: str, run_dirs: list[str]) -> flyt
 
 
 async def _download_online(state: SweepState) -> Any:
-    from flyteplugins.wandb_core import download_wandb_sweep_logs as download
+    from flyteplugins.wandb_core import download_wandb_sweep_logs
 
-    accepted = inspect.signature(download).parameters
-    kwargs = {
-        k: v
-        for k, v in (("project", state.project), ("entity", state.entity), ("host", state.host))
-        if k in accepted and v
-    }
-    out = download(state.sweep_id, **kwargs)
-    return await out if inspect.isawaitable(out) else out
+    return await download_wandb_sweep_logs(state.sweep_id, state.project, state.entity, state.host)
 
 
 async def collect_sweep_logs(state: SweepState, run_dirs: list[str] | None = None) -> Any:
