@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,13 @@ def test_every_exported_name_resolves() -> None:
     missing = [name for name in ext.__all__ if not hasattr(ext, name)]
     assert missing == []
     assert len(ext.__all__) == len(set(ext.__all__))
+
+
+def test_the_contract_is_short_and_each_name_is_documented_in_its_docstring() -> None:
+    # The list an extension author reads: every name is described there, by purpose.
+    assert len(ext.__all__) <= 31, "ext grows only deliberately: say why in its docstring"
+    doc = ext.__doc__ or ""
+    assert [name for name in ext.__all__ if not re.search(rf"`{name}(\(\))?`", doc)] == []
 
 
 def test_importing_the_contract_does_not_import_wandb() -> None:
