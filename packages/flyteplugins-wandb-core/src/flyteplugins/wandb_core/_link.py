@@ -42,26 +42,12 @@ def given(value: str | None) -> str | None:
     return None if value is None or isinstance(value, Default) else value
 
 
-def fill_defaults(obj: object, defaults: dict[str, str]) -> None:
-    """Turn None fields into their `Default` (the decorator passes None for "not given")."""
-    for name, value in defaults.items():
-        if getattr(obj, name) is None:
-            setattr(obj, name, Default(value))
-
-
 def pick(explicit: str | None, context: Mapping[str, str], *keys: str) -> str | None:
     """A link field's value: the one given explicitly, else the first non-empty context key."""
     found = given(explicit)
     for key in keys:
         found = found or context.get(key) or None
     return found
-
-
-def link_host(explicit: str | None, context: Mapping[str, str]) -> str:
-    """The UI host a link points at: the one given, else the context's, ``WANDB_BASE_URL``, W&B cloud."""
-    from ._resolve import ui_host
-
-    return ui_host(pick(explicit, context, "wandb_host"), os.environ.get("WANDB_BASE_URL"))
 
 
 @dataclass
@@ -82,7 +68,9 @@ class WandbLink(Link):
     _DEFAULTS: ClassVar[dict[str, str]] = {"host": DEFAULT_HOST}
 
     def __post_init__(self) -> None:
-        fill_defaults(self, self._DEFAULTS)
+        for name, value in self._DEFAULTS.items():
+            if getattr(self, name) is None:  # how the decorator says "not given"
+                setattr(self, name, Default(value))
 
     def get_link(
         self,
@@ -104,9 +92,14 @@ class WandbLink(Link):
     def place(
         self, context: Mapping[str, str], project_keys: tuple[str, ...], entity_keys: tuple[str, ...]
     ) -> tuple[str, str | None, str | None]:
-        """``(host, project, entity)``: each given value, else the first non-empty context key listed."""
+        """``(host, project, entity)``: each given value, else the first non-empty context key listed.
+
+        The host: the one given, else the context's, ``WANDB_BASE_URL``, W&B cloud.
+        """
+        from ._resolve import ui_host
+
         return (
-            link_host(self.host, context),
+            ui_host(pick(self.host, context, "wandb_host"), os.environ.get("WANDB_BASE_URL")),
             pick(self.project, context, *project_keys),
             pick(self.entity, context, *entity_keys),
         )
