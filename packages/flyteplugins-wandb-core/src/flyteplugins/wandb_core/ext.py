@@ -4,8 +4,10 @@ The sibling packages (``flyteplugins-wandb-sweeps``, ``flyteplugins-wandb-distri
 extensions import from ``flyteplugins.wandb_core`` (the user API: `wandb_init`, `Wandb`,
 `WandbConfigError`, `get_wandb_context`, the download helpers ...) and from this module only; a lint
 rule (ruff TID251) keeps the siblings off core's private modules. Names here are kept stable across
-minor releases; everything else in core may change without notice. Sweep-only code lives in the
-sweeps package (the agent protocol, the trials' plan and launch); what is here serves any extension:
+minor releases; everything else in core may change without notice. Sweep code that needs none of
+core's internals lives in the sweeps package (the agent protocol, planning and launching trials);
+what stays in core is on the run-open path (the trial scope, early open), draws the report tab, or is
+public in the base install (the sweep download). The names, by purpose:
 
 - Run plans (``flyteplugins-wandb-distributed``; core calls its module-level functions, the
   contract is written once in ``_extras``): `RunPlan` (what one tracked call does), `TaskInfo` (where
