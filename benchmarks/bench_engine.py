@@ -1,6 +1,6 @@
 """Offline search quality and suggestion latency: the default bayes (a GP) vs W&B's engine vs random.
 
-    uv run python benchmarks/bench_engine.py [--trials 30] [--seeds 5] [--latency-at 100]
+    uv run python benchmarks/bench_engine.py [--trials 30] [--seeds 5] [--latency-at 10 50 100]
 
 Three standard test functions, minimised with a fixed budget of ``--trials`` sequential trials
 (one agent), ``--seeds`` seeds each:
@@ -13,8 +13,10 @@ Engines, each driven through the controller's search interface exactly as a swee
 ``bayes`` (this package's default for ``method: bayes``: the Gaussian process), ``wandb-bayes`` (W&B's own
 ``sweeps`` engine, engine="wandb"; skipped with a note when not installed) and ``random`` (the
 built-in random search). Prints, per function, the median best-found value over the seeds with its
-[min, max], then the time one suggestion takes once ``--latency-at`` trials have finished (median of
-20). Figures are reported, never asserted (docs/sweeps.md has a table of them).
+[min, max], then the time one suggestion takes once 10, 50 and 100 (``--latency-at``) trials of
+Hartmann 6-D have finished, for those engines and TPE (``engine=optuna.samplers.TPESampler()``): the
+median and the slowest of 20 suggestions. Figures are reported, never asserted (docs/sweeps.md has
+a table of them).
 """
 
 from __future__ import annotations
@@ -99,6 +101,10 @@ def _wandb_engine() -> Any:
 def make(engine: str, parameters: dict[str, Any], seed: int) -> Any:
     if engine == "bayes":
         return OptunaSearch(_config(parameters, "bayes"), OptunaEngine(seed=seed))
+    if engine == "tpe":
+        import optuna
+
+        return OptunaSearch(_config(parameters, "bayes"), OptunaEngine(optuna.samplers.TPESampler(seed=seed)))
     if engine == "random":
         return BuiltinSearch(_config(parameters, "random"), seed=seed)
     import numpy as np
@@ -120,27 +126,44 @@ def best_found(
     return best
 
 
-def latency(engine: str, finished: int) -> float:
-    """Seconds per suggestion (ask + tell) once ``finished`` trials of Hartmann 6-D have finished."""
+def latency(engine: str, at: list[int], repeat: int = 20) -> dict[int, tuple[float, float]]:
+    """Seconds per suggestion (``ask``) once each of ``at`` trials of Hartmann 6-D have finished.
+
+    One search runs on; at each count in ``at`` the next ``repeat`` suggestions are timed (their
+    trials count towards the next point). Returns ``{count: (median, max)}``: the slowest shows
+    the occasional costlier suggestion, e.g. a full hyper-parameter fit.
+    """
     fn, parameters, _ = FUNCTIONS["Hartmann 6-D"]
     search = make(engine, parameters, 0)
-    for _ in range(finished):
-        handle, params = search.ask()
-        search.tell(handle, "finished", {"loss": fn(params)})
-    times = []
-    for _ in range(20):
-        start = time.perf_counter()
-        handle, params = search.ask()
-        times.append(time.perf_counter() - start)
-        search.tell(handle, "finished", {"loss": fn(params)})
-    return statistics.median(times)
+    finished, figures = 0, {}
+    for count in sorted(at):
+        while finished < count:
+            handle, params = search.ask()
+            search.tell(handle, "finished", {"loss": fn(params)})
+            finished += 1
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            handle, params = search.ask()
+            times.append(time.perf_counter() - start)
+            search.tell(handle, "finished", {"loss": fn(params)})
+        finished += repeat
+        figures[count] = (statistics.median(times), max(times))
+    return figures
+
+
+def _ms(seconds: float) -> str:
+    if seconds < 0.001:
+        return f"{seconds * 1e6:.0f} µs"
+    return f"{seconds * 1000:.1f} ms" if seconds < 0.01 else f"{seconds * 1000:.0f} ms"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--latency-at", type=int, default=100)
+    parser.add_argument("--latency-at", type=int, nargs="+", default=[10, 50, 100])
+    parser.add_argument("--latency-only", action="store_true", help="skip the quality table")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     import optuna
@@ -152,20 +175,26 @@ def main() -> None:
     if _wandb_engine() is None:
         print("wandb-bayes: skipped (W&B's engine is not installed: flyteplugins-wandb[sweeps-wandb-engine])")
         engines.remove("wandb-bayes")
-    print(
-        f"median best-found [min, max] over {args.seeds} seeds, {args.trials} trials each (lower is better)"
-    )
-    print("| function | optimum | " + " | ".join(engines) + " |")
-    print("|---|---|" + "---|" * len(engines))
-    for name, (fn, parameters, optimum) in FUNCTIONS.items():
-        cells = []
-        for engine in engines:
-            found = [best_found(engine, fn, parameters, seed, args.trials) for seed in range(args.seeds)]
-            cells.append(spread(found, "{:.4f}"))
-        print(f"| {name} | {optimum:g} | " + " | ".join(cells) + " |")
-    print(f"\nseconds per suggestion with {args.latency_at} finished trials (Hartmann 6-D, median of 20)")
-    for engine in engines:
-        print(f"  {engine}: {latency(engine, args.latency_at) * 1000:.1f} ms")
+    if not args.latency_only:
+        print(
+            f"median best-found [min, max] over {args.seeds} seeds, {args.trials} trials each "
+            "(lower is better)"
+        )
+        print("| function | optimum | " + " | ".join(engines) + " |")
+        print("|---|---|" + "---|" * len(engines))
+        for name, (fn, parameters, optimum) in FUNCTIONS.items():
+            cells = []
+            for engine in engines:
+                found = [best_found(engine, fn, parameters, seed, args.trials) for seed in range(args.seeds)]
+                cells.append(spread(found, "{:.4f}"))
+            print(f"| {name} | {optimum:g} | " + " | ".join(cells) + " |")
+    at = sorted(args.latency_at)
+    print("\none suggestion, Hartmann 6-D: median [slowest] of 20, by trials finished")
+    print("| engine | " + " | ".join(str(n) for n in at) + " |")
+    print("|---|" + "---|" * len(at))
+    for engine in [engines[0], "tpe", *engines[1:]]:
+        figures = latency(engine, at)
+        print(f"| {engine} | " + " | ".join(f"{_ms(m)} [{_ms(w)}]" for m, w in figures.values()) + " |")
 
 
 if __name__ == "__main__":

@@ -114,3 +114,57 @@ def test_invalid_configs_are_rejected(config, message):
 
 def test_unwrap_params():
     assert unwrap_params({"lr": {"value": 0.1}, "n": {"value": {"a": 1}}}) == {"lr": 0.1, "n": {"a": 1}}
+
+
+def _bayes_run(monkeypatch: pytest.MonkeyPatch, trials: int) -> tuple[int, list[float]]:
+    """Run ``trials`` of a 2-D bayes search; return how many optimiser runs fitted the kernel."""
+    import scipy.optimize
+
+    runs = 0
+    real = scipy.optimize.minimize
+
+    def counting(*args, **kwargs):
+        nonlocal runs
+        runs += 1
+        return real(*args, **kwargs)
+
+    # scikit-learn's own optimiser and the sampler's both look the function up on the module.
+    monkeypatch.setattr(scipy.optimize, "minimize", counting)
+    cfg = validate_sweep_config(
+        {
+            "method": "bayes",
+            "metric": {"name": "loss", "goal": "minimize"},
+            "parameters": {"x": {"min": -5.0, "max": 5.0}, "y": {"min": -5.0, "max": 5.0}},
+        }
+    )
+    c = OfflineController(cfg, "sw", count=trials, engine=OptunaEngine(seed=3))
+    losses = []
+    for _ in range(trials):
+        a = c.next_trial()
+        losses.append((a.params["x"] - 1.3) ** 2 + (a.params["y"] + 0.7) ** 2)
+        c.report(a.run_id, "finished", {"loss": losses[-1]})
+    return runs, losses
+
+
+def test_bayes_fits_the_kernel_again_only_as_the_trials_grow(monkeypatch: pytest.MonkeyPatch):
+    # Suggestion time: the hyper-parameter fit is most of it, so it runs at every trial only while
+    # they are few (5 to 10), then once the set has grown by a tenth; the defaults join now and then.
+    fits, losses = _bayes_run(monkeypatch, 45)
+    # 40 GP suggestions (the first 5 are TPE's): 5 fits up to 10 trials, then about one per tenth of
+    # growth, a few with a second start from the defaults.
+    assert 10 <= fits <= 28, fits  # at every suggestion: 40
+    assert min(losses) < 0.05  # and the search still closes in on (1.3, -0.7)
+
+
+def test_bayes_leaves_the_blas_thread_pools_as_it_found_them():
+    from threadpoolctl import threadpool_info
+
+    before = [(p["internal_api"], p["num_threads"]) for p in threadpool_info()]
+    cfg = validate_sweep_config(
+        {"method": "bayes", "metric": {"name": "loss"}, "parameters": {"x": {"min": 0.0, "max": 1.0}}}
+    )
+    c = OfflineController(cfg, "sw", count=8, engine=OptunaEngine(seed=0))
+    for _ in range(8):
+        a = c.next_trial()
+        c.report(a.run_id, "finished", {"loss": a.params["x"]})
+    assert [(p["internal_api"], p["num_threads"]) for p in threadpool_info()] == before
