@@ -98,6 +98,23 @@ class RunPlan:
     finish_timeout: float | None = None
     host: str | None = None
 
+    def open(self, run_id: str | None, *, resume: bool) -> RunPlan:
+        """Make this a plan that opens the run ``run_id`` (None: wandb picks an id).
+
+        ``resume`` for an id that a Flyte retry or an Elastic restart derives again: the new attempt
+        continues the run the earlier one began instead of failing on it or overwriting it.
+        """
+        self.action = "init"
+        self.run_id = run_id
+        if run_id is None:
+            self.init_kwargs.pop("id", None)
+        else:
+            self.init_kwargs["id"] = run_id
+            if resume:
+                self.init_kwargs.setdefault("resume", "allow")
+        self.init_kwargs.setdefault("reinit", "create_new")
+        return self
+
 
 def merge_settings(decorator: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
     """Decorator > context > defaults; ``config``, ``kwargs`` and ``settings`` merge key by key."""
@@ -215,18 +232,50 @@ def resolve_run(
     env = env or {}
     s = dict(settings)
     run_mode = s.get("run_mode", "auto")
+    plan = _plan(s, env, has_credentials)
+    explicit_id: str | None = s.get("id") if trial is None else _apply_trial(plan, trial, s.get("id"))
+    # The key may reach a task by a path no decorator saw (a hand-written custom_context, a key
+    # injected only into the pod): refuse it here too, before anything is written or sent.
+    check_no_secret_values(
+        "W&B run settings from the task's context",
+        "wandb.init",
+        {**plan.init_kwargs, "settings": plan.settings},
+        env,
+    )
+    if trial is None and not task.sweep_trial:
+        _inherit_parent_project(plan.init_kwargs, task)
+
+    if topology is not None and topology.world_size > 1 and task.is_task:
+        if distributed is None:
+            raise RuntimeError("distributed resolver missing")  # guarded by the caller
+        plan.run_id = _base_id(explicit_id, task)
+        if "mode" not in plan.init_kwargs and env.get("WANDB_MODE"):
+            # Shared mode is set through Settings, which would override WANDB_MODE=offline: make the
+            # environment's mode explicit so the resolver can see it.
+            plan.init_kwargs["mode"] = env["WANDB_MODE"]
+        return distributed(s, task, topology, plan)
+    # A sweep trial always gets its own run; wandb.agent (or the launcher's overrides) give its id.
+    if task.sweep_trial or trial is not None:
+        return plan.open(explicit_id, resume=False)
+    if not task.is_task:
+        return _resolve_function(plan, run_mode, task, explicit_id)
+    return _resolve_task(plan, run_mode, task, _base_id(explicit_id, task))
+
+
+def _plan(s: Mapping[str, Any], env: Mapping[str, str], has_credentials: bool) -> RunPlan:
+    """The plan every case starts from: ``wandb.init`` arguments, ``wandb.Settings`` fields and flags."""
     extra = dict(s.get("kwargs") or {})
     user_settings = extra.pop("settings", None) or {}
-
     init_kwargs: dict[str, Any] = {k: s[k] for k in WANDB_FIELDS.with_role("init") if s.get(k) is not None}
     init_kwargs.update(extra)
-    mode = choose_mode(s.get("mode"), env, has_credentials)
     plan_settings: dict[str, Any] = dict(user_settings) if isinstance(user_settings, Mapping) else {}
     base_url = api_base_url(s.get("host"))
     if base_url:
         plan_settings["base_url"] = base_url
-
-    plan = RunPlan(
+    mode = choose_mode(s.get("mode"), env, has_credentials)
+    if mode:
+        init_kwargs["mode"] = mode
+    return RunPlan(
         action="init",
         init_kwargs=init_kwargs,
         settings=plan_settings,
@@ -235,50 +284,27 @@ def resolve_run(
         finish_timeout=s.get("finish_timeout"),
         host=s.get("host"),
     )
-    if mode:
-        init_kwargs["mode"] = mode
 
-    explicit_id: str | None = s.get("id")
-    if trial is not None:
-        trial = dict(trial)
-        plan_settings.update(trial.pop("settings", None) or {})
-        trial_config = trial.pop("config", None)
-        if trial_config:
-            init_kwargs["config"] = {**init_kwargs.get("config", {}), **trial_config}
-        init_kwargs.update(trial)
-        explicit_id = trial.get("id", explicit_id)
-    base_id = explicit_id
-    if base_id is None and task.in_task and task.is_task and task.run_name and task.action_name:
-        base_id = derive_run_id(task.run_name, task.action_name)
-    # The key may reach a task by a path no decorator saw (a hand-written custom_context, a key
-    # injected only into the pod): refuse it here too, before anything is written or sent.
-    check_no_secret_values(
-        "W&B run settings from the task's context",
-        "wandb.init",
-        {**init_kwargs, "settings": plan_settings},
-        env,
-    )
 
-    if trial is None and not task.sweep_trial:
-        _inherit_parent_project(init_kwargs, task)
+def _apply_trial(plan: RunPlan, trial: Mapping[str, Any], explicit_id: str | None) -> str | None:
+    """Lay a sweep trial's ``wandb.init`` overrides over the plan; returns the run id it asks for."""
+    overrides = dict(trial)
+    plan.settings.update(overrides.pop("settings", None) or {})
+    trial_config = overrides.pop("config", None)
+    if trial_config:
+        plan.init_kwargs["config"] = {**plan.init_kwargs.get("config", {}), **trial_config}
+    plan.init_kwargs.update(overrides)
+    return overrides.get("id", explicit_id)
 
-    if topology is not None and topology.world_size > 1 and task.is_task:
-        if distributed is None:
-            raise RuntimeError("distributed resolver missing")  # guarded by the caller
-        plan.run_id = base_id
-        if "mode" not in init_kwargs and env.get("WANDB_MODE"):
-            # Shared mode is set through Settings, which would override WANDB_MODE=offline: make the
-            # environment's mode explicit so the resolver can see it.
-            init_kwargs["mode"] = env["WANDB_MODE"]
-        return distributed(s, task, topology, plan)
 
-    # A sweep trial always gets its own run; wandb.agent (or the launcher's overrides) give its id.
-    if task.sweep_trial or trial is not None:
-        return _own(plan, explicit_id, deterministic=False)
+def _base_id(explicit_id: str | None, task: TaskInfo) -> str | None:
+    """The user's id, else one derived from the Flyte run and action (a task's retries share it)."""
+    if explicit_id is None and task.in_task and task.is_task and task.run_name and task.action_name:
+        return derive_run_id(task.run_name, task.action_name)
+    return explicit_id
 
-    if not task.is_task:
-        return _resolve_function(plan, run_mode, task, explicit_id)
 
+def _resolve_task(plan: RunPlan, run_mode: str, task: TaskInfo, base_id: str | None) -> RunPlan:
     parent = task.parent_run_id
     if run_mode == "shared" and not parent:
         raise WandbConfigError(
@@ -288,8 +314,8 @@ def resolve_run(
         )
     if run_mode in ("auto", "shared") and parent:
         return _join_parent(plan, task)
-
-    own = _own(plan, base_id, deterministic=base_id is not None)
+    # Retries and Elastic restarts reuse a deterministic id: continue the run instead of clobbering it.
+    own = plan.open(base_id, resume=base_id is not None)
     if task.flyte_mode != "local" and own.init_kwargs.get("mode") != "offline":
         # Remote children run in other pods: open the run in shared mode so they can join it.
         own.settings.update(mode="shared", x_primary=True, x_label=task.action_name or "primary")
@@ -308,19 +334,6 @@ def _inherit_parent_project(init_kwargs: dict[str, Any], task: TaskInfo) -> None
     init_kwargs["project"] = task.parent_project
     if not init_kwargs.get("entity") and task.parent_entity:
         init_kwargs["entity"] = task.parent_entity
-
-
-def _own(plan: RunPlan, run_id: str | None, *, deterministic: bool) -> RunPlan:
-    plan.action = "init"
-    plan.run_id = run_id
-    if run_id is not None:
-        plan.init_kwargs["id"] = run_id
-        if deterministic:
-            # Retries and Elastic restarts reuse the id: continue the run instead of clobbering it.
-            plan.init_kwargs.setdefault("resume", "allow")
-    plan.init_kwargs.setdefault("reinit", "create_new")
-    plan.primary = True
-    return plan
 
 
 def _join_parent(plan: RunPlan, task: TaskInfo) -> RunPlan:
@@ -362,4 +375,4 @@ def _resolve_function(plan: RunPlan, run_mode: str, task: TaskInfo, explicit_id:
         plan.primary = False
         plan.advertise = False
         return plan
-    return _own(plan, explicit_id, deterministic=False)
+    return plan.open(explicit_id, resume=False)

@@ -73,21 +73,6 @@ def _skip(plan: RunPlan, run_id: str | None) -> RunPlan:
     return plan
 
 
-def _open(plan: RunPlan, run_id: str | None, *, resume: bool) -> RunPlan:
-    plan.action = "init"
-    plan.run_id = run_id
-    if run_id is not None:
-        plan.init_kwargs["id"] = run_id
-        if resume:
-            # The id is derived from the Flyte run and action, which an Elastic restart (or a Flyte
-            # retry) reproduces: continue that run instead of failing on or overwriting it.
-            plan.init_kwargs.setdefault("resume", "allow")
-    else:
-        plan.init_kwargs.pop("id", None)
-    plan.init_kwargs.setdefault("reinit", "create_new")
-    return plan
-
-
 def resolve_distributed(
     settings: Mapping[str, Any], task: TaskInfo, topology: Topology, plan: RunPlan
 ) -> RunPlan:
@@ -108,40 +93,45 @@ def resolve_distributed(
     Raises:
         WandbConfigError: ``run_mode="shared"`` without a base id (ranks could not agree on a run).
     """
-    global _warned_download
     del task  # the topology alone decides; kept in the signature for the core contract
     run_mode = settings.get("run_mode", "auto")
     base = plan.run_id
     plan.advertise = True
-
-    if plan.download_logs:
-        plan.download_logs = False
-        if not _warned_download and topology.rank == 0:
-            _warned_download = True
-            warnings.warn(
-                "download_logs=True is not supported for distributed (torchrun/Elastic) tasks: several "
-                "workers would download the same run files. Skipping the download.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-
+    _no_download(plan, topology)
     run_id = run_id_for(settings, topology, base) if base is not None else None
     primary = is_scope_primary(settings, topology)
-
     if run_mode == "auto":
         if not primary:
             return _skip(plan, run_id)
         plan.primary = True
-        return _open(plan, run_id, resume=True)
-
+        return plan.open(run_id, resume=True)
     if run_mode == "new":
         plan.primary = True
         group = group_for(settings, topology, base) if base is not None else None
         if group is not None:
             plan.init_kwargs.setdefault("group", group)
-        return _open(plan, run_id, resume=True)
+        return plan.open(run_id, resume=True)
+    return _shared(plan, topology, run_id, primary)
 
-    # run_mode == "shared": every rank writes to its scope's run; one writer owns its final state.
+
+def _no_download(plan: RunPlan, topology: Topology) -> None:
+    """Turn ``download_logs`` off: several workers would download the same run files (warned once)."""
+    global _warned_download
+    if not plan.download_logs:
+        return
+    plan.download_logs = False
+    if not _warned_download and topology.rank == 0:
+        _warned_download = True
+        warnings.warn(
+            "download_logs=True is not supported for distributed (torchrun/Elastic) tasks: several "
+            "workers would download the same run files. Skipping the download.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def _shared(plan: RunPlan, topology: Topology, run_id: str | None, primary: bool) -> RunPlan:
+    """``run_mode="shared"``: every rank writes to its scope's run; one writer owns its final state."""
     if run_id is None:
         raise WandbConfigError(
             "run_mode='shared' under torchrun needs a run id every rank agrees on, but this task has no "
@@ -155,17 +145,13 @@ def resolve_distributed(
     plan.settings["x_sync_dir_suffix"] = label
     plan.settings["x_label"] = label
     if mode == "disabled":
-        return _open(plan, run_id, resume=False)
+        return plan.open(run_id, resume=False)
     if mode in ("offline", "dryrun"):
         # wandb's shared mode needs a server. Offline, each rank records its own part of the run under
         # the shared id (like a resumed run); `wandb sync` of every part assembles it.
-        return _open(plan, run_id, resume=True)
-    plan.settings.update(
-        mode="shared",
-        x_primary=primary,
-        x_update_finish_state=primary,
-    )
+        return plan.open(run_id, resume=True)
+    plan.settings.update(mode="shared", x_primary=primary, x_update_finish_state=primary)
     plan.init_kwargs.pop("mode", None)
     # Shared mode joins the run as it is on the server: no resume lookup is needed (or made).
     plan.init_kwargs.pop("resume", None)
-    return _open(plan, run_id, resume=False)
+    return plan.open(run_id, resume=False)
