@@ -43,6 +43,31 @@ def validate_settings(where: str, values: Mapping[str, Any], extra: Mapping[str,
     WANDB_FIELDS.check(where, values)
 
 
+def explicit_settings(
+    where: str, named: Mapping[str, Any], kwargs: dict[str, Any], *, travels: bool
+) -> dict[str, Any]:
+    """The checked settings given to ``@wandb_init`` or ``wandb_config``, None values left out.
+
+    The named parameters, the table's fields passed through ``**kwargs`` (``notes=``, ...), and
+    under ``"kwargs"`` every other ``wandb.init`` argument. With ``travels`` (``wandb_config``) the
+    values go into custom_context, so every one must be JSON; otherwise only ``config`` is checked.
+    """
+    values = {**named, **WANDB_FIELDS.take(kwargs)}
+    if kwargs.get("settings") is not None:
+        # A wandb.Settings object becomes the dict of what the user set, so it merges with the context's.
+        kwargs["settings"] = normalize_settings(where, kwargs["settings"])
+    validate_settings(where, values, kwargs)
+    must_be_json = {"config": values.get("config")}
+    if travels:
+        must_be_json.update(tags=values.get("tags"), **kwargs)
+    for name, value in must_be_json.items():
+        check_json(where, name, value)
+    settings = {k: v for k, v in values.items() if v is not None}
+    if kwargs:
+        settings["kwargs"] = kwargs
+    return settings
+
+
 class ContextSettings(dict):  # type: ignore[type-arg]
     """Base of ``wandb_config`` / ``wandb_sweep_config`` objects.
 
@@ -236,33 +261,11 @@ def wandb_config(
     Raises:
         WandbConfigError: For invalid values, non-JSON values, or secret-like arguments.
     """
-    values: dict[str, Any] = {
-        "project": project,
-        "entity": entity,
-        "host": host,
-        "id": id,
-        "name": name,
-        "tags": list(tags) if isinstance(tags, tuple) else tags,
-        "config": config,
-        "mode": mode,
-        "group": group,
-        "run_mode": run_mode,
-        "rank_scope": rank_scope,
-        "download_logs": download_logs,
-        "on_error": on_error,
-        "finish_timeout": finish_timeout,
-    }
-    values.update(WANDB_FIELDS.take(kwargs))  # table fields with no parameter of their own (notes, ...)
-    if kwargs.get("settings") is not None:
-        kwargs["settings"] = normalize_settings("wandb_config", kwargs["settings"])
-    validate_settings("wandb_config", values, kwargs)
-    for field_name in ("config", "tags"):
-        check_json("wandb_config", field_name, values[field_name])
-    for key, value in kwargs.items():
-        check_json("wandb_config", key, value)
-    if kwargs:
-        values["kwargs"] = kwargs
-    return WandbConfig(encode(values))
+    named = dict(locals())  # the named parameters, as passed: the signature is their one list
+    del named["kwargs"]
+    if isinstance(tags, tuple):
+        named["tags"] = list(tags)
+    return WandbConfig(encode(explicit_settings("wandb_config", named, kwargs, travels=True)))
 
 
 def get_wandb_context() -> WandbConfig | None:

@@ -9,16 +9,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from . import _elastic, _extras
-from ._config import RankScope, RunMode, validate_settings
-from ._fields import WANDB_FIELDS
+from ._config import RankScope, RunMode, explicit_settings
 from ._link import Wandb
 from ._scope import MARKER, _wrap
 from ._validate import (
     WandbConfigError,
     check_decorator_argument,
     check_decorator_target,
-    check_json,
-    normalize_settings,
 )
 
 __all__ = ["MARKER", "wandb_init"]
@@ -107,14 +104,15 @@ def _tracker(func: Callable[..., Any], log_inputs: bool) -> Callable[..., Callab
 
 
 def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False, log_inputs: bool = False) -> Any:
-    check_decorator_target("@wandb_init", obj.func if _is_flyte_task(obj) else obj)
+    is_task = _is_flyte_task(obj)
+    target = obj.func if is_task else obj
+    check_decorator_target("@wandb_init", target)
     from . import _preempt
 
     # Flyte's entrypoint (or a script run as __main__) decorates on the main thread right before it
     # starts tasks: the only place a SIGTERM handler can go in for sync bodies, which run in threads.
-    target = obj.func if _is_flyte_task(obj) else obj
     _preempt.arm_for_flyte_task(getattr(target, "__module__", None))
-    if _is_flyte_task(obj):
+    if is_task:
         func = obj.func
         if hasattr(func, MARKER):
             raise WandbConfigError(f"@wandb_init is applied twice to task {obj.name!r}.")
@@ -195,34 +193,21 @@ def wandb_init(
         WandbConfigError: At decoration time, for invalid values, non-JSON config, secret-like
             arguments, or when applied under ``@env.task`` instead of above it.
     """
+    named = dict(locals())  # the named settings, as passed: the signature is their one list
+    del named["_func"], named["kwargs"]
     check_decorator_argument("@wandb_init", _func)
-    # A plugin option, not a wandb.init argument: taken out before the settings are validated.
-    log_outputs = kwargs.pop("log_outputs", False)
-    if not isinstance(log_outputs, bool):
-        raise WandbConfigError(f"@wandb_init: log_outputs must be True or False, got {log_outputs!r}.")
-    log_inputs = kwargs.pop("log_inputs", False)
-    if not isinstance(log_inputs, bool):
-        raise WandbConfigError(f"@wandb_init: log_inputs must be True or False, got {log_inputs!r}.")
-    explicit: dict[str, Any] = {
-        "run_mode": run_mode,
-        "rank_scope": rank_scope,
-        "download_logs": download_logs,
-        "project": project,
-        "entity": entity,
-        "host": host,
-    }
-    explicit.update(WANDB_FIELDS.take(kwargs))  # table fields given through **kwargs (id, tags, ...)
-    if kwargs.get("settings") is not None:
-        # A wandb.Settings object becomes the dict of what the user set, so it merges with the context's.
-        kwargs["settings"] = normalize_settings("@wandb_init", kwargs["settings"])
-    validate_settings("@wandb_init", explicit, kwargs)
-    if explicit.get("config") is not None:
-        check_json("@wandb_init", "config", explicit["config"])
-    settings = {k: v for k, v in explicit.items() if v is not None}
-    if kwargs:
-        settings["kwargs"] = kwargs
-
+    # Plugin options, not wandb.init arguments: taken out before the settings are validated.
+    log_outputs, log_inputs = (
+        _flag(kwargs.pop(option, False), option) for option in ("log_outputs", "log_inputs")
+    )
+    settings = explicit_settings("@wandb_init", named, kwargs, travels=False)
     if _func is not None:
         decorated: F = _decorate(_func, settings, log_outputs, log_inputs)
         return decorated
     return lambda obj: _decorate(obj, settings, log_outputs, log_inputs)
+
+
+def _flag(value: Any, option: str) -> bool:
+    if not isinstance(value, bool):
+        raise WandbConfigError(f"@wandb_init: {option} must be True or False, got {value!r}.")
+    return value
