@@ -266,43 +266,58 @@ def _start_run(plan: RunPlan) -> ActiveRun:
     fields.setdefault("finish_timeout", plan.finish_timeout or DEFAULT_FINISH_TIMEOUT)
     fields.setdefault("init_timeout", DEFAULT_INIT_TIMEOUT)
     online = _wants_online(kwargs, fields)
-    reason = None
-    base_url = ""
-    if online:
-        base_url = _base_url(fields)
-        # Without credentials wandb.init fails at once with a clear message: no need to probe.
-        if _has_credentials(base_url):
-            reason = _breaker_reason(base_url) or probe(base_url)
-            if reason is not None:
-                _trip(base_url, reason)
-    run = None
-    sync_id = None
-    untracked: str | None = None  # why not even an offline run could be opened
+    base_url = _base_url(fields) if online else ""
+    reason = _unreachable(base_url) if online else None
     if reason is None:
-        started = time.monotonic()
-        try:
-            run = _init(wandb, kwargs, fields)
-        except Exception as exc:
-            if plan.on_error == "raise":
-                raise WandbTrackingError(f"wandb.init failed for run {plan.run_id!r}: {exc}") from exc
-            reason = f"wandb.init failed ({_describe(exc)})"
-            if not online:  # already offline: wandb refused the input itself
-                run, untracked = _untracked(wandb, kwargs), _describe(exc)
-            else:
-                # Only a server that kept wandb retrying until init_timeout is skipped for a while; a
-                # fast refusal (bad project, permissions) says nothing about other runs.
-                if time.monotonic() - started >= 0.8 * float(fields["init_timeout"]):
-                    _trip(base_url, reason)
-                run, sync_id, untracked = _offline_fallback(wandb, kwargs, fields)
+        run, sync_id, untracked, reason = _try_init(wandb, plan, kwargs, fields, online, base_url)
+    elif plan.on_error == "raise":
+        raise WandbTrackingError(f"W&B is not reachable for run {plan.run_id!r}: {reason}")
     else:
-        if plan.on_error == "raise":
-            raise WandbTrackingError(f"W&B is not reachable for run {plan.run_id!r}: {reason}")
         run, sync_id, untracked = _offline_fallback(wandb, kwargs, fields)
     if untracked is not None:
         same = not online or untracked in (reason or "")
         also = "" if same else f"; offline tracking failed too ({untracked})"
         _notice(f"{reason}{also}; run {plan.run_id!r} is not tracked; the task goes on.")
         return _untracked_run(plan, run)
+    return _opened(plan, run, kwargs, reason, sync_id)
+
+
+def _unreachable(base_url: str) -> str | None:
+    """Why the server is known (breaker) or found (probe) unreachable, or None."""
+    # Without credentials wandb.init fails at once with a clear message: no need to probe.
+    if not _has_credentials(base_url):
+        return None
+    reason = _breaker_reason(base_url) or probe(base_url)
+    if reason is not None:
+        _trip(base_url, reason)
+    return reason
+
+
+def _try_init(
+    wandb: Any, plan: RunPlan, kwargs: dict[str, Any], fields: dict[str, Any], online: bool, base_url: str
+) -> tuple[Any, str | None, str | None, str | None]:
+    """``wandb.init`` as planned, else the fallback: (run, sync id, why untracked, why not as planned)."""
+    started = time.monotonic()
+    try:
+        return _init(wandb, kwargs, fields), None, None, None
+    except Exception as exc:
+        if plan.on_error == "raise":
+            raise WandbTrackingError(f"wandb.init failed for run {plan.run_id!r}: {exc}") from exc
+        reason = f"wandb.init failed ({_describe(exc)})"
+        if not online:  # already offline: wandb refused the input itself
+            return _untracked(wandb, kwargs), None, _describe(exc), reason
+        # Only a server that kept wandb retrying until init_timeout is skipped for a while; a
+        # fast refusal (bad project, permissions) says nothing about other runs.
+        if time.monotonic() - started >= 0.8 * float(fields["init_timeout"]):
+            _trip(base_url, reason)
+        run, sync_id, untracked = _offline_fallback(wandb, kwargs, fields)
+        return run, sync_id, untracked, reason
+
+
+def _opened(
+    plan: RunPlan, run: Any, kwargs: dict[str, Any], reason: str | None, sync_id: str | None
+) -> ActiveRun:
+    """The open run as this scope tracks it; a run that fell back offline says where its data is."""
     offline = kwargs.get("mode") == "offline" or bool(
         getattr(run, "offline", False) or getattr(getattr(run, "settings", None), "_offline", False)
     )
