@@ -35,7 +35,7 @@ from ._artifact_names import (
 from ._artifacts import _log_local, registry_link, require_run
 from ._checkpoint_prune import ALIASES_KEY, INDEX, VALUE_KEY, prune_local, prune_online, read_index
 from ._registry import check_registry_target
-from ._retention import Goal, check_retention, metric_value
+from ._retention import Goal, Retention, check_retention, metric_value
 from ._validate import WandbConfigError
 
 logger = logging.getLogger("flyteplugins.wandb")
@@ -139,6 +139,39 @@ def save_wandb_checkpoint(
             metric without a numeric value, or ``registry=`` in an offline run.
     """
     where = "save_wandb_checkpoint"
+    save = _checked_save(
+        where, path, step, name, aliases, metadata, all_ranks, keep_last, keep_best, registry
+    )
+    if not all_ranks and not is_primary():
+        return None
+    run = require_run(where)
+    return _save(run, save, registry_link(where, run, registry, registry_aliases))
+
+
+class _Save(NamedTuple):
+    """A checked `save_wandb_checkpoint` call."""
+
+    path: str
+    step: int
+    name: str | None
+    aliases: list[str]
+    metadata: dict[str, Any]
+    policy: Retention
+
+
+def _checked_save(
+    where: str,
+    path: str | os.PathLike[str],
+    step: Any,
+    name: str | None,
+    aliases: list[str] | None,
+    metadata: dict[str, Any] | None,
+    all_ranks: Any,
+    keep_last: int | None,
+    keep_best: tuple[str, Goal] | None,
+    registry: str | None,
+) -> _Save:
+    """Every argument checked before anything is saved (each error names its argument)."""
     step = _check_step(where, step)
     extra = check_aliases(where, aliases)
     meta = check_metadata(where, metadata)
@@ -154,21 +187,23 @@ def save_wandb_checkpoint(
     local = os.fspath(path)
     if not os.path.exists(local):
         raise WandbConfigError(f"{where}: {local!r} does not exist.")
-    if not all_ranks and not is_primary():
-        return None
-    run = require_run(where)
-    link = registry_link(where, run, registry, registry_aliases)
+    return _Save(local, step, name, extra, meta, policy)
+
+
+def _save(run: Any, save: _Save, link: Any) -> Any:
+    """Log the checkpoint to ``run`` (offline: from the local store), then apply the retention policy."""
+    where, step, policy, meta = "save_wandb_checkpoint", save.step, save.policy, dict(save.metadata)
     value = None
     if policy.best is not None:
         metric = policy.best[0]
         value = metric_value(where, metric, meta, getattr(run, "summary", None))
         meta[metric] = value
-    name = name or checkpoint_name(str(run.id))
-    alias_list = ["latest", f"step-{step}", *[a for a in extra if a not in ("latest", f"step-{step}")]]
+    name = save.name or checkpoint_name(str(run.id))
+    alias_list = ["latest", f"step-{step}", *[a for a in save.aliases if a not in ("latest", f"step-{step}")]]
     meta[STEP_KEY] = step
-    copy, offline = True, _offline(run)
+    local, copy, offline = save.path, True, _offline(run)
     if offline:
-        kept = _keep_locally(run, name, local, step, extra, value)
+        kept = _keep_locally(run, name, local, step, save.aliases, value)
         # wandb sync uploads an offline artifact from where it was logged: with retention the store
         # copy may be pruned before that, so wandb stages its own copy (removed after the sync).
         local, copy = kept, policy.active
@@ -176,7 +211,7 @@ def save_wandb_checkpoint(
         _persist.persist_checkpoint(os.path.dirname(kept), name, step, str(run.id))
     logged = _log_local(
         local, name=name, type=CHECKPOINT_TYPE, aliases=alias_list, metadata=meta, copy=copy, run=run,
-        display_name=os.fspath(path), link=link,
+        display_name=save.path, link=link,
     )  # fmt: skip
     if policy.active:
         if offline:
