@@ -35,7 +35,9 @@ import sys
 import tempfile
 import threading
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -320,43 +322,57 @@ def sync_offline_runs(
         groups[run.target_id].append(run)
     extra = [*(["--project", project] if project else []), *(["--entity", entity] if entity else [])]
     lock = threading.Lock()
+    with _progress(f"syncing {run_name}", len(todo) if progress else 0) as advance:
 
-    bar: Any = None
-    task_id: Any = None
-    if progress and todo:
-        from rich.console import Console
-        from rich.progress import Progress
+        def sync_group(parts: list[StoredRun]) -> None:
+            _sync_parts(parts, extra, report, lock, advance)
 
-        bar = Progress(console=Console(stderr=True), transient=False)
-        task_id = bar.add_task(f"syncing {run_name}", total=len(todo))
-        bar.start()
-
-    def sync_group(parts: list[StoredRun]) -> None:
-        for i, run in enumerate(parts):
-            try:
-                _sync_one(run, extra)
-            except Exception as exc:
-                with lock:
-                    report.failed[run.uri] = f"{type(exc).__name__}: {exc}"
-                    # Later parts of the same run would land before this one: leave them for next time.
-                    for later in parts[i + 1 :]:
-                        report.failed[later.uri] = f"waits for {run.folder}"
-                if bar is not None:
-                    bar.advance(task_id, len(parts) - i)
-                return
-            with lock:
-                report.synced.append(run)
-            if bar is not None:
-                bar.advance(task_id)
-
-    try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flyte-wandb-sync") as pool:
             list(pool.map(sync_group, groups.values()))
-    finally:
-        if bar is not None:
-            bar.stop()
     _publish_sweeps(run_name, store, report, project, entity)
     return report
+
+
+@contextmanager
+def _progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr for ``total`` folders (none for 0); yields its ``advance(n)``."""
+    if not total:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    bar = Progress(console=Console(stderr=True), transient=False)
+    task_id = bar.add_task(label, total=total)
+    bar.start()
+    try:
+        yield lambda n: bar.advance(task_id, n)
+    finally:
+        bar.stop()
+
+
+def _sync_parts(
+    parts: list[StoredRun],
+    extra: list[str],
+    report: SyncReport,
+    lock: threading.Lock,
+    advance: Callable[[int], None],
+) -> None:
+    """Sync the parts of one W&B run in order; after a failure the later parts wait for next time."""
+    for i, run in enumerate(parts):
+        try:
+            _sync_one(run, extra)
+        except Exception as exc:
+            with lock:
+                report.failed[run.uri] = f"{type(exc).__name__}: {exc}"
+                # Later parts of the same run would land before this one: leave them for next time.
+                for later in parts[i + 1 :]:
+                    report.failed[later.uri] = f"waits for {run.folder}"
+            advance(len(parts) - i)
+            return
+        with lock:
+            report.synced.append(run)
+        advance(1)
 
 
 sync_env = flyte.TaskEnvironment(
