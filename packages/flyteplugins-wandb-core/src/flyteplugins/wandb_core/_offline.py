@@ -144,55 +144,56 @@ def read_offline_run(path: str | Path) -> OfflineRun:
     for payload in _payloads(p.read_bytes()):
         rec = record()
         rec.ParseFromString(payload)
-        kind = rec.WhichOneof("record_type")
-        if kind == "run":
-            r = rec.run
-            run.id = r.run_id or run.id
-            run.project, run.entity, run.group = r.project, r.entity, r.run_group
-            run.job_type, run.name, run.notes = r.job_type, r.display_name, r.notes
-            run.tags = list(r.tags)
-            run.sweep_id = r.sweep_id
-            run.resumed = r.resumed
-            run.config.update(
-                {
-                    k: v.get("value", v) if isinstance(v, dict) else v
-                    for k, v in _items(r.config.update).items()
-                }
-            )
-        elif kind == "config":
-            for k, v in _items(rec.config.update).items():
-                run.config[k] = v.get("value", v) if isinstance(v, dict) and "value" in v else v
-            for item in rec.config.remove:
-                run.config.pop(item.key, None)
-        elif kind == "history":
-            run.history.append(_items(rec.history.item))
-        elif kind == "summary":
-            run.summary.update(_items(rec.summary.update))
-            for item in rec.summary.remove:
-                run.summary.pop(item.key, None)
-        elif kind == "exit":
-            run.exit_code = rec.exit.exit_code
-        elif kind == "metric":
-            m = rec.metric
-            run.metrics.append({"name": m.name or m.glob_name, "step_metric": m.step_metric})
-        elif kind == "files":
-            run.files.extend(f.path for f in rec.files.files)
-        elif kind == "artifact":
-            a = rec.artifact
-            run.artifacts.append(
-                {
-                    "name": a.name,
-                    "type": a.type,
-                    "aliases": list(a.aliases),
-                    "metadata": _value(a.metadata) if a.metadata else {},
-                    "files": [e.path for e in a.manifest.contents],
-                }
-            )
+        _apply(run, rec.WhichOneof("record_type"), rec)
     run.config.pop("_wandb", None)
     # Offline, wandb writes the same run record for every part of a run (it cannot ask a server), so
     # a part that continues an earlier one (a retried or resumed attempt) is told by that earlier part.
     run.resumed = run.resumed or _has_earlier_part(p.parent, run.id)
     return run
+
+
+def _apply(run: OfflineRun, kind: str | None, rec: Any) -> None:
+    """Fold one transaction-log record into ``run`` (kinds the reader does not need are skipped)."""
+    if kind == "run":
+        r = rec.run
+        run.id = r.run_id or run.id
+        run.project, run.entity, run.group = r.project, r.entity, r.run_group
+        run.job_type, run.name, run.notes = r.job_type, r.display_name, r.notes
+        run.tags = list(r.tags)
+        run.sweep_id = r.sweep_id
+        run.resumed = r.resumed
+        run.config.update(
+            {k: v.get("value", v) if isinstance(v, dict) else v for k, v in _items(r.config.update).items()}
+        )
+    elif kind == "config":
+        for k, v in _items(rec.config.update).items():
+            run.config[k] = v.get("value", v) if isinstance(v, dict) and "value" in v else v
+        for item in rec.config.remove:
+            run.config.pop(item.key, None)
+    elif kind == "history":
+        run.history.append(_items(rec.history.item))
+    elif kind == "summary":
+        run.summary.update(_items(rec.summary.update))
+        for item in rec.summary.remove:
+            run.summary.pop(item.key, None)
+    elif kind == "exit":
+        run.exit_code = rec.exit.exit_code
+    elif kind == "metric":
+        m = rec.metric
+        run.metrics.append({"name": m.name or m.glob_name, "step_metric": m.step_metric})
+    elif kind == "files":
+        run.files.extend(f.path for f in rec.files.files)
+    elif kind == "artifact":
+        a = rec.artifact
+        run.artifacts.append(
+            {
+                "name": a.name,
+                "type": a.type,
+                "aliases": list(a.aliases),
+                "metadata": _value(a.metadata) if a.metadata else {},
+                "files": [e.path for e in a.manifest.contents],
+            }
+        )
 
 
 def _has_earlier_part(run_dir: Path, run_id: str) -> bool:
