@@ -116,17 +116,21 @@ def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False, log
         func = obj.func
         if hasattr(func, MARKER):
             raise WandbConfigError(f"@wandb_init is applied twice to task {obj.name!r}.")
-        # Inside the run's scope: outputs are logged to the run before it finishes.
         track = _tracker(func, log_inputs)
+        elastic = _extras.is_elastic(obj)
+        if elastic:
+            _elastic.check(obj, settings)
+        # Every check is done before the task changes: links, then the tracked function (decoration
+        # reads as a straight line; scripts/trace_run_mode.py follows the settings through it).
+        _attach_links(obj, settings)
+        # Inside the run's scope: outputs are logged to the run before it finishes.
         func = _with_outputs(func, log_outputs)
         # `func` is a dataclass field, so it survives `task.override(...)` (a dataclasses.replace);
         # mutating the task in place keeps the object the TaskEnvironment registered for deploys.
-        if _extras.is_elastic(obj):
-            _elastic.check(obj, settings)
+        if elastic:
             obj.func = _elastic.task_function(obj, func, settings, track, MARKER)
         else:
             obj.func = track(func, settings, is_task=True, task=obj)
-        _attach_links(obj, settings)
         return obj
     if isinstance(obj, (staticmethod, classmethod)) or not callable(obj):
         raise WandbConfigError(
