@@ -27,18 +27,23 @@ from ._validate import (
 )
 
 
+def _judge(wandb_names: _wandb_names.WandbNames | None) -> _wandb_names.WandbNames | None:
+    """What a check judges by: ``wandb_names``, else the installed wandb's recorded line.
+
+    None on a line not recorded: the check then waits for `check_against_installed_wandb`, which runs
+    before the run opens.
+    """
+    return wandb_names or _wandb_names.for_early_checks()
+
+
 def check_init_kwargs(
     where: str,
     names: Iterable[str],
     plugin_options: Iterable[str] = (),
     wandb_names: _wandb_names.WandbNames | None = None,
 ) -> None:
-    """Refuse names that are neither ``wandb.init`` arguments nor the plugin's own options.
-
-    ``wandb_names`` defaults to the installed wandb's recorded line; on a line not recorded the check
-    waits for `check_against_installed_wandb`, which runs before the run opens.
-    """
-    accepted = wandb_names or _wandb_names.for_early_checks()
+    """Refuse names that are neither ``wandb.init`` arguments nor the plugin's own options (see `_judge`)."""
+    accepted = _judge(wandb_names)
     if accepted is None:
         return
     known = set(accepted.init_kwargs) | set(plugin_options)
@@ -95,12 +100,8 @@ def setting_fits(kind: str, value: Any) -> bool:
 def check_setting_names_and_types(
     where: str, settings: Mapping[str, Any], wandb_names: _wandb_names.WandbNames | None = None
 ) -> None:
-    """Each key a ``wandb.Settings`` field of the installed wandb, each value of that field's kind.
-
-    ``wandb_names`` defaults to the installed wandb's recorded line; on a line not recorded the check
-    waits for `check_against_installed_wandb`, which runs before the run opens.
-    """
-    accepted = wandb_names or _wandb_names.for_early_checks()
+    """Each key a ``wandb.Settings`` field of the installed wandb, each value of its kind (see `_judge`)."""
+    accepted = _judge(wandb_names)
     if accepted is None:
         return
     for key, value in settings.items():
