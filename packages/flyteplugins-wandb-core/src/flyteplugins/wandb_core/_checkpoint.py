@@ -71,12 +71,6 @@ def _store_root(run: Any) -> str:
     return os.path.join(wandb_dir, STORE_DIR, sanitize_name(str(run.id)))
 
 
-def _check_step(where: str, step: Any) -> int:
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise WandbConfigError(f"{where}: step must be an int >= 0, got {step!r}.")
-    return step
-
-
 def _keep_locally(run: Any, name: str, path: str, step: int, aliases: list[str], value: float | None) -> str:
     """Copy the checkpoint into the local store (for offline restore); returns the copy's path."""
     dest = os.path.join(_store_root(run), name, f"step-{step}")
@@ -172,7 +166,8 @@ def _checked_save(
     registry: str | None,
 ) -> _Save:
     """Every argument checked before anything is saved (each error names its argument)."""
-    step = _check_step(where, step)
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise WandbConfigError(f"{where}: step must be an int >= 0, got {step!r}.")
     extra = check_aliases(where, aliases)
     meta = check_metadata(where, metadata)
     if STEP_KEY in meta:

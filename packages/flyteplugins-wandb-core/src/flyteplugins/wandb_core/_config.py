@@ -30,11 +30,6 @@ RUN_ENTITY_KEY = "_wandb_run_entity"
 RUN_HOST_KEY = "_wandb_run_host"
 RUN_OFFLINE_KEY = "_wandb_run_offline"
 
-# The custom_context layout, from the settings table.
-STR_FIELDS = WANDB_FIELDS.str_fields
-JSON_FIELDS = WANDB_FIELDS.json_fields
-FIELDS = (*WANDB_FIELDS.names, "kwargs")
-
 
 def validate_settings(where: str, values: Mapping[str, Any], extra: Mapping[str, Any]) -> None:
     """Validate explicit settings given to ``wandb_config`` or ``@wandb_init``."""
@@ -145,7 +140,7 @@ class WandbConfig(ContextSettings):
     (``cfg.project``, ``cfg.tags``...). Build it with `wandb_config()`.
     """
 
-    _fields = FIELDS
+    _fields = (*WANDB_FIELDS.names, "kwargs")
     _label = "wandb_config"
     _defaults: ClassVar[Mapping[str, Any]] = WANDB_FIELDS.defaults
 
@@ -177,7 +172,7 @@ def encode_settings(values: Mapping[str, Any], prefix: str, json_fields: tuple[s
 
 def encode(values: Mapping[str, Any]) -> dict[str, str]:
     """Flatten settings to ``wandb_<field>`` string keys (None values dropped)."""
-    return encode_settings(values, PREFIX, JSON_FIELDS)
+    return encode_settings(values, PREFIX, WANDB_FIELDS.json_fields)
 
 
 def decode_settings(
@@ -211,7 +206,7 @@ def decode_settings(
 
 def parse_context(custom_context: Mapping[str, str] | None) -> dict[str, Any]:
     """Read ``wandb_<field>`` keys back into Python values; sweep keys are left to the sweeps package."""
-    return decode_settings(custom_context, PREFIX, STR_FIELDS, skip_prefix=SWEEP_PREFIX)
+    return decode_settings(custom_context, PREFIX, WANDB_FIELDS.str_fields, skip_prefix=SWEEP_PREFIX)
 
 
 def wandb_config(

@@ -63,11 +63,6 @@ def _settings(wandb: Any, fields: dict[str, Any]) -> Any:
     return wandb.Settings(**usable)
 
 
-def _notice(message: str) -> None:
-    # One whole line on stderr: Flyte's local mode shows it, and it never lands in the run config.
-    _notices.notice(message)
-
-
 def _describe(exc: BaseException) -> str:
     """``Type: message`` on one line; pydantic errors name the setting and what was wrong with it."""
     errors = getattr(exc, "errors", None)
@@ -173,12 +168,6 @@ def _init(wandb: Any, kwargs: dict[str, Any], fields: dict[str, Any]) -> Any:
     return run
 
 
-def _has_credentials(base_url: str) -> bool:
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    return netrc_has_entry(base_url)
-
-
 def _untracked(wandb: Any, kwargs: dict[str, Any]) -> Any:
     """A disabled run (the body's ``run.log``/``run.config`` calls work, nothing is recorded), or None.
 
@@ -248,7 +237,9 @@ def start_run(plan: RunPlan) -> ActiveRun:
             raise WandbTrackingError(f"tracking failed for run {plan.run_id!r}: {_describe(exc)}") from exc
         import wandb
 
-        _notice(f"tracking failed ({_describe(exc)}); run {plan.run_id!r} is not tracked; the task goes on.")
+        _notices.notice(
+            f"tracking failed ({_describe(exc)}); run {plan.run_id!r} is not tracked; the task goes on."
+        )
         active = _untracked_run(plan, _untracked(wandb, dict(plan.init_kwargs)))
     if active.run is not None:
         # Children in this process may reuse a primary (or a plain) run of ours by its id.
@@ -277,7 +268,7 @@ def _start_run(plan: RunPlan) -> ActiveRun:
     if untracked is not None:
         same = not online or untracked in (reason or "")
         also = "" if same else f"; offline tracking failed too ({untracked})"
-        _notice(f"{reason}{also}; run {plan.run_id!r} is not tracked; the task goes on.")
+        _notices.notice(f"{reason}{also}; run {plan.run_id!r} is not tracked; the task goes on.")
         return _untracked_run(plan, run)
     return _opened(plan, run, kwargs, reason, sync_id)
 
@@ -285,7 +276,7 @@ def _start_run(plan: RunPlan) -> ActiveRun:
 def _unreachable(base_url: str) -> str | None:
     """Why the server is known (breaker) or found (probe) unreachable, or None."""
     # Without credentials wandb.init fails at once with a clear message: no need to probe.
-    if not _has_credentials(base_url):
+    if not (os.environ.get("WANDB_API_KEY") or netrc_has_entry(base_url)):
         return None
     reason = _breaker_reason(base_url) or probe(base_url)
     if reason is not None:
@@ -325,7 +316,7 @@ def _opened(
     if reason is not None:
         offline = True
         run_dir = os.path.dirname(str(run.dir)) if getattr(run, "dir", None) else "(not saved)"
-        _notice(
+        _notices.notice(
             f"{reason}; tracking run {run_id!r} offline in {run_dir} instead; upload it later with: "
             f"{_notices.sync_command([run_dir], sync_id=sync_id)}"
         )
@@ -378,7 +369,7 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
     try:
         real_finish(run, exit_code=exit_code)
     except Exception as exc:  # finishing must never replace the task's own outcome
-        _notice(f"finishing run {active.run_id!r} failed: {exc}; its local files are in {run_dir}.")
+        _notices.notice(f"finishing run {active.run_id!r} failed: {exc}; its local files are in {run_dir}.")
         return
     finally:
         registry.closed()
@@ -387,7 +378,9 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
     if active.offline:
         if run_dir and not _offline.wait_until_written(run_dir, FILE_WRITE_TIMEOUT):
             # The task returns now: say so rather than let a pod exit with a run cut short unnoticed.
-            _notice(f"run {active.run_id!r} was not completely written to {run_dir} when its task returned.")
+            _notices.notice(
+                f"run {active.run_id!r} was not completely written to {run_dir} when its task returned."
+            )
         if active.primary and run_dir:
             _persist.persist_run(str(active.run_id), run_dir, sync_id=sync_id)
             # One `wandb sync` line for all of them, once the process's last open run finishes.
@@ -404,9 +397,8 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
         plan = active.plan
         if error is None and plan is not None and getattr(plan, "on_error", "continue") == "raise":
             raise WandbTrackingError(message)
-        _notice(message)
+        _notices.notice(message)
         if run_dir:
             _persist.persist_run(str(active.run_id), run_dir, online_dir=True)
-        active.upload_incomplete = True
         # Its data now lives only on local disk, as an offline run's does (download_logs skips it).
         active.offline = True

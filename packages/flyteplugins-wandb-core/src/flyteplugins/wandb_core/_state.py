@@ -34,8 +34,6 @@ class ActiveRun:
     untracked: bool = False
     # The id the `wandb sync` hint names, for a run that fell back to offline under a changed id.
     sync_id: str | None = None
-    # W&B did not confirm the upload within finish_timeout: the data is only on local disk.
-    upload_incomplete: bool = False
     # download_logs=True and the run finished uploading: the wrapper downloads its files.
     download_requested: bool = False
     # A SIGTERM handler already flushed and finished the run as preempted.
