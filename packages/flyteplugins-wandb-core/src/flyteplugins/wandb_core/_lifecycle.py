@@ -216,10 +216,9 @@ def _offline_fallback(
 
 
 def _untracked_run(plan: RunPlan, run: Any) -> ActiveRun:
-    active = ActiveRun(run=run, run_id=plan.run_id, primary=True, plan=plan, offline=True)
-    active.owner = True
-    active.untracked = True
-    return active
+    return ActiveRun(
+        run=run, run_id=plan.run_id, primary=True, plan=plan, offline=True, owner=True, untracked=True
+    )
 
 
 def start_run(plan: RunPlan) -> ActiveRun:
@@ -320,25 +319,20 @@ def _opened(
             f"{reason}; tracking run {run_id!r} offline in {run_dir} instead; upload it later with: "
             f"{_notices.sync_command([run_dir], sync_id=sync_id)}"
         )
-    active = ActiveRun(run=run, run_id=run_id, primary=plan.primary, plan=plan, offline=offline)
-    active.owner = True
-    if sync_id:
-        active.sync_id = sync_id
-    if reason is not None:
-        # A shared-mode secondary that fell back writes a part of its own: it records its exit code.
-        active.primary = True
-    if offline and active.primary and getattr(run, "dir", None):
+    # A shared-mode secondary that fell back writes a part of its own: it records its exit code.
+    primary = plan.primary or reason is not None
+    if offline and primary and getattr(run, "dir", None):
         _persist.remember(os.path.dirname(str(run.dir)))
-    return active
+    return ActiveRun(
+        run=run, run_id=run_id, primary=primary, plan=plan, offline=offline, owner=True, sync_id=sync_id
+    )
 
 
 def reuse_run(plan: RunPlan) -> ActiveRun | None:
     run = registry.acquire(plan.run_id) if plan.run_id else None
     if run is None:
         return None
-    active = ActiveRun(run=run, run_id=plan.run_id, primary=False, plan=plan)
-    active.owner = False
-    return active
+    return ActiveRun(run=run, run_id=plan.run_id, primary=False, plan=plan)  # not the owner: a reuse
 
 
 # ------------------------------------------------------------------------------------------------
