@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -62,14 +63,7 @@ def detect_topology(env: Mapping[str, str]) -> Topology | None:
     num_workers = _int(env, "GROUP_WORLD_SIZE", -(-world_size // local_world_size))
     if not 0 <= worker_index < max(num_workers, 1):
         raise WandbConfigError(f"GROUP_RANK={worker_index} is outside 0..{num_workers - 1} workers.")
-    return Topology(
-        rank=rank,
-        local_rank=local_rank,
-        world_size=world_size,
-        local_world_size=local_world_size,
-        worker_index=worker_index,
-        num_workers=num_workers,
-    )
+    return Topology(rank, local_rank, world_size, local_world_size, worker_index, num_workers)
 
 
 def get_distributed_info() -> dict[str, Any] | None:
@@ -81,13 +75,4 @@ def get_distributed_info() -> dict[str, Any] | None:
         worker, worker (node) index and number of workers.
     """
     topology = detect_topology(os.environ)
-    if topology is None:
-        return None
-    return {
-        "rank": topology.rank,
-        "local_rank": topology.local_rank,
-        "world_size": topology.world_size,
-        "local_world_size": topology.local_world_size,
-        "worker_index": topology.worker_index,
-        "num_workers": topology.num_workers,
-    }
+    return None if topology is None else dataclasses.asdict(topology)
