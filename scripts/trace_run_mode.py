@@ -10,7 +10,10 @@ its arguments, or of its locals by the time it returns, carries the run mode: a 
 Prints the modules in the order the path enters them (consecutive calls in one module count once),
 the number of distinct modules, and the returns: entries into a module the path has already left.
 
-    uv run python scripts/trace_run_mode.py [-v]    # -v: every call on the path, module.function
+    uv run python scripts/trace_run_mode.py [-v] [--plan]
+
+``-v`` lists every call on the path (module.function); ``--plan`` also follows what run_mode became,
+the ``RunPlan`` and the ``ActiveRun`` opened from it, through opening, exposing and finishing the run.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from types import CodeType, FrameType
 from typing import Any
 
 KEYS = ("run_mode", "wandb_run_mode")
+# With --plan, the decision run_mode turned into counts too: the plan and the run opened from it.
+PLAN_TYPES = ("RunPlan", "ActiveRun")
+WITH_PLAN = "--plan" in sys.argv
 
 
 def _carries(frame: FrameType) -> bool:
@@ -34,6 +40,8 @@ def _carries(frame: FrameType) -> bool:
         if name == "run_mode" and value is not None:
             return True
         if isinstance(value, Mapping) and any(k in value for k in KEYS):
+            return True
+        if WITH_PLAN and type(value).__name__ in PLAN_TYPES:
             return True
     return False
 
