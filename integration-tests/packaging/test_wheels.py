@@ -665,3 +665,91 @@ def test_pip_sweeps_on_a_torch_numpy_2_pandas_stack(
     assert "sweeps" not in after
     out = venv.run(OFFLINE_BAYES_SWEEP, WANDB_SILENT="true", WANDB_MODE="offline")
     assert "BAYES-OK 2." in out and "2.13.0+cpu" in out, out
+
+
+# Online sweeps on numpy 2: the fake W&B server's controller falls back to the plugin's own engine
+# when W&B's (`sweeps`, numpy<2) is absent. One flyte run holds every sweep (each run costs seconds).
+NUMPY_2_SWEEPS = """
+import importlib.util
+import os
+
+import flyte
+import numpy
+from flyteplugins.wandb import get_wandb_run, run_sweep_agents, wandb_init, wandb_sweep, wandb_sweep_config
+from wandb_loopback import LoopbackServer
+from wandb_loopback.teardown import teardown_wandb
+
+assert importlib.util.find_spec("sweeps") is None, "W&B's engine must not be installed here"
+os.chdir(os.environ["SWEEP_WORKDIR"])
+env = flyte.TaskEnvironment(name="numpy2")
+GRID, RANGE = {"x": {"values": [0, 1, 2, 3]}}, {"x": {"min": 0.0, "max": 4.0}}
+
+
+@wandb_init
+def objective() -> None:
+    run = get_wandb_run()
+    run.log({"loss": (run.config["x"] - 2) ** 2})
+
+
+def xs(mode: str) -> list:
+    result = run_sweep_agents(objective, count=4, agents=2, poll_interval=0.2)
+    assert result.mode == mode and [t.state for t in result.trials] == ["finished"] * 4, result
+    return sorted(t.params["x"] for t in result.trials)
+
+
+@wandb_sweep
+@env.task
+def online() -> list:
+    return xs("online")
+
+
+@wandb_sweep(mode="offline")
+@env.task
+def offline() -> list:
+    return xs("offline")
+
+
+@env.task
+def sweeps() -> list:
+    found = []
+    for task, method, parameters in [
+        (online, "grid", GRID), (offline, "grid", GRID), (offline, "random", RANGE), (offline, "bayes", RANGE)
+    ]:
+        with wandb_sweep_config(method=method, metric={"name": "loss"}, parameters=parameters, project="np2"):
+            found.append(task())
+    return found
+
+
+with LoopbackServer() as server:
+    os.environ.update(server.env())
+    flyte.init()
+    try:
+        run = flyte.with_runcontext(mode="local", name="np2").run(sweeps)
+        online_grid, grid, rand, bayes = run.outputs()[0]
+    finally:
+        teardown_wandb()
+    (sweep,) = server.sweeps()  # the online one, driven by the server's controller
+    runs = [server.run(name) for name in sweep.run_names]
+    assert sorted(r.config["x"] for r in runs) == [0, 1, 2, 3] and {r.state for r in runs} == {"finished"}
+assert online_grid == grid == [0, 1, 2, 3], (online_grid, grid)
+assert all(0.0 <= x <= 4.0 for x in rand + bayes) and len(set(rand + bayes)) == 8, (rand, bayes)
+print("NUMPY2-SWEEPS-OK", numpy.__version__)
+"""
+
+
+@pytest.mark.timeout(900)  # one plain-pip install of [sweeps] + the testing package (flyte, wandb, optuna)
+def test_pip_sweeps_and_the_fake_server_run_online_and_offline_sweeps_on_numpy_2(
+    tmp_path: Path, dist_dir: Path, wheels: dict[str, Path]
+) -> None:
+    venv = _pip_venv(tmp_path / "venv")
+    _pip(venv, "install", "--quiet", "--no-compile", "numpy>=2")
+    version = _version(wheels)
+    _pip_install(venv, dist_dir, f"{UMBRELLA}[sweeps]=={version}", f"{TESTING}[sweeps]=={version}")
+    _pip_check(venv)
+    dists = venv.dists()
+    assert dists["numpy"].split(".")[0] == "2", f"numpy went to {dists['numpy']}"
+    assert "sweeps" not in dists, "W&B's engine (numpy<2) came with [sweeps]"
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    out = venv.run(NUMPY_2_SWEEPS, SWEEP_WORKDIR=str(workdir), WANDB_SILENT="true")
+    assert "NUMPY2-SWEEPS-OK 2." in out, out

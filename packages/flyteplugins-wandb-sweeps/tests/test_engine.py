@@ -168,3 +168,22 @@ def test_bayes_leaves_the_blas_thread_pools_as_it_found_them():
         a = c.next_trial()
         c.report(a.run_id, "finished", {"loss": a.params["x"]})
     assert [(p["internal_api"], p["num_threads"]) for p in threadpool_info()] == before
+
+
+def test_next_params_suggests_from_the_history_alone():
+    from flyteplugins.wandb_sweeps._engine import next_params
+
+    grid = {
+        "method": "grid",
+        "parameters": {"a": {"values": [1, 2]}, "g": {"parameters": {"b": {"value": 3}}}},
+    }
+    assert next_params(grid, [({"a": 1, "g": {"b": 3}}, "running", {})]) == {"a": 2, "g": {"b": 3}}
+    assert (
+        next_params(grid, [({"a": 1, "g": {"b": 3}}, "failed", {}), ({"a": 2, "g": {"b": 3}}, "pending", {})])
+        is None
+    )
+    bayes = {"method": "bayes", "metric": {"name": "loss"}, "parameters": {"x": {"min": 0.0, "max": 1.0}}}
+    history = [({"x": x / 10}, "finished", {"loss": abs(x / 10 - 0.3)}) for x in range(0, 11, 2)]
+    assert 0.0 <= next_params(bayes, history)["x"] <= 1.0
+    with pytest.raises(WandbConfigError, match="method"):
+        next_params({"method": "nope", "parameters": {"x": {"value": 1}}}, [])

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 import wandb
-from wandb_loopback import LoopbackServer
-from wandb_loopback.controller import has_engine
+from wandb_loopback import LoopbackServer, controller
 
 # The server and the SDK talk over 127.0.0.1; anything else stays blocked under pytest-socket.
 pytestmark = pytest.mark.wandb_loopback
@@ -183,8 +182,27 @@ def test_public_api_runs_are_filtered_and_ordered_by_the_server(wandb_server: Lo
 
 # -- sweeps ----------------------------------------------------------------------------------------
 
-# The engine is the package's optional `sweeps` extra; every session but `tests-testing` installs it.
-needs_engine = pytest.mark.skipif(not has_engine(), reason="W&B's sweep engine (extra `sweeps`) is absent")
+# The controller's engine: W&B's (`sweeps`, the package's optional extra), else that of
+# flyteplugins-wandb-sweeps. The workspace has both; the `tests-testing` session neither (skipped).
+ENGINES = {
+    "sweeps": ("sweeps", "next_run"),
+    "flyteplugins": ("flyteplugins.wandb_sweeps._engine", "next_params"),
+}
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def sweep_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each engine in turn: the other is hidden from the controller, as if it were not installed."""
+    name, attribute = ENGINES[request.param]
+    if controller._import(name, attribute) is None:
+        pytest.skip(f"the {request.param} sweep engine is not installed")
+    real = controller._import
+
+    def only_this(module: str, attr: str) -> object:
+        return real(module, attr) if module == name else None
+
+    monkeypatch.setattr(controller, "_import", only_this)
+    return request.param
 
 
 def _trial() -> None:
@@ -193,8 +211,9 @@ def _trial() -> None:
     run.finish()
 
 
-@needs_engine
-def test_grid_sweep_runs_every_point_once_and_finishes(wandb_server: LoopbackServer) -> None:
+def test_grid_sweep_runs_every_point_once_and_finishes(
+    wandb_server: LoopbackServer, sweep_engine: str
+) -> None:
     sweep_id = wandb.sweep(
         {
             "method": "grid",
@@ -225,8 +244,7 @@ def test_grid_sweep_runs_every_point_once_and_finishes(wandb_server: LoopbackSer
     assert wandb_server.unknown_operations == []
 
 
-@needs_engine
-def test_random_sweep_samples_within_the_bounds(wandb_server: LoopbackServer) -> None:
+def test_random_sweep_samples_within_the_bounds(wandb_server: LoopbackServer, sweep_engine: str) -> None:
     sweep_id = wandb.sweep(
         {
             "method": "random",
@@ -255,6 +273,33 @@ def test_random_sweep_samples_within_the_bounds(wandb_server: LoopbackServer) ->
     assert len({r.config["lr"] for r in runs}) == 3
     api_runs = wandb.Api().runs("e/p", filters={"sweep": sweep_id})
     assert sorted(r.id for r in api_runs) == sorted(r.id for r in runs)
+
+
+# W&B's engine ran bayes before the fallback existed; its GP fits make it the slow half, so only the new path.
+@pytest.mark.parametrize("sweep_engine", ["flyteplugins"], indirect=True)
+def test_bayes_sweep_suggests_inside_the_space_from_the_finished_runs(
+    wandb_server: LoopbackServer, sweep_engine: str
+) -> None:
+    sweep_id = wandb.sweep(
+        {
+            "method": "bayes",
+            "metric": {"name": "loss", "goal": "minimize"},
+            "parameters": {"x": {"min": -2.0, "max": 2.0}, "n": {"values": [1, 2]}},
+        },
+        project="p",
+        entity="e",
+    )
+
+    def trial() -> None:
+        run = wandb.init()
+        run.log({"loss": (run.config["x"] - 1.0) ** 2 + run.config["n"]})
+        run.finish()
+
+    wandb.agent(sweep_id, function=trial, count=4)
+    runs = [r for r in wandb_server.runs() if r.sweep == sweep_id]
+    assert len(runs) == 4 and {r.state for r in runs} == {"finished"}
+    assert all(-2.0 <= r.config["x"] <= 2.0 and r.config["n"] in (1, 2) for r in runs)
+    assert len({r.config["x"] for r in runs}) == 4
 
 
 # -- failure switches ------------------------------------------------------------------------------------

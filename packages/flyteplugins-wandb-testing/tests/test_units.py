@@ -121,7 +121,7 @@ def test_shared_writers_append_and_retries_replace_their_own_lines() -> None:
     assert run.state == "running" and run.sessions == 2
 
 
-def test_a_missing_sweep_engine_is_an_error_naming_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_sweep_engine_is_an_error_naming_both_extras(monkeypatch: pytest.MonkeyPatch) -> None:
     from wandb_loopback import controller
     from wandb_loopback.gql_values import GraphQLFailure
 
@@ -129,6 +129,30 @@ def test_a_missing_sweep_engine_is_an_error_naming_the_extra(monkeypatch: pytest
         raise ImportError(f"No module named {name!r}")
 
     monkeypatch.setattr(controller.importlib, "import_module", no_engine)
-    with pytest.raises(GraphQLFailure, match=r"flyteplugins-wandb-testing\[sweeps\]"):
+    with pytest.raises(GraphQLFailure, match=r"testing\[sweeps\].*testing\[sweeps-wandb-engine\]"):
         controller._engine()
     assert controller.has_engine() is False
+
+
+def test_without_w_and_b_s_engine_the_controller_uses_flyteplugins_sweeps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("flyteplugins.wandb_sweeps")
+    from wandb_loopback import controller
+
+    real = controller.importlib.import_module
+
+    def no_w_and_b_engine(name: str) -> object:
+        if name == "sweeps":
+            raise ImportError("No module named 'sweeps'")
+        return real(name)
+
+    monkeypatch.setattr(controller.importlib, "import_module", no_w_and_b_engine)
+    engine = controller._engine()
+    assert engine.name == "flyteplugins-wandb-sweeps"
+    grid = {"method": "grid", "parameters": {"a": {"values": [1, 2]}, "b": {"value": "x"}}}
+    done = controller.EngineRun("r1", "finished", {"a": {"value": 1}, "b": {"value": "x"}}, {"loss": 1})
+    # The point already run is skipped, a pending one too; then the grid is used up.
+    assert engine.next_params(grid, [done]) == {"a": {"value": 2}, "b": {"value": "x"}}
+    pending = controller.EngineRun("r2", "pending", {"a": {"value": 2}, "b": {"value": "x"}})
+    assert engine.next_params(grid, [done, pending]) is None

@@ -1,7 +1,11 @@
-"""Sweep controller: answers agent heartbeats with parameter sets from W&B's own engine (``sweeps``).
+"""Sweep controller: answers agent heartbeats with parameter sets from a search engine.
 
-The ``sweeps`` package (the ``wandb[sweeps]`` extra) implements grid, random and bayes search; this
-module keeps the bookkeeping a real controller does around it:
+The engine is W&B's own, the ``sweeps`` package (the ``wandb[sweeps]`` extra, what W&B's server runs,
+so agents get the server's suggestions), when it is installed. It pins numpy<2, so where it is not,
+the controller falls back to the engine of ``flyteplugins-wandb-sweeps`` (pure-Python grid and
+random, a Gaussian-process bayes; numpy 2 ready), imported only at that point: nothing else in this
+package depends on flyteplugins. Either way this module keeps the bookkeeping a real controller does
+around the engine:
 
 - work is handed out only to an idle agent (its heartbeat reports no running or queued run), because
   the agent queues whatever it is sent;
@@ -16,7 +20,8 @@ import importlib
 import json
 import math
 import time
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from .gql_values import GraphQLFailure
 from .protocol import log
@@ -40,28 +45,89 @@ def _plain(value: Any) -> Any:
 
 
 ENGINE_MISSING = (
-    "the fake W&B server's sweep controller needs W&B's sweep engine, the `sweeps` package: "
-    "pip install 'flyteplugins-wandb-testing[sweeps]' (or 'wandb[sweeps]')"
+    "the fake W&B server's sweep controller needs a sweep engine: "
+    "pip install 'flyteplugins-wandb-testing[sweeps]' (the engine of flyteplugins-wandb-sweeps, numpy 2) "
+    "or 'flyteplugins-wandb-testing[sweeps-wandb-engine]' (W&B's own, the `sweeps` package; pins numpy<2)"
 )
 
 
-def _engine() -> Any:
-    # W&B's engine, PyPI `sweeps` (imported by name so that tools looking at integration-tests/ do
-    # not take the integration-tests/sweeps/ test folder for it). Optional: it pulls numpy, scipy and
-    # scikit-learn, which tests without sweeps should not need.
+@dataclass
+class EngineRun:
+    """A sweep's run as the engines see it: ``state`` is finished/failed/crashed/running/pending."""
+
+    name: str
+    state: str
+    config: dict[str, Any]  # W&B's wrapped form: {"lr": {"value": 0.1}}
+    summary: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Engine(Protocol):
+    """Suggests the next parameter set (W&B's wrapped form) from the sweep's runs; None: grid done."""
+
+    name: str
+
+    def next_params(self, config: dict[str, Any], runs: list[EngineRun]) -> dict[str, Any] | None: ...
+
+
+class _WandbEngine:
+    name = "sweeps"
+
+    def __init__(self, module: Any) -> None:
+        self._sweeps = module
+
+    def next_params(self, config: dict[str, Any], runs: list[EngineRun]) -> dict[str, Any] | None:
+        engine_runs = [
+            self._sweeps.SweepRun(
+                name=r.name,
+                state=r.state,
+                config=r.config,
+                summaryMetrics=r.summary,
+                sampledHistory=r.history,
+            )
+            for r in runs
+        ]
+        suggestion = self._sweeps.next_run(config, engine_runs, validate=False)
+        return None if suggestion is None else _plain(dict(suggestion.config))
+
+
+class _PluginEngine:
+    name = "flyteplugins-wandb-sweeps"
+
+    def __init__(self, module: Any) -> None:
+        self._engine = module
+
+    def next_params(self, config: dict[str, Any], runs: list[EngineRun]) -> dict[str, Any] | None:
+        history = [(self._engine.unwrap_params(r.config), r.state, r.summary) for r in runs]
+        params = self._engine.next_params(config, history)
+        return None if params is None else self._engine.wrap_params(params)
+
+
+def _import(name: str, attribute: str) -> Any | None:
     try:
-        engine = importlib.import_module("sweeps")
-    except ImportError as exc:
-        log.warning("%s", ENGINE_MISSING)
-        raise GraphQLFailure(ENGINE_MISSING) from exc
-    if not hasattr(engine, "next_run"):  # a folder named sweeps/ on sys.path, not the engine
-        log.warning("%s", ENGINE_MISSING)
-        raise GraphQLFailure(f"{ENGINE_MISSING}; `import sweeps` found {engine!r}")
-    return engine
+        module = importlib.import_module(name)
+    except ImportError:
+        return None
+    # A folder named sweeps/ on sys.path (a test folder) imports as a namespace package: not the engine.
+    return module if hasattr(module, attribute) else None
+
+
+def _engine() -> Engine:
+    # W&B's engine, PyPI `sweeps`, imported by name so that tools looking at integration-tests/ do not
+    # take the integration-tests/sweeps/ test folder for it. Both engines are optional: they pull numpy,
+    # scipy and scikit-learn, which tests without sweeps should not need.
+    sweeps = _import("sweeps", "next_run")
+    if sweeps is not None:
+        return _WandbEngine(sweeps)
+    plugin = _import("flyteplugins.wandb_sweeps._engine", "next_params")
+    if plugin is not None:
+        return _PluginEngine(plugin)
+    log.warning("%s", ENGINE_MISSING)
+    raise GraphQLFailure(ENGINE_MISSING)
 
 
 def has_engine() -> bool:
-    """Whether W&B's sweep engine is importable (the ``sweeps`` extra is installed)."""
+    """Whether a sweep engine is importable (W&B's ``sweeps``, or flyteplugins-wandb-sweeps)."""
     try:
         _engine()
     except GraphQLFailure:
@@ -140,40 +206,29 @@ class SweepController:
         if sweep.method == "grid" and not handout.seen_running:
             sweep.reissue.append(handout.params)
 
-    def _engine_runs(self, sweep: SweepRecord) -> list[Any]:
-        sweeps = _engine()
-
+    def _engine_runs(self, sweep: SweepRecord) -> list[EngineRun]:
         out = []
         for run in self.store.sweep_runs(sweep):
             state = {"finished": "finished", "failed": "failed", "crashed": "crashed"}.get(
                 run.state, "running"
             )
-            out.append(
-                sweeps.SweepRun(
-                    name=run.id,
-                    state=state,
-                    config=dict(run.raw_config),
-                    summaryMetrics=run.summary,
-                    sampledHistory=run.history,
-                )
-            )
+            out.append(EngineRun(run.id, state, dict(run.raw_config), run.summary, run.history))
         for handout in sweep.handouts.values():
-            out.append(sweeps.SweepRun(name=handout.run_id, state="pending", config=handout.params))
+            out.append(EngineRun(handout.run_id, "pending", handout.params))
         return out
 
     def _next_params(self, sweep: SweepRecord) -> dict[str, Any] | None:
         if sweep.reissue:
             return sweep.reissue.pop(0)
-        sweeps = _engine()
+        engine = _engine()
 
         config = dict(sweep.config)
         if config.get("method") == "bayes" and "metric" not in config:
             raise ValueError("bayes sweeps need a metric")
-        suggestion = sweeps.next_run(config, self._engine_runs(sweep), validate=False)
-        if suggestion is None:
+        params = engine.next_params(config, self._engine_runs(sweep))
+        if params is None:
             return None
-        params = _plain(dict(suggestion.config))
-        # JSON cannot carry NaN/inf; the engine never proposes them for sane configs.
+        # JSON cannot carry NaN/inf; the engines never propose them for sane configs.
         json.dumps(params, allow_nan=False)
         return {k: v if isinstance(v, dict) and "value" in v else {"value": v} for k, v in params.items()}
 

@@ -20,7 +20,7 @@ import dataclasses
 import hashlib
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -136,6 +136,33 @@ def make_searches(
     if not config.get("early_terminate"):
         return builtin, None
     return builtin, OptunaSearch(config, OptunaEngine(), prior, sample=False)
+
+
+def next_params(
+    config: Mapping[str, Any], runs: Sequence[tuple[dict[str, Any], str, dict[str, Any]]]
+) -> dict[str, Any] | None:
+    """The next trial's parameters from the sweep's history alone, as W&B's ``sweeps.next_run`` does.
+
+    For a controller that keeps no search state between suggestions: the fake W&B server of
+    ``flyteplugins-wandb-testing`` uses it when W&B's engine is not installed. ``config`` is a W&B
+    sweep config; ``runs`` are the sweep's runs so far as ``(params, state, summary)``, ``params``
+    unwrapped (``{"lr": 0.1}``) and ``state`` one of ``finished``, ``failed``, ``crashed``,
+    ``running`` or ``pending`` (handed out, not started). Returns the parameters (nested groups as
+    nested dicts), or None when a grid is used up. Grid skips every point in ``runs``; random draws
+    afresh; bayes learns from the finished runs (running ones are not seen, so concurrent agents may
+    be sent nearby points). Raises `WandbConfigError` for a config W&B would refuse.
+    """
+    from ._builtin import BuiltinSearch
+    from ._optuna import OptunaEngine, OptunaSearch
+
+    checked = validate_sweep_config(config)
+    search: Search
+    if checked["method"] == "bayes":
+        search = OptunaSearch(checked, OptunaEngine(), [r for r in runs if r[1] == "finished"])
+    else:
+        search = BuiltinSearch(checked, list(runs))
+    got = search.ask()
+    return None if got is None else got[1]
 
 
 @dataclass
