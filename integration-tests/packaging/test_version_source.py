@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.integration
 
@@ -102,8 +103,20 @@ def test_publish_levels_put_core_first_and_the_umbrella_last() -> None:
     assert "flyteplugins-wandb-core" in levels[0]
     assert levels[-1] == ["flyteplugins-wandb"]
     assert sorted(n for level in levels for n in level) == sorted(p.name for p in bv.workspace(ROOT).values())
-    # .github/workflows/publish.yml has exactly one job per level: base, extensions, umbrella.
-    assert len(levels) == 3
+    # .github/workflows/publish.yml has one job per level, each needing the job of the level before:
+    # a level without a job would never be published, and one out of order would publish a package
+    # before a sibling it requires.
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "publish.yml").read_text())
+    by_level: dict[int, tuple[str, list[str]]] = {}
+    for name, job in workflow["jobs"].items():
+        found = re.search(
+            r"levels\)\[(\d+)\]", str(job.get("strategy", {}).get("matrix", {}).get("dist", ""))
+        )
+        if found:
+            by_level[int(found.group(1))] = (name, job["needs"])
+    assert sorted(by_level) == list(range(len(levels)))
+    for level in range(1, len(levels)):
+        assert by_level[level - 1][0] in by_level[level][1]
 
 
 def test_split_sorts_files_by_distribution_and_rejects_strangers(tree: Path, tmp_path: Path) -> None:
