@@ -95,6 +95,7 @@ def test_unknown_route_is_an_error_naming_the_gap_and_the_last_seen_client() -> 
         (lambda s: s.fail("503"), "status must be 0"),
         (lambda s: s.fail(503, times=0), "times must be None"),
         (lambda s: s.slow(-1.0), "seconds must be >= 0"),
+        (lambda s: s.cut_history(-1), "after must be an int >= 0"),
     ],
 )
 def test_fault_switches_reject_arguments_that_would_do_nothing(call: Any, message: str) -> None:
@@ -114,6 +115,28 @@ def test_dropped_connection_and_latency_switches(wandb_server: LoopbackServer) -
     assert _post(wandb_server.url + "/graphql", viewer, "test")[0] == 200
     wandb_server.heal()
     assert wandb_server.faults == [] and wandb_server.latency == []
+
+
+def test_cut_history_keeps_the_rows_up_to_the_cut_and_drops_the_connection(
+    wandb_server: LoopbackServer,
+) -> None:
+    url = wandb_server.url + "/files/e/p/cut1/file_stream"
+
+    def rows(offset: int, n: int) -> dict[str, Any]:  # the last rows, with the run's end
+        lines = [json.dumps({"_step": offset + i}) for i in range(n)]
+        history = {"wandb-history.jsonl": {"offset": offset, "content": lines}}
+        return {"files": history, "complete": offset + n == 5, "exitcode": 0}
+
+    wandb_server.cut_history(2)
+    assert _post(url, rows(0, 1), "wandb-core")[0] == 200  # below the cut: answered
+    for offset, n in ((1, 4), (2, 3)):  # the upload crossing the cut, then its retry
+        with pytest.raises((ConnectionError, urllib.error.URLError, OSError)):
+            _post(url, rows(offset, n), "wandb-core")
+    run = wandb_server.run("cut1", project="p")
+    assert [json.loads(line)["_step"] for line in run.history_lines] == [0, 1] and run.state != "finished"
+    wandb_server.heal()
+    assert _post(url, rows(2, 3), "wandb-core")[0] == 200
+    assert len(run.history_lines) == 5 and run.state == "finished"
 
 
 # -- the server in its own process -------------------------------------------------------------------

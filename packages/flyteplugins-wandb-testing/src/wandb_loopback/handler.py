@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlparse
 
 from .projector import Operation
 from .protocol import client_version, protocol_gap
+from .records import HISTORY
 from .schema import GraphQLFailure
 
 if TYPE_CHECKING:
@@ -218,10 +219,28 @@ class Handler(BaseHTTPRequestHandler):
                 return
             client = self.headers.get("X-Wandb-Async-Client-Id") or None
             entity, project, run = (unquote(p) for p in parts)
+            if self._cut_history(payload, entity, project, run, client):
+                return
             response = owner.store.file_stream(entity, project, run, payload, client)
             self._send(200, response)
         else:
             self._unknown(f"POST {path}")
+
+    def _cut_history(self, payload: dict[str, Any], entity: str, project: str, run: str, client: Any) -> bool:
+        """``cut_history``: keep this POST's history rows up to the cut, drop the connection."""
+        cut = self.server.owner.history_cut
+        chunk = (payload.get("files") or {}).get(HISTORY) if cut is not None else None
+        if cut is None or not isinstance(chunk, dict):
+            return False
+        offset, content = int(chunk.get("offset") or 0), list(chunk.get("content") or [])
+        if offset + len(content) <= cut:
+            return False
+        kept = {"offset": offset, "content": content[: max(0, cut - offset)]}
+        self.server.owner.store.file_stream(entity, project, run, {"files": {HISTORY: kept}}, client)
+        self.close_connection = True
+        with suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+        return True
 
     def _graphql(self, body: bytes) -> None:
         owner = self.server.owner
@@ -269,6 +288,8 @@ class Handler(BaseHTTPRequestHandler):
             owner.fail(status=int(args.get("status", 500)), match=args.get("match"), times=args.get("times"))
         elif path == "/_loopback/heal":
             owner.heal()
+        elif path == "/_loopback/cut-history":
+            owner.cut_history(int(args["after"]))
         elif path == "/_loopback/slow":
             owner.slow(float(args.get("seconds", 0)), args.get("match"))
         elif path == "/_loopback/stop-run":

@@ -150,6 +150,12 @@ class LoopbackProcess:
             raise ValueError(f"seconds must be >= 0, got {seconds!r}")
         self._call("/_loopback/slow", {"seconds": seconds, "match": match})
 
+    def cut_history(self, after: int) -> None:
+        """As ``LoopbackServer.cut_history``: lose uploads that take a run's history past ``after`` rows."""
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            raise ValueError(f"after must be an int >= 0 (history rows kept), got {after!r}")
+        self._call("/_loopback/cut-history", {"after": after})
+
     def heal(self) -> None:
-        """Clear every fault and added latency."""
+        """Clear every fault, added latency and history cut."""
         self._call("/_loopback/heal", {})

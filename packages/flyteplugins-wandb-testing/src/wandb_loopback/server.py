@@ -77,6 +77,7 @@ class LoopbackServer:
         self.store = Store()
         self.faults: list[Fault] = []
         self.latency: list[tuple[str | None, float]] = []
+        self.history_cut: int | None = None
         self.dead = False
         self._faults_lock = threading.Lock()
         self._httpd: HTTPServer | None = None
@@ -154,10 +155,23 @@ class LoopbackServer:
         return fault
 
     def heal(self) -> None:
-        """Clear every fault and added latency."""
+        """Clear every fault, added latency and history cut."""
         with self._faults_lock:
             self.faults.clear()
             self.latency.clear()
+            self.history_cut = None
+
+    def cut_history(self, after: int) -> None:
+        """Lose the connection of any upload that takes a run's history past ``after`` rows.
+
+        The file_stream POST that crosses ``after`` keeps the rows up to it (the server took them)
+        and gets no answer; every later POST carrying rows past ``after`` is dropped the same way,
+        until ``heal()``: an upload cut off in the middle, for resume and idempotency tests.
+        """
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            raise ValueError(f"after must be an int >= 0 (history rows kept), got {after!r}")
+        with self._faults_lock:
+            self.history_cut = after
 
     def slow(self, seconds: float, match: str | None = None) -> None:
         """Add ``seconds`` of latency to requests matching ``match`` (all when None): a distant server."""
