@@ -10,12 +10,15 @@ the loopback W&B server.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cluster_persist_tasks as pt
@@ -89,6 +92,66 @@ def test_sync_brings_every_step_and_a_second_sync_adds_nothing(
         assert len(server.runs()) == 4
 
 
+def _sync_cut_off(run_name: str, server: LoopbackServer, rows: int, landed: Callable[[], bool]) -> None:
+    """``flyte wandb sync`` with every upload cut after ``rows`` history rows, killed once ``landed()``.
+
+    The connection losses leave wandb sync retrying; the kill ends it in the middle of its folders'
+    uploads, as a machine going away would (no marker says they finished).
+    """
+    server.cut_history(rows)
+    flyte_cli = Path(sys.executable).with_name("flyte")
+    proc = subprocess.Popen(
+        [str(flyte_cli), "wandb", "sync", run_name, "--store", STORE, "--no-progress"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its wandb sync children go with it
+    )
+    try:
+        server.wait_for(landed, timeout=120, what=f"uploads cut after {rows} rows")
+        assert proc.poll() is None, "the sync ended before it was cut off"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        server.heal()
+
+
+def test_a_sync_killed_mid_upload_and_started_again_sends_every_step_once(
+    three_runs: str, s3: dict[str, str], tmp_path: Path
+) -> None:
+    run_name = "persist-cut"
+    with cluster_pod.isolated_env(tmp_path, **s3):
+        # The three-task run's stored folders, under a run of their own (no markers: never synced).
+        stored = list_stored_runs(three_runs, store=STORE)
+        fs = _store_fs()
+        for r in stored:
+            to = r.uri.replace(f"/{three_runs}/", f"/{run_name}/")
+            fs.copy(r.uri, to, recursive=True)
+            fs.copy(f"{r.uri}.json", f"{to}.json")
+
+    with LoopbackServer() as server, cluster_pod.isolated_env(tmp_path, **server.env(), **s3):
+        # Each child's upload (3, 4, 5 rows) is cut after 2 rows; the parent's one row goes through.
+        def landed() -> bool:
+            done = sorted(_rows(server).values()) == [1, 2, 2, 2]
+            return done and any(r.synced for r in list_stored_runs(run_name, store=STORE))
+
+        _sync_cut_off(run_name, server, 2, landed)
+        report = sync_offline_runs(run_name, store=STORE, progress=False, workers=3)
+        assert report.ok, report.failed
+        assert len(report.synced) == 3 and len(report.skipped) == 1  # the parent's finished before the kill
+        assert sorted(_rows(server).values()) == [1, 3, 4, 5]
+        for run in server.runs():  # each step once, in order (wandb sync numbers the rows it appends)
+            rows = [json.loads(line) for line in run.history_lines]
+            assert [r["_step"] for r in rows] == list(range(len(rows))), (run.id, rows)
+            assert all(r.get("loss", 1.0) == 1.0 / (r["_step"] + 1) for r in rows), (run.id, rows)
+        assert {r.state for r in server.runs()} == {"finished"}
+
+
+def _store_fs():  # type: ignore[no-untyped-def]
+    import flyte.storage as storage
+
+    return storage.get_underlying_filesystem(path=STORE)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -135,13 +198,16 @@ def test_sigterm_then_retry_on_a_fresh_pod_restores_and_syncs_one_run(
     assert [r.attempt for r in stored] == [0, 1] and len({r.run_id for r in stored}) == 1
 
     with LoopbackServer() as server, cluster_pod.isolated_env(tmp_path, **server.env(), **s3):
+        # The first sync is cut off in the second attempt's folder, after its first row (step 3).
+        _sync_cut_off(run_name, server, 4, lambda: sum(_rows(server).values()) == 4)
         report = sync_offline_runs(run_name, store=STORE, progress=False)
         assert report.ok, report.failed
+        assert [r.attempt for r in report.skipped] == [0] and [r.attempt for r in report.synced] == [1]
         runs = server.runs()
     assert len(runs) == 1
 
-    steps = sorted(json.loads(line)["_step"] for line in runs[0].history_lines)
-    assert steps == [0, 1, 2, 3, 4, 5]
+    steps = [json.loads(line)["_step"] for line in runs[0].history_lines]
+    assert steps == [0, 1, 2, 3, 4, 5]  # both attempts, each step once
 
 
 def test_wandb_outage_fail_open_run_is_kept_and_synced_when_wandb_is_back(

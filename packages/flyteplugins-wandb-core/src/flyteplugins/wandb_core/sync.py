@@ -8,8 +8,9 @@ children's, one per retry attempt) in order, one after the other.
 
 It is idempotent: each folder synced gets a ``<folder>.synced`` marker beside it in the store, and
 folders with a marker are skipped, so a second sync uploads nothing and a sync interrupted halfway
-and started again uploads only the folders it had not finished (one cut off in the middle of its own
-upload is sent again whole: ``wandb sync`` appends to a run that exists).
+and started again uploads only the folders it had not finished; a folder cut off in the middle of its
+own upload is sent again without the history rows W&B already took (``_sync_resume``), so every step
+lands once.
 
 Offline sweeps: a sweep task on a cluster keeps its sweep's definition beside the runs
 (``<action>/sweeps/<sweep id>.json``). Once every trial run of the sweep (the runs whose group is the
@@ -44,6 +45,7 @@ from typing import Any
 import flyte
 
 from ._persist import STORE_ENV, SWEEP_DIR, run_prefix, store_root
+from ._sync_resume import prepare_upload
 
 __all__ = [
     "StoredRun",
@@ -265,13 +267,20 @@ def _publish_sweeps(
             report.failed[sweep.uri] = f"{type(exc).__name__}: {exc}"
 
 
-def _sync_one(run: StoredRun, extra_args: list[str]) -> None:
+def _sync_one(
+    run: StoredRun, extra_args: list[str], first_part: bool, project: str | None, entity: str | None
+) -> None:
     import flyte.storage as storage
 
     with tempfile.TemporaryDirectory(prefix="flyte-wandb-sync-") as tmp:
         local = os.path.join(tmp, run.folder)
         os.makedirs(local)
         asyncio.run(storage.get(run.uri, local, recursive=True))
+        # A sync cut off in this folder's upload left its first rows on W&B: leave those out.
+        prepare_upload(
+            _fs(run.uri), run.uri, local, run_id=run.target_id, first_part=first_part,
+            online=run.online, project=project, entity=entity,
+        )  # fmt: skip
         cmd = [sys.executable, "-m", "wandb", "sync", "--include-synced"]
         if run.online:
             cmd.append("--include-online")
@@ -285,6 +294,14 @@ def _sync_one(run: StoredRun, extra_args: list[str]) -> None:
         with open(marker, "w") as f:
             f.write("synced\n")
         asyncio.run(storage.put(marker, f"{run.uri}{SYNCED_SUFFIX}"))
+
+
+def _by_target(runs: list[StoredRun]) -> dict[str, list[StoredRun]]:
+    """The runs grouped by the W&B run they go to, each group in sync order."""
+    groups: dict[str, list[StoredRun]] = defaultdict(list)
+    for run in runs:
+        groups[run.target_id].append(run)
+    return groups
 
 
 def sync_offline_runs(
@@ -317,15 +334,18 @@ def sync_offline_runs(
     runs = list_stored_runs(run_name, store=store)
     report = SyncReport(skipped=[r for r in runs if r.synced])
     todo = [r for r in runs if not r.synced]
-    groups: dict[str, list[StoredRun]] = defaultdict(list)
-    for run in todo:
-        groups[run.target_id].append(run)
+    groups = _by_target(todo)
     extra = [*(["--project", project] if project else []), *(["--entity", entity] if entity else [])]
+    # The first stored part of a W&B run that no online session began: W&B held nothing before it.
+    firsts = {parts[0].uri for parts in _by_target(runs).values() if not parts[0].sync_id}
     lock = threading.Lock()
     with _progress(f"syncing {run_name}", len(todo) if progress else 0) as advance:
 
+        def sync_one(run: StoredRun) -> None:
+            _sync_one(run, extra, run.uri in firsts, project, entity)
+
         def sync_group(parts: list[StoredRun]) -> None:
-            _sync_parts(parts, extra, report, lock, advance)
+            _sync_parts(parts, sync_one, report, lock, advance)
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flyte-wandb-sync") as pool:
             list(pool.map(sync_group, groups.values()))
@@ -353,7 +373,7 @@ def _progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
 
 def _sync_parts(
     parts: list[StoredRun],
-    extra: list[str],
+    sync_one: Callable[[StoredRun], None],
     report: SyncReport,
     lock: threading.Lock,
     advance: Callable[[int], None],
@@ -361,7 +381,7 @@ def _sync_parts(
     """Sync the parts of one W&B run in order; after a failure the later parts wait for next time."""
     for i, run in enumerate(parts):
         try:
-            _sync_one(run, extra)
+            sync_one(run)
         except Exception as exc:
             with lock:
                 report.failed[run.uri] = f"{type(exc).__name__}: {exc}"
