@@ -37,6 +37,16 @@ async def steps(n: int, tag: str) -> str:
     return str(run.id)
 
 
+@wandb_init(project=PROJECT, run_mode="new", mode="offline")
+@env.task
+async def offline_steps(n: int, tag: str) -> str:
+    """As `steps`, offline by its own setting: known at submit, so its link says where it is kept."""
+    run = get_wandb_run()
+    for i in range(n):
+        run.log({"loss": 1.0 / (i + 1), "tag_len": len(tag)}, step=i)
+    return str(run.id)
+
+
 @wandb_init(project=PROJECT, run_mode="new", finish_timeout=3.0)
 @online_env.task
 async def outage_midway(n: int) -> str:
@@ -57,9 +67,10 @@ async def outage_midway(n: int) -> str:
 @wandb_init(project=PROJECT)
 @env.task
 async def three(n: int) -> list[str]:
-    """A tracked parent and three tracked children, each in a pod of its own: four offline runs."""
+    """A tracked parent and three tracked children, each in a pod of its own: four offline runs (the
+    last child's offline by its own ``mode=``, the others for want of a key)."""
     get_wandb_run().log({"parent/started": 1})
-    return [await steps(n, "a"), await steps(n + 1, "b"), await steps(n + 2, "c")]
+    return [await steps(n, "a"), await steps(n + 1, "b"), await offline_steps(n + 2, "c")]
 
 
 @wandb_init(project=PROJECT)

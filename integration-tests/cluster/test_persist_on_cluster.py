@@ -51,7 +51,12 @@ def three_runs(tmp_path_factory: pytest.TempPathFactory, s3: dict[str, str]) -> 
         result = cluster_pod.run_root(pt.three, 3, run_name="persist-three", base_dir=root / "run")
         assert result.error is None, result.error
         logs = "".join(p.read_text() for p in (root / "run").rglob("pod.log"))
+        links = sorted(tuple(link) for pod in result.pods() for link in pod["links"])
     assert logs.count("kept in s3://flyte-data/wandb-offline/persist-three/") == 4, logs
+    # Links are rendered at submit: the child that is offline by its own setting links to where its
+    # runs are kept; the others (offline for want of a key, found out in the pod) to their W&B page.
+    assert links[-1] == ("Weights & Biases (offline)", f"{STORE}/wandb-offline/persist-three/"), links
+    assert all(url.startswith("https://wandb.ai") for _, url in links[:-1]), links
     _delete_pods(root)
     return "persist-three"
 

@@ -75,6 +75,9 @@ def _attach_links(task: Any, settings: dict[str, Any]) -> None:
         "run_mode": settings.get("run_mode"),
         "rank_scope": settings.get("rank_scope"),
         "id": settings.get("id"),
+        # An offline run's link says where its files are kept (see _link.offline_location).
+        "_mode": settings.get("mode"),
+        "_env_mode": (getattr(task, "env_vars", None) or {}).get("WANDB_MODE"),
     }
     elastic = _extras.is_elastic(task)
     links = _elastic.links(task, link_args, settings) if elastic else (Wandb(**link_args),)

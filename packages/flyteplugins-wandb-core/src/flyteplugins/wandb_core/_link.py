@@ -146,12 +146,23 @@ class Wandb(WandbLink):
     # Set by @wandb_init for Elastic tasks (derived from the task's plugin_config).
     _is_distributed: bool = False
     _worker_index: int | None = None
+    # Set by @wandb_init: the task's own ``mode=`` and its environment's WANDB_MODE (see offline_location).
+    _mode: str | None = None
+    _env_mode: str | None = None
 
     _DEFAULTS: ClassVar[dict[str, str]] = {"host": DEFAULT_HOST, "run_mode": "auto", "rank_scope": "global"}
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self._mode == "offline" and self.name == "Weights & Biases":
+            self.name = "Weights & Biases (offline)"
 
     def url(self, context: dict[str, str], *, run_name: str, action_name: str) -> str:
         from ._resolve import derive_run_id, run_id_with_suffix, ui_host
 
+        kept = offline_location(self._mode or context.get("wandb_mode") or self._env_mode, run_name)
+        if kept is not None:
+            return kept
         host, wb_project, wb_entity = self.place(context, ("wandb_project",), ("wandb_entity",))
         parent_run = context.get(RUN_ID_KEY) or None
         own_id = self.id or context.get("wandb_id") or derive_run_id(run_name, action_name)
@@ -179,3 +190,24 @@ class Wandb(WandbLink):
         if run_mode == "shared":
             return self.project_url(host, wb_entity, wb_project)
         return self.project_url(host, wb_entity, wb_project, "runs", own_id)
+
+
+def offline_location(mode: str | None, run_name: str) -> str | None:
+    """Where the Flyte run's offline W&B runs are kept, for a link to a run known to be offline.
+
+    A W&B page for an offline run does not exist until ``flyte wandb sync <run>`` uploads it, so
+    the link points at ``<store root>/wandb-offline/<flyte run>/`` instead (see ``_persist``): the
+    place that says the run is offline, where its files are and which run to sync.
+
+    ``mode`` is the run's mode as known when the link is rendered (at submit): the task's
+    ``mode=``, else the ``wandb_config`` context's, else the task environment's ``WANDB_MODE``.
+    None (the ordinary W&B link) when the run is not known to be offline then (no key, or a
+    fail-open fallback, decide at run time: the report tab says so), when the link is rendered in
+    Flyte's local mode (the run folder stays on the machine) or outside a task (no store known).
+    """
+    if mode != "offline" or not run_name or "{{" in run_name:
+        return None
+    from ._persist import location, run_prefix
+
+    where = location()  # the submitting action's: its bucket is the cluster's raw-data store
+    return f"{run_prefix(where.root, run_name)}/" if where is not None else None
