@@ -142,6 +142,32 @@ async def early_terminate_sweep() -> str:
     return result.sweep_id
 
 
+@wandb_init
+def quadratic_descent() -> None:
+    """Three steps down to the trial's loss: a history of several rows for sync to bring whole."""
+    run = get_wandb_run()
+    loss = (run.config["x"] - 1.3) ** 2
+    for step in range(3):
+        run.log({"loss": loss + 2 - step, "step_x": run.config["x"]}, step=step)
+
+
+@wandb_sweep(
+    project="cluster-sweeps",
+    entity="it",
+    method="bayes",
+    metric={"name": "loss", "goal": "minimize"},
+    parameters={"x": {"min": -5.0, "max": 5.0}},
+)
+@env.task
+async def small_bayes_sweep() -> str:
+    """Nine trials from three agents, each trial a pod of its own."""
+    import numpy as np
+
+    np.random.seed(7)  # the engine samples with numpy's global generator, in this (the sweep) pod
+    result = await run_sweep_agents.aio(quadratic_descent, count=9, agents=3)
+    return result.sweep_id
+
+
 @wandb_sweep(
     project="cluster-sweeps",
     entity="it",

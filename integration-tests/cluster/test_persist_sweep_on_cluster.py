@@ -3,6 +3,8 @@
 The sweep task's pod keeps the sweep's definition beside the trial pods' stored runs (moto S3 on
 loopback as the raw-data store, no key anywhere); after the pods are deleted, ``sync`` uploads the
 trials to the loopback W&B server and creates one sweep holding all of them, histories included.
+A two-trial grid, and (marked slow) a bayes sweep of 3 agents and 9 trials, whose suggestions
+depend on the results the trial pods return.
 """
 
 from __future__ import annotations
@@ -57,3 +59,43 @@ def test_offline_grid_sweep_on_pods_syncs_as_one_wandb_sweep(tmp_path: Path, s3:
         again = sync_offline_runs(run_name, store=STORE, progress=False)
         assert again.ok and not again.synced and not again.sweeps and len(again.skipped) == 2
         assert len(server.sweeps()) == 1 and len(server.runs()) == 2
+
+
+# Nine trial pods: minutes on a shared 2-core machine, so it runs with the other slow proofs.
+@pytest.mark.slow
+def test_offline_bayes_sweep_on_pods_syncs_as_one_wandb_sweep(tmp_path: Path, s3: dict[str, str]) -> None:
+    pytest.importorskip("numpy", reason="bayes search needs numpy")
+    run_name = "persist-bayes"
+    with cluster_pod.isolated_env(tmp_path, **s3):
+        result = cluster_pod.run_root(
+            cs.small_bayes_sweep, run_name=run_name, base_dir=tmp_path / "run", timeout=540
+        )
+        assert result.error is None, result.error
+        assert len([p for p in result.pods() if p["action"] != "a0"]) == 9  # a pod per trial
+        offline_id = result.value
+        # The pods are gone: nothing they wrote on their disks is left.
+        for sub in ("wandb", "run"):
+            shutil.rmtree(tmp_path / sub, ignore_errors=True)
+        [stored] = list_stored_sweeps(run_name, store=STORE)
+    assert stored.sweep_id == offline_id and not stored.published
+
+    with LoopbackServer() as server, cluster_pod.isolated_env(tmp_path, **server.env(), **s3):
+        report = sync_offline_runs(run_name, store=STORE, progress=False)
+        assert report.ok, report.failed
+        assert len(report.synced) == 9 and set(report.sweeps) == {offline_id}
+        [sweep] = server.sweeps()
+        assert sweep.name == report.sweeps[offline_id] and sweep.project == "cluster-sweeps"
+        assert sweep.method == "bayes" and sweep.config["metric"] == {"name": "loss", "goal": "minimize"}
+        runs = [server.run(name) for name in sweep.run_names]
+        assert len(runs) == 9 and len({r.config["x"] for r in runs}) == 9
+        for r in runs:  # the whole history: the three rows each trial logged, each once
+            rows = [json.loads(line) for line in r.history_lines]
+            assert [row["_step"] for row in rows] == [0, 1, 2]
+            assert all(row["step_x"] == r.config["x"] and -5.0 <= r.config["x"] <= 5.0 for row in rows)
+            assert r.summary["loss"] == pytest.approx((r.config["x"] - 1.3) ** 2)
+            assert r.sweep == sweep.name and r.group == offline_id and r.state == "finished"
+
+        # A second sync uploads nothing and creates no second sweep.
+        again = sync_offline_runs(run_name, store=STORE, progress=False)
+        assert again.ok and not again.synced and not again.sweeps and len(again.skipped) == 9
+        assert len(server.sweeps()) == 1 and len(server.runs()) == 9
