@@ -76,7 +76,8 @@ async def three(n: int) -> list[str]:
 @wandb_init(project=PROJECT)
 @env.task
 def checkpointed(total: int, stop_after: int) -> int:
-    """Trains to ``total`` steps, checkpointing each; asks to be preempted after ``stop_after`` steps.
+    """Trains to ``total`` steps, checkpointing each (the last two kept); asks to be preempted after
+    ``stop_after`` steps.
 
     Returns the step it started from (0, or the restored checkpoint's step + 1).
     """
@@ -90,7 +91,7 @@ def checkpointed(total: int, stop_after: int) -> int:
         run.log({"loss": 1.0 / (step + 1)}, step=step)
         with open(state, "w") as f:
             f.write(str(step))
-        save_wandb_checkpoint(state, step=step)
+        save_wandb_checkpoint(state, step=step, keep_last=2)
         if step + 1 == stop_after:
             (results / "preempt-now").touch()  # the test sends this pod SIGTERM
             time.sleep(60)

@@ -145,6 +145,17 @@ def test_a_sync_killed_mid_upload_and_started_again_sends_every_step_once(
     assert run.state == "finished"
 
 
+def _stored_checkpoints(run_name: str) -> set[int]:
+    """The steps of the offline checkpoints kept in the store for the run's root action."""
+    base = f"{STORE}/wandb-offline/{run_name}/a0/checkpoints"
+    return {
+        int(part[len("step-") :])
+        for key in _store_fs().find(base)
+        for part in str(key).split("/")
+        if part.startswith("step-") and part[len("step-") :].isdigit()
+    }
+
+
 def _store_fs():  # type: ignore[no-untyped-def]
     import flyte.storage as storage
 
@@ -184,6 +195,8 @@ def test_sigterm_then_retry_on_a_fresh_pod_restores_and_syncs_one_run(
         )  # fmt: skip
         assert first.root.returncode != 0  # ended by SIGTERM
         assert "kept in s3://flyte-data/wandb-offline/persist-preempt/a0/0/" in first.root.log()
+        # keep_last=2 pruned step 0 on the pod's disk, and in the store with it.
+        assert _stored_checkpoints(run_name) == {1, 2}
         _delete_pods(tmp_path)
         second = cluster_pod.run_root(
             pt.checkpointed, 6, 0, run_name=run_name, base_dir=tmp_path / "run", attempt=1
@@ -192,6 +205,9 @@ def test_sigterm_then_retry_on_a_fresh_pod_restores_and_syncs_one_run(
         # The fresh pod restored the last checkpoint the preempted one saved (step 2).
         assert second.value == 3
         assert "kept in s3://flyte-data/wandb-offline/persist-preempt/a0/1/" in second.root.log()
+        # The retry pruned what it saw on its disk (the restored step 2, then 3); step 1, kept by the
+        # first attempt and never on the retry's disk, stays (retention prunes what it saw).
+        assert _stored_checkpoints(run_name) == {1, 4, 5}
         _delete_pods(tmp_path)
         stored = list_stored_runs(run_name, store=STORE)
     assert [r.attempt for r in stored] == [0, 1] and len({r.run_id for r in stored}) == 1

@@ -92,3 +92,19 @@ def test_bad_sync_input_is_named(kwargs: dict, named: str, monkeypatch: pytest.M
     monkeypatch.delenv(_persist.STORE_ENV, raising=False)
     with pytest.raises(ValueError, match=named):
         sync_offline_runs(**kwargs)
+
+
+def test_checkpoints_pruned_locally_leave_the_store_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "store"
+    monkeypatch.setattr(_persist, "location", lambda: _persist.Location(str(store), "r1", "a0", 0))
+    monkeypatch.setattr(_persist, "_warned", False)
+    for step in range(3):
+        local = tmp_path / "local" / f"step-{step}"
+        _touch(local / "checkpoint.json", "{}")
+        assert _persist.persist_checkpoint(str(local), "ckpt", step, "run1")
+    base = store / "wandb-offline" / "r1" / "a0" / "checkpoints" / "run1" / "ckpt"
+    assert sorted(p.name for p in base.iterdir()) == ["step-0", "step-1", "step-2"]
+    _persist.forget_checkpoints("ckpt", "run1", [0, 1, 7])  # 7: never stored, nothing to do
+    assert sorted(p.name for p in base.iterdir()) == ["step-2"]

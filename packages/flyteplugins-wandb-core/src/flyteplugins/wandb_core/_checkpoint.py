@@ -210,7 +210,8 @@ def _save(run: Any, save: _Save, link: Any) -> Any:
     )  # fmt: skip
     if policy.active:
         if offline:
-            prune_local(os.path.join(_store_root(run), name), policy)
+            removed = prune_local(os.path.join(_store_root(run), name), policy)
+            _persist.forget_checkpoints(name, str(run.id), removed)  # and their copies in Flyte storage
         else:
             prune_online(run, name, CHECKPOINT_TYPE, policy, logged)
     return logged

@@ -30,6 +30,7 @@ the task.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import json
 import logging
@@ -300,6 +301,35 @@ def persist_checkpoint(local_dir: str, name: str, step: int, run_id: str) -> str
         )
         return None
     return dest
+
+
+def forget_checkpoints(name: str, run_id: str, steps: list[int]) -> None:
+    """Delete the stored copies of the offline checkpoint steps that retention removed locally.
+
+    Mirrors ``keep_last``/``keep_best`` on the pod's disk: only steps this pod decided to drop go,
+    so a copy an earlier attempt kept and this one never saw locally stays. One warning line on
+    failure (a copy left behind costs storage, never the task).
+    """
+    loc = location()
+    if loc is None or not steps or _warned:
+        return
+    base = f"{loc.checkpoints}/{run_id}/{name}"
+
+    async def remove() -> None:
+        import flyte.storage as storage
+
+        fs = storage.get_underlying_filesystem(path=base)
+        for step in steps:
+            with contextlib.suppress(FileNotFoundError):  # never uploaded (that upload warned)
+                fs.rm(f"{base}/step-{step}", recursive=True)
+
+    try:
+        _in_thread(remove, UPLOAD_TIMEOUT)
+    except Exception as exc:
+        _warn_once(
+            f"could not remove pruned offline checkpoints {name!r} (steps {steps}) from Flyte storage "
+            f"({base}): {type(exc).__name__}: {exc}"
+        )
 
 
 def fetch_checkpoint(name: str, run_id: str, local_root: str) -> str | None:
