@@ -15,7 +15,7 @@ Engines, each driven through the controller's search interface exactly as a swee
 built-in random search). Prints, per function, the median best-found value over the seeds with its
 [min, max], then the time one suggestion takes once 10, 50 and 100 (``--latency-at``) trials of
 Hartmann 6-D have finished, for those engines and TPE (``engine=optuna.samplers.TPESampler()``): the
-median and the slowest of 20 suggestions. Figures are reported, never asserted (docs/sweeps.md has
+median, mean and slowest of 20 suggestions. Figures are reported, never asserted (docs/sweeps.md has
 a table of them).
 """
 
@@ -126,12 +126,13 @@ def best_found(
     return best
 
 
-def latency(engine: str, at: list[int], repeat: int = 20) -> dict[int, tuple[float, float]]:
+def latency(engine: str, at: list[int], repeat: int = 20) -> dict[int, tuple[float, float, float]]:
     """Seconds per suggestion (``ask``) once each of ``at`` trials of Hartmann 6-D have finished.
 
     One search runs on; at each count in ``at`` the next ``repeat`` suggestions are timed (their
-    trials count towards the next point). Returns ``{count: (median, max)}``: the slowest shows
-    the occasional costlier suggestion, e.g. a full hyper-parameter fit.
+    trials count towards the next point). Returns ``{count: (median, mean, max)}``: the slowest
+    shows the occasional costlier suggestion (a hyper-parameter fit), the mean what suggestions cost
+    on average.
     """
     fn, parameters, _ = FUNCTIONS["Hartmann 6-D"]
     search = make(engine, parameters, 0)
@@ -148,7 +149,7 @@ def latency(engine: str, at: list[int], repeat: int = 20) -> dict[int, tuple[flo
             times.append(time.perf_counter() - start)
             search.tell(handle, "finished", {"loss": fn(params)})
         finished += repeat
-        figures[count] = (statistics.median(times), max(times))
+        figures[count] = (statistics.median(times), statistics.mean(times), max(times))
     return figures
 
 
@@ -189,12 +190,13 @@ def main() -> None:
                 cells.append(spread(found, "{:.4f}"))
             print(f"| {name} | {optimum:g} | " + " | ".join(cells) + " |")
     at = sorted(args.latency_at)
-    print("\none suggestion, Hartmann 6-D: median [slowest] of 20, by trials finished")
+    print("\none suggestion, Hartmann 6-D: median [mean, slowest] of 20, by trials finished")
     print("| engine | " + " | ".join(str(n) for n in at) + " |")
     print("|---|" + "---|" * len(at))
     for engine in [engines[0], "tpe", *engines[1:]]:
         figures = latency(engine, at)
-        print(f"| {engine} | " + " | ".join(f"{_ms(m)} [{_ms(w)}]" for m, w in figures.values()) + " |")
+        cells = [f"{_ms(med)} [{_ms(mean)}, {_ms(worst)}]" for med, mean, worst in figures.values()]
+        print(f"| {engine} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
