@@ -392,9 +392,12 @@ MATRIX_INTEGRATION = (
     "integration-tests/online/test_fail_open_rejected.py",
     "integration-tests/online/test_shared_online.py",
     "integration-tests/online/test_online_tasks.py",
+    # What sets the flyte floor: a sync sweep task's run_sweep_agents(...) and a sync agent driving an
+    # async objective, each a coroutine run to its end from a sync task body (docs/versions.md).
+    "integration-tests/sweeps/test_early_open.py",
 )
-# The pod simulator needs a flyte newer than the floor (it skips on 2.8.x), so the oldest wandb is
-# proven on pods with the newest flyte: each pod is a process that exits right after its task, and
+# The pod simulator needs a flyte newer than the floor (it needs flyte 2.12.1), so the oldest
+# wandb is proven on pods with the newest flyte: each pod is a process that exits right after its task, and
 # the tests read the runs it left (offline files, the loopback server) afterwards.
 MATRIX_POD_IDS = ("latest-oldest",)
 MATRIX_PODS = (
