@@ -8,19 +8,15 @@ other's configuration.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
-from ._fields import WANDB_FIELDS
+from ._fields import WANDB_FIELDS, FieldTable
 from ._validate import OnError, check_json, normalize_settings
 from ._validate import RankScope as RankScope  # re-exported: the package's public names come from here
 from ._validate import RunMode as RunMode
 from ._wandb_checks import check_wandb_inputs
-
-PREFIX = "wandb_"
-SWEEP_PREFIX = "wandb_sweep_"
 
 # Keys a tracked task writes for its children (never user-set). `_wandb_run_id` is the key the
 # existing plugin uses; the others let a child in another process join with the right project.
@@ -71,12 +67,9 @@ class ContextSettings(dict):  # type: ignore[type-arg]
     fields and how to parse their keys.
     """
 
-    _fields: tuple[str, ...] = ()
+    # The settings' table: their names, keys, defaults and checks.
+    _table: ClassVar[FieldTable]
     _label = "settings"
-    _prefix = PREFIX
-    # What an attribute reads when its key is not set. The key stays absent (rather than holding the
-    # default) so that an inner `with wandb_config(tags=...)` never resets an outer run_mode.
-    _defaults: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(self, data: Mapping[str, str] | None = None) -> None:
         super().__init__(data or {})
@@ -97,7 +90,7 @@ class ContextSettings(dict):  # type: ignore[type-arg]
 
     @classmethod
     def _owns(cls, key: str) -> bool:
-        return key.startswith(cls._prefix)
+        return cls._table.owns(key)
 
     @classmethod
     def from_task_context(cls) -> Any:
@@ -109,9 +102,11 @@ class ContextSettings(dict):  # type: ignore[type-arg]
         return cls(keys) if keys else None
 
     def __getattr__(self, name: str) -> Any:
-        if name in self._fields:
+        if name == "kwargs" or name in self._table.names:
             values = self.values_dict()
-            return values[name] if name in values else self._defaults.get(name)
+            # An unset key reads as the default; the key stays absent (rather than holding the
+            # default) so that an inner `with wandb_config(tags=...)` never resets an outer run_mode.
+            return values[name] if name in values else self._table.defaults.get(name)
         raise AttributeError(name)
 
     def __enter__(self) -> Any:
@@ -140,13 +135,8 @@ class WandbConfig(ContextSettings):
     (``cfg.project``, ``cfg.tags``...). Build it with `wandb_config()`.
     """
 
-    _fields = (*WANDB_FIELDS.names, "kwargs")
+    _table = WANDB_FIELDS
     _label = "wandb_config"
-    _defaults: ClassVar[Mapping[str, Any]] = WANDB_FIELDS.defaults
-
-    @classmethod
-    def _owns(cls, key: str) -> bool:
-        return key.startswith(PREFIX) and not key.startswith(SWEEP_PREFIX)
 
     def values_dict(self) -> dict[str, Any]:
         """The settings as Python values (only the keys that are set)."""
@@ -157,56 +147,14 @@ class WandbConfig(ContextSettings):
         return self
 
 
-def encode_settings(values: Mapping[str, Any], prefix: str, json_fields: tuple[str, ...]) -> dict[str, str]:
-    """Flatten settings to ``<prefix><field>`` string keys: JSON for lists/dicts/bools, None dropped."""
-    out: dict[str, str] = {}
-    for key, value in values.items():
-        if value is None:
-            continue
-        if key in json_fields or isinstance(value, (list, dict, bool, tuple)):
-            out[prefix + key] = json.dumps(list(value) if isinstance(value, tuple) else value)
-        else:
-            out[prefix + key] = str(value)
-    return out
-
-
 def encode(values: Mapping[str, Any]) -> dict[str, str]:
     """Flatten settings to ``wandb_<field>`` string keys (None values dropped)."""
-    return encode_settings(values, PREFIX, WANDB_FIELDS.json_fields)
-
-
-def decode_settings(
-    custom_context: Mapping[str, str] | None,
-    prefix: str,
-    str_fields: tuple[str, ...],
-    *,
-    skip_prefix: str | None = None,
-) -> dict[str, Any]:
-    """Read ``<prefix><name>`` keys back into Python values (the inverse of `encode_settings`).
-
-    ``str_fields`` are taken as written, an empty one as unset (how a task hides a consumed value:
-    custom_context cannot delete); every other name is JSON, or its raw string where it is not.
-    Keys starting with ``skip_prefix`` belong to someone else and are left out.
-    """
-    out: dict[str, Any] = {}
-    for key, raw in (custom_context or {}).items():
-        if not key.startswith(prefix) or (skip_prefix is not None and key.startswith(skip_prefix)):
-            continue
-        name = key[len(prefix) :]
-        if name in str_fields:
-            if raw != "":
-                out[name] = raw
-            continue
-        try:
-            out[name] = json.loads(raw)
-        except (TypeError, ValueError):
-            out[name] = raw
-    return out
+    return WANDB_FIELDS.encode(values)
 
 
 def parse_context(custom_context: Mapping[str, str] | None) -> dict[str, Any]:
     """Read ``wandb_<field>`` keys back into Python values; sweep keys are left to the sweeps package."""
-    return decode_settings(custom_context, PREFIX, WANDB_FIELDS.str_fields, skip_prefix=SWEEP_PREFIX)
+    return WANDB_FIELDS.decode(custom_context)
 
 
 def wandb_config(

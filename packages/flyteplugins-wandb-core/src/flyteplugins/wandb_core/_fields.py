@@ -4,10 +4,14 @@
 sweeps package describes ``wandb_sweep_config`` with the same `Field`/`FieldTable`. Adding a named
 ``wandb.init`` argument is one row: it is then taken out of ``**kwargs`` by both entry points,
 validated, carried to child tasks under its own ``wandb_<name>`` key and passed to ``wandb.init``.
+A table also owns its ``custom_context`` layout (``<prefix><name>`` keys, `FieldTable.encode` /
+`FieldTable.decode`) and the checks every travelling setting gets (`FieldTable.validate`), so a
+package with settings of its own needs no more than these two classes.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, NamedTuple
 
@@ -19,6 +23,9 @@ from ._validate import (
     WANDB_MODES,
     WandbConfigError,
     check_choice,
+    check_json,
+    check_no_secret_arguments,
+    check_no_secret_values,
     check_run_id,
     check_tags,
     check_type,
@@ -67,12 +74,26 @@ class Field(NamedTuple):
 
         return check
 
+    @staticmethod
+    def wandb_name() -> Check:
+        """A check that the value is a string W&B accepts as a project or entity name."""
+        return Field.typed(str, "a string", check_wandb_name)
+
 
 class FieldTable:
-    """Fields in order, with the lists derived from them."""
+    """Fields in order, the lists derived from them, and their ``custom_context`` layout.
 
-    def __init__(self, *fields: Field) -> None:
+    Args:
+        fields: The settings, in the order signatures and messages list them.
+        prefix: The custom_context key of field ``name`` is ``prefix + name``.
+        skip_prefix: Keys with this (longer) prefix belong to another table (core's ``wandb_``
+            keys leave ``wandb_sweep_`` ones to the sweeps package).
+    """
+
+    def __init__(self, *fields: Field, prefix: str, skip_prefix: str | None = None) -> None:
         self.fields = fields
+        self.prefix = prefix
+        self.skip_prefix = skip_prefix
         self.names = tuple(f.name for f in fields)
         self.str_fields = tuple(f.name for f in fields if f.kind == "str")
         # `kwargs` holds everything the table does not name, as one JSON object.
@@ -109,6 +130,57 @@ class FieldTable:
             if value is not None and f.check is not None:
                 f.check(where, f.name, value)
 
+    def validate(self, where: str, values: Mapping[str, Any]) -> None:
+        """Every check of settings that travel in custom_context, raising `WandbConfigError`.
+
+        Secrets in any value first (no later message may quote one), each field's own check, no
+        secret-carrying names among ``values["kwargs"]``, then JSON for what is encoded as JSON.
+        """
+        for name, value in values.items():
+            check_no_secret_values(where, name, value)
+        self.check(where, values)
+        check_no_secret_arguments(where, (values.get("kwargs") or {}).keys())
+        for name in self.json_fields:
+            if values.get(name) is not None:
+                check_json(where, name, values[name])
+
+    def owns(self, key: str) -> bool:
+        """Whether the custom_context key ``key`` belongs to this table."""
+        return key.startswith(self.prefix) and not (self.skip_prefix and key.startswith(self.skip_prefix))
+
+    def encode(self, values: Mapping[str, Any]) -> dict[str, str]:
+        """Flatten settings to ``<prefix><name>`` string keys: JSON for lists/dicts/bools, None dropped."""
+        out: dict[str, str] = {}
+        for key, value in values.items():
+            if value is None:
+                continue
+            if key in self.json_fields or isinstance(value, (list, dict, bool, tuple)):
+                out[self.prefix + key] = json.dumps(list(value) if isinstance(value, tuple) else value)
+            else:
+                out[self.prefix + key] = str(value)
+        return out
+
+    def decode(self, custom_context: Mapping[str, str] | None) -> dict[str, Any]:
+        """Read this table's keys back into Python values (the inverse of `encode`).
+
+        String fields are taken as written, an empty one as unset (how a task hides a consumed value:
+        custom_context cannot delete); every other name is JSON, or its raw string where it is not.
+        """
+        out: dict[str, Any] = {}
+        for key, raw in (custom_context or {}).items():
+            if not self.owns(key):
+                continue
+            name = key[len(self.prefix) :]
+            if name in self.str_fields:
+                if raw != "":
+                    out[name] = raw
+                continue
+            try:
+                out[name] = json.loads(raw)
+            except (TypeError, ValueError):
+                out[name] = raw
+        return out
+
 
 # ---------------------------------------------------------------------------------------------
 # Core's table
@@ -136,8 +208,8 @@ STRING = Field.typed(str, "a string")
 BOOL = Field.typed(bool, "True or False")
 
 WANDB_FIELDS = FieldTable(
-    Field("project", "str", "init", check=Field.typed(str, "a string", check_wandb_name)),
-    Field("entity", "str", "init", check=Field.typed(str, "a string", check_wandb_name)),
+    Field("project", "str", "init", check=Field.wandb_name()),
+    Field("entity", "str", "init", check=Field.wandb_name()),
     Field("host", "str", "plugin", check=Field.typed(str, "a string", _url)),
     Field("id", "str", "resolved", check=Field.typed(str, "a string", check_run_id)),
     Field("name", "str", "init", check=STRING),
@@ -152,6 +224,8 @@ WANDB_FIELDS = FieldTable(
     Field("config", "json", "init", check=Field.typed(Mapping, "a dict")),
     Field("download_logs", "json", "plugin", default=False, check=BOOL),
     Field("finish_timeout", "json", "plugin", check=_seconds),
+    prefix="wandb_",
+    skip_prefix="wandb_sweep_",
 )
 """``wandb_config`` / ``@wandb_init`` settings; every other argument is a ``wandb.init`` keyword
 argument carried in ``kwargs``."""

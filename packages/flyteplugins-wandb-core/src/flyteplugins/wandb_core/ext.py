@@ -21,11 +21,11 @@ public in the base install (the sweep download). The names, by purpose:
   that give them to a child action's tracked task (in another pod too).
 - Links: `WandbLink`, the base of `Wandb` and ``WandbSweep`` (host/project/entity with the context's
   fallbacks; a subclass writes ``url()``).
-- Settings objects in ``custom_context``: `Field` / `FieldTable` describe one once (name, encoding,
-  role, default, check), `ContextSettings` is the mapping users pass, `encode_settings()` /
-  `decode_settings()` the key layout, and the checks with core's messages (`check_choice`,
-  `check_json`, `check_no_secret_arguments`, `check_no_secret_values`, `check_wandb_name`,
-  `WANDB_MODES`).
+- Settings objects in ``custom_context``: `Field` describes one once (name, encoding, role,
+  default, check; ``Field.choice``, ``Field.typed`` and ``Field.wandb_name`` build checks with
+  core's messages); a `FieldTable` of them owns the key layout (``encode`` / ``decode``) and
+  ``validate`` (secrets, each field's check, JSON); `ContextSettings` is the mapping users pass;
+  `WANDB_MODES` are the modes ``wandb.init`` takes.
 - The W&B API and credentials: `api_base_url()`, `has_netrc_credentials()`.
 - Offline runs: `read_offline_run()` and `OfflineRun`;
   `persist_offline_sweep()` keeps an offline sweep's definition in the Flyte run's storage (on a
@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._config import ContextSettings, decode_settings, encode_settings
+from ._config import ContextSettings
 from ._decorator import MARKER as _MARKER
 from ._decorator import _is_flyte_task
 from ._fields import Field, FieldTable
@@ -58,14 +58,7 @@ from ._resolve import (
 )
 from ._runtime import has_netrc_credentials, world_size
 from ._state import ActiveRun, trial_context, trial_scope
-from ._validate import (
-    WANDB_MODES,
-    check_choice,
-    check_json,
-    check_no_secret_arguments,
-    check_no_secret_values,
-    check_wandb_name,
-)
+from ._validate import WANDB_MODES
 
 if TYPE_CHECKING:  # pragma: no cover - resolved lazily below (the report code loads on first use)
     from ._report import report_sweep
@@ -83,14 +76,7 @@ __all__ = [
     "Topology",
     "WandbLink",
     "api_base_url",
-    "check_choice",
-    "check_json",
-    "check_no_secret_arguments",
-    "check_no_secret_values",
-    "check_wandb_name",
-    "decode_settings",
     "distributed_link",
-    "encode_settings",
     "has_netrc_credentials",
     "install_sigterm_handler",
     "is_flyte_task",

@@ -10,22 +10,10 @@ layout means a context written by either plugin is read correctly by the other.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from flyteplugins.wandb_core import WandbConfigError
-from flyteplugins.wandb_core.ext import (
-    GOALS,
-    ContextSettings,
-    Field,
-    FieldTable,
-    check_choice,
-    check_json,
-    check_no_secret_arguments,
-    check_no_secret_values,
-    check_wandb_name,
-    decode_settings,
-    encode_settings,
-)
+from flyteplugins.wandb_core.ext import GOALS, ContextSettings, Field, FieldTable
 
 from ._validate import METHODS, validate_sweep_definition
 
@@ -43,13 +31,17 @@ EARLY_TERMINATE_TYPES = ("hyperband",)
 MAX_AGENTS = 20
 
 
+_GOAL = Field.choice(GOALS)
+_EARLY_TERMINATE_TYPE = Field.choice(EARLY_TERMINATE_TYPES)
+
+
 def _metric(where: str, name: str, metric: Any) -> None:
     if not isinstance(metric, Mapping) or not isinstance(metric.get("name"), str) or not metric["name"]:
         raise WandbConfigError(
             f"{where}: metric must be a dict with a 'name', e.g. {{'name': 'loss', 'goal': 'minimize'}}; "
             f"got {metric!r}."
         )
-    check_choice("metric['goal']", metric.get("goal"), GOALS)
+    _GOAL(where, "metric['goal']", metric.get("goal"))
 
 
 def _parameters(where: str, name: str, parameters: Any) -> None:
@@ -72,21 +64,18 @@ def _prior_runs(where: str, name: str, prior: Any) -> None:
         raise WandbConfigError(f"{where}: prior_runs must be a list of run ids, got {prior!r}.")
 
 
-_NAME = Field.typed(str, "a string", check_wandb_name)
-
 # Role "sweep": part of the W&B sweep definition; "plugin": where and how the sweep runs in Flyte.
 SWEEP_FIELDS = FieldTable(
     Field("name", "str", "sweep", check=Field.typed(str, "a string")),
     Field("method", "str", "sweep", check=Field.choice(METHODS)),
-    Field("project", "str", "plugin", check=_NAME),
-    Field("entity", "str", "plugin", check=_NAME),
+    Field("project", "str", "plugin", check=Field.wandb_name()),
+    Field("entity", "str", "plugin", check=Field.wandb_name()),
     Field("metric", "json", "sweep", check=_metric),
     Field("parameters", "json", "sweep", check=_parameters),
     Field("prior_runs", "json", "plugin", check=_prior_runs),
     Field("download_logs", "json", "plugin", default=False, check=Field.typed(bool, "True or False")),
+    prefix=PREFIX,
 )
-STR_FIELDS = SWEEP_FIELDS.str_fields
-JSON_FIELDS = SWEEP_FIELDS.json_fields
 FIELDS = (*SWEEP_FIELDS.names, "kwargs")
 # Keys of the context that are Flyte/W&B placement, not part of the sweep definition itself.
 PLACEMENT_FIELDS = SWEEP_FIELDS.with_role("plugin")
@@ -101,10 +90,8 @@ class WandbSweepConfig(ContextSettings):
     `wandb_sweep_config()`.
     """
 
-    _fields = FIELDS
+    _table = SWEEP_FIELDS
     _label = "wandb_sweep_config"
-    _prefix = PREFIX
-    _defaults: ClassVar[Mapping[str, Any]] = SWEEP_FIELDS.defaults
 
     def values_dict(self) -> dict[str, Any]:
         """The settings as Python values (only the keys that are set)."""
@@ -126,7 +113,7 @@ class WandbSweepConfig(ContextSettings):
 
 def encode(values: Mapping[str, Any]) -> dict[str, str]:
     """Flatten sweep settings to ``wandb_sweep_<field>`` string keys (None values dropped)."""
-    return encode_settings(values, PREFIX, JSON_FIELDS)
+    return SWEEP_FIELDS.encode(values)
 
 
 def parse_context(custom_context: Mapping[str, str] | None) -> dict[str, Any]:
@@ -135,7 +122,7 @@ def parse_context(custom_context: Mapping[str, str] | None) -> dict[str, Any]:
     Unknown ``wandb_sweep_<key>`` entries (written by hand or by a newer plugin) are folded into
     ``kwargs``, so they still reach the sweep configuration.
     """
-    decoded = decode_settings(custom_context, PREFIX, STR_FIELDS)
+    decoded = SWEEP_FIELDS.decode(custom_context)
     out = {name: value for name, value in decoded.items() if name in FIELDS}
     extra = {name: value for name, value in decoded.items() if name not in FIELDS}
     if extra:
@@ -161,22 +148,15 @@ def merge_values(decorator: Mapping[str, Any], context: Mapping[str, Any]) -> di
 
 def validate_values(where: str, values: Mapping[str, Any]) -> None:
     """Check explicit sweep settings; raise `WandbConfigError` naming the bad argument."""
-    for name, value in values.items():  # first, so no later message can quote the key
-        check_no_secret_values(where, name, value)
-    SWEEP_FIELDS.check(where, values)
-    extra = values.get("kwargs") or {}
-    early = extra.get("early_terminate")
+    SWEEP_FIELDS.validate(where, values)
+    early = (values.get("kwargs") or {}).get("early_terminate")
     if early is not None:
         if not isinstance(early, Mapping):
             raise WandbConfigError(
                 f"{where}: early_terminate must be a dict such as {{'type': 'hyperband', 'min_iter': 3}}, "
                 f"got {early!r}."
             )
-        check_choice("early_terminate['type']", early.get("type"), EARLY_TERMINATE_TYPES)
-    check_no_secret_arguments(where, extra.keys())
-    for name in ("parameters", "metric", "kwargs"):
-        if values.get(name) is not None:
-            check_json(where, name, values[name])
+        _EARLY_TERMINATE_TYPE(where, "early_terminate['type']", early.get("type"))
     # W&B's sweep-definition rules, on the part of the definition given here.
     validate_sweep_definition(where, sweep_config_from_values(values), complete=False)
 

@@ -24,8 +24,8 @@ from typing import Any, TypeVar, overload
 from flyteplugins.wandb_core import WandbConfigError, get_wandb_context
 from flyteplugins.wandb_core.ext import (
     WANDB_MODES,
+    Field,
     api_base_url,
-    check_choice,
     has_netrc_credentials,
     is_flyte_task,
     persist_offline_sweep,
@@ -43,6 +43,8 @@ from ._config import (
 )
 from ._link import WandbSweep
 from ._state import SweepMode, SweepState
+
+_MODE = Field.choice(WANDB_MODES)
 
 F = TypeVar("F")
 MARKER = "__flyteplugins_wandb_sweep__"
@@ -375,7 +377,7 @@ def wandb_sweep(
         WandbConfigError: At decoration time for invalid values; at run time when the task has no
             sweep configuration at all (the message says how to provide one).
     """
-    check_choice("mode", mode, WANDB_MODES)
+    _MODE("@wandb_sweep", "mode", mode)
     values: dict[str, Any] = {"project": project, "entity": entity, "download_logs": download_logs}
     for key in ("method", "metric", "parameters", "name", "prior_runs"):
         if key in sweep_config:
