@@ -70,7 +70,7 @@ def sweep_page(trials: int, steps: int) -> tuple[str, int, float]:
     tab = render_sweep(
         records,
         "loss",
-        "minimize",
+        maximize=False,
         sweep_id="abcd1234",
         sweep_url="https://wandb.ai/team/proj/sweeps/abcd1234",
     )

@@ -224,7 +224,7 @@ def test_sweep_report_renders_both_charts(tmp_path: Path) -> None:
         for i in range(8)
     ]
     report = flyte.report.Report(name="sweep")
-    report.get_tab(TAB_NAME).replace(page([render_sweep(trials, "loss", "minimize", sweep_id="s1")]))
+    report.get_tab(TAB_NAME).replace(page([render_sweep(trials, "loss", maximize=False, sweep_id="s1")]))
     path = tmp_path / "sweep.html"
     path.write_text(str(report.get_final_report()))
     check = check_page(path, tmp_path)

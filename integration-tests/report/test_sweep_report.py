@@ -54,7 +54,11 @@ def sweep_task(goal: str) -> list[dict]:
     except RuntimeError:
         trials.append({"run_id": OPENED[-1], "params": {"lr": 0.5, "batch": 999}, "state": "failed"})
     written = report_sweep(
-        trials, "loss", goal, sweep_id="swp123", runs_url="https://wandb.example.test/team/sweep-rep"
+        trials,
+        "loss",
+        maximize=goal == "maximize",
+        sweep_id="swp123",
+        runs_url="https://wandb.example.test/team/sweep-rep",
     )
     assert written
     return [{**t, "metric": t.get("metric")} for t in trials]
@@ -98,12 +102,12 @@ def test_sweep_tab_lists_every_trial_and_marks_the_best(run_with_report, wandb_d
 
 
 def test_sweep_report_outside_a_task_is_a_no_op() -> None:
-    assert report_sweep([{"run_id": "a", "metric": 1.0}], "loss", "minimize") is False
+    assert report_sweep([{"run_id": "a", "metric": 1.0}], "loss", maximize=False) is False
 
 
-def test_bad_goal_is_a_warning_not_an_error() -> None:
-    with pytest.warns(RuntimeWarning, match=re.escape("goal must be one of 'minimize', 'maximize'")):
-        assert report_sweep([{"run_id": "a", "metric": 1.0}], "loss", "lowest") is False
+def test_bad_direction_is_a_warning_not_an_error() -> None:
+    with pytest.warns(RuntimeWarning, match=re.escape("maximize must be True or False, got 'lowest'")):
+        assert report_sweep([{"run_id": "a", "metric": 1.0}], "loss", maximize="lowest") is False  # type: ignore[arg-type]
 
 
 def test_sweep_tab_page_parses_as_one_tab(run_with_report) -> None:

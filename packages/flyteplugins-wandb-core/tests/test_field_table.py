@@ -10,6 +10,7 @@ from flyteplugins.wandb_core.ext import Field, FieldTable
 TABLE = FieldTable(
     Field("project", "str", "plugin", check=Field.wandb_name()),
     Field("method", "str", "plugin", check=Field.choice(("grid", "random"))),
+    Field("mode", "str", "plugin", check=Field.wandb_mode()),
     Field("metric", "json", "plugin"),
     Field("enabled", "json", "plugin", default=False, check=Field.typed(bool, "True or False")),
     prefix="ext_",
@@ -45,6 +46,10 @@ def test_encode_then_decode_gives_the_values_back_and_leaves_other_keys_alone() 
     [
         ({"method": "bayes"}, "method='bayes' is not valid; allowed values: 'grid', 'random'"),
         ({"project": "a/b"}, "project"),
+        (
+            {"mode": "dry"},
+            "mode='dry' is not valid; allowed values: 'online', 'offline', 'disabled', 'shared'",
+        ),
         ({"enabled": "yes"}, "enabled"),
         ({"metric": {"f": object()}}, "metric must be JSON-serializable"),
         ({"kwargs": {"api_key": "k"}}, "api_key"),
@@ -67,4 +72,7 @@ def test_validate_refuses_the_live_key_before_any_message_could_quote_it(
 
 
 def test_valid_settings_pass() -> None:
-    TABLE.validate("ext_config", {"project": "p", "method": "random", "enabled": False, "kwargs": {"a": 1}})
+    TABLE.validate(
+        "ext_config",
+        {"project": "p", "method": "random", "mode": "offline", "enabled": False, "kwargs": {"a": 1}},
+    )

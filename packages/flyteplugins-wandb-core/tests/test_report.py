@@ -80,28 +80,30 @@ def test_best_trial_and_best_so_far_follow_the_goal() -> None:
     trials = [
         TrialRecord.coerce({"run_id": str(i), "metric": m}) for i, m in enumerate([3.0, None, 1.0, 2.0, 1.0])
     ]
-    assert best_index(trials, "minimize") == 2  # the first of equal values
-    assert best_index(trials, "maximize") == 0
-    assert best_so_far(trials, "minimize") == [(1.0, 3.0), (3.0, 1.0), (4.0, 1.0), (5.0, 1.0)]
-    assert best_index([TrialRecord("x")], "minimize") is None
+    assert best_index(trials, maximize=False) == 2  # the first of equal values
+    assert best_index(trials, maximize=True) == 0
+    assert best_so_far(trials, maximize=False) == [(1.0, 3.0), (3.0, 1.0), (4.0, 1.0), (5.0, 1.0)]
+    assert best_so_far(trials, maximize=True) == [(1.0, 3.0), (3.0, 3.0), (4.0, 3.0), (5.0, 3.0)]
+    assert best_index([TrialRecord("x")], maximize=False) is None
 
 
-def test_sweep_table_marks_the_best_row_and_rejects_bad_goals() -> None:
+def test_sweep_table_marks_the_best_row_and_rejects_a_direction_that_is_not_a_bool() -> None:
     trials = [
         {"run_id": "r1", "params": {"lr": 0.1}, "metric": 0.5},
         {"run_id": "r2", "params": {"lr": 0.01, "depth": 3}, "metric": 0.2},
         {"run_id": "r3", "params": {"lr": 0.001}, "state": "failed"},
     ]
     html = render_sweep(
-        trials, "loss", "minimize", sweep_id="sw", runs_url="https://w.example/e/p", charts=False
+        trials, "loss", maximize=False, sweep_id="sw", runs_url="https://w.example/e/p", charts=False
     )
     assert html.count('data-best="true"') == 1
     assert 'class="fwb-best" data-run-id="r2" data-best="true"' in html
     assert 'href="https://w.example/e/p/runs/r3"' in html
     assert "<th>depth</th>" in html and "—" in html
     assert "flyteplugins-wandb[report]" in html  # charts=False: the install hint instead
-    with pytest.raises(ValueError, match="goal must be one of 'minimize', 'maximize'; got 'min'"):
-        render_sweep(trials, "loss", "min")
+    # A goal word where the direction belongs would read as maximize=True: refused instead.
+    with pytest.raises(TypeError, match="maximize must be True or False, got 'minimize'"):
+        render_sweep(trials, "loss", maximize="minimize")  # type: ignore[arg-type]
 
 
 def test_values_are_escaped_and_only_http_links_are_links() -> None:
@@ -118,7 +120,7 @@ def test_values_are_escaped_and_only_http_links_are_links() -> None:
     sweep = render_sweep(
         [{"run_id": "x", "link": "javascript:alert(1)", "params": {"p": "<i>"}}],
         "m",
-        "maximize",
+        maximize=True,
         charts=False,
     )
     assert "href=" not in sweep and "<i>" not in sweep

@@ -126,3 +126,4 @@ def test_the_report_links_the_sweep_and_its_trials_on_the_sweep_s_host(
     state = SweepState(sweep_id="sw1", mode=mode, config={}, project="p", entity="e", host=host)
     _write_report(state, SweepResult(sweep_id="sw1", mode=mode, metric_name="loss", goal="minimize"))
     assert written["runs_url"] == runs_url and written["sweep_url"] == sweep_url
+    assert written["maximize"] is False  # the sweep's goal, as the direction the report ranks by

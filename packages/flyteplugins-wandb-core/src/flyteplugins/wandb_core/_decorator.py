@@ -8,6 +8,8 @@ import textwrap
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
+import flyte
+
 from . import _elastic, _extras
 from ._config import RankScope, RunMode, explicit_settings
 from ._link import Wandb
@@ -26,14 +28,6 @@ F = TypeVar("F")
 # ---------------------------------------------------------------------------------------------
 # Decoration
 # ---------------------------------------------------------------------------------------------
-
-
-def _is_flyte_task(obj: Any) -> bool:
-    try:
-        from flyte._task import TaskTemplate
-    except ImportError:  # pragma: no cover - flyte layout changed
-        return hasattr(obj, "func") and hasattr(obj, "interface")
-    return isinstance(obj, TaskTemplate)
 
 
 def _decorators_above(func: Callable[..., Any]) -> list[str]:
@@ -107,7 +101,7 @@ def _tracker(func: Callable[..., Any], log_inputs: bool) -> Callable[..., Callab
 
 
 def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False, log_inputs: bool = False) -> Any:
-    is_task = _is_flyte_task(obj)
+    is_task = isinstance(obj, flyte.TaskTemplate)  # what @env.task returns
     target = obj.func if is_task else obj
     check_decorator_target("@wandb_init", target)
     from . import _preempt

@@ -79,6 +79,11 @@ class Field(NamedTuple):
         """A check that the value is a string W&B accepts as a project or entity name."""
         return Field.typed(str, "a string", check_wandb_name)
 
+    @staticmethod
+    def wandb_mode() -> Check:
+        """A check that the value is a mode ``wandb.init`` takes (``online``, ``offline``, ...)."""
+        return Field.choice(WANDB_MODES)
+
 
 class FieldTable:
     """Fields in order, the lists derived from them, and their ``custom_context`` layout.
@@ -213,7 +218,7 @@ WANDB_FIELDS = FieldTable(
     Field("host", "str", "plugin", check=Field.typed(str, "a string", _url)),
     Field("id", "str", "resolved", check=Field.typed(str, "a string", check_run_id)),
     Field("name", "str", "init", check=STRING),
-    Field("mode", "str", "resolved", check=Field.choice(WANDB_MODES)),
+    Field("mode", "str", "resolved", check=Field.wandb_mode()),
     Field("group", "str", "init", check=STRING),
     Field("notes", "str", "init", check=STRING),
     Field("job_type", "str", "init", check=Field.typed(str, "a string", _job_type)),

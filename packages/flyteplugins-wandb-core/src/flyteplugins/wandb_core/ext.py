@@ -42,13 +42,11 @@ from typing import TYPE_CHECKING, Any
 
 from ._config import ContextSettings
 from ._decorator import MARKER as _MARKER
-from ._decorator import _is_flyte_task
 from ._fields import Field, FieldTable
 from ._link import Wandb, WandbLink
-from ._offline import OfflineRun, read_offline_run
+from ._offline import read_offline_run
 from ._persist import persist_sweep as persist_offline_sweep
 from ._preempt import arm as install_sigterm_handler
-from ._report._model import GOALS
 from ._resolve import (
     RunPlan,
     TaskInfo,
@@ -58,19 +56,15 @@ from ._resolve import (
 )
 from ._runtime import has_netrc_credentials, world_size
 from ._state import ActiveRun, trial_context, trial_scope
-from ._validate import WANDB_MODES
 
 if TYPE_CHECKING:  # pragma: no cover - resolved lazily below (the report code loads on first use)
     from ._report import report_sweep
 
 __all__ = [
-    "GOALS",
-    "WANDB_MODES",
     "ActiveRun",
     "ContextSettings",
     "Field",
     "FieldTable",
-    "OfflineRun",
     "RunPlan",
     "TaskInfo",
     "Topology",
@@ -79,7 +73,6 @@ __all__ = [
     "distributed_link",
     "has_netrc_credentials",
     "install_sigterm_handler",
-    "is_flyte_task",
     "is_tracked",
     "persist_offline_sweep",
     "read_offline_run",
@@ -89,11 +82,6 @@ __all__ = [
     "trial_scope",
     "world_size",
 ]
-
-
-def is_flyte_task(obj: object) -> bool:
-    """``obj`` is a Flyte task template (what ``@env.task`` returns), not a plain function."""
-    return bool(_is_flyte_task(obj))
 
 
 def is_tracked(obj: object) -> bool:

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from flyteplugins.wandb_core import WandbConfigError
-from flyteplugins.wandb_core.ext import GOALS, ContextSettings, Field, FieldTable
+from flyteplugins.wandb_core.ext import ContextSettings, Field, FieldTable
 
-from ._validate import METHODS, validate_sweep_definition
+from ._validate import GOALS, METHODS, validate_sweep_definition
 
 SweepMethod = Literal["grid", "random", "bayes"]
 """Search strategy: ``"grid"``, ``"random"`` or ``"bayes"``."""

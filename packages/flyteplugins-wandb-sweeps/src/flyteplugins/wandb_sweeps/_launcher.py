@@ -8,8 +8,10 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any, Generic, ParamSpec, TypeVar
 
+import flyte
+
 from flyteplugins.wandb_core import WandbConfigError
-from flyteplugins.wandb_core.ext import is_flyte_task, is_tracked
+from flyteplugins.wandb_core.ext import is_tracked
 
 from ._agent import wandb_sweep_agent
 from ._config import MAX_AGENTS
@@ -53,8 +55,6 @@ def _check_arguments(objective: Callable[..., Any], count: int, agents: int) -> 
 
 def _agents_share_process() -> bool:
     """Flyte local mode runs child actions in this process, where trials can reach the controller."""
-    import flyte
-
     ctx = flyte.ctx()
     return bool(ctx) and (getattr(ctx, "mode", "local") or "local") == "local"
 
@@ -76,7 +76,12 @@ def _write_report(state: SweepState, result: SweepResult) -> None:
     base = f"{host}/{entity}/{project}" if entity and project else None
     sweep_url = f"{base}/sweeps/{state.sweep_id}" if base and state.mode == "online" else None
     report_sweep(
-        trials, result.metric_name, result.goal, sweep_id=state.sweep_id, sweep_url=sweep_url, runs_url=base
+        trials,
+        result.metric_name,
+        maximize=result.goal == "maximize",
+        sweep_id=state.sweep_id,
+        sweep_url=sweep_url,
+        runs_url=base,
     )
 
 
@@ -114,7 +119,11 @@ def _sweep_for(objective: Callable[..., Any], engine: Any, in_process: bool) -> 
             "needs the sweep that @wandb_sweep creates. Decorate the calling task with @wandb_sweep "
             "(above @env.task)."
         )
-    if not in_process and not is_flyte_task(objective) and "<locals>" in objective.__qualname__:
+    if (
+        not in_process
+        and not isinstance(objective, flyte.TaskTemplate)
+        and "<locals>" in objective.__qualname__
+    ):
         raise WandbConfigError(
             f"run_sweep_agents: trials in other pods import the objective by name, but "
             f"{objective.__qualname__!r} is defined inside a function; define it at module level."
@@ -179,7 +188,7 @@ async def _launch(
         launch=launch,
         token=uuid.uuid4().hex,
         objective=objective,
-        objective_is_task=is_flyte_task(objective),
+        objective_is_task=isinstance(objective, flyte.TaskTemplate),
         agent_task=agent_task,
         agents=agents,
         total=count,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flyteplugins.wandb_core.ext import OfflineRun, read_offline_run
+from flyteplugins.wandb_core.ext import read_offline_run
 
 from ._results import TrialResult
 from ._state import SweepState
@@ -79,21 +79,23 @@ _SETTLE_S = 5.0
 _RECENT_S = 10.0
 
 
-def _read_settled(run_dir: Path) -> OfflineRun | None:
+def _recent(path: Path) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime <= _RECENT_S
+    except OSError:
+        return False
+
+
+def _read_settled(run_dir: Path) -> tuple[int | None, dict[str, Any], dict[str, Any]] | None:
+    """``(exit code, config, summary)`` of the offline run in ``run_dir``; None when unreadable."""
     deadline = time.monotonic() + _SETTLE_S
     while True:
         try:
             run = read_offline_run(run_dir)
         except (OSError, ValueError):
             return None
-        if run.exit_code is not None or time.monotonic() >= deadline:
-            return run
-        try:
-            age = time.time() - run.path.stat().st_mtime
-        except OSError:
-            return run
-        if age > _RECENT_S:
-            return run
+        if run.exit_code is not None or time.monotonic() >= deadline or not _recent(run.path):
+            return run.exit_code, run.config, run.summary
         time.sleep(0.05)
 
 
@@ -111,18 +113,19 @@ def prior_offline_trials(state: SweepState) -> OfflineProgress:
         is_trial = run_id.startswith(f"{state.sweep_id}-")
         if not is_trial and run_id not in wanted_prior:
             continue
-        run = _read_settled(run_dir)
-        if run is None:
+        settled = _read_settled(run_dir)
+        if settled is None:
             continue
+        exit_code, config, summary = settled
         if is_trial:
             suffix = run_id[len(state.sweep_id) + 1 :]
             if suffix.isdigit():
                 found.next_index = max(found.next_index, int(suffix) + 1)
-        if run.exit_code is None:
+        if exit_code is None:
             continue
-        trial_state = "finished" if run.exit_code == 0 else "failed"
-        params = {k: v for k, v in run.config.items() if k in names}
-        found.prior.append((params, trial_state, run.summary))
+        trial_state = "finished" if exit_code == 0 else "failed"
+        params = {k: v for k, v in config.items() if k in names}
+        found.prior.append((params, trial_state, summary))
         if is_trial:
             found.trials.append(
                 _resumed_trial(
@@ -130,8 +133,8 @@ def prior_offline_trials(state: SweepState) -> OfflineProgress:
                     run_id,
                     params,
                     trial_state,
-                    run.summary,
-                    error=None if run.exit_code == 0 else f"exit code {run.exit_code}",
+                    summary,
+                    error=None if exit_code == 0 else f"exit code {exit_code}",
                     run_dir=str(run_dir),
                 )
             )

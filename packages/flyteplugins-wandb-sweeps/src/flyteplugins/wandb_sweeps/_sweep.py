@@ -21,13 +21,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar, overload
 
+import flyte
+
 from flyteplugins.wandb_core import WandbConfigError, get_wandb_context
 from flyteplugins.wandb_core.ext import (
-    WANDB_MODES,
     Field,
     api_base_url,
     has_netrc_credentials,
-    is_flyte_task,
     persist_offline_sweep,
 )
 
@@ -44,7 +44,7 @@ from ._config import (
 from ._link import WandbSweep
 from ._state import SweepMode, SweepState
 
-_MODE = Field.choice(WANDB_MODES)
+_MODE = Field.wandb_mode()
 
 F = TypeVar("F")
 MARKER = "__flyteplugins_wandb_sweep__"
@@ -62,8 +62,6 @@ _current: ContextVar[SweepState | None] = ContextVar("flyteplugins_wandb_sweep",
 
 def current_sweep() -> SweepState | None:
     """The sweep of the calling task body, rebuilt from ``custom_context`` in a child task."""
-    import flyte
-
     ctx = flyte.ctx()
     state = _current.get()
     if state is not None and (not ctx or state.owner_action == ctx.action.name):
@@ -98,8 +96,6 @@ def get_wandb_sweep_id() -> str | None:
     state = _current.get()
     if state is not None:
         return state.sweep_id
-    import flyte
-
     ctx = flyte.ctx()
     if not ctx:
         return None
@@ -170,8 +166,6 @@ def _create_online_sweep(state: SweepState) -> str:
 
 def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None) -> SweepState:
     """Reuse the sweep in the context, or create one from the sweep config (context + decorator)."""
-    import flyte
-
     ctx = flyte.ctx()
     if not ctx:
         raise RuntimeError("@wandb_sweep tasks must run as Flyte tasks (flyte.run / with_runcontext).")
@@ -250,8 +244,6 @@ def _open_offline(state: SweepState) -> None:
 
 @contextmanager
 def sweep_scope(state: SweepState) -> Iterator[SweepState]:
-    import flyte
-
     token = _current.set(state)
     try:
         with flyte.custom_context(**state.context_keys()), _agent_defaults(state):
@@ -327,10 +319,6 @@ class NotATaskError(WandbConfigError, RuntimeError):
     """``@wandb_sweep`` on something that is not a Flyte task; also a RuntimeError, as in 2.12."""
 
 
-def _is_flyte_task(obj: Any) -> bool:
-    return is_flyte_task(obj)
-
-
 @overload
 def wandb_sweep(_func: F) -> F: ...
 
@@ -388,7 +376,7 @@ def wandb_sweep(
     values = {k: v for k, v in values.items() if v is not None}
 
     def decorate(obj: Any) -> Any:
-        if not _is_flyte_task(obj):
+        if not isinstance(obj, flyte.TaskTemplate):  # what @env.task returns
             raise NotATaskError(
                 "@wandb_sweep can only be used with Flyte tasks: it decorates a Flyte task and must be the "
                 f"outermost decorator (above @env.task); got {type(obj).__name__} {obj!r}."

@@ -14,11 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from flyteplugins.wandb_core import WandbConfigError
-from flyteplugins.wandb_core.ext import GOALS
 
 from . import _space
 
 METHODS = ("grid", "random", "bayes")
+# W&B's sweep ``metric.goal`` values; the report tab and the engines are told the direction.
+GOALS = ("minimize", "maximize")
 # The keys W&B's sweep configuration has at its top level (anything else is a typo to refuse).
 TOP_LEVEL_KEYS = frozenset(
     {

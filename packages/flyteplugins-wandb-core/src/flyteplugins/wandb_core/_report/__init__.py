@@ -29,10 +29,9 @@ from .._metadata import FLYTE_CONFIG_KEY
 from .._runtime import world_size
 from ._charts import finite
 from ._html import page, render_runs, render_sweep
-from ._model import GOALS, ArtifactView, RunView, TrialRecord, series_from_history
+from ._model import ArtifactView, RunView, TrialRecord, series_from_history
 
 __all__ = [
-    "GOALS",
     "TAB_NAME",
     "RunView",
     "TrialRecord",
@@ -103,8 +102,8 @@ def publish(section: str, html: str, *, flush: bool = False) -> bool:
 def report_sweep(
     trials: Sequence[Any],
     metric: str | None,
-    goal: str,
     *,
+    maximize: bool,
     sweep_id: str | None = None,
     sweep_url: str | None = None,
     runs_url: str | None = None,
@@ -116,8 +115,10 @@ def report_sweep(
     (``task.report``). ``trials`` are `TrialRecord` objects or mappings/objects with
     ``run_id``, ``params``, ``metric``, ``state``, ``link`` (and optionally ``history``, the metric's
     ``(step, value)`` points, or ``run_dir`` to read them from the trial's log), in launch order.
-    ``runs_url`` (``{host}/{entity}/{project}``) links trials without a ``link``. ``flush=True``
-    writes the report file at once (Flyte itself flushes only after a task succeeds).
+    ``maximize`` marks the trial with the highest metric best (else the lowest): the caller reads
+    it from its sweep's goal. ``runs_url`` (``{host}/{entity}/{project}``) links trials without a
+    ``link``. ``flush=True`` writes the report file at once (Flyte itself flushes only after a task
+    succeeds).
 
     Returns:
         True when the tab was written, False outside a task or when building it failed (a
@@ -128,7 +129,9 @@ def report_sweep(
         for record in records:
             if metric and record.history is None and record.run_dir:
                 record.history = metric_history(record.run_dir, metric)
-        html = render_sweep(records, metric, goal, sweep_id=sweep_id, sweep_url=sweep_url, runs_url=runs_url)
+        html = render_sweep(
+            records, metric, maximize=maximize, sweep_id=sweep_id, sweep_url=sweep_url, runs_url=runs_url
+        )
         return publish("sweep", html, flush=flush)
     except Exception as exc:
         _warn("sweep", exc)

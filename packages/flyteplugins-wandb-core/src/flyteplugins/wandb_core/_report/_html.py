@@ -13,7 +13,7 @@ from typing import Any
 
 from . import _charts
 from ._charts import Line, Marker
-from ._model import Goal, RunView, TrialRecord, best_index, best_so_far, check_goal, user_items
+from ._model import RunView, TrialRecord, best_index, best_so_far, user_items
 
 INSTALL_HINT = "pip install 'flyteplugins-wandb[report]'"
 MAX_ROWS = 200  # summary/config rows shown per run
@@ -221,28 +221,36 @@ SWEEP_HEADING = ("sweep_id", "sweep_url", "runs_url")
 
 
 def render_sweep(
-    trials: Sequence[Any], metric: str | None, goal: str, *, charts: bool | None = None, **heading: str | None
+    trials: Sequence[Any],
+    metric: str | None,
+    *,
+    maximize: bool,
+    charts: bool | None = None,
+    **heading: str | None,
 ) -> str:
     """HTML of a sweep: a table of trials with the best one marked, and charts of the metric.
 
     Args:
         trials: `TrialRecord` objects, mappings or objects with the same fields, in launch order.
         metric: Name of the sweep metric (None for a sweep without one: no best, no charts).
-        goal: ``"minimize"`` or ``"maximize"``.
+        maximize: The best trial has the highest metric (else the lowest): the sweep's direction,
+            which the sweeps package reads from the sweep's ``metric.goal``.
         charts: Draw charts (default: when matplotlib is installed).
         **heading: What `report_sweep()` passes on: ``sweep_id`` (the W&B sweep id, shown in the
             heading), ``sweep_url`` (the sweep in the W&B UI) and ``runs_url``
             (``{host}/{entity}/{project}``: links trials that have no ``link`` of their own).
 
     Raises:
-        ValueError: ``goal`` is not ``"minimize"``/``"maximize"``, or a trial has no run id.
+        TypeError: ``maximize`` is not True or False.
+        ValueError: A trial has no run id.
         TypeError: A ``heading`` keyword other than those three.
     """
     unknown = sorted(set(heading) - set(SWEEP_HEADING))
     if unknown:
         raise TypeError(f"render_sweep() got unexpected keywords {unknown}; allowed: {SWEEP_HEADING}.")
     sweep_id, runs_url = heading.get("sweep_id"), heading.get("runs_url")
-    g: Goal = check_goal(goal)
+    if not isinstance(maximize, bool):
+        raise TypeError(f"maximize must be True or False, got {maximize!r}.")
     records = [TrialRecord.coerce(t) for t in trials]
     if not metric:
         metric = "metric"
@@ -251,32 +259,37 @@ def render_sweep(
     if runs_url:
         for t in records:
             t.link = t.link or f"{runs_url.rstrip('/')}/runs/{t.run_id}"
-    best = best_index(records, g)
+    best = best_index(records, maximize)
     if charts is None:
         charts = _charts.available()
     heading_html = f"Sweep <code>{esc(sweep_id)}</code>" if sweep_id else "Sweep"
     parts = [
         f'<section class="fwb-sweep" data-sweep-id="{esc(sweep_id or "")}" data-metric="{esc(metric)}">',
         f"<h2>{heading_html}</h2>",
-        _facts_table(_sweep_facts(records, metric, g, best, heading.get("sweep_url"))),
+        _facts_table(_sweep_facts(records, metric, maximize, best, heading.get("sweep_url"))),
     ]
     if charts and records:
-        parts.append(f'<div class="fwb-charts">{_sweep_charts(records, metric, g, best)}</div>')
+        parts.append(f'<div class="fwb-charts">{_sweep_charts(records, metric, maximize, best)}</div>')
     elif records:
         parts.append(charts_hint())
-    parts.append(_trials_table(records, metric, g, best))
+    parts.append(_trials_table(records, metric, maximize, best))
     parts.append("</section>")
     return "".join(parts)
 
 
+def _direction(maximize: bool) -> str:
+    """The direction's label, as a sweep's ``metric.goal`` says it."""
+    return "maximize" if maximize else "minimize"
+
+
 def _sweep_facts(
-    records: Sequence[TrialRecord], metric: str, goal: Goal, best: int | None, sweep_url: str | None
+    records: Sequence[TrialRecord], metric: str, maximize: bool, best: int | None, sweep_url: str | None
 ) -> dict[str, str]:
-    """The sweep's link, metric and goal, trial count and best trial."""
+    """The sweep's link, metric and direction, trial count and best trial."""
     facts: dict[str, str] = {}
     if sweep_url:
         facts["link"] = link(sweep_url, sweep_url)
-    facts["metric"] = f"<code>{esc(metric)}</code> ({esc(goal)})"
+    facts["metric"] = f"<code>{esc(metric)}</code> ({_direction(maximize)})"
     facts["trials"] = str(len(records))
     if best is not None:
         b = records[best]
@@ -284,7 +297,7 @@ def _sweep_facts(
     return facts
 
 
-def _trials_table(records: Sequence[TrialRecord], metric: str, goal: Goal, best: int | None) -> str:
+def _trials_table(records: Sequence[TrialRecord], metric: str, maximize: bool, best: int | None) -> str:
     """One row per trial in launch order (the best one marked), a column per parameter."""
     param_names: list[str] = []
     for t in records:
@@ -293,7 +306,7 @@ def _trials_table(records: Sequence[TrialRecord], metric: str, goal: Goal, best:
                 param_names.append(k)
     shown = param_names[:MAX_PARAM_COLUMNS]
     head = "".join(f"<th>{esc(p)}</th>" for p in shown)
-    arrow = "↓" if goal == "minimize" else "↑"
+    arrow = "↑" if maximize else "↓"
     parts = [
         f'<table class="fwb-trials"><thead><tr><th>#</th><th>trial</th><th>state</th>'
         f"<th>{esc(metric)} {arrow}</th>{head}</tr></thead><tbody>"
@@ -320,7 +333,7 @@ def _trials_table(records: Sequence[TrialRecord], metric: str, goal: Goal, best:
     return "".join(parts)
 
 
-def _sweep_charts(records: Sequence[TrialRecord], metric: str, goal: Goal, best: int | None) -> str:
+def _sweep_charts(records: Sequence[TrialRecord], metric: str, maximize: bool, best: int | None) -> str:
     figures = []
     per_trial = [(float(i), t.metric) for i, t in enumerate(records, start=1) if t.metric is not None]
     if per_trial:
@@ -332,7 +345,7 @@ def _sweep_charts(records: Sequence[TrialRecord], metric: str, goal: Goal, best:
             [
                 Line(points, label=f"{metric} per trial", color=_charts.MAIN_COLOR, style="o", width=0),
                 Line(
-                    best_so_far(records, goal),
+                    best_so_far(records, maximize),
                     label="best so far",
                     color="#ff7f0e",
                     style="-",
@@ -340,7 +353,7 @@ def _sweep_charts(records: Sequence[TrialRecord], metric: str, goal: Goal, best:
                     zorder=3,
                 ),
             ],
-            title=f"{metric} per trial ({goal})",
+            title=f"{metric} per trial ({_direction(maximize)})",
             xlabel="trial",
             markers=markers,
             legend=True,

@@ -5,12 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from ._charts import Point, finite
-
-Goal = Literal["minimize", "maximize"]
-GOALS: tuple[str, ...] = get_args(Goal)
 
 # Metrics beyond this many are listed but not charted: a run logging hundreds of keys would otherwise
 # produce a report of several MB.
@@ -172,14 +169,9 @@ class TrialRecord:
         )
 
 
-def check_goal(goal: str) -> Goal:
-    if goal not in GOALS:
-        raise ValueError(f"goal must be one of {', '.join(repr(g) for g in GOALS)}; got {goal!r}.")
-    return goal  # type: ignore[return-value]
-
-
-def best_index(trials: Sequence[TrialRecord], goal: Goal) -> int | None:
-    """Index of the best trial by ``goal`` (first one on ties), or None when none has a metric."""
+def best_index(trials: Sequence[TrialRecord], maximize: bool) -> int | None:
+    """Index of the best trial (the highest metric if ``maximize``, else the lowest; the first one on
+    ties), or None when none has a metric."""
     best: int | None = None
     for i, t in enumerate(trials):
         if t.metric is None or not math.isfinite(t.metric):
@@ -189,19 +181,19 @@ def best_index(trials: Sequence[TrialRecord], goal: Goal) -> int | None:
             continue
         current = trials[best].metric
         assert current is not None
-        if (goal == "minimize" and t.metric < current) or (goal == "maximize" and t.metric > current):
+        if (t.metric > current) if maximize else (t.metric < current):
             best = i
     return best
 
 
-def best_so_far(trials: Sequence[TrialRecord], goal: Goal) -> list[Point]:
+def best_so_far(trials: Sequence[TrialRecord], maximize: bool) -> list[Point]:
     """``(trial number, best metric up to it)`` for the trials that have a metric (numbers from 1)."""
     out: list[Point] = []
     best: float | None = None
     for i, t in enumerate(trials, start=1):
         if t.metric is None:
             continue
-        if best is None or (t.metric < best if goal == "minimize" else t.metric > best):
+        if best is None or (t.metric > best if maximize else t.metric < best):
             best = t.metric
         out.append((float(i), best))
     return out
