@@ -49,22 +49,3 @@ def test_every_private_core_module_is_banned_for_the_siblings() -> None:
     assert private, "found no private modules"
     assert sorted(private - banned) == [], "add these to [tool.ruff.lint.flake8-tidy-imports.banned-api]"
     assert "flyteplugins.wandb_core.ext" not in banned
-
-
-def test_distributed_link_points_at_the_task_s_own_run() -> None:
-    args = {"project": "p", "entity": "e", "run_mode": "auto", "rank_scope": "worker", "id": None}
-    render = {
-        "run_name": "r",
-        "project": "fp",
-        "domain": "d",
-        "parent_action_name": "",
-        "action_name": "a0",
-        "pod_name": "p",
-    }
-    worker = ext.distributed_link(args, worker_index=1, name="Worker 1")
-    assert worker.name == "Worker 1"
-    # Never the parent's run, even when one is advertised.
-    context = {"_wandb_run_id": "parent"}
-    assert worker.get_link(context=context, **render) == "https://wandb.ai/e/p/runs/r-a0-worker-1"
-    single = ext.distributed_link(args, worker_index=None)
-    assert single.get_link(context=context, **render) == "https://wandb.ai/e/p/runs/r-a0"

@@ -106,3 +106,22 @@ def test_a_140_character_run_name_gives_a_short_id() -> None:
     task = TaskInfo(in_task=True, run_name="n" * 140, action_name="betvakgf0b5hi6oqc5k7zns4")
     plan = resolve_run(merge_settings({}, {}), task, env={})
     assert plan.run_id is not None and len(plan.run_id) <= DERIVED_RUN_ID_MAX
+
+
+def test_a_link_for_ranks_points_at_the_task_s_own_run() -> None:
+    args = {"project": "p", "entity": "e", "run_mode": "auto", "rank_scope": "worker", "id": None}
+    render = {
+        "run_name": "r",
+        "project": "fp",
+        "domain": "d",
+        "parent_action_name": "",
+        "action_name": "a0",
+        "pod_name": "p",
+    }
+    worker = Wandb(**args).for_ranks(1, name="Worker 1")
+    assert worker.name == "Worker 1"
+    # Never the parent's run, even when one is advertised.
+    context = {"_wandb_run_id": "parent"}
+    assert worker.get_link(context=context, **render) == "https://wandb.ai/e/p/runs/r-a0-worker-1"
+    single = Wandb(**args).for_ranks()
+    assert single.get_link(context=context, **render) == "https://wandb.ai/e/p/runs/r-a0"

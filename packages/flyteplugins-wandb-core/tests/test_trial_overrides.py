@@ -36,7 +36,7 @@ def test_trial_overrides_name_the_run_and_merge_config_and_settings():
 def test_a_distributed_trial_hands_its_id_to_the_rank_resolver_as_the_base_id():
     seen: dict = {}
 
-    def distributed(settings, task, topology, plan: RunPlan) -> RunPlan:
+    def distributed(settings, topology, plan: RunPlan) -> RunPlan:
         seen["base"] = plan.run_id
         seen["config"] = plan.init_kwargs["config"]
         return plan

@@ -8,9 +8,9 @@ Rank handling is ``flyteplugins-wandb-distributed``, a separate distribution tha
 - ``is_distributed_task(task) -> bool``, on a call of an Elastic task with ``download_logs`` on: the
   Elastic config asks for more than one process (the download is skipped even in local mode);
 - ``detect_topology(env) -> Topology | None`` on each call of a task on a process with ``WORLD_SIZE``
-  > 1, then ``resolve_distributed(settings, task_info, topology, plan) -> RunPlan`` (through
-  ``resolve_run``: ``plan`` is the single-process plan, ``run_id`` preset to the base id), then
-  ``on_run_open(active)`` once the rank's run is open.
+  > 1, then ``resolve_distributed(settings, topology, plan) -> RunPlan`` (through ``resolve_run``:
+  ``plan`` is the single-process plan, ``run_id`` preset to the base id), then ``on_run_open()``
+  once the rank's run is open.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ parent's advertised run, never from anything the task itself writes.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -156,6 +157,17 @@ class Wandb(WandbLink):
         super().__post_init__()
         if self._mode == "offline" and self.name == "Weights & Biases":
             self.name = "Weights & Biases (offline)"
+
+    def for_ranks(self, worker_index: int | None = None, *, name: str | None = None) -> Wandb:
+        """This link on a distributed (Elastic) task: to the run its ranks write, or their group for
+        ``run_mode="new"``; under ``rank_scope="worker"``, to worker ``worker_index``'s (None: the
+        task has one worker). Never to a parent's run: a distributed task's runs are its own.
+
+        ``flyteplugins-wandb-distributed`` builds an Elastic task's links with it; the ids follow
+        the ranks' (a long id shortened the same way), so the link and the run agree.
+        """
+        label = self.name if name is None else name
+        return dataclasses.replace(self, name=label, _is_distributed=True, _worker_index=worker_index)
 
     def url(self, context: dict[str, str], *, run_name: str, action_name: str) -> str:
         from ._resolve import derive_run_id, run_id_with_suffix, ui_host

@@ -203,7 +203,7 @@ def run_id_with_suffix(base: str, suffix: str, max_length: int = RUN_ID_MAX) -> 
     return _hashed(base, base, max_length - len(suffix)) + suffix
 
 
-DistributedResolver = Callable[[dict[str, Any], TaskInfo, Topology, RunPlan], RunPlan]
+DistributedResolver = Callable[[dict[str, Any], Topology, RunPlan], RunPlan]
 
 
 def resolve_run(
@@ -253,7 +253,7 @@ def resolve_run(
             # Shared mode is set through Settings, which would override WANDB_MODE=offline: make the
             # environment's mode explicit so the resolver can see it.
             plan.init_kwargs["mode"] = env["WANDB_MODE"]
-        return distributed(s, task, topology, plan)
+        return distributed(s, topology, plan)
     # A sweep trial always gets its own run; wandb.agent (or the launcher's overrides) give its id.
     if task.sweep_trial or trial is not None:
         return plan.open(explicit_id, resume=False)

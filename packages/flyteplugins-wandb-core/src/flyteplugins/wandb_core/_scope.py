@@ -177,7 +177,7 @@ class _Scope:
         else:
             self.active = start_run(plan)
         if self.dist is not None and self.active is not None and self.active.run is not None:
-            self.dist.on_run_open(self.active)
+            self.dist.on_run_open()
         if self.trial_handle is not None:
             self.trial_handle._opened(self.active)
         if self.is_task and getattr(self.task, "report", False):

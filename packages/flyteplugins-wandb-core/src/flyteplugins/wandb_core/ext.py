@@ -37,40 +37,35 @@ public in the base install (the sweep download). The names, by purpose:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._config import ContextSettings
 from ._decorator import MARKER as _MARKER
 from ._fields import Field, FieldTable
-from ._link import Wandb, WandbLink
+from ._link import WandbLink
 from ._offline import read_offline_run
 from ._persist import persist_sweep as persist_offline_sweep
 from ._preempt import arm as install_sigterm_handler
 from ._resolve import (
     RunPlan,
-    TaskInfo,
     Topology,
     api_base_url,
     run_id_with_suffix,
 )
-from ._runtime import has_netrc_credentials, world_size
-from ._state import ActiveRun, trial_context, trial_scope
+from ._runtime import has_netrc_credentials
+from ._state import trial_context, trial_scope
 
 if TYPE_CHECKING:  # pragma: no cover - resolved lazily below (the report code loads on first use)
     from ._report import report_sweep
 
 __all__ = [
-    "ActiveRun",
     "ContextSettings",
     "Field",
     "FieldTable",
     "RunPlan",
-    "TaskInfo",
     "Topology",
     "WandbLink",
     "api_base_url",
-    "distributed_link",
     "has_netrc_credentials",
     "install_sigterm_handler",
     "is_tracked",
@@ -80,26 +75,12 @@ __all__ = [
     "run_id_with_suffix",
     "trial_context",
     "trial_scope",
-    "world_size",
 ]
 
 
 def is_tracked(obj: object) -> bool:
     """``obj`` is a function wrapped by ``@wandb_init`` (directly, or as a Flyte task's ``func``)."""
     return hasattr(obj, _MARKER) or hasattr(getattr(obj, "func", None), _MARKER)
-
-
-def distributed_link(
-    link_args: Mapping[str, Any], *, worker_index: int | None, name: str | None = None
-) -> Wandb:
-    """A `Wandb` link to a distributed task's run, or its ranks' group for ``run_mode="new"``.
-
-    Under ``rank_scope="worker"`` it points at worker ``worker_index``'s run (None: single worker).
-    """
-    args = dict(link_args)
-    if name is not None:
-        args["name"] = name
-    return Wandb(**args, _is_distributed=True, _worker_index=worker_index)
 
 
 def __getattr__(name: str) -> Any:

@@ -20,11 +20,17 @@ import os
 import threading
 from collections.abc import Mapping
 
-from flyteplugins.wandb_core.ext import ActiveRun, install_sigterm_handler, world_size
+from flyteplugins.wandb_core import WandbConfigError
+from flyteplugins.wandb_core.ext import install_sigterm_handler
+
+from ._topology import detect_topology
 
 
 def _is_torchrun_worker(env: Mapping[str, str]) -> bool:
-    return world_size(env) > 1 and "RANK" in env
+    try:
+        return detect_topology(env) is not None
+    except WandbConfigError:  # a launcher's variables we cannot read: the run's own check says so
+        return False
 
 
 def install_guard(env: Mapping[str, str] | None = None) -> bool:
@@ -37,6 +43,6 @@ def install_guard(env: Mapping[str, str] | None = None) -> bool:
     return install_sigterm_handler(keep=True)
 
 
-def on_run_open(active: ActiveRun) -> None:
+def on_run_open() -> None:
     """Core's hook: a run opened on this rank (core tracks it already)."""
     install_guard()

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flyteplugins.wandb_core import WandbConfigError
-from flyteplugins.wandb_core.ext import RunPlan, TaskInfo, Topology, run_id_with_suffix
+from flyteplugins.wandb_core.ext import RunPlan, Topology, run_id_with_suffix
 
 _warned_download = False
 
@@ -73,16 +73,13 @@ def _skip(plan: RunPlan, run_id: str | None) -> RunPlan:
     return plan
 
 
-def resolve_distributed(
-    settings: Mapping[str, Any], task: TaskInfo, topology: Topology, plan: RunPlan
-) -> RunPlan:
+def resolve_distributed(settings: Mapping[str, Any], topology: Topology, plan: RunPlan) -> RunPlan:
     """Adjust the single-process ``plan`` for this rank of a distributed job.
 
     Args:
         settings: Merged settings (``run_mode``, ``rank_scope``, ...).
-        task: Where the code runs (unused beyond documentation: a distributed task's runs are its own,
-            never its parent's, so every rank derives the same ids without talking to the others).
-        topology: This rank's place in the job.
+        topology: This rank's place in the job. It alone decides: a distributed task's runs are its
+            own, never its parent's, so every rank derives the same ids without talking to the others.
         plan: Core's plan, with ``run_id`` preset to the base id (``{run_name}-{action_name}``, or the
             user's ``id``) and ``init_kwargs`` holding project, entity, config, mode, ...
 
@@ -93,7 +90,6 @@ def resolve_distributed(
     Raises:
         WandbConfigError: ``run_mode="shared"`` without a base id (ranks could not agree on a run).
     """
-    del task  # the topology alone decides; kept in the signature for the core contract
     run_mode = settings.get("run_mode", "auto")
     base = plan.run_id
     plan.advertise = True

@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flyteplugins.wandb_core import Wandb, WandbConfigError
-from flyteplugins.wandb_core.ext import distributed_link
 
 from ._guard import install_guard
 
@@ -63,15 +62,13 @@ def links_for_task(task: Any, link_args: Mapping[str, Any], settings: Mapping[st
     """
     del settings  # link_args already carries what the link needs
     nodes, _ = elastic_shape(task)
-    args = dict(link_args)
+    link = Wandb(**link_args)
     if not is_distributed_task(task):
-        return [Wandb(**args)]
-    if nodes > 1 and args.get("rank_scope") == "worker":
-        return [
-            distributed_link(args, worker_index=i, name=f"Weights & Biases Worker {i}") for i in range(nodes)
-        ]
+        return [link]
+    if nodes > 1 and link_args.get("rank_scope") == "worker":
+        return [link.for_ranks(i, name=f"Weights & Biases Worker {i}") for i in range(nodes)]
     # Worker 0's index lets a rank_scope="worker" given later through wandb_config still land on a run.
-    return [distributed_link(args, worker_index=0 if nodes > 1 else None)]
+    return [link.for_ranks(0 if nodes > 1 else None)]
 
 
 def check_task(task: Any, settings: Mapping[str, Any]) -> None:
