@@ -148,6 +148,22 @@ def test_hosts() -> None:
     assert ui_host("https://w.example.com/", "https://api.wandb.ai") == "https://w.example.com"
 
 
+def test_the_server_of_a_host_and_its_netrc_login(tmp_path, monkeypatch) -> None:
+    from flyteplugins.wandb_core._runtime import wandb_server
+
+    # What `wandb login` writes for W&B cloud: the API host, not the UI host users name.
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine api.wandb.ai login user password k\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("WANDB_BASE_URL", raising=False)
+    assert wandb_server("https://wandb.ai") == ("https://api.wandb.ai", True)
+    assert wandb_server(None) == (None, True)  # wandb picks the server: W&B cloud here
+    assert wandb_server("https://w.example.com/") == ("https://w.example.com", False)
+    monkeypatch.setenv("WANDB_BASE_URL", "https://w.example.com")
+    assert wandb_server(None) == (None, False)
+
+
 def test_host_sets_the_sdk_base_url() -> None:
     assert plan({"host": "https://w.example.com"}).settings["base_url"] == "https://w.example.com"
 

@@ -21,7 +21,7 @@ from typing import Any, TypeVar, cast
 import flyte
 
 from ._config import RUN_ENTITY_KEY, RUN_HOST_KEY, RUN_ID_KEY, RUN_PROJECT_KEY
-from ._resolve import api_base_url
+from ._runtime import api_base_url
 from ._state import current
 
 logger = logging.getLogger("flyteplugins.wandb")

@@ -12,15 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ._fields import WANDB_FIELDS
-from ._runtime import DEFAULT_HOST  # re-exported: the UI host links default to
+from ._runtime import DEFAULT_API_URL, DEFAULT_HOST, api_base_url  # DEFAULT_HOST: re-exported for links
 from ._validate import (
     RUN_ID_MAX,
     WandbConfigError,
     check_no_secret_values,
     run_id_problem,
 )
-
-CLOUD_API = "https://api.wandb.ai"
 
 Action = Literal["init", "reuse", "skip"]
 
@@ -131,21 +129,13 @@ def merge_settings(decorator: Mapping[str, Any], context: Mapping[str, Any]) -> 
     return merged
 
 
-def api_base_url(host: str | None) -> str | None:
-    """The wandb API base URL for a UI host (W&B cloud serves the API from another host)."""
-    if host is None:
-        return None
-    host = host.rstrip("/")
-    return CLOUD_API if host in ("https://wandb.ai", "http://wandb.ai") else host
-
-
 def ui_host(host: str | None, env_base_url: str | None) -> str:
     """The host used in links: explicit host, else WANDB_BASE_URL, else W&B cloud."""
     if host:
         return host.rstrip("/")
     if env_base_url:
         base = env_base_url.rstrip("/")
-        return DEFAULT_HOST if base == CLOUD_API else base
+        return DEFAULT_HOST if base == DEFAULT_API_URL else base
     return DEFAULT_HOST
 
 

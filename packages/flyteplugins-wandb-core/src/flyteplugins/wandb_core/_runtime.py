@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import NamedTuple
 
 # The exit code a run is finished with when its task failed (or its rank was torn down).
 FAILED_EXIT_CODE = 1
@@ -41,6 +42,32 @@ def netrc_has_entry(url: str | None) -> bool:
         return False
 
 
-def has_netrc_credentials(host: str | None) -> bool:
-    """Credentials for the W&B server in netrc: ``host``, else ``WANDB_BASE_URL``, else W&B cloud."""
-    return netrc_has_entry(host or os.environ.get("WANDB_BASE_URL") or DEFAULT_API_URL)
+def api_base_url(host: str | None) -> str | None:
+    """The wandb API base URL for a UI host (W&B cloud serves the API from another host)."""
+    if host is None:
+        return None
+    host = host.rstrip("/")
+    return DEFAULT_API_URL if host in ("https://wandb.ai", "http://wandb.ai") else host
+
+
+class WandbServer(NamedTuple):
+    """The W&B server a host names, as `wandb_server` finds it."""
+
+    api_url: str | None
+    """The API base URL to give wandb; None when no host was given (wandb then reads
+    ``WANDB_BASE_URL`` itself, else uses W&B cloud)."""
+    has_credentials: bool
+    """``~/.netrc`` holds a login for that server (what ``wandb login`` writes)."""
+
+
+def wandb_server(host: str | None) -> WandbServer:
+    """Where W&B is for the UI host ``host``, and whether ``wandb login`` left credentials for it.
+
+    The netrc entry is looked up for the API host (``api.wandb.ai`` for ``https://wandb.ai``), else
+    ``WANDB_BASE_URL``'s host, else W&B cloud's. ``WANDB_API_KEY`` is the caller's to read, from the
+    environment it decides with.
+    """
+    api_url = api_base_url(host)
+    return WandbServer(
+        api_url, netrc_has_entry(api_url or os.environ.get("WANDB_BASE_URL") or DEFAULT_API_URL)
+    )

@@ -23,7 +23,7 @@ from ._config import (
     RUN_PROJECT_KEY,
     parse_context,
 )
-from ._runtime import has_netrc_credentials
+from ._runtime import wandb_server
 from ._state import (
     TRIAL_CONTEXT_KEY,
     TRIAL_HANDLE_KEY,
@@ -142,7 +142,7 @@ class _Scope:
             info,
             ranks.topology,
             env=os.environ,
-            has_credentials=has_netrc_credentials(settings.get("host")),
+            has_credentials=wandb_server(settings.get("host")).has_credentials,
             distributed=ranks.handler.resolve_distributed if ranks.handler is not None else None,
             trial=trial,
         )

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from typing import Any
 
-from flyteplugins.wandb_core.ext import api_base_url
+from flyteplugins.wandb_core.ext import wandb_server
 
 from ._compat import register_sweep_agent, sweep_agent_heartbeat
 
@@ -31,7 +31,7 @@ def public_api(host: str | None, entity: str | None, project: str | None) -> Any
     import wandb
 
     overrides: dict[str, Any] = {}
-    base_url = api_base_url(host)
+    base_url = wandb_server(host).api_url
     if base_url:
         overrides["base_url"] = base_url
     if entity:

@@ -26,9 +26,8 @@ import flyte
 from flyteplugins.wandb_core import WandbConfigError, get_wandb_context
 from flyteplugins.wandb_core.ext import (
     Field,
-    api_base_url,
-    has_netrc_credentials,
     persist_offline_sweep,
+    wandb_server,
 )
 
 from ._config import (
@@ -76,7 +75,7 @@ def current_sweep() -> SweepState | None:
     wcfg_obj = get_wandb_context()
     wcfg = wcfg_obj.values_dict() if wcfg_obj else {}
     mode = cc.get(SWEEP_MODE_KEY) or resolve_mode(
-        None, wcfg.get("mode"), os.environ, _credentials(wcfg.get("host"))
+        None, wcfg.get("mode"), os.environ, wandb_server(wcfg.get("host")).has_credentials
     )
     return SweepState(
         sweep_id=sweep_id,
@@ -120,10 +119,6 @@ def resolve_mode(
     return "online" if (env.get("WANDB_API_KEY") or has_credentials) else "offline"
 
 
-def _credentials(host: str | None) -> bool:
-    return has_netrc_credentials(host)
-
-
 def offline_sweep_id(seed: str) -> str:
     """A W&B-style 8 character id, stable for one sweep name (a retried task finds its trials again)."""
     digest = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
@@ -146,7 +141,7 @@ def _create_online_sweep(state: SweepState) -> str:
     saved = {k: os.environ.get(k) for k in ("WANDB_PROJECT", "WANDB_ENTITY", "WANDB_BASE_URL")}
     with _env_lock:
         try:
-            base_url = api_base_url(state.host)
+            base_url = wandb_server(state.host).api_url
             if base_url:
                 os.environ["WANDB_BASE_URL"] = base_url
             sweep_id = wandb.sweep(
@@ -201,9 +196,10 @@ def _new_sweep(ctx: Any, decorator_values: Mapping[str, Any], decorator_mode: st
             f"{NO_CONFIG_HINT}"
         )
     config.setdefault("name", f"{ctx.action.run_name}-{ctx.action.name}")
+    has_credentials = wandb_server(wcfg.get("host")).has_credentials
     return SweepState(
         sweep_id="",
-        mode=resolve_mode(decorator_mode, wcfg.get("mode"), os.environ, _credentials(wcfg.get("host"))),
+        mode=resolve_mode(decorator_mode, wcfg.get("mode"), os.environ, has_credentials),
         config=config,
         name=config["name"],
         project=values.get("project") or wcfg.get("project"),
@@ -376,7 +372,8 @@ def wandb_sweep(
     values = {k: v for k, v in values.items() if v is not None}
 
     def decorate(obj: Any) -> Any:
-        if not isinstance(obj, flyte.TaskTemplate):  # what @env.task returns
+        # What @env.task returns for a Python function: the function (obj.func) is what gets wrapped.
+        if not isinstance(obj, flyte.AsyncFunctionTaskTemplate):
             raise NotATaskError(
                 "@wandb_sweep can only be used with Flyte tasks: it decorates a Flyte task and must be the "
                 f"outermost decorator (above @env.task); got {type(obj).__name__} {obj!r}."
