@@ -123,7 +123,7 @@ def test_run_link_urls(link: Wandb, context: dict[str, str] | None, expected: st
     ],
 )
 def test_distributed_link_urls(run_mode: str, rank_scope: str, worker: int | None, expected: str) -> None:
-    link = Wandb(**PE, run_mode=run_mode, rank_scope=rank_scope, _is_distributed=True, _worker_index=worker)
+    link = Wandb(**PE, run_mode=run_mode, rank_scope=rank_scope).for_ranks(worker)
     assert render(link, {}, action="train") == f"{CLOUD}/e/p/{expected}"
 
 

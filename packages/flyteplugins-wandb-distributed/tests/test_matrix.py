@@ -261,10 +261,7 @@ def test_the_worker_link_points_at_the_run_the_worker_writes(run_mode: str, id_l
     from flyteplugins.wandb_core import Wandb
 
     explicit = "x" * id_length
-    link = Wandb(
-        project="p", entity="e", run_mode=run_mode, rank_scope="worker", id=explicit, _is_distributed=True,
-        _worker_index=1,
-    )  # fmt: skip
+    link = Wandb(project="p", entity="e", run_mode=run_mode, rank_scope="worker", id=explicit).for_ranks(1)
     url = link.get_link(
         run_name="myrun",
         project="fp",
