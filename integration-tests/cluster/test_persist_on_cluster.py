@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -95,6 +96,32 @@ def test_sync_brings_every_step_and_a_second_sync_adds_nothing(
         assert "0 run folder(s) synced, 4 synced before, 0 failed" in out.stdout
         assert _rows(server) == rows
         assert len(server.runs()) == 4
+
+
+def test_sync_of_a_wrong_run_name_or_bucket_says_so_and_fails(
+    three_runs: str, s3: dict[str, str], tmp_path: Path
+) -> None:
+    # Nothing is uploaded either way, so no W&B server is needed: the store answers first.
+    flyte_cli = str(Path(sys.executable).with_name("flyte"))
+
+    def sync(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [flyte_cli, "wandb", "sync", *args, "--no-progress"]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        # rich-click wraps the message in a box: read it as one line.
+        out.stderr = " ".join(re.sub("[\u2500-\u257f]", " ", out.stderr).split())
+        return out
+
+    with cluster_pod.isolated_env(tmp_path, **s3):
+        typo = sync(three_runs[:-1], "--store", STORE)  # "persist-thre"
+        no_bucket = sync(three_runs, "--store", "s3://no-such-bucket")
+    # A mistyped run name is not "0 synced, all done": it names the runs the store does keep.
+    assert typo.returncode == 2, typo.stdout
+    assert f"no offline runs of the Flyte run '{three_runs[:-1]}'" in typo.stderr, typo.stderr
+    assert three_runs in typo.stderr
+    # A bucket that does not exist: one message saying where and why, not the client's traceback.
+    assert no_bucket.returncode == 1, no_bucket.stdout
+    assert "could not read s3://no-such-bucket/wandb-offline/" in no_bucket.stderr, no_bucket.stderr
+    assert "NoSuchBucket" in no_bucket.stderr and "Traceback" not in no_bucket.stderr
 
 
 def _sync_cut_off(run_name: str, server: LoopbackServer, rows: int, landed: Callable[[], bool]) -> None:

@@ -79,6 +79,19 @@ def test_listing_a_store_orders_attempts_and_sees_sync_markers(tmp_path: Path) -
     assert list_stored_runs("other", store=str(tmp_path)) == []
 
 
+def test_a_sync_that_finds_nothing_names_the_run_and_the_runs_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A mistyped run name (or the wrong bucket) must not read as "0 synced, all done".
+    monkeypatch.delenv(_persist.STORE_ENV, raising=False)
+    folder = tmp_path / "wandb-offline" / "r1" / "a0" / "0" / "offline-run-20260101_000001-r1-a0"
+    _touch(folder / "run-r1-a0.wandb")
+    with pytest.raises(ValueError, match=r"run_name: no offline runs of the Flyte run 'r2' .*: r1\."):
+        sync_offline_runs("r2", store=str(tmp_path), progress=False)
+    with pytest.raises(ValueError, match="keeps no offline runs at all"):
+        sync_offline_runs("r1", store=str(tmp_path / "elsewhere"), progress=False)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "named"),
     [
@@ -86,6 +99,7 @@ def test_listing_a_store_orders_attempts_and_sees_sync_markers(tmp_path: Path) -
         ({"run_name": "a/b", "store": "s3://b"}, "run_name"),
         ({"run_name": "r", "store": None}, "store"),
         ({"run_name": "r", "store": "s3://b", "workers": 0}, "workers"),
+        ({"run_name": "r", "store": "nosuch://b"}, "store: 'nosuch://b' is not a store"),
     ],
 )
 def test_bad_sync_input_is_named(kwargs: dict, named: str, monkeypatch: pytest.MonkeyPatch) -> None:

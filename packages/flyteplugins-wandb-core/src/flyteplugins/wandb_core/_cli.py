@@ -46,6 +46,8 @@ def sync_command(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    except OSError as exc:  # the store did not answer: not a usage error, but one clear line all the same
+        raise click.ClickException(str(exc)) from exc
     click.echo(
         f"{run_name}: {len(report.synced)} run folder(s) synced, {len(report.skipped)} synced before, "
         f"{len(report.failed)} failed."

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -44,7 +45,7 @@ from typing import Any
 
 import flyte
 
-from ._persist import STORE_ENV, SWEEP_DIR, run_prefix, store_root
+from ._persist import STORE_DIR, STORE_ENV, SWEEP_DIR, run_prefix, store_root
 from ._sync_resume import prepare_upload
 
 __all__ = [
@@ -119,6 +120,44 @@ def _fs(uri: str) -> Any:
     return storage.get_underlying_filesystem(path=uri)
 
 
+def _store_fs(prefix: str) -> Any:
+    """The file system of ``prefix``; a store URL no storage backend reads is refused by name."""
+    try:
+        return _fs(prefix)
+    except ValueError as exc:  # fsspec: "Protocol not known: ..."
+        raise ValueError(
+            f"store: {prefix.split('/' + STORE_DIR, 1)[0]!r} is not a store Flyte can read ({exc})"
+        ) from exc
+
+
+def _unreadable(prefix: str, exc: Exception) -> OSError:
+    """The store did not answer a listing: one line saying where and why (no backend traceback)."""
+    text = str(exc)
+    # Object stores answer with an XML body (S3, GCS: <Code>NoSuchBucket</Code><Message>...); the
+    # clients wrap it in a whole request dump. The code and message are what a user can act on.
+    code, message = re.search(r"<Code>(.*?)</Code>", text), re.search(r"<Message>(.*?)</Message>", text)
+    if code:
+        why = f"{code.group(1)}: {message.group(1)}" if message else code.group(1)
+    else:
+        why = " ".join(text.split("\n\n", 1)[0].split())
+        why = why if len(why) <= 300 else why[:297] + "..."
+    return OSError(
+        f"store: could not read {prefix} ({type(exc).__name__}: {why}). Is the bucket right, and does "
+        f"this machine have Flyte's storage credentials for it?"
+    )
+
+
+def _kept_run_names(root: str, limit: int = 10) -> list[str]:
+    """The Flyte runs with offline runs kept under ``root`` (at most ``limit``, for an error message)."""
+    base = f"{root}/{STORE_DIR}"
+    try:
+        fs = _fs(base)
+        entries = fs.ls(base, detail=False)
+    except Exception:
+        return []
+    return sorted(str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries)[:limit]
+
+
 def _run_id_from_folder(folder: str) -> str:
     # offline-run-YYYYMMDD_HHMMSS-<id> / run-YYYYMMDD_HHMMSS-<id>: the id may itself contain dashes.
     parts = folder.split("-", 3 if folder.startswith("offline-") else 2)
@@ -138,12 +177,14 @@ def list_stored_runs(run_name: str, *, store: str | None = None) -> list[StoredR
     if not isinstance(run_name, str) or not run_name.strip() or "/" in run_name:
         raise ValueError(f"run_name: a Flyte run name is needed (no '/'), got {run_name!r}")
     prefix = run_prefix(_resolve_root(store), run_name)
-    fs = _fs(prefix)
+    fs = _store_fs(prefix)
     bare = fs._strip_protocol(prefix).rstrip("/")
     try:
         keys = fs.find(prefix)
     except FileNotFoundError:
         return []
+    except Exception as exc:
+        raise _unreadable(prefix, exc) from exc
     folders: set[tuple[str, str, str]] = set()  # (action, attempt, folder)
     files: set[str] = set()
     for key in keys:
@@ -196,11 +237,13 @@ def list_stored_sweeps(run_name: str, *, store: str | None = None) -> list[Store
     if not isinstance(run_name, str) or not run_name.strip() or "/" in run_name:
         raise ValueError(f"run_name: a Flyte run name is needed (no '/'), got {run_name!r}")
     prefix = run_prefix(_resolve_root(store), run_name)
-    fs = _fs(prefix)
+    fs = _store_fs(prefix)
     try:
         keys = [str(k).rstrip("/") for k in fs.glob(f"{prefix}/*/{SWEEP_DIR}/*")]
     except FileNotFoundError:
         return []
+    except Exception as exc:
+        raise _unreadable(prefix, exc) from exc
     names = {k.rsplit("/", 1)[-1] for k in keys}
     sweeps = []
     for key in sorted(keys):
@@ -327,11 +370,16 @@ def sync_offline_runs(
         entity: Override the W&B entity of every synced run.
 
     Raises:
-        ValueError: ``run_name``, ``store`` or ``workers`` is not usable.
+        ValueError: ``run_name``, ``store`` or ``workers`` is not usable, or the store keeps nothing
+            for ``run_name`` (a mistyped run name or the wrong bucket: the message lists the Flyte
+            runs the store does keep).
+        OSError: The store could not be read (no such bucket, no credentials, unreachable).
     """
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ValueError(f"workers: a positive integer is needed, got {workers!r}")
     runs = list_stored_runs(run_name, store=store)
+    if not runs and not list_stored_sweeps(run_name, store=store):
+        _nothing_kept(run_name, _resolve_root(store))
     report = SyncReport(skipped=[r for r in runs if r.synced])
     todo = [r for r in runs if not r.synced]
     groups = _by_target(todo)
@@ -351,6 +399,22 @@ def sync_offline_runs(
             list(pool.map(sync_group, groups.values()))
     _publish_sweeps(run_name, store, report, project, entity)
     return report
+
+
+def _nothing_kept(run_name: str, root: str) -> None:
+    """Refuse a sync that found nothing: a typo in the run name must not read as "all done"."""
+    # A run synced before still has its folders (and markers), so this never fires on a second sync.
+    kept = _kept_run_names(root)
+    hint = (
+        f"Flyte runs with offline runs in this store: {', '.join(kept)}."
+        if kept
+        else f"This store keeps no offline runs at all under {root}/{STORE_DIR}/: is it the bucket of "
+        f"the Flyte run's raw data (--store, or {STORE_ENV})?"
+    )
+    raise ValueError(
+        f"run_name: no offline runs of the Flyte run {run_name!r} are kept in "
+        f"{run_prefix(root, run_name)}/. {hint}"
+    )
 
 
 @contextmanager
