@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -96,3 +97,15 @@ def checkpointed(total: int, stop_after: int) -> int:
             (results / "preempt-now").touch()  # the test sends this pod SIGTERM
             time.sleep(60)
     return start
+
+
+@wandb_init(project=PROJECT, run_mode="new")
+@env.task
+async def deletes_its_folder(n: int) -> str:
+    """Logs ``n`` steps, then its run folder is deleted (a cleanup of ./wandb) while the run is open."""
+    run = get_wandb_run()
+    for i in range(n):
+        run.log({"loss": 1.0 / (i + 1)}, step=i)
+    shutil.rmtree(os.path.dirname(str(run.dir).rstrip("/")))
+    run.log({"loss": 0.0}, step=n)
+    return str(run.id)

@@ -211,6 +211,22 @@ def test_storage_unreachable_the_task_succeeds_with_one_warning(tmp_path: Path, 
     assert "are lost with the pod" in log
 
 
+def test_a_run_folder_deleted_while_open_is_reported_lost_not_saved(
+    tmp_path: Path, s3: dict[str, str]
+) -> None:
+    with cluster_pod.isolated_env(tmp_path, **s3):
+        result = cluster_pod.run_root(
+            pt.deletes_its_folder, 3, run_name="persist-deleted", base_dir=tmp_path / "run"
+        )
+        assert result.error is None, result.error  # tracking never fails the task
+        stored = list_stored_runs("persist-deleted", store=STORE)
+    log = result.root.log()
+    assert f"run {result.value!r} is lost: its folder" in log, log
+    # No line may promise a sync of files that are gone, and nothing empty goes to the store.
+    assert "saved offline" not in log and "kept in" not in log, log
+    assert stored == []
+
+
 def test_sigterm_then_retry_on_a_fresh_pod_restores_and_syncs_one_run(
     tmp_path: Path, s3: dict[str, str]
 ) -> None:

@@ -371,6 +371,14 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
         return  # a disabled run: nothing to upload, and start_run already said so
     if active.offline:
         if run_dir and not _offline.wait_until_written(run_dir, FILE_WRITE_TIMEOUT):
+            if not _offline.has_transaction_log(run_dir):
+                # Deleted while the run was open (a cleanup of ./wandb, a full-disk purge): saying
+                # "saved offline, upload it with wandb sync" would point at nothing.
+                _notices.notice(
+                    f"run {active.run_id!r} is lost: its folder {run_dir} was deleted while the run was "
+                    f"open (no run-*.wandb left), so there is nothing to upload or keep."
+                )
+                return
             # The task returns now: say so rather than let a pod exit with a run cut short unnoticed.
             _notices.notice(
                 f"run {active.run_id!r} was not completely written to {run_dir} when its task returned."

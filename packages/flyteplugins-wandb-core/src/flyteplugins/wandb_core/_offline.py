@@ -255,6 +255,8 @@ def wait_until_written(run_dir: str | Path, timeout: float) -> bool:
     """
     deadline = time.monotonic() + timeout
     while True:
+        if not Path(run_dir).is_dir():
+            return False  # deleted while the run was open: nothing will be written there again
         files = sorted(Path(run_dir).glob("run-*.wandb"))
         try:
             if files and exit_recorded(files[0]):
@@ -264,6 +266,11 @@ def wait_until_written(run_dir: str | Path, timeout: float) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.02)
+
+
+def has_transaction_log(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` still holds its run's transaction log (``run-*.wandb``): what sync uploads."""
+    return any(Path(run_dir).glob("run-*.wandb"))
 
 
 def runs_by_id(root: str | Path = "wandb", *, wait: float = 5.0) -> dict[str, list[OfflineRun]]:

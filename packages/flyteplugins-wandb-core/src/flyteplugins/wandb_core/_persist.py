@@ -234,9 +234,11 @@ def persist_run(
         online_dir: The folder is an online run's whose upload W&B never confirmed.
         timeout: Seconds the upload may take.
     """
+    from ._offline import has_transaction_log
+
     loc = _where.pop(run_dir, None) or location()
-    if loc is None or not os.path.isdir(run_dir):
-        return None
+    if loc is None or not has_transaction_log(run_dir):
+        return None  # no run file left (deleted while open: the caller says so): nothing to keep
     read = _wait_for_exit_record(run_dir, min(FLUSH_WAIT, timeout / 3))
     folder = os.path.basename(run_dir.rstrip("/"))
     dest = f"{loc.prefix}/{folder}"
