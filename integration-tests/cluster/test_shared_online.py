@@ -151,7 +151,7 @@ def test_the_parent_run_carries_its_action_and_console_url(online_run) -> None: 
         "mode": "remote",
         "url": url,
     }
-    assert (run.display_name, run.job_type) == ("parent (a0)", "cluster_it.parent")
+    assert (run.display_name, run.job_type) == ("parent-a0", "cluster_it.parent")
     assert run.notes == f"Flyte cluster_it.parent, action a0 of Flyte run {RUN}: {url}"
     assert run.tags == ["cluster"]  # the user's tags, untouched
 
@@ -163,4 +163,4 @@ def test_the_new_child_run_links_to_its_own_action(online_run) -> None:  # type:
     block = run.config["flyte"]
     assert (block["action_name"], block["task_name"]) == (own["action"], "cluster_it.child_new")
     assert block["url"] == flytes_own_url(own["action"]) != flytes_own_url("a0")
-    assert (run.display_name, run.job_type) == (f"child_new ({own['action']})", "cluster_it.child_new")
+    assert (run.display_name, run.job_type) == (f"child_new-{own['action']}", "cluster_it.child_new")

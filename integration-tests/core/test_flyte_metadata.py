@@ -68,7 +68,7 @@ def test_parent_and_new_child_say_which_action_made_them(wandb_dir: Path) -> Non
         assert set(block) == FLYTE_KEYS
         assert (block["run_name"], block["action_name"], block["attempt"]) == ("meta-run", action, 0)
         assert (block["mode"], block["url"]) == ("local", None)
-        assert run.name == f"{short} ({action})"
+        assert run.name == f"{short}-{action}"
         assert run.job_type == task_name
         assert run.tags == ["flyte-run:meta-run"]
         assert run.notes.startswith("Flyte local run") and action in run.notes
@@ -269,7 +269,7 @@ def test_metadata_arrives_on_the_server_and_a_retry_updates_its_attempt(
         None,
     )
     assert first.config["inputs"] == {"lr": 0.1}
-    assert first.display_name == f"online_task ({block['action_name']})"
+    assert first.display_name == f"online_task-{block['action_name']}"
     assert (first.job_type, first.tags) == ("meta_it.online_task", ["flyte-run:online-run"])
     assert first.notes.startswith("Flyte local run")
 

@@ -203,3 +203,26 @@ def test_routes_exist_while_a_run_is_open_and_wandb_is_its_own_after(wandb_dir: 
     assert type(wandb) is types.ModuleType and wandb.log is own_log
     with pytest.raises(wandb.Error):  # wandb's own message again: "You must call wandb.init() ..."
         wandb.log({"x": 1})
+
+
+# -- artifacts named after the run -----------------------------------------------------------------
+
+
+@wandb_init(run_mode="new")
+@env.task
+def names_an_artifact_after_its_run() -> str:
+    # W&B's own examples and HF's WandbCallback (with TrainingArguments.run_name) name artifacts
+    # after the run, which W&B only accepts with letters, digits, "-", "_" and ".".
+    Path("weights.txt").write_text("0.5")
+    artifact = wandb.Artifact(f"model-{wandb.run.name}", type="model")
+    artifact.add_file("weights.txt")
+    wandb.log_artifact(artifact)
+    return get_wandb_run().id
+
+
+def test_an_artifact_named_after_the_run_is_accepted(wandb_dir: Path) -> None:
+    run_id = _run(names_an_artifact_after_its_run, name="artifact-name")
+    [run] = runs_by_id(wandb_dir)[run_id]
+    assert run.name.startswith("names_an_artifact_after_its_run")  # still the task's readable name
+    assert [a["name"] for a in run.artifacts] == [f"model-{run.name}"]
+    assert run.exit_code == 0

@@ -156,7 +156,7 @@ def check_flyte_block(run: OfflineRun, mode: str, rank: int) -> None:
     block = run.config["flyte"]
     assert (block["rank"], block["worker"], block["world_size"]) == (rank, worker, 4)
     assert run.id.startswith(f"{block['run_name']}-{block['action_name']}")
-    assert run.name.endswith(f"({block['action_name']}) rank {rank}")
+    assert run.name.endswith(f"-{block['action_name']}-rank{rank}")
 
 
 @pytest.fixture(scope="module")

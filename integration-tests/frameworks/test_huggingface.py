@@ -120,3 +120,39 @@ def test_accelerate_tracker_uses_the_task_run(wandb_dir: Path) -> None:
     assert run.metric("after") == [1]
     assert run.config["lr"] == 0.5 and run.config["tag"] == 1
     assert run.exit_code == 0
+
+
+@wandb_init(run_mode="new")
+@env.task
+def train_hf_logging_the_model(out_dir: str) -> str:
+    # With run_name set, WandbCallback names the model artifact after the run: model-<run.name>.
+    args = TrainingArguments(
+        output_dir=f"{out_dir}/hf-model",
+        run_name="their-run-name",
+        report_to=["wandb"],
+        max_steps=2,
+        logging_steps=1,
+        per_device_train_batch_size=4,
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    Trainer(model=TinyRegressor(), args=args, train_dataset=_Rows(0)).train()
+    return get_wandb_run().id
+
+
+def test_hf_trainer_logs_its_model_artifact(
+    wandb_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WANDB_LOG_MODEL", "end")
+    run_id = (
+        flyte.with_runcontext(mode="local", name="hf-model")
+        .run(train_hf_logging_the_model, str(tmp_path))
+        .outputs()[0]
+    )
+    [run] = runs_by_id(wandb_dir)[run_id]
+    # The architecture at setup, then the trained weights at the end, both in the task's run.
+    assert [a["name"] for a in run.artifacts] == [f"model-{run.name}"] * 2
+    assert "final_model" in run.artifacts[-1]["aliases"]
+    assert "model.safetensors" in run.artifacts[-1]["files"]
+    assert run.exit_code == 0

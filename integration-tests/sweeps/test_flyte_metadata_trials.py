@@ -56,7 +56,7 @@ def test_task_trials_are_named_after_their_trial_action(wandb_dir) -> None:
         assert {"a", "b"} <= set(run.config)
         block = run.config["flyte"]
         assert (block["run_name"], block["task_name"]) == ("task-trials", "sweep-tests.task_objective")
-        assert run.name == f"task_objective ({block['action_name']})"
+        assert run.name == f"task_objective-{block['action_name']}"
         assert run.job_type == "sweep-tests.task_objective"
         assert run.group == sweep_id
         actions.add(block["action_name"])

@@ -7,7 +7,9 @@ Every run a tracked task opens carries, as defaults the user's own values always
   config block rather than W&B run metadata: the runs table filters and groups by config keys
   (``flyte.run_name = ...``), the public API returns them with ``run.config``, and they survive
   ``wandb sync`` of an offline run, none of which holds for ``wandb-metadata.json``.
-- ``name``: the task's short name and action (``train (a0)``), instead of a name W&B makes up.
+- ``name``: the task's short name and action (``train-a0``), instead of a name W&B makes up; in the
+  characters W&B's own names use, since code names artifacts after the run (``model-{run.name}``:
+  W&B's examples, Hugging Face's ``WandbCallback``) and artifact names allow no others.
 - ``job_type``: the task name (``env.train``).
 - ``tags``: ``flyte-run:<run name>``, so every run of one Flyte run is one filter away. A tag, not the
   group: distributed ``run_mode="new"`` ranks and offline sweep trials already use the group.
@@ -26,6 +28,7 @@ import dataclasses
 import functools
 import inspect
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -102,14 +105,18 @@ def flyte_block(ctx: Any, task: Any, topology: Topology | None) -> dict[str, Any
     return block
 
 
+# What W&B accepts in an artifact name; anything else in a default run name becomes "-".
+_NOT_IN_ARTIFACT_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
+
+
 def _display_name(task: Any, block: Mapping[str, Any]) -> str | None:
     short = getattr(task, "short_name", None) or (block["task_name"] or "").rsplit(".", 1)[-1]
     if not short:
         return None
-    name = f"{short} ({block['action_name']})"
+    name = f"{short}-{block['action_name']}"
     if "rank" in block:
-        name += f" rank {block['rank']}"
-    return name
+        name += f"-rank{block['rank']}"
+    return _NOT_IN_ARTIFACT_NAMES.sub("-", name)
 
 
 def run_tag(run_name: str) -> str:
