@@ -226,3 +226,36 @@ def test_an_artifact_named_after_the_run_is_accepted(wandb_dir: Path) -> None:
     assert run.name.startswith("names_an_artifact_after_its_run")  # still the task's readable name
     assert [a["name"] for a in run.artifacts] == [f"model-{run.name}"]
     assert run.exit_code == 0
+
+
+# -- exit codes a script asks for ------------------------------------------------------------------
+
+
+@wandb_init(run_mode="new")
+@env.task
+def finishes_with_a_code(how: str) -> str:
+    wandb.log({"x": 1})
+    if how == "module":
+        wandb.finish(exit_code=3)
+    elif how == "run":
+        wandb.run.finish(exit_code=3)
+    else:  # a with-block whose failure the script catches and survives
+        try:
+            with wandb.init() as run:
+                run.log({"x": 1.5})
+                raise ValueError("diverged")
+        except ValueError:
+            pass
+    wandb.finish()  # a later plain finish (a framework's tracker) does not clear the failure
+    get_wandb_run().log({"x": 2})
+    return get_wandb_run().id
+
+
+@pytest.mark.parametrize(("how", "code"), [("module", 3), ("run", 3), ("with", 1)])
+def test_a_failure_the_script_declares_is_kept_until_the_run_finishes(
+    wandb_dir: Path, how: str, code: int
+) -> None:
+    run_id = _run(finishes_with_a_code, how, name=f"code-{how}")
+    [run] = runs_by_id(wandb_dir)[run_id]
+    assert run.metric("x")[0] == 1 and run.metric("x")[-1] == 2  # the rows after finish are kept
+    assert run.exit_code == code  # the run is marked failed, as wandb.finish(exit_code=...) asked

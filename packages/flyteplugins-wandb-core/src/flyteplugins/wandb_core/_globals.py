@@ -15,8 +15,9 @@ subclass whose properties answer per caller:
 - ``wandb.init`` inside a tracked scope returns the scope's run and applies what makes sense on an
   open run (config merged, tags added, notes, name), with one notice for what it ignores; only
   ``reinit="create_new"`` opens a separate run. ``wandb.finish()`` and ``run.finish()`` inside a
-  tracked scope leave the run open until the scope ends (the plugin finishes it), so rows logged
-  afterwards are kept and a script can never finish a sibling's run.
+  tracked scope leave the run open until the scope ends (the plugin finishes it, with the first
+  non-zero exit code they asked for), so rows logged afterwards are kept and a script can never
+  finish a sibling's run.
 - Code with no tracked caller (a ``threading.Thread`` started by a task: it does not inherit
   contextvars) gets the process's single tracked run when exactly one is open; with several, the
   functions raise `RunRoutingError` rather than guess, and ``wandb.run`` reads None. A run the user
@@ -272,14 +273,27 @@ def _finish_for_caller(exit_code: int | None = None, quiet: bool | None = None) 
             "own task when it ends.",
         )
         return
-    _deferred(run)
+    _deferred(run, exit_code)
 
 
-def _deferred(run: Any) -> None:
+def _deferred(run: Any, exit_code: int | None) -> None:
+    """A finish asked for inside the run's own scope: the run stays open, a failure it declares is kept.
+
+    ``wandb.finish(exit_code=N)`` with N != 0 marks a run failed; the first such code is what the run
+    finishes with when its scope ends (a later plain finish, a framework's tracker say, does not clear
+    it), as the run would have ended failed right there without the plugin.
+    """
+    run_id = getattr(run, "id", "?")
+    kept = ""
+    if exit_code:
+        owner = registry.owner(run)
+        if owner is not None and owner.requested_exit_code is None:
+            owner.requested_exit_code = int(exit_code)
+        kept = f" Its exit code {int(exit_code)} is kept: the run finishes with it."
     _notices.notice_once(
-        f"finish:{getattr(run, 'id', '?')}",
-        f"wandb.finish()/run.finish() inside a tracked task: run {getattr(run, 'id', '?')!r} stays open "
-        "until the task ends (the plugin finishes it then); what is logged after this is kept.",
+        f"finish:{run_id}:{bool(exit_code)}",
+        f"wandb.finish()/run.finish() inside a tracked task: run {run_id!r} stays open until the task "
+        f"ends (the plugin finishes it then); what is logged after this is kept.{kept}",
     )
 
 
@@ -338,7 +352,7 @@ def guard_finish(run: Any) -> None:
 
         def finish(*args: Any, _name: str = name, **kwargs: Any) -> None:
             if _caller_run() is run and registry.owner(run) is not None:
-                _deferred(run)
+                _deferred(run, kwargs.get("exit_code", args[0] if args else None))
                 return
             _unguard(run)
             getattr(run, _name)(*args, **kwargs)

@@ -356,7 +356,8 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
     if not registry.closing(active):
         registry.closed()
         return  # a SIGTERM handler already flushed and finished it
-    exit_code = 0 if error is None else FAILED_EXIT_CODE
+    # A failure the task's code declared with its own wandb.finish(exit_code=...) stands.
+    exit_code = active.requested_exit_code or (0 if error is None else FAILED_EXIT_CODE)
     run_dir = os.path.dirname(str(run.dir)) if getattr(run, "dir", None) else None
     sync_id = active.sync_id
     started = time.monotonic()

@@ -38,6 +38,9 @@ class ActiveRun:
     download_requested: bool = False
     # A SIGTERM handler already flushed and finished the run as preempted.
     preempted: bool = False
+    # The first non-zero exit code the scope's code finished the run with (``wandb.finish(exit_code=3)``,
+    # a failing ``with wandb.init()`` block): deferred to the scope's end, and used there (`_globals`).
+    requested_exit_code: int | None = None
     # A ``report=True`` task's collector (`_report.Collector`) of the runs its tab shows.
     report: Any = None
     # While a sweep trial's run opens beside its body (`_early.PendingOpen`); None once open.
