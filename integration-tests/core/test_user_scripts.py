@@ -6,6 +6,7 @@ barrier so every run is really open while the others log and call ``wandb.finish
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import subprocess
 import sys
@@ -259,3 +260,22 @@ def test_a_failure_the_script_declares_is_kept_until_the_run_finishes(
     [run] = runs_by_id(wandb_dir)[run_id]
     assert run.metric("x")[0] == 1 and run.metric("x")[-1] == 2  # the rows after finish are kept
     assert run.exit_code == code  # the run is marked failed, as wandb.finish(exit_code=...) asked
+
+
+# -- wandb.init's config as wandb reads it ---------------------------------------------------------
+
+
+@wandb_init(run_mode="new")
+@env.task
+def init_with_a_namespace() -> str:
+    args = argparse.Namespace(lr=0.1, batch=8, api_token="not-for-the-config")
+    wandb.init(config=args, config_exclude_keys=["api_token"])
+    wandb.init(config={"layers": 2, "seed": 1}, config_include_keys=["layers"])
+    return get_wandb_run().id
+
+
+def test_init_config_from_argparse_honours_include_and_exclude_keys(wandb_dir: Path) -> None:
+    run_id = _run(init_with_a_namespace, name="namespace")
+    [run] = runs_by_id(wandb_dir)[run_id]
+    assert run.config["lr"] == 0.1 and run.config["batch"] == 8 and run.config["layers"] == 2
+    assert "api_token" not in run.config and "seed" not in run.config

@@ -224,12 +224,14 @@ def _apply_init(run: Any, kwargs: dict[str, Any]) -> None:
     """What ``wandb.init(**kwargs)`` asked of the open ``run``: applied, or named in one notice."""
     config = kwargs.get("config")
     if config is not None:
-        if isinstance(config, dict):
-            include, exclude = kwargs.get("config_include_keys"), kwargs.get("config_exclude_keys")
-            if include:
-                config = {k: v for k, v in config.items() if k in include}
-            if exclude:
-                config = {k: v for k, v in config.items() if k not in exclude}
+        import wandb
+
+        # wandb's own reading of init's config: a dict, an argparse Namespace, absl flags or a YAML
+        # file's path, with its include/exclude keys. Public (wandb/__init__.py exports `helper`),
+        # but missing from wandb's type stub.
+        parse_config: Callable[..., Any] = wandb.helper.parse_config  # type: ignore[attr-defined]
+        include, exclude = kwargs.get("config_include_keys"), kwargs.get("config_exclude_keys")
+        config = parse_config(config, include=include, exclude=exclude)
         run.config.update(config, allow_val_change=True)
     tags = kwargs.get("tags")
     if tags:
