@@ -279,3 +279,33 @@ def test_init_config_from_argparse_honours_include_and_exclude_keys(wandb_dir: P
     [run] = runs_by_id(wandb_dir)[run_id]
     assert run.config["lr"] == 0.1 and run.config["batch"] == 8 and run.config["layers"] == 2
     assert "api_token" not in run.config and "seed" not in run.config
+
+
+# -- a script run in a worker thread --------------------------------------------------------------
+
+
+def _script_in_a_worker() -> str:
+    """An existing script as an async task runs it off the event loop: its own init/finish calls."""
+    with wandb.init(config={"from_worker": True}) as run:  # the with-block's end calls run._finish()
+        run.log({"x": 1})
+    run.log({"x": 2})
+    run.finish()
+    return str(run.id)
+
+
+@wandb_init(run_mode="new")
+@env.task
+async def script_in_an_executor() -> list[str]:
+    # run_in_executor (unlike asyncio.to_thread) copies no context: the worker has no tracked
+    # caller, and the task's run is the only one open, so the worker's calls belong to it.
+    seen = await asyncio.get_running_loop().run_in_executor(None, _script_in_a_worker)
+    get_wandb_run().log({"x": 3})
+    return [seen, get_wandb_run().id]
+
+
+def test_a_script_in_a_worker_thread_does_not_finish_the_task_run(wandb_dir: Path) -> None:
+    seen, run_id = _run(script_in_an_executor, name="executor")
+    assert seen == run_id
+    [run] = runs_by_id(wandb_dir)[run_id]
+    assert run.metric("x") == [1, 2, 3]
+    assert run.config["from_worker"] is True and run.exit_code == 0

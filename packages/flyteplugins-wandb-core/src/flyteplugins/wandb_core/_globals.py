@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import types
 from collections.abc import Callable
 from typing import Any
@@ -269,12 +270,15 @@ def _finish_for_caller(exit_code: int | None = None, quiet: bool | None = None) 
         if own is not None or registry.is_empty():
             module.__dict__["finish"](exit_code=exit_code, quiet=quiet)
             return
-        _notices.notice_once(
-            "finish:untracked",
-            "wandb.finish() outside any tracked task was ignored: tracked runs are finished by their "
-            "own task when it ends.",
-        )
-        return
+        # A worker thread of the process's single tracked run: that run's code, as for wandb.log.
+        run, _ambiguous = _fallback_run(module)
+        if run is None:
+            _notices.notice_once(
+                "finish:untracked",
+                "wandb.finish() outside any tracked task was ignored: tracked runs are finished by "
+                "their own task when it ends.",
+            )
+            return
     _deferred(run, exit_code)
 
 
@@ -341,19 +345,20 @@ def uninstall() -> None:
 
 
 def guard_finish(run: Any) -> None:
-    """Make ``run.finish()`` called inside its tracked scope leave the run open (the plugin finishes it).
+    """Make ``run.finish()`` called by the task's code leave the run open (the plugin finishes it).
 
-    Only a caller inside the run's own scope (the task's code: a script's ``run.finish()``, a
-    framework's tracker, the end of ``with wandb.init() as run:``, which calls ``run._finish``) is
-    deferred; anything else (a signal handler of the application's, wandb's own teardown) finishes
-    the run as it asked.
+    Deferred while the run's scope is open: a caller inside that scope (a script's ``run.finish()``,
+    a framework's tracker, the end of ``with wandb.init() as run:``, which calls ``run._finish``), and
+    a worker thread with no tracked scope (``run_in_executor``, a ``threading.Thread``: they inherit
+    no context, yet run the task's code). The main thread outside any scope (an application's signal
+    handler, wandb's own teardown) finishes the run as it asked, as does a different run's scope.
     """
     if run is None:
         return
     for name in _FINISHERS:
 
         def finish(*args: Any, _name: str = name, **kwargs: Any) -> None:
-            if _caller_run() is run and registry.owner(run) is not None:
+            if _called_by_task_code(run) and registry.owner(run) is not None:
                 _deferred(run, kwargs.get("exit_code", args[0] if args else None))
                 return
             _unguard(run)
@@ -364,6 +369,14 @@ def guard_finish(run: Any) -> None:
 
 
 _FINISHERS = ("finish", "_finish")
+
+
+def _called_by_task_code(run: Any) -> bool:
+    """The caller is ``run``'s own scope, or a worker thread outside any scope (see `guard_finish`)."""
+    caller = _caller_run()
+    if caller is not None:
+        return caller is run
+    return threading.current_thread() is not threading.main_thread()
 
 
 def _unguard(run: Any) -> None:
