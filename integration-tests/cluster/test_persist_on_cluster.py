@@ -124,6 +124,38 @@ def test_sync_of_a_wrong_run_name_or_bucket_says_so_and_fails(
     assert "NoSuchBucket" in no_bucket.stderr and "Traceback" not in no_bucket.stderr
 
 
+def test_a_sync_with_a_wrong_key_fails_and_the_next_one_uploads(
+    three_runs: str, s3: dict[str, str], tmp_path: Path
+) -> None:
+    run_name = "persist-key"
+    with cluster_pod.isolated_env(tmp_path, **s3):
+        child = next(r for r in list_stored_runs(three_runs, store=STORE) if r.action != "a0")
+        _copy_folder(child.uri, child.uri.replace(f"/{three_runs}/", f"/{run_name}/"))
+
+    with LoopbackServer(api_key="a" * 40) as server:
+        wrong = {**server.env(), "WANDB_API_KEY": "b" * 40}
+        with cluster_pod.isolated_env(tmp_path, **wrong, **s3):
+            # wandb sync exits 0 when W&B answers 401: the folder must not be marked synced.
+            report = sync_offline_runs(run_name, store=STORE, progress=False)
+            [why] = report.failed.values()
+            assert not report.synced and why.startswith("RuntimeError: wandb sync reported:"), why
+            assert "invalid API key" in why
+            [stored] = list_stored_runs(run_name, store=STORE)
+            assert not stored.synced and server.runs() == []
+        with cluster_pod.isolated_env(tmp_path, **server.env(), **s3):
+            report = sync_offline_runs(run_name, store=STORE, progress=False)
+        assert report.ok and len(report.synced) == 1, report.failed
+        [run] = server.runs()
+    assert run.id == child.run_id and len(run.history_lines) in (3, 4, 5) and run.state == "finished"
+
+
+def _copy_folder(src: str, dst: str) -> None:
+    """A stored run folder (and its .json) under another Flyte run's prefix: never synced there."""
+    fs = _store_fs()
+    fs.copy(src, dst, recursive=True)
+    fs.copy(f"{src}.json", f"{dst}.json")
+
+
 def _sync_cut_off(run_name: str, server: LoopbackServer, rows: int, landed: Callable[[], bool]) -> None:
     """``flyte wandb sync`` with every upload cut after ``rows`` history rows, killed once ``landed()``.
 
@@ -154,10 +186,7 @@ def test_a_sync_killed_mid_upload_and_started_again_sends_every_step_once(
     with cluster_pod.isolated_env(tmp_path, **s3):
         # A child's stored folder (3 to 5 rows), under a run of its own (no markers: never synced).
         child = next(r for r in list_stored_runs(three_runs, store=STORE) if r.action != "a0")
-        to = child.uri.replace(f"/{three_runs}/", f"/{run_name}/")
-        fs = _store_fs()
-        fs.copy(child.uri, to, recursive=True)
-        fs.copy(f"{child.uri}.json", f"{to}.json")
+        _copy_folder(child.uri, child.uri.replace(f"/{three_runs}/", f"/{run_name}/"))
 
     with LoopbackServer() as server, cluster_pod.isolated_env(tmp_path, **server.env(), **s3):
         _sync_cut_off(run_name, server, 2, lambda: list(_rows(server).values()) == [2])

@@ -64,6 +64,7 @@ PUBLISHED_SUFFIX = ".published"
 # The keys of a W&B sweep configuration the server takes; the offline engines' own keys stay behind.
 SWEEP_CONFIG_KEYS = ("name", "description", "method", "metric", "parameters", "early_terminate", "run_cap")
 META_SUFFIX = ".json"
+_WANDB_ERROR = "wandb: ERROR"  # how wandb's CLI prints a failure it does not turn into an exit code
 DEFAULT_WORKERS = 4
 
 
@@ -329,10 +330,17 @@ def _sync_one(
             cmd.append("--include-online")
         if run.sync_id:
             cmd += ["--id", run.sync_id]
-        proc = subprocess.run([*cmd, *extra_args, local], capture_output=True, text=True)
+        # Not silent: with WANDB_SILENT a refused upload prints nothing at all (see below).
+        env = {**os.environ, "WANDB_SILENT": "false"}
+        proc = subprocess.run([*cmd, *extra_args, local], capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
             raise RuntimeError(f"wandb sync exited {proc.returncode}: {' | '.join(tail)}")
+        # wandb sync exits 0 when W&B refuses the upload (a wrong key: "wandb: ERROR ... 401"), having
+        # sent nothing; a .synced marker then would hide the folder from every later sync.
+        errors = [line for line in (proc.stderr + proc.stdout).splitlines() if line.startswith(_WANDB_ERROR)]
+        if errors:
+            raise RuntimeError(f"wandb sync reported: {errors[-1][len(_WANDB_ERROR) :].strip()}")
         marker = os.path.join(tmp, "marker")
         with open(marker, "w") as f:
             f.write("synced\n")
