@@ -149,6 +149,35 @@ def test_a_sync_with_a_wrong_key_fails_and_the_next_one_uploads(
     assert run.id == child.run_id and len(run.history_lines) in (3, 4, 5) and run.state == "finished"
 
 
+def test_the_ready_sync_task_in_a_pod_finds_the_store_and_syncs_once(
+    three_runs: str, s3: dict[str, str], tmp_path: Path
+) -> None:
+    from flyteplugins.wandb_core.sync import sync_offline_runs_task
+
+    run_name = "persist-task"
+    with cluster_pod.isolated_env(tmp_path, **s3):
+        child = next(r for r in list_stored_runs(three_runs, store=STORE) if r.action != "a0")
+        _copy_folder(child.uri, child.uri.replace(f"/{three_runs}/", f"/{run_name}/"))
+    with LoopbackServer() as server:
+        key = server.env()["WANDB_API_KEY"]
+        # No store given: the task's pod takes it from its own raw-data path; the key from the secret.
+        with cluster_pod.isolated_env(tmp_path, WANDB_BASE_URL=server.url, **s3):
+            first, again = (
+                cluster_pod.run_root(
+                    sync_offline_runs_task,
+                    run_name,
+                    run_name=f"sync-{i}",
+                    base_dir=tmp_path / f"sync-{i}",
+                    secrets={"wandb_api_key": key},
+                )
+                for i in (1, 2)
+            )
+        assert first.error is None and again.error is None, first.error or again.error
+        assert (first.value, again.value) == (1, 0)  # folders synced by each launch
+        [run] = server.runs()
+    assert run.id == child.run_id and run.state == "finished"
+
+
 def _copy_folder(src: str, dst: str) -> None:
     """A stored run folder (and its .json) under another Flyte run's prefix: never synced there."""
     fs = _store_fs()
