@@ -309,3 +309,39 @@ def test_a_script_in_a_worker_thread_does_not_finish_the_task_run(wandb_dir: Pat
     [run] = runs_by_id(wandb_dir)[run_id]
     assert run.metric("x") == [1, 2, 3]
     assert run.config["from_worker"] is True and run.exit_code == 0
+
+
+# -- the application's own run beside tracked tasks ---------------------------------------------
+
+
+_task_open, _task_release = threading.Event(), threading.Event()
+
+
+@wandb_init(run_mode="new")
+@env.task
+def waits_while_open() -> str:
+    wandb.log({"task": 1})
+    _task_open.set()
+    _task_release.wait(60)
+    return get_wandb_run().id
+
+
+def test_the_applications_own_finish_while_a_tracked_task_runs(wandb_dir: Path) -> None:
+    """A notebook's own run, finished with wandb.finish() while a tracked task runs in the process."""
+    _task_open.clear()
+    _task_release.clear()
+    own = wandb.init(mode="offline", project="notebook")  # wandb's global run, outside tracked code
+    with ThreadPoolExecutor(1) as pool:
+        task = pool.submit(_run, waits_while_open, name="beside")
+        try:
+            assert _task_open.wait(60)
+            wandb.log({"own": 1})
+            wandb.finish()  # the application's own run: finished by wandb, as it asked
+        finally:
+            _task_release.set()
+        task_run_id = task.result(timeout=120)
+    assert wandb.run is None
+    by_id = runs_by_id(wandb_dir)
+    [mine], [tracked] = by_id[own.id], by_id[task_run_id]
+    assert mine.metric("own") == [1] and mine.exit_code == 0
+    assert tracked.metric("task") == [1] and tracked.metric("own") == [] and tracked.exit_code == 0

@@ -261,14 +261,19 @@ def _apply_init(run: Any, kwargs: dict[str, Any]) -> None:
         )
 
 
-def _finish_for_caller(exit_code: int | None = None, quiet: bool | None = None) -> None:
-    """``wandb.finish`` while tracked runs are open: a tracked scope's run stays open until it ends."""
+def _finish_for_caller(*args: Any, **kwargs: Any) -> None:
+    """``wandb.finish`` while tracked runs are open: a tracked scope's run stays open until it ends.
+
+    Takes what the installed wandb's ``finish`` takes (``quiet`` is gone from 0.31's), passed on as
+    given where wandb finishes a run of its own.
+    """
     module = sys.modules["wandb"]
+    exit_code = kwargs.get("exit_code", args[0] if args else None)
     run = _caller_run()
     if run is None:
         own = module.__dict__.get("run")
         if own is not None or registry.is_empty():
-            module.__dict__["finish"](exit_code=exit_code, quiet=quiet)
+            module.__dict__["finish"](*args, **kwargs)
             return
         # A worker thread of the process's single tracked run: that run's code, as for wandb.log.
         run, _ambiguous = _fallback_run(module)
