@@ -54,6 +54,8 @@ def three_runs(tmp_path_factory: pytest.TempPathFactory, s3: dict[str, str]) -> 
         logs = "".join(p.read_text() for p in (root / "run").rglob("pod.log"))
         links = sorted(tuple(link) for pod in result.pods() for link in pod["links"])
     assert logs.count("kept in s3://flyte-data/wandb-offline/persist-three/") == 4, logs
+    # The command printed is the one to paste where you sync: that machine knows no store of its own.
+    assert logs.count(f"upload it to W&B with: flyte wandb sync persist-three --store {STORE}\n") == 4, logs
     # Links are rendered at submit: the child that is offline by its own setting links to where its
     # runs are kept; the others (offline for want of a key, found out in the pod) to their W&B page.
     assert links[-1] == ("Weights & Biases (offline)", f"{STORE}/wandb-offline/persist-three/"), links

@@ -104,6 +104,13 @@ class Location:
         return f"{run_prefix(self.root, self.run_name)}/{self.action}/{CHECKPOINT_DIR}"
 
     @property
+    def sync_command(self) -> str:
+        """The command that uploads this Flyte run's kept offline runs, ready to paste anywhere."""
+        # --store spelled out: where the user syncs, neither the pod's raw-data path nor its
+        # FLYTEPLUGINS_WANDB_STORE is known, and the command refuses to guess.
+        return f"flyte wandb sync {self.run_name} --store {self.root}"
+
+    @property
     def sweeps(self) -> str:
         """The offline sweep definitions the action created."""
         return f"{run_prefix(self.root, self.run_name)}/{self.action}/{SWEEP_DIR}"
@@ -258,9 +265,7 @@ def persist_run(
             f"{type(exc).__name__}: {exc}; its files stay in {run_dir} and are lost with the pod."
         )
         return None
-    _notices.notice(
-        f"offline run {run_id!r} kept in {dest}; upload it to W&B with: flyte wandb sync {loc.run_name}"
-    )
+    _notices.notice(f"offline run {run_id!r} kept in {dest}; upload it to W&B with: {loc.sync_command}")
     return dest
 
 

@@ -305,7 +305,7 @@ def before_finish(scope: Any) -> Capture | None:
         where = _persist.location() if offline and run_dir else None
         if where is not None and run_dir:
             stored = f"{where.prefix}/{os.path.basename(run_dir)}"
-            sync_hint = f"flyte wandb sync {where.run_name} --store {where.root}"
+            sync_hint = where.sync_command
         view = RunView(
             run_id=str(active.run_id or run.id),
             name=str(getattr(run, "name", "") or ""),
