@@ -151,6 +151,35 @@ def test_a_sync_with_a_wrong_key_fails_and_the_next_one_uploads(
     assert run.id == child.run_id and len(run.history_lines) in (3, 4, 5) and run.state == "finished"
 
 
+def test_a_run_file_cut_short_syncs_what_it_holds_once(
+    three_runs: str, s3: dict[str, str], tmp_path: Path
+) -> None:
+    from flyteplugins.wandb.testing import read_offline_run
+
+    run_name = "persist-cut-file"
+    with cluster_pod.isolated_env(tmp_path, **s3):
+        child = next(r for r in list_stored_runs(three_runs, store=STORE) if r.action != "a0")
+        to = child.uri.replace(f"/{three_runs}/", f"/{run_name}/")
+        _copy_folder(child.uri, to)
+        # The pod's disk filled up (or the pod died) mid-write: the log ends in half a record.
+        fs = _store_fs()
+        [log] = [k for k in fs.find(to) if str(k).endswith(".wandb")]
+        data = fs.cat_file(log)
+        fs.pipe_file(log, data[:-10])
+        (tmp_path / "cut.wandb").write_bytes(data[:-10])
+        readable = len(read_offline_run(tmp_path / "cut.wandb").history)
+
+    with LoopbackServer() as server, cluster_pod.isolated_env(tmp_path, **server.env(), **s3):
+        # wandb sync uploads what the log holds, then prints an error for the cut; that log can never
+        # be completed, so the folder counts as synced once W&B holds every row it could send.
+        report = sync_offline_runs(run_name, store=STORE, progress=False)
+        assert report.ok and len(report.synced) == 1, report.failed
+        again = sync_offline_runs(run_name, store=STORE, progress=False)
+        assert not again.synced and len(again.skipped) == 1
+        [run] = server.runs()
+    assert readable > 0 and len(run.history_lines) == readable
+
+
 def test_the_ready_sync_task_in_a_pod_finds_the_store_and_syncs_once(
     three_runs: str, s3: dict[str, str], tmp_path: Path
 ) -> None:

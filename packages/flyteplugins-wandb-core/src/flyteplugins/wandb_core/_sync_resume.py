@@ -116,7 +116,8 @@ def drop_first_history_rows(run_dir: str, count: int) -> int:
     return dropped
 
 
-def _read_marker(fs: Any, uri: str) -> int | None:
+def read_marker(fs: Any, uri: str) -> int | None:
+    """The W&B run's history rows before the folder's first upload (its ``.syncing`` marker), or None."""
     try:
         return int(json.loads(fs.cat_file(uri))["history_before"])
     except FileNotFoundError:
@@ -156,7 +157,7 @@ def prepare_upload(
         run = read_offline_run(local_dir)
         return history_rows_on_wandb(run_id, project or run.project, entity or run.entity)
 
-    before = _read_marker(fs, marker)
+    before = read_marker(fs, marker)
     if before is None:
         before = 0 if first_part else rows_now()
         fs.pipe_file(marker, json.dumps({"history_before": before}).encode())

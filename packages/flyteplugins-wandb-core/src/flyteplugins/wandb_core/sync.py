@@ -339,12 +339,32 @@ def _sync_one(
         # wandb sync exits 0 when W&B refuses the upload (a wrong key: "wandb: ERROR ... 401"), having
         # sent nothing; a .synced marker then would hide the folder from every later sync.
         errors = [line for line in (proc.stderr + proc.stdout).splitlines() if line.startswith(_WANDB_ERROR)]
-        if errors:
+        if errors and not _all_rows_on_wandb(run, local, project, entity):
             raise RuntimeError(f"wandb sync reported: {errors[-1][len(_WANDB_ERROR) :].strip()}")
         marker = os.path.join(tmp, "marker")
         with open(marker, "w") as f:
             f.write("synced\n")
         asyncio.run(storage.put(marker, f"{run.uri}{SYNCED_SUFFIX}"))
+
+
+def _all_rows_on_wandb(run: StoredRun, local: str, project: str | None, entity: str | None) -> bool:
+    """Whether W&B holds every history row of the folder as uploaded, despite wandb sync's error.
+
+    A folder whose log ends in a half-written record (the pod's disk filled up, the pod was killed
+    mid-write) is uploaded up to that record, and wandb sync still prints an error for it: counting
+    it failed would fail every later sync too, as the log can never be completed. An upload W&B
+    refused (a wrong key) leaves the run short of rows, or unreadable with the same key.
+    """
+    from ._offline import read_offline_run
+    from ._sync_resume import SYNCING_SUFFIX, history_rows_on_wandb, read_marker
+
+    try:
+        folder = read_offline_run(local)  # as uploaded: without the rows an earlier cut-off sync sent
+        before = read_marker(_fs(run.uri), f"{run.uri}{SYNCING_SUFFIX}") or 0
+        held = history_rows_on_wandb(run.target_id, project or folder.project, entity or folder.entity)
+    except Exception:
+        return False
+    return held > 0 and held >= before + len(folder.history)
 
 
 def _by_target(runs: list[StoredRun]) -> dict[str, list[StoredRun]]:
