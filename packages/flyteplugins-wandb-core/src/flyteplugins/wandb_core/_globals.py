@@ -164,7 +164,29 @@ def _fallback_run(module: types.ModuleType) -> tuple[Any | None, bool]:
     runs = registry.runs()
     if len(runs) == 1:
         return runs[0], False
+    hooked = _run_of_calling_torch_hook(runs)
+    if hooked is not None:
+        return hooked, False
     return None, len(runs) > 1
+
+
+# wandb.watch's hooks log through the global wandb.run (TorchHistory.log_tensor_stats). On a GPU,
+# autograd runs backward hooks on its own device threads, which belong to no task, so with several
+# runs open the caller cannot say whose model it is; the TorchHistory calling can: each run owns one.
+_HOOK_FRAMES = 4  # this function <- _fallback_run <- the wandb.run getter <- log_tensor_stats
+
+
+def _run_of_calling_torch_hook(runs: list[Any]) -> Any | None:
+    """The open run whose ``wandb.watch`` hook is reading ``wandb.run`` right now, if one is."""
+    frame = sys._getframe(1)
+    for _ in range(_HOOK_FRAMES):
+        frame = frame.f_back  # type: ignore[assignment]
+        if frame is None:
+            return None
+        if frame.f_code.co_name == "log_tensor_stats":
+            caller = frame.f_locals.get("self")
+            return next((r for r in runs if r.__dict__.get("_torch_history") is caller), None)
+    return None
 
 
 def _module_value(name: str) -> property:
