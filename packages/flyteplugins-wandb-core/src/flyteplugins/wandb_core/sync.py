@@ -37,7 +37,7 @@ import sys
 import tempfile
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -165,6 +165,25 @@ def _run_id_from_folder(folder: str) -> str:
     return parts[-1]
 
 
+def _list_kept(
+    run_name: str, store: str | None, listing: Callable[[Any, str], Iterable[Any]]
+) -> tuple[str, Any, list[str]]:
+    """``run_name``'s prefix in the store, its file system, and the keys ``listing(fs, prefix)`` finds.
+
+    Nothing is found where the prefix does not exist; a store that does not answer raises one line.
+    """
+    if not isinstance(run_name, str) or not run_name.strip() or "/" in run_name:
+        raise ValueError(f"run_name: a Flyte run name is needed (no '/'), got {run_name!r}")
+    prefix = run_prefix(_resolve_root(store), run_name)
+    fs = _store_fs(prefix)
+    try:
+        return prefix, fs, [str(k) for k in listing(fs, prefix)]
+    except FileNotFoundError:
+        return prefix, fs, []
+    except Exception as exc:
+        raise _unreadable(prefix, exc) from exc
+
+
 def list_stored_runs(run_name: str, *, store: str | None = None) -> list[StoredRun]:
     """Every offline run folder the Flyte run ``run_name`` kept, in sync order.
 
@@ -175,17 +194,8 @@ def list_stored_runs(run_name: str, *, store: str | None = None) -> list[StoredR
     """
     import json
 
-    if not isinstance(run_name, str) or not run_name.strip() or "/" in run_name:
-        raise ValueError(f"run_name: a Flyte run name is needed (no '/'), got {run_name!r}")
-    prefix = run_prefix(_resolve_root(store), run_name)
-    fs = _store_fs(prefix)
+    prefix, fs, keys = _list_kept(run_name, store, lambda fs, prefix: fs.find(prefix))
     bare = fs._strip_protocol(prefix).rstrip("/")
-    try:
-        keys = fs.find(prefix)
-    except FileNotFoundError:
-        return []
-    except Exception as exc:
-        raise _unreadable(prefix, exc) from exc
     folders: set[tuple[str, str, str]] = set()  # (action, attempt, folder)
     files: set[str] = set()
     for key in keys:
@@ -235,16 +245,8 @@ class StoredSweep:
 
 def list_stored_sweeps(run_name: str, *, store: str | None = None) -> list[StoredSweep]:
     """Every offline sweep definition the Flyte run ``run_name`` kept (arguments as `list_stored_runs`)."""
-    if not isinstance(run_name, str) or not run_name.strip() or "/" in run_name:
-        raise ValueError(f"run_name: a Flyte run name is needed (no '/'), got {run_name!r}")
-    prefix = run_prefix(_resolve_root(store), run_name)
-    fs = _store_fs(prefix)
-    try:
-        keys = [str(k).rstrip("/") for k in fs.glob(f"{prefix}/*/{SWEEP_DIR}/*")]
-    except FileNotFoundError:
-        return []
-    except Exception as exc:
-        raise _unreadable(prefix, exc) from exc
+    prefix, _, found = _list_kept(run_name, store, lambda fs, prefix: fs.glob(f"{prefix}/*/{SWEEP_DIR}/*"))
+    keys = [k.rstrip("/") for k in found]
     names = {k.rsplit("/", 1)[-1] for k in keys}
     sweeps = []
     for key in sorted(keys):
