@@ -62,19 +62,23 @@ def train_trial(a: int, b: str) -> float:
     return float(score)
 
 
+# The bayes search over x that both bayes sweeps below run (one over 15 trials, one over 9).
+BAYES_X = {
+    "project": "cluster-sweeps",
+    "entity": "it",
+    "method": "bayes",
+    "metric": {"name": "loss", "goal": "minimize"},
+    "parameters": {"x": {"min": -5.0, "max": 5.0}},
+}
+
+
 def _summary(result) -> dict:  # type: ignore[no-untyped-def]
     data = result.to_dict()
     data["sweep_pid"] = os.getpid()
     return data
 
 
-@wandb_sweep(
-    project="cluster-sweeps",
-    entity="it",
-    method="bayes",
-    metric={"name": "loss", "goal": "minimize"},
-    parameters={"x": {"min": -5.0, "max": 5.0}},
-)
+@wandb_sweep(**BAYES_X)
 @env.task
 async def bayes_sweep() -> str:
     import numpy as np
@@ -151,13 +155,7 @@ def quadratic_descent() -> None:
         run.log({"loss": loss + 2 - step, "step_x": run.config["x"]}, step=step)
 
 
-@wandb_sweep(
-    project="cluster-sweeps",
-    entity="it",
-    method="bayes",
-    metric={"name": "loss", "goal": "minimize"},
-    parameters={"x": {"min": -5.0, "max": 5.0}},
-)
+@wandb_sweep(**BAYES_X)
 @env.task
 async def small_bayes_sweep() -> str:
     """Nine trials from three agents, each trial a pod of its own."""

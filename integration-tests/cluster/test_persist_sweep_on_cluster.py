@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import cluster_pod
 import cluster_s3
@@ -29,17 +30,27 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 STORE = cluster_s3.STORE
 
 
-def test_offline_grid_sweep_on_pods_syncs_as_one_wandb_sweep(tmp_path: Path, s3: dict[str, str]) -> None:
-    run_name = "persist-sweep"
+def _sweep_on_pods_then_delete_them(
+    sweep_task: Any, run_name: str, tmp_path: Path, s3: dict[str, str], trials: int | None = None, **run: Any
+) -> str:
+    """Run the sweep task on pods, delete what the pods wrote on their disks; the offline sweep id."""
     with cluster_pod.isolated_env(tmp_path, **s3):
-        result = cluster_pod.run_root(cs.small_grid_sweep, run_name=run_name, base_dir=tmp_path / "run")
+        result = cluster_pod.run_root(sweep_task, run_name=run_name, base_dir=tmp_path / "run", **run)
         assert result.error is None, result.error
+        if trials is not None:  # a pod per trial
+            assert len([p for p in result.pods() if p["action"] != "a0"]) == trials
         offline_id = result.value
         # The pods are gone: nothing they wrote on their disks is left.
         for sub in ("wandb", "run"):
             shutil.rmtree(tmp_path / sub, ignore_errors=True)
         [stored] = list_stored_sweeps(run_name, store=STORE)
     assert stored.sweep_id == offline_id and not stored.published
+    return str(offline_id)
+
+
+def test_offline_grid_sweep_on_pods_syncs_as_one_wandb_sweep(tmp_path: Path, s3: dict[str, str]) -> None:
+    run_name = "persist-sweep"
+    offline_id = _sweep_on_pods_then_delete_them(cs.small_grid_sweep, run_name, tmp_path, s3)
 
     with LoopbackServer() as server, cluster_pod.isolated_env(tmp_path, **server.env(), **s3):
         report = sync_offline_runs(run_name, store=STORE, progress=False)
@@ -66,18 +77,9 @@ def test_offline_grid_sweep_on_pods_syncs_as_one_wandb_sweep(tmp_path: Path, s3:
 def test_offline_bayes_sweep_on_pods_syncs_as_one_wandb_sweep(tmp_path: Path, s3: dict[str, str]) -> None:
     pytest.importorskip("numpy", reason="bayes search needs numpy")
     run_name = "persist-bayes"
-    with cluster_pod.isolated_env(tmp_path, **s3):
-        result = cluster_pod.run_root(
-            cs.small_bayes_sweep, run_name=run_name, base_dir=tmp_path / "run", timeout=540
-        )
-        assert result.error is None, result.error
-        assert len([p for p in result.pods() if p["action"] != "a0"]) == 9  # a pod per trial
-        offline_id = result.value
-        # The pods are gone: nothing they wrote on their disks is left.
-        for sub in ("wandb", "run"):
-            shutil.rmtree(tmp_path / sub, ignore_errors=True)
-        [stored] = list_stored_sweeps(run_name, store=STORE)
-    assert stored.sweep_id == offline_id and not stored.published
+    offline_id = _sweep_on_pods_then_delete_them(
+        cs.small_bayes_sweep, run_name, tmp_path, s3, trials=9, timeout=540
+    )
 
     with LoopbackServer() as server, cluster_pod.isolated_env(tmp_path, **server.env(), **s3):
         report = sync_offline_runs(run_name, store=STORE, progress=False)
