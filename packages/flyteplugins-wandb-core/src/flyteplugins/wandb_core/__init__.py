@@ -1,9 +1,7 @@
-"""Weights & Biases tracking for Flyte 2 tasks.
+"""Weights & Biases tracking for Flyte 2 tasks: put ``@wandb_init`` above ``@env.task``.
 
-``from flyteplugins.wandb_core import wandb_init, wandb_config, get_wandb_run`` and put ``@wandb_init`` above
-``@env.task``. Importing this package does not import ``wandb``: the SDK is loaded when the first
-tracked task or function runs. Names from the optional packages (sweeps, distributed) are resolved on
-first use and raise an ImportError naming the extra to install when it is missing.
+Importing it does not import ``wandb`` (loaded when the first tracked call runs); names from the
+optional packages resolve on first use, or raise `MissingExtraError` naming the extra to install.
 """
 
 from __future__ import annotations
@@ -29,15 +27,12 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from ._registry import link_wandb_artifact
 
-DOWNLOAD_NAMES = (
-    "download_wandb_run_dir",
-    "download_wandb_sweep_dirs",
-    "download_wandb_run_logs",
-    "download_wandb_sweep_logs",
-)
-
-# Artifact and checkpoint helpers: they import wandb / flyte.io when called, their modules on first use.
-ARTIFACT_NAMES = {
+# Public helpers that import wandb or flyte.io (about 0.5 s): name -> module, loaded on first use.
+LAZY_MODULES = {
+    "download_wandb_run_dir": "_download",
+    "download_wandb_sweep_dirs": "_download",
+    "download_wandb_run_logs": "_download",
+    "download_wandb_sweep_logs": "_download",
     "log_wandb_artifact": "_artifacts",
     "use_wandb_artifact": "_artifacts",
     "link_wandb_artifact": "_registry",
@@ -71,21 +66,15 @@ __all__ = [
     "wandb_init",
 ]
 
-# The download helpers are public (in __all__) but import flyte.io, so they resolve on first use.
-# The optional packages' names are deliberately not in __all__: `import *` must never need an extra.
-LAZY_NAMES = frozenset(DOWNLOAD_NAMES) | frozenset(ARTIFACT_NAMES)
+# The optional packages' names are not in __all__: `import *` must never need an extra.
+LAZY_NAMES = frozenset(LAZY_MODULES)
 
 
 def __getattr__(name: str) -> Any:
-    # Download helpers import flyte.io (about 0.5 s), so they load on first use only.
-    if name in DOWNLOAD_NAMES:
-        from . import _download
-
-        return getattr(_download, name)
-    if name in ARTIFACT_NAMES:
+    if name in LAZY_MODULES:
         import importlib
 
-        return getattr(importlib.import_module(f"{__name__}.{ARTIFACT_NAMES[name]}"), name)
+        return getattr(importlib.import_module(f"{__name__}.{LAZY_MODULES[name]}"), name)
     if name in OPTIONAL_NAMES:
         return load_optional(name)
     raise AttributeError(f"module 'flyteplugins.wandb_core' has no attribute {name!r}")

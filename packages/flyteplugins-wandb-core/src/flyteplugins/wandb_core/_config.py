@@ -1,9 +1,5 @@
-"""`wandb_config`: W&B settings carried in Flyte's ``custom_context``.
-
-Flyte's custom_context is a ``Dict[str, str]`` copied into every child task at submit time, so the
-settings are flattened to ``wandb_<field>`` string keys (JSON for lists, dicts and booleans). The key
-layout is the one the existing ``flyteplugins-wandb`` uses, so tasks running either plugin read each
-other's configuration.
+"""`wandb_config`: W&B settings carried to child tasks as ``wandb_<field>`` keys of Flyte's ``custom_context``
+(the layout 2.12's plugin uses, so tasks running either plugin read each other's settings).
 """
 
 from __future__ import annotations
@@ -27,27 +23,21 @@ RUN_HOST_KEY = "_wandb_run_host"
 RUN_OFFLINE_KEY = "_wandb_run_offline"
 
 
-def validate_settings(where: str, values: Mapping[str, Any], extra: Mapping[str, Any]) -> None:
-    """Validate explicit settings given to ``wandb_config`` or ``@wandb_init``."""
-    # Secrets anywhere first (no later message may quote one), then the other wandb.init arguments.
-    check_wandb_inputs(where, values, extra)
-    WANDB_FIELDS.check(where, values)
-
-
 def explicit_settings(
     where: str, named: Mapping[str, Any], kwargs: dict[str, Any], *, travels: bool
 ) -> dict[str, Any]:
     """The checked settings given to ``@wandb_init`` or ``wandb_config``, None values left out.
 
-    The named parameters, the table's fields passed through ``**kwargs`` (``notes=``, ...), and
-    under ``"kwargs"`` every other ``wandb.init`` argument. With ``travels`` (``wandb_config``) the
-    values go into custom_context, so every one must be JSON; otherwise only ``config`` is checked.
+    Other ``wandb.init`` arguments go under ``"kwargs"``. With ``travels`` (``wandb_config``) every
+    value must be JSON; otherwise only ``config`` is checked.
     """
     values = {**named, **WANDB_FIELDS.take(kwargs)}
     if kwargs.get("settings") is not None:
         # A wandb.Settings object becomes the dict of what the user set, so it merges with the context's.
         kwargs["settings"] = normalize_settings(where, kwargs["settings"])
-    validate_settings(where, values, kwargs)
+    # Secrets anywhere first (no later message may quote one), then the other wandb.init arguments.
+    check_wandb_inputs(where, values, kwargs)
+    WANDB_FIELDS.check(where, values)
     must_be_json = {"config": values.get("config")}
     if travels:
         must_be_json.update(tags=values.get("tags"), **kwargs)
@@ -60,14 +50,10 @@ def explicit_settings(
 
 
 class ContextSettings(dict):  # type: ignore[type-arg]
-    """Base of ``wandb_config`` / ``wandb_sweep_config`` objects.
-
-    A ``dict[str, str]`` (so it can be passed as ``custom_context=``) that is also a context manager
-    (``with ...: await child()``) and exposes the parsed values as attributes. Subclasses name their
-    fields and how to parse their keys.
+    """Base of ``wandb_config`` / ``wandb_sweep_config`` objects: a ``dict[str, str]`` (a valid
+    ``custom_context=``) that is also a context manager and exposes the parsed values as attributes.
     """
 
-    # The settings' table: their names, keys, defaults and checks.
     _table: ClassVar[FieldTable]
     _label = "settings"
 
@@ -77,7 +63,7 @@ class ContextSettings(dict):  # type: ignore[type-arg]
 
     def values_dict(self) -> dict[str, Any]:
         """The settings as Python values (only the keys that are set)."""
-        raise NotImplementedError
+        return self._table.decode(self)
 
     def to_dict(self) -> dict[str, str]:
         """A plain ``dict[str, str]`` copy of the keys that are set (e.g. for a Trigger's custom_context)."""
@@ -86,11 +72,7 @@ class ContextSettings(dict):  # type: ignore[type-arg]
     @classmethod
     def from_dict(cls, data: Mapping[str, str]) -> Any:
         """The settings found in a custom_context (other keys are ignored)."""
-        return cls({k: v for k, v in data.items() if cls._owns(k)})
-
-    @classmethod
-    def _owns(cls, key: str) -> bool:
-        return cls._table.owns(key)
+        return cls({k: v for k, v in data.items() if cls._table.owns(k)})
 
     @classmethod
     def from_task_context(cls) -> Any:
@@ -98,14 +80,14 @@ class ContextSettings(dict):  # type: ignore[type-arg]
         import flyte
 
         ctx = flyte.ctx()
-        keys = {k: v for k, v in ((ctx.custom_context if ctx else None) or {}).items() if cls._owns(k)}
+        keys = {k: v for k, v in ((ctx.custom_context if ctx else None) or {}).items() if cls._table.owns(k)}
         return cls(keys) if keys else None
 
     def __getattr__(self, name: str) -> Any:
         if name == "kwargs" or name in self._table.names:
             values = self.values_dict()
-            # An unset key reads as the default; the key stays absent (rather than holding the
-            # default) so that an inner `with wandb_config(tags=...)` never resets an outer run_mode.
+            # An unset key stays absent (not set to its default): an inner `with wandb_config(...)`
+            # never resets an outer value.
             return values[name] if name in values else self._table.defaults.get(name)
         raise AttributeError(name)
 
@@ -128,28 +110,17 @@ class ContextSettings(dict):  # type: ignore[type-arg]
 
 
 class WandbConfig(ContextSettings):
-    """W&B settings for Flyte's ``custom_context``.
-
-    A ``dict[str, str]`` (so it can be passed as ``custom_context=``) that is also a context manager
-    (``with wandb_config(project="p"): await child()``) and exposes the parsed values as attributes
-    (``cfg.project``, ``cfg.tags``...). Build it with `wandb_config()`.
+    """W&B settings for Flyte's ``custom_context``: a ``dict[str, str]``, a context manager
+    (``with wandb_config(project="p"): await child()``) and attributes (``cfg.project``). Build it
+    with `wandb_config()`.
     """
 
     _table = WANDB_FIELDS
     _label = "wandb_config"
 
-    def values_dict(self) -> dict[str, Any]:
-        """The settings as Python values (only the keys that are set)."""
-        return parse_context(self)
-
     def __enter__(self) -> WandbConfig:
         super().__enter__()
         return self
-
-
-def encode(values: Mapping[str, Any]) -> dict[str, str]:
-    """Flatten settings to ``wandb_<field>`` string keys (None values dropped)."""
-    return WANDB_FIELDS.encode(values)
 
 
 def parse_context(custom_context: Mapping[str, str] | None) -> dict[str, Any]:
@@ -208,7 +179,7 @@ def wandb_config(
     del named["kwargs"]
     if isinstance(tags, tuple):
         named["tags"] = list(tags)
-    return WandbConfig(encode(explicit_settings("wandb_config", named, kwargs, travels=True)))
+    return WandbConfig(WANDB_FIELDS.encode(explicit_settings("wandb_config", named, kwargs, travels=True)))
 
 
 def get_wandb_context() -> WandbConfig | None:

@@ -1,12 +1,11 @@
 """Optional sibling packages: lazy loading and the install hint for missing extras.
 
-Rank handling is ``flyteplugins-wandb-distributed``, a separate distribution that core imports lazily
-(`distributed()`) and calls through plain module-level functions, named in `RANK_HOOKS`:
+Rank handling (``flyteplugins-wandb-distributed``) is imported lazily (`distributed()`) and called
+through the module-level functions in `RANK_HOOKS`:
 
 - ``check_task(task, settings)`` then ``links_for_task(task, link_args, settings) -> Sequence[Wandb]``,
   when an Elastic task is decorated: refuse (`WandbConfigError`) or warn, then its Flyte UI links;
-- ``is_distributed_task(task) -> bool``, on a call of an Elastic task with ``download_logs`` on: the
-  Elastic config asks for more than one process (the download is skipped even in local mode);
+- ``is_distributed_task(task) -> bool``, on a call of an Elastic task with ``download_logs`` on;
 - ``detect_topology(env) -> Topology | None`` on each call of a task on a process with ``WORLD_SIZE``
   > 1, then ``resolve_distributed(settings, topology, plan) -> RunPlan`` (through ``resolve_run``:
   ``plan`` is the single-process plan, ``run_id`` preset to the base id), then ``on_run_open()``
@@ -43,7 +42,6 @@ OPTIONAL_NAMES: dict[str, tuple[str, str]] = {
 }
 
 DISTRIBUTED_MODULE = "flyteplugins.wandb_distributed"
-# The functions of DISTRIBUTED_MODULE core calls (the module docstring says when and with what).
 RANK_HOOKS = (
     "check_task",
     "links_for_task",
@@ -89,15 +87,9 @@ def distributed() -> ModuleType | None:
 
 @dataclass(frozen=True)
 class Distribution:
-    """How one call of a tracked task relates to a torchrun / Elastic job.
-
-    Attributes:
-        topology: This rank's place, when the job is distributed and rank handling is installed.
-        handler: Rank handling (`distributed()`) that resolves the run plan (set exactly when
-            ``topology`` is).
-        rank0_only: Distributed, but rank handling is not installed: only global rank 0 logs, as
-            a plain single-process task would.
-    """
+    """How one call of a tracked task relates to a torchrun / Elastic job: its ``topology`` and rank
+    ``handler`` (both set when distributed with rank handling installed), or ``rank0_only`` (distributed
+    without it: only global rank 0 logs)."""
 
     topology: Topology | None = None
     handler: ModuleType | None = None
@@ -109,10 +101,8 @@ _warned_no_distributed = False
 
 
 def distribution(env: Mapping[str, str] | None = None) -> Distribution:
-    """Read this process's place in a torchrun job (``WORLD_SIZE`` > 1) and load rank handling for it.
-
-    Warns once per process when the job is distributed but rank handling is not installed.
-    """
+    """This process's place in a torchrun job (``WORLD_SIZE`` > 1), with rank handling loaded for it
+    (warned once per process when it is not installed)."""
     global _warned_no_distributed
     env = os.environ if env is None else env
     size = world_size(env)
@@ -142,12 +132,8 @@ def is_elastic(task: object) -> bool:
 
 
 def skip_download_if_distributed(plan: RunPlan, task: object) -> None:
-    """Turn ``download_logs`` off, with a warning, for a task whose Elastic config asks for several processes.
-
-    Several workers would download the same run's files; the distributed package refuses it. This
-    also covers runs that are one process after all (Elastic local mode), so the decoration-time
-    warning ("no logs will be downloaded") holds wherever the task runs.
-    """
+    """Turn ``download_logs`` off, with a warning, for a task whose Elastic config asks for several processes
+    (even run as one process, in local mode: the decoration-time warning holds wherever it runs)."""
     if not is_elastic(task):
         return
     handler = distributed()

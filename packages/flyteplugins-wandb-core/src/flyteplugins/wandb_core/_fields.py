@@ -1,12 +1,5 @@
-"""The plugin's settings, each described once: name, how it travels, where it goes, default, check.
-
-``wandb_config``, ``@wandb_init`` and the resolver read their field lists from `WANDB_FIELDS`; the
-sweeps package describes ``wandb_sweep_config`` with the same `Field`/`FieldTable`. Adding a named
-``wandb.init`` argument is one row: it is then taken out of ``**kwargs`` by both entry points,
-validated, carried to child tasks under its own ``wandb_<name>`` key and passed to ``wandb.init``.
-A table also owns its ``custom_context`` layout (``<prefix><name>`` keys, `FieldTable.encode` /
-`FieldTable.decode`) and the checks every travelling setting gets (`FieldTable.validate`), so a
-package with settings of its own needs no more than these two classes.
+"""The plugin's settings, each described once (name, encoding, role, default, check), and their layout in
+``custom_context``. Adding a named ``wandb.init`` argument is one row of `WANDB_FIELDS`.
 """
 
 from __future__ import annotations
@@ -42,12 +35,9 @@ class Field(NamedTuple):
     Attributes:
         name: The argument name, and the custom_context key after the table's prefix.
         kind: How custom_context carries it: ``"str"`` as written, ``"json"`` JSON-encoded.
-        role: Where the value goes. Core: ``"init"`` (passed to ``wandb.init`` under its name),
-            ``"resolved"`` (the resolver derives the ``wandb.init`` value: run id, mode) or
-            ``"plugin"`` (read by the plugin only). Sweeps: ``"sweep"`` (part of the W&B sweep
-            definition) or ``"plugin"``.
-        default: What an unset field reads as (the key itself stays absent, so an inner
-            ``with wandb_config(...)`` never resets an outer value).
+        role: Where the value goes: ``"init"`` (``wandb.init`` under its name), ``"resolved"`` (the
+            resolver derives it), ``"plugin"`` (the plugin only), ``"sweep"`` (the sweep definition).
+        default: What an unset field reads as (the key itself stays absent).
         check: Validation of a given value.
     """
 
@@ -91,8 +81,7 @@ class FieldTable:
     Args:
         fields: The settings, in the order signatures and messages list them.
         prefix: The custom_context key of field ``name`` is ``prefix + name``.
-        skip_prefix: Keys with this (longer) prefix belong to another table (core's ``wandb_``
-            keys leave ``wandb_sweep_`` ones to the sweeps package).
+        skip_prefix: Keys with this (longer) prefix belong to another table (``wandb_sweep_``).
     """
 
     def __init__(self, *fields: Field, prefix: str, skip_prefix: str | None = None) -> None:
@@ -114,18 +103,15 @@ class FieldTable:
         return {name: kwargs.pop(name) for name in self.names if name in kwargs}
 
     def merge(
-        self, decorator: Mapping[str, Any], context: Mapping[str, Any], nested: Iterable[str] = ("kwargs",)
+        self, decorator: Mapping[str, Any], context: Mapping[str, Any], nested: tuple[str, ...] = ("kwargs",)
     ) -> dict[str, Any]:
         """Decorator values over context values (None means not given); ``nested`` dicts merge key by key."""
-        nested = tuple(nested)
         merged: dict[str, Any] = {k: v for k, v in context.items() if v is not None}
         for key, value in decorator.items():
             if value is None:
                 continue
-            if key in nested and isinstance(merged.get(key), Mapping) and isinstance(value, Mapping):
-                merged[key] = {**merged[key], **value}
-            else:
-                merged[key] = value
+            both = key in nested and isinstance(merged.get(key), Mapping) and isinstance(value, Mapping)
+            merged[key] = {**merged[key], **value} if both else value
         return merged
 
     def check(self, where: str, values: Mapping[str, Any]) -> None:
@@ -138,8 +124,7 @@ class FieldTable:
     def validate(self, where: str, values: Mapping[str, Any]) -> None:
         """Every check of settings that travel in custom_context, raising `WandbConfigError`.
 
-        Secrets in any value first (no later message may quote one), each field's own check, no
-        secret-carrying names among ``values["kwargs"]``, then JSON for what is encoded as JSON.
+        Secrets first (no later message may quote one), each field's check, then JSON-ability.
         """
         for name, value in values.items():
             check_no_secret_values(where, name, value)
@@ -160,16 +145,15 @@ class FieldTable:
             if value is None:
                 continue
             if key in self.json_fields or isinstance(value, (list, dict, bool, tuple)):
-                out[self.prefix + key] = json.dumps(list(value) if isinstance(value, tuple) else value)
-            else:
-                out[self.prefix + key] = str(value)
+                value = json.dumps(list(value) if isinstance(value, tuple) else value)
+            out[self.prefix + key] = str(value)
         return out
 
     def decode(self, custom_context: Mapping[str, str] | None) -> dict[str, Any]:
         """Read this table's keys back into Python values (the inverse of `encode`).
 
-        String fields are taken as written, an empty one as unset (how a task hides a consumed value:
-        custom_context cannot delete); every other name is JSON, or its raw string where it is not.
+        An empty string field reads as unset: how a task hides a consumed value (custom_context cannot
+        delete). Other names are JSON, or their raw string where they are not.
         """
         out: dict[str, Any] = {}
         for key, raw in (custom_context or {}).items():
@@ -185,11 +169,6 @@ class FieldTable:
             except (TypeError, ValueError):
                 out[name] = raw
         return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Core's table
-# ---------------------------------------------------------------------------------------------
 
 
 def _url(where: str, name: str, value: Any) -> None:
@@ -232,5 +211,4 @@ WANDB_FIELDS = FieldTable(
     prefix="wandb_",
     skip_prefix="wandb_sweep_",
 )
-"""``wandb_config`` / ``@wandb_init`` settings; every other argument is a ``wandb.init`` keyword
-argument carried in ``kwargs``."""
+"""``wandb_config`` / ``@wandb_init`` settings; other ``wandb.init`` arguments travel in ``kwargs``."""

@@ -1,8 +1,7 @@
 """The ``Wandb`` link shown on tracked tasks in the Flyte UI.
 
-Flyte renders links in the submitting process at submit time with the parent's custom_context (and,
-remotely, templated ``run_name``/``action_name``), so the run id is derived from the arguments and the
-parent's advertised run, never from anything the task itself writes.
+Flyte renders links at submit time with the parent's custom_context (remotely, with templated names),
+so the run id is derived from the arguments and the parent's advertised run, never from the task.
 """
 
 from __future__ import annotations
@@ -18,17 +17,12 @@ from flyte import Link
 from ._config import RUN_ENTITY_KEY, RUN_HOST_KEY, RUN_ID_KEY, RUN_PROJECT_KEY, RankScope, RunMode
 from ._runtime import DEFAULT_HOST
 
-# The resolver (derive_run_id, ui_host) loads when a link is first rendered, not at import.
-
 WANDB_ICON = "https://wandb.ai/logo.svg"
 
 
 class Default(str):
-    """A link field's default: reads (and compares) as its value, yet is told apart from an argument.
-
-    ``Wandb().run_mode == "auto"`` as in 2.12, while a link nobody gave a run mode still follows the
-    ``wandb_config`` context's, which an explicit ``Wandb(run_mode="auto")`` overrides.
-    """
+    """A link field's default: reads as its value (``Wandb().run_mode == "auto"`` as in 2.12), yet defers
+    to the ``wandb_config`` context, which an explicit ``Wandb(run_mode="auto")`` overrides."""
 
     __slots__ = ()
 
@@ -53,12 +47,8 @@ def pick(explicit: str | None, context: Mapping[str, str], *keys: str) -> str | 
 
 @dataclass
 class WandbLink(Link):
-    """Base of the plugin's Flyte UI links to W&B (`Wandb` for runs, ``WandbSweep`` for sweeps).
-
-    It holds what every such link has (``host``, ``project``, ``entity``, each deferring to the
-    ``wandb_config`` context when not given) and answers Flyte's ``get_link`` call by handing the
-    rendering context to `url`, which a subclass writes. Extensions subclass it for links of their own.
-    """
+    """Base of the plugin's Flyte UI links to W&B (`Wandb`, ``WandbSweep``): ``host``, ``project`` and
+    ``entity`` deferring to the ``wandb_config`` context when not given; a subclass writes `url`."""
 
     host: str = DEFAULT_HOST_FIELD
     project: str | None = None
@@ -93,10 +83,8 @@ class WandbLink(Link):
     def place(
         self, context: Mapping[str, str], project_keys: tuple[str, ...], entity_keys: tuple[str, ...]
     ) -> tuple[str, str | None, str | None]:
-        """``(host, project, entity)``: each given value, else the first non-empty context key listed.
-
-        The host: the one given, else the context's, ``WANDB_BASE_URL``, W&B cloud.
-        """
+        """``(host, project, entity)``: each given value, else the first non-empty context key listed
+        (the host: else the context's, ``WANDB_BASE_URL``, W&B cloud)."""
         from ._resolve import ui_host
 
         return (
@@ -118,14 +106,9 @@ class WandbLink(Link):
 class Wandb(WandbLink):
     """Link to the W&B run of a tracked task: ``{host}/{entity}/{project}/runs/{id}``.
 
-    ``@wandb_init`` adds one automatically; construct it yourself only to add a link to an untracked
-    task. ``project``/``entity`` fall back to the ``wandb_config`` context. A host given here (or to
-    ``@wandb_init``) wins over the context's; without one the link uses the context's host, then
-    ``WANDB_BASE_URL``, then W&B cloud.
-
-    The fields read as in 2.12 when not given (``host="https://wandb.ai"``, ``run_mode="auto"``,
-    ``rank_scope="global"``), but a value not given explicitly defers to the ``wandb_config``
-    context when the link is rendered.
+    ``@wandb_init`` adds one automatically; construct it yourself only for an untracked task. A field
+    not given reads as in 2.12 (``host="https://wandb.ai"``, ``run_mode="auto"``, ...) but defers to
+    the ``wandb_config`` context (the host then to ``WANDB_BASE_URL``, then W&B cloud).
 
     Args:
         host: W&B UI host, e.g. ``https://wandb.ai`` or a self-hosted server.
@@ -159,13 +142,8 @@ class Wandb(WandbLink):
             self.name = "Weights & Biases (offline)"
 
     def for_ranks(self, worker_index: int | None = None, *, name: str | None = None) -> Wandb:
-        """This link on a distributed (Elastic) task: to the run its ranks write, or their group for
-        ``run_mode="new"``; under ``rank_scope="worker"``, to worker ``worker_index``'s (None: the
-        task has one worker). Never to a parent's run: a distributed task's runs are its own.
-
-        ``flyteplugins-wandb-distributed`` builds an Elastic task's links with it; the ids follow
-        the ranks' (a long id shortened the same way), so the link and the run agree.
-        """
+        """This link on a distributed (Elastic) task: to the run its ranks write (their group for
+        ``run_mode="new"``; worker ``worker_index``'s under ``rank_scope="worker"``), never a parent's."""
         label = self.name if name is None else name
         return dataclasses.replace(self, name=label, _is_distributed=True, _worker_index=worker_index)
 
@@ -205,18 +183,8 @@ class Wandb(WandbLink):
 
 
 def offline_location(mode: str | None, run_name: str) -> str | None:
-    """Where the Flyte run's offline W&B runs are kept, for a link to a run known to be offline.
-
-    A W&B page for an offline run does not exist until ``flyte wandb sync <run>`` uploads it, so
-    the link points at ``<store root>/wandb-offline/<flyte run>/`` instead (see ``_persist``): the
-    place that says the run is offline, where its files are and which run to sync.
-
-    ``mode`` is the run's mode as known when the link is rendered (at submit): the task's
-    ``mode=``, else the ``wandb_config`` context's, else the task environment's ``WANDB_MODE``.
-    None (the ordinary W&B link) when the run is not known to be offline then (no key, or a
-    fail-open fallback, decide at run time: the report tab says so), when the link is rendered in
-    Flyte's local mode (the run folder stays on the machine) or outside a task (no store known).
-    """
+    """``<store root>/wandb-offline/<flyte run>/`` for a run known at submit to be offline (no W&B page
+    exists until ``flyte wandb sync``); None otherwise, in local mode, or outside a task (no store)."""
     if mode != "offline" or not run_name or "{{" in run_name:
         return None
     from ._persist import location, run_prefix

@@ -1,24 +1,5 @@
-"""Flyte identity on W&B runs: which Flyte task made a run, and the way back to its Flyte action.
-
-Every run a tracked task opens carries, as defaults the user's own values always override:
-
-- ``config["flyte"]``: project, domain, run and action names, task name, attempt, mode, the action's
-  console URL (None in local mode) and, on torchrun/Elastic ranks, rank / worker / world size. A
-  config block rather than W&B run metadata: the runs table filters and groups by config keys
-  (``flyte.run_name = ...``), the public API returns them with ``run.config``, and they survive
-  ``wandb sync`` of an offline run, none of which holds for ``wandb-metadata.json``.
-- ``name``: the task's short name and action (``train-a0``), instead of a name W&B makes up; in the
-  characters W&B's own names use, since code names artifacts after the run (``model-{run.name}``:
-  W&B's examples, Hugging Face's ``WandbCallback``) and artifact names allow no others.
-- ``job_type``: the task name (``env.train``).
-- ``tags``: ``flyte-run:<run name>``, so every run of one Flyte run is one filter away. A tag, not the
-  group: distributed ``run_mode="new"`` ranks and offline sweep trials already use the group.
-- ``notes``: the console URL of the action, or a line saying the run was a local one.
-- ``config["inputs"]`` with ``@wandb_init(log_inputs=True)``: the call's JSON-sized inputs as they
-  are, anything larger or not JSON as a short summary (never uploaded).
-
-Only a run this call owns gets them: a child that joins its parent's run (``auto``/``shared``) or a
-shared-mode secondary rank must not overwrite the parent's identity.
+"""Flyte identity on the W&B runs a call opens itself (config ``flyte`` block, name, job type, tag, notes,
+opt-in inputs): defaults the user's own values override (docs/run-modes.md, "What a run looks like").
 """
 
 from __future__ import annotations
@@ -49,29 +30,18 @@ INPUTS_CONFIG_KEY = "inputs"
 RUN_TAG_PREFIX = "flyte-run:"
 LOCAL_NOTE = "Flyte local run: not in a Flyte console."
 
-# An input goes into the config as it is when its JSON form is at most this long; otherwise (and for
-# anything that is not JSON, such as File, Dir, dataclasses or DataFrames) a summary stands for it.
-INPUT_JSON_MAX = 512
+INPUT_JSON_MAX = 512  # longer inputs (and anything not JSON) are logged as a summary
 
-# (decorator settings of the call, its bound inputs): set by `with_inputs` around one tracked call,
-# read by that call's scope. The settings object tells a call's own inputs from an enclosing call's.
+# (decorator settings of the call, its bound inputs), set by `with_inputs` around one tracked call: the
+# settings object tells a call's own inputs from an enclosing call's.
 _call_inputs: contextvars.ContextVar[tuple[object, dict[str, Any]] | None] = contextvars.ContextVar(
     "flyteplugins_wandb_call_inputs", default=None
 )
 
 
-# ---------------------------------------------------------------------------------------------
-# The flyte block, name, job type, tag and notes
-# ---------------------------------------------------------------------------------------------
-
-
 def console_url(ctx: Any) -> str | None:
-    """The Flyte console URL of this action, from Flyte's own builder; None when there is none.
-
-    Local actions are in no console. Elsewhere the URL is ``Console.action_url`` of the client
-    that ``flyte.init(endpoint=...)`` (or, in a pod, ``init_in_cluster``) set up: the same function
-    behind ``flyte.remote.Run.url``. Without a client there is no endpoint to build it from.
-    """
+    """The Flyte console URL of this action (the builder behind ``flyte.remote.Run.url``); None for a local
+    action or without a client (``flyte.init(endpoint=...)``) to build it from."""
     if not ctx or getattr(ctx, "mode", "local") == "local":
         return None
     action = ctx.action
@@ -151,15 +121,10 @@ def apply(
     topology: Topology | None,
     settings_key: object,
 ) -> None:
-    """Fill ``plan.init_kwargs`` with the Flyte defaults (see the module docstring); user values win.
+    """Fill ``plan.init_kwargs`` with the Flyte defaults; user values win.
 
-    Args:
-        plan: The resolved plan of this call.
-        info: Where the call runs.
-        ctx: ``flyte.ctx()`` of the call (falsy outside a task).
-        task: The Flyte task, or None for a plain function.
-        topology: This rank's place in a torchrun job, or None.
-        settings_key: The decorator settings object of this call (matches `with_inputs`).
+    ``ctx`` is ``flyte.ctx()`` (falsy outside a task), ``task`` the Flyte task (None for a function),
+    ``settings_key`` the call's decorator settings (as given to `with_inputs`).
 
     Raises:
         WandbConfigError: An input logged with ``log_inputs=True`` holds the W&B API key.
@@ -172,26 +137,19 @@ def apply(
     config.setdefault(FLYTE_CONFIG_KEY, block)
     inputs = _call_inputs.get()
     if inputs is not None and inputs[0] is settings_key:
-        logged = summarise_inputs(inputs[1])
+        logged = {name: summarise_input(value) for name, value in inputs[1].items()}
         check_no_secret_values("@wandb_init(log_inputs=True)", "inputs", logged)
         config.setdefault(INPUTS_CONFIG_KEY, logged)
     kwargs["config"] = config
     if info.is_task:
-        if not kwargs.get("name"):
-            name = _display_name(task, block)
-            if name:
-                kwargs["name"] = name
+        if not kwargs.get("name") and (name := _display_name(task, block)):
+            kwargs["name"] = name
         if not kwargs.get("job_type") and block["task_name"]:
             kwargs["job_type"] = str(block["task_name"])[:JOB_TYPE_MAX]
     if not kwargs.get("tags") and block["run_name"]:
         kwargs["tags"] = [run_tag(str(block["run_name"]))]
     if not kwargs.get("notes"):
         kwargs["notes"] = _notes(block)
-
-
-# ---------------------------------------------------------------------------------------------
-# Inputs (log_inputs=True)
-# ---------------------------------------------------------------------------------------------
 
 
 def _summary(value: Any) -> str:
@@ -206,21 +164,12 @@ def _summary(value: Any) -> str:
 
 
 def summarise_input(value: Any) -> Any:
-    """``value`` itself when it is JSON and at most `INPUT_JSON_MAX` characters as JSON, else a summary.
-
-    Only plain JSON types count (``bool``, ``int``, ``float``, ``str``, ``None`` and lists / dicts of
-    them): a File, Dir, dataclass or array is never serialised or uploaded, only named.
-    """
+    """``value`` itself when it is plain JSON of at most `INPUT_JSON_MAX` characters, else a summary."""
     try:
         text = json.dumps(value, allow_nan=True)
     except (TypeError, ValueError):
         return _summary(value)
     return value if len(text) <= INPUT_JSON_MAX else _summary(value)
-
-
-def summarise_inputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """Each input through `summarise_input`."""
-    return {name: summarise_input(value) for name, value in inputs.items()}
 
 
 def check_input_names(where: str, func: Callable[..., Any]) -> None:

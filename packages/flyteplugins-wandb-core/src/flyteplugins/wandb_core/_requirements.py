@@ -1,16 +1,8 @@
 """The package list wandb records with each run (``requirements.txt``), read once per process.
 
-By default every ``wandb.init`` reads the metadata of every installed distribution to record the
-run's ``requirements.txt``: 40-150 ms per run depending on the environment's size, and CPU-bound, so
-concurrent runs in one process cannot overlap it. The list is the same for every run of a process,
-so the plugin reads it once, opens the run with ``x_save_requirements=False`` and hands the list to
-wandb itself: the run gets the same ``requirements.txt`` (the same lines, in the same order, recorded
-for upload and for ``wandb sync``) without a scan of its own.
-
-The list is read again when a ``sys.path`` directory changed since (a package installed or removed
-while the process runs), so each run still records what is installed when it starts. When the
-user turned requirements off (``x_save_requirements=False`` in the settings, ``WANDB__SAVE_REQUIREMENTS``
-or wandb's settings files) nothing is recorded, as wandb would do.
+wandb scans every installed distribution on each ``wandb.init`` (40-150 ms, CPU-bound); the plugin
+scans once (again when a ``sys.path`` directory changes), opens the run with ``x_save_requirements=False``
+and hands wandb the list, so the run records the same file. Turned off by the user, nothing is recorded.
 """
 
 from __future__ import annotations
@@ -55,11 +47,8 @@ def installed() -> list[Any]:
 
 
 def take_over(kwargs: dict[str, Any], fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """Settings fields for ``wandb.init`` and whether the plugin records the requirements itself.
-
-    It does when wandb would record them (not turned off, not a disabled run) and this wandb lets
-    the list be handed over; otherwise the fields are returned unchanged and wandb scans as usual.
-    """
+    """Settings fields for ``wandb.init`` and whether the plugin records the requirements itself (when
+    wandb would and lets the list be handed over; otherwise wandb scans as usual)."""
     mode = kwargs.get("mode") or fields.get("mode") or os.environ.get("WANDB_MODE")
     if mode == "disabled" or os.environ.get("WANDB_DISABLED", "").lower() in ("true", "1"):
         return fields, False

@@ -28,14 +28,9 @@ class TaskInfo:
     """What the running code knows about where it is.
 
     Attributes:
-        in_task: Running inside a Flyte task (``flyte.ctx()`` is truthy).
-        is_task: The decorated object is a Flyte task (as opposed to a plain function).
-        run_name: Flyte run name (``ctx.action.run_name``).
-        action_name: Flyte action name (``ctx.action.name``).
-        flyte_mode: ``"local"``, ``"remote"`` or ``"hybrid"``.
-        parent_run_id: ``_wandb_run_id`` from custom_context: the nearest tracked ancestor's run.
-        parent_project / parent_entity / parent_offline: where that run lives.
-        parent_in_process: The ancestor's run is open in this process (local mode) and can be reused.
+        is_task: The decorated object is a Flyte task (not a plain function).
+        parent_run_id: ``_wandb_run_id`` from custom_context: the nearest tracked ancestor's run;
+            ``parent_*`` say where it lives and whether it is open in this process.
         enclosing_run_id: A run active in the caller's own scope (a plain function called in a task).
         sweep_trial: Running as a W&B sweep trial (wandb.agent set WANDB_SWEEP_ID).
     """
@@ -75,14 +70,12 @@ class RunPlan:
     """What the decorator does for one call.
 
     Attributes:
-        action: ``"init"`` a run, ``"reuse"`` the run ``run_id`` already open in this process, or
-            ``"skip"`` (this rank does not log; ``get_wandb_run()`` returns None).
+        action: ``"init"`` a run, ``"reuse"`` the run ``run_id`` open in this process, or ``"skip"``
+            (this rank does not log).
         run_id: The W&B run id (None lets wandb pick one).
-        init_kwargs: ``wandb.init`` keyword arguments, except ``settings``.
-        settings: ``wandb.Settings`` fields (shared-mode labels, base_url, ...).
+        init_kwargs: ``wandb.init`` keyword arguments, except ``settings`` (``wandb.Settings`` fields).
         primary: This process owns the run's final state (finishes it with the exit code).
         advertise: Publish the run to child tasks through custom_context.
-        download_logs / on_error / finish_timeout: Behaviour flags resolved from the settings.
     """
 
     action: Action
@@ -97,11 +90,8 @@ class RunPlan:
     host: str | None = None
 
     def open(self, run_id: str | None, *, resume: bool) -> RunPlan:
-        """Make this a plan that opens the run ``run_id`` (None: wandb picks an id).
-
-        ``resume`` for an id that a Flyte retry or an Elastic restart derives again: the new attempt
-        continues the run the earlier one began instead of failing on it or overwriting it.
-        """
+        """Make this a plan that opens the run ``run_id`` (None: wandb picks an id); ``resume`` for an
+        id a retry or Elastic restart derives again, so the attempt continues the earlier run."""
         self.action = "init"
         self.run_id = run_id
         if run_id is None:
@@ -143,11 +133,8 @@ def choose_mode(explicit: str | None, env: Mapping[str, str], has_credentials: b
     """Explicit mode wins, then WANDB_MODE; with neither and no credentials, go offline."""
     if explicit:
         return explicit
-    if env.get("WANDB_MODE"):
-        return None  # wandb reads it itself
-    if env.get("WANDB_API_KEY") or has_credentials:
-        return None
-    return "offline"
+    # wandb reads WANDB_MODE itself
+    return None if env.get("WANDB_MODE") or env.get("WANDB_API_KEY") or has_credentials else "offline"
 
 
 DERIVED_RUN_ID_MAX = 64
@@ -164,17 +151,11 @@ def _hashed(raw: str, readable: str, limit: int) -> str:
 
 
 def derive_run_id(*parts: str, max_length: int = DERIVED_RUN_ID_MAX) -> str:
-    """The W&B run id for Flyte names (``run_name``, ``action_name``): ``{run_name}-{action_name}``.
+    """The W&B run id for Flyte names: ``{run_name}-{action_name}``, the one place every id is built.
 
-    Every id builder (the decorator, the UI link, distributed ranks) goes through here, so all of them
-    agree. Names W&B accepts as they are keep the readable pattern. Otherwise (``exp/1``, ``a:b#c``, or
-    longer than ``max_length``) characters other than letters, digits, ``-``, ``_`` and ``.`` become
-    ``-`` and a hash of the original names is appended: the result is a pure function of the names,
-    so every attempt and every pod of an action derives the same id, and two names that differ only
-    in the replaced characters or beyond the cut never collide.
-
-    Templated names (``{{.actionName}}``, seen by links rendered remotely at submit time) are kept as
-    they are: Flyte substitutes them later with its own generated names, which need no change.
+    Names W&B refuses, or too long, get other characters replaced by ``-`` and a hash of the original
+    appended, so every pod and attempt derives the same id and distinct names never collide.
+    Templated names (``{{.actionName}}``, links rendered at submit) are kept: Flyte substitutes them.
     """
     raw = "-".join(parts)
     if "{{" in raw:
@@ -206,18 +187,13 @@ def resolve_run(
     distributed: DistributedResolver | None = None,
     trial: Mapping[str, Any] | None = None,
 ) -> RunPlan:
-    """Turn merged settings plus the task's situation into a `RunPlan`.
+    """Turn merged settings (`merge_settings`) plus the task's situation into a `RunPlan`.
 
     Args:
-        settings: Output of `merge_settings()`.
-        task: Where the code runs.
-        topology: torchrun topology, or None when not distributed.
-        env: Environment variables (only WANDB_MODE / WANDB_API_KEY / WANDB_BASE_URL are read).
         has_credentials: A netrc entry for the W&B host exists.
         distributed: Resolver from flyteplugins-wandb-distributed, required when ``topology`` is given.
-        trial: A sweep trial's ``wandb.init`` overrides (``id``, ``config`` merged into the config,
-            ``settings`` merged into the settings, then ``group``, ``mode``, ``project``, ...). The
-            trial's ``id`` is the run id, or the base id that a distributed trial's ranks derive theirs from.
+        trial: A sweep trial's ``wandb.init`` overrides (``config`` and ``settings`` merged); its ``id``
+            is the run id, or the base id a distributed trial's ranks derive theirs from.
     """
     env = env or {}
     s = dict(settings)
@@ -240,8 +216,7 @@ def resolve_run(
             raise RuntimeError("distributed resolver missing")  # guarded by the caller
         plan.run_id = _base_id(explicit_id, task)
         if "mode" not in plan.init_kwargs and env.get("WANDB_MODE"):
-            # Shared mode is set through Settings, which would override WANDB_MODE=offline: make the
-            # environment's mode explicit so the resolver can see it.
+            # Shared mode set through Settings would override WANDB_MODE=offline: make it explicit.
             plan.init_kwargs["mode"] = env["WANDB_MODE"]
         return distributed(s, topology, plan)
     # A sweep trial always gets its own run; wandb.agent (or the launcher's overrides) give its id.
@@ -313,12 +288,8 @@ def _resolve_task(plan: RunPlan, run_mode: str, task: TaskInfo, base_id: str | N
 
 
 def _inherit_parent_project(init_kwargs: dict[str, Any], task: TaskInfo) -> None:
-    """A run with no project of its own goes where its tracked parent's run is.
-
-    Without this a ``run_mode="new"`` child of ``@wandb_init(project="p")`` (a decorator value, which
-    children do not inherit) would land in W&B's default project, far from its parent. Sweep trials are
-    left alone: their project is the sweep's.
-    """
+    """A run with no project of its own (a ``run_mode="new"`` child of ``@wandb_init(project=...)``,
+    which children do not inherit) goes where its tracked parent's run is."""
     if init_kwargs.get("project") or not task.parent_project:
         return
     init_kwargs["project"] = task.parent_project

@@ -1,9 +1,7 @@
 """Early validation of user input: allowed values, W&B's naming rules, JSON-ability and secrets.
 
-Everything here runs at decoration / ``wandb_config`` time, so it must not import wandb (that import
-takes seconds and ``@wandb_init`` runs when the user's module is imported). W&B's own rules are
-mirrored from the SDK's validators (``wandb.Settings``); the tests check them against the installed
-wandb. The checks against what each wandb release accepts are in ``_wandb_checks``.
+It runs at decoration time, so it never imports wandb (seconds); W&B's rules are mirrored from
+``wandb.Settings`` and the tests check them against the installed wandb.
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ RankScope = Literal["global", "worker"]
 OnError = Literal["continue", "raise"]
 """What a task does when W&B cannot be reached: fall back to offline (``"continue"``) or raise."""
 
-# The allowed values, each written once: the Literals above (and wandb's own choices) are the source.
 RUN_MODES: tuple[str, ...] = get_args(RunMode)
 RANK_SCOPES: tuple[str, ...] = get_args(RankScope)
 ON_ERROR_CHOICES: tuple[str, ...] = get_args(OnError)
@@ -37,8 +34,7 @@ NAME_MAX = 128
 NAME_RESERVED = "/\\#?%:"
 # The wandb.init docstring forbids `/ \ # ? % :`; wandb.Settings.validate_run_id refuses `: ; , # ? / '`.
 RUN_ID_RESERVED = "/\\#?%:;,'"
-# W&B does not check run id length client-side, but the id becomes part of names the server caps at
-# 128 characters (artifact names such as `run-{id}-history`); ids we derive stay at half of that.
+# The server caps names built from the id (`run-{id}-history`) at 128 characters; derived ids use half.
 RUN_ID_MAX = 128
 TAG_MAX = 64  # wandb.Settings.validate_run_tags: 1 to 64 characters
 JOB_TYPE_MAX = 64  # the server refuses longer job types when the run is synced
@@ -49,9 +45,8 @@ SECRET_HINT = (
     'flyte.TaskEnvironment(..., secrets=flyte.Secret(key="wandb_api_key", as_env_var="WANDB_API_KEY")).'
 )
 
-# Argument names that can only mean a credential. Applied to top-level arguments and settings keys
-# only: inside `config`, names such as `pad_token`, `rng_key` or `max_tokens` are ordinary ML settings,
-# so nested values are judged by what they hold (the live W&B key), never by their names.
+# Names that can only mean a credential, for top-level arguments and settings keys only: inside
+# `config`, `pad_token` or `max_tokens` are ordinary settings, judged by what they hold.
 _CREDENTIAL_NAME = re.compile(
     r"^(wandb_)?(api_?key|key|token|access_?token|auth_?token|bearer_?token|refresh_?token|access_?key|"
     r"secret|secret_?key|client_?secret|password|passwd|credentials?|private_?key)$"
@@ -69,14 +64,8 @@ class WandbConfigError(ValueError):
 class WandbTrackingError(RuntimeError):
     """W&B could not be reached or refused the run, and ``on_error="raise"`` was requested."""
 
-    # Raised by _lifecycle (which re-exports it); defined here so that importing the package does not
-    # load the run-time modules just for this class.
+    # Defined here so that importing the package does not load the run-time modules for this class.
     __module__ = "flyteplugins.wandb_core._lifecycle"
-
-
-# ---------------------------------------------------------------------------------------------
-# Secrets
-# ---------------------------------------------------------------------------------------------
 
 
 def _snake(name: str) -> str:
@@ -105,31 +94,21 @@ def _holds(text: str, secrets: tuple[str, ...]) -> bool:
 
 
 def find_secret(value: Any, secrets: tuple[str, ...], path: str = "") -> str | None:
-    """The path (``config['a'][0]``) of the first place in ``value`` holding a secret, else None.
-
-    Mapping keys count as places too; a key that holds the secret is shown redacted in the path.
-    """
+    """The path (``config['a'][0]``) of the first place in ``value`` holding a secret (a mapping key
+    holding it is shown redacted), else None."""
     if not secrets:
         return None
     if _is_wandb_settings(value):
         value = _fields_set(value)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
     if isinstance(value, str):
         return path if _holds(value, secrets) else None
-    if isinstance(value, bytes):
-        return path if _holds(value.decode("utf-8", "replace"), secrets) else None
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            shown = "<redacted>" if isinstance(k, str) and _holds(k, secrets) else repr(k)
-            sub = f"{path}[{shown}]"
-            if shown == "<redacted>":
-                return sub
-            found = find_secret(v, secrets, sub)
-            if found is not None:
-                return found
-        return None
-    if isinstance(value, (list, tuple, set, frozenset)):
-        for i, v in enumerate(value):
-            found = find_secret(v, secrets, f"{path}[{i}]")
+    if isinstance(value, (Mapping, list, tuple, set, frozenset)):
+        for k, v in value.items() if isinstance(value, Mapping) else enumerate(value):
+            if isinstance(k, str) and _holds(k, secrets):
+                return f"{path}[<redacted>]"
+            found = find_secret(v, secrets, f"{path}[{k!r}]")
             if found is not None:
                 return found
     return None
@@ -138,20 +117,12 @@ def find_secret(value: Any, secrets: tuple[str, ...], path: str = "") -> str | N
 def check_no_secret_values(
     where: str, argument: str, value: Any, env: Mapping[str, str] | None = None
 ) -> None:
-    """Refuse the live W&B API key anywhere in ``value``: at any depth, as a key, or inside a string.
-
-    The error names where the key was found and never the key itself.
-    """
+    """Refuse the live W&B API key anywhere in ``value``; the error names where, never the key."""
     found = find_secret(value, live_secrets(env), argument)
     if found is not None:
         raise WandbConfigError(
             f"{where}: {found} contains the W&B API key (the value of WANDB_API_KEY). {SECRET_HINT}"
         )
-
-
-# ---------------------------------------------------------------------------------------------
-# Generic checks
-# ---------------------------------------------------------------------------------------------
 
 
 def check_choice(argument: str, value: Any, allowed: Iterable[str]) -> None:
@@ -181,11 +152,6 @@ def _did_you_mean(name: str, allowed: Iterable[str]) -> str:
 
     close = difflib.get_close_matches(name, list(allowed), n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
-
-
-# ---------------------------------------------------------------------------------------------
-# W&B's rules for names, ids, tags and wandb.init arguments
-# ---------------------------------------------------------------------------------------------
 
 
 def check_wandb_name(where: str, argument: str, value: Any) -> None:
@@ -223,9 +189,7 @@ def run_id_problem(value: str) -> str | None:
 
 
 def check_run_id(where: str, argument: str, value: Any) -> None:
-    if not isinstance(value, str):
-        return
-    problem = run_id_problem(value)
+    problem = run_id_problem(value) if isinstance(value, str) else None
     if problem:
         raise WandbConfigError(
             f"{where}: {argument}={value!r} is not a valid W&B run id: {problem}. Use letters, digits, "
@@ -267,8 +231,7 @@ def normalize_settings(where: str, value: Any) -> dict[str, Any] | None:
         return dict(value)
     check_no_secret_values(where, "settings", value)  # before the message below quotes the value
     if _is_wandb_settings(value):
-        # Keep only what the user set, so merging with the context's settings does not reset the rest.
-        return _fields_set(value)
+        return _fields_set(value)  # only what the user set: merging must not reset the rest
     raise WandbConfigError(
         f"{where}: settings must be a dict of wandb.Settings fields or a wandb.Settings object, "
         f"got {type(value).__name__} {value!r}."
@@ -287,11 +250,6 @@ def _is_wandb_settings(value: Any) -> bool:
 def _fields_set(settings: Any) -> dict[str, Any]:
     # Not model_dump(exclude_unset=True): that also returns computed fields, which Settings refuses as input.
     return {name: getattr(settings, name) for name in sorted(settings.model_fields_set)}
-
-
-# ---------------------------------------------------------------------------------------------
-# Decorator misuse
-# ---------------------------------------------------------------------------------------------
 
 
 def check_decorator_argument(where: str, value: Any) -> None:

@@ -1,13 +1,11 @@
 """Checks against what the installed wandb accepts: ``wandb.init`` arguments and ``wandb.Settings`` fields.
 
-At decoration / ``wandb_config`` time they read the recorded table (``_wandb_names``: no wandb
-import); on a wandb line the table lacks, `check_against_installed_wandb` runs them against wandb
-itself just before the run opens.
+Decoration reads the recorded table (`_wandb_names`); on a line it lacks, `check_against_installed_wandb`
+reads wandb itself just before the run opens.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -27,23 +25,18 @@ from ._validate import (
 )
 
 
-def _judge(wandb_names: _wandb_names.WandbNames | None) -> _wandb_names.WandbNames | None:
-    """What a check judges by: ``wandb_names``, else the installed wandb's recorded line.
-
-    None on a line not recorded: the check then waits for `check_against_installed_wandb`, which runs
-    before the run opens.
-    """
-    return wandb_names or _wandb_names.for_early_checks()
-
-
 def check_init_kwargs(
     where: str,
     names: Iterable[str],
     plugin_options: Iterable[str] = (),
     wandb_names: _wandb_names.WandbNames | None = None,
 ) -> None:
-    """Refuse names that are neither ``wandb.init`` arguments nor the plugin's own options (see `_judge`)."""
-    accepted = _judge(wandb_names)
+    """Refuse names that are neither ``wandb.init`` arguments nor the plugin's own options.
+
+    ``wandb_names`` defaults to the installed wandb's recorded line; on a line not recorded the check
+    waits for `check_against_installed_wandb`.
+    """
+    accepted = wandb_names or _wandb_names.for_early_checks()
     if accepted is None:
         return
     known = set(accepted.init_kwargs) | set(plugin_options)
@@ -71,11 +64,8 @@ def _is_number(value: Any, whole: bool) -> bool:
 
 
 def setting_fits(kind: str, value: Any) -> bool:
-    """Whether ``wandb.Settings`` could take ``value`` for a field of this kind (`_wandb_names.KINDS`).
-
-    As lenient as pydantic's lax mode that ``wandb.Settings`` validates with (``"10"`` is a number,
-    ``"yes"`` a bool), so only a value wandb would refuse too is refused.
-    """
+    """Whether ``wandb.Settings`` could take ``value`` for a field of this kind (`_wandb_names.KINDS`),
+    as leniently as its pydantic lax mode (``"10"`` is a number, ``"yes"`` a bool)."""
     if value is None or kind == "any":
         return True
     if kind == "str":
@@ -100,8 +90,8 @@ def setting_fits(kind: str, value: Any) -> bool:
 def check_setting_names_and_types(
     where: str, settings: Mapping[str, Any], wandb_names: _wandb_names.WandbNames | None = None
 ) -> None:
-    """Each key a ``wandb.Settings`` field of the installed wandb, each value of its kind (see `_judge`)."""
-    accepted = _judge(wandb_names)
+    """Each key a ``wandb.Settings`` field, each value of its kind (judged as in `check_init_kwargs`)."""
+    accepted = wandb_names or _wandb_names.for_early_checks()
     if accepted is None:
         return
     for key, value in settings.items():
@@ -123,21 +113,12 @@ def check_setting_names_and_types(
 def check_against_installed_wandb(
     where: str, wandb: Any, init_kwargs: Iterable[str], settings: Mapping[str, Any]
 ) -> None:
-    """Before a run opens: the checks decoration left to the installed wandb, when its line is not recorded.
-
-    wandb is imported by then, so its own ``wandb.init`` signature and ``wandb.Settings`` model are
-    read; on a recorded line decoration has already judged the same names, so nothing is repeated.
-    """
+    """Before a run opens, on a wandb line not recorded: the checks decoration left, against wandb itself."""
     if _wandb_names.for_early_checks() is not None:
         return
-    live = _installed_names(wandb)
+    live = _wandb_names.read_installed(wandb)
     check_init_kwargs(where, init_kwargs, wandb_names=live)
     check_setting_names_and_types(where, settings, wandb_names=live)
-
-
-@functools.lru_cache(maxsize=1)
-def _installed_names(wandb: Any) -> _wandb_names.WandbNames:
-    return _wandb_names.read_installed(wandb)
 
 
 def check_settings(where: str, settings: Mapping[str, Any]) -> None:
@@ -166,12 +147,8 @@ def check_settings(where: str, settings: Mapping[str, Any]) -> None:
 def check_wandb_inputs(
     where: str, values: Mapping[str, Any], extra: Mapping[str, Any], plugin_options: Iterable[str] = ()
 ) -> None:
-    """Secrets anywhere, then the ``wandb.init`` keyword arguments no named field covers.
-
-    ``values`` are the named fields (project, id, tags, ...: their own checks are in the settings
-    table, `_fields.WANDB_FIELDS`), ``extra`` the other ``wandb.init`` keyword arguments (``settings``
-    already normalised to a dict). The secret checks run first, so no later message can quote the key.
-    """
+    """Secrets anywhere (first: no later message may quote the key), then the ``wandb.init`` keyword
+    arguments ``extra`` that no named field of ``values`` covers (those are checked by `_fields`)."""
     for name, value in (*values.items(), *extra.items()):
         check_no_secret_values(where, name, value)
     check_no_secret_arguments(where, extra.keys())

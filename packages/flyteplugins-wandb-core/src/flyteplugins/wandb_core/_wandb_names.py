@@ -1,14 +1,7 @@
-"""What each wandb release accepts, recorded so that decoration never has to import wandb.
-
-Importing wandb takes seconds; ``@wandb_init`` runs at module import, so the checks that must happen
-there read this table instead: the ``wandb.init`` keyword arguments and the ``wandb.Settings`` fields
-with the kind of value each takes, for every recorded release line (major.minor). A name's
-``[since-until]`` suffix gives the lines that have it. ``scripts/record_wandb_names.py`` writes the
-table from real installs; ``tests/test_validate_inputs.py`` checks it against the installed wandb.
-
-On a wandb line not recorded here (a release newer than the table), the names and kinds are read from
-the installed wandb itself when the first run is about to open (`read_installed`), so the checks are
-never off, only later.
+"""What each wandb release line accepts (``wandb.init`` arguments, ``wandb.Settings`` fields and their
+kinds), recorded by ``scripts/record_wandb_names.py`` so that decoration never imports wandb (seconds).
+A name's ``[since-until]`` suffix gives the lines that have it; an unrecorded line is read from the
+installed wandb when the first run opens (`read_installed`).
 """
 
 from __future__ import annotations
@@ -21,7 +14,7 @@ from typing import Any, NamedTuple
 
 Line = tuple[int, int]
 
-# Value kinds of wandb.Settings fields, as `_validate.check_setting_value` judges them.
+# Value kinds of wandb.Settings fields, as `_wandb_checks.setting_fits` judges them.
 KINDS: Mapping[str, str] = {
     "str": "a string",
     "int": "an integer",
@@ -179,11 +172,8 @@ def installed_release() -> str | None:
 
 
 def for_early_checks() -> WandbNames | None:
-    """The names decoration checks against: the installed wandb's recorded line.
-
-    None when that line is not recorded: then `read_installed` judges the names when the run opens.
-    Without wandb installed (a submit-only environment), the newest recorded line stands in.
-    """
+    """The installed wandb's recorded line, or None when it is not recorded; without wandb installed
+    (a submit-only environment) the newest recorded line."""
     release = installed_release()
     return recorded(release if release is not None else RECORDED_RELEASES[-1])
 
@@ -206,6 +196,7 @@ def kind_of(annotation: Any) -> str:
     return "any"
 
 
+@functools.lru_cache(maxsize=1)
 def read_installed(wandb: Any) -> WandbNames:
     """The names of the imported ``wandb`` module itself (its ``wandb.init`` signature and settings model)."""
     import inspect
