@@ -1,20 +1,8 @@
-"""Distributed-training support for ``flyteplugins-wandb``: rank handling under torchrun / Flyte Elastic.
+"""Rank handling for ``flyteplugins-wandb`` under torchrun / Flyte Elastic (the ``[distributed]`` extra).
 
-Installed with ``pip install 'flyteplugins-wandb[distributed]'``. Nothing to call: ``@wandb_init``
-(from ``flyteplugins.wandb``) finds this package when a task runs with ``WORLD_SIZE > 1`` and applies
-the ``run_mode`` × ``rank_scope`` matrix:
-
-- ``"auto"``: global rank 0 logs (``rank_scope="global"``), or local rank 0 of each worker
-  (``"worker"``); every other rank gets ``None`` from ``get_wandb_run()`` and starts no wandb process.
-- ``"shared"``: every rank writes to one run (or one per worker) in W&B shared mode; one primary per
-  run finishes it, every writer is labelled ``rank-{r}`` / ``worker-{w}-rank-{r}``.
-- ``"new"``: one run per rank, grouped globally (or per worker).
-
-``get_distributed_info()`` (also importable from ``flyteplugins.wandb``) describes this process's place.
-
-Core imports this module lazily and calls six of its functions: ``check_task``, ``links_for_task``,
-``is_distributed_task``, ``detect_topology``, ``resolve_distributed`` and ``on_run_open`` (when and with
-what: the docstring of core's ``_extras``). Renaming one of them breaks core.
+Nothing to call: ``@wandb_init`` finds this package when a task runs with ``WORLD_SIZE > 1`` and applies
+the ``run_mode`` × ``rank_scope`` matrix (docs/distributed.md). Core calls the functions in its
+``_extras.RANK_HOOKS``: renaming one breaks core.
 """
 
 from __future__ import annotations

@@ -1,17 +1,8 @@
-"""Make sure a torchrun rank's runs go through core's SIGTERM path when the worker group is stopped.
+"""Install core's SIGTERM handler (``ext.install_sigterm_handler``) in a torchrun rank, so runs still open
+when the agent stops the worker group are finished with exit code 143 instead of lost.
 
-When one rank fails (or the pod is preempted), the torchrun/Elastic agent stops every other worker
-with SIGTERM, whose default action ends the process at once: a run still open there would keep no
-exit code and lose whatever the wandb service had not yet flushed. Core's preemption handler
-(``flyteplugins.wandb_core.ext.install_sigterm_handler``) already covers every run core opened: it
-marks them preempting, finishes them with exit code 143 (flushing everything logged) and chains to
-the previous handler. There is one SIGTERM path for ranks and single processes alike; a rank whose
-own code raised finishes through its scope instead, with exit code 1, before any signal arrives.
-
-What this module adds is *where* the handler gets installed: Python runs signal handlers in the main
-thread only and only the main thread may install them, so the handler is installed when an Elastic
-task is decorated in a worker (usually at import, in the main thread) or when a run opens in the main
-thread (Flyte's Elastic launcher calls the task there).
+Only the main thread may install a signal handler, so it is installed when an Elastic task is decorated
+in a worker (at import) or when a run opens in the main thread (Flyte's Elastic launcher calls it there).
 """
 
 from __future__ import annotations

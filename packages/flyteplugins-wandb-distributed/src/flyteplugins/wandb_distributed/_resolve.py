@@ -1,20 +1,5 @@
-"""The run_mode × rank_scope matrix: which ranks open which W&B runs, with which ids and groups.
-
-Pure: the result depends only on the arguments, so every cell is table-tested without processes.
-
-===========  ===========================  =====  =====================================  ==================
-run_mode     who calls wandb.init          runs   run id (multi-node)                    group
-===========  ===========================  =====  =====================================  ==================
-auto/global  global rank 0                 1      {base}                                 -
-auto/worker  local rank 0 of each worker   N      {base}-worker-{w}                      -
-shared/glob  every rank (shared mode)      1      {base}                                 -
-shared/work  every rank (shared mode)      N      {base}-worker-{w}                      -
-new/global   every rank                    N×M    {base}-rank-{rank}                     {base}
-new/worker   every rank                    N×M    {base}-worker-{w}-rank-{local_rank}    {base}-worker-{w}
-===========  ===========================  =====  =====================================  ==================
-
-On a single node (one worker) ``rank_scope`` changes nothing: ids are ``{base}`` and
-``{base}-rank-{rank}`` (group ``{base}``).
+"""The run_mode × rank_scope matrix (docs/distributed.md): which ranks open which W&B runs, with which ids
+and groups. Pure, so every cell is table-tested without processes.
 """
 
 from __future__ import annotations
@@ -74,18 +59,10 @@ def _skip(plan: RunPlan, run_id: str | None) -> RunPlan:
 
 
 def resolve_distributed(settings: Mapping[str, Any], topology: Topology, plan: RunPlan) -> RunPlan:
-    """Adjust the single-process ``plan`` for this rank of a distributed job.
+    """Adjust core's single-process ``plan`` (``run_id`` preset to the base id) for this rank.
 
-    Args:
-        settings: Merged settings (``run_mode``, ``rank_scope``, ...).
-        topology: This rank's place in the job. It alone decides: a distributed task's runs are its
-            own, never its parent's, so every rank derives the same ids without talking to the others.
-        plan: Core's plan, with ``run_id`` preset to the base id (``{run_name}-{action_name}``, or the
-            user's ``id``) and ``init_kwargs`` holding project, entity, config, mode, ...
-
-    Returns:
-        The same plan, with ``action`` (``init``/``skip``), ``run_id``, ``init_kwargs`` (id, group,
-        resume, reinit), ``settings`` (shared-mode fields) and ``primary`` set for this rank.
+    ``topology`` alone decides (a distributed task's runs are never its parent's), so every rank
+    derives the same ids without talking to the others.
 
     Raises:
         WandbConfigError: ``run_mode="shared"`` without a base id (ranks could not agree on a run).

@@ -1,7 +1,6 @@
 """Decoration-time support for Elastic tasks: the task's shape, its W&B links and early checks.
 
-The Elastic config is read by attribute (``nnodes``, ``nproc_per_node``), so this package does not
-import flyteplugins-pytorch or torch: a task that uses Elastic already brings both.
+The Elastic config is read by attribute, so neither flyteplugins-pytorch nor torch is imported.
 """
 
 from __future__ import annotations
@@ -20,10 +19,7 @@ def _task_name(task: Any) -> str:
 
 
 def elastic_shape(task: Any) -> tuple[int, int]:
-    """``(max nodes, processes per node)`` from the task's Elastic plugin config.
-
-    ``nnodes`` may be an int or an elastic range such as ``"2:4"``; a range gives its upper bound,
-    the most workers the job can have.
+    """``(max nodes, processes per node)`` from the task's Elastic config (``nnodes="2:4"`` gives 4).
 
     Raises:
         WandbConfigError: ``nnodes`` or ``nproc_per_node`` cannot be read as positive integers.
@@ -54,12 +50,8 @@ def is_distributed_task(task: Any) -> bool:
 
 
 def links_for_task(task: Any, link_args: Mapping[str, Any], settings: Mapping[str, Any]) -> Sequence[Wandb]:
-    """The W&B links of an Elastic task, derived from its Elastic config at decoration time.
-
-    One link per worker for ``rank_scope="worker"`` on a multi-node task (``{base}-worker-{i}``, or
-    the worker's group for ``run_mode="new"``); otherwise one link (the run, or the ranks' group for
-    ``run_mode="new"``). A one-process Elastic task is not distributed and gets the ordinary link.
-    """
+    """The W&B links of an Elastic task: one per worker for ``rank_scope="worker"`` on several nodes,
+    otherwise one (the ordinary link for a one-process task)."""
     del settings  # link_args already carries what the link needs
     nodes, _ = elastic_shape(task)
     link = Wandb(**link_args)
@@ -73,9 +65,6 @@ def links_for_task(task: Any, link_args: Mapping[str, Any], settings: Mapping[st
 
 def check_task(task: Any, settings: Mapping[str, Any]) -> None:
     """Refuse or warn about settings that cannot work on an Elastic task.
-
-    An ``async def`` task function is fine: core runs its coroutine to completion in each worker
-    (Flyte's Elastic plugin calls the function without awaiting it).
 
     Raises:
         WandbConfigError: The Elastic config cannot be read (see `elastic_shape()`).

@@ -31,12 +31,8 @@ def _int(env: Mapping[str, str], name: str, default: int | None = None) -> int:
 
 
 def detect_topology(env: Mapping[str, str]) -> Topology | None:
-    """The distributed topology described by ``env``, or None when this is not a multi-process job.
-
-    ``WORLD_SIZE`` > 1 together with ``RANK`` marks a torchrun worker. ``LOCAL_RANK`` defaults to 0,
-    ``LOCAL_WORLD_SIZE`` to ``WORLD_SIZE`` (one node), ``GROUP_RANK`` (the worker/node index) to
-    ``RANK // LOCAL_WORLD_SIZE``. The number of workers is ``GROUP_WORLD_SIZE`` when torchrun set it,
-    else ``WORLD_SIZE / LOCAL_WORLD_SIZE`` rounded up.
+    """The topology described by ``env`` (``WORLD_SIZE`` > 1 and ``RANK``), else None; missing
+    ``LOCAL_*``/``GROUP_*`` variables default to one node's values.
 
     Raises:
         WandbConfigError: A variable is not an integer, or the values contradict each other.
@@ -71,8 +67,7 @@ def get_distributed_info() -> dict[str, Any] | None:
 
     Returns:
         ``{"rank", "local_rank", "world_size", "local_world_size", "worker_index", "num_workers"}``
-        (all ints): global rank, rank on this worker (node), total processes, processes on this
-        worker, worker (node) index and number of workers.
+        (all ints; a worker is a node).
     """
     topology = detect_topology(os.environ)
     return None if topology is None else dataclasses.asdict(topology)

@@ -1,16 +1,11 @@
-"""Weights & Biases tracking for Flyte 2 tasks: the import surface users write.
+"""Weights & Biases tracking for Flyte 2 tasks: put ``@wandb_init`` above ``@env.task``.
 
-``from flyteplugins.wandb import wandb_init, wandb_config, get_wandb_run`` and put ``@wandb_init`` above
-``@env.task``. This module belongs to the ``flyteplugins-wandb`` distribution in every release (as it
-did in 2.12), so ``pip install -U`` / downgrades never have two distributions owning the same files;
-the implementation lives in ``flyteplugins.wandb_core`` and the optional packages.
-
-Importing this package does not import ``wandb``. Names from the optional packages (sweeps,
-distributed) resolve on first use and raise `MissingExtraError` naming the extra to install.
+This distribution owns ``flyteplugins.wandb`` in every release (as in 2.12), so upgrades never leave two
+owners of one file; the code lives in ``flyteplugins.wandb_core`` and the optional packages, whose names
+resolve on first use (or raise `MissingExtraError` naming the extra). Importing it does not import wandb.
 """
 
-# No `from __future__ import annotations` and no plain `import os`/`import typing` here: every name
-# bound at module level shows in `vars()`, and the namespace is meant to hold the public API only.
+# Every name bound here shows in `vars()`, which is meant to hold the public API only: no plain imports.
 import types as _types
 import typing as _typing
 
@@ -47,8 +42,7 @@ if _typing.TYPE_CHECKING:  # pragma: no cover
         use_wandb_artifact,
     )
 
-# Only names that resolve with the base install: `from flyteplugins.wandb import *` must work without
-# any extra. The optional names are still importable by name (see __getattr__).
+# `import *` must work without any extra; optional names are importable by name (see __getattr__).
 __all__ = [
     "Checkpoint",
     "MissingExtraError",
@@ -77,22 +71,16 @@ if sorted(__all__) != sorted(_core.__all__):  # pragma: no cover - a release wit
     raise ImportError("flyteplugins-wandb and flyteplugins-wandb-core are at different versions")
 
 
-def _module(name: str) -> _typing.Any:
-    import importlib
-
-    return importlib.import_module(name)
-
-
-# Attributes of 2.12's module that its users' tests patch (`flyteplugins.wandb.os.makedirs`,
-# `flyteplugins.wandb.wandb.Api`, `flyteplugins.wandb.flyte.ctx`): the real modules, so a patch of
-# their attributes reaches the plugin too. Reachable by attribute access, not listed by `dir()`;
-# `wandb` resolves on first use (importing it eagerly would cost every user about a second).
+# 2.12's module attributes its users' tests patch (`flyteplugins.wandb.wandb.Api`): the real modules,
+# so a patch reaches the plugin too; `wandb` resolves on first use (eagerly it costs about a second).
 _COMPAT_MODULES = ("flyte", "os", "wandb")
 
 
 def __getattr__(name: str) -> _typing.Any:
     if name in _COMPAT_MODULES:
-        return _module(name)
+        import importlib
+
+        return importlib.import_module(name)
     if name in _core.LAZY_NAMES or name in _OPTIONAL_NAMES:
         value = getattr(_core, name)
         globals()[name] = value  # resolve once
@@ -101,8 +89,7 @@ def __getattr__(name: str) -> _typing.Any:
 
 
 def __dir__() -> list[str]:
-    # The public API (optional names included: they resolve on first use, or raise MissingExtraError
-    # naming the extra) and whichever public submodules are imported (`testing`).
+    # The public API, optional names included, and whichever public submodules are imported (`testing`).
     submodules = [
         n for n, v in globals().items() if not n.startswith("_") and isinstance(v, _types.ModuleType)
     ]

@@ -1,10 +1,5 @@
-"""2.12's configuration module path, kept for code and tests that import from it.
-
-2.12 defined its config objects here as dataclasses (``_WandBConfig(project=...)``); ours are built
-by the public factories `wandb_config` and `wandb_sweep_config`, which validate their arguments.
-The two names below construct through those factories and answer ``isinstance`` for the objects
-the factories return, so ``_WandBConfig(project="p").to_dict()`` and ``isinstance(get_wandb_context(),
-_WandBConfig)`` behave as they did. New code should use the public names from ``flyteplugins.wandb``.
+"""2.12's configuration module path, kept for code that imports from it: `_WandBConfig(**fields)` calls
+`wandb_config` (likewise `_WandBSweepConfig`) and answers ``isinstance`` for what the factory returns.
 """
 
 from __future__ import annotations
