@@ -151,6 +151,33 @@ def test_a_sync_with_a_wrong_key_fails_and_the_next_one_uploads(
     assert run.id == child.run_id and len(run.history_lines) in (3, 4, 5) and run.state == "finished"
 
 
+def test_a_sync_against_a_server_that_never_answers_times_out_and_the_next_one_uploads(
+    three_runs: str, s3: dict[str, str], tmp_path: Path
+) -> None:
+    run_name = "persist-hung"
+    with cluster_pod.isolated_env(tmp_path, **s3):
+        child = next(r for r in list_stored_runs(three_runs, store=STORE) if r.action != "a0")
+        _copy_folder(child.uri, child.uri.replace(f"/{three_runs}/", f"/{run_name}/"))
+    # Accepts connections (the kernel completes them from the backlog) and never answers.
+    with socket.create_server(("127.0.0.1", 0), backlog=128) as silent:
+        hung = {"WANDB_BASE_URL": f"http://127.0.0.1:{silent.getsockname()[1]}", "WANDB_API_KEY": "a" * 40}
+        with cluster_pod.isolated_env(tmp_path, **hung, **s3):
+            cmd = ["wandb", "sync", run_name, "--store", STORE, "--timeout", "3", "--no-progress"]
+            flyte_cli = str(Path(sys.executable).with_name("flyte"))
+            # Without the sync's own timeout, wandb sync retries a silent server for hours.
+            out = subprocess.run([flyte_cli, *cmd], capture_output=True, text=True, timeout=180)
+            [stored] = list_stored_runs(run_name, store=STORE)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "0 run folder(s) synced, 0 synced before, 1 failed" in out.stdout
+    assert "TimeoutError: W&B did not answer within 3 s" in out.stderr, out.stderr
+    assert not stored.synced
+    with LoopbackServer() as server, cluster_pod.isolated_env(tmp_path, **server.env(), **s3):
+        report = sync_offline_runs(run_name, store=STORE, progress=False, timeout=120)
+        assert report.ok and len(report.synced) == 1, report.failed
+        [run] = server.runs()
+    assert run.id == child.run_id and run.state == "finished"
+
+
 def test_a_run_file_cut_short_syncs_what_it_holds_once(
     three_runs: str, s3: dict[str, str], tmp_path: Path
 ) -> None:

@@ -80,7 +80,7 @@ def _prepare(store: fsspec.AbstractFileSystem, run_dir: Path, uri: str, **kwargs
 def _on_wandb(monkeypatch: pytest.MonkeyPatch, rows: int | None) -> list[tuple[str, str, str]]:
     asked: list[tuple[str, str, str]] = []
 
-    def fake(run_id: str, project: str, entity: str) -> int:
+    def fake(run_id: str, project: str, entity: str, timeout: float = 0) -> int:
         if rows is None:
             raise AssertionError("W&B was asked, though nothing of the folder can be there")
         asked.append((run_id, project, entity))

@@ -10,6 +10,7 @@ import sys
 import rich_click as click
 
 from ._persist import STORE_ENV
+from ._sync_resume import DEFAULT_TIMEOUT
 
 
 @click.group(name="wandb")
@@ -29,9 +30,23 @@ def wandb_group() -> None:
 )
 @click.option("--project", "-p", default=None, help="Override the W&B project of every synced run.")
 @click.option("--entity", "-e", default=None, help="Override the W&B entity of every synced run.")
+@click.option(
+    "--timeout",
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Seconds one run folder's upload may take; a folder W&B does not answer for within it fails.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def sync_command(
-    run_name: str, store: str | None, workers: int, project: str | None, entity: str | None, no_progress: bool
+    run_name: str,
+    store: str | None,
+    workers: int,
+    project: str | None,
+    entity: str | None,
+    timeout: float,
+    no_progress: bool,
 ) -> None:
     """Upload the offline W&B runs of the Flyte run RUN_NAME to W&B (as `wandb sync` does).
 
@@ -42,7 +57,13 @@ def sync_command(
 
     try:
         report = sync_offline_runs(
-            run_name, store=store, workers=workers, progress=not no_progress, project=project, entity=entity
+            run_name,
+            store=store,
+            workers=workers,
+            progress=not no_progress,
+            project=project,
+            entity=entity,
+            timeout=timeout,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc

@@ -24,6 +24,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -36,6 +37,7 @@ from ._offline import _BLOCK, _FIRST, _FULL, _HEADER_LEN, _LAST, _MIDDLE, _RECOR
 __all__ = ["SYNCING_SUFFIX", "prepare_upload"]
 
 SYNCING_SUFFIX = ".syncing"
+DEFAULT_TIMEOUT = 600.0  # seconds one call to W&B (a folder's upload, a query) may take
 
 # In a process of its own, as for publishing a sweep: wandb.Api logs in process-wide.
 _HISTORY_ROWS = """
@@ -53,13 +55,30 @@ else:
 """
 
 
-def history_rows_on_wandb(run_id: str, project: str, entity: str) -> int:
+def run_wandb(
+    args: list[str], timeout: float, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a command that talks to W&B; raises TimeoutError when it has not ended within ``timeout`` s."""
+    # wandb retries a server that does not answer for a very long time. A session of its own, so that
+    # the kill also reaches the wandb-core service the command started.
+    pipe = subprocess.PIPE
+    with subprocess.Popen(
+        args, stdin=pipe, stdout=pipe, stderr=pipe, text=True, env=env, start_new_session=True
+    ) as proc:
+        try:
+            out, err = proc.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise TimeoutError(f"W&B did not answer within {timeout:g} s") from None
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def history_rows_on_wandb(run_id: str, project: str, entity: str, timeout: float = DEFAULT_TIMEOUT) -> int:
     """How many history rows W&B holds for the run (0 when it does not exist); raises when unreachable."""
     payload = json.dumps({"id": run_id, "project": project, "entity": entity})
     env = {**os.environ, "WANDB_SILENT": "true"}
-    proc = subprocess.run(
-        [sys.executable, "-c", _HISTORY_ROWS], input=payload, capture_output=True, text=True, env=env
-    )
+    proc = run_wandb([sys.executable, "-c", _HISTORY_ROWS], timeout, payload, env)
     found = [line for line in proc.stdout.splitlines() if line.startswith("rows:")]
     if proc.returncode != 0 or not found:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-2:]
@@ -134,6 +153,7 @@ def prepare_upload(
     online: bool,
     project: str | None,
     entity: str | None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> int:
     """Make the downloaded folder ``local_dir`` (stored at ``uri``) safe to upload; returns how many
     history rows were left out because W&B already holds them.
@@ -148,6 +168,7 @@ def prepare_upload(
         online: An online run's folder whose upload W&B never confirmed.
         project: The W&B project it goes to (default: the one in the folder).
         entity: The W&B entity it goes to (default: the one in the folder, else the key's default).
+        timeout: Seconds a query to W&B may take.
     """
     from ._offline import read_offline_run
 
@@ -155,7 +176,7 @@ def prepare_upload(
 
     def rows_now() -> int:
         run = read_offline_run(local_dir)
-        return history_rows_on_wandb(run_id, project or run.project, entity or run.entity)
+        return history_rows_on_wandb(run_id, project or run.project, entity or run.entity, timeout)
 
     before = read_marker(fs, marker)
     if before is None:

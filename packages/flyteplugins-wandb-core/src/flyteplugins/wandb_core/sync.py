@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,7 +45,7 @@ from typing import Any
 import flyte
 
 from ._persist import STORE_DIR, STORE_ENV, SWEEP_DIR, run_prefix, store_root
-from ._sync_resume import prepare_upload
+from ._sync_resume import DEFAULT_TIMEOUT, prepare_upload, run_wandb
 
 __all__ = [
     "StoredRun",
@@ -268,7 +267,9 @@ print("sweep-id:" + str(sweep_id))  # a line of its own: wandb.sweep prints to s
 """
 
 
-def _publish_sweep(sweep: StoredSweep, runs: list[StoredRun], project: str | None, entity: str | None) -> str:
+def _publish_sweep(
+    sweep: StoredSweep, runs: list[StoredRun], project: str | None, entity: str | None, timeout: float
+) -> str:
     """Create the W&B sweep of an offline sweep whose trials are all synced; returns its id."""
     import json
 
@@ -283,9 +284,7 @@ def _publish_sweep(sweep: StoredSweep, runs: list[StoredRun], project: str | Non
         "entity": entity or spec.get("entity") or None,
         "prior_runs": sorted({r.target_id for r in trials}),
     }
-    proc = subprocess.run(
-        [sys.executable, "-c", _PUBLISH], input=json.dumps(payload), capture_output=True, text=True
-    )
+    proc = run_wandb([sys.executable, "-c", _PUBLISH], timeout, json.dumps(payload))
     found = [line for line in proc.stdout.splitlines() if line.startswith("sweep-id:")]
     if proc.returncode != 0 or not found:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
@@ -296,7 +295,12 @@ def _publish_sweep(sweep: StoredSweep, runs: list[StoredRun], project: str | Non
 
 
 def _publish_sweeps(
-    run_name: str, store: str | None, report: SyncReport, project: str | None, entity: str | None
+    run_name: str,
+    store: str | None,
+    report: SyncReport,
+    project: str | None,
+    entity: str | None,
+    timeout: float,
 ) -> None:
     """Publish every stored offline sweep not published yet whose trial runs are all synced."""
     sweeps = [s for s in list_stored_sweeps(run_name, store=store) if not s.published]
@@ -308,13 +312,18 @@ def _publish_sweeps(
         if not trials or not all(r.synced for r in trials):
             continue  # a trial failed to sync (in report.failed): publish on the next sync
         try:
-            report.sweeps[sweep.sweep_id] = _publish_sweep(sweep, runs, project, entity)
+            report.sweeps[sweep.sweep_id] = _publish_sweep(sweep, runs, project, entity, timeout)
         except Exception as exc:
             report.failed[sweep.uri] = f"{type(exc).__name__}: {exc}"
 
 
 def _sync_one(
-    run: StoredRun, extra_args: list[str], first_part: bool, project: str | None, entity: str | None
+    run: StoredRun,
+    extra_args: list[str],
+    first_part: bool,
+    project: str | None,
+    entity: str | None,
+    timeout: float,
 ) -> None:
     import flyte.storage as storage
 
@@ -325,7 +334,7 @@ def _sync_one(
         # A sync cut off in this folder's upload left its first rows on W&B: leave those out.
         prepare_upload(
             _fs(run.uri), run.uri, local, run_id=run.target_id, first_part=first_part,
-            online=run.online, project=project, entity=entity,
+            online=run.online, project=project, entity=entity, timeout=timeout,
         )  # fmt: skip
         cmd = [sys.executable, "-m", "wandb", "sync", "--include-synced"]
         if run.online:
@@ -334,14 +343,14 @@ def _sync_one(
             cmd += ["--id", run.sync_id]
         # Not silent: with WANDB_SILENT a refused upload prints nothing at all (see below).
         env = {**os.environ, "WANDB_SILENT": "false"}
-        proc = subprocess.run([*cmd, *extra_args, local], capture_output=True, text=True, env=env)
+        proc = run_wandb([*cmd, *extra_args, local], timeout, env=env)
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
             raise RuntimeError(f"wandb sync exited {proc.returncode}: {' | '.join(tail)}")
         # wandb sync exits 0 when W&B refuses the upload (a wrong key: "wandb: ERROR ... 401"), having
         # sent nothing; a .synced marker then would hide the folder from every later sync.
         errors = [line for line in (proc.stderr + proc.stdout).splitlines() if line.startswith(_WANDB_ERROR)]
-        if errors and not _all_rows_on_wandb(run, local, project, entity):
+        if errors and not _all_rows_on_wandb(run, local, project, entity, timeout):
             raise RuntimeError(f"wandb sync reported: {errors[-1][len(_WANDB_ERROR) :].strip()}")
         marker = os.path.join(tmp, "marker")
         with open(marker, "w") as f:
@@ -349,7 +358,9 @@ def _sync_one(
         asyncio.run(storage.put(marker, f"{run.uri}{SYNCED_SUFFIX}"))
 
 
-def _all_rows_on_wandb(run: StoredRun, local: str, project: str | None, entity: str | None) -> bool:
+def _all_rows_on_wandb(
+    run: StoredRun, local: str, project: str | None, entity: str | None, timeout: float
+) -> bool:
     """Whether W&B holds every history row of the folder as uploaded, despite wandb sync's error.
 
     A folder whose log ends in a half-written record (the pod's disk filled up, the pod was killed
@@ -363,7 +374,9 @@ def _all_rows_on_wandb(run: StoredRun, local: str, project: str | None, entity: 
     try:
         folder = read_offline_run(local)  # as uploaded: without the rows an earlier cut-off sync sent
         before = read_marker(_fs(run.uri), f"{run.uri}{SYNCING_SUFFIX}") or 0
-        held = history_rows_on_wandb(run.target_id, project or folder.project, entity or folder.entity)
+        held = history_rows_on_wandb(
+            run.target_id, project or folder.project, entity or folder.entity, timeout
+        )
     except Exception:
         return False
     return held > 0 and held >= before + len(folder.history)
@@ -385,6 +398,7 @@ def sync_offline_runs(
     progress: bool = True,
     project: str | None = None,
     entity: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> SyncReport:
     """Upload every offline run the Flyte run ``run_name`` kept in its storage to W&B.
 
@@ -398,15 +412,19 @@ def sync_offline_runs(
         progress: Show a progress bar on stderr.
         project: Override the W&B project of every synced run.
         entity: Override the W&B entity of every synced run.
+        timeout: Seconds one folder's upload (or one query to W&B) may take; a folder W&B does not
+            answer for within it fails (not marked synced: the next sync tries it again).
 
     Raises:
-        ValueError: ``run_name``, ``store`` or ``workers`` is not usable, or the store keeps nothing
-            for ``run_name`` (a mistyped run name or the wrong bucket: the message lists the Flyte
-            runs the store does keep).
+        ValueError: ``run_name``, ``store``, ``workers`` or ``timeout`` is not usable, or the store
+            keeps nothing for ``run_name`` (a mistyped run name or the wrong bucket: the message
+            lists the Flyte runs the store does keep).
         OSError: The store could not be read (no such bucket, no credentials, unreachable).
     """
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ValueError(f"workers: a positive integer is needed, got {workers!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(f"timeout: a positive number of seconds is needed, got {timeout!r}")
     runs = list_stored_runs(run_name, store=store)
     if not runs and not list_stored_sweeps(run_name, store=store):
         _nothing_kept(run_name, _resolve_root(store))
@@ -420,14 +438,14 @@ def sync_offline_runs(
     with _progress(f"syncing {run_name}", len(todo) if progress else 0) as advance:
 
         def sync_one(run: StoredRun) -> None:
-            _sync_one(run, extra, run.uri in firsts, project, entity)
+            _sync_one(run, extra, run.uri in firsts, project, entity, timeout)
 
         def sync_group(parts: list[StoredRun]) -> None:
             _sync_parts(parts, sync_one, report, lock, advance)
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flyte-wandb-sync") as pool:
             list(pool.map(sync_group, groups.values()))
-    _publish_sweeps(run_name, store, report, project, entity)
+    _publish_sweeps(run_name, store, report, project, entity, timeout)
     return report
 
 
