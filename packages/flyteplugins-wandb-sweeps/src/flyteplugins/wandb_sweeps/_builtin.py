@@ -11,12 +11,7 @@ from . import _space
 
 
 class BuiltinSearch:
-    """W&B's ``grid`` and ``random`` methods over every parameter form `_space` knows.
-
-    Grid visits each combination once, in parameter order, skipping those a prior launch of the
-    sweep already ran (finished or not: a resumed sweep repeats no trial); ``ask`` returns None when
-    it is used up. Random draws independently each time.
-    """
+    """W&B's ``grid`` (each combination once, skipping any a prior launch ran; then None) and ``random``."""
 
     def __init__(
         self,
@@ -26,7 +21,7 @@ class BuiltinSearch:
     ) -> None:
         self.method = config["method"]
         self._params = _space.space(config["parameters"])
-        self._rng = random.Random(seed)  # seeded only by benchmarks and tests
+        self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._grid: Iterator[dict[tuple[str, ...], Any]] | None = None
         self._seen: set[str] = set()

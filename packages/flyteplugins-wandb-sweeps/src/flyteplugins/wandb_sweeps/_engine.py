@@ -1,16 +1,7 @@
-"""The offline sweep controller: suggests trials inside the sweep task, with a choice of engine.
+"""The offline sweep controller: the sweep task suggests its own trials, with a choice of engine.
 
-W&B has no offline sweeps: its controller runs on the server. Here the sweep task is the controller.
-Which engine suggests the trials (``run_sweep_agents(..., engine=...)``):
-
-- ``None`` (default): the definition's ``method``. ``grid`` and ``random`` are pure Python
-  (`_builtin`); ``bayes`` is a Gaussian process in Optuna (`_optuna`, `_gp`); ``early_terminate:
-  hyperband`` is Optuna's successive-halving pruner, whatever the method.
-- ``"optuna"`` or an `OptunaEngine` / a bare Optuna sampler: Optuna drives every parameter
-  (CMA-ES, multi-objective NSGA-II, ...).
-- ``"wandb"``: W&B's own engine, the ``sweeps`` package (the ``sweeps-wandb-engine`` extra).
-
-The controller is thread-safe: agents running as concurrent Flyte tasks in one process call it.
+Engines (``run_sweep_agents(..., engine=...)``, see docs/sweeps.md): the definition's method by default
+(`_builtin` grid/random, `_optuna` + `_gp` bayes), Optuna, or W&B's own (`_wandb_engine`). Thread-safe.
 """
 
 from __future__ import annotations
@@ -19,6 +10,7 @@ import copy
 import dataclasses
 import hashlib
 import math
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +26,6 @@ def validate_sweep_config(config: Mapping[str, Any]) -> dict[str, Any]:
     from ._validate import validate_sweep_definition
 
     if config.get("early_terminate") and not (config.get("metric") or {}).get("name"):
-        # Only the merged definition can tell: the metric may come from the other part.
         raise WandbConfigError(
             "early_terminate needs a metric, e.g. metric={'name': 'loss', 'goal': 'minimize'}."
         )
@@ -53,6 +44,7 @@ def unwrap_params(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def wrap_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"lr": 0.1}`` -> ``{"lr": {"value": 0.1}}``."""
     return {k: {"value": v} for k, v in params.items()}
 
 
@@ -85,9 +77,11 @@ def check_engine(engine: Any) -> Any:
 
         sweeps_module()  # missing: an error naming the extra, before the sweep starts
         return engine
+    # Optuna is imported already when the engine is a sampler instance: no need to import it otherwise.
+    optuna = sys.modules.get("optuna")
     if engine is None or engine in ENGINES or isinstance(engine, OptunaEngine):
         return engine
-    if _is_sampler(engine):
+    if optuna is not None and isinstance(engine, optuna.samplers.BaseSampler):
         return engine
     raise WandbConfigError(
         f"run_sweep_agents: engine={engine!r} is not valid; allowed values: None (the definition's "
@@ -95,21 +89,10 @@ def check_engine(engine: Any) -> Any:
     )
 
 
-def _is_sampler(engine: Any) -> bool:
-    # Only look at Optuna's classes when Optuna is already imported: a sampler instance implies it.
-    import sys
-
-    optuna = sys.modules.get("optuna")
-    return optuna is not None and isinstance(engine, optuna.samplers.BaseSampler)
-
-
 def make_searches(
     config: Mapping[str, Any], engine: Any, prior: Prior, seed: int | None = None
 ) -> tuple[Search, Search | None]:
-    """(what suggests trials, what stops running ones) for a validated config and ``engine``.
-
-    ``seed`` seeds the default samplers (random, Gaussian process) where the engine gives none.
-    """
+    """(what suggests trials, what stops running ones); ``seed`` seeds default samplers."""
     from ._optuna import OptunaEngine, OptunaSearch
 
     engine = check_engine(engine)
@@ -118,12 +101,10 @@ def make_searches(
 
         wandb_search = WandbSearch(config, prior)
         return wandb_search, wandb_search if config.get("early_terminate") else None
-    if engine == "optuna":
+    if engine == "optuna" or (engine is None and config["method"] == "bayes"):
         engine = OptunaEngine()
     elif engine is not None and not isinstance(engine, OptunaEngine):
         engine = OptunaEngine(sampler=engine)
-    if engine is None and config["method"] == "bayes":
-        engine = OptunaEngine()
     if isinstance(engine, OptunaEngine):
         if engine.sampler is None and engine.seed is None:
             engine = dataclasses.replace(engine, seed=seed)
@@ -132,10 +113,10 @@ def make_searches(
         return search, search if stops else None
     from ._builtin import BuiltinSearch
 
-    builtin = BuiltinSearch(config, prior, seed)
-    if not config.get("early_terminate"):
-        return builtin, None
-    return builtin, OptunaSearch(config, OptunaEngine(), prior, sample=False)
+    stopper = (
+        OptunaSearch(config, OptunaEngine(), prior, sample=False) if config.get("early_terminate") else None
+    )
+    return BuiltinSearch(config, prior, seed), stopper
 
 
 def next_params(
@@ -143,14 +124,9 @@ def next_params(
 ) -> dict[str, Any] | None:
     """The next trial's parameters from the sweep's history alone, as W&B's ``sweeps.next_run`` does.
 
-    For a controller that keeps no search state between suggestions: the fake W&B server of
-    ``flyteplugins-wandb-testing`` uses it when W&B's engine is not installed. ``config`` is a W&B
-    sweep config; ``runs`` are the sweep's runs so far as ``(params, state, summary)``, ``params``
-    unwrapped (``{"lr": 0.1}``) and ``state`` one of ``finished``, ``failed``, ``crashed``,
-    ``running`` or ``pending`` (handed out, not started). Returns the parameters (nested groups as
-    nested dicts), or None when a grid is used up. Grid skips every point in ``runs``; random draws
-    afresh; bayes learns from the finished runs (running ones are not seen, so concurrent agents may
-    be sent nearby points). Raises `WandbConfigError` for a config W&B would refuse.
+    For the loopback W&B server of ``flyteplugins-wandb-testing`` without W&B's engine. ``runs`` are
+    ``(unwrapped params, state, summary)``; bayes learns from the finished ones only. Returns None when
+    a grid is used up; raises `WandbConfigError` for a config W&B would refuse.
     """
     from ._builtin import BuiltinSearch
     from ._optuna import OptunaEngine, OptunaSearch
@@ -186,16 +162,8 @@ class _Trial:
 
 @dataclass
 class OfflineController:
-    """Suggests trials with the chosen engine and records their outcome.
-
-    Args:
-        config: The sweep configuration (validated with `validate_sweep_config()`).
-        sweep_id: Used to derive trial run ids ``{sweep_id}-{index:03d}``.
-        count: Number of trials to hand out in this launch.
-        prior: Finished runs to seed the search with: ``(params, state, summary)`` tuples.
-        first_index: Index of the first trial (after those already on disk for this sweep).
-        engine: See the module docstring (``None``: the definition's method).
-    """
+    """Hands out up to ``count`` trials (run ids ``{sweep_id}-{index:03d}`` from ``first_index``) with the
+    chosen engine, seeded with ``prior`` runs, and records their outcome."""
 
     config: dict[str, Any]
     sweep_id: str
@@ -217,8 +185,7 @@ class OfflineController:
             hashlib.sha256(f"{self.sweep_id}:{self.first_index}".encode()).digest()[:4], "big"
         )
         self._search, self._stopper = make_searches(self.config, self.engine, list(self.prior or []), seed)
-        metric = self.config.get("metric") or {}
-        self.metric_name: str | None = metric.get("name")
+        self.metric_name: str | None = (self.config.get("metric") or {}).get("name")
         self.early_terminate = self._stopper is not None
 
     def suggest(self, n: int = 1) -> list[Assignment]:
@@ -230,14 +197,13 @@ class OfflineController:
                 if got is None:  # the grid is complete
                     self._exhausted = True
                     break
-                handle, params = got
                 index = self._next_index
                 self._next_index += 1
                 self._handed_out += 1
-                assignment = Assignment(index, f"{self.sweep_id}-{index:03d}", params)
-                trial = _Trial(assignment, handle)
+                assignment = Assignment(index, f"{self.sweep_id}-{index:03d}", got[1])
+                trial = _Trial(assignment, got[0])
                 if self._stopper is self._search:
-                    trial.stop_handle = handle
+                    trial.stop_handle = got[0]
                 elif self._stopper is not None:
                     # The stopper suggests nothing (sample=False): the ask only opens its trial.
                     stop_trial = self._stopper.ask()

@@ -1,25 +1,7 @@
 """Gaussian-process bayes for ``method: bayes``: an Optuna sampler on scikit-learn's GP regressor.
 
-What W&B's server does for ``bayes`` (a GP over the numeric parameters, expected improvement), as an
-Optuna sampler so that the rest of Optuna (studies, pruners, resumed trials) is unchanged. Numeric
-parameters (Optuna float and int distributions, log-scaled where the distribution is) are searched
-by the GP in the unit cube; categorical parameters, the first ``n_startup_trials`` and
-multi-objective studies go to TPE. Running trials count at the mean value seen (a constant liar),
-so concurrent agents spread out instead of asking for the same point.
-
-Why not Optuna's own ``GPSampler``: it needs torch (a resolver may pull CUDA builds for it).
-scikit-learn is numpy-2 ready and a few MB. Why not TPE alone: at a sweep's size (tens of trials)
-on smooth objectives it ends further from the optimum than W&B's GP (benchmarks/bench_engine.py).
-
-Suggestion time (a trial starts in about 0.3 s in local mode, so a suggestion must cost far less):
-fitting the kernel's hyper-parameters is most of it, and one more trial moves them little. So they
-are fitted again only once the training set has grown by a tenth since the last fit (at every trial
-up to 10 trials, when they move most; every 10 trials at 100), starting from the last fit's values,
-a few optimiser steps away; in between, the GP reuses them and costs one Cholesky factorisation.
-Once the set has grown by half since the last such fit, a fit from the defaults runs too and the
-likelier of the two wins, so an early, poor optimum is not kept forever. The matrices are tiny
-(trials x trials), so BLAS runs on one thread meanwhile: on a busy machine its thread pool costs
-more than it saves.
+GP + expected improvement over the numeric parameters, TPE for the rest; why, and how suggestion time
+is kept low (hyper-parameters refitted only as the trials grow), is in docs/sweeps.md.
 """
 
 from __future__ import annotations
@@ -37,9 +19,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 Numeric = FloatDistribution | IntDistribution
 
-# The kernel's hyper-parameters are fitted again once the training set has grown by this factor since
-# their last fit, and from the defaults as well once it has grown by the second since the last such
-# fit (see the module docstring).
+# Refit the kernel once the training set grew by the first factor since the last fit; also from the
+# defaults once it grew by the second since the last such fit (an early, poor optimum is not kept).
 _REFIT_GROWTH = 1.1
 _COLD_FIT_GROWTH = 1.5
 
@@ -70,31 +51,23 @@ def _optimizer(starts: list[Any]) -> Callable[..., tuple[Any, float]]:
     def optimize(objective: Callable[..., Any], initial_theta: Any, bounds: Any) -> tuple[Any, float]:
         from scipy.optimize import minimize
 
-        best: tuple[Any, float] | None = None
-        for start in {tuple(s): s for s in starts}.values():  # the first fit has one start
-            found = minimize(
-                objective,
-                np.clip(start, bounds[:, 0], bounds[:, 1]),
-                method="L-BFGS-B",
-                jac=True,
-                bounds=bounds,
+        found = [
+            minimize(
+                objective, np.clip(s, bounds[:, 0], bounds[:, 1]), method="L-BFGS-B", jac=True, bounds=bounds
             )
-            if best is None or found.fun < best[1]:
-                best = (found.x, float(found.fun))
-        assert best is not None
-        return best
+            for s in {tuple(s): s for s in starts}.values()  # the first fit has one start
+        ]
+        best = min(found, key=lambda f: f.fun)
+        return best.x, float(best.fun)
 
     return optimize
 
 
 class GaussianProcessSampler(optuna.samplers.BaseSampler):
-    """GP + expected improvement over the numeric parameters; TPE for the rest (see the module).
+    """GP + expected improvement over the numeric parameters; TPE for the rest and the first trials.
 
-    Args:
-        seed: Seeds the candidate draws, the GP's optimiser and the TPE sampler.
-        n_startup_trials: Finished trials before the GP is used (TPE samples at random until then).
-        candidates: Random points in the unit cube at which expected improvement is evaluated, besides
-            points around the three best trials.
+    ``candidates`` random points in the unit cube, besides points around the three best trials, are
+    scored by expected improvement.
     """
 
     def __init__(self, seed: int | None = None, n_startup_trials: int = 5, candidates: int = 1000) -> None:
@@ -105,8 +78,8 @@ class GaussianProcessSampler(optuna.samplers.BaseSampler):
             warnings.simplefilter("ignore")  # TPE's experimental flags
             self._independent = optuna.samplers.TPESampler(seed=seed)
         self._space = IntersectionSearchSpace(include_pruned=True)
-        # Per search space: the kernel hyper-parameters last fitted (sklearn's log-scale ``theta``),
-        # the training-set size they were fitted on, and that of the last fit from the defaults.
+        # Per search space: the last fitted ``theta``, the training-set size it was fitted on, and that
+        # of the last fit from the defaults.
         self._fitted: dict[tuple[str, ...], tuple[Any, int, int]] = {}
 
     def reseed_rng(self) -> None:
@@ -152,9 +125,8 @@ class GaussianProcessSampler(optuna.samplers.BaseSampler):
         pending = usable((TrialState.RUNNING,))
         best = y.min()
         if pending:
-            # Constant liar at the mean: a running trial counts as an average outcome, so other agents
-            # look elsewhere. The best value as the lie drew every agent to the running trial's region;
-            # the worst distorted the GP's scale.
+            # Constant liar at the mean, so other agents look elsewhere (the best value drew every agent
+            # to the running trial's region; the worst distorted the GP's scale).
             x = np.vstack([x, self._points(pending, names, space)])
             y = np.concatenate([y, np.full(len(pending), y.mean())])
         dims = len(names)

@@ -1,15 +1,7 @@
-"""Optuna behind the offline controller: bayes (TPE), any Optuna sampler, and hyperband early stopping.
+"""Optuna behind the offline controller: bayes, any Optuna sampler, and hyperband early stopping.
 
-Each W&B parameter becomes an Optuna distribution over a *latent* value plus a decoding into the W&B
-value, so the sampler searches the space W&B's distribution describes: ``log_uniform`` searches the
-exponent, ``q_*`` forms search the continuous value and round it, ``normal``-family forms search the
-quantile (a uniform latent through the inverse normal CDF, so the prior's shape is kept), ``beta``
-forms search their support [0, 1]. Resumed sweeps hand their finished trials back to the study by
-encoding each value into the latent space (a value outside it, from an edited definition, is left out).
-
-``bayes`` is a Gaussian process with expected improvement (`_gp`, on scikit-learn), as on W&B's
-server; TPE covers categorical parameters and the first trials. The benchmark in
-``benchmarks/bench_engine.py`` (table in docs/sweeps.md) measures it against W&B's engine and TPE.
+Each W&B parameter is an Optuna distribution over a *latent* value plus its decoding into the W&B value
+(the exponent for ``log_uniform``, the quantile for the ``normal`` family, ...; see docs/sweeps.md).
 """
 
 from __future__ import annotations
@@ -25,6 +17,7 @@ from typing import Any
 from flyteplugins.wandb_core import WandbConfigError
 
 from . import _space
+from ._engine import finite_number
 
 # The normal family's latent quantile stays off 0 and 1, where the inverse CDF is infinite.
 _EDGE = 1e-6
@@ -34,17 +27,15 @@ _EDGE = 1e-6
 class OptunaEngine:
     """Drive an offline sweep with Optuna: pass it as ``run_sweep_agents(..., engine=OptunaEngine(...))``.
 
-    The W&B sweep definition still gives the parameters, the metric and ``early_terminate``; every
-    trial is still a W&B run and a Flyte action. Passing a bare Optuna sampler as ``engine=`` is
-    short for ``OptunaEngine(sampler=...)``.
+    The W&B sweep definition still gives the parameters, the metric and ``early_terminate``. A bare
+    Optuna sampler as ``engine=`` is short for ``OptunaEngine(sampler=...)``.
 
     Args:
         sampler: Any ``optuna.samplers.BaseSampler`` (``TPESampler()``, ``CmaEsSampler()``,
             ``NSGAIISampler()``, ...). None: the Gaussian-process sampler ``method: bayes`` uses.
         pruner: An ``optuna.pruners.BasePruner`` that stops running trials from the metric they log.
             None: the definition's ``early_terminate: hyperband`` as Optuna's successive-halving
-            pruner (``min_iter`` -> ``min_resource``, ``eta`` -> ``reduction_factor``; see
-            `_hyperband`), else no pruning.
+            pruner (``min_iter`` -> ``min_resource``, ``eta`` -> ``reduction_factor``), else none.
         metrics: Several metrics to optimise together, ``{"loss": "minimize", "accuracy": "maximize"}``
             (multi-objective: use a sampler that supports it, e.g. ``NSGAIISampler``; no pruning).
             None: the definition's ``metric``.
@@ -84,17 +75,6 @@ class OptunaEngine:
         return list(self.metrics.items())
 
 
-def optuna_module() -> Any:
-    try:
-        import optuna
-    except ImportError as exc:  # pragma: no cover - a dependency of this package
-        raise ImportError(
-            "Offline bayes search and early termination use Optuna: pip install 'flyteplugins-wandb[sweeps]'."
-        ) from exc
-    return optuna
-
-
-# -- W&B parameter <-> Optuna latent ---------------------------------------------------------------
 @dataclass
 class _Axis:
     distribution: Any  # an optuna distribution; None for a constant
@@ -109,8 +89,8 @@ def _inside(lo: float, hi: float, x: float) -> float:
 
 
 def _axis(param: _space.Param) -> _Axis:
-    optuna = optuna_module()
-    dists = optuna.distributions
+    from optuna import distributions as dists
+
     s, kind = param.spec, param.kind
     quant = kind.startswith("q_")
 
@@ -158,33 +138,14 @@ def _axis(param: _space.Param) -> _Axis:
     return _Axis(dists.FloatDistribution(0.0, 1.0), done, lambda v: _inside(0.0, 1.0, float(v)))
 
 
-# -- the search ------------------------------------------------------------------------------------
-_STATES = {"finished": "COMPLETE", "failed": "FAIL", "stopped": "PRUNED"}
-
-
 def _hyperband(optuna: Any, stop: Mapping[str, Any]) -> Any:
-    """W&B's ``hyperband`` as an Optuna pruner.
-
-    W&B's hyperband is one bracket of asynchronous successive halving: at each band
-    ``min_iter * eta**k`` a run whose metric is outside the best ``1/eta`` of the runs that reached the
-    band is stopped. That is Optuna's ``SuccessiveHalvingPruner`` (``min_resource=min_iter``,
-    ``reduction_factor=eta``). Optuna's ``HyperbandPruner`` hashes trials into several such brackets,
-    which at a sweep's size (tens of trials) leaves too few in each to compare; pass it yourself with
-    ``OptunaEngine(pruner=optuna.pruners.HyperbandPruner(...))`` for large sweeps.
-    """
+    """W&B's ``hyperband`` (one bracket of asynchronous successive halving) as Optuna's pruner."""
     eta = max(2, round(stop.get("eta", 3)))
     if "min_iter" in stop:
         min_iter = stop["min_iter"]
     else:  # W&B: s bands below max_iter
         min_iter = max(1, int(stop["max_iter"] / eta ** stop.get("s", 1)))
     return optuna.pruners.SuccessiveHalvingPruner(min_resource=min_iter, reduction_factor=eta)
-
-
-def default_sampler(seed: int | None = None) -> Any:
-    """The sampler ``method: bayes`` uses: a Gaussian process (`_gp`), TPE for what it does not cover."""
-    from ._gp import GaussianProcessSampler
-
-    return GaussianProcessSampler(seed=seed)
 
 
 @dataclass
@@ -201,7 +162,8 @@ class OptunaSearch:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
-        optuna = optuna_module()
+        import optuna
+
         self._optuna = optuna
         self.objectives = self.engine.objectives(self.config)
         self._axes: dict[tuple[str, ...], _Axis] = {}
@@ -215,8 +177,12 @@ class OptunaSearch:
             stop = self.config.get("early_terminate")
             pruner = _hyperband(optuna, stop) if stop else optuna.pruners.NopPruner()
         sampler = self.engine.sampler
-        if sampler is None:
-            sampler = default_sampler(self.engine.seed) if self.sample else optuna.samplers.RandomSampler()
+        if sampler is None and self.sample:
+            from ._gp import GaussianProcessSampler
+
+            sampler = GaussianProcessSampler(seed=self.engine.seed)
+        elif sampler is None:
+            sampler = optuna.samplers.RandomSampler()
         self.study = optuna.create_study(
             directions=[goal for _, goal in self.objectives], sampler=sampler, pruner=pruner
         )
@@ -224,8 +190,6 @@ class OptunaSearch:
             self._add_prior(params, state, summary)
 
     def _values(self, summary: Mapping[str, Any]) -> list[float] | None:
-        from ._engine import finite_number
-
         values = [finite_number(summary.get(name)) for name, _ in self.objectives]
         return [v for v in values if v is not None] if None not in values else None
 

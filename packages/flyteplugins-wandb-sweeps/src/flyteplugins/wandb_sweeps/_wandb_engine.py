@@ -1,8 +1,4 @@
-"""W&B's own open-source engine (PyPI ``sweeps``, what the W&B server runs) behind the controller.
-
-Optional (``pip install 'flyteplugins-wandb[sweeps-wandb-engine]'``) because it pins numpy<2:
-chosen with ``run_sweep_agents(..., engine="wandb")`` for suggestions identical to the server's.
-"""
+"""``engine="wandb"``: W&B's own engine (PyPI ``sweeps``, what the server runs); an extra: it pins numpy<2."""
 
 from __future__ import annotations
 
@@ -12,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flyteplugins.wandb_core import WandbConfigError
+
+from ._engine import finite_number, unwrap_params, wrap_params
 
 EXTRA = "flyteplugins-wandb[sweeps-wandb-engine]"
 
@@ -36,10 +34,6 @@ def sweeps_module() -> Any:
     return sweeps
 
 
-def _wrap(params: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: {"value": v} for k, v in params.items()}
-
-
 class WandbSearch:
     """Asks ``sweeps.next_runs`` / ``sweeps.stop_runs`` with every run so far, as the server does."""
 
@@ -55,28 +49,23 @@ class WandbSearch:
             raise WandbConfigError(
                 f"W&B's sweep engine refuses the definition: {getattr(exc, 'message', exc)}"
             ) from None
-        metric = self.config.get("metric") or {}
-        self.metric_name: str | None = metric.get("name")
+        self.metric_name: str | None = (self.config.get("metric") or {}).get("name")
         self._lock = threading.Lock()
         self._runs: dict[str, dict[str, Any]] = {}
         for i, (params, state, summary) in enumerate(prior):
             self._runs[f"prior-{i}"] = {"params": params, "state": state, "summary": summary, "history": []}
 
-    def _state(self, state: str) -> Any:
-        rs = self._sweeps.RunState
-        return {"finished": rs.finished, "failed": rs.failed, "stopped": rs.killed}.get(state, rs.running)
-
     def _engine_runs(self) -> list[Any]:
-        from ._engine import finite_number
-
+        rs = self._sweeps.RunState
+        states = {"finished": rs.finished, "failed": rs.failed, "stopped": rs.killed}
         out = []
         for name, run in self._runs.items():
             value = finite_number(run["summary"].get(self.metric_name)) if self.metric_name else None
             out.append(
                 self._sweeps.SweepRun(
                     name=name,
-                    state=self._state(run["state"]),
-                    config=_wrap(run["params"]),
+                    state=states.get(run["state"], rs.running),
+                    config=wrap_params(run["params"]),
                     # The engine only reads the sweep metric; non-finite values would break bayes.
                     summary_metrics={} if value is None else {self.metric_name: value},
                     history=run["history"],
@@ -92,10 +81,7 @@ class WandbSearch:
             if suggestion is None:  # the grid is complete
                 return None
             name = f"run-{len(self._runs)}"
-            params = {
-                k: (v.get("value") if isinstance(v, Mapping) and "value" in v else v)
-                for k, v in suggestion.config.items()
-            }
+            params = unwrap_params(suggestion.config)
             self._runs[name] = {"params": params, "state": "running", "summary": {}, "history": []}
             return name, params
 
