@@ -1,37 +1,36 @@
 """The built-in trial task: runs a ``@wandb_init`` objective function as one Flyte action per trial.
 
-The sweep task's controller (``_controller``) calls it once per trial with an `AgentSpec`
-naming the trial's run id and parameters. In Flyte local mode the action runs in the sweep task's
-process and finds the launch there (early termination, stop commands); in other pods it imports the
-objective by its module path and, offline, uploads its run directory before the pod goes away.
-A trial whose objective raises fails the action with the objective's exception, after its run is
-marked failed.
+In Flyte local mode the action finds its launch in this process (early termination, stop commands);
+in other pods it imports the objective by its module path and, offline, uploads its run directory.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import flyte
 
 from flyteplugins.wandb_core import Wandb
+from flyteplugins.wandb_core.ext import trial_scope
 
 from ._link import WandbSweep
 from ._results import TrialResult
-from ._trial import LAUNCHES, Launch, TrialStopped, load_objective, run_trial, trial_overrides
+from ._trial import LAUNCHES, Launch, TrialStopped, handle_result, load_objective, trial_overrides, watch
 
 __all__ = ["AgentSpec", "Launch", "TrialStopped", "run_agent", "sweep_agent_env", "wandb_sweep_agent"]
 
 
 @dataclass
 class AgentSpec:
-    """What one trial action needs, as JSON (it may run in another process or pod).
-
-    ``agent`` is the concurrency slot the trial runs in; ``assignments`` the trials to run, each
-    ``{"run_id": ..., "params": {...}}`` (the controller hands out one per action).
-    """
+    """What one trial action needs, as JSON (it may run in another pod): ``agent`` is its concurrency
+    slot, ``assignments`` the trials to run, each ``{"run_id": ..., "params": {...}}``."""
 
     launch: str
     agent: int
@@ -59,31 +58,50 @@ class AgentSpec:
         return cls(**json.loads(raw))
 
 
+def _run_trial(
+    spec: AgentSpec, objective: Callable[..., Any], launch: Launch | None, item: dict[str, Any]
+) -> tuple[TrialResult, BaseException | None]:
+    """Run the objective as one trial; a failing objective is recorded, and returned, not raised."""
+    run_id, params = str(item["run_id"]), dict(item["params"])
+    state = "finished"
+    error: str | None = None
+    exception: BaseException | None = None
+    start = time.monotonic()
+    with trial_scope(**trial_overrides(spec, run_id, params)) as handle:
+        stop = launch.stop_flag(run_id) if launch is not None else threading.Event()
+        watch(handle, run_id, stop, launch.observer() if launch is not None else None)
+        try:
+            out = objective()
+            if inspect.iscoroutine(out):
+                asyncio.run(out)
+        except TrialStopped:
+            state = "stopped"
+        except Exception as exc:
+            state = "failed"
+            error = f"{type(exc).__name__}: {exc}"
+            exception = exc
+    if not handle.opened and state == "finished":
+        error = "the objective opened no W&B run (is it decorated with @wandb_init?)"
+    summary = dict(handle.summary)
+    result = handle_result(
+        handle, handle.run_id or run_id, params, state, summary, spec.metric_name, error, spec.agent, start
+    )
+    if launch is not None:
+        with launch.lock:
+            launch.finished[run_id] = result
+    return result, exception
+
+
 def run_agent(spec: AgentSpec) -> list[TrialResult]:
     """Run the spec's trials; re-raise the last objective error once every trial has run."""
     objective = load_objective(spec.launch, spec.objective)
     launch = LAUNCHES.get(spec.launch)
-    controller = launch.controller if launch is not None else None
-    observe = controller.observe if controller is not None and controller.early_terminate else None
     results: list[TrialResult] = []
     failure: BaseException | None = None
     for item in spec.assignments or []:
-        run_id, params = str(item["run_id"]), dict(item["params"])
-        outcome = run_trial(
-            objective,
-            agent=spec.agent,
-            run_id=run_id,
-            params=params,
-            overrides=trial_overrides(spec, run_id, params),
-            metric_name=spec.metric_name,
-            stop=launch.stop_flag(run_id) if launch is not None else None,
-            observe=observe,
-        )
-        if launch is not None:
-            with launch.lock:
-                launch.finished[run_id] = outcome.result
-        results.append(outcome.result)
-        failure = outcome.exception or failure
+        result, exception = _run_trial(spec, objective, launch, item)
+        results.append(result)
+        failure = exception or failure
     if launch is None and spec.upload_runs:
         _upload_run_dirs(results)
     if failure is not None:
@@ -92,10 +110,8 @@ def run_agent(spec: AgentSpec) -> list[TrialResult]:
 
 
 def _upload_run_dirs(results: list[TrialResult]) -> None:
-    """A trial in another pod: its offline run directory would die with the pod, so upload it.
-
-    Each trial's ``run_dir`` then points into the uploaded ``Dir`` (``<dir uri>/offline-run-...``).
-    """
+    """A trial in another pod: upload its offline run directory (it would die with the pod); ``run_dir``
+    then points into the uploaded ``Dir`` (``<dir uri>/offline-run-...``)."""
     import os
     import shutil
     import tempfile

@@ -1,16 +1,8 @@
 """The controller loop in the sweep task: every trial is a Flyte action, at most ``agents`` at a time.
 
-"Agents" are concurrency slots. Each slot asks for a trial, runs it as a child action and waits for
-it, then asks for the next one, so the same loop works in Flyte local mode (actions run in this
-process) and on a cluster (each action is a pod of its own):
-
-- offline, the slot asks the in-task `OfflineController`, which suggests from every
-  trial finished so far: bayes adapts however far away the trials run;
-- online, each slot is a W&B agent registered with the server, which stays the controller: the
-  slot heartbeats, gets ``run`` commands, and reports its running trial while the action runs.
-
-The objective is a ``@wandb_init`` function (run by the built-in trial task ``wandb_sweep_agent``)
-or a ``@wandb_init`` Flyte task of the user's own, called with the trial's parameters as inputs.
+"Agents" are concurrency slots: each asks for a trial (offline: the in-task `OfflineController`;
+online: the W&B server, through a registered agent's heartbeats), runs it as a child action, waits
+for it, and asks for the next one. The same loop serves Flyte local mode and a cluster.
 """
 
 from __future__ import annotations
@@ -28,15 +20,17 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import flyte
+
 from flyteplugins.wandb_core.ext import trial_context, trial_scope
 
 from ._agent import AgentSpec
-from ._engine import OfflineController
+from ._engine import OfflineController, unwrap_params
 from ._readback import summary_from_elsewhere
 from ._results import TrialResult
 from ._server import TRIAL_HEARTBEAT_S, ServerAgent, TrialHeartbeat, next_command
 from ._state import SweepState
-from ._trial import Launch, _watch, make_result, objective_path, trial_overrides
+from ._trial import Launch, handle_result, make_result, objective_path, trial_overrides, watch
 
 
 @dataclass
@@ -87,8 +81,7 @@ def _was_stopped(exc: BaseException) -> bool:
 def _trial_context(plan: Plan, run_id: str, params: dict[str, Any]) -> dict[str, str]:
     """custom_context of a trial action: its run's identity (for core and for the action's W&B link)."""
     state = plan.state
-    overrides = trial_overrides(plan.state, run_id, params)
-    keys = {**trial_context(**overrides), "wandb_id": run_id}
+    keys = {**trial_context(**trial_overrides(state, run_id, params)), "wandb_id": run_id}
     if state.project:
         keys["wandb_project"] = state.project
     if state.entity:
@@ -116,8 +109,6 @@ async def _run_function_trial(plan: Plan, slot: int, run_id: str, params: dict[s
         upload_runs=plan.upload_runs,
     )
     start = time.monotonic()
-    import flyte
-
     try:
         with flyte.custom_context(**_trial_context(plan, run_id, params)):
             raw = await plan.agent_task.aio(spec.to_json())
@@ -126,15 +117,16 @@ async def _run_function_trial(plan: Plan, slot: int, run_id: str, params: dict[s
             known = plan.launch.finished.get(run_id)
         if known is not None:  # the action ran in this process and recorded exactly what happened
             return known
+        stopped = _was_stopped(exc)
         return make_result(
-            run_id=run_id,
-            params=params,
-            state="stopped" if _was_stopped(exc) else "failed",
-            summary={},
-            metric_name=None,
-            error=None if _was_stopped(exc) else _error_text(exc),
+            run_id,
+            params,
+            "stopped" if stopped else "failed",
+            {},
+            None,
+            time.monotonic() - start,
+            error=None if stopped else _error_text(exc),
             agent=slot,
-            duration_s=time.monotonic() - start,
         )
     (result,) = [TrialResult.from_dict(d) for d in json.loads(raw)]
     return result
@@ -147,12 +139,6 @@ def _task_inputs(task: Any, params: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _run_task_trial(plan: Plan, slot: int, run_id: str, params: dict[str, Any]) -> TrialResult:
-    import flyte
-
-    state = plan.state
-    controller = plan.launch.controller
-    observe = controller.observe if controller is not None and controller.early_terminate else None
-    stop = plan.launch.stop_flag(run_id)
     start = time.monotonic()
     out: Any = None
     error: str | None = None
@@ -161,7 +147,7 @@ async def _run_task_trial(plan: Plan, slot: int, run_id: str, params: dict[str, 
         # In-process (local mode) the contextvar reaches the trial's own scope, with a handle that
         # sees every logged row; in another pod the context key alone carries the overrides.
         handle = stack.enter_context(trial_scope(**trial_overrides(plan.state, run_id, params)))
-        handle.on_open = lambda run: _watch(run, run_id, stop, observe)
+        watch(handle, run_id, plan.launch.stop_flag(run_id), plan.launch.observer())
         stack.enter_context(flyte.custom_context(**_trial_context(plan, run_id, params)))
         try:
             out = await plan.objective.aio(**_task_inputs(plan.objective, params))
@@ -171,18 +157,8 @@ async def _run_task_trial(plan: Plan, slot: int, run_id: str, params: dict[str, 
     if handle.opened:
         summary = dict(handle.summary)
     else:
-        summary = await _blocking(plan, summary_from_elsewhere, state, run_id, out, plan.metric_name)
-    return make_result(
-        run_id=run_id,
-        params=params,
-        state=trial_state,
-        summary=summary,
-        metric_name=plan.metric_name,
-        error=error,
-        agent=slot,
-        duration_s=time.monotonic() - start,
-        run_dir=handle.run_dir if handle.offline else None,
-    )
+        summary = await _blocking(plan, summary_from_elsewhere, plan.state, run_id, out, plan.metric_name)
+    return handle_result(handle, run_id, params, trial_state, summary, plan.metric_name, error, slot, start)
 
 
 async def run_one(plan: Plan, slot: int, run_id: str, params: dict[str, Any]) -> TrialResult:
@@ -221,8 +197,6 @@ async def _online_slot(plan: Plan, slot: int, server_factory: Callable[..., Any]
         if command is None:
             launch.release()
             return
-        from ._engine import unwrap_params
-
         run_id = str(command["run_id"])
         params = unwrap_params(command.get("args") or {})
         beat = TrialHeartbeat(
@@ -268,9 +242,7 @@ async def run_slots(
 
 def early_termination_note(plan: Plan) -> str | None:
     """What early termination can do where the trials run (said once, when the sweep starts)."""
-    if not plan.state.config.get("early_terminate"):
-        return None
-    if plan.in_process:
+    if not plan.state.config.get("early_terminate") or plan.in_process:
         return None
     sid = plan.state.sweep_id
     if plan.state.mode == "online":

@@ -1,8 +1,5 @@
-"""Trials read back from where they ran: offline run directories on disk, or the W&B server.
-
-Used to resume a sweep (a retried or re-run sweep task repeats none of its finished trials) and to
-find the summary of a trial task that ran in another pod and returned no metric.
-"""
+"""Trials read back from where they ran (offline run directories, or the W&B server): to resume a
+sweep, and to find the summary of a trial that ran in another pod."""
 
 from __future__ import annotations
 
@@ -25,7 +22,7 @@ Prior = tuple[dict[str, Any], str, dict[str, Any]]
 class OfflineProgress:
     """What an offline sweep left on disk before this launch (a retried or re-run sweep task)."""
 
-    # Seeds for the engine: the sweep's ended trials and the listed prior runs, as (params, state, summary).
+    # Engine seeds: the sweep's ended trials and the listed prior runs, as (params, state, summary).
     prior: list[Prior] = field(default_factory=list)
     # The next free trial index (a trial that never ended still used its index up).
     next_index: int = 0
@@ -43,8 +40,9 @@ def _run_id_of(run_dir: Path) -> str:
     return run_dir.name.split("-", 3)[-1] if run_dir.name.count("-") >= 3 else ""
 
 
-def _metric_name(state: SweepState) -> str | None:
-    return (state.config.get("metric") or {}).get("name")
+def _params(state: SweepState, config: dict[str, Any]) -> dict[str, Any]:
+    """The sweep's parameters among a run's config values."""
+    return {k: v for k, v in config.items() if k in (state.config.get("parameters") or {})}
 
 
 def _resumed_trial(
@@ -57,19 +55,9 @@ def _resumed_trial(
 ) -> TrialResult:
     from ._trial import make_result  # the one constructor of trial records (metric checks included)
 
-    result = make_result(
-        run_id=run_id,
-        params=params,
-        state=trial_state,
-        summary=summary,
-        metric_name=_metric_name(state),
-        error=kw.pop("error", None),
-        agent=0,  # which agent ran it is not recorded on the run
-        duration_s=0.0,
-        **kw,
-    )
-    result.resumed = True
-    return result
+    metric_name = (state.config.get("metric") or {}).get("name")
+    # Which agent ran it, and for how long, is not recorded on the run.
+    return make_result(run_id, params, trial_state, summary, metric_name, resumed=True, **kw)
 
 
 # wandb-core writes a run's exit record asynchronously, after `run.finish()` returned: a sweep task
@@ -79,22 +67,16 @@ _SETTLE_S = 5.0
 _RECENT_S = 10.0
 
 
-def _recent(path: Path) -> bool:
-    try:
-        return time.time() - path.stat().st_mtime <= _RECENT_S
-    except OSError:
-        return False
-
-
 def _read_settled(run_dir: Path) -> tuple[int | None, dict[str, Any], dict[str, Any]] | None:
     """``(exit code, config, summary)`` of the offline run in ``run_dir``; None when unreadable."""
     deadline = time.monotonic() + _SETTLE_S
     while True:
         try:
             run = read_offline_run(run_dir)
+            recent = time.time() - run.path.stat().st_mtime <= _RECENT_S
         except (OSError, ValueError):
             return None
-        if run.exit_code is not None or time.monotonic() >= deadline or not _recent(run.path):
+        if run.exit_code is not None or time.monotonic() >= deadline or not recent:
             return run.exit_code, run.config, run.summary
         time.sleep(0.05)
 
@@ -103,47 +85,31 @@ def prior_offline_trials(state: SweepState) -> OfflineProgress:
     """This sweep's trials (and listed prior runs) on disk. A trial that never ended (its task was
     killed) is not finished: its index is used up, its parameters are free to be suggested again."""
     found = OfflineProgress()
-    root = wandb_dir()
-    if not root.is_dir():
-        return found
-    wanted_prior = set(state.prior_runs)
-    names = set((state.config.get("parameters") or {}).keys())
-    for run_dir in sorted(root.glob("offline-run-*")):
+    for run_dir in sorted(wandb_dir().glob("offline-run-*")):
         run_id = _run_id_of(run_dir)
         is_trial = run_id.startswith(f"{state.sweep_id}-")
-        if not is_trial and run_id not in wanted_prior:
-            continue
-        settled = _read_settled(run_dir)
+        settled = _read_settled(run_dir) if is_trial or run_id in state.prior_runs else None
         if settled is None:
             continue
         exit_code, config, summary = settled
-        if is_trial:
-            suffix = run_id[len(state.sweep_id) + 1 :]
-            if suffix.isdigit():
-                found.next_index = max(found.next_index, int(suffix) + 1)
+        suffix = run_id[len(state.sweep_id) + 1 :]
+        if is_trial and suffix.isdigit():
+            found.next_index = max(found.next_index, int(suffix) + 1)
         if exit_code is None:
             continue
         trial_state = "finished" if exit_code == 0 else "failed"
-        params = {k: v for k, v in config.items() if k in names}
+        params = _params(state, config)
         found.prior.append((params, trial_state, summary))
         if is_trial:
+            error = None if exit_code == 0 else f"exit code {exit_code}"
             found.trials.append(
-                _resumed_trial(
-                    state,
-                    run_id,
-                    params,
-                    trial_state,
-                    summary,
-                    error=None if exit_code == 0 else f"exit code {exit_code}",
-                    run_dir=str(run_dir),
-                )
+                _resumed_trial(state, run_id, params, trial_state, summary, error=error, run_dir=str(run_dir))
             )
     return found
 
 
 def _offline_summary(run_id: str) -> dict[str, Any]:
-    root = wandb_dir()
-    for run_dir in sorted(root.glob(f"offline-run-*-{run_id}"), reverse=True):
+    for run_dir in sorted(wandb_dir().glob(f"offline-run-*-{run_id}"), reverse=True):
         if _run_id_of(run_dir) != run_id:
             continue
         try:
@@ -153,15 +119,14 @@ def _offline_summary(run_id: str) -> dict[str, Any]:
     return {}
 
 
-def _online_summary(state: SweepState, run_id: str) -> dict[str, Any]:
+def _api(state: SweepState) -> Any:
     from ._server import public_api
 
-    try:
-        api = public_api(state.host, state.entity, state.project)
-        path = "/".join(p for p in (state.entity, state.project, run_id) if p)
-        return _plain_summary(api.run(path))
-    except Exception:  # the metric is then reported missing, which the progress line says
-        return {}
+    return public_api(state.host, state.entity, state.project)
+
+
+def _path(state: SweepState, name: str) -> str:
+    return "/".join(p for p in (state.entity, state.project, name) if p)
 
 
 def summary_from_elsewhere(
@@ -172,27 +137,24 @@ def summary_from_elsewhere(
     What the task returned wins (a number is the metric, a dict the summary values); else the run
     itself: offline from its run directory (a shared volume), online from the W&B server.
     """
-    if isinstance(out, bool):
-        out = None
-    if isinstance(out, (int, float)) and metric_name:
+    if isinstance(out, (int, float)) and not isinstance(out, bool) and metric_name:
         return {metric_name: out}
     if isinstance(out, dict):
         return {str(k): v for k, v in out.items()}
-    if state.mode == "online":
-        return _online_summary(state, run_id)
-    return _offline_summary(run_id)
+    if state.mode != "online":
+        return _offline_summary(run_id)
+    try:
+        return _plain_summary(_api(state).run(_path(state, run_id)))
+    except Exception:  # the metric is then reported missing, which the progress line says
+        return {}
 
 
 def existing_online_sweep(state: SweepState) -> str | None:
     """The id of this project's unfinished sweep with the same name, if the server has one."""
     if not state.name:
         return None
-    from ._server import public_api
-
     try:
-        api = public_api(state.host, state.entity, state.project)
-        project = api.project(state.project or "uncategorized", state.entity)
-        for sweep in project.sweeps():
+        for sweep in _api(state).project(state.project or "uncategorized", state.entity).sweeps():
             config = sweep.config or {}
             if config.get("name") == state.name and str(sweep.state).upper() not in ("FINISHED", "CANCELED"):
                 return str(sweep.id)
@@ -217,22 +179,18 @@ _TRIAL_STATES = {"finished": "finished", "failed": "failed", "crashed": "failed"
 def finished_online_trials(state: SweepState) -> list[TrialResult]:
     """The runs of the sweep that already ended on the server, marked resumed (a resumed sweep runs
     only the rest, and returns them with its own)."""
-    from ._server import public_api
-
-    names = set((state.config.get("parameters") or {}).keys())
     try:
-        api = public_api(state.host, state.entity, state.project)
-        path = "/".join(p for p in (state.entity, state.project, state.sweep_id) if p)
-        runs = [run for run in api.sweep(path).runs if str(run.state).lower() in _TRIAL_STATES]
+        runs = _api(state).sweep(_path(state, state.sweep_id)).runs
         return [
             _resumed_trial(
                 state,
                 str(run.id),
-                {k: v for k, v in dict(run.config).items() if k in names},
-                _TRIAL_STATES.get(str(run.state).lower(), "failed"),
+                _params(state, dict(run.config)),
+                _TRIAL_STATES[str(run.state).lower()],
                 _plain_summary(run),
             )
             for run in runs
+            if str(run.state).lower() in _TRIAL_STATES
         ]
     except Exception:  # a new sweep (nothing to count), or the server cannot tell: run the full count
         return []

@@ -1,10 +1,7 @@
-"""``@wandb_sweep``: create (or reuse) the sweep of a Flyte task and expose its id.
+"""``@wandb_sweep``: create (or reuse) the sweep of a Flyte task and hand its id to child tasks.
 
-Online, the sweep is registered with ``wandb.sweep`` and the W&B server is its controller. Offline
-(no API key, ``WANDB_MODE=offline`` or ``mode="offline"``), W&B cannot create sweeps at all; the
-task then owns a local sweep with a deterministic id, and `run_sweep_agents()` drives it with
-the offline search engines of `_engine`. Either way the id is handed to child tasks as ``_wandb_sweep_id``,
-the key the existing plugin uses.
+Online, ``wandb.sweep`` registers it and the W&B server is its controller; offline, W&B cannot create
+sweeps, so the task owns a local sweep with a deterministic id that `run_sweep_agents()` drives.
 """
 
 from __future__ import annotations
@@ -59,35 +56,35 @@ NO_CONFIG_HINT = (
 _current: ContextVar[SweepState | None] = ContextVar("flyteplugins_wandb_sweep", default=None)
 
 
+def _state(values: Mapping[str, Any], mode: str | None, cc: Mapping[str, str], **kw: Any) -> SweepState:
+    """A sweep's state from its settings (``values``) and ``wandb_config``: ``cc`` keys, then ``values``,
+    then ``wandb_config`` say where it lives; ``mode`` (else ``wandb_config``, else resolved) how."""
+    wcfg_obj = get_wandb_context()
+    wcfg = wcfg_obj.values_dict() if wcfg_obj else {}
+    config = kw.pop("config", None) or sweep_config_from_values(values)
+    return SweepState(
+        mode=resolve_mode(mode, wcfg.get("mode"), os.environ, wandb_server(wcfg.get("host")).has_credentials),
+        config=config,
+        name=config.get("name"),
+        project=cc.get(SWEEP_PROJECT_KEY) or values.get("project") or wcfg.get("project"),
+        entity=cc.get(SWEEP_ENTITY_KEY) or values.get("entity") or wcfg.get("entity"),
+        host=wcfg.get("host"),
+        download_logs=bool(values.get("download_logs", False)),
+        prior_runs=list(values.get("prior_runs") or []),
+        **kw,
+    )
+
+
 def current_sweep() -> SweepState | None:
     """The sweep of the calling task body, rebuilt from ``custom_context`` in a child task."""
     ctx = flyte.ctx()
     state = _current.get()
     if state is not None and (not ctx or state.owner_action == ctx.action.name):
         return state
-    if not ctx:
+    cc = dict(ctx.custom_context or {}) if ctx else {}
+    if not cc.get(SWEEP_ID_KEY):
         return None
-    cc = dict(ctx.custom_context or {})
-    sweep_id = cc.get(SWEEP_ID_KEY)
-    if not sweep_id:
-        return None
-    values = parse_context(cc)
-    wcfg_obj = get_wandb_context()
-    wcfg = wcfg_obj.values_dict() if wcfg_obj else {}
-    mode = cc.get(SWEEP_MODE_KEY) or resolve_mode(
-        None, wcfg.get("mode"), os.environ, wandb_server(wcfg.get("host")).has_credentials
-    )
-    return SweepState(
-        sweep_id=sweep_id,
-        mode=mode,  # type: ignore[arg-type]
-        config=sweep_config_from_values(values),
-        name=values.get("name"),
-        project=cc.get(SWEEP_PROJECT_KEY) or values.get("project") or wcfg.get("project"),
-        entity=cc.get(SWEEP_ENTITY_KEY) or values.get("entity") or wcfg.get("entity"),
-        host=wcfg.get("host"),
-        download_logs=bool(values.get("download_logs", False)),
-        prior_runs=list(values.get("prior_runs") or []),
-    )
+    return _state(parse_context(cc), cc.get(SWEEP_MODE_KEY), cc, sweep_id=cc[SWEEP_ID_KEY])
 
 
 def get_wandb_sweep_id() -> str | None:
@@ -96,9 +93,7 @@ def get_wandb_sweep_id() -> str | None:
     if state is not None:
         return state.sweep_id
     ctx = flyte.ctx()
-    if not ctx:
-        return None
-    return (ctx.custom_context or {}).get(SWEEP_ID_KEY) or None
+    return (ctx.custom_context or {}).get(SWEEP_ID_KEY) or None if ctx else None
 
 
 def resolve_mode(
@@ -109,7 +104,7 @@ def resolve_mode(
     ``mode`` of ``@wandb_sweep`` wins, then ``wandb_config(mode=)``, then ``WANDB_MODE``; with none
     of them the sweep is online when ``WANDB_API_KEY`` or a netrc entry exists, else offline.
     """
-    mode = explicit or context_mode or env.get("WANDB_MODE") or None
+    mode = explicit or context_mode or env.get("WANDB_MODE")
     if mode in ("offline", "dryrun"):
         return "offline"
     if mode == "disabled":
@@ -170,24 +165,7 @@ def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None) 
         existing.download_logs = bool(decorator_values.get("download_logs", False))
         existing.owner_action = ctx.action.name
         return existing
-    state = _new_sweep(ctx, decorator_values, decorator_mode)
-    from ._engine import validate_sweep_config
-
-    # Validate here for both modes: a bad config fails before any agent starts (and online, before
-    # the server records a sweep that can never run).
-    validate_sweep_config(state.config)
-    if state.mode == "online":
-        _open_online(state)
-    else:
-        _open_offline(state)
-    return state
-
-
-def _new_sweep(ctx: Any, decorator_values: Mapping[str, Any], decorator_mode: str | None) -> SweepState:
-    """The sweep this task creates: its definition (context + decorator), mode and place, no id yet."""
     values = merge_values(decorator_values, parse_context(dict(ctx.custom_context or {})))
-    wcfg_obj = get_wandb_context()
-    wcfg = wcfg_obj.values_dict() if wcfg_obj else {}
     config = sweep_config_from_values(values)
     if not config.get("method") or not config.get("parameters"):
         missing = " and ".join(k for k in ("method", "parameters") if not config.get(k))
@@ -196,20 +174,18 @@ def _new_sweep(ctx: Any, decorator_values: Mapping[str, Any], decorator_mode: st
             f"{NO_CONFIG_HINT}"
         )
     config.setdefault("name", f"{ctx.action.run_name}-{ctx.action.name}")
-    has_credentials = wandb_server(wcfg.get("host")).has_credentials
-    return SweepState(
-        sweep_id="",
-        mode=resolve_mode(decorator_mode, wcfg.get("mode"), os.environ, has_credentials),
-        config=config,
-        name=config["name"],
-        project=values.get("project") or wcfg.get("project"),
-        entity=values.get("entity") or wcfg.get("entity"),
-        host=wcfg.get("host"),
-        download_logs=bool(values.get("download_logs", False)),
-        prior_runs=list(values.get("prior_runs") or []),
-        created=True,
-        owner_action=ctx.action.name,
+    state = _state(
+        values, decorator_mode, {}, sweep_id="", config=config, created=True, owner_action=ctx.action.name
     )
+    from ._engine import validate_sweep_config
+
+    # For both modes: a bad config fails before any agent starts (online, before the server records it).
+    validate_sweep_config(state.config)
+    if state.mode == "online":
+        _open_online(state)
+    else:
+        _open_offline(state)
+    return state
 
 
 def _open_online(state: SweepState) -> None:
@@ -252,9 +228,8 @@ def sweep_scope(state: SweepState) -> Iterator[SweepState]:
 def _agent_defaults(state: SweepState) -> Iterator[None]:
     """Point a plain ``wandb.agent(sweep_id, function=...)`` in the task body at the sweep's project.
 
-    wandb ignores ``wandb.init(project=...)`` inside sweep trials and files them under the agent's
-    project, which is "Uncategorized" unless WANDB_PROJECT/WANDB_ENTITY say otherwise. Values the
-    user set in the environment win; ours are removed again when the task body ends.
+    wandb ignores ``wandb.init(project=...)`` inside sweep trials: the agent's WANDB_PROJECT/ENTITY
+    decide. The user's own values win; ours are removed again when the task body ends.
     """
     added = {}
     for var, value in (("WANDB_PROJECT", state.project), ("WANDB_ENTITY", state.entity)):
@@ -280,13 +255,17 @@ async def finish_sweep(state: SweepState) -> None:
 def _wrap(
     func: Callable[..., Any], values: dict[str, Any], mode: str | None, task: Any = None
 ) -> Callable[..., Any]:
+    def open_for_task() -> SweepState:
+        state = open_sweep(values, mode)
+        state.report = bool(getattr(task, "report", False))
+        state.secrets = getattr(task, "secrets", None)
+        return state
+
     if inspect.iscoroutinefunction(func):
 
         @functools.wraps(func)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            state = await asyncio.to_thread(open_sweep, values, mode)
-            state.report = bool(getattr(task, "report", False))
-            state.secrets = getattr(task, "secrets", None)
+            state = await asyncio.to_thread(open_for_task)
             with sweep_scope(state):
                 result = await func(*args, **kwargs)
                 await finish_sweep(state)
@@ -297,9 +276,7 @@ def _wrap(
 
         @functools.wraps(func)
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-            state = open_sweep(values, mode)
-            state.report = bool(getattr(task, "report", False))
-            state.secrets = getattr(task, "secrets", None)
+            state = open_for_task()
             with sweep_scope(state):
                 result = func(*args, **kwargs)
                 if state.download_logs and not state.logs_collected:
