@@ -1,9 +1,7 @@
-"""wandb's private sweep-agent API, used by this package only here (as core keeps its own in ``_compat``).
+"""wandb's private sweep-agent API (register an agent, heartbeat), which has no public call.
 
-The agent protocol (register an agent, heartbeat for the server controller's commands) has no public
-wandb call: ``wandb.agent`` runs it inside its own loop. Each helper names the wandb releases it was
-checked against and falls back to the older spelling; ``tests/test_compat.py`` checks one of the two
-exists on the installed wandb.
+Each helper names the wandb releases it was checked against and falls back to the older spelling;
+``tests/test_compat.py`` checks that one of the two exists on the installed wandb.
 """
 
 from __future__ import annotations
@@ -16,8 +14,8 @@ def register_sweep_agent(
 ) -> dict[str, Any] | None:
     """Register a sweep agent with the W&B server; returns the server's agent record (with ``id``).
 
-    checked: wandb 0.28.2 .. 0.31.0 (``wandb.apis.public.sweeps._register_agent``; before it, the same
-    mutation on ``wandb.apis.InternalApi().register_agent``, used as the fallback).
+    checked: wandb 0.28.2 .. 0.31.0 (``wandb.apis.public.sweeps._register_agent``; fallback
+    ``wandb.apis.InternalApi().register_agent``).
     """
     try:
         from wandb.apis.public.sweeps import _register_agent

@@ -1,10 +1,7 @@
 """`wandb_sweep_config`: a sweep definition carried in Flyte's ``custom_context``.
 
-The keys are the ones the existing ``flyteplugins-wandb`` writes: ``wandb_sweep_<field>`` for
-``name``, ``method``, ``metric``, ``parameters``, ``project``, ``entity``, ``prior_runs`` and
-``download_logs`` (JSON for lists, dicts and booleans), and every other sweep-config key (such as
-``early_terminate`` or ``description``) inside the JSON object ``wandb_sweep_kwargs``. Keeping that
-layout means a context written by either plugin is read correctly by the other.
+The keys are those the existing ``flyteplugins-wandb`` writes (``wandb_sweep_<field>``, other sweep-config
+keys in the JSON object ``wandb_sweep_kwargs``), so a context written by either plugin reads in the other.
 """
 
 from __future__ import annotations
@@ -21,7 +18,7 @@ SweepMethod = Literal["grid", "random", "bayes"]
 """Search strategy: ``"grid"``, ``"random"`` or ``"bayes"``."""
 
 PREFIX = "wandb_sweep_"
-# Written by @wandb_sweep for the task body and its children (never set by users).
+# Written by @wandb_sweep for the task body and its children.
 SWEEP_ID_KEY = "_wandb_sweep_id"
 SWEEP_PROJECT_KEY = "_wandb_sweep_project"
 SWEEP_ENTITY_KEY = "_wandb_sweep_entity"
@@ -29,7 +26,6 @@ SWEEP_MODE_KEY = "_wandb_sweep_mode"
 
 EARLY_TERMINATE_TYPES = ("hyperband",)
 MAX_AGENTS = 20
-
 
 _GOAL = Field.choice(GOALS)
 _EARLY_TERMINATE_TYPE = Field.choice(EARLY_TERMINATE_TYPES)

@@ -85,31 +85,6 @@ def _write_report(state: SweepState, result: SweepResult) -> None:
     )
 
 
-async def _offline_controller(
-    state: SweepState, count: int, engine: Any
-) -> tuple[OfflineController, list[TrialResult]]:
-    """The engine, seeded with the sweep's finished trials on disk (returned too, as resumed trials);
-    ``count`` is the sweep's total."""
-    config = await asyncio.to_thread(validate_sweep_config, state.config)
-    found = await asyncio.to_thread(prior_offline_trials, state)
-    done = len(found.trials)
-    if done:
-        say(
-            f"wandb sweep {state.sweep_id}: resuming: {done} trial(s) of this sweep already finished; "
-            f"running up to {max(count - done, 0)} more (count={count} in total)."
-        )
-    controller = await asyncio.to_thread(
-        OfflineController,
-        config,
-        state.sweep_id,
-        max(count - done, 0),
-        found.prior,
-        found.next_index,
-        engine,
-    )
-    return controller, found.trials
-
-
 def _sweep_for(objective: Callable[..., Any], engine: Any, in_process: bool) -> SweepState:
     """The sweep of the calling task, once the objective and engine suit it; else `WandbConfigError`."""
     state = current_sweep()
@@ -140,20 +115,26 @@ def _sweep_for(objective: Callable[..., Any], engine: Any, in_process: bool) -> 
 async def _start(
     state: SweepState, count: int, engine: Any
 ) -> tuple[OfflineController | None, list[TrialResult]]:
-    """The offline controller (None online) and the trials that ended before this launch.
-
-    Those trials (a retried or re-run sweep task) are not run again, but they are part of the
-    result, so a retry after the last trial returns what the first attempt did.
-    """
-    if state.mode != "online":
-        return await _offline_controller(state, count, engine)
-    earlier: list[TrialResult] = []
-    if state.resumed:
-        earlier = await asyncio.to_thread(finished_online_trials, state)
+    """The offline controller (None online) and the trials that ended before this launch (a retried or
+    re-run sweep task): not run again, but part of the result. ``count`` is the sweep's total."""
+    if state.mode == "online":
+        earlier = await asyncio.to_thread(finished_online_trials, state) if state.resumed else []
         if earlier:
             n = len(earlier)
             say(f"wandb sweep {state.sweep_id}: resuming: {n} trial(s) already ended on the server.")
-    return None, earlier
+        return None, earlier
+    config = await asyncio.to_thread(validate_sweep_config, state.config)
+    found = await asyncio.to_thread(prior_offline_trials, state)
+    left = max(count - len(found.trials), 0)
+    if found.trials:
+        say(
+            f"wandb sweep {state.sweep_id}: resuming: {len(found.trials)} trial(s) of this sweep already "
+            f"finished; running up to {left} more (count={count} in total)."
+        )
+    controller = await asyncio.to_thread(
+        OfflineController, config, state.sweep_id, left, found.prior, found.next_index, engine
+    )
+    return controller, found.trials
 
 
 async def _launch(
@@ -268,30 +249,18 @@ async def _run_sweep_agents(
 ) -> SweepResult:
     """Run ``count`` trials of ``objective``, at most ``agents`` at a time; wait for them.
 
-    ``run_sweep_agents(...)`` in sync tasks, ``await run_sweep_agents.aio(...)`` in async ones.
-    Call it inside a ``@wandb_sweep`` task, which becomes the sweep's controller. Every trial is a
-    Flyte action of its own (its own logs, W&B link, resources and retries), in Flyte local mode
-    and on a cluster alike. ``agents`` is the number of concurrency slots: when a trial ends, its
-    slot asks for the next one, so the search learns from every finished trial. A trial that
-    raises is a failed run and a failed action, and the sweep goes on. A line per finished trial,
-    with the best value so far, goes to stderr.
-
-    The objective is either a ``@wandb_init`` function taking no arguments (run by the built-in
-    trial task ``wandb_sweep_agent``; read the parameters from ``get_wandb_run().config``) or a
-    ``@wandb_init`` Flyte task of your own (own image and resources, an Elastic task too), called
-    with the trial's parameters as inputs; a task that returns a number returns the sweep metric.
-
-    Online, the W&B server is the controller: each slot is a registered W&B agent whose
-    heartbeats fetch the trials. Offline (no API key, or ``mode="offline"``), the sweep task
-    suggests them: grid and random in pure Python, bayes with a Gaussian process, ``early_terminate:
-    hyperband`` with Optuna's successive-halving pruner, or the ``engine`` you pass; each trial
-    is an offline W&B run in group ``sweep_id``, ready for ``wandb sync``. A re-run of the same
-    sweep (same name) repeats none of its finished offline trials and runs only what is left of
-    ``count``.
+    ``run_sweep_agents(...)`` in sync tasks, ``await run_sweep_agents.aio(...)`` in async ones, inside
+    a ``@wandb_sweep`` task. Every trial is a Flyte action of its own; when one ends, its slot asks
+    for the next, so the search learns from every finished trial. A trial that raises is a failed run
+    and action, and the sweep goes on; a line per finished trial goes to stderr. Online, the W&B
+    server is the controller; offline, the sweep task is (see ``engine``), each trial an offline run
+    in group ``sweep_id``, and a re-run of the sweep runs only what is left of ``count``.
 
     Args:
-        objective: A ``@wandb_init`` function (sync or async, at module level so trials in other
-            pods can import it) or a ``@wandb_init`` Flyte task.
+        objective: A ``@wandb_init`` function without arguments (sync or async, at module level so
+            trials in other pods can import it; it reads ``get_wandb_run().config``), or a
+            ``@wandb_init`` Flyte task called with the trial's parameters (a number it returns is
+            the sweep metric).
         count: Total number of trials of the sweep.
         agents: Trials in flight at once, 1 to 20.
         poll_interval: Seconds between heartbeats to the W&B server while waiting (online).
@@ -317,10 +286,7 @@ async def _run_sweep_agents(
 
 
 class _Blocking(Generic[P, R]):
-    """A coroutine function called from sync code (``f(...)``), with its async form as ``f.aio(...)``.
-
-    The signature and docstring are written once, on the async function, and shared by both forms.
-    """
+    """A coroutine function called from sync code (``f(...)``), with its async form as ``f.aio(...)``."""
 
     def __init__(self, aio: Callable[P, Coroutine[Any, Any, R]], name: str) -> None:
         self.aio = aio

@@ -64,10 +64,11 @@ class TrialResult:
         return cls(**known)
 
 
-def better(value: float, than: float | None, goal: str) -> bool:
-    if than is None:
-        return True
-    return value > than if goal == "maximize" else value < than
+def best_of(trials: list[TrialResult | None], goal: str) -> TrialResult | None:
+    """The finished trial with the best metric value (the first of equals); None when none has one."""
+    scored = [t for t in trials if t is not None and t.state == "finished" and t.metric is not None]
+    pick = max if goal == "maximize" else min
+    return pick(scored, key=lambda t: float(t.metric or 0.0)) if scored else None
 
 
 @dataclass
@@ -99,13 +100,7 @@ class SweepResult:
     @property
     def best(self) -> TrialResult | None:
         """The finished trial with the best metric value, or ``None`` when no trial reported it."""
-        best: TrialResult | None = None
-        for trial in self.trials:
-            if trial.state != "finished" or trial.metric is None:
-                continue
-            if best is None or better(trial.metric, best.metric, self.goal):
-                best = trial
-        return best
+        return best_of(list(self.trials), self.goal)
 
     @property
     def failed(self) -> list[TrialResult]:
@@ -151,12 +146,7 @@ class Progress:
 
     def _count(self, trial: TrialResult) -> None:
         self.done += 1
-        if (
-            trial.state == "finished"
-            and trial.metric is not None
-            and (self.best is None or better(trial.metric, self.best.metric, self.goal))
-        ):
-            self.best = trial
+        self.best = best_of([self.best, trial], self.goal)
 
     def resume(self, trials: list[TrialResult]) -> None:
         """Count trials that ended before this launch, so numbering and the best so far go on."""

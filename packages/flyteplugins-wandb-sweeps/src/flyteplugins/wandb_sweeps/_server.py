@@ -1,8 +1,7 @@
-"""The W&B sweep-agent protocol, spoken by the sweep task for each of its agent slots (online sweeps).
+"""The W&B sweep-agent protocol, spoken by the sweep task for each agent slot (online sweeps).
 
-Each slot registers one agent with the server (``CreateAgent``), then heartbeats: the server's
-controller answers with ``run``/``stop``/``exit`` commands. Unlike ``wandb.agent`` the slot asks for
-the next trial as soon as one finishes instead of sleeping a fixed 5 s.
+Each slot registers an agent (``CreateAgent``) and heartbeats for the server controller's
+``run``/``stop``/``exit`` commands; it asks for the next trial as soon as one finishes.
 """
 
 from __future__ import annotations
@@ -49,9 +48,8 @@ _agent_apis_lock = threading.Lock()
 def agent_api(host: str | None, entity: str | None, project: str | None) -> Any:
     """One ``wandb.Api`` for every agent slot of the process with the same server and credentials.
 
-    Building one costs 15-30 ms of Python each; 20 slots building their own delayed the first trial
-    by ~0.3 s. The slots' GraphQL calls share its HTTP session (a thread-safe connection pool).
-    Slots asking at once wait for the one being built rather than each building their own.
+    Building one costs 15-30 ms: 20 slots each building their own delayed the first trial by ~0.3 s.
+    The slots share its HTTP session (a thread-safe connection pool).
     """
     key = (host, entity, project, os.environ.get("WANDB_BASE_URL"), os.environ.get("WANDB_API_KEY"))
     with _agent_apis_lock:

@@ -1,16 +1,7 @@
-"""W&B sweep parameters in pure Python: checking them, sampling them, and enumerating a grid.
+"""W&B sweep parameters in pure Python (no numpy): checking, sampling, and enumerating a grid.
 
-A W&B ``parameters`` block is a tree: a leaf is one parameter (``values``, ``value``, ``min``/``max``
-or a named ``distribution``), and ``{"parameters": {...}}`` is a nested group whose leaves end up as a
-nested dict in the trial's config. `leaves()` flattens the tree to ``(path, Param)`` pairs and
-`nest()` builds the trial's config back from the flat values. Nothing here imports numpy, so grid and
-random search cost nothing beyond the standard library; `_optuna` maps the same `Param`s onto Optuna
-for bayes.
-
-The distributions and their meaning follow W&B's sweep configuration reference: ``log_uniform`` takes
-``min``/``max`` as natural logarithms, ``*_values`` forms take the values themselves, ``q_*`` rounds
-to a multiple of ``q`` (default 1), ``normal`` / ``log_normal`` take ``mu`` / ``sigma`` (default 0 / 1),
-``beta`` takes ``a`` / ``b`` (default 1 / 1).
+A ``parameters`` block is a tree: `leaves()` flattens it to ``(path, Param)`` pairs, `nest()` builds the
+trial's config back; the distributions follow W&B's sweep configuration reference (docs/sweeps.md).
 """
 
 from __future__ import annotations
@@ -50,8 +41,6 @@ _DISTRIBUTIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "q_beta": (frozenset(), frozenset({"a", "b", "q"})),
 }
 DISTRIBUTIONS: tuple[str, ...] = tuple(sorted(_DISTRIBUTIONS))
-# Forms a grid can enumerate (W&B's rule: a continuous range has no grid).
-GRID_KINDS = frozenset({"constant", "categorical", "categorical_w_probabilities", "int_uniform", "q_uniform"})
 _RANGES = frozenset(k for k, (need, _) in _DISTRIBUTIONS.items() if need == {"min", "max"})
 
 

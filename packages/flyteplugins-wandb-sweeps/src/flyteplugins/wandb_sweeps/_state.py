@@ -24,31 +24,23 @@ class SweepState:
     host: str | None = None
     download_logs: bool = False
     prior_runs: list[str] = field(default_factory=list)
-    created: bool = False
     # Online: the sweep already existed on the server under this name (a retried or re-run task).
     resumed: bool = False
-    # The action whose body owns this object; children (same process in local mode, so they see the
-    # contextvar) rebuild their own view from custom_context, exactly as remote children do.
+    # The action whose body owns this object; children (even in this process) rebuild their own view
+    # from custom_context, as remote children do.
     owner_action: str | None = None
     # Filled by run_sweep_agents: offline run directories of every trial, and whether logs were collected.
     run_dirs: list[str] = field(default_factory=list)
     logs_collected: bool = False
-    # The task was declared with report=True: run_sweep_agents writes the trials so far into the
-    # "Weights & Biases" tab of its Flyte report.
+    # report=True task: run_sweep_agents writes the trials so far into its "Weights & Biases" tab.
     report: bool = False
     report_trials: list[Any] = field(default_factory=list)
-    # The sweep task's secrets (e.g. WANDB_API_KEY): the built-in agent tasks inherit them, so agent
-    # pods on a cluster authenticate exactly like the sweep task.
+    # The sweep task's secrets (e.g. WANDB_API_KEY): the built-in agent tasks inherit them.
     secrets: Any = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    @property
-    def offline(self) -> bool:
-        return self.mode != "online"
-
     def context_keys(self) -> dict[str, str]:
-        # The effective definition (context + decorator arguments) goes to children, so a child
-        # that reuses the sweep works from the same configuration.
+        # The effective definition (context + decorator) goes to children that reuse the sweep.
         config = dict(self.config)
         values: dict[str, Any] = {
             k: config.pop(k) for k in ("name", "method", "metric", "parameters") if k in config

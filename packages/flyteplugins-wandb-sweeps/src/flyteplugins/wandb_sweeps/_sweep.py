@@ -174,9 +174,7 @@ def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None) 
             f"{NO_CONFIG_HINT}"
         )
     config.setdefault("name", f"{ctx.action.run_name}-{ctx.action.name}")
-    state = _state(
-        values, decorator_mode, {}, sweep_id="", config=config, created=True, owner_action=ctx.action.name
-    )
+    state = _state(values, decorator_mode, {}, sweep_id="", config=config, owner_action=ctx.action.name)
     from ._engine import validate_sweep_config
 
     # For both modes: a bad config fails before any agent starts (online, before the server records it).

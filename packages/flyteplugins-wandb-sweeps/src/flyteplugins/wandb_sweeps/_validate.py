@@ -1,12 +1,5 @@
-"""Sweep definitions checked early, with W&B's rules, so a bad one never reaches a sweep task or agent.
-
-The rules are those of W&B's sweep configuration reference (the server refuses the same things):
-known top-level keys, a ``method`` of grid/random/bayes, a ``metric`` with a name and a goal, a
-positive integer ``run_cap``, a ``hyperband`` ``early_terminate``, and every parameter leaf checked by
-`_space.parse` (``min < max``, a known ``distribution`` with the keys it needs). A complete definition
-is also checked for what only the search would find: ``bayes`` or ``early_terminate`` without a
-metric, ``grid`` over a continuous range. Pure Python: nothing here imports numpy or an engine.
-"""
+"""Sweep definitions checked early with W&B's rules (what its server refuses), so a bad one never
+reaches a sweep task or agent. Pure Python: nothing here imports numpy or an engine."""
 
 from __future__ import annotations
 
@@ -18,9 +11,8 @@ from flyteplugins.wandb_core import WandbConfigError
 from . import _space
 
 METHODS = ("grid", "random", "bayes")
-# W&B's sweep ``metric.goal`` values; the report tab and the engines are told the direction.
 GOALS = ("minimize", "maximize")
-# The keys W&B's sweep configuration has at its top level (anything else is a typo to refuse).
+# W&B's top-level sweep-config keys (anything else is a typo to refuse).
 TOP_LEVEL_KEYS = frozenset(
     {
         "apiVersion", "kind", "controller", "description", "program", "job", "image_uri", "entity",
@@ -40,20 +32,12 @@ def distributions() -> tuple[str, ...]:
 def _check_parameter(where: str, name: str, spec: Any) -> None:
     if not isinstance(spec, Mapping) or not spec:
         raise WandbConfigError(f"{where}: parameters[{name!r}] is {spec!r}. {_space.SPEC_HINT}.")
-    if (
-        isinstance(spec, Mapping)
-        and "distribution" in spec
-        and spec["distribution"] not in _space.DISTRIBUTIONS
-    ):
+    if "distribution" in spec and spec["distribution"] not in _space.DISTRIBUTIONS:
         raise WandbConfigError(
             f"{where}: parameters[{name!r}]['distribution']={spec['distribution']!r} is not valid; allowed "
             f"values: {', '.join(repr(d) for d in _space.DISTRIBUTIONS)}."
         )
-    if (
-        isinstance(spec, Mapping)
-        and "values" in spec
-        and (not isinstance(spec["values"], list) or not spec["values"])
-    ):
+    if "values" in spec and (not isinstance(spec["values"], list) or not spec["values"]):
         raise WandbConfigError(
             f"{where}: parameters[{name!r}]['values'] must be a non-empty list, got {spec['values']!r}."
         )
@@ -124,14 +108,10 @@ def _hyperband_problems(stop: Any) -> list[str]:
 
 
 def validate_sweep_definition(where: str, config: Mapping[str, Any], *, complete: bool) -> None:
-    """Refuse a sweep definition W&B would refuse, naming what is wrong.
+    """Refuse a sweep definition W&B would refuse, naming what is wrong and ``where`` (the call).
 
-    Args:
-        where: The call being checked (``"wandb_sweep_config"``, ``"@wandb_sweep"``, ...).
-        config: The sweep configuration (``method``, ``metric``, ``parameters``, ``run_cap``, ...).
-        complete: The whole definition. Otherwise a part of it (the rest may come from the other of
-            ``wandb_sweep_config`` and ``@wandb_sweep``); a part that has both ``method`` and
-            ``parameters`` is checked as complete.
+    Not ``complete``: a part (the rest may come from the other of ``wandb_sweep_config`` and
+    ``@wandb_sweep``), checked as complete once it has both ``method`` and ``parameters``.
     """
     config = dict(config)
     complete = complete or ("method" in config and "parameters" in config)
