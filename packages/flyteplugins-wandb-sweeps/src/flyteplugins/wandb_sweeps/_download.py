@@ -34,23 +34,16 @@ async def collect_offline_sweep_dirs(sweep_id: str, run_dirs: list[str]) -> flyt
     return await flyte.io.Dir.from_local(target)
 
 
-async def _download_online(state: SweepState) -> Any:
-    from flyteplugins.wandb_core import download_wandb_sweep_logs
-
-    return await download_wandb_sweep_logs(state.sweep_id, state.project, state.entity, state.host)
-
-
 async def collect_sweep_logs(state: SweepState, run_dirs: list[str] | None = None) -> Any:
-    """Online: every trial's files from W&B; offline: the local run directories.
-
-    ``run_dirs`` (given by the launcher) collects those trials now; without it (end of the sweep
-    task) the sweep is collected only if no launcher did it already.
-    """
+    """Online: every trial's files from W&B; offline: the run directories (``run_dirs``, from the
+    launcher; without them, at the end of the sweep task, only if no launcher collected them)."""
     with state.lock:
         if run_dirs is None and state.logs_collected:
             return None
         state.logs_collected = True
         dirs = list(state.run_dirs if run_dirs is None else run_dirs)
     if state.mode == "online":
-        return await _download_online(state)
+        from flyteplugins.wandb_core import download_wandb_sweep_logs
+
+        return await download_wandb_sweep_logs(state.sweep_id, state.project, state.entity, state.host)
     return await collect_offline_sweep_dirs(state.sweep_id, dirs)

@@ -78,16 +78,12 @@ def _infer(spec: Mapping[str, Any]) -> str:
 
 
 def parse(spec: Any) -> Param:
-    """Check one leaf spec and return it as a `Param` (raises `ParameterError` naming the problem)."""
-    if not isinstance(spec, Mapping) or not spec:
-        raise ParameterError(SPEC_HINT)
-    kind = spec.get("distribution")
-    if kind is None:
-        kind = _infer(spec)
-    elif kind not in _DISTRIBUTIONS:
-        raise ParameterError(
-            f"distribution {kind!r} is not valid; allowed values: {', '.join(DISTRIBUTIONS)}"
-        )
+    """Check one leaf spec and return it as a `Param` (raises `ParameterError` naming the problem).
+
+    `_validate` has already refused a spec that is no mapping, an unknown ``distribution``, and
+    ``values`` that are no non-empty list.
+    """
+    kind = spec.get("distribution") or _infer(spec)
     need, may = _DISTRIBUTIONS[kind]
     missing = sorted(need - set(spec))
     if missing:
@@ -98,8 +94,6 @@ def parse(spec: Any) -> Param:
             f"{', '.join(repr(k) for k in extra)} not allowed with distribution {kind!r} "
             f"(it takes {', '.join(repr(k) for k in sorted(need | may))})"
         )
-    if "values" in spec and (not isinstance(spec["values"], list) or not spec["values"]):
-        raise ParameterError(f"'values' must be a non-empty list, got {spec['values']!r}")
     for key in ("min", "max", "mu", "sigma", "a", "b", "q"):
         if key in spec and not _number(spec[key]):
             raise ParameterError(f"{key!r} must be a finite number, got {spec[key]!r}")

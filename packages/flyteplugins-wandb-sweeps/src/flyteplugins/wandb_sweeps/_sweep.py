@@ -21,11 +21,7 @@ from typing import Any, TypeVar, overload
 import flyte
 
 from flyteplugins.wandb_core import WandbConfigError, get_wandb_context
-from flyteplugins.wandb_core.ext import (
-    Field,
-    persist_offline_sweep,
-    wandb_server,
-)
+from flyteplugins.wandb_core.ext import Field, persist_offline_sweep, wandb_server
 
 from ._config import (
     SWEEP_ENTITY_KEY,
@@ -51,7 +47,6 @@ NO_CONFIG_HINT = (
     "with a `with wandb_sweep_config(...):` block around the call of the task, or as arguments: "
     "@wandb_sweep(method=..., parameters=...)."
 )
-
 
 _current: ContextVar[SweepState | None] = ContextVar("flyteplugins_wandb_sweep", default=None)
 
@@ -117,12 +112,7 @@ def resolve_mode(
 def offline_sweep_id(seed: str) -> str:
     """A W&B-style 8 character id, stable for one sweep name (a retried task finds its trials again)."""
     digest = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
-    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = []
-    for _ in range(8):
-        digest, rem = divmod(digest, 36)
-        out.append(alphabet[rem])
-    return "".join(out)
+    return "".join("0123456789abcdefghijklmnopqrstuvwxyz"[digest // 36**i % 36] for i in range(8))
 
 
 _env_lock = threading.Lock()
