@@ -183,9 +183,8 @@ class OptunaSearch:
             sampler = GaussianProcessSampler(seed=self.engine.seed)
         elif sampler is None:
             sampler = optuna.samplers.RandomSampler()
-        self.study = optuna.create_study(
-            directions=[goal for _, goal in self.objectives], sampler=sampler, pruner=pruner
-        )
+        directions: list[Any] = [goal for _, goal in self.objectives]
+        self.study = optuna.create_study(directions=directions, sampler=sampler, pruner=pruner)
         for params, state, summary in self.prior:
             self._add_prior(params, state, summary)
 
