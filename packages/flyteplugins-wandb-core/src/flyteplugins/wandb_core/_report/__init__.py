@@ -1,14 +1,7 @@
-"""The "Weights & Biases" tab of the Flyte report of tracked tasks (``@env.task(report=True)``).
+"""The "Weights & Biases" tab of a tracked task's Flyte report (``@env.task(report=True)``).
 
-When a tracked task whose report is enabled ends, its scope reads what the run logged in this process
-back from the run's own transaction log (``run-<id>.wandb``, written by the wandb SDK in every mode but
-``disabled``) and writes a tab with the run's identity, link, state, config, final summary and a chart
-per numeric metric. Reading the log afterwards costs nothing while the task runs (``run.log`` is not
-wrapped) and sees ``wandb.log``/``run.log``/``define_metric`` alike; it needs no W&B server, so the tab
-works offline and air-gapped.
-
-Sweeps call `report_sweep()` with their trial records. Building a report never fails the task:
-every error becomes a ``RuntimeWarning``.
+Drawn when the task's scope ends from the run's own transaction log (see docs/report.md); sweeps call
+`report_sweep()`. Building a report never fails the task: every error becomes a ``RuntimeWarning``.
 """
 
 from __future__ import annotations
@@ -27,7 +20,6 @@ from urllib.parse import quote
 from .. import _persist
 from .._metadata import FLYTE_CONFIG_KEY
 from .._runtime import world_size
-from ._charts import finite
 from ._html import page, render_runs, render_sweep
 from ._model import ArtifactView, RunView, TrialRecord, series_from_history
 
@@ -48,12 +40,9 @@ __all__ = [
 TAB_NAME = "Weights & Biases"
 _SECTIONS_ATTR = "_flyteplugins_wandb_sections"
 _SECTION_ORDER = {"sweep": 0, "runs": 1}
-# A transaction log larger than this is not parsed: the tab then shows the live summary only.
-MAX_LOG_BYTES = 128 * 1024 * 1024
-# How long to wait for wandb's writer to put a finished run's last records on disk.
-LOG_WAIT_S = 10.0
-# How long the tab waits for an online artifact's commit to learn its version (finish waits anyway).
-ARTIFACT_WAIT_S = 60
+MAX_LOG_BYTES = 128 * 1024 * 1024  # a larger run log is not parsed: the tab shows the live summary only
+LOG_WAIT_S = 10.0  # for wandb's writer to put a finished run's last records on disk
+ARTIFACT_WAIT_S = 60  # for an online artifact's commit, to learn its version (finish waits anyway)
 
 # Artifacts the plugin's helpers logged or used, per run, until the run's tab lists them. Weak keys:
 # a run whose task has no report leaves nothing behind.
@@ -69,23 +58,15 @@ def _warn(what: str, exc: BaseException) -> None:
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# Writing into the Flyte report
-# ---------------------------------------------------------------------------------------------
-
-
 def publish(section: str, html: str, *, flush: bool = False) -> bool:
     """Put ``html`` as ``section`` of the current task's W&B tab; False outside a task.
 
-    Sections (``"sweep"``, ``"runs"``) are kept on the task's report object so a sweep task that is
-    also tracked shows both, each replaced in place when written again.
+    Sections (``"sweep"``, ``"runs"``) are kept on the task's report object, each replaced in place
+    when written again.
     """
     import flyte
 
-    ctx = flyte.ctx()
-    if not ctx:
-        return False
-    report = getattr(ctx, "report", None)
+    report = getattr(flyte.ctx(), "report", None)
     if report is None:
         return False
     sections: dict[str, str] = report.__dict__.setdefault(_SECTIONS_ATTR, {})
@@ -145,13 +126,10 @@ def metric_history(run_dir: str, metric: str) -> list[tuple[float, float]] | Non
         if not logs or logs[0].stat().st_size > MAX_LOG_BYTES:
             return None
         logged, _ = read_log(logs[0], lambda r: r.exit_code is not None, timeout=2.0)
-        points = []
-        for index, row in enumerate(logged.history):
-            value = finite(row.get(metric))
-            if value is not None:
-                step = finite(row.get("_step"))
-                points.append((float(index) if step is None else step, value))
-        return points
+        series, _ = series_from_history(
+            [{"_step": row.get("_step"), "m": row.get(metric)} for row in logged.history], max_metrics=1
+        )
+        return series.get("m", [])
     except Exception:  # a trial whose log cannot be read is drawn without its curve
         return None
 
@@ -164,24 +142,16 @@ def note_artifact(run: Any, artifact: Any, use: str) -> None:
 
 
 def _artifact_view(artifact: Any, use: Any, offline: bool, plan: Any) -> ArtifactView:
-    name = str(artifact.name).split(":")[0]
-    view = ArtifactView(name=name, type=str(artifact.type), use=use)
+    view = ArtifactView(name=str(artifact.name).split(":")[0], type=str(artifact.type), use=use)
     if not offline:
-        try:
+        with contextlib.suppress(Exception):  # not committed in time: the tab still names it
             if use == "logged":
                 artifact.wait(timeout=ARTIFACT_WAIT_S)
             view.version = str(artifact.version)
             # W&B's own artifact page path; built here because ``artifact.url`` asks the server again.
-            path = f"{artifact.entity}/{artifact.project}/artifacts/{quote(view.type)}/{quote(name)}"
+            path = f"{artifact.entity}/{artifact.project}/artifacts/{quote(view.type)}/{quote(view.name)}"
             view.url = f"{_ui_host(plan)}/{path}/{view.version}"
-        except Exception:  # not committed in time: the tab still names it
-            pass
     return view
-
-
-# ---------------------------------------------------------------------------------------------
-# Hooks called by @wandb_init's scope (see _scope._Scope.close)
-# ---------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -192,6 +162,15 @@ class Collector:
     views: list[RunView] = field(default_factory=list)
 
 
+@dataclass
+class Capture:
+    """What is read from a run while it is still open (the run object is unusable after finish)."""
+
+    view: RunView
+    sync_file: str | None
+    owner: bool
+
+
 def _action_name() -> str | None:
     import flyte
 
@@ -199,8 +178,7 @@ def _action_name() -> str | None:
     if not ctx:
         return None
     # @flyte.trace swaps `action` for its own; `task_action` stays the running task's.
-    action = getattr(ctx, "task_action", None) or ctx.action
-    return str(action.name)
+    return str((getattr(ctx, "task_action", None) or ctx.action).name)
 
 
 def on_open(scope: Any) -> None:
@@ -217,32 +195,18 @@ def _collector(active: Any) -> Collector | None:
     return found if isinstance(found, Collector) else None
 
 
-@dataclass
-class Capture:
-    """What is read from a run while it is still open (the run object is unusable after finish)."""
-
-    view: RunView
-    sync_file: str | None
-    owner: bool
-
-
-def _is_offline(run: Any, active: Any) -> bool:
-    if getattr(active, "offline", False):
-        return True
+def _get(read: Callable[[], Any], default: Any = None) -> Any:
+    """``read()``, or ``default`` when the run cannot answer (a stand-in, a finished run)."""
     try:
-        return bool(getattr(run, "offline", False) or getattr(run.settings, "_offline", False))
+        return read()
     except Exception:
-        return False
+        return default
 
 
 def _run_url(run: Any, plan: Any, offline: bool) -> str | None:
-    if not offline:
-        try:
-            url = run.url
-        except Exception:
-            url = None
-        if url:
-            return str(url)
+    url = None if offline else _get(lambda: run.url)
+    if url:
+        return str(url)
     entity, project = getattr(run, "entity", "") or "", getattr(run, "project", "") or ""
     if not entity or not project:
         return None  # an offline run's entity is only known once it is synced
@@ -266,12 +230,15 @@ def _role(scope: Any, owner: bool) -> str:
     return "this task's run"
 
 
-def _mapping(get: Any) -> dict[str, Any]:
-    try:
-        value = get()
-        return dict(value) if value is not None else {}
-    except Exception:
-        return {}
+def _shown(scope: Any, active: Any, owner: bool) -> bool:
+    """Whether a report will show the scope's run."""
+    if scope.is_task:
+        return _collector(active) is not None
+    # A function's own run (run_mode="new") is listed in its task's tab; a function that logs into the
+    # task's run adds nothing. A child task in local mode sees its parent's scope as enclosing (copied
+    # contextvars): only the same Flyte action counts.
+    collector = _collector(scope.enclosing)
+    return owner and collector is not None and collector.action == _action_name()
 
 
 def before_finish(scope: Any) -> Capture | None:
@@ -282,30 +249,13 @@ def before_finish(scope: Any) -> Capture | None:
         if active is None or run is None or not scope.in_task:
             return None
         owner = bool(active.owner)
-        if scope.is_task:
-            if _collector(active) is None:
-                return None
-        else:
-            # A function's own run (run_mode="new") is listed in its task's tab; a function that logs
-            # into the task's run adds nothing. A child task in local mode sees its parent's scope
-            # as enclosing (copied contextvars): only the same Flyte action counts.
-            collector = _collector(scope.enclosing)
-            if not owner or collector is None or collector.action != _action_name():
-                return None
-        offline = _is_offline(run, active)
-        try:
-            run_dir = os.path.dirname(str(run.dir))
-        except Exception:
-            run_dir = None
-        try:
-            sync_file = str(run.settings.sync_file)
-        except Exception:
-            sync_file = None
-        stored = sync_hint = None
+        if not _shown(scope, active, owner):
+            return None
+        offline = bool(getattr(active, "offline", False)) or _get(
+            lambda: bool(getattr(run, "offline", False) or getattr(run.settings, "_offline", False)), False
+        )
+        run_dir = _get(lambda: os.path.dirname(str(run.dir)))
         where = _persist.location() if offline and run_dir else None
-        if where is not None and run_dir:
-            stored = f"{where.prefix}/{os.path.basename(run_dir)}"
-            sync_hint = where.sync_command
         view = RunView(
             run_id=str(active.run_id or run.id),
             name=str(getattr(run, "name", "") or ""),
@@ -316,15 +266,14 @@ def before_finish(scope: Any) -> Capture | None:
             offline=offline,
             url=_run_url(run, active.plan, offline),
             role=_role(scope, owner),
-            config=_mapping(lambda: run.config.as_dict()),
-            summary=_mapping(lambda: run.summary),
+            config=_shown_config(_get(lambda: dict(run.config.as_dict()), {})),
+            summary=_get(lambda: dict(run.summary), {}),
             sync_dir=run_dir,
-            stored=stored,
-            sync_hint=sync_hint,
+            stored=f"{where.prefix}/{os.path.basename(run_dir)}" if where is not None else None,
+            sync_hint=where.sync_command if where is not None else None,
+            artifacts=[_artifact_view(a, use, offline, active.plan) for a, use in _artifacts.pop(run, [])],
         )
-        view.config = _shown_config(view.config)
-        view.artifacts = [_artifact_view(a, use, offline, active.plan) for a, use in _artifacts.pop(run, [])]
-        return Capture(view=view, sync_file=sync_file, owner=owner)
+        return Capture(view=view, sync_file=_get(lambda: str(run.settings.sync_file)), owner=owner)
     except Exception as exc:
         _warn("reading the run", exc)
         return None
@@ -343,17 +292,15 @@ def read_log(path: str | Path, done: Callable[[Any], bool], timeout: float = LOG
     delay = 0.02
     while True:
         logged = read_offline_run(path)
-        if done(logged):
-            return logged, True
-        if time.monotonic() >= deadline:
-            return logged, False
+        complete = done(logged)
+        if complete or time.monotonic() >= deadline:
+            return logged, complete
         time.sleep(delay)
         delay = min(delay * 2, 0.5)
 
 
 def _fill_from_log(capture: Capture) -> None:
-    view = capture.view
-    path = capture.sync_file
+    view, path = capture.view, capture.sync_file
     if not path or not os.path.isfile(path):
         return
     if os.path.getsize(path) > MAX_LOG_BYTES:
@@ -361,21 +308,19 @@ def _fill_from_log(capture: Capture) -> None:
         return
     if capture.owner:
         logged, complete = read_log(path, lambda r: r.exit_code is not None)
-    else:
-        # The run stays open in its owner: wandb writes its log in 32 KB blocks, so the steps logged
-        # lately may not be on disk yet, and no wait would tell when they are. Read what is there.
-        logged, complete = read_log(path, lambda r: True, timeout=0)
-    view.series, view.dropped_metrics = series_from_history(logged.history)
-    if capture.owner:
         # The log's summary is the final one (it includes values set with run.summary[...]).
         view.summary = {**view.summary, **logged.summary}
         view.state = "failed" if logged.exit_code else "finished"
     else:
+        # The run stays open in its owner: wandb writes its log in 32 KB blocks, so the steps logged
+        # lately may not be on disk yet, and no wait would tell when they are. Read what is there.
+        logged, complete = read_log(path, lambda r: True, timeout=0)
         view.summary = {**logged.summary, **view.summary}
         view.notes.append(
             "This run is still open in the task that started it: the summary is current; the charts "
             "show the steps already written to disk, and the full charts are in that task's report."
         )
+    view.series, view.dropped_metrics = series_from_history(logged.history)
     if not complete:
         view.notes.append("The run's log was still being written: the charts may miss the last steps.")
     if not view.config:
@@ -383,8 +328,8 @@ def _fill_from_log(capture: Capture) -> None:
 
 
 def _shown_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The config as the tab lists it: without wandb's bookkeeping or the plugin's ``flyte`` block,
-    which only repeats what the Flyte page around the tab already shows (a user's own scalar stays)."""
+    """The config without wandb's bookkeeping or the plugin's ``flyte`` block (the Flyte page around
+    the tab already shows it; a user's own scalar ``flyte`` stays)."""
     shown = {k: v for k, v in config.items() if k != "_wandb"}
     if isinstance(shown.get(FLYTE_CONFIG_KEY), Mapping):
         del shown[FLYTE_CONFIG_KEY]
@@ -408,12 +353,9 @@ def after_finish(scope: Any, capture: Capture | None, error: BaseException | Non
                 enclosing.views.append(capture.view)
             return
         collector = _collector(scope.active)
-        if collector is None:
-            return
-        views = ([capture.view] if capture is not None else []) + list(collector.views)
-        if not views:
-            return
-        # Flyte writes the report only after the task succeeds: flush a failed task's tab ourselves.
-        publish("runs", render_runs(views), flush=error is not None)
+        views = ([capture.view] if capture is not None else []) + (collector.views if collector else [])
+        if collector is not None and views:
+            # Flyte writes the report only after the task succeeds: flush a failed task's tab ourselves.
+            publish("runs", render_runs(views), flush=error is not None)
     except Exception as exc:
         _warn("writing the tab", exc)

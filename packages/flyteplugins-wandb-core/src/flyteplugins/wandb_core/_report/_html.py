@@ -1,7 +1,7 @@
 """HTML of the "Weights & Biases" report tab: self-contained (inline CSS and SVG, no scripts, no fetches).
 
-Flyte inserts a tab's HTML into a ``<div>`` of its report page as is, so every value is escaped here and
-only http(s) URLs become links.
+Flyte inserts a tab's HTML into its report page as is, so every value is escaped here and only http(s)
+URLs become links.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import _charts
-from ._charts import Line, Marker
+from ._charts import Line, Marker, clip
 from ._model import RunView, TrialRecord, best_index, best_so_far, user_items
 
 INSTALL_HINT = "pip install 'flyteplugins-wandb[report]'"
 MAX_ROWS = 200  # summary/config rows shown per run
 MAX_VALUE_CHARS = 300
 MAX_PARAM_COLUMNS = 20
+SWEEP_HEADING = ("sweep_id", "sweep_url", "runs_url")
 
 CSS = """<style>
 .fwb{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;font-size:14px;color:#222}
@@ -52,6 +53,19 @@ def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _code(value: Any) -> str:
+    return f"<code>{esc(value)}</code>"
+
+
+def _hint(text: str) -> str:
+    return f'<p class="fwb-hint">{esc(text)}</p>'
+
+
+def _num(value: Any) -> str:
+    """The class of a table cell: numbers align right."""
+    return "num" if _charts.finite(value) is not None else ""
+
+
 def link(url: str | None, text: str) -> str:
     if url and url.startswith(("https://", "http://")):
         return f'<a href="{esc(url)}" target="_blank" rel="noopener noreferrer">{esc(text)}</a>'
@@ -60,35 +74,18 @@ def link(url: str | None, text: str) -> str:
 
 def fmt(value: Any) -> str:
     """A summary/config value as short text."""
-    if isinstance(value, bool) or value is None:
-        text = str(value)
-    elif isinstance(value, float):
+    if isinstance(value, float):
         text = f"{value:.6g}"
-    elif isinstance(value, int):
-        text = str(value)
     elif isinstance(value, Mapping) and "_type" in value:
         text = f"<{value['_type']}>"  # media, tables, histograms: shown in the W&B UI only
-    elif isinstance(value, str):
-        text = value
+    elif value is None or isinstance(value, (str, int)):
+        text = str(value)
     else:
         try:
             text = json.dumps(value, default=str, sort_keys=True)
         except (TypeError, ValueError):
             text = repr(value)
-    if len(text) > MAX_VALUE_CHARS:
-        text = text[: MAX_VALUE_CHARS - 1] + "…"
-    return text
-
-
-def _kv_table(values: Mapping[str, Any], cls: str) -> str:
-    items = list(values.items())
-    rows = "".join(
-        f'<tr data-key="{esc(k)}"><th>{esc(k)}</th>'
-        f'<td class="{"num" if _charts.finite(v) is not None else ""}">{esc(fmt(v))}</td></tr>'
-        for k, v in items[:MAX_ROWS]
-    )
-    more = f'<p class="fwb-hint">{len(items) - MAX_ROWS} more not shown.</p>' if len(items) > MAX_ROWS else ""
-    return f'<table class="{cls}"><tbody>{rows}</tbody></table>{more}'
+    return clip(text, MAX_VALUE_CHARS)
 
 
 def state_badge(state: str) -> str:
@@ -96,11 +93,27 @@ def state_badge(state: str) -> str:
 
 
 def charts_hint() -> str:
-    return f'<p class="fwb-hint fwb-no-charts">Charts need matplotlib: <code>{esc(INSTALL_HINT)}</code></p>'
+    return f'<p class="fwb-hint fwb-no-charts">Charts need matplotlib: {_code(INSTALL_HINT)}</p>'
 
 
 def _figure(svg: str, caption: str, attrs: str) -> str:
     return f'<figure class="fwb-chart" {attrs}>{svg}<figcaption>{esc(caption)}</figcaption></figure>'
+
+
+def _kv_table(values: Mapping[str, Any], cls: str) -> str:
+    items = list(values.items())
+    rows = "".join(
+        f'<tr data-key="{esc(k)}"><th>{esc(k)}</th><td class="{_num(v)}">{esc(fmt(v))}</td></tr>'
+        for k, v in items[:MAX_ROWS]
+    )
+    more = _hint(f"{len(items) - MAX_ROWS} more not shown.") if len(items) > MAX_ROWS else ""
+    return f'<table class="{cls}"><tbody>{rows}</tbody></table>{more}'
+
+
+def _facts_table(facts: Mapping[str, str]) -> str:
+    """Already-escaped HTML values under escaped labels; empty values are left out."""
+    rows = "".join(f"<tr><th>{esc(k)}</th><td>{v}</td></tr>" for k, v in facts.items() if v)
+    return f'<table class="fwb-facts"><tbody>{rows}</tbody></table>'
 
 
 def _artifacts_table(view: RunView) -> str:
@@ -113,101 +126,80 @@ def _artifacts_table(view: RunView) -> str:
         else:
             where = "not committed when the task ended: see the run's artifacts in W&B"
         rows.append(
-            f'<tr data-artifact="{esc(a.name)}"><td><code>{esc(a.name)}</code></td><td>{esc(a.type)}</td>'
+            f'<tr data-artifact="{esc(a.name)}"><td>{_code(a.name)}</td><td>{esc(a.type)}</td>'
             f"<td>{esc(a.use)}</td><td>{where}</td></tr>"
         )
-    head = "<tr><th>artifact</th><th>type</th><th>use</th><th>version</th></tr>"
-    body = "".join(rows)
-    table = f'<table class="fwb-artifacts"><thead>{head}</thead><tbody>{body}</tbody></table>'
-    return f"<h3>Artifacts</h3>{table}"
-
-
-def _facts_table(facts: Mapping[str, str]) -> str:
-    """A two-column table of already-escaped HTML values under escaped labels."""
-    rows = "".join(f"<tr><th>{esc(k)}</th><td>{v}</td></tr>" for k, v in facts.items())
-    return f'<table class="fwb-facts"><tbody>{rows}</tbody></table>'
+    return (
+        '<h3>Artifacts</h3><table class="fwb-artifacts"><thead><tr><th>artifact</th><th>type</th>'
+        f"<th>use</th><th>version</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def _run_facts(view: RunView) -> dict[str, str]:
     """Where the run is and how to reach it: role, link, project, entity, group, mode, upload."""
-    facts: dict[str, str] = {}
-    if view.role:
-        facts["role"] = esc(view.role)
-    if view.url:
-        facts["link"] = link(view.url, view.url)
-    facts["project"] = esc(view.project or "-")
-    if view.entity:
-        facts["entity"] = esc(view.entity)
-    if view.group:
-        facts["group"] = esc(view.group)
-    facts["mode"] = "offline" if view.offline else "online"
+    facts = {
+        "role": esc(view.role),
+        "link": link(view.url, view.url) if view.url else "",
+        "project": esc(view.project or "-"),
+        "entity": esc(view.entity),
+        "group": esc(view.group),
+        "mode": "offline" if view.offline else "online",
+    }
     if view.offline and view.stored:
         # On a cluster the pod's folder is gone with the pod: point at the copy in Flyte's storage.
-        facts["kept in"] = f"<code>{esc(view.stored)}</code>"
-        if view.sync_hint:
-            facts["upload"] = f"<code>{esc(view.sync_hint)}</code>"
+        facts["kept in"] = _code(view.stored)
+        facts["upload"] = _code(view.sync_hint) if view.sync_hint else ""
     elif view.offline and view.sync_dir:
-        facts["upload"] = f"<code>wandb sync {esc(view.sync_dir)}</code>"
+        facts["upload"] = _code(f"wandb sync {view.sync_dir}")
     return facts
 
 
 def _run_values(view: RunView) -> str:
     """The run's final summary and (folded) config, without wandb's bookkeeping keys."""
-    summary = user_items(view.summary)
-    parts = ["<h3>Summary</h3>"]
-    parts.append(_kv_table(summary, "fwb-summary") if summary else '<p class="fwb-hint">Nothing logged.</p>')
-    config = user_items(view.config)
+    summary, config = user_items(view.summary), user_items(view.config)
+    shown = _kv_table(summary, "fwb-summary") if summary else _hint("Nothing logged.")
     if config:
-        parts.append(
-            f"<details open><summary>Config ({len(config)})</summary>{_kv_table(config, 'fwb-config')}"
-            "</details>"
-        )
-    return "".join(parts)
+        table = _kv_table(config, "fwb-config")
+        shown += f"<details open><summary>Config ({len(config)})</summary>{table}</details>"
+    return f"<h3>Summary</h3>{shown}"
 
 
 def _run_metrics(view: RunView, charts: bool) -> str:
     """A chart per logged metric (or the install hint), and the names of metrics left uncharted."""
     if not view.series:
         return ""
-    parts = ["<h3>Metrics over steps</h3>"]
+    shown = charts_hint()
     if charts:
-        figures = []
-        for name, points in view.series.items():
-            line = Line(points, color=_charts.MAIN_COLOR, marker="o" if len(points) < 3 else None)
-            svg = _charts.line_chart([line], title=name)
-            figures.append(_figure(svg, _series_caption(name, points), f'data-metric="{esc(name)}"'))
-        parts.append(f'<div class="fwb-charts">{"".join(figures)}</div>')
-    else:
-        parts.append(charts_hint())
+        figures = (
+            _figure(
+                _charts.line_chart([Line(points, marker="o" if len(points) < 3 else None)], title=name),
+                _series_caption(name, points),
+                f'data-metric="{esc(name)}"',
+            )
+            for name, points in view.series.items()
+        )
+        shown = f'<div class="fwb-charts">{"".join(figures)}</div>'
     if view.dropped_metrics:
         names = ", ".join(view.dropped_metrics[:50])
-        parts.append(
-            f'<p class="fwb-hint">Not charted ({len(view.dropped_metrics)} more metrics): {esc(names)}</p>'
-        )
-    return "".join(parts)
+        shown += _hint(f"Not charted ({len(view.dropped_metrics)} more metrics): {names}")
+    return f"<h3>Metrics over steps</h3>{shown}"
+
+
+def _series_caption(name: str, points: Sequence[tuple[float, float]]) -> str:
+    values = [p[1] for p in points]
+    last, low, high = fmt(values[-1]), fmt(min(values)), fmt(max(values))
+    return f"{name}: {len(points)} points, last {last}, min {low}, max {high}"
 
 
 def render_run(view: RunView, *, charts: bool = True) -> str:
     """HTML of one run: identity, link, state, config, summary, and a chart per logged metric."""
     title = f" ({esc(view.name)})" if view.name and view.name != view.run_id else ""
-    parts = [
-        f'<section class="fwb-run" data-run-id="{esc(view.run_id)}">',
-        f"<h2>Run <code>{esc(view.run_id)}</code>{title} {state_badge(view.state)}</h2>",
-        _facts_table(_run_facts(view)),
-        *(f'<p class="fwb-hint">{esc(note)}</p>' for note in view.notes),
-        _artifacts_table(view) if view.artifacts else "",
-        _run_values(view),
-        _run_metrics(view, charts),
-        "</section>",
-    ]
-    return "".join(parts)
-
-
-def _series_caption(name: str, points: Sequence[tuple[float, float]]) -> str:
-    values = [p[1] for p in points]
     return (
-        f"{name}: {len(points)} points, last {fmt(values[-1])}, min {fmt(min(values))}, "
-        f"max {fmt(max(values))}"
+        f'<section class="fwb-run" data-run-id="{esc(view.run_id)}">'
+        f"<h2>Run {_code(view.run_id)}{title} {state_badge(view.state)}</h2>"
+        f"{_facts_table(_run_facts(view))}{''.join(_hint(note) for note in view.notes)}"
+        f"{_artifacts_table(view) if view.artifacts else ''}{_run_values(view)}{_run_metrics(view, charts)}"
+        "</section>"
     )
 
 
@@ -215,9 +207,6 @@ def render_runs(views: Sequence[RunView]) -> str:
     """HTML of the runs section (several runs for ``run_mode="new"`` functions inside the task)."""
     charts = _charts.available()
     return "".join(render_run(v, charts=charts) for v in views)
-
-
-SWEEP_HEADING = ("sweep_id", "sweep_url", "runs_url")
 
 
 def render_sweep(
@@ -248,136 +237,102 @@ def render_sweep(
     unknown = sorted(set(heading) - set(SWEEP_HEADING))
     if unknown:
         raise TypeError(f"render_sweep() got unexpected keywords {unknown}; allowed: {SWEEP_HEADING}.")
-    sweep_id, runs_url = heading.get("sweep_id"), heading.get("runs_url")
+    sweep_id, sweep_url, runs_url = (heading.get(k) for k in SWEEP_HEADING)
     if not isinstance(maximize, bool):
         raise TypeError(f"maximize must be True or False, got {maximize!r}.")
     records = [TrialRecord.coerce(t) for t in trials]
-    if not metric:
-        metric = "metric"
-        for t in records:
+    for t in records:
+        if not metric:
             t.metric, t.history = None, None
-    if runs_url:
-        for t in records:
+        if runs_url:
             t.link = t.link or f"{runs_url.rstrip('/')}/runs/{t.run_id}"
+    metric = metric or "metric"
     best = best_index(records, maximize)
     if charts is None:
         charts = _charts.available()
-    heading_html = f"Sweep <code>{esc(sweep_id)}</code>" if sweep_id else "Sweep"
-    parts = [
-        f'<section class="fwb-sweep" data-sweep-id="{esc(sweep_id or "")}" data-metric="{esc(metric)}">',
-        f"<h2>{heading_html}</h2>",
-        _facts_table(_sweep_facts(records, metric, maximize, best, heading.get("sweep_url"))),
-    ]
-    if charts and records:
-        parts.append(f'<div class="fwb-charts">{_sweep_charts(records, metric, maximize, best)}</div>')
-    elif records:
-        parts.append(charts_hint())
-    parts.append(_trials_table(records, metric, maximize, best))
-    parts.append("</section>")
-    return "".join(parts)
-
-
-def _direction(maximize: bool) -> str:
-    """The direction's label, as a sweep's ``metric.goal`` says it."""
-    return "maximize" if maximize else "minimize"
-
-
-def _sweep_facts(
-    records: Sequence[TrialRecord], metric: str, maximize: bool, best: int | None, sweep_url: str | None
-) -> dict[str, str]:
-    """The sweep's link, metric and direction, trial count and best trial."""
-    facts: dict[str, str] = {}
-    if sweep_url:
-        facts["link"] = link(sweep_url, sweep_url)
-    facts["metric"] = f"<code>{esc(metric)}</code> ({_direction(maximize)})"
-    facts["trials"] = str(len(records))
-    if best is not None:
-        b = records[best]
-        facts["best"] = f"{link(b.link, b.run_id)}: {esc(metric)} = {esc(fmt(b.metric))}"
-    return facts
+    shown = ""
+    if records:
+        shown = (
+            f'<div class="fwb-charts">{_sweep_charts(records, metric, maximize, best)}</div>'
+            if charts
+            else charts_hint()
+        )
+    direction = "maximize" if maximize else "minimize"  # as a sweep's ``metric.goal`` says it
+    b = records[best] if best is not None else None
+    facts = {
+        "link": link(sweep_url, sweep_url) if sweep_url else "",
+        "metric": f"{_code(metric)} ({direction})",
+        "trials": str(len(records)),
+        "best": f"{link(b.link, b.run_id)}: {esc(metric)} = {esc(fmt(b.metric))}" if b else "",
+    }
+    return (
+        f'<section class="fwb-sweep" data-sweep-id="{esc(sweep_id or "")}" data-metric="{esc(metric)}">'
+        f"<h2>Sweep{f' {_code(sweep_id)}' if sweep_id else ''}</h2>{_facts_table(facts)}{shown}"
+        f"{_trials_table(records, metric, maximize, best)}</section>"
+    )
 
 
 def _trials_table(records: Sequence[TrialRecord], metric: str, maximize: bool, best: int | None) -> str:
     """One row per trial in launch order (the best one marked), a column per parameter."""
-    param_names: list[str] = []
-    for t in records:
-        for k in t.params:
-            if k not in param_names and not str(k).startswith("_"):
-                param_names.append(k)
-    shown = param_names[:MAX_PARAM_COLUMNS]
+    names = list(dict.fromkeys(k for t in records for k in t.params if not str(k).startswith("_")))
+    shown = names[:MAX_PARAM_COLUMNS]
     head = "".join(f"<th>{esc(p)}</th>" for p in shown)
-    arrow = "↑" if maximize else "↓"
-    parts = [
-        f'<table class="fwb-trials"><thead><tr><th>#</th><th>trial</th><th>state</th>'
-        f"<th>{esc(metric)} {arrow}</th>{head}</tr></thead><tbody>"
-    ]
+    rows = []
     for i, t in enumerate(records):
         is_best = i == best
-        cls = ' class="fwb-best"' if is_best else ""
-        badge = ' <span class="fwb-badge">★ best</span>' if is_best else ""
         cells = "".join(
-            f'<td class="{"num" if _charts.finite(t.params.get(p)) is not None else ""}">'
-            f"{esc(fmt(t.params[p])) if p in t.params else ''}</td>"
+            f'<td class="{_num(t.params.get(p))}">{esc(fmt(t.params[p])) if p in t.params else ""}</td>'
             for p in shown
         )
-        label = link(t.link, t.name or t.run_id)
+        cls, badge = (' class="fwb-best"', ' <span class="fwb-badge">★ best</span>') if is_best else ("", "")
         value = fmt(t.metric) if t.metric is not None else "—"
-        parts.append(
-            f'<tr{cls} data-run-id="{esc(t.run_id)}" data-best="{"true" if is_best else "false"}">'
-            f"<td>{i + 1}</td><td>{label}{badge}</td><td>{state_badge(t.state)}</td>"
+        rows.append(
+            f'<tr{cls} data-run-id="{esc(t.run_id)}" data-best="{str(is_best).lower()}"><td>{i + 1}</td>'
+            f"<td>{link(t.link, t.name or t.run_id)}{badge}</td><td>{state_badge(t.state)}</td>"
             f'<td class="num">{esc(value)}</td>{cells}</tr>'
         )
-    parts.append("</tbody></table>")
-    if len(param_names) > len(shown):
-        parts.append(f'<p class="fwb-hint">{len(param_names) - len(shown)} more parameters not shown.</p>')
-    return "".join(parts)
+    more = _hint(f"{len(names) - len(shown)} more parameters not shown.") if len(names) > len(shown) else ""
+    return (
+        f'<table class="fwb-trials"><thead><tr><th>#</th><th>trial</th><th>state</th>'
+        f"<th>{esc(metric)} {'↑' if maximize else '↓'}</th>{head}</tr></thead><tbody>{''.join(rows)}"
+        f"</tbody></table>{more}"
+    )
 
 
 def _sweep_charts(records: Sequence[TrialRecord], metric: str, maximize: bool, best: int | None) -> str:
     figures = []
     per_trial = [(float(i), t.metric) for i, t in enumerate(records, start=1) if t.metric is not None]
     if per_trial:
-        points = [(x, y) for x, y in per_trial if y is not None]
-        markers = []
-        if best is not None and records[best].metric is not None:
-            markers.append(Marker((float(best + 1), float(records[best].metric or 0.0)), "best trial"))
+        markers = (
+            [Marker((best + 1.0, records[best].metric or 0.0), "best trial")] if best is not None else []
+        )
+        lines = [
+            Line(per_trial, label=f"{metric} per trial", style="o", width=0),
+            Line(best_so_far(records, maximize), label="best so far", color="#ff7f0e", width=1.6, zorder=3),
+        ]
+        direction = "maximize" if maximize else "minimize"
         svg = _charts.line_chart(
-            [
-                Line(points, label=f"{metric} per trial", color=_charts.MAIN_COLOR, style="o", width=0),
-                Line(
-                    best_so_far(records, maximize),
-                    label="best so far",
-                    color="#ff7f0e",
-                    style="-",
-                    width=1.6,
-                    zorder=3,
-                ),
-            ],
-            title=f"{metric} per trial ({_direction(maximize)})",
-            xlabel="trial",
-            markers=markers,
-            legend=True,
+            lines, title=f"{metric} per trial ({direction})", xlabel="trial", markers=markers, legend=True
         )
         figures.append(_figure(svg, f"{metric} per trial and best so far", 'data-chart="per-trial"'))
     with_history = [(i, t) for i, t in enumerate(records) if t.history]
     if with_history:
-        lines = []
-        for i, t in with_history:
-            is_best = i == best
-            lines.append(
-                Line(
-                    t.history or [],
-                    label=f"best: {t.name or t.run_id}" if is_best else "",
-                    color=_charts.BEST_COLOR if is_best else _charts.PALETTE[i % len(_charts.PALETTE)],
-                    width=2.2 if is_best else 0.9,
-                    alpha=1.0 if is_best else 0.55,
-                    zorder=4 if is_best else 2,
-                )
+        lines = [
+            Line(
+                t.history or [],
+                label=f"best: {t.name or t.run_id}",
+                color=_charts.BEST_COLOR,
+                width=2.2,
+                zorder=4,
             )
+            if i == best
+            else Line(t.history or [], color=_charts.color(i), width=0.9, alpha=0.55)
+            for i, t in with_history
+        ]
         svg = _charts.line_chart(
             lines,
             title=f"{metric} over steps, {len(with_history)} trials",
-            legend=best is not None and any(i == best for i, _ in with_history),
+            legend=any(i == best for i, _ in with_history),
             max_points=_charts.MAX_POINTS_OVERLAY,
         )
         figures.append(_figure(svg, f"{metric} over steps per trial", 'data-chart="per-step"'))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,11 +17,7 @@ MAX_CHARTS = 24
 
 @dataclass
 class ArtifactView:
-    """An artifact the run logged or used through the plugin's helpers.
-
-    ``version`` and ``url`` are None while unknown: an offline run's artifacts get them from the
-    server only when the run is uploaded (``wandb sync``).
-    """
+    """An artifact the run logged or used; ``version``/``url`` stay None until known (offline: at sync)."""
 
     name: str
     type: str
@@ -33,17 +30,10 @@ class ArtifactView:
 class RunView:
     """One W&B run as the report shows it.
 
-    Attributes:
-        run_id: W&B run id.
-        state: ``finished``, ``failed``, ``running`` (still open, e.g. owned by a parent task) or
-            ``crashed`` (no exit recorded).
-        url: Link to the run in the W&B UI, or None when it cannot be known (offline, no entity).
-        role: Why this run is in the report (``this task``, ``shared with parent task``, ...).
-        series: Metric name -> ``(step, value)`` points logged in this process.
-        sync_dir: Local run directory (for ``wandb sync`` of offline runs).
-        stored: Where an offline run's folder is kept in the Flyte run's storage (on a cluster).
-        sync_hint: The command that uploads it from there (``flyte wandb sync ...``).
-        artifacts: Artifacts logged or used with the plugin's helpers, in call order.
+    ``state`` is ``finished``, ``failed``, ``running`` (still open in a parent task) or ``crashed``;
+    ``role`` says why the run is in the report; ``series`` maps a metric to its ``(step, value)``
+    points; ``stored`` is where an offline run's folder is kept in Flyte's storage and ``sync_hint``
+    the command that uploads it from there.
     """
 
     run_id: str
@@ -69,10 +59,9 @@ class RunView:
 def series_from_history(
     history: Sequence[Mapping[str, Any]], *, max_metrics: int = MAX_CHARTS
 ) -> tuple[dict[str, list[Point]], list[str]]:
-    """Numeric metrics of ``history`` rows as ``(step, value)`` lists, plus the names left uncharted.
+    """Numeric user metrics of ``history`` rows as ``(step, value)`` lists, plus the names left uncharted.
 
-    Keys starting with ``_`` (``_step``, ``_runtime``, ``_timestamp``) and W&B system metrics are not
-    user metrics. The x value is ``_step``, or the row index when a row has none.
+    ``_``-prefixed keys and ``system/`` metrics are skipped; x is ``_step``, or the row index.
     """
     series: dict[str, list[Point]] = {}
     dropped: dict[str, None] = {}
@@ -80,18 +69,13 @@ def series_from_history(
         step = finite(row.get("_step"))
         x = float(index) if step is None else step
         for key, value in row.items():
-            if key.startswith(("_", "system/")):
-                continue
             y = finite(value)
-            if y is None:
+            if y is None or key.startswith(("_", "system/")):
                 continue
-            points = series.get(key)
-            if points is None:
-                if len(series) >= max_metrics:
-                    dropped[key] = None
-                    continue
-                points = series[key] = []
-            points.append((x, y))
+            if key in series or len(series) < max_metrics:
+                series.setdefault(key, []).append((x, y))
+            else:
+                dropped[key] = None
     return series, list(dropped)
 
 
@@ -136,31 +120,26 @@ class TrialRecord:
             return item
 
         def get(*names: str) -> Any:
-            for n in names:
-                value = item.get(n) if isinstance(item, Mapping) else getattr(item, n, None)
-                if value is not None:
-                    return value
-            return None
+            values = (item.get(n) if isinstance(item, Mapping) else getattr(item, n, None) for n in names)
+            return next((v for v in values if v is not None), None)
 
         run_id = get("run_id", "id")
         if run_id is None:
             raise ValueError(f"trial record {item!r} has no 'run_id'.")
         params = get("params", "parameters", "config") or {}
-        metric = get("metric", "value", "metric_value")
         history = get("history")
         points: list[Point] | None = None
         if history is not None:
-            points = []
-            for i, p in enumerate(history):
-                x, y = p if isinstance(p, (tuple, list)) and len(p) == 2 else (i, p)
-                fx, fy = finite(x), finite(y)
-                if fx is not None and fy is not None:
-                    points.append((fx, fy))
+            pairs = (
+                p if isinstance(p, (tuple, list)) and len(p) == 2 else (i, p) for i, p in enumerate(history)
+            )
+            finite_pairs = ((finite(x), finite(y)) for x, y in pairs)
+            points = [(x, y) for x, y in finite_pairs if x is not None and y is not None]
         state = get("state", "status")
         return cls(
             run_id=str(run_id),
             params=dict(params) if isinstance(params, Mapping) else {"params": params},
-            metric=finite(metric),
+            metric=finite(get("metric", "value", "metric_value")),
             state=str(getattr(state, "value", state) or "finished").lower(),
             link=get("link", "url"),
             history=points,
@@ -170,30 +149,16 @@ class TrialRecord:
 
 
 def best_index(trials: Sequence[TrialRecord], maximize: bool) -> int | None:
-    """Index of the best trial (the highest metric if ``maximize``, else the lowest; the first one on
-    ties), or None when none has a metric."""
-    best: int | None = None
-    for i, t in enumerate(trials):
-        if t.metric is None or not math.isfinite(t.metric):
-            continue
-        if best is None:
-            best = i
-            continue
-        current = trials[best].metric
-        assert current is not None
-        if (t.metric > current) if maximize else (t.metric < current):
-            best = i
-    return best
+    """Index of the trial with the highest metric if ``maximize``, else the lowest (the first on ties);
+    None when none has a metric."""
+    scored = [(t.metric, i) for i, t in enumerate(trials) if t.metric is not None and math.isfinite(t.metric)]
+    if not scored:
+        return None
+    return (max if maximize else min)(scored, key=lambda s: s[0])[1]
 
 
 def best_so_far(trials: Sequence[TrialRecord], maximize: bool) -> list[Point]:
     """``(trial number, best metric up to it)`` for the trials that have a metric (numbers from 1)."""
-    out: list[Point] = []
-    best: float | None = None
-    for i, t in enumerate(trials, start=1):
-        if t.metric is None:
-            continue
-        if best is None or (t.metric > best if maximize else t.metric < best):
-            best = t.metric
-        out.append((float(i), best))
-    return out
+    scored = [(float(i), t.metric) for i, t in enumerate(trials, start=1) if t.metric is not None]
+    best = itertools.accumulate((m for _, m in scored), max if maximize else min)
+    return [(x, b) for (x, _), b in zip(scored, best, strict=True)]
