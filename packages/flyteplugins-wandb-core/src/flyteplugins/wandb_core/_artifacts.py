@@ -1,13 +1,7 @@
-"""Flyte ``File``/``Dir`` <-> W&B artifacts, with Flyte lineage recorded on both sides.
+"""Flyte ``File``/``Dir`` <-> W&B artifacts, with Flyte lineage recorded on both sides (docs/artifacts.md).
 
-`log_wandb_artifact` logs a File, Dir or local path as an artifact of the calling task's run and puts
-the Flyte run/action (and console URL where one is known) in the artifact's metadata under
-``"flyte"``. `use_wandb_artifact` records the use on the calling run (``run.use_artifact``), so W&B's
-lineage graph shows the consuming task, and hands the contents back as a Flyte File or Dir.
-
-Both are plain functions for sync tasks and have an ``.aio`` form for async tasks: Flyte's sync
-``*_sync`` I/O calls cannot run on the event loop that runs async tasks, and wandb's calls block.
-This module imports flyte.io and wandb only when called.
+Each helper has an ``.aio`` form for async tasks: Flyte's ``*_sync`` I/O calls cannot run on the event
+loop that runs async tasks, and wandb's calls block. flyte.io and wandb are imported when called.
 """
 
 from __future__ import annotations
@@ -68,15 +62,9 @@ def lineage() -> dict[str, Any]:
     return flyte_lineage(ctx, console_url(ctx))
 
 
-# ---------------------------------------------------------------------------------------------
-# Log
-# ---------------------------------------------------------------------------------------------
-
-
 def _flyte_io_kind(obj: Any) -> str | None:
     """ "file" / "dir" for flyte.io objects, None for anything else (without importing flyte.io)."""
-    mod = type(obj).__module__ or ""
-    if not mod.startswith("flyte.io"):
+    if not (type(obj).__module__ or "").startswith("flyte.io"):
         return None
     import flyte.io
 
@@ -99,23 +87,8 @@ def _local_source(where: str, obj: Any) -> str | None:
         raise WandbConfigError(
             f"{where}: expected a flyte.io.File, a flyte.io.Dir or a local path, got {type(obj).__name__}."
         )
-    path = str(obj.path)
-    if path.startswith("file://"):
-        path = path[len("file://") :]
+    path = str(obj.path).removeprefix("file://")
     return path if os.path.exists(path) else None
-
-
-def _download_dir(kind: str) -> str:
-    return tempfile.mkdtemp(prefix=f"wandb-artifact-{kind}-")
-
-
-def _check_log_args(
-    where: str, type: str, aliases: Any, metadata: Any, name: str | None
-) -> tuple[list[str], dict[str, Any]]:
-    check_artifact_type(where, type)
-    if name is not None:
-        check_artifact_name(where, name)
-    return check_aliases(where, aliases), check_metadata(where, metadata)
 
 
 def _log_local(
@@ -165,6 +138,38 @@ def registry_link(
     return check_link_args(where, run, registry, registry_aliases)
 
 
+def _log_prelude(
+    obj: Any,
+    name: str | None,
+    type: str,
+    aliases: list[str] | None,
+    metadata: dict[str, Any] | None,
+    registry: str | None,
+    registry_aliases: list[str] | None,
+) -> tuple[str | None, dict[str, Any]]:
+    """What both forms of `log_wandb_artifact` check first (argument errors before the missing run):
+    the local path (None: download first) and the arguments of `_log_local`."""
+    where = "log_wandb_artifact"
+    check_artifact_type(where, type)
+    if name is not None:
+        check_artifact_name(where, name)
+    alias_list, meta = check_aliases(where, aliases), check_metadata(where, metadata)
+    if registry is not None:
+        check_registry_target(where, registry)
+    local = _local_source(where, obj)
+    run = require_run(where)
+    link = registry_link(where, run, registry, registry_aliases)
+    return local, {"type": type, "aliases": alias_list, "metadata": meta, "run": run, "link": link}
+
+
+def _download_target(obj: Any) -> tuple[str, str]:
+    """Where to download a remote File/Dir, and the artifact name it defaults to."""
+    kind = _flyte_io_kind(obj) or "file"
+    target = tempfile.mkdtemp(prefix=f"wandb-artifact-{kind}-")
+    default = name_from_path(str(obj.path))
+    return (target if kind == "dir" else os.path.join(target, obj.name or default)), default
+
+
 def log_wandb_artifact(
     obj: Any,
     name: str | None = None,
@@ -197,42 +202,11 @@ def log_wandb_artifact(
         WandbConfigError: Outside a ``@wandb_init`` task, for an invalid name, type, alias, path or
             registry, or a ``registry=`` link from an offline run (checked before anything is logged).
     """
-    alias_list, meta, local, run, link = _log_prelude(
-        obj, name, type, aliases, metadata, registry, registry_aliases
-    )
+    local, kwargs = _log_prelude(obj, name, type, aliases, metadata, registry, registry_aliases)
     if local is not None:
-        return _log_local(
-            local, name=name, type=type, aliases=alias_list, metadata=meta, copy=True, run=run, link=link
-        )
-    kind = _flyte_io_kind(obj) or "file"
-    target = _download_dir(kind)
-    if kind == "dir":
-        got = obj.download_sync(target)
-    else:
-        got = obj.download_sync(os.path.join(target, obj.name or name_from_path(str(obj.path))))
-    return _log_local(
-        str(got), name=name or name_from_path(str(obj.path)), type=type, aliases=alias_list,
-        metadata=meta, copy=False, run=run, link=link,
-    )  # fmt: skip
-
-
-def _log_prelude(
-    obj: Any,
-    name: str | None,
-    type: str,
-    aliases: list[str] | None,
-    metadata: dict[str, Any] | None,
-    registry: str | None,
-    registry_aliases: list[str] | None,
-) -> tuple[list[str], dict[str, Any], str | None, Any, Any]:
-    """What both forms of `log_wandb_artifact` check and look up first: argument errors before the run."""
-    where = "log_wandb_artifact"
-    alias_list, meta = _check_log_args(where, type, aliases, metadata, name)
-    if registry is not None:
-        check_registry_target(where, registry)
-    local = _local_source(where, obj)  # argument errors first, then the missing run
-    run = require_run(where)
-    return alias_list, meta, local, run, registry_link(where, run, registry, registry_aliases)
+        return _log_local(local, name=name, copy=True, **kwargs)
+    dest, default_name = _download_target(obj)
+    return _log_local(str(obj.download_sync(dest)), name=name or default_name, copy=False, **kwargs)
 
 
 async def _log_aio(
@@ -245,29 +219,16 @@ async def _log_aio(
     registry_aliases: list[str] | None = None,
 ) -> Any:
     """`log_wandb_artifact` for async tasks: ``await log_wandb_artifact.aio(obj, ...)``."""
-    alias_list, meta, local, run, link = _log_prelude(
-        obj, name, type, aliases, metadata, registry, registry_aliases
-    )
-    copy = True
-    if local is None:
-        kind = _flyte_io_kind(obj) or "file"
-        target = _download_dir(kind)
-        dest = target if kind == "dir" else os.path.join(target, obj.name or name_from_path(str(obj.path)))
-        local, copy = str(await obj.download(dest)), False
-        name = name or name_from_path(str(obj.path))
-    return await asyncio.to_thread(
-        _log_local, local, name=name, type=type, aliases=alias_list, metadata=meta, copy=copy, run=run,
-        link=link,
-    )  # fmt: skip
+    local, kwargs = _log_prelude(obj, name, type, aliases, metadata, registry, registry_aliases)
+    if local is not None:
+        return await asyncio.to_thread(_log_local, local, name=name, copy=True, **kwargs)
+    dest, default_name = _download_target(obj)
+    local = str(await obj.download(dest))
+    return await asyncio.to_thread(_log_local, local, name=name or default_name, copy=False, **kwargs)
 
 
 # The async form, as Flyte's own I/O calls have (``File.download`` / ``download_sync``).
 log_wandb_artifact.aio = _log_aio  # type: ignore[attr-defined]
-
-
-# ---------------------------------------------------------------------------------------------
-# Use
-# ---------------------------------------------------------------------------------------------
 
 
 def _fetch(ref: str, type: str | None, root: str | None, as_file: bool | None) -> tuple[str, bool]:
@@ -346,24 +307,15 @@ async def _use_aio(
 use_wandb_artifact.aio = _use_aio  # type: ignore[attr-defined]
 
 
-# ---------------------------------------------------------------------------------------------
-# @wandb_init(log_outputs=True)
-# ---------------------------------------------------------------------------------------------
-
-
 def _outputs(func_name: str, result: Any) -> list[tuple[str, Any]]:
     """(artifact name, File/Dir) for each File/Dir output, named ``<function>-<output>``.
 
     Outputs are named as Flyte names them: ``o0``, ``o1``... by position, or a NamedTuple's fields.
     """
-    if _flyte_io_kind(result) is not None:
-        items: list[tuple[str, Any]] = [("o0", result)]
-    elif isinstance(result, tuple) and hasattr(result, "_fields"):
-        items = list(zip(result._fields, result, strict=True))
-    elif isinstance(result, tuple):
-        items = [(f"o{i}", v) for i, v in enumerate(result)]
-    else:
-        items = []
+    items: list[tuple[str, Any]] = [("o0", result)]
+    if isinstance(result, tuple):
+        keys = getattr(result, "_fields", None) or [f"o{i}" for i in range(len(result))]
+        items = list(zip(keys, result, strict=True))
     return [(sanitize_name(f"{func_name}-{key}"), v) for key, v in items if _flyte_io_kind(v) is not None]
 
 
@@ -375,24 +327,17 @@ def outputs_wrapper(func: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a task body (inside its W&B scope) so that its File/Dir outputs are logged as artifacts."""
     name = getattr(func, "__name__", "task")
 
-    def log_all_sync(result: Any) -> None:
-        if get_wandb_run() is None:
-            return  # a rank or scope that does not log
-        for art_name, obj in _outputs(name, result):
-            log_wandb_artifact(obj, name=art_name, type=_output_type(obj))
-
-    async def log_all_aio(result: Any) -> None:
-        if get_wandb_run() is None:
-            return
-        for art_name, obj in _outputs(name, result):
-            await _log_aio(obj, name=art_name, type=_output_type(obj))
+    def outputs(result: Any) -> list[tuple[str, Any]]:
+        # A rank or scope that does not log has nothing to log them to.
+        return _outputs(name, result) if get_wandb_run() is not None else []
 
     if asyncio.iscoroutinefunction(func):
 
         @functools.wraps(func)
         async def async_body(*args: Any, **kwargs: Any) -> Any:
             result = await func(*args, **kwargs)
-            await log_all_aio(result)
+            for art_name, obj in outputs(result):
+                await _log_aio(obj, name=art_name, type=_output_type(obj))
             return result
 
         return async_body
@@ -400,7 +345,8 @@ def outputs_wrapper(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def sync_body(*args: Any, **kwargs: Any) -> Any:
         result = func(*args, **kwargs)
-        log_all_sync(result)
+        for art_name, obj in outputs(result):
+            log_wandb_artifact(obj, name=art_name, type=_output_type(obj))
         return result
 
     return sync_body

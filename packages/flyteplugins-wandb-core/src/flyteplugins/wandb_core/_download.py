@@ -1,7 +1,5 @@
 """Downloading run and sweep files from W&B: plain functions, ``@flyte.trace`` wrappers returning a
-``flyte.io.Dir``, and the ``download_logs=True`` hook the decorator calls after an online run ends.
-
-Imported on first use only (``__getattr__``); ``flyte.io`` and ``wandb`` load when a helper is called.
+``flyte.io.Dir``, and the ``download_logs=True`` hook. ``flyte.io`` and ``wandb`` load on first call.
 """
 
 from __future__ import annotations
@@ -32,21 +30,15 @@ SUMMARY_FILE = "summary.json"
 HISTORY_FILE = "metrics_history.json"
 
 
-def _default_root() -> str:
-    return os.path.join(tempfile.gettempdir(), "wandb_runs")
-
-
 def _context() -> dict[str, str]:
     ctx = flyte.ctx()
     return dict(ctx.custom_context or {}) if ctx else {}
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+def _write_json(path: str, value: Any) -> None:
+    # wandb hands back its own Mapping types (SummarySubDict): written as the dicts they are.
+    with open(path, "w") as out:
+        json.dump(value, out, indent=2, default=lambda v: dict(v) if isinstance(v, Mapping) else str(v))
 
 
 def _check_reachable(host: str | None) -> None:
@@ -65,30 +57,35 @@ def _api(host: str | None) -> Any:
     return wandb.Api(overrides={"base_url": base}) if base else wandb.Api()
 
 
-def _where(host: str | None) -> str:
-    return api_base_url(host) or os.environ.get("WANDB_BASE_URL") or "W&B cloud"
-
-
 def _fetch_error(kind: str, path: str, host: str | None, exc: BaseException) -> RuntimeError:
-    """A RuntimeError naming what failed and why, with the wandb error as its cause."""
+    """A RuntimeError naming what failed and why (the caller chains the wandb error as its cause)."""
     import wandb
 
-    where = _where(host)
+    where = api_base_url(host) or os.environ.get("WANDB_BASE_URL") or "W&B cloud"
     if isinstance(exc, wandb.errors.AuthenticationError) or "401" in str(exc) or "403" in str(exc):
-        message = (
+        return RuntimeError(
             f"Authentication failed when reading W&B {kind} '{path}' from {where}: check that "
             f"WANDB_API_KEY is set to a valid key for that server. ({exc})"
         )
-    elif isinstance(exc, (wandb.errors.CommError, ValueError)):
-        message = (
+    if isinstance(exc, (wandb.errors.CommError, ValueError)):
+        return RuntimeError(
             f"Failed to fetch wandb {kind} '{path}': it was not found on {where}, or this API key "
             f"cannot read it. Check the id, entity and project. ({exc})"
         )
-    else:
-        message = f"Unexpected error fetching wandb {kind} '{path}' from {where}: {type(exc).__name__}: {exc}"
-    error = RuntimeError(message)
-    error.__cause__ = exc
-    return error
+    return RuntimeError(
+        f"Unexpected error fetching wandb {kind} '{path}' from {where}: {type(exc).__name__}: {exc}"
+    )
+
+
+def _settings_defaults(
+    cc: Mapping[str, str], project: str | None, entity: str | None, host: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """Fill ``project``/``entity``/``host`` from the task's ``wandb_config`` context, then the env."""
+    return (
+        project or cc.get("wandb_project") or os.environ.get("WANDB_PROJECT") or None,
+        entity or cc.get("wandb_entity") or os.environ.get("WANDB_ENTITY") or None,
+        host or cc.get("wandb_host") or None,
+    )
 
 
 def _resolve_run(
@@ -96,9 +93,9 @@ def _resolve_run(
 ) -> tuple[str, str | None, str | None, str | None]:
     cc = _context()
     active = current()
+    own = active if active is not None and active.run is not None else None  # the run logging here
     if run_id is None:
-        own = active.run_id if active is not None and active.run is not None else None
-        run_id = own or cc.get(RUN_ID_KEY) or None
+        run_id = (own.run_id if own is not None else None) or cc.get(RUN_ID_KEY) or None
         if run_id is None:
             raise RuntimeError(
                 "download_wandb_run_dir: no run_id given and no W&B run is active here. Pass "
@@ -109,49 +106,25 @@ def _resolve_run(
         project = project or cc.get(RUN_PROJECT_KEY) or None
         entity = entity or cc.get(RUN_ENTITY_KEY) or None
         host = host or cc.get(RUN_HOST_KEY) or None
-    if (
-        active is not None
-        and active.run is not None
-        and run_id in (getattr(active.run, "id", None), active.run_id)
-    ):
-        project = project or getattr(active.run, "project", None) or None
-        entity = entity or getattr(active.run, "entity", None) or None
-        host = host or getattr(active.plan, "host", None) or None
-    project = project or cc.get("wandb_project") or os.environ.get("WANDB_PROJECT") or None
-    entity = entity or cc.get("wandb_entity") or os.environ.get("WANDB_ENTITY") or None
-    host = host or cc.get("wandb_host") or None
-    return run_id, project, entity, host
-
-
-def _run_path(run_id: str, project: str | None, entity: str | None) -> str:
-    if entity and project:
-        return f"{entity}/{project}/{run_id}"
-    if project:
-        return f"{project}/{run_id}"
-    return run_id
-
-
-def _download_file(file: Any, root: str) -> str:
-    handle = file.download(root=root, replace=True)
-    handle.close()  # wandb returns an open text handle to the file
-    return str(file.name)
+    if own is not None and run_id in (getattr(own.run, "id", None), own.run_id):
+        project = project or getattr(own.run, "project", None) or None
+        entity = entity or getattr(own.run, "entity", None) or None
+        host = host or getattr(own.plan, "host", None) or None
+    return (run_id, *_settings_defaults(cc, project, entity, host))
 
 
 def _fetch_run(api_run: Any, path: str, include_history: bool, workers: int) -> None:
     files = list(api_run.files())
     if files:
-        # Each download is a round trip through wandb's service: overlap them.
+        # Each download is a round trip through wandb's service: overlap them. wandb returns an open
+        # text handle to each file, closed here.
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(files)))) as pool:
-            list(pool.map(lambda f: _download_file(f, path), files))
-    summary = _plain(api_run.summary_metrics or {})
-    with open(os.path.join(path, SUMMARY_FILE), "w") as out:
-        json.dump(summary, out, indent=2, default=str)
+            list(pool.map(lambda f: f.download(root=path, replace=True).close(), files))
+    _write_json(os.path.join(path, SUMMARY_FILE), api_run.summary_metrics or {})
     if include_history:
         # scan_history reads every row (history() samples) and always returns dicts, with or
         # without pandas installed.
-        rows = [_plain(row) for row in api_run.scan_history()]
-        with open(os.path.join(path, HISTORY_FILE), "w") as out:
-            json.dump(rows, out, indent=2, default=str)
+        _write_json(os.path.join(path, HISTORY_FILE), list(api_run.scan_history()))
 
 
 def download_wandb_run_dir(
@@ -189,8 +162,8 @@ def download_wandb_run_dir(
             or cannot be read; a download failed. The wandb error is the exception's ``__cause__``.
     """
     run_id, project, entity, host = _resolve_run(run_id, project, entity, host)
-    run_path = _run_path(run_id, project, entity)
-    path = path or os.path.join(_default_root(), run_id)
+    run_path = "/".join(p for p in (entity if project else None, project, run_id) if p)
+    path = path or os.path.join(tempfile.gettempdir(), "wandb_runs", run_id)
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as exc:
@@ -211,31 +184,17 @@ def download_wandb_run_dir(
     return path
 
 
-def _active_sweep() -> tuple[str | None, str | None, str | None]:
-    """``(id, project, entity)`` of the ``@wandb_sweep`` task this code runs in or under, else Nones.
-
-    Sweeps belong to the sweeps package: it is asked through its public API, and without it
-    installed no sweep can be active here.
-    """
-    from ._extras import MissingExtraError, load_optional
-
-    try:
-        sweep_id = load_optional("get_wandb_sweep_id")()  # type: ignore[operator]
-        definition = load_optional("get_wandb_sweep_context")()  # type: ignore[operator]
-    except MissingExtraError:
-        return None, None, None
-    if not sweep_id:
-        return None, None, None
-    if definition is None:
-        return sweep_id, None, None
-    return sweep_id, definition.project or None, definition.entity or None
-
-
 def _resolve_sweep(
     sweep_id: str | None, project: str | None, entity: str | None, host: str | None
 ) -> tuple[str, str | None, str | None, str | None]:
-    cc = _context()
-    active_id, active_project, active_entity = _active_sweep()
+    from ._extras import MissingExtraError, load_optional
+
+    # Sweeps belong to the sweeps package: asked through its public API; without it no sweep is active.
+    try:
+        active_id = load_optional("get_wandb_sweep_id")()  # type: ignore[operator]
+        definition = load_optional("get_wandb_sweep_context")() if active_id else None  # type: ignore[operator]
+    except MissingExtraError:
+        active_id = definition = None
     if sweep_id is None:
         sweep_id = active_id or os.environ.get("WANDB_SWEEP_ID") or None
         if sweep_id is None:
@@ -243,13 +202,10 @@ def _resolve_sweep(
                 "download_wandb_sweep_dirs: no sweep_id given and no sweep is active here. Pass "
                 "sweep_id=..., or call it inside a @wandb_sweep task (or a child of one)."
             )
-    if sweep_id == active_id:
-        project = project or active_project
-        entity = entity or active_entity
-    project = project or cc.get("wandb_project") or os.environ.get("WANDB_PROJECT") or None
-    entity = entity or cc.get("wandb_entity") or os.environ.get("WANDB_ENTITY") or None
-    host = host or cc.get("wandb_host") or None
-    return sweep_id, project, entity, host
+    if sweep_id == active_id and definition is not None:
+        project = project or definition.project or None
+        entity = entity or definition.entity or None
+    return (sweep_id, *_settings_defaults(_context(), project, entity, host))
 
 
 def download_wandb_sweep_dirs(
@@ -292,7 +248,13 @@ def download_wandb_sweep_dirs(
         )
     _check_reachable(host)
     sweep_path, runs = _sweep_runs(sweep_id, project, entity, host)
-    return _fetch_sweep_runs(sweep_path, runs, base_path or _default_root(), include_history, max_workers)
+    return _fetch_sweep_runs(
+        sweep_path,
+        runs,
+        base_path or os.path.join(tempfile.gettempdir(), "wandb_runs"),
+        include_history,
+        max_workers,
+    )
 
 
 def _sweep_runs(sweep_id: str, project: str, entity: str | None, host: str | None) -> tuple[str, list[Any]]:
@@ -376,14 +338,9 @@ async def download_wandb_sweep_logs(
     return await flyte.io.Dir.from_local(base)
 
 
-# ------------------------------------------------------------------------------------------------
-# download_logs=True
-# ------------------------------------------------------------------------------------------------
-
-
 def _after_run_args(active: Any) -> dict[str, Any]:
-    run = active.run
-    plan = active.plan
+    """``download_logs=True``: where the run that just ended lives."""
+    run, plan = active.run, active.plan
     return {
         "run_id": str(active.run_id),
         "project": getattr(run, "project", None) or None,
@@ -393,8 +350,7 @@ def _after_run_args(active: Any) -> dict[str, Any]:
 
 
 def _after_run_failed(active: Any, exc: BaseException) -> None:
-    plan = active.plan
-    if getattr(plan, "on_error", "continue") == "raise":
+    if getattr(active.plan, "on_error", "continue") == "raise":
         raise exc
     # The task already succeeded: a failed download must not throw its result away.
     message = f"download_logs: could not download W&B run {active.run_id!r}: {exc}"
