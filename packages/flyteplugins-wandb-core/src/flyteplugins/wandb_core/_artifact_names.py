@@ -66,15 +66,12 @@ def check_aliases(where: str, aliases: Any) -> list[str]:
         raise WandbConfigError(
             f"{where}: aliases must be a list of str, got {type(aliases).__name__}: {aliases!r}."
         )
-    out: list[str] = []
     for alias in aliases:
         if not isinstance(alias, str) or not alias or any(sep in alias for sep in _SEPARATORS):
             raise WandbConfigError(
                 f"{where}: alias {alias!r} is not valid: aliases are non-empty str without '/' or ':'."
             )
-        if alias not in out:
-            out.append(alias)
-    return out
+    return list(dict.fromkeys(aliases))
 
 
 def check_metadata(where: str, metadata: Any) -> dict[str, Any]:
@@ -143,8 +140,7 @@ def parse_artifact_ref(where: str, ref: Any) -> ArtifactRef:
             "'project/name:alias' or 'entity/project/name:alias'."
         )
     name = check_artifact_name(where, parts[-1], "the artifact name")
-    project = parts[-2] if len(parts) >= 2 else None
-    entity = parts[-3] if len(parts) == 3 else None
+    entity, project = [None, None, *parts[:-1]][-2:]  # those of the two that are given
     return ArtifactRef(name=name, alias=alias or "latest", project=project, entity=entity)
 
 
@@ -163,7 +159,6 @@ def flyte_lineage(ctx: Any, url: str | None = None) -> dict[str, Any]:
         "project": getattr(action, "project", None),
         "domain": getattr(action, "domain", None),
         "mode": getattr(ctx, "mode", None),
+        "url": url or None,
     }
-    if url:
-        record["url"] = url
     return {k: v for k, v in record.items() if v is not None}

@@ -1,13 +1,8 @@
 """Linking logged artifact versions into the W&B Registry (``wandb-registry-<registry>/<collection>``).
 
-A registry collection belongs to the organization, not to the run's project: the version stays where
-it was logged and the collection points at it, with aliases of its own (``staging``, ``production``),
-unique within the collection. wandb's ``run.link_artifact`` waits for the upload to commit, resolves
-the organization and sends ``LinkArtifact``.
-
-wandb (checked up to 0.31) cannot link from an offline run: ``run.link_artifact`` raises a bare
-``NotImplementedError`` and ``wandb sync`` has nothing to replay. So an offline link is refused here,
-before the artifact is logged, with a message saying what to do instead; never a silent no-op.
+wandb (checked up to 0.31) cannot link from an offline run (``run.link_artifact`` raises a bare
+``NotImplementedError``; ``wandb sync`` has nothing to replay), so an offline link is refused here
+before the artifact is logged, with a message saying what to do instead (docs/artifacts.md).
 """
 
 from __future__ import annotations
@@ -36,8 +31,7 @@ class RegistryTarget:
     org: str | None = None
 
     def path(self) -> str:
-        head = f"{self.org}/" if self.org else ""
-        return f"{head}{REGISTRY_PREFIX}{self.registry}/{self.collection}"
+        return f"{self.org + '/' if self.org else ''}{REGISTRY_PREFIX}{self.registry}/{self.collection}"
 
 
 def check_registry_target(where: str, target: Any, argument: str = "registry") -> RegistryTarget:
@@ -77,8 +71,8 @@ def check_link_args(where: str, run: Any, target: Any, aliases: Any) -> tuple[Re
         )
     import wandb
 
-    if not callable(getattr(run, "link_artifact", None)) or not callable(
-        getattr(wandb.Artifact, "link", None)
+    if not (
+        callable(getattr(run, "link_artifact", None)) and callable(getattr(wandb.Artifact, "link", None))
     ):
         raise WandbConfigError(
             f"{where}: linking to the W&B Registry needs a wandb with Artifact.link (wandb >= 0.30); "
@@ -123,11 +117,8 @@ def link_wandb_artifact(artifact: Any, registry: str, aliases: list[str] | None 
     from ._artifacts import require_run
 
     where = "link_wandb_artifact"
-    if isinstance(artifact, str):
-        ref = parse_artifact_ref(where, artifact)
-    elif hasattr(artifact, "name") and hasattr(artifact, "type"):
-        ref = None
-    else:
+    ref = parse_artifact_ref(where, artifact) if isinstance(artifact, str) else None
+    if ref is None and not (hasattr(artifact, "name") and hasattr(artifact, "type")):
         raise WandbConfigError(
             f"{where}: artifact must be what log_wandb_artifact returned (a wandb.Artifact) or a reference "
             f"like 'name:alias', got {type(artifact).__name__}."
