@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from ._fields import WANDB_FIELDS, FieldTable
 from ._validate import OnError, check_json, normalize_settings
@@ -49,6 +49,9 @@ def explicit_settings(
     return settings
 
 
+_S = TypeVar("_S", bound="ContextSettings")
+
+
 class ContextSettings(dict):  # type: ignore[type-arg]
     """Base of ``wandb_config`` / ``wandb_sweep_config`` objects: a ``dict[str, str]`` (a valid
     ``custom_context=``) that is also a context manager and exposes the parsed values as attributes.
@@ -70,12 +73,12 @@ class ContextSettings(dict):  # type: ignore[type-arg]
         return dict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, str]) -> Any:
+    def from_dict(cls: type[_S], data: Mapping[str, str]) -> _S:
         """The settings found in a custom_context (other keys are ignored)."""
         return cls({k: v for k, v in data.items() if cls._table.owns(k)})
 
     @classmethod
-    def from_task_context(cls) -> Any:
+    def from_task_context(cls: type[_S]) -> _S | None:
         """The settings in the running Flyte task's custom_context, or None when it holds none."""
         import flyte
 
@@ -91,7 +94,7 @@ class ContextSettings(dict):  # type: ignore[type-arg]
             return values[name] if name in values else self._table.defaults.get(name)
         raise AttributeError(name)
 
-    def __enter__(self) -> Any:
+    def __enter__(self: _S) -> _S:
         import flyte
 
         # flyte.custom_context scopes the values with a contextvar, so concurrent siblings started
@@ -117,10 +120,6 @@ class WandbConfig(ContextSettings):
 
     _table = WANDB_FIELDS
     _label = "wandb_config"
-
-    def __enter__(self) -> WandbConfig:
-        super().__enter__()
-        return self
 
 
 def parse_context(custom_context: Mapping[str, str] | None) -> dict[str, Any]:
@@ -184,5 +183,4 @@ def wandb_config(
 
 def get_wandb_context() -> WandbConfig | None:
     """The W&B settings in the current Flyte task's custom_context, or ``None`` when there are none."""
-    found: WandbConfig | None = WandbConfig.from_task_context()
-    return found
+    return WandbConfig.from_task_context()

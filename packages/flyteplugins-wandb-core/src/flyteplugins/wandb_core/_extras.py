@@ -60,29 +60,31 @@ def install_hint(extra: str) -> str:
     return f"pip install 'flyteplugins-wandb[{extra}]'"
 
 
+def _import(module_name: str) -> ModuleType | None:
+    """The module, or None when it is not installed (a missing dependency inside it raises)."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            return None
+        raise
+
+
 def load_optional(name: str) -> object:
     module_name, extra = OPTIONAL_NAMES[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and not module_name.startswith(exc.name) and exc.name != module_name:
-            raise  # a real missing dependency inside the installed package
+    module = _import(module_name)
+    if module is None:
         raise MissingExtraError(
             f"flyteplugins.wandb.{name} needs the '{extra}' extra, which is not installed. "
             f"Install it with: {install_hint(extra)}",
             name=module_name,
-        ) from exc
+        )
     return getattr(module, name)
 
 
 def distributed() -> ModuleType | None:
     """Rank handling (the ``flyteplugins.wandb_distributed`` module), or None when it is not installed."""
-    try:
-        return importlib.import_module(DISTRIBUTED_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name and DISTRIBUTED_MODULE.startswith(exc.name):
-            return None
-        raise
+    return _import(DISTRIBUTED_MODULE)
 
 
 @dataclass(frozen=True)

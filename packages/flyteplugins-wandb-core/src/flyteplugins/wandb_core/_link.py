@@ -95,9 +95,8 @@ class WandbLink(Link):
 
     @staticmethod
     def project_url(host: str, entity: str | None, project: str | None, *path: str) -> str:
-        """``{host}/{entity}/{project}/{path...}``; just ``host`` when the entity or project is unknown."""
+        """``{host}/{entity}/{project}/{path...}``; just ``host`` without both (no stable URL)."""
         if not project or not entity:
-            # Without both, W&B has no stable URL; the host is the most useful place to land.
             return host
         return "/".join((host, entity, project, *path))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ._fields import WANDB_FIELDS
@@ -123,10 +123,8 @@ def ui_host(host: str | None, env_base_url: str | None) -> str:
     """The host used in links: explicit host, else WANDB_BASE_URL, else W&B cloud."""
     if host:
         return host.rstrip("/")
-    if env_base_url:
-        base = env_base_url.rstrip("/")
-        return DEFAULT_HOST if base == DEFAULT_API_URL else base
-    return DEFAULT_HOST
+    base = (env_base_url or "").rstrip("/")
+    return base if base and base != DEFAULT_API_URL else DEFAULT_HOST
 
 
 def choose_mode(explicit: str | None, env: Mapping[str, str], has_credentials: bool) -> str | None:
@@ -331,9 +329,5 @@ def _resolve_function(plan: RunPlan, run_mode: str, task: TaskInfo, explicit_id:
             "none is active. Use run_mode='auto' or 'new'."
         )
     if run_mode in ("auto", "shared") and enclosing:
-        plan.action = "reuse"
-        plan.run_id = enclosing
-        plan.primary = False
-        plan.advertise = False
-        return plan
+        return replace(plan, action="reuse", run_id=enclosing, primary=False, advertise=False)
     return plan.open(explicit_id, resume=False)
