@@ -75,19 +75,20 @@ def render(dumps: dict[str, dict]) -> str:
     out += ['"""The release each recorded line was read from."""', ""]
     init_words = (name + _span(init[name], lines) for name in sorted(init))
     out += ["INIT_KWARGS_TABLE = _wrap(", *_text(init_words), ")"]
-    out += ["", "SETTINGS_TABLE = {"]
+    out += ["", "SETTINGS_TABLE = _by_kind(", '    """']
     for kind in sorted(by_kind):
-        out += [f'    "{kind}": _wrap(', *("    " + t for t in _text(by_kind[kind])), "    ),"]
-    out.append("}")
+        out += _rows([f"{kind}:", *by_kind[kind]], "   ", "       ")
+    out += ['    """', ")"]
     return "\n".join(out) + "\n"
 
 
-def _rows(words: Iterable[str], indent: str) -> list[str]:
+def _rows(words: Iterable[str], indent: str, more: str | None = None) -> list[str]:
+    """Words in rows of at most 104 characters: the first row after ``indent``, the others after ``more``."""
     rows, row = [], indent
     for word in words:
         if len(row) + len(word) + 1 > 104:
             rows.append(row)
-            row = indent
+            row = indent if more is None else more
         row += " " + word
     return [*rows, row]
 
