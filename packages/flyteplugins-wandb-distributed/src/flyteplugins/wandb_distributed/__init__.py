@@ -7,9 +7,8 @@ the ``run_mode`` × ``rank_scope`` matrix (docs/distributed.md). Core calls the 
 
 from __future__ import annotations
 
-from ._guard import install_guard, on_run_open
 from ._resolve import group_for, is_scope_primary, resolve_distributed, run_id_for
-from ._task import check_task, elastic_shape, is_distributed_task, links_for_task
+from ._task import check_task, elastic_shape, install_guard, is_distributed_task, links_for_task, on_run_open
 from ._topology import ENV_VARS, detect_topology, get_distributed_info
 
 __all__ = [

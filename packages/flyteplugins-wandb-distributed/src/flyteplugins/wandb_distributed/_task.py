@@ -1,17 +1,23 @@
-"""Decoration-time support for Elastic tasks: the task's shape, its W&B links and early checks.
+"""Elastic tasks: their shape, W&B links and early checks, and core's SIGTERM handler in each rank.
 
-The Elastic config is read by attribute, so neither flyteplugins-pytorch nor torch is imported.
+The Elastic config is read by attribute, so neither flyteplugins-pytorch nor torch is imported. The
+handler (``ext.install_sigterm_handler``) finishes a rank's open runs with exit code 143 when the agent
+stops the worker group; only the main thread may install it, so it is installed when the task is
+decorated in a worker (at import) or when a run opens in the main thread.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flyteplugins.wandb_core import Wandb, WandbConfigError
+from flyteplugins.wandb_core.ext import install_sigterm_handler
 
-from ._guard import install_guard
+from ._topology import detect_topology
 
 
 def _task_name(task: Any) -> str:
@@ -80,4 +86,26 @@ def check_task(task: Any, settings: Mapping[str, Any]) -> None:
         )
     # In a torchrun worker, decoration usually happens at import in the main thread: the one place
     # where a SIGTERM handler can be installed when the task body later runs in another thread.
+    install_guard()
+
+
+def _is_torchrun_worker(env: Mapping[str, str]) -> bool:
+    try:
+        return detect_topology(env) is not None
+    except WandbConfigError:  # a launcher's variables we cannot read: the run's own check says so
+        return False
+
+
+def install_guard(env: Mapping[str, str] | None = None) -> bool:
+    """Install core's SIGTERM handler in a torchrun worker's main thread. Returns whether it is on."""
+    if not _is_torchrun_worker(os.environ if env is None else env):
+        return False
+    if threading.current_thread() is not threading.main_thread():
+        return False  # signal.signal raises anywhere else
+    # keep=True: the body may open and close several runs; the handler stays between them.
+    return install_sigterm_handler(keep=True)
+
+
+def on_run_open() -> None:
+    """Core's hook: a run opened on this rank (core tracks it already)."""
     install_guard()
