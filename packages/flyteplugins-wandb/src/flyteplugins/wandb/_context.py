@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import flyteplugins.wandb_core as _core
 from flyteplugins.wandb_core import WandbConfig, get_wandb_context, wandb_config
 
 __all__ = ["_WandBConfig", "_WandBSweepConfig", "get_wandb_context", "wandb_config"]
@@ -27,13 +28,6 @@ class _FactoryClass(type):
 
     def __getattr__(cls, name: str) -> Any:  # from_dict, from_task_context, ...
         return getattr(cls._target(), name)
-
-
-def _sweep_factory(**fields: Any) -> Any:
-    import flyteplugins.wandb_core as core
-
-    factory: Callable[..., Any] = core.wandb_sweep_config  # MissingExtraError without [sweeps]
-    return factory(**fields)
 
 
 class _NoSweeps:
@@ -58,5 +52,6 @@ class _WandBConfig(metaclass=_FactoryClass):
 class _WandBSweepConfig(metaclass=_FactoryClass):
     """``_WandBSweepConfig(**fields)`` is ``wandb_sweep_config(**fields)`` (the ``[sweeps]`` extra)."""
 
-    _factory = staticmethod(_sweep_factory)
+    # Resolved per call: MissingExtraError without [sweeps].
+    _factory = staticmethod(lambda **fields: _core.wandb_sweep_config(**fields))
     _target = staticmethod(_sweep_type)
