@@ -16,7 +16,7 @@ class BuiltinSearch:
     def __init__(
         self,
         config: Mapping[str, Any],
-        prior: Sequence[tuple[dict[str, Any], str, dict[str, Any]]] = (),
+        prior: Sequence[_space.Run] = (),
         seed: int | None = None,
     ) -> None:
         self.method = config["method"]

@@ -186,13 +186,7 @@ async def _online_slot(plan: Plan, slot: int, server_factory: Callable[..., Any]
     # server hands out is then always run (the server does not re-issue lost commands).
     while launch.claim():
         command = await _blocking(
-            plan,
-            next_command,
-            server,
-            pending,
-            poll_interval=plan.poll_interval,
-            idle_timeout=plan.idle_timeout,
-            label=label,
+            plan, next_command, server, pending, plan.poll_interval, plan.idle_timeout, label
         )
         if command is None:
             launch.release()

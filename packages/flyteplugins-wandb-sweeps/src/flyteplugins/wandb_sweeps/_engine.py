@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
-import math
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -17,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from flyteplugins.wandb_core import WandbConfigError
+
+from ._space import Run, finite_number
 
 ENGINES = ("wandb", "optuna")
 
@@ -48,13 +49,6 @@ def wrap_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: {"value": v} for k, v in params.items()}
 
 
-def finite_number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 class Search(Protocol):
     """What the controller needs from an engine (`BuiltinSearch`, `OptunaSearch`, `WandbSearch`)."""
 
@@ -65,7 +59,7 @@ class Search(Protocol):
     def observe(self, handle: Any, step: int, value: float) -> bool: ...  # True: stop the trial
 
 
-Prior = list[tuple[dict[str, Any], str, dict[str, Any]]]
+Prior = list[Run]
 
 
 def check_engine(engine: Any) -> Any:
@@ -119,9 +113,7 @@ def make_searches(
     return BuiltinSearch(config, prior, seed), stopper
 
 
-def next_params(
-    config: Mapping[str, Any], runs: Sequence[tuple[dict[str, Any], str, dict[str, Any]]]
-) -> dict[str, Any] | None:
+def next_params(config: Mapping[str, Any], runs: Sequence[Run]) -> dict[str, Any] | None:
     """The next trial's parameters from the sweep's history alone, as W&B's ``sweeps.next_run`` does.
 
     For the loopback W&B server of ``flyteplugins-wandb-testing`` without W&B's engine. ``runs`` are
@@ -177,7 +169,6 @@ class OfflineController:
     def __post_init__(self) -> None:
         self.config = dict(self.config)
         self._next_index = self.first_index
-        self._handed_out = 0
         self._exhausted = False
         # Suggestions are reproducible for a sweep id and its history (with one agent): the default
         # samplers are seeded from both, so a re-run of a finished sweep suggests the same trials.
@@ -192,14 +183,13 @@ class OfflineController:
         """Up to ``n`` new trials (fewer when the budget or a grid is used up)."""
         out: list[Assignment] = []
         with self._lock:
-            for _ in range(min(n, self.count - self._handed_out)):
+            for _ in range(min(n, self.count - (self._next_index - self.first_index))):
                 got = None if self._exhausted else self._search.ask()
                 if got is None:  # the grid is complete
                     self._exhausted = True
                     break
                 index = self._next_index
                 self._next_index += 1
-                self._handed_out += 1
                 assignment = Assignment(index, f"{self.sweep_id}-{index:03d}", got[1])
                 trial = _Trial(assignment, got[0])
                 if self._stopper is self._search:

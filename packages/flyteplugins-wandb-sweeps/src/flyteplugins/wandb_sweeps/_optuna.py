@@ -17,7 +17,7 @@ from typing import Any
 from flyteplugins.wandb_core import WandbConfigError
 
 from . import _space
-from ._engine import finite_number
+from ._space import finite_number
 
 # The normal family's latent quantile stays off 0 and 1, where the inverse CDF is infinite.
 _EDGE = 1e-6
@@ -157,7 +157,7 @@ class OptunaSearch:
 
     config: Mapping[str, Any]
     engine: OptunaEngine
-    prior: Sequence[tuple[dict[str, Any], str, dict[str, Any]]] = ()
+    prior: Sequence[_space.Run] = ()
     sample: bool = True
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 

@@ -13,9 +13,8 @@ from typing import Any
 from flyteplugins.wandb_core.ext import read_offline_run
 
 from ._results import TrialResult
+from ._space import Run
 from ._state import SweepState
-
-Prior = tuple[dict[str, Any], str, dict[str, Any]]
 
 
 @dataclass
@@ -23,7 +22,7 @@ class OfflineProgress:
     """What an offline sweep left on disk before this launch (a retried or re-run sweep task)."""
 
     # Engine seeds: the sweep's ended trials and the listed prior runs, as (params, state, summary).
-    prior: list[Prior] = field(default_factory=list)
+    prior: list[Run] = field(default_factory=list)
     # The next free trial index (a trial that never ended still used its index up).
     next_index: int = 0
     # The sweep's own ended trials, marked resumed: they belong in this launch's SweepResult too.

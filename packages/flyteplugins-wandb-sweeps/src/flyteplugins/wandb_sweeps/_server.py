@@ -29,14 +29,8 @@ TRIAL_HEARTBEAT_S = 2.0
 def public_api(host: str | None, entity: str | None, project: str | None) -> Any:
     import wandb
 
-    overrides: dict[str, Any] = {}
-    base_url = wandb_server(host).api_url
-    if base_url:
-        overrides["base_url"] = base_url
-    if entity:
-        overrides["entity"] = entity
-    if project:
-        overrides["project"] = project
+    given = {"base_url": wandb_server(host).api_url, "entity": entity, "project": project}
+    overrides = {k: v for k, v in given.items() if v}
     with _api_lock:  # concurrent first use of wandb.Api() races on wandb's service start
         return wandb.Api(overrides=overrides)
 
@@ -117,12 +111,7 @@ class TrialHeartbeat(threading.Thread):
 
 
 def next_command(
-    server: Any,
-    pending: deque[dict[str, Any]],
-    *,
-    poll_interval: float,
-    idle_timeout: float,
-    label: str,
+    server: Any, pending: deque[dict[str, Any]], poll_interval: float, idle_timeout: float, label: str
 ) -> dict[str, Any] | None:
     """Heartbeat until the server hands out a trial; ``None`` on ``exit`` or after ``idle_timeout``."""
     idle_since = time.monotonic()

@@ -44,6 +44,10 @@ DISTRIBUTIONS: tuple[str, ...] = tuple(sorted(_DISTRIBUTIONS))
 _RANGES = frozenset(k for k, (need, _) in _DISTRIBUTIONS.items() if need == {"min", "max"})
 
 
+# A run of the sweep as the engines see it: (parameters, state, summary).
+Run = tuple[dict[str, Any], str, dict[str, Any]]
+
+
 class ParameterError(ValueError):
     """A parameter spec W&B would refuse (the message names the rule broken)."""
 
@@ -61,8 +65,11 @@ class Param:
         return q
 
 
-def _number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+def finite_number(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number (not a bool); else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 def _infer(spec: Mapping[str, Any]) -> str:
@@ -95,7 +102,7 @@ def parse(spec: Any) -> Param:
             f"(it takes {', '.join(repr(k) for k in sorted(need | may))})"
         )
     for key in ("min", "max", "mu", "sigma", "a", "b", "q"):
-        if key in spec and not _number(spec[key]):
+        if key in spec and finite_number(spec[key]) is None:
             raise ParameterError(f"{key!r} must be a finite number, got {spec[key]!r}")
     if kind in _RANGES and not spec["min"] < spec["max"]:
         raise ParameterError(f"min {spec['min']} is not less than max {spec['max']}")
@@ -111,7 +118,7 @@ def parse(spec: Any) -> Param:
         if (
             not isinstance(probs, list)
             or len(probs) != len(spec["values"])
-            or not all(_number(p) and p >= 0 for p in probs)
+            or not all(finite_number(p) is not None and p >= 0 for p in probs)
             or not math.isclose(sum(probs), 1.0, abs_tol=1e-6)
         ):
             raise ParameterError("'probabilities' must be one non-negative number per value, summing to 1")

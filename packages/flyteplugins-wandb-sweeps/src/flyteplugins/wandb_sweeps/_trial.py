@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ._engine import OfflineController, finite_number
+from ._engine import OfflineController
 from ._results import Progress, TrialResult
+from ._space import finite_number
 
 
 class TrialStopped(Exception):

@@ -9,7 +9,8 @@ from typing import Any
 
 from flyteplugins.wandb_core import WandbConfigError
 
-from ._engine import finite_number, unwrap_params, wrap_params
+from ._engine import unwrap_params, wrap_params
+from ._space import Run, finite_number
 
 EXTRA = "flyteplugins-wandb[sweeps-wandb-engine]"
 
@@ -37,9 +38,7 @@ def sweeps_module() -> Any:
 class WandbSearch:
     """Asks ``sweeps.next_runs`` / ``sweeps.stop_runs`` with every run so far, as the server does."""
 
-    def __init__(
-        self, config: Mapping[str, Any], prior: Sequence[tuple[dict[str, Any], str, dict[str, Any]]] = ()
-    ) -> None:
+    def __init__(self, config: Mapping[str, Any], prior: Sequence[Run] = ()) -> None:
         self._sweeps = sweeps_module()
         from jsonschema import ValidationError
 
