@@ -66,16 +66,22 @@ _SETTLE_S = 5.0
 _RECENT_S = 10.0
 
 
+def _recent(path: Path) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime <= _RECENT_S
+    except OSError:
+        return False
+
+
 def _read_settled(run_dir: Path) -> tuple[int | None, dict[str, Any], dict[str, Any]] | None:
     """``(exit code, config, summary)`` of the offline run in ``run_dir``; None when unreadable."""
     deadline = time.monotonic() + _SETTLE_S
     while True:
         try:
             run = read_offline_run(run_dir)
-            recent = time.time() - run.path.stat().st_mtime <= _RECENT_S
         except (OSError, ValueError):
             return None
-        if run.exit_code is not None or time.monotonic() >= deadline or not recent:
+        if run.exit_code is not None or time.monotonic() >= deadline or not _recent(run.path):
             return run.exit_code, run.config, run.summary
         time.sleep(0.05)
 
