@@ -153,7 +153,6 @@ def validate_values(where: str, values: Mapping[str, Any]) -> None:
                 f"got {early!r}."
             )
         _EARLY_TERMINATE_TYPE(where, "early_terminate['type']", early.get("type"))
-    # W&B's sweep-definition rules, on the part of the definition given here.
     validate_sweep_definition(where, sweep_config_from_values(values), complete=False)
 
 

@@ -198,7 +198,6 @@ async def _launch(
 async def _run(plan: Plan, controller: OfflineController | None) -> list[str]:
     """Run the plan's trials in its slots; the agents' errors."""
     state = plan.state
-    # Trials in this process use the function object itself; trials elsewhere import it by path.
     register_objective(plan.token, plan.objective)
     if plan.in_process:
         LAUNCHES[plan.token] = plan.launch

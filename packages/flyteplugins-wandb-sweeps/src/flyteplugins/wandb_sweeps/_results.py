@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -64,7 +65,7 @@ class TrialResult:
         return cls(**known)
 
 
-def best_of(trials: list[TrialResult | None], goal: str) -> TrialResult | None:
+def best_of(trials: Iterable[TrialResult | None], goal: str) -> TrialResult | None:
     """The finished trial with the best metric value (the first of equals); None when none has one."""
     scored = [t for t in trials if t is not None and t.state == "finished" and t.metric is not None]
     pick = max if goal == "maximize" else min
@@ -100,7 +101,7 @@ class SweepResult:
     @property
     def best(self) -> TrialResult | None:
         """The finished trial with the best metric value, or ``None`` when no trial reported it."""
-        return best_of(list(self.trials), self.goal)
+        return best_of(self.trials, self.goal)
 
     @property
     def failed(self) -> list[TrialResult]:
