@@ -55,13 +55,6 @@ def require_run(where: str) -> Any:
     )
 
 
-def lineage() -> dict[str, Any]:
-    import flyte
-
-    ctx = flyte.ctx()
-    return flyte_lineage(ctx, console_url(ctx))
-
-
 def _flyte_io_kind(obj: Any) -> str | None:
     """ "file" / "dir" for flyte.io objects, None for anything else (without importing flyte.io)."""
     if not (type(obj).__module__ or "").startswith("flyte.io"):
@@ -103,11 +96,13 @@ def _log_local(
     run: Any = None,
     link: tuple[RegistryTarget, list[str]] | None = None,
 ) -> Any:
+    import flyte
     import wandb
 
     run = run if run is not None else require_run("log_wandb_artifact")
     name = name or name_from_path(display_name or path)
-    meta = {**metadata, LINEAGE_KEY: lineage()}
+    ctx = flyte.ctx()
+    meta = {**metadata, LINEAGE_KEY: flyte_lineage(ctx, console_url(ctx))}
     artifact = wandb.Artifact(name=name, type=type, metadata=meta)
     # "mutable" copies each file into wandb's staging area so later writes to the source (the next
     # checkpoint) cannot change what is uploaded; "immutable" uploads straight from a path we own.

@@ -23,20 +23,6 @@ from .._runtime import world_size
 from ._html import page, render_runs, render_sweep
 from ._model import ArtifactView, RunView, TrialRecord, series_from_history
 
-__all__ = [
-    "TAB_NAME",
-    "RunView",
-    "TrialRecord",
-    "after_finish",
-    "before_finish",
-    "note_artifact",
-    "on_open",
-    "publish",
-    "render_runs",
-    "render_sweep",
-    "report_sweep",
-]
-
 TAB_NAME = "Weights & Biases"
 _SECTIONS_ATTR = "_flyteplugins_wandb_sections"
 _SECTION_ORDER = {"sweep": 0, "runs": 1}
@@ -59,11 +45,8 @@ def _warn(what: str, exc: BaseException) -> None:
 
 
 def publish(section: str, html: str, *, flush: bool = False) -> bool:
-    """Put ``html`` as ``section`` of the current task's W&B tab; False outside a task.
-
-    Sections (``"sweep"``, ``"runs"``) are kept on the task's report object, each replaced in place
-    when written again.
-    """
+    """Put ``html`` as ``section`` (``"sweep"``, ``"runs"``) of the current task's W&B tab, replacing
+    an earlier version of that section; False outside a task."""
     import flyte
 
     report = getattr(flyte.ctx(), "report", None)
@@ -90,16 +73,13 @@ def report_sweep(
     runs_url: str | None = None,
     flush: bool = False,
 ) -> bool:
-    """Write the sweep section of the current task's W&B report tab; never raises.
+    """Write the sweep section of the current task's W&B report tab (call it from the task that ran
+    the sweep, with ``report=True``); never raises.
 
-    Call it from the task that ran the sweep, when that task's report is enabled
-    (``task.report``). ``trials`` are `TrialRecord` objects or mappings/objects with
-    ``run_id``, ``params``, ``metric``, ``state``, ``link`` (and optionally ``history``, the metric's
-    ``(step, value)`` points, or ``run_dir`` to read them from the trial's log), in launch order.
-    ``maximize`` marks the trial with the highest metric best (else the lowest): the caller reads
-    it from its sweep's goal. ``runs_url`` (``{host}/{entity}/{project}``) links trials without a
-    ``link``. ``flush=True`` writes the report file at once (Flyte itself flushes only after a task
-    succeeds).
+    ``trials`` are `TrialRecord` objects or mappings/objects with its fields, in launch order.
+    ``maximize`` marks the trial with the highest metric best (else the lowest): the sweep's goal.
+    ``runs_url`` (``{host}/{entity}/{project}``) links trials without a ``link``. ``flush=True``
+    writes the report file at once (Flyte itself flushes only after a task succeeds).
 
     Returns:
         True when the tab was written, False outside a task or when building it failed (a

@@ -1,9 +1,4 @@
-"""Line charts as inline SVG, drawn with matplotlib (the optional ``report`` extra), imported on first use.
-
-The object-oriented API (``Figure``) touches no GUI backend or global figure registry; a lock serialises
-rendering because matplotlib's text and font caches are not documented as thread-safe and sync Flyte
-tasks run in threads.
-"""
+"""Line charts as inline SVG, drawn with matplotlib (the optional ``report`` extra), imported on first use."""
 
 from __future__ import annotations
 
@@ -103,6 +98,8 @@ def line_chart(
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
+    # ``Figure`` touches no GUI backend or global figure registry; the lock is there because
+    # matplotlib's text and font caches are not documented as thread-safe and sync tasks run in threads.
     with _lock, matplotlib.rc_context(_RC):  # type: ignore[arg-type,unused-ignore]  # keys are literals; untyped without matplotlib
         fig = Figure(figsize=(4.2, 2.5))
         ax = fig.add_subplot()

@@ -26,8 +26,7 @@ CSS = """<style>
 .fwb h2{font-size:18px;margin:18px 0 6px}.fwb h3{font-size:15px;margin:14px 0 6px}
 .fwb table{border-collapse:collapse;margin:4px 0 10px;font-size:13px}
 .fwb th,.fwb td{border-bottom:1px solid #e3e3e3;padding:3px 10px 3px 0;text-align:left;vertical-align:top}
-.fwb thead th{border-bottom:2px solid #ccc}
-.fwb td.num{text-align:right;font-variant-numeric:tabular-nums}
+.fwb thead th{border-bottom:2px solid #ccc}.fwb td.num{text-align:right;font-variant-numeric:tabular-nums}
 .fwb code{background:#f4f4f4;padding:1px 4px;border-radius:3px}
 .fwb .fwb-state{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;color:#fff;
 background:#888}
@@ -37,11 +36,9 @@ background:#888}
 margin:0 0 16px}
 .fwb .fwb-charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:10px}
 .fwb figure{margin:0;border:1px solid #eee;border-radius:4px;padding:4px}
-.fwb figure svg{width:100%;height:auto;display:block}
-.fwb figcaption{font-size:12px;color:#555;padding:0 4px}
+.fwb figure svg{width:100%;height:auto;display:block}.fwb figcaption{font-size:12px;color:#555;padding:0 4px}
 .fwb tr.fwb-best td{background:#fff6d5;font-weight:600}
-.fwb .fwb-badge{color:#b26a00;font-weight:700;white-space:nowrap}
-.fwb .fwb-hint{color:#666;font-style:italic}
+.fwb .fwb-badge{color:#b26a00;font-weight:700;white-space:nowrap}.fwb .fwb-hint{color:#666;font-style:italic}
 .fwb details summary{cursor:pointer;font-weight:600;margin:8px 0 4px}
 #flyte-frame-tabs li{width:auto;min-width:126px;white-space:nowrap}
 </style>"""
@@ -173,7 +170,8 @@ def _run_metrics(view: RunView, charts: bool) -> str:
         figures = (
             _figure(
                 _charts.line_chart([Line(points, marker="o" if len(points) < 3 else None)], title=name),
-                _series_caption(name, points),
+                f"{name}: {len(points)} points, last {fmt(points[-1][1])}, "
+                f"min {fmt(min(p[1] for p in points))}, max {fmt(max(p[1] for p in points))}",
                 f'data-metric="{esc(name)}"',
             )
             for name, points in view.series.items()
@@ -183,12 +181,6 @@ def _run_metrics(view: RunView, charts: bool) -> str:
         names = ", ".join(view.dropped_metrics[:50])
         shown += _hint(f"Not charted ({len(view.dropped_metrics)} more metrics): {names}")
     return f"<h3>Metrics over steps</h3>{shown}"
-
-
-def _series_caption(name: str, points: Sequence[tuple[float, float]]) -> str:
-    values = [p[1] for p in points]
-    last, low, high = fmt(values[-1]), fmt(min(values)), fmt(max(values))
-    return f"{name}: {len(points)} points, last {last}, min {low}, max {high}"
 
 
 def render_run(view: RunView, *, charts: bool = True) -> str:
@@ -219,20 +211,9 @@ def render_sweep(
 ) -> str:
     """HTML of a sweep: a table of trials with the best one marked, and charts of the metric.
 
-    Args:
-        trials: `TrialRecord` objects, mappings or objects with the same fields, in launch order.
-        metric: Name of the sweep metric (None for a sweep without one: no best, no charts).
-        maximize: The best trial has the highest metric (else the lowest): the sweep's direction,
-            which the sweeps package reads from the sweep's ``metric.goal``.
-        charts: Draw charts (default: when matplotlib is installed).
-        **heading: What `report_sweep()` passes on: ``sweep_id`` (the W&B sweep id, shown in the
-            heading), ``sweep_url`` (the sweep in the W&B UI) and ``runs_url``
-            (``{host}/{entity}/{project}``: links trials that have no ``link`` of their own).
-
-    Raises:
-        TypeError: ``maximize`` is not True or False.
-        ValueError: A trial has no run id.
-        TypeError: A ``heading`` keyword other than those three.
+    Arguments as `report_sweep()` takes them (``metric=None``: no best, no charts); ``charts`` defaults
+    to whether matplotlib is installed. Raises TypeError for a ``maximize`` that is not a bool or an
+    unknown ``heading`` keyword, ValueError for a trial without a run id.
     """
     unknown = sorted(set(heading) - set(SWEEP_HEADING))
     if unknown:

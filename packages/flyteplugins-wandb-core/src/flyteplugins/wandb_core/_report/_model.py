@@ -88,16 +88,9 @@ def user_items(values: Mapping[str, Any]) -> dict[str, Any]:
 class TrialRecord:
     """One sweep trial as the sweep report shows it.
 
-    Attributes:
-        run_id: The trial's W&B run id.
-        params: The hyperparameters the sweep chose.
-        metric: The trial's value of the sweep metric (None when it logged none or failed).
-        state: ``finished``, ``failed``, ``running``, ...
-        link: URL of the trial's run, or None.
-        history: Optional ``(step, value)`` points of the sweep metric, for the per-step chart.
-        name: Optional display name.
-        run_dir: Local run directory; when ``history`` is not given, the metric's points are read
-            from the run's log there (`report_sweep()` does this).
+    ``metric`` is the trial's value of the sweep metric (None when it logged none or failed);
+    ``history`` its optional ``(step, value)`` points for the per-step chart, which `report_sweep()`
+    reads from the run's log in ``run_dir`` when not given.
     """
 
     run_id: str
