@@ -22,6 +22,7 @@ from ._validate import (
     check_run_id,
     check_tags,
     check_type,
+    check_url,
     check_wandb_name,
 )
 
@@ -171,11 +172,6 @@ class FieldTable:
         return out
 
 
-def _url(where: str, name: str, value: Any) -> None:
-    if not value.startswith(("http://", "https://")):
-        raise WandbConfigError(f"{where}: {name} must start with http:// or https://, got {value!r}.")
-
-
 def _job_type(where: str, name: str, value: Any) -> None:
     if len(value) > JOB_TYPE_MAX:
         raise WandbConfigError(
@@ -194,7 +190,7 @@ BOOL = Field.typed(bool, "True or False")
 WANDB_FIELDS = FieldTable(
     Field("project", "str", "init", check=Field.wandb_name()),
     Field("entity", "str", "init", check=Field.wandb_name()),
-    Field("host", "str", "plugin", check=Field.typed(str, "a string", _url)),
+    Field("host", "str", "plugin", check=Field.typed(str, "a string", check_url)),
     Field("id", "str", "resolved", check=Field.typed(str, "a string", check_run_id)),
     Field("name", "str", "init", check=STRING),
     Field("mode", "str", "resolved", check=Field.wandb_mode()),

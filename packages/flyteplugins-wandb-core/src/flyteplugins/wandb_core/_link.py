@@ -1,7 +1,5 @@
-"""The ``Wandb`` link shown on tracked tasks in the Flyte UI.
-
-Flyte renders links at submit time with the parent's custom_context (remotely, with templated names),
-so the run id is derived from the arguments and the parent's advertised run, never from the task.
+"""The ``Wandb`` link on tracked tasks in the Flyte UI. Flyte renders it at submit time with the parent's
+custom_context, so the run id comes from the arguments and the parent's advertised run, never the task.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
-"""The package list wandb records with each run (``requirements.txt``), read once per process.
-
-wandb scans every installed distribution on each ``wandb.init`` (40-150 ms, CPU-bound); the plugin
-scans once (again when a ``sys.path`` directory changes), opens the run with ``x_save_requirements=False``
-and hands wandb the list, so the run records the same file. Turned off by the user, nothing is recorded.
+"""The package list wandb records with each run (``requirements.txt``), scanned once per process (again when
+a ``sys.path`` directory changes) instead of on every ``wandb.init`` (40-150 ms, CPU-bound), then handed to
+wandb for a run opened with ``x_save_requirements=False``. Turned off by the user, nothing is recorded.
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
-"""Early validation of user input: allowed values, W&B's naming rules, JSON-ability and secrets.
-
-It runs at decoration time, so it never imports wandb (seconds); W&B's rules are mirrored from
-``wandb.Settings`` and the tests check them against the installed wandb.
+"""Early validation of user input: allowed values, W&B's naming rules (mirrored from ``wandb.Settings``,
+checked by the tests), JSON-ability and secrets. Runs at decoration time, so it never imports wandb.
 """
 
 from __future__ import annotations
@@ -145,6 +143,11 @@ def check_json(where: str, argument: str, value: Any) -> None:
 def check_type(where: str, argument: str, value: Any, types: type | tuple[type, ...], desc: str) -> None:
     if value is not None and not isinstance(value, types):
         raise WandbConfigError(f"{where}: {argument} must be {desc}, got {type(value).__name__} {value!r}.")
+
+
+def check_url(where: str, argument: str, value: Any) -> None:
+    if value is not None and not (isinstance(value, str) and value.startswith(("http://", "https://"))):
+        raise WandbConfigError(f"{where}: {argument} must start with http:// or https://, got {value!r}.")
 
 
 def _did_you_mean(name: str, allowed: Iterable[str]) -> str:

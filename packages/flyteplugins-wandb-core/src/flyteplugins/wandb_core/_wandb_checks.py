@@ -1,7 +1,5 @@
-"""Checks against what the installed wandb accepts: ``wandb.init`` arguments and ``wandb.Settings`` fields.
-
-Decoration reads the recorded table (`_wandb_names`); on a line it lacks, `check_against_installed_wandb`
-reads wandb itself just before the run opens.
+"""Checks against what the installed wandb accepts (``wandb.init`` arguments, ``wandb.Settings`` fields): the
+recorded table at decoration, wandb itself before the run opens on a line the table lacks.
 """
 
 from __future__ import annotations
@@ -20,6 +18,7 @@ from ._validate import (
     check_resume,
     check_run_id,
     check_tags,
+    check_url,
     check_wandb_name,
     normalize_settings,
 )
@@ -128,7 +127,6 @@ def check_settings(where: str, settings: Mapping[str, Any]) -> None:
         if not isinstance(key, str):
             raise WandbConfigError(f"{where}: settings keys must be strings, got {key!r}.")
     check_setting_names_and_types(where, settings)
-    arg = f"{where}: settings"
     for key in ("project", "entity"):
         check_wandb_name(where, f"settings[{key!r}]", settings.get(key))
     check_run_id(where, "settings['run_id']", settings.get("run_id"))
@@ -136,12 +134,10 @@ def check_settings(where: str, settings: Mapping[str, Any]) -> None:
     check_resume(where, "settings['resume']", settings.get("resume"))
     mode = settings.get("mode")
     if mode is not None and mode not in (*WANDB_MODES, "dryrun", "run"):
-        raise WandbConfigError(f"{arg}['mode']={mode!r} is not valid; allowed values: {WANDB_MODES}.")
-    base_url = settings.get("base_url")
-    if base_url is not None and not (
-        isinstance(base_url, str) and base_url.startswith(("http://", "https://"))
-    ):
-        raise WandbConfigError(f"{arg}['base_url'] must start with http:// or https://, got {base_url!r}.")
+        raise WandbConfigError(
+            f"{where}: settings['mode']={mode!r} is not valid; allowed values: {WANDB_MODES}."
+        )
+    check_url(where, "settings['base_url']", settings.get("base_url"))
 
 
 def check_wandb_inputs(

@@ -1,8 +1,7 @@
 """Weights & Biases tracking for Flyte 2 tasks: put ``@wandb_init`` above ``@env.task``.
 
-This distribution owns ``flyteplugins.wandb`` in every release (as in 2.12), so upgrades never leave two
-owners of one file; the code lives in ``flyteplugins.wandb_core`` and the optional packages, whose names
-resolve on first use (or raise `MissingExtraError` naming the extra). Importing it does not import wandb.
+This distribution owns ``flyteplugins.wandb`` in every release (as in 2.12); the code lives in
+``flyteplugins.wandb_core`` and the optional packages, whose names resolve on first use.
 """
 
 # Every name bound here shows in `vars()`, which is meant to hold the public API only: no plain imports.
