@@ -1,18 +1,6 @@
-"""Checkpoints as W&B artifacts, and resuming from the latest one on a retry or restart.
-
-`save_wandb_checkpoint` logs a file or directory as the artifact ``checkpoint-<run id>`` (one per
-run) with the aliases ``latest`` and ``step-<N>`` and ``{"step": N}`` in its metadata.
-`restore_wandb_checkpoint` returns the latest one (path and step), or None on a first attempt.
-
-A Flyte retry (or an Elastic restart) of a tracked task opens the same W&B run again (run ids are
-derived from the action and opened with ``resume="allow"``), so the checkpoint the previous attempt
-saved is found under the same name. Online it is fetched from the server (recorded as a use).
-
-Offline nothing can be fetched: each checkpoint is also kept in a local store,
-``<wandb dir>/flyte-checkpoints/<run id>/<name>/step-<N>/``, that the artifact is logged from (one
-copy on disk, as wandb's own staging copy would be; ``wandb sync`` uploads from there, so it must
-stay until synced). An offline restore reads that store, which only works where the next attempt
-sees the same disk (local runs, a retry on the same node, a shared volume), not a fresh pod.
+"""Checkpoints as W&B artifacts (``checkpoint-<run id>``, aliases ``latest`` and ``step-<N>``), and
+resuming from the latest one on a retry or restart: online from the server, offline from a local
+store (``<wandb dir>/flyte-checkpoints/``) or, on a fresh pod, the Flyte run's storage.
 """
 
 from __future__ import annotations
@@ -33,9 +21,19 @@ from ._artifact_names import (
     sanitize_name,
 )
 from ._artifacts import _log_local, registry_link, require_run
-from ._checkpoint_prune import ALIASES_KEY, INDEX, VALUE_KEY, prune_local, prune_online, read_index
 from ._registry import check_registry_target
-from ._retention import Goal, Retention, check_retention, metric_value
+from ._retention import (
+    ALIASES_KEY,
+    INDEX,
+    VALUE_KEY,
+    Goal,
+    Retention,
+    check_retention,
+    metric_value,
+    prune_local,
+    prune_online,
+    read_index,
+)
 from ._validate import WandbConfigError
 
 logger = logging.getLogger("flyteplugins.wandb")

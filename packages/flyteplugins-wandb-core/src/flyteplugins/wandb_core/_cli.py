@@ -1,7 +1,4 @@
-"""``flyte wandb ...``: the plugin's commands in Flyte's CLI (entry point ``flyte.plugins.cli.commands``).
-
-Flyte imports this module only when ``flyte wandb`` is run, so it costs other commands nothing.
-"""
+"""``flyte wandb ...``: the plugin's commands in Flyte's CLI (entry point ``flyte.plugins.cli.commands``)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
-"""Read offline W&B runs back from their transaction logs, without a W&B server.
-
-Production code (the report tab, offline sweeps) and tests both read runs this way;
-``flyteplugins.wandb.testing`` re-exports the reader for users' tests.
-
-``read_offline_runs("wandb")`` parses every ``offline-run-*/run-*.wandb`` file (the transaction log the
-wandb SDK writes) into `OfflineRun` objects holding id, group, config, history, summary and exit
-code. Imports ``wandb`` (for its protobuf definitions) when called.
+"""Read offline W&B runs back from their transaction logs (``offline-run-*/run-*.wandb``), without a
+W&B server: for the report tab, offline sweeps, sync and tests (``flyteplugins.wandb.testing``).
 """
 
 from __future__ import annotations
@@ -114,6 +108,27 @@ def _payloads(data: bytes, base: int = 0) -> Iterator[bytes]:
             pending = b""
 
 
+def _framed(payloads: Iterator[bytes], header: bytes) -> bytes:
+    """A transaction log holding ``payloads``, framed as wandb writes it (LevelDB's log format)."""
+    out = bytearray(header)
+    for payload in payloads:
+        rest, first = payload, True
+        while True:
+            left = _BLOCK - len(out) % _BLOCK
+            if left < _RECORD_HEADER:
+                out += b"\0" * left  # a block's tail too short for a record header
+                continue
+            chunk, rest = rest[: left - _RECORD_HEADER], rest[left - _RECORD_HEADER :]
+            last = not rest
+            rtype = (_FULL if last else _FIRST) if first else (_LAST if last else _MIDDLE)
+            crc = zlib.crc32(bytes([rtype]) + chunk) & 0xFFFFFFFF
+            out += struct.pack("<IHB", crc, len(chunk), rtype) + chunk
+            first = False
+            if last:
+                break
+    return bytes(out)
+
+
 def _value(value_json: str) -> Any:
     try:
         return json.loads(value_json)
@@ -122,19 +137,14 @@ def _value(value_json: str) -> Any:
 
 
 def _items(items: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key = item.key or "/".join(item.nested_key)
-        out[key] = _value(item.value_json)
-    return out
+    return {item.key or "/".join(item.nested_key): _value(item.value_json) for item in items}
 
 
 def read_offline_run(path: str | Path) -> OfflineRun:
     """Parse one ``run-<id>.wandb`` file (or the ``offline-run-*`` directory holding it)."""
     from ._compat import record_class
 
-    record = record_class()
-    p = Path(path)
+    record, p = record_class(), Path(path)
     if p.is_dir():
         found = sorted(p.glob("run-*.wandb"))
         if not found:
@@ -200,14 +210,10 @@ def _has_earlier_part(run_dir: Path, run_id: str) -> bool:
     """Another ``offline-run-<time>-<run_id>`` beside ``run_dir``, started before it, holding a run file."""
     if not run_dir.name.startswith("offline-run-") or not run_id:
         return False
-    for other in run_dir.parent.glob(f"offline-run-*-{glob.escape(run_id)}"):
-        if (
-            other.name < run_dir.name
-            and other.name.split("-", 3)[-1] == run_id
-            and any(other.glob("run-*.wandb"))
-        ):
-            return True
-    return False
+    return any(
+        other.name < run_dir.name and other.name.split("-", 3)[-1] == run_id and has_transaction_log(other)
+        for other in run_dir.parent.glob(f"offline-run-*-{glob.escape(run_id)}")
+    )
 
 
 def read_offline_runs(root: str | Path = "wandb", *, wait: float = 5.0) -> list[OfflineRun]:
@@ -226,11 +232,8 @@ def read_offline_runs(root: str | Path = "wandb", *, wait: float = 5.0) -> list[
 
 
 def exit_recorded(path: str | Path) -> bool:
-    """The run file's last complete record is its exit record: wandb has written the whole run.
-
-    The exit record is the last one wandb writes, so only the file's last two blocks are read
-    (a record that began further back is skipped): the check costs the same for any run length.
-    """
+    """The run file's last complete record is its exit record (the last one wandb writes): only the
+    file's last two blocks are read, so the check costs the same for any run length."""
     from ._compat import record_class
 
     with open(path, "rb") as f:
@@ -247,12 +250,9 @@ def exit_recorded(path: str | Path) -> bool:
 
 
 def wait_until_written(run_dir: str | Path, timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds until the run in ``run_dir`` has its exit record on disk.
-
-    Some wandb releases (0.30.0 among them) return from an offline ``run.finish()`` while wandb-core
-    still writes the run's last records; a task returning then may leave the file incomplete (and a
-    pod exiting right after it, too). Returns False if the record did not appear in time.
-    """
+    """Wait up to ``timeout`` seconds until the run in ``run_dir`` has its exit record on disk; False
+    if it did not appear in time. wandb (0.30 among others) returns from an offline ``run.finish()``
+    while wandb-core still writes the run's last records."""
     deadline = time.monotonic() + timeout
     while True:
         if not Path(run_dir).is_dir():
@@ -269,7 +269,6 @@ def wait_until_written(run_dir: str | Path, timeout: float) -> bool:
 
 
 def has_transaction_log(run_dir: str | Path) -> bool:
-    """Whether ``run_dir`` still holds its run's transaction log (``run-*.wandb``): what sync uploads."""
     return any(Path(run_dir).glob("run-*.wandb"))
 
 

@@ -1,43 +1,18 @@
-"""Offline runs kept in the Flyte run's storage, so that they outlive the pod that wrote them.
-
-On a cluster an offline run folder (no key, ``mode="offline"``, a fail-open fallback, an offline
-sweep trial) lives on the pod's disk and is lost with the pod. When such a run finishes (also on
-failure, and on SIGTERM within the grace period), its folder is uploaded with Flyte's own storage
-layer, so any backend the cluster is configured for works, to::
-
-    <store root>/wandb-offline/<flyte run>/<action>/<attempt>/<offline-run folder>/
-    <store root>/wandb-offline/<flyte run>/<action>/<attempt>/<offline-run folder>.json
-
-``<store root>`` is the bucket of the action's raw-data path (``s3://bucket``, ``gs://bucket``,
-``abfs://container@account...``), or the environment variable ``FLYTEPLUGINS_WANDB_STORE`` where set
-(also read by ``flyte wandb sync``; a mounted file system needs it, as its raw-data paths have no
-bucket). Every attempt writes under its own number: a retry never overwrites an earlier attempt.
-The ``.json`` file beside each folder (written last) names the W&B run id and the ``--id`` that
-``wandb sync`` needs for a fail-open copy.
-
-Offline checkpoints go to ``<store root>/wandb-offline/<flyte run>/<action>/checkpoints/`` (shared by
-the action's attempts), so that a retry on a fresh pod restores the last one.
-
-An offline sweep's definition goes to ``<store root>/wandb-offline/<flyte run>/<action>/sweeps/<sweep
-id>.json`` (the sweep task's action), so that ``flyte wandb sync`` publishes its trial runs (the
-runs whose group is the sweep id) as one W&B sweep.
-
-Nothing happens in Flyte's local mode (the folder stays where the user sees it) nor outside a task,
-and nothing is read in the online case. A failed upload prints one warning line and never fails
-the task.
+"""Offline runs, checkpoints and sweep definitions kept in the Flyte run's storage, so that they outlive
+the pod that wrote them (the layout is in docs/deploy.md). Nothing happens in Flyte's local mode nor
+outside a task; a failed upload prints one warning line and never fails the task.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import glob
 import json
 import logging
 import os
 import tempfile
 import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -142,22 +117,11 @@ def remember(run_dir: str) -> None:
         _where[run_dir] = loc
 
 
-def _warn_once(message: str) -> None:
+def _in_thread(coro_fn: Callable[[], Any], timeout: float, failure: str, after: str = "") -> bool:
+    """Run ``coro_fn()`` for at most ``timeout`` s; on an error warn ``could not <failure>: <error><after>``
+    (once per process) and return False. A daemon thread with a loop of its own works from inside the
+    task's event loop (an async task body) and from a signal handler alike."""
     global _warned
-    with _warn_lock:
-        if _warned:
-            logger.debug("wandb: %s", message)
-            return
-        _warned = True
-    _notices.notice(message)
-
-
-def _in_thread(coro_fn: Any, timeout: float) -> None:
-    """Run ``coro_fn()`` on a loop of its own in a daemon thread; raise its error, or TimeoutError.
-
-    The callers may run inside the task's event loop (an async task body) or in a signal handler:
-    a thread of its own works from both, and ``timeout`` bounds the wait.
-    """
     box: dict[str, BaseException] = {}
 
     def target() -> None:
@@ -170,9 +134,17 @@ def _in_thread(coro_fn: Any, timeout: float) -> None:
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
-        raise TimeoutError(f"no answer within {timeout:.0f}s")
-    if "error" in box:
-        raise box["error"]
+        box["error"] = TimeoutError(f"no answer within {timeout:.0f}s")
+    if "error" not in box:
+        return True
+    message = f"could not {failure}: {type(box['error']).__name__}: {box['error']}{after}"
+    with _warn_lock:
+        first, _warned = not _warned, True
+    if first:
+        _notices.notice(message)
+    else:
+        logger.debug("wandb: %s", message)
+    return False
 
 
 async def _put_dir(local: str, remote: str) -> None:
@@ -184,41 +156,11 @@ async def _put_dir(local: str, remote: str) -> None:
 async def _put_json(data: dict[str, Any], remote: str) -> None:
     import flyte.storage as storage
 
-    fd, tmp = tempfile.mkstemp(suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "data.json")
+        with open(path, "w") as f:
             json.dump(data, f)
-        await storage.put(tmp, remote)
-    finally:
-        os.unlink(tmp)
-
-
-def _wait_for_exit_record(run_dir: str, timeout: float) -> Any:
-    """Wait (at most ``timeout`` s) until the run's transaction log holds its exit record on disk.
-
-    Returns the run as read last (an `OfflineRun`, None when nothing could be read).
-
-    ``run.finish()`` returns before wandb's service has flushed the log (observed with wandb 0.31:
-    7 bytes right after finish, complete ~0.1 s later); uploading then would keep an empty run.
-    """
-    from ._offline import read_offline_run
-
-    deadline = time.monotonic() + timeout
-    size = -1
-    run = None
-    while time.monotonic() < deadline:
-        logs = glob.glob(os.path.join(glob.escape(run_dir), "run-*.wandb"))
-        now = os.path.getsize(logs[0]) if logs else -1
-        if now != size:  # parse again only when something was written
-            size = now
-            try:
-                run = read_offline_run(logs[0]) if logs else None
-                if run is not None and run.finished:
-                    return run
-            except Exception:  # a half-written record: look again
-                pass
-        time.sleep(0.05)
-    return run
+        await storage.put(path, remote)
 
 
 def persist_run(
@@ -232,38 +174,32 @@ def persist_run(
     """Upload a finished offline run folder to the store; returns where it went, or None.
 
     None where there is nothing to do (local mode, outside a task) or the upload failed (one warning
-    line per process; the task goes on).
-
-    Args:
-        run_id: The W&B run id (for the messages and the ``.json`` file).
-        run_dir: The run folder (``.../wandb/offline-run-<time>-<id>``).
-        sync_id: The id ``wandb sync --id`` must file the folder under (a fail-open copy).
-        online_dir: The folder is an online run's whose upload W&B never confirmed.
-        timeout: Seconds the upload may take.
+    line per process; the task goes on). ``sync_id``: the id ``wandb sync --id`` must file the folder
+    under (a fail-open copy); ``online_dir``: an online run's folder whose upload W&B never confirmed.
     """
-    from ._offline import has_transaction_log
+    from ._offline import has_transaction_log, read_offline_run, wait_until_written
 
     loc = _where.pop(run_dir, None) or location()
     if loc is None or not has_transaction_log(run_dir):
         return None  # no run file left (deleted while open: the caller says so): nothing to keep
-    read = _wait_for_exit_record(run_dir, min(FLUSH_WAIT, timeout / 3))
-    folder = os.path.basename(run_dir.rstrip("/"))
-    dest = f"{loc.prefix}/{folder}"
+    # run.finish() returns before wandb's service has flushed the log (wandb 0.31: 7 bytes right
+    # after finish, complete ~0.1 s later); uploading then would keep an empty run.
+    wait_until_written(run_dir, min(FLUSH_WAIT, timeout / 3))
+    try:
+        read: Any = read_offline_run(run_dir)
+    except Exception:  # a half-written record
+        read = None
+    dest = f"{loc.prefix}/{os.path.basename(run_dir.rstrip('/'))}"
     meta = {"run_id": run_id, "sync_id": sync_id or "", "online": online_dir, "attempt": loc.attempt}
     # Sync finds an offline sweep's trials by their group (the sweep id) and publishes them together.
     meta.update(group=getattr(read, "group", "") or "", project=getattr(read, "project", "") or "")
-    try:
 
-        async def upload() -> None:
-            await _put_dir(run_dir, dest)
-            await _put_json(meta, f"{dest}.json")  # last: the folder is complete
+    async def upload() -> None:
+        await _put_dir(run_dir, dest)
+        await _put_json(meta, f"{dest}.json")  # last: the folder is complete
 
-        _in_thread(upload, timeout)
-    except Exception as exc:
-        _warn_once(
-            f"could not keep offline run {run_id!r} in Flyte storage ({dest}): "
-            f"{type(exc).__name__}: {exc}; its files stay in {run_dir} and are lost with the pod."
-        )
+    after = f"; its files stay in {run_dir} and are lost with the pod."
+    if not _in_thread(upload, timeout, f"keep offline run {run_id!r} in Flyte storage ({dest})", after):
         return None
     _notices.notice(f"offline run {run_id!r} kept in {dest}; upload it to W&B with: {loc.sync_command}")
     return dest
@@ -280,15 +216,12 @@ def persist_sweep(sweep_id: str, definition: dict[str, Any]) -> str | None:
     if loc is None:
         return None
     dest = f"{loc.sweeps}/{sweep_id}.json"
-    try:
-        _in_thread(lambda: _put_json({"sweep_id": sweep_id, **definition}, dest), UPLOAD_TIMEOUT)
-    except Exception as exc:
-        _warn_once(
-            f"could not keep offline sweep {sweep_id!r} in Flyte storage ({dest}): "
-            f"{type(exc).__name__}: {exc}; its synced trials will not be grouped into a W&B sweep."
-        )
-        return None
-    return dest
+    failure = f"keep offline sweep {sweep_id!r} in Flyte storage ({dest})"
+    after = "; its synced trials will not be grouped into a W&B sweep."
+    ok = _in_thread(
+        lambda: _put_json({"sweep_id": sweep_id, **definition}, dest), UPLOAD_TIMEOUT, failure, after
+    )
+    return dest if ok else None
 
 
 def persist_checkpoint(local_dir: str, name: str, step: int, run_id: str) -> str | None:
@@ -299,24 +232,14 @@ def persist_checkpoint(local_dir: str, name: str, step: int, run_id: str) -> str
         # tried again in this process; the run folder still is, when the run finishes.
         return None
     dest = f"{loc.checkpoints}/{run_id}/{name}/step-{step}"
-    try:
-        _in_thread(lambda: _put_dir(local_dir, dest), UPLOAD_TIMEOUT)
-    except Exception as exc:
-        _warn_once(
-            f"could not keep offline checkpoint {name!r} (step {step}) in Flyte storage ({dest}): "
-            f"{type(exc).__name__}: {exc}; a retry on another pod cannot restore it."
-        )
-        return None
-    return dest
+    failure = f"keep offline checkpoint {name!r} (step {step}) in Flyte storage ({dest})"
+    after = "; a retry on another pod cannot restore it."
+    return dest if _in_thread(lambda: _put_dir(local_dir, dest), UPLOAD_TIMEOUT, failure, after) else None
 
 
 def forget_checkpoints(name: str, run_id: str, steps: list[int]) -> None:
-    """Delete the stored copies of the offline checkpoint steps that retention removed locally.
-
-    Mirrors ``keep_last``/``keep_best`` on the pod's disk: only steps this pod decided to drop go,
-    so a copy an earlier attempt kept and this one never saw locally stays. One warning line on
-    failure (a copy left behind costs storage, never the task).
-    """
+    """Delete the stored copies of the offline checkpoint steps retention removed locally (only those:
+    a copy an earlier attempt kept stays). One warning line on failure."""
     loc = location()
     if loc is None or not steps or _warned:
         return
@@ -330,26 +253,17 @@ def forget_checkpoints(name: str, run_id: str, steps: list[int]) -> None:
             with contextlib.suppress(FileNotFoundError):  # never uploaded (that upload warned)
                 fs.rm(f"{base}/step-{step}", recursive=True)
 
-    try:
-        _in_thread(remove, UPLOAD_TIMEOUT)
-    except Exception as exc:
-        _warn_once(
-            f"could not remove pruned offline checkpoints {name!r} (steps {steps}) from Flyte storage "
-            f"({base}): {type(exc).__name__}: {exc}"
-        )
+    failure = f"remove pruned offline checkpoints {name!r} (steps {steps}) from Flyte storage ({base})"
+    _in_thread(remove, UPLOAD_TIMEOUT, failure)
 
 
 def fetch_checkpoint(name: str, run_id: str, local_root: str) -> str | None:
-    """Download the highest stored ``step-<N>`` of an offline checkpoint into ``local_root``.
-
-    Returns the local ``step-<N>`` folder, or None when nothing is stored (or the store is out of
-    reach: the caller then starts from scratch, as it would have before).
-    """
+    """Download the highest stored ``step-<N>`` of an offline checkpoint into ``local_root``; returns
+    that folder, or None when nothing is stored or the store is out of reach (start from scratch)."""
     loc = location()
     if loc is None:
         return None
     base = f"{loc.checkpoints}/{run_id}/{name}"
-
     found: dict[str, str] = {}
 
     async def fetch() -> None:
@@ -357,28 +271,17 @@ def fetch_checkpoint(name: str, run_id: str, local_root: str) -> str | None:
 
         fs = storage.get_underlying_filesystem(path=base)
         try:
-            entries = fs.ls(base, detail=False)
+            leaves = [str(e).rstrip("/").rsplit("/", 1)[-1] for e in fs.ls(base, detail=False)]
         except FileNotFoundError:
             return
-        steps = []
-        for entry in entries:
-            leaf = str(entry).rstrip("/").rsplit("/", 1)[-1]
-            if leaf.startswith("step-") and leaf[5:].isdigit():
-                steps.append(int(leaf[5:]))
+        steps = [int(leaf[5:]) for leaf in leaves if leaf.startswith("step-") and leaf[5:].isdigit()]
         for step in sorted(steps, reverse=True):
-            remote = f"{base}/step-{step}"
             local = os.path.join(local_root, name, f"step-{step}")
             os.makedirs(local, exist_ok=True)
-            await storage.get(remote, local, recursive=True)
+            await storage.get(f"{base}/step-{step}", local, recursive=True)
             if os.path.exists(os.path.join(local, "checkpoint.json")):
                 found["path"] = local
                 return  # an upload cut short has no index: try the step before
 
-    try:
-        _in_thread(fetch, UPLOAD_TIMEOUT)
-    except Exception as exc:
-        _warn_once(
-            f"could not read offline checkpoints from Flyte storage ({base}): {type(exc).__name__}: {exc}"
-        )
-        return None
-    return found.get("path")
+    ok = _in_thread(fetch, UPLOAD_TIMEOUT, f"read offline checkpoints from Flyte storage ({base})")
+    return found.get("path") if ok else None

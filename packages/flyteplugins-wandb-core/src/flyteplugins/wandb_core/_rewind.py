@@ -1,16 +1,5 @@
-"""Rewinding a resumed run to its latest checkpoint, so that each step is logged once.
-
-A retry (or the attempt after a preemption) reopens the same run id with ``resume="allow"`` and
-restarts training after its latest checkpoint (`restore_wandb_checkpoint`). The dead attempt may have
-logged steps past that checkpoint; W&B drops a ``log(step=s)`` below the run's current step, so those
-steps would keep the dead attempt's values. When the run has a checkpoint saved by
-`save_wandb_checkpoint` (``checkpoint-<run id>``, metadata ``step``), the run is opened with
-``resume_from="<id>?_step=<step>"`` instead: W&B truncates the history after that step and the new
-attempt logs from ``step + 1`` (what wandb 0.31 sends: the testing package's registry-protocol.md).
-
-Rewind is a W&B server feature (in preview on W&B cloud), and there is no query that says whether a
-server has it: wandb.init fails with "failed to rewind run" where it does not. So it is tried, and on
-that failure the run is opened with ``resume="allow"`` as before, with one notice line per process.
+"""Rewinding a resumed run to its latest checkpoint (``resume_from="<id>?_step=<step>"``), so that
+each step is logged once; where the server cannot rewind, the run resumes as before with one notice.
 """
 
 from __future__ import annotations

@@ -1,22 +1,5 @@
-"""Sync one stored run folder again after an upload that was cut off, without sending a row twice.
-
-``wandb sync`` of a folder whose run already exists on W&B appends: it continues the run's history
-at the line count the server reports and sends every history record in the folder. A sync killed in
-the middle of a folder's upload (the machine went away, Ctrl-C, a lost connection) has put the first
-rows of that folder on the server; sending the folder again whole would repeat them.
-
-So before a folder's first upload, a ``<folder>.syncing`` marker goes into the store beside it with
-the number of history rows the W&B run held then (0 for the first part of a run, read from W&B for
-a later part: a retry attempt's folder, a fail-open copy). When a later sync finds that marker (the
-upload did not end with its ``.synced`` marker), the rows the run holds beyond that number are the
-ones that landed: the folder is sent with that many of its first history records left out of its
-transaction log. Each step then reaches W&B exactly once, however often the sync is cut off.
-
-An online run folder whose upload W&B never confirmed is treated as cut off from the start: W&B
-holds the rows it took before the pod lost its connection.
-
-Only history rows are counted: a cut-off part's console lines and system metrics sent before the cut
-may show twice.
+"""Send a stored run folder again after a cut-off upload without repeating a history row, and the
+processes that ask W&B (under a timeout). How it works is in docs/deploy.md.
 """
 
 from __future__ import annotations
@@ -25,14 +8,12 @@ import glob
 import json
 import os
 import signal
-import struct
 import subprocess
 import sys
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
-from ._offline import _BLOCK, _FIRST, _FULL, _HEADER_LEN, _LAST, _MIDDLE, _RECORD_HEADER, _payloads
+from ._offline import _HEADER_LEN, _framed, _payloads, read_offline_run
 
 __all__ = ["SYNCING_SUFFIX", "prepare_upload"]
 
@@ -56,9 +37,16 @@ else:
 
 
 def run_wandb(
-    args: list[str], timeout: float, stdin: str = "", env: dict[str, str] | None = None
+    args: list[str],
+    timeout: float,
+    what: str,
+    stdin: str = "",
+    env: dict[str, str] | None = None,
+    lines: int = 3,
+    answer: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command that talks to W&B; raises TimeoutError when it has not ended within ``timeout`` s."""
+    """Run a command that talks to W&B; raises TimeoutError when it has not ended within ``timeout`` s,
+    RuntimeError (``<what> exited <code>: <its last lines>``) when it failed or printed no ``answer``."""
     # wandb retries a server that does not answer for a very long time. A session of its own, so that
     # the kill also reaches the wandb-core service the command started.
     pipe = subprocess.PIPE
@@ -71,40 +59,28 @@ def run_wandb(
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             raise TimeoutError(f"W&B did not answer within {timeout:g} s") from None
+    if proc.returncode != 0 or (
+        answer is not None and not any(x.startswith(answer) for x in out.splitlines())
+    ):
+        tail = (err or out).strip().splitlines()[-lines:]
+        raise RuntimeError(f"{what} exited {proc.returncode}: {' | '.join(tail)}")
     return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def ask_wandb(
+    script: str, payload: dict[str, Any], key: str, what: str, timeout: float, lines: int = 3, **env: str
+) -> str:
+    """Run ``script`` in a Python process of its own, ``payload`` on stdin; what it printed after ``key:``."""
+    args, stdin = [sys.executable, "-c", script], json.dumps(payload)
+    proc = run_wandb(args, timeout, what, stdin, {**os.environ, **env} if env else None, lines, f"{key}:")
+    return [line for line in proc.stdout.splitlines() if line.startswith(f"{key}:")][-1][len(key) + 1 :]
 
 
 def history_rows_on_wandb(run_id: str, project: str, entity: str, timeout: float = DEFAULT_TIMEOUT) -> int:
     """How many history rows W&B holds for the run (0 when it does not exist); raises when unreachable."""
-    payload = json.dumps({"id": run_id, "project": project, "entity": entity})
-    env = {**os.environ, "WANDB_SILENT": "true"}
-    proc = run_wandb([sys.executable, "-c", _HISTORY_ROWS], timeout, payload, env)
-    found = [line for line in proc.stdout.splitlines() if line.startswith("rows:")]
-    if proc.returncode != 0 or not found:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-2:]
-        raise RuntimeError(f"reading run {run_id!r} from W&B exited {proc.returncode}: {' | '.join(tail)}")
-    return int(found[-1][len("rows:") :])
-
-
-def _framed(payloads: Iterator[bytes], header: bytes) -> bytes:
-    """A transaction log holding ``payloads``, framed as wandb writes it (LevelDB's log format)."""
-    out = bytearray(header)
-    for payload in payloads:
-        rest, first = payload, True
-        while True:
-            left = _BLOCK - len(out) % _BLOCK
-            if left < _RECORD_HEADER:
-                out += b"\0" * left  # a block's tail too short for a record header
-                continue
-            chunk, rest = rest[: left - _RECORD_HEADER], rest[left - _RECORD_HEADER :]
-            last = not rest
-            rtype = (_FULL if last else _FIRST) if first else (_LAST if last else _MIDDLE)
-            crc = zlib.crc32(bytes([rtype]) + chunk) & 0xFFFFFFFF
-            out += struct.pack("<IHB", crc, len(chunk), rtype) + chunk
-            first = False
-            if last:
-                break
-    return bytes(out)
+    payload = {"id": run_id, "project": project, "entity": entity}
+    what = f"reading run {run_id!r} from W&B"
+    return int(ask_wandb(_HISTORY_ROWS, payload, "rows", what, timeout, 2, WANDB_SILENT="true"))
 
 
 def drop_first_history_rows(run_dir: str, count: int) -> int:
@@ -155,23 +131,9 @@ def prepare_upload(
     entity: str | None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> int:
-    """Make the downloaded folder ``local_dir`` (stored at ``uri``) safe to upload; returns how many
-    history rows were left out because W&B already holds them.
-
-    Args:
-        fs: The store's file system (fsspec).
-        uri: The folder in the store (its marker goes beside it).
-        local_dir: The folder as downloaded; its transaction log is rewritten when rows are left out.
-        run_id: The W&B run the folder is uploaded to.
-        first_part: No earlier part of this W&B run (another attempt's folder, an online session a
-            fail-open copy continues) can be on W&B: the run held 0 rows before this folder.
-        online: An online run's folder whose upload W&B never confirmed.
-        project: The W&B project it goes to (default: the one in the folder).
-        entity: The W&B entity it goes to (default: the one in the folder, else the key's default).
-        timeout: Seconds a query to W&B may take.
-    """
-    from ._offline import read_offline_run
-
+    """Leave out of the downloaded folder ``local_dir`` (stored at ``uri``) the history rows W&B already
+    holds; returns how many. ``first_part``: no earlier part of this W&B run can be on W&B; ``online``:
+    an online run's folder whose upload W&B never confirmed."""
     marker = f"{uri}{SYNCING_SUFFIX}"
 
     def rows_now() -> int:
@@ -186,3 +148,18 @@ def prepare_upload(
             return 0  # nothing of this folder has been sent yet
     landed = rows_now() - before
     return drop_first_history_rows(local_dir, landed) if landed > 0 else 0
+
+
+def all_rows_on_wandb(
+    fs: Any, uri: str, local_dir: str, run_id: str, project: str | None, entity: str | None, timeout: float
+) -> bool:
+    """Whether W&B holds every history row of the folder as uploaded, despite wandb sync's error: a log
+    cut in a half-written record (a full disk) can never be completed, so failing it would fail every
+    later sync; an upload W&B refused (a wrong key) leaves the run short of rows, or unreadable."""
+    try:
+        folder = read_offline_run(local_dir)  # as uploaded: without the rows an earlier cut-off sync sent
+        before = read_marker(fs, f"{uri}{SYNCING_SUFFIX}") or 0
+        held = history_rows_on_wandb(run_id, project or folder.project, entity or folder.entity, timeout)
+    except Exception:
+        return False
+    return held > 0 and held >= before + len(folder.history)

@@ -1,51 +1,29 @@
 """Upload the offline runs a Flyte run kept in its storage to W&B: ``flyte wandb sync <run name>``.
 
-Tracked tasks on a cluster keep every offline run folder in the Flyte run's storage (see
-``_persist``: ``<store root>/wandb-offline/<flyte run>/<action>/<attempt>/``). `sync_offline_runs`
-lists them, downloads them and uploads each one with ``wandb sync`` from any machine or pod that
-reaches both the store and W&B: runs in parallel, the parts of one W&B run (a parent's and its
-children's, one per retry attempt) in order, one after the other.
-
-It is idempotent: each folder synced gets a ``<folder>.synced`` marker beside it in the store, and
-folders with a marker are skipped, so a second sync uploads nothing and a sync interrupted halfway
-and started again uploads only the folders it had not finished; a folder cut off in the middle of its
-own upload is sent again without the history rows W&B already took (``_sync_resume``), so every step
-lands once.
-
-Offline sweeps: a sweep task on a cluster keeps its sweep's definition beside the runs
-(``<action>/sweeps/<sweep id>.json``). Once every trial run of the sweep (the runs whose group is the
-sweep id) is synced, the sweep is created on W&B with those runs as its ``prior_runs`` (the recipe of
-docs/sweeps.md), so they show up as one W&B sweep; a ``<sweep id>.published`` marker holding the W&B
-sweep id makes this happen once.
-
-Three ways to run it:
-
-- ``flyte wandb sync <flyte run name> [--store s3://bucket]`` (Flyte's CLI, through its plugin entry
-  point ``flyte.plugins.cli.commands``);
-- ``sync_offline_runs("<flyte run name>")`` from Python;
-- the Flyte task `sync_offline_runs_task` (environment `sync_env`, which takes the W&B key from the
-  secret ``wandb_api_key``), launched in the cluster once W&B is reachable from it.
+Idempotent (a ``.synced`` marker per folder) and resumable (``_sync_resume``); offline sweeps are
+published once all their trials are synced. The design is in docs/deploy.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import sys
 import tempfile
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import flyte
 
 from ._persist import STORE_DIR, STORE_ENV, SWEEP_DIR, run_prefix, store_root
-from ._sync_resume import DEFAULT_TIMEOUT, prepare_upload, run_wandb
+from ._sync_resume import DEFAULT_TIMEOUT, all_rows_on_wandb, ask_wandb, prepare_upload, run_wandb
 
 __all__ = [
     "StoredRun",
@@ -104,6 +82,24 @@ class SyncReport:
         return not self.failed
 
 
+@dataclass(frozen=True)
+class StoredSweep:
+    """One offline sweep's definition kept in the store."""
+
+    uri: str  # the ``<sweep id>.json`` file
+    sweep_id: str  # the offline id: its trial runs' group
+    published: bool = False
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where and how the runs are uploaded: the overrides, and the seconds one call to W&B may take."""
+
+    project: str | None
+    entity: str | None
+    timeout: float
+
+
 def _resolve_root(store: str | None) -> str:
     root = (store or os.environ.get(STORE_ENV, "")).strip()
     if not root:
@@ -118,16 +114,6 @@ def _fs(uri: str) -> Any:
     import flyte.storage as storage
 
     return storage.get_underlying_filesystem(path=uri)
-
-
-def _store_fs(prefix: str) -> Any:
-    """The file system of ``prefix``; a store URL no storage backend reads is refused by name."""
-    try:
-        return _fs(prefix)
-    except ValueError as exc:  # fsspec: "Protocol not known: ..."
-        raise ValueError(
-            f"store: {prefix.split('/' + STORE_DIR, 1)[0]!r} is not a store Flyte can read ({exc})"
-        ) from exc
 
 
 def _unreadable(prefix: str, exc: Exception) -> OSError:
@@ -147,40 +133,48 @@ def _unreadable(prefix: str, exc: Exception) -> OSError:
     )
 
 
-def _kept_run_names(root: str, limit: int = 10) -> list[str]:
-    """The Flyte runs with offline runs kept under ``root`` (at most ``limit``, for an error message)."""
-    base = f"{root}/{STORE_DIR}"
-    try:
-        fs = _fs(base)
-        entries = fs.ls(base, detail=False)
-    except Exception:
-        return []
-    return sorted(str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries)[:limit]
-
-
-def _run_id_from_folder(folder: str) -> str:
-    # offline-run-YYYYMMDD_HHMMSS-<id> / run-YYYYMMDD_HHMMSS-<id>: the id may itself contain dashes.
-    parts = folder.split("-", 3 if folder.startswith("offline-") else 2)
-    return parts[-1]
-
-
 def _list_kept(
     run_name: str, store: str | None, listing: Callable[[Any, str], Iterable[Any]]
 ) -> tuple[str, Any, list[str]]:
-    """``run_name``'s prefix in the store, its file system, and the keys ``listing(fs, prefix)`` finds.
-
-    Nothing is found where the prefix does not exist; a store that does not answer raises one line.
-    """
+    """``run_name``'s prefix in the store, its file system, and the keys ``listing(fs, prefix)`` finds."""
     if not isinstance(run_name, str) or not run_name.strip() or "/" in run_name:
         raise ValueError(f"run_name: a Flyte run name is needed (no '/'), got {run_name!r}")
     prefix = run_prefix(_resolve_root(store), run_name)
-    fs = _store_fs(prefix)
+    try:
+        fs = _fs(prefix)
+    except ValueError as exc:  # fsspec: "Protocol not known: ..."
+        raise ValueError(
+            f"store: {prefix.split('/' + STORE_DIR, 1)[0]!r} is not a store Flyte can read ({exc})"
+        ) from exc
     try:
         return prefix, fs, [str(k) for k in listing(fs, prefix)]
     except FileNotFoundError:
         return prefix, fs, []
     except Exception as exc:
         raise _unreadable(prefix, exc) from exc
+
+
+def _stored_run(fs: Any, prefix: str, files: set[str], action: str, attempt: str, folder: str) -> StoredRun:
+    here = f"{action}/{attempt}/{folder}"
+    meta: dict[str, Any] = {}
+    if f"{here}{META_SUFFIX}" in files:
+        try:
+            meta = json.loads(fs.cat_file(f"{prefix}/{here}{META_SUFFIX}"))
+        except Exception:
+            meta = {}
+    # offline-run-YYYYMMDD_HHMMSS-<id> / run-YYYYMMDD_HHMMSS-<id>: the id may itself contain dashes.
+    folder_id = folder.split("-", 3 if folder.startswith("offline-") else 2)[-1]
+    return StoredRun(
+        uri=f"{prefix}/{here}",
+        action=action,
+        attempt=int(attempt),
+        run_id=str(meta.get("run_id") or folder_id),
+        sync_id=str(meta.get("sync_id") or ""),
+        online=bool(meta.get("online", folder.startswith("run-"))),
+        synced=f"{here}{SYNCED_SUFFIX}" in files,
+        group=str(meta.get("group") or ""),
+        project=str(meta.get("project") or ""),
+    )
 
 
 def list_stored_runs(run_name: str, *, store: str | None = None) -> list[StoredRun]:
@@ -191,64 +185,29 @@ def list_stored_runs(run_name: str, *, store: str | None = None) -> list[StoredR
         store: The store root (the bucket of the run's raw data, ``s3://bucket``); default the
             environment variable ``FLYTEPLUGINS_WANDB_STORE``.
     """
-    import json
-
     prefix, fs, keys = _list_kept(run_name, store, lambda fs, prefix: fs.find(prefix))
     bare = fs._strip_protocol(prefix).rstrip("/")
-    folders: set[tuple[str, str, str]] = set()  # (action, attempt, folder)
-    files: set[str] = set()
-    for key in keys:
-        rel = str(key)[len(bare) :].lstrip("/")
-        files.add(rel)
-        parts = rel.split("/")
-        if len(parts) >= 4 and parts[1].isdigit():
-            folders.add((parts[0], parts[1], parts[2]))
-    found = []
-    for action, attempt, folder in folders:
-        if not folder.endswith(".wandb") and not any(
-            f.endswith(".wandb") for f in files if f.startswith(f"{action}/{attempt}/{folder}/")
-        ):
-            continue  # not a run folder (no transaction log)
-        here = f"{prefix}/{action}/{attempt}/{folder}"
-        meta: dict[str, Any] = {}
-        if f"{action}/{attempt}/{folder}{META_SUFFIX}" in files:
-            try:
-                meta = json.loads(fs.cat_file(f"{here}{META_SUFFIX}"))
-            except Exception:
-                meta = {}
-        found.append(
-            StoredRun(
-                uri=here,
-                action=action,
-                attempt=int(attempt),
-                run_id=str(meta.get("run_id") or _run_id_from_folder(folder)),
-                sync_id=str(meta.get("sync_id") or ""),
-                online=bool(meta.get("online", folder.startswith("run-"))),
-                synced=f"{action}/{attempt}/{folder}{SYNCED_SUFFIX}" in files,
-                group=str(meta.get("group") or ""),
-                project=str(meta.get("project") or ""),
-            )
-        )
+    files = {key[len(bare) :].lstrip("/") for key in keys}
+    parts = [f.split("/") for f in files]
+    folders = {(p[0], p[1], p[2]) for p in parts if len(p) >= 4 and p[1].isdigit()}
+    # A run folder holds a transaction log (run-<id>.wandb).
+    logs = {tuple(p[:3]) for p in parts if len(p) >= 4 and p[-1].endswith(".wandb")}
+    found = [
+        _stored_run(fs, prefix, files, *where)
+        for where in folders
+        if where[2].endswith(".wandb") or where in logs
+    ]
     # Attempts in order, and within an attempt by the folder's start time (in its name).
     return sorted(found, key=lambda r: (r.attempt, r.folder.split("-", 2)[-1], r.action))
-
-
-@dataclass(frozen=True)
-class StoredSweep:
-    """One offline sweep's definition kept in the store."""
-
-    uri: str  # the ``<sweep id>.json`` file
-    sweep_id: str  # the offline id: its trial runs' group
-    published: bool = False
 
 
 def list_stored_sweeps(run_name: str, *, store: str | None = None) -> list[StoredSweep]:
     """Every offline sweep definition the Flyte run ``run_name`` kept (arguments as `list_stored_runs`)."""
     prefix, _, found = _list_kept(run_name, store, lambda fs, prefix: fs.glob(f"{prefix}/*/{SWEEP_DIR}/*"))
-    keys = [k.rstrip("/") for k in found]
+    keys = sorted(k.rstrip("/") for k in found)
     names = {k.rsplit("/", 1)[-1] for k in keys}
     sweeps = []
-    for key in sorted(keys):
+    for key in keys:
         leaf = key.rsplit("/", 1)[-1]
         if leaf.endswith(META_SUFFIX):
             sweep_id = leaf[: -len(META_SUFFIX)]
@@ -267,64 +226,39 @@ print("sweep-id:" + str(sweep_id))  # a line of its own: wandb.sweep prints to s
 """
 
 
-def _publish_sweep(
-    sweep: StoredSweep, runs: list[StoredRun], project: str | None, entity: str | None, timeout: float
-) -> str:
+def _publish_sweep(sweep: StoredSweep, trials: list[StoredRun], target: _Target) -> str:
     """Create the W&B sweep of an offline sweep whose trials are all synced; returns its id."""
-    import json
-
     fs = _fs(sweep.uri)
     spec = json.loads(fs.cat_file(sweep.uri))
-    config = {k: v for k, v in dict(spec.get("config") or {}).items() if k in SWEEP_CONFIG_KEYS}
-    trials = [r for r in runs if r.group == sweep.sweep_id]
     payload = {
-        "config": config,
+        "config": {k: v for k, v in dict(spec.get("config") or {}).items() if k in SWEEP_CONFIG_KEYS},
         # Where the trials were synced to: the override, else the sweep's project, else the trials'.
-        "project": project or spec.get("project") or next((r.project for r in trials if r.project), None),
-        "entity": entity or spec.get("entity") or None,
+        "project": target.project
+        or spec.get("project")
+        or next((r.project for r in trials if r.project), None),
+        "entity": target.entity or spec.get("entity") or None,
         "prior_runs": sorted({r.target_id for r in trials}),
     }
-    proc = run_wandb([sys.executable, "-c", _PUBLISH], timeout, json.dumps(payload))
-    found = [line for line in proc.stdout.splitlines() if line.startswith("sweep-id:")]
-    if proc.returncode != 0 or not found:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise RuntimeError(f"creating the W&B sweep exited {proc.returncode}: {' | '.join(tail)}")
-    published = found[-1][len("sweep-id:") :]
+    published = ask_wandb(_PUBLISH, payload, "sweep-id", "creating the W&B sweep", target.timeout)
     fs.pipe_file(sweep.uri[: -len(META_SUFFIX)] + PUBLISHED_SUFFIX, published.encode())
     return published
 
 
-def _publish_sweeps(
-    run_name: str,
-    store: str | None,
-    report: SyncReport,
-    project: str | None,
-    entity: str | None,
-    timeout: float,
-) -> None:
+def _publish_sweeps(run_name: str, store: str | None, report: SyncReport, target: _Target) -> None:
     """Publish every stored offline sweep not published yet whose trial runs are all synced."""
     sweeps = [s for s in list_stored_sweeps(run_name, store=store) if not s.published]
-    if not sweeps:
-        return
-    runs = list_stored_runs(run_name, store=store)  # with this sync's markers
+    runs = list_stored_runs(run_name, store=store) if sweeps else []  # with this sync's markers
     for sweep in sweeps:
         trials = [r for r in runs if r.group == sweep.sweep_id]
         if not trials or not all(r.synced for r in trials):
             continue  # a trial failed to sync (in report.failed): publish on the next sync
         try:
-            report.sweeps[sweep.sweep_id] = _publish_sweep(sweep, runs, project, entity, timeout)
+            report.sweeps[sweep.sweep_id] = _publish_sweep(sweep, trials, target)
         except Exception as exc:
             report.failed[sweep.uri] = f"{type(exc).__name__}: {exc}"
 
 
-def _sync_one(
-    run: StoredRun,
-    extra_args: list[str],
-    first_part: bool,
-    project: str | None,
-    entity: str | None,
-    timeout: float,
-) -> None:
+def _sync_one(run: StoredRun, first_part: bool, target: _Target) -> None:
     import flyte.storage as storage
 
     with tempfile.TemporaryDirectory(prefix="flyte-wandb-sync-") as tmp:
@@ -333,53 +267,28 @@ def _sync_one(
         asyncio.run(storage.get(run.uri, local, recursive=True))
         # A sync cut off in this folder's upload left its first rows on W&B: leave those out.
         prepare_upload(
-            _fs(run.uri), run.uri, local, run_id=run.target_id, first_part=first_part,
-            online=run.online, project=project, entity=entity, timeout=timeout,
+            _fs(run.uri), run.uri, local, run_id=run.target_id, first_part=first_part, online=run.online,
+            project=target.project, entity=target.entity, timeout=target.timeout,
         )  # fmt: skip
         cmd = [sys.executable, "-m", "wandb", "sync", "--include-synced"]
-        if run.online:
-            cmd.append("--include-online")
-        if run.sync_id:
-            cmd += ["--id", run.sync_id]
+        cmd += ["--include-online"] if run.online else []
+        for flag, value in (
+            ("--id", run.sync_id),
+            ("--project", target.project),
+            ("--entity", target.entity),
+        ):
+            cmd += [flag, value] if value else []
         # Not silent: with WANDB_SILENT a refused upload prints nothing at all (see below).
         env = {**os.environ, "WANDB_SILENT": "false"}
-        proc = run_wandb([*cmd, *extra_args, local], timeout, env=env)
-        if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            raise RuntimeError(f"wandb sync exited {proc.returncode}: {' | '.join(tail)}")
+        proc = run_wandb([*cmd, local], target.timeout, "wandb sync", env=env)
         # wandb sync exits 0 when W&B refuses the upload (a wrong key: "wandb: ERROR ... 401"), having
         # sent nothing; a .synced marker then would hide the folder from every later sync.
         errors = [line for line in (proc.stderr + proc.stdout).splitlines() if line.startswith(_WANDB_ERROR)]
-        if errors and not _all_rows_on_wandb(run, local, project, entity, timeout):
+        if errors and not all_rows_on_wandb(
+            _fs(run.uri), run.uri, local, run.target_id, target.project, target.entity, target.timeout
+        ):
             raise RuntimeError(f"wandb sync reported: {errors[-1][len(_WANDB_ERROR) :].strip()}")
-        marker = os.path.join(tmp, "marker")
-        with open(marker, "w") as f:
-            f.write("synced\n")
-        asyncio.run(storage.put(marker, f"{run.uri}{SYNCED_SUFFIX}"))
-
-
-def _all_rows_on_wandb(
-    run: StoredRun, local: str, project: str | None, entity: str | None, timeout: float
-) -> bool:
-    """Whether W&B holds every history row of the folder as uploaded, despite wandb sync's error.
-
-    A folder whose log ends in a half-written record (the pod's disk filled up, the pod was killed
-    mid-write) is uploaded up to that record, and wandb sync still prints an error for it: counting
-    it failed would fail every later sync too, as the log can never be completed. An upload W&B
-    refused (a wrong key) leaves the run short of rows, or unreadable with the same key.
-    """
-    from ._offline import read_offline_run
-    from ._sync_resume import SYNCING_SUFFIX, history_rows_on_wandb, read_marker
-
-    try:
-        folder = read_offline_run(local)  # as uploaded: without the rows an earlier cut-off sync sent
-        before = read_marker(_fs(run.uri), f"{run.uri}{SYNCING_SUFFIX}") or 0
-        held = history_rows_on_wandb(
-            run.target_id, project or folder.project, entity or folder.entity, timeout
-        )
-    except Exception:
-        return False
-    return held > 0 and held >= before + len(folder.history)
+        _fs(run.uri).pipe_file(f"{run.uri}{SYNCED_SUFFIX}", b"synced\n")
 
 
 def _by_target(runs: list[StoredRun]) -> dict[str, list[StoredRun]]:
@@ -421,6 +330,9 @@ def sync_offline_runs(
             lists the Flyte runs the store does keep).
         OSError: The store could not be read (no such bucket, no credentials, unreachable).
     """
+    from rich.console import Console
+    from rich.progress import Progress
+
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ValueError(f"workers: a positive integer is needed, got {workers!r}")
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
@@ -430,31 +342,31 @@ def sync_offline_runs(
         _nothing_kept(run_name, _resolve_root(store))
     report = SyncReport(skipped=[r for r in runs if r.synced])
     todo = [r for r in runs if not r.synced]
-    groups = _by_target(todo)
-    extra = [*(["--project", project] if project else []), *(["--entity", entity] if entity else [])]
+    target = _Target(project, entity, timeout)
     # The first stored part of a W&B run that no online session began: W&B held nothing before it.
     firsts = {parts[0].uri for parts in _by_target(runs).values() if not parts[0].sync_id}
     lock = threading.Lock()
-    with _progress(f"syncing {run_name}", len(todo) if progress else 0) as advance:
+    with Progress(console=Console(stderr=True), disable=not (progress and todo)) as bar:
+        advance = partial(bar.advance, bar.add_task(f"syncing {run_name}", total=len(todo)))
 
-        def sync_one(run: StoredRun) -> None:
-            _sync_one(run, extra, run.uri in firsts, project, entity, timeout)
-
-        def sync_group(parts: list[StoredRun]) -> None:
-            _sync_parts(parts, sync_one, report, lock, advance)
+        def sync_parts(parts: list[StoredRun]) -> None:
+            _sync_parts(parts, report, lock, target, firsts, advance)
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flyte-wandb-sync") as pool:
-            list(pool.map(sync_group, groups.values()))
-    _publish_sweeps(run_name, store, report, project, entity, timeout)
+            list(pool.map(sync_parts, _by_target(todo).values()))
+    _publish_sweeps(run_name, store, report, target)
     return report
 
 
 def _nothing_kept(run_name: str, root: str) -> None:
     """Refuse a sync that found nothing: a typo in the run name must not read as "all done"."""
     # A run synced before still has its folders (and markers), so this never fires on a second sync.
-    kept = _kept_run_names(root)
+    try:
+        kept = sorted(str(e).rstrip("/").rsplit("/", 1)[-1] for e in _fs(root).ls(f"{root}/{STORE_DIR}"))
+    except Exception:
+        kept = []
     hint = (
-        f"Flyte runs with offline runs in this store: {', '.join(kept)}."
+        f"Flyte runs with offline runs in this store: {', '.join(kept[:10])}."
         if kept
         else f"This store keeps no offline runs at all under {root}/{STORE_DIR}/: is it the bucket of "
         f"the Flyte run's raw data (--store, or {STORE_ENV})?"
@@ -465,35 +377,18 @@ def _nothing_kept(run_name: str, root: str) -> None:
     )
 
 
-@contextmanager
-def _progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr for ``total`` folders (none for 0); yields its ``advance(n)``."""
-    if not total:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    bar = Progress(console=Console(stderr=True), transient=False)
-    task_id = bar.add_task(label, total=total)
-    bar.start()
-    try:
-        yield lambda n: bar.advance(task_id, n)
-    finally:
-        bar.stop()
-
-
 def _sync_parts(
     parts: list[StoredRun],
-    sync_one: Callable[[StoredRun], None],
     report: SyncReport,
     lock: threading.Lock,
+    target: _Target,
+    firsts: set[str],
     advance: Callable[[int], None],
 ) -> None:
     """Sync the parts of one W&B run in order; after a failure the later parts wait for next time."""
     for i, run in enumerate(parts):
         try:
-            sync_one(run)
+            _sync_one(run, run.uri in firsts, target)
         except Exception as exc:
             with lock:
                 report.failed[run.uri] = f"{type(exc).__name__}: {exc}"
@@ -516,9 +411,7 @@ sync_env = flyte.TaskEnvironment(
 @sync_env.task
 def sync_offline_runs_task(run_name: str, store: str = "") -> int:
     """Sync the Flyte run ``run_name``'s offline runs to W&B from inside the cluster; returns how many.
-
-    Fails when a folder could not be uploaded (the next launch does what is left).
-    """
+    Fails when a folder could not be uploaded (the next launch does what is left)."""
     if not store and not os.environ.get(STORE_ENV):
         # In the cluster, the store is the one this task's own raw data goes to.
         ctx = flyte.ctx()
