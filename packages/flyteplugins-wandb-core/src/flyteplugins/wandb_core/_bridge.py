@@ -1,16 +1,8 @@
 """Async task functions under Flyte's Elastic plugin, which calls the task function without awaiting it.
 
-flyteplugins-pytorch runs an Elastic task by calling ``task.func(...)`` and using what it returns as the
-task's output: in local mode straight from ``TorchFunctionTask.execute`` (inside Flyte's event loop),
-remotely in each ``elastic_launch`` worker process (no event loop). For an ``async def`` that value is
-an un-awaited coroutine, so the body never runs.
-
-`ElasticAsyncFunction` stands in for such a function. Called inside a Flyte task context it is
-synchronous: it runs the tracked sync wrapper (which opens the rank's run exactly as for a ``def``
-task) around the coroutine, driven to completion on an event loop of its own. Called outside a task
-context (``await task(...)`` in plain Python, which Flyte forwards to the function and awaits) it
-returns the tracked coroutine as an ``async def`` would. It introspects as the original coroutine
-function, so Flyte keeps treating the task as async (``task.override(...)`` re-reads that).
+Inside a task context `ElasticAsyncFunction` runs the tracked sync wrapper around the coroutine,
+driven on an event loop of its own; outside one it returns the tracked coroutine, and it introspects
+as the original coroutine function, so Flyte keeps treating the task as async.
 """
 
 from __future__ import annotations
@@ -23,24 +15,16 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 
-def _has_running_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
 def run_to_completion(coro: Coroutine[Any, Any, Any]) -> Any:
     """Run ``coro`` to its end from synchronous code and return its result (or raise its exception).
 
     Without an event loop in this thread (an ``elastic_launch`` worker) it runs right here, so signal
-    handlers and ``torch.distributed`` keep the main thread. Under a running loop (Elastic local mode
-    calls the function from Flyte's loop) it runs on a fresh loop in a helper thread, with this
-    context's variables (the current run, Flyte's task context), while the caller waits, as it
-    would for a ``def`` task's body.
+    handlers and ``torch.distributed`` keep the main thread. Under a running loop (Elastic local mode)
+    it runs on a fresh loop in a helper thread, with this context's variables, while the caller waits.
     """
-    if not _has_running_loop():
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
         return asyncio.run(coro)
     context = contextvars.copy_context()
     outcome: dict[str, Any] = {}
@@ -100,9 +84,7 @@ class ElasticAsyncFunction:
         self.__kwdefaults__ = getattr(original, "__kwdefaults__", None)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if _in_task_context():
-            return self._in_task(*args, **kwargs)
-        return self._outside(*args, **kwargs)
+        return (self._in_task if _in_task_context() else self._outside)(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"<tracked async Elastic task function {getattr(self, '__qualname__', '?')}>"

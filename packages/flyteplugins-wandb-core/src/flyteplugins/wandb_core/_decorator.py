@@ -25,30 +25,18 @@ __all__ = ["MARKER", "wandb_init"]
 F = TypeVar("F")
 
 
-# ---------------------------------------------------------------------------------------------
-# Decoration
-# ---------------------------------------------------------------------------------------------
-
-
-def _decorators_above(func: Callable[..., Any]) -> list[str]:
-    """Source text of the decorators written above ``@wandb_init`` (applied after it)."""
+def _check_outermost(func: Callable[..., Any]) -> None:
+    """Refuse ``@env.task`` written above ``@wandb_init`` (read from the source of the decorators)."""
     try:
-        source = textwrap.dedent(inspect.getsource(func))
-        tree = ast.parse(source)
+        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
     except (OSError, TypeError, SyntaxError, IndentationError):
-        return []
+        return
     node = tree.body[0] if tree.body else None
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return []
+        return
     names = [ast.unparse(d) for d in node.decorator_list]
-    for i, text in enumerate(names):
-        if "wandb_init" in text:
-            return names[:i]
-    return []
-
-
-def _check_outermost(func: Callable[..., Any]) -> None:
-    for text in _decorators_above(func):
+    ours = next((i for i, text in enumerate(names) if "wandb_init" in text), 0)
+    for text in names[:ours]:
         head = text.split("(")[0]
         if head.endswith(".task") or head == "task":
             raise WandbConfigError(
@@ -110,18 +98,16 @@ def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False, log
     # starts tasks: the only place a SIGTERM handler can go in for sync bodies, which run in threads.
     _preempt.arm_for_flyte_task(getattr(target, "__module__", None))
     if is_task:
-        func = obj.func
-        if hasattr(func, MARKER):
+        if hasattr(target, MARKER):
             raise WandbConfigError(f"@wandb_init is applied twice to task {obj.name!r}.")
-        track = _tracker(func, log_inputs)
+        track = _tracker(target, log_inputs)
         elastic = _extras.is_elastic(obj)
         if elastic:
             _elastic.check(obj, settings)
-        # Every check is done before the task changes: links, then the tracked function (decoration
-        # reads as a straight line; scripts/trace_run_mode.py follows the settings through it).
+        # Every check is done before the task changes (scripts/trace_run_mode.py follows the settings).
         _attach_links(obj, settings)
         # Inside the run's scope: outputs are logged to the run before it finishes.
-        func = _with_outputs(func, log_outputs)
+        func = _with_outputs(target, log_outputs)
         # `func` is a dataclass field, so it survives `task.override(...)` (a dataclasses.replace);
         # mutating the task in place keeps the object the TaskEnvironment registered for deploys.
         if elastic:

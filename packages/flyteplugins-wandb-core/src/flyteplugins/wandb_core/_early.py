@@ -1,18 +1,7 @@
-"""Sweep trials start their objective while their run opens.
+"""Sweep trials start their objective while their run opens (see docs/sweeps.md).
 
-A trial's parameters are chosen before its run exists, and ``wandb.init`` costs 10-30 ms of
-GIL-bound Python per run: 20 trials starting together queue ~0.3 s for the last init (measured
-with plain wandb on 2 cores, benchmarks/bench_sweeps.py). So a trial's scope opens its run on a
-small shared pool (`EARLY_OPEN_WORKERS`) and runs the objective at once. Until the open finishes,
-the objective holds a `PendingRun`: reading the trial's config (``run.config.lr``,
-``wandb.config["lr"]``) answers from the config the run is being opened with, and everything else
-(``log``, ``summary``, ``id``, ``dir``...) waits for the open, then goes to the real run. Nothing
-is logged before the run exists, so nothing is lost or reordered; the wait is what a plain open
-would have cost anyway.
-
-Only for runs this scope opens with ``on_error="continue"`` (the default): ``on_error="raise"``
-must fail the task before its body runs. Not for runs reused from a parent, distributed ranks or
-``report=True`` tasks.
+Until the open finishes the objective holds a `PendingRun`: config reads answer from the config the
+run is being opened with, everything else waits for the real run, so nothing is lost or reordered.
 """
 
 from __future__ import annotations
@@ -20,10 +9,9 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import threading
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ._state import ActiveRun
+from ._state import ActiveRun, Forward, ForwardItems, registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._scope import _Scope
@@ -47,28 +35,17 @@ class PendingOpen:
         self.proxy = PendingRun(self)
         from ._lifecycle import _OFFLINE_MODES  # at call time: importing core stays light
 
-        mode = str(plan.init_kwargs.get("mode") or "")
         # What the body sees while the run opens; filled in from the real ActiveRun once it is open.
         self.active = ActiveRun(
             run=self.proxy,
             run_id=plan.run_id,
             primary=plan.primary,
             plan=plan,
-            offline=mode in _OFFLINE_MODES,
+            offline=str(plan.init_kwargs.get("mode") or "") in _OFFLINE_MODES,
             owner=True,
             pending=self,
         )
-        # From now until `run` ends, wandb's module API routes (to the stand-in while it opens).
-        from ._state import registry
-
-        registry.opening()
-
-    def start(self) -> None:
-        """Open on the early-open pool (with the caller's contextvars: Flyte's context, the trial's)."""
-        from . import _concurrency
-
-        context = contextvars.copy_context()
-        _concurrency.pool("early-open", EARLY_OPEN_WORKERS).submit(context.run, self.run)
+        registry.opening()  # from now until `run` ends, wandb's module API routes to the stand-in
 
     def run(self) -> None:
         try:
@@ -83,8 +60,6 @@ class PendingOpen:
                         setattr(self.active, f.name, getattr(real, f.name))
             self.active.pending = None
             self.ready.set()
-            from ._state import registry
-
             registry.opened()
 
     def wait(self) -> None:
@@ -92,6 +67,31 @@ class PendingOpen:
         self.ready.wait()
         if self.error is not None:
             raise self.error
+
+
+def eligible(scope: _Scope) -> bool:
+    """Whether this call's run may open beside its body.
+
+    Only runs this scope opens with ``on_error="continue"``: ``on_error="raise"`` must fail the task
+    before its body runs. Not reused runs, distributed ranks or ``report=True`` tasks.
+    """
+    plan = scope.plan
+    if plan is None or not scope.is_trial or plan.action != "init" or plan.on_error == "raise":
+        return False
+    return scope.dist is None and not (scope.is_task and getattr(scope.task, "report", False))
+
+
+def start(scope: _Scope) -> PendingOpen | None:
+    """Start opening an `eligible` call's run beside its body; None where it must open first."""
+    if not eligible(scope):
+        return None
+    from . import _concurrency
+
+    pending = PendingOpen(scope)
+    # On the early-open pool, with the caller's contextvars (Flyte's context, the trial's): a body
+    # that needs its run before its first await blocks its loop, so the open must not wait for it.
+    _concurrency.pool("early-open", EARLY_OPEN_WORKERS).submit(contextvars.copy_context().run, pending.run)
+    return pending
 
 
 async def opened(pending: PendingOpen) -> None:
@@ -108,17 +108,16 @@ async def opened(pending: PendingOpen) -> None:
 
 def settle(active: ActiveRun | None) -> ActiveRun | None:
     """``active`` once its run is open (it may still be opening beside its scope's body)."""
-    pending = active.pending if active is not None else None
-    if pending is not None:
-        pending.ready.wait()
+    if active is not None and active.pending is not None:
+        active.pending.ready.wait()
     return active
 
 
-class PendingRun:
+class PendingRun(Forward):
     """The trial's run while it opens: config reads answer at once, everything else waits for the run.
 
     A plain object (it does not pretend to be a ``wandb.Run``): once the run is open, `get_wandb_run()`
-    and ``wandb.run`` return the real run, which is what type checks should look at.
+    and ``wandb.run`` return the real run.
     """
 
     __slots__ = ("_pending",)
@@ -126,7 +125,7 @@ class PendingRun:
     def __init__(self, pending: PendingOpen) -> None:
         object.__setattr__(self, "_pending", pending)
 
-    def _run(self) -> Any:
+    def _target(self) -> Any:
         pending: PendingOpen = object.__getattribute__(self, "_pending")
         pending.wait()
         return pending.active.run
@@ -135,28 +134,23 @@ class PendingRun:
         pending: PendingOpen = object.__getattribute__(self, "_pending")
         if name == "config" and not pending.ready.is_set():
             return PlannedConfig(pending)
-        return getattr(self._run(), name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._run(), name, value)
-
-    def __delattr__(self, name: str) -> None:
-        delattr(self._run(), name)
+        return getattr(self._target(), name)
 
     def __bool__(self) -> bool:
         return True
 
     def __eq__(self, other: object) -> bool:
-        return other is self or self._run() == other
+        return other is self or self._target() == other
 
     def __hash__(self) -> int:
-        return hash(self._run())
-
-    def __repr__(self) -> str:
-        return repr(self._run())
+        return hash(self._target())
 
 
-class PlannedConfig:
+# wandb.Config's methods: never answered from a config key of the same name.
+_CONFIG_METHODS = frozenset({"keys", "items", "values", "as_dict", "update", "setdefaults"})
+
+
+class PlannedConfig(ForwardItems):
     """``run.config`` of a run still opening: reads from the config it opens with, writes wait for it."""
 
     __slots__ = ("_pending",)
@@ -168,80 +162,24 @@ class PlannedConfig:
         pending: PendingOpen = object.__getattribute__(self, "_pending")
         return pending.config
 
-    def _real(self) -> Any:
+    def _target(self) -> Any:
         pending: PendingOpen = object.__getattribute__(self, "_pending")
         pending.wait()
         return pending.active.run.config
 
     def __getattr__(self, name: str) -> Any:
         values = self._values()
-        if name in values:
+        if name in values and name not in _CONFIG_METHODS:
             return values[name]
-        return getattr(self._real(), name)
+        return getattr(self._target(), name)
 
     def __getitem__(self, key: str) -> Any:
         values = self._values()
-        if key in values:
-            return values[key]
-        return self._real()[key]
+        return values[key] if key in values else self._target()[key]
 
     def get(self, key: str, default: Any = None) -> Any:
         values = self._values()
-        if key in values:
-            return values[key]
-        return self._real().get(key, default)
-
-    def keys(self) -> Any:
-        return self._real().keys()
-
-    def items(self) -> Any:
-        return self._real().items()
-
-    def values(self) -> Any:
-        return self._real().values()
-
-    def as_dict(self) -> Any:
-        return self._real().as_dict()
+        return values[key] if key in values else self._target().get(key, default)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._values() or key in self._real()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._real())
-
-    def __len__(self) -> int:
-        return len(self._real().keys())
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._real(), name, value)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._real()[key] = value
-
-    def __delattr__(self, name: str) -> None:
-        delattr(self._real(), name)
-
-    def __delitem__(self, key: str) -> None:
-        del self._real()[key]
-
-    def update(self, *args: Any, **kwargs: Any) -> Any:
-        return self._real().update(*args, **kwargs)
-
-    def setdefaults(self, *args: Any, **kwargs: Any) -> Any:
-        return self._real().setdefaults(*args, **kwargs)
-
-    def __repr__(self) -> str:
-        return repr(self._real())
-
-
-def eligible(scope: _Scope) -> bool:
-    """Whether this call's run may open beside its body (see the module docstring)."""
-    plan = scope.plan
-    if plan is None or not scope.is_trial:
-        return False
-    return (
-        plan.action == "init"
-        and plan.on_error != "raise"
-        and scope.dist is None
-        and not (scope.is_task and getattr(scope.task, "report", False))
-    )
+        return key in self._values() or key in self._target()

@@ -1,9 +1,7 @@
 """Decoration of Flyte Elastic (torch distributed) tasks: early checks, links and the task function.
 
-Rank handling (``flyteplugins-wandb-distributed``) decides checks and links from the Elastic config;
-without it the task keeps one ordinary link and a warning says only global rank 0 will log. An
-``async def`` Elastic function gets the bridge of `._bridge`, since the Elastic plugin calls the
-task function without awaiting it.
+Rank handling (``flyteplugins-wandb-distributed``) decides checks and links; without it the task keeps
+one ordinary link and a warning says only global rank 0 will log.
 """
 
 from __future__ import annotations

@@ -1,31 +1,7 @@
 """wandb's module API (``wandb.run``, ``wandb.log``, ``wandb.init``, ``wandb.finish``...) follows the caller.
 
-Training frameworks never see ``get_wandb_run()``: Lightning's ``WandbLogger`` and Hugging Face's
-``WandbCallback`` read ``wandb.run`` and call ``wandb.log``/``config``/``summary``/``define_metric``,
-and existing scripts call ``wandb.init``/``wandb.finish`` themselves. The plugin opens every run with
-``reinit="create_new"`` (so concurrent tasks in one process each get their own) and never writes
-wandb's globals; instead, while tracked runs are open, the wandb module's class is swapped for a
-subclass whose properties answer per caller:
-
-- ``wandb.run`` and the run-bound functions wandb itself publishes on init (``log``, ``config``,
-  ``summary``, ``define_metric``, ``watch``, ``save``, ``log_artifact``, ``use_artifact``, ``alert``,
-  ``mark_preempting``, ...) resolve to the *real* run of the calling task or function (one contextvar
-  read, no lock): an object taken from ``wandb.run`` is a plain ``wandb.Run`` that keeps working from
-  any thread, whatever opens later.
-- ``wandb.init`` inside a tracked scope returns the scope's run and applies what makes sense on an
-  open run (config merged, tags added, notes, name), with one notice for what it ignores; only
-  ``reinit="create_new"`` opens a separate run. ``wandb.finish()`` and ``run.finish()`` inside a
-  tracked scope leave the run open until the scope ends (the plugin finishes it, with the first
-  non-zero exit code they asked for), so rows logged afterwards are kept and a script can never
-  finish a sibling's run.
-- Code with no tracked caller (a ``threading.Thread`` started by a task: it does not inherit
-  contextvars) gets the process's single tracked run when exactly one is open; with several, the
-  functions raise `RunRoutingError` rather than guess, and ``wandb.run`` reads None. A run the user
-  opened with a plain ``wandb.init`` outside tracked code is wandb's own global and is used as such.
-
-Whatever wandb writes to its globals while routed (its own ``set_global``/``unset_globals``) is kept
-in the module's ``__dict__``; `uninstall` (after the last tracked run finishes) swaps the class back,
-so the module is then exactly what wandb left there: ``wandb.log`` is wandb's own again.
+While tracked runs are open the wandb module's class is swapped for a subclass whose properties answer
+with the calling scope's run; `uninstall` swaps it back (docs/architecture.md, docs/frameworks.md).
 """
 
 from __future__ import annotations
@@ -38,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _notices
-from ._state import current, registry
+from ._state import ForwardItems, current, registry
 
 
 class RunRoutingError(RuntimeError):
@@ -71,29 +47,34 @@ _APPLIED = frozenset(
 _SAME_OR_IGNORED = ("project", "entity", "id", "group", "job_type")
 
 
-def _unroutable_message(what: str) -> str:
-    ids = ", ".join(str(getattr(r, "id", "?")) for r in registry.runs())
-    return (
-        f"{what} was called outside any @wandb_init task or function while several tracked runs are "
-        f"open in this process ({ids}), so it cannot tell which run it belongs to (a threading.Thread "
-        "or run_in_executor worker does not inherit the task's context). Use get_wandb_run() in the "
-        "task and pass the run to the worker, or run the worker inside the task's context: "
-        "ctx = contextvars.copy_context(); then call ctx.run(fn, ...) in the thread "
-        "(asyncio.to_thread and flyte's own helpers copy it for you)."
-    )
+def _routed_run(module: types.ModuleType, what: str) -> Any | None:
+    """The tracked run ``what`` acts on for this caller; None where wandb's own global answers.
+
+    Raises:
+        RunRoutingError: No tracked caller, and several tracked runs are open.
+    """
+    run = _caller_run()
+    if run is not None:
+        return run
+    run, ambiguous = _fallback_run(module)
+    if ambiguous:
+        ids = ", ".join(str(getattr(r, "id", "?")) for r in registry.runs())
+        raise RunRoutingError(
+            f"{what} was called outside any @wandb_init task or function while several tracked runs are "
+            f"open in this process ({ids}), so it cannot tell which run it belongs to (a threading.Thread "
+            "or run_in_executor worker does not inherit the task's context). Use get_wandb_run() in the "
+            "task and pass the run to the worker, or run the worker inside the task's context: "
+            "ctx = contextvars.copy_context(); then call ctx.run(fn, ...) in the thread "
+            "(asyncio.to_thread and flyte's own helpers copy it for you)."
+        )
+    return None if run is module.__dict__.get("run") else run
 
 
 def _resolve(name: str) -> Any:
-    """``wandb.<name>`` for the caller, decided now (see `_module_value`)."""
+    """``wandb.<name>`` for the caller, decided now."""
     module = sys.modules["wandb"]
-    run = _caller_run()
-    if run is None:
-        run, ambiguous = _fallback_run(module)
-        if ambiguous:
-            raise RunRoutingError(_unroutable_message(f"wandb.{name}"))
-        if run is None or run is module.__dict__.get("run"):
-            return module.__dict__.get(name)
-    return getattr(run, name)
+    run = _routed_run(module, f"wandb.{name}")
+    return module.__dict__.get(name) if run is None else getattr(run, name)
 
 
 def _late_function(name: str) -> Callable[..., Any]:
@@ -105,7 +86,7 @@ def _late_function(name: str) -> Callable[..., Any]:
     return routed
 
 
-class _LateRouted:
+class _LateRouted(ForwardItems):
     """``wandb.config``/``wandb.summary`` taken where no tracked caller is known: resolved at each use."""
 
     __slots__ = ("_name",)
@@ -115,33 +96,6 @@ class _LateRouted:
 
     def _target(self) -> Any:
         return _resolve(object.__getattribute__(self, "_name"))
-
-    def __getattr__(self, key: str) -> Any:
-        return getattr(self._target(), key)
-
-    def __setattr__(self, key: str, value: Any) -> None:
-        setattr(self._target(), key, value)
-
-    def __delattr__(self, key: str) -> None:
-        delattr(self._target(), key)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._target()[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._target()[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self._target()[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._target()
-
-    def __iter__(self) -> Any:
-        return iter(self._target())
-
-    def __len__(self) -> int:
-        return len(self._target().keys())
 
     def __repr__(self) -> str:
         try:
@@ -189,8 +143,8 @@ def _run_of_calling_torch_hook(runs: list[Any]) -> Any | None:
     return None
 
 
-def _module_value(name: str) -> property:
-    """``wandb.<name>``: the caller's run's own attribute (one contextvar read), else a late route.
+def _module_value(name: str) -> Callable[[types.ModuleType], Any]:
+    """The getter of ``wandb.<name>``: the caller's run's own attribute, else a late route.
 
     Where no tracked caller is known at access (a bare thread, or ``ctx.run(wandb.log, ...)``, which
     reads ``wandb.log`` before entering the context), the value routes when it is used instead.
@@ -199,41 +153,26 @@ def _module_value(name: str) -> property:
 
     def get(module: types.ModuleType) -> Any:
         run = _caller_run()
-        if run is not None:
-            return getattr(run, name)
-        return late
+        return late if run is None else getattr(run, name)
 
-    def set_(module: types.ModuleType, value: Any) -> None:
-        module.__dict__[name] = value  # wandb's own set_global/unset_globals, kept for after routing
-
-    return property(get, set_)
+    return get
 
 
 def _get_run(module: types.ModuleType) -> Any:
-    run = _caller_run()
-    if run is not None:
-        return run
     # Reads never raise: wandb reads wandb.run itself (in Run.finish, from any thread).
-    return _fallback_run(module)[0]
-
-
-def _set_run(module: types.ModuleType, value: Any) -> None:
-    module.__dict__["run"] = value
+    run = _caller_run()
+    return run if run is not None else _fallback_run(module)[0]
 
 
 def _init_for_caller(*args: Any, **kwargs: Any) -> Any:
-    """``wandb.init`` while tracked runs are open (see the module docstring)."""
+    """``wandb.init`` while tracked runs are open: the caller's run, updated as asked."""
     module = sys.modules["wandb"]
     original = module.__dict__["init"]
     if kwargs.get("reinit") == "create_new":
         return original(*args, **kwargs)  # an explicit request for a run of its own
-    run = _caller_run()
+    run = _routed_run(module, "wandb.init()")
     if run is None:
-        run, ambiguous = _fallback_run(module)
-        if ambiguous:
-            raise RunRoutingError(_unroutable_message("wandb.init()"))
-        if run is None or run is module.__dict__.get("run"):
-            return original(*args, **kwargs)
+        return original(*args, **kwargs)
     from . import _early
 
     active = _early.settle(current())
@@ -249,13 +188,11 @@ def _apply_init(run: Any, kwargs: dict[str, Any]) -> None:
     if config is not None:
         import wandb
 
-        # wandb's own reading of init's config: a dict, an argparse Namespace, absl flags or a YAML
-        # file's path, with its include/exclude keys. Public (wandb/__init__.py exports `helper`),
-        # but missing from wandb's type stub.
+        # wandb's own reading of init's config (a dict, an argparse Namespace, absl flags or a YAML
+        # file's path). Public (wandb/__init__.py exports `helper`), but missing from wandb's type stub.
         parse_config: Callable[..., Any] = wandb.helper.parse_config  # type: ignore[attr-defined]
         include, exclude = kwargs.get("config_include_keys"), kwargs.get("config_exclude_keys")
-        config = parse_config(config, include=include, exclude=exclude)
-        run.config.update(config, allow_val_change=True)
+        run.config.update(parse_config(config, include=include, exclude=exclude), allow_val_change=True)
     tags = kwargs.get("tags")
     if tags:
         have = tuple(run.tags or ())
@@ -267,18 +204,18 @@ def _apply_init(run: Any, kwargs: dict[str, Any]) -> None:
             run.notes = f"{have_notes}\n{notes}" if have_notes else notes
     if kwargs.get("name"):
         run.name = kwargs["name"]
-    ignored = []
-    for key, value in kwargs.items():
-        if key in _APPLIED or value is None:
-            continue
-        if key in _SAME_OR_IGNORED and str(getattr(run, key, "") or "") == str(value):
-            continue
-        ignored.append(key)
+    ignored = sorted(
+        key
+        for key, value in kwargs.items()
+        if key not in _APPLIED
+        and value is not None
+        and not (key in _SAME_OR_IGNORED and str(getattr(run, key, "") or "") == str(value))
+    )
     if ignored:
         _notices.notice_once(
-            f"init:{run.id}:{','.join(sorted(ignored))}",
+            f"init:{run.id}:{','.join(ignored)}",
             f"wandb.init() inside a tracked task returned the task's run {run.id!r} (the plugin owns "
-            f"its lifecycle) and ignored {', '.join(sorted(ignored))}; config, tags, notes and name "
+            f"its lifecycle) and ignored {', '.join(ignored)}; config, tags, notes and name "
             "were applied. Pass reinit='create_new' for a separate run.",
         )
 
@@ -286,19 +223,16 @@ def _apply_init(run: Any, kwargs: dict[str, Any]) -> None:
 def _finish_for_caller(*args: Any, **kwargs: Any) -> None:
     """``wandb.finish`` while tracked runs are open: a tracked scope's run stays open until it ends.
 
-    Takes what the installed wandb's ``finish`` takes (``quiet`` is gone from 0.31's), passed on as
-    given where wandb finishes a run of its own.
+    Takes what the installed wandb's ``finish`` takes (``quiet`` is gone from 0.31's).
     """
     module = sys.modules["wandb"]
-    exit_code = kwargs.get("exit_code", args[0] if args else None)
     run = _caller_run()
     if run is None:
-        own = module.__dict__.get("run")
-        if own is not None or registry.is_empty():
+        if module.__dict__.get("run") is not None or registry.is_empty():
             module.__dict__["finish"](*args, **kwargs)
             return
         # A worker thread of the process's single tracked run: that run's code, as for wandb.log.
-        run, _ambiguous = _fallback_run(module)
+        run = _fallback_run(module)[0]
         if run is None:
             _notices.notice_once(
                 "finish:untracked",
@@ -306,15 +240,14 @@ def _finish_for_caller(*args: Any, **kwargs: Any) -> None:
                 "their own task when it ends.",
             )
             return
-    _deferred(run, exit_code)
+    _deferred(run, kwargs.get("exit_code", args[0] if args else None))
 
 
 def _deferred(run: Any, exit_code: int | None) -> None:
     """A finish asked for inside the run's own scope: the run stays open, a failure it declares is kept.
 
-    ``wandb.finish(exit_code=N)`` with N != 0 marks a run failed; the first such code is what the run
-    finishes with when its scope ends (a later plain finish, a framework's tracker say, does not clear
-    it), as the run would have ended failed right there without the plugin.
+    The first non-zero exit code is what the run finishes with when its scope ends (a later plain
+    finish, a framework's tracker say, does not clear it).
     """
     run_id = getattr(run, "id", "?")
     kept = ""
@@ -330,20 +263,20 @@ def _deferred(run: Any, exit_code: int | None) -> None:
     )
 
 
-def _routed_class(base: type) -> type:
-    namespace: dict[str, Any] = {name: _module_value(name) for name in (*_RUN_FUNCTIONS, *_RUN_DATA)}
-    namespace["run"] = property(_get_run, _set_run)
-    namespace["init"] = property(lambda m: _init_for_caller, _setter("init"))
-    namespace["finish"] = property(lambda m: _finish_for_caller, _setter("finish"))
-    namespace["__doc__"] = base.__doc__
-    return type("RoutedWandbModule", (base,), namespace)
-
-
 def _setter(name: str) -> Callable[[types.ModuleType, Any], None]:
     def set_(module: types.ModuleType, value: Any) -> None:
-        module.__dict__[name] = value
+        module.__dict__[name] = value  # wandb's own set_global/unset_globals, kept for after routing
 
     return set_
+
+
+def _routed_class(base: type) -> type:
+    getters: dict[str, Callable[[types.ModuleType], Any]] = {
+        name: _module_value(name) for name in (*_RUN_FUNCTIONS, *_RUN_DATA)
+    }
+    getters.update(run=_get_run, init=lambda m: _init_for_caller, finish=lambda m: _finish_for_caller)
+    namespace: dict[str, Any] = {name: property(get, _setter(name)) for name, get in getters.items()}
+    return type("RoutedWandbModule", (base,), {**namespace, "__doc__": base.__doc__})
 
 
 _original_class: type | None = None
@@ -355,9 +288,8 @@ def install() -> None:
     module = sys.modules.get("wandb")
     if module is None or _original_class is not None:
         return
-    base = type(module)
-    module.__class__ = _routed_class(base)
-    _original_class = base
+    _original_class = type(module)
+    module.__class__ = _routed_class(_original_class)
 
 
 def uninstall() -> None:
@@ -371,14 +303,16 @@ def uninstall() -> None:
     _original_class = None
 
 
+_FINISHERS = ("finish", "_finish")
+
+
 def guard_finish(run: Any) -> None:
     """Make ``run.finish()`` called by the task's code leave the run open (the plugin finishes it).
 
-    Deferred while the run's scope is open: a caller inside that scope (a script's ``run.finish()``,
-    a framework's tracker, the end of ``with wandb.init() as run:``, which calls ``run._finish``), and
-    a worker thread with no tracked scope (``run_in_executor``, a ``threading.Thread``: they inherit
-    no context, yet run the task's code). The main thread outside any scope (an application's signal
-    handler, wandb's own teardown) finishes the run as it asked, as does a different run's scope.
+    Deferred for a caller inside the run's scope (a script's ``run.finish()``, a framework's tracker,
+    the end of ``with wandb.init() as run:``, which calls ``run._finish``) and for a worker thread
+    with no tracked scope (it inherits no context, yet runs the task's code). The main thread outside
+    any scope (a signal handler, wandb's own teardown) and a different run's scope finish it as asked.
     """
     if run is None:
         return
@@ -395,11 +329,7 @@ def guard_finish(run: Any) -> None:
             setattr(run, name, finish)
 
 
-_FINISHERS = ("finish", "_finish")
-
-
 def _called_by_task_code(run: Any) -> bool:
-    """The caller is ``run``'s own scope, or a worker thread outside any scope (see `guard_finish`)."""
     caller = _caller_run()
     if caller is not None:
         return caller is run

@@ -1,20 +1,8 @@
-"""Opening and finishing wandb runs: the only module that talks to the wandb SDK at run time.
+"""Opening and finishing wandb runs, fail-open: the only module that talks to the wandb SDK at run time.
 
-Fail-open: tracking must never make a task fail or hang because W&B is down. Measured against a
-loopback W&B server (benchmarks/bench_fail_open.py), with the defaults below:
-
-- server refusing connections, or an unreachable host: a TCP probe (``PROBE_TIMEOUT``) sends the run
-  offline before ``wandb.init`` is tried, since wandb would retry for its whole ``init_timeout``;
-- server answering with errors: ``wandb.init`` gives up after ``init_timeout`` (``DEFAULT_INIT_TIMEOUT``
-  unless the user sets ``settings={"init_timeout": ...}``), then the run continues offline; later runs
-  to the same server in this process skip the attempt for ``BREAKER_SECONDS``;
-- server dying mid-run: ``run.finish()`` waits at most ``finish_timeout`` (``DEFAULT_FINISH_TIMEOUT``
-  unless set) and the run's data stays in its directory for ``wandb sync``.
-
-Each fallback prints one ``wandb:`` line on stderr saying where the data is and how to upload it.
-An input wandb itself refuses (a setting it rejects, say) fails online and offline alike: the run is
-then opened disabled, so the task body's ``run.log`` calls still work, and one line names the cause.
-With ``on_error="raise"`` the same situations raise `WandbTrackingError` instead.
+Tracking never makes a task fail or hang because W&B is down: a probe, a breaker and an offline, then
+untracked, fallback, each saying so in one ``wandb:`` line (docs/getting-started.md); with
+``on_error="raise"`` the same situations raise `WandbTrackingError` instead.
 """
 
 from __future__ import annotations
@@ -31,7 +19,7 @@ from . import _compat, _concurrency, _notices, _offline, _persist, _requirements
 from ._globals import real_finish
 from ._resolve import RunPlan
 from ._runtime import FAILED_EXIT_CODE, netrc_has_entry
-from ._state import ActiveRun, registry
+from ._state import ActiveRun, registry, run_dir
 from ._validate import WandbConfigError, WandbTrackingError
 from ._wandb_checks import check_against_installed_wandb
 
@@ -44,6 +32,7 @@ PROBE_TIMEOUT = 5.0
 # How long an offline run's finish waits for wandb-core to write its last records (see
 # _offline.wait_until_written); on wandb >= 0.31 they are already there when finish returns.
 FILE_WRITE_TIMEOUT = 10.0
+# How long later runs to a server found unreachable skip the online attempt.
 BREAKER_SECONDS = 60.0
 
 _OFFLINE_MODES = ("offline", "disabled", "dryrun")
@@ -80,62 +69,30 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
 
 
-# ------------------------------------------------------------------------------------------------
-# Reachability
-# ------------------------------------------------------------------------------------------------
-
-
-def _wants_online(kwargs: dict[str, Any], fields: dict[str, Any]) -> bool:
-    mode = kwargs.get("mode") or fields.get("mode") or os.environ.get("WANDB_MODE") or "online"
-    return mode not in _OFFLINE_MODES
-
-
 def _base_url(fields: dict[str, Any]) -> str:
-    if fields.get("base_url"):
-        return str(fields["base_url"])
-    # The URL wandb.init will use: environment, settings files and defaults, in wandb's order.
-    return _compat.configured_base_url()
+    # Else the URL wandb.init will use: environment, settings files and defaults, in wandb's order.
+    return str(fields["base_url"]) if fields.get("base_url") else _compat.configured_base_url()
 
 
-def _uses_proxy() -> bool:
-    return any(
-        os.environ.get(name)
-        for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
-    )
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
 def probe(base_url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
     """Why ``base_url`` cannot be reached (a short reason), or None when a TCP connection opens.
 
-    Only the TCP handshake is tried: it is what fails when a server is down or a host unreachable,
-    and it costs a round trip. Behind an HTTP proxy the direct connection says nothing, so the probe
-    is skipped there.
+    Only the TCP handshake is tried: it is what fails when a server is down or a host unreachable.
+    Behind an HTTP proxy the direct connection says nothing, so the probe is skipped there.
     """
-    if _uses_proxy():
-        return None
     parsed = urlparse(base_url)
-    host = parsed.hostname
-    if not host:
+    if any(os.environ.get(name) for name in _PROXY_VARIABLES) or not parsed.hostname:
         return None
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
-        with socket.create_connection((host, port), timeout=timeout):
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
             return None
     except OSError as exc:
         reason = type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}"
         return f"{base_url} is unreachable ({reason})"
-
-
-def _breaker_reason(base_url: str) -> str | None:
-    with _breaker_lock:
-        entry = _breaker.get(base_url)
-        if entry is None:
-            return None
-        until, reason = entry
-        if time.monotonic() >= until:
-            del _breaker[base_url]
-            return None
-        return reason
 
 
 def _trip(base_url: str, reason: str) -> None:
@@ -149,14 +106,24 @@ def reset_breaker() -> None:
         _breaker.clear()
 
 
-# ------------------------------------------------------------------------------------------------
-# Opening
-# ------------------------------------------------------------------------------------------------
+def _unreachable(base_url: str) -> str | None:
+    """Why the server is known (breaker) or found (probe) unreachable, or None."""
+    # Without credentials wandb.init fails at once with a clear message: no need to probe.
+    if not (os.environ.get("WANDB_API_KEY") or netrc_has_entry(base_url)):
+        return None
+    with _breaker_lock:
+        until, reason = _breaker.get(base_url, (0.0, None))
+        if reason is not None and time.monotonic() >= until:
+            del _breaker[base_url]
+            reason = None
+    reason = reason or probe(base_url)
+    if reason is not None:
+        _trip(base_url, reason)
+    return reason
 
 
 def _init(wandb: Any, kwargs: dict[str, Any], fields: dict[str, Any]) -> Any:
-    # The package list is read once per process, not once per run (_requirements); inits overlap
-    # except where _concurrency says they must not.
+    # The package list is read once per process, not once per run (_requirements).
     fields, record_requirements = _requirements.take_over(kwargs, fields)
     # wandb's own init, past the route user code sees while tracked runs are open (`_globals`).
     init = vars(wandb).get("init", wandb.init)
@@ -190,10 +157,7 @@ def _untracked(wandb: Any, kwargs: dict[str, Any]) -> Any:
 def _offline_fallback(
     wandb: Any, kwargs: dict[str, Any], fields: dict[str, Any]
 ) -> tuple[Any, str | None, str | None]:
-    """Open the run offline after W&B failed: (run, id to sync it to if different, why offline failed).
-
-    When offline fails too, the run is a disabled one and the third item says why.
-    """
+    """Open the run offline after W&B failed: (run, id to sync it to if different, why offline failed)."""
     kwargs = {**kwargs, "mode": "offline"}
     fields = {k: v for k, v in fields.items() if k not in _SHARED_FIELDS}
     try:
@@ -255,7 +219,8 @@ def _start_run(plan: RunPlan) -> ActiveRun:
     fields = dict(plan.settings)
     fields.setdefault("finish_timeout", plan.finish_timeout or DEFAULT_FINISH_TIMEOUT)
     fields.setdefault("init_timeout", DEFAULT_INIT_TIMEOUT)
-    online = _wants_online(kwargs, fields)
+    mode = kwargs.get("mode") or fields.get("mode") or os.environ.get("WANDB_MODE") or "online"
+    online = mode not in _OFFLINE_MODES
     base_url = _base_url(fields) if online else ""
     reason = _unreachable(base_url) if online else None
     if reason is None:
@@ -270,17 +235,6 @@ def _start_run(plan: RunPlan) -> ActiveRun:
         _notices.notice(f"{reason}{also}; run {plan.run_id!r} is not tracked; the task goes on.")
         return _untracked_run(plan, run)
     return _opened(plan, run, kwargs, reason, sync_id)
-
-
-def _unreachable(base_url: str) -> str | None:
-    """Why the server is known (breaker) or found (probe) unreachable, or None."""
-    # Without credentials wandb.init fails at once with a clear message: no need to probe.
-    if not (os.environ.get("WANDB_API_KEY") or netrc_has_entry(base_url)):
-        return None
-    reason = _breaker_reason(base_url) or probe(base_url)
-    if reason is not None:
-        _trip(base_url, reason)
-    return reason
 
 
 def _try_init(
@@ -300,29 +254,29 @@ def _try_init(
         # fast refusal (bad project, permissions) says nothing about other runs.
         if time.monotonic() - started >= 0.8 * float(fields["init_timeout"]):
             _trip(base_url, reason)
-        run, sync_id, untracked = _offline_fallback(wandb, kwargs, fields)
-        return run, sync_id, untracked, reason
+        return (*_offline_fallback(wandb, kwargs, fields), reason)
 
 
 def _opened(
     plan: RunPlan, run: Any, kwargs: dict[str, Any], reason: str | None, sync_id: str | None
 ) -> ActiveRun:
     """The open run as this scope tracks it; a run that fell back offline says where its data is."""
-    offline = kwargs.get("mode") == "offline" or bool(
+    offline = reason is not None or kwargs.get("mode") == "offline"
+    offline = offline or bool(
         getattr(run, "offline", False) or getattr(getattr(run, "settings", None), "_offline", False)
     )
     run_id = sync_id or run.id
+    folder = run_dir(run)
     if reason is not None:
-        offline = True
-        run_dir = os.path.dirname(str(run.dir)) if getattr(run, "dir", None) else "(not saved)"
+        shown = folder or "(not saved)"
         _notices.notice(
-            f"{reason}; tracking run {run_id!r} offline in {run_dir} instead; upload it later with: "
-            f"{_notices.sync_command([run_dir], sync_id=sync_id)}"
+            f"{reason}; tracking run {run_id!r} offline in {shown} instead; upload it later with: "
+            f"{_notices.sync_command([shown], sync_id=sync_id)}"
         )
     # A shared-mode secondary that fell back writes a part of its own: it records its exit code.
     primary = plan.primary or reason is not None
-    if offline and primary and getattr(run, "dir", None):
-        _persist.remember(os.path.dirname(str(run.dir)))
+    if offline and primary and folder:
+        _persist.remember(folder)
     return ActiveRun(
         run=run, run_id=run_id, primary=primary, plan=plan, offline=offline, owner=True, sync_id=sync_id
     )
@@ -333,11 +287,6 @@ def reuse_run(plan: RunPlan) -> ActiveRun | None:
     if run is None:
         return None
     return ActiveRun(run=run, run_id=plan.run_id, primary=False, plan=plan)  # not the owner: a reuse
-
-
-# ------------------------------------------------------------------------------------------------
-# Finishing
-# ------------------------------------------------------------------------------------------------
 
 
 def finish_run(active: ActiveRun, error: BaseException | None) -> None:
@@ -358,50 +307,54 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
         return  # a SIGTERM handler already flushed and finished it
     # A failure the task's code declared with its own wandb.finish(exit_code=...) stands.
     exit_code = active.requested_exit_code or (0 if error is None else FAILED_EXIT_CODE)
-    run_dir = os.path.dirname(str(run.dir)) if getattr(run, "dir", None) else None
-    sync_id = active.sync_id
+    folder = run_dir(run)
     started = time.monotonic()
     try:
         real_finish(run, exit_code=exit_code)
     except Exception as exc:  # finishing must never replace the task's own outcome
-        _notices.notice(f"finishing run {active.run_id!r} failed: {exc}; its local files are in {run_dir}.")
+        _notices.notice(f"finishing run {active.run_id!r} failed: {exc}; its local files are in {folder}.")
         return
     finally:
         registry.closed()
     if active.untracked:
         return  # a disabled run: nothing to upload, and start_run already said so
     if active.offline:
-        if run_dir and not _offline.wait_until_written(run_dir, FILE_WRITE_TIMEOUT):
-            if not _offline.has_transaction_log(run_dir):
-                # Deleted while the run was open (a cleanup of ./wandb, a full-disk purge): saying
-                # "saved offline, upload it with wandb sync" would point at nothing.
-                _notices.notice(
-                    f"run {active.run_id!r} is lost: its folder {run_dir} was deleted while the run was "
-                    f"open (no run-*.wandb left), so there is nothing to upload or keep."
-                )
-                return
-            # The task returns now: say so rather than let a pod exit with a run cut short unnoticed.
-            _notices.notice(
-                f"run {active.run_id!r} was not completely written to {run_dir} when its task returned."
-            )
-        if active.primary and run_dir:
-            _persist.persist_run(str(active.run_id), run_dir, sync_id=sync_id)
-            # One `wandb sync` line for all of them, once the process's last open run finishes.
-            others_open = not registry.is_empty()
-            _notices.offline_run_saved(str(active.run_id), run_dir, sync_id=sync_id, others_open=others_open)
-        return
-    if _compat.finish_timed_out(run):
+        _finished_offline(active, folder)
+    elif _compat.finish_timed_out(run):
+        cmd = _notices.sync_command([folder or "<run dir>"], online=True)
         waited = time.monotonic() - started
-        cmd = _notices.sync_command([run_dir or "<run dir>"], online=True)
         message = (
             f"W&B did not confirm the upload of run {active.run_id!r} within {waited:.0f}s "
-            f"(finish_timeout); its data is kept in {run_dir}; upload it with: {cmd}"
+            f"(finish_timeout); its data is kept in {folder}; upload it with: {cmd}"
         )
-        plan = active.plan
-        if error is None and plan is not None and getattr(plan, "on_error", "continue") == "raise":
+        if error is None and getattr(active.plan, "on_error", "continue") == "raise":
             raise WandbTrackingError(message)
         _notices.notice(message)
-        if run_dir:
-            _persist.persist_run(str(active.run_id), run_dir, online_dir=True)
+        if folder:
+            _persist.persist_run(str(active.run_id), folder, online_dir=True)
         # Its data now lives only on local disk, as an offline run's does (download_logs skips it).
         active.offline = True
+
+
+def _finished_offline(active: ActiveRun, folder: str | None) -> None:
+    """Keep a finished offline run's folder and say how to upload it."""
+    if folder and not _offline.wait_until_written(folder, FILE_WRITE_TIMEOUT):
+        if not _offline.has_transaction_log(folder):
+            # Deleted while the run was open (a cleanup of ./wandb, a full-disk purge): saying
+            # "saved offline, upload it with wandb sync" would point at nothing.
+            _notices.notice(
+                f"run {active.run_id!r} is lost: its folder {folder} was deleted while the run was "
+                f"open (no run-*.wandb left), so there is nothing to upload or keep."
+            )
+            return
+        # The task returns now: say so rather than let a pod exit with a run cut short unnoticed.
+        _notices.notice(
+            f"run {active.run_id!r} was not completely written to {folder} when its task returned."
+        )
+    if active.primary and folder:
+        _persist.persist_run(str(active.run_id), folder, sync_id=active.sync_id)
+        # One `wandb sync` line for all of them, once the process's last open run finishes.
+        others_open = not registry.is_empty()
+        _notices.offline_run_saved(
+            str(active.run_id), folder, sync_id=active.sync_id, others_open=others_open
+        )

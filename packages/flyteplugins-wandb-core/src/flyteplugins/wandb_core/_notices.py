@@ -1,15 +1,4 @@
-"""The plugin's ``wandb:`` lines on stderr, and the one ``wandb sync`` line for a process's offline runs.
-
-Concurrent tasks finish at the same moment in one process, so each notice is written as one whole
-line with a single ``write`` under a lock (``print`` writes the text and the newline separately, and
-two notices could merge into one line).
-
-Offline runs: a newcomer's workflow often writes several (a pipeline run and its ``run_mode="new"``
-children). Rather than one ``wandb sync`` line per run, the plugin collects the directories of runs
-finished while another tracked run of the process is still open, and prints one line that uploads
-them all when the last open run finishes (normally the top-level task's), or at interpreter exit for
-whatever is still pending.
-"""
+"""The plugin's ``wandb:`` lines on stderr, and the one ``wandb sync`` line for a process's offline runs."""
 
 from __future__ import annotations
 
@@ -21,21 +10,20 @@ _write_lock = threading.Lock()
 _pending_lock = threading.Lock()
 # (run id, run directory) of finished offline runs whose sync line is not printed yet.
 _pending: list[tuple[str, str]] = []
+_said: set[str] = set()
 
 
 def notice(message: str) -> None:
     """Print ``wandb: <message>`` on stderr as one line (Flyte's local mode shows stderr)."""
     line = "wandb: " + " ".join(message.splitlines()) + "\n"
+    # One write under a lock: print writes the text and the newline separately, and two concurrent
+    # tasks' notices could merge into one line.
     with _write_lock:
-        stream = sys.stderr
         try:
-            stream.write(line)
-            stream.flush()
+            sys.stderr.write(line)
+            sys.stderr.flush()
         except (OSError, ValueError):  # stderr closed (interpreter shutdown): nothing to tell
             pass
-
-
-_said: set[str] = set()
 
 
 def notice_once(key: str, message: str) -> None:
@@ -49,20 +37,18 @@ def notice_once(key: str, message: str) -> None:
 
 def sync_command(run_dirs: list[str], *, online: bool = False, sync_id: str | None = None) -> str:
     """The ``wandb sync`` command line that uploads ``run_dirs`` (absolute: it works from any folder)."""
-    parts = ["wandb sync"]
-    if online:
-        parts.append("--include-online")  # wandb sync skips directories of online runs otherwise
+    options = ["--include-online"] if online else []  # wandb sync skips online runs' folders otherwise
     if sync_id:
-        parts.append(f"--id {sync_id}")
-    parts.extend(run_dirs)
-    return " ".join(parts)
+        options.append(f"--id {sync_id}")
+    return " ".join(["wandb sync", *options, *run_dirs])
 
 
 def offline_run_saved(run_id: str, run_dir: str, *, sync_id: str | None, others_open: bool) -> None:
     """Record a finished offline run; print the sync line now unless other tracked runs are still open.
 
-    A run with ``sync_id`` (an offline copy of a run whose online start failed) needs ``--id``, which
-    names one run, so its line is printed on its own at once.
+    Several runs finished while others are open get one line, printed when the last one finishes or
+    at interpreter exit. A run with ``sync_id`` needs ``--id``, which names one run: its line is
+    printed on its own at once.
     """
     if sync_id:
         notice(
@@ -81,15 +67,12 @@ def flush_pending() -> None:
     with _pending_lock:
         runs = list(dict.fromkeys(_pending))
         _pending.clear()
-    if not runs:
-        return
     dirs = [d for _, d in runs]
     if len(runs) == 1:
-        run_id, run_dir = runs[0]
-        notice(f"run {run_id} saved offline in {run_dir}; upload it with: {sync_command(dirs)}")
-        return
-    ids = ", ".join(run_id for run_id, _ in runs)
-    notice(f"{len(runs)} runs saved offline ({ids}); upload them all with: {sync_command(dirs)}")
+        notice(f"run {runs[0][0]} saved offline in {runs[0][1]}; upload it with: {sync_command(dirs)}")
+    elif runs:
+        ids = ", ".join(run_id for run_id, _ in runs)
+        notice(f"{len(runs)} runs saved offline ({ids}); upload them all with: {sync_command(dirs)}")
 
 
 atexit.register(flush_pending)

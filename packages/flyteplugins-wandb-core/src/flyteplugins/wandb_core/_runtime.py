@@ -1,8 +1,4 @@
-"""Small facts about the running process that core and the sibling packages read the same way.
-
-Each lives here once so that a fix (a new torchrun variable, another netrc error) reaches every
-reader: the decorator, the run lifecycle, the report tab and the distributed package.
-"""
+"""Small facts about the running process that core and the sibling packages read the same way."""
 
 from __future__ import annotations
 
@@ -64,8 +60,7 @@ def wandb_server(host: str | None) -> WandbServer:
     """Where W&B is for the UI host ``host``, and whether ``wandb login`` left credentials for it.
 
     The netrc entry is looked up for the API host (``api.wandb.ai`` for ``https://wandb.ai``), else
-    ``WANDB_BASE_URL``'s host, else W&B cloud's. ``WANDB_API_KEY`` is the caller's to read, from the
-    environment it decides with.
+    ``WANDB_BASE_URL``'s host, else W&B cloud's. ``WANDB_API_KEY`` is the caller's to read.
     """
     api_url = api_base_url(host)
     return WandbServer(

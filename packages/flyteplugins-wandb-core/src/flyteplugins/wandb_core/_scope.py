@@ -30,9 +30,8 @@ from ._state import (
     ActiveRun,
     TrialHandle,
     current,
+    current_run,
     registry,
-    reset_current,
-    set_current,
     take_trial_overrides,
 )
 
@@ -47,36 +46,21 @@ logger = logging.getLogger("flyteplugins.wandb")
 MARKER = "__flyteplugins_wandb__"
 
 
-# ---------------------------------------------------------------------------------------------
-# Situation: what the running code knows (Flyte context, environment, topology)
-# ---------------------------------------------------------------------------------------------
-
-
-def _distribution(is_task: bool) -> _extras.Distribution:
-    """This call's place in a torchrun job; only a Flyte task's call is distributed, never a function's."""
-    return _extras.distribution(os.environ) if is_task else _extras.NOT_DISTRIBUTED
-
-
-def _task_info(is_task: bool) -> tuple[TaskInfo, dict[str, Any], Any]:
+def _task_info(is_task: bool, enclosing: ActiveRun | None) -> tuple[TaskInfo, dict[str, Any], Any]:
+    """What the running code knows: (the resolver's view, the context's settings, Flyte's context)."""
     import flyte
 
     # The resolver loads with the first tracked call, not at `import flyteplugins.wandb`.
     from ._resolve import TaskInfo
 
     ctx = flyte.ctx()
-    enclosing = _early.settle(current())
     sweep_trial = bool(os.environ.get("WANDB_SWEEP_ID"))
     if not ctx:
-        return (
-            TaskInfo(
-                in_task=False,
-                is_task=is_task,
-                enclosing_run_id=enclosing.run_id if enclosing else None,
-                sweep_trial=sweep_trial,
-            ),
-            {},
-            None,
+        enclosing_id = enclosing.run_id if enclosing else None
+        outside = TaskInfo(
+            in_task=False, is_task=is_task, enclosing_run_id=enclosing_id, sweep_trial=sweep_trial
         )
+        return outside, {}, None
     cc = dict(ctx.custom_context or {})
     parent = cc.get(RUN_ID_KEY) or None
     info = TaskInfo(
@@ -117,9 +101,9 @@ class _Scope:
     def plan_run(self) -> RunPlan:
         from ._resolve import RunPlan, merge_settings, resolve_run
 
-        info, context_settings, _ctx = _task_info(self.is_task)
+        info, context_settings, ctx = _task_info(self.is_task, self.enclosing)
         self.in_task = info.in_task
-        trial = take_trial_overrides(_ctx.custom_context if (self.is_task and _ctx) else None)
+        trial = take_trial_overrides(ctx.custom_context if (self.is_task and ctx) else None)
         if trial is not None:
             self.is_trial = True
             info = dataclasses.replace(info, sweep_trial=True)
@@ -128,7 +112,8 @@ class _Scope:
             # A plain function does not inherit the task's custom_context run identity.
             context_settings.pop("id", None)
         settings = merge_settings(self.decorator_settings, context_settings)
-        ranks = _distribution(self.is_task)
+        # Only a Flyte task's call is distributed, never a function's.
+        ranks = _extras.distribution(os.environ) if self.is_task else _extras.NOT_DISTRIBUTED
         if ranks.rank0_only:
             if os.environ.get("RANK", "0") != "0":
                 self.plan = RunPlan(action="skip", advertise=False)
@@ -151,7 +136,7 @@ class _Scope:
         _metadata.apply(
             self.plan,
             info,
-            _ctx,
+            ctx,
             task=self.task,
             topology=ranks.topology,
             settings_key=self.decorator_settings,
@@ -173,10 +158,9 @@ class _Scope:
             if self.active is None:  # the ancestor already finished: open our own part
                 plan.action = "init"
                 plan.init_kwargs.update(id=plan.run_id, resume="allow", reinit="create_new")
-                self.active = start_run(plan)
-        else:
+        if self.active is None:
             self.active = start_run(plan)
-        if self.dist is not None and self.active is not None and self.active.run is not None:
+        if self.dist is not None and self.active.run is not None:
             self.dist.on_run_open()
         if self.trial_handle is not None:
             self.trial_handle._opened(self.active)
@@ -188,42 +172,43 @@ class _Scope:
     def close(self, error: BaseException | None) -> None:
         from ._lifecycle import finish_run
 
-        if self.active is None:
+        active = self.active
+        if active is None:
             return
         if self.trial_handle is not None:
-            self.trial_handle._closing(self.active)
-        report = self.active.report is not None or (
+            self.trial_handle._closing(active)
+        report = active.report is not None or (
             self.enclosing is not None and self.enclosing.report is not None
         )
-        capture = None
         if report:
             from . import _report
 
             capture = _report.before_finish(self)
-        finish_run(self.active, error)
+        finish_run(active, error)
         if self.trial_handle is not None:
-            self.trial_handle._closed(self.active)
+            self.trial_handle._closed(active)
         if report:
             _report.after_finish(self, capture, error)
-        plan = self.plan
-        if (
-            error is None
-            and plan is not None
-            and plan.download_logs
-            and self.active.run is not None
-            and self.active.owner
-        ):
-            if self.active.offline:
+        downloads = self.plan is not None and self.plan.download_logs and active.owner
+        if error is None and downloads and active.run is not None:
+            if active.offline:
                 logger.warning(
-                    "download_logs=True skipped for offline run %s: nothing was uploaded.", self.active.run_id
+                    "download_logs=True skipped for offline run %s: nothing was uploaded.", active.run_id
                 )
             else:
-                self.active.download_requested = True
+                active.download_requested = True
 
     @contextlib.contextmanager
-    def children_context(self, active: ActiveRun | None = None) -> Iterator[None]:
-        """Advertise the run to child tasks through custom_context (``active``: what the body sees)."""
-        active, plan = active or self.active, self.plan
+    def exposed(self, pending: _early.PendingOpen | None) -> Iterator[None]:
+        """The body's run (``pending``'s stand-in while it opens) as the current run and the children's."""
+        active = pending.active if pending is not None else self.active
+        with current_run(active), self.children_context(active):
+            yield
+
+    @contextlib.contextmanager
+    def children_context(self, active: ActiveRun | None) -> Iterator[None]:
+        """Advertise the run to child tasks through custom_context."""
+        plan = self.plan
         if not self.in_task or active is None or active.run is None or plan is None or not plan.advertise:
             yield
             return
@@ -240,22 +225,15 @@ class _Scope:
             RUN_PROJECT_KEY: str(project or ""),
             RUN_ENTITY_KEY: str(entity or ""),
             RUN_OFFLINE_KEY: "true" if active.offline else "false",
-            # An explicit id names exactly one run: children must not reuse it for their own runs.
+            # An explicit id names exactly one run, and a sweep trial's overrides belong to the trial
+            # action alone: children must not reuse them.
             "wandb_id": "",
-            # Likewise a sweep trial's overrides belong to the trial action alone.
             TRIAL_CONTEXT_KEY: "",
         }
         if plan.host:
             values[RUN_HOST_KEY] = plan.host
         with flyte.custom_context(**values):
             yield
-
-
-async def _maybe_download(scope: _Scope) -> None:
-    if scope.active is not None and scope.active.download_requested:
-        from ._download import download_after_run
-
-        await download_after_run(scope.active)
 
 
 def _async_wrapper(
@@ -267,30 +245,26 @@ def _async_wrapper(
         scope.plan_run()
         # wandb.init blocks for a while: keep the event loop free for concurrent siblings. Opens
         # and finishes have pools of their own, so finished runs never wait behind new ones.
-        pending = _early.PendingOpen(scope) if _early.eligible(scope) else None
-        if pending is not None:
-            # Started now, on the early-open pool: a body that needs its run before its first await
-            # blocks this loop, so the open must not be a coroutine waiting for the loop.
-            pending.start()
-        else:
+        pending = _early.start(scope)
+        if pending is None:
             await _concurrency.opening(scope.open)
-        token = set_current(pending.active if pending is not None else scope.active)
+        error: BaseException | None = None
         try:
-            with scope.children_context(pending.active if pending is not None else None):
+            with scope.exposed(pending):
                 result = await func(*args, **kwargs)
         except BaseException as exc:
-            if pending is not None:
-                await _early.opened(pending)
-            await _concurrency.finishing(scope.close, exc)
+            error = exc
             raise
         finally:
-            reset_current(token)
-        if pending is not None:
-            await _early.opened(pending)
-        await _concurrency.finishing(scope.close, None)
+            if pending is not None:
+                await _early.opened(pending)
+            await _concurrency.finishing(scope.close, error)
         if pending is not None:
             pending.wait()  # raises what the open raised, once the body's result is safe
-        await _maybe_download(scope)
+        if scope.active is not None and scope.active.download_requested:
+            from ._download import download_after_run
+
+            await download_after_run(scope.active)
         return result
 
     return async_wrapper
@@ -304,27 +278,21 @@ def _sync_wrapper(
         scope = _Scope(decorator_settings, is_task, task)
         scope.plan_run()
         _concurrency.wait_for_backlog()
-        pending = _early.PendingOpen(scope) if _early.eligible(scope) else None
-        if pending is not None:
-            pending.start()
-        else:
+        pending = _early.start(scope)
+        if pending is None:
             scope.open()
-        token = set_current(pending.active if pending is not None else scope.active)
+        error: BaseException | None = None
         try:
-            with scope.children_context(pending.active if pending is not None else None):
+            with scope.exposed(pending):
                 result = func(*args, **kwargs)
         except BaseException as exc:
+            error = exc
+            raise
+        finally:
             if pending is not None:
                 pending.ready.wait()
             with _concurrency.finish_pending():
-                scope.close(exc)
-            raise
-        finally:
-            reset_current(token)
-        if pending is not None:
-            pending.ready.wait()
-        with _concurrency.finish_pending():
-            scope.close(None)
+                scope.close(error)
         if pending is not None:
             pending.wait()  # raises what the open raised
         if scope.active is not None and scope.active.download_requested:

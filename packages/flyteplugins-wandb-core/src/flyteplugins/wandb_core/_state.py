@@ -1,11 +1,5 @@
-"""Which W&B run belongs to the running code.
-
-A contextvar holds the current scope's run: Flyte runs concurrent async children as separate asyncio
-tasks and sync task bodies in threads with copied contextvars, so each child sees only its own run,
-and ``@flyte.trace`` bodies see their task's. `registry` is the one record of the runs open in this
-process: a child in the same process (local mode) reuses its parent's run object from it instead of
-opening a second one, and routing and preemption read it.
-"""
+"""Which W&B run belongs to the running code: the current scope's run (a contextvar), the registry
+of runs open in this process, and a sweep launcher's per-trial ``wandb.init`` overrides."""
 
 from __future__ import annotations
 
@@ -34,17 +28,64 @@ class ActiveRun:
     untracked: bool = False
     # The id the `wandb sync` hint names, for a run that fell back to offline under a changed id.
     sync_id: str | None = None
-    # download_logs=True and the run finished uploading: the wrapper downloads its files.
     download_requested: bool = False
     # A SIGTERM handler already flushed and finished the run as preempted.
     preempted: bool = False
-    # The first non-zero exit code the scope's code finished the run with (``wandb.finish(exit_code=3)``,
-    # a failing ``with wandb.init()`` block): deferred to the scope's end, and used there (`_globals`).
+    # The first non-zero exit code the scope's code finished the run with (``wandb.finish(exit_code=3)``):
+    # deferred to the scope's end, and used there (`_globals`).
     requested_exit_code: int | None = None
-    # A ``report=True`` task's collector (`_report.Collector`) of the runs its tab shows.
-    report: Any = None
-    # While a sweep trial's run opens beside its body (`_early.PendingOpen`); None once open.
-    pending: Any = None
+    report: Any = None  # a ``report=True`` task's `_report.Collector`
+    pending: Any = None  # while a sweep trial's run opens beside its body (`_early.PendingOpen`)
+
+
+def run_dir(run: Any) -> str | None:
+    """The folder of ``run``'s files (the parent of ``run.dir``), or None for a run without one."""
+    return os.path.dirname(str(run.dir)) if getattr(run, "dir", None) else None
+
+
+class Forward:
+    """A stand-in that forwards attribute access to ``_target()``, resolved at each use."""
+
+    __slots__ = ()
+
+    def _target(self) -> Any:
+        raise NotImplementedError
+
+    def __getattr__(self, key: str) -> Any:
+        return getattr(self._target(), key)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        setattr(self._target(), key, value)
+
+    def __delattr__(self, key: str) -> None:
+        delattr(self._target(), key)
+
+    def __repr__(self) -> str:
+        return repr(self._target())
+
+
+class ForwardItems(Forward):
+    """`Forward` for a mapping (a run's config or summary): item access is forwarded too."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key: str) -> Any:
+        return self._target()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._target()[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._target()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._target()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._target())
+
+    def __len__(self) -> int:
+        return len(self._target().keys())
 
 
 # The scope's run together with the Flyte task data dict it was opened in (see `_task_data`).
@@ -65,9 +106,7 @@ class TrialHandle:
     """What a sweep launcher learns about the trial run opened inside `trial_scope()`.
 
     ``on_open`` (set by the launcher) is called with the wandb run right after it opens, before the
-    objective's body runs. ``summary`` is the run's final summary, as ``finish`` fetched it (or a
-    snapshot taken just before finishing, where wandb keeps none: a finished run's summary is no
-    longer readable).
+    objective's body runs. ``summary`` is the run's final summary.
     """
 
     on_open: Callable[[Any], None] | None = None
@@ -81,31 +120,25 @@ class TrialHandle:
         self.opened = True
         self.run_id = active.run_id
         self.offline = active.offline
-        run = active.run
-        if run is not None and getattr(run, "dir", None):
-            self.run_dir = os.path.dirname(str(run.dir))
-        if run is not None and self.on_open is not None:
-            self.on_open(run)
+        if active.run is not None:
+            self.run_dir = run_dir(active.run)
+            if self.on_open is not None:
+                self.on_open(active.run)
 
     def _closing(self, active: ActiveRun) -> None:
-        run = active.run
-        if run is None:
-            return
         from . import _compat
 
-        if _compat.keeps_final_summary(run):
-            return  # read in _closed(), from what finish fetched anyway: one service round trip fewer
-        self._read_summary(run)
+        # Where finish keeps the final summary it fetched, it is read in _closed (a round trip fewer);
+        # elsewhere a finished run's summary is no longer readable, so it is read now.
+        if active.run is not None and not _compat.keeps_final_summary(active.run):
+            self._read_summary(active.run)
 
     def _closed(self, active: ActiveRun) -> None:
-        """After ``finish``: the final summary wandb kept (or, when finish stopped early, the live one)."""
-        run = active.run
-        if run is None:
-            return
         from . import _compat
 
-        if not _compat.keeps_final_summary(run):
-            return  # read in _closing()
+        run = active.run
+        if run is None or not _compat.keeps_final_summary(run):
+            return
         final = _compat.final_summary(run)
         if final is not None:
             self.summary = final
@@ -144,8 +177,8 @@ def trial_context(**init_overrides: Any) -> dict[str, str]:
     """`trial_scope()` for a trial that runs as a Flyte action of its own: ``custom_context`` keys.
 
     Put them into the trial action's context: its ``@wandb_init`` scope opens the trial run with
-    these overrides (JSON, read back by `take_trial_overrides`). The trial run is no child of the
-    calling task's run, so the run a task's children would log into is blanked.
+    these overrides. The trial run is no child of the calling task's run, so the run a task's
+    children would log into is blanked.
     """
     from ._config import RUN_ID_KEY
 
@@ -171,11 +204,9 @@ def take_trial_overrides(custom_context: Mapping[str, str] | None = None) -> dic
 class OpenRuns:
     """The one registry of runs this process's tracked scopes opened and have not finished.
 
-    Everything that needs "the open runs" reads it: routing of wandb's module API (`_globals`), the
-    SIGTERM path (`_preempt`), the offline ``wandb sync`` notice, and children in the same process
-    that reuse their parent's run by id. Its first entry installs the process-wide pieces (the
-    module-API routes, the SIGTERM handler where the thread allows) and removing its last entry
-    takes them away again, so nothing outlives the runs that need it.
+    Its first entry installs the process-wide pieces (the module-API routes, the SIGTERM handler where
+    the thread allows) and removing its last entry takes them away again, so nothing outlives the
+    runs that need it.
     """
 
     def __init__(self) -> None:
@@ -186,27 +217,28 @@ class OpenRuns:
         # Sweep trials whose run is opening beside their body (`_early`): they route already.
         self._opening = 0
 
+    def _install_if_first(self) -> None:
+        from . import _globals
+
+        if not self._owned and not self._opening:
+            _globals.install()
+
     def add(self, active: ActiveRun, *, shareable: bool) -> None:
         """``active`` was opened by its scope; ``shareable``: children may reuse it by id."""
         from . import _globals, _preempt
 
         with self._lock:
-            first = not self._owned and not self._opening
+            self._install_if_first()
             self._owned[id(active)] = active
             if shareable and active.run_id:
                 self._shared[active.run_id] = [active.run, 1]
-            if first:
-                _globals.install()
         _preempt.arm()
         _globals.guard_finish(active.run)
 
     def opening(self) -> None:
         """A run is opening beside its scope's body: route the module API to its stand-in already."""
-        from . import _globals
-
         with self._lock:
-            if not self._owned and not self._opening:
-                _globals.install()
+            self._install_if_first()
             self._opening += 1
 
     def opened(self) -> None:
@@ -252,10 +284,9 @@ class OpenRuns:
     def take_all(self) -> list[ActiveRun]:
         """Every open run, each marked preempted (the SIGTERM path finishes them; scopes then skip it)."""
         with self._lock:
-            runs = list(self._owned.values())
-            for active in runs:
+            for active in self._owned.values():
                 active.preempted = True
-            return runs
+            return list(self._owned.values())
 
     def runs(self) -> list[Any]:
         """The open runs' wandb objects, oldest first."""
@@ -263,7 +294,6 @@ class OpenRuns:
             return [a.run for a in self._owned.values() if a.run is not None]
 
     def owner(self, run: Any) -> ActiveRun | None:
-        """The scope's record of ``run`` while it is open."""
         with self._lock:
             return next((a for a in self._owned.values() if a.run is run), None)
 
@@ -296,7 +326,7 @@ def _task_data() -> Any:
     """The running Flyte task's ``ctx.data`` dict (None outside a task), as an identity token.
 
     Each task attempt gets a dict of its own and ``@flyte.trace`` bodies share their task's, so it
-    tells "the task that opened this scope" apart from an untracked child task, which inherits the
+    tells the task that opened this scope apart from an untracked child task, which inherits the
     contextvar (local mode copies contextvars into children) but not the dict.
     """
     import flyte
@@ -311,12 +341,14 @@ def current() -> ActiveRun | None:
     return entry[0] if entry is not None else None
 
 
-def set_current(active: ActiveRun | None) -> Any:
-    return _current.set(None if active is None else (active, _task_data()))
-
-
-def reset_current(token: Any) -> None:
-    _current.reset(token)
+@contextmanager
+def current_run(active: ActiveRun | None) -> Iterator[None]:
+    """Make ``active`` the current scope's run in this context until the block ends."""
+    token = _current.set(None if active is None else (active, _task_data()))
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 def get_wandb_run() -> Any | None:
@@ -329,8 +361,7 @@ def get_wandb_run() -> Any | None:
     if entry is None:
         # 2.12 kept the run in the task's ctx.data; code (and tests) that put one there still find it.
         data = _task_data()
-        found = data.get(LEGACY_RUN_KEY) if isinstance(data, dict) else None
-        return found
+        return data.get(LEGACY_RUN_KEY) if isinstance(data, dict) else None
     active, opened_in = entry
     if opened_in is not _task_data():
         return None  # an untracked task below a tracked one: it has no run of its own
@@ -340,6 +371,4 @@ def get_wandb_run() -> Any | None:
 def get_wandb_run_dir() -> str | None:
     """Local directory of the current run's files (``run.dir``), or ``None`` without a run."""
     run = get_wandb_run()
-    if run is None:
-        return None
-    return str(run.dir)
+    return None if run is None else str(run.dir)
