@@ -18,9 +18,8 @@ from typing import Any
 def run_to_completion(coro: Coroutine[Any, Any, Any]) -> Any:
     """Run ``coro`` to its end from synchronous code and return its result (or raise its exception).
 
-    Without an event loop in this thread (an ``elastic_launch`` worker) it runs right here, so signal
-    handlers and ``torch.distributed`` keep the main thread. Under a running loop (Elastic local mode)
-    it runs on a fresh loop in a helper thread, with this context's variables, while the caller waits.
+    Here without a running loop (signal handlers and ``torch.distributed`` keep the main thread), else
+    on a fresh loop in a helper thread with this context's variables (Elastic local mode).
     """
     try:
         asyncio.get_running_loop()

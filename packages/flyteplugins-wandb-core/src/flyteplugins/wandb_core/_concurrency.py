@@ -132,11 +132,8 @@ async def finishing(func: Callable[..., T], *args: Any) -> T:
 
 @contextmanager
 def init_slot(reinit: Any) -> Iterator[None]:
-    """Hold around a ``wandb.init``: alone for the process's first and any not ``reinit="create_new"``.
-
-    The first starts wandb's service; another ``reinit`` makes wandb finish or publish global runs.
-    ``create_new`` inits run concurrently: wandb keeps their state apart (checked on wandb 0.30-0.31).
-    """
+    """Hold around a ``wandb.init``: alone for the process's first (it starts wandb's service) and where
+    ``reinit`` is not ``"create_new"`` (wandb then touches its globals); concurrent otherwise."""
     if _service_ready.is_set() and reinit == "create_new":
         yield
         return

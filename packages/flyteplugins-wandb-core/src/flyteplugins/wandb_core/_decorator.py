@@ -5,20 +5,17 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 import flyte
 
-from . import _elastic, _extras
+from . import _extras
 from ._config import RankScope, RunMode, explicit_settings
 from ._link import Wandb
 from ._scope import MARKER, _wrap
-from ._validate import (
-    WandbConfigError,
-    check_decorator_argument,
-    check_decorator_target,
-)
+from ._validate import WandbConfigError, check_decorator_argument, check_decorator_target
 
 __all__ = ["MARKER", "wandb_init"]
 
@@ -61,8 +58,18 @@ def _attach_links(task: Any, settings: dict[str, Any]) -> None:
         "_mode": settings.get("mode"),
         "_env_mode": (getattr(task, "env_vars", None) or {}).get("WANDB_MODE"),
     }
-    elastic = _extras.is_elastic(task)
-    links = _elastic.links(task, link_args, settings) if elastic else (Wandb(**link_args),)
+    links: tuple[Any, ...] = (Wandb(**link_args),)
+    if _extras.is_elastic(task):
+        handler = _extras.distributed()
+        if handler is not None:
+            links = tuple(handler.links_for_task(task, link_args, settings))
+        else:
+            warnings.warn(
+                f"Task {task.name!r} uses Elastic but rank handling is not installed; only global rank 0 "
+                f"will log. Install it with: {_extras.install_hint('distributed')}",
+                RuntimeWarning,
+                stacklevel=4,
+            )
     task.links = (*tuple(task.links or ()), *links)
 
 
@@ -102,16 +109,25 @@ def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False, log
             raise WandbConfigError(f"@wandb_init is applied twice to task {obj.name!r}.")
         track = _tracker(target, log_inputs)
         elastic = _extras.is_elastic(obj)
-        if elastic:
-            _elastic.check(obj, settings)
+        handler = _extras.distributed() if elastic else None
+        if handler is not None:  # rank handling refuses or warns about what cannot work on this task
+            handler.check_task(obj, settings)
         # Every check is done before the task changes (scripts/trace_run_mode.py follows the settings).
         _attach_links(obj, settings)
         # Inside the run's scope: outputs are logged to the run before it finishes.
         func = _with_outputs(target, log_outputs)
         # `func` is a dataclass field, so it survives `task.override(...)` (a dataclasses.replace);
         # mutating the task in place keeps the object the TaskEnvironment registered for deploys.
-        if elastic:
-            obj.func = _elastic.task_function(obj, func, settings, track, MARKER)
+        if elastic and inspect.iscoroutinefunction(func):
+            # The Elastic plugin calls the task function without awaiting it: a bridge runs the body.
+            from ._bridge import ElasticAsyncFunction, as_sync
+
+            obj.func = ElasticAsyncFunction(
+                func,
+                in_task=track(as_sync(func), settings, is_task=True, task=obj),
+                outside=track(func, settings, is_task=True, task=obj),
+            )
+            setattr(obj.func, MARKER, settings)
         else:
             obj.func = track(func, settings, is_task=True, task=obj)
         return obj

@@ -70,11 +70,8 @@ class PendingOpen:
 
 
 def eligible(scope: _Scope) -> bool:
-    """Whether this call's run may open beside its body.
-
-    Only runs this scope opens with ``on_error="continue"``: ``on_error="raise"`` must fail the task
-    before its body runs. Not reused runs, distributed ranks or ``report=True`` tasks.
-    """
+    """Whether this call's run may open beside its body: not where ``on_error="raise"`` must fail the task
+    before its body runs, nor for reused runs, distributed ranks or ``report=True`` tasks."""
     plan = scope.plan
     if plan is None or not scope.is_trial or plan.action != "init" or plan.on_error == "raise":
         return False
@@ -114,11 +111,7 @@ def settle(active: ActiveRun | None) -> ActiveRun | None:
 
 
 class PendingRun(Forward):
-    """The trial's run while it opens: config reads answer at once, everything else waits for the run.
-
-    A plain object (it does not pretend to be a ``wandb.Run``): once the run is open, `get_wandb_run()`
-    and ``wandb.run`` return the real run.
-    """
+    """The trial's run while it opens (no ``wandb.Run``): config reads answer at once, the rest waits."""
 
     __slots__ = ("_pending",)
 

@@ -48,11 +48,7 @@ _SAME_OR_IGNORED = ("project", "entity", "id", "group", "job_type")
 
 
 def _routed_run(module: types.ModuleType, what: str) -> Any | None:
-    """The tracked run ``what`` acts on for this caller; None where wandb's own global answers.
-
-    Raises:
-        RunRoutingError: No tracked caller, and several tracked runs are open.
-    """
+    """The tracked run ``what`` acts on for this caller, or None for wandb's own global run."""
     run = _caller_run()
     if run is not None:
         return run
@@ -144,10 +140,10 @@ def _run_of_calling_torch_hook(runs: list[Any]) -> Any | None:
 
 
 def _module_value(name: str) -> Callable[[types.ModuleType], Any]:
-    """The getter of ``wandb.<name>``: the caller's run's own attribute, else a late route.
+    """The getter of ``wandb.<name>``: the caller's run's own attribute, else one routed when used.
 
-    Where no tracked caller is known at access (a bare thread, or ``ctx.run(wandb.log, ...)``, which
-    reads ``wandb.log`` before entering the context), the value routes when it is used instead.
+    Late routing serves a bare thread, or ``ctx.run(wandb.log, ...)``, which reads ``wandb.log`` before
+    entering the context.
     """
     late: Any = _LateRouted(name) if name in _RUN_DATA else _late_function(name)
 
@@ -221,10 +217,7 @@ def _apply_init(run: Any, kwargs: dict[str, Any]) -> None:
 
 
 def _finish_for_caller(*args: Any, **kwargs: Any) -> None:
-    """``wandb.finish`` while tracked runs are open: a tracked scope's run stays open until it ends.
-
-    Takes what the installed wandb's ``finish`` takes (``quiet`` is gone from 0.31's).
-    """
+    """``wandb.finish`` while tracked runs are open: a tracked scope's run stays open until it ends."""
     module = sys.modules["wandb"]
     run = _caller_run()
     if run is None:
@@ -244,11 +237,7 @@ def _finish_for_caller(*args: Any, **kwargs: Any) -> None:
 
 
 def _deferred(run: Any, exit_code: int | None) -> None:
-    """A finish asked for inside the run's own scope: the run stays open, a failure it declares is kept.
-
-    The first non-zero exit code is what the run finishes with when its scope ends (a later plain
-    finish, a framework's tracker say, does not clear it).
-    """
+    """A finish asked for inside the run's scope: the run stays open; its first non-zero exit code is kept."""
     run_id = getattr(run, "id", "?")
     kept = ""
     if exit_code:

@@ -136,11 +136,7 @@ def _init(wandb: Any, kwargs: dict[str, Any], fields: dict[str, Any]) -> Any:
 
 
 def _untracked(wandb: Any, kwargs: dict[str, Any]) -> Any:
-    """A disabled run (the body's ``run.log``/``run.config`` calls work, nothing is recorded), or None.
-
-    wandb validates some arguments in every mode, disabled included (a tag it refuses, say): drop
-    them step by step, keeping the config the body may read.
-    """
+    """A disabled run (the body's ``run.log``/``run.config`` calls work, nothing is recorded), or None."""
     base = {"mode": "disabled", "reinit": "create_new"}
     attempts = [{**kwargs, **base}]
     if kwargs.get("config") is not None:
@@ -149,7 +145,7 @@ def _untracked(wandb: Any, kwargs: dict[str, Any]) -> Any:
     for attempt in attempts:
         try:
             return _init(wandb, attempt, {})
-        except Exception:  # try with less
+        except Exception:  # wandb validates some arguments in every mode (a tag it refuses): try with less
             continue
     return None
 
@@ -179,7 +175,9 @@ def _offline_fallback(
     return _untracked(wandb, kwargs), None, _describe(error)
 
 
-def _untracked_run(plan: RunPlan, run: Any) -> ActiveRun:
+def _not_tracked(plan: RunPlan, run: Any, why: str) -> ActiveRun:
+    """The disabled stand-in ``run`` (or None) after tracking failed, and the one line saying so."""
+    _notices.notice(f"{why}; run {plan.run_id!r} is not tracked; the task goes on.")
     return ActiveRun(
         run=run, run_id=plan.run_id, primary=True, plan=plan, offline=True, owner=True, untracked=True
     )
@@ -200,10 +198,9 @@ def start_run(plan: RunPlan) -> ActiveRun:
             raise WandbTrackingError(f"tracking failed for run {plan.run_id!r}: {_describe(exc)}") from exc
         import wandb
 
-        _notices.notice(
-            f"tracking failed ({_describe(exc)}); run {plan.run_id!r} is not tracked; the task goes on."
+        active = _not_tracked(
+            plan, _untracked(wandb, dict(plan.init_kwargs)), f"tracking failed ({_describe(exc)})"
         )
-        active = _untracked_run(plan, _untracked(wandb, dict(plan.init_kwargs)))
     if active.run is not None:
         # Children in this process may reuse a primary (or a plain) run of ours by its id.
         shareable = not active.untracked and (plan.primary or plan.action == "init")
@@ -224,37 +221,28 @@ def _start_run(plan: RunPlan) -> ActiveRun:
     base_url = _base_url(fields) if online else ""
     reason = _unreachable(base_url) if online else None
     if reason is None:
-        run, sync_id, untracked, reason = _try_init(wandb, plan, kwargs, fields, online, base_url)
+        started = time.monotonic()
+        try:
+            run = _init(wandb, kwargs, fields)
+        except Exception as exc:
+            if plan.on_error == "raise":
+                raise WandbTrackingError(f"wandb.init failed for run {plan.run_id!r}: {exc}") from exc
+            reason = f"wandb.init failed ({_describe(exc)})"
+            if not online:  # already offline: wandb refused the input itself
+                return _not_tracked(plan, _untracked(wandb, kwargs), reason)
+            # Only a server that kept wandb retrying until init_timeout is skipped for a while; a
+            # fast refusal (bad project, permissions) says nothing about other runs.
+            if time.monotonic() - started >= 0.8 * float(fields["init_timeout"]):
+                _trip(base_url, reason)
+        else:
+            return _opened(plan, run, kwargs, None, None)
     elif plan.on_error == "raise":
         raise WandbTrackingError(f"W&B is not reachable for run {plan.run_id!r}: {reason}")
-    else:
-        run, sync_id, untracked = _offline_fallback(wandb, kwargs, fields)
+    run, sync_id, untracked = _offline_fallback(wandb, kwargs, fields)
     if untracked is not None:
-        same = not online or untracked in (reason or "")
-        also = "" if same else f"; offline tracking failed too ({untracked})"
-        _notices.notice(f"{reason}{also}; run {plan.run_id!r} is not tracked; the task goes on.")
-        return _untracked_run(plan, run)
+        also = "" if untracked in reason else f"; offline tracking failed too ({untracked})"
+        return _not_tracked(plan, run, f"{reason}{also}")
     return _opened(plan, run, kwargs, reason, sync_id)
-
-
-def _try_init(
-    wandb: Any, plan: RunPlan, kwargs: dict[str, Any], fields: dict[str, Any], online: bool, base_url: str
-) -> tuple[Any, str | None, str | None, str | None]:
-    """``wandb.init`` as planned, else the fallback: (run, sync id, why untracked, why not as planned)."""
-    started = time.monotonic()
-    try:
-        return _init(wandb, kwargs, fields), None, None, None
-    except Exception as exc:
-        if plan.on_error == "raise":
-            raise WandbTrackingError(f"wandb.init failed for run {plan.run_id!r}: {exc}") from exc
-        reason = f"wandb.init failed ({_describe(exc)})"
-        if not online:  # already offline: wandb refused the input itself
-            return _untracked(wandb, kwargs), None, _describe(exc), reason
-        # Only a server that kept wandb retrying until init_timeout is skipped for a while; a
-        # fast refusal (bad project, permissions) says nothing about other runs.
-        if time.monotonic() - started >= 0.8 * float(fields["init_timeout"]):
-            _trip(base_url, reason)
-        return (*_offline_fallback(wandb, kwargs, fields), reason)
 
 
 def _opened(
@@ -283,7 +271,7 @@ def _opened(
 
 
 def reuse_run(plan: RunPlan) -> ActiveRun | None:
-    run = registry.acquire(plan.run_id) if plan.run_id else None
+    run = registry.shared_run(plan.run_id) if plan.run_id else None
     if run is None:
         return None
     return ActiveRun(run=run, run_id=plan.run_id, primary=False, plan=plan)  # not the owner: a reuse
@@ -297,10 +285,7 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
             confirm the upload within ``finish_timeout``.
     """
     run = active.run
-    if run is None:
-        return
-    if not active.owner:
-        registry.release(active.run_id or "")
+    if run is None or not active.owner:  # a reusing child's scope leaves the run to its owner
         return
     if not registry.closing(active):
         registry.closed()

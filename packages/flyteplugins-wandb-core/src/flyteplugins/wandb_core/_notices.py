@@ -44,11 +44,9 @@ def sync_command(run_dirs: list[str], *, online: bool = False, sync_id: str | No
 
 
 def offline_run_saved(run_id: str, run_dir: str, *, sync_id: str | None, others_open: bool) -> None:
-    """Record a finished offline run; print the sync line now unless other tracked runs are still open.
+    """Record a finished offline run; print the one sync line for all now unless other runs are still open.
 
-    Several runs finished while others are open get one line, printed when the last one finishes or
-    at interpreter exit. A run with ``sync_id`` needs ``--id``, which names one run: its line is
-    printed on its own at once.
+    A run with ``sync_id`` needs ``--id``, which names one run: its line is printed on its own at once.
     """
     if sync_id:
         notice(

@@ -97,11 +97,9 @@ def _finish_one(active: ActiveRun, errors: dict[str, str]) -> None:
 
 
 def _hold_logging(run: Any, released: threading.Event) -> None:
-    """Make ``run.log`` calls from the still-running task body wait while the process ends.
+    """Make the still-running body's ``run.log`` calls wait, not fail on the finished run, until ``released``.
 
-    Without this the body logs into a run being finished, and wandb's "run is finished" error fails
-    the task moments before the process dies anyway. If the process goes on, the calls proceed once
-    ``released`` is set and raise wandb's error: nothing logged after the signal is dropped silently.
+    If the process goes on, they then raise wandb's error: nothing logged after the signal is lost silently.
     """
     original = run.log
 

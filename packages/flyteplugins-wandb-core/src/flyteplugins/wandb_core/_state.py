@@ -202,18 +202,17 @@ def take_trial_overrides(custom_context: Mapping[str, str] | None = None) -> dic
 
 
 class OpenRuns:
-    """The one registry of runs this process's tracked scopes opened and have not finished.
+    """The runs this process's tracked scopes opened and have not finished (one registry).
 
-    Its first entry installs the process-wide pieces (the module-API routes, the SIGTERM handler where
-    the thread allows) and removing its last entry takes them away again, so nothing outlives the
-    runs that need it.
+    The first entry installs the module-API routes and the SIGTERM handler; removing the last takes
+    them away again, so nothing outlives the runs that need it.
     """
 
     def __init__(self) -> None:
         # Reentrant: the SIGTERM handler runs on the main thread, possibly while it holds the lock.
         self._lock = threading.RLock()
         self._owned: dict[int, ActiveRun] = {}  # id(active) -> a run a scope opened, oldest first
-        self._shared: dict[str, list[Any]] = {}  # run id -> [run, scopes using it], for reuse
+        self._shared: dict[str, Any] = {}  # run id -> run, for children in this process to reuse
         # Sweep trials whose run is opening beside their body (`_early`): they route already.
         self._opening = 0
 
@@ -231,7 +230,7 @@ class OpenRuns:
             self._install_if_first()
             self._owned[id(active)] = active
             if shareable and active.run_id:
-                self._shared[active.run_id] = [active.run, 1]
+                self._shared[active.run_id] = active.run
         _preempt.arm()
         _globals.guard_finish(active.run)
 
@@ -247,28 +246,17 @@ class OpenRuns:
             self._opening -= 1
         self.closed()
 
-    def acquire(self, run_id: str) -> Any | None:
+    def shared_run(self, run_id: str) -> Any | None:
         """The open run ``run_id`` for a child scope to log into, or None (it finished, or is not ours)."""
         with self._lock:
-            entry = self._shared.get(run_id)
-            if entry is None:
-                return None
-            entry[1] += 1
-            return entry[0]
-
-    def release(self, run_id: str) -> None:
-        with self._lock:
-            entry = self._shared.get(run_id)
-            if entry is not None and entry[1] > 1:
-                entry[1] -= 1
+            return self._shared.get(run_id)
 
     def closing(self, active: ActiveRun) -> bool:
         """``active``'s scope is finishing it: False when the SIGTERM path finished it already."""
         with self._lock:
             self._owned.pop(id(active), None)
-            shared = self._shared.get(active.run_id or "")
-            if shared is not None and shared[0] is active.run:
-                del self._shared[active.run_id or ""]
+            if active.run_id and self._shared.get(active.run_id) is active.run:
+                del self._shared[active.run_id]
             return not active.preempted
 
     def closed(self) -> None:
@@ -325,9 +313,8 @@ LEGACY_RUN_KEY = "_wandb_run"
 def _task_data() -> Any:
     """The running Flyte task's ``ctx.data`` dict (None outside a task), as an identity token.
 
-    Each task attempt gets a dict of its own and ``@flyte.trace`` bodies share their task's, so it
-    tells the task that opened this scope apart from an untracked child task, which inherits the
-    contextvar (local mode copies contextvars into children) but not the dict.
+    Each task attempt gets a dict of its own (``@flyte.trace`` bodies share their task's): an untracked
+    child task inherits the contextvar (local mode copies contextvars) but not the dict.
     """
     import flyte
 
