@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import flyte
+
 
 def run_to_completion(coro: Coroutine[Any, Any, Any]) -> Any:
     """Run ``coro`` to its end from synchronous code and return its result (or raise its exception).
@@ -53,8 +55,6 @@ def as_sync(func: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]
 
 
 def _in_task_context() -> bool:
-    import flyte
-
     return bool(flyte.ctx())
 
 

@@ -11,7 +11,8 @@ from typing import Any, TypeVar, overload
 
 import flyte
 
-from . import _extras
+from . import _extras, _metadata
+from ._bridge import ElasticAsyncFunction, as_sync
 from ._config import RankScope, RunMode, explicit_settings
 from ._link import Wandb
 from ._scope import MARKER, _wrap
@@ -85,8 +86,6 @@ def _tracker(func: Callable[..., Any], log_inputs: bool) -> Callable[..., Callab
     """`_wrap`, or with ``log_inputs`` `_wrap` under a wrapper that hands the call's inputs to its scope."""
     if not log_inputs:
         return _wrap
-    from . import _metadata
-
     _metadata.check_input_names("@wandb_init", func)
 
     def wrap(inner: Callable[..., Any], settings: dict[str, Any], **kw: Any) -> Callable[..., Any]:
@@ -120,8 +119,6 @@ def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False, log
         # mutating the task in place keeps the object the TaskEnvironment registered for deploys.
         if elastic and inspect.iscoroutinefunction(func):
             # The Elastic plugin calls the task function without awaiting it: a bridge runs the body.
-            from ._bridge import ElasticAsyncFunction, as_sync
-
             obj.func = ElasticAsyncFunction(
                 func,
                 in_task=track(as_sync(func), settings, is_task=True, task=obj),

@@ -6,11 +6,14 @@ run is being opened with, everything else waits for the real run, so nothing is 
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import dataclasses
 import threading
 from typing import TYPE_CHECKING, Any
 
+from . import _concurrency
+from ._runtime import OFFLINE_MODES
 from ._state import ActiveRun, Forward, ForwardItems, registry
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,15 +36,13 @@ class PendingOpen:
         self.error: BaseException | None = None
         self.config: dict[str, Any] = dict(plan.init_kwargs.get("config") or {})
         self.proxy = PendingRun(self)
-        from ._lifecycle import _OFFLINE_MODES  # at call time: importing core stays light
-
         # What the body sees while the run opens; filled in from the real ActiveRun once it is open.
         self.active = ActiveRun(
             run=self.proxy,
             run_id=plan.run_id,
             primary=plan.primary,
             plan=plan,
-            offline=str(plan.init_kwargs.get("mode") or "") in _OFFLINE_MODES,
+            offline=str(plan.init_kwargs.get("mode") or "") in OFFLINE_MODES,
             owner=True,
             pending=self,
         )
@@ -82,8 +83,6 @@ def start(scope: _Scope) -> PendingOpen | None:
     """Start opening an `eligible` call's run beside its body; None where it must open first."""
     if not eligible(scope):
         return None
-    from . import _concurrency
-
     pending = PendingOpen(scope)
     # On the early-open pool, with the caller's contextvars (Flyte's context, the trial's): a body
     # that needs its run before its first await blocks its loop, so the open must not wait for it.
@@ -93,8 +92,6 @@ def start(scope: _Scope) -> PendingOpen | None:
 
 async def opened(pending: PendingOpen) -> None:
     """Wait for ``pending``'s open without blocking the event loop, even while being cancelled."""
-    import asyncio
-
     if pending.ready.is_set():
         return
     try:

@@ -13,7 +13,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from . import _notices
+from . import _early, _notices
 from ._state import ForwardItems, current, registry
 
 
@@ -52,8 +52,8 @@ def _routed_run(module: types.ModuleType, what: str) -> Any | None:
     run = _caller_run()
     if run is not None:
         return run
-    run, ambiguous = _fallback_run(module)
-    if ambiguous:
+    run = _fallback_run(module)
+    if run is None and len(registry.runs()) > 1:
         ids = ", ".join(str(getattr(r, "id", "?")) for r in registry.runs())
         raise RunRoutingError(
             f"{what} was called outside any @wandb_init task or function while several tracked runs are "
@@ -106,18 +106,13 @@ def _caller_run() -> Any | None:
     return active.run if active is not None else None
 
 
-def _fallback_run(module: types.ModuleType) -> tuple[Any | None, bool]:
-    """For a caller with no tracked scope: (run, ambiguous)."""
+def _fallback_run(module: types.ModuleType) -> Any | None:
+    """The run of a caller with no tracked scope, where one can tell."""
     own = module.__dict__.get("run")
     if own is not None:  # the user's own plain wandb.init outside tracked code: wandb's global
-        return own, False
+        return own
     runs = registry.runs()
-    if len(runs) == 1:
-        return runs[0], False
-    hooked = _run_of_calling_torch_hook(runs)
-    if hooked is not None:
-        return hooked, False
-    return None, len(runs) > 1
+    return runs[0] if len(runs) == 1 else _run_of_calling_torch_hook(runs)
 
 
 # wandb.watch's hooks log through the global wandb.run (TorchHistory.log_tensor_stats). On a GPU,
@@ -157,7 +152,7 @@ def _module_value(name: str) -> Callable[[types.ModuleType], Any]:
 def _get_run(module: types.ModuleType) -> Any:
     # Reads never raise: wandb reads wandb.run itself (in Run.finish, from any thread).
     run = _caller_run()
-    return run if run is not None else _fallback_run(module)[0]
+    return run if run is not None else _fallback_run(module)
 
 
 def _init_for_caller(*args: Any, **kwargs: Any) -> Any:
@@ -166,14 +161,10 @@ def _init_for_caller(*args: Any, **kwargs: Any) -> Any:
     original = module.__dict__["init"]
     if kwargs.get("reinit") == "create_new":
         return original(*args, **kwargs)  # an explicit request for a run of its own
+    _early.settle(current())  # a sweep trial's run still opening: the real run, once open
     run = _routed_run(module, "wandb.init()")
     if run is None:
         return original(*args, **kwargs)
-    from . import _early
-
-    active = _early.settle(current())
-    if active is not None and active.run is not None:
-        run = active.run
     _apply_init(run, kwargs)
     return run
 
@@ -225,7 +216,7 @@ def _finish_for_caller(*args: Any, **kwargs: Any) -> None:
             module.__dict__["finish"](*args, **kwargs)
             return
         # A worker thread of the process's single tracked run: that run's code, as for wandb.log.
-        run = _fallback_run(module)[0]
+        run = _fallback_run(module)
         if run is None:
             _notices.notice_once(
                 "finish:untracked",

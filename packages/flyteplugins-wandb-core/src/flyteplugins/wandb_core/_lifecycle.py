@@ -15,10 +15,12 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
+import wandb
+
 from . import _compat, _concurrency, _notices, _offline, _persist, _requirements, _rewind
 from ._globals import real_finish
 from ._resolve import RunPlan
-from ._runtime import FAILED_EXIT_CODE, netrc_has_entry
+from ._runtime import FAILED_EXIT_CODE, OFFLINE_MODES, netrc_has_entry
 from ._state import ActiveRun, registry, run_dir
 from ._validate import WandbConfigError, WandbTrackingError
 from ._wandb_checks import check_against_installed_wandb
@@ -35,7 +37,6 @@ FILE_WRITE_TIMEOUT = 10.0
 # How long later runs to a server found unreachable skip the online attempt.
 BREAKER_SECONDS = 60.0
 
-_OFFLINE_MODES = ("offline", "disabled", "dryrun")
 _SHARED_FIELDS = ("mode", "x_primary", "x_label", "x_update_finish_state")
 
 # base URL -> (monotonic time until which online attempts are skipped, reason)
@@ -43,7 +44,7 @@ _breaker: dict[str, tuple[float, str]] = {}
 _breaker_lock = threading.Lock()
 
 
-def _settings(wandb: Any, fields: dict[str, Any]) -> Any:
+def _settings(fields: dict[str, Any]) -> Any:
     known = set(getattr(wandb.Settings, "model_fields", {}) or {})
     usable = {k: v for k, v in fields.items() if not known or k in known}
     dropped = sorted(set(fields) - set(usable))
@@ -122,20 +123,20 @@ def _unreachable(base_url: str) -> str | None:
     return reason
 
 
-def _init(wandb: Any, kwargs: dict[str, Any], fields: dict[str, Any]) -> Any:
+def _init(kwargs: dict[str, Any], fields: dict[str, Any]) -> Any:
     # The package list is read once per process, not once per run (_requirements).
     fields, record_requirements = _requirements.take_over(kwargs, fields)
     # wandb's own init, past the route user code sees while tracked runs are open (`_globals`).
     init = vars(wandb).get("init", wandb.init)
     with _concurrency.init_slot(kwargs.get("reinit", fields.get("reinit"))):
-        settings = _settings(wandb, fields) if fields else None
+        settings = _settings(fields) if fields else None
         run = _rewind.init(init, kwargs, settings, _base_url(fields))  # rewound to a checkpoint on resume
     if record_requirements:
         _requirements.record(run)
     return run
 
 
-def _untracked(wandb: Any, kwargs: dict[str, Any]) -> Any:
+def _untracked(kwargs: dict[str, Any]) -> Any:
     """A disabled run (the body's ``run.log``/``run.config`` calls work, nothing is recorded), or None."""
     base = {"mode": "disabled", "reinit": "create_new"}
     attempts = [{**kwargs, **base}]
@@ -144,20 +145,18 @@ def _untracked(wandb: Any, kwargs: dict[str, Any]) -> Any:
     attempts.append(base)
     for attempt in attempts:
         try:
-            return _init(wandb, attempt, {})
+            return _init(attempt, {})
         except Exception:  # wandb validates some arguments in every mode (a tag it refuses): try with less
             continue
     return None
 
 
-def _offline_fallback(
-    wandb: Any, kwargs: dict[str, Any], fields: dict[str, Any]
-) -> tuple[Any, str | None, str | None]:
+def _offline_fallback(kwargs: dict[str, Any], fields: dict[str, Any]) -> tuple[Any, str | None, str | None]:
     """Open the run offline after W&B failed: (run, id to sync it to if different, why offline failed)."""
     kwargs = {**kwargs, "mode": "offline"}
     fields = {k: v for k, v in fields.items() if k not in _SHARED_FIELDS}
     try:
-        return _init(wandb, kwargs, fields), None, None
+        return _init(kwargs, fields), None, None
     except Exception as first:
         error: Exception = first
         if kwargs.get("id"):
@@ -167,12 +166,12 @@ def _offline_fallback(
             sync_id = str(kwargs["id"])
             kwargs["id"] = f"{sync_id}-offline-{int(time.time() * 1000) % 100000:05d}"
             try:
-                return _init(wandb, kwargs, fields), sync_id, None
+                return _init(kwargs, fields), sync_id, None
             except Exception as second:
                 # The same refusal twice means the input itself; otherwise the second one is news.
                 error = first if _describe(second) == _describe(first) else second
     # Even offline failed (a refused input, a read-only disk, ...): the task still runs, untracked.
-    return _untracked(wandb, kwargs), None, _describe(error)
+    return _untracked(kwargs), None, _describe(error)
 
 
 def _not_tracked(plan: RunPlan, run: Any, why: str) -> ActiveRun:
@@ -196,11 +195,7 @@ def start_run(plan: RunPlan) -> ActiveRun:
     except Exception as exc:
         if plan.on_error == "raise":
             raise WandbTrackingError(f"tracking failed for run {plan.run_id!r}: {_describe(exc)}") from exc
-        import wandb
-
-        active = _not_tracked(
-            plan, _untracked(wandb, dict(plan.init_kwargs)), f"tracking failed ({_describe(exc)})"
-        )
+        active = _not_tracked(plan, _untracked(dict(plan.init_kwargs)), f"tracking failed ({_describe(exc)})")
     if active.run is not None:
         # Children in this process may reuse a primary (or a plain) run of ours by its id.
         shareable = not active.untracked and (plan.primary or plan.action == "init")
@@ -209,27 +204,25 @@ def start_run(plan: RunPlan) -> ActiveRun:
 
 
 def _start_run(plan: RunPlan) -> ActiveRun:
-    import wandb
-
     check_against_installed_wandb(f"run {plan.run_id!r}", wandb, plan.init_kwargs, plan.settings)
     kwargs = dict(plan.init_kwargs)
     fields = dict(plan.settings)
     fields.setdefault("finish_timeout", plan.finish_timeout or DEFAULT_FINISH_TIMEOUT)
     fields.setdefault("init_timeout", DEFAULT_INIT_TIMEOUT)
     mode = kwargs.get("mode") or fields.get("mode") or os.environ.get("WANDB_MODE") or "online"
-    online = mode not in _OFFLINE_MODES
+    online = mode not in OFFLINE_MODES
     base_url = _base_url(fields) if online else ""
     reason = _unreachable(base_url) if online else None
     if reason is None:
         started = time.monotonic()
         try:
-            run = _init(wandb, kwargs, fields)
+            run = _init(kwargs, fields)
         except Exception as exc:
             if plan.on_error == "raise":
                 raise WandbTrackingError(f"wandb.init failed for run {plan.run_id!r}: {exc}") from exc
             reason = f"wandb.init failed ({_describe(exc)})"
             if not online:  # already offline: wandb refused the input itself
-                return _not_tracked(plan, _untracked(wandb, kwargs), reason)
+                return _not_tracked(plan, _untracked(kwargs), reason)
             # Only a server that kept wandb retrying until init_timeout is skipped for a while; a
             # fast refusal (bad project, permissions) says nothing about other runs.
             if time.monotonic() - started >= 0.8 * float(fields["init_timeout"]):
@@ -238,7 +231,7 @@ def _start_run(plan: RunPlan) -> ActiveRun:
             return _opened(plan, run, kwargs, None, None)
     elif plan.on_error == "raise":
         raise WandbTrackingError(f"W&B is not reachable for run {plan.run_id!r}: {reason}")
-    run, sync_id, untracked = _offline_fallback(wandb, kwargs, fields)
+    run, sync_id, untracked = _offline_fallback(kwargs, fields)
     if untracked is not None:
         also = "" if untracked in reason else f"; offline tracking failed too ({untracked})"
         return _not_tracked(plan, run, f"{reason}{also}")

@@ -15,7 +15,8 @@ import threading
 import time
 from typing import Any
 
-from . import _compat
+from . import _compat, _notices, _persist
+from ._globals import real_finish
 from ._state import ActiveRun, registry, run_dir
 
 # Seconds for flushing and finishing every open run: well under Kubernetes' 30 s grace period.
@@ -84,8 +85,6 @@ def disarm() -> None:
 
 
 def _finish_one(active: ActiveRun, errors: dict[str, str]) -> None:
-    from ._globals import real_finish
-
     try:
         active.run.mark_preempting()
     except Exception as exc:  # an older wandb, or the service already gone: still finish
@@ -120,8 +119,6 @@ def preempt_open_runs(
     Called by the SIGTERM handler (which passes ``released``: logging waits until it is set);
     callable directly by code that handles preemption itself.
     """
-    from . import _notices, _persist
-
     # A handler earlier in the chain (user code that finished a run itself) may have finished some.
     runs = [a for a in registry.take_all() if a.run is not None and not _compat.is_finished(a.run)]
     if not runs:

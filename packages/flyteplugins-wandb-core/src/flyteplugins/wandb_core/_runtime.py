@@ -9,6 +9,9 @@ from typing import NamedTuple
 # The exit code a run is finished with when its task failed (or its rank was torn down).
 FAILED_EXIT_CODE = 1
 
+# The wandb modes in which a run is not sent to a server.
+OFFLINE_MODES = ("offline", "disabled", "dryrun")
+
 # Where wandb sends API calls when nothing else names a server.
 DEFAULT_API_URL = "https://api.wandb.ai"
 # W&B cloud's UI (links); here so that the link code needs no resolver at import.

@@ -14,6 +14,8 @@ import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+import flyte
+
 from . import _concurrency, _early, _extras, _metadata
 from ._config import (
     RUN_ENTITY_KEY,
@@ -48,8 +50,6 @@ MARKER = "__flyteplugins_wandb__"
 
 def _task_info(is_task: bool, enclosing: ActiveRun | None) -> tuple[TaskInfo, dict[str, Any], Any]:
     """What the running code knows: (the resolver's view, the context's settings, Flyte's context)."""
-    import flyte
-
     # The resolver loads with the first tracked call, not at `import flyteplugins.wandb`.
     from ._resolve import TaskInfo
 
@@ -212,8 +212,6 @@ class _Scope:
         if not self.in_task or active is None or active.run is None or plan is None or not plan.advertise:
             yield
             return
-        import flyte
-
         if active.pending is not None and plan.init_kwargs.get("project"):
             # Still opening: the names it opens under, as a child would otherwise read them from it.
             project, entity = plan.init_kwargs.get("project"), plan.init_kwargs.get("entity")

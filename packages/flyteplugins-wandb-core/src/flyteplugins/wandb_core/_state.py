@@ -12,6 +12,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+import flyte
+
+from ._config import RUN_ID_KEY
+
 
 @dataclass
 class ActiveRun:
@@ -180,8 +184,6 @@ def trial_context(**init_overrides: Any) -> dict[str, str]:
     these overrides. The trial run is no child of the calling task's run, so the run a task's
     children would log into is blanked.
     """
-    from ._config import RUN_ID_KEY
-
     return {TRIAL_CONTEXT_KEY: json.dumps(init_overrides), RUN_ID_KEY: ""}
 
 
@@ -316,8 +318,6 @@ def _task_data() -> Any:
     Each task attempt gets a dict of its own (``@flyte.trace`` bodies share their task's): an untracked
     child task inherits the contextvar (local mode copies contextvars) but not the dict.
     """
-    import flyte
-
     ctx = flyte.ctx()
     return getattr(ctx, "data", None) if ctx else None
 
