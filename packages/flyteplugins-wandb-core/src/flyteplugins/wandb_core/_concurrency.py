@@ -17,11 +17,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# Opens and finishes get pools of their own: in one shared pool a fan-out of 200 children opened all
-# 200 runs before the first could finish. Measured on that fan-out (benchmarks/bench_fanout.py):
-# every stream wandb-core holds costs memory. With 2 opens at a time and no backpressure, ~90 runs
-# were open at once and wandb-core peaked at 1.6x upstream's memory; with a backlog of 16, ~19 and
-# 1.1x, at the same wall time. Finishing mostly waits on the service, so many finishes overlap usefully.
+# Pools of their own: in one shared pool a 200-child fan-out opened all 200 runs before the first could
+# finish. On that fan-out (benchmarks/bench_fanout.py), 2 opens at a time without backpressure kept ~90
+# runs open and wandb-core at 1.6x upstream's memory; with a backlog of 16, ~19 and 1.1x, in the same
+# wall time. Finishing mostly waits on the service, so many finishes overlap usefully.
 OPEN_WORKERS = 2
 FINISH_WORKERS = 16
 # Backpressure: a new run waits while BACKLOG runs are held up elsewhere: opened but their task not

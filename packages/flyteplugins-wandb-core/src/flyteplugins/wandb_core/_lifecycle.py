@@ -263,13 +263,6 @@ def _opened(
     )
 
 
-def reuse_run(plan: RunPlan) -> ActiveRun | None:
-    run = registry.shared_run(plan.run_id) if plan.run_id else None
-    if run is None:
-        return None
-    return ActiveRun(run=run, run_id=plan.run_id, primary=False, plan=plan)  # not the owner: a reuse
-
-
 def finish_run(active: ActiveRun, error: BaseException | None) -> None:
     """Finish the run this scope opened; a failing scope records a non-zero exit code.
 

@@ -17,14 +17,7 @@ from typing import TYPE_CHECKING, Any
 import flyte
 
 from . import _concurrency, _early, _extras, _metadata
-from ._config import (
-    RUN_ENTITY_KEY,
-    RUN_HOST_KEY,
-    RUN_ID_KEY,
-    RUN_OFFLINE_KEY,
-    RUN_PROJECT_KEY,
-    parse_context,
-)
+from ._config import RUN_ENTITY_KEY, RUN_HOST_KEY, RUN_ID_KEY, RUN_OFFLINE_KEY, RUN_PROJECT_KEY, parse_context
 from ._runtime import wandb_server
 from ._state import (
     TRIAL_CONTEXT_KEY,
@@ -147,15 +140,17 @@ class _Scope:
         return self.plan
 
     def open(self) -> None:
-        from ._lifecycle import reuse_run, start_run
+        from ._lifecycle import start_run
 
         plan = self.plan
         assert plan is not None
         if plan.action == "skip":
             self.active = ActiveRun(run=None, run_id=plan.run_id, primary=False, plan=plan)
         elif plan.action == "reuse":
-            self.active = reuse_run(plan)
-            if self.active is None:  # the ancestor already finished: open our own part
+            run = registry.shared_run(plan.run_id) if plan.run_id else None
+            if run is not None:  # a reuse: this scope is not the run's owner
+                self.active = ActiveRun(run=run, run_id=plan.run_id, primary=False, plan=plan)
+            else:  # the ancestor already finished: open our own part
                 plan.action = "init"
                 plan.init_kwargs.update(id=plan.run_id, resume="allow", reinit="create_new")
         if self.active is None:
@@ -200,18 +195,18 @@ class _Scope:
 
     @contextlib.contextmanager
     def exposed(self, pending: _early.PendingOpen | None) -> Iterator[None]:
-        """The body's run (``pending``'s stand-in while it opens) as the current run and the children's."""
+        """The body's run (``pending``'s stand-in while it opens) as the current run, advertised to child
+        tasks through custom_context."""
         active = pending.active if pending is not None else self.active
-        with current_run(active), self.children_context(active):
-            yield
-
-    @contextlib.contextmanager
-    def children_context(self, active: ActiveRun | None) -> Iterator[None]:
-        """Advertise the run to child tasks through custom_context."""
         plan = self.plan
-        if not self.in_task or active is None or active.run is None or plan is None or not plan.advertise:
-            yield
-            return
+        with current_run(active):
+            if not self.in_task or active is None or active.run is None or plan is None or not plan.advertise:
+                yield
+                return
+            with flyte.custom_context(**self._advertised(active, plan)):
+                yield
+
+    def _advertised(self, active: ActiveRun, plan: RunPlan) -> dict[str, str]:
         if active.pending is not None and plan.init_kwargs.get("project"):
             # Still opening: the names it opens under, as a child would otherwise read them from it.
             project, entity = plan.init_kwargs.get("project"), plan.init_kwargs.get("entity")
@@ -230,8 +225,7 @@ class _Scope:
         }
         if plan.host:
             values[RUN_HOST_KEY] = plan.host
-        with flyte.custom_context(**values):
-            yield
+        return values
 
 
 def _async_wrapper(
