@@ -81,8 +81,7 @@ _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "A
 def probe(base_url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
     """Why ``base_url`` cannot be reached (a short reason), or None when a TCP connection opens.
 
-    Only the TCP handshake is tried: it is what fails when a server is down or a host unreachable.
-    Behind an HTTP proxy the direct connection says nothing, so the probe is skipped there.
+    Only the TCP handshake is tried; behind an HTTP proxy a direct connection says nothing, so none is.
     """
     parsed = urlparse(base_url)
     if any(os.environ.get(name) for name in _PROXY_VARIABLES) or not parsed.hostname:
@@ -185,8 +184,7 @@ def _not_tracked(plan: RunPlan, run: Any, why: str) -> ActiveRun:
 def start_run(plan: RunPlan) -> ActiveRun:
     """Call ``wandb.init`` for ``plan``; fall back to offline, then untracked, unless ``on_error == "raise"``.
 
-    With ``on_error="continue"`` this never raises: whatever goes wrong, the task runs, and exactly
-    one ``wandb:`` line says what happened to its tracking.
+    With ``on_error="continue"`` it never raises, and exactly one ``wandb:`` line says what happened.
     """
     try:
         active = _start_run(plan)

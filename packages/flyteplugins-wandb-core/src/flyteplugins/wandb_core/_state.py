@@ -180,9 +180,8 @@ TRIAL_CONTEXT_KEY = "_wandb_sweep_trial"
 def trial_context(**init_overrides: Any) -> dict[str, str]:
     """`trial_scope()` for a trial that runs as a Flyte action of its own: ``custom_context`` keys.
 
-    Put them into the trial action's context: its ``@wandb_init`` scope opens the trial run with
-    these overrides. The trial run is no child of the calling task's run, so the run a task's
-    children would log into is blanked.
+    Put them into the trial action's context: its ``@wandb_init`` scope opens the trial run with these
+    overrides (and not as a child of the calling task's run).
     """
     return {TRIAL_CONTEXT_KEY: json.dumps(init_overrides), RUN_ID_KEY: ""}
 
