@@ -59,13 +59,8 @@ def _in_task_context() -> bool:
 
 
 class ElasticAsyncFunction:
-    """The task function of a tracked ``async def`` Elastic task (see the module docstring).
-
-    Args:
-        original: The user's coroutine function (its signature, name and code are what Flyte sees).
-        in_task: The tracked synchronous wrapper of ``as_sync(original)``, used inside a task context.
-        outside: The tracked coroutine-function wrapper of ``original``, used outside one.
-    """
+    """The task function of a tracked ``async def`` Elastic task: ``in_task`` (the tracked wrapper of
+    ``as_sync(original)``) inside a task context, ``outside`` (that of ``original``) elsewhere."""
 
     def __init__(
         self,

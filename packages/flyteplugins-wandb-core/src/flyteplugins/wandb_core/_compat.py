@@ -16,15 +16,12 @@ CHECKED_NEWEST = "0.31.0"
 
 
 def configured_base_url() -> str:
-    """The API URL the next ``wandb.init`` will use: environment, settings files, defaults, in wandb's order.
-
-    ``wandb_setup.singleton().settings.base_url``; else ``WANDB_BASE_URL``, then W&B cloud.
-    """
+    """The API URL the next ``wandb.init`` will use (``wandb_setup.singleton().settings.base_url``)."""
     try:
         from wandb.sdk import wandb_setup
 
         return str(wandb_setup.singleton().settings.base_url)
-    except Exception:  # a private API moved: the documented variable still works
+    except Exception:  # a private API moved: the documented variable, then W&B cloud
         return os.environ.get("WANDB_BASE_URL") or DEFAULT_API_URL
 
 
@@ -75,15 +72,12 @@ def installed_distributions() -> list[Any]:
 
 
 def saves_requirements_by_default() -> bool:
-    """Whether a ``wandb.init`` without ``x_save_requirements`` would record requirements.
-
-    ``wandb_setup.singleton().settings``; else the documented ``WANDB__SAVE_REQUIREMENTS`` variable.
-    """
+    """Whether a ``wandb.init`` without ``x_save_requirements`` would record requirements."""
     try:
         from wandb.sdk import wandb_setup
 
         return bool(wandb_setup.singleton().settings.x_save_requirements)
-    except Exception:
+    except Exception:  # a private API moved: the documented variable
         return os.environ.get("WANDB__SAVE_REQUIREMENTS", "true").lower() not in ("false", "0", "no")
 
 

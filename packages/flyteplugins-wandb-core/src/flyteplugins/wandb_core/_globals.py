@@ -224,11 +224,13 @@ def _finish_for_caller(*args: Any, **kwargs: Any) -> None:
                 "their own task when it ends.",
             )
             return
-    _deferred(run, kwargs.get("exit_code", args[0] if args else None))
+    _deferred(run, args, kwargs)
 
 
-def _deferred(run: Any, exit_code: int | None) -> None:
-    """A finish asked for inside the run's scope: the run stays open; its first non-zero exit code is kept."""
+def _deferred(run: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """``finish(*args, **kwargs)`` asked for inside the run's scope: the run stays open; its first
+    non-zero exit code is kept for when the scope finishes it."""
+    exit_code = kwargs.get("exit_code", args[0] if args else None)
     run_id = getattr(run, "id", "?")
     kept = ""
     if exit_code:
@@ -300,7 +302,7 @@ def guard_finish(run: Any) -> None:
 
         def finish(*args: Any, _name: str = name, **kwargs: Any) -> None:
             if _called_by_task_code(run) and registry.owner(run) is not None:
-                _deferred(run, kwargs.get("exit_code", args[0] if args else None))
+                _deferred(run, args, kwargs)
                 return
             _unguard(run)
             getattr(run, _name)(*args, **kwargs)

@@ -57,15 +57,15 @@ def arm(*, keep: bool = False) -> bool:
     return True
 
 
-def arm_for_flyte_task(module_name: str | None) -> bool:
+def arm_for_flyte_task(module_name: str | None) -> None:
     """At decoration: arm only where Flyte is about to start tasks in this process.
 
     That is Flyte's task entrypoint loading the task's module, or a script run as ``__main__`` (its
     own ``flyte.run`` follows); merely importing a module with tracked tasks changes nothing.
     """
-    starting = module_name == "__main__" or "flyte._bin.runtime" in sys.modules
-    # Kept for the process's life: it exists to run tasks, and a run may open off the main thread.
-    return arm(keep=True) if starting else False
+    if module_name == "__main__" or "flyte._bin.runtime" in sys.modules:
+        # Kept for the process's life: it exists to run tasks, and a run may open off the main thread.
+        arm(keep=True)
 
 
 def disarm() -> None:
