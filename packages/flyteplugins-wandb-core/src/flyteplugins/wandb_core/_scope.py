@@ -90,6 +90,7 @@ class _Scope:
         self.is_trial = False
         # Rank handling (the flyteplugins.wandb_distributed module), when this call runs on a torchrun rank.
         self.dist: ModuleType | None = None
+        self.error: BaseException | None = None  # what the body raised
 
     def plan_run(self) -> RunPlan:
         from ._resolve import RunPlan, merge_settings, resolve_run
@@ -164,10 +165,10 @@ class _Scope:
 
             _report.on_open(self)
 
-    def close(self, error: BaseException | None) -> None:
+    def close(self) -> None:
         from ._lifecycle import finish_run
 
-        active = self.active
+        error, active = self.error, self.active
         if active is None:
             return
         if self.trial_handle is not None:
@@ -195,18 +196,22 @@ class _Scope:
 
     @contextlib.contextmanager
     def exposed(self, pending: _early.PendingOpen | None) -> Iterator[None]:
-        """The body's run (``pending``'s stand-in while it opens) as the current run, advertised to child
-        tasks through custom_context."""
+        """Around the body: its run (``pending``'s stand-in while it opens) is the current run and is
+        advertised to child tasks through custom_context; what the body raises is kept for `close`."""
         active = pending.active if pending is not None else self.active
-        plan = self.plan
-        with current_run(active):
-            if not self.in_task or active is None or active.run is None or plan is None or not plan.advertise:
+        values = self._advertised(active)
+        children = flyte.custom_context(**values) if values else contextlib.nullcontext()
+        try:
+            with current_run(active), children:
                 yield
-                return
-            with flyte.custom_context(**self._advertised(active, plan)):
-                yield
+        except BaseException as exc:
+            self.error = exc
+            raise
 
-    def _advertised(self, active: ActiveRun, plan: RunPlan) -> dict[str, str]:
+    def _advertised(self, active: ActiveRun | None) -> dict[str, str] | None:
+        plan = self.plan
+        if not self.in_task or active is None or active.run is None or plan is None or not plan.advertise:
+            return None
         if active.pending is not None and plan.init_kwargs.get("project"):
             # Still opening: the names it opens under, as a child would otherwise read them from it.
             project, entity = plan.init_kwargs.get("project"), plan.init_kwargs.get("entity")
@@ -240,17 +245,13 @@ def _async_wrapper(
         pending = _early.start(scope)
         if pending is None:
             await _concurrency.opening(scope.open)
-        error: BaseException | None = None
         try:
             with scope.exposed(pending):
                 result = await func(*args, **kwargs)
-        except BaseException as exc:
-            error = exc
-            raise
         finally:
             if pending is not None:
                 await _early.opened(pending)
-            await _concurrency.finishing(scope.close, error)
+            await _concurrency.finishing(scope.close)
         if pending is not None:
             pending.wait()  # raises what the open raised, once the body's result is safe
         if scope.active is not None and scope.active.download_requested:
@@ -273,18 +274,14 @@ def _sync_wrapper(
         pending = _early.start(scope)
         if pending is None:
             scope.open()
-        error: BaseException | None = None
         try:
             with scope.exposed(pending):
                 result = func(*args, **kwargs)
-        except BaseException as exc:
-            error = exc
-            raise
         finally:
             if pending is not None:
                 pending.ready.wait()
             with _concurrency.finish_pending():
-                scope.close(error)
+                scope.close()
         if pending is not None:
             pending.wait()  # raises what the open raised
         if scope.active is not None and scope.active.download_requested:
