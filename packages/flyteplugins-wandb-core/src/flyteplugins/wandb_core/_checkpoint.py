@@ -217,19 +217,16 @@ def _save(run: Any, save: _Save, link: Any) -> Any:
 
 def _restore_offline(run: Any, name: str) -> Checkpoint | None:
     base = os.path.join(_store_root(run), name)
-    best: Checkpoint | None = None
     try:
         entries = os.listdir(base)
     except FileNotFoundError:
         return None
+    found = []
     for entry in entries:
         data = read_index(os.path.join(base, entry))
-        if data is None or not isinstance(data.get("path"), str):
-            continue  # an interrupted save: no index
-        cand = Checkpoint(os.path.join(base, entry, data["path"]), int(data["step"]))
-        if os.path.exists(cand.path) and (best is None or cand.step > best.step):
-            best = cand
-    return best
+        if data is not None and isinstance(data.get("path"), str):  # else an interrupted save: no index
+            found.append(Checkpoint(os.path.join(base, entry, data["path"]), int(data["step"])))
+    return max((c for c in found if os.path.exists(c.path)), key=lambda c: c.step, default=None)
 
 
 def _restore_online(run: Any, name: str, root: str | None) -> Checkpoint | None:

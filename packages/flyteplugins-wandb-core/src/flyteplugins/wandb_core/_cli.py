@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import rich_click as click
 
@@ -36,15 +37,7 @@ def wandb_group() -> None:
     help="Seconds one run folder's upload may take; a folder W&B does not answer for within it fails.",
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def sync_command(
-    run_name: str,
-    store: str | None,
-    workers: int,
-    project: str | None,
-    entity: str | None,
-    timeout: float,
-    no_progress: bool,
-) -> None:
+def sync_command(run_name: str, no_progress: bool, **options: Any) -> None:
     """Upload the offline W&B runs of the Flyte run RUN_NAME to W&B (as `wandb sync` does).
 
     Runs synced before are skipped: running it again uploads only what is left. The trials of an
@@ -53,15 +46,7 @@ def sync_command(
     from .sync import sync_offline_runs
 
     try:
-        report = sync_offline_runs(
-            run_name,
-            store=store,
-            workers=workers,
-            progress=not no_progress,
-            project=project,
-            entity=entity,
-            timeout=timeout,
-        )
+        report = sync_offline_runs(run_name, progress=not no_progress, **options)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     except OSError as exc:  # the store did not answer: not a usage error, but one clear line all the same

@@ -94,10 +94,6 @@ def metric_value(where: str, metric: str, metadata: dict[str, Any], summary: Any
     return float(value)
 
 
-def is_managed_alias(alias: str) -> bool:
-    return bool(_MANAGED_ALIAS_RE.match(alias))
-
-
 def to_delete(versions: list[Version], policy: Retention) -> list[Version]:
     """The versions the policy drops, oldest first. The newest and protected ones are never among them."""
     if not policy.active or not versions:
@@ -118,7 +114,11 @@ def to_delete(versions: list[Version], policy: Retention) -> list[Version]:
 
 
 def _user_aliases(aliases: Any) -> bool:
-    return any(not is_managed_alias(str(a)) for a in aliases or ())
+    return any(not _MANAGED_ALIAS_RE.match(str(a)) for a in aliases or ())
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _linked(artifact: Any) -> bool:
@@ -151,8 +151,7 @@ def prune_online(run: Any, name: str, artifact_type: str, policy: Retention, log
         step = meta.get(STEP_KEY)
         if not isinstance(step, int):
             continue  # not saved by save_wandb_checkpoint: not ours to judge
-        value = meta.get(metric) if metric else None
-        value = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        value = _number(meta.get(metric)) if metric else None
         versions.append(Version(art, step, value, protected=_user_aliases(art.aliases)))
     deleted = []
     for version in to_delete(versions, policy):
@@ -192,15 +191,8 @@ def prune_local(base: str, policy: Retention) -> list[int]:
         data = read_index(directory)
         if data is None:
             continue
-        value = data.get(VALUE_KEY)
-        versions.append(
-            Version(
-                directory,
-                int(data["step"]),
-                float(value) if isinstance(value, (int, float)) else None,
-                protected=_user_aliases(data.get(ALIASES_KEY)),
-            )
-        )
+        value, protected = _number(data.get(VALUE_KEY)), _user_aliases(data.get(ALIASES_KEY))
+        versions.append(Version(directory, int(data["step"]), value, protected))
     removed = []
     for version in to_delete(versions, policy):
         shutil.rmtree(version.key, ignore_errors=True)

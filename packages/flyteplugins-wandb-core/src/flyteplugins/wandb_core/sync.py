@@ -7,6 +7,7 @@ published once all their trials are synced. The design is in docs/deploy.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -158,10 +159,8 @@ def _stored_run(fs: Any, prefix: str, files: set[str], action: str, attempt: str
     here = f"{action}/{attempt}/{folder}"
     meta: dict[str, Any] = {}
     if f"{here}{META_SUFFIX}" in files:
-        try:
+        with contextlib.suppress(Exception):  # unreadable: the folder's name still says its run id
             meta = json.loads(fs.cat_file(f"{prefix}/{here}{META_SUFFIX}"))
-        except Exception:
-            meta = {}
     # offline-run-YYYYMMDD_HHMMSS-<id> / run-YYYYMMDD_HHMMSS-<id>: the id may itself contain dashes.
     folder_id = folder.split("-", 3 if folder.startswith("offline-") else 2)[-1]
     return StoredRun(
@@ -362,7 +361,8 @@ def _nothing_kept(run_name: str, root: str) -> None:
     """Refuse a sync that found nothing: a typo in the run name must not read as "all done"."""
     # A run synced before still has its folders (and markers), so this never fires on a second sync.
     try:
-        kept = sorted(str(e).rstrip("/").rsplit("/", 1)[-1] for e in _fs(root).ls(f"{root}/{STORE_DIR}"))
+        entries = _fs(root).ls(f"{root}/{STORE_DIR}", detail=False)
+        kept = sorted(str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries)
     except Exception:
         kept = []
     hint = (
