@@ -135,11 +135,8 @@ def _run_of_calling_torch_hook(runs: list[Any]) -> Any | None:
 
 
 def _module_value(name: str) -> Callable[[types.ModuleType], Any]:
-    """The getter of ``wandb.<name>``: the caller's run's own attribute, else one routed when used.
-
-    Late routing serves a bare thread, or ``ctx.run(wandb.log, ...)``, which reads ``wandb.log`` before
-    entering the context.
-    """
+    """The getter of ``wandb.<name>``: the caller's run's own attribute, else one routed when used (a
+    bare thread, or ``ctx.run(wandb.log, ...)``, which reads ``wandb.log`` before entering the context)."""
     late: Any = _LateRouted(name) if name in _RUN_DATA else _late_function(name)
 
     def get(module: types.ModuleType) -> Any:

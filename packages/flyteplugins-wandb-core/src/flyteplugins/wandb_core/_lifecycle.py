@@ -7,6 +7,7 @@ untracked, fallback, each saying so in one ``wandb:`` line (docs/getting-started
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -55,18 +56,15 @@ def _settings(fields: dict[str, Any]) -> Any:
 
 def _describe(exc: BaseException) -> str:
     """``Type: message`` on one line; pydantic errors name the setting and what was wrong with it."""
+    parts: list[str] = []
     errors = getattr(exc, "errors", None)
     if callable(errors):
-        try:
+        with contextlib.suppress(Exception):  # not pydantic after all
             parts = [
                 f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}".strip(": ")
                 for e in errors()
             ]
-        except Exception:  # not pydantic after all
-            parts = []
-        if parts:
-            return f"{type(exc).__name__}: {'; '.join(parts)}"[:300]
-    text = " ".join(str(exc).split())
+    text = "; ".join(parts) or " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
 
 

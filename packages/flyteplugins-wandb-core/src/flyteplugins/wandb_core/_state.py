@@ -35,8 +35,7 @@ class ActiveRun:
     download_requested: bool = False
     # A SIGTERM handler already flushed and finished the run as preempted.
     preempted: bool = False
-    # The first non-zero exit code the scope's code finished the run with (``wandb.finish(exit_code=3)``):
-    # deferred to the scope's end, and used there (`_globals`).
+    # The first non-zero exit code the scope's code finished the run with (used at the scope's end).
     requested_exit_code: int | None = None
     report: Any = None  # a ``report=True`` task's `_report.Collector`
     pending: Any = None  # while a sweep trial's run opens beside its body (`_early.PendingOpen`)
