@@ -262,8 +262,10 @@ def _sync_one(run: StoredRun, first_part: bool, target: _Target) -> None:
 
     with tempfile.TemporaryDirectory(prefix="flyte-wandb-sync-") as tmp:
         local = os.path.join(tmp, run.folder)
-        os.makedirs(local)
+        # Into a folder that does not exist yet: a file-system store (fsspec's local file system)
+        # copies the folder *inside* an existing target, where the run file would not be found.
         asyncio.run(storage.get(run.uri, local, recursive=True))
+        os.makedirs(local, exist_ok=True)
         # A sync cut off in this folder's upload left its first rows on W&B: leave those out.
         prepare_upload(
             _fs(run.uri), run.uri, local, run_id=run.target_id, first_part=first_part, online=run.online,
