@@ -16,8 +16,6 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
-import wandb
-
 from . import _compat, _concurrency, _notices, _offline, _persist, _requirements, _rewind
 from ._globals import real_finish
 from ._resolve import RunPlan
@@ -46,6 +44,8 @@ _breaker_lock = threading.Lock()
 
 
 def _settings(fields: dict[str, Any]) -> Any:
+    import wandb  # on first use: a torchrun rank that never logs must not pay for importing wandb
+
     known = set(getattr(wandb.Settings, "model_fields", {}) or {})
     usable = {k: v for k, v in fields.items() if not known or k in known}
     dropped = sorted(set(fields) - set(usable))
@@ -121,6 +121,8 @@ def _unreachable(base_url: str) -> str | None:
 
 
 def _init(kwargs: dict[str, Any], fields: dict[str, Any]) -> Any:
+    import wandb
+
     # The package list is read once per process, not once per run (_requirements).
     fields, record_requirements = _requirements.take_over(kwargs, fields)
     # wandb's own init, past the route user code sees while tracked runs are open (`_globals`).
@@ -200,6 +202,8 @@ def start_run(plan: RunPlan) -> ActiveRun:
 
 
 def _start_run(plan: RunPlan) -> ActiveRun:
+    import wandb
+
     check_against_installed_wandb(f"run {plan.run_id!r}", wandb, plan.init_kwargs, plan.settings)
     kwargs = dict(plan.init_kwargs)
     fields = dict(plan.settings)
