@@ -28,7 +28,7 @@ import cluster_s3
 import pytest
 from wandb_loopback import LoopbackProcess, LoopbackServer
 
-from flyteplugins.wandb_core.sync import list_stored_runs, sync_offline_runs
+from flyteplugins.wandb_core.sync import StoredRun, list_stored_runs, sync_offline_runs
 
 pytestmark = pytest.mark.integration
 
@@ -131,8 +131,7 @@ def test_a_sync_with_a_wrong_key_fails_and_the_next_one_uploads(
 ) -> None:
     run_name = "persist-key"
     with cluster_pod.isolated_env(tmp_path, **s3):
-        child = next(r for r in list_stored_runs(three_runs, store=STORE) if r.action != "a0")
-        _copy_folder(child.uri, child.uri.replace(f"/{three_runs}/", f"/{run_name}/"))
+        child, _ = _child_under(three_runs, run_name)
 
     with LoopbackServer(api_key="a" * 40) as server:
         wrong = {**server.env(), "WANDB_API_KEY": "b" * 40}
@@ -156,8 +155,7 @@ def test_a_sync_against_a_server_that_never_answers_times_out_and_the_next_one_u
 ) -> None:
     run_name = "persist-hung"
     with cluster_pod.isolated_env(tmp_path, **s3):
-        child = next(r for r in list_stored_runs(three_runs, store=STORE) if r.action != "a0")
-        _copy_folder(child.uri, child.uri.replace(f"/{three_runs}/", f"/{run_name}/"))
+        child, _ = _child_under(three_runs, run_name)
     # Accepts connections (the kernel completes them from the backlog) and never answers.
     with socket.create_server(("127.0.0.1", 0), backlog=128) as silent:
         hung = {"WANDB_BASE_URL": f"http://127.0.0.1:{silent.getsockname()[1]}", "WANDB_API_KEY": "a" * 40}
@@ -185,9 +183,7 @@ def test_a_run_file_cut_short_syncs_what_it_holds_once(
 
     run_name = "persist-cut-file"
     with cluster_pod.isolated_env(tmp_path, **s3):
-        child = next(r for r in list_stored_runs(three_runs, store=STORE) if r.action != "a0")
-        to = child.uri.replace(f"/{three_runs}/", f"/{run_name}/")
-        _copy_folder(child.uri, to)
+        _, to = _child_under(three_runs, run_name)
         # The pod's disk filled up (or the pod died) mid-write: the log ends in half a record.
         fs = _store_fs()
         [log] = [k for k in fs.find(to) if str(k).endswith(".wandb")]
@@ -214,8 +210,7 @@ def test_the_ready_sync_task_in_a_pod_finds_the_store_and_syncs_once(
 
     run_name = "persist-task"
     with cluster_pod.isolated_env(tmp_path, **s3):
-        child = next(r for r in list_stored_runs(three_runs, store=STORE) if r.action != "a0")
-        _copy_folder(child.uri, child.uri.replace(f"/{three_runs}/", f"/{run_name}/"))
+        child, _ = _child_under(three_runs, run_name)
     with LoopbackServer() as server:
         key = server.env()["WANDB_API_KEY"]
         # No store given: the task's pod takes it from its own raw-data path; the key from the secret.
@@ -236,11 +231,15 @@ def test_the_ready_sync_task_in_a_pod_finds_the_store_and_syncs_once(
     assert run.id == child.run_id and run.state == "finished"
 
 
-def _copy_folder(src: str, dst: str) -> None:
-    """A stored run folder (and its .json) under another Flyte run's prefix: never synced there."""
+def _child_under(three_runs: str, run_name: str) -> tuple[StoredRun, str]:
+    """A child's stored folder (and its .json) copied under another Flyte run, never synced there:
+    the child as stored, and the copy's URI."""
+    child = next(r for r in list_stored_runs(three_runs, store=STORE) if r.action != "a0")
+    to = child.uri.replace(f"/{three_runs}/", f"/{run_name}/")
     fs = _store_fs()
-    fs.copy(src, dst, recursive=True)
-    fs.copy(f"{src}.json", f"{dst}.json")
+    fs.copy(child.uri, to, recursive=True)
+    fs.copy(f"{child.uri}.json", f"{to}.json")
+    return child, to
 
 
 def _sync_cut_off(run_name: str, server: LoopbackServer, rows: int, landed: Callable[[], bool]) -> None:
@@ -272,8 +271,7 @@ def test_a_sync_killed_mid_upload_and_started_again_sends_every_step_once(
     run_name = "persist-cut"
     with cluster_pod.isolated_env(tmp_path, **s3):
         # A child's stored folder (3 to 5 rows), under a run of its own (no markers: never synced).
-        child = next(r for r in list_stored_runs(three_runs, store=STORE) if r.action != "a0")
-        _copy_folder(child.uri, child.uri.replace(f"/{three_runs}/", f"/{run_name}/"))
+        _child_under(three_runs, run_name)
 
     with LoopbackServer() as server, cluster_pod.isolated_env(tmp_path, **server.env(), **s3):
         _sync_cut_off(run_name, server, 2, lambda: list(_rows(server).values()) == [2])
