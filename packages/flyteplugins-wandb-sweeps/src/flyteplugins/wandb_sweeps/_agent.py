@@ -23,6 +23,7 @@ from flyteplugins.wandb_core.ext import trial_scope
 from ._link import WandbSweep
 from ._results import TrialResult
 from ._trial import LAUNCHES, Launch, TrialStopped, handle_result, load_objective, trial_overrides, watch
+from ._validate import DEFAULT_GOAL
 
 __all__ = ["AgentSpec", "Launch", "TrialStopped", "run_agent", "sweep_agent_env", "wandb_sweep_agent"]
 
@@ -41,7 +42,7 @@ class AgentSpec:
     entity: str | None = None
     host: str | None = None
     metric_name: str | None = None
-    goal: str = "minimize"
+    goal: str = DEFAULT_GOAL
     quota: int = 1
     total: int = 1
     poll_interval: float = 2.0

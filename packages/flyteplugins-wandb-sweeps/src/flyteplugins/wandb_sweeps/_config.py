@@ -7,15 +7,12 @@ keys in the JSON object ``wandb_sweep_kwargs``), so a context written by either 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from flyteplugins.wandb_core import WandbConfigError
 from flyteplugins.wandb_core.ext import ContextSettings, Field, FieldTable
 
-from ._validate import GOALS, METHODS, validate_sweep_definition
-
-SweepMethod = Literal["grid", "random", "bayes"]
-"""Search strategy: ``"grid"``, ``"random"`` or ``"bayes"``."""
+from ._validate import GOALS, METHODS, SweepMethod, validate_sweep_definition
 
 PREFIX = "wandb_sweep_"
 # Written by @wandb_sweep for the task body and its children.

@@ -24,7 +24,7 @@ ENGINES = ("wandb", "optuna")
 
 def validate_sweep_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Check a complete sweep config (W&B's rules) and return it with W&B's defaults filled in."""
-    from ._validate import validate_sweep_definition
+    from ._validate import DEFAULT_GOAL, validate_sweep_definition
 
     if config.get("early_terminate") and not (config.get("metric") or {}).get("name"):
         raise WandbConfigError(
@@ -33,7 +33,7 @@ def validate_sweep_config(config: Mapping[str, Any]) -> dict[str, Any]:
     validate_sweep_definition("the sweep definition", config, complete=True)
     filled = copy.deepcopy(dict(config))
     if filled.get("metric"):
-        filled["metric"].setdefault("goal", "minimize")
+        filled["metric"].setdefault("goal", DEFAULT_GOAL)
     if filled.get("early_terminate"):
         filled["early_terminate"].setdefault("eta", 3)
     return filled

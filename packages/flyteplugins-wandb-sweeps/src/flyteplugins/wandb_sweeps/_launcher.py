@@ -23,7 +23,7 @@ from ._results import Progress, SweepResult, TrialResult
 from ._state import SweepState
 from ._sweep import current_sweep
 from ._trial import LAUNCHES, Launch, register_objective, unregister
-from ._validate import check_positive
+from ._validate import DEFAULT_GOAL, check_positive
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -154,7 +154,7 @@ async def _launch(
     state = _sweep_for(objective, engine, in_process)
     metric = state.config.get("metric") or {}
     metric_name: str | None = metric.get("name")
-    goal = metric.get("goal") or "minimize"
+    goal = metric.get("goal") or DEFAULT_GOAL
     controller, earlier = await _start(state, count, engine)
     launch = Launch(
         progress=Progress(state.sweep_id, count, metric_name, goal),

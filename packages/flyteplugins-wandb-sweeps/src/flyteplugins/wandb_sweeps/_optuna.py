@@ -18,6 +18,7 @@ from flyteplugins.wandb_core import WandbConfigError
 
 from . import _space
 from ._space import finite_number
+from ._validate import DEFAULT_GOAL, GOALS
 
 # The normal family's latent quantile stays off 0 and 1, where the inverse CDF is infinite.
 _EDGE = 1e-6
@@ -56,16 +57,17 @@ class OptunaEngine:
                     "run_sweep_agents: engine=OptunaEngine(...) needs a metric: give the sweep definition "
                     "metric={'name': 'loss', 'goal': 'minimize'} or OptunaEngine(metrics={...})."
                 )
-            return [(metric["name"], metric.get("goal") or "minimize")]
+            return [(metric["name"], metric.get("goal") or DEFAULT_GOAL)]
         if not isinstance(self.metrics, Mapping) or not self.metrics:
             raise WandbConfigError(
-                f"OptunaEngine: metrics must be a non-empty mapping of name -> 'minimize'|'maximize', "
+                f"OptunaEngine: metrics must be a non-empty mapping of name -> {'|'.join(map(repr, GOALS))}, "
                 f"got {self.metrics!r}."
             )
         for name, goal in self.metrics.items():
-            if goal not in ("minimize", "maximize"):
+            if goal not in GOALS:
                 raise WandbConfigError(
-                    f"OptunaEngine: metrics[{name!r}]={goal!r}; allowed values: 'minimize', 'maximize'."
+                    f"OptunaEngine: metrics[{name!r}]={goal!r}; allowed values: "
+                    f"{', '.join(map(repr, GOALS))}."
                 )
         if len(self.metrics) > 1 and (self.pruner is not None or config.get("early_terminate")):
             raise WandbConfigError(

@@ -4,14 +4,18 @@ reaches a sweep task or agent. Pure Python: nothing here imports numpy or an eng
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, get_args
 
 from flyteplugins.wandb_core import WandbConfigError
 
 from . import _space
 
-METHODS = ("grid", "random", "bayes")
+SweepMethod = Literal["grid", "random", "bayes"]
+"""Search strategy: ``"grid"``, ``"random"`` or ``"bayes"``."""
+
+METHODS: tuple[str, ...] = get_args(SweepMethod)
 GOALS = ("minimize", "maximize")
+DEFAULT_GOAL = GOALS[0]  # W&B's when a metric names none
 # W&B's top-level sweep-config keys (anything else is a typo to refuse).
 TOP_LEVEL_KEYS = frozenset(
     {
@@ -80,7 +84,7 @@ def _top_level_problems(config: Mapping[str, Any]) -> list[str]:
             problems += [f"metric: unknown key {k!r}" for k in metric if k not in _METRIC_KEYS]
             if not isinstance(metric.get("name"), str) or not metric.get("name"):
                 problems.append("metric: 'name' is required (the logged key to optimise)")
-            if metric.get("goal", "minimize") not in GOALS:
+            if metric.get("goal", DEFAULT_GOAL) not in GOALS:
                 problems.append(
                     f"metric.goal: {metric['goal']!r} is not one of {', '.join(map(repr, GOALS))}"
                 )
