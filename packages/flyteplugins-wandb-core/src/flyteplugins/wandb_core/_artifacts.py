@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable
 from typing import Any, Literal
 
-from . import _report
+from . import _compat, _report
 from ._artifact_names import (
     LINEAGE_KEY,
     check_aliases,
@@ -235,7 +235,7 @@ def _fetch(ref: str, type: str | None, root: str | None, as_file: bool | None) -
     if as_file is not None and not isinstance(as_file, bool):
         raise WandbConfigError(f"{where}: as_file must be True, False or None (automatic), got {as_file!r}.")
     run = require_run(where)
-    if getattr(getattr(run, "settings", None), "_offline", False):
+    if _compat.settings_offline(run):
         raise WandbConfigError(
             f"{where}: the run {run.id!r} is offline; artifacts can only be fetched from a W&B server. "
             "Pass the data as a Flyte File/Dir instead, or run online."

@@ -11,7 +11,7 @@ import os
 import shutil
 from typing import Any, NamedTuple
 
-from . import _persist
+from . import _compat, _persist
 from ._artifact_names import (
     STEP_KEY,
     check_aliases,
@@ -57,10 +57,6 @@ def is_primary(env: Any = None) -> bool:
     """Global rank 0 (or not distributed): reads torchrun's RANK so it works without the extra."""
     env = os.environ if env is None else env
     return str(env.get("RANK", "0")) == "0"
-
-
-def _offline(run: Any) -> bool:
-    return bool(getattr(getattr(run, "settings", None), "_offline", False))
 
 
 def _store_root(run: Any) -> str:
@@ -194,7 +190,7 @@ def _save(run: Any, save: _Save, link: Any) -> Any:
     name = save.name or checkpoint_name(str(run.id))
     alias_list = ["latest", f"step-{step}", *[a for a in save.aliases if a not in ("latest", f"step-{step}")]]
     meta[STEP_KEY] = step
-    local, copy, offline = save.path, True, _offline(run)
+    local, copy, offline = save.path, True, _compat.settings_offline(run)
     if offline:
         kept = _keep_locally(run, name, local, step, save.aliases, value)
         # wandb sync uploads an offline artifact from where it was logged: with retention the store
@@ -263,7 +259,7 @@ def restore_wandb_checkpoint(*, name: str | None = None, root: str | None = None
         check_artifact_name(where, name)
     run = require_run(where)
     name = name or checkpoint_name(str(run.id))
-    if _offline(run):
+    if _compat.settings_offline(run):
         found = _restore_offline(run, name)
         if found is None and _persist.fetch_checkpoint(name, str(run.id), _store_root(run)):
             found = _restore_offline(run, name)  # a fresh pod: the last one kept in Flyte's storage

@@ -6,6 +6,7 @@ when a wandb release moves one. Each helper was checked on wandb `CHECKED_OLDEST
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,33 @@ def finish_timed_out(run: Any) -> bool:
     ``Run._finish_timed_out``; False when gone: the run looks confirmed, as before wandb had the timeout.
     """
     return bool(getattr(run, "_finish_timed_out", False))
+
+
+def settings_offline(run: Any) -> bool:
+    """The run writes offline (``run.settings._offline``); False for anything without wandb's settings."""
+    return bool(getattr(getattr(run, "settings", None), "_offline", False))
+
+
+# What ``run.finish`` is reached through: ``with wandb.init() as run:`` calls ``Run._finish`` on exit.
+FINISHERS = ("finish", "_finish")
+
+# wandb.watch's hooks log through the global wandb.run (TorchHistory.log_tensor_stats). On a GPU,
+# autograd runs backward hooks on its own device threads, which belong to no task, so with several
+# runs open the caller cannot say whose model it is; the TorchHistory calling can: each run owns one.
+_HOOK_FRAMES = 4  # this function <- its caller <- the wandb.run getter <- log_tensor_stats
+
+
+def run_of_torch_hook(runs: list[Any]) -> Any | None:
+    """The run whose ``wandb.watch`` hook (``Run._torch_history``) is reading ``wandb.run`` right now."""
+    frame = sys._getframe(1)
+    for _ in range(_HOOK_FRAMES):
+        frame = frame.f_back  # type: ignore[assignment]
+        if frame is None:
+            return None
+        if frame.f_code.co_name == "log_tensor_stats":
+            caller = frame.f_locals.get("self")
+            return next((r for r in runs if r.__dict__.get("_torch_history") is caller), None)
+    return None
 
 
 def is_finished(run: Any) -> bool:

@@ -13,7 +13,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from . import _early, _notices
+from . import _compat, _early, _notices
 from ._state import ForwardItems, current, registry
 
 
@@ -112,26 +112,7 @@ def _fallback_run(module: types.ModuleType) -> Any | None:
     if own is not None:  # the user's own plain wandb.init outside tracked code: wandb's global
         return own
     runs = registry.runs()
-    return runs[0] if len(runs) == 1 else _run_of_calling_torch_hook(runs)
-
-
-# wandb.watch's hooks log through the global wandb.run (TorchHistory.log_tensor_stats). On a GPU,
-# autograd runs backward hooks on its own device threads, which belong to no task, so with several
-# runs open the caller cannot say whose model it is; the TorchHistory calling can: each run owns one.
-_HOOK_FRAMES = 4  # this function <- _fallback_run <- the wandb.run getter <- log_tensor_stats
-
-
-def _run_of_calling_torch_hook(runs: list[Any]) -> Any | None:
-    """The open run whose ``wandb.watch`` hook is reading ``wandb.run`` right now, if one is."""
-    frame = sys._getframe(1)
-    for _ in range(_HOOK_FRAMES):
-        frame = frame.f_back  # type: ignore[assignment]
-        if frame is None:
-            return None
-        if frame.f_code.co_name == "log_tensor_stats":
-            caller = frame.f_locals.get("self")
-            return next((r for r in runs if r.__dict__.get("_torch_history") is caller), None)
-    return None
+    return runs[0] if len(runs) == 1 else _compat.run_of_torch_hook(runs)
 
 
 def _module_value(name: str) -> Callable[[types.ModuleType], Any]:
@@ -282,9 +263,6 @@ def uninstall() -> None:
     _original_class = None
 
 
-_FINISHERS = ("finish", "_finish")
-
-
 def guard_finish(run: Any) -> None:
     """Make ``run.finish()`` called by the task's code leave the run open (the plugin finishes it).
 
@@ -295,7 +273,7 @@ def guard_finish(run: Any) -> None:
     """
     if run is None:
         return
-    for name in _FINISHERS:
+    for name in _compat.FINISHERS:
 
         def finish(*args: Any, _name: str = name, **kwargs: Any) -> None:
             if _called_by_task_code(run) and registry.owner(run) is not None:
@@ -317,7 +295,7 @@ def _called_by_task_code(run: Any) -> bool:
 
 def _unguard(run: Any) -> None:
     with contextlib.suppress(Exception):
-        for name in _FINISHERS:
+        for name in _compat.FINISHERS:
             vars(run).pop(name, None)
 
 

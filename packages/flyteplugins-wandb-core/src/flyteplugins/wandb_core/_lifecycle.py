@@ -243,9 +243,7 @@ def _opened(
 ) -> ActiveRun:
     """The open run as this scope tracks it; a run that fell back offline says where its data is."""
     offline = reason is not None or kwargs.get("mode") == "offline"
-    offline = offline or bool(
-        getattr(run, "offline", False) or getattr(getattr(run, "settings", None), "_offline", False)
-    )
+    offline = offline or bool(getattr(run, "offline", False)) or _compat.settings_offline(run)
     run_id = sync_id or run.id
     folder = run_dir(run)
     if reason is not None:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from . import _compat
 from ._artifact_names import REGISTRY_PREFIX, check_aliases, check_artifact_name, parse_artifact_ref
 from ._validate import WandbConfigError
 
@@ -63,7 +64,7 @@ def check_link_args(where: str, run: Any, target: Any, aliases: Any) -> tuple[Re
     """Check a link before anything is logged: target, aliases, an online run, a wandb that links."""
     parsed = check_registry_target(where, target)
     alias_list = check_aliases(where, aliases)
-    if getattr(getattr(run, "settings", None), "_offline", False):
+    if _compat.settings_offline(run):
         raise WandbConfigError(
             f"{where}: the run {run.id!r} is offline and wandb cannot link an artifact to the W&B Registry "
             "from an offline run (nor replay a link at 'wandb sync'). Run this task online, or log the "

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .. import _persist
+from .. import _compat, _persist
 from .._metadata import FLYTE_CONFIG_KEY
 from .._runtime import world_size
 from ._html import page, render_runs, render_sweep
@@ -232,7 +232,7 @@ def before_finish(scope: Any) -> Capture | None:
         if not _shown(scope, active, owner):
             return None
         offline = bool(getattr(active, "offline", False)) or _get(
-            lambda: bool(getattr(run, "offline", False) or getattr(run.settings, "_offline", False)), False
+            lambda: bool(getattr(run, "offline", False)) or _compat.settings_offline(run), False
         )
         run_dir = _get(lambda: os.path.dirname(str(run.dir)))
         where = _persist.location() if offline and run_dir else None
