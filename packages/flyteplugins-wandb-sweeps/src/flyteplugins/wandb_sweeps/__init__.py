@@ -6,21 +6,17 @@ Installed by ``pip install 'flyteplugins-wandb[sweeps]'``; every name is also im
 
 from __future__ import annotations
 
-from ._agent import AgentSpec, sweep_agent_env, wandb_sweep_agent
-from ._config import MAX_AGENTS, WandbSweepConfig, get_wandb_sweep_context, wandb_sweep_config
+from ._agent import sweep_agent_env, wandb_sweep_agent
+from ._config import WandbSweepConfig, get_wandb_sweep_context, wandb_sweep_config
 from ._launcher import run_sweep_agents
 from ._link import WandbSweep
 from ._optuna import OptunaEngine
 from ._results import SweepResult, TrialResult
 from ._sweep import get_wandb_sweep_id, wandb_sweep
 from ._trial import TrialStopped
-from ._validate import SweepMethod
 
 __all__ = [
-    "MAX_AGENTS",
-    "AgentSpec",
     "OptunaEngine",
-    "SweepMethod",
     "SweepResult",
     "TrialResult",
     "TrialStopped",
