@@ -548,6 +548,25 @@ def test_dir_of_the_module_lists_only_the_public_api() -> None:
     assert set(names) - public_submodules == set(fw.__all__) | set(OPTIONAL_NAMES)
 
 
+# flyteplugins-wandb 2.12.1's `__all__`: what `from flyteplugins.wandb import *` gave its users.
+UPSTREAM_ALL = (
+    "Wandb", "WandbSweep", "download_wandb_run_dir", "download_wandb_run_logs", "download_wandb_sweep_dirs",
+    "download_wandb_sweep_logs", "get_distributed_info", "get_wandb_context", "get_wandb_run",
+    "get_wandb_run_dir", "get_wandb_sweep_context", "get_wandb_sweep_id", "wandb_config", "wandb_init",
+    "wandb_sweep", "wandb_sweep_config",
+)  # fmt: skip
+
+
+def test_star_import_gives_every_2_12_name_once_the_extras_are_installed() -> None:
+    """2.12 code written as `from flyteplugins.wandb import *` keeps working after upgrading to [all]."""
+    pytest.importorskip("flyteplugins.wandb_distributed")
+    namespace: dict[str, Any] = {}
+    exec("from flyteplugins.wandb import *", namespace)
+    assert [name for name in UPSTREAM_ALL if name not in namespace] == []
+    assert namespace["wandb_sweep"] is sweeps.wandb_sweep
+    assert "run_sweep_agents" in namespace  # the extra's own names come with it
+
+
 def test_patching_wandb_through_the_plugin_module_reaches_the_real_wandb(monkeypatch) -> None:
     import os
 

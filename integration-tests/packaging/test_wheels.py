@@ -366,6 +366,9 @@ def test_each_extra_adds_exactly_its_package(
             importlib.import_module(module)
         for name in {wanted!r}:
             assert getattr(fw, name) is not None, name
+        namespace = {{}}
+        exec("from flyteplugins.wandb import *", namespace)  # as with 2.12: the extra's names come too
+        assert [name for name in {wanted!r} if name not in namespace] == []
     """)
     assert "torch" not in venv.dists(), f"[{extra}] must not pull torch"
 

@@ -5,6 +5,7 @@ This distribution owns ``flyteplugins.wandb`` in every release (as in 2.12); the
 """
 
 # Every name bound here shows in `vars()`, which is meant to hold the public API only: no plain imports.
+import importlib.util as _importlib_util
 import types as _types
 import typing as _typing
 
@@ -41,7 +42,7 @@ if _typing.TYPE_CHECKING:  # pragma: no cover
         use_wandb_artifact,
     )
 
-# `import *` must work without any extra; optional names are importable by name (see __getattr__).
+# `import *` must work without any extra: the core's names, plus (below) those of the extras installed.
 __all__ = [
     "Checkpoint",
     "MissingExtraError",
@@ -68,6 +69,11 @@ __all__ = [
 ]
 if sorted(__all__) != sorted(_core.__all__):  # pragma: no cover - a release with mismatched parts
     raise ImportError("flyteplugins-wandb and flyteplugins-wandb-core are at different versions")
+# As in 2.12, whose `import *` gave `wandb_sweep` and `get_distributed_info` too: an installed extra's
+# names join (`find_spec` only looks the package up; `import *` then loads it through __getattr__).
+__all__ += [
+    name for name, (module, _) in _OPTIONAL_NAMES.items() if _importlib_util.find_spec(module) is not None
+]
 
 
 # 2.12's module attributes its users' tests patch (`flyteplugins.wandb.wandb.Api`): the real modules,
