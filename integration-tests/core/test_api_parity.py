@@ -74,6 +74,25 @@ PE = {"project": "p", "entity": "e"}
 
 
 @pytest.mark.parametrize(
+    ("make", "named"),
+    [
+        (lambda: Wandb(run_mode="neww"), r"run_mode='neww' is not valid; allowed values: 'auto', 'new'"),
+        (lambda: Wandb(rank_scope="local"), r"rank_scope='local' is not valid; allowed values: 'global'"),
+        (lambda: Wandb(host="wandb.example.com"), r"Wandb: host must start with http:// or https://"),
+        (lambda: Wandb(project=5), r"Wandb: project must be a string, got int 5"),
+        (lambda: Wandb(id=["r1"]), r"Wandb: id must be a string"),
+        (lambda: WandbSweep(host=5), r"WandbSweep: host must start with http:// or https://, got 5"),
+        (lambda: WandbSweep(entity=("team",)), r"WandbSweep: entity must be a string"),
+    ],
+)
+def test_a_link_built_by_hand_refuses_bad_fields_naming_them(make: Any, named: str) -> None:
+    """A typo in a hand-made link (an untracked task's `links=[Wandb(...)]`) is an error at once, not a
+    link to a run or page that does not exist."""
+    with pytest.raises(WandbConfigError, match=named):
+        make()
+
+
+@pytest.mark.parametrize(
     ("link", "context", "expected"),
     [
         (Wandb(**PE), {}, f"{CLOUD}/e/p/runs/r1-{{{{.actionName}}}}"),

@@ -14,6 +14,7 @@ from flyte import Link
 
 from ._config import RUN_ENTITY_KEY, RUN_HOST_KEY, RUN_ID_KEY, RUN_PROJECT_KEY, RankScope, RunMode
 from ._runtime import DEFAULT_HOST
+from ._validate import RANK_SCOPES, RUN_MODES, check_choice, check_type, check_url
 
 WANDB_ICON = "https://wandb.ai/logo.svg"
 
@@ -60,6 +61,12 @@ class WandbLink(Link):
         for name, value in self._DEFAULTS.items():
             if getattr(self, name) is None:  # how the decorator says "not given"
                 setattr(self, name, Default(value))
+        # A hand-made link (`links=[Wandb(...)]`) is not checked by the decorators: a typo would render
+        # a link to a page that does not exist, so refuse it here, as `wandb_config` would.
+        where = type(self).__name__
+        check_url(where, "host", self.host)
+        for name in ("project", "entity", "id"):
+            check_type(where, name, getattr(self, name, None), str, "a string")
 
     def get_link(
         self,
@@ -117,6 +124,10 @@ class Wandb(WandbLink):
             ``"global"``.
         id: An explicit run id.
         name: The link's label in the Flyte UI.
+
+    Raises:
+        WandbConfigError: A field given has the wrong type, ``run_mode``/``rank_scope`` is not one of
+            the allowed values, or ``host`` does not start with ``http://`` or ``https://``.
     """
 
     run_mode: RunMode = _AUTO  # type: ignore[assignment]
@@ -135,6 +146,8 @@ class Wandb(WandbLink):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_choice("run_mode", self.run_mode, RUN_MODES)
+        check_choice("rank_scope", self.rank_scope, RANK_SCOPES)
         if self._mode == "offline" and self.name == "Weights & Biases":
             self.name = "Weights & Biases (offline)"
 
