@@ -76,23 +76,25 @@ async def three(n: int) -> list[str]:
 
 @wandb_init(project=PROJECT)
 @env.task
-def checkpointed(total: int, stop_after: int) -> int:
-    """Trains to ``total`` steps, checkpointing each (the last two kept); asks to be preempted after
-    ``stop_after`` steps.
+def checkpointed(total: int, stop_after: int, every: int = 1) -> int:
+    """Trains to ``total`` steps, checkpointing every ``every`` steps (the last two kept); asks to be
+    preempted after ``stop_after`` steps. Each row records the attempt that logged it.
 
     Returns the step it started from (0, or the restored checkpoint's step + 1).
     """
     results = Path(os.environ["CLUSTER_TEST_RESULTS"])
     run = get_wandb_run()
+    attempt = flyte.ctx().attempt_number
     found = restore_wandb_checkpoint()
     start = found.step + 1 if found else 0
-    (results / f"ckpt-start-{flyte.ctx().attempt_number}.txt").write_text(str(start))
+    (results / f"ckpt-start-{attempt}.txt").write_text(str(start))
     state = os.path.join(tempfile.mkdtemp(), "state.txt")
     for step in range(start, total):
-        run.log({"loss": 1.0 / (step + 1)}, step=step)
-        with open(state, "w") as f:
-            f.write(str(step))
-        save_wandb_checkpoint(state, step=step, keep_last=2)
+        run.log({"loss": 1.0 / (step + 1), "attempt": attempt}, step=step)
+        if step % every == 0:
+            with open(state, "w") as f:
+                f.write(str(step))
+            save_wandb_checkpoint(state, step=step, keep_last=2)
         if step + 1 == stop_after:
             (results / "preempt-now").touch()  # the test sends this pod SIGTERM
             time.sleep(60)

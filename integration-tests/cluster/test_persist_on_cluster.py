@@ -382,6 +382,35 @@ def test_sigterm_then_retry_on_a_fresh_pod_restores_and_syncs_one_run(
     assert steps == [0, 1, 2, 3, 4, 5]  # both attempts, each step once
 
 
+def test_steps_a_preempted_attempt_logged_after_its_checkpoint_sync_once_with_the_retrys_values(
+    tmp_path: Path, s3: dict[str, str]
+) -> None:
+    # Checkpoints every other step: the preempted attempt logs steps 0-3, its last checkpoint is step 2,
+    # and the retry logs steps 3-5 again from it. Offline nothing can rewind while the task runs.
+    run_name = "persist-rewind"
+    with cluster_pod.isolated_env(tmp_path, **s3):
+        first = cluster_pod.run_root(
+            pt.checkpointed, 6, 4, 2, run_name=run_name, base_dir=tmp_path / "run",
+            sigterm_when=tmp_path / "run" / "preempt-now",
+        )  # fmt: skip
+        assert first.root.returncode != 0  # ended by SIGTERM
+        _delete_pods(tmp_path)
+        second = cluster_pod.run_root(
+            pt.checkpointed, 6, 0, 2, run_name=run_name, base_dir=tmp_path / "run", attempt=1
+        )
+        assert second.error is None and second.value == 3, second.error
+        _delete_pods(tmp_path)
+
+    with LoopbackServer() as server, cluster_pod.isolated_env(tmp_path, **server.env(), **s3):
+        report = sync_offline_runs(run_name, store=STORE, progress=False)
+        assert report.ok and len(report.synced) == 2, report.failed
+        [run] = server.runs()
+    rows = [(row["_step"], row["attempt"]) for row in map(json.loads, run.history_lines)]
+    # Each step once, as an online resume rewinds: step 3 from the retry that completed it (wandb
+    # sync alone moved the retry's steps 3-5 to 4-6 behind the first attempt's step 3).
+    assert rows == [(0, 0), (1, 0), (2, 0), (3, 1), (4, 1), (5, 1)], rows
+
+
 def test_wandb_outage_fail_open_run_is_kept_and_synced_when_wandb_is_back(
     tmp_path: Path, s3: dict[str, str]
 ) -> None:

@@ -134,3 +134,39 @@ def test_an_unconfirmed_online_folder_skips_what_wandb_took_before_the_pod_lost_
     _on_wandb(monkeypatch, 2)
     assert _prepare(store, run_dir, uri, online=True) == 2
     assert _steps(run_dir) == [2, 3, 4, 5] and _marker(store, uri) == {"history_before": 0}
+
+
+def _write_steps(run_dir: Path, steps: list[int]) -> None:
+    """A run file whose history rows carry ``_step`` as wandb writes it (a nested key), one long row
+    crossing the 32 KiB blocks."""
+    rec = record_class()
+    payloads = [_payload("run")]
+    for step in steps:
+        row = rec()
+        for key, value in (("pad", "x" * (70_000 if step == steps[0] else 1)), ("_step", step)):
+            item = row.history.item.add()
+            item.nested_key.append(key)
+            item.value_json = json.dumps(value)
+        payloads.append(bytes(row.SerializeToString()))
+    run_dir.mkdir(parents=True)
+    (run_dir / "run-r1.wandb").write_bytes(_sync_resume._framed(iter([*payloads, _payload("exit")]), HEADER))
+
+
+def test_a_later_attempts_first_step_is_read_from_the_store_and_rows_from_it_on_are_left_out(
+    tmp_path: Path, store: fsspec.AbstractFileSystem
+) -> None:
+    uri = f"memory://{uuid.uuid4().hex}/a0/1/offline-run-20260101_000000-r1"
+    later = tmp_path / "later"
+    _write_steps(later, [3, 4, 5])
+    store.put(str(later), uri, recursive=True)
+    assert _sync_resume.first_history_step(store, uri) == 3
+    empty = tmp_path / "empty"
+    _write_steps(empty, [])
+    store.put(str(empty), uri + "-empty", recursive=True)
+    assert _sync_resume.first_history_step(store, uri + "-empty") is None
+
+    earlier = tmp_path / "earlier"
+    _write_steps(earlier, [0, 1, 2, 3, 4])
+    assert _sync_resume.drop_history_from_step(str(earlier), 3) == 2
+    run = _offline.read_offline_run(earlier)
+    assert [row["_step"] for row in run.history] == [0, 1, 2] and run.exit_code == 0

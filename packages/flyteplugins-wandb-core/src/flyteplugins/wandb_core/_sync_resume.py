@@ -10,10 +10,10 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from ._offline import _HEADER_LEN, _framed, _payloads, read_offline_run
+from ._offline import _HEADER_LEN, _framed, _items, _payloads, read_offline_run
 
 __all__ = ["SYNCING_SUFFIX", "prepare_upload"]
 
@@ -83,24 +83,25 @@ def history_rows_on_wandb(run_id: str, project: str, entity: str, timeout: float
     return int(ask_wandb(_HISTORY_ROWS, payload, "rows", what, timeout, 2, WANDB_SILENT="true"))
 
 
-def drop_first_history_rows(run_dir: str, count: int) -> int:
-    """Rewrite the run's transaction log without its first ``count`` history records; returns how many
-    it dropped (fewer when the log holds fewer)."""
+def _drop_history(run_dir: str, leave_out: Callable[[int, Any], bool]) -> int:
+    """Rewrite the run's transaction log without the history records for which ``leave_out(index,
+    _step)`` is true (index: the record's place among the history records); returns how many went."""
     from ._compat import record_class
 
     [log] = glob.glob(os.path.join(glob.escape(run_dir), "run-*.wandb"))
     with open(log, "rb") as src:
         data = src.read()
     record = record_class()
-    dropped = 0
+    seen = dropped = 0
 
     def kept() -> Iterator[bytes]:
-        nonlocal dropped
+        nonlocal seen, dropped
         for payload in _payloads(data):
-            if dropped < count:
-                rec = record()
-                rec.ParseFromString(payload)
-                if rec.WhichOneof("record_type") == "history":
+            rec = record()
+            rec.ParseFromString(payload)
+            if rec.WhichOneof("record_type") == "history":
+                seen += 1
+                if leave_out(seen - 1, _items(rec.history.item).get("_step")):
                     dropped += 1
                     continue
             yield payload
@@ -109,6 +110,43 @@ def drop_first_history_rows(run_dir: str, count: int) -> int:
     with open(log, "wb") as dst:
         dst.write(framed)
     return dropped
+
+
+def drop_first_history_rows(run_dir: str, count: int) -> int:
+    """Rewrite the run's transaction log without its first ``count`` history records; returns how many
+    it dropped (fewer when the log holds fewer)."""
+    return _drop_history(run_dir, lambda index, _: index < count) if count > 0 else 0
+
+
+def drop_history_from_step(run_dir: str, step: int) -> int:
+    """Rewrite the run's transaction log without its history rows at ``step`` and after; returns how
+    many it dropped. The offline counterpart of a rewind: a later attempt logs those steps again."""
+    return _drop_history(run_dir, lambda _, s: isinstance(s, int) and s >= step)
+
+
+def first_history_step(fs: Any, uri: str) -> int | None:
+    """The ``_step`` of the first history row of the run folder stored at ``uri`` (None: no rows).
+
+    Reads the stored run file from its start, only as far as that row."""
+    from ._compat import record_class
+
+    logs = sorted(str(k) for k in fs.find(uri) if str(k).endswith(".wandb"))
+    if not logs:
+        return None
+    record, data, size = record_class(), b"", 64 * 1024
+    with fs.open(logs[0], "rb") as f:
+        while True:
+            chunk = f.read(size)
+            data += chunk
+            for payload in _payloads(data):  # complete records only: a cut one waits for more bytes
+                rec = record()
+                rec.ParseFromString(payload)
+                if rec.WhichOneof("record_type") == "history":
+                    step = _items(rec.history.item).get("_step")
+                    return step if isinstance(step, int) else None
+            if not chunk:
+                return None
+            size *= 2
 
 
 def read_marker(fs: Any, uri: str) -> int | None:

@@ -24,7 +24,15 @@ from typing import Any
 import flyte
 
 from ._persist import STORE_DIR, STORE_ENV, SWEEP_DIR, run_prefix, store_root
-from ._sync_resume import DEFAULT_TIMEOUT, all_rows_on_wandb, ask_wandb, prepare_upload, run_wandb
+from ._sync_resume import (
+    DEFAULT_TIMEOUT,
+    all_rows_on_wandb,
+    ask_wandb,
+    drop_history_from_step,
+    first_history_step,
+    prepare_upload,
+    run_wandb,
+)
 
 __all__ = [
     "StoredRun",
@@ -257,7 +265,7 @@ def _publish_sweeps(run_name: str, store: str | None, report: SyncReport, target
             report.failed[sweep.uri] = f"{type(exc).__name__}: {exc}"
 
 
-def _sync_one(run: StoredRun, first_part: bool, target: _Target) -> None:
+def _sync_one(run: StoredRun, first_part: bool, target: _Target, next_part: StoredRun | None = None) -> None:
     import flyte.storage as storage
 
     with tempfile.TemporaryDirectory(prefix="flyte-wandb-sync-") as tmp:
@@ -266,6 +274,13 @@ def _sync_one(run: StoredRun, first_part: bool, target: _Target) -> None:
         # copies the folder *inside* an existing target, where the run file would not be found.
         asyncio.run(storage.get(run.uri, local, recursive=True))
         os.makedirs(local, exist_ok=True)
+        # A later attempt (a retry resuming from its checkpoint) logs again the steps from its first
+        # one on: leave this attempt's rows of those steps out, as an online resume rewinds. wandb
+        # sync would otherwise renumber them past the run's last step (duplicates with wrong steps).
+        # A later part starting at step 0 logged without step= (or began again): it is appended.
+        resumed_at = first_history_step(_fs(next_part.uri), next_part.uri) if next_part else None
+        if resumed_at:
+            drop_history_from_step(local, resumed_at)
         # A sync cut off in this folder's upload left its first rows on W&B: leave those out.
         prepare_upload(
             _fs(run.uri), run.uri, local, run_id=run.target_id, first_part=first_part, online=run.online,
@@ -390,7 +405,7 @@ def _sync_parts(
     """Sync the parts of one W&B run in order; after a failure the later parts wait for next time."""
     for i, run in enumerate(parts):
         try:
-            _sync_one(run, run.uri in firsts, target)
+            _sync_one(run, run.uri in firsts, target, parts[i + 1] if i + 1 < len(parts) else None)
         except Exception as exc:
             with lock:
                 report.failed[run.uri] = f"{type(exc).__name__}: {exc}"
