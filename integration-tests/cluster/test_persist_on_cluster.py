@@ -382,13 +382,17 @@ def test_sigterm_then_retry_on_a_fresh_pod_restores_and_syncs_one_run(
     assert steps == [0, 1, 2, 3, 4, 5]  # both attempts, each step once
 
 
+@pytest.mark.parametrize("kind", ["s3", "file"])
 def test_steps_a_preempted_attempt_logged_after_its_checkpoint_sync_once_with_the_retrys_values(
-    tmp_path: Path, s3: dict[str, str]
+    kind: str, tmp_path: Path, s3: dict[str, str]
 ) -> None:
     # Checkpoints every other step: the preempted attempt logs steps 0-3, its last checkpoint is step 2,
     # and the retry logs steps 3-5 again from it. Offline nothing can rewind while the task runs.
-    run_name = "persist-rewind"
-    with cluster_pod.isolated_env(tmp_path, **s3):
+    # "file": the store is a mounted file system (FLYTEPLUGINS_WANDB_STORE), as where there is no bucket.
+    run_name = f"persist-rewind-{kind}"
+    store = STORE if kind == "s3" else (tmp_path / "nfs").as_uri()
+    pods = s3 if kind == "s3" else {"FLYTEPLUGINS_WANDB_STORE": store}
+    with cluster_pod.isolated_env(tmp_path, **pods):
         first = cluster_pod.run_root(
             pt.checkpointed, 6, 4, 2, run_name=run_name, base_dir=tmp_path / "run",
             sigterm_when=tmp_path / "run" / "preempt-now",
@@ -398,11 +402,12 @@ def test_steps_a_preempted_attempt_logged_after_its_checkpoint_sync_once_with_th
         second = cluster_pod.run_root(
             pt.checkpointed, 6, 0, 2, run_name=run_name, base_dir=tmp_path / "run", attempt=1
         )
+        # The fresh pod restored the preempted attempt's last checkpoint (step 2) from the store.
         assert second.error is None and second.value == 3, second.error
         _delete_pods(tmp_path)
 
     with LoopbackServer() as server, cluster_pod.isolated_env(tmp_path, **server.env(), **s3):
-        report = sync_offline_runs(run_name, store=STORE, progress=False)
+        report = sync_offline_runs(run_name, store=store, progress=False)
         assert report.ok and len(report.synced) == 2, report.failed
         [run] = server.runs()
     rows = [(row["_step"], row["attempt"]) for row in map(json.loads, run.history_lines)]

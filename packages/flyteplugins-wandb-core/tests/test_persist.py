@@ -122,3 +122,24 @@ def test_checkpoints_pruned_locally_leave_the_store_too(
     assert sorted(p.name for p in base.iterdir()) == ["step-0", "step-1", "step-2"]
     _persist.forget_checkpoints("ckpt", "run1", [0, 1, 7])  # 7: never stored, nothing to do
     assert sorted(p.name for p in base.iterdir()) == ["step-2"]
+
+
+@pytest.mark.parametrize("scheme", ["", "file://"])
+def test_a_checkpoint_kept_on_a_file_system_store_is_restored_in_a_fresh_pod(
+    scheme: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A mounted file system (FLYTEPLUGINS_WANDB_STORE=/mnt/... or file:///mnt/...): fsspec's local file
+    # system copies a folder inside a target folder that exists, where object stores write in place.
+    store = f"{scheme}{tmp_path / 'store'}"
+    monkeypatch.setattr(_persist, "location", lambda: _persist.Location(store, "r1", "a0", 0))
+    monkeypatch.setattr(_persist, "_warned", False)
+    local = tmp_path / "pod" / "step-3"
+    for content in ("first", "again"):  # the step saved twice: the second copy replaces the first
+        _touch(local / "checkpoint.json", '{"step": 3}')
+        _touch(local / "state.txt", content)
+        assert _persist.persist_checkpoint(str(local), "ckpt", 3, "run1")
+    fresh = tmp_path / "fresh-pod"
+    found = _persist.fetch_checkpoint("ckpt", "run1", str(fresh))
+    assert found == str(fresh / "ckpt" / "step-3")
+    assert sorted(p.name for p in Path(found).iterdir()) == ["checkpoint.json", "state.txt"]
+    assert (Path(found) / "state.txt").read_text() == "again"

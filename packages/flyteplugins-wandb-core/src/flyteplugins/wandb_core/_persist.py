@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable
@@ -147,9 +148,20 @@ def _in_thread(coro_fn: Callable[[], Any], timeout: float, failure: str, after: 
     return False
 
 
+def _local_fs(fs: Any) -> bool:
+    """A store on a (mounted) file system: fsspec's local file system copies a folder *inside* a
+    target folder that exists, where object stores write the keys in place."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    return isinstance(fs, LocalFileSystem)
+
+
 async def _put_dir(local: str, remote: str) -> None:
     import flyte.storage as storage
 
+    fs = storage.get_underlying_filesystem(path=remote)
+    if _local_fs(fs) and fs.exists(remote):
+        fs.rm(remote, recursive=True)  # a checkpoint step saved again replaces its earlier copy
     await storage.put(local, remote, recursive=True)
 
 
@@ -277,7 +289,10 @@ def fetch_checkpoint(name: str, run_id: str, local_root: str) -> str | None:
         steps = [int(leaf[5:]) for leaf in leaves if leaf.startswith("step-") and leaf[5:].isdigit()]
         for step in sorted(steps, reverse=True):
             local = os.path.join(local_root, name, f"step-{step}")
-            os.makedirs(local, exist_ok=True)
+            # Into a folder that does not exist yet (see _local_fs); one here has no index (restore
+            # found nothing to read in it): an interrupted save.
+            shutil.rmtree(local, ignore_errors=True)
+            os.makedirs(os.path.dirname(local), exist_ok=True)
             await storage.get(f"{base}/step-{step}", local, recursive=True)
             if os.path.exists(os.path.join(local, "checkpoint.json")):
                 found["path"] = local
