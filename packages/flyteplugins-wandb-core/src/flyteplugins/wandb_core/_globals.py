@@ -13,6 +13,8 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+import flyte
+
 from . import _compat, _early, _notices
 from ._state import ForwardItems, current, registry
 
@@ -53,7 +55,7 @@ def _routed_run(module: types.ModuleType, what: str) -> Any | None:
     if run is not None:
         return run
     run = _fallback_run(module)
-    if run is None and len(registry.runs()) > 1:
+    if run is None and len(registry.runs()) > 1 and not _in_untracked_task():
         ids = ", ".join(str(getattr(r, "id", "?")) for r in registry.runs())
         raise RunRoutingError(
             f"{what} was called outside any @wandb_init task or function while several tracked runs are "
@@ -106,11 +108,20 @@ def _caller_run() -> Any | None:
     return active.run if active is not None else None
 
 
+def _in_untracked_task() -> bool:
+    """The caller is a Flyte task with no tracked scope (a plain task beside tracked ones, in local mode
+    or a reusable container): its wandb calls are its own, never a tracked sibling's run. A bare thread
+    has no Flyte context, so a tracked task's worker threads still fall back to its run."""
+    return current() is None and bool(flyte.ctx())
+
+
 def _fallback_run(module: types.ModuleType) -> Any | None:
     """The run of a caller with no tracked scope, where one can tell."""
     own = module.__dict__.get("run")
     if own is not None:  # the user's own plain wandb.init outside tracked code: wandb's global
         return own
+    if _in_untracked_task():
+        return None
     runs = registry.runs()
     return runs[0] if len(runs) == 1 else _compat.run_of_torch_hook(runs)
 
@@ -142,8 +153,30 @@ def _init_for_caller(*args: Any, **kwargs: Any) -> Any:
     _early.settle(current())  # a sweep trial's run still opening: the real run, once open
     run = _routed_run(module, "wandb.init()")
     if run is None:
-        return original(*args, **kwargs)
+        return _init_untracked(module, original, args, kwargs)
     _apply_init(run, kwargs)
+    return run
+
+
+def _init_untracked(
+    module: types.ModuleType, original: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """``wandb.init`` by code outside tracked scopes: a run of its own, as without the plugin.
+
+    The tracked runs are not its "previous" runs: wandb's default would return the newest of them (a
+    sibling task's) and ``finish_previous`` would finish them all, so with tracked runs open the caller's
+    own global run is what is returned or finished, and a new run is opened beside the tracked ones.
+    """
+    if not registry.runs():
+        return original(*args, **kwargs)
+    own = module.__dict__.get("run")
+    if own is not None and kwargs.get("reinit") in (None, False, "default", "return_previous"):
+        return own
+    if own is not None and kwargs.get("reinit") in (True, "finish_previous"):
+        own.finish()
+    run = original(*args, **{**kwargs, "reinit": "create_new"})
+    # wandb publishes a run opened without create_new as wandb.run (its set_global): so does this one.
+    module.__dict__.update({name: getattr(run, name) for name in (*_RUN_FUNCTIONS, *_RUN_DATA)}, run=run)
     return run
 
 
@@ -190,7 +223,7 @@ def _finish_for_caller(*args: Any, **kwargs: Any) -> None:
     module = sys.modules["wandb"]
     run = _caller_run()
     if run is None:
-        if module.__dict__.get("run") is not None or registry.is_empty():
+        if module.__dict__.get("run") is not None or registry.is_empty() or _in_untracked_task():
             module.__dict__["finish"](*args, **kwargs)
             return
         # A worker thread of the process's single tracked run: that run's code, as for wandb.log.

@@ -1,0 +1,76 @@
+"""Runs users open themselves beside tracked ones.
+
+Local mode and reusable containers (``flyte.ReusePolicy(concurrency=...)``) run sibling tasks in one
+process. A task the plugin does not track keeps wandb's own behaviour: its ``wandb.run`` is None until
+it calls ``wandb.init``, which opens a run of its own; none of its rows or config reach a tracked
+sibling's run, and its ``wandb.finish()`` finishes only its own run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import flyte
+import pytest
+import wandb
+from frameworks.fw_common import BARRIERS, wait
+
+from flyteplugins.wandb import get_wandb_run, wandb_init
+from flyteplugins.wandb.testing import runs_by_id
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+env = flyte.TaskEnvironment(name="fw_untracked_sibling")
+
+
+@wandb_init(run_mode="new")
+@env.task
+def tracked(tag: int, barrier: str) -> str:
+    wait(barrier)  # every sibling is running: the plain task opens its run while ours is open
+    wandb.log({"tracked": tag})
+    wait(barrier)
+    return get_wandb_run().id
+
+
+@env.task
+def plain(barrier: str) -> dict:
+    wait(barrier)
+    seen = wandb.run  # what Lightning's WandbLogger and HF's WandbCallback read before their init
+    run = wandb.init(project="plain-project", mode="offline", config={"plain": True})
+    wandb.log({"plain": 1})
+    wandb.summary["plain_best"] = 2
+    out = {"seen": seen is None, "id": run.id, "project": run.project}
+    wandb.finish()
+    wait(barrier)
+    return out
+
+
+@env.task
+async def siblings(n_tracked: int, barrier: str) -> list:
+    BARRIERS[barrier] = threading.Barrier(n_tracked + 1, timeout=60)
+    return list(
+        await asyncio.gather(plain.aio(barrier), *(tracked.aio(i, barrier) for i in range(n_tracked)))
+    )
+
+
+@pytest.mark.parametrize("n_tracked", [1, 2])
+def test_a_plain_task_beside_tracked_ones_gets_a_run_of_its_own(wandb_dir: Path, n_tracked: int) -> None:
+    barrier = f"plain-{n_tracked}"
+    out, *tracked_ids = (
+        flyte.with_runcontext(mode="local", name=barrier).run(siblings, n_tracked, barrier).outputs()[0]
+    )
+    assert out["seen"], "a plain task saw a tracked sibling's run as wandb.run"
+    by_id = runs_by_id(wandb_dir)
+    assert sorted(by_id) == sorted([out["id"], *tracked_ids])
+    [own] = by_id[out["id"]]
+    assert own.project == "plain-project" and own.config["plain"] is True
+    assert own.metric("plain") == [1] and own.summary["plain_best"] == 2
+    assert own.exit_code == 0
+    for tag, run_id in enumerate(tracked_ids):
+        [run] = by_id[run_id]
+        assert run.metric("tracked") == [tag] and run.metric("plain") == []
+        assert "plain" not in run.config and "plain_best" not in run.summary
+        assert run.exit_code == 0
+    assert type(wandb).__name__ == "module" and wandb.run is None
