@@ -1,9 +1,10 @@
-"""Runs users open themselves beside tracked ones.
+"""Runs users open themselves beside tracked ones: a plain task's, and ``reinit="create_new"``.
 
 Local mode and reusable containers (``flyte.ReusePolicy(concurrency=...)``) run sibling tasks in one
 process. A task the plugin does not track keeps wandb's own behaviour: its ``wandb.run`` is None until
 it calls ``wandb.init``, which opens a run of its own; none of its rows or config reach a tracked
-sibling's run, and its ``wandb.finish()`` finishes only its own run.
+sibling's run, and its ``wandb.finish()`` finishes only its own run. A separate run asked for inside
+a tracked task whose run is offline (no credentials here) is offline too, instead of failing to log in.
 """
 
 from __future__ import annotations
@@ -74,3 +75,25 @@ def test_a_plain_task_beside_tracked_ones_gets_a_run_of_its_own(wandb_dir: Path,
         assert "plain" not in run.config and "plain_best" not in run.summary
         assert run.exit_code == 0
     assert type(wandb).__name__ == "module" and wandb.run is None
+
+
+@wandb_init
+@env.task
+def with_a_separate_run() -> list[str]:
+    other = wandb.init(project="separate", reinit="create_new", config={"side": True})
+    other.log({"side_loss": 1})
+    wandb.log({"task_loss": 1})  # still the task's run: the separate one is not wandb.run
+    other.finish()
+    wandb.log({"task_loss": 2})
+    return [get_wandb_run().id, other.id]
+
+
+def test_a_separate_run_in_an_offline_task_is_offline_too(wandb_dir: Path) -> None:
+    task_id, other_id = (
+        flyte.with_runcontext(mode="local", name="separate").run(with_a_separate_run).outputs()[0]
+    )
+    by_id = runs_by_id(wandb_dir)
+    [task_run], [other] = by_id[task_id], by_id[other_id]
+    assert task_run.metric("task_loss") == [1, 2] and task_run.exit_code == 0
+    assert other.project == "separate" and other.config["side"] is True
+    assert other.metric("side_loss") == [1] and other.exit_code == 0

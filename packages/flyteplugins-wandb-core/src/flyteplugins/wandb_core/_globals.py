@@ -149,13 +149,27 @@ def _init_for_caller(*args: Any, **kwargs: Any) -> Any:
     module = sys.modules["wandb"]
     original = module.__dict__["init"]
     if kwargs.get("reinit") == "create_new":
-        return original(*args, **kwargs)  # an explicit request for a run of its own
+        return original(*args, **_offline_like_caller(kwargs))  # an explicit request for a run of its own
     _early.settle(current())  # a sweep trial's run still opening: the real run, once open
     run = _routed_run(module, "wandb.init()")
     if run is None:
         return _init_untracked(module, original, args, kwargs)
     _apply_init(run, kwargs)
     return run
+
+
+def _offline_like_caller(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A separate run asked for in a tracked scope whose run is offline (no credentials, or W&B was
+    unreachable) is offline too, unless the caller chose a mode: it would fail to log in otherwise."""
+    active = current()
+    if active is None or not active.offline or "mode" in kwargs or "settings" in kwargs:
+        return kwargs
+    _notices.notice_once(
+        f"init:create_new:{active.run_id}",
+        "wandb.init(reinit='create_new') inside a tracked task whose run is offline: the separate run is "
+        "offline too (pass mode= to choose).",
+    )
+    return {**kwargs, "mode": "offline"}
 
 
 def _init_untracked(
