@@ -23,7 +23,6 @@ from flyteplugins.wandb_core.ext import trial_scope
 from ._link import WandbSweep
 from ._results import TrialResult
 from ._trial import LAUNCHES, Launch, TrialStopped, handle_result, load_objective, trial_overrides, watch
-from ._validate import DEFAULT_GOAL
 
 __all__ = ["AgentSpec", "Launch", "TrialStopped", "run_agent", "sweep_agent_env", "wandb_sweep_agent"]
 
@@ -40,13 +39,7 @@ class AgentSpec:
     objective: str
     project: str | None = None
     entity: str | None = None
-    host: str | None = None
     metric_name: str | None = None
-    goal: str = DEFAULT_GOAL
-    quota: int = 1
-    total: int = 1
-    poll_interval: float = 2.0
-    idle_timeout: float = 600.0
     assignments: list[dict[str, Any]] | None = None
     # Upload offline run directories from another pod (download_logs needs them after the sweep).
     upload_runs: bool = False

@@ -104,11 +104,6 @@ class WandbSweepConfig(ContextSettings):
         return self
 
 
-def encode(values: Mapping[str, Any]) -> dict[str, str]:
-    """Flatten sweep settings to ``wandb_sweep_<field>`` string keys (None values dropped)."""
-    return SWEEP_FIELDS.encode(values)
-
-
 def parse_context(custom_context: Mapping[str, str] | None) -> dict[str, Any]:
     """Read ``wandb_sweep_<field>`` keys back into Python values.
 
@@ -206,7 +201,7 @@ def wandb_sweep_config(
         "kwargs": kwargs or None,
     }
     validate_values("wandb_sweep_config", values)
-    return WandbSweepConfig(encode(values))
+    return WandbSweepConfig(SWEEP_FIELDS.encode(values))
 
 
 def get_wandb_sweep_context() -> WandbSweepConfig | None:

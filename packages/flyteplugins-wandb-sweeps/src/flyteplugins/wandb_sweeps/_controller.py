@@ -99,12 +99,7 @@ async def _run_function_trial(plan: Plan, slot: int, run_id: str, params: dict[s
         objective=objective_path(plan.objective),
         project=state.project,
         entity=state.entity,
-        host=state.host,
         metric_name=plan.metric_name,
-        goal=plan.goal,
-        total=plan.total,
-        poll_interval=plan.poll_interval,
-        idle_timeout=plan.idle_timeout,
         assignments=[{"run_id": run_id, "params": params}],
         upload_runs=plan.upload_runs,
     )

@@ -144,7 +144,6 @@ class Assignment:
 
 @dataclass
 class _Trial:
-    assignment: Assignment
     handle: Any
     stop_handle: Any = None
     state: str = "running"  # running | finished | failed | stopped
@@ -191,7 +190,7 @@ class OfflineController:
                 index = self._next_index
                 self._next_index += 1
                 assignment = Assignment(index, f"{self.sweep_id}-{index:03d}", got[1])
-                trial = _Trial(assignment, got[0])
+                trial = _Trial(got[0])
                 if self._stopper is self._search:
                     trial.stop_handle = got[0]
                 elif self._stopper is not None:

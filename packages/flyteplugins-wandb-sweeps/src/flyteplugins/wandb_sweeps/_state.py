@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ._config import SWEEP_ENTITY_KEY, SWEEP_ID_KEY, SWEEP_MODE_KEY, SWEEP_PROJECT_KEY, encode
+from ._config import SWEEP_ENTITY_KEY, SWEEP_FIELDS, SWEEP_ID_KEY, SWEEP_MODE_KEY, SWEEP_PROJECT_KEY
 
 SweepMode = Literal["online", "offline", "disabled"]
 
@@ -46,7 +46,7 @@ class SweepState:
             k: config.pop(k) for k in ("name", "method", "metric", "parameters") if k in config
         }
         values.update(project=self.project, entity=self.entity, kwargs=config or None)
-        keys = encode(values)
+        keys = SWEEP_FIELDS.encode(values)
         keys.update({SWEEP_ID_KEY: self.sweep_id, SWEEP_MODE_KEY: self.mode})
         if self.project:
             keys[SWEEP_PROJECT_KEY] = self.project
