@@ -24,19 +24,26 @@ PRIVATE_NAMES = [
     ("wandb.sdk.wandb_init", "_set_global_run"),
     ("wandb.sdk.wandb_setup", "singleton"),
     ("wandb.proto.wandb_internal_pb2", "Record"),
+    ("wandb", "Settings._offline"),
+    ("wandb.sdk.wandb_run", "Run._finish"),
+    ("wandb.integration.torch.wandb_torch", "TorchHistory.log_tensor_stats"),
 ]
-RUN_ATTRIBUTES = ["_finish_timed_out", "_is_finished"]
+RUN_ATTRIBUTES = ["_finish_timed_out", "_is_finished", "_torch_history"]
 
 # What counts as wandb's private API when it appears in the packages' source.
 PRIVATE_USE = re.compile(
     r"wandb\.sdk\b|wandb\.proto\b|InternalApi|_set_global_run|wandb_setup|\b_finish_timed_out|"
-    r"\b_is_finished\b|\b_register_agent|\b_agent_heartbeat|wandb_internal_pb2"
+    r"\b_is_finished\b|\b_register_agent|\b_agent_heartbeat|wandb_internal_pb2|"
+    r"\"_offline\"|settings\._offline|_torch_history|log_tensor_stats|\"_finish\""
 )
 
 
 @pytest.mark.parametrize(("module", "name"), PRIVATE_NAMES)
 def test_the_private_names_compat_uses_exist_on_this_wandb(module: str, name: str) -> None:
-    assert hasattr(importlib.import_module(module), name), f"{module}.{name} moved: update _compat"
+    found = importlib.import_module(module)
+    for part in name.split("."):  # "Class.attribute" too
+        assert hasattr(found, part), f"{module}.{name} moved: update _compat"
+        found = getattr(found, part)
 
 
 @pytest.mark.parametrize("name", RUN_ATTRIBUTES)
