@@ -383,37 +383,52 @@ def test_sigterm_then_retry_on_a_fresh_pod_restores_and_syncs_one_run(
 
 
 @pytest.mark.parametrize("kind", ["s3", "file"])
-def test_steps_a_preempted_attempt_logged_after_its_checkpoint_sync_once_with_the_retrys_values(
-    kind: str, tmp_path: Path, s3: dict[str, str]
+def test_steps_a_preempted_attempt_logged_after_its_checkpoint_sync_once(
+    kind: str, tmp_path: Path, s3: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Checkpoints every other step: the preempted attempt logs steps 0-3, its last checkpoint is step 2,
-    # and the retry logs steps 3-5 again from it. Offline nothing can rewind while the task runs.
-    # "file": the store is a mounted file system (FLYTEPLUGINS_WANDB_STORE), as where there is no bucket.
+    """Checkpoints every other step: the preempted attempt logs steps 0-3, its last checkpoint is step
+    2, and the retry logs steps 3-5 again from it. Offline nothing can rewind while the task runs.
+
+    "s3": one sync after both attempts. "file": the store is a mounted file system
+    (FLYTEPLUGINS_WANDB_STORE), and the first attempt is synced before the retry runs."""
     run_name = f"persist-rewind-{kind}"
     store = STORE if kind == "s3" else (tmp_path / "nfs").as_uri()
     pods = s3 if kind == "s3" else {"FLYTEPLUGINS_WANDB_STORE": store}
-    with cluster_pod.isolated_env(tmp_path, **pods):
-        first = cluster_pod.run_root(
-            pt.checkpointed, 6, 4, 2, run_name=run_name, base_dir=tmp_path / "run",
-            sigterm_when=tmp_path / "run" / "preempt-now",
-        )  # fmt: skip
-        assert first.root.returncode != 0  # ended by SIGTERM
-        _delete_pods(tmp_path)
-        second = cluster_pod.run_root(
-            pt.checkpointed, 6, 0, 2, run_name=run_name, base_dir=tmp_path / "run", attempt=1
-        )
-        # The fresh pod restored the preempted attempt's last checkpoint (step 2) from the store.
-        assert second.error is None and second.value == 3, second.error
-        _delete_pods(tmp_path)
 
-    with LoopbackServer() as server, cluster_pod.isolated_env(tmp_path, **server.env(), **s3):
-        report = sync_offline_runs(run_name, store=store, progress=False)
-        assert report.ok and len(report.synced) == 2, report.failed
+    def sync(server: LoopbackServer, folders: int) -> None:
+        with cluster_pod.isolated_env(tmp_path, **server.env(), **s3):
+            report = sync_offline_runs(run_name, store=store, progress=False)
+        assert report.ok and len(report.synced) == folders, report.failed
+
+    with LoopbackServer() as server:
+        with cluster_pod.isolated_env(tmp_path, **pods):
+            first = cluster_pod.run_root(
+                pt.checkpointed, 6, 4, 2, run_name=run_name, base_dir=tmp_path / "run",
+                sigterm_when=tmp_path / "run" / "preempt-now",
+            )  # fmt: skip
+            assert first.root.returncode != 0  # ended by SIGTERM
+            _delete_pods(tmp_path)
+        if kind == "file":
+            sync(server, 1)
+        with cluster_pod.isolated_env(tmp_path, **pods):
+            second = cluster_pod.run_root(
+                pt.checkpointed, 6, 0, 2, run_name=run_name, base_dir=tmp_path / "run", attempt=1
+            )
+            # The fresh pod restored the preempted attempt's last checkpoint (step 2) from the store.
+            assert second.error is None and second.value == 3, second.error
+            _delete_pods(tmp_path)
+        sync(server, 2 if kind == "s3" else 1)
         [run] = server.runs()
     rows = [(row["_step"], row["attempt"]) for row in map(json.loads, run.history_lines)]
-    # Each step once, as an online resume rewinds: step 3 from the retry that completed it (wandb
-    # sync alone moved the retry's steps 3-5 to 4-6 behind the first attempt's step 3).
-    assert rows == [(0, 0), (1, 0), (2, 0), (3, 1), (4, 1), (5, 1)], rows
+    if kind == "s3":
+        # Each step once, as an online resume rewinds: step 3 from the retry that completed it (wandb
+        # sync alone moved the retry's steps 3-5 to 4-6 behind the first attempt's step 3).
+        assert rows == [(0, 0), (1, 0), (2, 0), (3, 1), (4, 1), (5, 1)], rows
+    else:
+        # Step 3 was on W&B before the retry logged it again: each step once, step 3 as first uploaded,
+        # and the sync says so.
+        assert rows == [(0, 0), (1, 0), (2, 0), (3, 0), (4, 1), (5, 1)], rows
+        assert capsys.readouterr().err.count("wandb: steps 3-3 of run 'persist-rewind-file-a0' were") == 1
 
 
 def test_wandb_outage_fail_open_run_is_kept_and_synced_when_wandb_is_back(

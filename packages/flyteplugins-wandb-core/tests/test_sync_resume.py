@@ -170,3 +170,6 @@ def test_a_later_attempts_first_step_is_read_from_the_store_and_rows_from_it_on_
     assert _sync_resume.drop_history_from_step(str(earlier), 3) == 2
     run = _offline.read_offline_run(earlier)
     assert [row["_step"] for row in run.history] == [0, 1, 2] and run.exit_code == 0
+    # A later part whose first steps an earlier sync already uploaded (up to step 3): they go.
+    assert _sync_resume.drop_history_to_step(str(later), 3) == 1
+    assert [row["_step"] for row in _offline.read_offline_run(later).history] == [4, 5]

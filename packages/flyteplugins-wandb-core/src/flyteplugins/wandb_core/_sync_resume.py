@@ -124,6 +124,12 @@ def drop_history_from_step(run_dir: str, step: int) -> int:
     return _drop_history(run_dir, lambda _, s: isinstance(s, int) and s >= step)
 
 
+def drop_history_to_step(run_dir: str, step: int) -> int:
+    """Rewrite the run's transaction log without its history rows up to ``step``; returns how many it
+    dropped (the rows W&B holds from an earlier sync that cannot be rewound any more)."""
+    return _drop_history(run_dir, lambda _, s: isinstance(s, int) and s <= step)
+
+
 def first_history_step(fs: Any, uri: str) -> int | None:
     """The ``_step`` of the first history row of the run folder stored at ``uri`` (None: no rows).
 

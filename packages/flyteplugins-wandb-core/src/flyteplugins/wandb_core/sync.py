@@ -23,12 +23,15 @@ from typing import Any
 
 import flyte
 
+from ._notices import notice
+from ._offline import read_offline_run
 from ._persist import STORE_DIR, STORE_ENV, SWEEP_DIR, run_prefix, store_root
 from ._sync_resume import (
     DEFAULT_TIMEOUT,
     all_rows_on_wandb,
     ask_wandb,
     drop_history_from_step,
+    drop_history_to_step,
     first_history_step,
     prepare_upload,
     run_wandb,
@@ -265,7 +268,11 @@ def _publish_sweeps(run_name: str, store: str | None, report: SyncReport, target
             report.failed[sweep.uri] = f"{type(exc).__name__}: {exc}"
 
 
-def _sync_one(run: StoredRun, first_part: bool, target: _Target, next_part: StoredRun | None = None) -> None:
+def _sync_one(
+    run: StoredRun, first_part: bool, target: _Target, next_part: StoredRun | None, floor: int | None
+) -> None:
+    """Upload one stored folder. ``next_part``: the run's next stored part, if any; ``floor``: the last
+    step an earlier sync uploaded to this W&B run, if known."""
     import flyte.storage as storage
 
     with tempfile.TemporaryDirectory(prefix="flyte-wandb-sync-") as tmp:
@@ -281,6 +288,7 @@ def _sync_one(run: StoredRun, first_part: bool, target: _Target, next_part: Stor
         resumed_at = first_history_step(_fs(next_part.uri), next_part.uri) if next_part else None
         if resumed_at:
             drop_history_from_step(local, resumed_at)
+        _below_floor(run, local, floor)
         # A sync cut off in this folder's upload left its first rows on W&B: leave those out.
         prepare_upload(
             _fs(run.uri), run.uri, local, run_id=run.target_id, first_part=first_part, online=run.online,
@@ -304,7 +312,46 @@ def _sync_one(run: StoredRun, first_part: bool, target: _Target, next_part: Stor
             _fs(run.uri), run.uri, local, run.target_id, target.project, target.entity, target.timeout
         ):
             raise RuntimeError(f"wandb sync reported: {errors[-1][len(_WANDB_ERROR) :].strip()}")
-        _fs(run.uri).pipe_file(f"{run.uri}{SYNCED_SUFFIX}", b"synced\n")
+        # The last step uploaded: where a later part of the run, synced by a later sync, may go on.
+        steps = [
+            s for s in (row.get("_step") for row in read_offline_run(local).history) if isinstance(s, int)
+        ]
+        marker = {"last_step": max(steps)} if steps else {}
+        _fs(run.uri).pipe_file(f"{run.uri}{SYNCED_SUFFIX}", json.dumps(marker).encode())
+
+
+def _below_floor(run: StoredRun, local: str, floor: int | None) -> None:
+    """Leave out the rows of a later part (a retry resumed from a checkpoint) whose steps an earlier
+    sync already put on W&B: they can no longer be rewound, and wandb sync would renumber them."""
+    import fsspec
+
+    first = first_history_step(fsspec.filesystem("file"), local) if floor is not None else None
+    if floor is None or not first or first > floor:
+        return  # nothing below the floor, or a part starting at 0 (logged without step=): appended
+    drop_history_to_step(local, floor)
+    notice(
+        f"steps {first}-{floor} of run {run.target_id!r} were uploaded by an earlier sync, before this "
+        f"attempt ({run.uri}) logged them again; W&B keeps the earlier values (sync once all attempts "
+        "are kept to get the last attempt's)."
+    )
+
+
+def _floors(runs: list[StoredRun]) -> dict[str, int | None]:
+    """Where an earlier sync left each W&B run that has parts left to upload (from its markers)."""
+    return {
+        parts[0].target_id: _last_synced_step([p for p in parts if p.synced])
+        for parts in _by_target(runs).values()
+        if any(p.synced for p in parts) and not all(p.synced for p in parts)
+    }
+
+
+def _last_synced_step(parts: list[StoredRun]) -> int | None:
+    """The last step the synced ``parts`` put on W&B, from their markers (None: unknown, or none)."""
+    found = []
+    for part in parts:
+        with contextlib.suppress(Exception):  # a marker of an earlier release says only "synced"
+            found.append(int(json.loads(_fs(part.uri).cat_file(f"{part.uri}{SYNCED_SUFFIX}"))["last_step"]))
+    return max(found, default=None)
 
 
 def _by_target(runs: list[StoredRun]) -> dict[str, list[StoredRun]]:
@@ -361,12 +408,13 @@ def sync_offline_runs(
     target = _Target(project, entity, timeout)
     # The first stored part of a W&B run that no online session began: W&B held nothing before it.
     firsts = {parts[0].uri for parts in _by_target(runs).values() if not parts[0].sync_id}
+    floors = _floors(runs)
     lock = threading.Lock()
     with Progress(console=Console(stderr=True), disable=not (progress and todo)) as bar:
         advance = partial(bar.advance, bar.add_task(f"syncing {run_name}", total=len(todo)))
 
         def sync_parts(parts: list[StoredRun]) -> None:
-            _sync_parts(parts, report, lock, target, firsts, advance)
+            _sync_parts(parts, report, lock, target, (firsts, floors.get(parts[0].target_id)), advance)
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flyte-wandb-sync") as pool:
             list(pool.map(sync_parts, _by_target(todo).values()))
@@ -399,13 +447,16 @@ def _sync_parts(
     report: SyncReport,
     lock: threading.Lock,
     target: _Target,
-    firsts: set[str],
+    starts: tuple[set[str], int | None],
     advance: Callable[[int], None],
 ) -> None:
-    """Sync the parts of one W&B run in order; after a failure the later parts wait for next time."""
+    """Sync the parts of one W&B run in order; after a failure the later parts wait for next time.
+    ``starts``: the first parts of W&B runs, and the last step an earlier sync put on this one."""
+    firsts, floor = starts
     for i, run in enumerate(parts):
         try:
-            _sync_one(run, run.uri in firsts, target, parts[i + 1] if i + 1 < len(parts) else None)
+            later = parts[i + 1] if i + 1 < len(parts) else None
+            _sync_one(run, run.uri in firsts, target, later, floor if i == 0 else None)
         except Exception as exc:
             with lock:
                 report.failed[run.uri] = f"{type(exc).__name__}: {exc}"
