@@ -97,3 +97,30 @@ def test_a_separate_run_in_an_offline_task_is_offline_too(wandb_dir: Path) -> No
     assert task_run.metric("task_loss") == [1, 2] and task_run.exit_code == 0
     assert other.project == "separate" and other.config["side"] is True
     assert other.metric("side_loss") == [1] and other.exit_code == 0
+
+
+@wandb_init(run_mode="new")
+@env.task
+def tearing_down(tag: int, barrier: str) -> str:
+    wandb.log({"before": tag})
+    wait(barrier)
+    if tag == 0:
+        wandb.teardown()  # what a script written for multiprocessing ends with
+    wait(barrier)
+    wandb.log({"after": tag})  # the sibling's run, and this one, are still open
+    return get_wandb_run().id
+
+
+@env.task
+async def two_tearing_down(barrier: str) -> list[str]:
+    BARRIERS[barrier] = threading.Barrier(2, timeout=60)
+    return list(await asyncio.gather(*(tearing_down.aio(i, barrier) for i in range(2))))
+
+
+def test_wandb_teardown_in_a_task_leaves_the_tracked_runs_open(wandb_dir: Path) -> None:
+    ids = flyte.with_runcontext(mode="local", name="teardown").run(two_tearing_down, "td").outputs()[0]
+    by_id = runs_by_id(wandb_dir)
+    for tag, run_id in enumerate(ids):
+        [run] = by_id[run_id]
+        assert run.metric("before") == [tag] and run.metric("after") == [tag]
+        assert run.exit_code == 0

@@ -252,6 +252,23 @@ def _finish_for_caller(*args: Any, **kwargs: Any) -> None:
     _deferred(run, args, kwargs)
 
 
+def _teardown_for_caller(exit_code: int | None = None) -> None:
+    """``wandb.teardown`` while tracked runs are open: called by a task's code, it acts as
+    ``wandb.finish`` on the caller's run and leaves wandb's service up, since tearing it down would end
+    every tracked run (a sibling task's too) under code still logging to them. Elsewhere (the program
+    itself, outside any task) it tears down as asked."""
+    module = sys.modules["wandb"]
+    if _caller_run() is None and not _in_untracked_task():
+        module.__dict__["teardown"](exit_code)
+        return
+    _finish_for_caller(exit_code=exit_code)
+    _notices.notice_once(
+        "teardown",
+        "wandb.teardown() in a task while tracked runs are open: it finished only the caller's own run "
+        "(a tracked run stays open until its task ends); wandb's service stops when the process exits.",
+    )
+
+
 def _deferred(run: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """``finish(*args, **kwargs)`` asked for inside the run's scope: the run stays open; its first
     non-zero exit code is kept for when the scope finishes it."""
@@ -281,7 +298,12 @@ def _routed_class(base: type) -> type:
     getters: dict[str, Callable[[types.ModuleType], Any]] = {
         name: _module_value(name) for name in (*_RUN_FUNCTIONS, *_RUN_DATA)
     }
-    getters.update(run=_get_run, init=lambda m: _init_for_caller, finish=lambda m: _finish_for_caller)
+    getters.update(
+        run=_get_run,
+        init=lambda m: _init_for_caller,
+        finish=lambda m: _finish_for_caller,
+        teardown=lambda m: _teardown_for_caller,
+    )
     namespace: dict[str, Any] = {name: property(get, _setter(name)) for name, get in getters.items()}
     return type("RoutedWandbModule", (base,), {**namespace, "__doc__": base.__doc__})
 
