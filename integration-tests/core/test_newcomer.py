@@ -1,4 +1,5 @@
-"""A newcomer's first run: the demo twice in one folder, the getting-started snippets twice, then lint.
+"""A newcomer's first run: the demo twice in one folder, the getting-started and testing snippets twice,
+then lint.
 
 What a new user does on a fresh clone: run the README demo (which leaves a ``./wandb`` folder), run it
 again, paste the getting-started examples, then run the test command (ruff, pytest). Each must work
@@ -49,20 +50,26 @@ def test_the_demo_runs_twice_in_the_same_folder(isolated_wandb: Path) -> None:
     assert len(parts) == 8 and all(run.exit_code == 0 for run in parts)
 
 
-def _getting_started_snippets() -> list[str]:
-    text = (ROOT / "docs" / "getting-started.md").read_text()
+# The pages a newcomer pastes from first: getting started, then testing what they wrote.
+NEWCOMER_PAGES = ("getting-started.md", "testing.md")
+
+
+def _newcomer_snippets() -> list[str]:
+    """The plain scripts of `NEWCOMER_PAGES` (not those marked skip, nor pytest files)."""
     out = []
-    for m in FENCE.finditer(text):
-        before = text[: m.start()].rstrip("\n").rsplit("\n", 1)[-1]
-        if "docs-test: skip" not in before:
-            out.append(m.group(1))
+    for page in NEWCOMER_PAGES:
+        text = (ROOT / "docs" / page).read_text()
+        for m in FENCE.finditer(text):
+            before = text[: m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+            if "docs-test: skip" not in before and "docs-test: pytest" not in before:
+                out.append(m.group(1))
     return out
 
 
-@pytest.mark.parametrize("index", range(len(_getting_started_snippets())))
-def test_getting_started_snippet_runs_twice_in_the_same_folder(index: int, isolated_wandb: Path) -> None:
+@pytest.mark.parametrize("index", range(len(_newcomer_snippets())))
+def test_newcomer_snippet_runs_twice_in_the_same_folder(index: int, isolated_wandb: Path) -> None:
     script = isolated_wandb / "snippet.py"
-    script.write_text(_getting_started_snippets()[index])
+    script.write_text(_newcomer_snippets()[index])
     for attempt in (1, 2):
         proc = _python([str(script)], isolated_wandb)
         assert proc.returncode == 0, f"attempt {attempt}:\n{proc.stderr[-3000:]}"
