@@ -7,6 +7,9 @@ Each W&B parameter is an Optuna distribution over a *latent* value plus its deco
 from __future__ import annotations
 
 import math
+import numbers
+import operator
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -48,16 +51,33 @@ class OptunaEngine:
     metrics: Mapping[str, str] | None = None
     seed: int | None = None
 
-    def objectives(self, config: Mapping[str, Any]) -> list[tuple[str, str]]:
-        """``[(metric, goal), ...]`` this engine optimises, checked (an error names the argument)."""
+    def __post_init__(self) -> None:
+        """Refuse bad arguments here: later, a non-sampler failed every agent inside Optuna, and a
+        non-pruner failed every trial.
+
+        Raises:
+            WandbConfigError: An argument no sweep can use, named with what it must be.
+        """
+        for name, kind in (("sampler", "samplers.BaseSampler"), ("pruner", "pruners.BasePruner")):
+            value = getattr(self, name)
+            # An Optuna object means Optuna is imported already: no need to import it for the check.
+            optuna = sys.modules.get("optuna")
+            if value is None or (optuna is not None and isinstance(value, operator.attrgetter(kind)(optuna))):
+                continue
+            got = (
+                f"the class {value.__name__}: write {value.__name__}()"
+                if isinstance(value, type)
+                else f"{type(value).__name__} {value!r}"
+            )
+            raise WandbConfigError(f"OptunaEngine: {name} must be an optuna.{kind} instance, got {got}.")
+        if self.seed is not None and (
+            isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral)
+        ):
+            raise WandbConfigError(
+                f"OptunaEngine: seed must be an int, got {type(self.seed).__name__} {self.seed!r}."
+            )
         if self.metrics is None:
-            metric = config.get("metric") or {}
-            if not metric.get("name"):
-                raise WandbConfigError(
-                    "run_sweep_agents: engine=OptunaEngine(...) needs a metric: give the sweep definition "
-                    "metric={'name': 'loss', 'goal': 'minimize'} or OptunaEngine(metrics={...})."
-                )
-            return [(metric["name"], metric.get("goal") or DEFAULT_GOAL)]
+            return
         if not isinstance(self.metrics, Mapping) or not self.metrics:
             raise WandbConfigError(
                 f"OptunaEngine: metrics must be a non-empty mapping of name -> {'|'.join(map(repr, GOALS))}, "
@@ -69,6 +89,17 @@ class OptunaEngine:
                     f"OptunaEngine: metrics[{name!r}]={goal!r}; allowed values: "
                     f"{', '.join(map(repr, GOALS))}."
                 )
+
+    def objectives(self, config: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """``[(metric, goal), ...]`` this engine optimises, checked (an error names the argument)."""
+        if self.metrics is None:
+            metric = config.get("metric") or {}
+            if not metric.get("name"):
+                raise WandbConfigError(
+                    "run_sweep_agents: engine=OptunaEngine(...) needs a metric: give the sweep definition "
+                    "metric={'name': 'loss', 'goal': 'minimize'} or OptunaEngine(metrics={...})."
+                )
+            return [(metric["name"], metric.get("goal") or DEFAULT_GOAL)]
         if len(self.metrics) > 1 and (self.pruner is not None or config.get("early_terminate")):
             raise WandbConfigError(
                 "OptunaEngine: early termination (pruner / early_terminate) needs a single metric; "
