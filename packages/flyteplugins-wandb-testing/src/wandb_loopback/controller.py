@@ -140,6 +140,9 @@ class SweepController:
         self.store = store
 
     def register_agent(self, sweep: SweepRecord, host: str | None) -> AgentRecord:
+        # Without an engine no heartbeat can hand out a run: refuse the agent (wandb.agent raises with
+        # the message) rather than let it wait for a job forever. A sweep alone needs none (prior_runs).
+        _engine()
         with self.store.lock:
             agent = AgentRecord(id=random_id(12), sweep=sweep.name, host=host)
             sweep.agents[agent.id] = agent
