@@ -51,17 +51,23 @@ async def offline_steps(n: int, tag: str) -> str:
 @wandb_init(project=PROJECT, run_mode="new", finish_timeout=3.0)
 @online_env.task
 async def outage_midway(n: int) -> str:
-    """Logs half its steps online, then W&B dies (the test kills it when asked) and it logs the rest."""
+    """Logs half its steps online, then W&B dies (the test kills it when asked) and it logs the rest.
+    A checkpoint with retention (which waits for W&B to commit it) is saved before and after."""
     run = get_wandb_run()
     results = Path(os.environ["CLUSTER_TEST_RESULTS"])
+    state = results / "state.txt"
     for i in range(n):
         if i == n // 2:
+            state.write_text(str(i - 1))
+            save_wandb_checkpoint(state, step=i - 1, keep_last=1)
             (results / "kill-wandb").write_text(str(run.id))
             for _ in range(1200):  # the test answers within a minute
                 if (results / "wandb-killed").exists():
                     break
                 await asyncio.sleep(0.05)
         run.log({"loss": 1.0 / (i + 1)}, step=i)
+    state.write_text(str(n - 1))
+    save_wandb_checkpoint(state, step=n - 1, keep_last=1)
     return str(run.id)
 
 

@@ -482,7 +482,9 @@ def test_wandb_dies_mid_run_the_unconfirmed_online_run_is_kept_and_synced(
         watcher.join(timeout=10)
         assert result.error is None, result.error
         log = result.root.log()
-        # finish_timeout bounded the wait; the online folder W&B never confirmed went to the store.
+        # finish_timeout bounded the waits: for the checkpoint's commit (retention then stops for the
+        # run, saying so once), and for the upload; the folder W&B never confirmed went to the store.
+        assert log.count("checkpoint retention: W&B did not commit") == 1, log
         assert "did not confirm the upload of run" in log, log
         assert f"kept in {STORE}/wandb-offline/{run_name}/a0/0/run-" in log, log
         _delete_pods(tmp_path)

@@ -21,7 +21,7 @@ import flyte
 import pytest
 from wandb_loopback import LoopbackProcess, LoopbackServer
 
-from flyteplugins.wandb import get_wandb_run, wandb_config, wandb_init
+from flyteplugins.wandb import get_wandb_run, save_wandb_checkpoint, wandb_config, wandb_init
 from flyteplugins.wandb.testing import read_offline_runs
 from flyteplugins.wandb_core._lifecycle import reset_breaker
 
@@ -72,6 +72,17 @@ async def dies_midway(n: int) -> int:
         run.log({"m": i})
     _ran.append("dies_midway")
     return n * 2
+
+
+@wandb_init(project="fo", entity="e", **FAST)
+@env.task
+def checkpoints_after_death(state: str) -> int:
+    """W&B dies before the run logs its first artifact: a checkpoint, with retention."""
+    get_wandb_run().log({"m": 0})
+    _server["kill"]()
+    saved = save_wandb_checkpoint(state, step=0, keep_last=1)
+    _ran.append("checkpoints_after_death")
+    return 0 if saved is None else 1
 
 
 def _sync_command(stderr: str) -> list[str]:
@@ -141,6 +152,20 @@ def test_server_killed_mid_run_bounds_finish_and_keeps_the_data(
         import wandb
 
         wandb.teardown()
+
+
+def test_a_checkpoint_saved_after_the_server_died_is_skipped_and_the_task_goes_on(
+    wandb_server_process: LoopbackProcess, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # wandb's log_artifact raised AuthenticationError ("Failed to verify credentials") here: the
+    # task failed, though W&B had only stopped answering, as in every other fail-open case.
+    _server["kill"] = wandb_server_process.kill
+    state = tmp_path / "state.txt"
+    state.write_text("0")
+    assert run_local(checkpoints_after_death, str(state), name="ckpt-dead").outputs()[0] == 0
+    err = capfd.readouterr().err
+    assert err.count("was not logged") == 1 and "the task goes on" in err, err[-3000:]
+    assert _ran == ["checkpoints_after_death"]
 
 
 def test_on_error_raise_refuses_to_start_without_a_server(wandb_server: LoopbackServer) -> None:

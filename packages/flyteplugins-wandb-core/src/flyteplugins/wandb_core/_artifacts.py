@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable
 from typing import Any, Literal
 
-from . import _compat, _report
+from . import _compat, _notices, _report
 from ._artifact_names import (
     LINEAGE_KEY,
     check_aliases,
@@ -29,7 +29,7 @@ from ._artifact_names import (
 from ._metadata import console_url
 from ._registry import RegistryTarget, check_link_args, check_registry_target, link_logged
 from ._state import current, get_wandb_run
-from ._validate import WandbConfigError
+from ._validate import WandbConfigError, WandbTrackingError
 
 logger = logging.getLogger("flyteplugins.wandb")
 
@@ -111,13 +111,31 @@ def _log_local(
         artifact.add_dir(path, policy=policy)
     else:
         artifact.add_file(path, name=os.path.basename(display_name or path), policy=policy)
-    logged = run.log_artifact(artifact, aliases=aliases or None)
+    try:
+        logged = run.log_artifact(artifact, aliases=aliases or None)
+    except Exception as exc:
+        if not _compat.wandb_unreachable(exc):
+            raise
+        return _unreachable(name, run, exc)
     logger.debug("logged artifact %s (%s) from %s", name, type, path)
     logged = logged if logged is not None else artifact
     _report.note_artifact(run, logged, "logged")
     if link is not None:
         link_logged(run, logged, *link)
     return logged
+
+
+def _unreachable(name: str, run: Any, exc: Exception) -> None:
+    """W&B stopped answering the open run (it died mid-run): the artifact is not logged. As for a W&B
+    that cannot be reached at the start, the task goes on (one notice), unless ``on_error="raise"``."""
+    message = (
+        f"W&B stopped answering run {getattr(run, 'id', '?')!r}; artifact {name!r} was not logged ({exc})"
+    )
+    active = current()
+    if getattr(getattr(active, "plan", None), "on_error", "continue") == "raise":
+        raise WandbTrackingError(message) from exc
+    _notices.notice(message + "; the task goes on.")
+    return None
 
 
 def registry_link(
@@ -191,7 +209,9 @@ def log_wandb_artifact(
 
     Returns:
         The logged ``wandb.Artifact`` (uploaded in the background; ``.wait()`` blocks until committed;
-        with ``registry=`` the call returns once it is committed and linked).
+        with ``registry=`` the call returns once it is committed and linked). None when W&B stopped
+        answering the online run mid-run: the artifact is not logged, one ``wandb:`` line says so
+        (``on_error="raise"``: `WandbTrackingError`).
 
     Raises:
         WandbConfigError: Outside a ``@wandb_init`` task, for an invalid name, type, alias, path or

@@ -119,8 +119,11 @@ def save_wandb_checkpoint(
         registry_aliases: Aliases of the version in the registry collection.
 
     Returns:
-        The logged ``wandb.Artifact``, or None on a rank that does not save. With ``keep_last`` or
-        ``keep_best`` online, the call returns once the upload is committed (to count it).
+        The logged ``wandb.Artifact``, or None on a rank that does not save (and when W&B stopped
+        answering the online run mid-run: not logged, one ``wandb:`` line says so). With ``keep_last``
+        or ``keep_best`` online, the call returns once the upload is committed (to count it), waiting
+        at most the run's ``finish_timeout``; after a commit W&B did not make in that time, the run's
+        later saves neither wait nor delete versions.
 
     Raises:
         WandbConfigError: For invalid arguments (checked before anything is saved), a ``keep_best``
@@ -202,6 +205,8 @@ def _save(run: Any, save: _Save, link: Any) -> Any:
         local, name=name, type=CHECKPOINT_TYPE, aliases=alias_list, metadata=meta, copy=copy, run=run,
         display_name=save.path, link=link,
     )  # fmt: skip
+    if logged is None:
+        return None  # W&B stopped answering: not logged (a notice said so), nothing to prune
     if policy.active:
         if offline:
             removed = prune_local(os.path.join(_store_root(run), name), policy)

@@ -34,6 +34,23 @@ def finish_timed_out(run: Any) -> bool:
     return bool(getattr(run, "_finish_timed_out", False))
 
 
+def wandb_unreachable(exc: BaseException) -> bool:
+    """``exc`` says that W&B stopped answering an open online run (the service's ``WandbApiFailedError``,
+    also wrapped, as ``run.log_artifact`` raises it in an ``AuthenticationError``); False when gone."""
+    try:
+        from wandb.sdk.lib.service.service_connection import WandbApiFailedError
+    except ImportError:  # moved: nothing is recognised, the error reaches the caller as before
+        return False
+    seen: BaseException | None = exc
+    for _ in range(5):  # the exception and what it was raised from
+        if seen is None:
+            return False
+        if isinstance(seen, WandbApiFailedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def settings_offline(run: Any) -> bool:
     """The run writes offline (``run.settings._offline``); False for anything without wandb's settings."""
     return bool(getattr(getattr(run, "settings", None), "_offline", False))

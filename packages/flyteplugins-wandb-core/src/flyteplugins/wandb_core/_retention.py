@@ -11,9 +11,11 @@ import math
 import os
 import re
 import shutil
+import weakref
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from . import _notices
 from ._artifact_names import STEP_KEY
 from ._validate import WandbConfigError
 
@@ -26,6 +28,12 @@ _MANAGED_ALIAS_RE = re.compile(r"^(latest|step-\d+|v\d+)$")
 INDEX = "checkpoint.json"  # written last into each local checkpoint directory
 VALUE_KEY = "value"  # the index's keep_best metric value
 ALIASES_KEY = "aliases"  # the index's user aliases
+# Seconds a save with retention waits for W&B to commit the new version, where the run's wandb
+# settings name no finish_timeout: the bound the docs give for a W&B server that dies mid-run.
+DEFAULT_COMMIT_WAIT = 60.0
+# Runs whose W&B did not commit a checkpoint in time (it died mid-run): their later saves do not wait
+# again. Held weakly: nothing outlives the run.
+_stalled: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 @dataclass(frozen=True)
@@ -131,12 +139,36 @@ def _linked(artifact: Any) -> bool:
         return True
 
 
+def _committed(run: Any, name: str, logged: Any) -> bool:
+    """Wait until W&B commits the new version (it must be listed to count as the newest), at most the
+    run's ``finish_timeout``; False when it did not, and then for the rest of the run."""
+    if run in _stalled:
+        return False
+    settings = getattr(run, "settings", None)
+    wait = float(getattr(settings, "finish_timeout", 0) or DEFAULT_COMMIT_WAIT)
+    try:
+        logged.wait(timeout=wait)
+    except Exception as exc:
+        if "timed out" not in str(exc).lower():
+            logger.warning("checkpoint retention: %s was not committed (%s); nothing deleted", name, exc)
+            return False
+        _stalled.add(run)
+        _notices.notice(
+            f"checkpoint retention: W&B did not commit {name!r} within {wait:g} s (finish_timeout); "
+            f"no checkpoint versions are deleted for the rest of run {getattr(run, 'id', '?')!r}, and "
+            "its saves no longer wait for W&B."
+        )
+        return False
+    return True
+
+
 def prune_online(run: Any, name: str, artifact_type: str, policy: Retention, logged: Any) -> list[int]:
     """Delete the versions the policy drops from the server; returns their steps."""
     import wandb
 
+    if not _committed(run, name, logged):
+        return []
     try:
-        logged.wait()  # the new version must be committed to be listed (and to count as the newest)
         api = wandb.Api(overrides={"base_url": str(run.settings.base_url), "entity": run.entity})
         listed = list(api.artifacts(artifact_type, f"{run.entity}/{run.project}/{name}"))
     except Exception as exc:
