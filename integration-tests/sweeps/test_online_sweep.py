@@ -101,3 +101,19 @@ def test_rerun_of_a_named_online_sweep_continues_it_on_the_server(wandb_server, 
     assert all(t.metric is not None for t in result.trials)
     assert result.best.params == {"a": 2, "b": "y"}
     assert "resuming: 2 trial(s) already ended on the server" in capfd.readouterr().err
+
+
+def test_agents_beyond_the_trials_left_register_no_idle_server_agents(wandb_server):
+    # agents=6 for 2 trials: only 2 agents reach the server; a re-run with nothing left registers none
+    # (idle agents would sit on the sweep's W&B page without ever running a trial).
+    context = {**wandb_config(project="sweeps-online"), **wandb_sweep_config(name="few-trials", **GRID)}
+    st.SETTINGS.update(count=2, agents=6, poll_interval=0.2)
+    flyte.with_runcontext(mode="local", name="few-1", custom_context=context).run(st.sweep_sync, "grid")
+    (sweep,) = wandb_server.sweeps()
+    assert len(sweep.run_names) == 2
+    assert len(sweep.agents) == 2
+    assert st.SETTINGS["result"].agents == 2
+    flyte.with_runcontext(mode="local", name="few-2", custom_context=context).run(st.sweep_sync, "grid")
+    assert len(wandb_server.sweep(sweep.name).agents) == 2
+    result = st.SETTINGS["result"]
+    assert result.agents == 0 and [t.resumed for t in result.trials] == [True, True]

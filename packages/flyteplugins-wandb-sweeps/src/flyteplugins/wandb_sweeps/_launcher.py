@@ -162,6 +162,10 @@ async def _launch(
         controller=controller,
     )
     launch.progress.resume(earlier)
+    # No more slots than trials left: online, every slot registers an agent with the W&B server, and
+    # one that can never get a trial would only clutter the sweep's page (a re-run with nothing left
+    # registers none).
+    agents = min(agents, launch.budget)
     if agent_task is None:
         agent_task = wandb_sweep_agent.override(secrets=state.secrets) if state.secrets else wandb_sweep_agent
     plan = Plan(
