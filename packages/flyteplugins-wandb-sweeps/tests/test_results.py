@@ -58,6 +58,21 @@ def test_progress_lines_track_the_best_so_far():
 
 
 @pytest.mark.parametrize(
+    ("summary", "expected"),
+    [
+        ({"val_loss": 0.3, "acc": 0.9, "_step": 4}, "reported no 'loss' (it logged 'acc', 'val_loss')"),
+        ({"_step": 0}, "reported no 'loss' (it logged nothing)"),
+        ({"loss": float("nan")}, "loss=nan is not a finite number (not ranked)"),
+        ({f"k{i}": i for i in range(7)}, "(it logged 'k0', 'k1', 'k2', 'k3', 'k4', ...)"),
+    ],
+)
+def test_a_trial_without_the_metric_says_what_it_logged_instead(summary, expected):
+    # A misspelt metric name or a diverged (NaN) trial is plain from the progress line.
+    trial = _trial("d", None, metric_missing=True, summary=summary)
+    assert expected in Progress("sw", 1, "loss", "minimize").line(trial)
+
+
+@pytest.mark.parametrize(
     ("context", "expected"),
     [
         ({}, "https://wandb.ai"),

@@ -83,7 +83,8 @@ class SweepResult:
         metric_name / goal: The sweep metric and its goal (``None`` when the sweep has no metric).
         trials: Every trial of the sweep, in the order they finished: first those that ended before
             this launch (a retried or re-run sweep task; ``resumed=True``), then this launch's.
-        agents: Number of agent tasks launched.
+        agents: Number of agent slots launched: ``agents``, or as many trials as were left to run when
+            fewer (online, each slot is an agent registered with the W&B server).
         agent_errors: Agent tasks that failed as a whole (not trials), as ``"agent i: error"``.
         logs: The ``flyte.io.Dir`` of collected logs when ``download_logs`` was set.
     """
@@ -133,6 +134,9 @@ class SweepResult:
         return "\n".join(lines)
 
 
+_KEYS_SHOWN = 5  # summary keys named when a trial reported no sweep metric
+
+
 class Progress:
     """One stderr line per finished trial, with the best value so far (thread-safe)."""
 
@@ -165,7 +169,7 @@ class Progress:
             elif self.metric_name is None:
                 outcome = "finished"
             elif trial.metric is None:
-                outcome = f"finished, reported no {self.metric_name!r}"
+                outcome = f"finished, {self._why_no_metric(trial)}"
             else:
                 outcome = f"{self.metric_name}={trial.metric:.6g}"
             best = (
@@ -177,6 +181,18 @@ class Progress:
                 f"wandb sweep {self.sweep_id}: trial {self.done}/{self.total} {trial.run_id} "
                 f"[agent {trial.agent}] {outcome} in {trial.duration_s:.1f}s | {best}"
             )
+
+    def _why_no_metric(self, trial: TrialResult) -> str:
+        # What it logged instead: a misspelt metric name (`val_loss` for `loss`) or a diverged trial
+        # (NaN) is then plain from the line, not only from opening the run.
+        name = self.metric_name
+        if name in trial.summary:
+            return f"{name}={trial.summary[name]!r} is not a finite number (not ranked)"
+        logged = sorted(k for k in trial.summary if not k.startswith("_"))
+        if not logged:
+            return f"reported no {name!r} (it logged nothing)"
+        shown = ", ".join(map(repr, logged[:_KEYS_SHOWN])) + (", ..." if len(logged) > _KEYS_SHOWN else "")
+        return f"reported no {name!r} (it logged {shown})"
 
     def report(self, trial: TrialResult) -> None:
         print(self.line(trial), file=sys.stderr, flush=True)
