@@ -75,6 +75,20 @@ def test_newcomer_snippet_runs_twice_in_the_same_folder(index: int, isolated_wan
         assert proc.returncode == 0, f"attempt {attempt}:\n{proc.stderr[-3000:]}"
 
 
+# The PyPI pages whose example a newcomer pastes (-distributed's needs flyteplugins-pytorch's Elastic
+# and a cluster; -testing's are run by that package's own tests).
+PYPI_PAGES = ("flyteplugins-wandb", "flyteplugins-wandb-core", "flyteplugins-wandb-sweeps")
+
+
+@pytest.mark.parametrize("package", PYPI_PAGES)
+def test_the_pypi_page_example_runs_as_written(package: str, isolated_wandb: Path) -> None:
+    (example,) = FENCE.findall((ROOT / "packages" / package / "README.md").read_text())
+    script = isolated_wandb / "example.py"
+    script.write_text(example)
+    proc = _python([str(script)], isolated_wandb)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
 @pytest.mark.skipif(importlib.util.find_spec("ruff") is None, reason="ruff is not installed here")
 def test_ruff_does_not_take_a_wandb_run_folder_for_a_first_party_package(tmp_path: Path) -> None:
     """The repository's ruff settings, in a folder where the demo left ``./wandb`` behind."""
