@@ -118,10 +118,18 @@ def remember(run_dir: str) -> None:
         _where[run_dir] = loc
 
 
-def _in_thread(coro_fn: Callable[[], Any], timeout: float, failure: str, after: str = "") -> bool:
+def _brief(exc: BaseException) -> str:
+    """The error as one short line: object-store clients append a whole request dump to the reason."""
+    text = " ".join(str(exc).split("Debug source:", 1)[0].split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _in_thread(
+    coro_fn: Callable[[], Any], timeout: float, failure: str, after: str = "", always: bool = False
+) -> bool:
     """Run ``coro_fn()`` for at most ``timeout`` s; on an error warn ``could not <failure>: <error><after>``
-    (once per process) and return False. A daemon thread with a loop of its own works from inside the
-    task's event loop (an async task body) and from a signal handler alike."""
+    (once per process, unless ``always``) and return False. A daemon thread with a loop of its own
+    works from inside the task's event loop (an async task body) and from a signal handler alike."""
     global _warned
     box: dict[str, BaseException] = {}
 
@@ -138,10 +146,10 @@ def _in_thread(coro_fn: Callable[[], Any], timeout: float, failure: str, after: 
         box["error"] = TimeoutError(f"no answer within {timeout:.0f}s")
     if "error" not in box:
         return True
-    message = f"could not {failure}: {type(box['error']).__name__}: {box['error']}{after}"
+    message = f"could not {failure}: {type(box['error']).__name__}: {_brief(box['error'])}{after}"
     with _warn_lock:
         first, _warned = not _warned, True
-    if first:
+    if first or always:
         _notices.notice(message)
     else:
         logger.debug("wandb: %s", message)
@@ -211,7 +219,9 @@ def persist_run(
         await _put_json(meta, f"{dest}.json")  # last: the folder is complete
 
     after = f"; its files stay in {run_dir} and are lost with the pod."
-    if not _in_thread(upload, timeout, f"keep offline run {run_id!r} in Flyte storage ({dest})", after):
+    # Always said, even after an earlier warning (a checkpoint's): where the run is, or that it is lost.
+    failure = f"keep offline run {run_id!r} in Flyte storage ({dest})"
+    if not _in_thread(upload, timeout, failure, after, always=True):
         return None
     _notices.notice(f"offline run {run_id!r} kept in {dest}; upload it to W&B with: {loc.sync_command}")
     return dest
