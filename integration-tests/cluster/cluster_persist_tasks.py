@@ -117,3 +117,20 @@ async def deletes_its_folder(n: int) -> str:
     shutil.rmtree(os.path.dirname(str(run.dir).rstrip("/")))
     run.log({"loss": 0.0}, step=n)
     return str(run.id)
+
+
+@wandb_init(project=PROJECT)  # run_mode="auto": the parent's run; offline, a part of it in this pod
+@env.task
+async def evaluates_at(step: int) -> None:
+    get_wandb_run().log({"eval/acc": 0.5}, step=step)
+
+
+@wandb_init(project=PROJECT)
+@env.task
+async def trains_then_evaluates(n: int) -> str:
+    """Logs steps 0..n-1, then a child pod logs an evaluation at step 1 into the same (offline) run."""
+    run = get_wandb_run()
+    for i in range(n):
+        run.log({"loss": 1.0 / (i + 1)}, step=i)
+    await evaluates_at(1)
+    return str(run.id)

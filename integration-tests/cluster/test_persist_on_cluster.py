@@ -440,6 +440,27 @@ def test_steps_a_preempted_attempt_logged_after_its_checkpoint_sync_once(
         assert capsys.readouterr().err.count("wandb: steps 3-3 of run 'persist-rewind-file-a0' were") == 1
 
 
+def test_a_childs_part_of_the_parents_run_does_not_rewind_the_parent(
+    tmp_path: Path, s3: dict[str, str]
+) -> None:
+    # Offline, the parent's pod and its child's each keep a part of one run; the child's starts at a
+    # step the parent has passed. Only a retry of the same action rewinds the part before it.
+    run_name = "persist-family"
+    with cluster_pod.isolated_env(tmp_path, **s3):
+        result = cluster_pod.run_root(
+            pt.trains_then_evaluates, 4, run_name=run_name, base_dir=tmp_path / "run"
+        )
+        assert result.error is None, result.error
+        _delete_pods(tmp_path)
+    with LoopbackServer() as server, cluster_pod.isolated_env(tmp_path, **server.env(), **s3):
+        report = sync_offline_runs(run_name, store=STORE, progress=False)
+        assert report.ok and len(report.synced) == 2, report.failed
+        [run] = server.runs()
+    rows = [json.loads(line) for line in run.history_lines]
+    assert [r["_step"] for r in rows if "loss" in r] == [0, 1, 2, 3], rows  # none of the parent's lost
+    assert len([r for r in rows if "eval/acc" in r]) == 1, rows
+
+
 def test_wandb_outage_fail_open_run_is_kept_and_synced_when_wandb_is_back(
     tmp_path: Path, s3: dict[str, str]
 ) -> None:

@@ -269,10 +269,10 @@ def _publish_sweeps(run_name: str, store: str | None, report: SyncReport, target
 
 
 def _sync_one(
-    run: StoredRun, first_part: bool, target: _Target, next_part: StoredRun | None, floor: int | None
+    run: StoredRun, first_part: bool, target: _Target, retry: StoredRun | None, floor: int | None
 ) -> None:
-    """Upload one stored folder. ``next_part``: the run's next stored part, if any; ``floor``: the last
-    step an earlier sync uploaded to this W&B run, if known."""
+    """Upload one stored folder. ``retry``: the same action's next attempt kept, if any; ``floor``: the
+    last step an earlier sync uploaded from that action's earlier attempts, if known."""
     import flyte.storage as storage
 
     with tempfile.TemporaryDirectory(prefix="flyte-wandb-sync-") as tmp:
@@ -285,7 +285,7 @@ def _sync_one(
         # one on: leave this attempt's rows of those steps out, as an online resume rewinds. wandb
         # sync would otherwise renumber them past the run's last step (duplicates with wrong steps).
         # A later part starting at step 0 logged without step= (or began again): it is appended.
-        resumed_at = first_history_step(_fs(next_part.uri), next_part.uri) if next_part else None
+        resumed_at = first_history_step(_fs(retry.uri), retry.uri) if retry else None
         if resumed_at:
             drop_history_from_step(local, resumed_at)
         _below_floor(run, local, floor)
@@ -336,13 +336,16 @@ def _below_floor(run: StoredRun, local: str, floor: int | None) -> None:
     )
 
 
-def _floors(runs: list[StoredRun]) -> dict[str, int | None]:
-    """Where an earlier sync left each W&B run that has parts left to upload (from its markers)."""
-    return {
-        parts[0].target_id: _last_synced_step([p for p in parts if p.synced])
-        for parts in _by_target(runs).values()
-        if any(p.synced for p in parts) and not all(p.synced for p in parts)
-    }
+def _floors(runs: list[StoredRun]) -> dict[tuple[str, str], int]:
+    """Per W&B run and action with attempts left to upload: the last step an earlier sync put there
+    from the action's synced attempts (from their markers)."""
+    todo = {(r.target_id, r.action) for r in runs if not r.synced}
+    synced: dict[tuple[str, str], list[StoredRun]] = defaultdict(list)
+    for run in runs:
+        if run.synced and (run.target_id, run.action) in todo:
+            synced[(run.target_id, run.action)].append(run)
+    steps = {key: _last_synced_step(parts) for key, parts in synced.items()}
+    return {key: step for key, step in steps.items() if step is not None}
 
 
 def _last_synced_step(parts: list[StoredRun]) -> int | None:
@@ -414,7 +417,7 @@ def sync_offline_runs(
         advance = partial(bar.advance, bar.add_task(f"syncing {run_name}", total=len(todo)))
 
         def sync_parts(parts: list[StoredRun]) -> None:
-            _sync_parts(parts, report, lock, target, (firsts, floors.get(parts[0].target_id)), advance)
+            _sync_parts(parts, report, lock, target, (firsts, floors), advance)
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flyte-wandb-sync") as pool:
             list(pool.map(sync_parts, _by_target(todo).values()))
@@ -447,16 +450,20 @@ def _sync_parts(
     report: SyncReport,
     lock: threading.Lock,
     target: _Target,
-    starts: tuple[set[str], int | None],
+    starts: tuple[set[str], dict[tuple[str, str], int]],
     advance: Callable[[int], None],
 ) -> None:
     """Sync the parts of one W&B run in order; after a failure the later parts wait for next time.
-    ``starts``: the first parts of W&B runs, and the last step an earlier sync put on this one."""
-    firsts, floor = starts
+    ``starts``: the first parts of W&B runs, and where earlier syncs left each action (`_floors`)."""
+    firsts, floors = starts
     for i, run in enumerate(parts):
+        # Only a retry of the same action rewinds: other actions' parts of a shared run (a parent's and
+        # its children's pods) log steps of their own.
+        retry = next((p for p in parts[i + 1 :] if p.action == run.action and p.attempt > run.attempt), None)
+        earlier = any(p.action == run.action for p in parts[:i])
+        floor = None if earlier else floors.get((run.target_id, run.action))
         try:
-            later = parts[i + 1] if i + 1 < len(parts) else None
-            _sync_one(run, run.uri in firsts, target, later, floor if i == 0 else None)
+            _sync_one(run, run.uri in firsts, target, retry, floor)
         except Exception as exc:
             with lock:
                 report.failed[run.uri] = f"{type(exc).__name__}: {exc}"
