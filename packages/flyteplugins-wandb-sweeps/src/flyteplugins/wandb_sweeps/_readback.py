@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flyteplugins.wandb_core.ext import read_offline_run
+from flyteplugins.wandb_core.ext import PREEMPTED_EXIT_CODE, read_offline_run
 
 from ._results import TrialResult
 from ._space import Run
@@ -88,7 +88,8 @@ def _read_settled(run_dir: Path) -> tuple[int | None, dict[str, Any], dict[str, 
 
 def prior_offline_trials(state: SweepState) -> OfflineProgress:
     """This sweep's trials (and listed prior runs) on disk. A trial that never ended (its task was
-    killed) is not finished: its index is used up, its parameters are free to be suggested again."""
+    killed, or stopped by a SIGTERM: preempted) is not finished: its index is used up, its parameters
+    are free to be suggested again."""
     found = OfflineProgress()
     for run_dir in sorted(wandb_dir().glob("offline-run-*")):
         run_id = _run_id_of(run_dir)
@@ -100,7 +101,9 @@ def prior_offline_trials(state: SweepState) -> OfflineProgress:
         suffix = run_id[len(state.sweep_id) + 1 :]
         if is_trial and suffix.isdigit():
             found.next_index = max(found.next_index, int(suffix) + 1)
-        if exit_code is None:
+        if exit_code is None or exit_code == PREEMPTED_EXIT_CODE:
+            # Preempted (as the online side treats W&B's "preempted" state): it did not fail, it was
+            # cut short, and a retried sweep task must run it again or a grid loses that point.
             continue
         trial_state = "finished" if exit_code == 0 else "failed"
         params = _params(state, config)
