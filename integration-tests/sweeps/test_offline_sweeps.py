@@ -37,7 +37,10 @@ def test_grid_2x2_with_4_agents_yields_the_4_combinations(task, wandb_dir):
 
 
 def test_bayes_on_a_quadratic_beats_its_first_random_trials(wandb_dir):
-    # TPE is seeded from the sweep id (the run name here): the same suggestions on every run.
+    # The engine is seeded from the sweep id (the run name here), but with 3 agents which results are
+    # known at each suggestion depends on timing, so the suggestions vary a little between runs: the
+    # window below is wide enough for that (0.41 off was seen once in 8 runs) and narrower than the
+    # [-5, 5] range random search draws from.
     st.SETTINGS.update(count=15, agents=3)
     _run(
         st.sweep_async,
@@ -52,7 +55,7 @@ def test_bayes_on_a_quadratic_beats_its_first_random_trials(wandb_dir):
     by_index = sorted(result.trials, key=lambda t: t.run_id)  # run ids end in the suggestion index
     first_random = min(t.metric for t in by_index[:3])  # suggested before any result was known
     assert result.best.metric < first_random
-    assert abs(result.best.params["x"] - 1.3) < 0.3
+    assert abs(result.best.params["x"] - 1.3) < 0.5
     runs = read_offline_runs(wandb_dir)
     assert len(runs) == 15
     assert all(abs(r.summary["loss"] - (r.config["x"] - 1.3) ** 2) < 1e-9 for r in runs)
