@@ -196,3 +196,11 @@ def test_rerun_of_the_same_sweep_continues_from_its_trials_on_disk(wandb_dir):
     runs = read_offline_runs(wandb_dir)
     assert sorted((r.config["a"], r.config["b"]) for r in runs) == [(1, "x"), (1, "y"), (2, "x"), (2, "y")]
     assert sorted(r.id.rsplit("-", 1)[1] for r in runs) == ["000", "001", "002", "003"]
+
+
+def test_a_grid_smaller_than_count_ends_early_and_says_why(wandb_dir, capfd):
+    st.SETTINGS.update(count=10, agents=3)
+    _run(st.sweep_sync, "grid", "grid-short-run", **GRID)
+    result = st.SETTINGS["result"]
+    assert len(result.trials) == 4 and len(read_offline_runs(wandb_dir)) == 4  # each point once
+    assert "4 of count=10 trials ran: the search had no more parameter sets" in capfd.readouterr().err

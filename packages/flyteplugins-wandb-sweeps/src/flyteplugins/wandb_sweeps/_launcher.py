@@ -195,7 +195,7 @@ async def _launch(
         trials=[*earlier, *launch.results],  # the order they finished in
         agent_errors=errors,
     )
-    await _conclude(state, result)
+    await _conclude(state, result, count)
     return result
 
 
@@ -219,12 +219,18 @@ async def _run(plan: Plan, controller: OfflineController | None) -> list[str]:
         unregister(plan.token)
 
 
-async def _conclude(state: SweepState, result: SweepResult) -> None:
+async def _conclude(state: SweepState, result: SweepResult, count: int) -> None:
     """Say how the sweep went, keep its run directories, write its report section, collect its logs."""
     if not result.trials and result.agent_errors:
         raise RuntimeError(f"sweep {state.sweep_id}: every agent failed: " + "; ".join(result.agent_errors))
     for error in result.agent_errors:
         say(f"wandb sweep {state.sweep_id}: {error}")
+    if len(result.trials) < count and not result.agent_errors:
+        # Not a failure, but count promised more: say why the sweep stopped short.
+        say(
+            f"wandb sweep {state.sweep_id}: {len(result.trials)} of count={count} trials ran: the search "
+            "had no more parameter sets to suggest (a grid runs each combination once)."
+        )
     with state.lock:
         state.run_dirs.extend(t.run_dir for t in result.trials if t.run_dir)
     best = result.best
