@@ -67,6 +67,13 @@ class OfflineRun:
     def finished(self) -> bool:
         return self.exit_code is not None
 
+    @property
+    def preempted(self) -> bool:
+        """A SIGTERM cut the run short (core finished it with exit code 128 + SIGTERM): not a failure."""
+        from ._preempt import PREEMPTED_EXIT_CODE  # lazily: _preempt loads the run registry
+
+        return self.exit_code == PREEMPTED_EXIT_CODE
+
     def metric(self, key: str) -> list[Any]:
         """Every logged value of ``key``, in order."""
         return [row[key] for row in self.history if key in row]

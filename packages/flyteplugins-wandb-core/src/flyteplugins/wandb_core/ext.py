@@ -31,7 +31,6 @@ from ._fields import Field, FieldTable
 from ._link import WandbLink
 from ._offline import read_offline_run
 from ._persist import persist_sweep as persist_offline_sweep
-from ._preempt import PREEMPTED_EXIT_CODE
 from ._preempt import arm as install_sigterm_handler
 from ._resolve import RunPlan, Topology, run_id_with_suffix
 from ._runtime import wandb_server
@@ -41,7 +40,6 @@ if TYPE_CHECKING:  # pragma: no cover - resolved lazily below (the report code l
     from ._report import report_sweep
 
 __all__ = [
-    "PREEMPTED_EXIT_CODE",
     "ContextSettings",
     "Field",
     "FieldTable",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flyteplugins.wandb_core.ext import PREEMPTED_EXIT_CODE, read_offline_run
+from flyteplugins.wandb_core.ext import read_offline_run
 
 from ._results import TrialResult
 from ._space import Run
@@ -74,7 +74,8 @@ def _recent(path: Path) -> bool:
 
 
 def _read_settled(run_dir: Path) -> tuple[int | None, dict[str, Any], dict[str, Any]] | None:
-    """``(exit code, config, summary)`` of the offline run in ``run_dir``; None when unreadable."""
+    """``(exit code, config, summary)`` of the offline run in ``run_dir``; None when unreadable. A
+    preempted run's exit code reads None, as a run that never ended: a SIGTERM cut it short."""
     deadline = time.monotonic() + _SETTLE_S
     while True:
         try:
@@ -82,7 +83,7 @@ def _read_settled(run_dir: Path) -> tuple[int | None, dict[str, Any], dict[str, 
         except (OSError, ValueError):
             return None
         if run.exit_code is not None or time.monotonic() >= deadline or not _recent(run.path):
-            return run.exit_code, run.config, run.summary
+            return (None if run.preempted else run.exit_code), run.config, run.summary
         time.sleep(0.05)
 
 
@@ -101,7 +102,7 @@ def prior_offline_trials(state: SweepState) -> OfflineProgress:
         suffix = run_id[len(state.sweep_id) + 1 :]
         if is_trial and suffix.isdigit():
             found.next_index = max(found.next_index, int(suffix) + 1)
-        if exit_code is None or exit_code == PREEMPTED_EXIT_CODE:
+        if exit_code is None:
             # Preempted (as the online side treats W&B's "preempted" state): it did not fail, it was
             # cut short, and a retried sweep task must run it again or a grid loses that point.
             continue
