@@ -132,7 +132,7 @@ def _unreachable(name: str, run: Any, exc: Exception) -> None:
         f"W&B stopped answering run {getattr(run, 'id', '?')!r}; artifact {name!r} was not logged ({exc})"
     )
     active = current()
-    if getattr(getattr(active, "plan", None), "on_error", "continue") == "raise":
+    if active is not None and active.raises:
         raise WandbTrackingError(message) from exc
     _notices.notice(message + "; the task goes on.")
     return None

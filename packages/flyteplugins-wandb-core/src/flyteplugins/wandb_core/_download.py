@@ -350,7 +350,7 @@ def _after_run_args(active: Any) -> dict[str, Any]:
 
 
 def _after_run_failed(active: Any, exc: BaseException) -> None:
-    if getattr(active.plan, "on_error", "continue") == "raise":
+    if active.raises:
         raise exc
     # The task already succeeded: a failed download must not throw its result away.
     message = f"download_logs: could not download W&B run {active.run_id!r}: {exc}"

@@ -296,7 +296,7 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
             f"W&B did not confirm the upload of run {active.run_id!r} within {waited:.0f}s "
             f"(finish_timeout); its data is kept in {folder}; upload it with: {cmd}"
         )
-        if error is None and getattr(active.plan, "on_error", "continue") == "raise":
+        if error is None and active.raises:
             raise WandbTrackingError(message)
         _notices.notice(message)
         if folder:

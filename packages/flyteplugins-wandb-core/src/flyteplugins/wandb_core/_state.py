@@ -40,6 +40,11 @@ class ActiveRun:
     report: Any = None  # a ``report=True`` task's `_report.Collector`
     pending: Any = None  # while a sweep trial's run opens beside its body (`_early.PendingOpen`)
 
+    @property
+    def raises(self) -> bool:
+        """The task asked for ``on_error="raise"``: a W&B failure fails it instead of one notice."""
+        return getattr(self.plan, "on_error", "continue") == "raise"
+
 
 def run_dir(run: Any) -> str | None:
     """The folder of ``run``'s files (the parent of ``run.dir``), or None for a run without one."""
