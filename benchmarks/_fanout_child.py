@@ -85,11 +85,7 @@ def main() -> None:
     os.makedirs(ARGS.dir, exist_ok=True)
     os.chdir(ARGS.dir)
     os.environ.update(
-        WANDB_MODE="offline",
-        WANDB_DIR=ARGS.dir,
-        WANDB_SILENT="true",
-        WANDB_CONSOLE="off",
-        WANDB_DISABLE_GIT="true",
+        WANDB_MODE="offline", WANDB_DIR=ARGS.dir, WANDB_SILENT="true", WANDB_CONSOLE="off", WANDB_DISABLE_GIT="true"
     )
 
     import flyte

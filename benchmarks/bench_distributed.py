@@ -68,15 +68,10 @@ def main() -> int:
     task_t, task_p = statistics.median(task_times[True]), statistics.median(task_times[False])
     print()
     print(f"torchrun 2x2 job, {MODE}, {args.repeats} repeats, medians:")
+    print(f"  job wall time        tracked {wall_t:6.2f} s  plain {wall_p:6.2f} s  ratio {wall_t / wall_p:.2f}")
+    print(f"  slowest Flyte run    tracked {task_t:6.2f} s  plain {task_p:6.2f} s  ratio {task_t / task_p:.2f}")
     print(
-        f"  job wall time        tracked {wall_t:6.2f} s  plain {wall_p:6.2f} s  ratio {wall_t / wall_p:.2f}"
-    )
-    print(
-        f"  slowest Flyte run    tracked {task_t:6.2f} s  plain {task_p:6.2f} s  ratio {task_t / task_p:.2f}"
-    )
-    print(
-        f"  wandb processes      tracked {processes[True]}  plain {processes[False]}  "
-        f"(logging ranks: {LOGGING_RANKS})"
+        f"  wandb processes      tracked {processes[True]}  plain {processes[False]}  (logging ranks: {LOGGING_RANKS})"
     )
     ok = all(n == LOGGING_RANKS for n in processes[True]) and not any(processes[False])
     print("  wandb processes == logging ranks:", "yes" if ok else "NO")

@@ -33,9 +33,7 @@ from _stats import ratios, spread
 try:  # flyteplugins-wandb-testing (nox -s bench installs it)
     from wandb_loopback import LoopbackServer
 except ImportError:  # a checkout without it installed
-    sys.path.insert(
-        0, str(Path(__file__).resolve().parent.parent / "packages/flyteplugins-wandb-testing/src")
-    )
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "packages/flyteplugins-wandb-testing/src"))
     from wandb_loopback import LoopbackServer
 
 

@@ -52,12 +52,7 @@ def branin(p: dict[str, float]) -> float:
     return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10
 
 
-_H_A = [
-    [10, 3, 17, 3.5, 1.7, 8],
-    [0.05, 10, 17, 0.1, 8, 14],
-    [3, 3.5, 1.7, 10, 17, 8],
-    [17, 8, 0.05, 10, 0.1, 14],
-]
+_H_A = [[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]]
 _H_P = [
     [0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886],
     [0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991],
@@ -169,18 +164,13 @@ def main() -> None:
     warnings.simplefilter("ignore")
     import optuna
 
-    optuna.logging.set_verbosity(
-        optuna.logging.WARNING
-    )  # this script's own process: one line per trial is noise
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # this script's own process: one line per trial is noise
     engines = ["bayes", "wandb-bayes", "random"]
     if _wandb_engine() is None:
         print("wandb-bayes: skipped (W&B's engine is not installed: flyteplugins-wandb[sweeps-wandb-engine])")
         engines.remove("wandb-bayes")
     if not args.latency_only:
-        print(
-            f"median best-found [min, max] over {args.seeds} seeds, {args.trials} trials each "
-            "(lower is better)"
-        )
+        print(f"median best-found [min, max] over {args.seeds} seeds, {args.trials} trials each (lower is better)")
         print("| function | optimum | " + " | ".join(engines) + " |")
         print("|---|---|" + "---|" * len(engines))
         for name, (fn, parameters, optimum) in FUNCTIONS.items():

@@ -46,9 +46,7 @@ from flyteplugins.wandb_core import _lifecycle as lifecycle
 try:  # flyteplugins-wandb-testing (nox -s bench installs it)
     from wandb_loopback import LoopbackServer
 except ImportError:  # a checkout without it installed
-    sys.path.insert(
-        0, str(Path(__file__).resolve().parent.parent / "packages/flyteplugins-wandb-testing/src")
-    )
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "packages/flyteplugins-wandb-testing/src"))
     from wandb_loopback import LoopbackServer
 
 env = flyte.TaskEnvironment(name="bench_fail_open")

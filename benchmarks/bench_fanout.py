@@ -50,9 +50,7 @@ def _measure(python: Path, variant: str, n: int, steps: int, workdir: Path) -> d
             return {**json.loads(out.stdout.strip().splitlines()[-1]), "dir": workdir / str(attempt)}
         # Reported, then tried once more: a crash must be visible, not silently averaged away.
         print(out.stderr[-2000:], file=sys.stderr)
-        print(
-            f"{variant}: the fan-out run failed (exit {out.returncode}), attempt {attempt}", file=sys.stderr
-        )
+        print(f"{variant}: the fan-out run failed (exit {out.returncode}), attempt {attempt}", file=sys.stderr)
     raise SystemExit(f"{variant}: the fan-out run failed twice")
 
 
@@ -71,9 +69,7 @@ def _check(workdirs: dict[str, Path], n: int, steps: int) -> list[str]:
     """What nothing may trade away, from the runs ours and the floor wrote in the last round."""
     problems = []
     ours, floor, upstream = _runs(workdirs["ours"]), _runs(workdirs["floor"]), _runs(workdirs["upstream"])
-    print(
-        f"  runs written: ours {len(ours)}, upstream {len(upstream)}, floor {len(floor)} (expected {n + 1})"
-    )
+    print(f"  runs written: ours {len(ours)}, upstream {len(upstream)}, floor {len(floor)} (expected {n + 1})")
     if len(ours) != n + 1 or len({r.id for r in ours}) != n + 1:
         ids = len({r.id for r in ours})
         problems.append(f"ours wrote {len(ours)} runs ({ids} ids), expected {n + 1}")
@@ -106,9 +102,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument(
-        "--ours", type=Path, default=_sidevenv.ROOT, help="source tree of the plugin to measure"
-    )
+    parser.add_argument("--ours", type=Path, default=_sidevenv.ROOT, help="source tree of the plugin to measure")
     args = parser.parse_args()
 
     pythons = {"upstream": _sidevenv.upstream_venv(), "ours": _sidevenv.ours_venv(args.ours.resolve())}
@@ -123,23 +117,17 @@ def main() -> int:
                 workdirs[variant] = res["dir"]
                 results[variant].append(res)
                 print(
-                    f"round {r} {variant:<11} wall {res['wall']:6.2f} s  "
-                    f"wandb-core peak {res['core_peak_mb']:5.0f} MB",
+                    f"round {r} {variant:<11} wall {res['wall']:6.2f} s  wandb-core peak {res['core_peak_mb']:5.0f} MB",
                     flush=True,
                 )
         walls = {v: [x["wall"] for x in results[v]] for v in VARIANTS}
         peaks = {v: [x["core_peak_mb"] for x in results[v]] for v in VARIANTS}
         n = args.n
         print()
-        print(
-            f"fan-out: {n} concurrent run_mode='new' children x {args.steps} steps, offline, "
-            f"{args.rounds} rounds"
-        )
+        print(f"fan-out: {n} concurrent run_mode='new' children x {args.steps} steps, offline, {args.rounds} rounds")
         print("  wall time, s       " + "  ".join(f"{v} {spread(walls[v])}" for v in VARIANTS))
         wall_ratio = ratios(walls["ours"], walls["upstream"])
-        print(
-            f"  ours / upstream wall time: {spread(wall_ratio)} {verdict(statistics.median(wall_ratio), 0.8)}"
-        )
+        print(f"  ours / upstream wall time: {spread(wall_ratio)} {verdict(statistics.median(wall_ratio), 0.8)}")
         print(
             f"  per child: ours {spread([w / n * 1000 for w in walls['ours']], '{:.0f}')} ms, "
             f"upstream {spread([w / n * 1000 for w in walls['upstream']], '{:.0f}')} ms"

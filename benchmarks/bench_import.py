@@ -32,9 +32,7 @@ STATEMENTS = {
         "from flyteplugins.wandb import wandb_init, wandb_config, get_wandb_run, get_wandb_run_dir, "
         "get_wandb_context, Wandb, RunMode, RankScope"
     ),
-    "download helper (first use)": (
-        "from flyteplugins.wandb import download_wandb_run_dir, download_wandb_run_logs"
-    ),
+    "download helper (first use)": ("from flyteplugins.wandb import download_wandb_run_dir, download_wandb_run_logs"),
 }
 # (statement, baseline, target ratio)
 TARGETS = (
@@ -59,9 +57,7 @@ CHILD_ENV["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="bench-import-pycache
 
 def time_import(statement: str) -> float:
     code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=CHILD_ENV
-    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=CHILD_ENV)
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -85,9 +81,7 @@ def main() -> int:
     print(f"ratio plugin (full public API) / import wandb: {spread(rs)}")
     failed = 0
     for label in ("plugin", "plugin (full public API)", "download helper (first use)"):
-        check = subprocess.run(
-            [sys.executable, "-c", CHECK.format(statement=STATEMENTS[label])], capture_output=True
-        )
+        check = subprocess.run([sys.executable, "-c", CHECK.format(statement=STATEMENTS[label])], capture_output=True)
         if check.returncode:
             failed += 1
             print(f"{label}: {check.stderr.decode().strip().splitlines()[-1]}", file=sys.stderr)

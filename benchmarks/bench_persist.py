@@ -59,9 +59,7 @@ def start_store() -> Any:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    os.environ.update(
-        FLYTE_AWS_ENDPOINT=endpoint, FLYTE_AWS_ACCESS_KEY_ID="bench", FLYTE_AWS_SECRET_ACCESS_KEY="bench"
-    )
+    os.environ.update(FLYTE_AWS_ENDPOINT=endpoint, FLYTE_AWS_ACCESS_KEY_ID="bench", FLYTE_AWS_SECRET_ACCESS_KEY="bench")
     boto3.client(
         "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
         aws_secret_access_key="bench",

@@ -68,11 +68,7 @@ def sweep_page(trials: int, steps: int) -> tuple[str, int, float]:
         )
     t = time.perf_counter()
     tab = render_sweep(
-        records,
-        "loss",
-        maximize=False,
-        sweep_id="abcd1234",
-        sweep_url="https://wandb.ai/team/proj/sweeps/abcd1234",
+        records, "loss", maximize=False, sweep_id="abcd1234", sweep_url="https://wandb.ai/team/proj/sweeps/abcd1234"
     )
     elapsed = time.perf_counter() - t
     report = flyte.report.Report(name="bench")

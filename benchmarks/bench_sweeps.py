@@ -56,9 +56,7 @@ env = flyte.TaskEnvironment(name="bench_sweeps")
 SETTINGS: dict = {"sleep": 1.0, "poll": 2.0}
 MEASURED: list[float] = []
 
-SWEEP = dict(
-    method="random", metric={"name": "loss", "goal": "minimize"}, parameters={"x": {"min": 0.0, "max": 1.0}}
-)
+SWEEP = dict(method="random", metric={"name": "loss", "goal": "minimize"}, parameters={"x": {"min": 0.0, "max": 1.0}})
 CONFIGS = (("offline", 20, 0.8), ("offline", 10, 0.85), ("online", 20, 0.7))
 
 
@@ -74,9 +72,7 @@ def objective() -> None:
 async def sweep_task(trials: int, agents: int) -> int:
     # Timed inside the task: the sweep's own wall time, without Flyte's run start-up around it.
     start = time.perf_counter()
-    result = await run_sweep_agents.aio(
-        objective, count=trials, agents=agents, poll_interval=SETTINGS["poll"]
-    )
+    result = await run_sweep_agents.aio(objective, count=trials, agents=agents, poll_interval=SETTINGS["poll"])
     MEASURED.append(time.perf_counter() - start)
     return len(result.trials)
 
@@ -194,10 +190,7 @@ def main() -> int:
         if server is not None:
             server.stop()
     print()
-    print(
-        f"sweep efficiency (ideal / actual wall time), {args.trials} trials x {args.sleep:g} s, "
-        f"{args.rounds} rounds"
-    )
+    print(f"sweep efficiency (ideal / actual wall time), {args.trials} trials x {args.sleep:g} s, {args.rounds} rounds")
     for mode, agents, target in configs:
         values = eff[(mode, agents)]
         extra = f", heartbeat {args.poll:g} s" if mode == "online" else ""

@@ -63,8 +63,7 @@ async def pipeline() -> dict[str, float | str]:
 if __name__ == "__main__":
     flyte.init()
     result = flyte.with_runcontext(
-        mode="local",
-        custom_context=wandb_config(project="flyte-wandb-quickstart", tags=["quickstart"]),
+        mode="local", custom_context=wandb_config(project="flyte-wandb-quickstart", tags=["quickstart"])
     ).run(pipeline)
     print(f"Result: {result.outputs()[0]}")
     print("Runs written under ./wandb (offline) or to W&B (with WANDB_API_KEY).")

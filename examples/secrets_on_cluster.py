@@ -29,9 +29,7 @@ from flyteplugins.wandb import get_wandb_run, wandb_config, wandb_init
 image = flyte.Image.from_debian_base(name="wandb-on-cluster").with_pip_packages("flyteplugins-wandb")
 
 env = flyte.TaskEnvironment(
-    name="wandb_on_cluster",
-    image=image,
-    secrets=[flyte.Secret(key="wandb_api_key", as_env_var="WANDB_API_KEY")],
+    name="wandb_on_cluster", image=image, secrets=[flyte.Secret(key="wandb_api_key", as_env_var="WANDB_API_KEY")]
 )
 
 

@@ -94,18 +94,14 @@ def check(root: Path = ROOT, expect: str | None = None) -> list[str]:
         for sibling, spec in _sibling_requirements(pkg, set(pkgs)):
             if spec != f"=={version}":
                 rel = pkg.path.relative_to(root)
-                problems.append(
-                    f"{rel}: {pkg.name} requires {sibling}{spec or ' (unpinned)'}, not =={version}"
-                )
+                problems.append(f"{rel}: {pkg.name} requires {sibling}{spec or ' (unpinned)'}, not =={version}")
     return problems
 
 
 def bump(version: str, root: Path = ROOT) -> list[Path]:
     """Rewrite every package's version and sibling pin to ``version``; return the files changed."""
     if not VERSION_RE.match(version):
-        raise SystemExit(
-            f"version must be a PEP 440 public version like 2.14.0 or 2.14.0rc1, got {version!r}"
-        )
+        raise SystemExit(f"version must be a PEP 440 public version like 2.14.0 or 2.14.0rc1, got {version!r}")
     pkgs = workspace(root)
     names = "|".join(re.escape(n).replace(r"\-", "[-_.]") for n in sorted(pkgs, key=len, reverse=True))
     # A quoted requirement on a workspace package, extras allowed: "flyteplugins-wandb-core[report]==2.13.0"
@@ -149,8 +145,7 @@ def split(dist: Path, root: Path = ROOT) -> dict[str, list[str]]:
         # Wheels are NAME-VERSION-TAGS.whl, sdists NAME-VERSION.tar.gz (NAME with underscores).
         stem = f.name.lower().removesuffix(".tar.gz").removesuffix(".whl")
         owner = next(
-            (name for prefix, name in by_prefix.items() if stem == prefix or stem.startswith(prefix + "-")),
-            None,
+            (name for prefix, name in by_prefix.items() if stem == prefix or stem.startswith(prefix + "-")), None
         )
         if owner is None:
             raise SystemExit(f"{f.name}: not a distribution of this workspace at its current version")
@@ -164,9 +159,7 @@ def split(dist: Path, root: Path = ROOT) -> dict[str, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("version", nargs="?", help="the new version for every package, e.g. 2.14.0")
     group.add_argument("--check", action="store_true", help="fail when versions or sibling pins disagree")

@@ -60,11 +60,7 @@ def trace(body: Any) -> list[tuple[str, str]]:
         code = frame.f_code
         # Function bodies only: a class body (a field named run_mode) runs at import, and a
         # comprehension is part of the function that holds it.
-        if (
-            not module.startswith("flyteplugins.")
-            or not code.co_flags & CO_OPTIMIZED
-            or code.co_name[0] == "<"
-        ):
+        if not module.startswith("flyteplugins.") or not code.co_flags & CO_OPTIMIZED or code.co_name[0] == "<":
             return
         # A coroutine's frame gets a call event at each resume: it is one call, on the path once.
         key = (id(frame), code)
@@ -108,9 +104,7 @@ def _run_tasks() -> None:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)
-        os.environ.update(
-            WANDB_DIR=tmp, WANDB_MODE="offline", WANDB_SILENT="true", WANDB_CONSOLE="off", HOME=tmp
-        )
+        os.environ.update(WANDB_DIR=tmp, WANDB_MODE="offline", WANDB_SILENT="true", WANDB_CONSOLE="off", HOME=tmp)
         calls = trace(_run_tasks)
     if "-v" in sys.argv:
         print("\n".join(f"{module}.{function}" for module, function in calls))

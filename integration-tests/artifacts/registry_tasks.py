@@ -8,13 +8,7 @@ import tempfile
 
 import flyte
 
-from flyteplugins.wandb import (
-    get_wandb_run,
-    log_wandb_artifact,
-    save_wandb_checkpoint,
-    use_wandb_artifact,
-    wandb_init,
-)
+from flyteplugins.wandb import get_wandb_run, log_wandb_artifact, save_wandb_checkpoint, use_wandb_artifact, wandb_init
 
 env = flyte.TaskEnvironment(name="registry")
 

@@ -21,9 +21,7 @@ def test_two_task_lineage_is_recorded_on_the_server(wandb_server) -> None:
     assert producer != consumer
     assert text == "x,y\n1,2\n3,4\n"  # the consumer got the producer's bytes through W&B
 
-    (row,) = [
-        r for r in wandb_server.artifact_lineage() if r["artifact"].startswith("loopback/art/training-data")
-    ]
+    (row,) = [r for r in wandb_server.artifact_lineage() if r["artifact"].startswith("loopback/art/training-data")]
     assert row["state"] == "COMMITTED"
     assert row["logged_by"] == producer
     assert row["used_by"] == [consumer]
@@ -50,9 +48,7 @@ def test_log_outputs_logs_file_outputs(wandb_server) -> None:
     ]  # the int output is not an artifact
     assert rows[0]["metadata"]["flyte"]["run_name"] == "outs"
     # An async consumer gets the one-file artifact back as a File with the same bytes.
-    (data,) = (
-        flyte.with_runcontext(mode="local", name="read").run(tasks.read_model, "with_outputs-o0").outputs()
-    )
+    (data,) = flyte.with_runcontext(mode="local", name="read").run(tasks.read_model, "with_outputs-o0").outputs()
     assert data == b"\x00weights"
     assert len(wandb_server.artifact_lineage()[0]["used_by"]) == 1
 

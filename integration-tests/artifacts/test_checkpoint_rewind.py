@@ -28,18 +28,14 @@ HANG_GUARD = 180  # only guards against a hung child; nothing asserts on duratio
 
 def _start(progress: Path, attempt: int, *extra: str) -> subprocess.Popen:
     cmd = [sys.executable, str(JOB), str(progress), str(TOTAL), str(attempt), *extra]
-    return subprocess.Popen(
-        cmd, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    return subprocess.Popen(cmd, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _logged(progress: Path) -> list[int]:
     return [int(x) for x in progress.read_text().split()] if progress.exists() else []
 
 
-def test_sigterm_after_the_checkpoint_then_retry_logs_each_step_once(
-    isolated_wandb: Path, wandb_server: Any
-) -> None:
+def test_sigterm_after_the_checkpoint_then_retry_logs_each_step_once(isolated_wandb: Path, wandb_server: Any) -> None:
     progress = isolated_wandb / "progress"
     first = _start(progress, 1, "13")
     deadline = time.monotonic() + HANG_GUARD

@@ -38,9 +38,7 @@ def test_producer_links_to_the_registry_and_consumer_uses_it(wandb_server) -> No
     (row,) = wandb_server.artifact_lineage()
     assert row["artifact"] == "loopback/reg/my-model:v0"
     assert row["logged_by"] == producer and row["used_by"] == [consumer]
-    assert row["links"] == [
-        {"target": "loopback-org/wandb-registry-model/demo:v0", "aliases": ["staging", "latest"]}
-    ]
+    assert row["links"] == [{"target": "loopback-org/wandb-registry-model/demo:v0", "aliases": ["staging", "latest"]}]
     # The same graph through the public Api: the registry version resolves to the source version.
     api = wandb.Api()
     linked = api.artifact("loopback-org/wandb-registry-model/demo:staging")

@@ -90,11 +90,7 @@ async def bayes_sweep() -> str:
 
 
 @wandb_sweep(
-    project="cluster-sweeps",
-    entity="it",
-    method="grid",
-    metric={"name": "score", "goal": "maximize"},
-    parameters=GRID,
+    project="cluster-sweeps", entity="it", method="grid", metric={"name": "score", "goal": "maximize"}, parameters=GRID
 )
 @env.task
 async def grid_sweep() -> str:
@@ -104,11 +100,7 @@ async def grid_sweep() -> str:
 
 
 @wandb_sweep(
-    project="cluster-sweeps",
-    entity="it",
-    method="grid",
-    metric={"name": "score", "goal": "maximize"},
-    parameters=GRID,
+    project="cluster-sweeps", entity="it", method="grid", metric={"name": "score", "goal": "maximize"}, parameters=GRID
 )
 @env.task
 def task_objective_sweep() -> str:

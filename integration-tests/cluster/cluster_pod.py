@@ -98,9 +98,7 @@ def submit_context(custom_context: dict[str, str], *, version: str = "v1") -> An
     import flyte.report
     from flyte.models import ActionID, RawDataPath, TaskContext
 
-    action = ActionID(
-        name="{{.actionName}}", run_name="{{.runName}}", project=PROJECT, domain=DOMAIN, org=ORG
-    )
+    action = ActionID(name="{{.actionName}}", run_name="{{.runName}}", project=PROJECT, domain=DOMAIN, org=ORG)
     return TaskContext(
         action=action,
         output_path="",
@@ -123,11 +121,7 @@ def render(template: str, *, run_name: str, action_name: str) -> str:
 
 
 def _pod_env(
-    spec: Any,
-    run_name: str,
-    action_name: str,
-    node: dict[str, str] | None = None,
-    store: dict[str, str] | None = None,
+    spec: Any, run_name: str, action_name: str, node: dict[str, str] | None = None, store: dict[str, str] | None = None
 ) -> dict[str, str]:
     """A pod's environment: the node's, the task's env_vars and the injected secrets.
 
@@ -192,18 +186,14 @@ def pod_command(
 
 def _start(spec: Any, inputs: Any, out_dir: Path, run_name: str, action_name: str, run_base_dir: Path):
     out_dir.mkdir(parents=True, exist_ok=True)
-    cmd = pod_command(
-        spec, inputs, out_dir, run_name=run_name, action_name=action_name, run_base_dir=run_base_dir
-    )
+    cmd = pod_command(spec, inputs, out_dir, run_name=run_name, action_name=action_name, run_base_dir=run_base_dir)
     links = [(log.name, log.uri) for log in spec.task_template.metadata.log_links]
     (out_dir / "pod.json").write_text(json.dumps({"action": action_name, "links": links, "cmd": cmd}))
     log = open(out_dir / "pod.log", "wb")  # noqa: SIM115 - closed by _finish
     return cmd, links, log
 
 
-def _finish(
-    out_dir: Path, action_name: str, links: list[tuple[str, str]], rc: int, t0: float, log: Any
-) -> Pod:
+def _finish(out_dir: Path, action_name: str, links: list[tuple[str, str]], rc: int, t0: float, log: Any) -> Pod:
     log.close()
     meta = json.loads((out_dir / "pod.json").read_text())
     meta["returncode"] = rc
@@ -310,9 +300,7 @@ def run_root(
     tctx = submit_context(custom_context or {})
     spec = serialize(task, tctx)
     inputs = asyncio.run(
-        convert.convert_from_native_to_inputs(
-            task.native_interface, *args, custom_context=custom_context, **kwargs
-        )
+        convert.convert_from_native_to_inputs(task.native_interface, *args, custom_context=custom_context, **kwargs)
     )
     base_dir.mkdir(parents=True, exist_ok=True)
     node = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
@@ -413,9 +401,7 @@ def _controller_class() -> type:
             inputs_hash = convert.generate_inputs_hash_from_proto(inputs.proto_inputs)
             group = tctx.group_data.name if tctx.group_data else ""
             seq = tctx._call_counter.next(f"{identity}:{inputs_hash}:{group}")
-            sub_id, sub_path = convert.generate_sub_action_id_and_output_path(
-                tctx, identity, inputs_hash, seq
-            )
+            sub_id, sub_path = convert.generate_sub_action_id_and_output_path(tctx, identity, inputs_hash, seq)
             pod = await run_pod_async(
                 spec,
                 inputs,

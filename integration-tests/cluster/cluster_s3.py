@@ -29,9 +29,7 @@ def object_store() -> Iterator[dict[str, str]]:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
         creds = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **creds).create_bucket(
-            Bucket=BUCKET
-        )
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **creds).create_bucket(Bucket=BUCKET)
         yield {
             "FLYTE_AWS_ENDPOINT": endpoint,
             "FLYTE_AWS_ACCESS_KEY_ID": "testing",

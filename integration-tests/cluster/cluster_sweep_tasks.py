@@ -14,11 +14,7 @@ from flyteplugins.wandb_sweeps import wandb_sweep_agent
 # accepts only as the deploy's root directory (an installed wheel lives in site-packages, which it
 # accepts anywhere), so the tests deploy `sweep_agent_env` on its own with that root.
 SECRET = flyte.Secret(key="wandb_api_key", as_env_var="WANDB_API_KEY")
-env = flyte.TaskEnvironment(
-    name="cluster_sweep",
-    image="registry.example.com/flyte-wandb:test",
-    secrets=[SECRET],
-)
+env = flyte.TaskEnvironment(name="cluster_sweep", image="registry.example.com/flyte-wandb:test", secrets=[SECRET])
 
 
 @wandb_init

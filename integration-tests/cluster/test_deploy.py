@@ -67,9 +67,7 @@ def test_deployed_specs_carry_links_rendered_from_templates(deployed_specs: dict
         ("Weights & Biases", f"https://wandb.ai/it/cluster-it/runs/{TEMPLATE_ID}")
     ]
     # The backend fills the templates per action: the run the plugin opens is `{run_name}-{action_name}`.
-    rendered = cluster_pod.render(
-        cd.links(deployed_specs["cluster_it.solo"])[0][1], run_name="r1", action_name="a0"
-    )
+    rendered = cluster_pod.render(cd.links(deployed_specs["cluster_it.solo"])[0][1], run_name="r1", action_name="a0")
     assert rendered == "https://wandb.ai/it/cluster-it/runs/r1-a0"
 
 
@@ -101,9 +99,7 @@ def test_run_submission_links_follow_the_runs_wandb_config() -> None:
     assert cd.links(spec) == [("Weights & Biases", f"https://wandb.team.example/team/exp/runs/{TEMPLATE_ID}")]
     # The decorator's own values win over the run's.
     spec = cluster_pod.serialize(cluster_tasks.selfhosted, cluster_pod.submit_context(cfg))
-    assert cd.links(spec) == [
-        ("Weights & Biases", f"https://wandb.acme.internal/research/vision/runs/{TEMPLATE_ID}")
-    ]
+    assert cd.links(spec) == [("Weights & Biases", f"https://wandb.acme.internal/research/vision/runs/{TEMPLATE_ID}")]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -113,9 +109,7 @@ def test_run_submission_links_follow_the_runs_wandb_config() -> None:
 
 @pytest.fixture(scope="module")
 def sweeps() -> Any:
-    return pytest.importorskip(
-        "flyteplugins.wandb_sweeps", reason="flyteplugins-wandb-sweeps is not installed"
-    )
+    return pytest.importorskip("flyteplugins.wandb_sweeps", reason="flyteplugins-wandb-sweeps is not installed")
 
 
 def test_sweep_environment_deploys_with_its_link(sweeps: Any) -> None:

@@ -21,15 +21,9 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip(
-    "torch", reason="torch is not installed: see integration-tests/cluster/README.md for the venv"
-)
-pytest.importorskip(
-    "flyteplugins.pytorch", reason="flyteplugins-pytorch (Flyte's Elastic plugin) is not installed"
-)
-pytest.importorskip(
-    "flyteplugins.wandb_distributed", reason="flyteplugins-wandb-distributed is not installed"
-)
+pytest.importorskip("torch", reason="torch is not installed: see integration-tests/cluster/README.md for the venv")
+pytest.importorskip("flyteplugins.pytorch", reason="flyteplugins-pytorch (Flyte's Elastic plugin) is not installed")
+pytest.importorskip("flyteplugins.wandb_distributed", reason="flyteplugins-wandb-distributed is not installed")
 
 import cluster_deploy as cd
 import cluster_elastic as ce
@@ -96,9 +90,7 @@ def test_two_workers_ran_the_task_in_the_pods_context(
     ranks = workers(result)
     assert sorted(ranks) == [0, 1]
     assert {w["world_size"] for w in ranks.values()} == {2}
-    assert len({w["pid"] for w in ranks.values()}) == 2 and os.getpid() not in {
-        w["pid"] for w in ranks.values()
-    }
+    assert len({w["pid"] for w in ranks.values()}) == 2 and os.getpid() not in {w["pid"] for w in ranks.values()}
     # Both are children of the pod's elastic agent, which named the rendezvous after the Flyte run.
     assert len({w["ppid"] for w in ranks.values()}) == 1
     assert {w["torchelastic_run_id"] for w in ranks.values()} == {f"el-{mode}"}
@@ -109,9 +101,7 @@ def test_two_workers_ran_the_task_in_the_pods_context(
     assert json.loads(result.value)["rank"] == 0
 
 
-def test_auto_global_only_rank_zero_logs(
-    elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path, Any],
-) -> None:
+def test_auto_global_only_rank_zero_logs(elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path, Any]) -> None:
     results, wandb_dir, _ = elastic_runs
     ranks = workers(results["auto"])
     base = "el-auto-a0"
@@ -145,9 +135,7 @@ def test_async_task_function_runs_to_completion_in_each_worker(
     assert json.loads(results["async"].value)["rank"] == 0
 
 
-def test_new_global_one_run_per_rank_grouped(
-    elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path, Any],
-) -> None:
+def test_new_global_one_run_per_rank_grouped(elastic_runs: tuple[dict[str, cluster_pod.RunResult], Path, Any]) -> None:
     results, wandb_dir, _ = elastic_runs
     ranks = workers(results["new"])
     base = "el-new-a0"
@@ -213,11 +201,7 @@ def test_elastic_environment_deploys_with_links() -> None:
     from google.protobuf.json_format import MessageToDict
 
     specs = cd.dry_run(ce.env)
-    assert set(specs) == {
-        "cluster_elastic.train_auto",
-        "cluster_elastic.train_new",
-        "cluster_elastic.train_shared",
-    }
+    assert set(specs) == {"cluster_elastic.train_auto", "cluster_elastic.train_new", "cluster_elastic.train_shared"}
     for spec in specs.values():
         custom = MessageToDict(spec.task_template.custom)
         assert custom["elasticConfig"]["nprocPerNode"] == 2
@@ -225,15 +209,9 @@ def test_elastic_environment_deploys_with_links() -> None:
         assert (secret.key, secret.env_var) == ("wandb_api_key", "WANDB_API_KEY")
     specs = cd.deploy_recorded(ce.env)
     base = f"https://wandb.ai/{ce.ENTITY}/{ce.PROJECT}"
-    assert cd.links(specs["cluster_elastic.train_auto"]) == [
-        ("Weights & Biases", f"{base}/runs/{TEMPLATE_ID}")
-    ]
-    assert cd.links(specs["cluster_elastic.train_new"]) == [
-        ("Weights & Biases", f"{base}/groups/{TEMPLATE_ID}")
-    ]
-    assert cd.links(specs["cluster_elastic.train_shared"]) == [
-        ("Weights & Biases", f"{base}/runs/{TEMPLATE_ID}")
-    ]
+    assert cd.links(specs["cluster_elastic.train_auto"]) == [("Weights & Biases", f"{base}/runs/{TEMPLATE_ID}")]
+    assert cd.links(specs["cluster_elastic.train_new"]) == [("Weights & Biases", f"{base}/groups/{TEMPLATE_ID}")]
+    assert cd.links(specs["cluster_elastic.train_shared"]) == [("Weights & Biases", f"{base}/runs/{TEMPLATE_ID}")]
 
 
 def test_multi_node_worker_scope_deploys_one_link_per_worker() -> None:

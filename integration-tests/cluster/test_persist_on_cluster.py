@@ -176,9 +176,7 @@ def test_a_sync_against_a_server_that_never_answers_times_out_and_the_next_one_u
     assert run.id == child.run_id and run.state == "finished"
 
 
-def test_a_run_file_cut_short_syncs_what_it_holds_once(
-    three_runs: str, s3: dict[str, str], tmp_path: Path
-) -> None:
+def test_a_run_file_cut_short_syncs_what_it_holds_once(three_runs: str, s3: dict[str, str], tmp_path: Path) -> None:
     from flyteplugins.wandb.testing import read_offline_run
 
     run_name = "persist-cut-file"
@@ -309,18 +307,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_storage_unreachable_the_task_succeeds_and_says_its_run_is_not_kept(
-    tmp_path: Path, s3: dict[str, str]
-) -> None:
+def test_storage_unreachable_the_task_succeeds_and_says_its_run_is_not_kept(tmp_path: Path, s3: dict[str, str]) -> None:
     # Nothing listens there. Flyte's retries take ~20 s per request; FLYTE_STORAGE_RETRIES and
     # FLYTE_STORAGE_BACKOFF_SECONDS cannot shorten them: flyte passes their text where obstore takes a
     # number and a timedelta, and every request then fails with a TypeError before reaching the network.
     dead = {**s3, "FLYTE_AWS_ENDPOINT": f"http://127.0.0.1:{_free_port()}"}
     with cluster_pod.isolated_env(tmp_path, **dead):
         # Restores a checkpoint first (a read that fails and warns), saves one, then the run ends.
-        result = cluster_pod.run_root(
-            pt.checkpointed, 1, 0, run_name="persist-dead", base_dir=tmp_path / "run"
-        )
+        result = cluster_pod.run_root(pt.checkpointed, 1, 0, run_name="persist-dead", base_dir=tmp_path / "run")
     assert result.error is None and result.value == 0, result.error
     warnings = [line for line in result.root.log().splitlines() if line.startswith("wandb: could not")]
     # One line for the checkpoints, and the run's own: that it is not kept (after an earlier warning
@@ -334,13 +328,9 @@ def test_storage_unreachable_the_task_succeeds_and_says_its_run_is_not_kept(
     assert all(len(line) < 700 and "Debug source" not in line for line in warnings), warnings
 
 
-def test_a_run_folder_deleted_while_open_is_reported_lost_not_saved(
-    tmp_path: Path, s3: dict[str, str]
-) -> None:
+def test_a_run_folder_deleted_while_open_is_reported_lost_not_saved(tmp_path: Path, s3: dict[str, str]) -> None:
     with cluster_pod.isolated_env(tmp_path, **s3):
-        result = cluster_pod.run_root(
-            pt.deletes_its_folder, 3, run_name="persist-deleted", base_dir=tmp_path / "run"
-        )
+        result = cluster_pod.run_root(pt.deletes_its_folder, 3, run_name="persist-deleted", base_dir=tmp_path / "run")
         assert result.error is None, result.error  # tracking never fails the task
         stored = list_stored_runs("persist-deleted", store=STORE)
     log = result.root.log()
@@ -350,9 +340,7 @@ def test_a_run_folder_deleted_while_open_is_reported_lost_not_saved(
     assert stored == []
 
 
-def test_sigterm_then_retry_on_a_fresh_pod_restores_and_syncs_one_run(
-    tmp_path: Path, s3: dict[str, str]
-) -> None:
+def test_sigterm_then_retry_on_a_fresh_pod_restores_and_syncs_one_run(tmp_path: Path, s3: dict[str, str]) -> None:
     run_name = "persist-preempt"
     with cluster_pod.isolated_env(tmp_path, **s3):
         first = cluster_pod.run_root(
@@ -364,9 +352,7 @@ def test_sigterm_then_retry_on_a_fresh_pod_restores_and_syncs_one_run(
         # keep_last=2 pruned step 0 on the pod's disk, and in the store with it.
         assert _stored_checkpoints(run_name) == {1, 2}
         _delete_pods(tmp_path)
-        second = cluster_pod.run_root(
-            pt.checkpointed, 6, 0, run_name=run_name, base_dir=tmp_path / "run", attempt=1
-        )
+        second = cluster_pod.run_root(pt.checkpointed, 6, 0, run_name=run_name, base_dir=tmp_path / "run", attempt=1)
         assert second.error is None, second.error
         # The fresh pod restored the last checkpoint the preempted one saved (step 2).
         assert second.value == 3
@@ -440,16 +426,12 @@ def test_steps_a_preempted_attempt_logged_after_its_checkpoint_sync_once(
         assert capsys.readouterr().err.count("wandb: steps 3-3 of run 'persist-rewind-file-a0' were") == 1
 
 
-def test_a_childs_part_of_the_parents_run_does_not_rewind_the_parent(
-    tmp_path: Path, s3: dict[str, str]
-) -> None:
+def test_a_childs_part_of_the_parents_run_does_not_rewind_the_parent(tmp_path: Path, s3: dict[str, str]) -> None:
     # Offline, the parent's pod and its child's each keep a part of one run; the child's starts at a
     # step the parent has passed. Only a retry of the same action rewinds the part before it.
     run_name = "persist-family"
     with cluster_pod.isolated_env(tmp_path, **s3):
-        result = cluster_pod.run_root(
-            pt.trains_then_evaluates, 4, run_name=run_name, base_dir=tmp_path / "run"
-        )
+        result = cluster_pod.run_root(pt.trains_then_evaluates, 4, run_name=run_name, base_dir=tmp_path / "run")
         assert result.error is None, result.error
         _delete_pods(tmp_path)
     with LoopbackServer() as server, cluster_pod.isolated_env(tmp_path, **server.env(), **s3):
@@ -461,9 +443,7 @@ def test_a_childs_part_of_the_parents_run_does_not_rewind_the_parent(
     assert len([r for r in rows if "eval/acc" in r]) == 1, rows
 
 
-def test_wandb_outage_fail_open_run_is_kept_and_synced_when_wandb_is_back(
-    tmp_path: Path, s3: dict[str, str]
-) -> None:
+def test_wandb_outage_fail_open_run_is_kept_and_synced_when_wandb_is_back(tmp_path: Path, s3: dict[str, str]) -> None:
     run_name = "persist-outage"
     with LoopbackServer() as server:
         key = server.env()["WANDB_API_KEY"]
@@ -486,9 +466,7 @@ def test_wandb_outage_fail_open_run_is_kept_and_synced_when_wandb_is_back(
         assert len(run.history_lines) == 4 and run.state == "finished"
 
 
-def test_wandb_dies_mid_run_the_unconfirmed_online_run_is_kept_and_synced(
-    tmp_path: Path, s3: dict[str, str]
-) -> None:
+def test_wandb_dies_mid_run_the_unconfirmed_online_run_is_kept_and_synced(tmp_path: Path, s3: dict[str, str]) -> None:
     run_name = "persist-midway"
     results = tmp_path / "run"
     with LoopbackProcess() as server:

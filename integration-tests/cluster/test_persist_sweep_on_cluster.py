@@ -77,9 +77,7 @@ def test_offline_grid_sweep_on_pods_syncs_as_one_wandb_sweep(tmp_path: Path, s3:
 def test_offline_bayes_sweep_on_pods_syncs_as_one_wandb_sweep(tmp_path: Path, s3: dict[str, str]) -> None:
     pytest.importorskip("numpy", reason="bayes search needs numpy")
     run_name = "persist-bayes"
-    offline_id = _sweep_on_pods_then_delete_them(
-        cs.small_bayes_sweep, run_name, tmp_path, s3, trials=9, timeout=540
-    )
+    offline_id = _sweep_on_pods_then_delete_them(cs.small_bayes_sweep, run_name, tmp_path, s3, trials=9, timeout=540)
 
     with LoopbackServer() as server, cluster_pod.isolated_env(tmp_path, **server.env(), **s3):
         report = sync_offline_runs(run_name, store=STORE, progress=False)

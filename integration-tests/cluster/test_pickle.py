@@ -34,9 +34,7 @@ def round_trip(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any]
     produced = tmp_path_factory.mktemp("produced")
     consumer_dir = tmp_path_factory.mktemp("consumer")
     with cluster_pod.isolated_env(consumer_dir):
-        subprocess.run(
-            [sys.executable, str(HERE / "pickle_producer.py"), str(produced)], check=True, cwd=produced
-        )
+        subprocess.run([sys.executable, str(HERE / "pickle_producer.py"), str(produced)], check=True, cwd=produced)
         proc = subprocess.run(
             [sys.executable, str(HERE / "pickle_consumer.py"), str(produced)],
             cwd=consumer_dir,
@@ -70,9 +68,7 @@ def test_unpickled_task_runs_tracked_in_local_mode(round_trip: tuple[dict[str, A
     assert runs["async"].metric("ax") == [5] and runs["async"].exit_code == 0
 
 
-def test_unpickled_func_runs_tracked_in_a_non_local_task_context(
-    round_trip: tuple[dict[str, Any], Path],
-) -> None:
+def test_unpickled_func_runs_tracked_in_a_non_local_task_context(round_trip: tuple[dict[str, Any], Path]) -> None:
     result, wandb_dir = round_trip
     assert result["remote"] == 8
     (run,) = [r for r in read_offline_runs(wandb_dir) if r.id.startswith("pk-remote")]

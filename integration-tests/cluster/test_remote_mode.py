@@ -28,9 +28,7 @@ CONFIG = wandb_config(project="cluster-it", entity="it", tags=["cluster"])
 def offline_run(tmp_path_factory: pytest.TempPathFactory) -> cluster_pod.RunResult:
     root = tmp_path_factory.mktemp("remote-offline")
     with cluster_pod.isolated_env(root):
-        result = cluster_pod.run_root(
-            ct.parent, 2, run_name=RUN, base_dir=root / "run", custom_context=CONFIG
-        )
+        result = cluster_pod.run_root(ct.parent, 2, run_name=RUN, base_dir=root / "run", custom_context=CONFIG)
     assert result.error is None, result.error
     return result
 

@@ -32,9 +32,7 @@ ENV_VAR_MOUNT = 1  # flyteidl SecretMountType.ENV_VAR
 def test_the_spec_asks_for_the_secret_as_wandb_api_key() -> None:
     for task in (example.train, example.evaluate):
         spec = cluster_pod.serialize(task, cluster_pod.submit_context({}))
-        secrets = [
-            (s.key, s.mount_requirement, s.env_var) for s in spec.task_template.security_context.secrets
-        ]
+        secrets = [(s.key, s.mount_requirement, s.env_var) for s in spec.task_template.security_context.secrets]
         assert secrets == [("wandb_api_key", ENV_VAR_MOUNT, "WANDB_API_KEY")]
         # Nothing else W&B-related is configured on the pod.
         assert not [kv.key for kv in spec.task_template.container.env if kv.key.startswith("WANDB")]
@@ -63,9 +61,7 @@ def test_online_required_without_the_secret_fails_before_the_task_runs(isolated_
         ct.solo, 1, run_name="sec-strict", base_dir=isolated_wandb / "run", custom_context=strict
     )
     assert getattr(result.error, "code", None) == "WandbTrackingError", repr(result.error)
-    assert "wandb.init failed for run 'sec-strict-a0': No API key configured" in str(result.error), (
-        result.error
-    )
+    assert "wandb.init failed for run 'sec-strict-a0': No API key configured" in str(result.error), result.error
     assert not list((isolated_wandb / "run").glob("obs-*.json")), "the task body must not have run"
 
 

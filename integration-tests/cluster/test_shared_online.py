@@ -42,12 +42,7 @@ def online_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
         key = server_env.pop("WANDB_API_KEY")
         with cluster_pod.isolated_env(root, _U_EP_OVERRIDE=ENDPOINT, **server_env):
             result = cluster_pod.run_root(
-                ct.parent,
-                2,
-                run_name=RUN,
-                base_dir=root / "run",
-                custom_context=CONFIG,
-                secrets={"wandb_api_key": key},
+                ct.parent, 2, run_name=RUN, base_dir=root / "run", custom_context=CONFIG, secrets={"wandb_api_key": key}
             )
         assert result.error is None, result.error
         yield result, server, key
@@ -84,11 +79,7 @@ def test_child_pod_joins_as_labelled_secondary(online_run) -> None:  # type: ign
     assert child["pid"] != parent["pid"]
     assert child["run_id"] == parent["run_id"]
     assert child["custom_context"]["_wandb_run_offline"] == "false"
-    assert (child["wandb_mode"], child["x_primary"], child["x_update_finish_state"]) == (
-        "shared",
-        False,
-        False,
-    )
+    assert (child["wandb_mode"], child["x_primary"], child["x_update_finish_state"]) == ("shared", False, False)
     assert child["x_label"] == child["action"] != "a0"
 
 

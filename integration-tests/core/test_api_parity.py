@@ -17,14 +17,7 @@ import flyte
 import pytest
 
 import flyteplugins.wandb as fw
-from flyteplugins.wandb import (
-    Wandb,
-    WandbConfigError,
-    get_wandb_context,
-    get_wandb_run,
-    wandb_config,
-    wandb_init,
-)
+from flyteplugins.wandb import Wandb, WandbConfigError, get_wandb_context, get_wandb_run, wandb_config, wandb_init
 from flyteplugins.wandb.testing import read_offline_runs, runs_by_id
 
 pytestmark = pytest.mark.integration
@@ -97,17 +90,9 @@ def test_a_link_built_by_hand_refuses_bad_fields_naming_them(make: Any, named: s
     [
         (Wandb(**PE), {}, f"{CLOUD}/e/p/runs/r1-{{{{.actionName}}}}"),
         (Wandb(**PE), None, f"{CLOUD}/e/p/runs/r1-{{{{.actionName}}}}"),
-        (
-            Wandb(),
-            {"wandb_project": "cp", "wandb_entity": "ce"},
-            f"{CLOUD}/ce/cp/runs/r1-{{{{.actionName}}}}",
-        ),
+        (Wandb(), {"wandb_project": "cp", "wandb_entity": "ce"}, f"{CLOUD}/ce/cp/runs/r1-{{{{.actionName}}}}"),
         # Link (decorator) values win over the context's.
-        (
-            Wandb(**PE),
-            {"wandb_project": "cp", "wandb_entity": "ce"},
-            f"{CLOUD}/e/p/runs/r1-{{{{.actionName}}}}",
-        ),
+        (Wandb(**PE), {"wandb_project": "cp", "wandb_entity": "ce"}, f"{CLOUD}/e/p/runs/r1-{{{{.actionName}}}}"),
         # Without both project and entity there is no run URL: the host.
         (Wandb(entity="e"), {}, CLOUD),
         (Wandb(project="p"), {}, CLOUD),
@@ -222,9 +207,7 @@ def test_wandb_config_attributes_defaults_and_to_dict() -> None:
     assert out["wandb_project"] == "p" and out["wandb_tags"] == json.dumps(["t1", "t2"])
     assert out["wandb_config"] == json.dumps({"lr": 0.01})
 
-    given = wandb_config(
-        project="p", run_mode="shared", download_logs=True, host="https://w.example", save_code=True
-    )
+    given = wandb_config(project="p", run_mode="shared", download_logs=True, host="https://w.example", save_code=True)
     assert (given.run_mode, given.download_logs, given.host) == ("shared", True, "https://w.example")
     assert given.kwargs == {"save_code": True}
     assert given.to_dict()["wandb_download_logs"] == "true"
@@ -254,9 +237,7 @@ def test_wandb_sweep_config_attributes_defaults_and_to_dict() -> None:
     out = scfg.to_dict()
     assert type(out) is dict and out["wandb_sweep_method"] == "random"
     assert out["wandb_sweep_parameters"] == json.dumps({"lr": {"min": 0.001, "max": 0.1}})
-    assert (
-        wandb_sweep_config(method="grid", download_logs=True).to_dict()["wandb_sweep_download_logs"] == "true"
-    )
+    assert wandb_sweep_config(method="grid", download_logs=True).to_dict()["wandb_sweep_download_logs"] == "true"
     merged = {**wandb_config(project="p"), **wandb_sweep_config(method="bayes")}
     assert merged["wandb_project"] == "p" and merged["wandb_sweep_method"] == "bayes"
 
@@ -266,9 +247,7 @@ def test_config_objects_are_trigger_custom_contexts() -> None:
     for given in (cfg, {**cfg}, cfg.to_dict()):
         trigger = flyte.Trigger(name="t", automation=flyte.Cron("0 0 * * *"), custom_context=given)
         assert dict(trigger.custom_context.items())["wandb_project"] == "my-project"
-    assert (
-        flyte.Trigger(name="t", automation=flyte.Cron("0 0 * * *"), custom_context=cfg).custom_context is cfg
-    )
+    assert flyte.Trigger(name="t", automation=flyte.Cron("0 0 * * *"), custom_context=cfg).custom_context is cfg
 
 
 @wandb_init
@@ -289,9 +268,7 @@ async def outer_with_inner_tags() -> dict[str, Any]:
 def test_an_inner_block_does_not_reset_an_outer_run_mode(wandb_dir: Path) -> None:
     # 2.12 wrote run_mode="auto" into every wandb_config(...), so this inner block silently turned
     # the outer run_mode="new" back into "auto" and the child logged into its parent's run.
-    out = run_local(
-        outer_with_inner_tags, name="inner", custom_context=wandb_config(project="ip", run_mode="new")
-    )
+    out = run_local(outer_with_inner_tags, name="inner", custom_context=wandb_config(project="ip", run_mode="new"))
     out = out.outputs()[0]
     assert out["child"]["run_mode"] == "new"
     assert out["child"]["run_id"] != out["parent"]
@@ -317,21 +294,13 @@ async def mutates_config_objects() -> dict[str, Any]:
     seen_by_child = await untracked_reader()
     with cfg:  # how a config object's values reach children
         seen_in_block = await untracked_reader()
-    return {
-        "obj": dict(cfg),
-        "popped": popped,
-        "here": seen_here,
-        "child": seen_by_child,
-        "block": seen_in_block,
-    }
+    return {"obj": dict(cfg), "popped": popped, "here": seen_here, "child": seen_by_child, "block": seen_in_block}
 
 
 def test_item_assignment_changes_the_object_not_the_running_context(wandb_dir: Path) -> None:
     # Decision (docs/migration.md): a config object is a plain dict. 2.12 redirected item writes,
     # del, pop and update to the running task's custom_context (and dropped them outside a task).
-    out = run_local(
-        mutates_config_objects, name="items", custom_context=wandb_config(entity="ctx-ent")
-    ).outputs()[0]
+    out = run_local(mutates_config_objects, name="items", custom_context=wandb_config(entity="ctx-ent")).outputs()[0]
     assert out["obj"] == {"wandb_group": "g1"} and out["popped"] == "from-object"
     assert out["here"]["wandb_entity"] == "ctx-ent" and "wandb_group" not in out["here"]
     assert out["child"]["wandb_entity"] == "ctx-ent" and "wandb_group" not in out["child"]

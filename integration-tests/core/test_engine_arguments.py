@@ -21,26 +21,15 @@ sweeps = pytest.importorskip("flyteplugins.wandb_sweeps")
 @pytest.mark.parametrize(
     ("arguments", "named"),
     [
-        (
-            {"sampler": 5},
-            r"OptunaEngine: sampler must be an optuna\.samplers\.BaseSampler instance, got int 5",
-        ),
-        (
-            {"sampler": optuna.samplers.TPESampler},
-            r"sampler must be .* got the class TPESampler: write TPESampler\(\)",
-        ),
-        (
-            {"pruner": "median"},
-            r"OptunaEngine: pruner must be an optuna\.pruners\.BasePruner instance, got str",
-        ),
+        ({"sampler": 5}, r"OptunaEngine: sampler must be an optuna\.samplers\.BaseSampler instance, got int 5"),
+        ({"sampler": optuna.samplers.TPESampler}, r"sampler must be .* got the class TPESampler: write TPESampler\(\)"),
+        ({"pruner": "median"}, r"OptunaEngine: pruner must be an optuna\.pruners\.BasePruner instance, got str"),
         ({"metrics": ["loss"]}, r"OptunaEngine: metrics must be a non-empty mapping of name -> 'minimize'"),
         ({"metrics": {"loss": "min"}}, r"OptunaEngine: metrics\['loss'\]='min'; allowed values: 'minimize'"),
         ({"seed": "0"}, r"OptunaEngine: seed must be an int, got str '0'"),
     ],
 )
-def test_a_bad_engine_argument_is_refused_when_the_engine_is_built(
-    arguments: dict[str, Any], named: str
-) -> None:
+def test_a_bad_engine_argument_is_refused_when_the_engine_is_built(arguments: dict[str, Any], named: str) -> None:
     with pytest.raises(WandbConfigError, match=named):
         sweeps.OptunaEngine(**arguments)
 

@@ -38,9 +38,7 @@ def test_an_agent_is_refused_with_the_extra_to_install(wandb_server, monkeypatch
     monkeypatch.setitem(sys.modules, "sweeps", None)
     monkeypatch.setitem(sys.modules, "flyteplugins.wandb_sweeps._engine", None)
     try:
-        proc = subprocess.run(
-            [sys.executable, "-c", AGENT], capture_output=True, text=True, timeout=60, check=False
-        )
+        proc = subprocess.run([sys.executable, "-c", AGENT], capture_output=True, text=True, timeout=60, check=False)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"wandb.agent waited for a job the server can never send:\n{str(exc.stderr)[-2000:]}")
     assert proc.returncode != 0

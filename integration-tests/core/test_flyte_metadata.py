@@ -84,12 +84,7 @@ def test_parent_and_new_child_say_which_action_made_them(wandb_dir: Path) -> Non
 
 
 @wandb_init(
-    name="mine",
-    group="g1",
-    job_type="jt",
-    tags=["t1"],
-    notes="my notes",
-    config={"flyte": "user value", "lr": 0.5},
+    name="mine", group="g1", job_type="jt", tags=["t1"], notes="my notes", config={"flyte": "user value", "lr": 0.5}
 )
 @env.task
 async def user_values() -> None:
@@ -105,13 +100,7 @@ async def context_values() -> None:
 def test_user_given_name_group_job_type_tags_notes_and_config_are_untouched(wandb_dir: Path) -> None:
     run_local(user_values, name="user-run")
     [run] = read_offline_runs(wandb_dir)
-    assert (run.name, run.group, run.job_type, run.tags, run.notes) == (
-        "mine",
-        "g1",
-        "jt",
-        ["t1"],
-        "my notes",
-    )
+    assert (run.name, run.group, run.job_type, run.tags, run.notes) == ("mine", "g1", "jt", ["t1"], "my notes")
     assert run.config == {"flyte": "user value", "lr": 0.5}
 
 
@@ -225,9 +214,7 @@ def test_log_inputs_refuses_an_input_named_like_a_credential() -> None:
         async def leaky(api_key: str) -> None: ...
 
 
-def test_log_inputs_refuses_the_live_key_as_an_input_value(
-    wandb_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_log_inputs_refuses_the_live_key_as_an_input_value(wandb_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     key = "k" * 40
     monkeypatch.setenv("WANDB_API_KEY", key)
 
@@ -262,12 +249,7 @@ def test_metadata_arrives_on_the_server_and_a_retry_updates_its_attempt(
     run_id = run_local(online_task, 0.1, name="online-run").outputs()[0]
     first = wandb_server.run(run_id, project="meta-online")
     block = first.config["flyte"]
-    assert (block["run_name"], block["attempt"], block["mode"], block["url"]) == (
-        "online-run",
-        0,
-        "local",
-        None,
-    )
+    assert (block["run_name"], block["attempt"], block["mode"], block["url"]) == ("online-run", 0, "local", None)
     assert first.config["inputs"] == {"lr": 0.1}
     assert first.display_name == f"online_task-{block['action_name']}"
     assert (first.job_type, first.tags) == ("meta_it.online_task", ["flyte-run:online-run"])

@@ -243,10 +243,7 @@ def test_host_points_wandb_at_the_server(wandb_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "needle"),
     [
-        (
-            {"run_mode": "sometimes"},
-            "run_mode='sometimes' is not valid; allowed values: 'auto', 'new', 'shared'",
-        ),
+        ({"run_mode": "sometimes"}, "run_mode='sometimes' is not valid; allowed values: 'auto', 'new', 'shared'"),
         ({"rank_scope": "node"}, "rank_scope='node' is not valid; allowed values: 'global', 'worker'"),
         ({"mode": "cloud"}, "mode='cloud' is not valid"),
         ({"config": {"fn": object()}}, "config must be JSON-serializable"),
@@ -291,7 +288,4 @@ def test_import_does_not_load_wandb_or_flyte_io() -> None:
 def test_link_follows_run_mode_from_context_when_decorator_is_silent() -> None:
     [link] = [lk for lk in linked.links if isinstance(lk, Wandb)]
     ctx = {"_wandb_run_id": "run1-a0", **wandb_config(run_mode="new")}
-    assert (
-        link.get_link("run1", "fp", "dev", ctx, "a0", "a1", "pod")
-        == "https://wandb.example.com/le/lp/runs/run1-a1"
-    )
+    assert link.get_link("run1", "fp", "dev", ctx, "a0", "a1", "pod") == "https://wandb.example.com/le/lp/runs/run1-a1"

@@ -70,9 +70,7 @@ def test_sigterm_offline_keeps_every_logged_step_and_a_retry_continues(
 
     # The process still ends the way SIGTERM ends it (the default handler was chained to).
     [(run_id, [first])] = runs_by_id(wandb_dir).items()
-    assert set(logged) <= set(first.metric("i")), (
-        f"lost steps: {sorted(set(logged) - set(first.metric('i')))}"
-    )
+    assert set(logged) <= set(first.metric("i")), f"lost steps: {sorted(set(logged) - set(first.metric('i')))}"
     assert first.exit_code == PREEMPTED_EXIT_CODE
     assert len(_notices(err, "SIGTERM")) == 1, err[-2000:]
     # One line of the plugin's with the command that uploads the run (wandb prints its own too).
@@ -89,9 +87,7 @@ def test_sigterm_offline_keeps_every_logged_step_and_a_retry_continues(
     assert parts[1].metric("i") == list(range(max(logged) + 1, max(logged) + 6))
 
 
-def test_sigterm_online_server_stores_every_step_and_the_state(
-    isolated_wandb: Path, wandb_server: Any
-) -> None:
+def test_sigterm_online_server_stores_every_step_and_the_state(isolated_wandb: Path, wandb_server: Any) -> None:
     logged, err = _terminate_mid_run(_start("async", isolated_wandb / "p1"), isolated_wandb / "p1")
     [stored] = wandb_server.runs()
     assert set(logged) <= set(stored.metric("i")), f"lost: {sorted(set(logged) - set(stored.metric('i')))}"

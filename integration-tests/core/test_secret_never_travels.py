@@ -59,9 +59,7 @@ async def child(n: int) -> None:
         get_wandb_run().log({"child/loss": 1.0 / (i + 1)})
 
 
-@wandb_init(
-    project="secrets", config={"lr": 0.1, "pad_token": "<pad>", "nested": {"rng_key": 7}}, tags=["ok"]
-)
+@wandb_init(project="secrets", config={"lr": 0.1, "pad_token": "<pad>", "nested": {"rng_key": 7}}, tags=["ok"])
 @env.task(report=True)
 async def parent() -> str:
     _record(parent)
@@ -96,10 +94,7 @@ def _attempts() -> list[tuple[str, Callable[[], Any]]]:
         out.append((f"wandb_config {place}", lambda kw=kwargs: wandb_config(**kw)))
         out.append((f"@wandb_init {place}", lambda kw=kwargs: wandb_init(**kw)))
     out += [
-        (
-            "wandb_sweep_config parameters",
-            lambda: wandb_sweep_config(method="grid", parameters={"x": {"value": KEY}}),
-        ),
+        ("wandb_sweep_config parameters", lambda: wandb_sweep_config(method="grid", parameters={"x": {"value": KEY}})),
         ("wandb_sweep_config description", lambda: wandb_sweep_config(description=f"k={KEY}")),
         ("@wandb_sweep name", lambda: wandb_sweep(name=KEY)),
         ("@wandb_init positional", lambda: wandb_init(KEY)),
@@ -162,9 +157,9 @@ def test_offline_the_key_is_refused_everywhere_and_found_nowhere(
     texts = _refusals()
     texts.append(_hand_written_context_is_refused(run_name, tmp_path / "victim-ran"))
 
-    out = flyte.with_runcontext(
-        mode="local", name=run_name, custom_context=wandb_config(group="g", entity="team")
-    ).run(parent)
+    out = flyte.with_runcontext(mode="local", name=run_name, custom_context=wandb_config(group="g", entity="team")).run(
+        parent
+    )
     run_id = out.outputs()[0]
     [run] = [r for r in read_offline_runs(tmp_path / "wandb") if r.id == run_id]
     assert sorted(run.metric("child/loss")) == sorted([1.0, 0.5, 1.0, 0.5, 1.0 / 3])
@@ -172,29 +167,19 @@ def test_offline_the_key_is_refused_everywhere_and_found_nowhere(
 
     artefacts = sorted(p.name for p in _files([tmp_path / "wandb"]))
     # Offline, wandb writes the transaction log and debug logs (config.yaml appears with online runs).
-    assert any(n.endswith(".wandb") for n in artefacts) and {"debug.log", "debug-internal.log"} <= set(
-        artefacts
-    )
+    assert any(n.endswith(".wandb") for n in artefacts) and {"debug.log", "debug-internal.log"} <= set(artefacts)
     reports = list((FLYTE_LOCAL[0] / run_name).rglob("report.html"))
     assert reports, "the report tab was not written"
     assert len(SEEN) == 3 and all("/runs/" in s["link"] for s in SEEN)
 
     captured = capfd.readouterr()
     texts += [json.dumps(SEEN), captured.out, captured.err]
-    roots = [
-        tmp_path,
-        *(root / run_name for root in FLYTE_LOCAL),
-        *(root / f"{run_name}-hand" for root in FLYTE_LOCAL),
-    ]
+    roots = [tmp_path, *(root / run_name for root in FLYTE_LOCAL), *(root / f"{run_name}-hand" for root in FLYTE_LOCAL)]
     assert _hits(roots, texts) == []
 
 
 def test_online_the_server_never_receives_the_key(
-    wandb_server: Any,
-    run_name: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capfd: pytest.CaptureFixture[str],
+    wandb_server: Any, run_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("WANDB_API_KEY", KEY)  # the loopback server accepts any key
     SEEN.clear()

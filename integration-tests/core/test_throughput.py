@@ -164,9 +164,7 @@ def test_an_online_run_uploads_the_requirements_wandb_would(wandb_server: Loopba
 
 
 @pytest.mark.parametrize("attempt", range(3))
-def test_every_child_run_is_complete_on_disk_when_the_flyte_run_returns(
-    wandb_dir: Path, attempt: int
-) -> None:
+def test_every_child_run_is_complete_on_disk_when_the_flyte_run_returns(wandb_dir: Path, attempt: int) -> None:
     # wandb 0.30.0 returns from an offline finish before wandb-core has written the run's last
     # records: read with no grace period, the files must already hold every step and the exit record.
     out = flyte.with_runcontext(mode="local", name="fan12").run(parent, 12)

@@ -186,9 +186,7 @@ def test_importing_a_tracked_module_changes_nothing_process_wide(tmp_path: Path)
         print("unchanged")
         """
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120
-    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "unchanged" in out.stdout, out.stderr
 
 
@@ -253,9 +251,7 @@ def finishes_with_a_code(how: str) -> str:
 
 
 @pytest.mark.parametrize(("how", "code"), [("module", 3), ("run", 3), ("with", 1)])
-def test_a_failure_the_script_declares_is_kept_until_the_run_finishes(
-    wandb_dir: Path, how: str, code: int
-) -> None:
+def test_a_failure_the_script_declares_is_kept_until_the_run_finishes(wandb_dir: Path, how: str, code: int) -> None:
     run_id = _run(finishes_with_a_code, how, name=f"code-{how}")
     [run] = runs_by_id(wandb_dir)[run_id]
     assert run.metric("x")[0] == 1 and run.metric("x")[-1] == 2  # the rows after finish are kept

@@ -36,9 +36,7 @@ parser.add_argument("--modes", default="auto/global")
 parser.add_argument("--prefix", default="dist")
 parser.add_argument("--fail-attempt", type=int, default=-1)
 parser.add_argument("--fail-ranks", default="", help="only these ranks fail (comma-separated); default all")
-parser.add_argument(
-    "--linger", type=float, default=0.0, help="ranks that do not fail keep training this long"
-)
+parser.add_argument("--linger", type=float, default=0.0, help="ranks that do not fail keep training this long")
 parser.add_argument("--no-track", action="store_true")
 parser.add_argument("--hide-distributed", action="store_true")
 parser.add_argument("--steps", type=int, default=3)
@@ -108,10 +106,7 @@ def init_process_group() -> None:
         timeout=timedelta(seconds=120),
     )
     dist.init_process_group(
-        "gloo",
-        store=dist.PrefixStore(f"attempt-{ATTEMPT}", store),
-        rank=RANK,
-        world_size=int(os.environ["WORLD_SIZE"]),
+        "gloo", store=dist.PrefixStore(f"attempt-{ATTEMPT}", store), rank=RANK, world_size=int(os.environ["WORLD_SIZE"])
     )
 
 

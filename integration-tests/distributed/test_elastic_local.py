@@ -21,12 +21,8 @@ from typing import Any
 import pytest
 
 pytest.importorskip("torch", reason="torch is not installed: see integration-tests/distributed/README.md")
-pytest.importorskip(
-    "flyteplugins.pytorch", reason="flyteplugins-pytorch (Flyte's Elastic plugin) is not installed"
-)
-pytest.importorskip(
-    "flyteplugins.wandb_distributed", reason="flyteplugins-wandb-distributed is not installed"
-)
+pytest.importorskip("flyteplugins.pytorch", reason="flyteplugins-pytorch (Flyte's Elastic plugin) is not installed")
+pytest.importorskip("flyteplugins.wandb_distributed", reason="flyteplugins-wandb-distributed is not installed")
 
 import flyte
 
@@ -174,9 +170,9 @@ def test_download_logs_on_a_distributed_task_warns_and_downloads_nothing(offline
     # Through the context, so no decoration-time warning: the run itself must skip and say so.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = flyte.with_runcontext(
-            mode="local", name="dl", custom_context=wandb_config(download_logs=True)
-        ).run(train)
+        result = flyte.with_runcontext(mode="local", name="dl", custom_context=wandb_config(download_logs=True)).run(
+            train
+        )
     assert result.outputs()[0] == 1
     messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
     assert any("download_logs=True is not supported for distributed" in m for m in messages), messages

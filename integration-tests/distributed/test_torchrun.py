@@ -24,12 +24,8 @@ pytest.importorskip(
     reason="torch is not installed: the torchrun tests run in a venv with torch==2.13.0 "
     "(see integration-tests/distributed/README.md)",
 )
-pytest.importorskip(
-    "flyteplugins.pytorch", reason="flyteplugins-pytorch (Flyte's Elastic plugin) is not installed"
-)
-pytest.importorskip(
-    "flyteplugins.wandb_distributed", reason="flyteplugins-wandb-distributed is not installed"
-)
+pytest.importorskip("flyteplugins.pytorch", reason="flyteplugins-pytorch (Flyte's Elastic plugin) is not installed")
+pytest.importorskip("flyteplugins.wandb_distributed", reason="flyteplugins-wandb-distributed is not installed")
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -50,12 +46,7 @@ SUFFIX: dict[str, dict[int, str | None]] = {
     "auto/global": {0: "", 1: None, 2: None, 3: None},
     "auto/worker": {0: "-worker-0", 1: None, 2: "-worker-1", 3: None},
     "new/global": {0: "-rank-0", 1: "-rank-1", 2: "-rank-2", 3: "-rank-3"},
-    "new/worker": {
-        0: "-worker-0-rank-0",
-        1: "-worker-0-rank-1",
-        2: "-worker-1-rank-0",
-        3: "-worker-1-rank-1",
-    },
+    "new/worker": {0: "-worker-0-rank-0", 1: "-worker-0-rank-1", 2: "-worker-1-rank-0", 3: "-worker-1-rank-1"},
     "shared/global": {0: "", 1: "", 2: "", 3: ""},
     "shared/worker": {0: "-worker-0", 1: "-worker-0", 2: "-worker-1", 3: "-worker-1"},
 }
@@ -87,9 +78,7 @@ def runs_of(wandb_dir: Path, base: str) -> list[OfflineRun]:
 @pytest.fixture(scope="module")
 def matrix_job(tmp_path_factory: pytest.TempPathFactory) -> tuple[Job, Path]:
     workdir = tmp_path_factory.mktemp("matrix")
-    job = run_job(
-        workdir, ",".join(MODES), prefix="mx", worker_args=("--steps", str(STEPS)), expect_success=True
-    )
+    job = run_job(workdir, ",".join(MODES), prefix="mx", worker_args=("--steps", str(STEPS)), expect_success=True)
     assert job.returncodes == [0, 0], job.log_tail()
     assert len(job.reports) == WORLD, job.log_tail()
     return job, workdir / "wandb"
@@ -163,11 +152,7 @@ def check_flyte_block(run: OfflineRun, mode: str, rank: int) -> None:
 def async_matrix_job(tmp_path_factory: pytest.TempPathFactory) -> tuple[Job, Path]:
     workdir = tmp_path_factory.mktemp("async-matrix")
     job = run_job(
-        workdir,
-        ",".join(MODES),
-        prefix="am",
-        worker_args=("--steps", str(STEPS), "--async-body"),
-        expect_success=True,
+        workdir, ",".join(MODES), prefix="am", worker_args=("--steps", str(STEPS), "--async-body"), expect_success=True
     )
     assert job.returncodes == [0, 0], job.log_tail()
     assert len(job.reports) == WORLD, job.log_tail()
@@ -182,18 +167,14 @@ def test_async_task_functions_run_in_every_worker_with_the_same_rank_handling(
     # Flyte's Elastic plugin calls the function without awaiting it; every rank's coroutine must run
     # to its end (on an event loop) and the run_mode x rank_scope table must hold exactly as for `def`.
     job, wandb_dir = async_matrix_job
-    assert {rank: e.get("async_body") for rank, e in job.entries(mode).items()} == {
-        r: True for r in range(WORLD)
-    }
+    assert {rank: e.get("async_body") for rank, e in job.entries(mode).items()} == {r: True for r in range(WORLD)}
     check_cell(job, wandb_dir, mode, "am")
 
 
 def test_ranks_that_do_not_log_start_no_wandb_process(matrix_job: tuple[Job, Path]) -> None:
     job, _ = matrix_job
     # Counted cumulatively per process, after each mode; the auto modes run first.
-    seen = {
-        rank: (job.entries("auto/global")[rank], job.entries("auto/worker")[rank]) for rank in range(WORLD)
-    }
+    seen = {rank: (job.entries("auto/global")[rank], job.entries("auto/worker")[rank]) for rank in range(WORLD)}
     assert [seen[r][0]["wandb_processes"] for r in range(WORLD)] == [1, 0, 0, 0]
     assert [seen[r][0]["wandb_imported"] for r in range(WORLD)] == [True, False, False, False]
     assert [seen[r][1]["wandb_processes"] for r in range(WORLD)] == [1, 0, 1, 0]
@@ -231,9 +212,7 @@ def test_failed_ranks_mark_runs_failed_and_restart_continues_the_same_runs(tmp_p
             parts.setdefault(run.id, []).append(run)
         # No new run was created by the restart: the same ids, each written once per attempt.
         assert set(parts) == expected_ids
-        for run_id, (first, second) in (
-            (k, sorted(v, key=lambda r: r.metric("attempt")[0])) for k, v in parts.items()
-        ):
+        for run_id, (first, second) in ((k, sorted(v, key=lambda r: r.metric("attempt")[0])) for k, v in parts.items()):
             assert first.metric("attempt") == [0, 0] and first.exit_code == 1, run_id  # marked failed
             assert second.metric("attempt") == [1, 1] and second.exit_code == 0, run_id
 
@@ -271,9 +250,7 @@ def test_a_failing_rank_fails_its_run_and_the_ranks_the_agent_stops_are_preempte
     assert PREEMPTED_EXIT_CODE in codes.values(), (codes, job.log_tail())
     logs = "\n".join(job.logs)
     assert logs.count("wandb: SIGTERM: marked run(s)") >= 1, job.log_tail()
-    assert (
-        "wandb: SIGTERM: finished run(s)" not in logs
-    )  # the distributed package's own SIGTERM handler is gone
+    assert "wandb: SIGTERM: finished run(s)" not in logs  # the distributed package's own SIGTERM handler is gone
 
 
 # ------------------------------------------------------------------------------------------------
@@ -316,8 +293,7 @@ def _elastic_env(nnodes: Any, nproc: int) -> Any:
     from flyteplugins.pytorch.task import Elastic
 
     return flyte.TaskEnvironment(
-        name=f"el_{str(nnodes).replace(':', '_')}_{nproc}",
-        plugin_config=Elastic(nnodes=nnodes, nproc_per_node=nproc),
+        name=f"el_{str(nnodes).replace(':', '_')}_{nproc}", plugin_config=Elastic(nnodes=nnodes, nproc_per_node=nproc)
     )
 
 
@@ -326,13 +302,7 @@ def _urls(task: Any) -> list[str]:
 
     return [
         link.get_link(
-            run_name="r",
-            project="fp",
-            domain="dev",
-            context={},
-            parent_action_name="",
-            action_name="a0",
-            pod_name="p",
+            run_name="r", project="fp", domain="dev", context={}, parent_action_name="", action_name="a0", pod_name="p"
         )
         for link in task.links
         if isinstance(link, Wandb)
@@ -351,10 +321,7 @@ def test_elastic_task_links_and_checks() -> None:
     def single() -> None: ...
 
     task = wandb_init(project="p", entity="e", rank_scope="worker")(env.task(per_worker))
-    assert _urls(task) == [
-        "https://wandb.ai/e/p/runs/r-a0-worker-0",
-        "https://wandb.ai/e/p/runs/r-a0-worker-1",
-    ]
+    assert _urls(task) == ["https://wandb.ai/e/p/runs/r-a0-worker-0", "https://wandb.ai/e/p/runs/r-a0-worker-1"]
     task = wandb_init(project="p", entity="e", run_mode="new")(env.task(grouped))
     assert _urls(task) == ["https://wandb.ai/e/p/groups/r-a0"]
     task = wandb_init(project="p", entity="e")(_elastic_env("1:3", 2).task(single))
@@ -385,9 +352,7 @@ def test_elastic_task_links_and_checks() -> None:
 # ------------------------------------------------------------------------------------------------
 
 
-def test_online_shared_mode_and_restart_against_the_loopback_server(
-    tmp_path: Path, wandb_server: Any
-) -> None:
+def test_online_shared_mode_and_restart_against_the_loopback_server(tmp_path: Path, wandb_server: Any) -> None:
     from torchrun_job import clean_env
 
     steps = 2
@@ -424,9 +389,7 @@ def test_online_shared_mode_and_restart_against_the_loopback_server(
         for suffix, ranks in ranks_of_run.items():
             run = wandb_server.run(base + suffix)
             # Every rank of the scope wrote to this one run, in both attempts.
-            assert {(row["rank"], row["attempt"]) for row in run.history} == {
-                (r, a) for r in ranks for a in (0, 1)
-            }
+            assert {(row["rank"], row["attempt"]) for row in run.history} == {(r, a) for r in ranks for a in (0, 1)}
             assert len(run.shared_clients) == 2 * len(ranks)
             # One primary per attempt finished the run: failed after attempt 0, finished after 1.
             finished = [w.exit_code for w in run.writers.values() if w.finished]
@@ -435,6 +398,4 @@ def test_online_shared_mode_and_restart_against_the_loopback_server(
             # Each writer's console output is labelled with its worker and rank.
             log = "\n".join(run.log_lines)
             for r in ranks:
-                assert f"[worker-{PLACE[r][0]}-rank-{r}]" in log and f"hello from rank {r}" in log, log[
-                    -2000:
-                ]
+                assert f"[worker-{PLACE[r][0]}-rank-{r}]" in log and f"hello from rank {r}" in log, log[-2000:]

@@ -167,12 +167,7 @@ def _launch(
         with path.open("w") as log:
             procs.append(
                 subprocess.Popen(
-                    cmd,
-                    cwd=workdir,
-                    env=job_env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
+                    cmd, cwd=workdir, env=job_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
                 )
             )
     deadline = start + timeout
@@ -188,9 +183,7 @@ def _launch(
         raise TimeoutError(f"torchrun job did not finish within {timeout:.0f}s (hang?):\n{tail}") from None
     wall = time.perf_counter() - start
     job = Job(
-        returncodes=[p.returncode for p in procs],
-        wall=wall,
-        logs=[p.read_text(errors="replace") for p in log_paths],
+        returncodes=[p.returncode for p in procs], wall=wall, logs=[p.read_text(errors="replace") for p in log_paths]
     )
     for path in sorted(out.glob("rank-*-attempt-*.json")):
         report = json.loads(path.read_text())

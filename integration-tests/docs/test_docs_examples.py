@@ -80,11 +80,7 @@ def test_docs_example(example: Example, tmp_path: Path) -> None:
     # A test file is named test_*.py so pytest collects it; -p no:cacheprovider keeps tmp_path clean.
     script = tmp_path / ("test_example.py" if example.pytest else "example.py")
     script.write_text(example.code)
-    runner = (
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-        if example.pytest
-        else [sys.executable]
-    )
+    runner = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"] if example.pytest else [sys.executable]
     proc = subprocess.run(
         [*runner, str(script)],
         cwd=tmp_path,

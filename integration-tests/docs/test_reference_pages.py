@@ -42,9 +42,7 @@ def pages() -> dict[str, str]:
 
 def test_no_sphinx_roles_in_rendered_docstrings(pages: dict[str, str]) -> None:
     # mkdocstrings renders Markdown: a `:func:` role shows up literally in front of the name.
-    hits = {
-        p: re.findall(r":(?:func|class|meth|data|attr|mod|exc|obj):\S*", _text(t)) for p, t in pages.items()
-    }
+    hits = {p: re.findall(r":(?:func|class|meth|data|attr|mod|exc|obj):\S*", _text(t)) for p, t in pages.items()}
     assert not {p: h for p, h in hits.items() if h}
 
 
@@ -74,9 +72,7 @@ def test_wandb_init_signature_is_the_readable_one(pages: dict[str, str]) -> None
 
 def test_defaults_show_values_not_constant_names(pages: dict[str, str]) -> None:
     signatures = [
-        _text(s)
-        for t in pages.values()
-        for s in re.findall(r'class="doc-signature[^>]*>(.*?)</div>', t, re.S)
+        _text(s) for t in pages.values() for s in re.findall(r'class="doc-signature[^>]*>(.*?)</div>', t, re.S)
     ]
     assert signatures
     named = [s for s in signatures if re.search(r"=\s*[A-Z][A-Z0-9_]{2,}\b", s)]

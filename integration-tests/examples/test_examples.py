@@ -33,9 +33,7 @@ def test_quickstart_runs_offline_and_writes_every_run_mode(isolated_wandb: Path)
     assert len(by_id) == 4
     [pipeline] = [parts[0] for parts in by_id.values() if parts[0].metric("eval/accuracy")]
     assert len(pipeline.metric("eval/accuracy")) == 3
-    assert pipeline.summary["best_loss"] == min(
-        p[0].metric("loss")[-1] for p in by_id.values() if p[0].metric("loss")
-    )
+    assert pipeline.summary["best_loss"] == min(p[0].metric("loss")[-1] for p in by_id.values() if p[0].metric("loss"))
     assert pipeline.project == "flyte-wandb-quickstart" and pipeline.tags == ["quickstart"]
     assert all(parts[0].exit_code == 0 for parts in by_id.values())
     # One whole line at the end uploads all four runs (no per-run lines, no lines merged together).

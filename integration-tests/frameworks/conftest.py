@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip(
-    "torch", reason="the frameworks session installs CPU torch (nox -s integration-frameworks)"
-)
+pytest.importorskip("torch", reason="the frameworks session installs CPU torch (nox -s integration-frameworks)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -85,9 +85,7 @@ def _check_hf(runs: list, tag: int) -> None:
 
 
 def test_hf_trainer_alone(wandb_dir: Path, tmp_path: Path) -> None:
-    run_id = (
-        flyte.with_runcontext(mode="local", name="hf-one").run(train_hf, 0, "", str(tmp_path)).outputs()[0]
-    )
+    run_id = flyte.with_runcontext(mode="local", name="hf-one").run(train_hf, 0, "", str(tmp_path)).outputs()[0]
     by_id = runs_by_id(wandb_dir)
     assert list(by_id) == [run_id]
     _check_hf(by_id[run_id], 0)
@@ -141,14 +139,10 @@ def train_hf_logging_the_model(out_dir: str) -> str:
     return get_wandb_run().id
 
 
-def test_hf_trainer_logs_its_model_artifact(
-    wandb_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_hf_trainer_logs_its_model_artifact(wandb_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_LOG_MODEL", "end")
     run_id = (
-        flyte.with_runcontext(mode="local", name="hf-model")
-        .run(train_hf_logging_the_model, str(tmp_path))
-        .outputs()[0]
+        flyte.with_runcontext(mode="local", name="hf-model").run(train_hf_logging_the_model, str(tmp_path)).outputs()[0]
     )
     [run] = runs_by_id(wandb_dir)[run_id]
     # The architecture at setup, then the trained weights at the end, both in the task's run.

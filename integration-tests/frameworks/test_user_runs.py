@@ -51,17 +51,13 @@ def plain(barrier: str) -> dict:
 @env.task
 async def siblings(n_tracked: int, barrier: str) -> list:
     BARRIERS[barrier] = threading.Barrier(n_tracked + 1, timeout=60)
-    return list(
-        await asyncio.gather(plain.aio(barrier), *(tracked.aio(i, barrier) for i in range(n_tracked)))
-    )
+    return list(await asyncio.gather(plain.aio(barrier), *(tracked.aio(i, barrier) for i in range(n_tracked))))
 
 
 @pytest.mark.parametrize("n_tracked", [1, 2])
 def test_a_plain_task_beside_tracked_ones_gets_a_run_of_its_own(wandb_dir: Path, n_tracked: int) -> None:
     barrier = f"plain-{n_tracked}"
-    out, *tracked_ids = (
-        flyte.with_runcontext(mode="local", name=barrier).run(siblings, n_tracked, barrier).outputs()[0]
-    )
+    out, *tracked_ids = flyte.with_runcontext(mode="local", name=barrier).run(siblings, n_tracked, barrier).outputs()[0]
     assert out["seen"], "a plain task saw a tracked sibling's run as wandb.run"
     by_id = runs_by_id(wandb_dir)
     assert sorted(by_id) == sorted([out["id"], *tracked_ids])
@@ -89,9 +85,7 @@ def with_a_separate_run() -> list[str]:
 
 
 def test_a_separate_run_in_an_offline_task_is_offline_too(wandb_dir: Path) -> None:
-    task_id, other_id = (
-        flyte.with_runcontext(mode="local", name="separate").run(with_a_separate_run).outputs()[0]
-    )
+    task_id, other_id = flyte.with_runcontext(mode="local", name="separate").run(with_a_separate_run).outputs()[0]
     by_id = runs_by_id(wandb_dir)
     [task_run], [other] = by_id[task_id], by_id[other_id]
     assert task_run.metric("task_loss") == [1, 2] and task_run.exit_code == 0

@@ -47,9 +47,7 @@ def _fresh_breaker() -> Iterator[None]:
 
 
 def run_local(task, *args, name: str, custom_context=None):
-    return flyte.with_runcontext(mode="local", name=name, custom_context=custom_context or {}).run(
-        task, *args
-    )
+    return flyte.with_runcontext(mode="local", name=name, custom_context=custom_context or {}).run(task, *args)
 
 
 @wandb_init(project="fo", entity="e", **FAST)

@@ -57,10 +57,7 @@ def _run(task: Any, *args: Any, name: str) -> Any:
 
 @pytest.mark.parametrize("where", ["offline", "online"])
 def test_refused_setting_keeps_the_result_and_says_why_once(
-    where: str,
-    request: pytest.FixtureRequest,
-    monkeypatch: pytest.MonkeyPatch,
-    capfd: pytest.CaptureFixture[str],
+    where: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     server = request.getfixturevalue("wandb_server") if where == "online" else None
     if server is None:

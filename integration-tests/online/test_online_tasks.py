@@ -116,9 +116,7 @@ def _check_download(path: Path, stored) -> None:
     assert [row.get("loss") for row in history] == stored.metric("loss")
 
 
-def test_download_logs_true_downloads_after_an_async_task(
-    wandb_server: LoopbackServer, download_root: Path
-) -> None:
+def test_download_logs_true_downloads_after_an_async_task(wandb_server: LoopbackServer, download_root: Path) -> None:
     rid = run_local(train_async, 4, name="dla").outputs()[0]
     stored = wandb_server.run(rid)
     assert stored.state == "finished" and "model.txt" in stored.files
@@ -170,9 +168,7 @@ async def fetch_logs(run_id: str) -> flyte.io.Dir:
     return await download_wandb_run_logs(run_id, project="dl", entity="e")
 
 
-def test_download_run_logs_is_a_traced_dir(
-    wandb_server: LoopbackServer, download_root: Path, tmp_path: Path
-) -> None:
+def test_download_run_logs_is_a_traced_dir(wandb_server: LoopbackServer, download_root: Path, tmp_path: Path) -> None:
     rid = run_local(train_sync, 2, name="tr").outputs()[0]
     out = run_local(fetch_logs, rid, name="fetch").outputs()[0]
     assert isinstance(out, flyte.io.Dir)
@@ -196,9 +192,7 @@ def test_download_run_dir_defaults_to_the_advertised_run(wandb_server: LoopbackS
     assert (path / "config.yaml").read_bytes() == wandb_server.run(rid).files["config.yaml"]
 
 
-def test_download_run_dir_reads_everything_and_handles_many_files(
-    wandb_server: LoopbackServer, tmp_path: Path
-) -> None:
+def test_download_run_dir_reads_everything_and_handles_many_files(wandb_server: LoopbackServer, tmp_path: Path) -> None:
     import wandb
 
     run = wandb.init(project="p", entity="e", id="many")
@@ -252,17 +246,14 @@ def test_download_works_with_and_without_pandas(wandb_server: LoopbackServer, tm
     assert [row["v"] for row in json.loads(out.stdout.strip().splitlines()[-1])] == [0, 1, 2]
 
 
-def test_download_errors_are_clear_and_keep_the_wandb_error(
-    wandb_server: LoopbackServer, tmp_path: Path
-) -> None:
+def test_download_errors_are_clear_and_keep_the_wandb_error(wandb_server: LoopbackServer, tmp_path: Path) -> None:
     import wandb
 
     with pytest.raises(RuntimeError, match="no run_id given and no W&B run is active") as info:
         download_wandb_run_dir()
     assert info.value.__cause__ is None
     with pytest.raises(
-        RuntimeError,
-        match=r"Failed to fetch wandb run 'e/p/missing': it was not found on http://127",
+        RuntimeError, match=r"Failed to fetch wandb run 'e/p/missing': it was not found on http://127"
     ) as info:
         download_wandb_run_dir("missing", str(tmp_path / "m"), project="p", entity="e")
     assert isinstance(info.value.__cause__, wandb.errors.CommError)
@@ -287,9 +278,7 @@ def _sweep(n: int) -> str:
     """A sweep with ``n`` finished trial runs (the sweep id set as the agent sets it, minus its pacing)."""
     import wandb
 
-    sweep_id = wandb.sweep(
-        {"method": "grid", "parameters": {"a": {"values": list(range(n))}}}, project="p", entity="e"
-    )
+    sweep_id = wandb.sweep({"method": "grid", "parameters": {"a": {"values": list(range(n))}}}, project="p", entity="e")
     for a in range(n):
         run = wandb.init(
             project="p",
@@ -323,9 +312,7 @@ def test_download_sweep_partial_failure_warns_and_returns_what_worked(
     # Make one run's directory impossible to create: a file sits where it must go.
     (tmp_path / "sw").mkdir()
     (tmp_path / "sw" / bad).write_text("in the way")
-    with pytest.warns(
-        RuntimeWarning, match=f"Failed to download 1/2 runs of W&B sweep .*{bad}.* Downloaded 1 of 2"
-    ):
+    with pytest.warns(RuntimeWarning, match=f"Failed to download 1/2 runs of W&B sweep .*{bad}.* Downloaded 1 of 2"):
         paths = download_wandb_sweep_dirs(sweep_id, str(tmp_path / "sw"), project="p", entity="e")
     assert paths == [str(tmp_path / "sw" / good)]
     (tmp_path / "sw2").mkdir()

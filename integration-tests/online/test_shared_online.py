@@ -62,9 +62,7 @@ def test_parent_and_child_pods_write_one_run(wandb_server: LoopbackServer, tmp_p
 def test_failing_primary_finishes_the_shared_run_with_its_exit_code(
     wandb_server: LoopbackServer, tmp_path: Path
 ) -> None:
-    result = cluster_pod.run_root(
-        st.parent_fails, 1, run_name="shf", base_dir=tmp_path / "run", secrets=SECRETS
-    )
+    result = cluster_pod.run_root(st.parent_fails, 1, run_name="shf", base_dir=tmp_path / "run", secrets=SECRETS)
     assert result.error is not None and "parent fails after its child" in str(result.error)
     (stored,) = wandb_server.runs()
     assert stored.id == "shf-a0" and stored.metric("child/loss") == [1.0]

@@ -21,12 +21,7 @@ def test_without_pip_find_links_and_no_route_to_the_cpu_index_the_session_skips_
     env.update(https_proxy="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9", NO_PROXY="", no_proxy="")
     nox = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "--envdir", str(tmp_path / "nox")]
     proc = subprocess.run(
-        [*nox, "-s", "integration-distributed"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [*nox, "-s", "integration-distributed"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out

@@ -71,9 +71,7 @@ def test_bump_moves_every_version_and_pin(tree: Path) -> None:
 def test_check_names_the_pin_that_disagrees(tree: Path) -> None:
     sweeps = tree / "packages" / "flyteplugins-wandb-sweeps" / "pyproject.toml"
     version = bv.workspace(tree)["flyteplugins-wandb-sweeps"].version
-    sweeps.write_text(
-        sweeps.read_text().replace(f"flyteplugins-wandb-core=={version}", "flyteplugins-wandb-core>=2")
-    )
+    sweeps.write_text(sweeps.read_text().replace(f"flyteplugins-wandb-core=={version}", "flyteplugins-wandb-core>=2"))
     problems = bv.check(tree)
     assert len(problems) == 1
     assert "flyteplugins-wandb-sweeps" in problems[0] and ">=2" in problems[0]
@@ -83,9 +81,7 @@ def test_check_fails_when_one_package_lags(tree: Path) -> None:
     core = tree / "packages" / "flyteplugins-wandb-core" / "pyproject.toml"
     version = bv.workspace(tree)["flyteplugins-wandb-core"].version
     core.write_text(core.read_text().replace(f'version = "{version}"', 'version = "0.0.1"', 1))
-    out = subprocess.run(
-        [sys.executable, str(SCRIPT), "--check", "--root", str(tree)], capture_output=True, text=True
-    )
+    out = subprocess.run([sys.executable, str(SCRIPT), "--check", "--root", str(tree)], capture_output=True, text=True)
     assert out.returncode == 1
     assert "disagree on the version" in out.stderr and "flyteplugins-wandb-core=0.0.1" in out.stderr
 
@@ -96,9 +92,7 @@ def test_bad_version_is_refused(tree: Path) -> None:
 
 
 def test_publish_levels_put_core_first_and_the_umbrella_last() -> None:
-    out = subprocess.run(
-        [sys.executable, str(SCRIPT), "--levels"], capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([sys.executable, str(SCRIPT), "--levels"], capture_output=True, text=True, check=True)
     levels = json.loads(out.stdout)
     assert "flyteplugins-wandb-core" in levels[0]
     assert levels[-1] == ["flyteplugins-wandb"]
@@ -109,9 +103,7 @@ def test_publish_levels_put_core_first_and_the_umbrella_last() -> None:
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "publish.yml").read_text())
     by_level: dict[int, tuple[str, list[str]]] = {}
     for name, job in workflow["jobs"].items():
-        found = re.search(
-            r"levels\)\[(\d+)\]", str(job.get("strategy", {}).get("matrix", {}).get("dist", ""))
-        )
+        found = re.search(r"levels\)\[(\d+)\]", str(job.get("strategy", {}).get("matrix", {}).get("dist", "")))
         if found:
             by_level[int(found.group(1))] = (name, job["needs"])
     assert sorted(by_level) == list(range(len(levels)))
@@ -129,9 +121,7 @@ def test_split_sorts_files_by_distribution_and_rejects_strangers(tree: Path, tmp
         (dist / f"{stem}.tar.gz").touch()
     moved = bv.split(dist, tree)
     assert {n: len(files) for n, files in moved.items()} == {p.name: 2 for p in pkgs.values()}
-    assert (
-        dist / "flyteplugins-wandb" / f"flyteplugins_wandb-{pkgs['flyteplugins-wandb'].version}.tar.gz"
-    ).exists()
+    assert (dist / "flyteplugins-wandb" / f"flyteplugins_wandb-{pkgs['flyteplugins-wandb'].version}.tar.gz").exists()
     (dist / "other_pkg-1.0-py3-none-any.whl").touch()
     with pytest.raises(SystemExit, match="other_pkg"):
         bv.split(dist, tree)
@@ -156,7 +146,5 @@ def test_python_classifiers_are_what_hosted_ci_tests() -> None:
             for c in project.get("classifiers", [])
             if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
         }
-        assert claimed == tested, (
-            f"{pkg.name}: classifiers {sorted(claimed)}, hosted CI tests {sorted(tested)}"
-        )
+        assert claimed == tested, f"{pkg.name}: classifiers {sorted(claimed)}, hosted CI tests {sorted(tested)}"
         assert project["requires-python"] == f">={floor}", pkg.name

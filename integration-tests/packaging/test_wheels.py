@@ -85,9 +85,7 @@ def _workspace_dists() -> set[str]:
     else:  # 3.10: nox's own dependency
         import tomli as tomllib
 
-    return {
-        tomllib.loads(p.read_text())["project"]["name"] for p in (ROOT / "packages").glob("*/pyproject.toml")
-    }
+    return {tomllib.loads(p.read_text())["project"]["name"] for p in (ROOT / "packages").glob("*/pyproject.toml")}
 
 
 @pytest.fixture(scope="session")
@@ -120,9 +118,7 @@ def _requires(whl: Path, extra: str | None = None) -> set[str]:
     for raw in _metadata(whl).get_all("Requires-Dist") or []:
         req = Requirement(raw)
         active = (
-            req.marker is None
-            if extra is None
-            else (req.marker is not None and req.marker.evaluate({"extra": extra}))
+            req.marker is None if extra is None else (req.marker is not None and req.marker.evaluate({"extra": extra}))
         )
         if active:
             out.add(f"{_normalise(req.name)}{req.specifier}")
@@ -376,9 +372,7 @@ def test_each_extra_adds_exactly_its_package(
 def test_flyteplugins_namespace_is_shared_with_other_flyte_plugins(
     tmp_path: Path, dist_dir: Path, wheels: dict[str, Path]
 ) -> None:
-    venv = _make_venv(
-        tmp_path / "venv", dist_dir, f"{UMBRELLA}[all]=={_version(wheels)}", "flyteplugins-pytorch"
-    )
+    venv = _make_venv(tmp_path / "venv", dist_dir, f"{UMBRELLA}[all]=={_version(wheels)}", "flyteplugins-pytorch")
     assert "flyteplugins-pytorch" in venv.dists()
     out = venv.run("""
         import flyteplugins
@@ -446,11 +440,7 @@ def _pip_venv(where: Path) -> Venv:
 
 def _pip(venv: Venv, *args: str) -> str:
     proc = subprocess.run(
-        [str(venv.python), "-m", "pip", *args],
-        capture_output=True,
-        text=True,
-        env=_pip_env(),
-        timeout=600,
+        [str(venv.python), "-m", "pip", *args], capture_output=True, text=True, env=_pip_env(), timeout=600
     )
     assert proc.returncode == 0, f"pip {' '.join(args)}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     return proc.stdout
@@ -471,11 +461,7 @@ def _module_files(venv: Venv) -> set[str]:
     """Files on disk under site-packages/flyteplugins/wandb/ (bytecode caches aside)."""
     site = Path(venv.run("import sysconfig; print(sysconfig.get_paths()['purelib'])").strip())
     root = site / "flyteplugins" / "wandb"
-    return {
-        p.relative_to(site).as_posix()
-        for p in root.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts
-    }
+    return {p.relative_to(site).as_posix() for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
 
 
 def _wheel_module_files(whl: Path) -> set[str]:
@@ -507,9 +493,7 @@ def upstream_venv(upstream_template: Venv, tmp_path: Path) -> Venv:
     return venv
 
 
-def test_pip_upgrade_from_2_12_and_downgrade_back(
-    upstream_venv: Venv, dist_dir: Path, wheels: dict[str, Path]
-) -> None:
+def test_pip_upgrade_from_2_12_and_downgrade_back(upstream_venv: Venv, dist_dir: Path, wheels: dict[str, Path]) -> None:
     version = _version(wheels)
     upstream_files = _module_files(upstream_venv)
     assert "flyteplugins/wandb/_context.py" in upstream_files, upstream_files
@@ -574,9 +558,7 @@ print("SEARCH-OK", numpy.__version__)
 
 def test_sweeps_needs_no_numpy_pinning_engine(wheels: dict[str, Path]) -> None:
     # [sweeps] brings the sweeps package and what it requires; W&B's engine only through its own extra.
-    sweeps_requires = {
-        r.split("<")[0].split(">")[0].split("=")[0] for r in _requires(wheels[SIBLINGS["sweeps"]])
-    }
+    sweeps_requires = {r.split("<")[0].split(">")[0].split("=")[0] for r in _requires(wheels[SIBLINGS["sweeps"]])}
     assert "sweeps" not in sweeps_requires and "optuna" in sweeps_requires, sweeps_requires
     engine_extra = _requires(wheels[SIBLINGS["sweeps"]], "sweeps-wandb-engine")
     assert any(r.startswith("sweeps") for r in engine_extra), engine_extra
@@ -650,9 +632,7 @@ def _local_torch_wheel() -> str | None:
 
 
 @pytest.mark.timeout(900)  # torch from the local wheel, then [sweeps] (flyte, wandb, optuna) by plain pip
-def test_pip_sweeps_on_a_torch_numpy_2_pandas_stack(
-    tmp_path: Path, dist_dir: Path, wheels: dict[str, Path]
-) -> None:
+def test_pip_sweeps_on_a_torch_numpy_2_pandas_stack(tmp_path: Path, dist_dir: Path, wheels: dict[str, Path]) -> None:
     if reason := _local_torch_wheel():
         pytest.skip(f"torch stack not tested: {reason}")
     venv = _pip_venv(tmp_path / "venv")

@@ -38,12 +38,9 @@ def _chromium() -> str | None:
 CHROMIUM = _chromium()
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None,
-    reason="Debian's chromium is not installed (apt-get install -y chromium): no headless browser "
-    "for screenshots",
+    reason="Debian's chromium is not installed (apt-get install -y chromium): no headless browser for screenshots",
 )
-Image = pytest.importorskip(
-    "PIL.Image", reason="Pillow (installed with matplotlib, the 'report' extra) is missing"
-)
+Image = pytest.importorskip("PIL.Image", reason="Pillow (installed with matplotlib, the 'report' extra) is missing")
 
 _FLAGS = (
     "--headless",
@@ -86,13 +83,7 @@ class ChartCheck:
 
     @property
     def drawn(self) -> bool:
-        return (
-            self.has_svg
-            and self.box[2] > 100
-            and self.box[3] > 60
-            and self.coloured >= 40
-            and self.ink > 0.01
-        )
+        return self.has_svg and self.box[2] > 100 and self.box[3] > 60 and self.coloured >= 40 and self.ink > 0.01
 
 
 @dataclass
@@ -111,10 +102,7 @@ def _run_chromium(*args: str, timeout: float = 60) -> subprocess.CompletedProces
     assert CHROMIUM is not None
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
         return subprocess.run(
-            [CHROMIUM, *_FLAGS, f"--user-data-dir={profile}", *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
+            [CHROMIUM, *_FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=timeout
         )
 
 
@@ -184,9 +172,7 @@ def example_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     paths = [
-        Path(line.split("report: ", 1)[1].strip())
-        for line in proc.stdout.splitlines()
-        if line.startswith("report: ")
+        Path(line.split("report: ", 1)[1].strip()) for line in proc.stdout.splitlines() if line.startswith("report: ")
     ]
     assert len(paths) == 1 and paths[0].is_file(), proc.stdout
     copy = workdir / "report.html"

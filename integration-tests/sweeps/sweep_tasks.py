@@ -108,9 +108,7 @@ async def parent_sweep() -> list[str]:
 @wandb_sweep(download_logs=True)
 @env.task
 async def sweep_with_logs(objective: str) -> flyte.io.Dir:
-    result = await run_sweep_agents.aio(
-        OBJECTIVES[objective], count=SETTINGS["count"], agents=SETTINGS["agents"]
-    )
+    result = await run_sweep_agents.aio(OBJECTIVES[objective], count=SETTINGS["count"], agents=SETTINGS["agents"])
     SETTINGS["result"] = result
     return result.logs
 

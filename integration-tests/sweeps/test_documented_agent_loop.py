@@ -44,9 +44,7 @@ def test_wandb_agent_loop_in_a_sweep_task(wandb_server) -> None:
             project="doc-sweep",
         ),
     }
-    sweep_id = (
-        flyte.with_runcontext(mode="local", name="doc", custom_context=context).run(run_sweep).outputs()[0]
-    )
+    sweep_id = flyte.with_runcontext(mode="local", name="doc", custom_context=context).run(run_sweep).outputs()[0]
     sweep = wandb_server.sweep(sweep_id)
     runs = [wandb_server.run(name, project="doc-sweep") for name in sweep.run_names]
     assert len(runs) == 3

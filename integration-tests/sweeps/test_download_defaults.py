@@ -50,9 +50,7 @@ def test_outside_a_sweep_the_id_is_required() -> None:
         _resolve_sweep(None, None, None, None)
 
 
-def test_without_the_sweeps_package_only_wandb_s_agent_variable_names_a_sweep(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_without_the_sweeps_package_only_wandb_s_agent_variable_names_a_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "flyteplugins.wandb_sweeps", None)  # as in a core-only install
     monkeypatch.setenv("WANDB_SWEEP_ID", "agent-sweep")
     with sweep_scope(STATE):

@@ -82,9 +82,7 @@ def early_sweep() -> str:
     return result.sweep_id
 
 
-SWEEP = dict(
-    method="random", metric={"name": "loss", "goal": "minimize"}, parameters={"x": {"min": 0.0, "max": 1.0}}
-)
+SWEEP = dict(method="random", metric={"name": "loss", "goal": "minimize"}, parameters={"x": {"min": 0.0, "max": 1.0}})
 
 
 @pytest.fixture(autouse=True)
@@ -134,10 +132,7 @@ def test_offline_trials_keep_every_row_and_their_ids(tmp_path, monkeypatch, obje
 def test_on_error_raise_opens_before_the_body(wandb_server):
     """With on_error="raise" a failing open must fail the trial before its body runs."""
     wandb_server.fail(status=403, match="UpsertBucket")
-    context = {
-        **wandb_config(project="sweeps-early", on_error="raise"),
-        **wandb_sweep_config(**SWEEP),
-    }
+    context = {**wandb_config(project="sweeps-early", on_error="raise"), **wandb_sweep_config(**SWEEP)}
     run = flyte.with_runcontext(mode="local", name="early-raise", custom_context=context).run(early_sweep)
     run.outputs()
     result = st.SETTINGS["result"]

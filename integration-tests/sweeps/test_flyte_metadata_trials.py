@@ -26,9 +26,7 @@ async def sweep_of_tasks() -> str:
 
 
 def _run(task, *args, name: str):
-    rc = flyte.with_runcontext(
-        mode="local", name=name, custom_context=wandb_sweep_config(**st.grid("meta-sweeps"))
-    )
+    rc = flyte.with_runcontext(mode="local", name=name, custom_context=wandb_sweep_config(**st.grid("meta-sweeps")))
     return rc.run(task, *args)
 
 

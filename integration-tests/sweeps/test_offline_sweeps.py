@@ -14,9 +14,7 @@ GRID = st.grid("sweeps-it")
 
 
 def _run(task, objective, name, **cfg):
-    return flyte.with_runcontext(mode="local", name=name, custom_context=wandb_sweep_config(**cfg)).run(
-        task, objective
-    )
+    return flyte.with_runcontext(mode="local", name=name, custom_context=wandb_sweep_config(**cfg)).run(task, objective)
 
 
 @pytest.mark.parametrize("task", [st.sweep_sync, st.sweep_async], ids=["sync", "async"])
@@ -96,9 +94,9 @@ def test_sweep_task_without_config_says_how_to_provide_one():
 
 
 def test_child_sweep_task_reuses_the_parent_sweep():
-    run = flyte.with_runcontext(
-        mode="local", name="reuse-run", custom_context=wandb_sweep_config(**GRID)
-    ).run(st.parent_sweep)
+    run = flyte.with_runcontext(mode="local", name="reuse-run", custom_context=wandb_sweep_config(**GRID)).run(
+        st.parent_sweep
+    )
     parent_id, child_id = run.outputs()[0]
     assert parent_id and parent_id == child_id
 
@@ -154,13 +152,7 @@ def test_trials_that_cannot_reach_the_sweep_process_still_adapt(wandb_dir, monke
 
     monkeypatch.setattr(_launcher, "_agents_share_process", lambda: False)
     st.SETTINGS.update(count=4, agents=3, fail_when=(1, "y"))
-    _run(
-        st.sweep_async,
-        "grid",
-        "remote-like-run",
-        early_terminate={"type": "hyperband", "min_iter": 2},
-        **GRID,
-    )
+    _run(st.sweep_async, "grid", "remote-like-run", early_terminate={"type": "hyperband", "min_iter": 2}, **GRID)
     result = st.SETTINGS["result"]
     assert result.agents == 3
     assert sorted(t.agent for t in result.trials)[0] == 0 and {t.agent for t in result.trials} <= {0, 1, 2}

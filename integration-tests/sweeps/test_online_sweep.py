@@ -14,9 +14,7 @@ GRID = st.grid("sweeps-online")
 def test_server_sees_the_sweep_its_agents_and_every_trial(wandb_server, capfd):
     st.SETTINGS.update(count=4, agents=2, poll_interval=0.2)
     context = {**wandb_config(project="sweeps-online"), **wandb_sweep_config(**GRID)}
-    run = flyte.with_runcontext(mode="local", name="online-run", custom_context=context).run(
-        st.sweep_async, "grid"
-    )
+    run = flyte.with_runcontext(mode="local", name="online-run", custom_context=context).run(st.sweep_async, "grid")
     sweep_id = run.outputs()[0]
     result = st.SETTINGS["result"]
     assert result.mode == "online"
@@ -43,9 +41,7 @@ def test_server_sees_the_sweep_its_agents_and_every_trial(wandb_server, capfd):
 def test_failing_online_trial_is_failed_on_the_server_and_the_sweep_goes_on(wandb_server):
     st.SETTINGS.update(count=4, agents=2, poll_interval=0.2, fail_when=(2, "x"))
     context = {**wandb_config(project="sweeps-online"), **wandb_sweep_config(**GRID)}
-    run = flyte.with_runcontext(mode="local", name="online-fail", custom_context=context).run(
-        st.sweep_sync, "grid"
-    )
+    run = flyte.with_runcontext(mode="local", name="online-fail", custom_context=context).run(st.sweep_sync, "grid")
     sweep = wandb_server.sweep(run.outputs()[0])
     runs = {(r.config["a"], r.config["b"]): r for r in (wandb_server.run(n) for n in sweep.run_names)}
     assert len(runs) == 4
@@ -80,13 +76,9 @@ def test_rerun_of_a_named_online_sweep_continues_it_on_the_server(wandb_server, 
     # A retried or re-run sweep task with the same sweep name: the server's sweep goes on.
     context = {**wandb_config(project="sweeps-online"), **wandb_sweep_config(name="resumable", **GRID)}
     st.SETTINGS.update(count=2, agents=2, poll_interval=0.2)
-    first = flyte.with_runcontext(mode="local", name="resume-1", custom_context=context).run(
-        st.sweep_async, "grid"
-    )
+    first = flyte.with_runcontext(mode="local", name="resume-1", custom_context=context).run(st.sweep_async, "grid")
     st.SETTINGS.update(count=4, agents=2, poll_interval=0.2)
-    second = flyte.with_runcontext(mode="local", name="resume-2", custom_context=context).run(
-        st.sweep_async, "grid"
-    )
+    second = flyte.with_runcontext(mode="local", name="resume-2", custom_context=context).run(st.sweep_async, "grid")
     assert first.outputs()[0] == second.outputs()[0]
     (sweep,) = wandb_server.sweeps()
     runs = [wandb_server.run(name, project="sweeps-online") for name in sweep.run_names]

@@ -28,9 +28,7 @@ def test_synced_trial_runs_are_adopted_by_a_new_sweep(wandb_server, wandb_dir: P
     # 1. Air-gapped: the sweep is offline even though a server is reachable.
     st.SETTINGS.update(count=4, agents=2)
     context = {**wandb_config(mode="offline", entity=wandb_server.entity), **wandb_sweep_config(**GRID)}
-    run = flyte.with_runcontext(mode="local", name="publish", custom_context=context).run(
-        st.sweep_async, "grid"
-    )
+    run = flyte.with_runcontext(mode="local", name="publish", custom_context=context).run(st.sweep_async, "grid")
     sweep_id = run.outputs()[0]
     assert wandb_server.runs(project="published") == []  # nothing left the machine
     trials = [r for r in read_offline_runs(wandb_dir) if r.group == sweep_id]
@@ -40,8 +38,7 @@ def test_synced_trial_runs_are_adopted_by_a_new_sweep(wandb_server, wandb_dir: P
     env = {k: v for k, v in os.environ.items() if k != "WANDB_MODE"}
     wandb_cli = [sys.executable, "-m", "wandb"]
     subprocess.run(
-        [*wandb_cli, "sync", "--project", "published", "--entity", wandb_server.entity]
-        + [str(t.path) for t in trials],
+        [*wandb_cli, "sync", "--project", "published", "--entity", wandb_server.entity] + [str(t.path) for t in trials],
         check=True,
         env=env,
         capture_output=True,

@@ -13,13 +13,7 @@ from flyteplugins.wandb_core._validate import is_secret_name
 
 def test_config_is_a_str_dict_with_the_existing_plugin_keys() -> None:
     cfg = wandb_config(
-        project="p",
-        entity="e",
-        tags=["a"],
-        config={"lr": 0.1},
-        run_mode="new",
-        download_logs=True,
-        save_code=True,
+        project="p", entity="e", tags=["a"], config={"lr": 0.1}, run_mode="new", download_logs=True, save_code=True
     )
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in cfg.items())
     assert cfg["wandb_project"] == "p" and cfg["wandb_entity"] == "e"

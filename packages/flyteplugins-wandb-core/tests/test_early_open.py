@@ -27,9 +27,7 @@ class FakeScope:
     """Opens when ``gate`` is set, like a wandb.init that is still talking to the server."""
 
     def __init__(self, *, fail: BaseException | None = None) -> None:
-        self.plan = RunPlan(
-            action="init", run_id="trial-1", init_kwargs={"config": {"lr": 0.1}, "mode": "offline"}
-        )
+        self.plan = RunPlan(action="init", run_id="trial-1", init_kwargs={"config": {"lr": 0.1}, "mode": "offline"})
         self.active: ActiveRun | None = None
         self.gate = threading.Event()
         self.fail = fail
@@ -109,9 +107,7 @@ def test_settle_waits_for_a_pending_scope_and_passes_others_through():
     ],
 )
 def test_which_calls_open_beside_their_body(changes, expected):
-    scope = SimpleNamespace(
-        plan=RunPlan(action="init", run_id="t"), is_trial=True, dist=None, is_task=False, task=None
-    )
+    scope = SimpleNamespace(plan=RunPlan(action="init", run_id="t"), is_trial=True, dist=None, is_task=False, task=None)
     for key, value in changes.items():
         setattr(scope, key, value)
     assert _early.eligible(scope) is expected  # type: ignore[arg-type]

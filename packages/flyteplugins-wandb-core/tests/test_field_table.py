@@ -19,13 +19,7 @@ TABLE = FieldTable(
 
 
 def test_encode_then_decode_gives_the_values_back_and_leaves_other_keys_alone() -> None:
-    values = {
-        "project": "p",
-        "method": "grid",
-        "metric": {"name": "loss"},
-        "enabled": True,
-        "kwargs": {"x": [1]},
-    }
+    values = {"project": "p", "method": "grid", "metric": {"name": "loss"}, "enabled": True, "kwargs": {"x": [1]}}
     encoded = TABLE.encode({**values, "unset": None})
     assert encoded == {
         "ext_project": "p",
@@ -46,10 +40,7 @@ def test_encode_then_decode_gives_the_values_back_and_leaves_other_keys_alone() 
     [
         ({"method": "bayes"}, "method='bayes' is not valid; allowed values: 'grid', 'random'"),
         ({"project": "a/b"}, "project"),
-        (
-            {"mode": "dry"},
-            "mode='dry' is not valid; allowed values: 'online', 'offline', 'disabled', 'shared'",
-        ),
+        ({"mode": "dry"}, "mode='dry' is not valid; allowed values: 'online', 'offline', 'disabled', 'shared'"),
         ({"enabled": "yes"}, "enabled"),
         ({"metric": {"f": object()}}, "metric must be JSON-serializable"),
         ({"kwargs": {"api_key": "k"}}, "api_key"),
@@ -60,9 +51,7 @@ def test_validate_names_the_bad_argument(values: dict[str, object], message: str
         TABLE.validate("ext_config", values)
 
 
-def test_validate_refuses_the_live_key_before_any_message_could_quote_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_validate_refuses_the_live_key_before_any_message_could_quote_it(monkeypatch: pytest.MonkeyPatch) -> None:
     secret = "0123456789abcdef0123456789abcdef01234567"
     monkeypatch.setenv("WANDB_API_KEY", secret)
     # The bad method would be reported too, quoting its value: the key is found first.
@@ -73,6 +62,5 @@ def test_validate_refuses_the_live_key_before_any_message_could_quote_it(
 
 def test_valid_settings_pass() -> None:
     TABLE.validate(
-        "ext_config",
-        {"project": "p", "method": "random", "mode": "offline", "enabled": False, "kwargs": {"a": 1}},
+        "ext_config", {"project": "p", "method": "random", "mode": "offline", "enabled": False, "kwargs": {"a": 1}}
     )

@@ -50,9 +50,7 @@ def test_the_label_says_offline_when_the_task_fixes_it() -> None:
     assert Wandb().name == "Weights & Biases"
 
 
-def test_local_mode_and_templated_names_keep_the_wandb_link(
-    on_cluster: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_local_mode_and_templated_names_keep_the_wandb_link(on_cluster: None, monkeypatch: pytest.MonkeyPatch) -> None:
     link = Wandb(project="p", entity="e", run_mode="new", _mode="offline")
     assert _render(link, run_name="{{.runName}}").startswith("https://wandb.ai/e/p/runs/")
     monkeypatch.setattr(_persist, "location", lambda: None)  # local mode, or outside a task

@@ -62,9 +62,7 @@ def test_offline_runs_finished_while_others_are_open_share_one_sync_line(stderr:
     _notices.offline_run_saved("parent", "/w/offline-run-0", sync_id=None, others_open=False)
     [line] = stderr.calls
     assert line.startswith("wandb: 3 runs saved offline (child-1, child-2, parent)")
-    assert line.rstrip().endswith(
-        "upload them all with: wandb sync /w/offline-run-1 /w/offline-run-2 /w/offline-run-0"
-    )
+    assert line.rstrip().endswith("upload them all with: wandb sync /w/offline-run-1 /w/offline-run-2 /w/offline-run-0")
 
 
 def test_a_single_offline_run_keeps_the_one_run_wording(stderr: _Writes) -> None:

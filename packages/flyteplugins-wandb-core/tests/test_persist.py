@@ -16,10 +16,7 @@ from flyteplugins.wandb_core.sync import list_stored_runs, sync_offline_runs
     [
         ("s3://my-bucket/data/ab/run-x/a0", "s3://my-bucket"),
         ("gs://bkt/raw/", "gs://bkt"),
-        (
-            "abfs://container@account.dfs.core.windows.net/raw/x",
-            "abfs://container@account.dfs.core.windows.net",
-        ),
+        ("abfs://container@account.dfs.core.windows.net/raw/x", "abfs://container@account.dfs.core.windows.net"),
         ("/mnt/flyte/raw/", "/mnt/flyte/raw"),
     ],
 )
@@ -108,9 +105,7 @@ def test_bad_sync_input_is_named(kwargs: dict, named: str, monkeypatch: pytest.M
         sync_offline_runs(**kwargs)
 
 
-def test_checkpoints_pruned_locally_leave_the_store_too(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_checkpoints_pruned_locally_leave_the_store_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = tmp_path / "store"
     monkeypatch.setattr(_persist, "location", lambda: _persist.Location(str(store), "r1", "a0", 0))
     monkeypatch.setattr(_persist, "_warned", False)

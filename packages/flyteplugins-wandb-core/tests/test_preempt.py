@@ -95,9 +95,7 @@ def test_an_ignored_sigterm_stays_ignored(clean_handler: list[str]) -> None:
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
 
 
-def test_handler_marks_finishes_then_chains(
-    clean_handler: list[str], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_handler_marks_finishes_then_chains(clean_handler: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     _preempt.arm(keep=True)
     a, b = _active(clean_handler, "a"), _active(clean_handler, "b")
     _open(a)

@@ -31,14 +31,7 @@ def test_downsample_keeps_ends_and_extremes_within_the_budget() -> None:
 
 def test_series_from_history_keeps_numeric_user_metrics_by_step() -> None:
     history = [
-        {
-            "_step": 0,
-            "_runtime": 1.0,
-            "loss": 1.0,
-            "name": "a",
-            "flag": True,
-            "media": {"_type": "image-file"},
-        },
+        {"_step": 0, "_runtime": 1.0, "loss": 1.0, "name": "a", "flag": True, "media": {"_type": "image-file"}},
         {"_step": 1, "loss": float("nan"), "acc": 0.5, "system/gpu": 3.0},
         {"_step": 2, "loss": 0.5, "acc": 0.75},
     ]
@@ -64,9 +57,7 @@ class _TrialLike:
 
 
 def test_trial_records_come_from_mappings_and_objects() -> None:
-    a = TrialRecord.coerce(
-        {"id": "a", "config": {"lr": 1}, "value": 2, "status": "FAILED", "url": "https://x/a"}
-    )
+    a = TrialRecord.coerce({"id": "a", "config": {"lr": 1}, "value": 2, "status": "FAILED", "url": "https://x/a"})
     assert (a.run_id, a.params, a.metric, a.state, a.link) == ("a", {"lr": 1}, 2.0, "failed", "https://x/a")
     b = TrialRecord.coerce(_TrialLike("b", float("nan")))
     assert (b.run_id, b.metric, b.params) == ("b", None, {"lr": 0.1})
@@ -77,9 +68,7 @@ def test_trial_records_come_from_mappings_and_objects() -> None:
 
 
 def test_best_trial_and_best_so_far_follow_the_goal() -> None:
-    trials = [
-        TrialRecord.coerce({"run_id": str(i), "metric": m}) for i, m in enumerate([3.0, None, 1.0, 2.0, 1.0])
-    ]
+    trials = [TrialRecord.coerce({"run_id": str(i), "metric": m}) for i, m in enumerate([3.0, None, 1.0, 2.0, 1.0])]
     assert best_index(trials, maximize=False) == 2  # the first of equal values
     assert best_index(trials, maximize=True) == 0
     assert best_so_far(trials, maximize=False) == [(1.0, 3.0), (3.0, 1.0), (4.0, 1.0), (5.0, 1.0)]
@@ -93,9 +82,7 @@ def test_sweep_table_marks_the_best_row_and_rejects_a_direction_that_is_not_a_bo
         {"run_id": "r2", "params": {"lr": 0.01, "depth": 3}, "metric": 0.2},
         {"run_id": "r3", "params": {"lr": 0.001}, "state": "failed"},
     ]
-    html = render_sweep(
-        trials, "loss", maximize=False, sweep_id="sw", runs_url="https://w.example/e/p", charts=False
-    )
+    html = render_sweep(trials, "loss", maximize=False, sweep_id="sw", runs_url="https://w.example/e/p", charts=False)
     assert html.count('data-best="true"') == 1
     assert 'class="fwb-best" data-run-id="r2" data-best="true"' in html
     assert 'href="https://w.example/e/p/runs/r3"' in html
@@ -118,10 +105,7 @@ def test_values_are_escaped_and_only_http_links_are_links() -> None:
     assert "href=" not in html
     assert "a &amp; b" in html
     sweep = render_sweep(
-        [{"run_id": "x", "link": "javascript:alert(1)", "params": {"p": "<i>"}}],
-        "m",
-        maximize=True,
-        charts=False,
+        [{"run_id": "x", "link": "javascript:alert(1)", "params": {"p": "<i>"}}], "m", maximize=True, charts=False
     )
     assert "href=" not in sweep and "<i>" not in sweep
 
@@ -134,9 +118,7 @@ def test_run_view_without_metrics_says_so() -> None:
 
 def test_charts_render_one_inline_svg_per_metric() -> None:
     pytest.importorskip("matplotlib", reason="charts need the 'report' extra (matplotlib)")
-    view = RunView(
-        run_id="abc", series={"loss": [(float(i), 1 / (i + 1)) for i in range(1000)], "acc": [(0.0, 1.0)]}
-    )
+    view = RunView(run_id="abc", series={"loss": [(float(i), 1 / (i + 1)) for i in range(1000)], "acc": [(0.0, 1.0)]})
     html = render_runs([view])
     assert html.count('<figure class="fwb-chart"') == 2
     assert html.count("<svg") == 2 and "<?xml" not in html and "<metadata>" not in html
@@ -170,7 +152,5 @@ def test_an_offline_run_kept_in_storage_points_there_not_at_the_pods_disk() -> N
     assert "<code>flyte wandb sync r1 --store s3://b</code>" in html
     assert "/pod/wandb" not in html
     # Local mode (nothing stored): the local folder and wandb sync, as before.
-    local = render_run(
-        RunView(run_id="x", offline=True, sync_dir="/home/me/wandb/offline-run-x"), charts=False
-    )
+    local = render_run(RunView(run_id="x", offline=True, sync_dir="/home/me/wandb/offline-run-x"), charts=False)
     assert "<code>wandb sync /home/me/wandb/offline-run-x</code>" in local and "kept in" not in local

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from flyteplugins.wandb_core._resolve import (
-    TaskInfo,
-    api_base_url,
-    choose_mode,
-    merge_settings,
-    resolve_run,
-    ui_host,
-)
+from flyteplugins.wandb_core._resolve import TaskInfo, api_base_url, choose_mode, merge_settings, resolve_run, ui_host
 from flyteplugins.wandb_core._validate import WandbConfigError
 
 ROOT = TaskInfo(in_task=True, run_name="r", action_name="a1")
-CHILD_LOCAL = TaskInfo(
-    in_task=True, run_name="r", action_name="a2", parent_run_id="r-a1", parent_in_process=True
-)
+CHILD_LOCAL = TaskInfo(in_task=True, run_name="r", action_name="a2", parent_run_id="r-a1", parent_in_process=True)
 CHILD_REMOTE = TaskInfo(
     in_task=True,
     run_name="r",
@@ -71,12 +62,7 @@ def test_remote_root_opens_shared_primary_so_children_can_join() -> None:
 
 def test_remote_child_joins_as_labelled_secondary_in_parent_project() -> None:
     p = plan(task=CHILD_REMOTE)
-    assert p.settings == {
-        "mode": "shared",
-        "x_primary": False,
-        "x_label": "a2",
-        "x_update_finish_state": False,
-    }
+    assert p.settings == {"mode": "shared", "x_primary": False, "x_label": "a2", "x_update_finish_state": False}
     assert (p.init_kwargs["project"], p.init_kwargs["entity"]) == ("pp", "pe")
 
 
@@ -169,9 +155,7 @@ def test_host_sets_the_sdk_base_url() -> None:
 
 
 def test_passthrough_arguments_reach_wandb_init() -> None:
-    p = plan(
-        {"tags": ["a"], "notes": "n", "job_type": "j", "kwargs": {"save_code": True, "settings": {"x": 1}}}
-    )
+    p = plan({"tags": ["a"], "notes": "n", "job_type": "j", "kwargs": {"save_code": True, "settings": {"x": 1}}})
     assert p.init_kwargs["tags"] == ["a"] and p.init_kwargs["notes"] == "n"
     assert p.init_kwargs["job_type"] == "j" and p.init_kwargs["save_code"] is True
     assert p.settings["x"] == 1

@@ -18,19 +18,7 @@ from flyteplugins.wandb_core._resolve import (
 from flyteplugins.wandb_core._validate import RUN_ID_MAX, run_id_problem
 
 SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
-AWKWARD = [
-    "exp/1",
-    "a:b#c",
-    "team/exp 1?",
-    "100%",
-    "x\\y",
-    "it's",
-    "a;b,c",
-    "ünïcode",
-    "-lead",
-    "/",
-    "a" * 140,
-]
+AWKWARD = ["exp/1", "a:b#c", "team/exp 1?", "100%", "x\\y", "it's", "a;b,c", "ünïcode", "-lead", "/", "a" * 140]
 
 
 def test_names_w_and_b_accepts_keep_the_readable_pattern() -> None:

@@ -128,11 +128,7 @@ def test_wandb_settings_object_with_the_key_is_refused(monkeypatch: pytest.Monke
 
 def test_key_as_settings_string_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_API_KEY", KEY)
-    for call in (
-        lambda: wandb_config(settings=KEY),
-        lambda: wandb_init(settings=KEY),
-        lambda: wandb_init(KEY),
-    ):
+    for call in (lambda: wandb_config(settings=KEY), lambda: wandb_init(settings=KEY), lambda: wandb_init(KEY)):
         with pytest.raises(WandbConfigError) as info:
             call()
         assert KEY not in str(info.value)

@@ -113,9 +113,7 @@ def test_a_run_without_backend_records_nothing(tmp_path: Path) -> None:
 
 def test_without_the_interface_the_file_is_written_in_wandbs_format_and_saved(tmp_path: Path) -> None:
     saved: list[tuple[str, str]] = []
-    run = SimpleNamespace(
-        dir=str(tmp_path), save=lambda path, base_path, policy: saved.append((path, policy))
-    )
+    run = SimpleNamespace(dir=str(tmp_path), save=lambda path, base_path, policy: saved.append((path, policy)))
     _compat.publish_requirements(run, PKGS)
     assert (tmp_path / "requirements.txt").read_text() == "flyte==2.12.1\nwandb==0.31.0\n"
     assert saved == [(str(tmp_path / "requirements.txt"), "now")]
@@ -140,8 +138,7 @@ def test_finishing_never_waits_behind_opening() -> None:
 
     async def scenario() -> str:
         blocked = [
-            asyncio.ensure_future(_concurrency.opening(release.wait, 30))
-            for _ in range(_concurrency.OPEN_WORKERS + 2)
+            asyncio.ensure_future(_concurrency.opening(release.wait, 30)) for _ in range(_concurrency.OPEN_WORKERS + 2)
         ]
         try:
             return await asyncio.wait_for(_concurrency.finishing(lambda: "finished"), 20)

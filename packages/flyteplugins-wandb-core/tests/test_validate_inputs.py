@@ -17,23 +17,13 @@ from typing import Any
 import flyte
 import pytest
 
-from flyteplugins.wandb_core import (
-    WandbConfigError,
-    _validate,
-    _wandb_checks,
-    _wandb_names,
-    wandb_config,
-    wandb_init,
-)
+from flyteplugins.wandb_core import WandbConfigError, _validate, _wandb_checks, _wandb_names, wandb_config, wandb_init
 
 env = flyte.TaskEnvironment(name="validate_inputs")
 
 # (keyword arguments, a regex the message must match: the argument and what is allowed)
 BAD_INPUTS: list[tuple[dict[str, Any], str]] = [
-    (
-        {"project": "team/proj"},
-        r"project='team/proj' contains /; W&B names cannot contain any of / \\ # \? % :",
-    ),
+    ({"project": "team/proj"}, r"project='team/proj' contains /; W&B names cannot contain any of / \\ # \? % :"),
     ({"project": "a#b"}, r"project='a#b' contains #"),
     ({"project": "p" * 129}, r"project is 129 characters long; W&B allows at most 128"),
     ({"project": "   "}, r"project must not be empty"),
@@ -57,19 +47,10 @@ BAD_INPUTS: list[tuple[dict[str, Any], str]] = [
     ({"tags": [""]}, r"tags\[0\]='' is 0 characters"),
     ({"lr": 0.1}, r"unknown argument 'lr'\..*Hyperparameters go in config="),
     ({"save_cod": True}, r"unknown argument 'save_cod'\. Did you mean 'save_code'\?"),
-    (
-        {"resume": "yes"},
-        r"resume='yes' is not valid; allowed values: 'allow', 'never', 'must', 'auto', True, False",
-    ),
-    (
-        {"settings": "fast"},
-        r"settings must be a dict of wandb.Settings fields or a wandb.Settings object, got str",
-    ),
+    ({"resume": "yes"}, r"resume='yes' is not valid; allowed values: 'allow', 'never', 'must', 'auto', True, False"),
+    ({"settings": "fast"}, r"settings must be a dict of wandb.Settings fields or a wandb.Settings object, got str"),
     ({"settings": ["console"]}, r"settings must be a dict"),
-    (
-        {"settings": {"consol": "off"}},
-        r"settings\['consol'\] is not a wandb.Settings field\. Did you mean 'console'\?",
-    ),
+    ({"settings": {"consol": "off"}}, r"settings\['consol'\] is not a wandb.Settings field\. Did you mean 'console'\?"),
     ({"settings": {"run_id": "a/b"}}, r"settings\['run_id'\]='a/b' is not a valid W&B run id"),
     ({"settings": {"project": "a?b"}}, r"settings\['project'\]='a\?b' contains \?"),
     ({"settings": {"run_tags": "x"}}, r"settings\['run_tags'\] must be a list or tuple of strings"),
@@ -143,9 +124,7 @@ def test_wandb_settings_object_is_accepted_as_what_the_user_set() -> None:
 
 
 def test_positional_run_mode_says_use_the_keyword() -> None:
-    with pytest.raises(
-        WandbConfigError, match=r"keyword arguments only.*Write @wandb_init\(run_mode='new'\)"
-    ):
+    with pytest.raises(WandbConfigError, match=r"keyword arguments only.*Write @wandb_init\(run_mode='new'\)"):
 
         @wandb_init("new")  # type: ignore[call-overload]
         def fn() -> None: ...
@@ -274,11 +253,7 @@ def test_an_unrecorded_wandb_is_judged_when_the_run_opens(monkeypatch: pytest.Mo
     assert _wandb_names.for_early_checks() is None
     wandb_config(some_future_init_arg=True, settings={"x_some_future_setting": 1})
     cases = [
-        (
-            {"lr": 0.1},
-            {},
-            rf"run 'r1' got an unknown argument 'lr'\..*of wandb {re.escape(wandb.__version__)} ",
-        ),
+        ({"lr": 0.1}, {}, rf"run 'r1' got an unknown argument 'lr'\..*of wandb {re.escape(wandb.__version__)} "),
         ({"project": "p"}, {"consol": "off"}, r"settings\['consol'\] is not a wandb.Settings field"),
         ({"project": "p"}, {"init_timeout": "soon"}, r"settings\['init_timeout'\] must be a number"),
     ]
@@ -307,19 +282,7 @@ def _we_accept(check: Any, value: Any) -> bool:
     return True
 
 
-PROJECT_CORPUS = [
-    "ok",
-    "a-b_c.d",
-    "with space",
-    "a/b",
-    "a\\b",
-    "a#b",
-    "a?b",
-    "a%b",
-    "a:b",
-    "p" * 128,
-    "p" * 129,
-]
+PROJECT_CORPUS = ["ok", "a-b_c.d", "with space", "a/b", "a\\b", "a#b", "a?b", "a%b", "a:b", "p" * 128, "p" * 129]
 RUN_ID_CORPUS = [
     "r1", "exp-1_a.b", "a b", " r", "r ", "   ", "a/b", "a\\b", "a#b", "a?b", "a%b", "a:b", "a;b", "a,b",
     "a'b", "r" * 128,

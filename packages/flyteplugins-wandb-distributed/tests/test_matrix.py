@@ -30,30 +30,17 @@ def topo(rank: int, nodes: int, procs: int) -> Topology:
 
 
 def plan_for(
-    rank: int,
-    nodes: int,
-    procs: int,
-    *,
-    env: dict[str, str] | None = None,
-    task: TaskInfo = TASK,
-    **decorator: Any,
+    rank: int, nodes: int, procs: int, *, env: dict[str, str] | None = None, task: TaskInfo = TASK, **decorator: Any
 ) -> RunPlan:
     settings = merge_settings({"project": "p", "entity": "e", **decorator}, {})
-    return resolve_run(
-        settings, task, topo(rank, nodes, procs), env=env or {}, distributed=resolve_distributed
-    )
+    return resolve_run(settings, task, topo(rank, nodes, procs), env=env or {}, distributed=resolve_distributed)
 
 
 # rank -> (run id or None when the rank does not log, group, primary)
 Expected = dict[int, tuple[str | None, str | None, bool]]
 
 MULTI: dict[tuple[str, str], Expected] = {  # 2 workers × 2 processes
-    ("auto", "global"): {
-        0: (BASE, None, True),
-        1: (None, None, False),
-        2: (None, None, False),
-        3: (None, None, False),
-    },
+    ("auto", "global"): {0: (BASE, None, True), 1: (None, None, False), 2: (None, None, False), 3: (None, None, False)},
     ("auto", "worker"): {
         0: (f"{BASE}-worker-0", None, True),
         1: (None, None, False),
@@ -82,18 +69,8 @@ MULTI: dict[tuple[str, str], Expected] = {  # 2 workers × 2 processes
 }
 
 SINGLE: dict[tuple[str, str], Expected] = {  # 1 worker × 4 processes: rank_scope changes nothing
-    ("auto", "global"): {
-        0: (BASE, None, True),
-        1: (None, None, False),
-        2: (None, None, False),
-        3: (None, None, False),
-    },
-    ("auto", "worker"): {
-        0: (BASE, None, True),
-        1: (None, None, False),
-        2: (None, None, False),
-        3: (None, None, False),
-    },
+    ("auto", "global"): {0: (BASE, None, True), 1: (None, None, False), 2: (None, None, False), 3: (None, None, False)},
+    ("auto", "worker"): {0: (BASE, None, True), 1: (None, None, False), 2: (None, None, False), 3: (None, None, False)},
     ("shared", "global"): {0: (BASE, None, True), **{r: (BASE, None, False) for r in (1, 2, 3)}},
     ("shared", "worker"): {0: (BASE, None, True), **{r: (BASE, None, False) for r in (1, 2, 3)}},
     ("new", "global"): {r: (f"{BASE}-rank-{r}", BASE, True) for r in range(4)},
@@ -115,9 +92,7 @@ def _ids(nodes: int, procs: int) -> str:
     ids=[f"{m}-{s}-{_ids(n, p)}" for m, s, n, p, _ in CASES],
 )
 def test_matrix(run_mode: str, rank_scope: str, nodes: int, procs: int, expected: Expected) -> None:
-    plans = {
-        r: plan_for(r, nodes, procs, run_mode=run_mode, rank_scope=rank_scope) for r in range(nodes * procs)
-    }
+    plans = {r: plan_for(r, nodes, procs, run_mode=run_mode, rank_scope=rank_scope) for r in range(nodes * procs)}
     for rank, (run_id, group, primary) in expected.items():
         plan = plans[rank]
         if run_id is None:
@@ -154,8 +129,7 @@ def test_matrix(run_mode: str, rank_scope: str, nodes: int, procs: int, expected
 @pytest.mark.parametrize("rank_scope", ["global", "worker"])
 def test_shared_mode_online_settings(nodes: int, procs: int, rank_scope: str) -> None:
     plans = [
-        plan_for(r, nodes, procs, run_mode="shared", rank_scope=rank_scope, mode="online")
-        for r in range(nodes * procs)
+        plan_for(r, nodes, procs, run_mode="shared", rank_scope=rank_scope, mode="online") for r in range(nodes * procs)
     ]
     labels = set()
     for rank, plan in enumerate(plans):
@@ -172,8 +146,7 @@ def test_shared_mode_online_settings(nodes: int, procs: int, rank_scope: str) ->
 
 
 @pytest.mark.parametrize(
-    "env,decorator",
-    [({}, {}), ({"WANDB_MODE": "offline"}, {}), ({"WANDB_API_KEY": "k" * 40}, {"mode": "offline"})],
+    "env,decorator", [({}, {}), ({"WANDB_MODE": "offline"}, {}), ({"WANDB_API_KEY": "k" * 40}, {"mode": "offline"})]
 )
 def test_shared_mode_offline_writes_labelled_parts(env: dict[str, str], decorator: dict[str, Any]) -> None:
     # No key (or an explicit offline mode): wandb cannot share offline, so each rank writes its own

@@ -9,12 +9,7 @@ from typing import Any
 import pytest
 
 from flyteplugins.wandb_core import Wandb, WandbConfigError
-from flyteplugins.wandb_distributed import (
-    check_task,
-    detect_topology,
-    get_distributed_info,
-    links_for_task,
-)
+from flyteplugins.wandb_distributed import check_task, detect_topology, get_distributed_info, links_for_task
 from flyteplugins.wandb_distributed._task import elastic_shape
 
 
@@ -37,14 +32,7 @@ def test_not_distributed(env: dict[str, str]) -> None:
 def test_multi_node_topology() -> None:
     t = detect_topology(torchrun_env(3, 2, 2))
     assert t is not None
-    assert (t.rank, t.local_rank, t.world_size, t.local_world_size, t.worker_index, t.num_workers) == (
-        3,
-        1,
-        4,
-        2,
-        1,
-        2,
-    )
+    assert (t.rank, t.local_rank, t.world_size, t.local_world_size, t.worker_index, t.num_workers) == (3, 1, 4, 2, 1, 2)
     assert t.multi_node
 
 
@@ -119,14 +107,7 @@ def elastic_task(nnodes: Any, nproc: Any, func: Any = None) -> Any:
     return SimpleNamespace(name="train", plugin_config=Elastic(nnodes, nproc), func=func or train)
 
 
-LINK_ARGS = {
-    "host": None,
-    "project": "p",
-    "entity": "e",
-    "run_mode": "auto",
-    "rank_scope": "global",
-    "id": None,
-}
+LINK_ARGS = {"host": None, "project": "p", "entity": "e", "run_mode": "auto", "rank_scope": "global", "id": None}
 
 
 def urls(links: list[Wandb]) -> list[str]:
@@ -168,10 +149,7 @@ def urls(links: list[Wandb]) -> list[str]:
             2,
             "new",
             "worker",
-            [
-                "https://wandb.ai/e/p/groups/myrun-a0-worker-0",
-                "https://wandb.ai/e/p/groups/myrun-a0-worker-1",
-            ],
+            ["https://wandb.ai/e/p/groups/myrun-a0-worker-0", "https://wandb.ai/e/p/groups/myrun-a0-worker-1"],
         ),
         ("1:3", 2, "auto", "worker", [f"https://wandb.ai/e/p/runs/myrun-a0-worker-{i}" for i in range(3)]),
         (1, 4, "new", "worker", ["https://wandb.ai/e/p/groups/myrun-a0"]),
@@ -190,15 +168,10 @@ def test_links(nnodes: Any, nproc: int, run_mode: str, rank_scope: str, want: li
 
 def test_links_follow_a_user_id() -> None:
     links = list(links_for_task(elastic_task(2, 2), {**LINK_ARGS, "rank_scope": "worker", "id": "mine"}, {}))
-    assert urls(links) == [
-        "https://wandb.ai/e/p/runs/mine-worker-0",
-        "https://wandb.ai/e/p/runs/mine-worker-1",
-    ]
+    assert urls(links) == ["https://wandb.ai/e/p/runs/mine-worker-0", "https://wandb.ai/e/p/runs/mine-worker-1"]
 
 
-@pytest.mark.parametrize(
-    ("nnodes", "nproc", "want"), [(2, 4, (2, 4)), ("2:4", "3", (4, 3)), ("3", 1, (3, 1))]
-)
+@pytest.mark.parametrize(("nnodes", "nproc", "want"), [(2, 4, (2, 4)), ("2:4", "3", (4, 3)), ("3", 1, (3, 1))])
 def test_elastic_shape(nnodes: Any, nproc: Any, want: tuple[int, int]) -> None:
     assert elastic_shape(elastic_task(nnodes, nproc)) == want
 
@@ -234,8 +207,7 @@ def test_single_multi_node_link_follows_a_worker_scope_from_the_context() -> Non
     }
     assert link.get_link(context={}, **render) == "https://wandb.ai/e/p/runs/myrun-a0"
     assert (
-        link.get_link(context={"wandb_rank_scope": "worker"}, **render)
-        == "https://wandb.ai/e/p/runs/myrun-a0-worker-0"
+        link.get_link(context={"wandb_rank_scope": "worker"}, **render) == "https://wandb.ai/e/p/runs/myrun-a0-worker-0"
     )
 
 
@@ -246,9 +218,7 @@ def test_sigterm_guard_only_in_a_torchrun_workers_main_thread() -> None:
 
     assert install_guard(env={}) is False  # not a torchrun worker: never touch the process's signals
     result: list[bool] = []
-    worker = threading.Thread(
-        target=lambda: result.append(install_guard(env={"RANK": "1", "WORLD_SIZE": "2"}))
-    )
+    worker = threading.Thread(target=lambda: result.append(install_guard(env={"RANK": "1", "WORLD_SIZE": "2"})))
     worker.start()
     worker.join()
     assert result == [False]  # signal handlers can only be installed from the main thread

@@ -101,10 +101,7 @@ def test_decorator_values_override_context_and_merge_kwargs():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (
-            {"method": "hyperopt"},
-            r"method='hyperopt' is not valid; allowed values: 'grid', 'random', 'bayes'",
-        ),
+        ({"method": "hyperopt"}, r"method='hyperopt' is not valid; allowed values: 'grid', 'random', 'bayes'"),
         ({"metric": {"goal": "minimize"}}, r"metric must be a dict with a 'name'"),
         ({"metric": {"name": "loss", "goal": "lower"}}, r"metric\['goal'\]='lower' is not valid"),
         ({"parameters": {}}, r"parameters must be a non-empty dict"),

@@ -16,9 +16,7 @@ from flyteplugins.wandb_sweeps._trial import Launch, trial_overrides
 
 
 def _plan(mode: str = "offline", in_process: bool = False, **config) -> Plan:
-    state = SweepState(
-        sweep_id="sw1", mode=mode, config={"method": "grid", **config}, project="p", entity="e"
-    )
+    state = SweepState(sweep_id="sw1", mode=mode, config={"method": "grid", **config}, project="p", entity="e")
     return Plan(
         state=state,
         launch=Launch(progress=Progress("sw1", 4, "loss", "minimize"), budget=4),
@@ -101,13 +99,7 @@ def test_a_task_objective_returning_nothing_is_read_from_its_offline_run(tmp_pat
     [
         (None, None, "online", "https://wandb.ai/e/p", "https://wandb.ai/e/p/sweeps/sw1"),
         ("https://w.example", None, "offline", "https://w.example/e/p", None),
-        (
-            None,
-            "https://self.example",
-            "online",
-            "https://self.example/e/p",
-            "https://self.example/e/p/sweeps/sw1",
-        ),
+        (None, "https://self.example", "online", "https://self.example/e/p", "https://self.example/e/p/sweeps/sw1"),
     ],
 )
 def test_the_report_links_the_sweep_and_its_trials_on_the_sweep_s_host(

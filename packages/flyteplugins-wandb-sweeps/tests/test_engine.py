@@ -24,9 +24,7 @@ def test_grid_hands_out_each_combination_once_then_stops():
 
 def test_budget_caps_the_number_of_trials_across_threads():
     c = OfflineController(
-        validate_sweep_config({"method": "random", "parameters": {"x": {"min": 0.0, "max": 1.0}}}),
-        "sw",
-        count=7,
+        validate_sweep_config({"method": "random", "parameters": {"x": {"min": 0.0, "max": 1.0}}}), "sw", count=7
     )
     got: list = []
     lock = threading.Lock()
@@ -173,14 +171,10 @@ def test_bayes_leaves_the_blas_thread_pools_as_it_found_them():
 def test_next_params_suggests_from_the_history_alone():
     from flyteplugins.wandb_sweeps._engine import next_params
 
-    grid = {
-        "method": "grid",
-        "parameters": {"a": {"values": [1, 2]}, "g": {"parameters": {"b": {"value": 3}}}},
-    }
+    grid = {"method": "grid", "parameters": {"a": {"values": [1, 2]}, "g": {"parameters": {"b": {"value": 3}}}}}
     assert next_params(grid, [({"a": 1, "g": {"b": 3}}, "running", {})]) == {"a": 2, "g": {"b": 3}}
     assert (
-        next_params(grid, [({"a": 1, "g": {"b": 3}}, "failed", {}), ({"a": 2, "g": {"b": 3}}, "pending", {})])
-        is None
+        next_params(grid, [({"a": 1, "g": {"b": 3}}, "failed", {}), ({"a": 2, "g": {"b": 3}}, "pending", {})]) is None
     )
     bayes = {"method": "bayes", "metric": {"name": "loss"}, "parameters": {"x": {"min": 0.0, "max": 1.0}}}
     history = [({"x": x / 10}, "finished", {"loss": abs(x / 10 - 0.3)}) for x in range(0, 11, 2)]

@@ -75,12 +75,7 @@ def run_slots(p: Plan) -> list[str]:
 
 
 def test_runs_commands_and_stops_on_exit(ran):
-    FakeServer.script = [
-        [run_cmd("r1", lr=0.1)],
-        [],
-        [run_cmd("r2", lr=0.2), run_cmd("ignored")],
-        [{"type": "exit"}],
-    ]
+    FakeServer.script = [[run_cmd("r1", lr=0.1)], [], [run_cmd("r2", lr=0.2), run_cmd("ignored")], [{"type": "exit"}]]
     p = plan()
     assert run_slots(p) == []
     assert [r[1] for r in ran] == ["r1", "r2"]
@@ -123,11 +118,7 @@ def test_a_slot_that_cannot_register_is_an_agent_error(ran):
 
 def test_stop_command_during_a_trial_sets_the_stop_flag_and_queues_new_runs():
     server = FakeServer("sw1", "p", "e", None)
-    FakeServer.script = [
-        [{"type": "stop", "run_id": "other"}],
-        [run_cmd("r9")],
-        [{"type": "stop", "run_id": "r1"}],
-    ]
+    FakeServer.script = [[{"type": "stop", "run_id": "other"}], [run_cmd("r9")], [{"type": "stop", "run_id": "r1"}]]
     stop = threading.Event()
     pending: deque = deque()
     beat = TrialHeartbeat(server, "r1", 0.01, stop, pending)

@@ -49,9 +49,7 @@ def test_trial_result_round_trips_through_json_dicts():
 
 def test_progress_lines_track_the_best_so_far():
     p = Progress("sw", 3, "loss", "minimize")
-    assert "trial 1/3 a [agent 0] loss=2 " in p.line(_trial("a", 2.0)) and "best loss=2 (a)" in p.line(
-        _trial("b", 5.0)
-    )
+    assert "trial 1/3 a [agent 0] loss=2 " in p.line(_trial("a", 2.0)) and "best loss=2 (a)" in p.line(_trial("b", 5.0))
     line = p.line(TrialResult("c", {}, state="failed", error="ValueError: boom"))
     assert "trial 3/3 c" in line and "FAILED (ValueError: boom)" in line and "best loss=2 (a)" in line
     assert "reported no 'loss'" in Progress("sw", 1, "loss", "minimize").line(_trial("d", None))
@@ -77,10 +75,7 @@ def test_a_trial_without_the_metric_says_what_it_logged_instead(summary, expecte
     [
         ({}, "https://wandb.ai"),
         ({"wandb_project": "p", "wandb_entity": "e"}, "https://wandb.ai/e/p/sweeps"),
-        (
-            {"wandb_project": "p", "wandb_entity": "e", "_wandb_sweep_id": "s1"},
-            "https://wandb.ai/e/p/sweeps/s1",
-        ),
+        ({"wandb_project": "p", "wandb_entity": "e", "_wandb_sweep_id": "s1"}, "https://wandb.ai/e/p/sweeps/s1"),
         (
             {
                 "wandb_sweep_project": "sp",

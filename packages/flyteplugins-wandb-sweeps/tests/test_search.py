@@ -16,11 +16,7 @@ from flyteplugins.wandb_sweeps._engine import OfflineController, check_engine, v
 EVERY_FORM = {
     "const": {"value": "adam"},
     "cat": {"values": [1, [2, 3], {"k": 4}]},
-    "weighted": {
-        "distribution": "categorical_w_probabilities",
-        "values": ["a", "b"],
-        "probabilities": [0.9, 0.1],
-    },
+    "weighted": {"distribution": "categorical_w_probabilities", "values": ["a", "b"], "probabilities": [0.9, 0.1]},
     "i": {"min": 2, "max": 5},
     "u": {"min": 0.5, "max": 1.5},
     "qu": {"distribution": "q_uniform", "min": 0, "max": 10, "q": 2},
@@ -102,9 +98,7 @@ def test_grid_enumerates_int_and_q_ranges_and_nested_values():
     )
     got = OfflineController(cfg, "sw", count=99).suggest(99)
     # W&B's grid: int_uniform includes max, q_uniform steps from min and stops before max.
-    assert sorted((a.params["n"], a.params["g"]["q"]) for a in got) == [
-        (n, q) for n in (1, 2, 3) for q in (0.0, 0.5)
-    ]
+    assert sorted((a.params["n"], a.params["g"]["q"]) for a in got) == [(n, q) for n in (1, 2, 3) for q in (0.0, 0.5)]
 
 
 def test_resumed_bayes_learns_from_prior_trials_and_skips_foreign_ones():
@@ -123,9 +117,7 @@ def test_resumed_bayes_learns_from_prior_trials_and_skips_foreign_ones():
 
 def test_hyperband_stops_a_bad_bayes_trial():
     cfg = _config(
-        "bayes",
-        {"x": {"min": 0.0, "max": 1.0}},
-        early_terminate={"type": "hyperband", "min_iter": 1, "eta": 2},
+        "bayes", {"x": {"min": 0.0, "max": 1.0}}, early_terminate={"type": "hyperband", "min_iter": 1, "eta": 2}
     )
     c = OfflineController(cfg, "sw", count=3)
     for _ in range(2):
@@ -150,10 +142,7 @@ def test_a_multi_objective_sampler_drives_trials():
 
 def test_a_bare_sampler_is_an_engine():
     c = OfflineController(
-        _config("random", {"x": {"min": 0.0, "max": 1.0}}),
-        "sw",
-        count=2,
-        engine=optuna.samplers.RandomSampler(seed=3),
+        _config("random", {"x": {"min": 0.0, "max": 1.0}}), "sw", count=2, engine=optuna.samplers.RandomSampler(seed=3)
     )
     assert len(c.suggest(2)) == 2
 

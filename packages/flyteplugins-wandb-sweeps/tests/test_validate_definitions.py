@@ -93,9 +93,7 @@ def test_valid_definitions_pass(kwargs: dict[str, Any]) -> None:
 
 
 def test_distributions_come_from_the_shipped_schema() -> None:
-    assert {"uniform", "log_uniform_values", "int_uniform", "categorical", "q_uniform"} <= set(
-        distributions()
-    )
+    assert {"uniform", "log_uniform_values", "int_uniform", "categorical", "q_uniform"} <= set(distributions())
 
 
 def test_the_key_is_refused_in_a_sweep_definition(monkeypatch: pytest.MonkeyPatch) -> None:

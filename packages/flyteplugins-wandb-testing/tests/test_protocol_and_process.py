@@ -43,9 +43,7 @@ def test_supported_range_is_the_one_the_readme_names() -> None:
     assert client_version("wandb-core") is None
 
 
-def test_unknown_graphql_field_is_an_error_naming_the_operation_and_versions(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_unknown_graphql_field_is_an_error_naming_the_operation_and_versions(caplog: pytest.LogCaptureFixture) -> None:
     query = "query FutureThing { futureField { id } viewer { id } }"
     with caplog.at_level(logging.WARNING, logger="wandb_loopback"), LoopbackServer() as server:
         status, body = _post(server.url + "/graphql", {"query": query}, "W&B Public Client 0.99.0")
@@ -60,9 +58,7 @@ def test_unknown_graphql_field_is_an_error_naming_the_operation_and_versions(
     assert server.unknown_operations == ["query FutureThing: ['futureField']"]
 
 
-def test_a_client_older_than_the_range_is_told_once_when_it_connects(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_a_client_older_than_the_range_is_told_once_when_it_connects(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="wandb_loopback"), LoopbackServer() as server:
         for _ in range(2):
             viewer = {"query": "query Viewer { viewer { id } }"}
@@ -75,9 +71,7 @@ def test_a_client_older_than_the_range_is_told_once_when_it_connects(
 
 def test_unknown_route_is_an_error_naming_the_gap_and_the_last_seen_client() -> None:
     with LoopbackServer() as server:
-        _post(
-            server.url + "/graphql", {"query": "query Viewer { viewer { id } }"}, "W&B Public Client 0.31.0"
-        )
+        _post(server.url + "/graphql", {"query": "query Viewer { viewer { id } }"}, "W&B Public Client 0.31.0")
         status, body = _post(server.url + "/api/v9/new_endpoint", {}, "wandb-core")
     assert status == 404
     assert "POST /api/v9/new_endpoint" in body["error"] and "sent by wandb 0.31.0" in body["error"]
@@ -117,9 +111,7 @@ def test_dropped_connection_and_latency_switches(wandb_server: LoopbackServer) -
     assert wandb_server.faults == [] and wandb_server.latency == []
 
 
-def test_cut_history_keeps_the_rows_up_to_the_cut_and_drops_the_connection(
-    wandb_server: LoopbackServer,
-) -> None:
+def test_cut_history_keeps_the_rows_up_to_the_cut_and_drops_the_connection(wandb_server: LoopbackServer) -> None:
     url = wandb_server.url + "/files/e/p/cut1/file_stream"
 
     def rows(offset: int, n: int) -> dict[str, Any]:  # the last rows, with the run's end

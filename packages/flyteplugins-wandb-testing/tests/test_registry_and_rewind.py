@@ -8,9 +8,7 @@ import wandb
 from wandb_loopback import LoopbackServer
 
 
-def test_rewind_keeps_history_up_to_the_step_and_the_new_session_goes_on(
-    wandb_server: LoopbackServer,
-) -> None:
+def test_rewind_keeps_history_up_to_the_step_and_the_new_session_goes_on(wandb_server: LoopbackServer) -> None:
     run = wandb.init(project="rw", id="r1")
     for step in range(8):
         run.log({"loss": float(step)}, step=step)

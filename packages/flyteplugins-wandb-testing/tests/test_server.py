@@ -109,9 +109,7 @@ SHARED_WRITER = textwrap.dedent(
 )
 
 
-def test_shared_mode_merges_writers_and_only_the_primary_finishes(
-    wandb_server: LoopbackServer, tmp_path: Path
-) -> None:
+def test_shared_mode_merges_writers_and_only_the_primary_finishes(wandb_server: LoopbackServer, tmp_path: Path) -> None:
     script = tmp_path / "writer.py"
     script.write_text(SHARED_WRITER)
     flag = tmp_path / "secondary-done"
@@ -167,14 +165,9 @@ def test_public_api_runs_are_filtered_and_ordered_by_the_server(wandb_server: Lo
         run.finish()
     api = wandb.Api()
     assert len(api.runs("e/p")) == 3
-    assert [r.id for r in api.runs("e/p", filters={"config.lr": {"$gte": 0.2}}, order="+created_at")] == [
-        "b",
-        "c",
-    ]
+    assert [r.id for r in api.runs("e/p", filters={"config.lr": {"$gte": 0.2}}, order="+created_at")] == ["b", "c"]
     assert [r.id for r in api.runs("e/p", order="+summary_metrics.loss")] == ["b", "c", "a"]
-    assert [
-        r.id for r in api.runs("e/p", filters={"$or": [{"tags": "a"}, {"tags": "c"}]}, order="+created_at")
-    ] == [
+    assert [r.id for r in api.runs("e/p", filters={"$or": [{"tags": "a"}, {"tags": "c"}]}, order="+created_at")] == [
         "a",
         "c",
     ]
@@ -184,10 +177,7 @@ def test_public_api_runs_are_filtered_and_ordered_by_the_server(wandb_server: Lo
 
 # The controller's engine: W&B's (`sweeps`, the package's optional extra), else that of
 # flyteplugins-wandb-sweeps. The workspace has both; the `tests-testing` session neither (skipped).
-ENGINES = {
-    "sweeps": ("sweeps", "next_run"),
-    "flyteplugins": ("flyteplugins.wandb_sweeps._engine", "next_params"),
-}
+ENGINES = {"sweeps": ("sweeps", "next_run"), "flyteplugins": ("flyteplugins.wandb_sweeps._engine", "next_params")}
 
 
 @pytest.fixture(params=sorted(ENGINES))
@@ -211,9 +201,7 @@ def _trial() -> None:
     run.finish()
 
 
-def test_grid_sweep_runs_every_point_once_and_finishes(
-    wandb_server: LoopbackServer, sweep_engine: str
-) -> None:
+def test_grid_sweep_runs_every_point_once_and_finishes(wandb_server: LoopbackServer, sweep_engine: str) -> None:
     sweep_id = wandb.sweep(
         {
             "method": "grid",
@@ -343,19 +331,14 @@ def test_server_killed_mid_run_and_restarted_still_gets_the_whole_run(wandb_serv
 def test_standalone_process_serves_a_wandb_script(tmp_path: Path) -> None:
     """``python -m wandb_loopback`` (what a user runs by hand), then a plain wandb script against it."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "wandb_loopback", "--port", "0"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-m", "wandb_loopback", "--port", "0"], cwd=tmp_path, stdout=subprocess.PIPE, text=True
     )
     try:
         assert server.stdout is not None
         env_lines = dict(server.stdout.readline().strip().split("=", 1) for _ in range(2))
         assert env_lines["WANDB_BASE_URL"].startswith("http://127.0.0.1:")
         assert len(env_lines["WANDB_API_KEY"]) >= 40
-        script = (
-            "import wandb\nr = wandb.init(project='p', entity='e', id='s1')\nr.log({'v': 42})\nr.finish()\n"
-        )
+        script = "import wandb\nr = wandb.init(project='p', entity='e', id='s1')\nr.log({'v': 42})\nr.finish()\n"
         done = subprocess.run(
             [sys.executable, "-c", script], env={**os.environ, **env_lines}, cwd=tmp_path, timeout=120
         )

@@ -98,9 +98,7 @@ def test_shared_writers_append_and_retries_replace_their_own_lines() -> None:
     store.upsert_run({"entity": "e", "project": "p", "name": "r", "config": '{"b": {"value": 2}}'}, "w2")
 
     def post(client: str, offset: int, rows: list[dict], **extra) -> None:
-        body = {
-            "files": {"wandb-history.jsonl": {"offset": offset, "content": [json.dumps(r) for r in rows]}}
-        }
+        body = {"files": {"wandb-history.jsonl": {"offset": offset, "content": [json.dumps(r) for r in rows]}}}
         store.file_stream("e", "p", "r", {**body, **extra}, client)
 
     post("w1", 0, [{"m1": 0}, {"m1": 1}])
@@ -134,9 +132,7 @@ def test_a_missing_sweep_engine_is_an_error_naming_both_extras(monkeypatch: pyte
     assert controller.has_engine() is False
 
 
-def test_without_w_and_b_s_engine_the_controller_uses_flyteplugins_sweeps(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_without_w_and_b_s_engine_the_controller_uses_flyteplugins_sweeps(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("flyteplugins.wandb_sweeps")
     from wandb_loopback import controller
 

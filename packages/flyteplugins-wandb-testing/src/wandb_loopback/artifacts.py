@@ -201,11 +201,7 @@ class ArtifactStore:
             },
             "currentManifest": {
                 "id": opaque_id("Manifest", rec.id),
-                "file": {
-                    "id": opaque_id("File", rec.id, "manifest"),
-                    "directUrl": manifest_url,
-                    "url": manifest_url,
-                },
+                "file": {"id": opaque_id("File", rec.id, "manifest"), "directUrl": manifest_url, "url": manifest_url},
             },
             "files": files,
             "createdBy": self._run_ref(rec, rec.created_by),
@@ -233,11 +229,7 @@ class ArtifactStore:
                 found = collection(name, **kw)  # Api.artifacts(type, name) lists versions from here
                 return found if found and found["_type"] == type_name else None
 
-            return {
-                "id": opaque_id("ArtifactType", name),
-                "name": name,
-                "artifactCollection": typed_collection,
-            }
+            return {"id": opaque_id("ArtifactType", name), "name": name, "artifactCollection": typed_collection}
 
         def membership(name: str | None = None, **_: Any) -> dict[str, Any] | None:
             rec = self.find(entity, project, name or "")

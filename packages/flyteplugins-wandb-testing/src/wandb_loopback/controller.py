@@ -79,11 +79,7 @@ class _WandbEngine:
     def next_params(self, config: dict[str, Any], runs: list[EngineRun]) -> dict[str, Any] | None:
         engine_runs = [
             self._sweeps.SweepRun(
-                name=r.name,
-                state=r.state,
-                config=r.config,
-                summaryMetrics=r.summary,
-                sampledHistory=r.history,
+                name=r.name, state=r.state, config=r.config, summaryMetrics=r.summary, sampledHistory=r.history
             )
             for r in runs
         ]
@@ -212,9 +208,7 @@ class SweepController:
     def _engine_runs(self, sweep: SweepRecord) -> list[EngineRun]:
         out = []
         for run in self.store.sweep_runs(sweep):
-            state = {"finished": "finished", "failed": "failed", "crashed": "crashed"}.get(
-                run.state, "running"
-            )
+            state = {"finished": "finished", "failed": "failed", "crashed": "crashed"}.get(run.state, "running")
             out.append(EngineRun(run.id, state, dict(run.raw_config), run.summary, run.history))
         for handout in sweep.handouts.values():
             out.append(EngineRun(handout.run_id, "pending", handout.params))

@@ -91,10 +91,7 @@ class Handler(BaseHTTPRequestHandler):
         return data
 
     def _send(
-        self,
-        status: int,
-        body: bytes | dict[str, Any] | list[Any] = b"",
-        content_type: str = "application/json",
+        self, status: int, body: bytes | dict[str, Any] | list[Any] = b"", content_type: str = "application/json"
     ) -> None:
         if self.server.owner.dead:
             return

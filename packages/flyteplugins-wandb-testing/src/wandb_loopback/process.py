@@ -128,9 +128,7 @@ class LoopbackProcess:
         for sweep in sweeps:
             if sweep.name == name:
                 return sweep
-        raise KeyError(
-            f"no sweep {name!r} on the loopback server process; sweeps: {[s.path for s in sweeps]}"
-        )
+        raise KeyError(f"no sweep {name!r} on the loopback server process; sweeps: {[s.path for s in sweeps]}")
 
     def agents(self, sweep: str | None = None) -> list[AgentRecord]:
         return [a for s in self.sweeps() if sweep in (None, s.name) for a in s.agents.values()]

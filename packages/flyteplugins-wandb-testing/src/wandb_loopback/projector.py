@@ -51,9 +51,7 @@ class Operation:
             if d.default_value is not None
         }
         self.variables = {**defaults, **(variables or {})}
-        self.fragments = {
-            d.name.value: d for d in self.document.definitions if isinstance(d, FragmentDefinitionNode)
-        }
+        self.fragments = {d.name.value: d for d in self.document.definitions if isinstance(d, FragmentDefinitionNode)}
 
     def root_fields(self) -> list[str]:
         return [f.name.value for f in self._fields(self.node.selection_set)]
@@ -64,9 +62,7 @@ class Operation:
     # -- internals ---------------------------------------------------------------------------
     def _included(self, node: Any) -> bool:
         for directive in node.directives or ():
-            args = {
-                a.name.value: value_from_ast_untyped(a.value, self.variables) for a in directive.arguments
-            }
+            args = {a.name.value: value_from_ast_untyped(a.value, self.variables) for a in directive.arguments}
             if directive.name.value == "include" and not args.get("if"):
                 return False
             if directive.name.value == "skip" and args.get("if"):

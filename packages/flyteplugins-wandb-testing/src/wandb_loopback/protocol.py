@@ -73,8 +73,7 @@ def protocol_gap(
     client = f"wandb {version}" if version else "this wandb client"
     detail = f" (unknown fields: {', '.join(missing)})" if missing else ""
     message = (
-        f"wandb_loopback does not model {what}{detail}, sent by {client}; "
-        f"it speaks the protocol of {SUPPORTED_WANDB}"
+        f"wandb_loopback does not model {what}{detail}, sent by {client}; it speaks the protocol of {SUPPORTED_WANDB}"
     )
     log.warning("%s", message)
     return message

@@ -27,9 +27,7 @@ OUTPUT = "output.log"
 
 
 def now_iso(ts: float | None = None) -> str:
-    return datetime.fromtimestamp(ts if ts is not None else time.time(), tz=timezone.utc).strftime(
-        "%Y-%m-%dT%H:%M:%S"
-    )
+    return datetime.fromtimestamp(ts if ts is not None else time.time(), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def opaque_id(*parts: str) -> str:
@@ -243,9 +241,7 @@ class RunRecord:
         )
         contents = data.get("file_data") or {}
         # Without contents a name still shows the file exists; its bytes are unknown (empty).
-        run.files = {
-            name: base64.b64decode(contents[name]) if name in contents else b"" for name in data["files"]
-        }
+        run.files = {name: base64.b64decode(contents[name]) if name in contents else b"" for name in data["files"]}
         run.writers[""] = _Writer("", summary=dict(data.get("summary") or {}))
         return run
 

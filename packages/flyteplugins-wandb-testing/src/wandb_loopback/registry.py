@@ -66,9 +66,7 @@ class Registry:
         return [
             link
             for link in self.links
-            if link.project == project
-            and link.collection == collection
-            and (entity is None or link.entity == entity)
+            if link.project == project and link.collection == collection and (entity is None or link.entity == entity)
         ]
 
     def find(self, entity: str | None, project: str, name: str) -> LinkRecord | None:
@@ -107,9 +105,7 @@ class Registry:
         art = store.obj(source)
         return {
             "__typename": "ArtifactCollectionMembership",
-            "id": opaque_id(
-                "Membership", link.entity, link.project, link.collection, str(link.version_index)
-            ),
+            "id": opaque_id("Membership", link.entity, link.project, link.collection, str(link.version_index)),
             "versionIndex": link.version_index,
             "createdAt": link.created_at,
             "aliases": [
@@ -156,11 +152,7 @@ class Registry:
                 ),
             }
 
-        return {
-            "artifact": artifact,
-            "artifactCollection": collection,
-            "artifactCollectionMembership": membership,
-        }
+        return {"artifact": artifact, "artifactCollection": collection, "artifactCollectionMembership": membership}
 
     # -- mutations -----------------------------------------------------------------------------
     def link(self, data: dict[str, Any]) -> dict[str, Any]:

@@ -32,9 +32,7 @@ def run_object(schema: Schema, rec: RunRecord) -> dict[str, Any]:
             # wandb-core pages sampledHistory with an inclusive maxStep (samples = max - min + 1).
             rows = step_range(rec.history, spec.get("minStep"), spec.get("maxStep"), inclusive=True)
             # W&B returns only the rows that hold every requested key (_step is always there).
-            picked = [
-                {k: r[k] for k in keys if k in r} for r in rows if all(k in r for k in keys if k != "_step")
-            ]
+            picked = [{k: r[k] for k in keys if k in r} for r in rows if all(k in r for k in keys if k != "_step")]
             out.append(sample(picked, spec.get("samples")))
         return out
 

@@ -107,11 +107,7 @@ class Schema:
             return run(name)
 
         def runs(
-            filters: Any = None,
-            order: str | None = None,
-            first: int | None = None,
-            after: str | None = None,
-            **_: Any,
+            filters: Any = None, order: str | None = None, first: int | None = None, after: str | None = None, **_: Any
         ) -> dict[str, Any]:
             selected = self._filtered_runs(entity, project_name, filters, order)
             return connection([self._run(r) for r in selected], first, after)
@@ -125,11 +121,7 @@ class Schema:
 
         def sweeps(first: int | None = None, after: str | None = None, **_: Any) -> dict[str, Any]:
             with store.lock:
-                items = [
-                    self._sweep(s)
-                    for (e, p, _), s in store.sweeps.items()
-                    if e == entity and p == project_name
-                ]
+                items = [self._sweep(s) for (e, p, _), s in store.sweeps.items() if e == entity and p == project_name]
             return connection(items, first, after)
 
         project_name = name
@@ -151,9 +143,7 @@ class Schema:
             "runCount": run_count,
             "sweep": sweep,
             "sweeps": sweeps,
-            "totalSweeps": lambda **_: sum(
-                1 for (e, p, _) in store.sweeps if e == entity and p == project_name
-            ),
+            "totalSweeps": lambda **_: sum(1 for (e, p, _) in store.sweeps if e == entity and p == project_name),
             "totalRuns": lambda **_: len(store.runs_in(entity, project_name)),
             **self.artifacts.project_fields(entity, name),
             "artifactTypes": {"edges": []},
@@ -174,11 +164,7 @@ class Schema:
         entity, project = rec.entity, rec.project
 
         def runs(
-            filters: Any = None,
-            order: str | None = None,
-            first: int | None = None,
-            after: str | None = None,
-            **_: Any,
+            filters: Any = None, order: str | None = None, first: int | None = None, after: str | None = None, **_: Any
         ) -> dict[str, Any]:
             flt = json_loads(filters) or {}
             selected = [r for r in store.sweep_runs(rec) if matches(r, flt)]
@@ -256,9 +242,9 @@ class Schema:
 
     def _create_agent(self, data: dict[str, Any]) -> dict[str, Any]:
         name = data.get("sweep")
-        rec = self.store.get_sweep(
-            name or "", data.get("projectName"), data.get("entityName")
-        ) or self.store.get_sweep(name or "")
+        rec = self.store.get_sweep(name or "", data.get("projectName"), data.get("entityName")) or self.store.get_sweep(
+            name or ""
+        )
         if rec is None:
             raise GraphQLFailure(f"sweep {name!r} not found")
         agent = self.controller.register_agent(rec, data.get("host"))
@@ -282,9 +268,7 @@ class Schema:
             raise GraphQLFailure(f"run {entity}/{project}/{name} not found")
         metric, value = data.get("metricName") or "_step", data.get("metricValue")
         if metric != "_step" or not isinstance(value, (int, float)):
-            raise GraphQLFailure(
-                f"rewindRun supports metricName '_step' and a number, got {metric}={value!r}"
-            )
+            raise GraphQLFailure(f"rewindRun supports metricName '_step' and a number, got {metric}={value!r}")
         with self.store.lock:
             rec.history_lines = [
                 line for line in rec.history_lines if (json_loads(line) or {}).get("_step", 0) <= value

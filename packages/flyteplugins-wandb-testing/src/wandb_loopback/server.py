@@ -67,9 +67,7 @@ class LoopbackServer:
         verbose: bool = False,
     ) -> None:
         if host not in LOOPBACK_HOSTS:
-            raise ValueError(
-                f"the loopback server binds loopback addresses only {LOOPBACK_HOSTS}, got {host!r}"
-            )
+            raise ValueError(f"the loopback server binds loopback addresses only {LOOPBACK_HOSTS}, got {host!r}")
         self.host = host
         self.port = port
         self.api_key = api_key
@@ -244,9 +242,7 @@ class LoopbackServer:
         """The stored sweep ``name``; KeyError naming the sweeps that exist when it is missing."""
         sweep = self.store.get_sweep(name)
         if sweep is None:
-            raise KeyError(
-                f"no sweep {name!r} on the loopback server; sweeps: {[s.path for s in self.sweeps()]}"
-            )
+            raise KeyError(f"no sweep {name!r} on the loopback server; sweeps: {[s.path for s in self.sweeps()]}")
         return sweep
 
     def agents(self, sweep: str | None = None) -> list[AgentRecord]:

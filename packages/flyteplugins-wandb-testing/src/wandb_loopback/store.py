@@ -100,9 +100,7 @@ class Store:
                 if (entity is None or e == entity) and (project is None or p == project)
             ]
 
-    def get_sweep(
-        self, name: str, project: str | None = None, entity: str | None = None
-    ) -> SweepRecord | None:
+    def get_sweep(self, name: str, project: str | None = None, entity: str | None = None) -> SweepRecord | None:
         with self.lock:
             for (e, p, n), sweep in self.sweeps.items():
                 if n == name and (project is None or p == project) and (entity is None or e == entity):
@@ -197,9 +195,7 @@ class Store:
                         if isinstance(summary, dict):
                             writer.summary = summary
                     continue
-                lines = {HISTORY: run.history_lines, EVENTS: run.events_lines, OUTPUT: run.log_lines}.get(
-                    fname
-                )
+                lines = {HISTORY: run.history_lines, EVENTS: run.events_lines, OUTPUT: run.log_lines}.get(fname)
                 if lines is None:
                     continue
                 if client_id:
@@ -271,11 +267,7 @@ class Store:
             existing = None
             if sweep_id:
                 existing = next(
-                    (
-                        s
-                        for s in self.sweeps.values()
-                        if s.name == sweep_id or opaque_id("Sweep", s.name) == sweep_id
-                    ),
+                    (s for s in self.sweeps.values() if s.name == sweep_id or opaque_id("Sweep", s.name) == sweep_id),
                     None,
                 )
             if existing is not None:

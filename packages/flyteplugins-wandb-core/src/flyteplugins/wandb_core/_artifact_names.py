@@ -63,9 +63,7 @@ def check_aliases(where: str, aliases: Any) -> list[str]:
     if aliases is None:
         return []
     if isinstance(aliases, str) or not isinstance(aliases, (list, tuple, set, frozenset)):
-        raise WandbConfigError(
-            f"{where}: aliases must be a list of str, got {type(aliases).__name__}: {aliases!r}."
-        )
+        raise WandbConfigError(f"{where}: aliases must be a list of str, got {type(aliases).__name__}: {aliases!r}.")
     for alias in aliases:
         if not isinstance(alias, str) or not alias or any(sep in alias for sep in _SEPARATORS):
             raise WandbConfigError(

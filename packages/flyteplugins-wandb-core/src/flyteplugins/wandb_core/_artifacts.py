@@ -128,9 +128,7 @@ def _log_local(
 def _unreachable(name: str, run: Any, exc: Exception) -> None:
     """W&B stopped answering the open run (it died mid-run): the artifact is not logged. As for a W&B
     that cannot be reached at the start, the task goes on (one notice), unless ``on_error="raise"``."""
-    message = (
-        f"W&B stopped answering run {getattr(run, 'id', '?')!r}; artifact {name!r} was not logged ({exc})"
-    )
+    message = f"W&B stopped answering run {getattr(run, 'id', '?')!r}; artifact {name!r} was not logged ({exc})"
     active = current()
     if active is not None and active.raises:
         raise WandbTrackingError(message) from exc
@@ -144,9 +142,7 @@ def registry_link(
     """The checked ``registry=`` / ``registry_aliases=`` of a log call (None: no link)."""
     if registry is None:
         if registry_aliases is not None:
-            raise WandbConfigError(
-                f"{where}: registry_aliases is set but registry is not; pass registry= too."
-            )
+            raise WandbConfigError(f"{where}: registry_aliases is set but registry is not; pass registry= too.")
         return None
     return check_link_args(where, run, registry, registry_aliases)
 
@@ -268,8 +264,7 @@ def _fetch(ref: str, type: str | None, root: str | None, as_file: bool | None) -
     single = len(files) == 1
     if as_file and not single:
         raise WandbConfigError(
-            f"{where}: as_file=True but artifact {full!r} holds {len(files)} files; "
-            "use as_file=False (a Dir)."
+            f"{where}: as_file=True but artifact {full!r} holds {len(files)} files; use as_file=False (a Dir)."
         )
     want_file = single if as_file is None else as_file
     return (files[0] if want_file else path), want_file
@@ -306,9 +301,7 @@ def use_wandb_artifact(
     return flyte.io.File.from_local_sync(path) if is_file else flyte.io.Dir.from_local_sync(path)
 
 
-async def _use_aio(
-    ref: str, *, type: str | None = None, as_file: bool | None = None, root: str | None = None
-) -> Any:
+async def _use_aio(ref: str, *, type: str | None = None, as_file: bool | None = None, root: str | None = None) -> Any:
     """`use_wandb_artifact` for async tasks: ``await use_wandb_artifact.aio(ref, ...)``."""
     import flyte
     import flyte.io

@@ -130,9 +130,7 @@ def save_wandb_checkpoint(
             metric without a numeric value, or ``registry=`` in an offline run.
     """
     where = "save_wandb_checkpoint"
-    save = _checked_save(
-        where, path, step, name, aliases, metadata, all_ranks, keep_last, keep_best, registry
-    )
+    save = _checked_save(where, path, step, name, aliases, metadata, all_ranks, keep_last, keep_best, registry)
     if not all_ranks and not is_primary():
         return None
     run = require_run(where)

@@ -23,9 +23,7 @@ def wandb_group() -> None:
     envvar=STORE_ENV,
     help=f"Where the offline runs are kept: the run's raw-data bucket (s3://bucket). Env {STORE_ENV}.",
 )
-@click.option(
-    "--workers", "-j", default=4, show_default=True, type=click.IntRange(min=1), help="Runs at once."
-)
+@click.option("--workers", "-j", default=4, show_default=True, type=click.IntRange(min=1), help="Runs at once.")
 @click.option("--project", "-p", default=None, help="Override the W&B project of every synced run.")
 @click.option("--entity", "-e", default=None, help="Override the W&B entity of every synced run.")
 @click.option(

@@ -23,9 +23,7 @@ RUN_HOST_KEY = "_wandb_run_host"
 RUN_OFFLINE_KEY = "_wandb_run_offline"
 
 
-def explicit_settings(
-    where: str, named: Mapping[str, Any], kwargs: dict[str, Any], *, travels: bool
-) -> dict[str, Any]:
+def explicit_settings(where: str, named: Mapping[str, Any], kwargs: dict[str, Any], *, travels: bool) -> dict[str, Any]:
     """The checked settings given to ``@wandb_init`` or ``wandb_config``, None values left out.
 
     Other ``wandb.init`` arguments go under ``"kwargs"``. With ``travels`` (``wandb_config``) every

@@ -129,9 +129,7 @@ def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False, log
             obj.func = track(func, settings, is_task=True, task=obj)
         return obj
     if isinstance(obj, (staticmethod, classmethod)) or not callable(obj):
-        raise WandbConfigError(
-            f"@wandb_init decorates a Flyte task or a function, got {type(obj).__name__}: {obj!r}."
-        )
+        raise WandbConfigError(f"@wandb_init decorates a Flyte task or a function, got {type(obj).__name__}: {obj!r}.")
     _check_outermost(obj)
     return _tracker(obj, log_inputs)(_with_outputs(obj, log_outputs), settings, is_task=False)
 
@@ -197,9 +195,7 @@ def wandb_init(
     del named["_func"], named["kwargs"]
     check_decorator_argument("@wandb_init", _func)
     # Plugin options, not wandb.init arguments: taken out before the settings are validated.
-    log_outputs, log_inputs = (
-        _flag(kwargs.pop(option, False), option) for option in ("log_outputs", "log_inputs")
-    )
+    log_outputs, log_inputs = (_flag(kwargs.pop(option, False), option) for option in ("log_outputs", "log_inputs"))
     settings = explicit_settings("@wandb_init", named, kwargs, travels=False)
     if _func is not None:
         decorated: F = _decorate(_func, settings, log_outputs, log_inputs)

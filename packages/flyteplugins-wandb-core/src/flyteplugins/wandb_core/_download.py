@@ -72,9 +72,7 @@ def _fetch_error(kind: str, path: str, host: str | None, exc: BaseException) -> 
             f"Failed to fetch wandb {kind} '{path}': it was not found on {where}, or this API key "
             f"cannot read it. Check the id, entity and project. ({exc})"
         )
-    return RuntimeError(
-        f"Unexpected error fetching wandb {kind} '{path}' from {where}: {type(exc).__name__}: {exc}"
-    )
+    return RuntimeError(f"Unexpected error fetching wandb {kind} '{path}' from {where}: {type(exc).__name__}: {exc}")
 
 
 def _settings_defaults(
@@ -167,9 +165,7 @@ def download_wandb_run_dir(
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as exc:
-        raise RuntimeError(
-            f"Failed to create download directory {path!r} for run '{run_path}': {exc}"
-        ) from exc
+        raise RuntimeError(f"Failed to create download directory {path!r} for run '{run_path}': {exc}") from exc
     _check_reachable(host)
     try:
         api_run = _api(host).run(run_path)
@@ -249,11 +245,7 @@ def download_wandb_sweep_dirs(
     _check_reachable(host)
     sweep_path, runs = _sweep_runs(sweep_id, project, entity, host)
     return _fetch_sweep_runs(
-        sweep_path,
-        runs,
-        base_path or os.path.join(tempfile.gettempdir(), "wandb_runs"),
-        include_history,
-        max_workers,
+        sweep_path, runs, base_path or os.path.join(tempfile.gettempdir(), "wandb_runs"), include_history, max_workers
     )
 
 
@@ -332,9 +324,7 @@ async def download_wandb_sweep_logs(
     The directory holds one sub-directory per run id.
     """
     base = tempfile.mkdtemp(prefix=f"wandb-sweep-{sweep_id}-")
-    await asyncio.to_thread(
-        download_wandb_sweep_dirs, sweep_id, base, project=project, entity=entity, host=host
-    )
+    await asyncio.to_thread(download_wandb_sweep_dirs, sweep_id, base, project=project, entity=entity, host=host)
     return await flyte.io.Dir.from_local(base)
 
 

@@ -174,9 +174,7 @@ class FieldTable:
 
 def _job_type(where: str, name: str, value: Any) -> None:
     if len(value) > JOB_TYPE_MAX:
-        raise WandbConfigError(
-            f"{where}: {name} is {len(value)} characters long; W&B allows at most {JOB_TYPE_MAX}."
-        )
+        raise WandbConfigError(f"{where}: {name} is {len(value)} characters long; W&B allows at most {JOB_TYPE_MAX}.")
 
 
 def _seconds(where: str, name: str, value: Any) -> None:

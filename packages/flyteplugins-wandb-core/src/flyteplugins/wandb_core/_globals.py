@@ -172,9 +172,7 @@ def _offline_like_caller(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {**kwargs, "mode": "offline"}
 
 
-def _init_untracked(
-    module: types.ModuleType, original: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
+def _init_untracked(module: types.ModuleType, original: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``wandb.init`` by code outside tracked scopes: a run of its own, as without the plugin.
 
     The tracked runs are not its "previous" runs: wandb's default would return the newest of them (a

@@ -60,10 +60,7 @@ def _describe(exc: BaseException) -> str:
     errors = getattr(exc, "errors", None)
     if callable(errors):
         with contextlib.suppress(Exception):  # not pydantic after all
-            parts = [
-                f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}".strip(": ")
-                for e in errors()
-            ]
+            parts = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}".strip(": ") for e in errors()]
     text = "; ".join(parts) or " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
 
@@ -176,9 +173,7 @@ def _offline_fallback(kwargs: dict[str, Any], fields: dict[str, Any]) -> tuple[A
 def _not_tracked(plan: RunPlan, run: Any, why: str) -> ActiveRun:
     """The disabled stand-in ``run`` (or None) after tracking failed, and the one line saying so."""
     _notices.notice(f"{why}; run {plan.run_id!r} is not tracked; the task goes on.")
-    return ActiveRun(
-        run=run, run_id=plan.run_id, primary=True, plan=plan, offline=True, owner=True, untracked=True
-    )
+    return ActiveRun(run=run, run_id=plan.run_id, primary=True, plan=plan, offline=True, owner=True, untracked=True)
 
 
 def start_run(plan: RunPlan) -> ActiveRun:
@@ -238,9 +233,7 @@ def _start_run(plan: RunPlan) -> ActiveRun:
     return _opened(plan, run, kwargs, reason, sync_id)
 
 
-def _opened(
-    plan: RunPlan, run: Any, kwargs: dict[str, Any], reason: str | None, sync_id: str | None
-) -> ActiveRun:
+def _opened(plan: RunPlan, run: Any, kwargs: dict[str, Any], reason: str | None, sync_id: str | None) -> ActiveRun:
     """The open run as this scope tracks it; a run that fell back offline says where its data is."""
     offline = reason is not None or kwargs.get("mode") == "offline"
     offline = offline or bool(getattr(run, "offline", False)) or _compat.settings_offline(run)
@@ -256,9 +249,7 @@ def _opened(
     primary = plan.primary or reason is not None
     if offline and primary and folder:
         _persist.remember(folder)
-    return ActiveRun(
-        run=run, run_id=run_id, primary=primary, plan=plan, offline=offline, owner=True, sync_id=sync_id
-    )
+    return ActiveRun(run=run, run_id=run_id, primary=primary, plan=plan, offline=offline, owner=True, sync_id=sync_id)
 
 
 def finish_run(active: ActiveRun, error: BaseException | None) -> None:
@@ -317,13 +308,9 @@ def _finished_offline(active: ActiveRun, folder: str | None) -> None:
             )
             return
         # The task returns now: say so rather than let a pod exit with a run cut short unnoticed.
-        _notices.notice(
-            f"run {active.run_id!r} was not completely written to {folder} when its task returned."
-        )
+        _notices.notice(f"run {active.run_id!r} was not completely written to {folder} when its task returned.")
     if active.primary and folder:
         _persist.persist_run(str(active.run_id), folder, sync_id=active.sync_id)
         # One `wandb sync` line for all of them, once the process's last open run finishes.
         others_open = not registry.is_empty()
-        _notices.offline_run_saved(
-            str(active.run_id), folder, sync_id=active.sync_id, others_open=others_open
-        )
+        _notices.offline_run_saved(str(active.run_id), folder, sync_id=active.sync_id, others_open=others_open)

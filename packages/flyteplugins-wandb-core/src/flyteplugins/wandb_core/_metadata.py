@@ -13,14 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._validate import (
-    JOB_TYPE_MAX,
-    SECRET_HINT,
-    TAG_MAX,
-    WandbConfigError,
-    check_no_secret_values,
-    is_secret_name,
-)
+from ._validate import JOB_TYPE_MAX, SECRET_HINT, TAG_MAX, WandbConfigError, check_no_secret_values, is_secret_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._resolve import RunPlan, TaskInfo, Topology
@@ -113,13 +106,7 @@ def _owns_identity(plan: RunPlan, info: TaskInfo) -> bool:
 
 
 def apply(
-    plan: RunPlan,
-    info: TaskInfo,
-    ctx: Any,
-    *,
-    task: Any,
-    topology: Topology | None,
-    settings_key: object,
+    plan: RunPlan, info: TaskInfo, ctx: Any, *, task: Any, topology: Topology | None, settings_key: object
 ) -> None:
     """Fill ``plan.init_kwargs`` with the Flyte defaults; user values win.
 
@@ -186,9 +173,7 @@ def check_input_names(where: str, func: Callable[..., Any]) -> None:
             )
 
 
-def with_inputs(
-    tracked: Callable[..., Any], func: Callable[..., Any], settings: object
-) -> Callable[..., Any]:
+def with_inputs(tracked: Callable[..., Any], func: Callable[..., Any], settings: object) -> Callable[..., Any]:
     """Wrap ``tracked`` (the `_scope._wrap` wrapper of ``func``) so its scope sees the call's inputs."""
     signature = inspect.signature(func)
 

@@ -49,10 +49,7 @@ def offline_run_saved(run_id: str, run_dir: str, *, sync_id: str | None, others_
     A run with ``sync_id`` needs ``--id``, which names one run: its line is printed on its own at once.
     """
     if sync_id:
-        notice(
-            f"run {run_id} saved offline in {run_dir}; upload it with: "
-            f"{sync_command([run_dir], sync_id=sync_id)}"
-        )
+        notice(f"run {run_id} saved offline in {run_dir}; upload it with: {sync_command([run_dir], sync_id=sync_id)}")
         return
     with _pending_lock:
         _pending.append((run_id, run_dir))

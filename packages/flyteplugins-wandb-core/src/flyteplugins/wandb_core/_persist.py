@@ -124,9 +124,7 @@ def _brief(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def _in_thread(
-    coro_fn: Callable[[], Any], timeout: float, failure: str, after: str = "", always: bool = False
-) -> bool:
+def _in_thread(coro_fn: Callable[[], Any], timeout: float, failure: str, after: str = "", always: bool = False) -> bool:
     """Run ``coro_fn()`` for at most ``timeout`` s; on an error warn ``could not <failure>: <error><after>``
     (once per process, unless ``always``) and return False. A daemon thread with a loop of its own
     works from inside the task's event loop (an async task body) and from a signal handler alike."""
@@ -184,12 +182,7 @@ async def _put_json(data: dict[str, Any], remote: str) -> None:
 
 
 def persist_run(
-    run_id: str,
-    run_dir: str,
-    *,
-    sync_id: str | None = None,
-    online_dir: bool = False,
-    timeout: float = UPLOAD_TIMEOUT,
+    run_id: str, run_dir: str, *, sync_id: str | None = None, online_dir: bool = False, timeout: float = UPLOAD_TIMEOUT
 ) -> str | None:
     """Upload a finished offline run folder to the store; returns where it went, or None.
 
@@ -240,9 +233,7 @@ def persist_sweep(sweep_id: str, definition: dict[str, Any]) -> str | None:
     dest = f"{loc.sweeps}/{sweep_id}.json"
     failure = f"keep offline sweep {sweep_id!r} in Flyte storage ({dest})"
     after = "; its synced trials will not be grouped into a W&B sweep."
-    ok = _in_thread(
-        lambda: _put_json({"sweep_id": sweep_id, **definition}, dest), UPLOAD_TIMEOUT, failure, after
-    )
+    ok = _in_thread(lambda: _put_json({"sweep_id": sweep_id, **definition}, dest), UPLOAD_TIMEOUT, failure, after)
     return dest if ok else None
 
 

@@ -110,9 +110,7 @@ def _hold_logging(run: Any, released: threading.Event) -> None:
         run.log = held
 
 
-def preempt_open_runs(
-    timeout: float = PREEMPT_TIMEOUT, *, released: threading.Event | None = None
-) -> list[str]:
+def preempt_open_runs(timeout: float = PREEMPT_TIMEOUT, *, released: threading.Event | None = None) -> list[str]:
     """Mark every open run preempting and finish it, in parallel, within ``timeout`` seconds in total.
 
     Returns the ids of runs not confirmed finished in time (their data stays in their directory).

@@ -72,9 +72,7 @@ def check_link_args(where: str, run: Any, target: Any, aliases: Any) -> tuple[Re
         )
     import wandb
 
-    if not (
-        callable(getattr(run, "link_artifact", None)) and callable(getattr(wandb.Artifact, "link", None))
-    ):
+    if not (callable(getattr(run, "link_artifact", None)) and callable(getattr(wandb.Artifact, "link", None))):
         raise WandbConfigError(
             f"{where}: linking to the W&B Registry needs a wandb with Artifact.link (wandb >= 0.30); "
             f"this is wandb {getattr(wandb, '__version__', '?')}."
@@ -85,9 +83,7 @@ def check_link_args(where: str, run: Any, target: Any, aliases: Any) -> tuple[Re
 def link_logged(run: Any, artifact: Any, target: RegistryTarget, aliases: list[str]) -> Any:
     """Link a logged (or logging) artifact; returns the linked artifact wandb hands back."""
     linked = run.link_artifact(artifact, target.path(), aliases=aliases or None)
-    logger.info(
-        "linked artifact %s to %s (aliases %s)", getattr(artifact, "name", "?"), target.path(), aliases
-    )
+    logger.info("linked artifact %s to %s (aliases %s)", getattr(artifact, "name", "?"), target.path(), aliases)
     return linked
 
 

@@ -13,12 +13,7 @@ from typing import Any, Literal
 
 from ._fields import WANDB_FIELDS
 from ._runtime import DEFAULT_API_URL, DEFAULT_HOST, api_base_url  # DEFAULT_HOST: re-exported for links
-from ._validate import (
-    RUN_ID_MAX,
-    WandbConfigError,
-    check_no_secret_values,
-    run_id_problem,
-)
+from ._validate import RUN_ID_MAX, WandbConfigError, check_no_secret_values, run_id_problem
 
 Action = Literal["init", "reuse", "skip"]
 
@@ -112,9 +107,7 @@ def merge_settings(decorator: Mapping[str, Any], context: Mapping[str, Any]) -> 
     if isinstance(ctx_settings, Mapping) and isinstance(dec_settings, Mapping):
         merged["kwargs"] = {**merged["kwargs"], "settings": {**ctx_settings, **dec_settings}}
     # These two decide the plan: their defaults apply here, and a hand-written context is checked too.
-    deciding = {
-        name: merged.setdefault(name, WANDB_FIELDS.defaults[name]) for name in ("run_mode", "rank_scope")
-    }
+    deciding = {name: merged.setdefault(name, WANDB_FIELDS.defaults[name]) for name in ("run_mode", "rank_scope")}
     WANDB_FIELDS.check("W&B run settings", deciding)
     return merged
 
@@ -201,10 +194,7 @@ def resolve_run(
     # The key may reach a task by a path no decorator saw (a hand-written custom_context, a key
     # injected only into the pod): refuse it here too, before anything is written or sent.
     check_no_secret_values(
-        "W&B run settings from the task's context",
-        "wandb.init",
-        {**plan.init_kwargs, "settings": plan.settings},
-        env,
+        "W&B run settings from the task's context", "wandb.init", {**plan.init_kwargs, "settings": plan.settings}, env
     )
     if trial is None and not task.sweep_trial:
         _inherit_parent_project(plan.init_kwargs, task)

@@ -61,12 +61,9 @@ class Version:
 
 def check_retention(where: str, keep_last: Any, keep_best: Any) -> Retention:
     """Validate ``keep_last`` / ``keep_best`` early, naming the argument and what is allowed."""
-    if keep_last is not None and (
-        isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1
-    ):
+    if keep_last is not None and (isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1):
         raise WandbConfigError(
-            f"{where}: keep_last must be an int >= 1 (the newest checkpoint is always kept) or None, "
-            f"got {keep_last!r}."
+            f"{where}: keep_last must be an int >= 1 (the newest checkpoint is always kept) or None, got {keep_last!r}."
         )
     best: tuple[str, Goal] | None = None
     if keep_best is not None:
@@ -172,9 +169,7 @@ def prune_online(run: Any, name: str, artifact_type: str, policy: Retention, log
         api = wandb.Api(overrides={"base_url": str(run.settings.base_url), "entity": run.entity})
         listed = list(api.artifacts(artifact_type, f"{run.entity}/{run.project}/{name}"))
     except Exception as exc:
-        logger.warning(
-            "checkpoint retention: cannot list the versions of %s (%s); nothing deleted", name, exc
-        )
+        logger.warning("checkpoint retention: cannot list the versions of %s (%s); nothing deleted", name, exc)
         return []
     metric = policy.best[0] if policy.best else None
     versions = []

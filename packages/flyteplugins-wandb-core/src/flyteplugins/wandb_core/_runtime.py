@@ -66,6 +66,4 @@ def wandb_server(host: str | None) -> WandbServer:
     ``WANDB_BASE_URL``'s host, else W&B cloud's. ``WANDB_API_KEY`` is the caller's to read.
     """
     api_url = api_base_url(host)
-    return WandbServer(
-        api_url, netrc_has_entry(api_url or os.environ.get("WANDB_BASE_URL") or DEFAULT_API_URL)
-    )
+    return WandbServer(api_url, netrc_has_entry(api_url or os.environ.get("WANDB_BASE_URL") or DEFAULT_API_URL))

@@ -50,9 +50,7 @@ def _task_info(is_task: bool, enclosing: ActiveRun | None) -> tuple[TaskInfo, di
     sweep_trial = bool(os.environ.get("WANDB_SWEEP_ID"))
     if not ctx:
         enclosing_id = enclosing.run_id if enclosing else None
-        outside = TaskInfo(
-            in_task=False, is_task=is_task, enclosing_run_id=enclosing_id, sweep_trial=sweep_trial
-        )
+        outside = TaskInfo(in_task=False, is_task=is_task, enclosing_run_id=enclosing_id, sweep_trial=sweep_trial)
         return outside, {}, None
     cc = dict(ctx.custom_context or {})
     parent = cc.get(RUN_ID_KEY) or None
@@ -128,12 +126,7 @@ class _Scope:
         self.dist = ranks.handler
         # Which Flyte action made the run, and the way back to it (defaults under the user's values).
         _metadata.apply(
-            self.plan,
-            info,
-            ctx,
-            task=self.task,
-            topology=ranks.topology,
-            settings_key=self.decorator_settings,
+            self.plan, info, ctx, task=self.task, topology=ranks.topology, settings_key=self.decorator_settings
         )
         if self.is_task and self.plan.download_logs:
             # A multi-process Elastic task skips the download even where it runs as one process.
@@ -173,9 +166,7 @@ class _Scope:
             return
         if self.trial_handle is not None:
             self.trial_handle._closing(active)
-        report = active.report is not None or (
-            self.enclosing is not None and self.enclosing.report is not None
-        )
+        report = active.report is not None or (self.enclosing is not None and self.enclosing.report is not None)
         if report:
             from . import _report
 
@@ -188,9 +179,7 @@ class _Scope:
         downloads = self.plan is not None and self.plan.download_logs and active.owner
         if error is None and downloads and active.run is not None:
             if active.offline:
-                logger.warning(
-                    "download_logs=True skipped for offline run %s: nothing was uploaded.", active.run_id
-                )
+                logger.warning("download_logs=True skipped for offline run %s: nothing was uploaded.", active.run_id)
             else:
                 active.download_requested = True
 

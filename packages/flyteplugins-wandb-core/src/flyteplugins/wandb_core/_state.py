@@ -97,9 +97,7 @@ class ForwardItems(Forward):
 
 
 # The scope's run together with the Flyte task data dict it was opened in (see `_task_data`).
-_current: ContextVar[tuple[ActiveRun, Any] | None] = ContextVar(
-    "flyteplugins_wandb_current_run", default=None
-)
+_current: ContextVar[tuple[ActiveRun, Any] | None] = ContextVar("flyteplugins_wandb_current_run", default=None)
 
 # Set by a sweep launcher around one trial: wandb.init arguments (id, config, group, ...) that the next
 # tracked scope uses for its own run. The scope consumes them, so nested scopes are unaffected.

@@ -59,9 +59,7 @@ def run_wandb(
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             raise TimeoutError(f"W&B did not answer within {timeout:g} s") from None
-    if proc.returncode != 0 or (
-        answer is not None and not any(x.startswith(answer) for x in out.splitlines())
-    ):
+    if proc.returncode != 0 or (answer is not None and not any(x.startswith(answer) for x in out.splitlines())):
         tail = (err or out).strip().splitlines()[-lines:]
         raise RuntimeError(f"{what} exited {proc.returncode}: {' | '.join(tail)}")
     return subprocess.CompletedProcess(args, proc.returncode, out, err)

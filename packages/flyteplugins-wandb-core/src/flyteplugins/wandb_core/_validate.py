@@ -112,15 +112,11 @@ def find_secret(value: Any, secrets: tuple[str, ...], path: str = "") -> str | N
     return None
 
 
-def check_no_secret_values(
-    where: str, argument: str, value: Any, env: Mapping[str, str] | None = None
-) -> None:
+def check_no_secret_values(where: str, argument: str, value: Any, env: Mapping[str, str] | None = None) -> None:
     """Refuse the live W&B API key anywhere in ``value``; the error names where, never the key."""
     found = find_secret(value, live_secrets(env), argument)
     if found is not None:
-        raise WandbConfigError(
-            f"{where}: {found} contains the W&B API key (the value of WANDB_API_KEY). {SECRET_HINT}"
-        )
+        raise WandbConfigError(f"{where}: {found} contains the W&B API key (the value of WANDB_API_KEY). {SECRET_HINT}")
 
 
 def check_choice(argument: str, value: Any, allowed: Iterable[str]) -> None:
@@ -164,9 +160,7 @@ def check_wandb_name(where: str, argument: str, value: Any) -> None:
     if not value.strip():
         raise WandbConfigError(f"{where}: {argument} must not be empty or only whitespace, got {value!r}.")
     if len(value) > NAME_MAX:
-        raise WandbConfigError(
-            f"{where}: {argument} is {len(value)} characters long; W&B allows at most {NAME_MAX}."
-        )
+        raise WandbConfigError(f"{where}: {argument} is {len(value)} characters long; W&B allows at most {NAME_MAX}.")
     bad = sorted({c for c in value if c in NAME_RESERVED})
     if bad:
         raise WandbConfigError(
@@ -243,11 +237,7 @@ def normalize_settings(where: str, value: Any) -> dict[str, Any] | None:
 
 def _is_wandb_settings(value: Any) -> bool:
     cls = type(value)
-    return (
-        cls.__name__ == "Settings"
-        and cls.__module__.split(".")[0] == "wandb"
-        and hasattr(value, "model_fields_set")
-    )
+    return cls.__name__ == "Settings" and cls.__module__.split(".")[0] == "wandb" and hasattr(value, "model_fields_set")
 
 
 def _fields_set(settings: Any) -> dict[str, Any]:

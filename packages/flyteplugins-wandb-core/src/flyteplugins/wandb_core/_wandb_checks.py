@@ -80,9 +80,7 @@ def setting_fits(kind: str, value: Any) -> bool:
             return False
         return all(item is not None and setting_fits(kind[:-1], item) for item in value)
     if kind == "strmap":
-        return isinstance(value, Mapping) and all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-        )
+        return isinstance(value, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
     return True
 
 
@@ -134,9 +132,7 @@ def check_settings(where: str, settings: Mapping[str, Any]) -> None:
     check_resume(where, "settings['resume']", settings.get("resume"))
     mode = settings.get("mode")
     if mode is not None and mode not in (*WANDB_MODES, "dryrun", "run"):
-        raise WandbConfigError(
-            f"{where}: settings['mode']={mode!r} is not valid; allowed values: {WANDB_MODES}."
-        )
+        raise WandbConfigError(f"{where}: settings['mode']={mode!r} is not valid; allowed values: {WANDB_MODES}.")
     check_url(where, "settings['base_url']", settings.get("base_url"))
 
 

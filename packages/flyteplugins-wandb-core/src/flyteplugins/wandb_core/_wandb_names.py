@@ -130,10 +130,7 @@ def recorded(release: str) -> WandbNames | None:
         return None
     init = frozenset(name for name, ok in (_has(w, line) for w in INIT_KWARGS_TABLE) if ok)
     settings = {
-        name: kind
-        for kind, words in SETTINGS_TABLE.items()
-        for name, ok in (_has(w, line) for w in words)
-        if ok
+        name: kind for kind, words in SETTINGS_TABLE.items() for name, ok in (_has(w, line) for w in words) if ok
     }
     return WandbNames(release, init, settings)
 

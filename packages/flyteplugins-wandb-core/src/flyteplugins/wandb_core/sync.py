@@ -203,9 +203,7 @@ def list_stored_runs(run_name: str, *, store: str | None = None) -> list[StoredR
     # A run folder holds a transaction log (run-<id>.wandb).
     logs = {tuple(p[:3]) for p in parts if len(p) >= 4 and p[-1].endswith(".wandb")}
     found = [
-        _stored_run(fs, prefix, files, *where)
-        for where in folders
-        if where[2].endswith(".wandb") or where in logs
+        _stored_run(fs, prefix, files, *where) for where in folders if where[2].endswith(".wandb") or where in logs
     ]
     # Attempts in order, and within an attempt by the folder's start time (in its name).
     return sorted(found, key=lambda r: (r.attempt, r.folder.split("-", 2)[-1], r.action))
@@ -243,9 +241,7 @@ def _publish_sweep(sweep: StoredSweep, trials: list[StoredRun], target: _Target)
     payload = {
         "config": {k: v for k, v in dict(spec.get("config") or {}).items() if k in SWEEP_CONFIG_KEYS},
         # Where the trials were synced to: the override, else the sweep's project, else the trials'.
-        "project": target.project
-        or spec.get("project")
-        or next((r.project for r in trials if r.project), None),
+        "project": target.project or spec.get("project") or next((r.project for r in trials if r.project), None),
         "entity": target.entity or spec.get("entity") or None,
         "prior_runs": sorted({r.target_id for r in trials}),
     }
@@ -268,9 +264,7 @@ def _publish_sweeps(run_name: str, store: str | None, report: SyncReport, target
             report.failed[sweep.uri] = f"{type(exc).__name__}: {exc}"
 
 
-def _sync_one(
-    run: StoredRun, first_part: bool, target: _Target, retry: StoredRun | None, floor: int | None
-) -> None:
+def _sync_one(run: StoredRun, first_part: bool, target: _Target, retry: StoredRun | None, floor: int | None) -> None:
     """Upload one stored folder. ``retry``: the same action's next attempt kept, if any; ``floor``: the
     last step an earlier sync uploaded from that action's earlier attempts, if known."""
     import flyte.storage as storage
@@ -296,11 +290,7 @@ def _sync_one(
         )  # fmt: skip
         cmd = [sys.executable, "-m", "wandb", "sync", "--include-synced"]
         cmd += ["--include-online"] if run.online else []
-        for flag, value in (
-            ("--id", run.sync_id),
-            ("--project", target.project),
-            ("--entity", target.entity),
-        ):
+        for flag, value in (("--id", run.sync_id), ("--project", target.project), ("--entity", target.entity)):
             cmd += [flag, value] if value else []
         # Not silent: with WANDB_SILENT a refused upload prints nothing at all (see below).
         env = {**os.environ, "WANDB_SILENT": "false"}
@@ -313,9 +303,7 @@ def _sync_one(
         ):
             raise RuntimeError(f"wandb sync reported: {errors[-1][len(_WANDB_ERROR) :].strip()}")
         # The last step uploaded: where a later part of the run, synced by a later sync, may go on.
-        steps = [
-            s for s in (row.get("_step") for row in read_offline_run(local).history) if isinstance(s, int)
-        ]
+        steps = [s for s in (row.get("_step") for row in read_offline_run(local).history) if isinstance(s, int)]
         marker = {"last_step": max(steps)} if steps else {}
         _fs(run.uri).pipe_file(f"{run.uri}{SYNCED_SUFFIX}", json.dumps(marker).encode())
 
@@ -440,8 +428,7 @@ def _nothing_kept(run_name: str, root: str) -> None:
         f"the Flyte run's raw data (--store, or {STORE_ENV})?"
     )
     raise ValueError(
-        f"run_name: no offline runs of the Flyte run {run_name!r} are kept in "
-        f"{run_prefix(root, run_name)}/. {hint}"
+        f"run_name: no offline runs of the Flyte run {run_name!r} are kept in {run_prefix(root, run_name)}/. {hint}"
     )
 
 
@@ -478,8 +465,7 @@ def _sync_parts(
 
 
 sync_env = flyte.TaskEnvironment(
-    name="wandb-offline-sync",
-    secrets=[flyte.Secret(key="wandb_api_key", as_env_var="WANDB_API_KEY")],
+    name="wandb-offline-sync", secrets=[flyte.Secret(key="wandb_api_key", as_env_var="WANDB_API_KEY")]
 )
 
 

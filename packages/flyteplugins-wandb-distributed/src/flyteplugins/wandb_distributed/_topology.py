@@ -25,8 +25,7 @@ def _int(env: Mapping[str, str], name: str, default: int | None = None) -> int:
         return int(raw)
     except ValueError:
         raise WandbConfigError(
-            f"environment variable {name}={raw!r} is not an integer; torchrun sets {', '.join(ENV_VARS)} "
-            "to integers."
+            f"environment variable {name}={raw!r} is not an integer; torchrun sets {', '.join(ENV_VARS)} to integers."
         ) from None
 
 
@@ -48,9 +47,7 @@ def detect_topology(env: Mapping[str, str]) -> Topology | None:
     if not 0 <= rank < world_size:
         raise WandbConfigError(f"RANK={rank} is outside 0..WORLD_SIZE-1 (WORLD_SIZE={world_size}).")
     if not 1 <= local_world_size <= world_size:
-        raise WandbConfigError(
-            f"LOCAL_WORLD_SIZE={local_world_size} must be between 1 and WORLD_SIZE={world_size}."
-        )
+        raise WandbConfigError(f"LOCAL_WORLD_SIZE={local_world_size} must be between 1 and WORLD_SIZE={world_size}.")
     if not 0 <= local_rank < local_world_size:
         raise WandbConfigError(
             f"LOCAL_RANK={local_rank} is outside 0..LOCAL_WORLD_SIZE-1 (LOCAL_WORLD_SIZE={local_world_size})."

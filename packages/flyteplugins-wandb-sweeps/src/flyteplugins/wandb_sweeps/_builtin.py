@@ -13,12 +13,7 @@ from . import _space
 class BuiltinSearch:
     """W&B's ``grid`` (each combination once, skipping any a prior launch ran; then None) and ``random``."""
 
-    def __init__(
-        self,
-        config: Mapping[str, Any],
-        prior: Sequence[_space.Run] = (),
-        seed: int | None = None,
-    ) -> None:
+    def __init__(self, config: Mapping[str, Any], prior: Sequence[_space.Run] = (), seed: int | None = None) -> None:
         self.method = config["method"]
         self._params = _space.space(config["parameters"])
         self._rng = random.Random(seed)

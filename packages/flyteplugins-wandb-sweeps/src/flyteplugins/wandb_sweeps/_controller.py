@@ -180,9 +180,7 @@ async def _online_slot(plan: Plan, slot: int, server_factory: Callable[..., Any]
     # A trial is claimed from the budget *before* asking the server for one: a run command the
     # server hands out is then always run (the server does not re-issue lost commands).
     while launch.claim():
-        command = await _blocking(
-            plan, next_command, server, pending, plan.poll_interval, plan.idle_timeout, label
-        )
+        command = await _blocking(plan, next_command, server, pending, plan.poll_interval, plan.idle_timeout, label)
         if command is None:
             launch.release()
             return

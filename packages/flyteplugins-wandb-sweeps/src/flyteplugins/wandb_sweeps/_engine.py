@@ -27,9 +27,7 @@ def validate_sweep_config(config: Mapping[str, Any]) -> dict[str, Any]:
     from ._validate import DEFAULT_GOAL, validate_sweep_definition
 
     if config.get("early_terminate") and not (config.get("metric") or {}).get("name"):
-        raise WandbConfigError(
-            "early_terminate needs a metric, e.g. metric={'name': 'loss', 'goal': 'minimize'}."
-        )
+        raise WandbConfigError("early_terminate needs a metric, e.g. metric={'name': 'loss', 'goal': 'minimize'}.")
     validate_sweep_definition("the sweep definition", config, complete=True)
     filled = copy.deepcopy(dict(config))
     if filled.get("metric"):
@@ -107,9 +105,7 @@ def make_searches(
         return search, search if stops else None
     from ._builtin import BuiltinSearch
 
-    stopper = (
-        OptunaSearch(config, OptunaEngine(), prior, sample=False) if config.get("early_terminate") else None
-    )
+    stopper = OptunaSearch(config, OptunaEngine(), prior, sample=False) if config.get("early_terminate") else None
     return BuiltinSearch(config, prior, seed), stopper
 
 
@@ -171,9 +167,7 @@ class OfflineController:
         self._exhausted = False
         # Suggestions are reproducible for a sweep id and its history (with one agent): the default
         # samplers are seeded from both, so a re-run of a finished sweep suggests the same trials.
-        seed = int.from_bytes(
-            hashlib.sha256(f"{self.sweep_id}:{self.first_index}".encode()).digest()[:4], "big"
-        )
+        seed = int.from_bytes(hashlib.sha256(f"{self.sweep_id}:{self.first_index}".encode()).digest()[:4], "big")
         self._search, self._stopper = make_searches(self.config, self.engine, list(self.prior or []), seed)
         self.metric_name: str | None = (self.config.get("metric") or {}).get("name")
         self.early_terminate = self._stopper is not None

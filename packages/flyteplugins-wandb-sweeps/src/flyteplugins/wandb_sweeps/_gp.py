@@ -52,9 +52,7 @@ def _optimizer(starts: list[Any]) -> Callable[..., tuple[Any, float]]:
         from scipy.optimize import minimize
 
         found = [
-            minimize(
-                objective, np.clip(s, bounds[:, 0], bounds[:, 1]), method="L-BFGS-B", jac=True, bounds=bounds
-            )
+            minimize(objective, np.clip(s, bounds[:, 0], bounds[:, 1]), method="L-BFGS-B", jac=True, bounds=bounds)
             for s in {tuple(s): s for s in starts}.values()  # the first fit has one start
         ]
         best = min(found, key=lambda f: f.fun)
@@ -86,9 +84,7 @@ class GaussianProcessSampler(optuna.samplers.BaseSampler):
         self._rng = np.random.default_rng()
         self._independent.reseed_rng()
 
-    def infer_relative_search_space(
-        self, study: optuna.Study, trial: FrozenTrial
-    ) -> dict[str, BaseDistribution]:
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return {
             name: d
             for name, d in self._space.calculate(study).items()

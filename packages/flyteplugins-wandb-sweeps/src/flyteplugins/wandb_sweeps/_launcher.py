@@ -31,9 +31,7 @@ R = TypeVar("R")
 
 def _check_arguments(objective: Callable[..., Any], count: int, agents: int) -> None:
     if isinstance(agents, bool) or not isinstance(agents, int) or agents < 1:
-        raise WandbConfigError(
-            f"run_sweep_agents: agents must be an integer from 1 to {MAX_AGENTS}, got {agents!r}."
-        )
+        raise WandbConfigError(f"run_sweep_agents: agents must be an integer from 1 to {MAX_AGENTS}, got {agents!r}.")
     if agents > MAX_AGENTS:
         raise WandbConfigError(
             f"run_sweep_agents: agents={agents} exceeds the cap of {MAX_AGENTS} agents per sweep launch "
@@ -94,11 +92,7 @@ def _sweep_for(objective: Callable[..., Any], engine: Any, in_process: bool) -> 
             "needs the sweep that @wandb_sweep creates. Decorate the calling task with @wandb_sweep "
             "(above @env.task)."
         )
-    if (
-        not in_process
-        and not isinstance(objective, flyte.TaskTemplate)
-        and "<locals>" in objective.__qualname__
-    ):
+    if not in_process and not isinstance(objective, flyte.TaskTemplate) and "<locals>" in objective.__qualname__:
         raise WandbConfigError(
             f"run_sweep_agents: trials in other pods import the objective by name, but "
             f"{objective.__qualname__!r} is defined inside a function; define it at module level."
@@ -112,9 +106,7 @@ def _sweep_for(objective: Callable[..., Any], engine: Any, in_process: bool) -> 
     return state
 
 
-async def _start(
-    state: SweepState, count: int, engine: Any
-) -> tuple[OfflineController | None, list[TrialResult]]:
+async def _start(state: SweepState, count: int, engine: Any) -> tuple[OfflineController | None, list[TrialResult]]:
     """The offline controller (None online) and the trials that ended before this launch (a retried or
     re-run sweep task): not run again, but part of the result. ``count`` is the sweep's total."""
     if state.mode == "online":
@@ -308,9 +300,7 @@ class _Blocking(Generic[P, R]):
         except RuntimeError:
             pass
         else:
-            raise RuntimeError(
-                f"{self._name}(...) blocks, and this is async code: use `await {self._name}.aio(...)`."
-            )
+            raise RuntimeError(f"{self._name}(...) blocks, and this is async code: use `await {self._name}.aio(...)`.")
         return asyncio.run(self.aio(*args, **kwargs))
 
 

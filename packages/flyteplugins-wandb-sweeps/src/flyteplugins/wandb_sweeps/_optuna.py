@@ -70,12 +70,8 @@ class OptunaEngine:
                 else f"{type(value).__name__} {value!r}"
             )
             raise WandbConfigError(f"OptunaEngine: {name} must be an optuna.{kind} instance, got {got}.")
-        if self.seed is not None and (
-            isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral)
-        ):
-            raise WandbConfigError(
-                f"OptunaEngine: seed must be an int, got {type(self.seed).__name__} {self.seed!r}."
-            )
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral)):
+            raise WandbConfigError(f"OptunaEngine: seed must be an int, got {type(self.seed).__name__} {self.seed!r}.")
         if self.metrics is None:
             return
         if not isinstance(self.metrics, Mapping) or not self.metrics:
@@ -86,8 +82,7 @@ class OptunaEngine:
         for name, goal in self.metrics.items():
             if goal not in GOALS:
                 raise WandbConfigError(
-                    f"OptunaEngine: metrics[{name!r}]={goal!r}; allowed values: "
-                    f"{', '.join(map(repr, GOALS))}."
+                    f"OptunaEngine: metrics[{name!r}]={goal!r}; allowed values: {', '.join(map(repr, GOALS))}."
                 )
 
     def objectives(self, config: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -141,24 +136,18 @@ def _axis(param: _space.Param) -> _Axis:
             lambda v: keys.index(_space.key(v)),
         )
     if kind == "int_uniform":
-        return _Axis(
-            dists.IntDistribution(s["min"], s["max"]), int, lambda v: int(_inside(s["min"], s["max"], v))
-        )
+        return _Axis(dists.IntDistribution(s["min"], s["max"]), int, lambda v: int(_inside(s["min"], s["max"], v)))
     lo, hi = float(s["min"]) if "min" in s else 0.0, float(s["max"]) if "max" in s else 1.0
     if kind in ("uniform", "q_uniform"):
         return _Axis(dists.FloatDistribution(lo, hi), done, lambda v: _inside(lo, hi, float(v)))
     if kind in ("log_uniform", "q_log_uniform"):  # min/max are natural logs
         return _Axis(
-            dists.FloatDistribution(lo, hi),
-            lambda x: done(math.exp(x)),
-            lambda v: _inside(lo, hi, math.log(v)),
+            dists.FloatDistribution(lo, hi), lambda x: done(math.exp(x)), lambda v: _inside(lo, hi, math.log(v))
         )
     if kind in ("log_uniform_values", "q_log_uniform_values", "inv_log_uniform_values"):
         return _Axis(dists.FloatDistribution(lo, hi, log=True), done, lambda v: _inside(lo, hi, float(v)))
     if kind == "inv_log_uniform":  # exp(-X), X uniform on [min, max]
-        return _Axis(
-            dists.FloatDistribution(lo, hi), lambda x: math.exp(-x), lambda v: _inside(lo, hi, -math.log(v))
-        )
+        return _Axis(dists.FloatDistribution(lo, hi), lambda x: math.exp(-x), lambda v: _inside(lo, hi, -math.log(v)))
     if kind.endswith("normal"):
         normal = NormalDist(s["mu"], s["sigma"])
         log = kind.endswith("log_normal")
@@ -174,10 +163,8 @@ def _axis(param: _space.Param) -> _Axis:
 def _hyperband(optuna: Any, stop: Mapping[str, Any]) -> Any:
     """W&B's ``hyperband`` (one bracket of asynchronous successive halving) as Optuna's pruner."""
     eta = max(2, round(stop.get("eta", 3)))
-    if "min_iter" in stop:
-        min_iter = stop["min_iter"]
-    else:  # W&B: s bands below max_iter
-        min_iter = max(1, int(stop["max_iter"] / eta ** stop.get("s", 1)))
+    # Without min_iter, W&B starts s bands below max_iter.
+    min_iter = stop["min_iter"] if "min_iter" in stop else max(1, int(stop["max_iter"] / eta ** stop.get("s", 1)))
     return optuna.pruners.SuccessiveHalvingPruner(min_resource=min_iter, reduction_factor=eta)
 
 
@@ -202,9 +189,7 @@ class OptunaSearch:
         self._axes: dict[tuple[str, ...], _Axis] = {}
         if self.sample:
             self._axes = {path: _axis(p) for path, p in _space.space(self.config["parameters"])}
-        self._dists = {
-            ".".join(p): a.distribution for p, a in self._axes.items() if a.distribution is not None
-        }
+        self._dists = {".".join(p): a.distribution for p, a in self._axes.items() if a.distribution is not None}
         pruner = self.engine.pruner
         if pruner is None:
             stop = self.config.get("early_terminate")
@@ -233,9 +218,7 @@ class OptunaSearch:
         if flat is None:
             return
         try:
-            latent = {
-                ".".join(p): a.encode(flat[p]) for p, a in self._axes.items() if a.distribution is not None
-            }
+            latent = {".".join(p): a.encode(flat[p]) for p, a in self._axes.items() if a.distribution is not None}
         except (ValueError, TypeError, OverflowError):
             return  # from an earlier definition of this sweep: outside today's space
         trial = self._optuna.trial.create_trial(params=latent, distributions=self._dists, values=values)

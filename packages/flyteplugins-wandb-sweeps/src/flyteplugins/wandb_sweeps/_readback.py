@@ -45,12 +45,7 @@ def _params(state: SweepState, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _resumed_trial(
-    state: SweepState,
-    run_id: str,
-    params: dict[str, Any],
-    trial_state: str,
-    summary: dict[str, Any],
-    **kw: Any,
+    state: SweepState, run_id: str, params: dict[str, Any], trial_state: str, summary: dict[str, Any], **kw: Any
 ) -> TrialResult:
     from ._trial import make_result  # the one constructor of trial records (metric checks included)
 
@@ -138,9 +133,7 @@ def _path(state: SweepState, name: str) -> str:
     return "/".join(p for p in (state.entity, state.project, name) if p)
 
 
-def summary_from_elsewhere(
-    state: SweepState, run_id: str, out: Any, metric_name: str | None
-) -> dict[str, Any]:
+def summary_from_elsewhere(state: SweepState, run_id: str, out: Any, metric_name: str | None) -> dict[str, Any]:
     """The summary of a trial task whose run this process did not see (it ran in another pod).
 
     What the task returned wins (a number is the metric, a dict the summary values); else the run

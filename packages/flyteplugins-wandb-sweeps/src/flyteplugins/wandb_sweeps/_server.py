@@ -80,12 +80,7 @@ class TrialHeartbeat(threading.Thread):
     """Keeps the server informed while a trial runs and relays its commands."""
 
     def __init__(
-        self,
-        server: Any,
-        run_id: str,
-        interval: float,
-        stop: threading.Event,
-        pending: deque[dict[str, Any]],
+        self, server: Any, run_id: str, interval: float, stop: threading.Event, pending: deque[dict[str, Any]]
     ) -> None:
         super().__init__(name=f"wandb-sweep-heartbeat-{run_id}", daemon=True)
         self.server, self.run_id, self.interval = server, run_id, interval

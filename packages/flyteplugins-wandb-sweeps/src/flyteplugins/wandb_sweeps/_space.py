@@ -134,14 +134,10 @@ def parse(spec: Any) -> Param:
 
 def is_group(spec: Any) -> bool:
     """``{"parameters": {...}}``: a nested group, not a leaf."""
-    return (
-        isinstance(spec, Mapping) and set(spec) == {"parameters"} and isinstance(spec["parameters"], Mapping)
-    )
+    return isinstance(spec, Mapping) and set(spec) == {"parameters"} and isinstance(spec["parameters"], Mapping)
 
 
-def leaves(
-    parameters: Mapping[str, Any], prefix: tuple[str, ...] = ()
-) -> Iterator[tuple[tuple[str, ...], Any]]:
+def leaves(parameters: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
     """Every leaf spec (unchecked) with its path; raises `ParameterError` for an empty group."""
     for name, spec in parameters.items():
         path = (*prefix, str(name))

@@ -42,9 +42,7 @@ class SweepState:
     def context_keys(self) -> dict[str, str]:
         # The effective definition (context + decorator) goes to children that reuse the sweep.
         config = dict(self.config)
-        values: dict[str, Any] = {
-            k: config.pop(k) for k in ("name", "method", "metric", "parameters") if k in config
-        }
+        values: dict[str, Any] = {k: config.pop(k) for k in ("name", "method", "metric", "parameters") if k in config}
         values.update(project=self.project, entity=self.entity, kwargs=config or None)
         keys = SWEEP_FIELDS.encode(values)
         keys.update({SWEEP_ID_KEY: self.sweep_id, SWEEP_MODE_KEY: self.mode})

@@ -160,8 +160,7 @@ def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None) 
     if not config.get("method") or not config.get("parameters"):
         missing = " and ".join(k for k in ("method", "parameters") if not config.get(k))
         raise WandbConfigError(
-            f"@wandb_sweep task {ctx.action.name!r} has no sweep configuration ({missing} missing). "
-            f"{NO_CONFIG_HINT}"
+            f"@wandb_sweep task {ctx.action.name!r} has no sweep configuration ({missing} missing). {NO_CONFIG_HINT}"
         )
     config.setdefault("name", f"{ctx.action.run_name}-{ctx.action.name}")
     state = _state(values, decorator_mode, {}, sweep_id="", config=config, owner_action=ctx.action.name)
@@ -240,9 +239,7 @@ async def finish_sweep(state: SweepState) -> None:
     await collect_sweep_logs(state)
 
 
-def _wrap(
-    func: Callable[..., Any], values: dict[str, Any], mode: str | None, task: Any = None
-) -> Callable[..., Any]:
+def _wrap(func: Callable[..., Any], values: dict[str, Any], mode: str | None, task: Any = None) -> Callable[..., Any]:
     def open_for_task() -> SweepState:
         state = open_sweep(values, mode)
         state.report = bool(getattr(task, "report", False))

@@ -77,17 +77,13 @@ def _top_level_problems(config: Mapping[str, Any]) -> list[str]:
     metric = config.get("metric")
     if metric is not None:
         if not isinstance(metric, Mapping):
-            problems.append(
-                f"metric: {metric!r} is not a mapping like {{'name': 'loss', 'goal': 'minimize'}}"
-            )
+            problems.append(f"metric: {metric!r} is not a mapping like {{'name': 'loss', 'goal': 'minimize'}}")
         else:
             problems += [f"metric: unknown key {k!r}" for k in metric if k not in _METRIC_KEYS]
             if not isinstance(metric.get("name"), str) or not metric.get("name"):
                 problems.append("metric: 'name' is required (the logged key to optimise)")
             if metric.get("goal", DEFAULT_GOAL) not in GOALS:
-                problems.append(
-                    f"metric.goal: {metric['goal']!r} is not one of {', '.join(map(repr, GOALS))}"
-                )
+                problems.append(f"metric.goal: {metric['goal']!r} is not one of {', '.join(map(repr, GOALS))}")
     stop = config.get("early_terminate")
     if stop is not None:
         problems += _hyperband_problems(stop)

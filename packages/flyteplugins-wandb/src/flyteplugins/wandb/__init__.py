@@ -10,9 +10,7 @@ import types as _types
 import typing as _typing
 
 import flyteplugins.wandb_core as _core
-from flyteplugins.wandb_core import (
-    OPTIONAL_NAMES as _OPTIONAL_NAMES,
-)
+from flyteplugins.wandb_core import OPTIONAL_NAMES as _OPTIONAL_NAMES
 from flyteplugins.wandb_core import (
     MissingExtraError,
     RankScope,
@@ -71,9 +69,7 @@ if sorted(__all__) != sorted(_core.__all__):  # pragma: no cover - a release wit
     raise ImportError("flyteplugins-wandb and flyteplugins-wandb-core are at different versions")
 # As in 2.12, whose `import *` gave `wandb_sweep` and `get_distributed_info` too: an installed extra's
 # names join (`find_spec` only looks the package up; `import *` then loads it through __getattr__).
-__all__ += [
-    name for name, (module, _) in _OPTIONAL_NAMES.items() if _importlib_util.find_spec(module) is not None
-]
+__all__ += [name for name, (module, _) in _OPTIONAL_NAMES.items() if _importlib_util.find_spec(module) is not None]
 
 
 # 2.12's module attributes its users' tests patch (`flyteplugins.wandb.wandb.Api`): the real modules,
@@ -95,7 +91,5 @@ def __getattr__(name: str) -> _typing.Any:
 
 def __dir__() -> list[str]:
     # The public API, optional names included, and whichever public submodules are imported (`testing`).
-    submodules = [
-        n for n, v in globals().items() if not n.startswith("_") and isinstance(v, _types.ModuleType)
-    ]
+    submodules = [n for n, v in globals().items() if not n.startswith("_") and isinstance(v, _types.ModuleType)]
     return sorted({*__all__, *_OPTIONAL_NAMES, *submodules})

@@ -202,12 +202,7 @@ def render_runs(views: Sequence[RunView]) -> str:
 
 
 def render_sweep(
-    trials: Sequence[Any],
-    metric: str | None,
-    *,
-    maximize: bool,
-    charts: bool | None = None,
-    **heading: str | None,
+    trials: Sequence[Any], metric: str | None, *, maximize: bool, charts: bool | None = None, **heading: str | None
 ) -> str:
     """HTML of a sweep: a table of trials with the best one marked, and charts of the metric.
 
@@ -262,8 +257,7 @@ def _trials_table(records: Sequence[TrialRecord], metric: str, maximize: bool, b
     for i, t in enumerate(records):
         is_best = i == best
         cells = "".join(
-            f'<td class="{_num(t.params.get(p))}">{esc(fmt(t.params[p])) if p in t.params else ""}</td>'
-            for p in shown
+            f'<td class="{_num(t.params.get(p))}">{esc(fmt(t.params[p])) if p in t.params else ""}</td>' for p in shown
         )
         cls, badge = (' class="fwb-best"', ' <span class="fwb-badge">★ best</span>') if is_best else ("", "")
         value = fmt(t.metric) if t.metric is not None else "—"
@@ -284,9 +278,7 @@ def _sweep_charts(records: Sequence[TrialRecord], metric: str, maximize: bool, b
     figures = []
     per_trial = [(float(i), t.metric) for i, t in enumerate(records, start=1) if t.metric is not None]
     if per_trial:
-        markers = (
-            [Marker((best + 1.0, records[best].metric or 0.0), "best trial")] if best is not None else []
-        )
+        markers = [Marker((best + 1.0, records[best].metric or 0.0), "best trial")] if best is not None else []
         lines = [
             Line(per_trial, label=f"{metric} per trial", style="o", width=0),
             Line(best_so_far(records, maximize), label="best so far", color="#ff7f0e", width=1.6, zorder=3),
@@ -299,13 +291,7 @@ def _sweep_charts(records: Sequence[TrialRecord], metric: str, maximize: bool, b
     with_history = [(i, t) for i, t in enumerate(records) if t.history]
     if with_history:
         lines = [
-            Line(
-                t.history or [],
-                label=f"best: {t.name or t.run_id}",
-                color=_charts.BEST_COLOR,
-                width=2.2,
-                zorder=4,
-            )
+            Line(t.history or [], label=f"best: {t.name or t.run_id}", color=_charts.BEST_COLOR, width=2.2, zorder=4)
             if i == best
             else Line(t.history or [], color=_charts.color(i), width=0.9, alpha=0.55)
             for i, t in with_history

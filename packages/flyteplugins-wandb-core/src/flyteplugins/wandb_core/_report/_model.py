@@ -123,9 +123,7 @@ class TrialRecord:
         history = get("history")
         points: list[Point] | None = None
         if history is not None:
-            pairs = (
-                p if isinstance(p, (tuple, list)) and len(p) == 2 else (i, p) for i, p in enumerate(history)
-            )
+            pairs = (p if isinstance(p, (tuple, list)) and len(p) == 2 else (i, p) for i, p in enumerate(history))
             finite_pairs = ((finite(x), finite(y)) for x, y in pairs)
             points = [(x, y) for x, y in finite_pairs if x is not None and y is not None]
         state = get("state", "status")
