@@ -37,8 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stats import spread
 
 from flyteplugins.wandb_sweeps import OptunaEngine
-from flyteplugins.wandb_sweeps._builtin import BuiltinSearch
-from flyteplugins.wandb_sweeps._engine import validate_sweep_config
+from flyteplugins.wandb_sweeps._engine import BuiltinSearch, validate_sweep_config
 from flyteplugins.wandb_sweeps._optuna import OptunaSearch
 
 
@@ -85,7 +84,7 @@ def _config(parameters: dict[str, Any], method: str) -> dict[str, Any]:
 
 def _wandb_engine() -> Any:
     try:
-        from flyteplugins.wandb_sweeps._wandb_engine import WandbSearch, sweeps_module
+        from flyteplugins.wandb_sweeps._engine import WandbSearch, sweeps_module
 
         sweeps_module()
     except Exception:

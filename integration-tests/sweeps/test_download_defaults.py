@@ -12,7 +12,7 @@ import flyte
 import pytest
 
 from flyteplugins.wandb_core._download import _resolve_sweep
-from flyteplugins.wandb_sweeps._state import SweepState
+from flyteplugins.wandb_sweeps._config import SweepState
 from flyteplugins.wandb_sweeps._sweep import sweep_scope
 
 pytestmark = pytest.mark.integration

@@ -10,11 +10,11 @@ from typing import ClassVar
 import pytest
 
 from flyteplugins.wandb_sweeps import _controller
+from flyteplugins.wandb_sweeps._agent import Launch
+from flyteplugins.wandb_sweeps._config import SweepState
 from flyteplugins.wandb_sweeps._controller import Plan
 from flyteplugins.wandb_sweeps._results import Progress, TrialResult
 from flyteplugins.wandb_sweeps._server import TrialHeartbeat
-from flyteplugins.wandb_sweeps._state import SweepState
-from flyteplugins.wandb_sweeps._trial import Launch
 
 
 class FakeServer:

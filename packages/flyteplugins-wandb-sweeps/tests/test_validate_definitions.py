@@ -14,7 +14,7 @@ import pytest
 from flyteplugins.wandb_core import WandbConfigError, wandb_init
 from flyteplugins.wandb_sweeps import run_sweep_agents, wandb_sweep, wandb_sweep_config
 from flyteplugins.wandb_sweeps._engine import validate_sweep_config
-from flyteplugins.wandb_sweeps._validate import distributions
+from flyteplugins.wandb_sweeps._space import distributions
 
 env = flyte.TaskEnvironment(name="sweep-validate")
 GRID = {"x": {"values": [1, 2]}}

@@ -6,14 +6,12 @@ Installed by ``pip install 'flyteplugins-wandb[sweeps]'``; every name is also im
 
 from __future__ import annotations
 
-from ._agent import sweep_agent_env, wandb_sweep_agent
-from ._config import WandbSweepConfig, get_wandb_sweep_context, wandb_sweep_config
+from ._agent import TrialStopped, sweep_agent_env, wandb_sweep_agent
+from ._config import WandbSweep, WandbSweepConfig, get_wandb_sweep_context, wandb_sweep_config
 from ._launcher import run_sweep_agents
-from ._link import WandbSweep
 from ._optuna import OptunaEngine
 from ._results import SweepResult, TrialResult
 from ._sweep import get_wandb_sweep_id, wandb_sweep
-from ._trial import TrialStopped
 
 __all__ = [
     "OptunaEngine",

@@ -1,4 +1,4 @@
-"""The built-in trial task: runs a ``@wandb_init`` objective function as one Flyte action per trial.
+"""One trial: the objective run inside core's ``trial_scope``, and the built-in task that runs it as a Flyte action.
 
 In Flyte local mode the action finds its launch in this process (early termination, stop commands);
 in other pods it imports the objective by its module path and, offline, uploads its run directory.
@@ -7,24 +7,149 @@ in other pods it imports the objective by its module path and, offline, uploads 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import json
+import os
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import flyte
+from flyte.io import Dir
 
 from flyteplugins.wandb_core import Wandb
 from flyteplugins.wandb_core.ext import trial_scope
 
-from ._link import WandbSweep
-from ._results import TrialResult
-from ._trial import LAUNCHES, Launch, TrialStopped, handle_result, load_objective, trial_overrides, watch
+from ._config import WandbSweep
+from ._engine import OfflineController
+from ._results import Progress, TrialResult
+from ._space import finite_number
 
-__all__ = ["AgentSpec", "Launch", "TrialStopped", "run_agent", "sweep_agent_env", "wandb_sweep_agent"]
+
+class TrialStopped(Exception):
+    """Raised from ``run.log`` inside a trial that the sweep stopped (early termination)."""
+
+
+@dataclass
+class Launch:
+    """In-process state of one ``run_sweep_agents`` call, which trial actions in the same process (Flyte
+    local mode) find by the launch token of their spec: the offline controller (early termination sees
+    every logged row), the stop flags the online heartbeats set, and the exact result of each trial."""
+
+    progress: Progress
+    budget: int
+    controller: OfflineController | None = None
+    results: list[TrialResult] = field(default_factory=list)
+    stops: dict[str, threading.Event] = field(default_factory=dict)
+    # run id -> the trial's result as the trial action recorded it (read when the action failed).
+    finished: dict[str, TrialResult] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def release(self) -> None:
+        with self.lock:
+            self.budget += 1
+
+    def claim(self) -> bool:
+        with self.lock:
+            if self.budget <= 0:
+                return False
+            self.budget -= 1
+            return True
+
+    def stop_flag(self, run_id: str) -> threading.Event:
+        with self.lock:
+            return self.stops.setdefault(run_id, threading.Event())
+
+    def observer(self) -> Callable[[str, dict[str, Any]], bool] | None:
+        """What sees a trial's logged rows: the controller, when it stops trials early."""
+        controller = self.controller
+        return controller.observe if controller is not None and controller.early_terminate else None
+
+    def record(self, result: TrialResult) -> None:
+        with self.lock:
+            self.results.append(result)
+        self.progress.report(result)
+
+
+# Objectives and launches by token: trial actions running in the launching process find them here.
+OBJECTIVES: dict[str, Callable[..., Any]] = {}
+LAUNCHES: dict[str, Launch] = {}
+
+
+def trial_overrides(sweep: Any, run_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``wandb.init`` arguments that make a run this trial (core's resolver applies them).
+
+    ``sweep`` (a `SweepState` or an `AgentSpec`) gives mode, sweep_id, project and entity. Not
+    ``WANDB_SWEEP_ID``/``WANDB_RUN_ID`` as ``wandb.agent`` does: local-mode Flyte runs trials
+    concurrently in one process, where environment variables would leak between them.
+    """
+    overrides: dict[str, Any] = {"id": run_id, "config": dict(params)}
+    if sweep.mode == "online":
+        overrides.update(mode="online", settings={"sweep_id": sweep.sweep_id})
+    else:
+        # W&B has no offline sweeps: the group keeps the trials together after `wandb sync`.
+        overrides.update(group=sweep.sweep_id, mode="disabled" if sweep.mode == "disabled" else "offline")
+    if sweep.project:
+        overrides["project"] = sweep.project
+    if sweep.entity:
+        overrides["entity"] = sweep.entity
+    return overrides
+
+
+def watch(
+    handle: Any, run_id: str, stop: threading.Event, observe: Callable[[str, dict[str, Any]], bool] | None
+) -> None:
+    """Once the trial's run opens, wrap ``run.log``: rows reach the controller, a stop ends the trial."""
+
+    def on_open(run: Any) -> None:
+        original = run.log
+
+        def log(data: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+            out = original(data, *args, **kwargs)
+            if observe is not None and isinstance(data, dict) and observe(run_id, data):
+                stop.set()
+            if stop.is_set():
+                raise TrialStopped(f"trial {run_id} was stopped by the sweep (early termination)")
+            return out
+
+        run.log = log
+
+    handle.on_open = on_open
+
+
+def make_result(
+    run_id: str,
+    params: dict[str, Any],
+    state: str,
+    summary: dict[str, Any],
+    metric_name: str | None,
+    start: float | None = None,
+    handle: Any = None,
+    **fields: Any,
+) -> TrialResult:
+    """A JSON-safe `TrialResult`, the same shape whether it came from this process or a pod.
+
+    ``start``: the trial's monotonic start time; ``handle``: its ``trial_scope`` (an offline run's directory).
+    """
+    metric = finite_number(summary.get(metric_name)) if metric_name else None
+    if handle is not None and handle.offline:
+        fields["run_dir"] = handle.run_dir
+    result = TrialResult(
+        run_id=run_id,
+        params=dict(params),
+        state=state,  # type: ignore[arg-type]
+        metric=metric,
+        metric_missing=bool(metric_name) and metric is None and state == "finished",
+        duration_s=0.0 if start is None else round(time.monotonic() - start, 3),
+        summary=dict(summary),
+        **fields,
+    )
+    return TrialResult.from_dict(result.to_dict())
 
 
 @dataclass
@@ -43,13 +168,6 @@ class AgentSpec:
     assignments: list[dict[str, Any]] | None = None
     # Upload offline run directories from another pod (download_logs needs them after the sweep).
     upload_runs: bool = False
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, raw: str) -> AgentSpec:
-        return cls(**json.loads(raw))
 
 
 def _run_trial(
@@ -76,9 +194,16 @@ def _run_trial(
             exception = exc
     if not handle.opened and state == "finished":
         error = "the objective opened no W&B run (is it decorated with @wandb_init?)"
-    summary = dict(handle.summary)
-    result = handle_result(
-        handle, handle.run_id or run_id, params, state, summary, spec.metric_name, error, spec.agent, start
+    result = make_result(
+        handle.run_id or run_id,
+        params,
+        state,
+        dict(handle.summary),
+        spec.metric_name,
+        start,
+        handle,
+        error=error,
+        agent=spec.agent,
     )
     if launch is not None:
         with launch.lock:
@@ -88,7 +213,12 @@ def _run_trial(
 
 def run_agent(spec: AgentSpec) -> list[TrialResult]:
     """Run the spec's trials; re-raise the last objective error once every trial has run."""
-    objective = load_objective(spec.launch, spec.objective)
+    objective: Any = OBJECTIVES.get(spec.launch)
+    if objective is None:
+        module_name, _, qualname = spec.objective.partition(":")
+        objective = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            objective = getattr(objective, part)
     launch = LAUNCHES.get(spec.launch)
     results: list[TrialResult] = []
     failure: BaseException | None = None
@@ -106,12 +236,6 @@ def run_agent(spec: AgentSpec) -> list[TrialResult]:
 def _upload_run_dirs(results: list[TrialResult]) -> None:
     """A trial in another pod: upload its offline run directory (it would die with the pod); ``run_dir``
     then points into the uploaded ``Dir`` (``<dir uri>/offline-run-...``)."""
-    import os
-    import shutil
-    import tempfile
-
-    from flyte.io import Dir
-
     local = [r for r in results if r.run_dir and os.path.isdir(r.run_dir)]
     if not local:
         return
@@ -131,5 +255,5 @@ environment: ``flyte.TaskEnvironment(..., depends_on=[sweep_agent_env])``."""
 @sweep_agent_env.task(cache="disable", links=(WandbSweep(), Wandb()))
 def wandb_sweep_agent(spec: str) -> str:
     """Run one sweep trial (the spec's assignments) as this action; returns the trials as JSON."""
-    results = run_agent(AgentSpec.from_json(spec))
+    results = run_agent(AgentSpec(**json.loads(spec)))
     return json.dumps([r.to_dict() for r in results])

@@ -1,18 +1,20 @@
-"""`wandb_sweep_config`: a sweep definition carried in Flyte's ``custom_context``.
+"""`wandb_sweep_config` in Flyte's ``custom_context``, a sweep task's `SweepState`, and its `WandbSweep` link.
 
-The keys are those the existing ``flyteplugins-wandb`` writes (``wandb_sweep_<field>``, other sweep-config
-keys in the JSON object ``wandb_sweep_kwargs``), so a context written by either plugin reads in the other.
+Keys are those the existing ``flyteplugins-wandb`` writes (``wandb_sweep_<field>``, other sweep-config keys in
+the JSON object ``wandb_sweep_kwargs``), so a context written by either plugin reads in the other.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from flyteplugins.wandb_core import WandbConfigError
-from flyteplugins.wandb_core.ext import ContextSettings, Field, FieldTable
+from flyteplugins.wandb_core.ext import ContextSettings, Field, FieldTable, WandbLink
 
-from ._validate import GOALS, METHODS, SweepMethod, validate_sweep_definition
+from ._space import GOALS, METHODS, SweepMethod, validate_sweep_definition
 
 PREFIX = "wandb_sweep_"
 # Written by @wandb_sweep for the task body and its children.
@@ -20,12 +22,11 @@ SWEEP_ID_KEY = "_wandb_sweep_id"
 SWEEP_PROJECT_KEY = "_wandb_sweep_project"
 SWEEP_ENTITY_KEY = "_wandb_sweep_entity"
 SWEEP_MODE_KEY = "_wandb_sweep_mode"
-
-EARLY_TERMINATE_TYPES = ("hyperband",)
 MAX_AGENTS = 20
+SweepMode = Literal["online", "offline", "disabled"]
 
 _GOAL = Field.choice(GOALS)
-_EARLY_TERMINATE_TYPE = Field.choice(EARLY_TERMINATE_TYPES)
+_EARLY_TERMINATE_TYPE = Field.choice(("hyperband",))
 
 
 def _metric(where: str, name: str, metric: Any) -> None:
@@ -70,17 +71,15 @@ SWEEP_FIELDS = FieldTable(
     prefix=PREFIX,
 )
 FIELDS = (*SWEEP_FIELDS.names, "kwargs")
-# Keys of the context that are Flyte/W&B placement, not part of the sweep definition itself.
 PLACEMENT_FIELDS = SWEEP_FIELDS.with_role("plugin")
 
 
 class WandbSweepConfig(ContextSettings):
-    """A sweep definition for Flyte's ``custom_context``.
+    """A sweep definition for Flyte's ``custom_context``; build it with `wandb_sweep_config()`.
 
-    A ``dict[str, str]`` (pass it as ``custom_context=``, or merge it with ``{**wandb_config(...),
-    **wandb_sweep_config(...)}``), a context manager (``with wandb_sweep_config(...): await task()``)
-    and a parsed view (``cfg.method``, ``cfg.parameters``, ``cfg.to_sweep_config()``). Build it with
-    `wandb_sweep_config()`.
+    A ``dict[str, str]`` (``custom_context=``, or merged: ``{**wandb_config(...), **wandb_sweep_config(...)}``),
+    a context manager (``with wandb_sweep_config(...): await task()``) and a parsed view (``cfg.method``,
+    ``cfg.parameters``, ``cfg.to_sweep_config()``).
     """
 
     _table = SWEEP_FIELDS
@@ -99,17 +98,9 @@ class WandbSweepConfig(ContextSettings):
         """The W&B sweep configuration (what ``wandb.sweep`` and the search engine read)."""
         return sweep_config_from_values(self.values_dict())
 
-    def __enter__(self) -> WandbSweepConfig:
-        super().__enter__()
-        return self
-
 
 def parse_context(custom_context: Mapping[str, str] | None) -> dict[str, Any]:
-    """Read ``wandb_sweep_<field>`` keys back into Python values.
-
-    Unknown ``wandb_sweep_<key>`` entries (written by hand or by a newer plugin) are folded into
-    ``kwargs``, so they still reach the sweep configuration.
-    """
+    """``wandb_sweep_<field>`` keys as Python values; unknown ones (by hand, or a newer plugin) go to ``kwargs``."""
     decoded = SWEEP_FIELDS.decode(custom_context)
     out = {name: value for name, value in decoded.items() if name in FIELDS}
     extra = {name: value for name, value in decoded.items() if name not in FIELDS}
@@ -119,7 +110,7 @@ def parse_context(custom_context: Mapping[str, str] | None) -> dict[str, Any]:
 
 
 def sweep_config_from_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The sweep configuration dict from parsed settings: placement fields dropped, kwargs merged."""
+    """The sweep configuration from parsed settings: placement fields dropped, kwargs merged."""
     config = {k: v for k, v in values.items() if k not in PLACEMENT_FIELDS and k != "kwargs" and v is not None}
     for key, value in (values.get("kwargs") or {}).items():
         if value is not None:
@@ -133,7 +124,6 @@ def merge_values(decorator: Mapping[str, Any], context: Mapping[str, Any]) -> di
 
 
 def validate_values(where: str, values: Mapping[str, Any]) -> None:
-    """Check explicit sweep settings; raise `WandbConfigError` naming the bad argument."""
     SWEEP_FIELDS.validate(where, values)
     early = (values.get("kwargs") or {}).get("early_terminate")
     if early is not None:
@@ -204,5 +194,81 @@ def wandb_sweep_config(
 
 def get_wandb_sweep_context() -> WandbSweepConfig | None:
     """The sweep definition in the current Flyte task's ``custom_context``, or ``None``."""
-    found: WandbSweepConfig | None = WandbSweepConfig.from_task_context()
-    return found
+    return WandbSweepConfig.from_task_context()
+
+
+@dataclass
+class SweepState:
+    """The sweep a task body works with: shared by the decorator, the launcher and the log collection."""
+
+    sweep_id: str
+    mode: SweepMode
+    config: dict[str, Any]
+    name: str | None = None
+    project: str | None = None
+    entity: str | None = None
+    host: str | None = None
+    download_logs: bool = False
+    prior_runs: list[str] = field(default_factory=list)
+    # Online: the sweep already existed on the server under this name (a retried or re-run task).
+    resumed: bool = False
+    # The action whose body owns this object; children (even in this process) rebuild their own view
+    # from custom_context, as remote children do.
+    owner_action: str | None = None
+    run_dirs: list[str] = field(default_factory=list)
+    logs_collected: bool = False
+    # report=True task: run_sweep_agents writes the trials so far into its "Weights & Biases" tab.
+    report: bool = False
+    report_trials: list[Any] = field(default_factory=list)
+    # The sweep task's secrets (e.g. WANDB_API_KEY): the built-in agent tasks inherit them.
+    secrets: Any = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def context_keys(self) -> dict[str, str]:
+        # The effective definition (context + decorator) goes to children that reuse the sweep.
+        config = dict(self.config)
+        values: dict[str, Any] = {k: config.pop(k) for k in ("name", "method", "metric", "parameters") if k in config}
+        values.update(project=self.project, entity=self.entity, kwargs=config or None)
+        keys = SWEEP_FIELDS.encode(values)
+        keys.update({SWEEP_ID_KEY: self.sweep_id, SWEEP_MODE_KEY: self.mode})
+        if self.project:
+            keys[SWEEP_PROJECT_KEY] = self.project
+        if self.entity:
+            keys[SWEEP_ENTITY_KEY] = self.entity
+        return keys
+
+
+@dataclass
+class WandbSweep(WandbLink):
+    """Link to a W&B sweep: ``{host}/{entity}/{project}/sweeps/{id}``.
+
+    ``@wandb_sweep`` adds one to its task and the agent tasks carry one too. The sweep id comes from
+    ``id`` or from the ``_wandb_sweep_id`` key that the sweep task hands to its children; the sweep
+    task's own link (computed before the sweep exists) points at the project's sweeps page.
+    Offline sweeps link to the W&B group their trials are uploaded into by ``wandb sync``.
+
+    Args:
+        host: W&B UI host; reads ``"https://wandb.ai"`` when not given, and then falls back to
+            ``wandb_config(host=)``, ``WANDB_BASE_URL``, then W&B cloud. A given host wins over the
+            context's.
+        project: W&B project; falls back to ``wandb_sweep_config``, then ``wandb_config``.
+        entity: W&B entity; same fallbacks as ``project``.
+        id: A known sweep id.
+        name: The link's label in the Flyte UI.
+    """
+
+    id: str | None = None
+    name: str = "Weights & Biases Sweep"
+    icon_uri: str = WandbLink.ICON
+
+    def url(self, context: dict[str, str], *, run_name: str, action_name: str) -> str:
+        host, wb_project, wb_entity = self.place(
+            context,
+            (SWEEP_PROJECT_KEY, "wandb_sweep_project", "wandb_project"),
+            (SWEEP_ENTITY_KEY, "wandb_sweep_entity", "wandb_entity"),
+        )
+        sweep_id = self.id or context.get(SWEEP_ID_KEY) or None
+        if not sweep_id:
+            return self.project_url(host, wb_entity, wb_project, "sweeps")
+        kind = "groups" if context.get(SWEEP_MODE_KEY) in ("offline", "disabled") else "sweeps"
+        return self.project_url(host, wb_entity, wb_project, kind, sweep_id)

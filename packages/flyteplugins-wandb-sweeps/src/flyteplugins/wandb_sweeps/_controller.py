@@ -1,8 +1,7 @@
 """The controller loop in the sweep task: every trial is a Flyte action, at most ``agents`` at a time.
 
-"Agents" are concurrency slots: each asks for a trial (offline: the in-task `OfflineController`;
-online: the W&B server, through a registered agent's heartbeats), runs it as a child action, waits
-for it, and asks for the next one. The same loop serves Flyte local mode and a cluster.
+"Agents" are slots: each asks for a trial (offline: the in-task `OfflineController`; online: the W&B
+server, through a registered agent's heartbeats), runs it as a child action and asks for the next one.
 """
 
 from __future__ import annotations
@@ -16,21 +15,19 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 import flyte
 
 from flyteplugins.wandb_core.ext import trial_context, trial_scope
 
-from ._agent import AgentSpec
+from ._agent import AgentSpec, Launch, make_result, trial_overrides, watch
+from ._config import SweepState
 from ._engine import OfflineController, unwrap_params
 from ._readback import summary_from_elsewhere
 from ._results import TrialResult
 from ._server import TRIAL_HEARTBEAT_S, ServerAgent, TrialHeartbeat, next_command
-from ._state import SweepState
-from ._trial import Launch, handle_result, make_result, objective_path, trial_overrides, watch
 
 
 @dataclass
@@ -60,7 +57,6 @@ T = TypeVar("T")
 
 
 async def _blocking(plan: Plan, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """``asyncio.to_thread`` on the plan's slot pool (contextvars included)."""
     call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
     return await asyncio.get_running_loop().run_in_executor(plan.executor, call)
 
@@ -96,7 +92,7 @@ async def _run_function_trial(plan: Plan, slot: int, run_id: str, params: dict[s
         agent=slot,
         sweep_id=state.sweep_id,
         mode=state.mode,
-        objective=objective_path(plan.objective),
+        objective=f"{plan.objective.__module__}:{plan.objective.__qualname__}",
         project=state.project,
         entity=state.entity,
         metric_name=plan.metric_name,
@@ -106,31 +102,17 @@ async def _run_function_trial(plan: Plan, slot: int, run_id: str, params: dict[s
     start = time.monotonic()
     try:
         with flyte.custom_context(**_trial_context(plan, run_id, params)):
-            raw = await plan.agent_task.aio(spec.to_json())
+            raw = await plan.agent_task.aio(json.dumps(asdict(spec)))
     except Exception as exc:
         with plan.launch.lock:
             known = plan.launch.finished.get(run_id)
         if known is not None:  # the action ran in this process and recorded exactly what happened
             return known
         stopped = _was_stopped(exc)
-        return make_result(
-            run_id,
-            params,
-            "stopped" if stopped else "failed",
-            {},
-            None,
-            time.monotonic() - start,
-            error=None if stopped else _error_text(exc),
-            agent=slot,
-        )
+        error = None if stopped else _error_text(exc)
+        return make_result(run_id, params, "stopped" if stopped else "failed", {}, None, start, error=error, agent=slot)
     (result,) = [TrialResult.from_dict(d) for d in json.loads(raw)]
     return result
-
-
-def _task_inputs(task: Any, params: dict[str, Any]) -> dict[str, Any]:
-    """The trial's parameters that the objective task takes as inputs (all of them are in its config)."""
-    names = set(getattr(getattr(task, "native_interface", None), "inputs", None) or {})
-    return {k: v for k, v in params.items() if k in names}
 
 
 async def _run_task_trial(plan: Plan, slot: int, run_id: str, params: dict[str, Any]) -> TrialResult:
@@ -138,14 +120,17 @@ async def _run_task_trial(plan: Plan, slot: int, run_id: str, params: dict[str, 
     out: Any = None
     error: str | None = None
     trial_state = "finished"
-    with ExitStack() as stack:
-        # In-process (local mode) the contextvar reaches the trial's own scope, with a handle that
-        # sees every logged row; in another pod the context key alone carries the overrides.
-        handle = stack.enter_context(trial_scope(**trial_overrides(plan.state, run_id, params)))
+    # In-process (local mode) the contextvar reaches the trial's own scope, with a handle that sees
+    # every logged row; in another pod the context key alone carries the overrides.
+    with (
+        trial_scope(**trial_overrides(plan.state, run_id, params)) as handle,
+        flyte.custom_context(**_trial_context(plan, run_id, params)),
+    ):
         watch(handle, run_id, plan.launch.stop_flag(run_id), plan.launch.observer())
-        stack.enter_context(flyte.custom_context(**_trial_context(plan, run_id, params)))
+        # The objective task takes the parameters it names as inputs (all of them are in its config).
+        names = set(getattr(getattr(plan.objective, "native_interface", None), "inputs", None) or {})
         try:
-            out = await plan.objective.aio(**_task_inputs(plan.objective, params))
+            out = await plan.objective.aio(**{k: v for k, v in params.items() if k in names})
         except Exception as exc:
             trial_state = "stopped" if _was_stopped(exc) else "failed"
             error = None if trial_state == "stopped" else _error_text(exc)
@@ -153,7 +138,7 @@ async def _run_task_trial(plan: Plan, slot: int, run_id: str, params: dict[str, 
         summary = dict(handle.summary)
     else:
         summary = await _blocking(plan, summary_from_elsewhere, plan.state, run_id, out, plan.metric_name)
-    return handle_result(handle, run_id, params, trial_state, summary, plan.metric_name, error, slot, start)
+    return make_result(run_id, params, trial_state, summary, plan.metric_name, start, handle, error=error, agent=slot)
 
 
 async def run_one(plan: Plan, slot: int, run_id: str, params: dict[str, Any]) -> TrialResult:
@@ -215,15 +200,12 @@ async def run_slots(
             return f"agent {slot}: {_error_text(exc)}"
         return None
 
-    pool = None
-    if plan.executor is None:
-        pool = plan.executor = ThreadPoolExecutor(plan.agents + 1, thread_name_prefix="wandb-sweep-slot")
+    pool = plan.executor = ThreadPoolExecutor(plan.agents + 1, thread_name_prefix="wandb-sweep-slot")
     try:
         outcomes = await asyncio.gather(*(one(i) for i in range(plan.agents)))
     finally:
-        if pool is not None:
-            pool.shutdown(wait=False)
-            plan.executor = None
+        pool.shutdown(wait=False)
+        plan.executor = None
     return [e for e in outcomes if e]
 
 

@@ -1,7 +1,7 @@
 """The offline sweep controller: the sweep task suggests its own trials, with a choice of engine.
 
 Engines (``run_sweep_agents(..., engine=...)``, see docs/sweeps.md): the definition's method by default
-(`_builtin` grid/random, `_optuna` + `_gp` bayes), Optuna, or W&B's own (`_wandb_engine`). Thread-safe.
+(`BuiltinSearch` grid/random, `_optuna` + `_gp` bayes), Optuna, or W&B's own (`WandbSearch`). Thread-safe.
 """
 
 from __future__ import annotations
@@ -9,23 +9,25 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import random
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from flyteplugins.wandb_core import WandbConfigError
 
-from ._space import Run, finite_number
+from . import _space
+from ._space import DEFAULT_GOAL, Run, finite_number, validate_sweep_definition
 
 ENGINES = ("wandb", "optuna")
+EXTRA = "flyteplugins-wandb[sweeps-wandb-engine]"
 
 
 def validate_sweep_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Check a complete sweep config (W&B's rules) and return it with W&B's defaults filled in."""
-    from ._validate import DEFAULT_GOAL, validate_sweep_definition
-
     if config.get("early_terminate") and not (config.get("metric") or {}).get("name"):
         raise WandbConfigError("early_terminate needs a metric, e.g. metric={'name': 'loss', 'goal': 'minimize'}.")
     validate_sweep_definition("the sweep definition", config, complete=True)
@@ -43,7 +45,6 @@ def unwrap_params(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def wrap_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"lr": 0.1}`` -> ``{"lr": {"value": 0.1}}``."""
     return {k: {"value": v} for k, v in params.items()}
 
 
@@ -57,7 +58,121 @@ class Search(Protocol):
     def observe(self, handle: Any, step: int, value: float) -> bool: ...  # True: stop the trial
 
 
-Prior = list[Run]
+class BuiltinSearch:
+    """W&B's ``grid`` (each combination once, skipping any a prior launch ran; then None) and ``random``."""
+
+    def __init__(self, config: Mapping[str, Any], prior: Sequence[Run] = (), seed: int | None = None) -> None:
+        self._params = _space.space(config["parameters"])
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._grid: Iterator[dict[tuple[str, ...], Any]] | None = None
+        self._seen: set[str] = set()
+        if config["method"] == "grid":
+            self._grid = _space.grid(self._params)
+            for params, _state, _summary in prior:
+                flat = _space.flatten(params, [p for p, _ in self._params])
+                if flat is not None:
+                    self._seen.add(_space.key(list(flat.values())))
+
+    def ask(self) -> tuple[None, dict[str, Any]] | None:
+        with self._lock:
+            if self._grid is None:
+                return None, _space.nest({p: _space.sample(param, self._rng) for p, param in self._params})
+            for combo in self._grid:
+                k = _space.key(list(combo.values()))
+                if k not in self._seen:
+                    self._seen.add(k)
+                    return None, _space.nest(combo)
+            return None
+
+    def tell(self, handle: Any, state: str, summary: Mapping[str, Any]) -> None:
+        """Grid and random do not learn from outcomes."""
+
+    def observe(self, handle: Any, step: int, value: float) -> bool:
+        return False
+
+
+def sweeps_module() -> Any:
+    """W&B's ``sweeps`` package (``engine="wandb"``, an extra: it pins numpy<2), or an error naming the extra."""
+    try:
+        with warnings.catch_warnings():
+            # sweeps 0.3.0 still declares a pydantic-v1 style Config; harmless, but noisy on import.
+            warnings.simplefilter("ignore")
+            import sweeps
+
+        # A folder named "sweeps" on sys.path (a project's own tests, say) imports as a namespace
+        # package: only W&B's engine has next_runs.
+        if not callable(getattr(sweeps, "next_runs", None)):
+            raise ImportError("not W&B's sweeps engine")
+    except ImportError:
+        raise WandbConfigError(
+            f"run_sweep_agents: engine='wandb' needs W&B's sweep engine (the `sweeps` package), which is "
+            f"not installed: pip install '{EXTRA}'. It pins numpy<2; the default engine needs nothing more."
+        ) from None
+    return sweeps
+
+
+class WandbSearch:
+    """Asks ``sweeps.next_runs`` / ``sweeps.stop_runs`` with every run so far, as the server does."""
+
+    def __init__(self, config: Mapping[str, Any], prior: Sequence[Run] = ()) -> None:
+        self._sweeps = sweeps_module()
+        from jsonschema import ValidationError
+
+        try:
+            self.config = dict(self._sweeps.SweepConfig(dict(config)))
+        except (ValidationError, ValueError) as exc:
+            raise WandbConfigError(
+                f"W&B's sweep engine refuses the definition: {getattr(exc, 'message', exc)}"
+            ) from None
+        self.metric_name: str | None = (self.config.get("metric") or {}).get("name")
+        self._lock = threading.Lock()
+        self._runs: dict[str, dict[str, Any]] = {}
+        for i, (params, state, summary) in enumerate(prior):
+            self._runs[f"prior-{i}"] = {"params": params, "state": state, "summary": summary, "history": []}
+
+    def _engine_runs(self) -> list[Any]:
+        rs = self._sweeps.RunState
+        states = {"finished": rs.finished, "failed": rs.failed, "stopped": rs.killed}
+        out = []
+        for name, run in self._runs.items():
+            value = finite_number(run["summary"].get(self.metric_name)) if self.metric_name else None
+            out.append(
+                self._sweeps.SweepRun(
+                    name=name,
+                    state=states.get(run["state"], rs.running),
+                    config=wrap_params(run["params"]),
+                    # The engine only reads the sweep metric; non-finite values would break bayes.
+                    summary_metrics={} if value is None else {self.metric_name: value},
+                    history=run["history"],
+                )
+            )
+        return out
+
+    def ask(self) -> tuple[str, dict[str, Any]] | None:
+        with self._lock, warnings.catch_warnings():
+            # The engine's Gaussian process warns about length-scale bounds on easy objectives.
+            warnings.simplefilter("ignore")
+            (suggestion,) = self._sweeps.next_runs(self.config, self._engine_runs(), validate=False, n=1)
+            if suggestion is None:  # the grid is complete
+                return None
+            name = f"run-{len(self._runs)}"
+            params = unwrap_params(suggestion.config)
+            self._runs[name] = {"params": params, "state": "running", "summary": {}, "history": []}
+            return name, params
+
+    def tell(self, handle: str, state: str, summary: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._runs[handle].update(state=state, summary=dict(summary))
+
+    def observe(self, handle: str, step: int, value: float) -> bool:
+        with self._lock:
+            self._runs[handle]["history"].append({self.metric_name: value})
+            try:
+                to_stop = self._sweeps.stop_runs(self.config, self._engine_runs(), validate=False)
+            except ValueError:
+                return False
+            return any(run.name == handle for run in to_stop)
 
 
 def check_engine(engine: Any) -> Any:
@@ -65,10 +180,7 @@ def check_engine(engine: Any) -> Any:
     from ._optuna import OptunaEngine
 
     if engine == "wandb":
-        from ._wandb_engine import sweeps_module
-
         sweeps_module()  # missing: an error naming the extra, before the sweep starts
-        return engine
     # Optuna is imported already when the engine is a sampler instance: no need to import it otherwise.
     optuna = sys.modules.get("optuna")
     if engine is None or engine in ENGINES or isinstance(engine, OptunaEngine):
@@ -82,15 +194,13 @@ def check_engine(engine: Any) -> Any:
 
 
 def make_searches(
-    config: Mapping[str, Any], engine: Any, prior: Prior, seed: int | None = None
+    config: Mapping[str, Any], engine: Any, prior: list[Run], seed: int | None = None
 ) -> tuple[Search, Search | None]:
     """(what suggests trials, what stops running ones); ``seed`` seeds default samplers."""
     from ._optuna import OptunaEngine, OptunaSearch
 
     engine = check_engine(engine)
     if engine == "wandb":
-        from ._wandb_engine import WandbSearch
-
         wandb_search = WandbSearch(config, prior)
         return wandb_search, wandb_search if config.get("early_terminate") else None
     if engine == "optuna" or (engine is None and config["method"] == "bayes"):
@@ -103,8 +213,6 @@ def make_searches(
         search = OptunaSearch(config, engine, prior)
         stops = config.get("early_terminate") or engine.pruner is not None
         return search, search if stops else None
-    from ._builtin import BuiltinSearch
-
     stopper = OptunaSearch(config, OptunaEngine(), prior, sample=False) if config.get("early_terminate") else None
     return BuiltinSearch(config, prior, seed), stopper
 
@@ -116,7 +224,6 @@ def next_params(config: Mapping[str, Any], runs: Sequence[Run]) -> dict[str, Any
     ``(unwrapped params, state, summary)``; bayes learns from the finished ones only. Returns None when
     a grid is used up; raises `WandbConfigError` for a config W&B would refuse.
     """
-    from ._builtin import BuiltinSearch
     from ._optuna import OptunaEngine, OptunaSearch
 
     checked = validate_sweep_config(config)
@@ -133,7 +240,6 @@ def next_params(config: Mapping[str, Any], runs: Sequence[Run]) -> dict[str, Any
 class Assignment:
     """One trial handed to an agent."""
 
-    index: int
     run_id: str
     params: dict[str, Any]
 
@@ -155,7 +261,7 @@ class OfflineController:
     config: dict[str, Any]
     sweep_id: str
     count: int
-    prior: Prior | None = None
+    prior: list[Run] | None = None
     first_index: int = 0
     engine: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -181,18 +287,15 @@ class OfflineController:
                 if got is None:  # the grid is complete
                     self._exhausted = True
                     break
-                index = self._next_index
+                out.append(Assignment(f"{self.sweep_id}-{self._next_index:03d}", got[1]))
                 self._next_index += 1
-                assignment = Assignment(index, f"{self.sweep_id}-{index:03d}", got[1])
-                trial = _Trial(got[0])
+                trial = self._trials[out[-1].run_id] = _Trial(got[0])
                 if self._stopper is self._search:
                     trial.stop_handle = got[0]
                 elif self._stopper is not None:
                     # The stopper suggests nothing (sample=False): the ask only opens its trial.
                     stop_trial = self._stopper.ask()
                     trial.stop_handle = stop_trial[0] if stop_trial else None
-                self._trials[assignment.run_id] = trial
-                out.append(assignment)
         return out
 
     def next_trial(self) -> Assignment | None:

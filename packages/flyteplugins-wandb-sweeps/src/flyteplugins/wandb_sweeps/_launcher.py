@@ -13,17 +13,14 @@ import flyte
 from flyteplugins.wandb_core import WandbConfigError
 from flyteplugins.wandb_core.ext import is_tracked
 
-from ._agent import wandb_sweep_agent
-from ._config import MAX_AGENTS
+from ._agent import LAUNCHES, OBJECTIVES, Launch, wandb_sweep_agent
+from ._config import MAX_AGENTS, SweepState, WandbSweep
 from ._controller import Plan, early_termination_note, run_slots, say
 from ._engine import OfflineController, check_engine, validate_sweep_config
-from ._link import WandbSweep
 from ._readback import finished_online_trials, prior_offline_trials
 from ._results import Progress, SweepResult, TrialResult
-from ._state import SweepState
-from ._sweep import current_sweep
-from ._trial import LAUNCHES, Launch, register_objective, unregister
-from ._validate import DEFAULT_GOAL, check_positive
+from ._space import DEFAULT_GOAL, check_positive
+from ._sweep import collect_sweep_logs, current_sweep
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -52,13 +49,13 @@ def _check_arguments(objective: Callable[..., Any], count: int, agents: int) -> 
 
 
 def _agents_share_process() -> bool:
-    """Flyte local mode runs child actions in this process, where trials can reach the controller."""
+    # Flyte local mode runs child actions in this process, where trials can reach the controller.
     ctx = flyte.ctx()
     return bool(ctx) and (getattr(ctx, "mode", "local") or "local") == "local"
 
 
 def _write_report(state: SweepState, result: SweepResult) -> None:
-    """Put every trial launched so far in the task's W&B report tab (report=True tasks; never raises)."""
+    """Put every trial launched so far in the task's W&B report tab (report=True tasks)."""
     from flyteplugins.wandb_core.ext import report_sweep
 
     with state.lock:
@@ -84,7 +81,6 @@ def _write_report(state: SweepState, result: SweepResult) -> None:
 
 
 def _sweep_for(objective: Callable[..., Any], engine: Any, in_process: bool) -> SweepState:
-    """The sweep of the calling task, once the objective and engine suit it; else `WandbConfigError`."""
     state = current_sweep()
     if state is None:
         raise WandbConfigError(
@@ -112,8 +108,7 @@ async def _start(state: SweepState, count: int, engine: Any) -> tuple[OfflineCon
     if state.mode == "online":
         earlier = await asyncio.to_thread(finished_online_trials, state) if state.resumed else []
         if earlier:
-            n = len(earlier)
-            say(f"wandb sweep {state.sweep_id}: resuming: {n} trial(s) already ended on the server.")
+            say(f"wandb sweep {state.sweep_id}: resuming: {len(earlier)} trial(s) already ended on the server.")
         return None, earlier
     config = await asyncio.to_thread(validate_sweep_config, state.config)
     found = await asyncio.to_thread(prior_offline_trials, state)
@@ -192,9 +187,8 @@ async def _launch(
 
 
 async def _run(plan: Plan, controller: OfflineController | None) -> list[str]:
-    """Run the plan's trials in its slots; the agents' errors."""
     state = plan.state
-    register_objective(plan.token, plan.objective)
+    OBJECTIVES[plan.token] = plan.objective
     if plan.in_process:
         LAUNCHES[plan.token] = plan.launch
     kind = "task " + getattr(plan.objective, "name", "") if plan.objective_is_task else "function"
@@ -208,7 +202,8 @@ async def _run(plan: Plan, controller: OfflineController | None) -> list[str]:
     try:
         return await run_slots(plan, controller)
     finally:
-        unregister(plan.token)
+        OBJECTIVES.pop(plan.token, None)
+        LAUNCHES.pop(plan.token, None)
 
 
 async def _conclude(state: SweepState, result: SweepResult, count: int) -> None:
@@ -233,8 +228,6 @@ async def _conclude(state: SweepState, result: SweepResult, count: int) -> None:
     if state.report:
         await asyncio.to_thread(_write_report, state, result)
     if state.download_logs:
-        from ._download import collect_sweep_logs
-
         result.logs = await collect_sweep_logs(state, [t.run_dir for t in result.trials if t.run_dir])
 
 

@@ -20,8 +20,7 @@ from typing import Any
 from flyteplugins.wandb_core import WandbConfigError
 
 from . import _space
-from ._space import finite_number
-from ._validate import DEFAULT_GOAL, GOALS
+from ._space import DEFAULT_GOAL, GOALS, finite_number
 
 # The normal family's latent quantile stays off 0 and 1, where the inverse CDF is infinite.
 _EDGE = 1e-6
@@ -52,16 +51,11 @@ class OptunaEngine:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        """Refuse bad arguments here: later, a non-sampler failed every agent inside Optuna, and a
-        non-pruner failed every trial.
-
-        Raises:
-            WandbConfigError: An argument no sweep can use, named with what it must be.
-        """
+        # Refused here: later, a non-sampler failed every agent inside Optuna, and a non-pruner every trial.
+        # An Optuna object means Optuna is imported already: no need to import it for the check.
+        optuna = sys.modules.get("optuna")
         for name, kind in (("sampler", "samplers.BaseSampler"), ("pruner", "pruners.BasePruner")):
             value = getattr(self, name)
-            # An Optuna object means Optuna is imported already: no need to import it for the check.
-            optuna = sys.modules.get("optuna")
             if value is None or (optuna is not None and isinstance(value, operator.attrgetter(kind)(optuna))):
                 continue
             got = (
@@ -86,7 +80,7 @@ class OptunaEngine:
                 )
 
     def objectives(self, config: Mapping[str, Any]) -> list[tuple[str, str]]:
-        """``[(metric, goal), ...]`` this engine optimises, checked (an error names the argument)."""
+        """``[(metric, goal), ...]`` this engine optimises."""
         if self.metrics is None:
             metric = config.get("metric") or {}
             if not metric.get("name"):
@@ -170,10 +164,7 @@ def _hyperband(optuna: Any, stop: Mapping[str, Any]) -> Any:
 
 @dataclass
 class OptunaSearch:
-    """An Optuna study in memory: ask for a trial's parameters, tell its outcome, report its rows.
-
-    With ``sample=False`` it suggests nothing (another search gives the parameters) and only prunes.
-    """
+    """An Optuna study in memory; with ``sample=False`` it suggests nothing and only prunes."""
 
     config: Mapping[str, Any]
     engine: OptunaEngine

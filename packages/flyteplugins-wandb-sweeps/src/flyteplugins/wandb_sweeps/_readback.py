@@ -12,20 +12,18 @@ from typing import Any
 
 from flyteplugins.wandb_core.ext import read_offline_run
 
+from ._config import SweepState
 from ._results import TrialResult
 from ._space import Run
-from ._state import SweepState
 
 
 @dataclass
 class OfflineProgress:
-    """What an offline sweep left on disk before this launch (a retried or re-run sweep task)."""
+    """What an offline sweep left on disk before this launch: engine seeds (its ended trials and the
+    listed prior runs), the next free trial index, and its own ended trials (resumed, in the result)."""
 
-    # Engine seeds: the sweep's ended trials and the listed prior runs, as (params, state, summary).
     prior: list[Run] = field(default_factory=list)
-    # The next free trial index (a trial that never ended still used its index up).
     next_index: int = 0
-    # The sweep's own ended trials, marked resumed: they belong in this launch's SweepResult too.
     trials: list[TrialResult] = field(default_factory=list)
 
 
@@ -40,17 +38,16 @@ def _run_id_of(run_dir: Path) -> str:
 
 
 def _params(state: SweepState, config: dict[str, Any]) -> dict[str, Any]:
-    """The sweep's parameters among a run's config values."""
     return {k: v for k, v in config.items() if k in (state.config.get("parameters") or {})}
 
 
 def _resumed_trial(
     state: SweepState, run_id: str, params: dict[str, Any], trial_state: str, summary: dict[str, Any], **kw: Any
 ) -> TrialResult:
-    from ._trial import make_result  # the one constructor of trial records (metric checks included)
+    from ._agent import make_result
 
-    metric_name = (state.config.get("metric") or {}).get("name")
     # Which agent ran it, and for how long, is not recorded on the run.
+    metric_name = (state.config.get("metric") or {}).get("name")
     return make_result(run_id, params, trial_state, summary, metric_name, resumed=True, **kw)
 
 
@@ -70,7 +67,7 @@ def _recent(path: Path) -> bool:
 
 def _read_settled(run_dir: Path) -> tuple[int | None, dict[str, Any], dict[str, Any]] | None:
     """``(exit code, config, summary)`` of the offline run in ``run_dir``; None when unreadable. A
-    preempted run's exit code reads None, as a run that never ended: a SIGTERM cut it short."""
+    preempted run's exit code reads None, as a run that never ended."""
     deadline = time.monotonic() + _SETTLE_S
     while True:
         try:
@@ -83,9 +80,8 @@ def _read_settled(run_dir: Path) -> tuple[int | None, dict[str, Any], dict[str, 
 
 
 def prior_offline_trials(state: SweepState) -> OfflineProgress:
-    """This sweep's trials (and listed prior runs) on disk. A trial that never ended (its task was
-    killed, or stopped by a SIGTERM: preempted) is not finished: its index is used up, its parameters
-    are free to be suggested again."""
+    """This sweep's trials (and listed prior runs) on disk; one that never ended (killed, or preempted)
+    used its index up, and its parameters are free to be suggested again."""
     found = OfflineProgress()
     for run_dir in sorted(wandb_dir().glob("offline-run-*")):
         run_id = _run_id_of(run_dir)
@@ -124,7 +120,7 @@ def _offline_summary(run_id: str) -> dict[str, Any]:
 
 
 def _api(state: SweepState) -> Any:
-    from ._server import public_api
+    from ._server import public_api  # imports wandb
 
     return public_api(state.host, state.entity, state.project)
 
@@ -134,11 +130,8 @@ def _path(state: SweepState, name: str) -> str:
 
 
 def summary_from_elsewhere(state: SweepState, run_id: str, out: Any, metric_name: str | None) -> dict[str, Any]:
-    """The summary of a trial task whose run this process did not see (it ran in another pod).
-
-    What the task returned wins (a number is the metric, a dict the summary values); else the run
-    itself: offline from its run directory (a shared volume), online from the W&B server.
-    """
+    """The summary of a trial task whose run ran in another pod: what the task returned (a number is the
+    metric, a dict the summary), else the run's, from its run directory (offline) or the W&B server."""
     if isinstance(out, (int, float)) and not isinstance(out, bool) and metric_name:
         return {metric_name: out}
     if isinstance(out, dict):
@@ -179,8 +172,7 @@ _TRIAL_STATES = {"finished": "finished", "failed": "failed", "crashed": "failed"
 
 
 def finished_online_trials(state: SweepState) -> list[TrialResult]:
-    """The runs of the sweep that already ended on the server, marked resumed (a resumed sweep runs
-    only the rest, and returns them with its own)."""
+    """The runs of the sweep that already ended on the server, marked resumed."""
     try:
         runs = _api(state).sweep(_path(state, state.sweep_id)).runs
         return [

@@ -1,6 +1,6 @@
-"""W&B sweep parameters in pure Python (no numpy): checking, sampling, and enumerating a grid.
+"""Sweep definitions in pure Python (no numpy): W&B's rules, checked early, and its parameters sampled.
 
-A ``parameters`` block is a tree: `leaves()` flattens it to ``(path, Param)`` pairs, `nest()` builds the
+A ``parameters`` block is a tree: `leaves()` flattens it to ``(path, spec)`` pairs, `nest()` builds the
 trial's config back; the distributions follow W&B's sweep configuration reference (docs/sweeps.md).
 """
 
@@ -12,27 +12,46 @@ import math
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
+from flyteplugins.wandb_core import WandbConfigError
+
+SweepMethod = Literal["grid", "random", "bayes"]
+"""Search strategy: ``"grid"``, ``"random"`` or ``"bayes"``."""
+
+METHODS: tuple[str, ...] = get_args(SweepMethod)
+GOALS = ("minimize", "maximize")
+DEFAULT_GOAL = GOALS[0]  # W&B's when a metric names none
+# W&B's top-level sweep-config keys (anything else is a typo to refuse).
+TOP_LEVEL_KEYS = frozenset(
+    {
+        "apiVersion", "kind", "controller", "description", "program", "job", "image_uri", "entity",
+        "project", "method", "command", "name", "run_cap", "metric", "metrics", "scheduler",
+        "early_terminate", "parameters",
+    }
+)  # fmt: skip
+_METRIC_KEYS = frozenset({"name", "goal", "target", "impute", "impute_while_running"})
+_HYPERBAND_KEYS = frozenset({"type", "min_iter", "max_iter", "s", "eta", "strict"})
 SPEC_HINT = (
     "A parameter is one of {'values': [a, b, ...]} (non-empty), {'value': x}, or {'min': a, 'max': b} with "
     "a < b, optionally with a 'distribution'"
 )
 
-# distribution -> (keys it needs, keys it may have besides those). One place for the whole table.
+_RANGE, _Q = frozenset({"min", "max"}), frozenset({"q"})
+# distribution -> (keys it needs, keys it may have besides those).
 _DISTRIBUTIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "constant": (frozenset({"value"}), frozenset()),
     "categorical": (frozenset({"values"}), frozenset()),
     "categorical_w_probabilities": (frozenset({"values", "probabilities"}), frozenset()),
-    "int_uniform": (frozenset({"min", "max"}), frozenset()),
-    "uniform": (frozenset({"min", "max"}), frozenset()),
-    "q_uniform": (frozenset({"min", "max"}), frozenset({"q"})),
-    "log_uniform": (frozenset({"min", "max"}), frozenset()),
-    "log_uniform_values": (frozenset({"min", "max"}), frozenset()),
-    "q_log_uniform": (frozenset({"min", "max"}), frozenset({"q"})),
-    "q_log_uniform_values": (frozenset({"min", "max"}), frozenset({"q"})),
-    "inv_log_uniform": (frozenset({"min", "max"}), frozenset()),
-    "inv_log_uniform_values": (frozenset({"min", "max"}), frozenset()),
+    "int_uniform": (_RANGE, frozenset()),
+    "uniform": (_RANGE, frozenset()),
+    "q_uniform": (_RANGE, _Q),
+    "log_uniform": (_RANGE, frozenset()),
+    "log_uniform_values": (_RANGE, frozenset()),
+    "q_log_uniform": (_RANGE, _Q),
+    "q_log_uniform_values": (_RANGE, _Q),
+    "inv_log_uniform": (_RANGE, frozenset()),
+    "inv_log_uniform_values": (_RANGE, frozenset()),
     "normal": (frozenset(), frozenset({"mu", "sigma"})),
     "q_normal": (frozenset(), frozenset({"mu", "sigma", "q"})),
     "log_normal": (frozenset(), frozenset({"mu", "sigma"})),
@@ -41,8 +60,7 @@ _DISTRIBUTIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "q_beta": (frozenset(), frozenset({"a", "b", "q"})),
 }
 DISTRIBUTIONS: tuple[str, ...] = tuple(sorted(_DISTRIBUTIONS))
-_RANGES = frozenset(k for k, (need, _) in _DISTRIBUTIONS.items() if need == {"min", "max"})
-
+_RANGES = frozenset(k for k, (need, _) in _DISTRIBUTIONS.items() if need == _RANGE)
 
 # A run of the sweep as the engines see it: (parameters, state, summary).
 Run = tuple[dict[str, Any], str, dict[str, Any]]
@@ -79,17 +97,12 @@ def _infer(spec: Mapping[str, Any]) -> str:
     if "value" in spec:
         return "constant"
     if "min" in spec and "max" in spec:
-        both_int = all(isinstance(spec[k], int) and not isinstance(spec[k], bool) for k in ("min", "max"))
-        return "int_uniform" if both_int else "uniform"
+        return "int_uniform" if all(_integer(spec[k]) for k in ("min", "max")) else "uniform"
     raise ParameterError(SPEC_HINT)
 
 
 def parse(spec: Any) -> Param:
-    """Check one leaf spec and return it as a `Param` (raises `ParameterError` naming the problem).
-
-    `_validate` has already refused a spec that is no mapping, an unknown ``distribution``, and
-    ``values`` that are no non-empty list.
-    """
+    """Check one leaf spec (`_check_parameter` checked its shape) and return it as a `Param`."""
     kind = spec.get("distribution") or _infer(spec)
     need, may = _DISTRIBUTIONS[kind]
     missing = sorted(need - set(spec))
@@ -122,26 +135,21 @@ def parse(spec: Any) -> Param:
             or not math.isclose(sum(probs), 1.0, abs_tol=1e-6)
         ):
             raise ParameterError("'probabilities' must be one non-negative number per value, summing to 1")
-    defaults = {"normal": {"mu": 0, "sigma": 1}, "beta": {"a": 1, "b": 1}}
     filled = dict(spec)
-    for family, values in defaults.items():
-        if kind.endswith(family):
-            for key, value in values.items():
-                filled.setdefault(key, value)
     filled.pop("distribution", None)
+    if kind.endswith("normal"):
+        filled = {"mu": 0, "sigma": 1, **filled}
+    elif kind.endswith("beta"):
+        filled = {"a": 1, "b": 1, **filled}
     return Param(kind, filled)
-
-
-def is_group(spec: Any) -> bool:
-    """``{"parameters": {...}}``: a nested group, not a leaf."""
-    return isinstance(spec, Mapping) and set(spec) == {"parameters"} and isinstance(spec["parameters"], Mapping)
 
 
 def leaves(parameters: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
     """Every leaf spec (unchecked) with its path; raises `ParameterError` for an empty group."""
     for name, spec in parameters.items():
         path = (*prefix, str(name))
-        if is_group(spec):
+        # {"parameters": {...}} is a nested group, not a leaf.
+        if isinstance(spec, Mapping) and set(spec) == {"parameters"} and isinstance(spec["parameters"], Mapping):
             if not spec["parameters"]:
                 raise ParameterError(f"parameters[{'.'.join(path)!r}] is an empty group. {SPEC_HINT}.")
             yield from leaves(spec["parameters"], path)
@@ -224,8 +232,7 @@ def grid_values(param: Param) -> list[Any] | None:
         return list(range(s["min"], s["max"] + 1))
     if kind == "q_uniform":
         # As W&B's server does (numpy's arange): from min in steps of q, max itself excluded.
-        q = param.q
-        return [s["min"] + i * q for i in range(math.ceil((s["max"] - s["min"]) / q - 1e-9))]
+        return [s["min"] + i * param.q for i in range(math.ceil((s["max"] - s["min"]) / param.q - 1e-9))]
     return None
 
 
@@ -248,3 +255,131 @@ def grid(params: Sequence[tuple[tuple[str, ...], Param]]) -> Iterator[dict[tuple
         axes.append(values)
     for combo in itertools.product(*axes):
         yield {path: value for (path, _), value in zip(params, combo, strict=True)}
+
+
+def distributions() -> tuple[str, ...]:
+    """The parameter distributions W&B's sweep configuration allows."""
+    return DISTRIBUTIONS
+
+
+def _check_parameter(where: str, name: str, spec: Any) -> None:
+    if not isinstance(spec, Mapping) or not spec:
+        raise WandbConfigError(f"{where}: parameters[{name!r}] is {spec!r}. {SPEC_HINT}.")
+    if "distribution" in spec and spec["distribution"] not in DISTRIBUTIONS:
+        raise WandbConfigError(
+            f"{where}: parameters[{name!r}]['distribution']={spec['distribution']!r} is not valid; allowed "
+            f"values: {', '.join(repr(d) for d in DISTRIBUTIONS)}."
+        )
+    if "values" in spec and (not isinstance(spec["values"], list) or not spec["values"]):
+        raise WandbConfigError(
+            f"{where}: parameters[{name!r}]['values'] must be a non-empty list, got {spec['values']!r}."
+        )
+    try:
+        parse(spec)
+    except ParameterError as exc:
+        raise WandbConfigError(
+            f"{where}: parameters[{name!r}]={dict(spec)!r} is refused: {exc}. {SPEC_HINT} "
+            f"(one of {', '.join(DISTRIBUTIONS)})."
+        ) from None
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _top_level_problems(config: Mapping[str, Any]) -> list[str]:
+    problems = [
+        f"unknown key {k!r} (Additional properties are not allowed ({k!r} was unexpected)); allowed keys: "
+        f"{', '.join(sorted(TOP_LEVEL_KEYS))}"
+        for k in config
+        if k not in TOP_LEVEL_KEYS
+    ]
+    method = config.get("method")
+    if method is not None and method not in METHODS:
+        problems.append(f"method: {method!r} is not one of {', '.join(repr(m) for m in METHODS)}")
+    if "run_cap" in config:
+        cap = config["run_cap"]
+        if not _integer(cap):
+            problems.append(f"run_cap: {cap!r} is not an integer")
+        elif cap <= 0:
+            problems.append(f"run_cap: {cap} is less than or equal to the minimum of 0")
+    metric = config.get("metric")
+    if metric is not None and not isinstance(metric, Mapping):
+        problems.append(f"metric: {metric!r} is not a mapping like {{'name': 'loss', 'goal': 'minimize'}}")
+    elif metric is not None:
+        problems += [f"metric: unknown key {k!r}" for k in metric if k not in _METRIC_KEYS]
+        if not isinstance(metric.get("name"), str) or not metric.get("name"):
+            problems.append("metric: 'name' is required (the logged key to optimise)")
+        if metric.get("goal", DEFAULT_GOAL) not in GOALS:
+            problems.append(f"metric.goal: {metric['goal']!r} is not one of {', '.join(map(repr, GOALS))}")
+    stop = config.get("early_terminate")
+    return problems if stop is None else problems + _hyperband_problems(stop)
+
+
+def _hyperband_problems(stop: Any) -> list[str]:
+    if not isinstance(stop, Mapping):
+        return [f"early_terminate: {stop!r} is not a mapping like {{'type': 'hyperband', 'min_iter': 3}}"]
+    problems = [f"early_terminate: unknown key {k!r}" for k in stop if k not in _HYPERBAND_KEYS]
+    if stop.get("type") != "hyperband":
+        problems.append(f"early_terminate.type: {stop.get('type')!r} is not 'hyperband'")
+    if "min_iter" not in stop and not {"max_iter", "s"} <= set(stop):
+        problems.append("early_terminate: give 'min_iter', or 'max_iter' and 's'")
+    for k in ("min_iter", "max_iter"):
+        if k in stop and (not _integer(stop[k]) or stop[k] < 1):
+            problems.append(f"early_terminate.{k}: {stop[k]!r} is not an integer >= 1")
+    eta = stop.get("eta", 3)
+    if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not eta > 1:
+        problems.append(f"early_terminate.eta: {eta!r} is not a number > 1")
+    return problems
+
+
+def validate_sweep_definition(where: str, config: Mapping[str, Any], *, complete: bool) -> None:
+    """Refuse a sweep definition W&B would refuse, naming what is wrong and ``where`` (the call).
+
+    Not ``complete``: a part (the rest may come from the other of ``wandb_sweep_config`` and
+    ``@wandb_sweep``), checked as complete once it has both ``method`` and ``parameters``.
+    """
+    config = dict(config)
+    complete = complete or ("method" in config and "parameters" in config)
+    if complete and not config.get("method"):
+        raise WandbConfigError(
+            f"{where}: the sweep definition has no method; allowed values: 'grid', 'random', 'bayes'. "
+            "Set it with wandb_sweep_config(method=...) or @wandb_sweep(method=...)."
+        )
+    parameters = config.get("parameters")
+    if complete and not parameters:
+        raise WandbConfigError(
+            f"{where}: the sweep definition has no parameters. Give them as "
+            "parameters={'lr': {'min': 0.001, 'max': 0.1}, ...}."
+        )
+    found: list[tuple[tuple[str, ...], Any]] = []
+    if parameters is not None and not isinstance(parameters, Mapping):
+        raise WandbConfigError(f"{where}: parameters must be a mapping of name -> spec, got {parameters!r}.")
+    if parameters is not None:
+        try:
+            found = list(leaves(parameters))
+        except ParameterError as exc:
+            raise WandbConfigError(f"{where}: {exc}") from None
+        for path, spec in found:
+            _check_parameter(where, ".".join(path), spec)
+    problems = _top_level_problems(config)
+    if problems:
+        raise WandbConfigError(f"{where}: the sweep definition is refused: {'; '.join(problems)}.")
+    if not complete:
+        return
+    if config["method"] == "bayes" and not (config.get("metric") or {}).get("name"):
+        raise WandbConfigError(
+            f"{where}: method='bayes' needs a metric to optimise (Bayesian search requires \"metric\"), "
+            "e.g. metric={'name': 'loss', 'goal': 'minimize'}."
+        )
+    if config["method"] == "grid":
+        try:
+            next(grid([(path, parse(spec)) for path, spec in found]), None)
+        except ParameterError as exc:
+            raise WandbConfigError(f"{where}: the sweep engine cannot run this definition: {exc}.") from None
+
+
+def check_positive(where: str, argument: str, value: Any) -> None:
+    """A positive number of seconds (``poll_interval``, ``idle_timeout``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise WandbConfigError(f"{where}: {argument} must be a positive number of seconds, got {value!r}.")

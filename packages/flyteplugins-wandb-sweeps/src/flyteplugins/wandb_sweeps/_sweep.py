@@ -1,4 +1,4 @@
-"""``@wandb_sweep``: create (or reuse) the sweep of a Flyte task and hand its id to child tasks.
+"""``@wandb_sweep``: create (or reuse) the sweep of a Flyte task, hand its id to child tasks, collect its logs.
 
 Online, ``wandb.sweep`` registers it and the W&B server is its controller; offline, W&B cannot create
 sweeps, so the task owns a local sweep with a deterministic id that `run_sweep_agents()` drives.
@@ -11,14 +11,18 @@ import functools
 import hashlib
 import inspect
 import os
+import shutil
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any, TypeVar, overload
 
 import flyte
+import flyte.io
 
 from flyteplugins.wandb_core import WandbConfigError, get_wandb_context
 from flyteplugins.wandb_core.ext import Field, persist_offline_sweep, wandb_server
@@ -28,13 +32,14 @@ from ._config import (
     SWEEP_ID_KEY,
     SWEEP_MODE_KEY,
     SWEEP_PROJECT_KEY,
+    SweepMode,
+    SweepState,
+    WandbSweep,
     merge_values,
     parse_context,
     sweep_config_from_values,
     validate_values,
 )
-from ._link import WandbSweep
-from ._state import SweepMode, SweepState
 
 _MODE = Field.wandb_mode()
 
@@ -83,7 +88,7 @@ def current_sweep() -> SweepState | None:
 
 
 def get_wandb_sweep_id() -> str | None:
-    """The id of the current sweep: inside a ``@wandb_sweep`` task or any child task of one; else ``None``."""
+    """The id of the current sweep: in a ``@wandb_sweep`` task or any child task of one; else ``None``."""
     state = _current.get()
     if state is not None:
         return state.sweep_id
@@ -94,11 +99,7 @@ def get_wandb_sweep_id() -> str | None:
 def resolve_mode(
     explicit: str | None, context_mode: str | None, env: Mapping[str, str], has_credentials: bool
 ) -> SweepMode:
-    """Online when W&B can be reached with credentials, unless a mode says otherwise.
-
-    ``mode`` of ``@wandb_sweep`` wins, then ``wandb_config(mode=)``, then ``WANDB_MODE``; with none
-    of them the sweep is online when ``WANDB_API_KEY`` or a netrc entry exists, else offline.
-    """
+    """``@wandb_sweep(mode=)``, else ``wandb_config(mode=)``, else ``WANDB_MODE``; else online with credentials."""
     mode = explicit or context_mode or env.get("WANDB_MODE")
     if mode in ("offline", "dryrun"):
         return "offline"
@@ -145,7 +146,6 @@ def _create_online_sweep(state: SweepState) -> str:
 
 
 def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None) -> SweepState:
-    """Reuse the sweep in the context, or create one from the sweep config (context + decorator)."""
     ctx = flyte.ctx()
     if not ctx:
         raise RuntimeError("@wandb_sweep tasks must run as Flyte tasks (flyte.run / with_runcontext).")
@@ -213,11 +213,8 @@ def sweep_scope(state: SweepState) -> Iterator[SweepState]:
 
 @contextmanager
 def _agent_defaults(state: SweepState) -> Iterator[None]:
-    """Point a plain ``wandb.agent(sweep_id, function=...)`` in the task body at the sweep's project.
-
-    wandb ignores ``wandb.init(project=...)`` inside sweep trials: the agent's WANDB_PROJECT/ENTITY
-    decide. The user's own values win; ours are removed again when the task body ends.
-    """
+    # A plain ``wandb.agent(sweep_id, function=...)`` in the body: wandb ignores ``wandb.init(project=...)``
+    # in sweep trials, the agent's WANDB_PROJECT/ENTITY decide. The user's own values win.
     added = {}
     for var, value in (("WANDB_PROJECT", state.project), ("WANDB_ENTITY", state.entity)):
         if value and not os.environ.get(var):
@@ -230,13 +227,40 @@ def _agent_defaults(state: SweepState) -> Iterator[None]:
                 del os.environ[var]
 
 
-async def finish_sweep(state: SweepState) -> None:
-    """Collect logs when asked and no launcher did it already."""
-    if not state.download_logs or state.logs_collected:
-        return
-    from ._download import collect_sweep_logs
+@flyte.trace
+async def collect_offline_sweep_dirs(sweep_id: str, run_dirs: list[str]) -> flyte.io.Dir:
+    """Copy the offline run directories of a sweep's trials into one ``Dir`` (``wandb sync`` each one)."""
+    target = Path(tempfile.mkdtemp(prefix=f"wandb-sweep-{sweep_id}-"))
+    remote: dict[str, list[str]] = {}
+    for run_dir in sorted(set(run_dirs)):
+        src = Path(run_dir)
+        if src.is_dir():
+            shutil.copytree(src, target / src.name, dirs_exist_ok=True)
+        elif "://" in run_dir:
+            # Uploaded by an agent that ran in another pod: <dir uri>/<offline-run-...>.
+            parent, _, name = run_dir.rstrip("/").rpartition("/")
+            remote.setdefault(parent, []).append(name)
+    for parent, names in remote.items():
+        fetched = Path(await flyte.io.Dir.from_existing_remote(parent).download(tempfile.mkdtemp()))
+        for name in names:
+            if (fetched / name).is_dir():
+                shutil.copytree(fetched / name, target / name, dirs_exist_ok=True)
+    return await flyte.io.Dir.from_local(target)
 
-    await collect_sweep_logs(state)
+
+async def collect_sweep_logs(state: SweepState, run_dirs: list[str] | None = None) -> Any:
+    """``download_logs=True``: online, every trial's files from W&B; offline, the run directories
+    (``run_dirs`` from the launcher; without them, at the end of the task, only if no launcher collected)."""
+    with state.lock:
+        if run_dirs is None and state.logs_collected:
+            return None
+        state.logs_collected = True
+        dirs = list(state.run_dirs if run_dirs is None else run_dirs)
+    if state.mode == "online":
+        from flyteplugins.wandb_core import download_wandb_sweep_logs
+
+        return await download_wandb_sweep_logs(state.sweep_id, state.project, state.entity, state.host)
+    return await collect_offline_sweep_dirs(state.sweep_id, dirs)
 
 
 def _wrap(func: Callable[..., Any], values: dict[str, Any], mode: str | None, task: Any = None) -> Callable[..., Any]:
@@ -253,7 +277,8 @@ def _wrap(func: Callable[..., Any], values: dict[str, Any], mode: str | None, ta
             state = await asyncio.to_thread(open_for_task)
             with sweep_scope(state):
                 result = await func(*args, **kwargs)
-                await finish_sweep(state)
+                if state.download_logs:
+                    await collect_sweep_logs(state)
             return result
 
         wrapper: Callable[..., Any] = async_wrapper
@@ -265,7 +290,7 @@ def _wrap(func: Callable[..., Any], values: dict[str, Any], mode: str | None, ta
             with sweep_scope(state):
                 result = func(*args, **kwargs)
                 if state.download_logs and not state.logs_collected:
-                    asyncio.run(finish_sweep(state))
+                    asyncio.run(collect_sweep_logs(state))
             return result
 
         wrapper = sync_wrapper
