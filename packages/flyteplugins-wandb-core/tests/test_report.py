@@ -13,9 +13,7 @@ import sys
 import pytest
 
 from flyteplugins.wandb_core._report import RunView, TrialRecord, render_runs, render_sweep
-from flyteplugins.wandb_core._report._charts import downsample
-from flyteplugins.wandb_core._report._html import render_run
-from flyteplugins.wandb_core._report._model import best_index, best_so_far, series_from_history
+from flyteplugins.wandb_core._report._render import best_index, best_so_far, downsample, render_run, series_from_history
 
 
 def test_downsample_keeps_ends_and_extremes_within_the_budget() -> None:

@@ -1,8 +1,5 @@
-"""The "Weights & Biases" tab of a tracked task's Flyte report (``@env.task(report=True)``).
-
-Drawn when the task's scope ends from the run's own transaction log (see docs/report.md); sweeps call
-`report_sweep()`. Building a report never fails the task: every error becomes a ``RuntimeWarning``.
-"""
+"""The "Weights & Biases" tab of a ``report=True`` task's Flyte report, drawn from the run's log when the task's
+scope ends (docs/report.md). Building it never fails the task: every error becomes a ``RuntimeWarning``."""
 
 from __future__ import annotations
 
@@ -20,8 +17,7 @@ from urllib.parse import quote
 from .. import _compat, _persist
 from .._metadata import FLYTE_CONFIG_KEY
 from .._runtime import world_size
-from ._html import page, render_runs, render_sweep
-from ._model import ArtifactView, RunView, TrialRecord, series_from_history
+from ._render import ArtifactView, RunView, TrialRecord, page, render_runs, render_sweep, series_from_history
 
 TAB_NAME = "Weights & Biases"
 _SECTIONS_ATTR = "_flyteplugins_wandb_sections"
@@ -45,8 +41,7 @@ def _warn(what: str, exc: BaseException) -> None:
 
 
 def publish(section: str, html: str, *, flush: bool = False) -> bool:
-    """Put ``html`` as ``section`` (``"sweep"``, ``"runs"``) of the current task's W&B tab, replacing
-    an earlier version of that section; False outside a task."""
+    """Put (or replace) ``section`` (``"sweep"``, ``"runs"``) of the current task's W&B tab; False outside a task."""
     import flyte
 
     report = getattr(flyte.ctx(), "report", None)
@@ -73,17 +68,12 @@ def report_sweep(
     runs_url: str | None = None,
     flush: bool = False,
 ) -> bool:
-    """Write the sweep section of the current task's W&B report tab (call it from the task that ran
-    the sweep, with ``report=True``); never raises.
+    """Write the sweep section of the running ``report=True`` task's W&B tab; never raises.
 
-    ``trials`` are `TrialRecord` objects or mappings/objects with its fields, in launch order.
-    ``maximize`` marks the trial with the highest metric best (else the lowest): the sweep's goal.
-    ``runs_url`` (``{host}/{entity}/{project}``) links trials without a ``link``. ``flush=True``
-    writes the report file at once (Flyte itself flushes only after a task succeeds).
-
-    Returns:
-        True when the tab was written, False outside a task or when building it failed (a
-        ``RuntimeWarning`` says why).
+    ``trials``: `TrialRecord` objects or mappings/objects with its fields, in launch order. ``maximize``:
+    the best trial has the highest metric (else the lowest). ``runs_url`` (``{host}/{entity}/{project}``)
+    links trials without a ``link``. ``flush=True`` writes the report file at once (Flyte flushes only
+    after a task succeeds). Returns False outside a task or when building failed (a ``RuntimeWarning``).
     """
     try:
         records = [TrialRecord.coerce(t) for t in trials]
@@ -115,7 +105,7 @@ def metric_history(run_dir: str, metric: str) -> list[tuple[float, float]] | Non
 
 
 def note_artifact(run: Any, artifact: Any, use: str) -> None:
-    """Remember that ``run`` logged or used ``artifact`` (``use``), for its report tab. Never raises."""
+    """Remember that ``run`` logged or used (``use``) ``artifact``, for its report tab. Never raises."""
     # A run stand-in that cannot be weakly referenced (TypeError) has no tab either.
     with contextlib.suppress(TypeError):
         _artifacts.setdefault(run, []).append((artifact, use))
@@ -136,7 +126,7 @@ def _artifact_view(artifact: Any, use: Any, offline: bool, plan: Any) -> Artifac
 
 @dataclass
 class Collector:
-    """Runs shown in a reporting task's tab besides its own: those of functions called in its body."""
+    """Runs a reporting task's tab shows besides its own: those of functions called in its body."""
 
     action: str | None
     views: list[RunView] = field(default_factory=list)
@@ -211,7 +201,6 @@ def _role(scope: Any, owner: bool) -> str:
 
 
 def _shown(scope: Any, active: Any, owner: bool) -> bool:
-    """Whether a report will show the scope's run."""
     if scope.is_task:
         return _collector(active) is not None
     # A function's own run (run_mode="new") is listed in its task's tab; a function that logs into the
@@ -228,10 +217,10 @@ def before_finish(scope: Any) -> Capture | None:
         run = getattr(active, "run", None)
         if active is None or run is None or not scope.in_task:
             return None
-        owner = bool(active.owner)
+        owner = active.owner
         if not _shown(scope, active, owner):
             return None
-        offline = bool(getattr(active, "offline", False)) or _get(
+        offline = active.offline or _get(
             lambda: bool(getattr(run, "offline", False)) or _compat.settings_offline(run), False
         )
         run_dir = _get(lambda: os.path.dirname(str(run.dir)))
@@ -260,16 +249,13 @@ def before_finish(scope: Any) -> Capture | None:
 
 
 def read_log(path: str | Path, done: Callable[[Any], bool], timeout: float = LOG_WAIT_S) -> tuple[Any, bool]:
-    """Parse a run log, re-reading it until ``done(parsed)`` or ``timeout`` seconds.
+    """The parsed run log, re-read until ``done(parsed)`` or ``timeout``; and whether it was complete.
 
-    ``run.finish()`` can return a moment before wandb's writer has put the last records on disk
-    (seen: 452 of 500 history rows read right after finish), so the caller says what a complete
-    log looks like. Returns the last parse and whether it was complete.
+    ``run.finish()`` can return before wandb's writer put the last records on disk (seen: 452 of 500 rows).
     """
     from .._offline import read_offline_run
 
-    deadline = time.monotonic() + timeout
-    delay = 0.02
+    deadline, delay = time.monotonic() + timeout, 0.02
     while True:
         logged = read_offline_run(path)
         complete = done(logged)
@@ -308,8 +294,7 @@ def _fill_from_log(capture: Capture) -> None:
 
 
 def _shown_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The config without wandb's bookkeeping or the plugin's ``flyte`` block (the Flyte page around
-    the tab already shows it; a user's own scalar ``flyte`` stays)."""
+    """Without wandb's bookkeeping or the plugin's ``flyte`` block (the Flyte page shows it; a scalar stays)."""
     shown = {k: v for k, v in config.items() if k != "_wandb"}
     if isinstance(shown.get(FLYTE_CONFIG_KEY), Mapping):
         del shown[FLYTE_CONFIG_KEY]
