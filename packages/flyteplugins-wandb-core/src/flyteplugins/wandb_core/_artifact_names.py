@@ -1,7 +1,4 @@
-"""Pure logic of the artifact helpers: names, references, aliases and Flyte lineage metadata.
-
-Kept free of wandb and flyte.io imports so it is cheap to import and unit-testable without sockets.
-"""
+"""The artifact helpers' pure logic (names, references, aliases, Flyte lineage); no wandb or flyte.io imports."""
 
 from __future__ import annotations
 
@@ -11,15 +8,12 @@ from typing import Any
 
 from ._validate import WandbConfigError
 
-# W&B's server accepts artifact names of letters, digits, "-", "_" and "."; the SDK itself only refuses
-# "/" and long names, so without this check a bad name fails late, at upload, in the background.
+# W&B's server accepts artifact names of letters, digits, "-", "_" and "."; the SDK only refuses "/" and
+# long names, so without this check a bad name fails late, at upload, in the background.
 ARTIFACT_NAME_MAX = 128
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _BAD_CHARS_RE = re.compile(r"[^A-Za-z0-9_.\-]+")
-# "/" and ":" separate entity/project/name:alias, so neither may appear in a type or an alias.
-_SEPARATORS = ("/", ":")
-# Types W&B reserves for its own artifacts (wandb refuses them with a less helpful message).
-_RESERVED_TYPE_PREFIX = "wandb-"
+_SEPARATORS = ("/", ":")  # of entity/project/name:alias: never in a type or an alias
 
 REGISTRY_PREFIX = "wandb-registry-"  # the project of a W&B Registry: wandb-registry-<registry>
 LINEAGE_KEY = "flyte"  # the metadata key holding the Flyte lineage record
@@ -53,7 +47,7 @@ def check_artifact_type(where: str, type_: Any) -> str:
             f"{where}: type={type_!r} is not a valid W&B artifact type: at most {ARTIFACT_NAME_MAX} "
             "characters, without '/' or ':'."
         )
-    if type_.startswith(_RESERVED_TYPE_PREFIX):
+    if type_.startswith("wandb-"):  # W&B's own types (wandb refuses them less helpfully)
         raise WandbConfigError(f"{where}: type={type_!r} is reserved by W&B (types starting with 'wandb-').")
     return type_
 
@@ -85,10 +79,9 @@ def check_metadata(where: str, metadata: Any) -> dict[str, Any]:
 
 
 def name_from_path(path: str) -> str:
-    """A valid artifact name derived from a file or directory name (``model.pt`` stays ``model.pt``)."""
+    """A valid artifact name from a file or directory name (``model.pt`` stays ``model.pt``)."""
     base = path.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
-    name = _BAD_CHARS_RE.sub("-", base).strip("-.") or "artifact"
-    return name[:ARTIFACT_NAME_MAX]
+    return (_BAD_CHARS_RE.sub("-", base).strip("-.") or "artifact")[:ARTIFACT_NAME_MAX]
 
 
 def sanitize_name(text: str) -> str:
@@ -111,11 +104,8 @@ class ArtifactRef:
     entity: str | None = None
 
     def path(self, entity: str | None = None, project: str | None = None) -> str:
-        """The full reference, with the run's entity/project filling in what was left out.
-
-        A registry project (``wandb-registry-...``) belongs to the organization, not to the run's
-        entity: without an explicit one wandb resolves the organization itself.
-        """
+        """The full reference, the run's entity/project filling in what was left out; a registry project
+        belongs to the organization, not the run's entity: without an explicit one wandb finds it."""
         registry = (self.project or "").startswith(REGISTRY_PREFIX)
         e, p = self.entity or (None if registry else entity), self.project or project
         head = "/".join(x for x in (e, p) if x)
@@ -143,10 +133,7 @@ def parse_artifact_ref(where: str, ref: Any) -> ArtifactRef:
 
 
 def flyte_lineage(ctx: Any, url: str | None = None) -> dict[str, Any]:
-    """What the artifact's metadata records about the Flyte action that logged or used it.
-
-    ``ctx`` is ``flyte.ctx()`` (falsy outside a task: then only ``{"in_task": False}``).
-    """
+    """The artifact metadata's record of the Flyte action (``ctx``: ``flyte.ctx()``) that logged or used it."""
     if not ctx:
         return {"in_task": False}
     action = getattr(ctx, "action", None)

@@ -1,8 +1,5 @@
-"""Flyte ``File``/``Dir`` <-> W&B artifacts, with Flyte lineage recorded on both sides (docs/artifacts.md).
-
-Each helper has an ``.aio`` form for async tasks: Flyte's ``*_sync`` I/O calls cannot run on the event
-loop that runs async tasks, and wandb's calls block. flyte.io and wandb are imported when called.
-"""
+"""Flyte ``File``/``Dir`` <-> W&B artifacts, with Flyte lineage on both sides (docs/artifacts.md). The ``.aio``
+forms exist because Flyte's ``*_sync`` I/O cannot run on an async task's event loop, and wandb's calls block."""
 
 from __future__ import annotations
 
@@ -34,9 +31,6 @@ from ._validate import WandbConfigError, WandbTrackingError
 logger = logging.getLogger("flyteplugins.wandb")
 
 DEFAULT_TYPE = "dataset"
-# `@wandb_init(log_outputs=True)`: artifact types of a task's outputs.
-OUTPUT_FILE_TYPE = "flyte-file"
-OUTPUT_DIR_TYPE = "flyte-dir"
 
 
 def require_run(where: str) -> Any:
@@ -56,7 +50,7 @@ def require_run(where: str) -> Any:
 
 
 def _flyte_io_kind(obj: Any) -> str | None:
-    """ "file" / "dir" for flyte.io objects, None for anything else (without importing flyte.io)."""
+    """ "file" / "dir" for flyte.io objects, else None (without importing flyte.io for other objects)."""
     if not (type(obj).__module__ or "").startswith("flyte.io"):
         return None
     import flyte.io
@@ -69,7 +63,7 @@ def _flyte_io_kind(obj: Any) -> str | None:
 
 
 def _local_source(where: str, obj: Any) -> str | None:
-    """The local path of ``obj`` when no download is needed, else None (a remote File/Dir)."""
+    """The local path of ``obj``, or None for a remote File/Dir."""
     if isinstance(obj, (str, os.PathLike)):
         path = os.fspath(obj)
         if not os.path.exists(path):
@@ -92,14 +86,13 @@ def _log_local(
     aliases: list[str],
     metadata: dict[str, Any],
     copy: bool,
+    run: Any,
     display_name: str | None = None,
-    run: Any = None,
     link: tuple[RegistryTarget, list[str]] | None = None,
 ) -> Any:
     import flyte
     import wandb
 
-    run = run if run is not None else require_run("log_wandb_artifact")
     name = name or name_from_path(display_name or path)
     ctx = flyte.ctx()
     meta = {**metadata, LINEAGE_KEY: flyte_lineage(ctx, console_url(ctx))}
@@ -116,24 +109,19 @@ def _log_local(
     except Exception as exc:
         if not _compat.wandb_unreachable(exc):
             raise
-        return _unreachable(name, run, exc)
+        # W&B died mid-run: as when it is unreachable at the start, the task goes on unless on_error="raise".
+        message = f"W&B stopped answering run {getattr(run, 'id', '?')!r}; artifact {name!r} was not logged ({exc})"
+        active = current()
+        if active is not None and active.raises:
+            raise WandbTrackingError(message) from exc
+        _notices.notice(message + "; the task goes on.")
+        return None
     logger.debug("logged artifact %s (%s) from %s", name, type, path)
     logged = logged if logged is not None else artifact
     _report.note_artifact(run, logged, "logged")
     if link is not None:
         link_logged(run, logged, *link)
     return logged
-
-
-def _unreachable(name: str, run: Any, exc: Exception) -> None:
-    """W&B stopped answering the open run (it died mid-run): the artifact is not logged. As for a W&B
-    that cannot be reached at the start, the task goes on (one notice), unless ``on_error="raise"``."""
-    message = f"W&B stopped answering run {getattr(run, 'id', '?')!r}; artifact {name!r} was not logged ({exc})"
-    active = current()
-    if active is not None and active.raises:
-        raise WandbTrackingError(message) from exc
-    _notices.notice(message + "; the task goes on.")
-    return None
 
 
 def registry_link(
@@ -155,9 +143,9 @@ def _log_prelude(
     metadata: dict[str, Any] | None,
     registry: str | None,
     registry_aliases: list[str] | None,
-) -> tuple[str | None, dict[str, Any]]:
-    """What both forms of `log_wandb_artifact` check first (argument errors before the missing run):
-    the local path (None: download first) and the arguments of `_log_local`."""
+) -> tuple[str | None, str, dict[str, Any]]:
+    """Both forms' checks (argument errors before the missing run): the local path, or None and where to
+    download a remote File/Dir first; and the arguments of `_log_local`."""
     where = "log_wandb_artifact"
     check_artifact_type(where, type)
     if name is not None:
@@ -168,15 +156,14 @@ def _log_prelude(
     local = _local_source(where, obj)
     run = require_run(where)
     link = registry_link(where, run, registry, registry_aliases)
-    return local, {"type": type, "aliases": alias_list, "metadata": meta, "run": run, "link": link}
-
-
-def _download_target(obj: Any) -> tuple[str, str]:
-    """Where to download a remote File/Dir, and the artifact name it defaults to."""
-    kind = _flyte_io_kind(obj) or "file"
-    target = tempfile.mkdtemp(prefix=f"wandb-artifact-{kind}-")
-    default = name_from_path(str(obj.path))
-    return (target if kind == "dir" else os.path.join(target, obj.name or default)), default
+    kwargs = {"name": name, "type": type, "aliases": alias_list, "metadata": meta, "run": run, "link": link}
+    if local is not None:
+        return local, "", {**kwargs, "copy": True}
+    # Downloaded into a folder of ours: nothing else writes there, so wandb need not copy it.
+    kind, default_name = _flyte_io_kind(obj) or "file", name_from_path(str(obj.path))
+    dest = tempfile.mkdtemp(prefix=f"wandb-artifact-{kind}-")
+    dest = dest if kind == "dir" else os.path.join(dest, obj.name or default_name)
+    return None, dest, {**kwargs, "name": name or default_name, "copy": False}
 
 
 def log_wandb_artifact(
@@ -213,11 +200,8 @@ def log_wandb_artifact(
         WandbConfigError: Outside a ``@wandb_init`` task, for an invalid name, type, alias, path or
             registry, or a ``registry=`` link from an offline run (checked before anything is logged).
     """
-    local, kwargs = _log_prelude(obj, name, type, aliases, metadata, registry, registry_aliases)
-    if local is not None:
-        return _log_local(local, name=name, copy=True, **kwargs)
-    dest, default_name = _download_target(obj)
-    return _log_local(str(obj.download_sync(dest)), name=name or default_name, copy=False, **kwargs)
+    local, dest, kwargs = _log_prelude(obj, name, type, aliases, metadata, registry, registry_aliases)
+    return _log_local(local or str(obj.download_sync(dest)), **kwargs)
 
 
 async def _log_aio(
@@ -230,12 +214,8 @@ async def _log_aio(
     registry_aliases: list[str] | None = None,
 ) -> Any:
     """`log_wandb_artifact` for async tasks: ``await log_wandb_artifact.aio(obj, ...)``."""
-    local, kwargs = _log_prelude(obj, name, type, aliases, metadata, registry, registry_aliases)
-    if local is not None:
-        return await asyncio.to_thread(_log_local, local, name=name, copy=True, **kwargs)
-    dest, default_name = _download_target(obj)
-    local = str(await obj.download(dest))
-    return await asyncio.to_thread(_log_local, local, name=name or default_name, copy=False, **kwargs)
+    local, dest, kwargs = _log_prelude(obj, name, type, aliases, metadata, registry, registry_aliases)
+    return await asyncio.to_thread(_log_local, local or str(await obj.download(dest)), **kwargs)
 
 
 # The async form, as Flyte's own I/O calls have (``File.download`` / ``download_sync``).
@@ -243,7 +223,7 @@ log_wandb_artifact.aio = _log_aio  # type: ignore[attr-defined]
 
 
 def _fetch(ref: str, type: str | None, root: str | None, as_file: bool | None) -> tuple[str, bool]:
-    """Record the use on the calling run and download; returns (local path, is_file)."""
+    """Record the use on the calling run and download: (local path, is_file)."""
     where = "use_wandb_artifact"
     parsed = parse_artifact_ref(where, ref)
     if type is not None:
@@ -316,10 +296,7 @@ use_wandb_artifact.aio = _use_aio  # type: ignore[attr-defined]
 
 
 def _outputs(func_name: str, result: Any) -> list[tuple[str, Any]]:
-    """(artifact name, File/Dir) for each File/Dir output, named ``<function>-<output>``.
-
-    Outputs are named as Flyte names them: ``o0``, ``o1``... by position, or a NamedTuple's fields.
-    """
+    """(``<function>-<output>``, File/Dir) per File/Dir output; outputs named as Flyte does: ``o0``... or fields."""
     items: list[tuple[str, Any]] = [("o0", result)]
     if isinstance(result, tuple):
         keys = getattr(result, "_fields", None) or [f"o{i}" for i in range(len(result))]
@@ -328,7 +305,7 @@ def _outputs(func_name: str, result: Any) -> list[tuple[str, Any]]:
 
 
 def _output_type(obj: Any) -> str:
-    return OUTPUT_DIR_TYPE if _flyte_io_kind(obj) == "dir" else OUTPUT_FILE_TYPE
+    return "flyte-dir" if _flyte_io_kind(obj) == "dir" else "flyte-file"
 
 
 def outputs_wrapper(func: Callable[..., Any]) -> Callable[..., Any]:
