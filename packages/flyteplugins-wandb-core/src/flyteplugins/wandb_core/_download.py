@@ -1,6 +1,5 @@
-"""Downloading run and sweep files from W&B: plain functions, ``@flyte.trace`` wrappers returning a
-``flyte.io.Dir``, and the ``download_logs=True`` hook. ``flyte.io`` and ``wandb`` load on first call.
-"""
+"""Run and sweep files from W&B: plain functions, ``@flyte.trace`` forms returning a ``flyte.io.Dir``, and the
+``download_logs=True`` hook. ``flyte.io`` and ``wandb`` load on first call."""
 
 from __future__ import annotations
 
@@ -26,8 +25,6 @@ logger = logging.getLogger("flyteplugins.wandb")
 _F = TypeVar("_F", bound=Any)
 
 DEFAULT_WORKERS = 8
-SUMMARY_FILE = "summary.json"
-HISTORY_FILE = "metrics_history.json"
 
 
 def _context() -> dict[str, str]:
@@ -53,12 +50,11 @@ def _check_reachable(host: str | None) -> None:
 def _api(host: str | None) -> Any:
     import wandb
 
-    base = api_base_url(host) if host else None
+    base = api_base_url(host)
     return wandb.Api(overrides={"base_url": base}) if base else wandb.Api()
 
 
 def _fetch_error(kind: str, path: str, host: str | None, exc: BaseException) -> RuntimeError:
-    """A RuntimeError naming what failed and why (the caller chains the wandb error as its cause)."""
     import wandb
 
     where = api_base_url(host) or os.environ.get("WANDB_BASE_URL") or "W&B cloud"
@@ -78,7 +74,7 @@ def _fetch_error(kind: str, path: str, host: str | None, exc: BaseException) -> 
 def _settings_defaults(
     cc: Mapping[str, str], project: str | None, entity: str | None, host: str | None
 ) -> tuple[str | None, str | None, str | None]:
-    """Fill ``project``/``entity``/``host`` from the task's ``wandb_config`` context, then the env."""
+    """``project``/``entity``/``host``, else from the task's ``wandb_config`` context, else the env."""
     return (
         project or cc.get("wandb_project") or os.environ.get("WANDB_PROJECT") or None,
         entity or cc.get("wandb_entity") or os.environ.get("WANDB_ENTITY") or None,
@@ -118,11 +114,10 @@ def _fetch_run(api_run: Any, path: str, include_history: bool, workers: int) -> 
         # text handle to each file, closed here.
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(files)))) as pool:
             list(pool.map(lambda f: f.download(root=path, replace=True).close(), files))
-    _write_json(os.path.join(path, SUMMARY_FILE), api_run.summary_metrics or {})
+    _write_json(os.path.join(path, "summary.json"), api_run.summary_metrics or {})
     if include_history:
-        # scan_history reads every row (history() samples) and always returns dicts, with or
-        # without pandas installed.
-        _write_json(os.path.join(path, HISTORY_FILE), list(api_run.scan_history()))
+        # scan_history reads every row (history() samples) and returns dicts, with or without pandas.
+        _write_json(os.path.join(path, "metrics_history.json"), list(api_run.scan_history()))
 
 
 def download_wandb_run_dir(
@@ -135,29 +130,20 @@ def download_wandb_run_dir(
     host: str | None = None,
     max_workers: int = 8,  # DEFAULT_WORKERS, written out so the API docs show the value
 ) -> str:
-    """Download a W&B run's files, its summary and (optionally) its metrics history.
-
-    Writes every file the run uploaded (``config.yaml``, ``output.log``, media, files from
-    ``run.save``...), ``summary.json`` and, with ``include_history``, ``metrics_history.json`` (every
-    logged row, as a JSON list). Files download in parallel (``max_workers`` at a time).
+    """Download every file a W&B run uploaded, its ``summary.json`` and, with ``include_history``,
+    ``metrics_history.json`` (every logged row); returns the directory.
 
     Args:
-        run_id: The run to download. Default: the run of the current ``@wandb_init`` task, or the run
-            its tracked parent advertised.
+        run_id: Default: the run of the current ``@wandb_init`` task, or the one its tracked parent advertised.
         path: Target directory (created if needed). Default: ``{tmp}/wandb_runs/{run_id}``.
-        include_history: Also write ``metrics_history.json``.
-        project: W&B project. Default: where the current run lives, then ``wandb_config(project=)``,
-            then ``WANDB_PROJECT``.
-        entity: W&B entity, resolved like ``project`` (then your default entity).
+        project: Default: where the current run lives, then ``wandb_config(project=)``, then ``WANDB_PROJECT``.
+        entity: Resolved like ``project`` (then your default entity).
         host: W&B server base URL. Default: ``wandb_config(host=)``, then ``WANDB_BASE_URL``.
         max_workers: Parallel file downloads.
 
-    Returns:
-        The directory the files were written to.
-
     Raises:
         RuntimeError: No ``run_id`` and no active run; authentication failed; the run does not exist
-            or cannot be read; a download failed. The wandb error is the exception's ``__cause__``.
+            or cannot be read; a download failed. The wandb error is the ``__cause__``.
     """
     run_id, project, entity, host = _resolve_run(run_id, project, entity, host)
     run_path = "/".join(p for p in (entity if project else None, project, run_id) if p)
@@ -214,22 +200,16 @@ def download_wandb_sweep_dirs(
     host: str | None = None,
     max_workers: int = 8,  # DEFAULT_WORKERS, written out so the API docs show the value
 ) -> list[str]:
-    """Download every run of a W&B sweep, one sub-directory per run id.
+    """Download every run of a W&B sweep (as `download_wandb_run_dir`), one sub-directory per run id;
+    returns those that downloaded (a ``RuntimeWarning`` names the others).
 
     Args:
-        sweep_id: The sweep. Default: the sweep of the current ``@wandb_sweep`` task (or its child).
+        sweep_id: Default: the sweep of the current ``@wandb_sweep`` task (or its child).
         base_path: Parent directory. Default: ``{tmp}/wandb_runs``.
-        include_history: Also write each run's ``metrics_history.json``.
-        project: The sweep's project (default: the sweep context, then ``wandb_config``, then
-            ``WANDB_PROJECT``).
-        entity: The sweep's entity (default: the sweep context, then ``wandb_config``, then
-            ``WANDB_ENTITY``).
-        host: The W&B server (default: ``wandb_config``, then ``WANDB_BASE_URL``).
+        project: Default: the sweep context, then ``wandb_config``, then ``WANDB_PROJECT``.
+        entity: Default: the sweep context, then ``wandb_config``, then ``WANDB_ENTITY``.
+        host: Default: ``wandb_config``, then ``WANDB_BASE_URL``.
         max_workers: Parallel file downloads per run.
-
-    Returns:
-        The directories of the runs that downloaded. When only some runs fail, a ``RuntimeWarning``
-        names them and the others are returned.
 
     Raises:
         RuntimeError: No ``sweep_id`` and no active sweep; the project is unknown; authentication
@@ -239,31 +219,23 @@ def download_wandb_sweep_dirs(
     if not project:
         raise RuntimeError(
             f"Cannot query sweep without entity and project: the W&B project of sweep {sweep_id!r} is "
-            "unknown to download_wandb_sweep_dirs; pass "
-            "project=..., or set wandb_config(project=...) or WANDB_PROJECT."
+            "unknown to download_wandb_sweep_dirs; pass project=..., or set wandb_config(project=...) or WANDB_PROJECT."
         )
     _check_reachable(host)
-    sweep_path, runs = _sweep_runs(sweep_id, project, entity, host)
-    return _fetch_sweep_runs(
-        sweep_path, runs, base_path or os.path.join(tempfile.gettempdir(), "wandb_runs"), include_history, max_workers
-    )
-
-
-def _sweep_runs(sweep_id: str, project: str, entity: str | None, host: str | None) -> tuple[str, list[Any]]:
-    """``entity/project/sweep_id`` and the sweep's runs, read from the W&B public API."""
     try:
         api = _api(host)
         entity = entity or api.default_entity
-        sweep_path = f"{entity}/{project}/{sweep_id}"
-        return sweep_path, list(api.sweep(sweep_path).runs)
+        runs = list(api.sweep(f"{entity}/{project}/{sweep_id}").runs)
     except Exception as exc:
         raise _fetch_error("sweep", f"{entity}/{project}/{sweep_id}", host, exc) from exc
+    base_path = base_path or os.path.join(tempfile.gettempdir(), "wandb_runs")
+    return _fetch_sweep_runs(f"{entity}/{project}/{sweep_id}", runs, base_path, include_history, max_workers)
 
 
 def _fetch_sweep_runs(
     sweep_path: str, runs: list[Any], base_path: str, include_history: bool, max_workers: int
 ) -> list[str]:
-    """Download each run into ``base_path/<run id>``; failed runs are reported, fatal only when all fail."""
+    """Each run into ``base_path/<run id>``; failed runs are reported, fatal only when all fail."""
     done: list[str] = []
     failed: list[tuple[str, BaseException]] = []
     for api_run in runs:
@@ -306,11 +278,8 @@ def _lazy_trace(func: _F) -> _F:
 async def download_wandb_run_logs(
     run_id: str, project: str | None = None, entity: str | None = None, host: str | None = None
 ) -> flyte.io.Dir:
-    """Download a run (see `download_wandb_run_dir()`) as a ``flyte.io.Dir`` trace output.
-
-    Called automatically after the task when ``download_logs=True``; the directory then shows as the
-    trace's output in the Flyte UI.
-    """
+    """Download a run (see `download_wandb_run_dir()`) as a ``flyte.io.Dir`` trace output, shown in the Flyte UI
+    (called after the task with ``download_logs=True``)."""
     path = await asyncio.to_thread(download_wandb_run_dir, run_id, project=project, entity=entity, host=host)
     return await flyte.io.Dir.from_local(path)
 
@@ -319,57 +288,39 @@ async def download_wandb_run_logs(
 async def download_wandb_sweep_logs(
     sweep_id: str, project: str | None = None, entity: str | None = None, host: str | None = None
 ) -> flyte.io.Dir:
-    """Download every run of a sweep (see `download_wandb_sweep_dirs()`) as one ``flyte.io.Dir``.
-
-    The directory holds one sub-directory per run id.
-    """
+    """Download every run of a sweep (see `download_wandb_sweep_dirs()`) as one ``flyte.io.Dir`` trace output,
+    one sub-directory per run id."""
     base = tempfile.mkdtemp(prefix=f"wandb-sweep-{sweep_id}-")
     await asyncio.to_thread(download_wandb_sweep_dirs, sweep_id, base, project=project, entity=entity, host=host)
     return await flyte.io.Dir.from_local(base)
 
 
-def _after_run_args(active: Any) -> dict[str, Any]:
-    """``download_logs=True``: where the run that just ended lives."""
-    run, plan = active.run, active.plan
-    return {
-        "run_id": str(active.run_id),
-        "project": getattr(run, "project", None) or None,
-        "entity": getattr(run, "entity", None) or None,
-        "host": getattr(plan, "host", None) or None,
-    }
-
-
-def _after_run_failed(active: Any, exc: BaseException) -> None:
-    if active.raises:
-        raise exc
-    # The task already succeeded: a failed download must not throw its result away.
-    message = f"download_logs: could not download W&B run {active.run_id!r}: {exc}"
-    logger.warning(message)
-    warnings.warn(message, RuntimeWarning, stacklevel=3)
-
-
 async def download_after_run(active: Any) -> flyte.io.Dir | None:
-    """``download_logs=True`` in an async task: the run's files as a traced ``Dir``."""
+    """``download_logs=True``: the run that just ended, as a traced ``Dir``; a failure only warns (the task is done)."""
     try:
-        return await download_wandb_run_logs(**_after_run_args(active))
+        return await download_wandb_run_logs(
+            run_id=str(active.run_id),
+            project=getattr(active.run, "project", None) or None,
+            entity=getattr(active.run, "entity", None) or None,
+            host=getattr(active.plan, "host", None) or None,
+        )
     except Exception as exc:
-        _after_run_failed(active, exc)
+        if active.raises:
+            raise
+        message = f"download_logs: could not download W&B run {active.run_id!r}: {exc}"
+        logger.warning(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
         return None
 
 
 def download_after_run_sync(active: Any) -> flyte.io.Dir | None:
-    """``download_logs=True`` in a sync task or function."""
-    kwargs = _after_run_args(active)
+    """`download_after_run` in a sync task or function."""
     try:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:  # a sync task body: its own thread, no event loop
-            return asyncio.run(download_wandb_run_logs(**kwargs))
-        # A sync function called on a running loop's thread: run the trace on a thread of its own,
-        # with this context (Flyte's task context lives in contextvars).
-        ctx = contextvars.copy_context()
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(ctx.run, asyncio.run, download_wandb_run_logs(**kwargs)).result()
-    except Exception as exc:
-        _after_run_failed(active, exc)
-        return None
+        asyncio.get_running_loop()
+    except RuntimeError:  # a sync task body: its own thread, no event loop
+        return asyncio.run(download_after_run(active))
+    # A sync function called on a running loop's thread: run the trace on a thread of its own, with this
+    # context (Flyte's task context lives in contextvars).
+    ctx = contextvars.copy_context()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(ctx.run, asyncio.run, download_after_run(active)).result()
