@@ -1,8 +1,5 @@
-"""wandb's private sweep-agent API (register an agent, heartbeat), which has no public call.
-
-Each helper names the wandb releases it was checked against and falls back to the older spelling;
-``tests/test_compat.py`` checks that one of the two exists on the installed wandb.
-"""
+"""wandb's private sweep-agent API (register, heartbeat), which has no public call; each helper falls back to
+the older spelling, and ``tests/test_compat.py`` checks that one of the two exists on the installed wandb."""
 
 from __future__ import annotations
 
@@ -12,11 +9,7 @@ from typing import Any
 def register_sweep_agent(
     api: Any, host: str, *, sweep_id: str, project: str | None, entity: str | None
 ) -> dict[str, Any] | None:
-    """Register a sweep agent with the W&B server; returns the server's agent record (with ``id``).
-
-    checked: wandb 0.28.2 .. 0.31.0 (``wandb.apis.public.sweeps._register_agent``; fallback
-    ``wandb.apis.InternalApi().register_agent``).
-    """
+    """The server's record (with ``id``) of a new sweep agent; checked: wandb 0.28.2 .. 0.31.0."""
     try:
         from wandb.apis.public.sweeps import _register_agent
     except ImportError:
@@ -29,11 +22,7 @@ def register_sweep_agent(
 
 
 def sweep_agent_heartbeat(api: Any, agent_id: str, running: dict[str, bool]) -> list[dict[str, Any]]:
-    """One agent heartbeat: report the agent's running trials, get the server controller's commands.
-
-    checked: wandb 0.28.2 .. 0.31.0 (``wandb.apis.public.sweeps._agent_heartbeat``; fallback
-    ``wandb.apis.InternalApi().agent_heartbeat``).
-    """
+    """Report the agent's running trials, get the server controller's commands; checked: wandb 0.28.2 .. 0.31.0."""
     try:
         from wandb.apis.public.sweeps import _agent_heartbeat
     except ImportError:

@@ -143,15 +143,10 @@ async def _launch(
     metric_name: str | None = metric.get("name")
     goal = metric.get("goal") or DEFAULT_GOAL
     controller, earlier = await _start(state, count, engine)
-    launch = Launch(
-        progress=Progress(state.sweep_id, count, metric_name, goal),
-        budget=max(count - len(earlier), 0),
-        controller=controller,
-    )
+    launch = Launch(Progress(state.sweep_id, count, metric_name, goal), max(count - len(earlier), 0), controller)
     launch.progress.resume(earlier)
     # No more slots than trials left: online, every slot registers an agent with the W&B server, and
-    # one that can never get a trial would only clutter the sweep's page (a re-run with nothing left
-    # registers none).
+    # one that can never get a trial would only clutter the sweep's page.
     agents = min(agents, launch.budget)
     if agent_task is None:
         agent_task = wandb_sweep_agent.override(secrets=state.secrets) if state.secrets else wandb_sweep_agent
@@ -172,16 +167,9 @@ async def _launch(
         upload_runs=state.download_logs,
     )
     errors = await _run(plan, controller)
-    result = SweepResult(
-        sweep_id=state.sweep_id,
-        mode=state.mode,
-        metric_name=metric_name,
-        goal=goal,
-        name=state.name or state.config.get("name"),
-        agents=agents,
-        trials=[*earlier, *launch.results],  # the order they finished in
-        agent_errors=errors,
-    )
+    name = state.name or state.config.get("name")
+    trials = [*earlier, *launch.results]  # the order they finished in
+    result = SweepResult(state.sweep_id, state.mode, metric_name, goal, name, trials, agents, errors)
     await _conclude(state, result, count)
     return result
 
@@ -218,8 +206,9 @@ async def _conclude(state: SweepState, result: SweepResult, count: int) -> None:
             f"wandb sweep {state.sweep_id}: {len(result.trials)} of count={count} trials ran: the search "
             "had no more parameter sets to suggest (a grid runs each combination once)."
         )
+    run_dirs = [t.run_dir for t in result.trials if t.run_dir]
     with state.lock:
-        state.run_dirs.extend(t.run_dir for t in result.trials if t.run_dir)
+        state.run_dirs.extend(run_dirs)
     best = result.best
     say(
         f"wandb sweep {state.sweep_id}: done, {len(result.trials)} trials ({len(result.failed)} failed)"
@@ -228,7 +217,7 @@ async def _conclude(state: SweepState, result: SweepResult, count: int) -> None:
     if state.report:
         await asyncio.to_thread(_write_report, state, result)
     if state.download_logs:
-        result.logs = await collect_sweep_logs(state, [t.run_dir for t in result.trials if t.run_dir])
+        result.logs = await collect_sweep_logs(state, run_dirs)
 
 
 async def _run_sweep_agents(

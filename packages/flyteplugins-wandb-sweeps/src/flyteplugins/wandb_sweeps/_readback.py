@@ -16,6 +16,14 @@ from ._config import SweepState
 from ._results import TrialResult
 from ._space import Run
 
+# wandb-core writes a run's exit record asynchronously, after `run.finish()` returned: a sweep task
+# re-run right after a trial ended can find that trial's file without it. A file still being written
+# (changed in the last few seconds) gets this long to settle; a file left by a killed trial is older.
+_SETTLE_S = 5.0
+_RECENT_S = 10.0
+# W&B run states that mean a trial ran to its end ("running" and "preempted" runs come back).
+_TRIAL_STATES = {"finished": "finished", "failed": "failed", "crashed": "failed", "killed": "stopped"}
+
 
 @dataclass
 class OfflineProgress:
@@ -37,25 +45,15 @@ def _run_id_of(run_dir: Path) -> str:
     return run_dir.name.split("-", 3)[-1] if run_dir.name.count("-") >= 3 else ""
 
 
-def _params(state: SweepState, config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k in (state.config.get("parameters") or {})}
-
-
 def _resumed_trial(
-    state: SweepState, run_id: str, params: dict[str, Any], trial_state: str, summary: dict[str, Any], **kw: Any
+    state: SweepState, run_id: str, config: dict[str, Any], trial_state: str, summary: dict[str, Any], **kw: Any
 ) -> TrialResult:
     from ._agent import make_result
 
     # Which agent ran it, and for how long, is not recorded on the run.
+    params = {k: v for k, v in config.items() if k in (state.config.get("parameters") or {})}
     metric_name = (state.config.get("metric") or {}).get("name")
     return make_result(run_id, params, trial_state, summary, metric_name, resumed=True, **kw)
-
-
-# wandb-core writes a run's exit record asynchronously, after `run.finish()` returned: a sweep task
-# re-run right after a trial ended can find that trial's file without it. A file still being written
-# (changed in the last few seconds) gets this long to settle; a file left by a killed trial is older.
-_SETTLE_S = 5.0
-_RECENT_S = 10.0
 
 
 def _recent(path: Path) -> bool:
@@ -97,26 +95,13 @@ def prior_offline_trials(state: SweepState) -> OfflineProgress:
             # Preempted (as the online side treats W&B's "preempted" state): it did not fail, it was
             # cut short, and a retried sweep task must run it again or a grid loses that point.
             continue
-        trial_state = "finished" if exit_code == 0 else "failed"
-        params = _params(state, config)
-        found.prior.append((params, trial_state, summary))
+        error = None if exit_code == 0 else f"exit code {exit_code}"
+        trial = _resumed_trial(state, run_id, config, "failed" if error else "finished", summary, error=error)
+        found.prior.append((trial.params, trial.state, summary))
         if is_trial:
-            error = None if exit_code == 0 else f"exit code {exit_code}"
-            found.trials.append(
-                _resumed_trial(state, run_id, params, trial_state, summary, error=error, run_dir=str(run_dir))
-            )
+            trial.run_dir = str(run_dir)
+            found.trials.append(trial)
     return found
-
-
-def _offline_summary(run_id: str) -> dict[str, Any]:
-    for run_dir in sorted(wandb_dir().glob(f"offline-run-*-{run_id}"), reverse=True):
-        if _run_id_of(run_dir) != run_id:
-            continue
-        try:
-            return dict(read_offline_run(run_dir).summary)
-        except (OSError, ValueError):
-            continue
-    return {}
 
 
 def _api(state: SweepState) -> Any:
@@ -129,6 +114,12 @@ def _path(state: SweepState, name: str) -> str:
     return "/".join(p for p in (state.entity, state.project, name) if p)
 
 
+def _plain_summary(run: Any) -> dict[str, Any]:
+    # `summary_metrics` is the plain JSON dict; `run.summary` wraps nested values in live objects.
+    value = getattr(run, "summary_metrics", None)
+    return dict((json.loads(value) if isinstance(value, (str, bytes)) else value) or {})
+
+
 def summary_from_elsewhere(state: SweepState, run_id: str, out: Any, metric_name: str | None) -> dict[str, Any]:
     """The summary of a trial task whose run ran in another pod: what the task returned (a number is the
     metric, a dict the summary), else the run's, from its run directory (offline) or the W&B server."""
@@ -136,12 +127,18 @@ def summary_from_elsewhere(state: SweepState, run_id: str, out: Any, metric_name
         return {metric_name: out}
     if isinstance(out, dict):
         return {str(k): v for k, v in out.items()}
-    if state.mode != "online":
-        return _offline_summary(run_id)
-    try:
-        return _plain_summary(_api(state).run(_path(state, run_id)))
-    except Exception:  # the metric is then reported missing, which the progress line says
-        return {}
+    if state.mode == "online":
+        try:
+            return _plain_summary(_api(state).run(_path(state, run_id)))
+        except Exception:  # the metric is then reported missing, which the progress line says
+            return {}
+    for run_dir in sorted(wandb_dir().glob(f"offline-run-*-{run_id}"), reverse=True):
+        try:
+            if _run_id_of(run_dir) == run_id:
+                return dict(read_offline_run(run_dir).summary)
+        except (OSError, ValueError):
+            continue
+    return {}
 
 
 def existing_online_sweep(state: SweepState) -> str | None:
@@ -158,33 +155,14 @@ def existing_online_sweep(state: SweepState) -> str | None:
     return None
 
 
-def _plain_summary(run: Any) -> dict[str, Any]:
-    # `summary_metrics` is the plain JSON dict; `run.summary` wraps nested values in live objects.
-    value = getattr(run, "summary_metrics", None)
-    if isinstance(value, (str, bytes)):
-        value = json.loads(value)
-    return dict(value or {})
-
-
-# W&B run states that mean a trial ran to its end, as trial states ("running" and "preempted" runs
-# come back, so they are not ended).
-_TRIAL_STATES = {"finished": "finished", "failed": "failed", "crashed": "failed", "killed": "stopped"}
-
-
 def finished_online_trials(state: SweepState) -> list[TrialResult]:
     """The runs of the sweep that already ended on the server, marked resumed."""
     try:
         runs = _api(state).sweep(_path(state, state.sweep_id)).runs
         return [
-            _resumed_trial(
-                state,
-                str(run.id),
-                _params(state, dict(run.config)),
-                _TRIAL_STATES[str(run.state).lower()],
-                _plain_summary(run),
-            )
+            _resumed_trial(state, str(run.id), dict(run.config), _TRIAL_STATES[run_state], _plain_summary(run))
             for run in runs
-            if str(run.state).lower() in _TRIAL_STATES
+            if (run_state := str(run.state).lower()) in _TRIAL_STATES
         ]
     except Exception:  # a new sweep (nothing to count), or the server cannot tell: run the full count
         return []

@@ -61,8 +61,7 @@ class TrialResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrialResult:
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        return cls(**known)
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 def best_of(trials: Iterable[TrialResult | None], goal: str) -> TrialResult | None:
@@ -109,78 +108,57 @@ class SweepResult:
         return [t for t in self.trials if t.state == "failed"]
 
     def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in ("sweep_id", "name", "mode", "metric_name", "goal", "agents")}
         best = self.best
-        return {
-            "sweep_id": self.sweep_id,
-            "name": self.name,
-            "mode": self.mode,
-            "metric_name": self.metric_name,
-            "goal": self.goal,
-            "agents": self.agents,
-            "trials": [t.to_dict() for t in self.trials],
-            "best": best.to_dict() if best else None,
-            "agent_errors": list(self.agent_errors),
-        }
+        out.update(trials=[t.to_dict() for t in self.trials], best=best.to_dict() if best else None)
+        return {**out, "agent_errors": list(self.agent_errors)}
 
     def __str__(self) -> str:
-        best = self.best
         lines = [f"sweep {self.sweep_id} ({self.mode}): {len(self.trials)} trials, {len(self.failed)} failed"]
         for t in self.trials:
             value = "no metric" if t.metric is None else f"{self.metric_name}={t.metric:.6g}"
             mark = " (resumed)" if t.resumed else ""
             lines.append(f"  {t.run_id:<24} {t.state:<8} {value:<28} {t.params}{mark}")
+        best = self.best
         if best is not None:
             lines.append(f"  best: {best.run_id} {self.metric_name}={best.metric:.6g} {best.params}")
         return "\n".join(lines)
-
-
-_KEYS_SHOWN = 5  # summary keys named when a trial reported no sweep metric
 
 
 class Progress:
     """One stderr line per finished trial, with the best value so far (thread-safe)."""
 
     def __init__(self, sweep_id: str, total: int, metric_name: str | None, goal: str) -> None:
-        self.sweep_id = sweep_id
-        self.total = total
-        self.metric_name = metric_name
-        self.goal = goal
+        self.sweep_id, self.total, self.metric_name, self.goal = sweep_id, total, metric_name, goal
         self.done = 0
         self.best: TrialResult | None = None
         self._lock = threading.Lock()
 
-    def _count(self, trial: TrialResult) -> None:
-        self.done += 1
-        self.best = best_of([self.best, trial], self.goal)
-
-    def resume(self, trials: list[TrialResult]) -> None:
+    def resume(self, trials: list[TrialResult]) -> tuple[TrialResult | None, int]:
         """Count trials that ended before this launch, so numbering and the best so far go on."""
         with self._lock:
             for trial in trials:
-                self._count(trial)
+                self.done += 1
+                self.best = best_of([self.best, trial], self.goal)
+            return self.best, self.done
 
     def line(self, trial: TrialResult) -> str:
-        with self._lock:
-            self._count(trial)
-            if trial.state == "failed":
-                outcome = f"FAILED ({trial.error})"
-            elif trial.state == "stopped":
-                outcome = "stopped early"
-            elif self.metric_name is None:
-                outcome = "finished"
-            elif trial.metric is None:
-                outcome = f"finished, {self._why_no_metric(trial)}"
-            else:
-                outcome = f"{self.metric_name}={trial.metric:.6g}"
-            best = (
-                f"best {self.metric_name}={self.best.metric:.6g} ({self.best.run_id})"
-                if self.best is not None and self.best.metric is not None
-                else "no best yet"
-            )
-            return (
-                f"wandb sweep {self.sweep_id}: trial {self.done}/{self.total} {trial.run_id} "
-                f"[agent {trial.agent}] {outcome} in {trial.duration_s:.1f}s | {best}"
-            )
+        best, done = self.resume([trial])
+        if trial.state == "failed":
+            outcome = f"FAILED ({trial.error})"
+        elif trial.state == "stopped":
+            outcome = "stopped early"
+        elif self.metric_name is None:
+            outcome = "finished"
+        elif trial.metric is None:
+            outcome = f"finished, {self._why_no_metric(trial)}"
+        else:
+            outcome = f"{self.metric_name}={trial.metric:.6g}"
+        best_text = f"best {self.metric_name}={best.metric:.6g} ({best.run_id})" if best else "no best yet"
+        return (
+            f"wandb sweep {self.sweep_id}: trial {done}/{self.total} {trial.run_id} "
+            f"[agent {trial.agent}] {outcome} in {trial.duration_s:.1f}s | {best_text}"
+        )
 
     def _why_no_metric(self, trial: TrialResult) -> str:
         # What it logged instead: a misspelt metric name (`val_loss` for `loss`) or a diverged trial
@@ -191,7 +169,7 @@ class Progress:
         logged = sorted(k for k in trial.summary if not k.startswith("_"))
         if not logged:
             return f"reported no {name!r} (it logged nothing)"
-        shown = ", ".join(map(repr, logged[:_KEYS_SHOWN])) + (", ..." if len(logged) > _KEYS_SHOWN else "")
+        shown = ", ".join(map(repr, logged[:5])) + (", ..." if len(logged) > 5 else "")
         return f"reported no {name!r} (it logged {shown})"
 
     def report(self, trial: TrialResult) -> None:

@@ -145,16 +145,26 @@ def _create_online_sweep(state: SweepState) -> str:
     return str(sweep_id)
 
 
-def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None) -> SweepState:
+def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None, task: Any = None) -> SweepState:
     ctx = flyte.ctx()
     if not ctx:
         raise RuntimeError("@wandb_sweep tasks must run as Flyte tasks (flyte.run / with_runcontext).")
-    existing = current_sweep()
-    if existing is not None:
+    state = current_sweep()
+    if state is not None:
         # The task that created the sweep collects its logs; a reusing task only when asked to.
-        existing.download_logs = bool(decorator_values.get("download_logs", False))
-        existing.owner_action = ctx.action.name
-        return existing
+        state.download_logs = bool(decorator_values.get("download_logs", False))
+        state.owner_action = ctx.action.name
+    else:
+        state = _new_sweep(ctx, decorator_values, decorator_mode)
+    state.report = bool(getattr(task, "report", False))
+    state.secrets = getattr(task, "secrets", None)
+    return state
+
+
+def _new_sweep(ctx: Any, decorator_values: Mapping[str, Any], decorator_mode: str | None) -> SweepState:
+    from ._engine import validate_sweep_config
+    from ._readback import existing_online_sweep
+
     values = merge_values(decorator_values, parse_context(dict(ctx.custom_context or {})))
     config = sweep_config_from_values(values)
     if not config.get("method") or not config.get("parameters"):
@@ -164,29 +174,16 @@ def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None) 
         )
     config.setdefault("name", f"{ctx.action.run_name}-{ctx.action.name}")
     state = _state(values, decorator_mode, {}, sweep_id="", config=config, owner_action=ctx.action.name)
-    from ._engine import validate_sweep_config
-
     # For both modes: a bad config fails before any agent starts (online, before the server records it).
     validate_sweep_config(state.config)
     if state.mode == "online":
-        _open_online(state)
-    else:
-        _open_offline(state)
-    return state
-
-
-def _open_online(state: SweepState) -> None:
-    from ._readback import existing_online_sweep
-
-    # A retried or re-run sweep task (same sweep name) continues its sweep on the server.
-    found = existing_online_sweep(state)
-    state.sweep_id = found or _create_online_sweep(state)
-    state.resumed = bool(found)
-    if found:
-        print(f"wandb: continuing online sweep {found} ({state.name!r}).", file=sys.stderr, flush=True)
-
-
-def _open_offline(state: SweepState) -> None:
+        # A retried or re-run sweep task (same sweep name) continues its sweep on the server.
+        found = existing_online_sweep(state)
+        state.sweep_id = found or _create_online_sweep(state)
+        state.resumed = bool(found)
+        if found:
+            print(f"wandb: continuing online sweep {found} ({state.name!r}).", file=sys.stderr, flush=True)
+        return state
     state.sweep_id = offline_sweep_id(f"{state.project}/{state.name}")
     if state.mode == "offline":
         # On a cluster, beside the trials' stored runs: `flyte wandb sync` publishes them as one sweep.
@@ -199,6 +196,7 @@ def _open_offline(state: SweepState) -> None:
         file=sys.stderr,
         flush=True,
     )
+    return state
 
 
 @contextmanager
@@ -264,17 +262,11 @@ async def collect_sweep_logs(state: SweepState, run_dirs: list[str] | None = Non
 
 
 def _wrap(func: Callable[..., Any], values: dict[str, Any], mode: str | None, task: Any = None) -> Callable[..., Any]:
-    def open_for_task() -> SweepState:
-        state = open_sweep(values, mode)
-        state.report = bool(getattr(task, "report", False))
-        state.secrets = getattr(task, "secrets", None)
-        return state
-
     if inspect.iscoroutinefunction(func):
 
         @functools.wraps(func)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            state = await asyncio.to_thread(open_for_task)
+            state = await asyncio.to_thread(open_sweep, values, mode, task)
             with sweep_scope(state):
                 result = await func(*args, **kwargs)
                 if state.download_logs:
@@ -286,7 +278,7 @@ def _wrap(func: Callable[..., Any], values: dict[str, Any], mode: str | None, ta
 
         @functools.wraps(func)
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-            state = open_for_task()
+            state = open_sweep(values, mode, task)
             with sweep_scope(state):
                 result = func(*args, **kwargs)
                 if state.download_logs and not state.logs_collected:
