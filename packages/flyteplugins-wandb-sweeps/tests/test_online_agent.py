@@ -9,10 +9,10 @@ from typing import ClassVar
 
 import pytest
 
-from flyteplugins.wandb_sweeps import _controller
+from flyteplugins.wandb_sweeps import _launcher as _controller
 from flyteplugins.wandb_sweeps._agent import Launch
 from flyteplugins.wandb_sweeps._config import SweepState
-from flyteplugins.wandb_sweeps._controller import Plan
+from flyteplugins.wandb_sweeps._launcher import Plan
 from flyteplugins.wandb_sweeps._results import Progress, TrialResult
 from flyteplugins.wandb_sweeps._server import TrialHeartbeat
 

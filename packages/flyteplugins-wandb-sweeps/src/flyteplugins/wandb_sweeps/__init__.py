@@ -1,8 +1,6 @@
-"""W&B sweeps for Flyte 2: agents as parallel Flyte tasks, online or fully offline.
+"""W&B sweeps for Flyte 2: agents as parallel Flyte tasks, online or fully offline (docs/sweeps.md).
 
-Installed by ``pip install 'flyteplugins-wandb[sweeps]'``; every name is also importable from
-``flyteplugins.wandb``. docs/sweeps.md has a walk-through.
-"""
+Installed by ``pip install 'flyteplugins-wandb[sweeps]'``; every name is also importable from ``flyteplugins.wandb``."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""One trial: the objective run inside core's ``trial_scope``, and the built-in task that runs it as a Flyte action.
-
-In Flyte local mode the action finds its launch in this process (early termination, stop commands);
-in other pods it imports the objective by its module path and, offline, uploads its run directory.
-"""
+"""One trial: the objective run in core's ``trial_scope``, by the built-in task that runs it as a Flyte action
+(in local mode it finds its launch in this process; in other pods it imports the objective by name)."""
 
 from __future__ import annotations
 
@@ -82,10 +79,9 @@ LAUNCHES: dict[str, Launch] = {}
 
 
 def trial_overrides(sweep: Any, run_id: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The ``wandb.init`` arguments that make a run this trial (core's resolver applies them).
+    """The ``wandb.init`` arguments that make a run this trial; ``sweep``: a `SweepState` or an `AgentSpec`.
 
-    ``sweep`` (a `SweepState` or an `AgentSpec`) gives mode, sweep_id, project and entity. Not
-    ``WANDB_SWEEP_ID``/``WANDB_RUN_ID`` as ``wandb.agent`` does: local-mode Flyte runs trials
+    Not ``WANDB_SWEEP_ID``/``WANDB_RUN_ID`` as ``wandb.agent`` does: local-mode Flyte runs trials
     concurrently in one process, where environment variables would leak between them.
     """
     overrides: dict[str, Any] = {"id": run_id, "config": dict(params)}
@@ -132,10 +128,7 @@ def make_result(
     handle: Any = None,
     **fields: Any,
 ) -> TrialResult:
-    """A JSON-safe `TrialResult`, the same shape whether it came from this process or a pod.
-
-    ``start``: the trial's monotonic start time; ``handle``: its ``trial_scope`` (an offline run's directory).
-    """
+    """A JSON-safe `TrialResult`; ``start``: monotonic start time, ``handle``: the trial's ``trial_scope``."""
     metric = finite_number(summary.get(metric_name)) if metric_name else None
     if handle is not None and handle.offline:
         fields["run_dir"] = handle.run_dir
@@ -173,7 +166,7 @@ class AgentSpec:
 def _run_trial(
     spec: AgentSpec, objective: Callable[..., Any], launch: Launch | None, item: dict[str, Any]
 ) -> tuple[TrialResult, BaseException | None]:
-    """Run the objective as one trial; a failing objective is recorded, and returned, not raised."""
+    # A failing objective is recorded, and returned, not raised.
     run_id, params = str(item["run_id"]), dict(item["params"])
     state = "finished"
     error: str | None = None
@@ -234,8 +227,8 @@ def run_agent(spec: AgentSpec) -> list[TrialResult]:
 
 
 def _upload_run_dirs(results: list[TrialResult]) -> None:
-    """A trial in another pod: upload its offline run directory (it would die with the pod); ``run_dir``
-    then points into the uploaded ``Dir`` (``<dir uri>/offline-run-...``)."""
+    # A trial in another pod: its offline run directory would die with the pod. `run_dir` then points into
+    # the uploaded Dir (<dir uri>/offline-run-...).
     local = [r for r in results if r.run_dir and os.path.isdir(r.run_dir)]
     if not local:
         return

@@ -1,8 +1,5 @@
-"""`wandb_sweep_config` in Flyte's ``custom_context``, a sweep task's `SweepState`, and its `WandbSweep` link.
-
-Keys are those the existing ``flyteplugins-wandb`` writes (``wandb_sweep_<field>``, other sweep-config keys in
-the JSON object ``wandb_sweep_kwargs``), so a context written by either plugin reads in the other.
-"""
+"""`wandb_sweep_config` in ``custom_context`` (the keys the existing ``flyteplugins-wandb`` writes, so either
+plugin reads the other's), a sweep task's `SweepState`, and its `WandbSweep` link."""
 
 from __future__ import annotations
 
@@ -75,18 +72,13 @@ PLACEMENT_FIELDS = SWEEP_FIELDS.with_role("plugin")
 
 
 class WandbSweepConfig(ContextSettings):
-    """A sweep definition for Flyte's ``custom_context``; build it with `wandb_sweep_config()`.
-
-    A ``dict[str, str]`` (``custom_context=``, or merged: ``{**wandb_config(...), **wandb_sweep_config(...)}``),
-    a context manager (``with wandb_sweep_config(...): await task()``) and a parsed view (``cfg.method``,
-    ``cfg.parameters``, ``cfg.to_sweep_config()``).
-    """
+    """A sweep definition for ``custom_context`` (build it with `wandb_sweep_config()`): a ``dict[str, str]``,
+    a context manager (``with wandb_sweep_config(...): await task()``) and a parsed view (``cfg.method``)."""
 
     _table = SWEEP_FIELDS
     _label = "wandb_sweep_config"
 
     def values_dict(self) -> dict[str, Any]:
-        """The settings as Python values (only the keys that are set)."""
         return parse_context(self)
 
     def __getattr__(self, name: str) -> Any:
@@ -240,18 +232,14 @@ class SweepState:
 
 @dataclass
 class WandbSweep(WandbLink):
-    """Link to a W&B sweep: ``{host}/{entity}/{project}/sweeps/{id}``.
+    """Link to a W&B sweep, ``{host}/{entity}/{project}/sweeps/{id}``: on ``@wandb_sweep`` tasks and agent tasks.
 
-    ``@wandb_sweep`` adds one to its task and the agent tasks carry one too. The sweep id comes from
-    ``id`` or from the ``_wandb_sweep_id`` key that the sweep task hands to its children; the sweep
-    task's own link (computed before the sweep exists) points at the project's sweeps page.
-    Offline sweeps link to the W&B group their trials are uploaded into by ``wandb sync``.
+    The id is ``id`` or the one the sweep task hands its children; the sweep task's own link points at the
+    project's sweeps page, an offline sweep's at the W&B group ``wandb sync`` uploads its trials into.
 
     Args:
-        host: W&B UI host; reads ``"https://wandb.ai"`` when not given, and then falls back to
-            ``wandb_config(host=)``, ``WANDB_BASE_URL``, then W&B cloud. A given host wins over the
-            context's.
-        project: W&B project; falls back to ``wandb_sweep_config``, then ``wandb_config``.
+        host: W&B UI host; else ``wandb_config(host=)``, ``WANDB_BASE_URL``, then W&B cloud.
+        project: W&B project; else ``wandb_sweep_config``, then ``wandb_config``.
         entity: W&B entity; same fallbacks as ``project``.
         id: A known sweep id.
         name: The link's label in the Flyte UI.

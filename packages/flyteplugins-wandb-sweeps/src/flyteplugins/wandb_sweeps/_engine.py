@@ -1,8 +1,5 @@
-"""The offline sweep controller: the sweep task suggests its own trials, with a choice of engine.
-
-Engines (``run_sweep_agents(..., engine=...)``, see docs/sweeps.md): the definition's method by default
-(`BuiltinSearch` grid/random, `_optuna` + `_gp` bayes), Optuna, or W&B's own (`WandbSearch`). Thread-safe.
-"""
+"""The offline sweep controller and its engines (docs/sweeps.md): the definition's method by default
+(`BuiltinSearch` grid/random, `_optuna` + `_gp` bayes), Optuna, or W&B's own (`WandbSearch`)."""
 
 from __future__ import annotations
 
@@ -15,7 +12,7 @@ import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from flyteplugins.wandb_core import WandbConfigError
 
@@ -48,18 +45,12 @@ def wrap_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: {"value": v} for k, v in params.items()}
 
 
-class Search(Protocol):
-    """What the controller needs from an engine (`BuiltinSearch`, `OptunaSearch`, `WandbSearch`)."""
-
-    def ask(self) -> tuple[Any, dict[str, Any]] | None: ...  # (handle, params); None: exhausted
-
-    def tell(self, handle: Any, state: str, summary: Mapping[str, Any]) -> None: ...
-
-    def observe(self, handle: Any, step: int, value: float) -> bool: ...  # True: stop the trial
-
-
 class BuiltinSearch:
-    """W&B's ``grid`` (each combination once, skipping any a prior launch ran; then None) and ``random``."""
+    """W&B's ``grid`` (each combination once, skipping any a prior launch ran; then None) and ``random``.
+
+    Every search (`OptunaSearch`, `WandbSearch` too) has ``ask() -> (handle, params) | None``,
+    ``tell(handle, state, summary)`` and ``observe(handle, step, value) -> stop the trial``.
+    """
 
     def __init__(self, config: Mapping[str, Any], prior: Sequence[Run] = (), seed: int | None = None) -> None:
         self._params = _space.space(config["parameters"])
@@ -86,7 +77,7 @@ class BuiltinSearch:
             return None
 
     def tell(self, handle: Any, state: str, summary: Mapping[str, Any]) -> None:
-        """Grid and random do not learn from outcomes."""
+        pass  # grid and random do not learn from outcomes
 
     def observe(self, handle: Any, step: int, value: float) -> bool:
         return False
@@ -193,10 +184,8 @@ def check_engine(engine: Any) -> Any:
     )
 
 
-def make_searches(
-    config: Mapping[str, Any], engine: Any, prior: list[Run], seed: int | None = None
-) -> tuple[Search, Search | None]:
-    """(what suggests trials, what stops running ones); ``seed`` seeds default samplers."""
+def make_searches(config: Mapping[str, Any], engine: Any, prior: list[Run], seed: int | None = None) -> tuple[Any, Any]:
+    """(what suggests trials, what stops running ones or None); ``seed`` seeds default samplers."""
     from ._optuna import OptunaEngine, OptunaSearch
 
     engine = check_engine(engine)
@@ -227,19 +216,16 @@ def next_params(config: Mapping[str, Any], runs: Sequence[Run]) -> dict[str, Any
     from ._optuna import OptunaEngine, OptunaSearch
 
     checked = validate_sweep_config(config)
-    search: Search
+    got: tuple[Any, dict[str, Any]] | None
     if checked["method"] == "bayes":
-        search = OptunaSearch(checked, OptunaEngine(), [r for r in runs if r[1] == "finished"])
+        got = OptunaSearch(checked, OptunaEngine(), [r for r in runs if r[1] == "finished"]).ask()
     else:
-        search = BuiltinSearch(checked, list(runs))
-    got = search.ask()
+        got = BuiltinSearch(checked, list(runs)).ask()
     return None if got is None else got[1]
 
 
 @dataclass
 class Assignment:
-    """One trial handed to an agent."""
-
     run_id: str
     params: dict[str, Any]
 

@@ -1,8 +1,5 @@
-"""Gaussian-process bayes for ``method: bayes``: an Optuna sampler on scikit-learn's GP regressor.
-
-GP + expected improvement over the numeric parameters, TPE for the rest; why, and how suggestion time
-is kept low (hyper-parameters refitted only as the trials grow), is in docs/sweeps.md.
-"""
+"""``method: bayes``: an Optuna sampler on scikit-learn's GP regressor (why, and how suggestion time is kept
+low, is in docs/sweeps.md)."""
 
 from __future__ import annotations
 
@@ -62,11 +59,8 @@ def _optimizer(starts: list[Any]) -> Callable[..., tuple[Any, float]]:
 
 
 class GaussianProcessSampler(optuna.samplers.BaseSampler):
-    """GP + expected improvement over the numeric parameters; TPE for the rest and the first trials.
-
-    ``candidates`` random points in the unit cube, besides points around the three best trials, are
-    scored by expected improvement.
-    """
+    """GP + expected improvement over the numeric parameters (``candidates`` random points in the unit
+    cube and points around the three best trials); TPE for the rest and the first trials."""
 
     def __init__(self, seed: int | None = None, n_startup_trials: int = 5, candidates: int = 1000) -> None:
         self._rng = np.random.default_rng(seed)

@@ -1,8 +1,5 @@
-"""Optuna behind the offline controller: bayes, any Optuna sampler, and hyperband early stopping.
-
-Each W&B parameter is an Optuna distribution over a *latent* value plus its decoding into the W&B value
-(the exponent for ``log_uniform``, the quantile for the ``normal`` family, ...; see docs/sweeps.md).
-"""
+"""Optuna behind the offline controller: bayes, any Optuna sampler, hyperband early stopping. A W&B parameter
+is an Optuna distribution over a *latent* value, decoded into the W&B value (docs/sweeps.md)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""The W&B sweep-agent protocol, spoken by the sweep task for each agent slot (online sweeps).
-
-Each slot registers an agent (``CreateAgent``) and heartbeats for the server controller's
-``run``/``stop``/``exit`` commands; it asks for the next trial as soon as one finishes.
-"""
+"""The W&B sweep-agent protocol for each online slot: register an agent, heartbeat for ``run``/``stop``/``exit``."""
 
 from __future__ import annotations
 
@@ -40,11 +36,8 @@ _agent_apis_lock = threading.Lock()
 
 
 def agent_api(host: str | None, entity: str | None, project: str | None) -> Any:
-    """One ``wandb.Api`` for every agent slot of the process with the same server and credentials.
-
-    Building one costs 15-30 ms: 20 slots each building their own delayed the first trial by ~0.3 s.
-    The slots share its HTTP session (a thread-safe connection pool).
-    """
+    # One wandb.Api per server and credentials: building one costs 15-30 ms, and 20 slots building their own
+    # delayed the first trial by ~0.3 s. The slots share its HTTP session (a thread-safe connection pool).
     key = (host, entity, project, os.environ.get("WANDB_BASE_URL"), os.environ.get("WANDB_API_KEY"))
     with _agent_apis_lock:
         api = _agent_apis.get(key)

@@ -1,8 +1,5 @@
-"""Sweep definitions in pure Python (no numpy): W&B's rules, checked early, and its parameters sampled.
-
-A ``parameters`` block is a tree: `leaves()` flattens it to ``(path, spec)`` pairs, `nest()` builds the
-trial's config back; the distributions follow W&B's sweep configuration reference (docs/sweeps.md).
-"""
+"""Sweep definitions in pure Python (no numpy): W&B's rules, checked early, and its parameters (a tree:
+`leaves()` flattens it, `nest()` builds a trial's config back) sampled as W&B's reference says."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""``@wandb_sweep``: create (or reuse) the sweep of a Flyte task, hand its id to child tasks, collect its logs.
-
-Online, ``wandb.sweep`` registers it and the W&B server is its controller; offline, W&B cannot create
-sweeps, so the task owns a local sweep with a deterministic id that `run_sweep_agents()` drives.
-"""
+"""``@wandb_sweep``: create (or reuse) a task's sweep, hand its id to child tasks, collect its logs. Online the
+W&B server is its controller; offline (W&B has no offline sweeps) the task owns a local one with a stable id."""
 
 from __future__ import annotations
 
