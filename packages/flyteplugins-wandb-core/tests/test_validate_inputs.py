@@ -17,7 +17,7 @@ from typing import Any
 import flyte
 import pytest
 
-from flyteplugins.wandb_core import WandbConfigError, _validate, _wandb_checks, _wandb_names, wandb_config, wandb_init
+from flyteplugins.wandb_core import WandbConfigError, _validate, _wandb_names, wandb_config, wandb_init
 
 env = flyte.TaskEnvironment(name="validate_inputs")
 
@@ -221,7 +221,7 @@ def test_setting_kinds_refuse_only_what_wandb_settings_refuses() -> None:
         for name, kind in live.settings.items()
         if name != "run_tags"  # judged by check_tags (tested against wandb above), stricter by design
         for value in SETTING_VALUES
-        if not _wandb_checks.setting_fits(kind, value) and _wandb_accepts(**{name: value})
+        if not _validate.setting_fits(kind, value) and _wandb_accepts(**{name: value})
     ]
     assert not too_strict
     numbers = [n for n, k in live.settings.items() if k in ("int", "float")]
@@ -326,7 +326,7 @@ def test_resume_and_mode_choices_match_wandb() -> None:
 
 def test_settings_table_roles_match_wandb_init() -> None:
     """The table's ``init``/``resolved`` fields are wandb.init arguments; its plugin settings are not."""
-    from flyteplugins.wandb_core._fields import WANDB_FIELDS
+    from flyteplugins.wandb_core._validate import WANDB_FIELDS
 
     names = _wandb_names.for_early_checks()
     assert names is not None

@@ -1,5 +1,5 @@
 """`wandb_config`: W&B settings carried to child tasks as ``wandb_<field>`` keys of Flyte's ``custom_context``
-(the layout 2.12's plugin uses, so tasks running either plugin read each other's settings).
+(2.12's layout, so tasks running either plugin read each other's settings).
 """
 
 from __future__ import annotations
@@ -8,14 +8,12 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, TypeVar
 
-from ._fields import WANDB_FIELDS, FieldTable
-from ._validate import OnError, check_json, normalize_settings
+from ._validate import WANDB_FIELDS, FieldTable, OnError, check_json, check_wandb_inputs, normalize_settings
 from ._validate import RankScope as RankScope  # re-exported: the package's public names come from here
 from ._validate import RunMode as RunMode
-from ._wandb_checks import check_wandb_inputs
 
-# Keys a tracked task writes for its children (never user-set). `_wandb_run_id` is the key the
-# existing plugin uses; the others let a child in another process join with the right project.
+# Keys a tracked task writes for its children: `_wandb_run_id` is 2.12's; the others let a child in
+# another process join with the right project.
 RUN_ID_KEY = "_wandb_run_id"
 RUN_PROJECT_KEY = "_wandb_run_project"
 RUN_ENTITY_KEY = "_wandb_run_entity"
@@ -24,11 +22,8 @@ RUN_OFFLINE_KEY = "_wandb_run_offline"
 
 
 def explicit_settings(where: str, named: Mapping[str, Any], kwargs: dict[str, Any], *, travels: bool) -> dict[str, Any]:
-    """The checked settings given to ``@wandb_init`` or ``wandb_config``, None values left out.
-
-    Other ``wandb.init`` arguments go under ``"kwargs"``. With ``travels`` (``wandb_config``) every
-    value must be JSON; otherwise only ``config`` is checked.
-    """
+    """The checked settings given to ``@wandb_init`` or ``wandb_config`` (None left out; other ``wandb.init``
+    arguments under ``"kwargs"``). With ``travels`` (``wandb_config``) every value must be JSON, else ``config``."""
     values = {**named, **WANDB_FIELDS.take(kwargs)}
     if kwargs.get("settings") is not None:
         # A wandb.Settings object becomes the dict of what the user set, so it merges with the context's.
@@ -51,9 +46,8 @@ _S = TypeVar("_S", bound="ContextSettings")
 
 
 class ContextSettings(dict):  # type: ignore[type-arg]
-    """Base of ``wandb_config`` / ``wandb_sweep_config`` objects: a ``dict[str, str]`` (a valid
-    ``custom_context=``) that is also a context manager and exposes the parsed values as attributes.
-    """
+    """Base of ``wandb_config`` / ``wandb_sweep_config`` objects: a ``dict[str, str]`` (a valid ``custom_context=``),
+    a context manager, and the parsed values as attributes."""
 
     _table: ClassVar[FieldTable]
     _label = "settings"
@@ -81,8 +75,7 @@ class ContextSettings(dict):  # type: ignore[type-arg]
         import flyte
 
         ctx = flyte.ctx()
-        keys = {k: v for k, v in ((ctx.custom_context if ctx else None) or {}).items() if cls._table.owns(k)}
-        return cls(keys) if keys else None
+        return cls.from_dict((ctx.custom_context if ctx else None) or {}) or None
 
     def __getattr__(self, name: str) -> Any:
         if name == "kwargs" or name in self._table.names:
@@ -112,9 +105,7 @@ class ContextSettings(dict):  # type: ignore[type-arg]
 
 class WandbConfig(ContextSettings):
     """W&B settings for Flyte's ``custom_context``: a ``dict[str, str]``, a context manager
-    (``with wandb_config(project="p"): await child()``) and attributes (``cfg.project``). Build it
-    with `wandb_config()`.
-    """
+    (``with wandb_config(project="p"): await child()``) and attributes (``cfg.project``); see `wandb_config()`."""
 
     _table = WANDB_FIELDS
     _label = "wandb_config"

@@ -21,8 +21,7 @@ from ._globals import real_finish
 from ._resolve import RunPlan
 from ._runtime import FAILED_EXIT_CODE, OFFLINE_MODES, netrc_has_entry
 from ._state import ActiveRun, registry, run_dir
-from ._validate import WandbConfigError, WandbTrackingError
-from ._wandb_checks import check_against_installed_wandb
+from ._validate import WandbConfigError, WandbTrackingError, check_against_installed_wandb
 
 logger = logging.getLogger("flyteplugins.wandb")
 

@@ -1,15 +1,18 @@
-"""Early validation of user input: allowed values, W&B's naming rules (mirrored from ``wandb.Settings``,
-checked by the tests), JSON-ability and secrets. Runs at decoration time, so it never imports wandb.
+"""Early validation of user input against W&B's rules (mirrored from ``wandb.Settings``, checked by the tests),
+and the settings table derived from it. Runs at decoration time, so it never imports wandb.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import math
 import os
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any, Literal, get_args
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal, NamedTuple, get_args
+
+from . import _wandb_names
 
 RunMode = Literal["auto", "new", "shared"]
 """How a tracked task picks its W&B run: ``"auto"``, ``"new"`` or ``"shared"``."""
@@ -26,8 +29,7 @@ ON_ERROR_CHOICES: tuple[str, ...] = get_args(OnError)
 WANDB_MODES = ("online", "offline", "disabled", "shared")
 RESUME_CHOICES = ("allow", "never", "must", "auto")
 
-# wandb.Settings.validate_project: at most 128 characters, none of these. Entities appear in the same
-# URL paths (`{host}/{entity}/{project}/runs/{id}`), so the same rule applies to them.
+# wandb.Settings.validate_project; entities share the URL paths (`{host}/{entity}/{project}`), so the rule too.
 NAME_MAX = 128
 NAME_RESERVED = "/\\#?%:"
 # The wandb.init docstring forbids `/ \ # ? % :`; wandb.Settings.validate_run_id refuses `: ; , # ? / '`.
@@ -66,13 +68,10 @@ class WandbTrackingError(RuntimeError):
     __module__ = "flyteplugins.wandb_core._lifecycle"
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).replace("-", "_").replace(".", "_").lower()
-
-
 def is_secret_name(name: str) -> bool:
     """True when ``name``, as a top-level argument or settings key, can only hold a credential."""
-    return bool(_CREDENTIAL_NAME.search(_snake(name)))
+    snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).replace("-", "_").replace(".", "_").lower()
+    return bool(_CREDENTIAL_NAME.search(snake))
 
 
 def check_no_secret_arguments(where: str, names: Iterable[str]) -> None:
@@ -81,8 +80,7 @@ def check_no_secret_arguments(where: str, names: Iterable[str]) -> None:
             raise WandbConfigError(f"{where} got a secret-like argument {name!r}. {SECRET_HINT}")
 
 
-def live_secrets(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """The W&B API key of this process (``WANDB_API_KEY``), if one is set."""
+def _live_secrets(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
     key = ((os.environ if env is None else env).get("WANDB_API_KEY") or "").strip()
     return (key,) if key else ()
 
@@ -91,9 +89,8 @@ def _holds(text: str, secrets: tuple[str, ...]) -> bool:
     return any((s in text) if len(s) >= _MIN_SUBSTRING_SECRET else text.strip() == s for s in secrets)
 
 
-def find_secret(value: Any, secrets: tuple[str, ...], path: str = "") -> str | None:
-    """The path (``config['a'][0]``) of the first place in ``value`` holding a secret (a mapping key
-    holding it is shown redacted), else None."""
+def _find_secret(value: Any, secrets: tuple[str, ...], path: str) -> str | None:
+    """The path (``config['a'][0]``) of the first place holding a secret (a key holding it is redacted)."""
     if not secrets:
         return None
     if _is_wandb_settings(value):
@@ -106,7 +103,7 @@ def find_secret(value: Any, secrets: tuple[str, ...], path: str = "") -> str | N
         for k, v in value.items() if isinstance(value, Mapping) else enumerate(value):
             if isinstance(k, str) and _holds(k, secrets):
                 return f"{path}[<redacted>]"
-            found = find_secret(v, secrets, f"{path}[{k!r}]")
+            found = _find_secret(v, secrets, f"{path}[{k!r}]")
             if found is not None:
                 return found
     return None
@@ -114,7 +111,7 @@ def find_secret(value: Any, secrets: tuple[str, ...], path: str = "") -> str | N
 
 def check_no_secret_values(where: str, argument: str, value: Any, env: Mapping[str, str] | None = None) -> None:
     """Refuse the live W&B API key anywhere in ``value``; the error names where, never the key."""
-    found = find_secret(value, live_secrets(env), argument)
+    found = _find_secret(value, _live_secrets(env), argument)
     if found is not None:
         raise WandbConfigError(f"{where}: {found} contains the W&B API key (the value of WANDB_API_KEY). {SECRET_HINT}")
 
@@ -154,9 +151,9 @@ def _did_you_mean(name: str, allowed: Iterable[str]) -> str:
 
 
 def check_wandb_name(where: str, argument: str, value: Any) -> None:
-    """A project or entity name: 1-128 characters, none of ``/ \\ # ? % :``."""
+    """A project or entity name: 1-128 characters, none of ``/ \\ # ? % :`` (other types: the type check)."""
     if not isinstance(value, str):
-        return  # the type check names it
+        return
     if not value.strip():
         raise WandbConfigError(f"{where}: {argument} must not be empty or only whitespace, got {value!r}.")
     if len(value) > NAME_MAX:
@@ -220,10 +217,8 @@ def check_resume(where: str, argument: str, value: Any) -> None:
     raise WandbConfigError(f"{where}: {argument}={value!r} is not valid; allowed values: {choices}.")
 
 
-def normalize_settings(where: str, value: Any) -> dict[str, Any] | None:
+def normalize_settings(where: str, value: Any) -> dict[str, Any]:
     """``settings`` as a plain dict: a mapping, or a ``wandb.Settings`` (duck-typed, wandb not imported)."""
-    if value is None:
-        return None
     if isinstance(value, Mapping):
         return dict(value)
     check_no_secret_values(where, "settings", value)  # before the message below quotes the value
@@ -249,7 +244,7 @@ def check_decorator_argument(where: str, value: Any) -> None:
     """``@wandb_init("new")``: the decorator's only positional argument is the decorated function."""
     if not isinstance(value, str):
         return
-    if find_secret(value, live_secrets()) is not None:
+    if _find_secret(value, _live_secrets(), "") is not None:
         raise WandbConfigError(f"{where} got the W&B API key as a positional argument. {SECRET_HINT}")
     hint = f" Write {where}(run_mode={value!r})." if value in RUN_MODES else ""
     raise WandbConfigError(
@@ -273,3 +268,282 @@ def check_decorator_target(where: str, obj: Any) -> None:
             "would finish before the body runs. Collect the values in a regular function (return a list), "
             "or open the run in the code that consumes the generator."
         )
+
+
+def _check_init_kwargs(where: str, names: Iterable[str], accepted: _wandb_names.WandbNames | None) -> None:
+    """Refuse names that are not ``wandb.init`` arguments (unchecked on a wandb line not recorded)."""
+    if accepted is None:
+        return
+    known = set(accepted.init_kwargs)
+    for name in names:
+        if name not in known:
+            raise WandbConfigError(
+                f"{where} got an unknown argument {name!r}.{_did_you_mean(name, known)} Allowed: the plugin "
+                f"options and the wandb.init arguments of wandb {accepted.release} "
+                f"({', '.join(sorted(known))}). Hyperparameters go in config={{...}}."
+            )
+
+
+_BOOL_WORDS = frozenset({"0", "off", "f", "false", "n", "no", "1", "on", "t", "true", "y", "yes"})
+
+
+def _is_number(value: Any, whole: bool) -> bool:
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return False
+    if not isinstance(value, (int, float)):
+        return False
+    return not whole or isinstance(value, int) or (math.isfinite(value) and float(value).is_integer())
+
+
+def setting_fits(kind: str, value: Any) -> bool:
+    """Whether ``wandb.Settings`` could take ``value`` for a field of this kind (`_wandb_names.KINDS`),
+    as leniently as its pydantic lax mode (``"10"`` is a number, ``"yes"`` a bool)."""
+    if value is None or kind == "any":
+        return True
+    if kind == "str":
+        return isinstance(value, (str, bytes))
+    if kind in ("int", "float"):
+        return _is_number(value, whole=kind == "int")
+    if kind == "bool":
+        if isinstance(value, str):
+            return value.strip().lower() in _BOOL_WORDS
+        return isinstance(value, (bool, int, float)) and value in (0, 1)
+    if kind in ("strs", "ints"):
+        if not isinstance(value, (list, tuple, set, frozenset)):
+            return False
+        return all(item is not None and setting_fits(kind[:-1], item) for item in value)
+    if kind == "strmap":
+        return isinstance(value, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+    return True
+
+
+def _check_setting_kinds(where: str, settings: Mapping[str, Any], accepted: _wandb_names.WandbNames | None) -> None:
+    """Each key a ``wandb.Settings`` field, each value of its kind."""
+    if accepted is None:
+        return
+    for key, value in settings.items():
+        kind = accepted.settings.get(key)
+        if kind is None:
+            raise WandbConfigError(
+                f"{where}: settings[{key!r}] is not a wandb.Settings field."
+                f"{_did_you_mean(key, accepted.settings)} (installed: wandb {accepted.release}; see "
+                "https://docs.wandb.ai/ref/python/settings for the fields)."
+            )
+        # run_tags has its own, stricter rule (a bare string would become one tag per letter).
+        if key != "run_tags" and not setting_fits(kind, value):
+            raise WandbConfigError(
+                f"{where}: settings[{key!r}] must be {_wandb_names.KINDS[kind]} ({kind}, as wandb.Settings "
+                f"declares it), got {type(value).__name__} {value!r}."
+            )
+
+
+def check_against_installed_wandb(
+    where: str, wandb: Any, init_kwargs: Iterable[str], settings: Mapping[str, Any]
+) -> None:
+    """Before a run opens, on a wandb line not recorded: the checks decoration left, against wandb itself."""
+    if _wandb_names.for_early_checks() is not None:
+        return
+    live = _wandb_names.read_installed(wandb)
+    _check_init_kwargs(where, init_kwargs, live)
+    _check_setting_kinds(where, settings, live)
+
+
+def check_wandb_inputs(where: str, values: Mapping[str, Any], extra: Mapping[str, Any]) -> None:
+    """Secrets anywhere (first: no later message may quote the key), then the other ``wandb.init`` arguments
+    ``extra`` (``settings`` already a dict); the named fields of ``values`` are `WANDB_FIELDS`' to check."""
+    for name, value in (*values.items(), *extra.items()):
+        check_no_secret_values(where, name, value)
+    check_no_secret_arguments(where, extra.keys())
+    accepted = _wandb_names.for_early_checks()
+    _check_init_kwargs(where, extra.keys(), accepted)
+    check_resume(where, "resume", extra.get("resume"))
+    settings = extra.get("settings")
+    if settings is None:
+        return
+    check_no_secret_arguments(f"{where} settings", settings.keys())
+    for key in settings:
+        if not isinstance(key, str):
+            raise WandbConfigError(f"{where}: settings keys must be strings, got {key!r}.")
+    _check_setting_kinds(where, settings, accepted)
+    for key in ("project", "entity"):
+        check_wandb_name(where, f"settings[{key!r}]", settings.get(key))
+    check_run_id(where, "settings['run_id']", settings.get("run_id"))
+    check_tags(where, "settings['run_tags']", settings.get("run_tags"))
+    check_resume(where, "settings['resume']", settings.get("resume"))
+    mode = settings.get("mode")
+    if mode is not None and mode not in (*WANDB_MODES, "dryrun", "run"):
+        raise WandbConfigError(f"{where}: settings['mode']={mode!r} is not valid; allowed values: {WANDB_MODES}.")
+    check_url(where, "settings['base_url']", settings.get("base_url"))
+
+
+Check = Callable[[str, str, Any], None]
+"""``check(where, name, value)``: raise `WandbConfigError` naming the argument; never called with None."""
+
+
+class Field(NamedTuple):
+    """One setting: ``name`` (the argument, and the custom_context key after the table's prefix), ``kind``
+    (``"str"`` carried as written, ``"json"`` JSON-encoded), ``role`` (``"init"``: a ``wandb.init`` argument;
+    ``"resolved"``: the resolver derives it; ``"plugin"``; ``"sweep"``: the sweep definition), ``default``
+    (what an unset field reads as) and ``check``.
+    """
+
+    name: str
+    kind: Literal["str", "json"]
+    role: str
+    default: Any = None
+    check: Check | None = None
+
+    @staticmethod
+    def choice(allowed: Iterable[str]) -> Check:
+        """A check that the value is one of ``allowed``."""
+        allowed = tuple(allowed)
+        return lambda where, name, value: check_choice(name, value, allowed)
+
+    @staticmethod
+    def typed(types: type | tuple[type, ...], desc: str, *then: Check) -> Check:
+        """A check that the value is of ``types`` (``desc`` names them), then ``then`` in order."""
+
+        def check(where: str, name: str, value: Any) -> None:
+            check_type(where, name, value, types, desc)
+            for more in then:
+                more(where, name, value)
+
+        return check
+
+    @staticmethod
+    def wandb_name() -> Check:
+        """A check that the value is a string W&B accepts as a project or entity name."""
+        return Field.typed(str, "a string", check_wandb_name)
+
+    @staticmethod
+    def wandb_mode() -> Check:
+        """A check that the value is a mode ``wandb.init`` takes (``online``, ``offline``, ...)."""
+        return Field.choice(WANDB_MODES)
+
+
+class FieldTable:
+    """Fields in order and their ``custom_context`` layout: field ``name`` is the key ``prefix + name``;
+    keys starting with ``skip_prefix`` belong to another table (``wandb_sweep_``).
+    """
+
+    def __init__(self, *fields: Field, prefix: str, skip_prefix: str | None = None) -> None:
+        self.fields = fields
+        self.prefix = prefix
+        self.skip_prefix = skip_prefix
+        self.names = tuple(f.name for f in fields)
+        self.str_fields = tuple(f.name for f in fields if f.kind == "str")
+        # `kwargs` holds everything the table does not name, as one JSON object.
+        self.json_fields = (*(f.name for f in fields if f.kind == "json"), "kwargs")
+        self.defaults: Mapping[str, Any] = {f.name: f.default for f in fields if f.default is not None}
+
+    def with_role(self, role: str) -> tuple[str, ...]:
+        """The names of the fields with this role, in table order."""
+        return tuple(f.name for f in self.fields if f.role == role)
+
+    def take(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Remove the table's fields from ``kwargs`` (e.g. ``notes=`` given through ``**kwargs``)."""
+        return {name: kwargs.pop(name) for name in self.names if name in kwargs}
+
+    def merge(
+        self, decorator: Mapping[str, Any], context: Mapping[str, Any], nested: tuple[str, ...] = ("kwargs",)
+    ) -> dict[str, Any]:
+        """Decorator values over context values (None means not given); ``nested`` dicts merge key by key."""
+        merged: dict[str, Any] = {k: v for k, v in context.items() if v is not None}
+        for key, value in decorator.items():
+            if value is None:
+                continue
+            both = key in nested and isinstance(merged.get(key), Mapping) and isinstance(value, Mapping)
+            merged[key] = {**merged[key], **value} if both else value
+        return merged
+
+    def check(self, where: str, values: Mapping[str, Any]) -> None:
+        """Run each given field's check, in table order."""
+        for f in self.fields:
+            value = values.get(f.name)
+            if value is not None and f.check is not None:
+                f.check(where, f.name, value)
+
+    def validate(self, where: str, values: Mapping[str, Any]) -> None:
+        """Every check of settings that travel in custom_context, raising `WandbConfigError`: secrets first
+        (no later message may quote one), each field's check, then JSON-ability."""
+        for name, value in values.items():
+            check_no_secret_values(where, name, value)
+        self.check(where, values)
+        check_no_secret_arguments(where, (values.get("kwargs") or {}).keys())
+        for name in self.json_fields:
+            if values.get(name) is not None:
+                check_json(where, name, values[name])
+
+    def owns(self, key: str) -> bool:
+        """Whether the custom_context key ``key`` belongs to this table."""
+        return key.startswith(self.prefix) and not (self.skip_prefix and key.startswith(self.skip_prefix))
+
+    def encode(self, values: Mapping[str, Any]) -> dict[str, str]:
+        """Flatten settings to ``<prefix><name>`` string keys: JSON for lists/dicts/bools, None dropped."""
+        out: dict[str, str] = {}
+        for key, value in values.items():
+            if value is None:
+                continue
+            if key in self.json_fields or isinstance(value, (list, dict, bool, tuple)):
+                value = json.dumps(list(value) if isinstance(value, tuple) else value)
+            out[self.prefix + key] = str(value)
+        return out
+
+    def decode(self, custom_context: Mapping[str, str] | None) -> dict[str, Any]:
+        """Read this table's keys back into Python values (the inverse of `encode`).
+
+        An empty string field reads as unset: how a task hides a consumed value (custom_context cannot
+        delete). Other names are JSON, or their raw string where they are not.
+        """
+        out: dict[str, Any] = {}
+        for key, raw in (custom_context or {}).items():
+            if not self.owns(key):
+                continue
+            name = key[len(self.prefix) :]
+            if name in self.str_fields:
+                if raw != "":
+                    out[name] = raw
+                continue
+            try:
+                out[name] = json.loads(raw)
+            except (TypeError, ValueError):
+                out[name] = raw
+        return out
+
+
+def _job_type(where: str, name: str, value: Any) -> None:
+    if len(value) > JOB_TYPE_MAX:
+        raise WandbConfigError(f"{where}: {name} is {len(value)} characters long; W&B allows at most {JOB_TYPE_MAX}.")
+
+
+def _seconds(where: str, name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise WandbConfigError(f"{where}: {name} must be a positive number of seconds, got {value!r}.")
+
+
+STRING = Field.typed(str, "a string")
+
+WANDB_FIELDS = FieldTable(
+    Field("project", "str", "init", check=Field.wandb_name()),
+    Field("entity", "str", "init", check=Field.wandb_name()),
+    Field("host", "str", "plugin", check=Field.typed(str, "a string", check_url)),
+    Field("id", "str", "resolved", check=Field.typed(str, "a string", check_run_id)),
+    Field("name", "str", "init", check=STRING),
+    Field("mode", "str", "resolved", check=Field.wandb_mode()),
+    Field("group", "str", "init", check=STRING),
+    Field("notes", "str", "init", check=STRING),
+    Field("job_type", "str", "init", check=Field.typed(str, "a string", _job_type)),
+    Field("run_mode", "str", "plugin", default="auto", check=Field.choice(RUN_MODES)),
+    Field("rank_scope", "str", "plugin", default="global", check=Field.choice(RANK_SCOPES)),
+    Field("on_error", "str", "plugin", check=Field.choice(ON_ERROR_CHOICES)),
+    Field("tags", "json", "init", check=check_tags),
+    Field("config", "json", "init", check=Field.typed(Mapping, "a dict")),
+    Field("download_logs", "json", "plugin", default=False, check=Field.typed(bool, "True or False")),
+    Field("finish_timeout", "json", "plugin", check=_seconds),
+    prefix="wandb_",
+    skip_prefix="wandb_sweep_",
+)
+"""``wandb_config`` / ``@wandb_init`` settings; other ``wandb.init`` arguments travel in ``kwargs``."""

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 Line = tuple[int, int]
 
-# Value kinds of wandb.Settings fields, as `_wandb_checks.setting_fits` judges them.
+# Value kinds of wandb.Settings fields, as `_validate.setting_fits` judges them.
 KINDS: Mapping[str, str] = {
     "str": "a string",
     "int": "an integer",

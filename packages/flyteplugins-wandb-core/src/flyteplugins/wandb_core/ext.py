@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 from ._config import ContextSettings
 from ._decorator import MARKER as _MARKER
-from ._fields import Field, FieldTable
 from ._link import WandbLink
 from ._offline import read_offline_run
 from ._persist import persist_sweep as persist_offline_sweep
@@ -35,6 +34,7 @@ from ._preempt import arm as install_sigterm_handler
 from ._resolve import RunPlan, Topology, run_id_with_suffix
 from ._runtime import wandb_server
 from ._state import trial_context, trial_scope
+from ._validate import Field, FieldTable
 
 if TYPE_CHECKING:  # pragma: no cover - resolved lazily below (the report code loads on first use)
     from ._report import report_sweep
