@@ -14,50 +14,6 @@ from flyteplugins.wandb_core.ext import RunPlan, Topology, run_id_with_suffix
 _warned_download = False
 
 
-def _worker_scoped(settings: Mapping[str, Any], topology: Topology) -> bool:
-    # With one worker, worker scope and global scope name the same set of ranks: keep the simpler ids.
-    return settings.get("rank_scope", "global") == "worker" and topology.multi_node
-
-
-def _label(topology: Topology) -> str:
-    if topology.multi_node:
-        return f"worker-{topology.worker_index}-rank-{topology.rank}"
-    return f"rank-{topology.rank}"
-
-
-def run_id_for(settings: Mapping[str, Any], topology: Topology, base: str) -> str:
-    """The W&B run id this rank writes to (or, for a rank that does not log, its scope's run)."""
-    run_mode = settings.get("run_mode", "auto")
-    worker = _worker_scoped(settings, topology)
-    if run_mode == "new":
-        if worker:
-            return run_id_with_suffix(base, f"-worker-{topology.worker_index}-rank-{topology.local_rank}")
-        return run_id_with_suffix(base, f"-rank-{topology.rank}")
-    return run_id_with_suffix(base, f"-worker-{topology.worker_index}") if worker else base
-
-
-def group_for(settings: Mapping[str, Any], topology: Topology, base: str) -> str | None:
-    """The W&B group of this rank's run: only ``run_mode="new"`` groups its per-rank runs."""
-    if settings.get("run_mode", "auto") != "new":
-        return None
-    return f"{base}-worker-{topology.worker_index}" if _worker_scoped(settings, topology) else base
-
-
-def is_scope_primary(settings: Mapping[str, Any], topology: Topology) -> bool:
-    """Global rank 0, or local rank 0 of each worker under worker scope."""
-    return topology.local_rank == 0 if _worker_scoped(settings, topology) else topology.rank == 0
-
-
-def _skip(plan: RunPlan, run_id: str | None) -> RunPlan:
-    plan.action = "skip"
-    plan.run_id = run_id
-    plan.primary = False
-    plan.advertise = False
-    plan.init_kwargs = {}
-    plan.settings = {}
-    return plan
-
-
 def resolve_distributed(settings: Mapping[str, Any], topology: Topology, plan: RunPlan) -> RunPlan:
     """Adjust core's single-process ``plan`` (``run_id`` preset to the base id) for this rank.
 
@@ -68,23 +24,36 @@ def resolve_distributed(settings: Mapping[str, Any], topology: Topology, plan: R
         WandbConfigError: ``run_mode="shared"`` without a base id (ranks could not agree on a run).
     """
     run_mode = settings.get("run_mode", "auto")
-    base = plan.run_id
+    # With one worker, worker scope and global scope name the same set of ranks: keep the simpler ids.
+    worker = settings.get("rank_scope", "global") == "worker" and topology.multi_node
+    primary = topology.local_rank == 0 if worker else topology.rank == 0
+    base = run_id = plan.run_id
+    if base is not None and run_mode == "new":
+        rank = f"-worker-{topology.worker_index}-rank-{topology.local_rank}" if worker else f"-rank-{topology.rank}"
+        run_id = run_id_with_suffix(base, rank)
+    elif base is not None and worker:
+        run_id = run_id_with_suffix(base, f"-worker-{topology.worker_index}")
     plan.advertise = True
     _no_download(plan, topology)
-    run_id = run_id_for(settings, topology, base) if base is not None else None
-    primary = is_scope_primary(settings, topology)
-    if run_mode == "auto":
-        if not primary:
-            return _skip(plan, run_id)
+    if run_mode == "auto" and not primary:
+        return _skip(plan, run_id)
+    if run_mode == "new" and base is not None:
+        # Only run_mode="new" groups its per-rank runs.
+        plan.init_kwargs.setdefault("group", f"{base}-worker-{topology.worker_index}" if worker else base)
+    if run_mode != "shared":
         plan.primary = True
-        return plan.open(run_id, resume=True)
-    if run_mode == "new":
-        plan.primary = True
-        group = group_for(settings, topology, base) if base is not None else None
-        if group is not None:
-            plan.init_kwargs.setdefault("group", group)
         return plan.open(run_id, resume=True)
     return _shared(plan, topology, run_id, primary)
+
+
+def _skip(plan: RunPlan, run_id: str | None) -> RunPlan:
+    plan.action = "skip"
+    plan.run_id = run_id
+    plan.primary = False
+    plan.advertise = False
+    plan.init_kwargs = {}
+    plan.settings = {}
+    return plan
 
 
 def _no_download(plan: RunPlan, topology: Topology) -> None:
@@ -110,19 +79,19 @@ def _shared(plan: RunPlan, topology: Topology, run_id: str | None, primary: bool
             "run_mode='shared' under torchrun needs a run id every rank agrees on, but this task has no "
             "Flyte run/action name. Run it as a Flyte task, or pass @wandb_init(id=...)."
         )
-    label = _label(topology)
+    label = f"rank-{topology.rank}"
+    if topology.multi_node:
+        label = f"worker-{topology.worker_index}-{label}"
     mode = plan.init_kwargs.get("mode")
     plan.primary = primary
     # Same id + same second + same wandb dir (ranks of one node) would give every writer the same
     # local run directory: a per-writer suffix keeps their files apart.
     plan.settings["x_sync_dir_suffix"] = label
     plan.settings["x_label"] = label
-    if mode == "disabled":
-        return plan.open(run_id, resume=False)
-    if mode in ("offline", "dryrun"):
+    if mode in ("disabled", "offline", "dryrun"):
         # wandb's shared mode needs a server. Offline, each rank records its own part of the run under
-        # the shared id (like a resumed run); `wandb sync` of every part assembles it.
-        return plan.open(run_id, resume=True)
+        # the shared id (like a resumed run); `wandb sync` of every part assembles it. Disabled: no resume.
+        return plan.open(run_id, resume=mode != "disabled")
     plan.settings.update(mode="shared", x_primary=primary, x_update_finish_state=primary)
     plan.init_kwargs.pop("mode", None)
     # Shared mode joins the run as it is on the server: no resume lookup is needed (or made).

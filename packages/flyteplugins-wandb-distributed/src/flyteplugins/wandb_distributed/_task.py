@@ -1,13 +1,10 @@
-"""Elastic tasks: their shape, W&B links and early checks, and core's SIGTERM handler in each rank.
-
-The Elastic config is read by attribute, so neither flyteplugins-pytorch nor torch is imported. The
-handler (``ext.install_sigterm_handler``) finishes a rank's open runs with exit code 143 when the agent
-stops the worker group; only the main thread may install it, so it is installed when the task is
-decorated in a worker (at import) or when a run opens in the main thread.
+"""Where this process sits in a torchrun / Elastic job, an Elastic task's shape, links and early checks, and
+core's SIGTERM handler in each rank. Read by attribute and from the environment: no torch import.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import warnings
@@ -15,9 +12,65 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flyteplugins.wandb_core import Wandb, WandbConfigError
-from flyteplugins.wandb_core.ext import install_sigterm_handler
+from flyteplugins.wandb_core.ext import Topology, install_sigterm_handler
 
-from ._topology import detect_topology
+# Set by torchrun for every worker process; Flyte's Elastic plugin launches its workers the same way.
+ENV_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK")
+
+
+def _int(env: Mapping[str, str], name: str, default: int | None = None) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        if default is None:
+            raise WandbConfigError(f"environment variable {name} is missing")
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise WandbConfigError(
+            f"environment variable {name}={raw!r} is not an integer; torchrun sets {', '.join(ENV_VARS)} to integers."
+        ) from None
+
+
+def detect_topology(env: Mapping[str, str]) -> Topology | None:
+    """The topology described by ``env`` (``WORLD_SIZE`` > 1 and ``RANK``), else None; missing
+    ``LOCAL_*``/``GROUP_*`` variables default to one node's values.
+
+    Raises:
+        WandbConfigError: A variable is not an integer, or the values contradict each other.
+    """
+    if env.get("WORLD_SIZE") is None or env.get("RANK") is None:
+        return None
+    world_size = _int(env, "WORLD_SIZE")
+    if world_size <= 1:
+        return None
+    rank = _int(env, "RANK")
+    local_world_size = _int(env, "LOCAL_WORLD_SIZE", world_size)
+    local_rank = _int(env, "LOCAL_RANK", 0)
+    if not 0 <= rank < world_size:
+        raise WandbConfigError(f"RANK={rank} is outside 0..WORLD_SIZE-1 (WORLD_SIZE={world_size}).")
+    if not 1 <= local_world_size <= world_size:
+        raise WandbConfigError(f"LOCAL_WORLD_SIZE={local_world_size} must be between 1 and WORLD_SIZE={world_size}.")
+    if not 0 <= local_rank < local_world_size:
+        raise WandbConfigError(
+            f"LOCAL_RANK={local_rank} is outside 0..LOCAL_WORLD_SIZE-1 (LOCAL_WORLD_SIZE={local_world_size})."
+        )
+    worker_index = _int(env, "GROUP_RANK", rank // local_world_size)
+    num_workers = _int(env, "GROUP_WORLD_SIZE", -(-world_size // local_world_size))
+    if not 0 <= worker_index < max(num_workers, 1):
+        raise WandbConfigError(f"GROUP_RANK={worker_index} is outside 0..{num_workers - 1} workers.")
+    return Topology(rank, local_rank, world_size, local_world_size, worker_index, num_workers)
+
+
+def get_distributed_info() -> dict[str, Any] | None:
+    """This process's place in a distributed job, or ``None`` when not running under torchrun/Elastic.
+
+    Returns:
+        ``{"rank", "local_rank", "world_size", "local_world_size", "worker_index", "num_workers"}``
+        (all ints; a worker is a node).
+    """
+    topology = detect_topology(os.environ)
+    return None if topology is None else dataclasses.asdict(topology)
 
 
 def _task_name(task: Any) -> str:
@@ -57,11 +110,10 @@ def is_distributed_task(task: Any) -> bool:
 
 def links_for_task(task: Any, link_args: Mapping[str, Any], settings: Mapping[str, Any]) -> Sequence[Wandb]:
     """The W&B links of an Elastic task: one per worker for ``rank_scope="worker"`` on several nodes,
-    otherwise one (the ordinary link for a one-process task)."""
-    del settings  # link_args already carries what the link needs
-    nodes, _ = elastic_shape(task)
+    otherwise one (the ordinary link for a one-process task); ``link_args`` carries what they need."""
+    nodes, procs = elastic_shape(task)
     link = Wandb(**link_args)
-    if not is_distributed_task(task):
+    if nodes * procs <= 1:
         return [link]
     if nodes > 1 and link_args.get("rank_scope") == "worker":
         return [link.for_ranks(i, name=f"Weights & Biases Worker {i}") for i in range(nodes)]
@@ -70,11 +122,7 @@ def links_for_task(task: Any, link_args: Mapping[str, Any], settings: Mapping[st
 
 
 def check_task(task: Any, settings: Mapping[str, Any]) -> None:
-    """Refuse or warn about settings that cannot work on an Elastic task.
-
-    Raises:
-        WandbConfigError: The Elastic config cannot be read (see `elastic_shape()`).
-    """
+    """Refuse (`WandbConfigError`: an unreadable Elastic config) or warn about settings an Elastic task cannot use."""
     elastic_shape(task)
     if settings.get("download_logs"):
         warnings.warn(
@@ -89,19 +137,14 @@ def check_task(task: Any, settings: Mapping[str, Any]) -> None:
     install_guard()
 
 
-def _is_torchrun_worker(env: Mapping[str, str]) -> bool:
-    try:
-        return detect_topology(env) is not None
-    except WandbConfigError:  # a launcher's variables we cannot read: the run's own check says so
-        return False
-
-
 def install_guard(env: Mapping[str, str] | None = None) -> bool:
     """Install core's SIGTERM handler in a torchrun worker's main thread. Returns whether it is on."""
-    if not _is_torchrun_worker(os.environ if env is None else env):
+    try:
+        worker = detect_topology(os.environ if env is None else env) is not None
+    except WandbConfigError:  # a launcher's variables we cannot read: the run's own check says so
         return False
-    if threading.current_thread() is not threading.main_thread():
-        return False  # signal.signal raises anywhere else
+    if not worker or threading.current_thread() is not threading.main_thread():
+        return False  # signal.signal raises outside the main thread
     # keep=True: the body may open and close several runs; the handler stays between them.
     return install_sigterm_handler(keep=True)
 
