@@ -83,10 +83,10 @@ def render(dumps: dict[str, dict]) -> str:
 
 
 def _rows(words: Iterable[str], indent: str, more: str | None = None) -> list[str]:
-    """Words in rows of at most 104 characters: the first row after ``indent``, the others after ``more``."""
+    """Words in rows of at most 116 characters: the first row after ``indent``, the others after ``more``."""
     rows, row = [], indent
     for word in words:
-        if len(row) + len(word) + 1 > 104:
+        if len(row) + len(word) + 1 > 116:
             rows.append(row)
             row = indent if more is None else more
         row += " " + word

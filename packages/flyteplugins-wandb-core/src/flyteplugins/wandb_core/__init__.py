@@ -1,8 +1,5 @@
-"""Weights & Biases tracking for Flyte 2 tasks: put ``@wandb_init`` above ``@env.task``.
-
-Importing it does not import ``wandb`` (loaded when the first tracked call runs); names from the
-optional packages resolve on first use, or raise `MissingExtraError` naming the extra to install.
-"""
+"""Weights & Biases tracking for Flyte 2 tasks: put ``@wandb_init`` above ``@env.task``. Importing it does not
+import ``wandb``; the optional packages' names resolve on first use, or raise `MissingExtraError`."""
 
 from __future__ import annotations
 

@@ -38,8 +38,7 @@ def wandb_group() -> None:
 def sync_command(run_name: str, no_progress: bool, **options: Any) -> None:
     """Upload the offline W&B runs of the Flyte run RUN_NAME to W&B (as `wandb sync` does).
 
-    Runs synced before are skipped: running it again uploads only what is left. The trials of an
-    offline sweep are published as one W&B sweep once all of them are synced.
+    Runs synced before are skipped. An offline sweep's trials are published as one W&B sweep once all are synced.
     """
     from .sync import sync_offline_runs
 

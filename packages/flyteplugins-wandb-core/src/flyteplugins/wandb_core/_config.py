@@ -80,16 +80,14 @@ class ContextSettings(dict):  # type: ignore[type-arg]
     def __getattr__(self, name: str) -> Any:
         if name == "kwargs" or name in self._table.names:
             values = self.values_dict()
-            # An unset key stays absent (not set to its default): an inner `with wandb_config(...)`
-            # never resets an outer value.
+            # An unset key stays absent (not set to its default): an inner `with` never resets an outer value.
             return values[name] if name in values else self._table.defaults.get(name)
         raise AttributeError(name)
 
     def __enter__(self: _S) -> _S:
         import flyte
 
-        # flyte.custom_context scopes the values with a contextvar, so concurrent siblings started
-        # in different `with` blocks never see each other's settings.
+        # A contextvar scopes the values: siblings started in different `with` blocks never see each other's.
         self._scope = flyte.custom_context(**self)
         self._scope.__enter__()
         return self
@@ -135,9 +133,8 @@ def wandb_config(
 ) -> WandbConfig:
     """Create W&B settings that propagate to child tasks.
 
-    Use it as ``flyte.with_runcontext(custom_context=wandb_config(...))`` for a whole run, or as a
-    ``with wandb_config(...):`` block around child-task calls. Decorator arguments of
-    ``@wandb_init`` take precedence over these values, which take precedence over the defaults.
+    Use it as ``flyte.with_runcontext(custom_context=wandb_config(...))`` for a whole run, or as a ``with
+    wandb_config(...):`` block around child-task calls. ``@wandb_init`` arguments take precedence over these.
 
     Args:
         project: W&B project.
@@ -154,8 +151,7 @@ def wandb_config(
         run_mode: ``"auto"`` (default), ``"new"`` or ``"shared"``.
         rank_scope: ``"global"`` (default) or ``"worker"`` (distributed training).
         download_logs: Download the run's files after the task finishes (online runs).
-        on_error: What to do when W&B cannot be reached: ``"continue"`` (default: fall back to offline
-            with a warning) or ``"raise"``.
+        on_error: When W&B cannot be reached: ``"continue"`` (default: offline, with a warning) or ``"raise"``.
         finish_timeout: Upper bound in seconds on how long finishing a run may block the task.
         **kwargs: Any other ``wandb.init`` argument (``notes``, ``job_type``, ``settings`` as a dict,
             ``save_code``, ...). Must be JSON-serializable.
@@ -165,8 +161,6 @@ def wandb_config(
     """
     named = dict(locals())  # the named parameters, as passed: the signature is their one list
     del named["kwargs"]
-    if isinstance(tags, tuple):
-        named["tags"] = list(tags)
     return WandbConfig(WANDB_FIELDS.encode(explicit_settings("wandb_config", named, kwargs, travels=True)))
 
 

@@ -1,15 +1,5 @@
-"""Optional sibling packages: lazy loading and the install hint for missing extras.
-
-Rank handling (``flyteplugins-wandb-distributed``) is imported lazily (`distributed()`) and called
-through the module-level functions in `RANK_HOOKS`:
-
-- ``check_task(task, settings)`` then ``links_for_task(task, link_args, settings) -> Sequence[Wandb]``,
-  when an Elastic task is decorated: refuse (`WandbConfigError`) or warn, then its Flyte UI links;
-- ``is_distributed_task(task) -> bool``, on a call of an Elastic task with ``download_logs`` on;
-- ``detect_topology(env) -> Topology | None`` on each call of a task on a process with ``WORLD_SIZE``
-  > 1, then ``resolve_distributed(settings, topology, plan) -> RunPlan`` (through ``resolve_run``:
-  ``plan`` is the single-process plan, ``run_id`` preset to the base id), then ``on_run_open()``
-  once the rank's run is open.
+"""Optional sibling packages: lazy loading and the install hint for missing extras. The rank hooks core calls
+in ``flyteplugins-wandb-distributed`` (`RANK_HOOKS`) are described in docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -41,7 +31,6 @@ OPTIONAL_NAMES: dict[str, tuple[str, str]] = {
     "get_distributed_info": ("flyteplugins.wandb_distributed", "distributed"),
 }
 
-DISTRIBUTED_MODULE = "flyteplugins.wandb_distributed"
 RANK_HOOKS = (
     "check_task",
     "links_for_task",
@@ -61,7 +50,7 @@ def install_hint(extra: str) -> str:
 
 
 def _import(module_name: str) -> ModuleType | None:
-    """The module, or None when it is not installed (a missing dependency inside it raises)."""
+    """The module, or None when it is not installed (a dependency missing inside it raises)."""
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -84,14 +73,13 @@ def load_optional(name: str) -> object:
 
 def distributed() -> ModuleType | None:
     """Rank handling (the ``flyteplugins.wandb_distributed`` module), or None when it is not installed."""
-    return _import(DISTRIBUTED_MODULE)
+    return _import("flyteplugins.wandb_distributed")
 
 
 @dataclass(frozen=True)
 class Distribution:
-    """How one call of a tracked task relates to a torchrun / Elastic job: its ``topology`` and rank
-    ``handler`` (both set when distributed with rank handling installed), or ``rank0_only`` (distributed
-    without it: only global rank 0 logs)."""
+    """A tracked call's place in a torchrun job: ``topology`` and rank ``handler``, or ``rank0_only`` (rank
+    handling not installed: only global rank 0 logs)."""
 
     topology: Topology | None = None
     handler: ModuleType | None = None
@@ -103,8 +91,7 @@ _warned_no_distributed = False
 
 
 def distribution(env: Mapping[str, str] | None = None) -> Distribution:
-    """This process's place in a torchrun job (``WORLD_SIZE`` > 1), with rank handling loaded for it
-    (warned once per process when it is not installed)."""
+    """This process's place in a torchrun job (``WORLD_SIZE`` > 1); warns once when rank handling is missing."""
     global _warned_no_distributed
     env = os.environ if env is None else env
     size = world_size(env)
@@ -129,13 +116,13 @@ def distribution(env: Mapping[str, str] | None = None) -> Distribution:
 
 
 def is_elastic(task: object) -> bool:
-    """The task runs under Flyte's Elastic plugin (read by class name: no flyteplugins-pytorch import)."""
+    """The task runs under Flyte's Elastic plugin (by class name: no flyteplugins-pytorch import)."""
     return type(getattr(task, "plugin_config", None)).__name__ == "Elastic"
 
 
 def skip_download_if_distributed(plan: RunPlan, task: object) -> None:
-    """Turn ``download_logs`` off, with a warning, for a task whose Elastic config asks for several processes
-    (even run as one process, in local mode: the decoration-time warning holds wherever it runs)."""
+    """Turn ``download_logs`` off, warned, for a task whose Elastic config asks for several processes (even
+    when it runs as one, in local mode: the decoration-time warning holds wherever it runs)."""
     if not is_elastic(task):
         return
     handler = distributed()

@@ -1,7 +1,5 @@
-"""The package list wandb records with each run (``requirements.txt``), scanned once per process (again when
-a ``sys.path`` directory changes) instead of on every ``wandb.init`` (40-150 ms, CPU-bound), then handed to
-wandb for a run opened with ``x_save_requirements=False``. Turned off by the user, nothing is recorded.
-"""
+"""The package list wandb records with each run (``requirements.txt``), scanned once per process and again when a
+``sys.path`` directory changes, instead of on every ``wandb.init`` (40-150 ms, CPU-bound)."""
 
 from __future__ import annotations
 
@@ -18,13 +16,11 @@ logger = logging.getLogger("flyteplugins.wandb")
 SETTING = "x_save_requirements"
 
 _lock = threading.Lock()
-# (fingerprint of sys.path, the installed distributions as wandb lists them)
 _cache: tuple[tuple[tuple[str, int], ...], list[Any]] | None = None
 
 
 def _fingerprint() -> tuple[tuple[str, int], ...]:
-    # Installing or removing a distribution adds or removes a *.dist-info entry, which changes the
-    # modification time of the sys.path directory holding it: a stat per entry, no scan.
+    # (Un)installing a distribution changes the mtime of the sys.path directory holding its *.dist-info.
     stamps = []
     for entry in sys.path:
         try:
@@ -45,8 +41,7 @@ def installed() -> list[Any]:
 
 
 def take_over(kwargs: dict[str, Any], fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """Settings fields for ``wandb.init`` and whether the plugin records the requirements itself (when
-    wandb would and lets the list be handed over; otherwise wandb scans as usual)."""
+    """Settings fields for ``wandb.init``, and whether the plugin records the requirements (where wandb would)."""
     mode = kwargs.get("mode") or fields.get("mode") or os.environ.get("WANDB_MODE")
     if mode == "disabled" or os.environ.get("WANDB_DISABLED", "").lower() in ("true", "1"):
         return fields, False

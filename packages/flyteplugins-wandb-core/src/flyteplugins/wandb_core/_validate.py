@@ -1,6 +1,5 @@
-"""Early validation of user input against W&B's rules (mirrored from ``wandb.Settings``, checked by the tests),
-and the settings table derived from it. Runs at decoration time, so it never imports wandb.
-"""
+"""The settings table and early validation of user input against W&B's rules (mirrored from ``wandb.Settings``,
+checked by the tests). Runs at decoration time, so it never imports wandb."""
 
 from __future__ import annotations
 
@@ -32,10 +31,8 @@ RESUME_CHOICES = ("allow", "never", "must", "auto")
 # wandb.Settings.validate_project; entities share the URL paths (`{host}/{entity}/{project}`), so the rule too.
 NAME_MAX = 128
 NAME_RESERVED = "/\\#?%:"
-# The wandb.init docstring forbids `/ \ # ? % :`; wandb.Settings.validate_run_id refuses `: ; , # ? / '`.
-RUN_ID_RESERVED = "/\\#?%:;,'"
-# The server caps names built from the id (`run-{id}-history`) at 128 characters; derived ids use half.
-RUN_ID_MAX = 128
+RUN_ID_RESERVED = "/\\#?%:;,'"  # wandb.init's docstring and wandb.Settings.validate_run_id together
+RUN_ID_MAX = 128  # the server caps names built from the id (`run-{id}-history`); derived ids use half
 TAG_MAX = 64  # wandb.Settings.validate_run_tags: 1 to 64 characters
 JOB_TYPE_MAX = 64  # the server refuses longer job types when the run is synced
 
@@ -53,8 +50,7 @@ _CREDENTIAL_NAME = re.compile(
     r"|_(api_?key|access_?key|secret|secret_?key|secret_access_key|password|access_?token|auth_?token|"
     r"private_?key)$"
 )
-# A key shorter than this could occur by chance inside ordinary text, so it is only matched whole.
-_MIN_SUBSTRING_SECRET = 8
+_MIN_SUBSTRING_SECRET = 8  # a shorter key could occur by chance inside text: only matched whole
 
 
 class WandbConfigError(ValueError):
@@ -80,30 +76,29 @@ def check_no_secret_arguments(where: str, names: Iterable[str]) -> None:
             raise WandbConfigError(f"{where} got a secret-like argument {name!r}. {SECRET_HINT}")
 
 
-def _live_secrets(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    key = ((os.environ if env is None else env).get("WANDB_API_KEY") or "").strip()
-    return (key,) if key else ()
+def _live_key(env: Mapping[str, str] | None = None) -> str:
+    return ((os.environ if env is None else env).get("WANDB_API_KEY") or "").strip()
 
 
-def _holds(text: str, secrets: tuple[str, ...]) -> bool:
-    return any((s in text) if len(s) >= _MIN_SUBSTRING_SECRET else text.strip() == s for s in secrets)
+def _holds(text: str, key: str) -> bool:
+    return key in text if len(key) >= _MIN_SUBSTRING_SECRET else text.strip() == key
 
 
-def _find_secret(value: Any, secrets: tuple[str, ...], path: str) -> str | None:
-    """The path (``config['a'][0]``) of the first place holding a secret (a key holding it is redacted)."""
-    if not secrets:
+def _find_secret(value: Any, key: str, path: str) -> str | None:
+    """The path (``config['a'][0]``) of the first place holding ``key`` (a mapping key holding it is redacted)."""
+    if not key:
         return None
     if _is_wandb_settings(value):
         value = _fields_set(value)
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if isinstance(value, str):
-        return path if _holds(value, secrets) else None
+        return path if _holds(value, key) else None
     if isinstance(value, (Mapping, list, tuple, set, frozenset)):
         for k, v in value.items() if isinstance(value, Mapping) else enumerate(value):
-            if isinstance(k, str) and _holds(k, secrets):
+            if isinstance(k, str) and _holds(k, key):
                 return f"{path}[<redacted>]"
-            found = _find_secret(v, secrets, f"{path}[{k!r}]")
+            found = _find_secret(v, key, f"{path}[{k!r}]")
             if found is not None:
                 return found
     return None
@@ -111,13 +106,12 @@ def _find_secret(value: Any, secrets: tuple[str, ...], path: str) -> str | None:
 
 def check_no_secret_values(where: str, argument: str, value: Any, env: Mapping[str, str] | None = None) -> None:
     """Refuse the live W&B API key anywhere in ``value``; the error names where, never the key."""
-    found = _find_secret(value, _live_secrets(env), argument)
+    found = _find_secret(value, _live_key(env), argument)
     if found is not None:
         raise WandbConfigError(f"{where}: {found} contains the W&B API key (the value of WANDB_API_KEY). {SECRET_HINT}")
 
 
-def check_choice(argument: str, value: Any, allowed: Iterable[str]) -> None:
-    allowed = tuple(allowed)
+def check_choice(argument: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value is not None and value not in allowed:
         choices = ", ".join(repr(a) for a in allowed)
         raise WandbConfigError(f"{argument}={value!r} is not valid; allowed values: {choices}.")
@@ -244,7 +238,8 @@ def check_decorator_argument(where: str, value: Any) -> None:
     """``@wandb_init("new")``: the decorator's only positional argument is the decorated function."""
     if not isinstance(value, str):
         return
-    if _find_secret(value, _live_secrets(), "") is not None:
+    key = _live_key()
+    if key and _holds(value, key):
         raise WandbConfigError(f"{where} got the W&B API key as a positional argument. {SECRET_HINT}")
     hint = f" Write {where}(run_mode={value!r})." if value in RUN_MODES else ""
     raise WandbConfigError(
@@ -271,7 +266,6 @@ def check_decorator_target(where: str, obj: Any) -> None:
 
 
 def _check_init_kwargs(where: str, names: Iterable[str], accepted: _wandb_names.WandbNames | None) -> None:
-    """Refuse names that are not ``wandb.init`` arguments (unchecked on a wandb line not recorded)."""
     if accepted is None:
         return
     known = set(accepted.init_kwargs)
@@ -299,8 +293,7 @@ def _is_number(value: Any, whole: bool) -> bool:
 
 
 def setting_fits(kind: str, value: Any) -> bool:
-    """Whether ``wandb.Settings`` could take ``value`` for a field of this kind (`_wandb_names.KINDS`),
-    as leniently as its pydantic lax mode (``"10"`` is a number, ``"yes"`` a bool)."""
+    """Whether ``wandb.Settings`` (pydantic, lax: ``"10"`` is a number) takes ``value`` for a field of ``kind``."""
     if value is None or kind == "any":
         return True
     if kind == "str":
@@ -321,7 +314,6 @@ def setting_fits(kind: str, value: Any) -> bool:
 
 
 def _check_setting_kinds(where: str, settings: Mapping[str, Any], accepted: _wandb_names.WandbNames | None) -> None:
-    """Each key a ``wandb.Settings`` field, each value of its kind."""
     if accepted is None:
         return
     for key, value in settings.items():
@@ -332,7 +324,6 @@ def _check_setting_kinds(where: str, settings: Mapping[str, Any], accepted: _wan
                 f"{_did_you_mean(key, accepted.settings)} (installed: wandb {accepted.release}; see "
                 "https://docs.wandb.ai/ref/python/settings for the fields)."
             )
-        # run_tags has its own, stricter rule (a bare string would become one tag per letter).
         if key != "run_tags" and not setting_fits(kind, value):
             raise WandbConfigError(
                 f"{where}: settings[{key!r}] must be {_wandb_names.KINDS[kind]} ({kind}, as wandb.Settings "
@@ -343,7 +334,7 @@ def _check_setting_kinds(where: str, settings: Mapping[str, Any], accepted: _wan
 def check_against_installed_wandb(
     where: str, wandb: Any, init_kwargs: Iterable[str], settings: Mapping[str, Any]
 ) -> None:
-    """Before a run opens, on a wandb line not recorded: the checks decoration left, against wandb itself."""
+    """On a wandb line not recorded, before the run opens: the checks decoration skipped, against wandb."""
     if _wandb_names.for_early_checks() is not None:
         return
     live = _wandb_names.read_installed(wandb)
@@ -352,8 +343,7 @@ def check_against_installed_wandb(
 
 
 def check_wandb_inputs(where: str, values: Mapping[str, Any], extra: Mapping[str, Any]) -> None:
-    """Secrets anywhere (first: no later message may quote the key), then the other ``wandb.init`` arguments
-    ``extra`` (``settings`` already a dict); the named fields of ``values`` are `WANDB_FIELDS`' to check."""
+    """Secrets first (no later message may quote one), then the ``wandb.init`` arguments no field names."""
     for name, value in (*values.items(), *extra.items()):
         check_no_secret_values(where, name, value)
     check_no_secret_arguments(where, extra.keys())
@@ -425,9 +415,8 @@ class Field(NamedTuple):
 
 
 class FieldTable:
-    """Fields in order and their ``custom_context`` layout: field ``name`` is the key ``prefix + name``;
-    keys starting with ``skip_prefix`` belong to another table (``wandb_sweep_``).
-    """
+    """Fields in order and their ``custom_context`` keys (``prefix + name``; keys with ``skip_prefix`` are not
+    this table's)."""
 
     def __init__(self, *fields: Field, prefix: str, skip_prefix: str | None = None) -> None:
         self.fields = fields
@@ -467,8 +456,7 @@ class FieldTable:
                 f.check(where, f.name, value)
 
     def validate(self, where: str, values: Mapping[str, Any]) -> None:
-        """Every check of settings that travel in custom_context, raising `WandbConfigError`: secrets first
-        (no later message may quote one), each field's check, then JSON-ability."""
+        """Every check of settings that travel in custom_context: secrets first, fields, then JSON-ability."""
         for name, value in values.items():
             check_no_secret_values(where, name, value)
         self.check(where, values)
@@ -493,11 +481,7 @@ class FieldTable:
         return out
 
     def decode(self, custom_context: Mapping[str, str] | None) -> dict[str, Any]:
-        """Read this table's keys back into Python values (the inverse of `encode`).
-
-        An empty string field reads as unset: how a task hides a consumed value (custom_context cannot
-        delete). Other names are JSON, or their raw string where they are not.
-        """
+        """The inverse of `encode`; an empty ``str`` field reads as unset (custom_context cannot delete a key)."""
         out: dict[str, Any] = {}
         for key, raw in (custom_context or {}).items():
             if not self.owns(key):

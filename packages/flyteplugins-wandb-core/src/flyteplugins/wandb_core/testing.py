@@ -1,9 +1,5 @@
-"""Read offline W&B runs back: for tests of tracked workflows, without a W&B server.
-
-``read_offline_runs("wandb")`` parses every ``offline-run-*/run-*.wandb`` file (the transaction log the
-wandb SDK writes) into `OfflineRun` objects holding id, group, config, history, summary and exit
-code. Imports ``wandb`` (for its protobuf definitions) when called. The reader itself lives in
-``flyteplugins.wandb_core._offline`` (extensions reach it through ``flyteplugins.wandb_core.ext``).
+"""Read offline W&B runs back, for tests of tracked workflows without a W&B server: ``read_offline_runs("wandb")``
+parses each ``offline-run-*/run-*.wandb`` log into an `OfflineRun` (id, group, config, history, summary, exit code).
 """
 
 from __future__ import annotations

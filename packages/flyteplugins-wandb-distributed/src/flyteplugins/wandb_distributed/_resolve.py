@@ -15,10 +15,8 @@ _warned_download = False
 
 
 def resolve_distributed(settings: Mapping[str, Any], topology: Topology, plan: RunPlan) -> RunPlan:
-    """Adjust core's single-process ``plan`` (``run_id`` preset to the base id) for this rank.
-
-    ``topology`` alone decides (a distributed task's runs are never its parent's), so every rank
-    derives the same ids without talking to the others.
+    """Adjust core's single-process ``plan`` (``run_id`` preset to the base id) for this rank. ``topology``
+    alone decides (a distributed task's runs are never its parent's), so every rank derives the same ids.
 
     Raises:
         WandbConfigError: ``run_mode="shared"`` without a base id (ranks could not agree on a run).
@@ -57,7 +55,6 @@ def _skip(plan: RunPlan, run_id: str | None) -> RunPlan:
 
 
 def _no_download(plan: RunPlan, topology: Topology) -> None:
-    """Turn ``download_logs`` off: several workers would download the same run files (warned once)."""
     global _warned_download
     if not plan.download_logs:
         return

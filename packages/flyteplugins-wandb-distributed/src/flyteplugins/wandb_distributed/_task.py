@@ -33,12 +33,8 @@ def _int(env: Mapping[str, str], name: str, default: int | None = None) -> int:
 
 
 def detect_topology(env: Mapping[str, str]) -> Topology | None:
-    """The topology described by ``env`` (``WORLD_SIZE`` > 1 and ``RANK``), else None; missing
-    ``LOCAL_*``/``GROUP_*`` variables default to one node's values.
-
-    Raises:
-        WandbConfigError: A variable is not an integer, or the values contradict each other.
-    """
+    """The topology ``env`` describes (``WORLD_SIZE`` > 1 and ``RANK``), else None; missing ``LOCAL_*``/``GROUP_*``
+    variables default to one node's. Raises `WandbConfigError` for a non-integer or contradictory variable."""
     if env.get("WORLD_SIZE") is None or env.get("RANK") is None:
         return None
     world_size = _int(env, "WORLD_SIZE")
@@ -78,11 +74,7 @@ def _task_name(task: Any) -> str:
 
 
 def elastic_shape(task: Any) -> tuple[int, int]:
-    """``(max nodes, processes per node)`` from the task's Elastic config (``nnodes="2:4"`` gives 4).
-
-    Raises:
-        WandbConfigError: ``nnodes`` or ``nproc_per_node`` cannot be read as positive integers.
-    """
+    """``(max nodes, processes per node)`` from the task's Elastic config (``nnodes="2:4"`` gives 4)."""
     config = getattr(task, "plugin_config", None)
     raw_nodes = getattr(config, "nnodes", 1)
     raw_procs = getattr(config, "nproc_per_node", 1)

@@ -1,8 +1,5 @@
-"""Weights & Biases tracking for Flyte 2 tasks: put ``@wandb_init`` above ``@env.task``.
-
-This distribution owns ``flyteplugins.wandb`` in every release (as in 2.12); the code lives in
-``flyteplugins.wandb_core`` and the optional packages, whose names resolve on first use.
-"""
+"""Weights & Biases tracking for Flyte 2 tasks: put ``@wandb_init`` above ``@env.task``. The code lives in
+``flyteplugins.wandb_core`` and the optional packages, whose names resolve on first use."""
 
 # Every name bound here shows in `vars()`, which is meant to hold the public API only: no plain imports.
 import importlib.util as _importlib_util
@@ -67,13 +64,11 @@ __all__ = [
 ]
 if sorted(__all__) != sorted(_core.__all__):  # pragma: no cover - a release with mismatched parts
     raise ImportError("flyteplugins-wandb and flyteplugins-wandb-core are at different versions")
-# As in 2.12, whose `import *` gave `wandb_sweep` and `get_distributed_info` too: an installed extra's
-# names join (`find_spec` only looks the package up; `import *` then loads it through __getattr__).
+# As in 2.12's `import *`, an installed extra's names join (`find_spec` does not import the package).
 __all__ += [name for name, (module, _) in _OPTIONAL_NAMES.items() if _importlib_util.find_spec(module) is not None]
 
 
-# 2.12's module attributes its users' tests patch (`flyteplugins.wandb.wandb.Api`): the real modules,
-# so a patch reaches the plugin too; `wandb` resolves on first use (eagerly it costs about a second).
+# 2.12's module attributes its users' tests patch (`flyteplugins.wandb.wandb.Api`): the real modules, on first use.
 _COMPAT_MODULES = ("flyte", "os", "wandb")
 
 
@@ -90,6 +85,5 @@ def __getattr__(name: str) -> _typing.Any:
 
 
 def __dir__() -> list[str]:
-    # The public API, optional names included, and whichever public submodules are imported (`testing`).
     submodules = [n for n, v in globals().items() if not n.startswith("_") and isinstance(v, _types.ModuleType)]
     return sorted({*__all__, *_OPTIONAL_NAMES, *submodules})

@@ -1,6 +1,5 @@
-"""2.12's configuration module path, kept for code that imports from it: `_WandBConfig(**fields)` calls
-`wandb_config` (likewise `_WandBSweepConfig`) and answers ``isinstance`` for what the factory returns.
-"""
+"""2.12's configuration module path: `_WandBConfig(**fields)` calls `wandb_config` (likewise `_WandBSweepConfig`)
+and answers ``isinstance`` for what the factory returns."""
 
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ class _FactoryClass(type):
     """A stand-in class: calling it calls a factory; instances of the factory's type are its instances."""
 
     _factory: Callable[..., Any]
-    _target: Callable[[], type]
+    _target: Callable[[], type | tuple[type, ...]]
 
     def __call__(cls, **fields: Any) -> Any:
         extra = fields.pop("kwargs", None) or {}  # 2.12 took wandb.init's extras as one dict
@@ -30,28 +29,20 @@ class _FactoryClass(type):
         return getattr(cls._target(), name)
 
 
-class _NoSweeps:
-    """Without the [sweeps] extra nothing is a sweep config."""
-
-
-def _sweep_type() -> type:
+def _sweep_type() -> type | tuple[type, ...]:
     try:
         from flyteplugins.wandb_sweeps import WandbSweepConfig
     except ImportError:
-        return _NoSweeps
+        return ()  # without the [sweeps] extra nothing is a sweep config
     return WandbSweepConfig
 
 
 class _WandBConfig(metaclass=_FactoryClass):
-    """``_WandBConfig(**fields)`` is ``wandb_config(**fields)``."""
-
     _factory = staticmethod(wandb_config)
     _target = staticmethod(lambda: WandbConfig)
 
 
 class _WandBSweepConfig(metaclass=_FactoryClass):
-    """``_WandBSweepConfig(**fields)`` is ``wandb_sweep_config(**fields)`` (the ``[sweeps]`` extra)."""
-
     # Resolved per call: MissingExtraError without [sweeps].
     _factory = staticmethod(lambda **fields: _core.wandb_sweep_config(**fields))
     _target = staticmethod(_sweep_type)
