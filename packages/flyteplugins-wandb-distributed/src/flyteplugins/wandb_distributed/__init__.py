@@ -7,8 +7,15 @@ rank hooks (``_extras.RANK_HOOKS``): renaming one breaks core.
 
 from __future__ import annotations
 
-from ._resolve import resolve_distributed
-from ._task import check_task, detect_topology, get_distributed_info, is_distributed_task, links_for_task, on_run_open
+from ._ranks import (
+    check_task,
+    detect_topology,
+    get_distributed_info,
+    is_distributed_task,
+    links_for_task,
+    on_run_open,
+    resolve_distributed,
+)
 
 __all__ = [
     "check_task",
