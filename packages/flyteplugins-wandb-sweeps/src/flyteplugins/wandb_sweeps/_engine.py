@@ -17,6 +17,7 @@ from typing import Any
 from flyteplugins.wandb_core import WandbConfigError
 
 from . import _space
+from ._optuna import OptunaEngine, OptunaSearch
 from ._space import DEFAULT_GOAL, Run, finite_number, validate_sweep_definition
 
 ENGINES = ("wandb", "optuna")
@@ -168,8 +169,6 @@ class WandbSearch:
 
 def check_engine(engine: Any) -> Any:
     """Refuse an ``engine=`` value no engine answers to, naming the allowed values."""
-    from ._optuna import OptunaEngine
-
     if engine == "wandb":
         sweeps_module()  # missing: an error naming the extra, before the sweep starts
     # Optuna is imported already when the engine is a sampler instance: no need to import it otherwise.
@@ -186,8 +185,6 @@ def check_engine(engine: Any) -> Any:
 
 def make_searches(config: Mapping[str, Any], engine: Any, prior: list[Run], seed: int | None = None) -> tuple[Any, Any]:
     """(what suggests trials, what stops running ones or None); ``seed`` seeds default samplers."""
-    from ._optuna import OptunaEngine, OptunaSearch
-
     engine = check_engine(engine)
     if engine == "wandb":
         wandb_search = WandbSearch(config, prior)
@@ -213,8 +210,6 @@ def next_params(config: Mapping[str, Any], runs: Sequence[Run]) -> dict[str, Any
     ``(unwrapped params, state, summary)``; bayes learns from the finished ones only. Returns None when
     a grid is used up; raises `WandbConfigError` for a config W&B would refuse.
     """
-    from ._optuna import OptunaEngine, OptunaSearch
-
     checked = validate_sweep_config(config)
     got: tuple[Any, dict[str, Any]] | None
     if checked["method"] == "bayes":

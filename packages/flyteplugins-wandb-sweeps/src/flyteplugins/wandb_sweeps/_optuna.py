@@ -114,7 +114,7 @@ def _axis(param: _space.Param) -> _Axis:
     quant = kind.startswith("q_")
 
     def done(x: float) -> Any:
-        return _space.quantize(x, param.q) if quant else x
+        return _space.quantize(x, param) if quant else x
 
     if kind == "constant":
         return _Axis(None, lambda _: s["value"], lambda v: v)

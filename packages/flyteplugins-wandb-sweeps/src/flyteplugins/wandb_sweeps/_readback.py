@@ -12,8 +12,10 @@ from typing import Any
 
 from flyteplugins.wandb_core.ext import read_offline_run
 
+from ._agent import make_result
 from ._config import SweepState
 from ._results import TrialResult
+from ._server import public_api
 from ._space import Run
 
 # wandb-core writes a run's exit record asynchronously, after `run.finish()` returned: a sweep task
@@ -48,8 +50,6 @@ def _run_id_of(run_dir: Path) -> str:
 def _resumed_trial(
     state: SweepState, run_id: str, config: dict[str, Any], trial_state: str, summary: dict[str, Any], **kw: Any
 ) -> TrialResult:
-    from ._agent import make_result
-
     # Which agent ran it, and for how long, is not recorded on the run.
     params = {k: v for k, v in config.items() if k in (state.config.get("parameters") or {})}
     metric_name = (state.config.get("metric") or {}).get("name")
@@ -105,8 +105,6 @@ def prior_offline_trials(state: SweepState) -> OfflineProgress:
 
 
 def _api(state: SweepState) -> Any:
-    from ._server import public_api  # imports wandb
-
     return public_api(state.host, state.entity, state.project)
 
 

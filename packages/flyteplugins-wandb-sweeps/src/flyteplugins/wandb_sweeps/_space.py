@@ -74,11 +74,6 @@ class Param:
     kind: str
     spec: Mapping[str, Any]
 
-    @property
-    def q(self) -> float:
-        q: float = self.spec.get("q", 1)
-        return q
-
 
 def finite_number(value: Any) -> float | None:
     """``value`` as a float when it is a finite number (not a bool); else None."""
@@ -183,8 +178,9 @@ def flatten(config: Mapping[str, Any], paths: Sequence[tuple[str, ...]]) -> dict
     return out
 
 
-def quantize(value: float, q: float) -> float:
+def quantize(value: float, param: Param) -> float:
     # An integer q over integer-valued draws gives ints, as the user wrote them.
+    q: float = param.spec.get("q", 1)
     rounded = round(value / q) * q
     return int(rounded) if isinstance(q, int) else rounded
 
@@ -215,7 +211,7 @@ def sample(param: Param, rng: random.Random) -> Any:
         x = rng.lognormvariate(s["mu"], s["sigma"])
     else:  # beta, q_beta
         x = rng.betavariate(s["a"], s["b"])
-    return quantize(x, param.q) if kind.startswith("q_") else x
+    return quantize(x, param) if kind.startswith("q_") else x
 
 
 def grid_values(param: Param) -> list[Any] | None:
@@ -229,7 +225,8 @@ def grid_values(param: Param) -> list[Any] | None:
         return list(range(s["min"], s["max"] + 1))
     if kind == "q_uniform":
         # As W&B's server does (numpy's arange): from min in steps of q, max itself excluded.
-        return [s["min"] + i * param.q for i in range(math.ceil((s["max"] - s["min"]) / param.q - 1e-9))]
+        q = s.get("q", 1)
+        return [s["min"] + i * q for i in range(math.ceil((s["max"] - s["min"]) / q - 1e-9))]
     return None
 
 

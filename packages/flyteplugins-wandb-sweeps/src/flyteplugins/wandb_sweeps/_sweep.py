@@ -37,6 +37,8 @@ from ._config import (
     sweep_config_from_values,
     validate_values,
 )
+from ._engine import validate_sweep_config
+from ._readback import existing_online_sweep
 
 _MODE = Field.wandb_mode()
 
@@ -159,9 +161,6 @@ def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None, 
 
 
 def _new_sweep(ctx: Any, decorator_values: Mapping[str, Any], decorator_mode: str | None) -> SweepState:
-    from ._engine import validate_sweep_config
-    from ._readback import existing_online_sweep
-
     values = merge_values(decorator_values, parse_context(dict(ctx.custom_context or {})))
     config = sweep_config_from_values(values)
     if not config.get("method") or not config.get("parameters"):
