@@ -227,8 +227,7 @@ def run_agent(spec: AgentSpec) -> list[TrialResult]:
 
 
 def _upload_run_dirs(results: list[TrialResult]) -> None:
-    # A trial in another pod: its offline run directory would die with the pod. `run_dir` then points into
-    # the uploaded Dir (<dir uri>/offline-run-...).
+    # A trial in another pod: its offline run directory would die with the pod. run_dir -> <Dir uri>/<name>.
     local = [r for r in results if r.run_dir and os.path.isdir(r.run_dir)]
     if not local:
         return

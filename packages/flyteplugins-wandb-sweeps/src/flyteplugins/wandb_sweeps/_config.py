@@ -204,8 +204,7 @@ class SweepState:
     prior_runs: list[str] = field(default_factory=list)
     # Online: the sweep already existed on the server under this name (a retried or re-run task).
     resumed: bool = False
-    # The action whose body owns this object; children (even in this process) rebuild their own view
-    # from custom_context, as remote children do.
+    # Children, even in this process, rebuild their own view from custom_context, as remote ones do.
     owner_action: str | None = None
     run_dirs: list[str] = field(default_factory=list)
     logs_collected: bool = False

@@ -92,8 +92,7 @@ def sweeps_module() -> Any:
             warnings.simplefilter("ignore")
             import sweeps
 
-        # A folder named "sweeps" on sys.path (a project's own tests, say) imports as a namespace
-        # package: only W&B's engine has next_runs.
+        # A folder named "sweeps" on sys.path (a project's tests, say) imports as a namespace package.
         if not callable(getattr(sweeps, "next_runs", None)):
             raise ImportError("not W&B's sweeps engine")
     except ImportError:
@@ -252,8 +251,7 @@ class OfflineController:
         self.config = dict(self.config)
         self._next_index = self.first_index
         self._exhausted = False
-        # Suggestions are reproducible for a sweep id and its history (with one agent): the default
-        # samplers are seeded from both, so a re-run of a finished sweep suggests the same trials.
+        # Default samplers are seeded from the sweep id and its history: a re-run suggests the same trials.
         seed = int.from_bytes(hashlib.sha256(f"{self.sweep_id}:{self.first_index}".encode()).digest()[:4], "big")
         self._search, self._stopper = make_searches(self.config, self.engine, list(self.prior or []), seed)
         self.metric_name: str | None = (self.config.get("metric") or {}).get("name")

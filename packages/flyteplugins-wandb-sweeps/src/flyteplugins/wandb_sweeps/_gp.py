@@ -70,8 +70,7 @@ class GaussianProcessSampler(optuna.samplers.BaseSampler):
             warnings.simplefilter("ignore")  # TPE's experimental flags
             self._independent = optuna.samplers.TPESampler(seed=seed)
         self._space = IntersectionSearchSpace(include_pruned=True)
-        # Per search space: the last fitted ``theta``, the training-set size it was fitted on, and that
-        # of the last fit from the defaults.
+        # Per search space: last fitted theta, training-set size it was fitted on, that of the last cold fit.
         self._fitted: dict[tuple[str, ...], tuple[Any, int, int]] = {}
 
     def reseed_rng(self) -> None:

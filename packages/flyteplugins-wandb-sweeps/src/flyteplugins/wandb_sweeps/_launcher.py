@@ -72,8 +72,11 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}"
 
 
-def _was_stopped(exc: BaseException) -> bool:
-    return type(exc).__name__ == "TrialStopped" or getattr(exc, "code", None) == "TrialStopped"
+def _outcome(exc: BaseException) -> tuple[str, str | None]:
+    """(state, error) of a trial that raised ``exc``: stopped by the sweep, or failed."""
+    if type(exc).__name__ == "TrialStopped" or getattr(exc, "code", None) == "TrialStopped":
+        return "stopped", None
+    return "failed", _error_text(exc)
 
 
 def _trial_context(plan: Plan, run_id: str, params: dict[str, Any]) -> dict[str, str]:
@@ -110,9 +113,8 @@ async def _run_function_trial(plan: Plan, slot: int, run_id: str, params: dict[s
             known = plan.launch.finished.get(run_id)
         if known is not None:  # the action ran in this process and recorded exactly what happened
             return known
-        stopped = _was_stopped(exc)
-        error = None if stopped else _error_text(exc)
-        return make_result(run_id, params, "stopped" if stopped else "failed", {}, None, start, error=error, agent=slot)
+        trial_state, error = _outcome(exc)
+        return make_result(run_id, params, trial_state, {}, None, start, error=error, agent=slot)
     (result,) = [TrialResult.from_dict(d) for d in json.loads(raw)]
     return result
 
@@ -122,8 +124,8 @@ async def _run_task_trial(plan: Plan, slot: int, run_id: str, params: dict[str, 
     out: Any = None
     error: str | None = None
     trial_state = "finished"
-    # In-process (local mode) the contextvar reaches the trial's own scope, with a handle that sees
-    # every logged row; in another pod the context key alone carries the overrides.
+    # In local mode the contextvar reaches the trial's scope (the handle sees every logged row); in another
+    # pod the context key alone carries the overrides.
     with (
         trial_scope(**trial_overrides(plan.state, run_id, params)) as handle,
         flyte.custom_context(**_trial_context(plan, run_id, params)),
@@ -134,8 +136,7 @@ async def _run_task_trial(plan: Plan, slot: int, run_id: str, params: dict[str, 
         try:
             out = await plan.objective.aio(**{k: v for k, v in params.items() if k in names})
         except Exception as exc:
-            trial_state = "stopped" if _was_stopped(exc) else "failed"
-            error = None if trial_state == "stopped" else _error_text(exc)
+            trial_state, error = _outcome(exc)
     if handle.opened:
         summary = dict(handle.summary)
     else:
@@ -319,17 +320,15 @@ async def _start(state: SweepState, count: int, engine: Any) -> tuple[OfflineCon
             say(f"wandb sweep {state.sweep_id}: resuming: {len(earlier)} trial(s) already ended on the server.")
         return None, earlier
     config = await asyncio.to_thread(validate_sweep_config, state.config)
-    found = await asyncio.to_thread(prior_offline_trials, state)
-    left = max(count - len(found.trials), 0)
-    if found.trials:
+    prior, next_index, trials = await asyncio.to_thread(prior_offline_trials, state)
+    left = max(count - len(trials), 0)
+    if trials:
         say(
-            f"wandb sweep {state.sweep_id}: resuming: {len(found.trials)} trial(s) of this sweep already "
+            f"wandb sweep {state.sweep_id}: resuming: {len(trials)} trial(s) of this sweep already "
             f"finished; running up to {left} more (count={count} in total)."
         )
-    controller = await asyncio.to_thread(
-        OfflineController, config, state.sweep_id, left, found.prior, found.next_index, engine
-    )
-    return controller, found.trials
+    controller = await asyncio.to_thread(OfflineController, config, state.sweep_id, left, prior, next_index, engine)
+    return controller, trials
 
 
 async def _launch(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +24,6 @@ _SETTLE_S = 5.0
 _RECENT_S = 10.0
 # W&B run states that mean a trial ran to its end ("running" and "preempted" runs come back).
 _TRIAL_STATES = {"finished": "finished", "failed": "failed", "crashed": "failed", "killed": "stopped"}
-
-
-@dataclass
-class OfflineProgress:
-    """What an offline sweep left on disk before this launch: engine seeds (its ended trials and the
-    listed prior runs), the next free trial index, and its own ended trials (resumed, in the result)."""
-
-    prior: list[Run] = field(default_factory=list)
-    next_index: int = 0
-    trials: list[TrialResult] = field(default_factory=list)
 
 
 def wandb_dir() -> Path:
@@ -77,10 +66,13 @@ def _read_settled(run_dir: Path) -> tuple[int | None, dict[str, Any], dict[str, 
         time.sleep(0.05)
 
 
-def prior_offline_trials(state: SweepState) -> OfflineProgress:
-    """This sweep's trials (and listed prior runs) on disk; one that never ended (killed, or preempted)
-    used its index up, and its parameters are free to be suggested again."""
-    found = OfflineProgress()
+def prior_offline_trials(state: SweepState) -> tuple[list[Run], int, list[TrialResult]]:
+    """What an offline sweep left on disk before this launch: engine seeds (its ended trials and the listed
+    prior runs), the next free trial index, and its own ended trials (resumed: part of the result). One that
+    never ended (killed, or preempted) used its index up; its parameters are free to be suggested again."""
+    prior: list[Run] = []
+    next_index = 0
+    trials: list[TrialResult] = []
     for run_dir in sorted(wandb_dir().glob("offline-run-*")):
         run_id = _run_id_of(run_dir)
         is_trial = run_id.startswith(f"{state.sweep_id}-")
@@ -90,18 +82,18 @@ def prior_offline_trials(state: SweepState) -> OfflineProgress:
         exit_code, config, summary = settled
         suffix = run_id[len(state.sweep_id) + 1 :]
         if is_trial and suffix.isdigit():
-            found.next_index = max(found.next_index, int(suffix) + 1)
+            next_index = max(next_index, int(suffix) + 1)
         if exit_code is None:
             # Preempted (as the online side treats W&B's "preempted" state): it did not fail, it was
             # cut short, and a retried sweep task must run it again or a grid loses that point.
             continue
         error = None if exit_code == 0 else f"exit code {exit_code}"
         trial = _resumed_trial(state, run_id, config, "failed" if error else "finished", summary, error=error)
-        found.prior.append((trial.params, trial.state, summary))
+        prior.append((trial.params, trial.state, summary))
         if is_trial:
             trial.run_dir = str(run_dir)
-            found.trials.append(trial)
-    return found
+            trials.append(trial)
+    return prior, next_index, trials
 
 
 def _api(state: SweepState) -> Any:
