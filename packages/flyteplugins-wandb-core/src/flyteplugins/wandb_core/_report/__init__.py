@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -16,6 +15,7 @@ from urllib.parse import quote
 
 from .. import _compat, _persist
 from .._metadata import FLYTE_CONFIG_KEY
+from .._offline import read_offline_run, wait_until_written
 from .._runtime import world_size
 from ._render import ArtifactView, RunView, TrialRecord, page, render_runs, render_sweep, series_from_history
 
@@ -32,17 +32,13 @@ _artifacts: weakref.WeakKeyDictionary[Any, list[tuple[Any, str]]] = weakref.Weak
 
 
 def _warn(what: str, exc: BaseException) -> None:
-    warnings.warn(
-        f"flyteplugins.wandb: could not build the '{TAB_NAME}' report tab ({what}): "
-        f"{type(exc).__name__}: {exc}. The task itself is not affected.",
-        RuntimeWarning,
-        stacklevel=3,
-    )
+    message = f"flyteplugins.wandb: could not build the '{TAB_NAME}' report tab ({what}): {type(exc).__name__}: {exc}."
+    warnings.warn(message + " The task itself is not affected.", RuntimeWarning, stacklevel=3)
 
 
 def publish(section: str, html: str, *, flush: bool = False) -> bool:
     """Put (or replace) ``section`` (``"sweep"``, ``"runs"``) of the current task's W&B tab; False outside a task."""
-    import flyte
+    import flyte.report
 
     report = getattr(flyte.ctx(), "report", None)
     if report is None:
@@ -52,8 +48,6 @@ def publish(section: str, html: str, *, flush: bool = False) -> bool:
     ordered = [sections[k] for k in sorted(sections, key=lambda k: _SECTION_ORDER.get(k, 9))]
     report.get_tab(TAB_NAME).replace(page(ordered))
     if flush:
-        import flyte.report
-
         flyte.report.flush()
     return True
 
@@ -95,7 +89,8 @@ def metric_history(run_dir: str, metric: str) -> list[tuple[float, float]] | Non
         logs = sorted(Path(run_dir).glob("run-*.wandb"))
         if not logs or logs[0].stat().st_size > MAX_LOG_BYTES:
             return None
-        logged, _ = read_log(logs[0], lambda r: r.exit_code is not None, timeout=2.0)
+        wait_until_written(run_dir, 2.0)
+        logged = read_offline_run(logs[0])
         series, _ = series_from_history(
             [{"_step": row.get("_step"), "m": row.get(metric)} for row in logged.history], max_metrics=1
         )
@@ -248,23 +243,6 @@ def before_finish(scope: Any) -> Capture | None:
         return None
 
 
-def read_log(path: str | Path, done: Callable[[Any], bool], timeout: float = LOG_WAIT_S) -> tuple[Any, bool]:
-    """The parsed run log, re-read until ``done(parsed)`` or ``timeout``; and whether it was complete.
-
-    ``run.finish()`` can return before wandb's writer put the last records on disk (seen: 452 of 500 rows).
-    """
-    from .._offline import read_offline_run
-
-    deadline, delay = time.monotonic() + timeout, 0.02
-    while True:
-        logged = read_offline_run(path)
-        complete = done(logged)
-        if complete or time.monotonic() >= deadline:
-            return logged, complete
-        time.sleep(delay)
-        delay = min(delay * 2, 0.5)
-
-
 def _fill_from_log(capture: Capture) -> None:
     view, path = capture.view, capture.sync_file
     if not path or not os.path.isfile(path):
@@ -273,14 +251,16 @@ def _fill_from_log(capture: Capture) -> None:
         view.notes.append("The run's log is too large to chart here; see the W&B UI.")
         return
     if capture.owner:
-        logged, complete = read_log(path, lambda r: r.exit_code is not None)
+        # run.finish() can return before wandb's writer put the last records on disk (seen: 452 of 500 rows).
+        complete = wait_until_written(os.path.dirname(path), LOG_WAIT_S)
+        logged = read_offline_run(path)
         # The log's summary is the final one (it includes values set with run.summary[...]).
         view.summary = {**view.summary, **logged.summary}
         view.state = "failed" if logged.exit_code else "finished"
     else:
         # The run stays open in its owner: wandb writes its log in 32 KB blocks, so the steps logged
         # lately may not be on disk yet, and no wait would tell when they are. Read what is there.
-        logged, complete = read_log(path, lambda r: True, timeout=0)
+        logged, complete = read_offline_run(path), True
         view.summary = {**logged.summary, **view.summary}
         view.notes.append(
             "This run is still open in the task that started it: the summary is current; the charts "
