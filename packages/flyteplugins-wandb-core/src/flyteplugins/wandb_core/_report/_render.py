@@ -175,9 +175,7 @@ def series_from_history(
 def best_index(trials: Sequence[TrialRecord], maximize: bool) -> int | None:
     """The trial with the highest (``maximize``) or lowest metric, the first on ties; None without metrics."""
     scored = [(t.metric, i) for i, t in enumerate(trials) if t.metric is not None and math.isfinite(t.metric)]
-    if not scored:
-        return None
-    return (max if maximize else min)(scored, key=lambda s: s[0])[1]
+    return (max if maximize else min)(scored, key=lambda s: s[0])[1] if scored else None
 
 
 def best_so_far(trials: Sequence[TrialRecord], maximize: bool) -> list[Point]:
@@ -224,16 +222,9 @@ def downsample(points: Sequence[Point], max_points: int = MAX_POINTS) -> list[Po
     return out
 
 
-@dataclass
-class Line:
-    points: Sequence[Point]
-    label: str = ""
-    color: str | None = None  # default: matplotlib's cycle (tab10), by position
-    width: float = 1.4
-    marker: str | None = None
-    style: str = "-"
-    alpha: float = 1.0
-    zorder: float = 2.0
+# A chart line: its points and the keywords of matplotlib's ``plot`` that differ from `line_chart`'s
+# defaults (``fmt``: plot's format string).
+Line = tuple[Sequence[Point], dict[str, Any]]
 
 
 def line_chart(
@@ -259,25 +250,15 @@ def line_chart(
     with _lock, matplotlib.rc_context(_RC):  # type: ignore[arg-type,unused-ignore]  # keys are literals; untyped without matplotlib
         fig = Figure(figsize=(4.2, 2.5))
         ax = fig.add_subplot()
-        for i, line in enumerate(lines):
-            pts = downsample(line.points, max_points)
-            style: dict[str, Any] = {"marker": line.marker, "markersize": 3.5} if line.marker else {}
-            ax.plot(
-                [p[0] for p in pts],
-                [p[1] for p in pts],
-                line.style,
-                color=line.color or f"C{i % 10}",
-                linewidth=line.width,
-                label=line.label or None,
-                alpha=line.alpha,
-                zorder=line.zorder,
-                **style,
-            )
+        for i, (points, style) in enumerate(lines):
+            pts = downsample(points, max_points)
+            kwargs = {"color": f"C{i % 10}", "linewidth": 1.4, "label": None, "alpha": 1.0, "zorder": 2.0, **style}
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], kwargs.pop("fmt", "-"), **kwargs)
         if best is not None:
             ax.plot([best[0]], [best[1]], "*", color=BEST_COLOR, markersize=11, zorder=5, label="best trial")
         ax.set_title(clip(title, 60))
         ax.set_xlabel(xlabel)
-        if all(float(p[0]).is_integer() for line in lines for p in line.points[:50]):
+        if all(float(p[0]).is_integer() for points, _ in lines for p in points[:50]):
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if legend:
             ax.legend(loc="best", fontsize=7, frameon=False)
@@ -305,6 +286,9 @@ def _num(value: Any) -> str:
     return "num" if finite(value) is not None else ""  # the class of a table cell: numbers align right
 
 
+CHARTS_HINT = f'<p class="fwb-hint fwb-no-charts">Charts need matplotlib: {_code(INSTALL_HINT)}</p>'
+
+
 def link(url: str | None, text: str) -> str:
     if url and url.startswith(("https://", "http://")):
         return f'<a href="{esc(url)}" target="_blank" rel="noopener noreferrer">{esc(text)}</a>'
@@ -329,10 +313,6 @@ def fmt(value: Any) -> str:
 
 def state_badge(state: str) -> str:
     return f'<span class="fwb-state fwb-state-{esc(state)}">{esc(state)}</span>'
-
-
-def charts_hint() -> str:
-    return f'<p class="fwb-hint fwb-no-charts">Charts need matplotlib: {_code(INSTALL_HINT)}</p>'
 
 
 def _figure(svg: str, caption: str, attrs: str) -> str:
@@ -408,11 +388,11 @@ def _run_values(view: RunView) -> str:
 def _run_metrics(view: RunView, charts: bool) -> str:
     if not view.series:
         return ""
-    shown = charts_hint()
+    shown = CHARTS_HINT
     if charts:
         figures = (
             _figure(
-                line_chart([Line(points, marker="o" if len(points) < 3 else None)], title=name),
+                line_chart([(points, {"marker": "o", "markersize": 3.5} if len(points) < 3 else {})], title=name),
                 f"{name}: {len(points)} points, last {fmt(points[-1][1])}, "
                 f"min {fmt(min(p[1] for p in points))}, max {fmt(max(p[1] for p in points))}",
                 f'data-metric="{esc(name)}"',
@@ -474,9 +454,7 @@ def render_sweep(
     shown = ""
     if records:
         shown = (
-            f'<div class="fwb-charts">{_sweep_charts(records, metric, maximize, best)}</div>'
-            if charts
-            else charts_hint()
+            f'<div class="fwb-charts">{_sweep_charts(records, metric, maximize, best)}</div>' if charts else CHARTS_HINT
         )
     direction = "maximize" if maximize else "minimize"  # as a sweep's ``metric.goal`` says it
     b = records[best] if best is not None else None
@@ -523,8 +501,11 @@ def _sweep_charts(records: Sequence[TrialRecord], metric: str, maximize: bool, b
     per_trial = [(float(i), t.metric) for i, t in enumerate(records, start=1) if t.metric is not None]
     if per_trial:
         lines = [
-            Line(per_trial, label=f"{metric} per trial", style="o", width=0),
-            Line(best_so_far(records, maximize), label="best so far", color="#ff7f0e", width=1.6, zorder=3),
+            (per_trial, {"fmt": "o", "label": f"{metric} per trial", "linewidth": 0}),
+            (
+                best_so_far(records, maximize),
+                {"label": "best so far", "color": "#ff7f0e", "linewidth": 1.6, "zorder": 3},
+            ),
         ]
         svg = line_chart(
             lines,
@@ -537,9 +518,12 @@ def _sweep_charts(records: Sequence[TrialRecord], metric: str, maximize: bool, b
     with_history = [(i, t) for i, t in enumerate(records) if t.history]
     if with_history:
         lines = [
-            Line(t.history or [], label=f"best: {t.name or t.run_id}", color=BEST_COLOR, width=2.2, zorder=4)
+            (
+                t.history or [],
+                {"label": f"best: {t.name or t.run_id}", "color": BEST_COLOR, "linewidth": 2.2, "zorder": 4},
+            )
             if i == best
-            else Line(t.history or [], color=f"C{i % 10}", width=0.9, alpha=0.55)
+            else (t.history or [], {"color": f"C{i % 10}", "linewidth": 0.9, "alpha": 0.55})
             for i, t in with_history
         ]
         svg = line_chart(
