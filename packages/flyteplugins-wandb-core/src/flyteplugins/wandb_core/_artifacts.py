@@ -55,11 +55,7 @@ def _flyte_io_kind(obj: Any) -> str | None:
         return None
     import flyte.io
 
-    if isinstance(obj, flyte.io.File):
-        return "file"
-    if isinstance(obj, flyte.io.Dir):
-        return "dir"
-    return None
+    return "file" if isinstance(obj, flyte.io.File) else "dir" if isinstance(obj, flyte.io.Dir) else None
 
 
 def _local_source(where: str, obj: Any) -> str | None:
@@ -69,8 +65,7 @@ def _local_source(where: str, obj: Any) -> str | None:
         if not os.path.exists(path):
             raise WandbConfigError(f"{where}: {path!r} does not exist.")
         return path
-    kind = _flyte_io_kind(obj)
-    if kind is None:
+    if _flyte_io_kind(obj) is None:
         raise WandbConfigError(
             f"{where}: expected a flyte.io.File, a flyte.io.Dir or a local path, got {type(obj).__name__}."
         )
@@ -175,26 +170,22 @@ def log_wandb_artifact(
     registry: str | None = None,
     registry_aliases: list[str] | None = None,
 ) -> Any:
-    """Log a Flyte ``File``/``Dir`` or a local path as an artifact of the calling task's W&B run.
-
-    In an async task, ``await log_wandb_artifact.aio(...)`` (same arguments).
+    """Log a Flyte ``File``/``Dir`` (downloaded first when remote) or a local path as an artifact of the calling
+    task's W&B run; in an async task, ``await log_wandb_artifact.aio(...)`` (same arguments).
 
     Args:
-        obj: A ``flyte.io.File``, a ``flyte.io.Dir`` (downloaded first when remote) or a local path.
-        name: Artifact name (letters, digits, ``-``, ``_``, ``.``); default: the file or directory name.
-        type: Artifact type (``"dataset"``, ``"model"``, ...).
+        name: Letters, digits, ``-``, ``_``, ``.``; default: the file or directory name.
         aliases: Extra aliases (W&B adds ``latest``).
-        metadata: JSON-serializable metadata; the key ``"flyte"`` is filled with the Flyte lineage
-            (``run_name``, ``action_name``, ``project``, ``domain``, ``mode``, ``url`` when known).
+        metadata: JSON-serializable; the key ``"flyte"`` is filled with the Flyte lineage (``run_name``,
+            ``action_name``, ``project``, ``domain``, ``mode``, ``url`` when known).
         registry: Also link the new version into this W&B Registry collection,
             ``"wandb-registry-<registry>/<collection>"`` (see `link_wandb_artifact`; online runs only).
         registry_aliases: Aliases of the version in the registry collection, e.g. ``["staging"]``.
 
     Returns:
-        The logged ``wandb.Artifact`` (uploaded in the background; ``.wait()`` blocks until committed;
-        with ``registry=`` the call returns once it is committed and linked). None when W&B stopped
-        answering the online run mid-run: the artifact is not logged, one ``wandb:`` line says so
-        (``on_error="raise"``: `WandbTrackingError`).
+        The logged ``wandb.Artifact``, uploading in the background (``.wait()`` blocks until committed;
+        with ``registry=``, committed and linked). None when W&B stopped answering mid-run: one
+        ``wandb:`` line says so (``on_error="raise"``: `WandbTrackingError`).
 
     Raises:
         WandbConfigError: Outside a ``@wandb_init`` task, for an invalid name, type, alias, path or
@@ -253,12 +244,8 @@ def _fetch(ref: str, type: str | None, root: str | None, as_file: bool | None) -
 def use_wandb_artifact(
     ref: str, *, type: str | None = None, as_file: bool | None = None, root: str | None = None
 ) -> Any:
-    """Use a W&B artifact in the calling task: its contents as a ``flyte.io.File`` or ``flyte.io.Dir``.
-
-    In an async task, ``await use_wandb_artifact.aio(...)`` (same arguments).
-
-    Records the use on the calling run (``run.use_artifact``), so W&B's lineage graph shows this task
-    as a consumer, and downloads the contents.
+    """Use a W&B artifact in the calling task (recorded on its run, for W&B's lineage graph): its contents as a
+    ``flyte.io.File`` or ``flyte.io.Dir``. In an async task, ``await use_wandb_artifact.aio(...)``.
 
     Args:
         ref: ``"entity/project/name:alias"``; entity and project default to the run's, alias to
