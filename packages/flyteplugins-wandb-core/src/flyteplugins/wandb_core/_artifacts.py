@@ -204,12 +204,11 @@ async def _log_aio(
     registry: str | None = None,
     registry_aliases: list[str] | None = None,
 ) -> Any:
-    """`log_wandb_artifact` for async tasks: ``await log_wandb_artifact.aio(obj, ...)``."""
     local, dest, kwargs = _log_prelude(obj, name, type, aliases, metadata, registry, registry_aliases)
     return await asyncio.to_thread(_log_local, local or str(await obj.download(dest)), **kwargs)
 
 
-# The async form, as Flyte's own I/O calls have (``File.download`` / ``download_sync``).
+# The async forms, as Flyte's own I/O calls have (``File.download`` / ``download_sync``).
 log_wandb_artifact.aio = _log_aio  # type: ignore[attr-defined]
 
 
@@ -269,7 +268,6 @@ def use_wandb_artifact(
 
 
 async def _use_aio(ref: str, *, type: str | None = None, as_file: bool | None = None, root: str | None = None) -> Any:
-    """`use_wandb_artifact` for async tasks: ``await use_wandb_artifact.aio(ref, ...)``."""
     import flyte
     import flyte.io
 
@@ -291,25 +289,22 @@ def _outputs(func_name: str, result: Any) -> list[tuple[str, Any]]:
     return [(sanitize_name(f"{func_name}-{key}"), v) for key, v in items if _flyte_io_kind(v) is not None]
 
 
-def _output_type(obj: Any) -> str:
-    return "flyte-dir" if _flyte_io_kind(obj) == "dir" else "flyte-file"
-
-
 def outputs_wrapper(func: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a task body (inside its W&B scope) so that its File/Dir outputs are logged as artifacts."""
     name = getattr(func, "__name__", "task")
 
-    def outputs(result: Any) -> list[tuple[str, Any]]:
+    def outputs(result: Any) -> list[tuple[str, Any, str]]:
         # A rank or scope that does not log has nothing to log them to.
-        return _outputs(name, result) if get_wandb_run() is not None else []
+        found = _outputs(name, result) if get_wandb_run() is not None else []
+        return [(art, obj, "flyte-dir" if _flyte_io_kind(obj) == "dir" else "flyte-file") for art, obj in found]
 
     if asyncio.iscoroutinefunction(func):
 
         @functools.wraps(func)
         async def async_body(*args: Any, **kwargs: Any) -> Any:
             result = await func(*args, **kwargs)
-            for art_name, obj in outputs(result):
-                await _log_aio(obj, name=art_name, type=_output_type(obj))
+            for art_name, obj, art_type in outputs(result):
+                await _log_aio(obj, name=art_name, type=art_type)
             return result
 
         return async_body
@@ -317,8 +312,8 @@ def outputs_wrapper(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def sync_body(*args: Any, **kwargs: Any) -> Any:
         result = func(*args, **kwargs)
-        for art_name, obj in outputs(result):
-            log_wandb_artifact(obj, name=art_name, type=_output_type(obj))
+        for art_name, obj, art_type in outputs(result):
+            log_wandb_artifact(obj, name=art_name, type=art_type)
         return result
 
     return sync_body

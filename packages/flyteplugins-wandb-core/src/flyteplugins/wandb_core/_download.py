@@ -314,7 +314,6 @@ async def download_after_run(active: Any) -> flyte.io.Dir | None:
 
 
 def download_after_run_sync(active: Any) -> flyte.io.Dir | None:
-    """`download_after_run` in a sync task or function."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # a sync task body: its own thread, no event loop

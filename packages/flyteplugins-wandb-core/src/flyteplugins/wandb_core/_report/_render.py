@@ -236,11 +236,7 @@ def line_chart(
     legend: bool = False,
     max_points: int = MAX_POINTS,
 ) -> str:
-    """An ``<svg>`` element (no XML prolog; text stays searchable text) drawing ``lines`` and a star at ``best``.
-
-    Raises:
-        ImportError: matplotlib is not installed.
-    """
+    """An ``<svg>`` element (no XML prolog; text stays text) drawing ``lines``; ImportError without matplotlib."""
     import matplotlib
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -296,7 +292,6 @@ def link(url: str | None, text: str) -> str:
 
 
 def fmt(value: Any) -> str:
-    """A summary/config value as short text."""
     if isinstance(value, float):
         text = f"{value:.6g}"
     elif isinstance(value, Mapping) and "_type" in value:
@@ -432,13 +427,8 @@ def render_sweep(
     sweep_url: str | None = None,
     runs_url: str | None = None,
 ) -> str:
-    """A sweep's trials table (the best marked) and metric charts; arguments as `report_sweep()` takes them
-    (``charts``: default, whether matplotlib is installed).
-
-    Raises:
-        TypeError: ``maximize`` is not a bool.
-        ValueError: a trial has no run id.
-    """
+    """A sweep's trials table (the best marked) and metric charts; arguments as `report_sweep()` takes them.
+    TypeError for a ``maximize`` that is not a bool, ValueError for a trial without a run id."""
     if not isinstance(maximize, bool):
         raise TypeError(f"maximize must be True or False, got {maximize!r}.")
     records = [TrialRecord.coerce(t) for t in trials]
