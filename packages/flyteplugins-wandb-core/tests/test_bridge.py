@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from flyteplugins.wandb_core import _bridge
-from flyteplugins.wandb_core._bridge import ElasticAsyncFunction, as_sync, run_to_completion
+from flyteplugins.wandb_core import _decorator
+from flyteplugins.wandb_core._decorator import ElasticAsyncFunction, as_sync, run_to_completion
 
 marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="unset")
 
@@ -88,7 +88,7 @@ def test_the_bridge_looks_like_the_coroutine_function_it_replaces() -> None:
 
 def test_inside_a_task_context_it_returns_the_value(monkeypatch: pytest.MonkeyPatch) -> None:
     bridge, calls = make_bridge()
-    monkeypatch.setattr(_bridge, "_in_task_context", lambda: True)
+    monkeypatch.setattr(_decorator, "_in_task_context", lambda: True)
     assert bridge(2)["value"] == 4  # what Elastic's launcher uses as the task output
     assert calls == ["in_task"]
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from flyteplugins.wandb_core import _early
+from flyteplugins.wandb_core import _concurrency
 from flyteplugins.wandb_core._resolve import RunPlan
 from flyteplugins.wandb_core._state import ActiveRun
 
@@ -40,8 +40,8 @@ class FakeScope:
         self.active = ActiveRun(run=self.run, run_id="trial-1", primary=True, owner=True, offline=True)
 
 
-def _opening(scope: FakeScope) -> _early.PendingOpen:
-    pending = _early.PendingOpen(scope)  # type: ignore[arg-type]
+def _opening(scope: FakeScope) -> _concurrency.PendingOpen:
+    pending = _concurrency.PendingOpen(scope)  # type: ignore[arg-type]
     threading.Thread(target=pending.run, daemon=True).start()
     return pending
 
@@ -90,9 +90,9 @@ def test_settle_waits_for_a_pending_scope_and_passes_others_through():
     scope = FakeScope()
     pending = _opening(scope)
     threading.Timer(0.1, scope.gate.set).start()
-    assert _early.settle(pending.active) is pending.active and pending.ready.is_set()
+    assert _concurrency.settle(pending.active) is pending.active and pending.ready.is_set()
     plain = ActiveRun(run=None, run_id=None, primary=False)
-    assert _early.settle(plain) is plain and _early.settle(None) is None
+    assert _concurrency.settle(plain) is plain and _concurrency.settle(None) is None
 
 
 @pytest.mark.parametrize(
@@ -110,4 +110,4 @@ def test_which_calls_open_beside_their_body(changes, expected):
     scope = SimpleNamespace(plan=RunPlan(action="init", run_id="t"), is_trial=True, dist=None, is_task=False, task=None)
     for key, value in changes.items():
         setattr(scope, key, value)
-    assert _early.eligible(scope) is expected  # type: ignore[arg-type]
+    assert _concurrency.eligible(scope) is expected  # type: ignore[arg-type]

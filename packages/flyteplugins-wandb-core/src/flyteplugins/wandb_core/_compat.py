@@ -1,7 +1,5 @@
-"""Every use of wandb's private (underscore or internal) API, in one place: the only file to change
-when a wandb release moves one. Each helper was checked on wandb `CHECKED_OLDEST` .. `CHECKED_NEWEST`
-(the version-matrix session tests both ends) and degrades to the documented fallback it names.
-"""
+"""Every use of wandb's private API, in one place: checked on wandb `CHECKED_OLDEST` .. `CHECKED_NEWEST` (the
+version-matrix session tests both ends); each helper degrades to the fallback it names."""
 
 from __future__ import annotations
 
@@ -27,16 +25,12 @@ def configured_base_url() -> str:
 
 
 def finish_timed_out(run: Any) -> bool:
-    """``run.finish()`` gave up waiting for the upload (``finish_timeout``) instead of confirming it.
-
-    ``Run._finish_timed_out``; False when gone: the run looks confirmed, as before wandb had the timeout.
-    """
+    """``run.finish()`` gave up waiting for the upload (``Run._finish_timed_out``); False when gone."""
     return bool(getattr(run, "_finish_timed_out", False))
 
 
 def wandb_unreachable(exc: BaseException) -> bool:
-    """``exc`` says that W&B stopped answering an open online run (the service's ``WandbApiFailedError``,
-    also wrapped, as ``run.log_artifact`` raises it in an ``AuthenticationError``); False when gone."""
+    """``exc`` (or what it was raised from) is the service's ``WandbApiFailedError``: W&B stopped answering."""
     try:
         from wandb.sdk.lib.service.service_connection import WandbApiFailedError
     except ImportError:  # moved: nothing is recognised, the error reaches the caller as before
@@ -52,16 +46,15 @@ def wandb_unreachable(exc: BaseException) -> bool:
 
 
 def settings_offline(run: Any) -> bool:
-    """The run writes offline (``run.settings._offline``); False for anything without wandb's settings."""
+    """The run writes offline (``run.settings._offline``)."""
     return bool(getattr(getattr(run, "settings", None), "_offline", False))
 
 
 # What ``run.finish`` is reached through: ``with wandb.init() as run:`` calls ``Run._finish`` on exit.
 FINISHERS = ("finish", "_finish")
 
-# wandb.watch's hooks log through the global wandb.run (TorchHistory.log_tensor_stats). On a GPU,
-# autograd runs backward hooks on its own device threads, which belong to no task, so with several
-# runs open the caller cannot say whose model it is; the TorchHistory calling can: each run owns one.
+# wandb.watch's hooks log through the global wandb.run; on a GPU autograd runs them on device threads of no
+# task, so with several runs open only the calling TorchHistory (one per run) says whose model it is.
 _HOOK_FRAMES = 4  # this function <- its caller <- the wandb.run getter <- log_tensor_stats
 
 
@@ -79,18 +72,17 @@ def run_of_torch_hook(runs: list[Any]) -> Any | None:
 
 
 def is_finished(run: Any) -> bool:
-    """The run was finished already (``Run._is_finished``); False when gone: finishing twice is harmless."""
+    """``Run._is_finished``; False when gone: finishing twice is harmless."""
     return bool(getattr(run, "_is_finished", False))
 
 
 def keeps_final_summary(run: Any) -> bool:
-    """``run.finish()`` keeps the final summary it fetched (``Run._final_summary``): reading it saves a
-    service round trip per run. False when gone: callers then read ``run.summary`` before finishing."""
+    """``run.finish()`` keeps the final summary it fetched (``Run._final_summary``; saves a round trip)."""
     return hasattr(run, "_final_summary")
 
 
 def final_summary(run: Any) -> dict[str, Any] | None:
-    """The summary ``run.finish()`` kept (a ``GetSummaryResponse``, decoded like ``run.summary``), or None."""
+    """The summary ``run.finish()`` kept, decoded like ``run.summary``, or None."""
     response = getattr(run, "_final_summary", None)
     if response is None:
         return None
@@ -103,14 +95,14 @@ def final_summary(run: Any) -> dict[str, Any] | None:
 
 
 def record_class() -> Callable[[], Any]:
-    """The protobuf ``Record`` of wandb's transaction log (``run-*.wandb``); no fallback (ImportError)."""
+    """The protobuf ``Record`` of wandb's transaction log; no fallback (ImportError)."""
     from wandb.proto import wandb_internal_pb2 as pb
 
     return pb.Record  # type: ignore[attr-defined, no-any-return]  # generated protobuf module
 
 
 def installed_distributions() -> list[Any]:
-    """The installed distributions as wandb lists them for requirements.txt (``wandb.util.working_set``)."""
+    """The installed distributions as wandb lists them for requirements.txt."""
     from wandb.util import working_set
 
     return list(working_set())
@@ -127,8 +119,7 @@ def saves_requirements_by_default() -> bool:
 
 
 def can_publish_requirements() -> bool:
-    """This wandb accepts a package list from outside (``InterfaceBase.publish_python_packages`` and
-    ``working_set``); False when either moved, and the scan is left to wandb."""
+    """This wandb accepts a package list from outside; False when either name moved (wandb then scans)."""
     try:
         from wandb.sdk.interface.interface import InterfaceBase
         from wandb.util import working_set  # noqa: F401
@@ -138,11 +129,8 @@ def can_publish_requirements() -> bool:
 
 
 def publish_requirements(run: Any, packages: list[Any]) -> None:
-    """Hand ``packages`` to wandb for ``run``: it writes and records requirements.txt as it would itself.
-
-    ``Run._interface.publish_python_packages`` (what ``Run._on_start`` calls); a disabled run records
-    nothing. Should ``_interface`` be renamed, the file is written in wandb's format and ``run.save``d.
-    """
+    """Hand ``packages`` to wandb for ``run`` (as ``Run._on_start`` does); should ``_interface`` be renamed,
+    requirements.txt is written in wandb's format and saved. A disabled run records nothing."""
     missing = object()
     interface = getattr(run, "_interface", missing)
     if interface is None:

@@ -1,10 +1,11 @@
-"""Where tracked async tasks open and finish their runs, the backlog new opens wait behind, and which
-``wandb.init`` calls must run alone (docs/architecture.md)."""
+"""Where tracked tasks open and finish their runs: thread pools, the backlog new opens wait behind, the
+``wandb.init`` calls that must run alone, and sweep trials whose run opens beside their body (docs/sweeps.md)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import functools
 import threading
 import time
@@ -12,8 +13,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._runtime import OFFLINE_MODES
+from ._state import ActiveRun, Forward, ForwardItems, registry
+
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
+
+    from ._scope import _Scope
 
 T = TypeVar("T")
 
@@ -23,20 +29,20 @@ T = TypeVar("T")
 # wall time. Finishing mostly waits on the service, so many finishes overlap usefully.
 OPEN_WORKERS = 2
 FINISH_WORKERS = 16
-# Backpressure: a new run waits while BACKLOG runs are held up elsewhere: opened but their task not
-# yet resumed on its (busy) event loop, or finishing (queued or running). Neither resuming nor
-# finishing waits on an open, so an open waiting for them cannot deadlock (a run whose task is
-# running, e.g. a parent awaiting its children, is not counted). An entry older than BACKLOG_WAIT_S
-# (a finish stuck on a dead server) no longer counts, so it delays later runs once, not every one.
+# Opens run GIL-bound Python: more threads only starve the sweep's controller loop (20 trials took 0.3 s
+# longer to launch with a thread per open); a few overlap the server round trips.
+EARLY_OPEN_WORKERS = 4
+# Backpressure: a new run waits while BACKLOG runs are held up elsewhere: opened but their task not yet
+# resumed on its (busy) event loop, or finishing. Neither waits on an open, so this cannot deadlock (a run
+# whose task is running, e.g. a parent awaiting its children, is not counted). An entry older than
+# BACKLOG_WAIT_S (a finish stuck on a dead server) no longer counts: it delays later runs once, not each.
 BACKLOG = 16
 BACKLOG_WAIT_S = 5.0
 
 _backlog_since: dict[int, float] = {}  # id(entry) -> when it joined the backlog (monotonic)
 _backlog_cv = threading.Condition()
-
 _pools: dict[str, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
-
 _exclusive = threading.Lock()
 _service_ready = threading.Event()
 
@@ -116,9 +122,9 @@ async def opening(func: Callable[..., T], *args: Any) -> T:
 
 async def finishing(func: Callable[..., T], *args: Any) -> T:
     """Run ``func(*args)`` (a scope's close) in the pool that finishes runs."""
-    # In the backlog from submission (queued finishes hold memory too) until the call returns,
-    # released in the worker thread: a sync open blocking this event loop must not wait for the loop
-    # to resume. The coroutine releases too, for a call cancelled before a worker took it.
+    # In the backlog from submission (queued finishes hold memory too), released in the worker thread: a
+    # sync open blocking this loop must not wait for it to resume. The coroutine releases too, for a call
+    # cancelled before a worker took it.
     entry = _Entry().join()
 
     def then_release() -> T:
@@ -140,6 +146,156 @@ def init_slot(reinit: Any) -> Iterator[None]:
         try:
             yield
         finally:
-            # Set even when the first init failed: the next one may start the service, concurrently
-            # with others exactly as wandb's own locks allow.
+            # Set even when the first init failed: the next one may start the service, concurrently with
+            # others exactly as wandb's own locks allow.
             _service_ready.set()
+
+
+class PendingOpen:
+    """One scope's run being opened on a thread while its body runs."""
+
+    def __init__(self, scope: _Scope) -> None:
+        plan = scope.plan
+        assert plan is not None
+        self.scope = scope
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self.config: dict[str, Any] = dict(plan.init_kwargs.get("config") or {})
+        self.proxy = PendingRun(self)
+        # What the body sees while the run opens; filled in from the real ActiveRun once it is open.
+        self.active = ActiveRun(
+            run=self.proxy,
+            run_id=plan.run_id,
+            primary=plan.primary,
+            plan=plan,
+            offline=str(plan.init_kwargs.get("mode") or "") in OFFLINE_MODES,
+            owner=True,
+            pending=self,
+        )
+        registry.opening()  # from now until `run` ends, wandb's module API routes to the stand-in
+
+    def run(self) -> None:
+        try:
+            self.scope.open()
+        except BaseException as exc:  # kept for the body's next run access and for the wrapper
+            self.error = exc
+        finally:
+            real = self.scope.active
+            if real is not None:
+                for f in dataclasses.fields(real):
+                    if f.name != "pending":
+                        setattr(self.active, f.name, getattr(real, f.name))
+            self.active.pending = None
+            self.ready.set()
+            registry.opened()
+
+    def wait(self) -> None:
+        """Block until the run is open; raise what the open raised."""
+        self.ready.wait()
+        if self.error is not None:
+            raise self.error
+
+
+def eligible(scope: _Scope) -> bool:
+    """A sweep trial's run may open beside its body, except where ``on_error="raise"`` must fail the task
+    before its body runs, and for reused runs, distributed ranks and ``report=True`` tasks."""
+    plan = scope.plan
+    if plan is None or not scope.is_trial or plan.action != "init" or plan.on_error == "raise":
+        return False
+    return scope.dist is None and not (scope.is_task and getattr(scope.task, "report", False))
+
+
+def start(scope: _Scope) -> PendingOpen | None:
+    """Start opening an `eligible` call's run beside its body; None where it must open first."""
+    if not eligible(scope):
+        return None
+    pending = PendingOpen(scope)
+    # With the caller's contextvars (Flyte's, the trial's): a body that needs its run before its first
+    # await blocks its loop, so the open must not wait for that loop.
+    pool("early-open", EARLY_OPEN_WORKERS).submit(contextvars.copy_context().run, pending.run)
+    return pending
+
+
+async def opened(pending: PendingOpen) -> None:
+    """Wait for ``pending``'s open without blocking the event loop, even while being cancelled."""
+    if pending.ready.is_set():
+        return
+    try:
+        await asyncio.to_thread(pending.ready.wait)
+    except asyncio.CancelledError:
+        pending.ready.wait()  # rare: the task was cancelled; the run must still be closed
+
+
+def settle(active: ActiveRun | None) -> ActiveRun | None:
+    """``active`` once its run is open (it may still be opening beside its scope's body)."""
+    if active is not None and active.pending is not None:
+        active.pending.ready.wait()
+    return active
+
+
+class PendingRun(Forward):
+    """The trial's run while it opens (no ``wandb.Run``): config reads answer at once, the rest waits."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self, pending: PendingOpen) -> None:
+        object.__setattr__(self, "_pending", pending)
+
+    def _target(self) -> Any:
+        pending: PendingOpen = object.__getattribute__(self, "_pending")
+        pending.wait()
+        return pending.active.run
+
+    def __getattr__(self, name: str) -> Any:
+        pending: PendingOpen = object.__getattribute__(self, "_pending")
+        if name == "config" and not pending.ready.is_set():
+            return PlannedConfig(pending)
+        return getattr(self._target(), name)
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __eq__(self, other: object) -> bool:
+        return other is self or self._target() == other
+
+    def __hash__(self) -> int:
+        return hash(self._target())
+
+
+# wandb.Config's methods: never answered from a config key of the same name.
+_CONFIG_METHODS = frozenset({"keys", "items", "values", "as_dict", "update", "setdefaults"})
+
+
+class PlannedConfig(ForwardItems):
+    """``run.config`` of a run still opening: reads from the config it opens with, writes wait for it."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self, pending: PendingOpen) -> None:
+        object.__setattr__(self, "_pending", pending)
+
+    def _values(self) -> dict[str, Any]:
+        pending: PendingOpen = object.__getattribute__(self, "_pending")
+        return pending.config
+
+    def _target(self) -> Any:
+        pending: PendingOpen = object.__getattribute__(self, "_pending")
+        pending.wait()
+        return pending.active.run.config
+
+    def __getattr__(self, name: str) -> Any:
+        values = self._values()
+        if name in values and name not in _CONFIG_METHODS:
+            return values[name]
+        return getattr(self._target(), name)
+
+    def __getitem__(self, key: str) -> Any:
+        values = self._values()
+        return values[key] if key in values else self._target()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        values = self._values()
+        return values[key] if key in values else self._target().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values() or key in self._target()

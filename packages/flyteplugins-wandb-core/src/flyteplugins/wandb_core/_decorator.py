@@ -1,18 +1,22 @@
-"""``@wandb_init``: open, expose and finish the right W&B run around a Flyte task or a function."""
+"""``@wandb_init``: open, expose and finish the right W&B run around a Flyte task or a function (an ``async
+def`` Elastic task through `ElasticAsyncFunction`)."""
 
 from __future__ import annotations
 
 import ast
+import asyncio
+import contextvars
+import functools
 import inspect
 import textwrap
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, overload
 
 import flyte
 
 from . import _extras, _metadata
-from ._bridge import ElasticAsyncFunction, as_sync
 from ._config import RankScope, RunMode, explicit_settings
 from ._link import Wandb
 from ._scope import MARKER, _wrap
@@ -23,8 +27,70 @@ __all__ = ["MARKER", "wandb_init"]
 F = TypeVar("F")
 
 
+def run_to_completion(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coro`` to its end from synchronous code: here without a running loop (signal handlers and
+    ``torch.distributed`` keep the main thread), else on a fresh loop in a helper thread with this context."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    context = contextvars.copy_context()
+    outcome: dict[str, Any] = {}
+
+    def drive() -> None:
+        try:
+            outcome["value"] = context.run(asyncio.run, coro)
+        except BaseException as exc:  # re-raised in the caller's thread, unchanged
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=drive, name="flyteplugins-wandb-elastic-async", daemon=True)
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+def as_sync(func: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def call_to_completion(*args: Any, **kwargs: Any) -> Any:
+        return run_to_completion(func(*args, **kwargs))
+
+    return call_to_completion
+
+
+def _in_task_context() -> bool:
+    return bool(flyte.ctx())
+
+
+class ElasticAsyncFunction:
+    """The task function of a tracked ``async def`` Elastic task (Flyte's Elastic plugin calls it without
+    awaiting): ``in_task`` (the tracked wrapper of ``as_sync(original)``) inside a task context, ``outside``
+    (that of ``original``) elsewhere. It introspects as ``original``, so Flyte treats the task as async."""
+
+    def __init__(
+        self,
+        original: Callable[..., Coroutine[Any, Any, Any]],
+        in_task: Callable[..., Any],
+        outside: Callable[..., Coroutine[Any, Any, Any]],
+    ) -> None:
+        functools.update_wrapper(self, original)
+        self._in_task = in_task
+        self._outside = outside
+        # inspect.iscoroutinefunction() reads these from any function-like callable (Python 3.10+).
+        self.__code__ = original.__code__
+        self.__defaults__ = getattr(original, "__defaults__", None)
+        self.__kwdefaults__ = getattr(original, "__kwdefaults__", None)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return (self._in_task if _in_task_context() else self._outside)(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<tracked async Elastic task function {getattr(self, '__qualname__', '?')}>"
+
+
 def _check_outermost(func: Callable[..., Any]) -> None:
-    """Refuse ``@env.task`` written above ``@wandb_init`` (read from the source of the decorators)."""
+    # Refuse @env.task written above @wandb_init (read from the source of the decorators).
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
     except (OSError, TypeError, SyntaxError, IndentationError):
@@ -55,8 +121,7 @@ def _attach_links(task: Any, settings: dict[str, Any]) -> None:
         "run_mode": settings.get("run_mode"),
         "rank_scope": settings.get("rank_scope"),
         "id": settings.get("id"),
-        # An offline run's link says where its files are kept (see _link.offline_location).
-        "_mode": settings.get("mode"),
+        "_mode": settings.get("mode"),  # an offline run's link says where its files are kept
         "_env_mode": (getattr(task, "env_vars", None) or {}).get("WANDB_MODE"),
     }
     links: tuple[Any, ...] = (Wandb(**link_args),)
@@ -83,7 +148,6 @@ def _with_outputs(func: Callable[..., Any], log_outputs: bool) -> Callable[..., 
 
 
 def _tracker(func: Callable[..., Any], log_inputs: bool) -> Callable[..., Callable[..., Any]]:
-    """`_wrap`, or with ``log_inputs`` `_wrap` under a wrapper that hands the call's inputs to its scope."""
     if not log_inputs:
         return _wrap
     _metadata.check_input_names("@wandb_init", func)
@@ -100,8 +164,8 @@ def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False, log
     check_decorator_target("@wandb_init", target)
     from . import _preempt
 
-    # Flyte's entrypoint (or a script run as __main__) decorates on the main thread right before it
-    # starts tasks: the only place a SIGTERM handler can go in for sync bodies, which run in threads.
+    # Flyte's entrypoint (or a script run as __main__) decorates on the main thread right before it starts
+    # tasks: the only place a SIGTERM handler can go in for sync bodies, which run in threads.
     _preempt.arm_for_flyte_task(getattr(target, "__module__", None))
     if is_task:
         if hasattr(target, MARKER):
@@ -111,14 +175,11 @@ def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False, log
         handler = _extras.distributed() if elastic else None
         if handler is not None:  # rank handling refuses or warns about what cannot work on this task
             handler.check_task(obj, settings)
-        # Every check is done before the task changes (scripts/trace_run_mode.py follows the settings).
-        _attach_links(obj, settings)
-        # Inside the run's scope: outputs are logged to the run before it finishes.
-        func = _with_outputs(target, log_outputs)
-        # `func` is a dataclass field, so it survives `task.override(...)` (a dataclasses.replace);
-        # mutating the task in place keeps the object the TaskEnvironment registered for deploys.
+        _attach_links(obj, settings)  # every check is done before the task changes
+        func = _with_outputs(target, log_outputs)  # inside the run's scope: logged before it finishes
+        # `func` is a dataclass field, so it survives `task.override(...)`; mutating the task in place keeps
+        # the object the TaskEnvironment registered for deploys.
         if elastic and inspect.iscoroutinefunction(func):
-            # The Elastic plugin calls the task function without awaiting it: a bridge runs the body.
             obj.func = ElasticAsyncFunction(
                 func,
                 in_task=track(as_sync(func), settings, is_task=True, task=obj),

@@ -1,8 +1,5 @@
-"""wandb's module API (``wandb.run``, ``wandb.log``, ``wandb.init``, ``wandb.finish``...) follows the caller.
-
-While tracked runs are open the wandb module's class is swapped for a subclass whose properties answer
-with the calling scope's run; `uninstall` swaps it back (docs/architecture.md, docs/frameworks.md).
-"""
+"""While tracked runs are open, wandb's module API (``wandb.run``, ``wandb.log``, ``wandb.init``, ...) answers
+with the calling scope's run: the module's class is swapped for a routing subclass (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -15,7 +12,7 @@ from typing import Any
 
 import flyte
 
-from . import _compat, _early, _notices
+from . import _compat, _concurrency, _notices
 from ._state import ForwardItems, current, registry
 
 
@@ -23,28 +20,12 @@ class RunRoutingError(RuntimeError):
     """wandb's module API used where the calling run cannot be known (several runs open, no context)."""
 
 
-# The run-bound module functions wandb publishes on init (wandb.sdk.lib.module.set_global), plus
-# the module attributes read as data.
-_RUN_FUNCTIONS = (
-    "log",
-    "save",
-    "use_artifact",
-    "log_artifact",
-    "define_metric",
-    "alert",
-    "watch",
-    "unwatch",
-    "mark_preempting",
-    "log_model",
-    "use_model",
-    "link_model",
-)
 _RUN_DATA = ("config", "summary")
-
+# What wandb publishes on init (its set_global): the run's data attributes and run-bound functions.
+_RUN_FUNCTIONS = ("log", "save", "use_artifact", "log_artifact", "define_metric", "alert", "watch", "unwatch")
+_ROUTED = (*_RUN_DATA, *_RUN_FUNCTIONS, "mark_preempting", "log_model", "use_model", "link_model")
 # wandb.init arguments an open run can take on; the rest are notices when they differ.
-_APPLIED = frozenset(
-    {"config", "config_exclude_keys", "config_include_keys", "allow_val_change", "tags", "notes", "name"}
-)
+_APPLIED = {"config", "config_exclude_keys", "config_include_keys", "allow_val_change", "tags", "notes", "name"}
 # Ignored silently where they name what the run already is (a script re-stating its project).
 _SAME_OR_IGNORED = ("project", "entity", "id", "group", "job_type")
 
@@ -69,7 +50,6 @@ def _routed_run(module: types.ModuleType, what: str) -> Any | None:
 
 
 def _resolve(name: str) -> Any:
-    """``wandb.<name>`` for the caller, decided now."""
     module = sys.modules["wandb"]
     run = _routed_run(module, f"wandb.{name}")
     return module.__dict__.get(name) if run is None else getattr(run, name)
@@ -103,15 +83,13 @@ class _LateRouted(ForwardItems):
 
 
 def _caller_run() -> Any | None:
-    """The run of the calling tracked scope (possibly an ancestor task's), or None."""
     active = current()
     return active.run if active is not None else None
 
 
 def _in_untracked_task() -> bool:
-    """The caller is a Flyte task with no tracked scope (a plain task beside tracked ones, in local mode
-    or a reusable container): its wandb calls are its own, never a tracked sibling's run. A bare thread
-    has no Flyte context, so a tracked task's worker threads still fall back to its run."""
+    # A plain Flyte task beside tracked ones: its wandb calls are its own. A bare thread has no Flyte
+    # context, so a tracked task's worker threads still fall back to its run.
     return current() is None and bool(flyte.ctx())
 
 
@@ -127,8 +105,8 @@ def _fallback_run(module: types.ModuleType) -> Any | None:
 
 
 def _module_value(name: str) -> Callable[[types.ModuleType], Any]:
-    """The getter of ``wandb.<name>``: the caller's run's own attribute, else one routed when used (a
-    bare thread, or ``ctx.run(wandb.log, ...)``, which reads ``wandb.log`` before entering the context)."""
+    # Without a tracked caller the value is routed when used: a bare thread, or `ctx.run(wandb.log, ...)`,
+    # which reads wandb.log before entering the context.
     late: Any = _LateRouted(name) if name in _RUN_DATA else _late_function(name)
 
     def get(module: types.ModuleType) -> Any:
@@ -145,12 +123,11 @@ def _get_run(module: types.ModuleType) -> Any:
 
 
 def _init_for_caller(*args: Any, **kwargs: Any) -> Any:
-    """``wandb.init`` while tracked runs are open: the caller's run, updated as asked."""
     module = sys.modules["wandb"]
     original = module.__dict__["init"]
     if kwargs.get("reinit") == "create_new":
         return original(*args, **_offline_like_caller(kwargs))  # an explicit request for a run of its own
-    _early.settle(current())  # a sweep trial's run still opening: the real run, once open
+    _concurrency.settle(current())  # a sweep trial's run still opening: the real run, once open
     run = _routed_run(module, "wandb.init()")
     if run is None:
         return _init_untracked(module, original, args, kwargs)
@@ -159,8 +136,7 @@ def _init_for_caller(*args: Any, **kwargs: Any) -> Any:
 
 
 def _offline_like_caller(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """A separate run asked for in a tracked scope whose run is offline (no credentials, or W&B was
-    unreachable) is offline too, unless the caller chose a mode: it would fail to log in otherwise."""
+    # In a scope whose run is offline (no credentials, W&B unreachable) a separate run would fail to log in.
     active = current()
     if active is None or not active.offline or "mode" in kwargs or "settings" in kwargs:
         return kwargs
@@ -173,12 +149,8 @@ def _offline_like_caller(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _init_untracked(module: types.ModuleType, original: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """``wandb.init`` by code outside tracked scopes: a run of its own, as without the plugin.
-
-    The tracked runs are not its "previous" runs: wandb's default would return the newest of them (a
-    sibling task's) and ``finish_previous`` would finish them all, so with tracked runs open the caller's
-    own global run is what is returned or finished, and a new run is opened beside the tracked ones.
-    """
+    # The tracked runs are not the caller's "previous" runs: wandb's default would return a sibling task's
+    # and finish_previous would finish them all. The caller's own global run is returned or finished.
     if not registry.runs():
         return original(*args, **kwargs)
     own = module.__dict__.get("run")
@@ -188,30 +160,25 @@ def _init_untracked(module: types.ModuleType, original: Any, args: tuple[Any, ..
         own.finish()
     run = original(*args, **{**kwargs, "reinit": "create_new"})
     # wandb publishes a run opened without create_new as wandb.run (its set_global): so does this one.
-    module.__dict__.update({name: getattr(run, name) for name in (*_RUN_FUNCTIONS, *_RUN_DATA)}, run=run)
+    module.__dict__.update({name: getattr(run, name) for name in _ROUTED}, run=run)
     return run
 
 
 def _apply_init(run: Any, kwargs: dict[str, Any]) -> None:
     """What ``wandb.init(**kwargs)`` asked of the open ``run``: applied, or named in one notice."""
-    config = kwargs.get("config")
-    if config is not None:
+    if kwargs.get("config") is not None:
         import wandb
 
-        # wandb's own reading of init's config (a dict, an argparse Namespace, absl flags or a YAML
-        # file's path). Public (wandb/__init__.py exports `helper`), but missing from wandb's type stub.
+        # wandb's own reading of init's config (dict, Namespace, absl flags, YAML path); missing from its stub.
         parse_config: Callable[..., Any] = wandb.helper.parse_config  # type: ignore[attr-defined]
         include, exclude = kwargs.get("config_include_keys"), kwargs.get("config_exclude_keys")
-        run.config.update(parse_config(config, include=include, exclude=exclude), allow_val_change=True)
-    tags = kwargs.get("tags")
-    if tags:
+        run.config.update(parse_config(kwargs["config"], include=include, exclude=exclude), allow_val_change=True)
+    if kwargs.get("tags"):
         have = tuple(run.tags or ())
-        run.tags = have + tuple(t for t in tags if t not in have)
-    if kwargs.get("notes"):
-        notes = str(kwargs["notes"])
-        have_notes = str(run.notes or "")
-        if notes not in have_notes:
-            run.notes = f"{have_notes}\n{notes}" if have_notes else notes
+        run.tags = have + tuple(t for t in kwargs["tags"] if t not in have)
+    notes = str(kwargs.get("notes") or "")
+    if notes and notes not in str(run.notes or ""):
+        run.notes = f"{run.notes}\n{notes}" if run.notes else notes
     if kwargs.get("name"):
         run.name = kwargs["name"]
     ignored = sorted(
@@ -231,15 +198,13 @@ def _apply_init(run: Any, kwargs: dict[str, Any]) -> None:
 
 
 def _finish_for_caller(*args: Any, **kwargs: Any) -> None:
-    """``wandb.finish`` while tracked runs are open: a tracked scope's run stays open until it ends."""
     module = sys.modules["wandb"]
     run = _caller_run()
     if run is None:
         if module.__dict__.get("run") is not None or registry.is_empty() or _in_untracked_task():
             module.__dict__["finish"](*args, **kwargs)
             return
-        # A worker thread of the process's single tracked run: that run's code, as for wandb.log.
-        run = _fallback_run(module)
+        run = _fallback_run(module)  # a worker thread of the process's single tracked run: its code
         if run is None:
             _notices.notice_once(
                 "finish:untracked",
@@ -251,10 +216,7 @@ def _finish_for_caller(*args: Any, **kwargs: Any) -> None:
 
 
 def _teardown_for_caller(exit_code: int | None = None) -> None:
-    """``wandb.teardown`` while tracked runs are open: called by a task's code, it acts as
-    ``wandb.finish`` on the caller's run and leaves wandb's service up, since tearing it down would end
-    every tracked run (a sibling task's too) under code still logging to them. Elsewhere (the program
-    itself, outside any task) it tears down as asked."""
+    # From a task's code it acts as wandb.finish: tearing the service down would end every tracked run.
     module = sys.modules["wandb"]
     if _caller_run() is None and not _in_untracked_task():
         module.__dict__["teardown"](exit_code)
@@ -268,8 +230,7 @@ def _teardown_for_caller(exit_code: int | None = None) -> None:
 
 
 def _deferred(run: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """``finish(*args, **kwargs)`` asked for inside the run's scope: the run stays open; its first
-    non-zero exit code is kept for when the scope finishes it."""
+    """A finish asked for inside the run's scope: the run stays open; its first non-zero exit code is kept."""
     exit_code = kwargs.get("exit_code", args[0] if args else None)
     run_id = getattr(run, "id", "?")
     kept = ""
@@ -293,9 +254,7 @@ def _setter(name: str) -> Callable[[types.ModuleType, Any], None]:
 
 
 def _routed_class(base: type) -> type:
-    getters: dict[str, Callable[[types.ModuleType], Any]] = {
-        name: _module_value(name) for name in (*_RUN_FUNCTIONS, *_RUN_DATA)
-    }
+    getters: dict[str, Callable[[types.ModuleType], Any]] = {name: _module_value(name) for name in _ROUTED}
     getters.update(
         run=_get_run,
         init=lambda m: _init_for_caller,
@@ -310,7 +269,7 @@ _original_class: type | None = None
 
 
 def install() -> None:
-    """Route wandb's module API by caller (the first tracked run is opening); call under the registry lock."""
+    """Route wandb's module API by caller (the first tracked run is opening); under the registry lock."""
     global _original_class
     module = sys.modules.get("wandb")
     if module is None or _original_class is not None:
@@ -331,13 +290,8 @@ def uninstall() -> None:
 
 
 def guard_finish(run: Any) -> None:
-    """Make ``run.finish()`` called by the task's code leave the run open (the plugin finishes it).
-
-    Deferred for a caller inside the run's scope (a script's ``run.finish()``, a framework's tracker,
-    the end of ``with wandb.init() as run:``, which calls ``run._finish``) and for a worker thread
-    with no tracked scope (it inherits no context, yet runs the task's code). The main thread outside
-    any scope (a signal handler, wandb's own teardown) and a different run's scope finish it as asked.
-    """
+    """Make ``run.finish()`` (and ``run._finish``, which ``with wandb.init() as run:`` calls) from the task's
+    code, or from a worker thread with no scope, leave the run open; elsewhere it finishes as asked."""
     if run is None:
         return
     for name in _compat.FINISHERS:

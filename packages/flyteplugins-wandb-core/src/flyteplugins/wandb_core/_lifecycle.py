@@ -1,9 +1,5 @@
-"""Opening and finishing wandb runs, fail-open: the only module that talks to the wandb SDK at run time.
-
-Tracking never makes a task fail or hang because W&B is down: a probe, a breaker and an offline, then
-untracked, fallback, each saying so in one ``wandb:`` line (docs/getting-started.md); with
-``on_error="raise"`` the same situations raise `WandbTrackingError` instead.
-"""
+"""Opening and finishing wandb runs, fail-open: a probe, a breaker and an offline, then untracked, fallback, each
+saying so in one ``wandb:`` line; with ``on_error="raise"`` they raise `WandbTrackingError` instead."""
 
 from __future__ import annotations
 
@@ -29,16 +25,13 @@ logger = logging.getLogger("flyteplugins.wandb")
 DEFAULT_INIT_TIMEOUT = 30.0
 DEFAULT_FINISH_TIMEOUT = 60.0
 PROBE_TIMEOUT = 5.0
-# How long an offline run's finish waits for wandb-core to write its last records (see
-# _offline.wait_until_written); on wandb >= 0.31 they are already there when finish returns.
+# How long an offline run's finish waits for wandb-core's last records (on wandb >= 0.31 they are written).
 FILE_WRITE_TIMEOUT = 10.0
-# How long later runs to a server found unreachable skip the online attempt.
-BREAKER_SECONDS = 60.0
+BREAKER_SECONDS = 60.0  # how long later runs to a server found unreachable skip the online attempt
 
 _SHARED_FIELDS = ("mode", "x_primary", "x_label", "x_update_finish_state")
-
-# base URL -> (monotonic time until which online attempts are skipped, reason)
-_breaker: dict[str, tuple[float, str]] = {}
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+_breaker: dict[str, tuple[float, str]] = {}  # base URL -> (monotonic time online attempts resume, reason)
 _breaker_lock = threading.Lock()
 
 
@@ -69,14 +62,9 @@ def _base_url(fields: dict[str, Any]) -> str:
     return str(fields["base_url"]) if fields.get("base_url") else _compat.configured_base_url()
 
 
-_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
-
-
 def probe(base_url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
-    """Why ``base_url`` cannot be reached (a short reason), or None when a TCP connection opens.
-
-    Only the TCP handshake is tried; behind an HTTP proxy a direct connection says nothing, so none is.
-    """
+    """Why ``base_url`` cannot be reached, or None when a TCP connection opens (or a proxy is set: a direct
+    connection would say nothing)."""
     parsed = urlparse(base_url)
     if any(os.environ.get(name) for name in _PROXY_VARIABLES) or not parsed.hostname:
         return None
@@ -101,16 +89,12 @@ def reset_breaker() -> None:
 
 
 def _unreachable(base_url: str) -> str | None:
-    """Why the server is known (breaker) or found (probe) unreachable, or None."""
     # Without credentials wandb.init fails at once with a clear message: no need to probe.
     if not (os.environ.get("WANDB_API_KEY") or netrc_has_entry(base_url)):
         return None
     with _breaker_lock:
         until, reason = _breaker.get(base_url, (0.0, None))
-        if reason is not None and time.monotonic() >= until:
-            del _breaker[base_url]
-            reason = None
-    reason = reason or probe(base_url)
+    reason = (reason if time.monotonic() < until else None) or probe(base_url)
     if reason is not None:
         _trip(base_url, reason)
     return reason
@@ -119,10 +103,8 @@ def _unreachable(base_url: str) -> str | None:
 def _init(kwargs: dict[str, Any], fields: dict[str, Any]) -> Any:
     import wandb
 
-    # The package list is read once per process, not once per run (_requirements).
-    fields, record_requirements = _requirements.take_over(kwargs, fields)
-    # wandb's own init, past the route user code sees while tracked runs are open (`_globals`).
-    init = vars(wandb).get("init", wandb.init)
+    fields, record_requirements = _requirements.take_over(kwargs, fields)  # read once per process
+    init = vars(wandb).get("init", wandb.init)  # wandb's own, past the route user code sees (`_globals`)
     with _concurrency.init_slot(kwargs.get("reinit", fields.get("reinit"))):
         settings = _settings(fields) if fields else None
         run = _rewind.init(init, kwargs, settings, _base_url(fields))  # rewound to a checkpoint on resume
@@ -137,8 +119,7 @@ def _untracked(kwargs: dict[str, Any]) -> Any:
     attempts = [{**kwargs, **base}]
     if kwargs.get("config") is not None:
         attempts.append({**base, "config": kwargs["config"]})
-    attempts.append(base)
-    for attempt in attempts:
+    for attempt in (*attempts, base):
         try:
             return _init(attempt, {})
         except Exception:  # wandb validates some arguments in every mode (a tag it refuses): try with less
@@ -155,9 +136,8 @@ def _offline_fallback(kwargs: dict[str, Any], fields: dict[str, Any]) -> tuple[A
     except Exception as first:
         error: Exception = first
         if kwargs.get("id"):
-            # After a failed online init, wandb keeps the id reserved in its service for the life of
-            # the process: the offline copy gets its own id, and `wandb sync --id` files it under
-            # the real one.
+            # After a failed online init wandb's service keeps the id reserved for the process's life: the
+            # offline copy gets its own id, and `wandb sync --id` files it under the real one.
             sync_id = str(kwargs["id"])
             kwargs["id"] = f"{sync_id}-offline-{int(time.time() * 1000) % 100000:05d}"
             try:
@@ -170,16 +150,12 @@ def _offline_fallback(kwargs: dict[str, Any], fields: dict[str, Any]) -> tuple[A
 
 
 def _not_tracked(plan: RunPlan, run: Any, why: str) -> ActiveRun:
-    """The disabled stand-in ``run`` (or None) after tracking failed, and the one line saying so."""
     _notices.notice(f"{why}; run {plan.run_id!r} is not tracked; the task goes on.")
     return ActiveRun(run=run, run_id=plan.run_id, primary=True, plan=plan, offline=True, owner=True, untracked=True)
 
 
 def start_run(plan: RunPlan) -> ActiveRun:
-    """Call ``wandb.init`` for ``plan``; fall back to offline, then untracked, unless ``on_error == "raise"``.
-
-    With ``on_error="continue"`` it never raises, and exactly one ``wandb:`` line says what happened.
-    """
+    """Call ``wandb.init`` for ``plan``; fall back to offline, then untracked, unless ``on_error == "raise"``."""
     try:
         active = _start_run(plan)
     except (WandbTrackingError, WandbConfigError):  # a bad argument is the user's to fix, not fail-open's
@@ -190,8 +166,7 @@ def start_run(plan: RunPlan) -> ActiveRun:
         active = _not_tracked(plan, _untracked(dict(plan.init_kwargs)), f"tracking failed ({_describe(exc)})")
     if active.run is not None:
         # Children in this process may reuse a primary (or a plain) run of ours by its id.
-        shareable = not active.untracked and (plan.primary or plan.action == "init")
-        registry.add(active, shareable=shareable)
+        registry.add(active, shareable=not active.untracked and (plan.primary or plan.action == "init"))
     return active
 
 
@@ -217,8 +192,8 @@ def _start_run(plan: RunPlan) -> ActiveRun:
             reason = f"wandb.init failed ({_describe(exc)})"
             if not online:  # already offline: wandb refused the input itself
                 return _not_tracked(plan, _untracked(kwargs), reason)
-            # Only a server that kept wandb retrying until init_timeout is skipped for a while; a
-            # fast refusal (bad project, permissions) says nothing about other runs.
+            # Only a server that kept wandb retrying until init_timeout is skipped for a while; a fast
+            # refusal (bad project, permissions) says nothing about other runs.
             if time.monotonic() - started >= 0.8 * float(fields["init_timeout"]):
                 _trip(base_url, reason)
         else:
@@ -233,7 +208,6 @@ def _start_run(plan: RunPlan) -> ActiveRun:
 
 
 def _opened(plan: RunPlan, run: Any, kwargs: dict[str, Any], reason: str | None, sync_id: str | None) -> ActiveRun:
-    """The open run as this scope tracks it; a run that fell back offline says where its data is."""
     offline = reason is not None or kwargs.get("mode") == "offline"
     offline = offline or bool(getattr(run, "offline", False)) or _compat.settings_offline(run)
     run_id = sync_id or run.id
@@ -244,8 +218,7 @@ def _opened(plan: RunPlan, run: Any, kwargs: dict[str, Any], reason: str | None,
             f"{reason}; tracking run {run_id!r} offline in {shown} instead; upload it later with: "
             f"{_notices.sync_command([shown], sync_id=sync_id)}"
         )
-    # A shared-mode secondary that fell back writes a part of its own: it records its exit code.
-    primary = plan.primary or reason is not None
+    primary = plan.primary or reason is not None  # a shared-mode secondary that fell back writes its own part
     if offline and primary and folder:
         _persist.remember(folder)
     return ActiveRun(run=run, run_id=run_id, primary=primary, plan=plan, offline=offline, owner=True, sync_id=sync_id)
@@ -281,9 +254,8 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
         _finished_offline(active, folder)
     elif _compat.finish_timed_out(run):
         cmd = _notices.sync_command([folder or "<run dir>"], online=True)
-        waited = time.monotonic() - started
         message = (
-            f"W&B did not confirm the upload of run {active.run_id!r} within {waited:.0f}s "
+            f"W&B did not confirm the upload of run {active.run_id!r} within {time.monotonic() - started:.0f}s "
             f"(finish_timeout); its data is kept in {folder}; upload it with: {cmd}"
         )
         if error is None and active.raises:
@@ -291,25 +263,22 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
         _notices.notice(message)
         if folder:
             _persist.persist_run(str(active.run_id), folder, online_dir=True)
-        # Its data now lives only on local disk, as an offline run's does (download_logs skips it).
-        active.offline = True
+        active.offline = True  # its data now lives only on local disk (download_logs skips it)
 
 
 def _finished_offline(active: ActiveRun, folder: str | None) -> None:
-    """Keep a finished offline run's folder and say how to upload it."""
     if folder and not _offline.wait_until_written(folder, FILE_WRITE_TIMEOUT):
         if not _offline.has_transaction_log(folder):
-            # Deleted while the run was open (a cleanup of ./wandb, a full-disk purge): saying
-            # "saved offline, upload it with wandb sync" would point at nothing.
+            # Deleted while the run was open (a cleanup of ./wandb): "upload it" would point at nothing.
             _notices.notice(
                 f"run {active.run_id!r} is lost: its folder {folder} was deleted while the run was "
                 f"open (no run-*.wandb left), so there is nothing to upload or keep."
             )
             return
-        # The task returns now: say so rather than let a pod exit with a run cut short unnoticed.
         _notices.notice(f"run {active.run_id!r} was not completely written to {folder} when its task returned.")
     if active.primary and folder:
         _persist.persist_run(str(active.run_id), folder, sync_id=active.sync_id)
         # One `wandb sync` line for all of them, once the process's last open run finishes.
-        others_open = not registry.is_empty()
-        _notices.offline_run_saved(str(active.run_id), folder, sync_id=active.sync_id, others_open=others_open)
+        _notices.offline_run_saved(
+            str(active.run_id), folder, sync_id=active.sync_id, others_open=not registry.is_empty()
+        )

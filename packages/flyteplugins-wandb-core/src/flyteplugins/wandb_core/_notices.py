@@ -16,8 +16,7 @@ _said: set[str] = set()
 def notice(message: str) -> None:
     """Print ``wandb: <message>`` on stderr as one line (Flyte's local mode shows stderr)."""
     line = "wandb: " + " ".join(message.splitlines()) + "\n"
-    # One write under a lock: print writes the text and the newline separately, and two concurrent
-    # tasks' notices could merge into one line.
+    # One write under a lock: print writes text and newline separately, so concurrent notices could merge.
     with _write_lock:
         try:
             sys.stderr.write(line)
@@ -44,10 +43,8 @@ def sync_command(run_dirs: list[str], *, online: bool = False, sync_id: str | No
 
 
 def offline_run_saved(run_id: str, run_dir: str, *, sync_id: str | None, others_open: bool) -> None:
-    """Record a finished offline run; print the one sync line for all now unless other runs are still open.
-
-    A run with ``sync_id`` needs ``--id``, which names one run: its line is printed on its own at once.
-    """
+    """Record a finished offline run; print the one sync line for all unless other runs are still open (a run
+    with ``sync_id`` needs ``--id``, which names one run: its line is printed on its own at once)."""
     if sync_id:
         notice(f"run {run_id} saved offline in {run_dir}; upload it with: {sync_command([run_dir], sync_id=sync_id)}")
         return
@@ -58,7 +55,6 @@ def offline_run_saved(run_id: str, run_dir: str, *, sync_id: str | None, others_
 
 
 def flush_pending() -> None:
-    """Print one line that uploads every offline run collected so far."""
     with _pending_lock:
         runs = list(dict.fromkeys(_pending))
         _pending.clear()

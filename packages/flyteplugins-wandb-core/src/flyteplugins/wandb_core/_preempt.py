@@ -1,9 +1,5 @@
-"""SIGTERM (preemption): save what the open runs logged, then let the process end as it would have.
-
-While tracked runs are open, the handler marks each run preempting, finishes it with exit code
-`PREEMPTED_EXIT_CODE` within `PREEMPT_TIMEOUT`, prints one line and passes the signal on (the
-previous handler, else the default disposition). When it goes in: docs/architecture.md.
-"""
+"""SIGTERM (preemption): mark the open runs preempting and finish them, then pass the signal on (the previous
+handler, else the default disposition), so the process ends as it would have (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -19,10 +15,8 @@ from . import _compat, _notices, _persist
 from ._globals import real_finish
 from ._state import ActiveRun, registry, run_dir
 
-# Seconds for flushing and finishing every open run: well under Kubernetes' 30 s grace period.
-PREEMPT_TIMEOUT = 10.0
-# What a process killed by SIGTERM reports (128 + 15); a non-zero code after mark_preempting makes
-# W&B treat the run as preempted rather than finished.
+PREEMPT_TIMEOUT = 10.0  # seconds for finishing every open run: well under Kubernetes' 30 s grace period
+# What a process killed by SIGTERM reports; non-zero after mark_preempting, W&B shows the run preempted.
 PREEMPTED_EXIT_CODE = 128 + int(signal.SIGTERM)
 
 # Reentrant: the handler runs on the main thread, possibly while that thread holds the lock.
@@ -38,7 +32,7 @@ def _main_thread() -> bool:
 
 
 def arm(*, keep: bool = False) -> bool:
-    """Install the SIGTERM handler when called on the main thread; True when it is installed."""
+    """Install the SIGTERM handler (only the main thread can); True when it is installed."""
     global _previous, _installed, _keep
     if not _main_thread():
         return _installed
@@ -58,18 +52,14 @@ def arm(*, keep: bool = False) -> bool:
 
 
 def arm_for_flyte_task(module_name: str | None) -> None:
-    """At decoration: arm only where Flyte is about to start tasks in this process.
-
-    That is Flyte's task entrypoint loading the task's module, or a script run as ``__main__`` (its
-    own ``flyte.run`` follows); merely importing a module with tracked tasks changes nothing.
-    """
+    # Arm where Flyte is about to start tasks in this process: its task entrypoint loading the module, or a
+    # script run as __main__; kept for the process's life (a run may open off the main thread). Merely
+    # importing a module with tracked tasks changes nothing.
     if module_name == "__main__" or "flyte._bin.runtime" in sys.modules:
-        # Kept for the process's life: it exists to run tasks, and a run may open off the main thread.
         arm(keep=True)
 
 
 def disarm() -> None:
-    """Take the handler out again once no run is open (only possible on the main thread)."""
     global _installed
     if not _main_thread():
         return
@@ -96,10 +86,8 @@ def _finish_one(active: ActiveRun, errors: dict[str, str]) -> None:
 
 
 def _hold_logging(run: Any, released: threading.Event) -> None:
-    """Make the still-running body's ``run.log`` calls wait, not fail on the finished run, until ``released``.
-
-    If the process goes on, they then raise wandb's error: nothing logged after the signal is lost silently.
-    """
+    # The still-running body's run.log calls wait until `released`, then (if the process goes on) raise
+    # wandb's error: nothing logged after the signal is lost silently.
     original = run.log
 
     def held(*args: Any, **kwargs: Any) -> Any:
@@ -111,27 +99,20 @@ def _hold_logging(run: Any, released: threading.Event) -> None:
 
 
 def preempt_open_runs(timeout: float = PREEMPT_TIMEOUT, *, released: threading.Event | None = None) -> list[str]:
-    """Mark every open run preempting and finish it, in parallel, within ``timeout`` seconds in total.
-
-    Returns the ids of runs not confirmed finished in time (their data stays in their directory).
-    Called by the SIGTERM handler (which passes ``released``: logging waits until it is set);
-    callable directly by code that handles preemption itself.
-    """
+    """Mark every open run preempting and finish them in parallel within ``timeout`` seconds; returns the ids
+    not confirmed finished in time. The SIGTERM handler passes ``released``: logging waits until it is set."""
     # A handler earlier in the chain (user code that finished a run itself) may have finished some.
     runs = [a for a in registry.take_all() if a.run is not None and not _compat.is_finished(a.run)]
     if not runs:
         return []
     errors: dict[str, str] = {}
     deadline = time.monotonic() + timeout
-    threads = []
-    for active in runs:
+    threads = [threading.Thread(target=_finish_one, args=(a, errors), name="flyteplugins-wandb-preempt") for a in runs]
+    for active, thread in zip(runs, threads, strict=True):
         if released is not None:
             _hold_logging(active.run, released)
-        thread = threading.Thread(
-            target=_finish_one, args=(active, errors), name="flyteplugins-wandb-preempt", daemon=True
-        )
+        thread.daemon = True
         thread.start()
-        threads.append(thread)
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     late = [str(a.run_id) for a, t in zip(runs, threads, strict=True) if t.is_alive()]
@@ -169,17 +150,15 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     except BaseException:
         released.set()
         raise
-    # The default disposition (or a handler set outside Python): end the process as SIGTERM would
-    # have, so the exit status (killed by signal 15) is what Flyte and Kubernetes expect. Held log
-    # calls stay held: the process ends before they would run into the finished run.
+    # The default disposition (or a handler set outside Python): end the process as SIGTERM would have (the
+    # exit status Flyte and Kubernetes expect); held log calls stay held.
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
     released.set()  # only reached where the signal did not end the process (it was blocked)
 
 
 def _after_fork_in_child() -> None:
-    # A forked child (multiprocessing) inherits the parent's handler and run list, but not its
-    # runs: its SIGTERM must not finish the parent's runs.
+    # A forked child inherits the parent's handler and run list, not its runs: its SIGTERM must not finish them.
     global _lock
     _lock = threading.RLock()
     registry.forget_all()

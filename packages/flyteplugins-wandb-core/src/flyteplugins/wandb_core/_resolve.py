@@ -1,7 +1,5 @@
-"""Run resolution: one pure function from (settings, task context, topology) to a run plan.
-
-Nothing here imports wandb or flyte, so the whole run-mode matrix is table-tested in plain unit tests.
-"""
+"""Run resolution: one pure function from (settings, task context, topology) to a run plan (no wandb or
+flyte imports, so the whole run-mode matrix is table-tested in plain unit tests)."""
 
 from __future__ import annotations
 
@@ -19,15 +17,8 @@ Action = Literal["init", "reuse", "skip"]
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """What the running code knows about where it is.
-
-    Attributes:
-        is_task: The decorated object is a Flyte task (not a plain function).
-        parent_run_id: ``_wandb_run_id`` from custom_context: the nearest tracked ancestor's run;
-            ``parent_*`` say where it lives and whether it is open in this process.
-        enclosing_run_id: A run active in the caller's own scope (a plain function called in a task).
-        sweep_trial: Running as a W&B sweep trial (wandb.agent set WANDB_SWEEP_ID).
-    """
+    """What the running code knows about where it is: ``parent_*`` describe the nearest tracked ancestor's
+    run (from custom_context), ``enclosing_run_id`` a run active in the caller's own scope."""
 
     in_task: bool = False
     is_task: bool = True
@@ -61,16 +52,10 @@ class Topology:
 
 @dataclass
 class RunPlan:
-    """What the decorator does for one call.
-
-    Attributes:
-        action: ``"init"`` a run, ``"reuse"`` the run ``run_id`` open in this process, or ``"skip"``
-            (this rank does not log).
-        run_id: The W&B run id (None lets wandb pick one).
-        init_kwargs: ``wandb.init`` keyword arguments, except ``settings`` (``wandb.Settings`` fields).
-        primary: This process owns the run's final state (finishes it with the exit code).
-        advertise: Publish the run to child tasks through custom_context.
-    """
+    """What the decorator does for one call: ``"init"`` a run, ``"reuse"`` the run ``run_id`` open in this
+    process, or ``"skip"`` (this rank does not log). ``init_kwargs`` go to ``wandb.init``, ``settings`` to
+    ``wandb.Settings``; a ``primary`` process finishes the run with its exit code; ``advertise`` publishes
+    the run to child tasks."""
 
     action: Action
     run_id: str | None = None
@@ -84,8 +69,7 @@ class RunPlan:
     host: str | None = None
 
     def open(self, run_id: str | None, *, resume: bool) -> RunPlan:
-        """Make this a plan that opens the run ``run_id`` (None: wandb picks an id); ``resume`` for an
-        id a retry or Elastic restart derives again, so the attempt continues the earlier run."""
+        """Open the run ``run_id`` (None: wandb picks); ``resume`` continues it (a retry derives the id again)."""
         self.action = "init"
         self.run_id = run_id
         if run_id is None:
@@ -112,7 +96,6 @@ def merge_settings(decorator: Mapping[str, Any], context: Mapping[str, Any]) -> 
 
 
 def ui_host(host: str | None, env_base_url: str | None) -> str:
-    """The host used in links: explicit host, else WANDB_BASE_URL, else W&B cloud."""
     if host:
         return host.rstrip("/")
     base = (env_base_url or "").rstrip("/")
@@ -120,15 +103,13 @@ def ui_host(host: str | None, env_base_url: str | None) -> str:
 
 
 def choose_mode(explicit: str | None, env: Mapping[str, str], has_credentials: bool) -> str | None:
-    """Explicit mode wins, then WANDB_MODE; with neither and no credentials, go offline."""
+    # Explicit mode wins, then WANDB_MODE (wandb reads it itself); with neither and no credentials, offline.
     if explicit:
         return explicit
-    # wandb reads WANDB_MODE itself
     return None if env.get("WANDB_MODE") or env.get("WANDB_API_KEY") or has_credentials else "offline"
 
 
-DERIVED_RUN_ID_MAX = 64
-"""Longest id derived from Flyte names: room is left for the rank/worker suffixes of distributed runs."""
+DERIVED_RUN_ID_MAX = 64  # room is left for the rank/worker suffixes of distributed runs
 
 _NOT_ID_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _HASH_LEN = 10
@@ -141,12 +122,9 @@ def _hashed(raw: str, readable: str, limit: int) -> str:
 
 
 def derive_run_id(*parts: str, max_length: int = DERIVED_RUN_ID_MAX) -> str:
-    """The W&B run id for Flyte names: ``{run_name}-{action_name}``, the one place every id is built.
-
-    Names W&B refuses, or too long, get other characters replaced by ``-`` and a hash of the original
-    appended, so every pod and attempt derives the same id and distinct names never collide.
-    Templated names (``{{.actionName}}``, links rendered at submit) are kept: Flyte substitutes them.
-    """
+    """The W&B run id for Flyte names (``{run_name}-{action_name}``). Names W&B refuses, or too long, get other
+    characters replaced by ``-`` and a hash of the original appended; templated ones (``{{.actionName}}``)
+    are kept for Flyte to substitute."""
     raw = "-".join(parts)
     if "{{" in raw:
         return raw
@@ -177,27 +155,20 @@ def resolve_run(
     distributed: DistributedResolver | None = None,
     trial: Mapping[str, Any] | None = None,
 ) -> RunPlan:
-    """Turn merged settings (`merge_settings`) plus the task's situation into a `RunPlan`.
-
-    Args:
-        has_credentials: A netrc entry for the W&B host exists.
-        distributed: Resolver from flyteplugins-wandb-distributed, required when ``topology`` is given.
-        trial: A sweep trial's ``wandb.init`` overrides (``config`` and ``settings`` merged); its ``id``
-            is the run id, or the base id a distributed trial's ranks derive theirs from.
-    """
+    """Turn merged settings (`merge_settings`) plus the task's situation into a `RunPlan`; ``distributed``
+    (from flyteplugins-wandb-distributed) is required with a ``topology``, ``trial`` holds a sweep trial's
+    ``wandb.init`` overrides (its ``id`` is the run id, or the base id a distributed trial's ranks use)."""
     env = env or {}
     s = dict(settings)
     run_mode = s.get("run_mode", "auto")
     plan = _plan(s, env, has_credentials)
     explicit_id: str | None = s.get("id") if trial is None else _apply_trial(plan, trial, s.get("id"))
-    # The key may reach a task by a path no decorator saw (a hand-written custom_context, a key
-    # injected only into the pod): refuse it here too, before anything is written or sent.
+    # The key may reach a task by a path no decorator saw (a hand-written custom_context): refuse it here too.
     check_no_secret_values(
         "W&B run settings from the task's context", "wandb.init", {**plan.init_kwargs, "settings": plan.settings}, env
     )
     if trial is None and not task.sweep_trial:
         _inherit_parent_project(plan.init_kwargs, task)
-
     if topology is not None and topology.world_size > 1 and task.is_task:
         if distributed is None:
             raise RuntimeError("distributed resolver missing")  # guarded by the caller
@@ -215,7 +186,6 @@ def resolve_run(
 
 
 def _plan(s: Mapping[str, Any], env: Mapping[str, str], has_credentials: bool) -> RunPlan:
-    """The plan every case starts from: ``wandb.init`` arguments, ``wandb.Settings`` fields and flags."""
     extra = dict(s.get("kwargs") or {})
     user_settings = extra.pop("settings", None) or {}
     init_kwargs: dict[str, Any] = {k: s[k] for k in WANDB_FIELDS.with_role("init") if s.get(k) is not None}
@@ -239,7 +209,6 @@ def _plan(s: Mapping[str, Any], env: Mapping[str, str], has_credentials: bool) -
 
 
 def _apply_trial(plan: RunPlan, trial: Mapping[str, Any], explicit_id: str | None) -> str | None:
-    """Lay a sweep trial's ``wandb.init`` overrides over the plan; returns the run id it asks for."""
     overrides = dict(trial)
     plan.settings.update(overrides.pop("settings", None) or {})
     trial_config = overrides.pop("config", None)
@@ -250,7 +219,7 @@ def _apply_trial(plan: RunPlan, trial: Mapping[str, Any], explicit_id: str | Non
 
 
 def _base_id(explicit_id: str | None, task: TaskInfo) -> str | None:
-    """The user's id, else one derived from the Flyte run and action (a task's retries share it)."""
+    # The user's id, else one derived from the Flyte run and action (a task's retries share it).
     if explicit_id is None and task.in_task and task.is_task and task.run_name and task.action_name:
         return derive_run_id(task.run_name, task.action_name)
     return explicit_id
@@ -275,8 +244,7 @@ def _resolve_task(plan: RunPlan, run_mode: str, task: TaskInfo, base_id: str | N
 
 
 def _inherit_parent_project(init_kwargs: dict[str, Any], task: TaskInfo) -> None:
-    """A run with no project of its own (a ``run_mode="new"`` child of ``@wandb_init(project=...)``,
-    which children do not inherit) goes where its tracked parent's run is."""
+    # A run with no project of its own (a run_mode="new" child: project is not inherited) goes to its parent's.
     if init_kwargs.get("project") or not task.parent_project:
         return
     init_kwargs["project"] = task.parent_project
@@ -291,17 +259,14 @@ def _join_parent(plan: RunPlan, task: TaskInfo) -> RunPlan:
         plan.action = "reuse"
         return plan
     plan.action = "init"
-    plan.init_kwargs["id"] = task.parent_run_id
-    plan.init_kwargs["reinit"] = "create_new"
+    plan.init_kwargs.update(id=task.parent_run_id, reinit="create_new")
     if task.parent_project:
         plan.init_kwargs["project"] = task.parent_project
     if task.parent_entity:
         plan.init_kwargs["entity"] = task.parent_entity
     if task.parent_offline or plan.init_kwargs.get("mode") == "offline":
-        # Offline runs cannot be shared across processes: write this task's part under the same id;
-        # `wandb sync` then resumes the run.
-        plan.init_kwargs["mode"] = "offline"
-        plan.init_kwargs["resume"] = "allow"
+        # Offline runs cannot be shared across processes: this task's part goes under the same id, resumed.
+        plan.init_kwargs.update(mode="offline", resume="allow")
         plan.primary = True
         return plan
     plan.settings.update(

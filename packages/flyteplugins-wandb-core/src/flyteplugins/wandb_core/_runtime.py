@@ -6,16 +6,10 @@ import os
 from collections.abc import Mapping
 from typing import NamedTuple
 
-# The exit code a run is finished with when its task failed (or its rank was torn down).
-FAILED_EXIT_CODE = 1
-
-# The wandb modes in which a run is not sent to a server.
-OFFLINE_MODES = ("offline", "disabled", "dryrun")
-
-# Where wandb sends API calls when nothing else names a server.
-DEFAULT_API_URL = "https://api.wandb.ai"
-# W&B cloud's UI (links); here so that the link code needs no resolver at import.
-DEFAULT_HOST = "https://wandb.ai"
+FAILED_EXIT_CODE = 1  # a run's exit code when its task failed (or its rank was torn down)
+OFFLINE_MODES = ("offline", "disabled", "dryrun")  # wandb modes that send nothing to a server
+DEFAULT_API_URL = "https://api.wandb.ai"  # where wandb sends API calls when nothing else names a server
+DEFAULT_HOST = "https://wandb.ai"  # W&B cloud's UI (links)
 
 
 def world_size(env: Mapping[str, str] | None = None) -> int:
@@ -50,20 +44,15 @@ def api_base_url(host: str | None) -> str | None:
 
 
 class WandbServer(NamedTuple):
-    """The W&B server a host names, as `wandb_server` finds it."""
+    """The W&B server a host names: the API base URL to give wandb (None without a host: wandb then reads
+    ``WANDB_BASE_URL``, else uses W&B cloud), and whether ``~/.netrc`` holds a login for it."""
 
     api_url: str | None
-    """The API base URL to give wandb; None when no host was given (wandb then reads
-    ``WANDB_BASE_URL`` itself, else uses W&B cloud)."""
     has_credentials: bool
-    """``~/.netrc`` holds a login for that server (what ``wandb login`` writes)."""
 
 
 def wandb_server(host: str | None) -> WandbServer:
-    """Where W&B is for the UI host ``host``, and whether ``wandb login`` left credentials for it.
-
-    The netrc entry is looked up for the API host (``api.wandb.ai`` for ``https://wandb.ai``), else
-    ``WANDB_BASE_URL``'s host, else W&B cloud's. ``WANDB_API_KEY`` is the caller's to read.
-    """
+    """Where W&B is for the UI host ``host``, and whether ``wandb login`` left credentials for it (looked up
+    for the API host, else ``WANDB_BASE_URL``'s, else W&B cloud's). ``WANDB_API_KEY`` is the caller's to read."""
     api_url = api_base_url(host)
     return WandbServer(api_url, netrc_has_entry(api_url or os.environ.get("WANDB_BASE_URL") or DEFAULT_API_URL))

@@ -1,7 +1,4 @@
-"""One call of a tracked task or function: plan its run, open it, expose it, finish it.
-
-`_decorator` decides at decoration time what to wrap; this module is what the wrapper does per call.
-"""
+"""One call of a tracked task or function: plan its run, open it, expose it, finish it."""
 
 from __future__ import annotations
 
@@ -16,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import flyte
 
-from . import _concurrency, _early, _extras, _metadata
+from . import _concurrency, _extras, _metadata
 from ._config import RUN_ENTITY_KEY, RUN_HOST_KEY, RUN_ID_KEY, RUN_OFFLINE_KEY, RUN_PROJECT_KEY, parse_context
 from ._runtime import wandb_server
 from ._state import (
@@ -42,16 +39,14 @@ MARKER = "__flyteplugins_wandb__"
 
 
 def _task_info(is_task: bool, enclosing: ActiveRun | None) -> tuple[TaskInfo, dict[str, Any], Any]:
-    """What the running code knows: (the resolver's view, the context's settings, Flyte's context)."""
-    # The resolver loads with the first tracked call, not at `import flyteplugins.wandb`.
-    from ._resolve import TaskInfo
+    """(the resolver's view, the context's settings, Flyte's context) of the running code."""
+    from ._resolve import TaskInfo  # loads with the first tracked call, not at import
 
     ctx = flyte.ctx()
     sweep_trial = bool(os.environ.get("WANDB_SWEEP_ID"))
     if not ctx:
         enclosing_id = enclosing.run_id if enclosing else None
-        outside = TaskInfo(in_task=False, is_task=is_task, enclosing_run_id=enclosing_id, sweep_trial=sweep_trial)
-        return outside, {}, None
+        return TaskInfo(is_task=is_task, enclosing_run_id=enclosing_id, sweep_trial=sweep_trial), {}, None
     cc = dict(ctx.custom_context or {})
     parent = cc.get(RUN_ID_KEY) or None
     info = TaskInfo(
@@ -77,17 +72,14 @@ class _Scope:
     def __init__(self, decorator_settings: dict[str, Any], is_task: bool, task: Any = None) -> None:
         self.decorator_settings = decorator_settings
         self.is_task = is_task
-        # The Flyte task (read for `report=True`) and the caller's scope, whose report lists our run.
-        self.task = task
-        self.enclosing = _early.settle(current())
+        self.task = task  # the Flyte task (read for `report=True`)
+        self.enclosing = _concurrency.settle(current())  # the caller's scope, whose report lists our run
         self.active: ActiveRun | None = None
         self.plan: RunPlan | None = None
         self.in_task = False
         self.trial_handle: TrialHandle | None = None
-        # A sweep trial's call (in this process or in a trial action): its run may open beside its body.
-        self.is_trial = False
-        # Rank handling (the flyteplugins.wandb_distributed module), when this call runs on a torchrun rank.
-        self.dist: ModuleType | None = None
+        self.is_trial = False  # a sweep trial's call: its run may open beside its body
+        self.dist: ModuleType | None = None  # rank handling, when this call runs on a torchrun rank
         self.error: BaseException | None = None  # what the body raised
 
     def plan_run(self) -> RunPlan:
@@ -101,18 +93,16 @@ class _Scope:
             info = dataclasses.replace(info, sweep_trial=True)
             self.trial_handle = trial.pop(TRIAL_HANDLE_KEY, None)
         if not self.is_task:
-            # A plain function does not inherit the task's custom_context run identity.
-            context_settings.pop("id", None)
+            context_settings.pop("id", None)  # a plain function does not inherit the task's run identity
         settings = merge_settings(self.decorator_settings, context_settings)
-        # Only a Flyte task's call is distributed, never a function's.
         ranks = _extras.distribution(os.environ) if self.is_task else _extras.NOT_DISTRIBUTED
         if ranks.rank0_only:
             if os.environ.get("RANK", "0") != "0":
                 self.plan = RunPlan(action="skip", advertise=False)
                 return self.plan
             if settings.get("run_mode") == "shared":
-                # Without rank handling "shared" cannot mean the ranks' shared run; rank 0 logging
-                # alone is what the warning promised, not a "needs a tracked ancestor" error.
+                # Without rank handling "shared" cannot mean the ranks' shared run; rank 0 logging alone
+                # is what the warning promised, not a "needs a tracked ancestor" error.
                 settings = {**settings, "run_mode": "auto"}
         self.plan = resolve_run(
             settings,
@@ -124,7 +114,6 @@ class _Scope:
             trial=trial,
         )
         self.dist = ranks.handler
-        # Which Flyte action made the run, and the way back to it (defaults under the user's values).
         _metadata.apply(
             self.plan, info, ctx, task=self.task, topology=ranks.topology, settings_key=self.decorator_settings
         )
@@ -184,9 +173,9 @@ class _Scope:
                 active.download_requested = True
 
     @contextlib.contextmanager
-    def exposed(self, pending: _early.PendingOpen | None) -> Iterator[None]:
-        """Around the body: its run (``pending``'s stand-in while it opens) is the current run and is
-        advertised to child tasks through custom_context; what the body raises is kept for `close`."""
+    def exposed(self, pending: _concurrency.PendingOpen | None) -> Iterator[None]:
+        """Around the body: its run (``pending``'s stand-in while it opens) is current and advertised to
+        child tasks through custom_context; what the body raises is kept for `close`."""
         active = pending.active if pending is not None else self.active
         values = self._advertised(active)
         children = flyte.custom_context(**values) if values else contextlib.nullcontext()
@@ -205,15 +194,14 @@ class _Scope:
             # Still opening: the names it opens under, as a child would otherwise read them from it.
             project, entity = plan.init_kwargs.get("project"), plan.init_kwargs.get("entity")
         else:
-            _early.settle(active)
+            _concurrency.settle(active)
             project, entity = getattr(active.run, "project", ""), getattr(active.run, "entity", "")
         values = {
             RUN_ID_KEY: str(active.run_id),
             RUN_PROJECT_KEY: str(project or ""),
             RUN_ENTITY_KEY: str(entity or ""),
             RUN_OFFLINE_KEY: "true" if active.offline else "false",
-            # An explicit id names exactly one run, and a sweep trial's overrides belong to the trial
-            # action alone: children must not reuse them.
+            # An explicit id names one run, and a trial's overrides are the trial action's: not the children's.
             "wandb_id": "",
             TRIAL_CONTEXT_KEY: "",
         }
@@ -229,9 +217,9 @@ def _async_wrapper(
     async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
         scope = _Scope(decorator_settings, is_task, task)
         scope.plan_run()
-        # wandb.init blocks for a while: keep the event loop free for concurrent siblings. Opens
-        # and finishes have pools of their own, so finished runs never wait behind new ones.
-        pending = _early.start(scope)
+        # wandb.init blocks: keep the event loop free for siblings. Opens and finishes have pools of their
+        # own, so finished runs never wait behind new ones.
+        pending = _concurrency.start(scope)
         if pending is None:
             await _concurrency.opening(scope.open)
         try:
@@ -239,7 +227,7 @@ def _async_wrapper(
                 result = await func(*args, **kwargs)
         finally:
             if pending is not None:
-                await _early.opened(pending)
+                await _concurrency.opened(pending)
             await _concurrency.finishing(scope.close)
         if pending is not None:
             pending.wait()  # raises what the open raised, once the body's result is safe
@@ -260,7 +248,7 @@ def _sync_wrapper(
         scope = _Scope(decorator_settings, is_task, task)
         scope.plan_run()
         _concurrency.wait_for_backlog()
-        pending = _early.start(scope)
+        pending = _concurrency.start(scope)
         if pending is None:
             scope.open()
         try:
@@ -285,7 +273,7 @@ def _sync_wrapper(
 def _wrap(
     func: Callable[..., Any], decorator_settings: dict[str, Any], *, is_task: bool, task: Any = None
 ) -> Callable[..., Any]:
-    """The per-call wrapper of a tracked task or function (plan, open, expose, finish; see `_Scope`)."""
+    """The per-call wrapper of a tracked task or function (see `_Scope`)."""
     make = _async_wrapper if inspect.iscoroutinefunction(func) else _sync_wrapper
     wrapper = make(func, decorator_settings, is_task, task)
     setattr(wrapper, MARKER, decorator_settings)

@@ -1,5 +1,5 @@
-"""Which W&B run belongs to the running code: the current scope's run (a contextvar), the registry
-of runs open in this process, and a sweep launcher's per-trial ``wandb.init`` overrides."""
+"""Which W&B run belongs to the running code: the current scope's run (a contextvar), the registry of runs
+open in this process, and a sweep launcher's per-trial ``wandb.init`` overrides."""
 
 from __future__ import annotations
 
@@ -26,19 +26,14 @@ class ActiveRun:
     primary: bool
     plan: Any = None
     offline: bool = False
-    # True where this scope opened the run (and so finishes it); a reusing child's scope is False.
-    owner: bool = False
-    # A disabled stand-in run after every wandb.init attempt failed: nothing to upload or sync.
-    untracked: bool = False
-    # The id the `wandb sync` hint names, for a run that fell back to offline under a changed id.
-    sync_id: str | None = None
+    owner: bool = False  # this scope opened the run (and so finishes it)
+    untracked: bool = False  # a disabled stand-in after every wandb.init attempt failed
+    sync_id: str | None = None  # the id `wandb sync` files a run under that fell back offline with another
     download_requested: bool = False
-    # A SIGTERM handler already flushed and finished the run as preempted.
-    preempted: bool = False
-    # The first non-zero exit code the scope's code finished the run with (used at the scope's end).
-    requested_exit_code: int | None = None
+    preempted: bool = False  # the SIGTERM handler finished it already
+    requested_exit_code: int | None = None  # the first non-zero one the scope's code finished it with
     report: Any = None  # a ``report=True`` task's `_report.Collector`
-    pending: Any = None  # while a sweep trial's run opens beside its body (`_early.PendingOpen`)
+    pending: Any = None  # while a sweep trial's run opens beside its body (`_concurrency.PendingOpen`)
 
     @property
     def raises(self) -> bool:
@@ -98,22 +93,15 @@ class ForwardItems(Forward):
 
 # The scope's run together with the Flyte task data dict it was opened in (see `_task_data`).
 _current: ContextVar[tuple[ActiveRun, Any] | None] = ContextVar("flyteplugins_wandb_current_run", default=None)
-
-# Set by a sweep launcher around one trial: wandb.init arguments (id, config, group, ...) that the next
-# tracked scope uses for its own run. The scope consumes them, so nested scopes are unaffected.
+# A sweep launcher's wandb.init overrides for the next tracked scope, which consumes them.
 _trial: ContextVar[dict[str, Any] | None] = ContextVar("flyteplugins_wandb_trial", default=None)
-
-
 TRIAL_HANDLE_KEY = "__trial_handle__"
 
 
 @dataclass
 class TrialHandle:
-    """What a sweep launcher learns about the trial run opened inside `trial_scope()`.
-
-    ``on_open`` (set by the launcher) is called with the wandb run right after it opens, before the
-    objective's body runs. ``summary`` is the run's final summary.
-    """
+    """What a sweep launcher learns about the trial run opened inside `trial_scope()`: ``on_open`` is called
+    with the run right after it opens, before the objective's body; ``summary`` is its final summary."""
 
     on_open: Callable[[Any], None] | None = None
     run_id: str | None = None
@@ -132,10 +120,10 @@ class TrialHandle:
                 self.on_open(active.run)
 
     def _closing(self, active: ActiveRun) -> None:
-        from . import _compat
+        from . import _compat  # loads with the first run, not at import
 
-        # Where finish keeps the final summary it fetched, it is read in _closed (a round trip fewer);
-        # elsewhere a finished run's summary is no longer readable, so it is read now.
+        # Where finish keeps the summary it fetched, _closed reads that (a round trip fewer); elsewhere a
+        # finished run's summary is no longer readable.
         if active.run is not None and not _compat.keeps_final_summary(active.run):
             self._read_summary(active.run)
 
@@ -173,18 +161,14 @@ def trial_scope(**init_overrides: Any) -> Iterator[TrialHandle]:
         _trial.reset(token)
 
 
-# The same overrides for a trial that runs as a Flyte task of its own, possibly in another pod: the
-# sweep controller writes them as JSON into the trial action's custom_context. A trial's own run
-# blanks the key for its children, so only the trial action itself reads it.
+# The same overrides for a trial run as a Flyte action of its own (JSON in its custom_context). A trial's
+# run blanks the key for its children, so only the trial action itself reads it.
 TRIAL_CONTEXT_KEY = "_wandb_sweep_trial"
 
 
 def trial_context(**init_overrides: Any) -> dict[str, str]:
-    """`trial_scope()` for a trial that runs as a Flyte action of its own: ``custom_context`` keys.
-
-    Put them into the trial action's context: its ``@wandb_init`` scope opens the trial run with these
-    overrides (and not as a child of the calling task's run).
-    """
+    """`trial_scope()` for a trial that runs as a Flyte action of its own: ``custom_context`` keys that make
+    its ``@wandb_init`` scope open the trial run with these overrides (not as a child of the caller's run)."""
     return {TRIAL_CONTEXT_KEY: json.dumps(init_overrides), RUN_ID_KEY: ""}
 
 
@@ -205,19 +189,15 @@ def take_trial_overrides(custom_context: Mapping[str, str] | None = None) -> dic
 
 
 class OpenRuns:
-    """The runs this process's tracked scopes opened and have not finished (one registry).
-
-    The first entry installs the module-API routes and the SIGTERM handler; removing the last takes
-    them away again, so nothing outlives the runs that need it.
-    """
+    """The runs this process's tracked scopes opened and have not finished. The first entry installs the
+    module-API routes and the SIGTERM handler; removing the last takes them away again."""
 
     def __init__(self) -> None:
         # Reentrant: the SIGTERM handler runs on the main thread, possibly while it holds the lock.
         self._lock = threading.RLock()
         self._owned: dict[int, ActiveRun] = {}  # id(active) -> a run a scope opened, oldest first
         self._shared: dict[str, Any] = {}  # run id -> run, for children in this process to reuse
-        # Sweep trials whose run is opening beside their body (`_early`): they route already.
-        self._opening = 0
+        self._opening = 0  # sweep trials whose run opens beside their body (`_concurrency`): they route already
 
     def _install_if_first(self) -> None:
         from . import _globals
@@ -250,7 +230,6 @@ class OpenRuns:
         self.closed()
 
     def shared_run(self, run_id: str) -> Any | None:
-        """The open run ``run_id`` for a child scope to log into, or None (it finished, or is not ours)."""
         with self._lock:
             return self._shared.get(run_id)
 
@@ -280,7 +259,6 @@ class OpenRuns:
             return list(self._owned.values())
 
     def runs(self) -> list[Any]:
-        """The open runs' wandb objects, oldest first."""
         with self._lock:
             return [a.run for a in self._owned.values() if a.run is not None]
 
@@ -308,17 +286,12 @@ class OpenRuns:
 
 
 registry = OpenRuns()
-
-
 LEGACY_RUN_KEY = "_wandb_run"
 
 
 def _task_data() -> Any:
-    """The running Flyte task's ``ctx.data`` dict (None outside a task), as an identity token.
-
-    Each task attempt gets a dict of its own (``@flyte.trace`` bodies share their task's): an untracked
-    child task inherits the contextvar (local mode copies contextvars) but not the dict.
-    """
+    # The running task's ctx.data dict as an identity token: each task attempt gets its own (@flyte.trace
+    # bodies share their task's), so an untracked child task that inherited the contextvar is told apart.
     ctx = flyte.ctx()
     return getattr(ctx, "data", None) if ctx else None
 
@@ -331,7 +304,6 @@ def current() -> ActiveRun | None:
 
 @contextmanager
 def current_run(active: ActiveRun | None) -> Iterator[None]:
-    """Make ``active`` the current scope's run in this context until the block ends."""
     token = _current.set(None if active is None else (active, _task_data()))
     try:
         yield
@@ -351,9 +323,7 @@ def get_wandb_run() -> Any | None:
         data = _task_data()
         return data.get(LEGACY_RUN_KEY) if isinstance(data, dict) else None
     active, opened_in = entry
-    if opened_in is not _task_data():
-        return None  # an untracked task below a tracked one: it has no run of its own
-    return active.run
+    return active.run if opened_in is _task_data() else None  # else an untracked task below a tracked one
 
 
 def get_wandb_run_dir() -> str | None:
