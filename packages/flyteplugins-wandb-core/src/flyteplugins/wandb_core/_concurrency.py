@@ -163,15 +163,8 @@ class PendingOpen:
         self.config: dict[str, Any] = dict(plan.init_kwargs.get("config") or {})
         self.proxy = PendingRun(self)
         # What the body sees while the run opens; filled in from the real ActiveRun once it is open.
-        self.active = ActiveRun(
-            run=self.proxy,
-            run_id=plan.run_id,
-            primary=plan.primary,
-            plan=plan,
-            offline=str(plan.init_kwargs.get("mode") or "") in OFFLINE_MODES,
-            owner=True,
-            pending=self,
-        )
+        offline = str(plan.init_kwargs.get("mode") or "") in OFFLINE_MODES
+        self.active = ActiveRun(self.proxy, plan.run_id, plan.primary, plan, offline, owner=True, pending=self)
         registry.opening()  # from now until `run` ends, wandb's module API routes to the stand-in
 
     def run(self) -> None:

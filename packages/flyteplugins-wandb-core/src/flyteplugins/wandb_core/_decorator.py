@@ -113,17 +113,10 @@ def _check_outermost(func: Callable[..., Any]) -> None:
 def _attach_links(task: Any, settings: dict[str, Any]) -> None:
     if any(isinstance(link, Wandb) for link in getattr(task, "links", ()) or ()):
         return
-    link_args: dict[str, Any] = {
-        "host": settings.get("host"),
-        "project": settings.get("project"),
-        "entity": settings.get("entity"),
-        # None defers to the wandb_config context at link-render time.
-        "run_mode": settings.get("run_mode"),
-        "rank_scope": settings.get("rank_scope"),
-        "id": settings.get("id"),
-        "_mode": settings.get("mode"),  # an offline run's link says where its files are kept
-        "_env_mode": (getattr(task, "env_vars", None) or {}).get("WANDB_MODE"),
-    }
+    # None defers to the wandb_config context at link-render time; an offline run's link says where it is kept.
+    link_args: dict[str, Any] = {key: settings.get(key) for key in ("host", "project", "entity", "run_mode")}
+    link_args.update(rank_scope=settings.get("rank_scope"), id=settings.get("id"), _mode=settings.get("mode"))
+    link_args["_env_mode"] = (getattr(task, "env_vars", None) or {}).get("WANDB_MODE")
     links: tuple[Any, ...] = (Wandb(**link_args),)
     if _extras.is_elastic(task):
         handler = _extras.distributed()

@@ -1,6 +1,5 @@
-"""The ``Wandb`` link on tracked tasks in the Flyte UI. Flyte renders it at submit time with the parent's
-custom_context, so the run id comes from the arguments and the parent's advertised run, never the task.
-"""
+"""The ``Wandb`` link on tracked tasks in the Flyte UI, rendered at submit time with the parent's custom_context
+(so the run id comes from the arguments and the parent's advertised run, never the task)."""
 
 from __future__ import annotations
 
@@ -20,8 +19,7 @@ WANDB_ICON = "https://wandb.ai/logo.svg"
 
 
 class Default(str):
-    """A link field's default: reads as its value (``Wandb().run_mode == "auto"`` as in 2.12), yet defers
-    to the ``wandb_config`` context, which an explicit ``Wandb(run_mode="auto")`` overrides."""
+    """A link field's default: reads as its value (as in 2.12), yet defers to the ``wandb_config`` context."""
 
     __slots__ = ()
 
@@ -32,12 +30,10 @@ _GLOBAL = Default("global")
 
 
 def given(value: str | None) -> str | None:
-    """The value if it was set explicitly, else None (None and `Default` mean "not given")."""
     return None if value is None or isinstance(value, Default) else value
 
 
 def pick(explicit: str | None, context: Mapping[str, str], *keys: str) -> str | None:
-    """A link field's value: the one given explicitly, else the first non-empty context key."""
     found = given(explicit)
     for key in keys:
         found = found or context.get(key) or None
@@ -46,8 +42,8 @@ def pick(explicit: str | None, context: Mapping[str, str], *keys: str) -> str | 
 
 @dataclass
 class WandbLink(Link):
-    """Base of the plugin's Flyte UI links to W&B (`Wandb`, ``WandbSweep``): ``host``, ``project`` and
-    ``entity`` deferring to the ``wandb_config`` context when not given; a subclass writes `url`."""
+    """Base of the plugin's Flyte UI links to W&B (`Wandb`, ``WandbSweep``): fields not given defer to the
+    ``wandb_config`` context; a subclass writes `url`."""
 
     host: str = DEFAULT_HOST_FIELD
     project: str | None = None
@@ -61,8 +57,7 @@ class WandbLink(Link):
         for name, value in self._DEFAULTS.items():
             if getattr(self, name) is None:  # how the decorator says "not given"
                 setattr(self, name, Default(value))
-        # A hand-made link (`links=[Wandb(...)]`) is not checked by the decorators: a typo would render
-        # a link to a page that does not exist, so refuse it here, as `wandb_config` would.
+        # A hand-made link (`links=[Wandb(...)]`) is not checked by the decorators: refuse a typo here.
         where = type(self).__name__
         check_url(where, "host", self.host)
         for name in ("project", "entity", "id"):
@@ -88,8 +83,7 @@ class WandbLink(Link):
     def place(
         self, context: Mapping[str, str], project_keys: tuple[str, ...], entity_keys: tuple[str, ...]
     ) -> tuple[str, str | None, str | None]:
-        """``(host, project, entity)``: each given value, else the first non-empty context key listed
-        (the host: else the context's, ``WANDB_BASE_URL``, W&B cloud)."""
+        """``(host, project, entity)``: each given value, else the first non-empty context key listed."""
         from ._resolve import ui_host
 
         return (
@@ -100,7 +94,6 @@ class WandbLink(Link):
 
     @staticmethod
     def project_url(host: str, entity: str | None, project: str | None, *path: str) -> str:
-        """``{host}/{entity}/{project}/{path...}``; just ``host`` without both (no stable URL)."""
         if not project or not entity:
             return host
         return "/".join((host, entity, project, *path))
@@ -135,10 +128,8 @@ class Wandb(WandbLink):
     id: str | None = None
     name: str = "Weights & Biases"
     icon_uri: str = WANDB_ICON
-    # Set by @wandb_init for Elastic tasks (derived from the task's plugin_config).
-    _is_distributed: bool = False
+    _is_distributed: bool = False  # these four are set by @wandb_init
     _worker_index: int | None = None
-    # Set by @wandb_init: the task's own ``mode=`` and its environment's WANDB_MODE (see offline_location).
     _mode: str | None = None
     _env_mode: str | None = None
 
@@ -152,8 +143,7 @@ class Wandb(WandbLink):
             self.name = "Weights & Biases (offline)"
 
     def for_ranks(self, worker_index: int | None = None, *, name: str | None = None) -> Wandb:
-        """This link on a distributed (Elastic) task: to the run its ranks write (their group for
-        ``run_mode="new"``; worker ``worker_index``'s under ``rank_scope="worker"``), never a parent's."""
+        """This link on an Elastic task: to the run (or group) its ranks write, never a parent's."""
         label = self.name if name is None else name
         return dataclasses.replace(self, name=label, _is_distributed=True, _worker_index=worker_index)
 
@@ -168,22 +158,17 @@ class Wandb(WandbLink):
         own_id = self.id or context.get("wandb_id") or derive_run_id(run_name, action_name)
         run_mode = given(self.run_mode) or context.get("wandb_run_mode") or "auto"
         if not wb_project and context.get(RUN_PROJECT_KEY):
-            # A run of its own with no project goes into its tracked parent's project (see _resolve).
             wb_project = context[RUN_PROJECT_KEY]
             wb_entity = wb_entity or context.get(RUN_ENTITY_KEY) or None
-
         if self._is_distributed:
             rank_scope = given(self.rank_scope) or context.get("wandb_rank_scope") or "global"
             worker_scoped = self._worker_index is not None and rank_scope == "worker"
             suffix = f"-worker-{self._worker_index}" if worker_scoped else ""
             if run_mode == "new":  # the ranks' runs are grouped; group names are not length-capped ids
                 return self.project_url(host, wb_entity, wb_project, "groups", f"{own_id}{suffix}")
-            # The id the worker's ranks write to: a long base is shortened the same way there.
             return self.project_url(host, wb_entity, wb_project, "runs", run_id_with_suffix(own_id, suffix))
-
-        if run_mode in ("auto", "shared") and parent_run:
-            # The child logs into its ancestor's run, which may live in another project.
-            host = ui_host(context.get(RUN_HOST_KEY) or None, None) if context.get(RUN_HOST_KEY) else host
+        if run_mode in ("auto", "shared") and parent_run:  # the ancestor's run, maybe in another project
+            host = ui_host(context[RUN_HOST_KEY], None) if context.get(RUN_HOST_KEY) else host
             wb_project = context.get(RUN_PROJECT_KEY) or wb_project
             wb_entity = context.get(RUN_ENTITY_KEY) or wb_entity
             return self.project_url(host, wb_entity, wb_project, "runs", parent_run)
@@ -193,11 +178,10 @@ class Wandb(WandbLink):
 
 
 def offline_location(mode: str | None, run_name: str) -> str | None:
-    """``<store root>/wandb-offline/<flyte run>/`` for a run known at submit to be offline (no W&B page
-    exists until ``flyte wandb sync``); None otherwise, in local mode, or outside a task (no store)."""
+    """``<store root>/wandb-offline/<flyte run>/`` for a run known at submit to be offline; else None."""
     if mode != "offline" or not run_name or "{{" in run_name:
         return None
     from ._persist import location, run_prefix
 
-    where = location()  # the submitting action's: its bucket is the cluster's raw-data store
+    where = location()  # the submitting action's bucket is the cluster's raw-data store
     return f"{run_prefix(where.root, run_name)}/" if where is not None else None

@@ -1,16 +1,16 @@
 """Flyte identity on the W&B runs a call opens itself (config ``flyte`` block, name, job type, tag, notes,
-opt-in inputs): defaults the user's own values override (docs/run-modes.md, "What a run looks like").
-"""
+opt-in inputs): defaults the user's own values override (docs/run-modes.md)."""
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import functools
 import inspect
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._validate import JOB_TYPE_MAX, SECRET_HINT, TAG_MAX, WandbConfigError, check_no_secret_values, is_secret_name
@@ -24,17 +24,15 @@ RUN_TAG_PREFIX = "flyte-run:"
 LOCAL_NOTE = "Flyte local run: not in a Flyte console."
 
 INPUT_JSON_MAX = 512  # longer inputs (and anything not JSON) are logged as a summary
-
-# (decorator settings of the call, its bound inputs), set by `with_inputs` around one tracked call: the
-# settings object tells a call's own inputs from an enclosing call's.
+# (decorator settings of the call, its bound inputs) around one tracked call: the settings object tells a
+# call's own inputs from an enclosing call's.
 _call_inputs: contextvars.ContextVar[tuple[object, dict[str, Any]] | None] = contextvars.ContextVar(
     "flyteplugins_wandb_call_inputs", default=None
 )
 
 
 def console_url(ctx: Any) -> str | None:
-    """The Flyte console URL of this action (the builder behind ``flyte.remote.Run.url``); None for a local
-    action or without a client (``flyte.init(endpoint=...)``) to build it from."""
+    """The Flyte console URL of this action; None for a local action or without a client to build it from."""
     if not ctx or getattr(ctx, "mode", "local") == "local":
         return None
     action = ctx.action
@@ -50,7 +48,6 @@ def console_url(ctx: Any) -> str | None:
 
 
 def flyte_block(ctx: Any, task: Any, topology: Topology | None) -> dict[str, Any]:
-    """The ``flyte`` config block for the action ``ctx`` describes (``task``: its Flyte task)."""
     action = ctx.action
     block: dict[str, Any] = {
         "project": action.project,
@@ -58,7 +55,6 @@ def flyte_block(ctx: Any, task: Any, topology: Topology | None) -> dict[str, Any
         "run_name": action.run_name,
         "action_name": action.name,
         "task_name": getattr(task, "name", None),
-        # Flyte >= 2.1 reads FLYTE_ATTEMPT_NUMBER (0 on every local attempt).
         "attempt": int(getattr(ctx, "attempt_number", 0) or 0),
         "mode": getattr(ctx, "mode", None),
         "url": console_url(ctx),
@@ -68,7 +64,6 @@ def flyte_block(ctx: Any, task: Any, topology: Topology | None) -> dict[str, Any
     return block
 
 
-# What W&B accepts in an artifact name; anything else in a default run name becomes "-".
 _NOT_IN_ARTIFACT_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -83,7 +78,7 @@ def _display_name(task: Any, block: Mapping[str, Any]) -> str | None:
 
 
 def run_tag(run_name: str) -> str:
-    """The tag that finds every W&B run of one Flyte run (cut to W&B's 64-character tag limit)."""
+    """The tag that finds every W&B run of one Flyte run (cut to W&B's tag limit)."""
     return f"{RUN_TAG_PREFIX}{run_name}"[:TAG_MAX]
 
 
@@ -99,7 +94,6 @@ def _notes(block: Mapping[str, Any]) -> str:
 
 
 def _owns_identity(plan: RunPlan, info: TaskInfo) -> bool:
-    """This call opens a run of its own (not its parent's, not as a shared-mode secondary)."""
     if plan.action != "init" or not plan.primary:
         return False
     return plan.run_id is None or plan.run_id != info.parent_run_id
@@ -108,14 +102,8 @@ def _owns_identity(plan: RunPlan, info: TaskInfo) -> bool:
 def apply(
     plan: RunPlan, info: TaskInfo, ctx: Any, *, task: Any, topology: Topology | None, settings_key: object
 ) -> None:
-    """Fill ``plan.init_kwargs`` with the Flyte defaults; user values win.
-
-    ``ctx`` is ``flyte.ctx()`` (falsy outside a task), ``task`` the Flyte task (None for a function),
-    ``settings_key`` the call's decorator settings (as given to `with_inputs`).
-
-    Raises:
-        WandbConfigError: An input logged with ``log_inputs=True`` holds the W&B API key.
-    """
+    """Fill ``plan.init_kwargs`` with the Flyte defaults (user values win); ``settings_key`` is the call's
+    decorator settings (as given to `with_inputs`). Raises `WandbConfigError` for a logged input holding the key."""
     if not info.in_task or not ctx or not _owns_identity(plan, info):
         return
     kwargs = plan.init_kwargs
@@ -151,7 +139,6 @@ def _summary(value: Any) -> str:
 
 
 def summarise_input(value: Any) -> Any:
-    """``value`` itself when it is plain JSON of at most `INPUT_JSON_MAX` characters, else a summary."""
     try:
         text = json.dumps(value, allow_nan=True)
     except (TypeError, ValueError):
@@ -160,7 +147,6 @@ def summarise_input(value: Any) -> Any:
 
 
 def check_input_names(where: str, func: Callable[..., Any]) -> None:
-    """Refuse ``log_inputs=True`` on a function with a parameter named like a credential."""
     try:
         names = list(inspect.signature(func).parameters)
     except (TypeError, ValueError):  # a builtin or C callable: nothing to check
@@ -177,32 +163,32 @@ def with_inputs(tracked: Callable[..., Any], func: Callable[..., Any], settings:
     """Wrap ``tracked`` (the `_scope._wrap` wrapper of ``func``) so its scope sees the call's inputs."""
     signature = inspect.signature(func)
 
-    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[object, dict[str, Any]]:
+    @contextlib.contextmanager
+    def inputs_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[None]:
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError:  # the call itself is wrong: let the function raise its own error
-            return settings, {}
-        bound.apply_defaults()
-        return settings, {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
+            token = _call_inputs.set((settings, {}))
+        else:
+            bound.apply_defaults()
+            token = _call_inputs.set((settings, {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}))
+        try:
+            yield
+        finally:
+            _call_inputs.reset(token)
 
     if inspect.iscoroutinefunction(tracked):
 
         @functools.wraps(tracked)
         async def async_call(*args: Any, **kwargs: Any) -> Any:
-            token = _call_inputs.set(bind(args, kwargs))
-            try:
+            with inputs_of(args, kwargs):
                 return await tracked(*args, **kwargs)
-            finally:
-                _call_inputs.reset(token)
 
         return async_call
 
     @functools.wraps(tracked)
     def sync_call(*args: Any, **kwargs: Any) -> Any:
-        token = _call_inputs.set(bind(args, kwargs))
-        try:
+        with inputs_of(args, kwargs):
             return tracked(*args, **kwargs)
-        finally:
-            _call_inputs.reset(token)
 
     return sync_call

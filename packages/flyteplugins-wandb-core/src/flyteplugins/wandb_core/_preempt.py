@@ -124,16 +124,10 @@ def preempt_open_runs(timeout: float = PREEMPT_TIMEOUT, *, released: threading.E
         f"with exit code {PREEMPTED_EXIT_CODE}{tail}; the task's next attempt resumes the same run(s)."
     )
     for active in runs:
-        folder = run_dir(active.run)
-        if folder and (active.offline or str(active.run_id) in late) and active.primary:
-            _persist.persist_run(
-                str(active.run_id),
-                folder,
-                sync_id=active.sync_id,
-                online_dir=not active.offline,
-                timeout=_persist.PREEMPT_UPLOAD_TIMEOUT,
-            )
-            _notices.offline_run_saved(str(active.run_id), folder, sync_id=active.sync_id, others_open=True)
+        folder, run_id, timeout = run_dir(active.run), str(active.run_id), _persist.PREEMPT_UPLOAD_TIMEOUT
+        if folder and (active.offline or run_id in late) and active.primary:
+            _persist.persist_run(run_id, folder, sync_id=active.sync_id, online_dir=not active.offline, timeout=timeout)
+            _notices.offline_run_saved(run_id, folder, sync_id=active.sync_id, others_open=True)
     _notices.flush_pending()
     return late
 

@@ -1,9 +1,5 @@
-"""Linking logged artifact versions into the W&B Registry (``wandb-registry-<registry>/<collection>``).
-
-wandb (checked up to 0.31) cannot link from an offline run (``run.link_artifact`` raises a bare
-``NotImplementedError``; ``wandb sync`` has nothing to replay), so an offline link is refused here
-before the artifact is logged, with a message saying what to do instead (docs/artifacts.md).
-"""
+"""Linking logged artifact versions into the W&B Registry. wandb (up to 0.31) cannot link from an offline run
+(nor replay a link at sync), so that is refused before the artifact is logged (docs/artifacts.md)."""
 
 from __future__ import annotations
 
@@ -18,7 +14,6 @@ from ._validate import WandbConfigError
 
 logger = logging.getLogger("flyteplugins.wandb")
 
-# Registry names: letters, digits, "-" and "_" (W&B's rule for project names, which a registry is).
 _REGISTRY_NAME_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
 _FORM = "'wandb-registry-<registry>/<collection>' (for example 'wandb-registry-model/my-model')"
 
@@ -81,7 +76,6 @@ def check_link_args(where: str, run: Any, target: Any, aliases: Any) -> tuple[Re
 
 
 def link_logged(run: Any, artifact: Any, target: RegistryTarget, aliases: list[str]) -> Any:
-    """Link a logged (or logging) artifact; returns the linked artifact wandb hands back."""
     linked = run.link_artifact(artifact, target.path(), aliases=aliases or None)
     logger.info("linked artifact %s to %s (aliases %s)", getattr(artifact, "name", "?"), target.path(), aliases)
     return linked
@@ -90,19 +84,14 @@ def link_logged(run: Any, artifact: Any, target: RegistryTarget, aliases: list[s
 def link_wandb_artifact(artifact: Any, registry: str, aliases: list[str] | None = None) -> Any:
     """Link an artifact version of the calling task's run into a W&B Registry collection.
 
-    The version stays where it was logged; the collection ``wandb-registry-<registry>/<collection>``
-    of the organization gets a new version pointing at it, carrying ``aliases`` (each alias names one
-    version of the collection, so linking moves it here) and ``latest``. A downstream task fetches it
-    with ``use_wandb_artifact("wandb-registry-<registry>/<collection>:<alias>")``.
-
-    Waits until the artifact is uploaded and committed. Needs an online run: wandb cannot link from
-    an offline run, so that is refused with a `WandbConfigError` (link after ``wandb sync`` instead).
+    The collection gets a new version pointing at it, carrying ``aliases`` (moved here from other
+    versions) and ``latest``; fetch it with ``use_wandb_artifact("wandb-registry-<registry>/<collection>:<alias>")``.
+    Waits until the artifact is committed; needs an online run (link after ``wandb sync`` otherwise).
 
     Args:
         artifact: What `log_wandb_artifact` or `save_wandb_checkpoint` returned, or a reference to a
             version already logged (``"name:alias"``, ``"project/name:v3"``, ...).
-        registry: ``"wandb-registry-<registry>/<collection>"``, optionally ``"<org>/"`` in front (the
-            run's organization by default).
+        registry: ``"wandb-registry-<registry>/<collection>"``, optionally ``"<org>/"`` in front.
         aliases: Aliases in the collection, e.g. ``["staging"]``.
 
     Returns:

@@ -16,21 +16,13 @@ import flyte
 from . import _concurrency, _extras, _metadata
 from ._config import RUN_ENTITY_KEY, RUN_HOST_KEY, RUN_ID_KEY, RUN_OFFLINE_KEY, RUN_PROJECT_KEY, parse_context
 from ._runtime import wandb_server
-from ._state import (
-    TRIAL_CONTEXT_KEY,
-    TRIAL_HANDLE_KEY,
-    ActiveRun,
-    TrialHandle,
-    current,
-    current_run,
-    registry,
-    take_trial_overrides,
-)
+from ._state import TRIAL_CONTEXT_KEY, TRIAL_HANDLE_KEY, ActiveRun, current, current_run, registry, take_trial_overrides
 
 if TYPE_CHECKING:  # pragma: no cover - ext imports this module
     from types import ModuleType
 
     from ._resolve import RunPlan, TaskInfo
+    from ._state import TrialHandle
 
 logger = logging.getLogger("flyteplugins.wandb")
 
