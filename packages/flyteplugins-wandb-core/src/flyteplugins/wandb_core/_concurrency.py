@@ -23,19 +23,16 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# Pools of their own: in one shared pool a 200-child fan-out opened all 200 runs before the first could
-# finish. On that fan-out (benchmarks/bench_fanout.py), 2 opens at a time without backpressure kept ~90
-# runs open and wandb-core at 1.6x upstream's memory; with a backlog of 16, ~19 and 1.1x, in the same
-# wall time. Finishing mostly waits on the service, so many finishes overlap usefully.
+# Pools of their own: in one shared pool a 200-child fan-out opened all 200 runs before the first finished.
+# With a backlog of 16, that fan-out (benchmarks/bench_fanout.py) keeps ~19 runs open instead of ~90, in the
+# same wall time. Finishing mostly waits on the service, so many finishes overlap usefully.
 OPEN_WORKERS = 2
 FINISH_WORKERS = 16
-# Opens run GIL-bound Python: more threads only starve the sweep's controller loop (20 trials took 0.3 s
-# longer to launch with a thread per open); a few overlap the server round trips.
+# Opens run GIL-bound Python: more threads only starve a sweep's controller loop; a few overlap round trips.
 EARLY_OPEN_WORKERS = 4
-# Backpressure: a new run waits while BACKLOG runs are held up elsewhere: opened but their task not yet
-# resumed on its (busy) event loop, or finishing. Neither waits on an open, so this cannot deadlock (a run
-# whose task is running, e.g. a parent awaiting its children, is not counted). An entry older than
-# BACKLOG_WAIT_S (a finish stuck on a dead server) no longer counts: it delays later runs once, not each.
+# A new run waits while BACKLOG runs are opened but their task not yet resumed on its loop, or finishing:
+# neither waits on an open, so this cannot deadlock. An entry older than BACKLOG_WAIT_S (a finish stuck on a
+# dead server) no longer counts: it delays later runs once, not each.
 BACKLOG = 16
 BACKLOG_WAIT_S = 5.0
 
@@ -71,7 +68,6 @@ def wait_for_backlog() -> None:
             held_up = sum(1 for since in _backlog_since.values() if now - since < BACKLOG_WAIT_S)
             if now >= deadline or held_up < BACKLOG:
                 return
-            # Woken by every release; the timeout lets a stuck entry age out of the backlog.
             _backlog_cv.wait(min(deadline - now, 0.25))
 
 
@@ -122,9 +118,8 @@ async def opening(func: Callable[..., T], *args: Any) -> T:
 
 async def finishing(func: Callable[..., T], *args: Any) -> T:
     """Run ``func(*args)`` (a scope's close) in the pool that finishes runs."""
-    # In the backlog from submission (queued finishes hold memory too), released in the worker thread: a
-    # sync open blocking this loop must not wait for it to resume. The coroutine releases too, for a call
-    # cancelled before a worker took it.
+    # In the backlog from submission, released in the worker thread (a sync open blocking this loop must not
+    # wait for it) or by the coroutine, for a call cancelled before a worker took it.
     entry = _Entry().join()
 
     def then_release() -> T:
@@ -146,9 +141,7 @@ def init_slot(reinit: Any) -> Iterator[None]:
         try:
             yield
         finally:
-            # Set even when the first init failed: the next one may start the service, concurrently with
-            # others exactly as wandb's own locks allow.
-            _service_ready.set()
+            _service_ready.set()  # even after a failed first init: the next one may start the service
 
 
 class PendingOpen:

@@ -219,27 +219,21 @@ def wandb_init(
 ) -> F | Callable[[F], F]:
     """Track a Flyte task (or a plain function) as a W&B run.
 
-    Use it bare (``@wandb_init``) or with arguments, always as the **outermost** decorator, above
-    ``@env.task``. Inside, `get_wandb_run()` returns the run; it is finished when the task ends,
-    with exit code 0 on success and a non-zero exit code when the task raises (the exception itself
-    reaches the caller unchanged).
+    Bare or with arguments, always the **outermost** decorator, above ``@env.task``. Inside, `get_wandb_run()`
+    returns the run; it is finished when the task ends, with a non-zero exit code when the task raises.
 
     Args:
         run_mode: ``"auto"`` (default): the nearest tracked ancestor's run, or a new one if none;
             ``"new"``: always a run of its own; ``"shared"``: the ancestor's run (error if none).
         rank_scope: ``"global"`` (default) or ``"worker"``: which ranks log under torchrun/Elastic.
         download_logs: Download the run's files when the task ends (online runs only).
-        project: W&B project.
-        entity: W&B entity.
+        project, entity: W&B project and entity.
         host: Base URL of a self-hosted W&B server; used by wandb and by the Flyte UI link.
         **kwargs: Any other ``wandb.init`` argument (``id``, ``name``, ``tags``, ``config``, ``mode``,
-            ``group``, ``notes``, ``job_type``, ``settings``, ...), plus ``on_error``
-            (``"continue"``/``"raise"``), ``finish_timeout`` (seconds) and ``log_outputs``
-            (``True``: log the task's ``File``/``Dir`` outputs as artifacts named
-            ``<function>-o0``, ``<function>-o1``... of type ``flyte-file``/``flyte-dir``) and
-            ``log_inputs`` (``True``: the call's inputs go into ``config["inputs"]``, JSON values of
-            up to 512 characters as they are, anything else as a short summary such as
-            ``"<File>"``; never uploaded).
+            ``settings``, ...), plus ``on_error`` (``"continue"``/``"raise"``), ``finish_timeout``
+            (seconds), ``log_outputs`` (log ``File``/``Dir`` outputs as artifacts ``<function>-o0``, ...)
+            and ``log_inputs`` (the call's inputs go into ``config["inputs"]``, short JSON as is, else
+            a summary such as ``"<File>"``).
 
     Raises:
         WandbConfigError: At decoration time, for invalid values, non-JSON config, secret-like

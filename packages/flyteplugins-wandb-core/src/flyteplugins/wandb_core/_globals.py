@@ -201,7 +201,7 @@ def _finish_for_caller(*args: Any, **kwargs: Any) -> None:
     module = sys.modules["wandb"]
     run = _caller_run()
     if run is None:
-        if module.__dict__.get("run") is not None or registry.is_empty() or _in_untracked_task():
+        if module.__dict__.get("run") is not None or not registry.runs() or _in_untracked_task():
             module.__dict__["finish"](*args, **kwargs)
             return
         run = _fallback_run(module)  # a worker thread of the process's single tracked run: its code

@@ -280,5 +280,5 @@ def _finished_offline(active: ActiveRun, folder: str | None) -> None:
         _persist.persist_run(str(active.run_id), folder, sync_id=active.sync_id)
         # One `wandb sync` line for all of them, once the process's last open run finishes.
         _notices.offline_run_saved(
-            str(active.run_id), folder, sync_id=active.sync_id, others_open=not registry.is_empty()
+            str(active.run_id), folder, sync_id=active.sync_id, others_open=bool(registry.runs())
         )

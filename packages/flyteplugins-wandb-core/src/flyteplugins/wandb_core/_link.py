@@ -103,18 +103,14 @@ class WandbLink(Link):
 class Wandb(WandbLink):
     """Link to the W&B run of a tracked task: ``{host}/{entity}/{project}/runs/{id}``.
 
-    ``@wandb_init`` adds one automatically; construct it yourself only for an untracked task. A field
-    not given reads as in 2.12 (``host="https://wandb.ai"``, ``run_mode="auto"``, ...) but defers to
-    the ``wandb_config`` context (the host then to ``WANDB_BASE_URL``, then W&B cloud).
+    ``@wandb_init`` adds one; construct it yourself only for an untracked task. A field not given reads as
+    in 2.12 (``host="https://wandb.ai"``, ``run_mode="auto"``, ...) but defers to the ``wandb_config``
+    context (the host then to ``WANDB_BASE_URL``, then W&B cloud).
 
     Args:
-        host: W&B UI host, e.g. ``https://wandb.ai`` or a self-hosted server.
-        project: W&B project.
-        entity: W&B entity.
-        run_mode: The task's run mode; decides whether the link points at the parent's run. Not
-            given: the ``wandb_config`` context's, else ``"auto"``.
-        rank_scope: The task's rank scope (distributed tasks); not given: the context's, else
-            ``"global"``.
+        host, project, entity: W&B UI host (W&B cloud or a self-hosted server), project and entity.
+        run_mode: The task's run mode; decides whether the link points at the parent's run.
+        rank_scope: The task's rank scope (distributed tasks).
         id: An explicit run id.
         name: The link's label in the Flyte UI.
 

@@ -64,7 +64,7 @@ def disarm() -> None:
     if not _main_thread():
         return
     with _lock:
-        if not _installed or _keep or not registry.is_empty():
+        if not _installed or _keep or registry.runs():
             return
         try:
             if signal.getsignal(signal.SIGTERM) is _on_sigterm:  # not replaced by someone since

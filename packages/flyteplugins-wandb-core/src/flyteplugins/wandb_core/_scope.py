@@ -51,7 +51,7 @@ def _task_info(is_task: bool, enclosing: ActiveRun | None) -> tuple[TaskInfo, di
         parent_project=cc.get(RUN_PROJECT_KEY) or None,
         parent_entity=cc.get(RUN_ENTITY_KEY) or None,
         parent_offline=cc.get(RUN_OFFLINE_KEY) == "true",
-        parent_in_process=registry.contains(parent),
+        parent_in_process=registry.shared_run(parent) is not None,
         enclosing_run_id=enclosing.run_id if (enclosing and enclosing.run is not None) else None,
         sweep_trial=sweep_trial,
     )
@@ -122,7 +122,7 @@ class _Scope:
         if plan.action == "skip":
             self.active = ActiveRun(run=None, run_id=plan.run_id, primary=False, plan=plan)
         elif plan.action == "reuse":
-            run = registry.shared_run(plan.run_id) if plan.run_id else None
+            run = registry.shared_run(plan.run_id)
             if run is not None:  # a reuse: this scope is not the run's owner
                 self.active = ActiveRun(run=run, run_id=plan.run_id, primary=False, plan=plan)
             else:  # the ancestor already finished: open our own part

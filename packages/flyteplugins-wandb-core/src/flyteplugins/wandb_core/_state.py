@@ -229,9 +229,9 @@ class OpenRuns:
             self._opening -= 1
         self.closed()
 
-    def shared_run(self, run_id: str) -> Any | None:
+    def shared_run(self, run_id: str | None) -> Any | None:
         with self._lock:
-            return self._shared.get(run_id)
+            return self._shared.get(run_id) if run_id else None
 
     def closing(self, active: ActiveRun) -> bool:
         """``active``'s scope is finishing it: False when the SIGTERM path finished it already."""
@@ -265,14 +265,6 @@ class OpenRuns:
     def owner(self, run: Any) -> ActiveRun | None:
         with self._lock:
             return next((a for a in self._owned.values() if a.run is run), None)
-
-    def is_empty(self) -> bool:
-        with self._lock:
-            return not self._owned
-
-    def contains(self, run_id: str | None) -> bool:
-        with self._lock:
-            return run_id is not None and run_id in self._shared
 
     def forget_all(self) -> None:
         """A forked child: the parent's runs are not its own (nor are the routes they installed)."""
