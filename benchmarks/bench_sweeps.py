@@ -17,7 +17,7 @@ Each round also measures wandb's floor for the same configuration: the same tria
 ``wandb.init`` / ``log`` / ``finish`` calls in ``K`` threads taking trials from a queue, with no
 Flyte, no sweep engine and no requirements scan (``x_save_requirements=False``; the plugin scans
 once per process). ``ours / floor`` compares the two: above 1 because a trial's objective starts
-while its run opens (core's ``_early``), which plain wandb calls cannot do; what remains is mostly
+while its run opens (core's ``_concurrency``), which plain wandb calls cannot do; what remains is mostly
 wandb finishing K runs at once.
 
 Prints each efficiency as median [min, max] over the rounds. Timings are reported, never asserted;
