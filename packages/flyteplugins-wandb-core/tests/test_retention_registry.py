@@ -6,8 +6,8 @@ import pytest
 
 from flyteplugins.wandb_core import WandbConfigError
 from flyteplugins.wandb_core._artifact_names import parse_artifact_ref
+from flyteplugins.wandb_core._checkpoint import Retention, Version, check_retention, metric_value, to_delete
 from flyteplugins.wandb_core._registry import check_registry_target
-from flyteplugins.wandb_core._retention import Retention, Version, check_retention, metric_value, to_delete
 
 
 def _steps(versions: list[Version]) -> list[int]:

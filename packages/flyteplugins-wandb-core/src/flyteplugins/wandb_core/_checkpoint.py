@@ -1,17 +1,20 @@
-"""Checkpoints as W&B artifacts (``checkpoint-<run id>``, aliases ``latest`` and ``step-<N>``), and
-resuming from the latest one on a retry or restart: online from the server, offline from a local
-store (``<wandb dir>/flyte-checkpoints/``) or, on a fresh pod, the Flyte run's storage.
-"""
+"""Checkpoints as W&B artifacts (``checkpoint-<run id>``, aliases ``latest`` and ``step-<N>``), their retention
+(``keep_last``, ``keep_best``), and resuming from the latest one: online from the server, offline from
+``<wandb dir>/flyte-checkpoints/`` or, on a fresh pod, the Flyte run's storage."""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import re
 import shutil
-from typing import Any, NamedTuple
+import weakref
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
 
-from . import _compat, _persist
+from . import _compat, _notices, _persist
 from ._artifact_names import (
     STEP_KEY,
     check_aliases,
@@ -22,24 +25,22 @@ from ._artifact_names import (
 )
 from ._artifacts import _log_local, registry_link, require_run
 from ._registry import check_registry_target
-from ._retention import (
-    ALIASES_KEY,
-    INDEX,
-    VALUE_KEY,
-    Goal,
-    Retention,
-    check_retention,
-    metric_value,
-    prune_local,
-    prune_online,
-    read_index,
-)
 from ._validate import WandbConfigError
 
 logger = logging.getLogger("flyteplugins.wandb")
 
+Goal = Literal["min", "max"]
 CHECKPOINT_TYPE = "checkpoint"
 STORE_DIR = "flyte-checkpoints"
+INDEX = "checkpoint.json"  # written last into each local checkpoint directory
+# The aliases save_wandb_checkpoint sets itself: a version carrying only these is not "protected".
+_MANAGED_ALIAS_RE = re.compile(r"^(latest|step-\d+|v\d+)$")
+# Seconds a save with retention waits for W&B to commit the new version, where the run's wandb
+# settings name no finish_timeout: the bound the docs give for a W&B server that dies mid-run.
+DEFAULT_COMMIT_WAIT = 60.0
+# Runs whose W&B did not commit a checkpoint in time (it died mid-run): their later saves do not wait
+# again. Held weakly: nothing outlives the run.
+_stalled: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 class CheckpointError(RuntimeError):
@@ -53,10 +54,32 @@ class Checkpoint(NamedTuple):
     step: int
 
 
+@dataclass(frozen=True)
+class Retention:
+    """A checked retention policy; inactive (keep everything) when both are None. ``keep_last=None``
+    with ``best`` set keeps the best and the newest checkpoint only."""
+
+    keep_last: int | None = None
+    best: tuple[str, Goal] | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.keep_last is not None or self.best is not None
+
+
+@dataclass(frozen=True)
+class Version:
+    """One stored checkpoint as the policy sees it."""
+
+    key: Any  # what the caller deletes by (an artifact, a directory)
+    step: int
+    value: float | None = None  # the keep_best metric, when recorded
+    protected: bool = False
+
+
 def is_primary(env: Any = None) -> bool:
     """Global rank 0 (or not distributed): reads torchrun's RANK so it works without the extra."""
-    env = os.environ if env is None else env
-    return str(env.get("RANK", "0")) == "0"
+    return str((os.environ if env is None else env).get("RANK", "0")) == "0"
 
 
 def _store_root(run: Any) -> str:
@@ -77,12 +100,11 @@ def _keep_locally(run: Any, name: str, path: str, step: int, aliases: list[str],
     else:
         shutil.copy2(path, target)
     # The aliases and the keep_best value let retention judge this copy in a later attempt too.
-    index = {"step": step, "path": os.path.basename(target), ALIASES_KEY: aliases, VALUE_KEY: value}
+    index = {"step": step, "path": os.path.basename(target), "aliases": aliases, "value": value}
     # Written last, atomically: a process killed mid-copy leaves no index, so restore skips it.
-    tmp = os.path.join(dest, INDEX + ".tmp")
-    with open(tmp, "w") as f:
+    with open(os.path.join(dest, INDEX + ".tmp"), "w") as f:
         json.dump(index, f)
-    os.replace(tmp, os.path.join(dest, INDEX))
+    os.replace(os.path.join(dest, INDEX + ".tmp"), os.path.join(dest, INDEX))
     return target
 
 
@@ -138,8 +160,6 @@ def save_wandb_checkpoint(
 
 
 class _Save(NamedTuple):
-    """A checked `save_wandb_checkpoint` call."""
-
     path: str
     step: int
     name: str | None
@@ -182,12 +202,10 @@ def _checked_save(
 
 def _save(run: Any, save: _Save, link: Any) -> Any:
     """Log the checkpoint to ``run`` (offline: from the local store), then apply the retention policy."""
-    where, step, policy, meta = "save_wandb_checkpoint", save.step, save.policy, dict(save.metadata)
-    value = None
+    step, policy, meta, value = save.step, save.policy, dict(save.metadata), None
     if policy.best is not None:
-        metric = policy.best[0]
-        value = metric_value(where, metric, meta, getattr(run, "summary", None))
-        meta[metric] = value
+        value = metric_value("save_wandb_checkpoint", policy.best[0], meta, getattr(run, "summary", None))
+        meta[policy.best[0]] = value
     name = save.name or checkpoint_name(str(run.id))
     alias_list = ["latest", f"step-{step}", *[a for a in save.aliases if a not in ("latest", f"step-{step}")]]
     meta[STEP_KEY] = step
@@ -205,13 +223,159 @@ def _save(run: Any, save: _Save, link: Any) -> Any:
     )  # fmt: skip
     if logged is None:
         return None  # W&B stopped answering: not logged (a notice said so), nothing to prune
-    if policy.active:
-        if offline:
-            removed = prune_local(os.path.join(_store_root(run), name), policy)
-            _persist.forget_checkpoints(name, str(run.id), removed)  # and their copies in Flyte storage
-        else:
-            prune_online(run, name, CHECKPOINT_TYPE, policy, logged)
+    if policy.active and offline:
+        removed = _prune_local(os.path.join(_store_root(run), name), policy)
+        _persist.forget_checkpoints(name, str(run.id), removed)  # and their copies in Flyte storage
+    elif policy.active:
+        _prune_online(run, name, policy, logged)
     return logged
+
+
+def check_retention(where: str, keep_last: Any, keep_best: Any) -> Retention:
+    """Validate ``keep_last`` / ``keep_best`` early, naming the argument and what is allowed."""
+    if keep_last is not None and (isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1):
+        raise WandbConfigError(
+            f"{where}: keep_last must be an int >= 1 (the newest checkpoint is always kept) or None, got {keep_last!r}."
+        )
+    if keep_best is not None and (
+        not isinstance(keep_best, (tuple, list))
+        or len(keep_best) != 2
+        or not isinstance(keep_best[0], str)
+        or not keep_best[0]
+        or keep_best[1] not in ("min", "max")
+    ):
+        raise WandbConfigError(
+            f"{where}: keep_best must be a (metric, goal) pair with goal 'min' or 'max', "
+            f"e.g. ('loss', 'min'); got {keep_best!r}."
+        )
+    return Retention(keep_last=keep_last, best=(keep_best[0], keep_best[1]) if keep_best is not None else None)
+
+
+def metric_value(where: str, metric: str, metadata: dict[str, Any], summary: Any) -> float:
+    """The keep_best metric of the checkpoint being saved: ``metadata[metric]``, else the run's summary."""
+    value, source = metadata.get(metric), "metadata"
+    if value is None and summary is not None:
+        try:
+            value, source = summary.get(metric), "the run's summary"
+        except Exception:  # a summary that cannot be read: treated as missing
+            value = None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise WandbConfigError(
+            f"{where}: keep_best ranks checkpoints by {metric!r}, but {source} holds {value!r} for it; "
+            f"pass metadata={{{metric!r}: <number>}} or log {metric!r} before saving."
+        )
+    return float(value)
+
+
+def to_delete(versions: list[Version], policy: Retention) -> list[Version]:
+    """The versions the policy drops, oldest first. The newest and protected ones are never among them."""
+    if not policy.active or not versions:
+        return []
+    by_step = sorted(versions, key=lambda v: v.step)
+    keep = {id(by_step[-1])}  # the restore target
+    if policy.keep_last is not None:  # None with keep_best: the best and the newest only
+        keep.update(id(v) for v in by_step[-policy.keep_last :])
+    ranked = [v for v in by_step if v.value is not None]
+    if policy.best is not None and ranked:
+        # Ties go to the newest: it is the one a resumed run would pick up anyway.
+        pick = min if policy.best[1] == "min" else max
+        keep.add(id(pick(reversed(ranked), key=lambda v: v.value if v.value is not None else 0.0)))
+    return [v for v in by_step if id(v) not in keep and not v.protected]
+
+
+def _version(key: Any, step: int, value: Any, aliases: Any) -> Version:
+    number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return Version(key, step, number, protected=any(not _MANAGED_ALIAS_RE.match(str(a)) for a in aliases or ()))
+
+
+def _committed(run: Any, name: str, logged: Any) -> bool:
+    """Wait until W&B commits the new version (it must be listed to count as the newest), at most the
+    run's ``finish_timeout``; False when it did not, and then for the rest of the run."""
+    if run in _stalled:
+        return False
+    wait = float(getattr(getattr(run, "settings", None), "finish_timeout", 0) or DEFAULT_COMMIT_WAIT)
+    try:
+        logged.wait(timeout=wait)
+    except Exception as exc:
+        if "timed out" not in str(exc).lower():
+            logger.warning("checkpoint retention: %s was not committed (%s); nothing deleted", name, exc)
+            return False
+        _stalled.add(run)
+        _notices.notice(
+            f"checkpoint retention: W&B did not commit {name!r} within {wait:g} s (finish_timeout); "
+            f"no checkpoint versions are deleted for the rest of run {getattr(run, 'id', '?')!r}, and "
+            "its saves no longer wait for W&B."
+        )
+        return False
+    return True
+
+
+def _delete(art: Any) -> bool:
+    """Delete a version from the server unless it is linked into a registry (or W&B cannot say)."""
+    try:
+        if art.linked_artifacts:
+            return False
+    except AttributeError:  # a wandb without Artifact.linked_artifacts: cannot tell, so keep it
+        return False
+    except Exception as exc:  # a server that cannot say: keep the version rather than lose a link
+        logger.warning("cannot read the registry links of %s (%s); keeping it", art.name, exc)
+        return False
+    try:
+        art.delete(delete_aliases=True)  # only latest / step-<N> are left on it
+    except Exception as exc:
+        logger.warning("checkpoint retention: cannot delete %s (%s); keeping it", art.name, exc)
+        return False
+    return True
+
+
+def _prune_online(run: Any, name: str, policy: Retention, logged: Any) -> None:
+    """Delete the versions the policy drops from the server."""
+    import wandb
+
+    if not _committed(run, name, logged):
+        return
+    try:
+        api = wandb.Api(overrides={"base_url": str(run.settings.base_url), "entity": run.entity})
+        listed = list(api.artifacts(CHECKPOINT_TYPE, f"{run.entity}/{run.project}/{name}"))
+    except Exception as exc:
+        logger.warning("checkpoint retention: cannot list the versions of %s (%s); nothing deleted", name, exc)
+        return
+    metric = policy.best[0] if policy.best else None
+    versions = []
+    for art in listed:
+        meta = art.metadata or {}
+        if isinstance(meta.get(STEP_KEY), int):  # else not saved by save_wandb_checkpoint: not ours to judge
+            versions.append(_version(art, meta[STEP_KEY], meta.get(metric) if metric else None, art.aliases))
+    deleted = [v.step for v in to_delete(versions, policy) if _delete(v.key)]
+    if deleted:
+        logger.info("checkpoint retention: deleted %s steps %s", name, deleted)
+
+
+def _read_index(directory: str) -> dict[str, Any] | None:
+    try:
+        with open(os.path.join(directory, INDEX)) as f:
+            data = json.load(f)
+        int(data["step"])
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # an interrupted save: no index
+
+
+def _prune_local(base: str, policy: Retention) -> list[int]:
+    """Remove the local copies (``<base>/step-<N>/``) the policy drops; returns their steps."""
+    try:
+        entries = sorted(os.listdir(base))
+    except FileNotFoundError:
+        return []
+    indexed = [(os.path.join(base, e), _read_index(os.path.join(base, e))) for e in entries]
+    versions = [_version(d, int(i["step"]), i.get("value"), i.get("aliases")) for d, i in indexed if i is not None]
+    dropped = to_delete(versions, policy)
+    for version in dropped:
+        shutil.rmtree(version.key, ignore_errors=True)
+    removed = [v.step for v in dropped]
+    if removed:
+        logger.info("checkpoint retention: removed the local copies of steps %s under %s", removed, base)
+    return removed
 
 
 def _restore_offline(run: Any, name: str) -> Checkpoint | None:
@@ -222,7 +386,7 @@ def _restore_offline(run: Any, name: str) -> Checkpoint | None:
         return None
     found = []
     for entry in entries:
-        data = read_index(os.path.join(base, entry))
+        data = _read_index(os.path.join(base, entry))
         if data is not None and isinstance(data.get("path"), str):  # else an interrupted save: no index
             found.append(Checkpoint(os.path.join(base, entry, data["path"]), int(data["step"])))
     return max((c for c in found if os.path.exists(c.path)), key=lambda c: c.step, default=None)
