@@ -1,10 +1,9 @@
-"""Read offline W&B runs back from their transaction logs (``offline-run-*/run-*.wandb``), without a
-W&B server: for the report tab, offline sweeps, sync and tests (``flyteplugins.wandb.testing``).
-"""
+"""Read offline W&B runs back from their transaction logs (``offline-run-*/run-*.wandb``) without a server."""
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import glob
 import json
 import struct
@@ -15,8 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-__all__ = ["OfflineRun", "read_offline_run", "read_offline_runs", "runs_by_id"]
 
 _HEADER = b":W&B"
 _HEADER_LEN = 7  # magic (4) + ident (2) + version (1)
@@ -56,11 +53,8 @@ class OfflineRun:
     @property
     def run_id(self) -> str:
         """Deprecated: the run id, now `id` (as on ``wandb.Run``)."""
-        warnings.warn(
-            "OfflineRun.run_id is deprecated; use OfflineRun.id (the run id, as on wandb.Run)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        message = "OfflineRun.run_id is deprecated; use OfflineRun.id (the run id, as on wandb.Run)"
+        warnings.warn(message, DeprecationWarning, stacklevel=2)
         return self.id
 
     @property
@@ -98,10 +92,8 @@ def _payloads(data: bytes, base: int = 0) -> Iterator[bytes]:
             pos += left_in_block
             continue
         chunk = data[pos + _RECORD_HEADER : pos + _RECORD_HEADER + length]
-        if len(chunk) < length:
-            break  # truncated tail: the writer was killed mid-record
-        if zlib.crc32(bytes([rtype]) + chunk) & 0xFFFFFFFF != crc:
-            break
+        if len(chunk) < length or zlib.crc32(bytes([rtype]) + chunk) & 0xFFFFFFFF != crc:
+            break  # a truncated tail: the writer was killed mid-record
         pos += _RECORD_HEADER + length
         if rtype == _FULL:
             yield chunk
@@ -120,19 +112,15 @@ def _framed(payloads: Iterator[bytes], header: bytes) -> bytes:
     out = bytearray(header)
     for payload in payloads:
         rest, first = payload, True
-        while True:
+        while first or rest:
             left = _BLOCK - len(out) % _BLOCK
             if left < _RECORD_HEADER:
                 out += b"\0" * left  # a block's tail too short for a record header
                 continue
             chunk, rest = rest[: left - _RECORD_HEADER], rest[left - _RECORD_HEADER :]
-            last = not rest
-            rtype = (_FULL if last else _FIRST) if first else (_LAST if last else _MIDDLE)
-            crc = zlib.crc32(bytes([rtype]) + chunk) & 0xFFFFFFFF
-            out += struct.pack("<IHB", crc, len(chunk), rtype) + chunk
+            rtype = (_FULL if not rest else _FIRST) if first else (_LAST if not rest else _MIDDLE)
+            out += struct.pack("<IHB", zlib.crc32(bytes([rtype]) + chunk) & 0xFFFFFFFF, len(chunk), rtype) + chunk
             first = False
-            if last:
-                break
     return bytes(out)
 
 
@@ -147,20 +135,32 @@ def _items(items: Any) -> dict[str, Any]:
     return {item.key or "/".join(item.nested_key): _value(item.value_json) for item in items}
 
 
-def read_offline_run(path: str | Path) -> OfflineRun:
-    """Parse one ``run-<id>.wandb`` file (or the ``offline-run-*`` directory holding it)."""
+def _config(items: Any) -> dict[str, Any]:
+    # wandb stores each config value as {"value": ...} (with "desc" where one was given).
+    return {k: v.get("value", v) if isinstance(v, dict) else v for k, v in _items(items).items()}
+
+
+def _records(data: bytes) -> Iterator[tuple[bytes, Any]]:
+    """Each record in the log's bytes ``data`` (as `_payloads`), and the same parsed."""
     from ._compat import record_class
 
-    record, p = record_class(), Path(path)
+    record = record_class()
+    for payload in _payloads(data):
+        rec = record()
+        rec.ParseFromString(payload)
+        yield payload, rec
+
+
+def read_offline_run(path: str | Path) -> OfflineRun:
+    """Parse one ``run-<id>.wandb`` file (or the ``offline-run-*`` directory holding it)."""
+    p = Path(path)
     if p.is_dir():
         found = sorted(p.glob("run-*.wandb"))
         if not found:
             raise FileNotFoundError(f"no run-*.wandb file in {p}")
         p = found[0]
     run = OfflineRun(path=p, id=p.stem[len("run-") :])
-    for payload in _payloads(p.read_bytes()):
-        rec = record()
-        rec.ParseFromString(payload)
+    for _, rec in _records(p.read_bytes()):
         _apply(run, rec.WhichOneof("record_type"), rec)
     run.config.pop("_wandb", None)
     # Offline, wandb writes the same run record for every part of a run (it cannot ask a server), so
@@ -176,15 +176,10 @@ def _apply(run: OfflineRun, kind: str | None, rec: Any) -> None:
         run.id = r.run_id or run.id
         run.project, run.entity, run.group = r.project, r.entity, r.run_group
         run.job_type, run.name, run.notes = r.job_type, r.display_name, r.notes
-        run.tags = list(r.tags)
-        run.sweep_id = r.sweep_id
-        run.resumed = r.resumed
-        run.config.update(
-            {k: v.get("value", v) if isinstance(v, dict) else v for k, v in _items(r.config.update).items()}
-        )
+        run.tags, run.sweep_id, run.resumed = list(r.tags), r.sweep_id, r.resumed
+        run.config.update(_config(r.config.update))
     elif kind == "config":
-        for k, v in _items(rec.config.update).items():
-            run.config[k] = v.get("value", v) if isinstance(v, dict) and "value" in v else v
+        run.config.update(_config(rec.config.update))
         for item in rec.config.remove:
             run.config.pop(item.key, None)
     elif kind == "history":
@@ -196,21 +191,14 @@ def _apply(run: OfflineRun, kind: str | None, rec: Any) -> None:
     elif kind == "exit":
         run.exit_code = rec.exit.exit_code
     elif kind == "metric":
-        m = rec.metric
-        run.metrics.append({"name": m.name or m.glob_name, "step_metric": m.step_metric})
+        run.metrics.append({"name": rec.metric.name or rec.metric.glob_name, "step_metric": rec.metric.step_metric})
     elif kind == "files":
         run.files.extend(f.path for f in rec.files.files)
     elif kind == "artifact":
         a = rec.artifact
-        run.artifacts.append(
-            {
-                "name": a.name,
-                "type": a.type,
-                "aliases": list(a.aliases),
-                "metadata": _value(a.metadata) if a.metadata else {},
-                "files": [e.path for e in a.manifest.contents],
-            }
-        )
+        meta = _value(a.metadata) if a.metadata else {}
+        files = [e.path for e in a.manifest.contents]
+        run.artifacts.append(dict(name=a.name, type=a.type, aliases=list(a.aliases), metadata=meta, files=files))
 
 
 def _has_earlier_part(run_dir: Path, run_id: str) -> bool:
@@ -229,26 +217,23 @@ def read_offline_runs(root: str | Path = "wandb", *, wait: float = 5.0) -> list[
     wandb-core writes the transaction log asynchronously, so a run finished a moment ago may not have
     its exit record on disk yet: wait up to ``wait`` seconds for every run to show one.
     """
-    base = Path(root)
     deadline = time.monotonic() + wait
     while True:
-        runs = [read_offline_run(p) for p in sorted(base.glob("offline-run-*/run-*.wandb"))]
+        runs = [read_offline_run(p) for p in sorted(Path(root).glob("offline-run-*/run-*.wandb"))]
         if all(r.finished for r in runs) or time.monotonic() >= deadline:
             return runs
         time.sleep(0.05)
 
 
 def exit_recorded(path: str | Path) -> bool:
-    """The run file's last complete record is its exit record (the last one wandb writes): only the
-    file's last two blocks are read, so the check costs the same for any run length."""
+    """The run file's last complete record is its exit record (the last one wandb writes); reads only the
+    last two blocks, so the check costs the same for any run length."""
     from ._compat import record_class
 
     with open(path, "rb") as f:
-        size = f.seek(0, 2)
-        base = max(0, (size // _BLOCK - 1) * _BLOCK)
+        base = max(0, (f.seek(0, 2) // _BLOCK - 1) * _BLOCK)
         f.seek(base)
-        data = f.read()
-    last = collections.deque(_payloads(data, base), maxlen=1)
+        last = collections.deque(_payloads(f.read(), base), maxlen=1)  # only the last record is parsed
     if not last:
         return False
     rec = record_class()()
@@ -257,22 +242,19 @@ def exit_recorded(path: str | Path) -> bool:
 
 
 def wait_until_written(run_dir: str | Path, timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds until the run in ``run_dir`` has its exit record on disk; False
-    if it did not appear in time. wandb (0.30 among others) returns from an offline ``run.finish()``
-    while wandb-core still writes the run's last records."""
+    """Wait up to ``timeout`` s for the run in ``run_dir`` to have its exit record on disk (False: it did
+    not): wandb (0.30 among others) returns from an offline ``run.finish()`` while wandb-core still writes."""
     deadline = time.monotonic() + timeout
-    while True:
-        if not Path(run_dir).is_dir():
-            return False  # deleted while the run was open: nothing will be written there again
+    while Path(run_dir).is_dir():  # else deleted while the run was open: nothing will be written there
         files = sorted(Path(run_dir).glob("run-*.wandb"))
-        try:
+        # Not created yet, or a record half-written (a decode error): look again.
+        with contextlib.suppress(Exception):
             if files and exit_recorded(files[0]):
                 return True
-        except Exception:  # not created yet, or a record half-written (a decode error): look again
-            pass
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.02)
+    return False
 
 
 def has_transaction_log(run_dir: str | Path) -> bool:

@@ -1,7 +1,5 @@
-"""Offline runs, checkpoints and sweep definitions kept in the Flyte run's storage, so that they outlive
-the pod that wrote them (the layout is in docs/deploy.md). Nothing happens in Flyte's local mode nor
-outside a task; a failed upload prints one warning line and never fails the task.
-"""
+"""Keep offline runs, checkpoints and sweep definitions in the Flyte run's storage, past the pod (layout
+in docs/deploy.md); nothing in local mode or outside a task, and a failed upload never fails the task."""
 
 from __future__ import annotations
 
@@ -22,8 +20,6 @@ from . import _notices
 
 logger = logging.getLogger("flyteplugins.wandb")
 
-__all__ = ["STORE_DIR", "STORE_ENV", "Location", "location", "persist_run", "remember", "store_root"]
-
 STORE_DIR = "wandb-offline"
 STORE_ENV = "FLYTEPLUGINS_WANDB_STORE"
 CHECKPOINT_DIR = "checkpoints"
@@ -31,11 +27,10 @@ SWEEP_DIR = "sweeps"
 # Seconds one upload may take before the task goes on without it (a store that does not answer
 # would otherwise hold the task for the storage client's whole retry budget).
 UPLOAD_TIMEOUT = 30.0
-# On SIGTERM the runs are finished first (up to _preempt.PREEMPT_TIMEOUT); this is what is left of
+# On SIGTERM the runs are finished first (up to _preempt.PREEMPT_TIMEOUT): this is what is left of
 # Kubernetes' default 30 s grace period for the upload.
 PREEMPT_UPLOAD_TIMEOUT = 15.0
-# Seconds to wait for wandb's service to write the finished run's last records to disk.
-FLUSH_WAIT = 5.0
+FLUSH_WAIT = 5.0  # seconds to wait for wandb's service to write the finished run's last records
 
 _warned = False
 _warn_lock = threading.Lock()
@@ -80,16 +75,14 @@ class Location:
         return f"{run_prefix(self.root, self.run_name)}/{self.action}/{CHECKPOINT_DIR}"
 
     @property
+    def sweeps(self) -> str:
+        return f"{run_prefix(self.root, self.run_name)}/{self.action}/{SWEEP_DIR}"
+
+    @property
     def sync_command(self) -> str:
-        """The command that uploads this Flyte run's kept offline runs, ready to paste anywhere."""
         # --store spelled out: where the user syncs, neither the pod's raw-data path nor its
         # FLYTEPLUGINS_WANDB_STORE is known, and the command refuses to guess.
         return f"flyte wandb sync {self.run_name} --store {self.root}"
-
-    @property
-    def sweeps(self) -> str:
-        """The offline sweep definitions the action created."""
-        return f"{run_prefix(self.root, self.run_name)}/{self.action}/{SWEEP_DIR}"
 
 
 def location() -> Location | None:
@@ -118,9 +111,9 @@ def remember(run_dir: str) -> None:
         _where[run_dir] = loc
 
 
-def _brief(exc: BaseException) -> str:
-    """The error as one short line: object-store clients append a whole request dump to the reason."""
-    text = " ".join(str(exc).split("Debug source:", 1)[0].split())
+def brief(text: str) -> str:
+    """``text`` as one line of at most 300 characters."""
+    text = " ".join(text.split())
     return text if len(text) <= 300 else text[:297] + "..."
 
 
@@ -144,7 +137,9 @@ def _in_thread(coro_fn: Callable[[], Any], timeout: float, failure: str, after: 
         box["error"] = TimeoutError(f"no answer within {timeout:.0f}s")
     if "error" not in box:
         return True
-    message = f"could not {failure}: {type(box['error']).__name__}: {_brief(box['error'])}{after}"
+    # Object-store clients append a whole request dump to the reason.
+    reason = brief(str(box["error"]).split("Debug source:", 1)[0])
+    message = f"could not {failure}: {type(box['error']).__name__}: {reason}{after}"
     with _warn_lock:
         first, _warned = not _warned, True
     if first or always:
@@ -154,20 +149,15 @@ def _in_thread(coro_fn: Callable[[], Any], timeout: float, failure: str, after: 
     return False
 
 
-def _local_fs(fs: Any) -> bool:
-    """A store on a (mounted) file system: fsspec's local file system copies a folder *inside* a
-    target folder that exists, where object stores write the keys in place."""
-    from fsspec.implementations.local import LocalFileSystem
-
-    return isinstance(fs, LocalFileSystem)
-
-
 async def _put_dir(local: str, remote: str) -> None:
     import flyte.storage as storage
+    from fsspec.implementations.local import LocalFileSystem
 
     fs = storage.get_underlying_filesystem(path=remote)
-    if _local_fs(fs) and fs.exists(remote):
-        fs.rm(remote, recursive=True)  # a checkpoint step saved again replaces its earlier copy
+    # fsspec's local file system (a mounted store) copies a folder *inside* a target folder that exists,
+    # where object stores write the keys in place: a checkpoint step saved again replaces its earlier copy.
+    if isinstance(fs, LocalFileSystem) and fs.exists(remote):
+        fs.rm(remote, recursive=True)
     await storage.put(local, remote, recursive=True)
 
 
@@ -184,12 +174,9 @@ async def _put_json(data: dict[str, Any], remote: str) -> None:
 def persist_run(
     run_id: str, run_dir: str, *, sync_id: str | None = None, online_dir: bool = False, timeout: float = UPLOAD_TIMEOUT
 ) -> str | None:
-    """Upload a finished offline run folder to the store; returns where it went, or None.
-
-    None where there is nothing to do (local mode, outside a task) or the upload failed (one warning
-    line per process; the task goes on). ``sync_id``: the id ``wandb sync --id`` must file the folder
-    under (a fail-open copy); ``online_dir``: an online run's folder whose upload W&B never confirmed.
-    """
+    """Upload a finished offline run folder to the store; returns where it went, or None (nothing to do,
+    or the upload failed: one warning line, the task goes on). ``sync_id``: the id ``wandb sync --id``
+    files it under (a fail-open copy); ``online_dir``: an online run's folder W&B never confirmed."""
     from ._offline import has_transaction_log, read_offline_run, wait_until_written
 
     loc = _where.pop(run_dir, None) or location()
@@ -213,8 +200,7 @@ def persist_run(
 
     after = f"; its files stay in {run_dir} and are lost with the pod."
     # Always said, even after an earlier warning (a checkpoint's): where the run is, or that it is lost.
-    failure = f"keep offline run {run_id!r} in Flyte storage ({dest})"
-    if not _in_thread(upload, timeout, failure, after, always=True):
+    if not _in_thread(upload, timeout, f"keep offline run {run_id!r} in Flyte storage ({dest})", after, always=True):
         return None
     _notices.notice(f"offline run {run_id!r} kept in {dest}; upload it to W&B with: {loc.sync_command}")
     return dest
@@ -240,9 +226,9 @@ def persist_sweep(sweep_id: str, definition: dict[str, Any]) -> str | None:
 def persist_checkpoint(local_dir: str, name: str, step: int, run_id: str) -> str | None:
     """Upload one offline checkpoint folder (``step-<N>`` with its index); returns where, or None."""
     loc = location()
+    # After a failed upload, checkpoints (saved often, each waiting up to UPLOAD_TIMEOUT) are not
+    # tried again in this process; the run folder still is, when the run finishes.
     if loc is None or _warned:
-        # After a failed upload, checkpoints (saved often, each waiting up to UPLOAD_TIMEOUT) are not
-        # tried again in this process; the run folder still is, when the run finishes.
         return None
     dest = f"{loc.checkpoints}/{run_id}/{name}/step-{step}"
     failure = f"keep offline checkpoint {name!r} (step {step}) in Flyte storage ({dest})"
@@ -252,7 +238,7 @@ def persist_checkpoint(local_dir: str, name: str, step: int, run_id: str) -> str
 
 def forget_checkpoints(name: str, run_id: str, steps: list[int]) -> None:
     """Delete the stored copies of the offline checkpoint steps retention removed locally (only those:
-    a copy an earlier attempt kept stays). One warning line on failure."""
+    a copy an earlier attempt kept stays)."""
     loc = location()
     if loc is None or not steps or _warned:
         return
@@ -266,8 +252,11 @@ def forget_checkpoints(name: str, run_id: str, steps: list[int]) -> None:
             with contextlib.suppress(FileNotFoundError):  # never uploaded (that upload warned)
                 fs.rm(f"{base}/step-{step}", recursive=True)
 
-    failure = f"remove pruned offline checkpoints {name!r} (steps {steps}) from Flyte storage ({base})"
-    _in_thread(remove, UPLOAD_TIMEOUT, failure)
+    _in_thread(
+        remove,
+        UPLOAD_TIMEOUT,
+        f"remove pruned offline checkpoints {name!r} (steps {steps}) from Flyte storage ({base})",
+    )
 
 
 def fetch_checkpoint(name: str, run_id: str, local_root: str) -> str | None:
@@ -290,7 +279,7 @@ def fetch_checkpoint(name: str, run_id: str, local_root: str) -> str | None:
         steps = [int(leaf[5:]) for leaf in leaves if leaf.startswith("step-") and leaf[5:].isdigit()]
         for step in sorted(steps, reverse=True):
             local = os.path.join(local_root, name, f"step-{step}")
-            # Into a folder that does not exist yet (see _local_fs); one here has no index (restore
+            # Into a folder that does not exist yet (see _put_dir); one here has no index (restore
             # found nothing to read in it): an interrupted save.
             shutil.rmtree(local, ignore_errors=True)
             os.makedirs(os.path.dirname(local), exist_ok=True)

@@ -23,19 +23,10 @@ from typing import Any
 
 import flyte
 
+from . import _sync_resume
 from ._notices import notice
 from ._offline import read_offline_run
-from ._persist import STORE_DIR, STORE_ENV, SWEEP_DIR, run_prefix, store_root
-from ._sync_resume import (
-    DEFAULT_TIMEOUT,
-    all_rows_on_wandb,
-    ask_wandb,
-    drop_history_from_step,
-    drop_history_to_step,
-    first_history_step,
-    prepare_upload,
-    run_wandb,
-)
+from ._persist import STORE_DIR, STORE_ENV, SWEEP_DIR, brief, run_prefix, store_root
 
 __all__ = [
     "StoredRun",
@@ -50,9 +41,9 @@ __all__ = [
 
 SYNCED_SUFFIX = ".synced"
 PUBLISHED_SUFFIX = ".published"
+META_SUFFIX = ".json"
 # The keys of a W&B sweep configuration the server takes; the offline engines' own keys stay behind.
 SWEEP_CONFIG_KEYS = ("name", "description", "method", "metric", "parameters", "early_terminate", "run_cap")
-META_SUFFIX = ".json"
 _WANDB_ERROR = "wandb: ERROR"  # how wandb's CLI prints a failure it does not turn into an exit code
 DEFAULT_WORKERS = 4
 
@@ -130,15 +121,14 @@ def _fs(uri: str) -> Any:
 
 def _unreadable(prefix: str, exc: Exception) -> OSError:
     """The store did not answer a listing: one line saying where and why (no backend traceback)."""
+    # Object stores answer with an XML body (S3, GCS: <Code>NoSuchBucket</Code><Message>...) that the
+    # clients wrap in a whole request dump: the code and message are what a user can act on.
     text = str(exc)
-    # Object stores answer with an XML body (S3, GCS: <Code>NoSuchBucket</Code><Message>...); the
-    # clients wrap it in a whole request dump. The code and message are what a user can act on.
     code, message = re.search(r"<Code>(.*?)</Code>", text), re.search(r"<Message>(.*?)</Message>", text)
     if code:
         why = f"{code.group(1)}: {message.group(1)}" if message else code.group(1)
     else:
-        why = " ".join(text.split("\n\n", 1)[0].split())
-        why = why if len(why) <= 300 else why[:297] + "..."
+        why = brief(text.split("\n\n", 1)[0])
     return OSError(
         f"store: could not read {prefix} ({type(exc).__name__}: {why}). Is the bucket right, and does "
         f"this machine have Flyte's storage credentials for it?"
@@ -198,13 +188,10 @@ def list_stored_runs(run_name: str, *, store: str | None = None) -> list[StoredR
     prefix, fs, keys = _list_kept(run_name, store, lambda fs, prefix: fs.find(prefix))
     bare = fs._strip_protocol(prefix).rstrip("/")
     files = {key[len(bare) :].lstrip("/") for key in keys}
-    parts = [f.split("/") for f in files]
-    folders = {(p[0], p[1], p[2]) for p in parts if len(p) >= 4 and p[1].isdigit()}
-    # A run folder holds a transaction log (run-<id>.wandb).
-    logs = {tuple(p[:3]) for p in parts if len(p) >= 4 and p[-1].endswith(".wandb")}
-    found = [
-        _stored_run(fs, prefix, files, *where) for where in folders if where[2].endswith(".wandb") or where in logs
-    ]
+    parts = [f.split("/") for f in files if f.count("/") >= 3]
+    folders = {(p[0], p[1], p[2]) for p in parts if p[1].isdigit()}
+    logs = {(p[0], p[1], p[2]) for p in parts if p[-1].endswith(".wandb")}  # a run folder holds run-<id>.wandb
+    found = [_stored_run(fs, prefix, files, *f) for f in folders if f[2].endswith(".wandb") or f in logs]
     # Attempts in order, and within an attempt by the folder's start time (in its name).
     return sorted(found, key=lambda r: (r.attempt, r.folder.split("-", 2)[-1], r.action))
 
@@ -212,14 +199,13 @@ def list_stored_runs(run_name: str, *, store: str | None = None) -> list[StoredR
 def list_stored_sweeps(run_name: str, *, store: str | None = None) -> list[StoredSweep]:
     """Every offline sweep definition the Flyte run ``run_name`` kept (arguments as `list_stored_runs`)."""
     prefix, _, found = _list_kept(run_name, store, lambda fs, prefix: fs.glob(f"{prefix}/*/{SWEEP_DIR}/*"))
-    keys = sorted(k.rstrip("/") for k in found)
-    names = {k.rsplit("/", 1)[-1] for k in keys}
+    parts = [key.split("/")[-3:] for key in sorted(k.rstrip("/") for k in found)]
+    names = {leaf for *_, leaf in parts}
     sweeps = []
-    for key in keys:
-        leaf = key.rsplit("/", 1)[-1]
+    for action, _, leaf in parts:
+        sweep_id = leaf[: -len(META_SUFFIX)]
         if leaf.endswith(META_SUFFIX):
-            sweep_id = leaf[: -len(META_SUFFIX)]
-            uri = f"{prefix}/{key.split('/')[-3]}/{SWEEP_DIR}/{leaf}"
+            uri = f"{prefix}/{action}/{SWEEP_DIR}/{leaf}"
             sweeps.append(StoredSweep(uri, sweep_id, f"{sweep_id}{PUBLISHED_SUFFIX}" in names))
     return sweeps
 
@@ -234,24 +220,8 @@ print("sweep-id:" + str(sweep_id))  # a line of its own: wandb.sweep prints to s
 """
 
 
-def _publish_sweep(sweep: StoredSweep, trials: list[StoredRun], target: _Target) -> str:
-    """Create the W&B sweep of an offline sweep whose trials are all synced; returns its id."""
-    fs = _fs(sweep.uri)
-    spec = json.loads(fs.cat_file(sweep.uri))
-    payload = {
-        "config": {k: v for k, v in dict(spec.get("config") or {}).items() if k in SWEEP_CONFIG_KEYS},
-        # Where the trials were synced to: the override, else the sweep's project, else the trials'.
-        "project": target.project or spec.get("project") or next((r.project for r in trials if r.project), None),
-        "entity": target.entity or spec.get("entity") or None,
-        "prior_runs": sorted({r.target_id for r in trials}),
-    }
-    published = ask_wandb(_PUBLISH, payload, "sweep-id", "creating the W&B sweep", target.timeout)
-    fs.pipe_file(sweep.uri[: -len(META_SUFFIX)] + PUBLISHED_SUFFIX, published.encode())
-    return published
-
-
 def _publish_sweeps(run_name: str, store: str | None, report: SyncReport, target: _Target) -> None:
-    """Publish every stored offline sweep not published yet whose trial runs are all synced."""
+    """Create the W&B sweep of every stored offline sweep not published yet whose trials are all synced."""
     sweeps = [s for s in list_stored_sweeps(run_name, store=store) if not s.published]
     runs = list_stored_runs(run_name, store=store) if sweeps else []  # with this sync's markers
     for sweep in sweeps:
@@ -259,7 +229,21 @@ def _publish_sweeps(run_name: str, store: str | None, report: SyncReport, target
         if not trials or not all(r.synced for r in trials):
             continue  # a trial failed to sync (in report.failed): publish on the next sync
         try:
-            report.sweeps[sweep.sweep_id] = _publish_sweep(sweep, trials, target)
+            fs = _fs(sweep.uri)
+            spec = json.loads(fs.cat_file(sweep.uri))
+            payload = {
+                "config": {k: v for k, v in dict(spec.get("config") or {}).items() if k in SWEEP_CONFIG_KEYS},
+                # Where the trials were synced to: the override, else the sweep's project, else the trials'.
+                "project": target.project
+                or spec.get("project")
+                or next((r.project for r in trials if r.project), None),
+                "entity": target.entity or spec.get("entity") or None,
+                "prior_runs": sorted({r.target_id for r in trials}),
+            }
+            what = "creating the W&B sweep"
+            published = _sync_resume.ask_wandb(_PUBLISH, payload, "sweep-id", what, target.timeout)
+            fs.pipe_file(sweep.uri[: -len(META_SUFFIX)] + PUBLISHED_SUFFIX, published.encode())
+            report.sweeps[sweep.sweep_id] = published
         except Exception as exc:
             report.failed[sweep.uri] = f"{type(exc).__name__}: {exc}"
 
@@ -279,12 +263,13 @@ def _sync_one(run: StoredRun, first_part: bool, target: _Target, retry: StoredRu
         # one on: leave this attempt's rows of those steps out, as an online resume rewinds. wandb
         # sync would otherwise renumber them past the run's last step (duplicates with wrong steps).
         # A later part starting at step 0 logged without step= (or began again): it is appended.
-        resumed_at = first_history_step(_fs(retry.uri), retry.uri) if retry else None
+        resumed_at = _sync_resume.first_history_step(_fs(retry.uri), retry.uri) if retry else None
         if resumed_at:
-            drop_history_from_step(local, resumed_at)
-        _below_floor(run, local, floor)
+            _sync_resume.drop_history_from_step(local, resumed_at)
+        if floor is not None:
+            _below_floor(run, local, floor)
         # A sync cut off in this folder's upload left its first rows on W&B: leave those out.
-        prepare_upload(
+        _sync_resume.prepare_upload(
             _fs(run.uri), run.uri, local, run_id=run.target_id, first_part=first_part, online=run.online,
             project=target.project, entity=target.entity, timeout=target.timeout,
         )  # fmt: skip
@@ -293,14 +278,11 @@ def _sync_one(run: StoredRun, first_part: bool, target: _Target, retry: StoredRu
         for flag, value in (("--id", run.sync_id), ("--project", target.project), ("--entity", target.entity)):
             cmd += [flag, value] if value else []
         # Not silent: with WANDB_SILENT a refused upload prints nothing at all (see below).
-        env = {**os.environ, "WANDB_SILENT": "false"}
-        proc = run_wandb([*cmd, local], target.timeout, "wandb sync", env=env)
+        out, err = _sync_resume.run_wandb([*cmd, local], target.timeout, "wandb sync", WANDB_SILENT="false")
         # wandb sync exits 0 when W&B refuses the upload (a wrong key: "wandb: ERROR ... 401"), having
         # sent nothing; a .synced marker then would hide the folder from every later sync.
-        errors = [line for line in (proc.stderr + proc.stdout).splitlines() if line.startswith(_WANDB_ERROR)]
-        if errors and not all_rows_on_wandb(
-            _fs(run.uri), run.uri, local, run.target_id, target.project, target.entity, target.timeout
-        ):
+        errors = [line for line in (err + out).splitlines() if line.startswith(_WANDB_ERROR)]
+        if errors and not _all_rows_on_wandb(run, local, target):
             raise RuntimeError(f"wandb sync reported: {errors[-1][len(_WANDB_ERROR) :].strip()}")
         # The last step uploaded: where a later part of the run, synced by a later sync, may go on.
         steps = [s for s in (row.get("_step") for row in read_offline_run(local).history) if isinstance(s, int)]
@@ -308,15 +290,29 @@ def _sync_one(run: StoredRun, first_part: bool, target: _Target, retry: StoredRu
         _fs(run.uri).pipe_file(f"{run.uri}{SYNCED_SUFFIX}", json.dumps(marker).encode())
 
 
-def _below_floor(run: StoredRun, local: str, floor: int | None) -> None:
+def _all_rows_on_wandb(run: StoredRun, local: str, target: _Target) -> bool:
+    """Whether W&B holds every history row of the folder as uploaded, despite wandb sync's error: a log
+    cut in a half-written record (a full disk) can never be completed, so failing it would fail every
+    later sync; an upload W&B refused (a wrong key) leaves the run short of rows, or unreadable."""
+    try:
+        folder = read_offline_run(local)  # as uploaded: without the rows an earlier cut-off sync sent
+        before = _sync_resume.read_marker(_fs(run.uri), f"{run.uri}{_sync_resume.SYNCING_SUFFIX}") or 0
+        project, entity = target.project or folder.project, target.entity or folder.entity
+        held = _sync_resume.history_rows_on_wandb(run.target_id, project, entity, target.timeout)
+    except Exception:
+        return False
+    return held > 0 and held >= before + len(folder.history)
+
+
+def _below_floor(run: StoredRun, local: str, floor: int) -> None:
     """Leave out the rows of a later part (a retry resumed from a checkpoint) whose steps an earlier
     sync already put on W&B: they can no longer be rewound, and wandb sync would renumber them."""
     import fsspec
 
-    first = first_history_step(fsspec.filesystem("file"), local) if floor is not None else None
-    if floor is None or not first or first > floor:
+    first = _sync_resume.first_history_step(fsspec.filesystem("file"), local)
+    if not first or first > floor:
         return  # nothing below the floor, or a part starting at 0 (logged without step=): appended
-    drop_history_to_step(local, floor)
+    _sync_resume.drop_history_to_step(local, floor)
     notice(
         f"steps {first}-{floor} of run {run.target_id!r} were uploaded by an earlier sync, before this "
         f"attempt ({run.uri}) logged them again; W&B keeps the earlier values (sync once all attempts "
@@ -326,23 +322,16 @@ def _below_floor(run: StoredRun, local: str, floor: int | None) -> None:
 
 def _floors(runs: list[StoredRun]) -> dict[tuple[str, str], int]:
     """Per W&B run and action with attempts left to upload: the last step an earlier sync put there
-    from the action's synced attempts (from their markers)."""
+    from the action's synced attempts (from their ``.synced`` markers)."""
     todo = {(r.target_id, r.action) for r in runs if not r.synced}
-    synced: dict[tuple[str, str], list[StoredRun]] = defaultdict(list)
+    floors: dict[tuple[str, str], int] = {}
     for run in runs:
-        if run.synced and (run.target_id, run.action) in todo:
-            synced[(run.target_id, run.action)].append(run)
-    steps = {key: _last_synced_step(parts) for key, parts in synced.items()}
-    return {key: step for key, step in steps.items() if step is not None}
-
-
-def _last_synced_step(parts: list[StoredRun]) -> int | None:
-    """The last step the synced ``parts`` put on W&B, from their markers (None: unknown, or none)."""
-    found = []
-    for part in parts:
-        with contextlib.suppress(Exception):  # a marker of an earlier release says only "synced"
-            found.append(int(json.loads(_fs(part.uri).cat_file(f"{part.uri}{SYNCED_SUFFIX}"))["last_step"]))
-    return max(found, default=None)
+        key = (run.target_id, run.action)
+        if run.synced and key in todo:
+            with contextlib.suppress(Exception):  # a marker of an earlier release says only "synced"
+                step = int(json.loads(_fs(run.uri).cat_file(f"{run.uri}{SYNCED_SUFFIX}"))["last_step"])
+                floors[key] = max(step, floors.get(key, step))
+    return floors
 
 
 def _by_target(runs: list[StoredRun]) -> dict[str, list[StoredRun]]:
@@ -361,7 +350,7 @@ def sync_offline_runs(
     progress: bool = True,
     project: str | None = None,
     entity: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float = _sync_resume.DEFAULT_TIMEOUT,
 ) -> SyncReport:
     """Upload every offline run the Flyte run ``run_name`` kept in its storage to W&B.
 
@@ -399,23 +388,18 @@ def sync_offline_runs(
     target = _Target(project, entity, timeout)
     # The first stored part of a W&B run that no online session began: W&B held nothing before it.
     firsts = {parts[0].uri for parts in _by_target(runs).values() if not parts[0].sync_id}
-    floors = _floors(runs)
-    lock = threading.Lock()
     with Progress(console=Console(stderr=True), disable=not (progress and todo)) as bar:
         advance = partial(bar.advance, bar.add_task(f"syncing {run_name}", total=len(todo)))
-
-        def sync_parts(parts: list[StoredRun]) -> None:
-            _sync_parts(parts, report, lock, target, (firsts, floors), advance)
-
+        sync = partial(_sync_parts, report, threading.Lock(), target, firsts, _floors(runs), advance)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flyte-wandb-sync") as pool:
-            list(pool.map(sync_parts, _by_target(todo).values()))
+            list(pool.map(sync, _by_target(todo).values()))
     _publish_sweeps(run_name, store, report, target)
     return report
 
 
 def _nothing_kept(run_name: str, root: str) -> None:
-    """Refuse a sync that found nothing: a typo in the run name must not read as "all done"."""
-    # A run synced before still has its folders (and markers), so this never fires on a second sync.
+    """Refuse a sync that found nothing: a typo in the run name must not read as "all done" (a run
+    synced before still has its folders and markers, so this never fires on a second sync)."""
     try:
         entries = _fs(root).ls(f"{root}/{STORE_DIR}", detail=False)
         kept = sorted(str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries)
@@ -433,16 +417,16 @@ def _nothing_kept(run_name: str, root: str) -> None:
 
 
 def _sync_parts(
-    parts: list[StoredRun],
     report: SyncReport,
     lock: threading.Lock,
     target: _Target,
-    starts: tuple[set[str], dict[tuple[str, str], int]],
+    firsts: set[str],
+    floors: dict[tuple[str, str], int],
     advance: Callable[[int], None],
+    parts: list[StoredRun],
 ) -> None:
     """Sync the parts of one W&B run in order; after a failure the later parts wait for next time.
-    ``starts``: the first parts of W&B runs, and where earlier syncs left each action (`_floors`)."""
-    firsts, floors = starts
+    ``firsts``: the first parts of W&B runs; ``floors``: where earlier syncs left each action (`_floors`)."""
     for i, run in enumerate(parts):
         # Only a retry of the same action rewinds: other actions' parts of a shared run (a parent's and
         # its children's pods) log steps of their own.
