@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -130,61 +131,27 @@ def save_wandb_checkpoint(
         aliases: Extra aliases besides ``latest`` and ``step-<step>`` (e.g. ``["best"]``).
         metadata: Extra metadata (``step`` and ``flyte`` are filled in).
         all_ranks: Under torchrun only global rank 0 saves (others return None) unless True.
-        keep_last: Keep only the newest ``keep_last`` checkpoints of this artifact (by step) and
-            delete older versions: on the W&B server online, the local copies offline. Versions with
-            a user alias (``aliases=``) or a registry link are never deleted, nor the newest one.
-        keep_best: ``(metric, "min" | "max")``: also keep the best checkpoint by ``metric``, read
-            from ``metadata[metric]`` or else the run's summary (and recorded in the metadata).
-            Alone (without ``keep_last``) it keeps the best and the newest.
-        registry: Also link this version into a W&B Registry collection,
-            ``"wandb-registry-<registry>/<collection>"`` (see `link_wandb_artifact`; online only).
+        keep_last: Keep only the newest ``keep_last`` checkpoints (by step), deleting older versions on the
+            W&B server online, the local copies offline; never the newest, nor one with a user alias or a
+            registry link.
+        keep_best: ``(metric, "min" | "max")``: also keep the best checkpoint by ``metric``, read from
+            ``metadata[metric]`` or else the run's summary; alone, it keeps the best and the newest.
+        registry: Also link this version into ``"wandb-registry-<registry>/<collection>"`` (online only).
         registry_aliases: Aliases of the version in the registry collection.
 
     Returns:
-        The logged ``wandb.Artifact``, or None on a rank that does not save (and when W&B stopped
-        answering the online run mid-run: not logged, one ``wandb:`` line says so). With ``keep_last``
-        or ``keep_best`` online, the call returns once the upload is committed (to count it), waiting
-        at most the run's ``finish_timeout``; after a commit W&B did not make in that time, the run's
-        later saves neither wait nor delete versions.
+        The logged ``wandb.Artifact``, or None on a rank that does not save or when W&B stopped answering
+        (one ``wandb:`` line says so). With retention online it returns once W&B committed the upload,
+        waiting at most the run's ``finish_timeout``; after a miss, later saves neither wait nor delete.
 
     Raises:
-        WandbConfigError: For invalid arguments (checked before anything is saved), a ``keep_best``
-            metric without a numeric value, or ``registry=`` in an offline run.
+        WandbConfigError: Invalid arguments (checked before anything is saved), a ``keep_best`` metric
+            without a numeric value, or ``registry=`` in an offline run.
     """
     where = "save_wandb_checkpoint"
-    save = _checked_save(where, path, step, name, aliases, metadata, all_ranks, keep_last, keep_best, registry)
-    if not all_ranks and not is_primary():
-        return None
-    run = require_run(where)
-    return _save(run, save, registry_link(where, run, registry, registry_aliases))
-
-
-class _Save(NamedTuple):
-    path: str
-    step: int
-    name: str | None
-    aliases: list[str]
-    metadata: dict[str, Any]
-    policy: Retention
-
-
-def _checked_save(
-    where: str,
-    path: str | os.PathLike[str],
-    step: Any,
-    name: str | None,
-    aliases: list[str] | None,
-    metadata: dict[str, Any] | None,
-    all_ranks: Any,
-    keep_last: int | None,
-    keep_best: tuple[str, Goal] | None,
-    registry: str | None,
-) -> _Save:
-    """Every argument checked before anything is saved (each error names its argument)."""
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
         raise WandbConfigError(f"{where}: step must be an int >= 0, got {step!r}.")
-    extra = check_aliases(where, aliases)
-    meta = check_metadata(where, metadata)
+    extra, meta = check_aliases(where, aliases), check_metadata(where, metadata)
     if STEP_KEY in meta:
         raise WandbConfigError(f"{where}: metadata key {STEP_KEY!r} is set from the step argument.")
     if name is not None:
@@ -197,21 +164,26 @@ def _checked_save(
     local = os.fspath(path)
     if not os.path.exists(local):
         raise WandbConfigError(f"{where}: {local!r} does not exist.")
-    return _Save(local, step, name, extra, meta, policy)
+    if not all_ranks and not is_primary():
+        return None
+    run = require_run(where)
+    link = registry_link(where, run, registry, registry_aliases)
+    return _save(run, local, step, name or checkpoint_name(str(run.id)), extra, meta, policy, link)
 
 
-def _save(run: Any, save: _Save, link: Any) -> Any:
+def _save(
+    run: Any, path: str, step: int, name: str, aliases: list[str], meta: dict[str, Any], policy: Retention, link: Any
+) -> Any:
     """Log the checkpoint to ``run`` (offline: from the local store), then apply the retention policy."""
-    step, policy, meta, value = save.step, save.policy, dict(save.metadata), None
+    value = None
     if policy.best is not None:
         value = metric_value("save_wandb_checkpoint", policy.best[0], meta, getattr(run, "summary", None))
         meta[policy.best[0]] = value
-    name = save.name or checkpoint_name(str(run.id))
-    alias_list = ["latest", f"step-{step}", *[a for a in save.aliases if a not in ("latest", f"step-{step}")]]
+    alias_list = ["latest", f"step-{step}", *[a for a in aliases if a not in ("latest", f"step-{step}")]]
     meta[STEP_KEY] = step
-    local, copy, offline = save.path, True, _compat.settings_offline(run)
+    local, copy, offline = path, True, _compat.settings_offline(run)
     if offline:
-        kept = _keep_locally(run, name, local, step, save.aliases, value)
+        kept = _keep_locally(run, name, local, step, aliases, value)
         # wandb sync uploads an offline artifact from where it was logged: with retention the store
         # copy may be pruned before that, so wandb stages its own copy (removed after the sync).
         local, copy = kept, policy.active
@@ -219,7 +191,7 @@ def _save(run: Any, save: _Save, link: Any) -> Any:
         _persist.persist_checkpoint(os.path.dirname(kept), name, step, str(run.id))
     logged = _log_local(
         local, name=name, type=CHECKPOINT_TYPE, aliases=alias_list, metadata=meta, copy=copy, run=run,
-        display_name=save.path, link=link,
+        display_name=path, link=link,
     )  # fmt: skip
     if logged is None:
         return None  # W&B stopped answering: not logged (a notice said so), nothing to prune
@@ -288,28 +260,6 @@ def _version(key: Any, step: int, value: Any, aliases: Any) -> Version:
     return Version(key, step, number, protected=any(not _MANAGED_ALIAS_RE.match(str(a)) for a in aliases or ()))
 
 
-def _committed(run: Any, name: str, logged: Any) -> bool:
-    """Wait until W&B commits the new version (it must be listed to count as the newest), at most the
-    run's ``finish_timeout``; False when it did not, and then for the rest of the run."""
-    if run in _stalled:
-        return False
-    wait = float(getattr(getattr(run, "settings", None), "finish_timeout", 0) or DEFAULT_COMMIT_WAIT)
-    try:
-        logged.wait(timeout=wait)
-    except Exception as exc:
-        if "timed out" not in str(exc).lower():
-            logger.warning("checkpoint retention: %s was not committed (%s); nothing deleted", name, exc)
-            return False
-        _stalled.add(run)
-        _notices.notice(
-            f"checkpoint retention: W&B did not commit {name!r} within {wait:g} s (finish_timeout); "
-            f"no checkpoint versions are deleted for the rest of run {getattr(run, 'id', '?')!r}, and "
-            "its saves no longer wait for W&B."
-        )
-        return False
-    return True
-
-
 def _delete(art: Any) -> bool:
     """Delete a version from the server unless it is linked into a registry (or W&B cannot say)."""
     try:
@@ -329,10 +279,25 @@ def _delete(art: Any) -> bool:
 
 
 def _prune_online(run: Any, name: str, policy: Retention, logged: Any) -> None:
-    """Delete the versions the policy drops from the server."""
+    """Delete the versions the policy drops from the server, once W&B committed the new one (to be listed
+    as the newest), waiting at most the run's ``finish_timeout``: after a miss, never again in the run."""
     import wandb
 
-    if not _committed(run, name, logged):
+    if run in _stalled:
+        return
+    wait = float(getattr(getattr(run, "settings", None), "finish_timeout", 0) or DEFAULT_COMMIT_WAIT)
+    try:
+        logged.wait(timeout=wait)
+    except Exception as exc:
+        if "timed out" not in str(exc).lower():
+            logger.warning("checkpoint retention: %s was not committed (%s); nothing deleted", name, exc)
+            return
+        _stalled.add(run)
+        _notices.notice(
+            f"checkpoint retention: W&B did not commit {name!r} within {wait:g} s (finish_timeout); "
+            f"no checkpoint versions are deleted for the rest of run {getattr(run, 'id', '?')!r}, and "
+            "its saves no longer wait for W&B."
+        )
         return
     try:
         api = wandb.Api(overrides={"base_url": str(run.settings.base_url), "entity": run.entity})
@@ -351,24 +316,23 @@ def _prune_online(run: Any, name: str, policy: Retention, logged: Any) -> None:
         logger.info("checkpoint retention: deleted %s steps %s", name, deleted)
 
 
-def _read_index(directory: str) -> dict[str, Any] | None:
-    try:
-        with open(os.path.join(directory, INDEX)) as f:
-            data = json.load(f)
-        int(data["step"])
-        return data if isinstance(data, dict) else None
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # an interrupted save: no index
+def _indexed(base: str) -> list[tuple[str, dict[str, Any]]]:
+    """The local copies ``<base>/step-<N>/`` with their index; one without (an interrupted save) is left out."""
+    found = []
+    entries = sorted(os.listdir(base)) if os.path.isdir(base) else []
+    for entry in entries:
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            with open(os.path.join(base, entry, INDEX)) as f:
+                data = json.load(f)
+            int(data["step"])
+            if isinstance(data, dict):
+                found.append((os.path.join(base, entry), data))
+    return found
 
 
 def _prune_local(base: str, policy: Retention) -> list[int]:
     """Remove the local copies (``<base>/step-<N>/``) the policy drops; returns their steps."""
-    try:
-        entries = sorted(os.listdir(base))
-    except FileNotFoundError:
-        return []
-    indexed = [(os.path.join(base, e), _read_index(os.path.join(base, e))) for e in entries]
-    versions = [_version(d, int(i["step"]), i.get("value"), i.get("aliases")) for d, i in indexed if i is not None]
+    versions = [_version(d, int(i["step"]), i.get("value"), i.get("aliases")) for d, i in _indexed(base)]
     dropped = to_delete(versions, policy)
     for version in dropped:
         shutil.rmtree(version.key, ignore_errors=True)
@@ -379,16 +343,10 @@ def _prune_local(base: str, policy: Retention) -> list[int]:
 
 
 def _restore_offline(run: Any, name: str) -> Checkpoint | None:
-    base = os.path.join(_store_root(run), name)
-    try:
-        entries = os.listdir(base)
-    except FileNotFoundError:
-        return None
-    found = []
-    for entry in entries:
-        data = _read_index(os.path.join(base, entry))
-        if data is not None and isinstance(data.get("path"), str):  # else an interrupted save: no index
-            found.append(Checkpoint(os.path.join(base, entry, data["path"]), int(data["step"])))
+    indexed = _indexed(os.path.join(_store_root(run), name))
+    found = [
+        Checkpoint(os.path.join(d, i["path"]), int(i["step"])) for d, i in indexed if isinstance(i.get("path"), str)
+    ]
     return max((c for c in found if os.path.exists(c.path)), key=lambda c: c.step, default=None)
 
 

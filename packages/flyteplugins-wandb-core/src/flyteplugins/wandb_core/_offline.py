@@ -141,7 +141,7 @@ def _config(items: Any) -> dict[str, Any]:
 
 
 def _records(data: bytes) -> Iterator[tuple[bytes, Any]]:
-    """Each record in the log's bytes ``data`` (as `_payloads`), and the same parsed."""
+    """Each record in the log's bytes ``data``, and the same parsed."""
     from ._compat import record_class
 
     record = record_class()
@@ -163,9 +163,15 @@ def read_offline_run(path: str | Path) -> OfflineRun:
     for _, rec in _records(p.read_bytes()):
         _apply(run, rec.WhichOneof("record_type"), rec)
     run.config.pop("_wandb", None)
-    # Offline, wandb writes the same run record for every part of a run (it cannot ask a server), so
-    # a part that continues an earlier one (a retried or resumed attempt) is told by that earlier part.
-    run.resumed = run.resumed or _has_earlier_part(p.parent, run.id)
+    # Offline, wandb writes the same run record for every part of a run (it cannot ask a server), so a
+    # part that continues an earlier one (a retried or resumed attempt) is told by an earlier
+    # offline-run-<time>-<run id> folder beside it that holds a run file.
+    here = p.parent
+    if not run.resumed and here.name.startswith("offline-run-") and run.id:
+        run.resumed = any(
+            other.name < here.name and other.name.split("-", 3)[-1] == run.id and has_transaction_log(other)
+            for other in here.parent.glob(f"offline-run-*-{glob.escape(run.id)}")
+        )
     return run
 
 
@@ -199,16 +205,6 @@ def _apply(run: OfflineRun, kind: str | None, rec: Any) -> None:
         meta = _value(a.metadata) if a.metadata else {}
         files = [e.path for e in a.manifest.contents]
         run.artifacts.append(dict(name=a.name, type=a.type, aliases=list(a.aliases), metadata=meta, files=files))
-
-
-def _has_earlier_part(run_dir: Path, run_id: str) -> bool:
-    """Another ``offline-run-<time>-<run_id>`` beside ``run_dir``, started before it, holding a run file."""
-    if not run_dir.name.startswith("offline-run-") or not run_id:
-        return False
-    return any(
-        other.name < run_dir.name and other.name.split("-", 3)[-1] == run_id and has_transaction_log(other)
-        for other in run_dir.parent.glob(f"offline-run-*-{glob.escape(run_id)}")
-    )
 
 
 def read_offline_runs(root: str | Path = "wandb", *, wait: float = 5.0) -> list[OfflineRun]:

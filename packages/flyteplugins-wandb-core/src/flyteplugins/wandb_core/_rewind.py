@@ -1,6 +1,5 @@
-"""Rewinding a resumed run to its latest checkpoint (``resume_from="<id>?_step=<step>"``), so that
-each step is logged once; where the server cannot rewind, the run resumes as before with one notice.
-"""
+"""Rewind a resumed run to its latest checkpoint (``resume_from="<id>?_step=<step>"``) so that each step is
+logged once; where the server cannot, the run resumes as before with one notice."""
 
 from __future__ import annotations
 
@@ -16,10 +15,6 @@ logger = logging.getLogger("flyteplugins.wandb")
 
 _unsupported: set[str] = set()  # base URLs whose server refused a rewind (asked once per process)
 _lock = threading.Lock()
-
-
-def _supports_resume_from(wandb: Any) -> bool:
-    return "resume_from" in (getattr(wandb.Settings, "model_fields", {}) or {})
 
 
 def checkpoint_step(wandb: Any, kwargs: dict[str, Any], base_url: str) -> int | None:
@@ -50,9 +45,8 @@ def init(wandb_init: Any, kwargs: dict[str, Any], settings: Any, base_url: str) 
 
     wants = kwargs.get("resume") == "allow" and kwargs.get("id") and kwargs.get("mode") != "offline"
     shared = getattr(settings, "mode", None) == "shared"
-    if not wants or shared or base_url in _unsupported or not _supports_resume_from(wandb):
-        return wandb_init(**kwargs, settings=settings)
-    step = checkpoint_step(wandb, kwargs, base_url)
+    supported = "resume_from" in (getattr(wandb.Settings, "model_fields", {}) or {}) and base_url not in _unsupported
+    step = checkpoint_step(wandb, kwargs, base_url) if wants and not shared and supported else None
     if step is None:
         return wandb_init(**kwargs, settings=settings)
     rewind = {k: v for k, v in kwargs.items() if k != "resume"}

@@ -1,8 +1,5 @@
-"""Upload the offline runs a Flyte run kept in its storage to W&B: ``flyte wandb sync <run name>``.
-
-Idempotent (a ``.synced`` marker per folder) and resumable (``_sync_resume``); offline sweeps are
-published once all their trials are synced. The design is in docs/deploy.md.
-"""
+"""``flyte wandb sync``: upload the offline runs a Flyte run kept in its storage to W&B, each folder once, and
+publish its offline sweeps once all their trials are synced (the design is in docs/deploy.md)."""
 
 from __future__ import annotations
 
@@ -22,6 +19,10 @@ from functools import partial
 from typing import Any
 
 import flyte
+import flyte.storage as storage
+import fsspec
+from rich.console import Console
+from rich.progress import Progress
 
 from . import _sync_resume
 from ._notices import notice
@@ -96,7 +97,7 @@ class StoredSweep:
 
 @dataclass(frozen=True)
 class _Target:
-    """Where and how the runs are uploaded: the overrides, and the seconds one call to W&B may take."""
+    """The overrides of where runs go, and the seconds one call to W&B may take."""
 
     project: str | None
     entity: str | None
@@ -114,31 +115,14 @@ def _resolve_root(store: str | None) -> str:
 
 
 def _fs(uri: str) -> Any:
-    import flyte.storage as storage
-
     return storage.get_underlying_filesystem(path=uri)
-
-
-def _unreadable(prefix: str, exc: Exception) -> OSError:
-    """The store did not answer a listing: one line saying where and why (no backend traceback)."""
-    # Object stores answer with an XML body (S3, GCS: <Code>NoSuchBucket</Code><Message>...) that the
-    # clients wrap in a whole request dump: the code and message are what a user can act on.
-    text = str(exc)
-    code, message = re.search(r"<Code>(.*?)</Code>", text), re.search(r"<Message>(.*?)</Message>", text)
-    if code:
-        why = f"{code.group(1)}: {message.group(1)}" if message else code.group(1)
-    else:
-        why = brief(text.split("\n\n", 1)[0])
-    return OSError(
-        f"store: could not read {prefix} ({type(exc).__name__}: {why}). Is the bucket right, and does "
-        f"this machine have Flyte's storage credentials for it?"
-    )
 
 
 def _list_kept(
     run_name: str, store: str | None, listing: Callable[[Any, str], Iterable[Any]]
 ) -> tuple[str, Any, list[str]]:
-    """``run_name``'s prefix in the store, its file system, and the keys ``listing(fs, prefix)`` finds."""
+    """``run_name``'s prefix in the store, its file system, and the keys ``listing(fs, prefix)`` finds; one
+    line saying where and why (no backend traceback) when the store does not answer."""
     if not isinstance(run_name, str) or not run_name.strip() or "/" in run_name:
         raise ValueError(f"run_name: a Flyte run name is needed (no '/'), got {run_name!r}")
     prefix = run_prefix(_resolve_root(store), run_name)
@@ -153,7 +137,18 @@ def _list_kept(
     except FileNotFoundError:
         return prefix, fs, []
     except Exception as exc:
-        raise _unreadable(prefix, exc) from exc
+        # Object stores answer with an XML body (S3, GCS: <Code>NoSuchBucket</Code><Message>...) that the
+        # clients wrap in a whole request dump: the code and message are what a user can act on.
+        text = str(exc)
+        code, message = re.search(r"<Code>(.*?)</Code>", text), re.search(r"<Message>(.*?)</Message>", text)
+        if code:
+            why = f"{code.group(1)}: {message.group(1)}" if message else code.group(1)
+        else:
+            why = brief(text.split("\n\n", 1)[0])
+        raise OSError(
+            f"store: could not read {prefix} ({type(exc).__name__}: {why}). Is the bucket right, and does "
+            f"this machine have Flyte's storage credentials for it?"
+        ) from exc
 
 
 def _stored_run(fs: Any, prefix: str, files: set[str], action: str, attempt: str, folder: str) -> StoredRun:
@@ -178,13 +173,8 @@ def _stored_run(fs: Any, prefix: str, files: set[str], action: str, attempt: str
 
 
 def list_stored_runs(run_name: str, *, store: str | None = None) -> list[StoredRun]:
-    """Every offline run folder the Flyte run ``run_name`` kept, in sync order.
-
-    Args:
-        run_name: The Flyte run's name.
-        store: The store root (the bucket of the run's raw data, ``s3://bucket``); default the
-            environment variable ``FLYTEPLUGINS_WANDB_STORE``.
-    """
+    """Every offline run folder the Flyte run ``run_name`` kept, in sync order; ``store``: the store root (the
+    bucket of the run's raw data, ``s3://bucket``), default the environment variable ``FLYTEPLUGINS_WANDB_STORE``."""
     prefix, fs, keys = _list_kept(run_name, store, lambda fs, prefix: fs.find(prefix))
     bare = fs._strip_protocol(prefix).rstrip("/")
     files = {key[len(bare) :].lstrip("/") for key in keys}
@@ -231,17 +221,15 @@ def _publish_sweeps(run_name: str, store: str | None, report: SyncReport, target
         try:
             fs = _fs(sweep.uri)
             spec = json.loads(fs.cat_file(sweep.uri))
+            # Where the trials were synced to: the override, else the sweep's project, else the trials'.
+            project = target.project or spec.get("project") or next((r.project for r in trials if r.project), None)
             payload = {
                 "config": {k: v for k, v in dict(spec.get("config") or {}).items() if k in SWEEP_CONFIG_KEYS},
-                # Where the trials were synced to: the override, else the sweep's project, else the trials'.
-                "project": target.project
-                or spec.get("project")
-                or next((r.project for r in trials if r.project), None),
+                "project": project,
                 "entity": target.entity or spec.get("entity") or None,
                 "prior_runs": sorted({r.target_id for r in trials}),
             }
-            what = "creating the W&B sweep"
-            published = _sync_resume.ask_wandb(_PUBLISH, payload, "sweep-id", what, target.timeout)
+            published = _sync_resume.ask_wandb(_PUBLISH, payload, "sweep-id", "creating the W&B sweep", target.timeout)
             fs.pipe_file(sweep.uri[: -len(META_SUFFIX)] + PUBLISHED_SUFFIX, published.encode())
             report.sweeps[sweep.sweep_id] = published
         except Exception as exc:
@@ -251,8 +239,6 @@ def _publish_sweeps(run_name: str, store: str | None, report: SyncReport, target
 def _sync_one(run: StoredRun, first_part: bool, target: _Target, retry: StoredRun | None, floor: int | None) -> None:
     """Upload one stored folder. ``retry``: the same action's next attempt kept, if any; ``floor``: the
     last step an earlier sync uploaded from that action's earlier attempts, if known."""
-    import flyte.storage as storage
-
     with tempfile.TemporaryDirectory(prefix="flyte-wandb-sync-") as tmp:
         local = os.path.join(tmp, run.folder)
         # Into a folder that does not exist yet: a file-system store (fsspec's local file system)
@@ -307,8 +293,6 @@ def _all_rows_on_wandb(run: StoredRun, local: str, target: _Target) -> bool:
 def _below_floor(run: StoredRun, local: str, floor: int) -> None:
     """Leave out the rows of a later part (a retry resumed from a checkpoint) whose steps an earlier
     sync already put on W&B: they can no longer be rewound, and wandb sync would renumber them."""
-    import fsspec
-
     first = _sync_resume.first_history_step(fsspec.filesystem("file"), local)
     if not first or first > floor:
         return  # nothing below the floor, or a part starting at 0 (logged without step=): appended
@@ -334,14 +318,6 @@ def _floors(runs: list[StoredRun]) -> dict[tuple[str, str], int]:
     return floors
 
 
-def _by_target(runs: list[StoredRun]) -> dict[str, list[StoredRun]]:
-    """The runs grouped by the W&B run they go to, each group in sync order."""
-    groups: dict[str, list[StoredRun]] = defaultdict(list)
-    for run in runs:
-        groups[run.target_id].append(run)
-    return groups
-
-
 def sync_offline_runs(
     run_name: str,
     *,
@@ -352,10 +328,8 @@ def sync_offline_runs(
     entity: str | None = None,
     timeout: float = _sync_resume.DEFAULT_TIMEOUT,
 ) -> SyncReport:
-    """Upload every offline run the Flyte run ``run_name`` kept in its storage to W&B.
-
-    W&B's address and key come from the environment as for ``wandb sync`` (``WANDB_API_KEY``,
-    ``WANDB_BASE_URL``, or ``wandb login``). Folders synced before are skipped.
+    """Upload every offline run the Flyte run ``run_name`` kept in its storage to W&B, skipping folders synced
+    before; W&B's address and key come from the environment as for ``wandb sync``.
 
     Args:
         run_name: The Flyte run's name.
@@ -369,13 +343,9 @@ def sync_offline_runs(
 
     Raises:
         ValueError: ``run_name``, ``store``, ``workers`` or ``timeout`` is not usable, or the store
-            keeps nothing for ``run_name`` (a mistyped run name or the wrong bucket: the message
-            lists the Flyte runs the store does keep).
+            keeps nothing for ``run_name`` (the message lists the Flyte runs the store does keep).
         OSError: The store could not be read (no such bucket, no credentials, unreachable).
     """
-    from rich.console import Console
-    from rich.progress import Progress
-
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ValueError(f"workers: a positive integer is needed, got {workers!r}")
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
@@ -386,13 +356,17 @@ def sync_offline_runs(
     report = SyncReport(skipped=[r for r in runs if r.synced])
     todo = [r for r in runs if not r.synced]
     target = _Target(project, entity, timeout)
+    by_target: dict[str, list[StoredRun]] = defaultdict(list)  # each W&B run's parts, in sync order
+    for run in runs:
+        by_target[run.target_id].append(run)
     # The first stored part of a W&B run that no online session began: W&B held nothing before it.
-    firsts = {parts[0].uri for parts in _by_target(runs).values() if not parts[0].sync_id}
+    firsts = {parts[0].uri for parts in by_target.values() if not parts[0].sync_id}
+    groups = [[r for r in parts if not r.synced] for parts in by_target.values()]
     with Progress(console=Console(stderr=True), disable=not (progress and todo)) as bar:
         advance = partial(bar.advance, bar.add_task(f"syncing {run_name}", total=len(todo)))
         sync = partial(_sync_parts, report, threading.Lock(), target, firsts, _floors(runs), advance)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flyte-wandb-sync") as pool:
-            list(pool.map(sync, _by_target(todo).values()))
+            list(pool.map(sync, groups))
     _publish_sweeps(run_name, store, report, target)
     return report
 
