@@ -1,6 +1,5 @@
-"""Checkpoints as W&B artifacts (``checkpoint-<run id>``, aliases ``latest`` and ``step-<N>``), their retention
-(``keep_last``, ``keep_best``), and resuming from the latest one: online from the server, offline from
-``<wandb dir>/flyte-checkpoints/`` or, on a fresh pod, the Flyte run's storage."""
+"""Checkpoints as W&B artifacts, their retention (``keep_last``, ``keep_best``), and restoring the latest one:
+online from the server, offline from ``<wandb dir>/flyte-checkpoints/`` or, on a fresh pod, Flyte storage."""
 
 from __future__ import annotations
 
@@ -36,11 +35,9 @@ STORE_DIR = "flyte-checkpoints"
 INDEX = "checkpoint.json"  # written last into each local checkpoint directory
 # The aliases save_wandb_checkpoint sets itself: a version carrying only these is not "protected".
 _MANAGED_ALIAS_RE = re.compile(r"^(latest|step-\d+|v\d+)$")
-# Seconds a save with retention waits for W&B to commit the new version, where the run's wandb
-# settings name no finish_timeout: the bound the docs give for a W&B server that dies mid-run.
+# Seconds a save with retention waits for W&B's commit without a finish_timeout (docs: a server dying mid-run).
 DEFAULT_COMMIT_WAIT = 60.0
-# Runs whose W&B did not commit a checkpoint in time (it died mid-run): their later saves do not wait
-# again. Held weakly: nothing outlives the run.
+# Runs whose W&B missed a checkpoint's commit (it died): later saves do not wait. Weak: nothing outlives the run.
 _stalled: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
@@ -57,8 +54,7 @@ class Checkpoint(NamedTuple):
 
 @dataclass(frozen=True)
 class Retention:
-    """A checked retention policy; inactive (keep everything) when both are None. ``keep_last=None``
-    with ``best`` set keeps the best and the newest checkpoint only."""
+    """A checked retention policy: none (keep all) when both are None; ``best`` alone keeps the best and newest."""
 
     keep_last: int | None = None
     best: tuple[str, Goal] | None = None
@@ -100,9 +96,9 @@ def _keep_locally(run: Any, name: str, path: str, step: int, aliases: list[str],
         shutil.copytree(path, target)
     else:
         shutil.copy2(path, target)
-    # The aliases and the keep_best value let retention judge this copy in a later attempt too.
+    # Aliases and the keep_best value: retention judges this copy in a later attempt too. Written last and
+    # atomically: a process killed mid-copy leaves no index, so restore skips it.
     index = {"step": step, "path": os.path.basename(target), "aliases": aliases, "value": value}
-    # Written last, atomically: a process killed mid-copy leaves no index, so restore skips it.
     with open(os.path.join(dest, INDEX + ".tmp"), "w") as f:
         json.dump(index, f)
     os.replace(os.path.join(dest, INDEX + ".tmp"), os.path.join(dest, INDEX))
@@ -184,8 +180,7 @@ def _save(
     local, copy, offline = path, True, _compat.settings_offline(run)
     if offline:
         kept = _keep_locally(run, name, local, step, aliases, value)
-        # wandb sync uploads an offline artifact from where it was logged: with retention the store
-        # copy may be pruned before that, so wandb stages its own copy (removed after the sync).
+        # wandb sync uploads from where it was logged, which retention may prune first: then wandb stages a copy.
         local, copy = kept, policy.active
         # On a cluster, also in the Flyte run's storage: a retry on a fresh pod restores from there.
         _persist.persist_checkpoint(os.path.dirname(kept), name, step, str(run.id))
@@ -370,10 +365,8 @@ def _restore_online(run: Any, name: str, root: str | None) -> Checkpoint | None:
 
 
 def restore_wandb_checkpoint(*, name: str | None = None, root: str | None = None) -> Checkpoint | None:
-    """The latest checkpoint of the calling task's run, or None when there is none yet.
-
-    On a retry attempt, an Elastic restart or after preemption (the same W&B run, resumed) this is the
-    checkpoint the previous attempt saved last; continue training at ``step + 1``.
+    """The latest checkpoint of the calling task's run (on a retry, an Elastic restart or after preemption: the one
+    the previous attempt saved last; continue at ``step + 1``), or None when there is none yet.
 
     Args:
         name: The artifact name given to `save_wandb_checkpoint` (default ``checkpoint-<run id>``).

@@ -24,8 +24,7 @@ _FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
 
 @dataclass
 class OfflineRun:
-    """What one offline run file holds, named as ``wandb.Run`` names it: ``id`` is the run id,
-    ``name`` the display name (empty when none was set)."""
+    """What one offline run file holds, named as on ``wandb.Run`` (``name``: the display name, or empty)."""
 
     path: Path
     id: str
@@ -84,11 +83,9 @@ def _payloads(data: bytes, base: int = 0) -> Iterator[bytes]:
     pending: bytes | None = b"" if base == 0 else None  # None: skipping a record begun before base
     while pos + _RECORD_HEADER <= len(data):
         left_in_block = _BLOCK - ((base + pos) % _BLOCK)
-        if left_in_block < _RECORD_HEADER:
-            pos += left_in_block  # block trailer padding
-            continue
-        crc, length, rtype = struct.unpack("<IHB", data[pos : pos + _RECORD_HEADER])
-        if length == 0 and rtype == 0:
+        fits = left_in_block >= _RECORD_HEADER
+        crc, length, rtype = struct.unpack("<IHB", data[pos : pos + _RECORD_HEADER] if fits else bytes(7))
+        if length == 0 and rtype == 0:  # zero padding, or a block's tail too short for a record header
             pos += left_in_block
             continue
         chunk = data[pos + _RECORD_HEADER : pos + _RECORD_HEADER + length]
@@ -163,9 +160,8 @@ def read_offline_run(path: str | Path) -> OfflineRun:
     for _, rec in _records(p.read_bytes()):
         _apply(run, rec.WhichOneof("record_type"), rec)
     run.config.pop("_wandb", None)
-    # Offline, wandb writes the same run record for every part of a run (it cannot ask a server), so a
-    # part that continues an earlier one (a retried or resumed attempt) is told by an earlier
-    # offline-run-<time>-<run id> folder beside it that holds a run file.
+    # Offline, every part of a run has the same run record: a continuing part (a retry) is told by an earlier
+    # offline-run-<time>-<run id> folder beside it holding a run file.
     here = p.parent
     if not run.resumed and here.name.startswith("offline-run-") and run.id:
         run.resumed = any(
@@ -208,11 +204,8 @@ def _apply(run: OfflineRun, kind: str | None, rec: Any) -> None:
 
 
 def read_offline_runs(root: str | Path = "wandb", *, wait: float = 5.0) -> list[OfflineRun]:
-    """Parse every offline run under ``root`` (a ``wandb/`` directory), oldest first.
-
-    wandb-core writes the transaction log asynchronously, so a run finished a moment ago may not have
-    its exit record on disk yet: wait up to ``wait`` seconds for every run to show one.
-    """
+    """Parse every offline run under ``root`` (a ``wandb/`` directory), oldest first, waiting up to ``wait`` s
+    for each to show its exit record (wandb-core writes the log asynchronously, after ``run.finish()``)."""
     deadline = time.monotonic() + wait
     while True:
         runs = [read_offline_run(p) for p in sorted(Path(root).glob("offline-run-*/run-*.wandb"))]
@@ -222,8 +215,7 @@ def read_offline_runs(root: str | Path = "wandb", *, wait: float = 5.0) -> list[
 
 
 def exit_recorded(path: str | Path) -> bool:
-    """The run file's last complete record is its exit record (the last one wandb writes); reads only the
-    last two blocks, so the check costs the same for any run length."""
+    """The run file's last complete record is its exit record; reads only the last two blocks (any run length)."""
     from ._compat import record_class
 
     with open(path, "rb") as f:
@@ -238,8 +230,8 @@ def exit_recorded(path: str | Path) -> bool:
 
 
 def wait_until_written(run_dir: str | Path, timeout: float) -> bool:
-    """Wait up to ``timeout`` s for the run in ``run_dir`` to have its exit record on disk (False: it did
-    not): wandb (0.30 among others) returns from an offline ``run.finish()`` while wandb-core still writes."""
+    """Wait up to ``timeout`` s for the run in ``run_dir`` to have its exit record on disk (False: it did not);
+    wandb (0.30 among others) returns from an offline ``run.finish()`` while wandb-core still writes."""
     deadline = time.monotonic() + timeout
     while Path(run_dir).is_dir():  # else deleted while the run was open: nothing will be written there
         files = sorted(Path(run_dir).glob("run-*.wandb"))

@@ -24,18 +24,15 @@ STORE_DIR = "wandb-offline"
 STORE_ENV = "FLYTEPLUGINS_WANDB_STORE"
 CHECKPOINT_DIR = "checkpoints"
 SWEEP_DIR = "sweeps"
-# Seconds one upload may take before the task goes on without it (a store that does not answer
-# would otherwise hold the task for the storage client's whole retry budget).
+# Seconds one upload may take: a store that does not answer would hold the task for the client's whole retry budget.
 UPLOAD_TIMEOUT = 30.0
-# On SIGTERM the runs are finished first (up to _preempt.PREEMPT_TIMEOUT): this is what is left of
-# Kubernetes' default 30 s grace period for the upload.
+# On SIGTERM, what Kubernetes' default 30 s grace period leaves after finishing the runs (_preempt.PREEMPT_TIMEOUT).
 PREEMPT_UPLOAD_TIMEOUT = 15.0
 FLUSH_WAIT = 5.0  # seconds to wait for wandb's service to write the finished run's last records
 
 _warned = False
 _warn_lock = threading.Lock()
-# run folder -> where it goes, taken when the run opens: the SIGTERM handler runs on the main
-# thread, outside the task's context, where `flyte.ctx()` no longer says which action it was.
+# run folder -> where it goes, noted when the run opens: a SIGTERM handler no longer knows the action.
 _where: dict[str, Location] = {}
 
 
@@ -80,8 +77,7 @@ class Location:
 
     @property
     def sync_command(self) -> str:
-        # --store spelled out: where the user syncs, neither the pod's raw-data path nor its
-        # FLYTEPLUGINS_WANDB_STORE is known, and the command refuses to guess.
+        # --store spelled out: where the user syncs, the pod's raw-data path and env are not known.
         return f"flyte wandb sync {self.run_name} --store {self.root}"
 
 
@@ -154,8 +150,7 @@ async def _put_dir(local: str, remote: str) -> None:
     from fsspec.implementations.local import LocalFileSystem
 
     fs = storage.get_underlying_filesystem(path=remote)
-    # fsspec's local file system (a mounted store) copies a folder *inside* a target folder that exists,
-    # where object stores write the keys in place: a checkpoint step saved again replaces its earlier copy.
+    # fsspec's local file system copies a folder *into* an existing target: a step saved again replaces its copy.
     if isinstance(fs, LocalFileSystem) and fs.exists(remote):
         fs.rm(remote, recursive=True)
     await storage.put(local, remote, recursive=True)
@@ -182,8 +177,7 @@ def persist_run(
     loc = _where.pop(run_dir, None) or location()
     if loc is None or not has_transaction_log(run_dir):
         return None  # no run file left (deleted while open: the caller says so): nothing to keep
-    # run.finish() returns before wandb's service has flushed the log (wandb 0.31: 7 bytes right
-    # after finish, complete ~0.1 s later); uploading then would keep an empty run.
+    # run.finish() returns before wandb's service flushed the log (wandb 0.31: 7 bytes, complete ~0.1 s later).
     wait_until_written(run_dir, min(FLUSH_WAIT, timeout / 3))
     try:
         read: Any = read_offline_run(run_dir)
@@ -207,12 +201,8 @@ def persist_run(
 
 
 def persist_sweep(sweep_id: str, definition: dict[str, Any]) -> str | None:
-    """Keep an offline sweep's definition beside its trial runs; returns where it went, or None.
-
-    ``definition`` holds ``config`` (the W&B sweep configuration), ``project`` and ``entity``;
-    ``flyte wandb sync`` creates the W&B sweep from it, with the synced trial runs as its runs.
-    None in local mode, outside a task, or when the upload failed (one warning line per process).
-    """
+    """Keep an offline sweep's ``definition`` (``config``, ``project``, ``entity``) beside its trial runs, for
+    ``flyte wandb sync`` to create the W&B sweep from; returns where it went, or None (as `persist_run`)."""
     loc = location()
     if loc is None:
         return None
@@ -226,8 +216,7 @@ def persist_sweep(sweep_id: str, definition: dict[str, Any]) -> str | None:
 def persist_checkpoint(local_dir: str, name: str, step: int, run_id: str) -> str | None:
     """Upload one offline checkpoint folder (``step-<N>`` with its index); returns where, or None."""
     loc = location()
-    # After a failed upload, checkpoints (saved often, each waiting up to UPLOAD_TIMEOUT) are not
-    # tried again in this process; the run folder still is, when the run finishes.
+    # After a failed upload, checkpoints (saved often, each waiting UPLOAD_TIMEOUT) are not tried again.
     if loc is None or _warned:
         return None
     dest = f"{loc.checkpoints}/{run_id}/{name}/step-{step}"
@@ -279,8 +268,7 @@ def fetch_checkpoint(name: str, run_id: str, local_root: str) -> str | None:
         steps = [int(leaf[5:]) for leaf in leaves if leaf.startswith("step-") and leaf[5:].isdigit()]
         for step in sorted(steps, reverse=True):
             local = os.path.join(local_root, name, f"step-{step}")
-            # Into a folder that does not exist yet (see _put_dir); one here has no index (restore
-            # found nothing to read in it): an interrupted save.
+            # Into a folder that does not exist yet (see _put_dir); one here is an interrupted save.
             shutil.rmtree(local, ignore_errors=True)
             os.makedirs(os.path.dirname(local), exist_ok=True)
             await storage.get(f"{base}/step-{step}", local, recursive=True)

@@ -1,5 +1,5 @@
-"""Send a stored run folder again after a cut-off upload without repeating a history row, and the
-processes that ask W&B (under a timeout). How it works is in docs/deploy.md."""
+"""Resend a stored run folder after a cut-off upload without repeating a history row (see docs/deploy.md), and
+the processes that ask W&B, under a timeout."""
 
 from __future__ import annotations
 
@@ -36,11 +36,10 @@ else:
 def run_wandb(
     args: list[str], timeout: float, what: str, stdin: str = "", lines: int = 3, answer: str = "", **env: str
 ) -> tuple[str, str]:
-    """Run a command that talks to W&B with ``env`` added; its stdout and stderr. Raises TimeoutError when it
-    has not ended within ``timeout`` s, RuntimeError (``<what> exited <code>: <its last lines>``) when it
-    failed or printed no line starting with ``answer``."""
-    # wandb retries a server that does not answer for a very long time. A session of its own, so that
-    # the kill also reaches the wandb-core service the command started.
+    """Run a command that talks to W&B, with ``env`` added; returns its stdout and stderr. Raises TimeoutError
+    after ``timeout`` s (wandb retries a silent server for very long), RuntimeError (``<what> exited <code>: <its
+    last lines>``) when it failed or printed no line starting with ``answer``."""
+    # A session of its own: the kill also reaches the wandb-core service the command started.
     pipe = subprocess.PIPE
     with subprocess.Popen(
         args, stdin=pipe, stdout=pipe, stderr=pipe, text=True, env={**os.environ, **env}, start_new_session=True
@@ -92,19 +91,17 @@ def _drop_history(run_dir: str, leave_out: Callable[[int, Any], bool]) -> int:
 
 
 def drop_first_history_rows(run_dir: str, count: int) -> int:
-    """Drop the run log's first ``count`` history records; returns how many went (fewer when it holds fewer)."""
+    """Drop the run log's first ``count`` history rows; returns how many (fewer when it holds fewer)."""
     return _drop_history(run_dir, lambda index, _: index < count) if count > 0 else 0
 
 
 def drop_history_from_step(run_dir: str, step: int) -> int:
-    """Drop the run log's history rows at ``step`` and after (a later attempt logs them again, as an online
-    rewind would); returns how many went."""
+    """Drop the run log's history rows from ``step`` on (a later attempt logs them again); returns how many."""
     return _drop_history(run_dir, lambda _, s: isinstance(s, int) and s >= step)
 
 
 def drop_history_to_step(run_dir: str, step: int) -> int:
-    """Drop the run log's history rows up to ``step`` (on W&B from an earlier sync, past rewinding);
-    returns how many went."""
+    """Drop the run log's history rows up to ``step`` (an earlier sync sent them); returns how many."""
     return _drop_history(run_dir, lambda _, s: isinstance(s, int) and s <= step)
 
 

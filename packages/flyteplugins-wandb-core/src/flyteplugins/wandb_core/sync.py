@@ -137,8 +137,7 @@ def _list_kept(
     except FileNotFoundError:
         return prefix, fs, []
     except Exception as exc:
-        # Object stores answer with an XML body (S3, GCS: <Code>NoSuchBucket</Code><Message>...) that the
-        # clients wrap in a whole request dump: the code and message are what a user can act on.
+        # Object stores answer <Code>NoSuchBucket</Code><Message>... inside a whole request dump: keep those two.
         text = str(exc)
         code, message = re.search(r"<Code>(.*?)</Code>", text), re.search(r"<Message>(.*?)</Message>", text)
         if code:
@@ -237,18 +236,15 @@ def _publish_sweeps(run_name: str, store: str | None, report: SyncReport, target
 
 
 def _sync_one(run: StoredRun, first_part: bool, target: _Target, retry: StoredRun | None, floor: int | None) -> None:
-    """Upload one stored folder. ``retry``: the same action's next attempt kept, if any; ``floor``: the
-    last step an earlier sync uploaded from that action's earlier attempts, if known."""
+    """Upload one stored folder; ``retry``: the action's next attempt kept; ``floor``: the last step an earlier sync
+    uploaded from the action's earlier attempts."""
     with tempfile.TemporaryDirectory(prefix="flyte-wandb-sync-") as tmp:
         local = os.path.join(tmp, run.folder)
-        # Into a folder that does not exist yet: a file-system store (fsspec's local file system)
-        # copies the folder *inside* an existing target, where the run file would not be found.
+        # Into a folder that does not exist yet: fsspec's local file system copies *into* an existing one.
         asyncio.run(storage.get(run.uri, local, recursive=True))
         os.makedirs(local, exist_ok=True)
-        # A later attempt (a retry resuming from its checkpoint) logs again the steps from its first
-        # one on: leave this attempt's rows of those steps out, as an online resume rewinds. wandb
-        # sync would otherwise renumber them past the run's last step (duplicates with wrong steps).
-        # A later part starting at step 0 logged without step= (or began again): it is appended.
+        # A retry resuming from its checkpoint logs its steps again: leave this attempt's rows of them out, as an
+        # online resume rewinds (wandb sync would renumber them). A retry from step 0 (no step=) is appended.
         resumed_at = _sync_resume.first_history_step(_fs(retry.uri), retry.uri) if retry else None
         if resumed_at:
             _sync_resume.drop_history_from_step(local, resumed_at)
@@ -265,8 +261,7 @@ def _sync_one(run: StoredRun, first_part: bool, target: _Target, retry: StoredRu
             cmd += [flag, value] if value else []
         # Not silent: with WANDB_SILENT a refused upload prints nothing at all (see below).
         out, err = _sync_resume.run_wandb([*cmd, local], target.timeout, "wandb sync", WANDB_SILENT="false")
-        # wandb sync exits 0 when W&B refuses the upload (a wrong key: "wandb: ERROR ... 401"), having
-        # sent nothing; a .synced marker then would hide the folder from every later sync.
+        # wandb sync exits 0 when W&B refuses the upload (a wrong key: "wandb: ERROR ... 401"): not synced.
         errors = [line for line in (err + out).splitlines() if line.startswith(_WANDB_ERROR)]
         if errors and not _all_rows_on_wandb(run, local, target):
             raise RuntimeError(f"wandb sync reported: {errors[-1][len(_WANDB_ERROR) :].strip()}")
@@ -277,9 +272,8 @@ def _sync_one(run: StoredRun, first_part: bool, target: _Target, retry: StoredRu
 
 
 def _all_rows_on_wandb(run: StoredRun, local: str, target: _Target) -> bool:
-    """Whether W&B holds every history row of the folder as uploaded, despite wandb sync's error: a log
-    cut in a half-written record (a full disk) can never be completed, so failing it would fail every
-    later sync; an upload W&B refused (a wrong key) leaves the run short of rows, or unreadable."""
+    """W&B holds every row of the folder as uploaded despite wandb sync's error (a log cut mid-record, as by a full
+    disk, can never be completed); a refused upload leaves the run short of rows, or unreadable."""
     try:
         folder = read_offline_run(local)  # as uploaded: without the rows an earlier cut-off sync sent
         before = _sync_resume.read_marker(_fs(run.uri), f"{run.uri}{_sync_resume.SYNCING_SUFFIX}") or 0
@@ -402,8 +396,7 @@ def _sync_parts(
     """Sync the parts of one W&B run in order; after a failure the later parts wait for next time.
     ``firsts``: the first parts of W&B runs; ``floors``: where earlier syncs left each action (`_floors`)."""
     for i, run in enumerate(parts):
-        # Only a retry of the same action rewinds: other actions' parts of a shared run (a parent's and
-        # its children's pods) log steps of their own.
+        # Only a retry of the same action rewinds: other actions sharing the run log steps of their own.
         retry = next((p for p in parts[i + 1 :] if p.action == run.action and p.attempt > run.attempt), None)
         earlier = any(p.action == run.action for p in parts[:i])
         floor = None if earlier else floors.get((run.target_id, run.action))
