@@ -10,7 +10,6 @@ import os
 import re
 import sys
 import tempfile
-import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -97,11 +96,14 @@ class StoredSweep:
 
 @dataclass(frozen=True)
 class _Target:
-    """The overrides of where runs go, and the seconds one call to W&B may take."""
+    """How this sync uploads: the overrides of where runs go, the seconds one call to W&B may take, the first parts
+    of W&B runs that no online session began (W&B held nothing before them), and the floors (`_floors`)."""
 
     project: str | None
     entity: str | None
     timeout: float
+    firsts: frozenset[str] = frozenset()
+    floors: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def _resolve_root(store: str | None) -> str:
@@ -248,8 +250,16 @@ def _sync_one(run: StoredRun, first_part: bool, target: _Target, retry: StoredRu
         resumed_at = _sync_resume.first_history_step(_fs(retry.uri), retry.uri) if retry else None
         if resumed_at:
             _sync_resume.drop_history_from_step(local, resumed_at)
-        if floor is not None:
-            _below_floor(run, local, floor)
+        # Rows of a later part whose steps an earlier sync already put on W&B can no longer be rewound (wandb
+        # sync would renumber them): they go. A part starting at 0 (logged without step=) is appended.
+        first = _sync_resume.first_history_step(fsspec.filesystem("file"), local) if floor is not None else None
+        if floor is not None and first and first <= floor:
+            _sync_resume.drop_history_to_step(local, floor)
+            notice(
+                f"steps {first}-{floor} of run {run.target_id!r} were uploaded by an earlier sync, before this "
+                f"attempt ({run.uri}) logged them again; W&B keeps the earlier values (sync once all attempts "
+                "are kept to get the last attempt's)."
+            )
         # A sync cut off in this folder's upload left its first rows on W&B: leave those out.
         _sync_resume.prepare_upload(
             _fs(run.uri), run.uri, local, run_id=run.target_id, first_part=first_part, online=run.online,
@@ -282,20 +292,6 @@ def _all_rows_on_wandb(run: StoredRun, local: str, target: _Target) -> bool:
     except Exception:
         return False
     return held > 0 and held >= before + len(folder.history)
-
-
-def _below_floor(run: StoredRun, local: str, floor: int) -> None:
-    """Leave out the rows of a later part (a retry resumed from a checkpoint) whose steps an earlier
-    sync already put on W&B: they can no longer be rewound, and wandb sync would renumber them."""
-    first = _sync_resume.first_history_step(fsspec.filesystem("file"), local)
-    if not first or first > floor:
-        return  # nothing below the floor, or a part starting at 0 (logged without step=): appended
-    _sync_resume.drop_history_to_step(local, floor)
-    notice(
-        f"steps {first}-{floor} of run {run.target_id!r} were uploaded by an earlier sync, before this "
-        f"attempt ({run.uri}) logged them again; W&B keeps the earlier values (sync once all attempts "
-        "are kept to get the last attempt's)."
-    )
 
 
 def _floors(runs: list[StoredRun]) -> dict[tuple[str, str], int]:
@@ -349,16 +345,15 @@ def sync_offline_runs(
         _nothing_kept(run_name, _resolve_root(store))
     report = SyncReport(skipped=[r for r in runs if r.synced])
     todo = [r for r in runs if not r.synced]
-    target = _Target(project, entity, timeout)
     by_target: dict[str, list[StoredRun]] = defaultdict(list)  # each W&B run's parts, in sync order
     for run in runs:
         by_target[run.target_id].append(run)
-    # The first stored part of a W&B run that no online session began: W&B held nothing before it.
-    firsts = {parts[0].uri for parts in by_target.values() if not parts[0].sync_id}
+    firsts = frozenset(parts[0].uri for parts in by_target.values() if not parts[0].sync_id)
+    target = _Target(project, entity, timeout, firsts, _floors(runs))
     groups = [[r for r in parts if not r.synced] for parts in by_target.values()]
     with Progress(console=Console(stderr=True), disable=not (progress and todo)) as bar:
         advance = partial(bar.advance, bar.add_task(f"syncing {run_name}", total=len(todo)))
-        sync = partial(_sync_parts, report, threading.Lock(), target, firsts, _floors(runs), advance)
+        sync = partial(_sync_parts, report, target, advance)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flyte-wandb-sync") as pool:
             list(pool.map(sync, groups))
     _publish_sweeps(run_name, store, report, target)
@@ -384,34 +379,24 @@ def _nothing_kept(run_name: str, root: str) -> None:
     )
 
 
-def _sync_parts(
-    report: SyncReport,
-    lock: threading.Lock,
-    target: _Target,
-    firsts: set[str],
-    floors: dict[tuple[str, str], int],
-    advance: Callable[[int], None],
-    parts: list[StoredRun],
-) -> None:
-    """Sync the parts of one W&B run in order; after a failure the later parts wait for next time.
-    ``firsts``: the first parts of W&B runs; ``floors``: where earlier syncs left each action (`_floors`)."""
+def _sync_parts(report: SyncReport, target: _Target, advance: Callable[[int], None], parts: list[StoredRun]) -> None:
+    """Sync the parts of one W&B run in order (in a worker thread); after a failure the later parts wait for next
+    time. Each change to ``report`` is one dict or list operation: atomic, no lock needed."""
     for i, run in enumerate(parts):
         # Only a retry of the same action rewinds: other actions sharing the run log steps of their own.
         retry = next((p for p in parts[i + 1 :] if p.action == run.action and p.attempt > run.attempt), None)
         earlier = any(p.action == run.action for p in parts[:i])
-        floor = None if earlier else floors.get((run.target_id, run.action))
+        floor = None if earlier else target.floors.get((run.target_id, run.action))
         try:
-            _sync_one(run, run.uri in firsts, target, retry, floor)
+            _sync_one(run, run.uri in target.firsts, target, retry, floor)
         except Exception as exc:
-            with lock:
-                report.failed[run.uri] = f"{type(exc).__name__}: {exc}"
-                # Later parts of the same run would land before this one: leave them for next time.
-                for later in parts[i + 1 :]:
-                    report.failed[later.uri] = f"waits for {run.folder}"
+            report.failed[run.uri] = f"{type(exc).__name__}: {exc}"
+            # Later parts of the same run would land before this one: leave them for next time.
+            for later in parts[i + 1 :]:
+                report.failed[later.uri] = f"waits for {run.folder}"
             advance(len(parts) - i)
             return
-        with lock:
-            report.synced.append(run)
+        report.synced.append(run)
         advance(1)
 
 
