@@ -241,11 +241,8 @@ def forget_checkpoints(name: str, run_id: str, steps: list[int]) -> None:
             with contextlib.suppress(FileNotFoundError):  # never uploaded (that upload warned)
                 fs.rm(f"{base}/step-{step}", recursive=True)
 
-    _in_thread(
-        remove,
-        UPLOAD_TIMEOUT,
-        f"remove pruned offline checkpoints {name!r} (steps {steps}) from Flyte storage ({base})",
-    )
+    failure = f"remove pruned offline checkpoints {name!r} (steps {steps}) from Flyte storage ({base})"
+    _in_thread(remove, UPLOAD_TIMEOUT, failure)
 
 
 def fetch_checkpoint(name: str, run_id: str, local_root: str) -> str | None:

@@ -21,15 +21,13 @@ DEFAULT_TIMEOUT = 600.0  # seconds one call to W&B (a folder's upload, a query) 
 _HISTORY_ROWS = """
 import json, sys, wandb
 spec = json.load(sys.stdin)
-path = "/".join(p for p in (spec["entity"], spec["project"], spec["id"]) if p)
 try:
-    run = wandb.Api().run(path)
+    run = wandb.Api().run("/".join(p for p in (spec["entity"], spec["project"], spec["id"]) if p))
+    print("rows:" + str(int(run.historyLineCount or 0)))
 except wandb.errors.CommError as exc:
     if "could not find run" not in str(exc).lower():
         raise
     print("rows:0")  # not on W&B yet
-else:
-    print("rows:" + str(int(run.historyLineCount or 0)))
 """
 
 
