@@ -24,11 +24,10 @@ def checkpoint_step(wandb: Any, kwargs: dict[str, Any], base_url: str) -> int | 
     project = kwargs.get("project") or os.environ.get("WANDB_PROJECT") or "uncategorized"
     if not run_id:
         return None
-    name = checkpoint_name(str(run_id))
     try:
         overrides = {"base_url": base_url, **({"entity": kwargs["entity"]} if kwargs.get("entity") else {})}
         api = wandb.Api(overrides=overrides, timeout=10)
-        ref = f"{kwargs.get('entity') or api.default_entity}/{project}/{name}:latest"
+        ref = f"{kwargs.get('entity') or api.default_entity}/{project}/{checkpoint_name(str(run_id))}:latest"
         if not api.artifact_exists(ref):
             return None
         step = (api.artifact(ref).metadata or {}).get(STEP_KEY)
