@@ -75,5 +75,5 @@ def test_no_console_url_in_local_mode_or_outside_a_task() -> None:
 
 def test_apply_leaves_a_call_outside_any_task_alone() -> None:
     plan = RunPlan(action="init", init_kwargs={"config": {"lr": 1}})
-    _metadata.apply(plan, TaskInfo(in_task=False), None, task=None, topology=None, settings_key=object())
+    _metadata.apply(plan, TaskInfo(in_task=False), None, task=None, topology=None, inputs=None)
     assert plan.init_kwargs == {"config": {"lr": 1}}

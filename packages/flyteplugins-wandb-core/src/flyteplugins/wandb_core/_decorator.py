@@ -140,21 +140,11 @@ def _with_outputs(func: Callable[..., Any], log_outputs: bool) -> Callable[..., 
     return outputs_wrapper(func)
 
 
-def _tracker(func: Callable[..., Any], log_inputs: bool) -> Callable[..., Callable[..., Any]]:
-    if not log_inputs:
-        return _wrap
-    _metadata.check_input_names("@wandb_init", func)
-
-    def wrap(inner: Callable[..., Any], settings: dict[str, Any], **kw: Any) -> Callable[..., Any]:
-        return _metadata.with_inputs(_wrap(inner, settings, **kw), func, settings)
-
-    return wrap
-
-
 def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False, log_inputs: bool = False) -> Any:
     is_task = isinstance(obj, flyte.TaskTemplate)  # what @env.task returns
     target = obj.func if is_task else obj
     check_decorator_target("@wandb_init", target)
+    track = functools.partial(_wrap, settings=settings, inputs_of=target if log_inputs else None)
     from . import _preempt
 
     # Flyte's entrypoint (or a script run as __main__) decorates on the main thread right before it starts
@@ -163,7 +153,8 @@ def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False, log
     if is_task:
         if hasattr(target, MARKER):
             raise WandbConfigError(f"@wandb_init is applied twice to task {obj.name!r}.")
-        track = _tracker(target, log_inputs)
+        if log_inputs:
+            _metadata.check_input_names("@wandb_init", target)
         elastic = _extras.is_elastic(obj)
         handler = _extras.distributed() if elastic else None
         if handler is not None:  # rank handling refuses or warns about what cannot work on this task
@@ -174,18 +165,18 @@ def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False, log
         # the object the TaskEnvironment registered for deploys.
         if elastic and inspect.iscoroutinefunction(func):
             obj.func = ElasticAsyncFunction(
-                func,
-                in_task=track(as_sync(func), settings, is_task=True, task=obj),
-                outside=track(func, settings, is_task=True, task=obj),
+                func, in_task=track(as_sync(func), is_task=True, task=obj), outside=track(func, is_task=True, task=obj)
             )
             setattr(obj.func, MARKER, settings)
         else:
-            obj.func = track(func, settings, is_task=True, task=obj)
+            obj.func = track(func, is_task=True, task=obj)
         return obj
     if isinstance(obj, (staticmethod, classmethod)) or not callable(obj):
         raise WandbConfigError(f"@wandb_init decorates a Flyte task or a function, got {type(obj).__name__}: {obj!r}.")
     _check_outermost(obj)
-    return _tracker(obj, log_inputs)(_with_outputs(obj, log_outputs), settings, is_task=False)
+    if log_inputs:
+        _metadata.check_input_names("@wandb_init", obj)
+    return track(_with_outputs(obj, log_outputs), is_task=False)
 
 
 @overload

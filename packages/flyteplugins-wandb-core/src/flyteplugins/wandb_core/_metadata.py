@@ -3,14 +3,11 @@ opt-in inputs): defaults the user's own values override (docs/run-modes.md)."""
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import dataclasses
-import functools
 import inspect
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._validate import JOB_TYPE_MAX, SECRET_HINT, TAG_MAX, WandbConfigError, check_no_secret_values, is_secret_name
@@ -24,11 +21,6 @@ RUN_TAG_PREFIX = "flyte-run:"
 LOCAL_NOTE = "Flyte local run: not in a Flyte console."
 
 INPUT_JSON_MAX = 512  # longer inputs (and anything not JSON) are logged as a summary
-# (decorator settings of the call, its bound inputs) around one tracked call: the settings object tells a
-# call's own inputs from an enclosing call's.
-_call_inputs: contextvars.ContextVar[tuple[object, dict[str, Any]] | None] = contextvars.ContextVar(
-    "flyteplugins_wandb_call_inputs", default=None
-)
 
 
 def console_url(ctx: Any) -> str | None:
@@ -100,19 +92,18 @@ def _owns_identity(plan: RunPlan, info: TaskInfo) -> bool:
 
 
 def apply(
-    plan: RunPlan, info: TaskInfo, ctx: Any, *, task: Any, topology: Topology | None, settings_key: object
+    plan: RunPlan, info: TaskInfo, ctx: Any, *, task: Any, topology: Topology | None, inputs: dict[str, Any] | None
 ) -> None:
-    """Fill ``plan.init_kwargs`` with the Flyte defaults (user values win); ``settings_key`` is the call's
-    decorator settings (as given to `with_inputs`). Raises `WandbConfigError` for a logged input holding the key."""
+    """Fill ``plan.init_kwargs`` with the Flyte defaults (user values win), ``inputs`` (`bound_inputs`) too.
+    Raises `WandbConfigError` for a logged input holding the key."""
     if not info.in_task or not ctx or not _owns_identity(plan, info):
         return
     kwargs = plan.init_kwargs
     config = dict(kwargs.get("config") or {})
     block = flyte_block(ctx, task, topology)
     config.setdefault(FLYTE_CONFIG_KEY, block)
-    inputs = _call_inputs.get()
-    if inputs is not None and inputs[0] is settings_key:
-        logged = {name: summarise_input(value) for name, value in inputs[1].items()}
+    if inputs is not None:
+        logged = {name: summarise_input(value) for name, value in inputs.items()}
         check_no_secret_values("@wandb_init(log_inputs=True)", "inputs", logged)
         config.setdefault(INPUTS_CONFIG_KEY, logged)
     kwargs["config"] = config
@@ -159,36 +150,13 @@ def check_input_names(where: str, func: Callable[..., Any]) -> None:
             )
 
 
-def with_inputs(tracked: Callable[..., Any], func: Callable[..., Any], settings: object) -> Callable[..., Any]:
-    """Wrap ``tracked`` (the `_scope._wrap` wrapper of ``func``) so its scope sees the call's inputs."""
-    signature = inspect.signature(func)
-
-    @contextlib.contextmanager
-    def inputs_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[None]:
-        try:
-            bound = signature.bind(*args, **kwargs)
-        except TypeError:  # the call itself is wrong: let the function raise its own error
-            token = _call_inputs.set((settings, {}))
-        else:
-            bound.apply_defaults()
-            token = _call_inputs.set((settings, {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}))
-        try:
-            yield
-        finally:
-            _call_inputs.reset(token)
-
-    if inspect.iscoroutinefunction(tracked):
-
-        @functools.wraps(tracked)
-        async def async_call(*args: Any, **kwargs: Any) -> Any:
-            with inputs_of(args, kwargs):
-                return await tracked(*args, **kwargs)
-
-        return async_call
-
-    @functools.wraps(tracked)
-    def sync_call(*args: Any, **kwargs: Any) -> Any:
-        with inputs_of(args, kwargs):
-            return tracked(*args, **kwargs)
-
-    return sync_call
+def bound_inputs(signature: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A ``log_inputs=True`` call's inputs by name (None without ``signature``, the function's)."""
+    if signature is None:
+        return None
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError:  # the call itself is wrong: let the function raise its own error
+        return {}
+    bound.apply_defaults()
+    return {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}

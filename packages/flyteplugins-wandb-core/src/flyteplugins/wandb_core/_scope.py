@@ -61,8 +61,9 @@ def _task_info(is_task: bool, enclosing: ActiveRun | None) -> tuple[TaskInfo, di
 class _Scope:
     """One call of a tracked task or function: plan, open, expose, finish."""
 
-    def __init__(self, decorator_settings: dict[str, Any], is_task: bool, task: Any = None) -> None:
+    def __init__(self, decorator_settings: dict[str, Any], is_task: bool, task: Any, inputs: Any = None) -> None:
         self.decorator_settings = decorator_settings
+        self.inputs: dict[str, Any] | None = inputs  # with log_inputs=True
         self.is_task = is_task
         self.task = task  # the Flyte task (read for `report=True`)
         self.enclosing = _concurrency.settle(current())  # the caller's scope, whose report lists our run
@@ -106,9 +107,7 @@ class _Scope:
             trial=trial,
         )
         self.dist = ranks.handler
-        _metadata.apply(
-            self.plan, info, ctx, task=self.task, topology=ranks.topology, settings_key=self.decorator_settings
-        )
+        _metadata.apply(self.plan, info, ctx, task=self.task, topology=ranks.topology, inputs=self.inputs)
         if self.is_task and self.plan.download_logs:
             # A multi-process Elastic task skips the download even where it runs as one process.
             _extras.skip_download_if_distributed(self.plan, self.task)
@@ -202,12 +201,10 @@ class _Scope:
         return values
 
 
-def _async_wrapper(
-    func: Callable[..., Any], decorator_settings: dict[str, Any], is_task: bool, task: Any
-) -> Callable[..., Any]:
+def _async_wrapper(func: Callable[..., Any], new_scope: Callable[..., _Scope]) -> Callable[..., Any]:
     @functools.wraps(func)
     async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-        scope = _Scope(decorator_settings, is_task, task)
+        scope = new_scope(args, kwargs)
         scope.plan_run()
         # wandb.init blocks: keep the event loop free for siblings. Opens and finishes have pools of their
         # own, so finished runs never wait behind new ones.
@@ -232,12 +229,10 @@ def _async_wrapper(
     return async_wrapper
 
 
-def _sync_wrapper(
-    func: Callable[..., Any], decorator_settings: dict[str, Any], is_task: bool, task: Any
-) -> Callable[..., Any]:
+def _sync_wrapper(func: Callable[..., Any], new_scope: Callable[..., _Scope]) -> Callable[..., Any]:
     @functools.wraps(func)
     def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-        scope = _Scope(decorator_settings, is_task, task)
+        scope = new_scope(args, kwargs)
         scope.plan_run()
         _concurrency.wait_for_backlog()
         pending = _concurrency.start(scope)
@@ -263,10 +258,15 @@ def _sync_wrapper(
 
 
 def _wrap(
-    func: Callable[..., Any], decorator_settings: dict[str, Any], *, is_task: bool, task: Any = None
+    func: Callable[..., Any], settings: dict[str, Any], *, is_task: bool, task: Any = None, inputs_of: Any = None
 ) -> Callable[..., Any]:
-    """The per-call wrapper of a tracked task or function (see `_Scope`)."""
-    make = _async_wrapper if inspect.iscoroutinefunction(func) else _sync_wrapper
-    wrapper = make(func, decorator_settings, is_task, task)
-    setattr(wrapper, MARKER, decorator_settings)
+    """The per-call wrapper of a tracked task or function (see `_Scope`); ``inputs_of``: the function whose
+    inputs a ``log_inputs=True`` call logs."""
+    signature = inspect.signature(inputs_of) if inputs_of is not None else None
+
+    def new_scope(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Scope:
+        return _Scope(settings, is_task, task, _metadata.bound_inputs(signature, args, kwargs))
+
+    wrapper = (_async_wrapper if inspect.iscoroutinefunction(func) else _sync_wrapper)(func, new_scope)
+    setattr(wrapper, MARKER, settings)
     return wrapper
