@@ -196,8 +196,7 @@ def start(scope: _Scope) -> PendingOpen | None:
     if not eligible(scope):
         return None
     pending = PendingOpen(scope)
-    # With the caller's contextvars (Flyte's, the trial's): a body that needs its run before its first
-    # await blocks its loop, so the open must not wait for that loop.
+    # In a thread: a body that needs its run before its first await blocks its loop.
     pool("early-open", EARLY_OPEN_WORKERS).submit(contextvars.copy_context().run, pending.run)
     return pending
 

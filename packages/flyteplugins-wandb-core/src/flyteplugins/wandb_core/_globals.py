@@ -88,8 +88,7 @@ def _caller_run() -> Any | None:
 
 
 def _in_untracked_task() -> bool:
-    # A plain Flyte task beside tracked ones: its wandb calls are its own. A bare thread has no Flyte
-    # context, so a tracked task's worker threads still fall back to its run.
+    # A plain task's wandb calls are its own; a bare thread (a tracked task's worker) has no Flyte context.
     return current() is None and bool(flyte.ctx())
 
 
@@ -149,8 +148,7 @@ def _offline_like_caller(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _init_untracked(module: types.ModuleType, original: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    # The tracked runs are not the caller's "previous" runs: wandb's default would return a sibling task's
-    # and finish_previous would finish them all. The caller's own global run is returned or finished.
+    # Not wandb's default, which would return (or finish_previous finish) a sibling task's tracked run.
     if not registry.runs():
         return original(*args, **kwargs)
     own = module.__dict__.get("run")

@@ -192,8 +192,7 @@ def _start_run(plan: RunPlan) -> ActiveRun:
             reason = f"wandb.init failed ({_describe(exc)})"
             if not online:  # already offline: wandb refused the input itself
                 return _not_tracked(plan, _untracked(kwargs), reason)
-            # Only a server that kept wandb retrying until init_timeout is skipped for a while; a fast
-            # refusal (bad project, permissions) says nothing about other runs.
+            # Only a server that kept wandb retrying until init_timeout trips the breaker, not a fast refusal.
             if time.monotonic() - started >= 0.8 * float(fields["init_timeout"]):
                 _trip(base_url, reason)
         else:

@@ -52,9 +52,8 @@ def arm(*, keep: bool = False) -> bool:
 
 
 def arm_for_flyte_task(module_name: str | None) -> None:
-    # Arm where Flyte is about to start tasks in this process: its task entrypoint loading the module, or a
-    # script run as __main__; kept for the process's life (a run may open off the main thread). Merely
-    # importing a module with tracked tasks changes nothing.
+    # Only where Flyte is about to start tasks (its entrypoint, or a script run as __main__), for the process's
+    # life (a run may open off the main thread); merely importing a module with tracked tasks changes nothing.
     if module_name == "__main__" or "flyte._bin.runtime" in sys.modules:
         arm(keep=True)
 
@@ -86,8 +85,7 @@ def _finish_one(active: ActiveRun, errors: dict[str, str]) -> None:
 
 
 def _hold_logging(run: Any, released: threading.Event) -> None:
-    # The still-running body's run.log calls wait until `released`, then (if the process goes on) raise
-    # wandb's error: nothing logged after the signal is lost silently.
+    # The body's run.log calls wait until `released`, then raise wandb's error: nothing is lost silently.
     original = run.log
 
     def held(*args: Any, **kwargs: Any) -> Any:

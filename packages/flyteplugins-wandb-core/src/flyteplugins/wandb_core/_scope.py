@@ -94,8 +94,7 @@ class _Scope:
                 self.plan = RunPlan(action="skip", advertise=False)
                 return self.plan
             if settings.get("run_mode") == "shared":
-                # Without rank handling "shared" cannot mean the ranks' shared run; rank 0 logging alone
-                # is what the warning promised, not a "needs a tracked ancestor" error.
+                # Without rank handling, "shared" means rank 0 logging alone (what the warning promised).
                 settings = {**settings, "run_mode": "auto"}
         self.plan = resolve_run(
             settings,
@@ -206,8 +205,7 @@ def _async_wrapper(func: Callable[..., Any], new_scope: Callable[..., _Scope]) -
     async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
         scope = new_scope(args, kwargs)
         scope.plan_run()
-        # wandb.init blocks: keep the event loop free for siblings. Opens and finishes have pools of their
-        # own, so finished runs never wait behind new ones.
+        # Off the event loop (wandb.init blocks); opens and finishes have pools of their own.
         pending = _concurrency.start(scope)
         if pending is None:
             await _concurrency.opening(scope.open)

@@ -122,8 +122,7 @@ class TrialHandle:
     def _closing(self, active: ActiveRun) -> None:
         from . import _compat  # loads with the first run, not at import
 
-        # Where finish keeps the summary it fetched, _closed reads that (a round trip fewer); elsewhere a
-        # finished run's summary is no longer readable.
+        # Where finish keeps the summary it fetched, _closed reads that; a finished run's summary is unreadable.
         if active.run is not None and not _compat.keeps_final_summary(active.run):
             self._read_summary(active.run)
 
@@ -161,8 +160,7 @@ def trial_scope(**init_overrides: Any) -> Iterator[TrialHandle]:
         _trial.reset(token)
 
 
-# The same overrides for a trial run as a Flyte action of its own (JSON in its custom_context). A trial's
-# run blanks the key for its children, so only the trial action itself reads it.
+# The same overrides as JSON in a trial action's custom_context (its run blanks the key for its children).
 TRIAL_CONTEXT_KEY = "_wandb_sweep_trial"
 
 
