@@ -38,6 +38,7 @@ LAZY_MODULES = {
     "restore_wandb_checkpoint": "_checkpoint",
 }
 
+# The optional packages' names are not in __all__: `import *` must never need an extra.
 __all__ = [
     "Checkpoint",
     "MissingExtraError",
@@ -62,9 +63,6 @@ __all__ = [
     "wandb_config",
     "wandb_init",
 ]
-
-# The optional packages' names are not in __all__: `import *` must never need an extra.
-LAZY_NAMES = frozenset(LAZY_MODULES)
 
 
 def __getattr__(name: str) -> Any:

@@ -5,7 +5,6 @@ in ``flyteplugins-wandb-distributed`` (`RANK_HOOKS`) are described in docs/archi
 from __future__ import annotations
 
 import importlib
-import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -90,10 +89,9 @@ NOT_DISTRIBUTED = Distribution()
 _warned_no_distributed = False
 
 
-def distribution(env: Mapping[str, str] | None = None) -> Distribution:
+def distribution(env: Mapping[str, str]) -> Distribution:
     """This process's place in a torchrun job (``WORLD_SIZE`` > 1); warns once when rank handling is missing."""
     global _warned_no_distributed
-    env = os.environ if env is None else env
     size = world_size(env)
     if size <= 1:
         return NOT_DISTRIBUTED
@@ -123,9 +121,7 @@ def is_elastic(task: object) -> bool:
 def skip_download_if_distributed(plan: RunPlan, task: object) -> None:
     """Turn ``download_logs`` off, warned, for a task whose Elastic config asks for several processes (even
     when it runs as one, in local mode: the decoration-time warning holds wherever it runs)."""
-    if not is_elastic(task):
-        return
-    handler = distributed()
+    handler = distributed() if is_elastic(task) else None
     if handler is None or not handler.is_distributed_task(task):
         return
     plan.download_logs = False

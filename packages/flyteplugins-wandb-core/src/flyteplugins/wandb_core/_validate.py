@@ -88,8 +88,7 @@ def _find_secret(value: Any, key: str, path: str) -> str | None:
     """The path (``config['a'][0]``) of the first place holding ``key`` (a mapping key holding it is redacted)."""
     if not key:
         return None
-    if _is_wandb_settings(value):
-        value = _fields_set(value)
+    value = _settings_set(value) or value
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if isinstance(value, str):
@@ -216,22 +215,22 @@ def normalize_settings(where: str, value: Any) -> dict[str, Any]:
     if isinstance(value, Mapping):
         return dict(value)
     check_no_secret_values(where, "settings", value)  # before the message below quotes the value
-    if _is_wandb_settings(value):
-        return _fields_set(value)  # only what the user set: merging must not reset the rest
+    fields = _settings_set(value)
+    if fields is not None:
+        return fields
     raise WandbConfigError(
         f"{where}: settings must be a dict of wandb.Settings fields or a wandb.Settings object, "
         f"got {type(value).__name__} {value!r}."
     )
 
 
-def _is_wandb_settings(value: Any) -> bool:
+def _settings_set(value: Any) -> dict[str, Any] | None:
+    """The fields the user set on a ``wandb.Settings`` (merging must not reset the rest); None for anything else."""
     cls = type(value)
-    return cls.__name__ == "Settings" and cls.__module__.split(".")[0] == "wandb" and hasattr(value, "model_fields_set")
-
-
-def _fields_set(settings: Any) -> dict[str, Any]:
+    if cls.__name__ != "Settings" or cls.__module__.split(".")[0] != "wandb" or not hasattr(value, "model_fields_set"):
+        return None
     # Not model_dump(exclude_unset=True): that also returns computed fields, which Settings refuses as input.
-    return {name: getattr(settings, name) for name in sorted(settings.model_fields_set)}
+    return {name: getattr(value, name) for name in sorted(value.model_fields_set)}
 
 
 def check_decorator_argument(where: str, value: Any) -> None:

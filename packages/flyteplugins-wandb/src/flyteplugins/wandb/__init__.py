@@ -8,22 +8,10 @@ import typing as _typing
 
 import flyteplugins.wandb_core as _core
 from flyteplugins.wandb_core import OPTIONAL_NAMES as _OPTIONAL_NAMES
-from flyteplugins.wandb_core import (
-    MissingExtraError,
-    RankScope,
-    RunMode,
-    Wandb,
-    WandbConfig,
-    WandbConfigError,
-    WandbTrackingError,
-    get_wandb_context,
-    get_wandb_run,
-    get_wandb_run_dir,
-    wandb_config,
-    wandb_init,
-)
 
+# ruff: noqa: F401, F403 - core's names: type checkers read these imports, run time uses __getattr__.
 if _typing.TYPE_CHECKING:  # pragma: no cover
+    from flyteplugins.wandb_core import *
     from flyteplugins.wandb_core import (
         Checkpoint,
         download_wandb_run_dir,
@@ -38,46 +26,18 @@ if _typing.TYPE_CHECKING:  # pragma: no cover
     )
 
 # `import *` must work without any extra: the core's names, plus (below) those of the extras installed.
-__all__ = [
-    "Checkpoint",
-    "MissingExtraError",
-    "RankScope",
-    "RunMode",
-    "Wandb",
-    "WandbConfig",
-    "WandbConfigError",
-    "WandbTrackingError",
-    "download_wandb_run_dir",
-    "download_wandb_run_logs",
-    "download_wandb_sweep_dirs",
-    "download_wandb_sweep_logs",
-    "get_wandb_context",
-    "get_wandb_run",
-    "get_wandb_run_dir",
-    "link_wandb_artifact",
-    "log_wandb_artifact",
-    "restore_wandb_checkpoint",
-    "save_wandb_checkpoint",
-    "use_wandb_artifact",
-    "wandb_config",
-    "wandb_init",
-]
-if sorted(__all__) != sorted(_core.__all__):  # pragma: no cover - a release with mismatched parts
-    raise ImportError("flyteplugins-wandb and flyteplugins-wandb-core are at different versions")
+__all__ = [*_core.__all__]
 # As in 2.12's `import *`, an installed extra's names join (`find_spec` does not import the package).
 __all__ += [name for name, (module, _) in _OPTIONAL_NAMES.items() if _importlib_util.find_spec(module) is not None]
 
 
-# 2.12's module attributes its users' tests patch (`flyteplugins.wandb.wandb.Api`): the real modules, on first use.
-_COMPAT_MODULES = ("flyte", "os", "wandb")
-
-
 def __getattr__(name: str) -> _typing.Any:
-    if name in _COMPAT_MODULES:
+    # 2.12's module attributes its users' tests patch (`flyteplugins.wandb.wandb.Api`): the real modules.
+    if name in ("flyte", "os", "wandb"):
         import importlib
 
         return importlib.import_module(name)
-    if name in _core.LAZY_NAMES or name in _OPTIONAL_NAMES:
+    if name in __all__ or name in _OPTIONAL_NAMES:
         value = getattr(_core, name)
         globals()[name] = value  # resolve once
         return value
