@@ -200,9 +200,9 @@ def test_parent_run_is_not_joined() -> None:
 
 
 def test_download_logs_is_dropped_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
-    from flyteplugins.wandb_distributed import _ranks
+    import flyteplugins.wandb_distributed as distributed
 
-    monkeypatch.setattr(_ranks, "_warned_download", False)
+    monkeypatch.setattr(distributed, "_warned_download", False)
     with pytest.warns(RuntimeWarning, match="download_logs=True is not supported for distributed"):
         plan = plan_for(0, 2, 2, download_logs=True)
     assert plan.download_logs is False

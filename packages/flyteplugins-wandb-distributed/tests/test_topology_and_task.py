@@ -9,8 +9,13 @@ from typing import Any
 import pytest
 
 from flyteplugins.wandb_core import Wandb, WandbConfigError
-from flyteplugins.wandb_distributed import check_task, detect_topology, get_distributed_info, links_for_task
-from flyteplugins.wandb_distributed._ranks import elastic_shape
+from flyteplugins.wandb_distributed import (
+    check_task,
+    detect_topology,
+    elastic_shape,
+    get_distributed_info,
+    links_for_task,
+)
 
 
 def torchrun_env(rank: int, nodes: int, procs: int, **extra: str) -> dict[str, str]:
@@ -214,7 +219,7 @@ def test_single_multi_node_link_follows_a_worker_scope_from_the_context() -> Non
 def test_sigterm_guard_only_in_a_torchrun_workers_main_thread() -> None:
     import threading
 
-    from flyteplugins.wandb_distributed._ranks import install_guard
+    from flyteplugins.wandb_distributed import install_guard
 
     assert install_guard(env={}) is False  # not a torchrun worker: never touch the process's signals
     result: list[bool] = []

@@ -1,21 +1,22 @@
 """Rank handling for ``flyteplugins-wandb`` under torchrun / Flyte Elastic (the ``[distributed]`` extra).
 
 ``@wandb_init`` finds this package when a task runs with ``WORLD_SIZE > 1`` and applies the ``run_mode`` ×
-``rank_scope`` matrix (docs/distributed.md). Users call `get_distributed_info`; the other names are core's
-rank hooks (``_extras.RANK_HOOKS``): renaming one breaks core.
+``rank_scope`` matrix (docs/distributed.md). Users call `get_distributed_info`; the other public names are core's
+rank hooks (``_extras.RANK_HOOKS``): renaming one breaks core. The environment and the task's Elastic config are
+read without importing torch.
 """
 
 from __future__ import annotations
 
-from ._ranks import (
-    check_task,
-    detect_topology,
-    get_distributed_info,
-    is_distributed_task,
-    links_for_task,
-    on_run_open,
-    resolve_distributed,
-)
+import dataclasses
+import os
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from flyteplugins.wandb_core import Wandb, WandbConfigError
+from flyteplugins.wandb_core.ext import RunPlan, Topology, install_sigterm_handler, run_id_with_suffix
 
 __all__ = [
     "check_task",
@@ -26,3 +27,213 @@ __all__ = [
     "on_run_open",
     "resolve_distributed",
 ]
+
+
+def _int(env: Mapping[str, str], name: str, default: int | None = None) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        if default is None:
+            raise WandbConfigError(f"environment variable {name} is missing")
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise WandbConfigError(
+            f"environment variable {name}={raw!r} is not an integer; torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, "
+            "LOCAL_WORLD_SIZE, GROUP_RANK to integers."
+        ) from None
+
+
+def detect_topology(env: Mapping[str, str]) -> Topology | None:
+    """The topology ``env`` describes (``WORLD_SIZE`` > 1 and ``RANK``), else None; missing ``LOCAL_*``/``GROUP_*``
+    variables default to one node's. Raises `WandbConfigError` for a non-integer or contradictory variable."""
+    if env.get("WORLD_SIZE") is None or env.get("RANK") is None:
+        return None
+    world_size = _int(env, "WORLD_SIZE")
+    if world_size <= 1:
+        return None
+    rank = _int(env, "RANK")
+    local_world_size = _int(env, "LOCAL_WORLD_SIZE", world_size)
+    local_rank = _int(env, "LOCAL_RANK", 0)
+    if not 0 <= rank < world_size:
+        raise WandbConfigError(f"RANK={rank} is outside 0..WORLD_SIZE-1 (WORLD_SIZE={world_size}).")
+    if not 1 <= local_world_size <= world_size:
+        raise WandbConfigError(f"LOCAL_WORLD_SIZE={local_world_size} must be between 1 and WORLD_SIZE={world_size}.")
+    if not 0 <= local_rank < local_world_size:
+        raise WandbConfigError(
+            f"LOCAL_RANK={local_rank} is outside 0..LOCAL_WORLD_SIZE-1 (LOCAL_WORLD_SIZE={local_world_size})."
+        )
+    worker_index = _int(env, "GROUP_RANK", rank // local_world_size)
+    num_workers = _int(env, "GROUP_WORLD_SIZE", -(-world_size // local_world_size))
+    if not 0 <= worker_index < max(num_workers, 1):
+        raise WandbConfigError(f"GROUP_RANK={worker_index} is outside 0..{num_workers - 1} workers.")
+    return Topology(rank, local_rank, world_size, local_world_size, worker_index, num_workers)
+
+
+def get_distributed_info() -> dict[str, Any] | None:
+    """This process's place in a distributed job, or ``None`` when not running under torchrun/Elastic: ``{"rank",
+    "local_rank", "world_size", "local_world_size", "worker_index", "num_workers"}`` (ints; a worker is a node)."""
+    topology = detect_topology(os.environ)
+    return None if topology is None else dataclasses.asdict(topology)
+
+
+def _task_name(task: Any) -> str:
+    return str(getattr(task, "name", None) or getattr(getattr(task, "func", None), "__name__", task))
+
+
+def elastic_shape(task: Any) -> tuple[int, int]:
+    """``(max nodes, processes per node)`` from the task's Elastic config (``nnodes="2:4"`` gives 4)."""
+    config = getattr(task, "plugin_config", None)
+    raw_nodes = getattr(config, "nnodes", 1)
+    raw_procs = getattr(config, "nproc_per_node", 1)
+    try:
+        nodes = int(str(raw_nodes).split(":")[-1])
+        procs = int(raw_procs)
+    except (TypeError, ValueError):
+        raise WandbConfigError(
+            f"Task {_task_name(task)!r}: cannot read Elastic(nnodes={raw_nodes!r}, "
+            f"nproc_per_node={raw_procs!r}); expected integers (nnodes may be a range like '2:4')."
+        ) from None
+    if nodes < 1 or procs < 1:
+        raise WandbConfigError(
+            f"Task {_task_name(task)!r}: Elastic(nnodes={raw_nodes!r}, nproc_per_node={raw_procs!r}) "
+            "must be at least 1 each."
+        )
+    return nodes, procs
+
+
+def is_distributed_task(task: Any) -> bool:
+    """The task's Elastic config asks for more than one process (nodes × processes per node)."""
+    nodes, procs = elastic_shape(task)
+    return nodes * procs > 1
+
+
+def links_for_task(task: Any, link_args: Mapping[str, Any], settings: Mapping[str, Any]) -> Sequence[Wandb]:
+    """The W&B links of an Elastic task: one per worker for ``rank_scope="worker"`` on several nodes,
+    otherwise one (the ordinary link for a one-process task); ``link_args`` carries what they need."""
+    nodes, procs = elastic_shape(task)
+    link = Wandb(**link_args)
+    if nodes * procs <= 1:
+        return [link]
+    if nodes > 1 and link_args.get("rank_scope") == "worker":
+        return [link.for_ranks(i, name=f"Weights & Biases Worker {i}") for i in range(nodes)]
+    # Worker 0's index lets a rank_scope="worker" given later through wandb_config still land on a run.
+    return [link.for_ranks(0 if nodes > 1 else None)]
+
+
+def check_task(task: Any, settings: Mapping[str, Any]) -> None:
+    """Refuse (`WandbConfigError`: an unreadable Elastic config) or warn about settings an Elastic task cannot use."""
+    elastic_shape(task)
+    if settings.get("download_logs"):
+        warnings.warn(
+            f"Task {_task_name(task)!r}: download_logs=True is not supported for distributed "
+            "(Elastic) tasks, since every worker would download the same run files; no logs will be "
+            "downloaded.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    # In a torchrun worker, decoration usually happens at import in the main thread: the one place
+    # where a SIGTERM handler can be installed when the task body later runs in another thread.
+    install_guard()
+
+
+def install_guard(env: Mapping[str, str] | None = None) -> bool:
+    """Install core's SIGTERM handler in a torchrun worker's main thread. Returns whether it is on."""
+    try:
+        worker = detect_topology(os.environ if env is None else env) is not None
+    except WandbConfigError:  # a launcher's variables we cannot read: the run's own check says so
+        return False
+    if not worker or threading.current_thread() is not threading.main_thread():
+        return False  # signal.signal raises outside the main thread
+    # keep=True: the body may open and close several runs; the handler stays between them.
+    return install_sigterm_handler(keep=True)
+
+
+def on_run_open() -> None:
+    """Core's hook: a run opened on this rank (core tracks it already)."""
+    install_guard()
+
+
+_warned_download = False
+
+
+def resolve_distributed(settings: Mapping[str, Any], topology: Topology, plan: RunPlan) -> RunPlan:
+    """Adjust core's single-process ``plan`` (``run_id`` preset to the base id) for this rank. ``topology``
+    alone decides (a distributed task's runs are never its parent's), so every rank derives the same ids.
+
+    Raises:
+        WandbConfigError: ``run_mode="shared"`` without a base id (ranks could not agree on a run).
+    """
+    run_mode = settings.get("run_mode", "auto")
+    # With one worker, worker scope and global scope name the same set of ranks: keep the simpler ids.
+    worker = settings.get("rank_scope", "global") == "worker" and topology.multi_node
+    primary = topology.local_rank == 0 if worker else topology.rank == 0
+    base = run_id = plan.run_id
+    if base is not None and run_mode == "new":
+        rank = f"-worker-{topology.worker_index}-rank-{topology.local_rank}" if worker else f"-rank-{topology.rank}"
+        run_id = run_id_with_suffix(base, rank)
+    elif base is not None and worker:
+        run_id = run_id_with_suffix(base, f"-worker-{topology.worker_index}")
+    plan.advertise = True
+    _no_download(plan, topology)
+    if run_mode == "auto" and not primary:
+        return _skip(plan, run_id)
+    if run_mode == "new" and base is not None:
+        # Only run_mode="new" groups its per-rank runs.
+        plan.init_kwargs.setdefault("group", f"{base}-worker-{topology.worker_index}" if worker else base)
+    if run_mode != "shared":
+        plan.primary = True
+        return plan.open(run_id, resume=True)
+    return _shared(plan, topology, run_id, primary)
+
+
+def _skip(plan: RunPlan, run_id: str | None) -> RunPlan:
+    plan.action = "skip"
+    plan.run_id = run_id
+    plan.primary = False
+    plan.advertise = False
+    plan.init_kwargs = {}
+    plan.settings = {}
+    return plan
+
+
+def _no_download(plan: RunPlan, topology: Topology) -> None:
+    global _warned_download
+    if not plan.download_logs:
+        return
+    plan.download_logs = False
+    if not _warned_download and topology.rank == 0:
+        _warned_download = True
+        warnings.warn(
+            "download_logs=True is not supported for distributed (torchrun/Elastic) tasks: several "
+            "workers would download the same run files. Skipping the download.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def _shared(plan: RunPlan, topology: Topology, run_id: str | None, primary: bool) -> RunPlan:
+    """``run_mode="shared"``: every rank writes to its scope's run; one writer owns its final state."""
+    if run_id is None:
+        raise WandbConfigError(
+            "run_mode='shared' under torchrun needs a run id every rank agrees on, but this task has no "
+            "Flyte run/action name. Run it as a Flyte task, or pass @wandb_init(id=...)."
+        )
+    label = f"rank-{topology.rank}"
+    if topology.multi_node:
+        label = f"worker-{topology.worker_index}-{label}"
+    mode = plan.init_kwargs.get("mode")
+    plan.primary = primary
+    # Same id + same second + same wandb dir (ranks of one node) would give every writer the same
+    # local run directory: a per-writer suffix keeps their files apart.
+    plan.settings["x_sync_dir_suffix"] = label
+    plan.settings["x_label"] = label
+    if mode in ("disabled", "offline", "dryrun"):
+        # wandb's shared mode needs a server. Offline, each rank records its own part of the run under
+        # the shared id (like a resumed run); `wandb sync` of every part assembles it. Disabled: no resume.
+        return plan.open(run_id, resume=mode != "disabled")
+    plan.settings.update(mode="shared", x_primary=primary, x_update_finish_state=primary)
+    plan.init_kwargs.pop("mode", None)
+    # Shared mode joins the run as it is on the server: no resume lookup is needed (or made).
+    plan.init_kwargs.pop("resume", None)
+    return plan.open(run_id, resume=False)
