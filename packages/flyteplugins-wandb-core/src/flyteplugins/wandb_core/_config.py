@@ -12,8 +12,7 @@ from ._validate import WANDB_FIELDS, FieldTable, OnError, check_json, check_wand
 from ._validate import RankScope as RankScope  # re-exported: the package's public names come from here
 from ._validate import RunMode as RunMode
 
-# Keys a tracked task writes for its children: `_wandb_run_id` is 2.12's; the others let a child in
-# another process join with the right project.
+# Keys a tracked task writes for its children (`_wandb_run_id` is 2.12's; the rest let another process join).
 RUN_ID_KEY = "_wandb_run_id"
 RUN_PROJECT_KEY = "_wandb_run_project"
 RUN_ENTITY_KEY = "_wandb_run_entity"

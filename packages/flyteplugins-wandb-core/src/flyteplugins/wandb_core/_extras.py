@@ -1,5 +1,5 @@
 """Optional sibling packages: lazy loading and the install hint for missing extras. The rank hooks core calls
-in ``flyteplugins-wandb-distributed`` (`RANK_HOOKS`) are described in docs/architecture.md.
+in ``flyteplugins-wandb-distributed`` are listed in docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -29,15 +29,6 @@ OPTIONAL_NAMES: dict[str, tuple[str, str]] = {
     "OptunaEngine": ("flyteplugins.wandb_sweeps", "sweeps"),
     "get_distributed_info": ("flyteplugins.wandb_distributed", "distributed"),
 }
-
-RANK_HOOKS = (
-    "check_task",
-    "links_for_task",
-    "is_distributed_task",
-    "detect_topology",
-    "resolve_distributed",
-    "on_run_open",
-)
 
 
 class MissingExtraError(ImportError):

@@ -441,10 +441,9 @@ class FieldTable:
         """Decorator values over context values (None means not given); ``nested`` dicts merge key by key."""
         merged: dict[str, Any] = {k: v for k, v in context.items() if v is not None}
         for key, value in decorator.items():
-            if value is None:
-                continue
-            both = key in nested and isinstance(merged.get(key), Mapping) and isinstance(value, Mapping)
-            merged[key] = {**merged[key], **value} if both else value
+            if value is not None:
+                both = key in nested and isinstance(merged.get(key), Mapping) and isinstance(value, Mapping)
+                merged[key] = {**merged[key], **value} if both else value
         return merged
 
     def check(self, where: str, values: Mapping[str, Any]) -> None:

@@ -2,7 +2,7 @@
 
 ``@wandb_init`` finds this package when a task runs with ``WORLD_SIZE > 1`` and applies the ``run_mode`` ×
 ``rank_scope`` matrix (docs/distributed.md). Users call `get_distributed_info`; the other public names are core's
-rank hooks (``_extras.RANK_HOOKS``): renaming one breaks core. The environment and the task's Elastic config are
+rank hooks (docs/architecture.md): renaming one breaks core. The environment and the task's Elastic config are
 read without importing torch.
 """
 
@@ -132,8 +132,7 @@ def check_task(task: Any, settings: Mapping[str, Any]) -> None:
             RuntimeWarning,
             stacklevel=4,
         )
-    # In a torchrun worker, decoration usually happens at import in the main thread: the one place
-    # where a SIGTERM handler can be installed when the task body later runs in another thread.
+    # A torchrun worker decorates at import, on the main thread: the one place a SIGTERM handler can go in.
     install_guard()
 
 
@@ -177,7 +176,12 @@ def resolve_distributed(settings: Mapping[str, Any], topology: Topology, plan: R
     plan.advertise = True
     _no_download(plan, topology)
     if run_mode == "auto" and not primary:
-        return _skip(plan, run_id)
+        plan.action = "skip"
+        plan.run_id = run_id
+        plan.primary = plan.advertise = False
+        plan.init_kwargs = {}
+        plan.settings = {}
+        return plan
     if run_mode == "new" and base is not None:
         # Only run_mode="new" groups its per-rank runs.
         plan.init_kwargs.setdefault("group", f"{base}-worker-{topology.worker_index}" if worker else base)
@@ -185,16 +189,6 @@ def resolve_distributed(settings: Mapping[str, Any], topology: Topology, plan: R
         plan.primary = True
         return plan.open(run_id, resume=True)
     return _shared(plan, topology, run_id, primary)
-
-
-def _skip(plan: RunPlan, run_id: str | None) -> RunPlan:
-    plan.action = "skip"
-    plan.run_id = run_id
-    plan.primary = False
-    plan.advertise = False
-    plan.init_kwargs = {}
-    plan.settings = {}
-    return plan
 
 
 def _no_download(plan: RunPlan, topology: Topology) -> None:
@@ -224,8 +218,7 @@ def _shared(plan: RunPlan, topology: Topology, run_id: str | None, primary: bool
         label = f"worker-{topology.worker_index}-{label}"
     mode = plan.init_kwargs.get("mode")
     plan.primary = primary
-    # Same id + same second + same wandb dir (ranks of one node) would give every writer the same
-    # local run directory: a per-writer suffix keeps their files apart.
+    # Ranks of one node (same id, second and wandb dir) would share a run directory: a suffix keeps them apart.
     plan.settings["x_sync_dir_suffix"] = label
     plan.settings["x_label"] = label
     if mode in ("disabled", "offline", "dryrun"):
