@@ -34,9 +34,7 @@ class TrialStopped(Exception):
 
 @dataclass
 class Launch:
-    """In-process state of one ``run_sweep_agents`` call, which trial actions in the same process (Flyte
-    local mode) find by the launch token of their spec: the offline controller (early termination sees
-    every logged row), the stop flags the online heartbeats set, and the exact result of each trial."""
+    """One ``run_sweep_agents`` call as trial actions in its process (local mode) find it, by their spec's token."""
 
     progress: Progress
     budget: int
@@ -147,8 +145,7 @@ def make_result(
 
 @dataclass
 class AgentSpec:
-    """What one trial action needs, as JSON (it may run in another pod): ``agent`` is its concurrency
-    slot, ``assignments`` the trials to run, each ``{"run_id": ..., "params": {...}}``."""
+    """What one trial action needs, as JSON (it may run in another pod); ``agent`` is its slot."""
 
     launch: str
     agent: int

@@ -140,18 +140,15 @@ def wandb_sweep_config(
     early_terminate: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> WandbSweepConfig:
-    """Describe a W&B sweep for a ``@wandb_sweep`` task.
+    """Describe a W&B sweep for a ``@wandb_sweep`` task, online or offline.
 
     Pass it as ``flyte.with_runcontext(custom_context=wandb_sweep_config(...))`` or use it as a
-    ``with wandb_sweep_config(...):`` block around the call of the sweep task. The same definition
-    runs online (the W&B server is the controller) and offline (a controller in the sweep task: grid
-    and random in pure Python, bayes and hyperband on Optuna, or ``run_sweep_agents(engine=...)``).
+    ``with wandb_sweep_config(...):`` block around the call of the sweep task.
 
     Args:
         method: ``"grid"``, ``"random"`` or ``"bayes"``.
         metric: The metric to optimise, e.g. ``{"name": "loss", "goal": "minimize"}``; required for
-            ``bayes`` and ``early_terminate``. A trial's value is the run's summary value (the last
-            value logged with ``run.log``).
+            ``bayes`` and ``early_terminate``. A trial's value is the run's summary value.
         parameters: Parameter specifications, as in W&B sweep configs (``values``, ``value``,
             ``min``/``max``, ``distribution``, ...).
         project: W&B project of the sweep and its trials (falls back to ``wandb_config(project=)``).

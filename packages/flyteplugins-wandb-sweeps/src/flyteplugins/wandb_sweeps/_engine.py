@@ -47,11 +47,8 @@ def wrap_params(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class BuiltinSearch:
-    """W&B's ``grid`` (each combination once, skipping any a prior launch ran; then None) and ``random``.
-
-    Every search (`OptunaSearch`, `WandbSearch` too) has ``ask() -> (handle, params) | None``,
-    ``tell(handle, state, summary)`` and ``observe(handle, step, value) -> stop the trial``.
-    """
+    """W&B's ``grid`` (each combination once, skipping any a prior launch ran) and ``random``. Every search has
+    ``ask() -> (handle, params) | None``, ``tell(handle, state, summary)``, ``observe(...) -> stop the trial``."""
 
     def __init__(self, config: Mapping[str, Any], prior: Sequence[Run] = (), seed: int | None = None) -> None:
         self._params = _space.space(config["parameters"])
@@ -235,8 +232,7 @@ class _Trial:
 
 @dataclass
 class OfflineController:
-    """Hands out up to ``count`` trials (run ids ``{sweep_id}-{index:03d}`` from ``first_index``) with the
-    chosen engine, seeded with ``prior`` runs, and records their outcome."""
+    """Hands out up to ``count`` trials (``{sweep_id}-{index:03d}`` from ``first_index``) and records their outcome."""
 
     config: dict[str, Any]
     sweep_id: str

@@ -317,11 +317,9 @@ def wandb_sweep(
 ) -> Any:
     """Give a Flyte task a W&B sweep: created on entry (or reused from the context), id exposed.
 
-    Put it above ``@env.task`` (outermost). Inside the task, `get_wandb_sweep_id()` returns the
-    id and `run_sweep_agents()` runs the trials on parallel agent tasks. The sweep configuration
-    comes from `wandb_sweep_config()` in the run's context, overridden key by key by the
-    arguments given here. Its name defaults to ``{run_name}-{action_name}``. When a parent task
-    already created a sweep (``_wandb_sweep_id`` in the context), that sweep is reused.
+    Put it above ``@env.task`` (outermost); in the task, `run_sweep_agents()` runs the trials. The
+    configuration is `wandb_sweep_config()` in the run's context, overridden key by key by the arguments
+    here. A sweep a parent task created (``_wandb_sweep_id`` in the context) is reused.
 
     Args:
         project: W&B project (else ``wandb_sweep_config``, else ``wandb_config``).
