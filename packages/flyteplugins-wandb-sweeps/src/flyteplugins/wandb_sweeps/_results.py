@@ -28,17 +28,15 @@ class TrialResult:
         run_id: The trial's W&B run id.
         params: The parameters the trial ran with.
         state: ``"finished"``, ``"failed"`` (the objective raised) or ``"stopped"`` (early termination).
-        metric: The sweep metric's value (the run's summary value), or ``None`` when the trial
-            reported none (see ``metric_missing``).
+        metric: The sweep metric's value (the run's summary value), or ``None`` when it reported none.
         metric_missing: The sweep has a metric but this trial did not log it.
         error: ``"ExceptionType: message"`` for a failed trial.
         agent: Index of the agent task that ran it.
         duration_s: Wall time of the trial.
         summary: The run's summary at finish (JSON-safe).
         run_dir: Local directory of an offline run (``wandb sync`` it to upload).
-        resumed: The trial ended before this launch of the sweep (an earlier attempt or run of the
-            same sweep task) and was read back from its W&B run rather than run again; ``agent`` and
-            ``duration_s`` are then unknown (0).
+        resumed: The trial ended before this launch (an earlier attempt or run of the sweep task) and was
+            read back from its W&B run; ``agent`` and ``duration_s`` are then unknown (0).
     """
 
     run_id: str
@@ -82,8 +80,7 @@ class SweepResult:
         metric_name / goal: The sweep metric and its goal (``None`` when the sweep has no metric).
         trials: Every trial of the sweep, in the order they finished: first those that ended before
             this launch (a retried or re-run sweep task; ``resumed=True``), then this launch's.
-        agents: Number of agent slots launched: ``agents``, or as many trials as were left to run when
-            fewer (online, each slot is an agent registered with the W&B server).
+        agents: Agent slots launched: ``agents``, or fewer when fewer trials were left to run.
         agent_errors: Agent tasks that failed as a whole (not trials), as ``"agent i: error"``.
         logs: The ``flyte.io.Dir`` of collected logs when ``download_logs`` was set.
     """
