@@ -222,19 +222,18 @@ class PendingRun(Forward):
     """The trial's run while it opens (no ``wandb.Run``): config reads answer at once, the rest waits."""
 
     __slots__ = ("_pending",)
+    _pending: PendingOpen
 
     def __init__(self, pending: PendingOpen) -> None:
-        object.__setattr__(self, "_pending", pending)
+        object.__setattr__(self, "_pending", pending)  # Forward's __setattr__ would forward it
 
     def _target(self) -> Any:
-        pending: PendingOpen = object.__getattribute__(self, "_pending")
-        pending.wait()
-        return pending.active.run
+        self._pending.wait()
+        return self._pending.active.run
 
     def __getattr__(self, name: str) -> Any:
-        pending: PendingOpen = object.__getattribute__(self, "_pending")
-        if name == "config" and not pending.ready.is_set():
-            return PlannedConfig(pending)
+        if name == "config" and not self._pending.ready.is_set():
+            return PlannedConfig(self._pending)
         return getattr(self._target(), name)
 
     def __bool__(self) -> bool:
@@ -255,32 +254,28 @@ class PlannedConfig(ForwardItems):
     """``run.config`` of a run still opening: reads from the config it opens with, writes wait for it."""
 
     __slots__ = ("_pending",)
+    _pending: PendingOpen
 
     def __init__(self, pending: PendingOpen) -> None:
         object.__setattr__(self, "_pending", pending)
 
-    def _values(self) -> dict[str, Any]:
-        pending: PendingOpen = object.__getattribute__(self, "_pending")
-        return pending.config
-
     def _target(self) -> Any:
-        pending: PendingOpen = object.__getattribute__(self, "_pending")
-        pending.wait()
-        return pending.active.run.config
+        self._pending.wait()
+        return self._pending.active.run.config
 
     def __getattr__(self, name: str) -> Any:
-        values = self._values()
+        values = self._pending.config
         if name in values and name not in _CONFIG_METHODS:
             return values[name]
         return getattr(self._target(), name)
 
     def __getitem__(self, key: str) -> Any:
-        values = self._values()
+        values = self._pending.config
         return values[key] if key in values else self._target()[key]
 
     def get(self, key: str, default: Any = None) -> Any:
-        values = self._values()
+        values = self._pending.config
         return values[key] if key in values else self._target().get(key, default)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._values() or key in self._target()
+        return key in self._pending.config or key in self._target()

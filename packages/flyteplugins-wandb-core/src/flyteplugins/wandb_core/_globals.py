@@ -68,18 +68,19 @@ class _LateRouted(ForwardItems):
     """``wandb.config``/``wandb.summary`` taken where no tracked caller is known: resolved at each use."""
 
     __slots__ = ("_name",)
+    _name: str
 
     def __init__(self, name: str) -> None:
         object.__setattr__(self, "_name", name)
 
     def _target(self) -> Any:
-        return _resolve(object.__getattribute__(self, "_name"))
+        return _resolve(self._name)
 
     def __repr__(self) -> str:
         try:
             return repr(self._target())
         except RunRoutingError:
-            return f"<wandb.{object.__getattribute__(self, '_name')}: no run for this caller>"
+            return f"<wandb.{self._name}: no run for this caller>"
 
 
 def _caller_run() -> Any | None:

@@ -26,15 +26,10 @@ _installed = False
 _keep = False  # installed at decoration time: stays installed, passing signals on when idle
 
 
-def _main_thread() -> bool:
-    # Python lets only the main thread install handlers (signal.signal raises anywhere else).
-    return threading.current_thread() is threading.main_thread()
-
-
 def arm(*, keep: bool = False) -> bool:
     """Install the SIGTERM handler (only the main thread can); True when it is installed."""
     global _previous, _installed, _keep
-    if not _main_thread():
+    if threading.current_thread() is not threading.main_thread():  # signal.signal raises anywhere else
         return _installed
     with _lock:
         if _installed:
@@ -60,7 +55,7 @@ def arm_for_flyte_task(module_name: str | None) -> None:
 
 def disarm() -> None:
     global _installed
-    if not _main_thread():
+    if threading.current_thread() is not threading.main_thread():
         return
     with _lock:
         if not _installed or _keep or registry.runs():
