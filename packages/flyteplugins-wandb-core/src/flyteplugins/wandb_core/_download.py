@@ -110,8 +110,7 @@ def _resolve_run(
 def _fetch_run(api_run: Any, path: str, include_history: bool, workers: int) -> None:
     files = list(api_run.files())
     if files:
-        # Each download is a round trip through wandb's service: overlap them. wandb returns an open
-        # text handle to each file, closed here.
+        # Each download is a round trip through wandb's service: overlap them (and close the handle each returns).
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(files)))) as pool:
             list(pool.map(lambda f: f.download(root=path, replace=True).close(), files))
     _write_json(os.path.join(path, "summary.json"), api_run.summary_metrics or {})
@@ -263,13 +262,12 @@ def _fetch_sweep_runs(
 
 def _lazy_trace(func: _F) -> _F:
     """``flyte.trace(func)`` built on the first call: flyte.io (3x ``import flyte``) loads only then."""
-    traced: list[Any] = []
+    # The trace resolves the `flyte.io.Dir` return annotation when called: import flyte.io first.
+    traced = functools.cache(lambda: flyte.trace(func) if __import__("flyte.io") else func)
 
     @functools.wraps(func)
     async def call(*args: Any, **kwargs: Any) -> Any:
-        if not traced:  # the trace resolves the `flyte.io.Dir` return annotation when called
-            traced.append(flyte.trace(func) if __import__("flyte.io") else func)
-        return await traced[0](*args, **kwargs)
+        return await traced()(*args, **kwargs)
 
     return cast(_F, call)
 
@@ -318,8 +316,7 @@ def download_after_run_sync(active: Any) -> flyte.io.Dir | None:
         asyncio.get_running_loop()
     except RuntimeError:  # a sync task body: its own thread, no event loop
         return asyncio.run(download_after_run(active))
-    # A sync function called on a running loop's thread: run the trace on a thread of its own, with this
-    # context (Flyte's task context lives in contextvars).
+    # On a running loop's thread: a thread of its own, with this context (Flyte's task context is a contextvar).
     ctx = contextvars.copy_context()
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(ctx.run, asyncio.run, download_after_run(active)).result()

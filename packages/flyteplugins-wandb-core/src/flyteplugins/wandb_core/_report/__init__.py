@@ -26,8 +26,7 @@ MAX_LOG_BYTES = 128 * 1024 * 1024  # a larger run log is not parsed: the tab sho
 LOG_WAIT_S = 10.0  # for wandb's writer to put a finished run's last records on disk
 ARTIFACT_WAIT_S = 60  # for an online artifact's commit, to learn its version (finish waits anyway)
 
-# Artifacts the plugin's helpers logged or used, per run, until the run's tab lists them. Weak keys:
-# a run whose task has no report leaves nothing behind.
+# Artifacts the helpers logged or used, per run, until its tab lists them; weak keys: no report, no leftovers.
 _artifacts: weakref.WeakKeyDictionary[Any, list[tuple[Any, str]]] = weakref.WeakKeyDictionary()
 
 
@@ -155,11 +154,6 @@ def on_open(scope: Any) -> None:
         _warn("preparing the tab", exc)
 
 
-def _collector(active: Any) -> Collector | None:
-    found = getattr(active, "report", None)
-    return found if isinstance(found, Collector) else None
-
-
 def _get(read: Callable[[], Any], default: Any = None) -> Any:
     """``read()``, or ``default`` when the run cannot answer (a stand-in, a finished run)."""
     try:
@@ -197,11 +191,11 @@ def _role(scope: Any, owner: bool) -> str:
 
 def _shown(scope: Any, active: Any, owner: bool) -> bool:
     if scope.is_task:
-        return _collector(active) is not None
+        return active.report is not None
     # A function's own run (run_mode="new") is listed in its task's tab; a function that logs into the
     # task's run adds nothing. A child task in local mode sees its parent's scope as enclosing (copied
     # contextvars): only the same Flyte action counts.
-    collector = _collector(scope.enclosing)
+    collector = getattr(scope.enclosing, "report", None)
     return owner and collector is not None and collector.action == _action_name()
 
 
@@ -210,10 +204,8 @@ def before_finish(scope: Any) -> Capture | None:
     try:
         active = scope.active
         run = getattr(active, "run", None)
-        if active is None or run is None or not scope.in_task:
-            return None
-        owner = active.owner
-        if not _shown(scope, active, owner):
+        owner = getattr(active, "owner", False)
+        if run is None or not scope.in_task or not _shown(scope, active, owner):
             return None
         offline = active.offline or _get(
             lambda: bool(getattr(run, "offline", False)) or _compat.settings_offline(run), False
@@ -258,8 +250,7 @@ def _fill_from_log(capture: Capture) -> None:
         view.summary = {**view.summary, **logged.summary}
         view.state = "failed" if logged.exit_code else "finished"
     else:
-        # The run stays open in its owner: wandb writes its log in 32 KB blocks, so the steps logged
-        # lately may not be on disk yet, and no wait would tell when they are. Read what is there.
+        # Still open in its owner: wandb writes 32 KB blocks, and no wait would tell when the last steps are on disk.
         logged, complete = read_offline_run(path), True
         view.summary = {**logged.summary, **view.summary}
         view.notes.append(
@@ -293,11 +284,11 @@ def after_finish(scope: Any, capture: Capture | None, error: BaseException | Non
                 capture.view.state = "failed"
                 capture.view.notes.append(f"The task failed: {type(error).__name__}: {error}"[:500])
         if not scope.is_task:
-            enclosing = _collector(scope.enclosing)
+            enclosing = getattr(scope.enclosing, "report", None)
             if capture is not None and enclosing is not None:
                 enclosing.views.append(capture.view)
             return
-        collector = _collector(scope.active)
+        collector = getattr(scope.active, "report", None)
         views = ([capture.view] if capture is not None else []) + (collector.views if collector else [])
         if collector is not None and views:
             # Flyte writes the report only after the task succeeds: flush a failed task's tab ourselves.

@@ -19,8 +19,7 @@ Point = tuple[float, float]
 
 # Metrics beyond this many are listed but not charted: hundreds of keys would make a report of several MB.
 MAX_CHARTS = 24
-# Long histories are reduced to about this many points per line: a 1,000-step metric becomes a ~10 KB SVG
-# path while spikes survive (each bucket keeps its minimum and maximum).
+# Points per line at most: a 1,000-step metric becomes a ~10 KB SVG path, spikes kept (`downsample`).
 MAX_POINTS = 240
 MAX_POINTS_OVERLAY = 120  # per line of a chart with many lines (a sweep's trials)
 BEST_COLOR = "#d62728"
@@ -222,8 +221,7 @@ def downsample(points: Sequence[Point], max_points: int = MAX_POINTS) -> list[Po
     return out
 
 
-# A chart line: its points and the keywords of matplotlib's ``plot`` that differ from `line_chart`'s
-# defaults (``fmt``: plot's format string).
+# A chart line: its points and the keywords of matplotlib's ``plot`` (``fmt``: its format string).
 Line = tuple[Sequence[Point], dict[str, Any]]
 
 
@@ -258,8 +256,7 @@ def line_chart(
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if legend:
             ax.legend(loc="best", fontsize=7, frameon=False)
-        # Fixed margins instead of tight_layout(), which measures every label twice and doubles the
-        # cost of a chart; these fit tick labels such as 0.00012 or 1.5e+06 at this size.
+        # Fixed margins, fitting ticks such as 1.5e+06: tight_layout() measures each label twice (2x the cost).
         fig.subplots_adjust(left=0.17, right=0.97, top=0.88, bottom=0.19)
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
