@@ -132,12 +132,12 @@ def registry_link(
 
 def _log_prelude(
     obj: Any,
-    name: str | None,
-    type: str,
-    aliases: list[str] | None,
-    metadata: dict[str, Any] | None,
-    registry: str | None,
-    registry_aliases: list[str] | None,
+    name: str | None = None,
+    type: str = DEFAULT_TYPE,
+    aliases: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    registry: str | None = None,
+    registry_aliases: list[str] | None = None,
 ) -> tuple[str | None, str, dict[str, Any]]:
     """Both forms' checks (argument errors before the missing run): the local path, or None and where to
     download a remote File/Dir first; and the arguments of `_log_local`."""
@@ -195,17 +195,10 @@ def log_wandb_artifact(
     return _log_local(local or str(obj.download_sync(dest)), **kwargs)
 
 
-async def _log_aio(
-    obj: Any,
-    name: str | None = None,
-    type: str = "dataset",  # DEFAULT_TYPE
-    aliases: list[str] | None = None,
-    metadata: dict[str, Any] | None = None,
-    registry: str | None = None,
-    registry_aliases: list[str] | None = None,
-) -> Any:
-    local, dest, kwargs = _log_prelude(obj, name, type, aliases, metadata, registry, registry_aliases)
-    return await asyncio.to_thread(_log_local, local or str(await obj.download(dest)), **kwargs)
+@functools.wraps(log_wandb_artifact)
+async def _log_aio(obj: Any, *args: Any, **kwargs: Any) -> Any:
+    local, dest, log_kwargs = _log_prelude(obj, *args, **kwargs)
+    return await asyncio.to_thread(_log_local, local or str(await obj.download(dest)), **log_kwargs)
 
 
 # The async forms, as Flyte's own I/O calls have (``File.download`` / ``download_sync``).

@@ -135,10 +135,8 @@ def download_wandb_run_dir(
     Args:
         run_id: Default: the run of the current ``@wandb_init`` task, or the one its tracked parent advertised.
         path: Target directory (created if needed). Default: ``{tmp}/wandb_runs/{run_id}``.
-        project: Default: where the current run lives, then ``wandb_config(project=)``, then ``WANDB_PROJECT``.
-        entity: Resolved like ``project`` (then your default entity).
-        host: W&B server base URL. Default: ``wandb_config(host=)``, then ``WANDB_BASE_URL``.
-        max_workers: Parallel file downloads.
+        project: Default: where the current run lives, then ``wandb_config``, then ``WANDB_PROJECT``; ``entity``
+            alike (then your default entity), ``host`` (the server's base URL) alike but for ``WANDB_BASE_URL``.
 
     Raises:
         RuntimeError: No ``run_id`` and no active run; authentication failed; the run does not exist
@@ -205,10 +203,8 @@ def download_wandb_sweep_dirs(
     Args:
         sweep_id: Default: the sweep of the current ``@wandb_sweep`` task (or its child).
         base_path: Parent directory. Default: ``{tmp}/wandb_runs``.
-        project: Default: the sweep context, then ``wandb_config``, then ``WANDB_PROJECT``.
-        entity: Default: the sweep context, then ``wandb_config``, then ``WANDB_ENTITY``.
-        host: Default: ``wandb_config``, then ``WANDB_BASE_URL``.
-        max_workers: Parallel file downloads per run.
+        project: Default: the sweep context, then ``wandb_config``, then ``WANDB_PROJECT``; ``entity`` alike
+            (``WANDB_ENTITY``); ``host``: ``wandb_config``, then ``WANDB_BASE_URL``.
 
     Raises:
         RuntimeError: No ``sweep_id`` and no active sweep; the project is unknown; authentication
