@@ -218,7 +218,8 @@ def wandb_init(
             ``"new"``: always a run of its own; ``"shared"``: the ancestor's run (error if none).
         rank_scope: ``"global"`` (default) or ``"worker"``: which ranks log under torchrun/Elastic.
         download_logs: Download the run's files when the task ends (online runs only).
-        project, entity: W&B project and entity.
+        project: W&B project.
+        entity: W&B entity (user or team).
         host: Base URL of a self-hosted W&B server; used by wandb and by the Flyte UI link.
         **kwargs: Any other ``wandb.init`` argument (``id``, ``name``, ``tags``, ``config``, ``mode``,
             ``settings``, ...), plus ``on_error`` (``"continue"``/``"raise"``), ``finish_timeout``

@@ -108,7 +108,9 @@ class Wandb(WandbLink):
     context (the host then to ``WANDB_BASE_URL``, then W&B cloud).
 
     Args:
-        host, project, entity: W&B UI host (W&B cloud or a self-hosted server), project and entity.
+        host: W&B UI host (W&B cloud or a self-hosted server).
+        project: W&B project.
+        entity: W&B entity.
         run_mode: The task's run mode; decides whether the link points at the parent's run.
         rank_scope: The task's rank scope (distributed tasks).
         id: An explicit run id.
