@@ -77,11 +77,8 @@ LAUNCHES: dict[str, Launch] = {}
 
 
 def trial_overrides(sweep: Any, run_id: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The ``wandb.init`` arguments that make a run this trial; ``sweep``: a `SweepState` or an `AgentSpec`.
-
-    Not ``WANDB_SWEEP_ID``/``WANDB_RUN_ID`` as ``wandb.agent`` does: local-mode Flyte runs trials
-    concurrently in one process, where environment variables would leak between them.
-    """
+    """The ``wandb.init`` arguments that make a run this trial; ``sweep``: a `SweepState` or an `AgentSpec`."""
+    # Not WANDB_SWEEP_ID/WANDB_RUN_ID as wandb.agent does: local-mode trials share one process's environment.
     overrides: dict[str, Any] = {"id": run_id, "config": dict(params)}
     if sweep.mode == "online":
         overrides.update(mode="online", settings={"sweep_id": sweep.sweep_id})
@@ -184,17 +181,9 @@ def _run_trial(
             exception = exc
     if not handle.opened and state == "finished":
         error = "the objective opened no W&B run (is it decorated with @wandb_init?)"
-    result = make_result(
-        handle.run_id or run_id,
-        params,
-        state,
-        dict(handle.summary),
-        spec.metric_name,
-        start,
-        handle,
-        error=error,
-        agent=spec.agent,
-    )
+    summary, metric_name = dict(handle.summary), spec.metric_name
+    result = make_result(handle.run_id or run_id, params, state, summary, metric_name, start, handle, error=error)
+    result.agent = spec.agent
     if launch is not None:
         with launch.lock:
             launch.finished[run_id] = result

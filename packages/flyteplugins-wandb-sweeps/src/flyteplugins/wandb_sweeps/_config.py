@@ -140,29 +140,24 @@ def wandb_sweep_config(
     early_terminate: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> WandbSweepConfig:
-    """Describe a W&B sweep for a ``@wandb_sweep`` task, online or offline.
-
-    Pass it as ``flyte.with_runcontext(custom_context=wandb_sweep_config(...))`` or use it as a
-    ``with wandb_sweep_config(...):`` block around the call of the sweep task.
+    """Describe a W&B sweep for a ``@wandb_sweep`` task: pass it as ``flyte.with_runcontext(custom_context=...)``
+    or use it as a ``with wandb_sweep_config(...):`` block around the call of the sweep task.
 
     Args:
         method: ``"grid"``, ``"random"`` or ``"bayes"``.
-        metric: The metric to optimise, e.g. ``{"name": "loss", "goal": "minimize"}``; required for
-            ``bayes`` and ``early_terminate``. A trial's value is the run's summary value.
-        parameters: Parameter specifications, as in W&B sweep configs (``values``, ``value``,
-            ``min``/``max``, ``distribution``, ...).
-        project: W&B project of the sweep and its trials (falls back to ``wandb_config(project=)``).
-        entity: W&B entity (falls back to ``wandb_config(entity=)``).
-        prior_runs: Ids of existing runs to attach to the sweep (online), or to seed the search
-            with (offline: looked up among the local offline runs).
-        download_logs: After the sweep, download every trial's files (online) or collect the
-            offline run directories (offline) as a ``flyte.io.Dir`` trace output.
+        metric: The metric to optimise (the run's summary value), e.g. ``{"name": "loss", "goal": "minimize"}``;
+            required for ``bayes`` and ``early_terminate``.
+        parameters: Parameter specifications, as in W&B sweep configs (``values``, ``min``/``max``, ...).
+        project: W&B project of the sweep and its trials (else ``wandb_config(project=)``).
+        entity: W&B entity (else ``wandb_config(entity=)``).
+        prior_runs: Ids of existing runs to attach to the sweep (online) or to seed the search with (offline).
+        download_logs: After the sweep, collect every trial's files as a ``flyte.io.Dir`` trace output.
         name: Sweep name; defaults to ``{run_name}-{action_name}`` of the sweep task.
         early_terminate: Early stopping, e.g. ``{"type": "hyperband", "min_iter": 3}``.
         **kwargs: Other sweep-config keys (``description``, ``run_cap``, ...); JSON-serializable.
 
     Raises:
-        WandbConfigError: For invalid values or non-JSON values.
+        WandbConfigError: For invalid or non-JSON values.
     """
     if early_terminate is not None:
         kwargs["early_terminate"] = early_terminate
@@ -199,21 +194,18 @@ class SweepState:
     host: str | None = None
     download_logs: bool = False
     prior_runs: list[str] = field(default_factory=list)
-    # Online: the sweep already existed on the server under this name (a retried or re-run task).
-    resumed: bool = False
+    resumed: bool = False  # online: the sweep already existed on the server under this name
     # Children, even in this process, rebuild their own view from custom_context, as remote ones do.
     owner_action: str | None = None
     run_dirs: list[str] = field(default_factory=list)
     logs_collected: bool = False
-    # report=True task: run_sweep_agents writes the trials so far into its "Weights & Biases" tab.
-    report: bool = False
+    report: bool = False  # a report=True task: run_sweep_agents writes its trials into the task's W&B tab
     report_trials: list[Any] = field(default_factory=list)
-    # The sweep task's secrets (e.g. WANDB_API_KEY): the built-in agent tasks inherit them.
-    secrets: Any = None
+    secrets: Any = None  # the sweep task's, for the built-in agent tasks
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def context_keys(self) -> dict[str, str]:
-        # The effective definition (context + decorator) goes to children that reuse the sweep.
+        """The effective definition (context + decorator) for children that reuse the sweep."""
         config = dict(self.config)
         values: dict[str, Any] = {k: config.pop(k) for k in ("name", "method", "metric", "parameters") if k in config}
         values.update(project=self.project, entity=self.entity, kwargs=config or None)
@@ -228,10 +220,8 @@ class SweepState:
 
 @dataclass
 class WandbSweep(WandbLink):
-    """Link to a W&B sweep, ``{host}/{entity}/{project}/sweeps/{id}``: on ``@wandb_sweep`` tasks and agent tasks.
-
-    The id is ``id`` or the one the sweep task hands its children; the sweep task's own link points at the
-    project's sweeps page, an offline sweep's at the W&B group ``wandb sync`` uploads its trials into.
+    """Link to a W&B sweep, ``{host}/{entity}/{project}/sweeps/{id}``, for ``@wandb_sweep`` and agent tasks (the
+    sweep task's own link: the project's sweeps page; an offline sweep's: the W&B group of its trials).
 
     Args:
         host: W&B UI host; else ``wandb_config(host=)``, ``WANDB_BASE_URL``, then W&B cloud.

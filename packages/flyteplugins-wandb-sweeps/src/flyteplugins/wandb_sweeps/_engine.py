@@ -42,13 +42,9 @@ def unwrap_params(config: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (v.get("value") if isinstance(v, Mapping) and "value" in v else v) for k, v in config.items()}
 
 
-def wrap_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: {"value": v} for k, v in params.items()}
-
-
 class BuiltinSearch:
     """W&B's ``grid`` (each combination once, skipping any a prior launch ran) and ``random``. Every search has
-    ``ask() -> (handle, params) | None``, ``tell(handle, state, summary)``, ``observe(...) -> stop the trial``."""
+    ``ask() -> (handle, params) | None`` and ``tell(handle, state, summary)``; a stopper also ``observe(...)``."""
 
     def __init__(self, config: Mapping[str, Any], prior: Sequence[Run] = (), seed: int | None = None) -> None:
         self._params = _space.space(config["parameters"])
@@ -76,9 +72,6 @@ class BuiltinSearch:
 
     def tell(self, handle: Any, state: str, summary: Mapping[str, Any]) -> None:
         pass  # grid and random do not learn from outcomes
-
-    def observe(self, handle: Any, step: int, value: float) -> bool:
-        return False
 
 
 def sweeps_module() -> Any:
@@ -129,7 +122,7 @@ class WandbSearch:
                 self._sweeps.SweepRun(
                     name=name,
                     state=states.get(run["state"], rs.running),
-                    config=wrap_params(run["params"]),
+                    config={k: {"value": v} for k, v in run["params"].items()},
                     # The engine only reads the sweep metric; non-finite values would break bayes.
                     summary_metrics={} if value is None else {self.metric_name: value},
                     history=run["history"],
@@ -200,18 +193,12 @@ def make_searches(config: Mapping[str, Any], engine: Any, prior: list[Run], seed
 
 
 def next_params(config: Mapping[str, Any], runs: Sequence[Run]) -> dict[str, Any] | None:
-    """The next trial's parameters from the sweep's history alone, as W&B's ``sweeps.next_run`` does.
-
-    For the loopback W&B server of ``flyteplugins-wandb-testing`` without W&B's engine. ``runs`` are
-    ``(unwrapped params, state, summary)``; bayes learns from the finished ones only. Returns None when
-    a grid is used up; raises `WandbConfigError` for a config W&B would refuse.
-    """
+    """The next trial's parameters from the sweep's history alone (``sweeps.next_run`` for the loopback server);
+    None when a grid is used up. Bayes learns from the finished ``runs`` only."""
     checked = validate_sweep_config(config)
-    got: tuple[Any, dict[str, Any]] | None
     if checked["method"] == "bayes":
-        got = OptunaSearch(checked, OptunaEngine(), [r for r in runs if r[1] == "finished"]).ask()
-    else:
-        got = BuiltinSearch(checked, list(runs)).ask()
+        return OptunaSearch(checked, OptunaEngine(), [r for r in runs if r[1] == "finished"]).ask()[1]
+    got = BuiltinSearch(checked, list(runs)).ask()
     return None if got is None else got[1]
 
 
@@ -269,8 +256,7 @@ class OfflineController:
                     trial.stop_handle = got[0]
                 elif self._stopper is not None:
                     # The stopper suggests nothing (sample=False): the ask only opens its trial.
-                    stop_trial = self._stopper.ask()
-                    trial.stop_handle = stop_trial[0] if stop_trial else None
+                    trial.stop_handle = self._stopper.ask()[0]
         return out
 
     def next_trial(self) -> Assignment | None:

@@ -1,5 +1,4 @@
-"""``method: bayes``: an Optuna sampler on scikit-learn's GP regressor (why, and how suggestion time is kept
-low, is in docs/sweeps.md)."""
+"""``method: bayes``: an Optuna sampler on scikit-learn's GP regressor (why, and its speed: docs/sweeps.md)."""
 
 from __future__ import annotations
 
@@ -16,8 +15,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 Numeric = FloatDistribution | IntDistribution
 
-# Refit the kernel once the training set grew by the first factor since the last fit; also from the
-# defaults once it grew by the second since the last such fit (an early, poor optimum is not kept).
+# Refit the kernel when the training set grew by the first factor since the last fit, also from the defaults
+# when it grew by the second since the last such (cold) fit: an early, poor optimum is not kept.
 _REFIT_GROWTH = 1.1
 _COLD_FIT_GROWTH = 1.5
 
@@ -114,8 +113,7 @@ class GaussianProcessSampler(optuna.samplers.BaseSampler):
         pending = usable((TrialState.RUNNING,))
         best = y.min()
         if pending:
-            # Constant liar at the mean, so other agents look elsewhere (the best value drew every agent
-            # to the running trial's region; the worst distorted the GP's scale).
+            # Constant liar at the mean (the best drew every agent to one region; the worst distorted the scale).
             x = np.vstack([x, self._points(pending, names, space)])
             y = np.concatenate([y, np.full(len(pending), y.mean())])
         dims = len(names)

@@ -53,8 +53,7 @@ class Plan:
     idle_timeout: float
     in_process: bool
     upload_runs: bool
-    # The slots' blocking calls (heartbeats, engine suggestions): a pool as wide as the slots, since
-    # the event loop's default executor (CPU count + 4 threads) made 20 slots take turns.
+    # For the slots' blocking calls: the loop's default executor (CPU count + 4 threads) made 20 slots take turns.
     executor: ThreadPoolExecutor | None = field(default=None, repr=False)
 
 
@@ -73,7 +72,6 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _outcome(exc: BaseException) -> tuple[str, str | None]:
-    """(state, error) of a trial that raised ``exc``: stopped by the sweep, or failed."""
     if type(exc).__name__ == "TrialStopped" or getattr(exc, "code", None) == "TrialStopped":
         return "stopped", None
     return "failed", _error_text(exc)
@@ -145,9 +143,8 @@ async def _run_task_trial(plan: Plan, slot: int, run_id: str, params: dict[str, 
 
 
 async def run_one(plan: Plan, slot: int, run_id: str, params: dict[str, Any]) -> TrialResult:
-    if plan.objective_is_task:
-        return await _run_task_trial(plan, slot, run_id, params)
-    return await _run_function_trial(plan, slot, run_id, params)
+    run = _run_task_trial if plan.objective_is_task else _run_function_trial
+    return await run(plan, slot, run_id, params)
 
 
 async def _offline_slot(plan: Plan, controller: OfflineController, slot: int) -> None:
@@ -165,8 +162,7 @@ async def _online_slot(plan: Plan, slot: int, server_factory: Callable[..., Any]
     server = await _blocking(plan, server_factory, state.sweep_id, state.project, state.entity, state.host)
     pending: deque[dict[str, Any]] = deque()
     label = f"wandb sweep {state.sweep_id}: agent {slot}"
-    # A trial is claimed from the budget *before* asking the server for one: a run command the
-    # server hands out is then always run (the server does not re-issue lost commands).
+    # Claimed *before* asking: a run command the server hands out is always run (it does not re-issue lost ones).
     while launch.claim():
         command = await _blocking(plan, next_command, server, pending, plan.poll_interval, plan.idle_timeout, label)
         if command is None:
@@ -174,9 +170,8 @@ async def _online_slot(plan: Plan, slot: int, server_factory: Callable[..., Any]
             return
         run_id = str(command["run_id"])
         params = unwrap_params(command.get("args") or {})
-        beat = TrialHeartbeat(
-            server, run_id, max(plan.poll_interval, TRIAL_HEARTBEAT_S), launch.stop_flag(run_id), pending
-        )
+        interval = max(plan.poll_interval, TRIAL_HEARTBEAT_S)
+        beat = TrialHeartbeat(server, run_id, interval, launch.stop_flag(run_id), pending)
         beat.start()
         try:
             result = await run_one(plan, slot, run_id, params)
@@ -264,7 +259,6 @@ def _agents_share_process() -> bool:
 
 
 def _write_report(state: SweepState, result: SweepResult) -> None:
-    """Put every trial launched so far in the task's W&B report tab (report=True tasks)."""
     from flyteplugins.wandb_core.ext import report_sweep
 
     with state.lock:
@@ -312,8 +306,7 @@ def _sweep_for(objective: Callable[..., Any], engine: Any, in_process: bool) -> 
 
 
 async def _start(state: SweepState, count: int, engine: Any) -> tuple[OfflineController | None, list[TrialResult]]:
-    """The offline controller (None online) and the trials that ended before this launch (a retried or
-    re-run sweep task): not run again, but part of the result. ``count`` is the sweep's total."""
+    """The offline controller (None online) and the trials that ended before this launch (part of the result)."""
     if state.mode == "online":
         earlier = await asyncio.to_thread(finished_online_trials, state) if state.resumed else []
         if earlier:
@@ -352,8 +345,7 @@ async def _launch(
     controller, earlier = await _start(state, count, engine)
     launch = Launch(Progress(state.sweep_id, count, metric_name, goal), max(count - len(earlier), 0), controller)
     launch.progress.resume(earlier)
-    # No more slots than trials left: online, every slot registers an agent with the W&B server, and
-    # one that can never get a trial would only clutter the sweep's page.
+    # Online, a slot that can never get a trial would still register an agent on the sweep's page.
     agents = min(agents, launch.budget)
     if agent_task is None:
         agent_task = wandb_sweep_agent.override(secrets=state.secrets) if state.secrets else wandb_sweep_agent
@@ -402,13 +394,11 @@ async def _run(plan: Plan, controller: OfflineController | None) -> list[str]:
 
 
 async def _conclude(state: SweepState, result: SweepResult, count: int) -> None:
-    """Say how the sweep went, keep its run directories, write its report section, collect its logs."""
     if not result.trials and result.agent_errors:
         raise RuntimeError(f"sweep {state.sweep_id}: every agent failed: " + "; ".join(result.agent_errors))
     for error in result.agent_errors:
         say(f"wandb sweep {state.sweep_id}: {error}")
     if len(result.trials) < count and not result.agent_errors:
-        # Not a failure, but count promised more: say why the sweep stopped short.
         say(
             f"wandb sweep {state.sweep_id}: {len(result.trials)} of count={count} trials ran: the search "
             "had no more parameter sets to suggest (a grid runs each combination once)."
@@ -439,32 +429,27 @@ async def _run_sweep_agents(
 ) -> SweepResult:
     """Run ``count`` trials of ``objective`` in a ``@wandb_sweep`` task, at most ``agents`` at a time; wait for them.
 
-    ``await run_sweep_agents.aio(...)`` in async tasks. Every trial is a Flyte action; when one ends, its slot
-    asks for the next, so the search learns from every finished trial. A trial that raises is a failed run
-    and the sweep goes on. Online, the W&B server is the controller; offline, the sweep task is (each trial
-    an offline run in group ``sweep_id``), and a re-run of the sweep runs only what is left of ``count``.
+    Each trial is a Flyte action; a freed slot asks for the next, so the search learns from every finished
+    trial, and a failing trial does not stop the sweep. Offline, a re-run runs only what is left of ``count``.
 
     Args:
-        objective: A ``@wandb_init`` function without arguments (sync or async, at module level so
-            trials in other pods can import it; it reads ``get_wandb_run().config``), or a
-            ``@wandb_init`` Flyte task called with the trial's parameters (a number it returns is
-            the sweep metric).
+        objective: A ``@wandb_init`` function without arguments, at module level (it reads
+            ``get_wandb_run().config``), or a ``@wandb_init`` task called with the trial's parameters
+            (a number it returns is the sweep metric).
         count: Total number of trials of the sweep.
         agents: Trials in flight at once, 1 to 20.
         poll_interval: Seconds between heartbeats to the W&B server while waiting (online).
         idle_timeout: An online slot that gets no trial for this long stops.
-        agent_task: Another trial task to run function objectives with (e.g.
-            ``wandb_sweep_agent.override(resources=..., reusable=flyte.ReusePolicy(...))``).
-        engine: What suggests offline trials (online sweeps refuse one). None: the definition's ``method``;
-            ``"optuna"``: the bayes sampler for any method; an Optuna sampler or an `OptunaEngine`;
-            ``"wandb"``: W&B's own engine (``pip install 'flyteplugins-wandb[sweeps-wandb-engine]'``).
+        agent_task: Another trial task for function objectives (e.g. ``wandb_sweep_agent.override(...)``).
+        engine: What suggests offline trials. None: the definition's ``method``; ``"optuna"``: the bayes
+            sampler; an Optuna sampler or an `OptunaEngine`; ``"wandb"``: W&B's own engine (an extra).
 
     Returns:
         A `SweepResult`: every trial's run id, parameters, state and metric, and the best trial.
 
     Raises:
-        WandbConfigError: Before any trial starts: bad ``agents`` or ``count``, an objective without
-            ``@wandb_init``, a call outside a sweep task, an unknown or uninstalled ``engine``.
+        WandbConfigError: Before any trial starts, for bad arguments, an objective without ``@wandb_init``,
+            a call outside a sweep task, or an unknown or uninstalled ``engine``.
     """
     return await _launch(objective, count, agents, poll_interval, idle_timeout, agent_task, engine)
 

@@ -25,20 +25,16 @@ _EDGE = 1e-6
 
 @dataclass
 class OptunaEngine:
-    """Drive an offline sweep with Optuna: pass it as ``run_sweep_agents(..., engine=OptunaEngine(...))``.
-
-    The W&B sweep definition still gives the parameters, the metric and ``early_terminate``. A bare
-    Optuna sampler as ``engine=`` is short for ``OptunaEngine(sampler=...)``.
+    """Drive an offline sweep with Optuna: ``run_sweep_agents(..., engine=OptunaEngine(...))``; the W&B sweep
+    definition still gives the parameters, the metric and ``early_terminate``.
 
     Args:
-        sampler: Any ``optuna.samplers.BaseSampler`` (``TPESampler()``, ``CmaEsSampler()``,
-            ``NSGAIISampler()``, ...). None: the Gaussian-process sampler ``method: bayes`` uses.
-        pruner: An ``optuna.pruners.BasePruner`` that stops running trials from the metric they log.
-            None: the definition's ``early_terminate: hyperband`` as Optuna's successive-halving
-            pruner (``min_iter`` -> ``min_resource``, ``eta`` -> ``reduction_factor``), else none.
+        sampler: Any ``optuna.samplers.BaseSampler`` (``TPESampler()``, ``NSGAIISampler()``, ...). None: the
+            Gaussian-process sampler ``method: bayes`` uses.
+        pruner: An ``optuna.pruners.BasePruner`` that stops running trials from the metric they log. None:
+            the definition's ``early_terminate: hyperband`` as Optuna's successive-halving pruner, else none.
         metrics: Several metrics to optimise together, ``{"loss": "minimize", "accuracy": "maximize"}``
-            (multi-objective: use a sampler that supports it, e.g. ``NSGAIISampler``; no pruning).
-            None: the definition's ``metric``.
+            (use a multi-objective sampler such as ``NSGAIISampler``; no pruning). None: the definition's.
         seed: Seed of the default sampler (ignored when ``sampler`` is given).
     """
 
@@ -48,8 +44,7 @@ class OptunaEngine:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        # Refused here: later, a non-sampler failed every agent inside Optuna, and a non-pruner every trial.
-        # An Optuna object means Optuna is imported already: no need to import it for the check.
+        # Refused here, not later in every agent; an Optuna object means Optuna is imported already.
         optuna = sys.modules.get("optuna")
         for name, kind in (("sampler", "samplers.BaseSampler"), ("pruner", "pruners.BasePruner")):
             value = getattr(self, name)

@@ -1,5 +1,5 @@
-"""Trials read back from where they ran (offline run directories, or the W&B server): to resume a
-sweep, and to find the summary of a trial that ran in another pod."""
+"""Trials read back from offline run directories or the W&B server: to resume a sweep, and for the summary of a
+trial that ran in another pod."""
 
 from __future__ import annotations
 
@@ -17,9 +17,8 @@ from ._results import TrialResult
 from ._server import public_api
 from ._space import Run
 
-# wandb-core writes a run's exit record asynchronously, after `run.finish()` returned: a sweep task
-# re-run right after a trial ended can find that trial's file without it. A file still being written
-# (changed in the last few seconds) gets this long to settle; a file left by a killed trial is older.
+# wandb-core writes a run's exit record after `run.finish()` returned: a file changed in the last _RECENT_S
+# gets _SETTLE_S to get it; a file left by a killed trial is older.
 _SETTLE_S = 5.0
 _RECENT_S = 10.0
 # W&B run states that mean a trial ran to its end ("running" and "preempted" runs come back).
@@ -39,7 +38,6 @@ def _run_id_of(run_dir: Path) -> str:
 def _resumed_trial(
     state: SweepState, run_id: str, config: dict[str, Any], trial_state: str, summary: dict[str, Any], **kw: Any
 ) -> TrialResult:
-    # Which agent ran it, and for how long, is not recorded on the run.
     params = {k: v for k, v in config.items() if k in (state.config.get("parameters") or {})}
     metric_name = (state.config.get("metric") or {}).get("name")
     return make_result(run_id, params, trial_state, summary, metric_name, resumed=True, **kw)
@@ -53,8 +51,7 @@ def _recent(path: Path) -> bool:
 
 
 def _read_settled(run_dir: Path) -> tuple[int | None, dict[str, Any], dict[str, Any]] | None:
-    """``(exit code, config, summary)`` of the offline run in ``run_dir``; None when unreadable. A
-    preempted run's exit code reads None, as a run that never ended."""
+    """``(exit code, config, summary)`` of the offline run in ``run_dir`` (None when unreadable or preempted)."""
     deadline = time.monotonic() + _SETTLE_S
     while True:
         try:
@@ -67,9 +64,8 @@ def _read_settled(run_dir: Path) -> tuple[int | None, dict[str, Any], dict[str, 
 
 
 def prior_offline_trials(state: SweepState) -> tuple[list[Run], int, list[TrialResult]]:
-    """What an offline sweep left on disk before this launch: engine seeds (its ended trials and the listed
-    prior runs), the next free trial index, and its own ended trials (resumed: part of the result). One that
-    never ended (killed, or preempted) used its index up; its parameters are free to be suggested again."""
+    """What an offline sweep left on disk: engine seeds (ended trials, listed prior runs), the next free trial
+    index, and its own ended trials. One that never ended used its index up, not its parameters."""
     prior: list[Run] = []
     next_index = 0
     trials: list[TrialResult] = []
@@ -83,9 +79,7 @@ def prior_offline_trials(state: SweepState) -> tuple[list[Run], int, list[TrialR
         suffix = run_id[len(state.sweep_id) + 1 :]
         if is_trial and suffix.isdigit():
             next_index = max(next_index, int(suffix) + 1)
-        if exit_code is None:
-            # Preempted (as the online side treats W&B's "preempted" state): it did not fail, it was
-            # cut short, and a retried sweep task must run it again or a grid loses that point.
+        if exit_code is None:  # preempted: run it again, or a grid loses that point
             continue
         error = None if exit_code == 0 else f"exit code {exit_code}"
         trial = _resumed_trial(state, run_id, config, "failed" if error else "finished", summary, error=error)
@@ -94,10 +88,6 @@ def prior_offline_trials(state: SweepState) -> tuple[list[Run], int, list[TrialR
             trial.run_dir = str(run_dir)
             trials.append(trial)
     return prior, next_index, trials
-
-
-def _api(state: SweepState) -> Any:
-    return public_api(state.host, state.entity, state.project)
 
 
 def _path(state: SweepState, name: str) -> str:
@@ -111,15 +101,15 @@ def _plain_summary(run: Any) -> dict[str, Any]:
 
 
 def summary_from_elsewhere(state: SweepState, run_id: str, out: Any, metric_name: str | None) -> dict[str, Any]:
-    """The summary of a trial task whose run ran in another pod: what the task returned (a number is the
-    metric, a dict the summary), else the run's, from its run directory (offline) or the W&B server."""
+    """The summary of a trial task that ran in another pod: what it returned (a number is the metric, a dict the
+    summary), else its run's, from its run directory (offline) or the W&B server."""
     if isinstance(out, (int, float)) and not isinstance(out, bool) and metric_name:
         return {metric_name: out}
     if isinstance(out, dict):
         return {str(k): v for k, v in out.items()}
     if state.mode == "online":
         try:
-            return _plain_summary(_api(state).run(_path(state, run_id)))
+            return _plain_summary(public_api(state.host, state.entity, state.project).run(_path(state, run_id)))
         except Exception:  # the metric is then reported missing, which the progress line says
             return {}
     for run_dir in sorted(wandb_dir().glob(f"offline-run-*-{run_id}"), reverse=True):
@@ -136,7 +126,8 @@ def existing_online_sweep(state: SweepState) -> str | None:
     if not state.name:
         return None
     try:
-        for sweep in _api(state).project(state.project or "uncategorized", state.entity).sweeps():
+        api = public_api(state.host, state.entity, state.project)
+        for sweep in api.project(state.project or "uncategorized", state.entity).sweeps():
             config = sweep.config or {}
             if config.get("name") == state.name and str(sweep.state).upper() not in ("FINISHED", "CANCELED"):
                 return str(sweep.id)
@@ -148,7 +139,7 @@ def existing_online_sweep(state: SweepState) -> str | None:
 def finished_online_trials(state: SweepState) -> list[TrialResult]:
     """The runs of the sweep that already ended on the server, marked resumed."""
     try:
-        runs = _api(state).sweep(_path(state, state.sweep_id)).runs
+        runs = public_api(state.host, state.entity, state.project).sweep(_path(state, state.sweep_id)).runs
         return [
             _resumed_trial(state, str(run.id), dict(run.config), _TRIAL_STATES[run_state], _plain_summary(run))
             for run in runs

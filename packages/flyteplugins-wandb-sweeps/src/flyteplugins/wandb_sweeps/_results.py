@@ -35,8 +35,7 @@ class TrialResult:
         duration_s: Wall time of the trial.
         summary: The run's summary at finish (JSON-safe).
         run_dir: Local directory of an offline run (``wandb sync`` it to upload).
-        resumed: The trial ended before this launch (an earlier attempt or run of the sweep task) and was
-            read back from its W&B run; ``agent`` and ``duration_s`` are then unknown (0).
+        resumed: The trial ended before this launch and was read back (``agent``, ``duration_s``: 0).
     """
 
     run_id: str
@@ -78,8 +77,7 @@ class SweepResult:
         name: The sweep name.
         mode: ``"online"``, ``"offline"`` or ``"disabled"``.
         metric_name / goal: The sweep metric and its goal (``None`` when the sweep has no metric).
-        trials: Every trial of the sweep, in the order they finished: first those that ended before
-            this launch (a retried or re-run sweep task; ``resumed=True``), then this launch's.
+        trials: Every trial, in the order they finished (first the ``resumed`` ones).
         agents: Agent slots launched: ``agents``, or fewer when fewer trials were left to run.
         agent_errors: Agent tasks that failed as a whole (not trials), as ``"agent i: error"``.
         logs: The ``flyte.io.Dir`` of collected logs when ``download_logs`` was set.
@@ -132,7 +130,7 @@ class Progress:
         self._lock = threading.Lock()
 
     def resume(self, trials: list[TrialResult]) -> tuple[TrialResult | None, int]:
-        """Count trials that ended before this launch, so numbering and the best so far go on."""
+        """Count ended trials; returns the best so far and the count."""
         with self._lock:
             for trial in trials:
                 self.done += 1
@@ -158,8 +156,7 @@ class Progress:
         )
 
     def _why_no_metric(self, trial: TrialResult) -> str:
-        # What it logged instead: a misspelt metric name (`val_loss` for `loss`) or a diverged trial
-        # (NaN) is then plain from the line, not only from opening the run.
+        # What it logged instead: a misspelt metric name or a NaN is then plain from the line.
         name = self.metric_name
         if name in trial.summary:
             return f"{name}={trial.summary[name]!r} is not a finite number (not ranked)"

@@ -1,5 +1,4 @@
-"""``@wandb_sweep``: create (or reuse) a task's sweep, hand its id to child tasks, collect its logs. Online the
-W&B server is its controller; offline (W&B has no offline sweeps) the task owns a local one with a stable id."""
+"""``@wandb_sweep``: create (or reuse) a task's sweep, hand its id to child tasks, collect its logs."""
 
 from __future__ import annotations
 
@@ -56,8 +55,7 @@ _current: ContextVar[SweepState | None] = ContextVar("flyteplugins_wandb_sweep",
 
 
 def _state(values: Mapping[str, Any], mode: str | None, cc: Mapping[str, str], **kw: Any) -> SweepState:
-    """A sweep's state from its settings (``values``) and ``wandb_config``: ``cc`` keys, then ``values``,
-    then ``wandb_config`` say where it lives; ``mode`` (else ``wandb_config``, else resolved) how."""
+    """A sweep's state: where from ``cc`` keys, then ``values``, then ``wandb_config``; how from ``mode``."""
     wcfg_obj = get_wandb_context()
     wcfg = wcfg_obj.values_dict() if wcfg_obj else {}
     config = kw.pop("config", None) or sweep_config_from_values(values)
@@ -95,18 +93,19 @@ def get_wandb_sweep_id() -> str | None:
     return (ctx.custom_context or {}).get(SWEEP_ID_KEY) or None if ctx else None
 
 
+# wandb's mode names -> what the sweep does.
+_MODES: dict[str, SweepMode] = {
+    "offline": "offline", "dryrun": "offline", "disabled": "disabled", "online": "online", "run": "online",
+    "shared": "online",
+}  # fmt: skip
+
+
 def resolve_mode(
     explicit: str | None, context_mode: str | None, env: Mapping[str, str], has_credentials: bool
 ) -> SweepMode:
     """``@wandb_sweep(mode=)``, else ``wandb_config(mode=)``, else ``WANDB_MODE``; else online with credentials."""
-    mode = explicit or context_mode or env.get("WANDB_MODE")
-    if mode in ("offline", "dryrun"):
-        return "offline"
-    if mode == "disabled":
-        return "disabled"
-    if mode in ("online", "run", "shared"):
-        return "online"
-    return "online" if (env.get("WANDB_API_KEY") or has_credentials) else "offline"
+    mode = _MODES.get(explicit or context_mode or env.get("WANDB_MODE") or "")
+    return mode or ("online" if (env.get("WANDB_API_KEY") or has_credentials) else "offline")
 
 
 def offline_sweep_id(seed: str) -> str:
@@ -121,8 +120,7 @@ _env_lock = threading.Lock()
 def _create_online_sweep(state: SweepState) -> str:
     import wandb
 
-    # wandb.sweep reads its server from the environment and sets WANDB_PROJECT/WANDB_ENTITY for the
-    # whole process; put back what was there so unrelated runs in this process are unaffected.
+    # wandb.sweep reads its server from the environment and sets WANDB_PROJECT/WANDB_ENTITY process-wide.
     saved = {k: os.environ.get(k) for k in ("WANDB_PROJECT", "WANDB_ENTITY", "WANDB_BASE_URL")}
     with _env_lock:
         try:
@@ -136,11 +134,9 @@ def _create_online_sweep(state: SweepState) -> str:
                 prior_runs=state.prior_runs or None,
             )
         finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+            for key in saved:
+                os.environ.pop(key, None)
+            os.environ.update({k: v for k, v in saved.items() if v is not None})
     return str(sweep_id)
 
 
@@ -207,8 +203,7 @@ def sweep_scope(state: SweepState) -> Iterator[SweepState]:
 
 @contextmanager
 def _agent_defaults(state: SweepState) -> Iterator[None]:
-    # A plain ``wandb.agent(sweep_id, function=...)`` in the body: wandb ignores ``wandb.init(project=...)``
-    # in sweep trials, the agent's WANDB_PROJECT/ENTITY decide. The user's own values win.
+    # For a plain wandb.agent(...) in the body: its trials ignore wandb.init(project=), the environment decides.
     added = {}
     for var, value in (("WANDB_PROJECT", state.project), ("WANDB_ENTITY", state.entity)):
         if value and not os.environ.get(var):
@@ -243,8 +238,7 @@ async def collect_offline_sweep_dirs(sweep_id: str, run_dirs: list[str]) -> flyt
 
 
 async def collect_sweep_logs(state: SweepState, run_dirs: list[str] | None = None) -> Any:
-    """``download_logs=True``: online, every trial's files from W&B; offline, the run directories
-    (``run_dirs`` from the launcher; without them, at the end of the task, only if no launcher collected)."""
+    """Online, every trial's files from W&B; offline, ``run_dirs`` (None: the task's, unless a launcher collected)."""
     with state.lock:
         if run_dirs is None and state.logs_collected:
             return None
@@ -315,11 +309,8 @@ def wandb_sweep(
     download_logs: bool | None = None,
     **sweep_config: Any,
 ) -> Any:
-    """Give a Flyte task a W&B sweep: created on entry (or reused from the context), id exposed.
-
-    Put it above ``@env.task`` (outermost); in the task, `run_sweep_agents()` runs the trials. The
-    configuration is `wandb_sweep_config()` in the run's context, overridden key by key by the arguments
-    here. A sweep a parent task created (``_wandb_sweep_id`` in the context) is reused.
+    """Give a Flyte task a W&B sweep (a parent task's is reused); put it above ``@env.task``. In the task,
+    `run_sweep_agents()` runs the trials. The arguments override `wandb_sweep_config()` key by key.
 
     Args:
         project: W&B project (else ``wandb_sweep_config``, else ``wandb_config``).
@@ -327,12 +318,11 @@ def wandb_sweep(
         mode: ``"online"``, ``"offline"`` or ``"disabled"``; else ``wandb_config(mode=)``, else
             ``WANDB_MODE``, else online with an API key and offline without one.
         download_logs: Collect every trial's files after the sweep as a ``flyte.io.Dir`` trace output.
-        **sweep_config: Sweep-config keys (``method``, ``metric``, ``parameters``, ``name``,
-            ``early_terminate``, ...).
+        **sweep_config: Sweep-config keys (``method``, ``metric``, ``parameters``, ``name``, ...).
 
     Raises:
-        WandbConfigError: At decoration time for invalid values; at run time when the task has no
-            sweep configuration at all (the message says how to provide one).
+        WandbConfigError: At decoration time for invalid values; at run time when the task has no sweep
+            configuration.
     """
     _MODE("@wandb_sweep", "mode", mode)
     values: dict[str, Any] = {"project": project, "entity": entity, "download_logs": download_logs}
