@@ -104,8 +104,7 @@ class ArtifactRef:
     entity: str | None = None
 
     def path(self, entity: str | None = None, project: str | None = None) -> str:
-        """The full reference, the run's entity/project filling in what was left out; a registry project
-        belongs to the organization, not the run's entity: without an explicit one wandb finds it."""
+        """The full reference, the run's entity/project filling gaps (wandb finds a registry's entity, the org)."""
         registry = (self.project or "").startswith(REGISTRY_PREFIX)
         e, p = self.entity or (None if registry else entity), self.project or project
         head = "/".join(x for x in (e, p) if x)

@@ -139,8 +139,7 @@ def _log_prelude(
     registry: str | None = None,
     registry_aliases: list[str] | None = None,
 ) -> tuple[str | None, str, dict[str, Any]]:
-    """Both forms' checks (argument errors before the missing run): the local path, or None and where to
-    download a remote File/Dir first; and the arguments of `_log_local`."""
+    """Both forms' checks (argument errors first): (local path or None, where to download it, `_log_local` kwargs)."""
     where = "log_wandb_artifact"
     check_artifact_type(where, type)
     if name is not None:
@@ -251,23 +250,19 @@ def use_wandb_artifact(
     Raises:
         WandbConfigError: Outside a ``@wandb_init`` task, offline, or for an invalid reference.
     """
-    import flyte
     import flyte.io
 
     path, is_file = _fetch(ref, type, root, as_file)
-    if not flyte.ctx():  # a plain tracked function: no Flyte storage to put it in
-        return flyte.io.File(path=path) if is_file else flyte.io.Dir(path=path)
-    return flyte.io.File.from_local_sync(path) if is_file else flyte.io.Dir.from_local_sync(path)
+    cls = flyte.io.File if is_file else flyte.io.Dir
+    return cls.from_local_sync(path) if flyte.ctx() else cls(path=path)  # a plain function: no Flyte storage
 
 
 async def _use_aio(ref: str, *, type: str | None = None, as_file: bool | None = None, root: str | None = None) -> Any:
-    import flyte
     import flyte.io
 
     path, is_file = await asyncio.to_thread(_fetch, ref, type, root, as_file)
-    if not flyte.ctx():
-        return flyte.io.File(path=path) if is_file else flyte.io.Dir(path=path)
-    return await (flyte.io.File.from_local(path) if is_file else flyte.io.Dir.from_local(path))
+    cls = flyte.io.File if is_file else flyte.io.Dir
+    return await cls.from_local(path) if flyte.ctx() else cls(path=path)
 
 
 use_wandb_artifact.aio = _use_aio  # type: ignore[attr-defined]

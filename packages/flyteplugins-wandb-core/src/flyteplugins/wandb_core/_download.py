@@ -257,8 +257,7 @@ def _fetch_sweep_runs(
 
 
 def _lazy_trace(func: _F) -> _F:
-    """``flyte.trace(func)`` built on the first call: flyte.io (3x ``import flyte``) loads only then."""
-    # The trace resolves the `flyte.io.Dir` return annotation when called: import flyte.io first.
+    """``flyte.trace(func)`` built on first call, after flyte.io (3x ``import flyte``) that its annotation names."""
     traced = functools.cache(lambda: flyte.trace(func) if __import__("flyte.io") else func)
 
     @functools.wraps(func)

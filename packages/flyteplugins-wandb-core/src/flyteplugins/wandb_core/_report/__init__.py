@@ -10,7 +10,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from .. import _compat, _persist
@@ -119,17 +119,12 @@ def _artifact_view(artifact: Any, use: Any, offline: bool, plan: Any) -> Artifac
 
 
 @dataclass
-class Collector:
-    """Runs a reporting task's tab shows besides its own: those of functions called in its body."""
-
+class Collector:  # the runs a reporting task's tab shows besides its own: those of functions called in its body
     action: str | None
     views: list[RunView] = field(default_factory=list)
 
 
-@dataclass
-class Capture:
-    """What is read from a run while it is still open (the run object is unusable after finish)."""
-
+class Capture(NamedTuple):  # read while the run is open: the run object is unusable after finish
     view: RunView
     sync_file: str | None
     owner: bool

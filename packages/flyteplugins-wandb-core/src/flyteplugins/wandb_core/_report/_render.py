@@ -1,6 +1,5 @@
-"""What the report tab shows (plain records) and its self-contained HTML: inline CSS and SVG charts (matplotlib,
-imported on first use), no scripts. Flyte inserts the HTML as is: every value is escaped, only http(s) URLs link.
-"""
+"""The report tab's records and self-contained HTML: inline CSS, SVG charts (matplotlib, imported on first use), no
+scripts. Flyte inserts the HTML as is: every value is escaped, only http(s) URLs link."""
 
 from __future__ import annotations
 
@@ -63,26 +62,20 @@ margin:0 0 16px}
 .fwb details summary{cursor:pointer;font-weight:600;margin:8px 0 4px}
 #flyte-frame-tabs li{width:auto;min-width:126px;white-space:nowrap}
 </style>"""
-# The last rule reaches out of the tab on purpose: Flyte's report page gives every tab label a fixed
-# 126px, narrower than "Weights & Biases" in its bold 14px font, so the label broke onto two lines.
+# The last rule reaches out of the tab on purpose: Flyte's 126px tab labels broke "Weights & Biases" onto two lines.
 
 
 @dataclass
 class ArtifactView:
-    """An artifact the run logged or used; ``version``/``url`` stay None until known (offline: at sync)."""
-
     name: str
     type: str
     use: Literal["logged", "used"]
-    version: str | None = None
+    version: str | None = None  # and url: None until known (offline: at sync)
     url: str | None = None
 
 
 @dataclass
 class RunView:
-    """One W&B run as the report shows it; ``stored`` is where an offline run's folder is kept in Flyte's
-    storage, ``sync_hint`` the command that uploads it from there."""
-
     run_id: str
     name: str = ""
     project: str = ""
@@ -97,8 +90,8 @@ class RunView:
     series: dict[str, list[Point]] = field(default_factory=dict)
     dropped_metrics: list[str] = field(default_factory=list)
     sync_dir: str | None = None
-    stored: str | None = None
-    sync_hint: str | None = None
+    stored: str | None = None  # where an offline run's folder is kept in Flyte's storage
+    sync_hint: str | None = None  # the command that uploads it from there
     notes: list[str] = field(default_factory=list)
     artifacts: list[ArtifactView] = field(default_factory=list)
 
@@ -239,8 +232,7 @@ def line_chart(
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    # ``Figure`` touches no GUI backend or global figure registry; the lock is there because
-    # matplotlib's text and font caches are not documented as thread-safe and sync tasks run in threads.
+    # ``Figure`` needs no GUI backend; the lock: matplotlib's font caches are not known thread-safe (sync tasks).
     with _lock, matplotlib.rc_context(_RC):  # type: ignore[arg-type,unused-ignore]  # keys are literals; untyped without matplotlib
         fig = Figure(figsize=(4.2, 2.5))
         ax = fig.add_subplot()
@@ -364,12 +356,8 @@ def _run_facts(view: RunView) -> dict[str, str]:
     return facts
 
 
-def _user_items(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if not str(k).startswith("_")}
-
-
 def _run_values(view: RunView) -> str:
-    summary, config = _user_items(view.summary), _user_items(view.config)
+    summary, config = ({k: v for k, v in d.items() if not str(k).startswith("_")} for d in (view.summary, view.config))
     shown = _kv_table(summary, "fwb-summary") if summary else _hint("Nothing logged.")
     if config:
         table = _kv_table(config, "fwb-config")
@@ -436,18 +424,13 @@ def render_sweep(
             t.link = t.link or f"{runs_url.rstrip('/')}/runs/{t.run_id}"
     metric = metric or "metric"
     best = best_index(records, maximize)
-    if charts is None:
-        charts = charts_available()
-    shown = ""
-    if records:
-        shown = (
-            f'<div class="fwb-charts">{_sweep_charts(records, metric, maximize, best)}</div>' if charts else CHARTS_HINT
-        )
-    direction = "maximize" if maximize else "minimize"  # as a sweep's ``metric.goal`` says it
+    shown = CHARTS_HINT if records else ""
+    if records and (charts_available() if charts is None else charts):
+        shown = f'<div class="fwb-charts">{_sweep_charts(records, metric, maximize, best)}</div>'
     b = records[best] if best is not None else None
     facts = {
         "link": link(sweep_url, sweep_url) if sweep_url else "",
-        "metric": f"{_code(metric)} ({direction})",
+        "metric": f"{_code(metric)} ({'maximize' if maximize else 'minimize'})",  # as a sweep's metric.goal says it
         "trials": str(len(records)),
         "best": f"{link(b.link, b.run_id)}: {esc(metric)} = {esc(fmt(b.metric))}" if b else "",
     }
@@ -504,17 +487,15 @@ def _sweep_charts(records: Sequence[TrialRecord], metric: str, maximize: bool, b
         figures.append(_figure(svg, f"{metric} per trial and best so far", 'data-chart="per-trial"'))
     with_history = [(i, t) for i, t in enumerate(records) if t.history]
     if with_history:
-        lines = [
-            (
-                t.history or [],
-                {"label": f"best: {t.name or t.run_id}", "color": BEST_COLOR, "linewidth": 2.2, "zorder": 4},
-            )
-            if i == best
-            else (t.history or [], {"color": f"C{i % 10}", "linewidth": 0.9, "alpha": 0.55})
-            for i, t in with_history
-        ]
+        best_style = {"color": BEST_COLOR, "linewidth": 2.2, "zorder": 4}
+        other_style = {"linewidth": 0.9, "alpha": 0.55}
         svg = line_chart(
-            lines,
+            [
+                (t.history or [], {"label": f"best: {t.name or t.run_id}", **best_style})
+                if i == best
+                else (t.history or [], {"color": f"C{i % 10}", **other_style})
+                for i, t in with_history
+            ],
             title=f"{metric} over steps, {len(with_history)} trials",
             legend=any(i == best for i, _ in with_history),
             max_points=MAX_POINTS_OVERLAY,
