@@ -205,24 +205,18 @@ def run_agent(spec: AgentSpec) -> list[TrialResult]:
         result, exception = _run_trial(spec, objective, launch, item)
         results.append(result)
         failure = exception or failure
-    if launch is None and spec.upload_runs:
-        _upload_run_dirs(results)
+    # A trial in another pod: its offline run directory would die with the pod. run_dir -> <Dir uri>/<name>.
+    local = [r for r in results if r.run_dir and os.path.isdir(r.run_dir)]
+    if local and launch is None and spec.upload_runs:
+        staging = tempfile.mkdtemp(prefix="wandb-sweep-runs-")
+        for result in local:
+            shutil.copytree(str(result.run_dir), os.path.join(staging, os.path.basename(str(result.run_dir))))
+        uploaded = Dir.from_local_sync(staging)
+        for result in local:
+            result.run_dir = f"{uploaded.path.rstrip('/')}/{os.path.basename(str(result.run_dir))}"
     if failure is not None:
         raise failure
     return results
-
-
-def _upload_run_dirs(results: list[TrialResult]) -> None:
-    # A trial in another pod: its offline run directory would die with the pod. run_dir -> <Dir uri>/<name>.
-    local = [r for r in results if r.run_dir and os.path.isdir(r.run_dir)]
-    if not local:
-        return
-    staging = tempfile.mkdtemp(prefix="wandb-sweep-runs-")
-    for result in local:
-        shutil.copytree(str(result.run_dir), os.path.join(staging, os.path.basename(str(result.run_dir))))
-    uploaded = Dir.from_local_sync(staging)
-    for result in local:
-        result.run_dir = f"{uploaded.path.rstrip('/')}/{os.path.basename(str(result.run_dir))}"
 
 
 sweep_agent_env = flyte.TaskEnvironment(name="wandb-sweep-agent")

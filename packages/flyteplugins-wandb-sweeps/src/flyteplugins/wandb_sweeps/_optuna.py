@@ -146,14 +146,6 @@ def _axis(param: _space.Param) -> _Axis:
     return _Axis(dists.FloatDistribution(0.0, 1.0), done, lambda v: _inside(0.0, 1.0, float(v)))
 
 
-def _hyperband(optuna: Any, stop: Mapping[str, Any]) -> Any:
-    """W&B's ``hyperband`` (one bracket of asynchronous successive halving) as Optuna's pruner."""
-    eta = max(2, round(stop.get("eta", 3)))
-    # Without min_iter, W&B starts s bands below max_iter.
-    min_iter = stop["min_iter"] if "min_iter" in stop else max(1, int(stop["max_iter"] / eta ** stop.get("s", 1)))
-    return optuna.pruners.SuccessiveHalvingPruner(min_resource=min_iter, reduction_factor=eta)
-
-
 @dataclass
 class OptunaSearch:
     """An Optuna study in memory; with ``sample=False`` it suggests nothing and only prunes."""
@@ -174,9 +166,15 @@ class OptunaSearch:
             self._axes = {path: _axis(p) for path, p in _space.space(self.config["parameters"])}
         self._dists = {".".join(p): a.distribution for p, a in self._axes.items() if a.distribution is not None}
         pruner = self.engine.pruner
-        if pruner is None:
-            stop = self.config.get("early_terminate")
-            pruner = _hyperband(optuna, stop) if stop else optuna.pruners.NopPruner()
+        stop = self.config.get("early_terminate")
+        if pruner is None and stop:
+            # W&B's hyperband is one bracket of asynchronous successive halving; without min_iter, W&B
+            # starts s bands below max_iter.
+            eta = max(2, round(stop.get("eta", 3)))
+            min_iter = stop.get("min_iter") or max(1, int(stop["max_iter"] / eta ** stop.get("s", 1)))
+            pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=min_iter, reduction_factor=eta)
+        elif pruner is None:
+            pruner = optuna.pruners.NopPruner()
         sampler = self.engine.sampler
         if sampler is None and self.sample:
             from ._gp import GaussianProcessSampler

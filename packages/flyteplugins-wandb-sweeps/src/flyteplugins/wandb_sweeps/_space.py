@@ -214,22 +214,6 @@ def sample(param: Param, rng: random.Random) -> Any:
     return quantize(x, param) if kind.startswith("q_") else x
 
 
-def grid_values(param: Param) -> list[Any] | None:
-    """Every value a grid visits for ``param``; None for a continuous parameter."""
-    s, kind = param.spec, param.kind
-    if kind == "constant":
-        return [s["value"]]
-    if kind.startswith("categorical"):
-        return list(s["values"])
-    if kind == "int_uniform":
-        return list(range(s["min"], s["max"] + 1))
-    if kind == "q_uniform":
-        # As W&B's server does (numpy's arange): from min in steps of q, max itself excluded.
-        q = s.get("q", 1)
-        return [s["min"] + i * q for i in range(math.ceil((s["max"] - s["min"]) / q - 1e-9))]
-    return None
-
-
 def key(value: Any) -> str:
     """A comparable form of a parameter value or config (values may be lists or dicts)."""
     return json.dumps(value, sort_keys=True, default=str)
@@ -237,16 +221,25 @@ def key(value: Any) -> str:
 
 def grid(params: Sequence[tuple[tuple[str, ...], Param]]) -> Iterator[dict[tuple[str, ...], Any]]:
     """Every combination, in parameter order (the first parameter varies slowest)."""
-    axes = []
+    axes: list[list[Any]] = []
     for path, param in params:
-        values = grid_values(param)
-        if values is None:
+        s, kind = param.spec, param.kind
+        if kind == "constant":
+            axes.append([s["value"]])
+        elif kind.startswith("categorical"):
+            axes.append(list(s["values"]))
+        elif kind == "int_uniform":
+            axes.append(list(range(s["min"], s["max"] + 1)))
+        elif kind == "q_uniform":
+            # As W&B's server does (numpy's arange): from min in steps of q, max itself excluded.
+            q = s.get("q", 1)
+            axes.append([s["min"] + i * q for i in range(math.ceil((s["max"] - s["min"]) / q - 1e-9))])
+        else:
             raise ParameterError(
                 f"Parameter {'.'.join(path)} is a disallowed type with grid search ({param.kind}): grid "
                 "needs every parameter to be a list of 'values', a single 'value', or an "
                 "'int_uniform'/'q_uniform' range"
             )
-        axes.append(values)
     for combo in itertools.product(*axes):
         yield {path: value for (path, _), value in zip(params, combo, strict=True)}
 
@@ -307,13 +300,11 @@ def _top_level_problems(config: Mapping[str, Any]) -> list[str]:
         if metric.get("goal", DEFAULT_GOAL) not in GOALS:
             problems.append(f"metric.goal: {metric['goal']!r} is not one of {', '.join(map(repr, GOALS))}")
     stop = config.get("early_terminate")
-    return problems if stop is None else problems + _hyperband_problems(stop)
-
-
-def _hyperband_problems(stop: Any) -> list[str]:
+    if stop is None:
+        return problems
     if not isinstance(stop, Mapping):
-        return [f"early_terminate: {stop!r} is not a mapping like {{'type': 'hyperband', 'min_iter': 3}}"]
-    problems = [f"early_terminate: unknown key {k!r}" for k in stop if k not in _HYPERBAND_KEYS]
+        return [*problems, f"early_terminate: {stop!r} is not a mapping like {{'type': 'hyperband', 'min_iter': 3}}"]
+    problems += [f"early_terminate: unknown key {k!r}" for k in stop if k not in _HYPERBAND_KEYS]
     if stop.get("type") != "hyperband":
         problems.append(f"early_terminate.type: {stop.get('type')!r} is not 'hyperband'")
     if "min_iter" not in stop and not {"max_iter", "s"} <= set(stop):
@@ -333,7 +324,6 @@ def validate_sweep_definition(where: str, config: Mapping[str, Any], *, complete
     Not ``complete``: a part (the rest may come from the other of ``wandb_sweep_config`` and
     ``@wandb_sweep``), checked as complete once it has both ``method`` and ``parameters``.
     """
-    config = dict(config)
     complete = complete or ("method" in config and "parameters" in config)
     if complete and not config.get("method"):
         raise WandbConfigError(

@@ -194,23 +194,16 @@ def _new_sweep(ctx: Any, decorator_values: Mapping[str, Any], decorator_mode: st
 @contextmanager
 def sweep_scope(state: SweepState) -> Iterator[SweepState]:
     token = _current.set(state)
-    try:
-        with flyte.custom_context(**state.context_keys()), _agent_defaults(state):
-            yield state
-    finally:
-        _current.reset(token)
-
-
-@contextmanager
-def _agent_defaults(state: SweepState) -> Iterator[None]:
     # For a plain wandb.agent(...) in the body: its trials ignore wandb.init(project=), the environment decides.
     added = {}
     for var, value in (("WANDB_PROJECT", state.project), ("WANDB_ENTITY", state.entity)):
         if value and not os.environ.get(var):
             os.environ[var] = added[var] = value
     try:
-        yield
+        with flyte.custom_context(**state.context_keys()):
+            yield state
     finally:
+        _current.reset(token)
         for var, value in added.items():
             if os.environ.get(var) == value:
                 del os.environ[var]
