@@ -35,21 +35,6 @@ def _metric(where: str, name: str, metric: Any) -> None:
     _GOAL(where, "metric['goal']", metric.get("goal"))
 
 
-def _parameters(where: str, name: str, parameters: Any) -> None:
-    if not isinstance(parameters, Mapping) or not parameters:
-        raise WandbConfigError(
-            f"{where}: parameters must be a non-empty dict of parameter name -> specification, e.g. "
-            f"{{'lr': {{'min': 0.0001, 'max': 0.1}}, 'batch_size': {{'values': [16, 32]}}}}; "
-            f"got {parameters!r}."
-        )
-    for pname, spec in parameters.items():
-        if not isinstance(spec, Mapping):
-            raise WandbConfigError(
-                f"{where}: parameters[{pname!r}] must be a dict such as {{'values': [...]}}, "
-                f"{{'value': x}} or {{'min': a, 'max': b}}; got {spec!r}."
-            )
-
-
 def _prior_runs(where: str, name: str, prior: Any) -> None:
     if isinstance(prior, str) or not all(isinstance(r, str) for r in prior):
         raise WandbConfigError(f"{where}: prior_runs must be a list of run ids, got {prior!r}.")
@@ -62,7 +47,7 @@ SWEEP_FIELDS = FieldTable(
     Field("project", "str", "plugin", check=Field.wandb_name()),
     Field("entity", "str", "plugin", check=Field.wandb_name()),
     Field("metric", "json", "sweep", check=_metric),
-    Field("parameters", "json", "sweep", check=_parameters),
+    Field("parameters", "json", "sweep"),  # checked with the whole definition (validate_sweep_definition)
     Field("prior_runs", "json", "plugin", check=_prior_runs),
     Field("download_logs", "json", "plugin", default=False, check=Field.typed(bool, "True or False")),
     prefix=PREFIX,

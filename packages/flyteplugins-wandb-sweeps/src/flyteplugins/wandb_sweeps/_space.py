@@ -250,7 +250,12 @@ def distributions() -> tuple[str, ...]:
 
 
 def _check_parameter(where: str, name: str, spec: Any) -> None:
-    if not isinstance(spec, Mapping) or not spec:
+    if not isinstance(spec, Mapping):
+        raise WandbConfigError(
+            f"{where}: parameters[{name!r}] must be a dict such as {{'values': [...]}}, "
+            f"{{'value': x}} or {{'min': a, 'max': b}}; got {spec!r}."
+        )
+    if not spec:
         raise WandbConfigError(f"{where}: parameters[{name!r}] is {spec!r}. {SPEC_HINT}.")
     if "distribution" in spec and spec["distribution"] not in DISTRIBUTIONS:
         raise WandbConfigError(
@@ -324,21 +329,24 @@ def validate_sweep_definition(where: str, config: Mapping[str, Any], *, complete
     Not ``complete``: a part (the rest may come from the other of ``wandb_sweep_config`` and
     ``@wandb_sweep``), checked as complete once it has both ``method`` and ``parameters``.
     """
+    parameters = config.get("parameters")
+    if parameters is not None and (not isinstance(parameters, Mapping) or not parameters):
+        raise WandbConfigError(
+            f"{where}: parameters must be a non-empty dict of parameter name -> specification, e.g. "
+            f"{{'lr': {{'min': 0.0001, 'max': 0.1}}, 'batch_size': {{'values': [16, 32]}}}}; got {parameters!r}."
+        )
     complete = complete or ("method" in config and "parameters" in config)
     if complete and not config.get("method"):
         raise WandbConfigError(
             f"{where}: the sweep definition has no method; allowed values: 'grid', 'random', 'bayes'. "
             "Set it with wandb_sweep_config(method=...) or @wandb_sweep(method=...)."
         )
-    parameters = config.get("parameters")
     if complete and not parameters:
         raise WandbConfigError(
             f"{where}: the sweep definition has no parameters. Give them as "
             "parameters={'lr': {'min': 0.001, 'max': 0.1}, ...}."
         )
     found: list[tuple[tuple[str, ...], Any]] = []
-    if parameters is not None and not isinstance(parameters, Mapping):
-        raise WandbConfigError(f"{where}: parameters must be a mapping of name -> spec, got {parameters!r}.")
     if parameters is not None:
         try:
             found = list(leaves(parameters))
