@@ -1,6 +1,4 @@
-"""W&B sweeps for Flyte 2: agents as parallel Flyte tasks, online or fully offline (docs/sweeps.md).
-
-Installed by ``pip install 'flyteplugins-wandb[sweeps]'``; every name is also importable from ``flyteplugins.wandb``."""
+"""W&B sweeps for Flyte 2 (``flyteplugins-wandb[sweeps]``): agents as parallel Flyte tasks (docs/sweeps.md)."""
 
 from __future__ import annotations
 

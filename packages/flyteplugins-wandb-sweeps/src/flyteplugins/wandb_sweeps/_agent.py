@@ -1,5 +1,4 @@
-"""One trial: the objective run in core's ``trial_scope``, by the built-in task that runs it as a Flyte action
-(in local mode it finds its launch in this process; in other pods it imports the objective by name)."""
+"""One trial: the objective in core's ``trial_scope``, run by the built-in trial task as a Flyte action."""
 
 from __future__ import annotations
 

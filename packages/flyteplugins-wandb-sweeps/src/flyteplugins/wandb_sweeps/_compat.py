@@ -1,5 +1,4 @@
-"""wandb's private sweep-agent API (register, heartbeat), which has no public call; each helper falls back to
-the older spelling, and ``tests/test_compat.py`` checks that one of the two exists on the installed wandb."""
+"""wandb's private sweep-agent API (no public call), each with its older spelling as fallback (tests/test_compat)."""
 
 from __future__ import annotations
 

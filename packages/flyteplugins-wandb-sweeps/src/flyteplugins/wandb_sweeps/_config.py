@@ -1,5 +1,4 @@
-"""`wandb_sweep_config` in ``custom_context`` (the keys the existing ``flyteplugins-wandb`` writes, so either
-plugin reads the other's), a sweep task's `SweepState`, and its `WandbSweep` link."""
+"""`wandb_sweep_config` in ``custom_context``, a sweep task's `SweepState`, and its `WandbSweep` link."""
 
 from __future__ import annotations
 

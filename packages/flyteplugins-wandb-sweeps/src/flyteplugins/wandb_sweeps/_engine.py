@@ -1,5 +1,4 @@
-"""The offline sweep controller and its engines (docs/sweeps.md): the definition's method by default
-(`BuiltinSearch` grid/random, `_optuna` + `_gp` bayes), Optuna, or W&B's own (`WandbSearch`)."""
+"""The offline sweep controller and its engines: builtin grid/random, Optuna (bayes), W&B's own (docs/sweeps.md)."""
 
 from __future__ import annotations
 
@@ -157,7 +156,6 @@ class WandbSearch:
 
 
 def check_engine(engine: Any) -> Any:
-    """Refuse an ``engine=`` value no engine answers to, naming the allowed values."""
     if engine == "wandb":
         sweeps_module()  # missing: an error naming the extra, before the sweep starts
     # Optuna is imported already when the engine is a sampler instance: no need to import it otherwise.
@@ -260,7 +258,6 @@ class OfflineController:
         return out
 
     def next_trial(self) -> Assignment | None:
-        """The next trial for an idle agent, or ``None`` when the sweep is done."""
         got = self.suggest(1)
         return got[0] if got else None
 

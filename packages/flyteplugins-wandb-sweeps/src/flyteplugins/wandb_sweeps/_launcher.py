@@ -1,5 +1,4 @@
-"""``run_sweep_agents``: the whole sweep from its task. "Agents" are slots: each asks for a trial (offline: the
-`OfflineController`; online: the W&B server, by heartbeats), runs it as a child action, then asks for the next."""
+"""``run_sweep_agents``: agent slots that each ask for a trial, run it as a child action, then ask again."""
 
 from __future__ import annotations
 
@@ -37,8 +36,6 @@ T = TypeVar("T")
 
 @dataclass
 class Plan:
-    """One ``run_sweep_agents`` call, as the slots see it."""
-
     state: SweepState
     launch: Launch
     token: str

@@ -1,5 +1,4 @@
-"""Optuna behind the offline controller: bayes, any Optuna sampler, hyperband early stopping. A W&B parameter
-is an Optuna distribution over a *latent* value, decoded into the W&B value (docs/sweeps.md)."""
+"""Optuna behind the offline controller: each W&B parameter is a distribution over a latent value (docs/sweeps.md)."""
 
 from __future__ import annotations
 

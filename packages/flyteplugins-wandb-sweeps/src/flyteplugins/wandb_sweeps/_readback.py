@@ -1,5 +1,4 @@
-"""Trials read back from offline run directories or the W&B server: to resume a sweep, and for the summary of a
-trial that ran in another pod."""
+"""Trials read back from offline run directories or the W&B server (resumed sweeps, trials in other pods)."""
 
 from __future__ import annotations
 
@@ -137,7 +136,6 @@ def existing_online_sweep(state: SweepState) -> str | None:
 
 
 def finished_online_trials(state: SweepState) -> list[TrialResult]:
-    """The runs of the sweep that already ended on the server, marked resumed."""
     try:
         runs = public_api(state.host, state.entity, state.project).sweep(_path(state, state.sweep_id)).runs
         return [

@@ -1,5 +1,4 @@
-"""Sweep definitions in pure Python (no numpy): W&B's rules, checked early, and its parameters (a tree:
-`leaves()` flattens it, `nest()` builds a trial's config back) sampled as W&B's reference says."""
+"""Sweep definitions in pure Python: W&B's rules, checked early, and its parameters, sampled as W&B does."""
 
 from __future__ import annotations
 
@@ -76,7 +75,6 @@ class Param:
 
 
 def finite_number(value: Any) -> float | None:
-    """``value`` as a float when it is a finite number (not a bool); else None."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) else None
@@ -186,7 +184,6 @@ def quantize(value: float, param: Param) -> float:
 
 
 def sample(param: Param, rng: random.Random) -> Any:
-    """One random draw of ``param`` (W&B's random search)."""
     s, kind = param.spec, param.kind
     if kind == "constant":
         return s["value"]
@@ -245,7 +242,6 @@ def grid(params: Sequence[tuple[tuple[str, ...], Param]]) -> Iterator[dict[tuple
 
 
 def distributions() -> tuple[str, ...]:
-    """The parameter distributions W&B's sweep configuration allows."""
     return DISTRIBUTIONS
 
 

@@ -322,8 +322,7 @@ def wandb_sweep(
     for key in ("method", "metric", "parameters", "name", "prior_runs"):
         if key in sweep_config:
             values[key] = sweep_config.pop(key)
-    if sweep_config:
-        values["kwargs"] = sweep_config
+    values["kwargs"] = sweep_config or None
     validate_values("@wandb_sweep", values)
     values = {k: v for k, v in values.items() if v is not None}
 
@@ -342,6 +341,4 @@ def wandb_sweep(
             obj.links = (*tuple(obj.links or ()), WandbSweep(project=project, entity=entity))
         return obj
 
-    if _func is not None:
-        return decorate(_func)
-    return decorate
+    return decorate if _func is None else decorate(_func)
