@@ -62,18 +62,18 @@ class Location:
     attempt: int
 
     @property
+    def action_prefix(self) -> str:
+        """The action's folder: one per attempt, the offline checkpoints its attempts share, its sweeps."""
+        return f"{run_prefix(self.root, self.run_name)}/{self.action}"
+
+    @property
     def prefix(self) -> str:
         """This attempt's folder: its offline runs go right under it."""
-        return f"{run_prefix(self.root, self.run_name)}/{self.action}/{self.attempt}"
+        return f"{self.action_prefix}/{self.attempt}"
 
     @property
     def checkpoints(self) -> str:
-        """The action's offline checkpoints, shared by its attempts."""
-        return f"{run_prefix(self.root, self.run_name)}/{self.action}/{CHECKPOINT_DIR}"
-
-    @property
-    def sweeps(self) -> str:
-        return f"{run_prefix(self.root, self.run_name)}/{self.action}/{SWEEP_DIR}"
+        return f"{self.action_prefix}/{CHECKPOINT_DIR}"
 
     @property
     def sync_command(self) -> str:
@@ -206,7 +206,7 @@ def persist_sweep(sweep_id: str, definition: dict[str, Any]) -> str | None:
     loc = location()
     if loc is None:
         return None
-    dest = f"{loc.sweeps}/{sweep_id}.json"
+    dest = f"{loc.action_prefix}/{SWEEP_DIR}/{sweep_id}.json"
     failure = f"keep offline sweep {sweep_id!r} in Flyte storage ({dest})"
     after = "; its synced trials will not be grouped into a W&B sweep."
     ok = _in_thread(lambda: _put_json({"sweep_id": sweep_id, **definition}, dest), UPLOAD_TIMEOUT, failure, after)
