@@ -11,7 +11,7 @@ import re
 import sys
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -120,10 +120,8 @@ def _fs(uri: str) -> Any:
     return storage.get_underlying_filesystem(path=uri)
 
 
-def _list_kept(
-    run_name: str, store: str | None, listing: Callable[[Any, str], Iterable[Any]]
-) -> tuple[str, Any, list[str]]:
-    """``run_name``'s prefix in the store, its file system, and the keys ``listing(fs, prefix)`` finds; one
+def _kept_files(run_name: str, store: str | None) -> tuple[str, Any, set[str]]:
+    """``run_name``'s prefix in the store, its file system, and the files under it (paths relative to it); one
     line saying where and why (no backend traceback) when the store does not answer."""
     if not isinstance(run_name, str) or not run_name.strip() or "/" in run_name:
         raise ValueError(f"run_name: a Flyte run name is needed (no '/'), got {run_name!r}")
@@ -135,9 +133,9 @@ def _list_kept(
             f"store: {prefix.split('/' + STORE_DIR, 1)[0]!r} is not a store Flyte can read ({exc})"
         ) from exc
     try:
-        return prefix, fs, [str(k) for k in listing(fs, prefix)]
+        keys = [str(k) for k in fs.find(prefix)]
     except FileNotFoundError:
-        return prefix, fs, []
+        keys = []
     except Exception as exc:
         # Object stores answer <Code>NoSuchBucket</Code><Message>... inside a whole request dump: keep those two.
         text = str(exc)
@@ -150,6 +148,8 @@ def _list_kept(
             f"store: could not read {prefix} ({type(exc).__name__}: {why}). Is the bucket right, and does "
             f"this machine have Flyte's storage credentials for it?"
         ) from exc
+    bare = fs._strip_protocol(prefix).rstrip("/")
+    return prefix, fs, {key[len(bare) :].lstrip("/") for key in keys}
 
 
 def _stored_run(fs: Any, prefix: str, files: set[str], action: str, attempt: str, folder: str) -> StoredRun:
@@ -176,9 +176,7 @@ def _stored_run(fs: Any, prefix: str, files: set[str], action: str, attempt: str
 def list_stored_runs(run_name: str, *, store: str | None = None) -> list[StoredRun]:
     """Every offline run folder the Flyte run ``run_name`` kept, in sync order; ``store``: the store root (the
     bucket of the run's raw data, ``s3://bucket``), default the environment variable ``FLYTEPLUGINS_WANDB_STORE``."""
-    prefix, fs, keys = _list_kept(run_name, store, lambda fs, prefix: fs.find(prefix))
-    bare = fs._strip_protocol(prefix).rstrip("/")
-    files = {key[len(bare) :].lstrip("/") for key in keys}
+    prefix, fs, files = _kept_files(run_name, store)
     parts = [f.split("/") for f in files if f.count("/") >= 3]
     folders = {(p[0], p[1], p[2]) for p in parts if p[1].isdigit()}
     logs = {(p[0], p[1], p[2]) for p in parts if p[-1].endswith(".wandb")}  # a run folder holds run-<id>.wandb
@@ -189,8 +187,8 @@ def list_stored_runs(run_name: str, *, store: str | None = None) -> list[StoredR
 
 def list_stored_sweeps(run_name: str, *, store: str | None = None) -> list[StoredSweep]:
     """Every offline sweep definition the Flyte run ``run_name`` kept (arguments as `list_stored_runs`)."""
-    prefix, _, found = _list_kept(run_name, store, lambda fs, prefix: fs.glob(f"{prefix}/*/{SWEEP_DIR}/*"))
-    parts = [key.split("/")[-3:] for key in sorted(k.rstrip("/") for k in found)]
+    prefix, _, files = _kept_files(run_name, store)
+    parts = [f.split("/") for f in sorted(files) if f.count("/") == 2 and f.split("/")[1] == SWEEP_DIR]
     names = {leaf for *_, leaf in parts}
     sweeps = []
     for action, _, leaf in parts:
