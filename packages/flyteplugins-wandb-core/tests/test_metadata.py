@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from flyteplugins.wandb_core import _metadata
+from flyteplugins.wandb_core import _scope as _metadata
 from flyteplugins.wandb_core._resolve import RunPlan, TaskInfo
 
 

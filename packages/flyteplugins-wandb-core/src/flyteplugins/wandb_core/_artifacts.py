@@ -23,8 +23,8 @@ from ._artifact_names import (
     parse_artifact_ref,
     sanitize_name,
 )
-from ._metadata import console_url
 from ._registry import RegistryTarget, check_link_args, check_registry_target, link_logged
+from ._scope import console_url
 from ._state import current, get_wandb_run
 from ._validate import WandbConfigError, WandbTrackingError
 

@@ -1,5 +1,4 @@
-"""Every use of wandb's private API, in one place: checked on wandb `CHECKED_OLDEST` .. `CHECKED_NEWEST` (the
-version-matrix session tests both ends); each helper degrades to the fallback it names."""
+"""Every use of wandb's private API, checked on `CHECKED_OLDEST` .. `CHECKED_NEWEST`; each names its fallback."""
 
 from __future__ import annotations
 
@@ -37,16 +36,13 @@ def wandb_unreachable(exc: BaseException) -> bool:
         return False
     seen: BaseException | None = exc
     for _ in range(5):  # the exception and what it was raised from
-        if seen is None:
-            return False
-        if isinstance(seen, WandbApiFailedError):
-            return True
+        if seen is None or isinstance(seen, WandbApiFailedError):
+            return seen is not None
         seen = seen.__cause__ or seen.__context__
     return False
 
 
-def settings_offline(run: Any) -> bool:
-    """The run writes offline (``run.settings._offline``)."""
+def settings_offline(run: Any) -> bool:  # run.settings._offline
     return bool(getattr(getattr(run, "settings", None), "_offline", False))
 
 
@@ -59,7 +55,7 @@ _HOOK_FRAMES = 4  # this function <- its caller <- the wandb.run getter <- log_t
 
 
 def run_of_torch_hook(runs: list[Any]) -> Any | None:
-    """The run whose ``wandb.watch`` hook (``Run._torch_history``) is reading ``wandb.run`` right now."""
+    """The run whose ``wandb.watch`` hook (``Run._torch_history``) is reading ``wandb.run``."""
     frame = sys._getframe(1)
     for _ in range(_HOOK_FRAMES):
         frame = frame.f_back  # type: ignore[assignment]
@@ -71,13 +67,11 @@ def run_of_torch_hook(runs: list[Any]) -> Any | None:
     return None
 
 
-def is_finished(run: Any) -> bool:
-    """``Run._is_finished``; False when gone: finishing twice is harmless."""
+def is_finished(run: Any) -> bool:  # Run._is_finished; False when gone: finishing twice is harmless
     return bool(getattr(run, "_is_finished", False))
 
 
-def keeps_final_summary(run: Any) -> bool:
-    """``run.finish()`` keeps the final summary it fetched (``Run._final_summary``; saves a round trip)."""
+def keeps_final_summary(run: Any) -> bool:  # run.finish() keeps the summary it fetched (Run._final_summary)
     return hasattr(run, "_final_summary")
 
 
@@ -94,15 +88,13 @@ def final_summary(run: Any) -> dict[str, Any] | None:
         return None
 
 
-def record_class() -> Callable[[], Any]:
-    """The protobuf ``Record`` of wandb's transaction log; no fallback (ImportError)."""
+def record_class() -> Callable[[], Any]:  # the transaction log's protobuf Record; no fallback (ImportError)
     from wandb.proto import wandb_internal_pb2 as pb
 
     return pb.Record  # type: ignore[attr-defined, no-any-return]  # generated protobuf module
 
 
-def installed_distributions() -> list[Any]:
-    """The installed distributions as wandb lists them for requirements.txt."""
+def installed_distributions() -> list[Any]:  # as wandb lists them for requirements.txt
     from wandb.util import working_set
 
     return list(working_set())
@@ -119,7 +111,7 @@ def saves_requirements_by_default() -> bool:
 
 
 def can_publish_requirements() -> bool:
-    """This wandb accepts a package list from outside; False when either name moved (wandb then scans)."""
+    """wandb accepts a package list from outside; False when either name moved (wandb then scans)."""
     try:
         from wandb.sdk.interface.interface import InterfaceBase
         from wandb.util import working_set  # noqa: F401
@@ -129,8 +121,8 @@ def can_publish_requirements() -> bool:
 
 
 def publish_requirements(run: Any, packages: list[Any]) -> None:
-    """Hand ``packages`` to wandb for ``run`` (as ``Run._on_start`` does); should ``_interface`` be renamed,
-    requirements.txt is written in wandb's format and saved. A disabled run records nothing."""
+    """Hand ``packages`` to wandb (as ``Run._on_start`` does), else write and save requirements.txt in its format;
+    a disabled run (``_interface`` None) records nothing."""
     missing = object()
     interface = getattr(run, "_interface", missing)
     if interface is None:

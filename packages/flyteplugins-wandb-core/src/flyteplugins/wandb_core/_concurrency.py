@@ -1,5 +1,4 @@
-"""Where tracked tasks open and finish their runs: thread pools, the backlog new opens wait behind, the
-``wandb.init`` calls that must run alone, and sweep trials whose run opens beside their body (docs/sweeps.md)."""
+"""Thread pools that open and finish runs, the backlog opens wait behind, and trial runs opening beside their body."""
 
 from __future__ import annotations
 
@@ -23,16 +22,13 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# Pools of their own: in one shared pool a 200-child fan-out opened all 200 runs before the first finished.
-# With a backlog of 16, that fan-out (benchmarks/bench_fanout.py) keeps ~19 runs open instead of ~90, in the
-# same wall time. Finishing mostly waits on the service, so many finishes overlap usefully.
+# Pools of their own: in one shared pool a 200-child fan-out opened all 200 runs before the first finished
+# (benchmarks/bench_fanout.py). Finishing mostly waits on the service, so many finishes overlap usefully.
 OPEN_WORKERS = 2
 FINISH_WORKERS = 16
-# Opens run GIL-bound Python: more threads only starve a sweep's controller loop; a few overlap round trips.
-EARLY_OPEN_WORKERS = 4
-# A new run waits while BACKLOG runs are opened but their task not yet resumed on its loop, or finishing:
-# neither waits on an open, so this cannot deadlock. An entry older than BACKLOG_WAIT_S (a finish stuck on a
-# dead server) no longer counts: it delays later runs once, not each.
+EARLY_OPEN_WORKERS = 4  # opens are GIL-bound: more threads only starve a sweep's controller loop
+# A new run waits while BACKLOG runs are opened-not-resumed or finishing (neither waits on an open: no
+# deadlock); an entry older than BACKLOG_WAIT_S (a finish stuck on a dead server) no longer counts.
 BACKLOG = 16
 BACKLOG_WAIT_S = 5.0
 
@@ -60,7 +56,6 @@ async def _in(name: str, workers: int, func: Callable[[], T]) -> T:
 
 
 def wait_for_backlog() -> None:
-    """Before an open: block while ``BACKLOG`` runs are held up (``BACKLOG_WAIT_S`` at most)."""
     deadline = time.monotonic() + BACKLOG_WAIT_S
     with _backlog_cv:
         while True:
@@ -72,7 +67,7 @@ def wait_for_backlog() -> None:
 
 
 class _Entry:
-    """One run in the backlog from `join`; released once (a ``with`` block's end or `release`)."""
+    """One run in the backlog from `join` until released (once)."""
 
     def __init__(self) -> None:
         self._done = False
@@ -97,12 +92,10 @@ class _Entry:
 
 
 def finish_pending() -> _Entry:
-    """Count a finish in the backlog from now until its ``with`` block ends (sync tasks' close)."""
     return _Entry().join()
 
 
 async def opening(func: Callable[..., T], *args: Any) -> T:
-    """Run ``func(*args)`` (a scope's open) in the pool that opens runs, behind the backlog."""
     entry = _Entry()
 
     def open_then_join() -> T:
@@ -117,9 +110,8 @@ async def opening(func: Callable[..., T], *args: Any) -> T:
 
 
 async def finishing(func: Callable[..., T], *args: Any) -> T:
-    """Run ``func(*args)`` (a scope's close) in the pool that finishes runs."""
-    # In the backlog from submission, released in the worker thread (a sync open blocking this loop must not
-    # wait for it) or by the coroutine, for a call cancelled before a worker took it.
+    # In the backlog from submission; released in the worker thread (a sync open blocking this loop must not
+    # wait for it), or by the coroutine for a call cancelled before a worker took it.
     entry = _Entry().join()
 
     def then_release() -> T:
@@ -132,8 +124,7 @@ async def finishing(func: Callable[..., T], *args: Any) -> T:
 
 @contextmanager
 def init_slot(reinit: Any) -> Iterator[None]:
-    """Hold around a ``wandb.init``: alone for the process's first (it starts wandb's service) and where
-    ``reinit`` is not ``"create_new"`` (wandb then touches its globals); concurrent otherwise."""
+    """Around a ``wandb.init``: alone for the first (it starts wandb's service) and without create_new."""
     if _service_ready.is_set() and reinit == "create_new":
         yield
         return
@@ -145,8 +136,6 @@ def init_slot(reinit: Any) -> Iterator[None]:
 
 
 class PendingOpen:
-    """One scope's run being opened on a thread while its body runs."""
-
     def __init__(self, scope: _Scope) -> None:
         plan = scope.plan
         assert plan is not None
@@ -176,15 +165,14 @@ class PendingOpen:
             registry.opened()
 
     def wait(self) -> None:
-        """Block until the run is open; raise what the open raised."""
         self.ready.wait()
         if self.error is not None:
             raise self.error
 
 
 def eligible(scope: _Scope) -> bool:
-    """A sweep trial's run may open beside its body, except where ``on_error="raise"`` must fail the task
-    before its body runs, and for reused runs, distributed ranks and ``report=True`` tasks."""
+    """A sweep trial's run may open beside its body, except with ``on_error="raise"`` (fails before the body),
+    for reused runs, distributed ranks and ``report=True`` tasks."""
     plan = scope.plan
     if plan is None or not scope.is_trial or plan.action != "init" or plan.on_error == "raise":
         return False
@@ -202,7 +190,6 @@ def start(scope: _Scope) -> PendingOpen | None:
 
 
 async def opened(pending: PendingOpen) -> None:
-    """Wait for ``pending``'s open without blocking the event loop, even while being cancelled."""
     if pending.ready.is_set():
         return
     try:
@@ -212,14 +199,14 @@ async def opened(pending: PendingOpen) -> None:
 
 
 def settle(active: ActiveRun | None) -> ActiveRun | None:
-    """``active`` once its run is open (it may still be opening beside its scope's body)."""
+    """``active`` once its run is open."""
     if active is not None and active.pending is not None:
         active.pending.ready.wait()
     return active
 
 
 class PendingRun(Forward):
-    """The trial's run while it opens (no ``wandb.Run``): config reads answer at once, the rest waits."""
+    """The trial's run while it opens: config reads answer at once, the rest waits."""
 
     __slots__ = ("_pending",)
     _pending: PendingOpen
@@ -251,7 +238,7 @@ _CONFIG_METHODS = frozenset({"keys", "items", "values", "as_dict", "update", "se
 
 
 class PlannedConfig(ForwardItems):
-    """``run.config`` of a run still opening: reads from the config it opens with, writes wait for it."""
+    """``run.config`` of a run still opening: reads the config it opens with, writes wait."""
 
     __slots__ = ("_pending",)
     _pending: PendingOpen

@@ -1,5 +1,4 @@
-"""``@wandb_init``: open, expose and finish the right W&B run around a Flyte task or a function (an ``async
-def`` Elastic task through `ElasticAsyncFunction`)."""
+"""``@wandb_init``: open, expose and finish the right W&B run around a Flyte task or a function."""
 
 from __future__ import annotations
 
@@ -16,10 +15,10 @@ from typing import Any, TypeVar, overload
 
 import flyte
 
-from . import _extras, _metadata
+from . import _extras
 from ._config import RankScope, RunMode, explicit_settings
 from ._link import Wandb
-from ._scope import MARKER, _wrap
+from ._scope import MARKER, _wrap, check_input_names
 from ._validate import WandbConfigError, check_decorator_argument, check_decorator_target
 
 __all__ = ["MARKER", "wandb_init"]
@@ -28,8 +27,8 @@ F = TypeVar("F")
 
 
 def run_to_completion(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run ``coro`` to its end from synchronous code: here without a running loop (signal handlers and
-    ``torch.distributed`` keep the main thread), else on a fresh loop in a helper thread with this context."""
+    """Run ``coro`` to its end from sync code: here without a running loop (signal handlers and
+    ``torch.distributed`` need the main thread), else on a fresh loop in a helper thread."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -64,9 +63,8 @@ def _in_task_context() -> bool:
 
 
 class ElasticAsyncFunction:
-    """The task function of a tracked ``async def`` Elastic task (Flyte's Elastic plugin calls it without
-    awaiting): ``in_task`` (the tracked wrapper of ``as_sync(original)``) inside a task context, ``outside``
-    (that of ``original``) elsewhere. It introspects as ``original``, so Flyte treats the task as async."""
+    """A tracked ``async def`` Elastic task's function (Elastic calls it without awaiting): ``in_task`` in a task
+    context, ``outside`` elsewhere; it introspects as ``original``, so Flyte treats the task as async."""
 
     def __init__(
         self,
@@ -132,19 +130,16 @@ def _attach_links(task: Any, settings: dict[str, Any]) -> None:
     task.links = (*tuple(task.links or ()), *links)
 
 
-def _with_outputs(func: Callable[..., Any], log_outputs: bool) -> Callable[..., Any]:
-    if not log_outputs:
-        return func
-    from ._artifacts import outputs_wrapper  # only tasks that log outputs load it
-
-    return outputs_wrapper(func)
-
-
 def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False, log_inputs: bool = False) -> Any:
     is_task = isinstance(obj, flyte.TaskTemplate)  # what @env.task returns
     target = obj.func if is_task else obj
     check_decorator_target("@wandb_init", target)
     track = functools.partial(_wrap, settings=settings, inputs_of=target if log_inputs else None)
+    func = target
+    if log_outputs:  # inside the run's scope: logged before it finishes
+        from ._artifacts import outputs_wrapper  # only tasks that log outputs load it
+
+        func = outputs_wrapper(target)
     from . import _preempt
 
     # Flyte's entrypoint (or a script run as __main__) decorates on the main thread right before it starts
@@ -154,13 +149,12 @@ def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False, log
         if hasattr(target, MARKER):
             raise WandbConfigError(f"@wandb_init is applied twice to task {obj.name!r}.")
         if log_inputs:
-            _metadata.check_input_names("@wandb_init", target)
+            check_input_names("@wandb_init", target)
         elastic = _extras.is_elastic(obj)
         handler = _extras.distributed() if elastic else None
         if handler is not None:  # rank handling refuses or warns about what cannot work on this task
             handler.check_task(obj, settings)
         _attach_links(obj, settings)  # every check is done before the task changes
-        func = _with_outputs(target, log_outputs)  # inside the run's scope: logged before it finishes
         # `func` is a dataclass field, so it survives `task.override(...)`; mutating the task in place keeps
         # the object the TaskEnvironment registered for deploys.
         if elastic and inspect.iscoroutinefunction(func):
@@ -175,8 +169,8 @@ def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False, log
         raise WandbConfigError(f"@wandb_init decorates a Flyte task or a function, got {type(obj).__name__}: {obj!r}.")
     _check_outermost(obj)
     if log_inputs:
-        _metadata.check_input_names("@wandb_init", obj)
-    return track(_with_outputs(obj, log_outputs), is_task=False)
+        check_input_names("@wandb_init", obj)
+    return track(func, is_task=False)
 
 
 @overload

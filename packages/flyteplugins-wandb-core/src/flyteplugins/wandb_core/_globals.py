@@ -1,5 +1,4 @@
-"""While tracked runs are open, wandb's module API (``wandb.run``, ``wandb.log``, ``wandb.init``, ...) answers
-with the calling scope's run: the module's class is swapped for a routing subclass (docs/architecture.md)."""
+"""While tracked runs are open, wandb's module API answers with the calling scope's run (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -31,7 +30,6 @@ _SAME_OR_IGNORED = ("project", "entity", "id", "group", "job_type")
 
 
 def _routed_run(module: types.ModuleType, what: str) -> Any | None:
-    """The tracked run ``what`` acts on for this caller, or None for wandb's own global run."""
     run = _caller_run()
     if run is not None:
         return run
@@ -65,8 +63,6 @@ def _late_function(name: str) -> Callable[..., Any]:
 
 
 class _LateRouted(ForwardItems):
-    """``wandb.config``/``wandb.summary`` taken where no tracked caller is known: resolved at each use."""
-
     __slots__ = ("_name",)
     _name: str
 
@@ -94,12 +90,9 @@ def _in_untracked_task() -> bool:
 
 
 def _fallback_run(module: types.ModuleType) -> Any | None:
-    """The run of a caller with no tracked scope, where one can tell."""
-    own = module.__dict__.get("run")
-    if own is not None:  # the user's own plain wandb.init outside tracked code: wandb's global
+    own = module.__dict__.get("run")  # the user's own plain wandb.init outside tracked code
+    if own is not None or _in_untracked_task():
         return own
-    if _in_untracked_task():
-        return None
     runs = registry.runs()
     return runs[0] if len(runs) == 1 else _compat.run_of_torch_hook(runs)
 
@@ -164,7 +157,6 @@ def _init_untracked(module: types.ModuleType, original: Any, args: tuple[Any, ..
 
 
 def _apply_init(run: Any, kwargs: dict[str, Any]) -> None:
-    """What ``wandb.init(**kwargs)`` asked of the open ``run``: applied, or named in one notice."""
     if kwargs.get("config") is not None:
         import wandb
 
@@ -229,7 +221,7 @@ def _teardown_for_caller(exit_code: int | None = None) -> None:
 
 
 def _deferred(run: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """A finish asked for inside the run's scope: the run stays open; its first non-zero exit code is kept."""
+    # A finish inside the run's scope: the run stays open; its first non-zero exit code is kept.
     exit_code = kwargs.get("exit_code", args[0] if args else None)
     run_id = getattr(run, "id", "?")
     kept = ""
@@ -252,18 +244,6 @@ def _setter(name: str) -> Callable[[types.ModuleType, Any], None]:
     return set_
 
 
-def _routed_class(base: type) -> type:
-    getters: dict[str, Callable[[types.ModuleType], Any]] = {name: _module_value(name) for name in _ROUTED}
-    getters.update(
-        run=_get_run,
-        init=lambda m: _init_for_caller,
-        finish=lambda m: _finish_for_caller,
-        teardown=lambda m: _teardown_for_caller,
-    )
-    namespace: dict[str, Any] = {name: property(get, _setter(name)) for name, get in getters.items()}
-    return type("RoutedWandbModule", (base,), {**namespace, "__doc__": base.__doc__})
-
-
 _original_class: type | None = None
 
 
@@ -274,7 +254,15 @@ def install() -> None:
     if module is None or _original_class is not None:
         return
     _original_class = type(module)
-    module.__class__ = _routed_class(_original_class)
+    getters: dict[str, Callable[[types.ModuleType], Any]] = {name: _module_value(name) for name in _ROUTED}
+    getters.update(
+        run=_get_run,
+        init=lambda m: _init_for_caller,
+        finish=lambda m: _finish_for_caller,
+        teardown=lambda m: _teardown_for_caller,
+    )
+    namespace: dict[str, Any] = {name: property(get, _setter(name)) for name, get in getters.items()}
+    module.__class__ = type("RoutedWandbModule", (_original_class,), {**namespace, "__doc__": _original_class.__doc__})
 
 
 def uninstall() -> None:
@@ -289,14 +277,16 @@ def uninstall() -> None:
 
 
 def guard_finish(run: Any) -> None:
-    """Make ``run.finish()`` (and ``run._finish``, which ``with wandb.init() as run:`` calls) from the task's
-    code, or from a worker thread with no scope, leave the run open; elsewhere it finishes as asked."""
+    """Make ``run.finish()``/``run._finish`` from the task's code (or a worker thread with no scope) leave
+    the run open; elsewhere it finishes as asked."""
     if run is None:
         return
     for name in _compat.FINISHERS:
 
         def finish(*args: Any, _name: str = name, **kwargs: Any) -> None:
-            if _called_by_task_code(run) and registry.owner(run) is not None:
+            caller = _caller_run()
+            off_main = threading.current_thread() is not threading.main_thread()
+            if (caller is run if caller is not None else off_main) and registry.owner(run) is not None:
                 _deferred(run, args, kwargs)
                 return
             _unguard(run)
@@ -306,13 +296,6 @@ def guard_finish(run: Any) -> None:
             setattr(run, name, finish)
 
 
-def _called_by_task_code(run: Any) -> bool:
-    caller = _caller_run()
-    if caller is not None:
-        return caller is run
-    return threading.current_thread() is not threading.main_thread()
-
-
 def _unguard(run: Any) -> None:
     with contextlib.suppress(Exception):
         for name in _compat.FINISHERS:
@@ -320,6 +303,5 @@ def _unguard(run: Any) -> None:
 
 
 def real_finish(run: Any, exit_code: int | None = None) -> None:
-    """Finish ``run`` for the plugin (past the guard user code sees)."""
-    _unguard(run)
+    _unguard(run)  # past the guard user code sees
     run.finish(exit_code=exit_code)

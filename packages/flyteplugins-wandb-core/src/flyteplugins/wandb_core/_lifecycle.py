@@ -1,5 +1,4 @@
-"""Opening and finishing wandb runs, fail-open: a probe, a breaker and an offline, then untracked, fallback, each
-saying so in one ``wandb:`` line; with ``on_error="raise"`` they raise `WandbTrackingError` instead."""
+"""Opening and finishing wandb runs, fail-open: a probe, a breaker, then offline, then untracked (one notice each)."""
 
 from __future__ import annotations
 
@@ -25,9 +24,8 @@ logger = logging.getLogger("flyteplugins.wandb")
 DEFAULT_INIT_TIMEOUT = 30.0
 DEFAULT_FINISH_TIMEOUT = 60.0
 PROBE_TIMEOUT = 5.0
-# How long an offline run's finish waits for wandb-core's last records (on wandb >= 0.31 they are written).
-FILE_WRITE_TIMEOUT = 10.0
-BREAKER_SECONDS = 60.0  # how long later runs to a server found unreachable skip the online attempt
+FILE_WRITE_TIMEOUT = 10.0  # an offline run's finish waits this long for wandb-core's last records
+BREAKER_SECONDS = 60.0  # later runs to a server found unreachable skip the online attempt this long
 
 _SHARED_FIELDS = ("mode", "x_primary", "x_label", "x_update_finish_state")
 _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
@@ -47,7 +45,7 @@ def _settings(fields: dict[str, Any]) -> Any:
 
 
 def _describe(exc: BaseException) -> str:
-    """``Type: message`` on one line; pydantic errors name the setting and what was wrong with it."""
+    """``Type: message`` on one line; pydantic errors name the setting."""
     parts: list[str] = []
     errors = getattr(exc, "errors", None)
     if callable(errors):
@@ -63,8 +61,7 @@ def _base_url(fields: dict[str, Any]) -> str:
 
 
 def probe(base_url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
-    """Why ``base_url`` cannot be reached, or None when a TCP connection opens (or a proxy is set: a direct
-    connection would say nothing)."""
+    """Why ``base_url`` cannot be reached; None when a TCP connection opens or a proxy is set."""
     parsed = urlparse(base_url)
     if any(os.environ.get(name) for name in _PROXY_VARIABLES) or not parsed.hostname:
         return None
@@ -83,7 +80,6 @@ def _trip(base_url: str, reason: str) -> None:
 
 
 def reset_breaker() -> None:
-    """Forget servers recently found unreachable (tests; a long-lived process after an outage)."""
     with _breaker_lock:
         _breaker.clear()
 
@@ -114,7 +110,7 @@ def _init(kwargs: dict[str, Any], fields: dict[str, Any]) -> Any:
 
 
 def _untracked(kwargs: dict[str, Any]) -> Any:
-    """A disabled run (the body's ``run.log``/``run.config`` calls work, nothing is recorded), or None."""
+    """A disabled run (the body's calls work, nothing is recorded), or None."""
     base = {"mode": "disabled", "reinit": "create_new"}
     attempts = [{**kwargs, **base}]
     if kwargs.get("config") is not None:
@@ -128,7 +124,7 @@ def _untracked(kwargs: dict[str, Any]) -> Any:
 
 
 def _offline_fallback(kwargs: dict[str, Any], fields: dict[str, Any]) -> tuple[Any, str | None, str | None]:
-    """Open the run offline after W&B failed: (run, id to sync it to if different, why offline failed)."""
+    """(run opened offline, id to sync it to if different, why offline failed)."""
     kwargs = {**kwargs, "mode": "offline"}
     fields = {k: v for k, v in fields.items() if k not in _SHARED_FIELDS}
     try:
@@ -224,12 +220,8 @@ def _opened(plan: RunPlan, run: Any, kwargs: dict[str, Any], reason: str | None,
 
 
 def finish_run(active: ActiveRun, error: BaseException | None) -> None:
-    """Finish the run this scope opened; a failing scope records a non-zero exit code.
-
-    Raises:
-        WandbTrackingError: With ``on_error="raise"``, when the task succeeded but W&B did not
-            confirm the upload within ``finish_timeout``.
-    """
+    """Finish the run this scope opened (non-zero exit code on error); with ``on_error="raise"`` raises
+    `WandbTrackingError` when a successful task's upload is not confirmed within ``finish_timeout``."""
     run = active.run
     if run is None or not active.owner:  # a reusing child's scope leaves the run to its owner
         return

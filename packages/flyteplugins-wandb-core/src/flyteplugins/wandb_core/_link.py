@@ -1,5 +1,4 @@
-"""The ``Wandb`` link on tracked tasks in the Flyte UI, rendered at submit time with the parent's custom_context
-(so the run id comes from the arguments and the parent's advertised run, never the task)."""
+"""The ``Wandb`` link on tracked tasks in the Flyte UI, rendered at submit time with the parent's custom_context."""
 
 from __future__ import annotations
 
@@ -42,15 +41,13 @@ def pick(explicit: str | None, context: Mapping[str, str], *keys: str) -> str | 
 
 @dataclass
 class WandbLink(Link):
-    """Base of the plugin's Flyte UI links to W&B (`Wandb`, ``WandbSweep``): fields not given defer to the
-    ``wandb_config`` context; a subclass writes `url`."""
+    """Base of the plugin's Flyte UI links to W&B: fields not given defer to the context; subclasses write `url`."""
 
     host: str = DEFAULT_HOST_FIELD
     project: str | None = None
     entity: str | None = None
 
     ICON: ClassVar[str] = WANDB_ICON
-    # Fields not given (None) that read as a default yet defer to the context: name -> default.
     _DEFAULTS: ClassVar[dict[str, str]] = {"host": DEFAULT_HOST}
 
     def __post_init__(self) -> None:
@@ -77,7 +74,6 @@ class WandbLink(Link):
         return self.url(dict(context or {}), run_name=run_name, action_name=action_name)
 
     def url(self, context: dict[str, str], *, run_name: str, action_name: str) -> str:
-        """The link for an action whose (parent's) ``custom_context`` is ``context``."""
         raise NotImplementedError
 
     def place(

@@ -1,5 +1,4 @@
-"""Run resolution: one pure function from (settings, task context, topology) to a run plan (no wandb or
-flyte imports, so the whole run-mode matrix is table-tested in plain unit tests)."""
+"""Run resolution: one pure function from (settings, task context, topology) to a run plan (table-tested)."""
 
 from __future__ import annotations
 
@@ -17,8 +16,8 @@ Action = Literal["init", "reuse", "skip"]
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """What the running code knows about where it is: ``parent_*`` describe the nearest tracked ancestor's
-    run (from custom_context), ``enclosing_run_id`` a run active in the caller's own scope."""
+    """Where the running code is: ``parent_*``, the nearest tracked ancestor's run; ``enclosing_run_id``, the
+    caller's scope's."""
 
     in_task: bool = False
     is_task: bool = True
@@ -36,7 +35,7 @@ class TaskInfo:
 
 @dataclass(frozen=True)
 class Topology:
-    """Distributed topology from torchrun's environment (see flyteplugins-wandb-distributed)."""
+    """From torchrun's environment (flyteplugins-wandb-distributed)."""
 
     rank: int
     local_rank: int
@@ -52,10 +51,8 @@ class Topology:
 
 @dataclass
 class RunPlan:
-    """What the decorator does for one call: ``"init"`` a run, ``"reuse"`` the run ``run_id`` open in this
-    process, or ``"skip"`` (this rank does not log). ``init_kwargs`` go to ``wandb.init``, ``settings`` to
-    ``wandb.Settings``; a ``primary`` process finishes the run with its exit code; ``advertise`` publishes
-    the run to child tasks."""
+    """``"init"`` a run, ``"reuse"`` the run ``run_id`` open in this process, or ``"skip"`` (a rank that does not
+    log); a ``primary`` finishes the run with its exit code; ``advertise`` publishes it to child tasks."""
 
     action: Action
     run_id: str | None = None
@@ -69,7 +66,7 @@ class RunPlan:
     host: str | None = None
 
     def open(self, run_id: str | None, *, resume: bool) -> RunPlan:
-        """Open the run ``run_id`` (None: wandb picks); ``resume`` continues it (a retry derives the id again)."""
+        """Open the run ``run_id`` (None: wandb picks); ``resume`` continues it."""
         self.action = "init"
         self.run_id = run_id
         if run_id is None:
@@ -122,9 +119,8 @@ def _hashed(raw: str, readable: str, limit: int) -> str:
 
 
 def derive_run_id(*parts: str, max_length: int = DERIVED_RUN_ID_MAX) -> str:
-    """The W&B run id for Flyte names (``{run_name}-{action_name}``). Names W&B refuses, or too long, get other
-    characters replaced by ``-`` and a hash of the original appended; templated ones (``{{.actionName}}``)
-    are kept for Flyte to substitute."""
+    """The W&B run id for Flyte names; refused or too long ones get ``-`` for other characters and a hash
+    appended; templated ones (``{{.actionName}}``) are kept for Flyte to substitute."""
     raw = "-".join(parts)
     if "{{" in raw:
         return raw
@@ -155,9 +151,8 @@ def resolve_run(
     distributed: DistributedResolver | None = None,
     trial: Mapping[str, Any] | None = None,
 ) -> RunPlan:
-    """Turn merged settings (`merge_settings`) plus the task's situation into a `RunPlan`; ``distributed``
-    (from flyteplugins-wandb-distributed) is required with a ``topology``, ``trial`` holds a sweep trial's
-    ``wandb.init`` overrides (its ``id`` is the run id, or the base id a distributed trial's ranks use)."""
+    """Merged settings plus the task's situation -> `RunPlan`; ``distributed`` is required with a multi-rank
+    ``topology``; ``trial`` holds a sweep trial's ``wandb.init`` overrides."""
     env = env or {}
     s = dict(settings)
     run_mode = s.get("run_mode", "auto")

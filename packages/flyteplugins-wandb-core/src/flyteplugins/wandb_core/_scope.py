@@ -1,4 +1,4 @@
-"""One call of a tracked task or function: plan its run, open it, expose it, finish it."""
+"""One call of a tracked task or function: plan its run (with its Flyte identity), open, expose, finish it."""
 
 from __future__ import annotations
 
@@ -6,22 +6,25 @@ import contextlib
 import dataclasses
 import functools
 import inspect
+import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import flyte
 
-from . import _concurrency, _extras, _metadata
+from . import _concurrency, _extras
 from ._config import RUN_ENTITY_KEY, RUN_HOST_KEY, RUN_ID_KEY, RUN_OFFLINE_KEY, RUN_PROJECT_KEY, parse_context
 from ._runtime import wandb_server
 from ._state import TRIAL_CONTEXT_KEY, TRIAL_HANDLE_KEY, ActiveRun, current, current_run, registry, take_trial_overrides
+from ._validate import JOB_TYPE_MAX, SECRET_HINT, TAG_MAX, WandbConfigError, check_no_secret_values, is_secret_name
 
 if TYPE_CHECKING:  # pragma: no cover - ext imports this module
     from types import ModuleType
 
-    from ._resolve import RunPlan, TaskInfo
+    from ._resolve import RunPlan, TaskInfo, Topology
     from ._state import TrialHandle
 
 logger = logging.getLogger("flyteplugins.wandb")
@@ -29,9 +32,151 @@ logger = logging.getLogger("flyteplugins.wandb")
 # Set on every tracked wrapper (value: its decorator settings): how a second @wandb_init is spotted.
 MARKER = "__flyteplugins_wandb__"
 
+FLYTE_CONFIG_KEY = "flyte"
+INPUTS_CONFIG_KEY = "inputs"
+RUN_TAG_PREFIX = "flyte-run:"
+LOCAL_NOTE = "Flyte local run: not in a Flyte console."
+
+INPUT_JSON_MAX = 512  # longer inputs (and anything not JSON) are logged as a summary
+
+
+def console_url(ctx: Any) -> str | None:
+    """This action's Flyte console URL; None locally or without a client to build it."""
+    if not ctx or getattr(ctx, "mode", "local") == "local":
+        return None
+    action = ctx.action
+    if not (action.project and action.domain and action.run_name):
+        return None
+    try:
+        from flyte._initialize import get_client  # what flyte.remote's Run.url uses
+
+        console = get_client().console
+        return str(console.action_url(action.project, action.domain, action.run_name, action.name))
+    except Exception:  # no client (no endpoint), or an older flyte without the builder: no link
+        return None
+
+
+def flyte_block(ctx: Any, task: Any, topology: Topology | None) -> dict[str, Any]:
+    action = ctx.action
+    block: dict[str, Any] = {
+        "project": action.project,
+        "domain": action.domain,
+        "run_name": action.run_name,
+        "action_name": action.name,
+        "task_name": getattr(task, "name", None),
+        "attempt": int(getattr(ctx, "attempt_number", 0) or 0),
+        "mode": getattr(ctx, "mode", None),
+        "url": console_url(ctx),
+    }
+    if topology is not None and topology.world_size > 1:
+        block.update(rank=topology.rank, worker=topology.worker_index, world_size=topology.world_size)
+    return block
+
+
+_NOT_IN_ARTIFACT_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _display_name(task: Any, block: Mapping[str, Any]) -> str | None:
+    short = getattr(task, "short_name", None) or (block["task_name"] or "").rsplit(".", 1)[-1]
+    if not short:
+        return None
+    name = f"{short}-{block['action_name']}"
+    if "rank" in block:
+        name += f"-rank{block['rank']}"
+    return _NOT_IN_ARTIFACT_NAMES.sub("-", name)
+
+
+def run_tag(run_name: str) -> str:
+    """The tag that finds every W&B run of one Flyte run (cut to W&B's tag limit)."""
+    return f"{RUN_TAG_PREFIX}{run_name}"[:TAG_MAX]
+
+
+def _notes(block: Mapping[str, Any]) -> str:
+    where = f"action {block['action_name']} of Flyte run {block['run_name']}"
+    if block["task_name"]:
+        where = f"{block['task_name']}, {where}"
+    if block["url"]:
+        return f"Flyte {where}: {block['url']}"
+    if block["mode"] == "local":
+        return f"{LOCAL_NOTE[:-1]} ({where})."
+    return f"Flyte {where} (no console URL: flyte was not initialised with an endpoint)."
+
+
+def _owns_identity(plan: RunPlan, info: TaskInfo) -> bool:
+    return plan.action == "init" and plan.primary and (plan.run_id is None or plan.run_id != info.parent_run_id)
+
+
+def apply(
+    plan: RunPlan, info: TaskInfo, ctx: Any, *, task: Any, topology: Topology | None, inputs: dict[str, Any] | None
+) -> None:
+    """Fill ``plan.init_kwargs`` with the Flyte identity (user values win) and ``inputs``; raises
+    `WandbConfigError` for a logged input holding the key."""
+    if not info.in_task or not ctx or not _owns_identity(plan, info):
+        return
+    kwargs = plan.init_kwargs
+    config = dict(kwargs.get("config") or {})
+    block = flyte_block(ctx, task, topology)
+    config.setdefault(FLYTE_CONFIG_KEY, block)
+    if inputs is not None:
+        logged = {name: summarise_input(value) for name, value in inputs.items()}
+        check_no_secret_values("@wandb_init(log_inputs=True)", "inputs", logged)
+        config.setdefault(INPUTS_CONFIG_KEY, logged)
+    kwargs["config"] = config
+    if info.is_task:
+        if not kwargs.get("name") and (name := _display_name(task, block)):
+            kwargs["name"] = name
+        if not kwargs.get("job_type") and block["task_name"]:
+            kwargs["job_type"] = str(block["task_name"])[:JOB_TYPE_MAX]
+    if not kwargs.get("tags") and block["run_name"]:
+        kwargs["tags"] = [run_tag(str(block["run_name"]))]
+    if not kwargs.get("notes"):
+        kwargs["notes"] = _notes(block)
+
+
+def _summary(value: Any) -> str:
+    kind = type(value).__name__
+    if dataclasses.is_dataclass(value):
+        return f"<dataclass {kind}>"
+    if isinstance(value, (str, bytes)):
+        return f"<{kind}, {len(value)} characters>" if isinstance(value, str) else f"<bytes, {len(value)}>"
+    if isinstance(value, (list, tuple, dict, set, frozenset)):
+        return f"<{kind}, {len(value)} items>"
+    return f"<{kind}>"
+
+
+def summarise_input(value: Any) -> Any:
+    try:
+        text = json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError):
+        return _summary(value)
+    return value if len(text) <= INPUT_JSON_MAX else _summary(value)
+
+
+def check_input_names(where: str, func: Callable[..., Any]) -> None:
+    try:
+        names = list(inspect.signature(func).parameters)
+    except (TypeError, ValueError):  # a builtin or C callable: nothing to check
+        return
+    for name in names:
+        if is_secret_name(name):
+            raise WandbConfigError(
+                f"{where}: log_inputs=True would log the input {name!r}, whose name says it holds a "
+                f"credential. Take {name!r} out of the task's inputs or drop log_inputs. {SECRET_HINT}"
+            )
+
+
+def bound_inputs(signature: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if signature is None:
+        return None
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError:  # the call itself is wrong: let the function raise its own error
+        return {}
+    bound.apply_defaults()
+    return {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
+
 
 def _task_info(is_task: bool, enclosing: ActiveRun | None) -> tuple[TaskInfo, dict[str, Any], Any]:
-    """(the resolver's view, the context's settings, Flyte's context) of the running code."""
     from ._resolve import TaskInfo  # loads with the first tracked call, not at import
 
     ctx = flyte.ctx()
@@ -59,13 +204,11 @@ def _task_info(is_task: bool, enclosing: ActiveRun | None) -> tuple[TaskInfo, di
 
 
 class _Scope:
-    """One call of a tracked task or function: plan, open, expose, finish."""
-
     def __init__(self, decorator_settings: dict[str, Any], is_task: bool, task: Any, inputs: Any = None) -> None:
         self.decorator_settings = decorator_settings
         self.inputs: dict[str, Any] | None = inputs  # with log_inputs=True
         self.is_task = is_task
-        self.task = task  # the Flyte task (read for `report=True`)
+        self.task = task
         self.enclosing = _concurrency.settle(current())  # the caller's scope, whose report lists our run
         self.active: ActiveRun | None = None
         self.plan: RunPlan | None = None
@@ -106,7 +249,7 @@ class _Scope:
             trial=trial,
         )
         self.dist = ranks.handler
-        _metadata.apply(self.plan, info, ctx, task=self.task, topology=ranks.topology, inputs=self.inputs)
+        apply(self.plan, info, ctx, task=self.task, topology=ranks.topology, inputs=self.inputs)
         if self.is_task and self.plan.download_logs:
             # A multi-process Elastic task skips the download even where it runs as one process.
             _extras.skip_download_if_distributed(self.plan, self.task)
@@ -164,8 +307,7 @@ class _Scope:
 
     @contextlib.contextmanager
     def exposed(self, pending: _concurrency.PendingOpen | None) -> Iterator[None]:
-        """Around the body: its run (``pending``'s stand-in while it opens) is current and advertised to
-        child tasks through custom_context; what the body raises is kept for `close`."""
+        """Around the body: its run (or ``pending``'s stand-in) is current and advertised to child tasks."""
         active = pending.active if pending is not None else self.active
         values = self._advertised(active)
         children = flyte.custom_context(**values) if values else contextlib.nullcontext()
@@ -258,12 +400,10 @@ def _sync_wrapper(func: Callable[..., Any], new_scope: Callable[..., _Scope]) ->
 def _wrap(
     func: Callable[..., Any], settings: dict[str, Any], *, is_task: bool, task: Any = None, inputs_of: Any = None
 ) -> Callable[..., Any]:
-    """The per-call wrapper of a tracked task or function (see `_Scope`); ``inputs_of``: the function whose
-    inputs a ``log_inputs=True`` call logs."""
     signature = inspect.signature(inputs_of) if inputs_of is not None else None
 
     def new_scope(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Scope:
-        return _Scope(settings, is_task, task, _metadata.bound_inputs(signature, args, kwargs))
+        return _Scope(settings, is_task, task, bound_inputs(signature, args, kwargs))
 
     wrapper = (_async_wrapper if inspect.iscoroutinefunction(func) else _sync_wrapper)(func, new_scope)
     setattr(wrapper, MARKER, settings)

@@ -1,5 +1,4 @@
-"""Which W&B run belongs to the running code: the current scope's run (a contextvar), the registry of runs
-open in this process, and a sweep launcher's per-trial ``wandb.init`` overrides."""
+"""Which W&B run belongs to the running code: the current scope's run, the process's open runs, trial overrides."""
 
 from __future__ import annotations
 
@@ -19,8 +18,6 @@ from ._config import RUN_ID_KEY
 
 @dataclass
 class ActiveRun:
-    """A run as seen by one tracked scope."""
-
     run: Any  # wandb Run, or None when this rank/scope does not log
     run_id: str | None
     primary: bool
@@ -36,18 +33,17 @@ class ActiveRun:
     pending: Any = None  # while a sweep trial's run opens beside its body (`_concurrency.PendingOpen`)
 
     @property
-    def raises(self) -> bool:
-        """The task asked for ``on_error="raise"``: a W&B failure fails it instead of one notice."""
+    def raises(self) -> bool:  # on_error="raise": a W&B failure fails the task
         return getattr(self.plan, "on_error", "continue") == "raise"
 
 
 def run_dir(run: Any) -> str | None:
-    """The folder of ``run``'s files (the parent of ``run.dir``), or None for a run without one."""
+    """The parent of ``run.dir``, or None for a run without one."""
     return os.path.dirname(str(run.dir)) if getattr(run, "dir", None) else None
 
 
 class Forward:
-    """A stand-in that forwards attribute access to ``_target()``, resolved at each use."""
+    """Forwards attribute access to ``_target()``, resolved at each use."""
 
     __slots__ = ()
 
@@ -68,8 +64,6 @@ class Forward:
 
 
 class ForwardItems(Forward):
-    """`Forward` for a mapping (a run's config or summary): item access is forwarded too."""
-
     __slots__ = ()
 
     def __getitem__(self, key: str) -> Any:
@@ -100,8 +94,7 @@ TRIAL_HANDLE_KEY = "__trial_handle__"
 
 @dataclass
 class TrialHandle:
-    """What a sweep launcher learns about the trial run opened inside `trial_scope()`: ``on_open`` is called
-    with the run right after it opens, before the objective's body; ``summary`` is its final summary."""
+    """The trial run opened inside `trial_scope()`: ``on_open(run)`` runs before the body; ``summary`` is final."""
 
     on_open: Callable[[Any], None] | None = None
     run_id: str | None = None
@@ -165,30 +158,27 @@ TRIAL_CONTEXT_KEY = "_wandb_sweep_trial"
 
 
 def trial_context(**init_overrides: Any) -> dict[str, str]:
-    """`trial_scope()` for a trial that runs as a Flyte action of its own: ``custom_context`` keys that make
-    its ``@wandb_init`` scope open the trial run with these overrides (not as a child of the caller's run)."""
+    """`trial_scope()` for a trial that is a Flyte action of its own: ``custom_context`` keys that make its
+    ``@wandb_init`` scope open the trial run with these overrides (not as a child of the caller's run)."""
     return {TRIAL_CONTEXT_KEY: json.dumps(init_overrides), RUN_ID_KEY: ""}
 
 
 def take_trial_overrides(custom_context: Mapping[str, str] | None = None) -> dict[str, Any] | None:
-    """The trial overrides for this scope: the in-process ones first, else the task's context key."""
+    """The in-process trial overrides, else the task's context key."""
     overrides = _trial.get()
     if overrides is not None:
         _trial.set(None)
         return overrides
-    raw = (custom_context or {}).get(TRIAL_CONTEXT_KEY)
-    if not raw:
-        return None
     try:
-        value = json.loads(raw)
+        value = json.loads((custom_context or {}).get(TRIAL_CONTEXT_KEY) or "null")
     except ValueError:
         return None
     return dict(value) if isinstance(value, dict) else None
 
 
 class OpenRuns:
-    """The runs this process's tracked scopes opened and have not finished. The first entry installs the
-    module-API routes and the SIGTERM handler; removing the last takes them away again."""
+    """The runs this process's scopes opened and have not finished; the first installs the module-API routes
+    and the SIGTERM handler, the last takes them away."""
 
     def __init__(self) -> None:
         # Reentrant: the SIGTERM handler runs on the main thread, possibly while it holds the lock.
@@ -204,7 +194,6 @@ class OpenRuns:
             _globals.install()
 
     def add(self, active: ActiveRun, *, shareable: bool) -> None:
-        """``active`` was opened by its scope; ``shareable``: children may reuse it by id."""
         from . import _globals, _preempt
 
         with self._lock:
@@ -222,7 +211,7 @@ class OpenRuns:
             self._opening += 1
 
     def opened(self) -> None:
-        """The run announced by `opening` is open (and `add`ed) or failed to open."""
+        """The run announced by `opening` is open (and `add`ed), or failed to."""
         with self._lock:
             self._opening -= 1
         self.closed()
@@ -240,7 +229,6 @@ class OpenRuns:
             return not active.preempted
 
     def closed(self) -> None:
-        """A run finished (after `closing`): with none left, the process-wide pieces go."""
         from . import _globals, _preempt
 
         with self._lock:
@@ -250,7 +238,7 @@ class OpenRuns:
         _preempt.disarm()
 
     def take_all(self) -> list[ActiveRun]:
-        """Every open run, each marked preempted (the SIGTERM path finishes them; scopes then skip it)."""
+        # Marked preempted: the SIGTERM path finishes them, their scopes then skip it.
         with self._lock:
             for active in self._owned.values():
                 active.preempted = True
@@ -265,7 +253,7 @@ class OpenRuns:
             return next((a for a in self._owned.values() if a.run is run), None)
 
     def forget_all(self) -> None:
-        """A forked child: the parent's runs are not its own (nor are the routes they installed)."""
+        # A forked child: the parent's runs are not its own (nor are the routes they installed).
         from . import _globals
 
         self._lock = threading.RLock()
@@ -287,7 +275,7 @@ def _task_data() -> Any:
 
 
 def current() -> ActiveRun | None:
-    """The innermost tracked scope's run, possibly an ancestor task's (what wandb.log routes to)."""
+    """The innermost tracked scope's run, possibly an ancestor task's."""
     entry = _current.get()
     return entry[0] if entry is not None else None
 

@@ -14,9 +14,9 @@ from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from .. import _compat, _persist
-from .._metadata import FLYTE_CONFIG_KEY
 from .._offline import read_offline_run, wait_until_written
 from .._runtime import world_size
+from .._scope import FLYTE_CONFIG_KEY
 from ._render import ArtifactView, RunView, TrialRecord, page, render_runs, render_sweep, series_from_history
 
 TAB_NAME = "Weights & Biases"
