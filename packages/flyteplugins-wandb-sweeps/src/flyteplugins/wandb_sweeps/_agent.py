@@ -84,10 +84,7 @@ def trial_overrides(sweep: Any, run_id: str, params: dict[str, Any]) -> dict[str
     else:
         # W&B has no offline sweeps: the group keeps the trials together after `wandb sync`.
         overrides.update(group=sweep.sweep_id, mode="disabled" if sweep.mode == "disabled" else "offline")
-    if sweep.project:
-        overrides["project"] = sweep.project
-    if sweep.entity:
-        overrides["entity"] = sweep.entity
+    overrides.update({k: v for k, v in (("project", sweep.project), ("entity", sweep.entity)) if v})
     return overrides
 
 

@@ -195,10 +195,7 @@ class SweepState:
         values.update(project=self.project, entity=self.entity, kwargs=config or None)
         keys = SWEEP_FIELDS.encode(values)
         keys.update({SWEEP_ID_KEY: self.sweep_id, SWEEP_MODE_KEY: self.mode})
-        if self.project:
-            keys[SWEEP_PROJECT_KEY] = self.project
-        if self.entity:
-            keys[SWEEP_ENTITY_KEY] = self.entity
+        keys.update({k: v for k, v in ((SWEEP_PROJECT_KEY, self.project), (SWEEP_ENTITY_KEY, self.entity)) if v})
         return keys
 
 

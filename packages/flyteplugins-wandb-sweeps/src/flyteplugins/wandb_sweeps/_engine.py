@@ -273,9 +273,7 @@ class OfflineController:
 
     def observe(self, run_id: str, row: Mapping[str, Any]) -> bool:
         """Record a logged row of a running trial; True when early termination stops it."""
-        if self._stopper is None or self.metric_name is None or self.metric_name not in row:
-            return False
-        value = finite_number(row.get(self.metric_name))
+        value = finite_number(row.get(self.metric_name)) if self._stopper is not None and self.metric_name else None
         if value is None:
             return False
         with self._lock:

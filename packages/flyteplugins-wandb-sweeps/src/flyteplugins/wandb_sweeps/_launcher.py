@@ -76,13 +76,9 @@ def _outcome(exc: BaseException) -> tuple[str, str | None]:
 
 def _trial_context(plan: Plan, run_id: str, params: dict[str, Any]) -> dict[str, str]:
     """custom_context of a trial action: its run's identity (for core and for the action's W&B link)."""
-    state = plan.state
-    keys = {**trial_context(**trial_overrides(state, run_id, params)), "wandb_id": run_id}
-    if state.project:
-        keys["wandb_project"] = state.project
-    if state.entity:
-        keys["wandb_entity"] = state.entity
-    return keys
+    overrides = trial_overrides(plan.state, run_id, params)
+    keys = {**trial_context(**overrides), "wandb_id": run_id}
+    return keys | {f"wandb_{k}": overrides[k] for k in ("project", "entity") if k in overrides}
 
 
 async def _run_function_trial(plan: Plan, slot: int, run_id: str, params: dict[str, Any]) -> TrialResult:

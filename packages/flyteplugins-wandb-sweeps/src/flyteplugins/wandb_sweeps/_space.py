@@ -125,13 +125,8 @@ def parse(spec: Any) -> Param:
             or not math.isclose(sum(probs), 1.0, abs_tol=1e-6)
         ):
             raise ParameterError("'probabilities' must be one non-negative number per value, summing to 1")
-    filled = dict(spec)
-    filled.pop("distribution", None)
-    if kind.endswith("normal"):
-        filled = {"mu": 0, "sigma": 1, **filled}
-    elif kind.endswith("beta"):
-        filled = {"a": 1, "b": 1, **filled}
-    return Param(kind, filled)
+    defaults = {"mu": 0, "sigma": 1} if kind.endswith("normal") else {"a": 1, "b": 1} if kind.endswith("beta") else {}
+    return Param(kind, {**defaults, **{k: v for k, v in spec.items() if k != "distribution"}})
 
 
 def leaves(parameters: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
