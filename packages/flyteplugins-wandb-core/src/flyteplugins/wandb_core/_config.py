@@ -1,6 +1,5 @@
 """`wandb_config`: W&B settings carried to child tasks as ``wandb_<field>`` keys of Flyte's ``custom_context``
-(2.12's layout, so tasks running either plugin read each other's settings).
-"""
+(2.12's layout, so tasks running either plugin read each other's settings)."""
 
 from __future__ import annotations
 
@@ -24,16 +23,12 @@ def explicit_settings(where: str, named: Mapping[str, Any], kwargs: dict[str, An
     """The checked settings given to ``@wandb_init`` or ``wandb_config`` (None left out; other ``wandb.init``
     arguments under ``"kwargs"``). With ``travels`` (``wandb_config``) every value must be JSON, else ``config``."""
     values = {**named, **WANDB_FIELDS.take(kwargs)}
-    if kwargs.get("settings") is not None:
-        # A wandb.Settings object becomes the dict of what the user set, so it merges with the context's.
+    if kwargs.get("settings") is not None:  # a wandb.Settings becomes what the user set, to merge with the context's
         kwargs["settings"] = normalize_settings(where, kwargs["settings"])
-    # Secrets anywhere first (no later message may quote one), then the other wandb.init arguments.
     check_wandb_inputs(where, values, kwargs)
     WANDB_FIELDS.check(where, values)
-    must_be_json = {"config": values.get("config")}
-    if travels:
-        must_be_json.update(tags=values.get("tags"), **kwargs)
-    for name, value in must_be_json.items():
+    check_json(where, "config", values.get("config"))
+    for name, value in ({"tags": values.get("tags"), **kwargs} if travels else {}).items():
         check_json(where, name, value)
     settings = {k: v for k, v in values.items() if v is not None}
     if kwargs:
@@ -86,8 +81,7 @@ class ContextSettings(dict):  # type: ignore[type-arg]
     def __enter__(self: _S) -> _S:
         import flyte
 
-        # A contextvar scopes the values: siblings started in different `with` blocks never see each other's.
-        self._scope = flyte.custom_context(**self)
+        self._scope = flyte.custom_context(**self)  # a contextvar: sibling `with` blocks never see each other's
         self._scope.__enter__()
         return self
 
@@ -144,8 +138,7 @@ def wandb_config(
         name: Display name of the run.
         tags: Run tags.
         config: Hyperparameters; merged key by key with the decorator's ``config``.
-        mode: wandb mode: ``"online"``, ``"offline"``, ``"disabled"`` or ``"shared"``. Without a mode
-            and without ``WANDB_API_KEY``, runs are written offline.
+        mode: ``"online"``, ``"offline"``, ``"disabled"`` or ``"shared"``; without it and ``WANDB_API_KEY``: offline.
         group: W&B group.
         run_mode: ``"auto"`` (default), ``"new"`` or ``"shared"``.
         rank_scope: ``"global"`` (default) or ``"worker"`` (distributed training).

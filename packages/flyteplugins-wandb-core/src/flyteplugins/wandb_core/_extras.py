@@ -1,6 +1,4 @@
-"""Optional sibling packages: lazy loading and the install hint for missing extras. The rank hooks core calls
-in ``flyteplugins-wandb-distributed`` are listed in docs/architecture.md.
-"""
+"""Optional sibling packages: lazy loading, install hints, and the rank hooks (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -16,17 +14,11 @@ from ._runtime import world_size
 if TYPE_CHECKING:  # pragma: no cover - ext imports the decorator, which imports this module
     from ._resolve import RunPlan, Topology
 
+_SWEEP_NAMES = """wandb_sweep wandb_sweep_config get_wandb_sweep_id get_wandb_sweep_context WandbSweep run_sweep_agents
+    SweepResult TrialResult OptunaEngine"""
 # public name -> (module providing it, extra that installs it)
 OPTIONAL_NAMES: dict[str, tuple[str, str]] = {
-    "wandb_sweep": ("flyteplugins.wandb_sweeps", "sweeps"),
-    "wandb_sweep_config": ("flyteplugins.wandb_sweeps", "sweeps"),
-    "get_wandb_sweep_id": ("flyteplugins.wandb_sweeps", "sweeps"),
-    "get_wandb_sweep_context": ("flyteplugins.wandb_sweeps", "sweeps"),
-    "WandbSweep": ("flyteplugins.wandb_sweeps", "sweeps"),
-    "run_sweep_agents": ("flyteplugins.wandb_sweeps", "sweeps"),
-    "SweepResult": ("flyteplugins.wandb_sweeps", "sweeps"),
-    "TrialResult": ("flyteplugins.wandb_sweeps", "sweeps"),
-    "OptunaEngine": ("flyteplugins.wandb_sweeps", "sweeps"),
+    **dict.fromkeys(_SWEEP_NAMES.split(), ("flyteplugins.wandb_sweeps", "sweeps")),
     "get_distributed_info": ("flyteplugins.wandb_distributed", "distributed"),
 }
 
@@ -110,8 +102,8 @@ def is_elastic(task: object) -> bool:
 
 
 def skip_download_if_distributed(plan: RunPlan, task: object) -> None:
-    """Turn ``download_logs`` off, warned, for a task whose Elastic config asks for several processes (even
-    when it runs as one, in local mode: the decoration-time warning holds wherever it runs)."""
+    """Turn ``download_logs`` off, warned, for a task whose Elastic config asks for several processes (even in
+    local mode, where it runs as one)."""
     handler = distributed() if is_elastic(task) else None
     if handler is None or not handler.is_distributed_task(task):
         return

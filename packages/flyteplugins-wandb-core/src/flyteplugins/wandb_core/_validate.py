@@ -60,7 +60,7 @@ class WandbConfigError(ValueError):
 class WandbTrackingError(RuntimeError):
     """W&B could not be reached or refused the run, and ``on_error="raise"`` was requested."""
 
-    # Defined here so that importing the package does not load the run-time modules for this class.
+    # Defined here so that importing the package does not load the run-time modules.
     __module__ = "flyteplugins.wandb_core._lifecycle"
 
 
@@ -144,8 +144,7 @@ def _did_you_mean(name: str, allowed: Iterable[str]) -> str:
 
 
 def check_wandb_name(where: str, argument: str, value: Any) -> None:
-    """A project or entity name: 1-128 characters, none of ``/ \\ # ? % :`` (other types: the type check)."""
-    if not isinstance(value, str):
+    if not isinstance(value, str):  # the type check reports it
         return
     if not value.strip():
         raise WandbConfigError(f"{where}: {argument} must not be empty or only whitespace, got {value!r}.")
@@ -160,7 +159,6 @@ def check_wandb_name(where: str, argument: str, value: Any) -> None:
 
 
 def run_id_problem(value: str) -> str | None:
-    """Why W&B would refuse ``value`` as a run id, or None when it is valid."""
     if not value:
         return "it is empty"
     if not value.strip():
@@ -248,7 +246,6 @@ def check_decorator_argument(where: str, value: Any) -> None:
 
 
 def check_decorator_target(where: str, obj: Any) -> None:
-    """Refuse what a run cannot wrap: classes and (async) generator functions."""
     name = getattr(obj, "__qualname__", repr(obj))
     if inspect.isclass(obj):
         raise WandbConfigError(
@@ -373,11 +370,8 @@ Check = Callable[[str, str, Any], None]
 
 
 class Field(NamedTuple):
-    """One setting: ``name`` (the argument, and the custom_context key after the table's prefix), ``kind``
-    (``"str"`` carried as written, ``"json"`` JSON-encoded), ``role`` (``"init"``: a ``wandb.init`` argument;
-    ``"resolved"``: the resolver derives it; ``"plugin"``; ``"sweep"``: the sweep definition), ``default``
-    (what an unset field reads as) and ``check``.
-    """
+    """One setting: ``kind`` ``"str"`` is carried as written, ``"json"`` JSON-encoded; ``role`` is ``"init"`` (a
+    ``wandb.init`` argument), ``"resolved"`` (derived), ``"plugin"`` or ``"sweep"``; ``default`` is an unset value."""
 
     name: str
     kind: Literal["str", "json"]
@@ -414,8 +408,7 @@ class Field(NamedTuple):
 
 
 class FieldTable:
-    """Fields in order and their ``custom_context`` keys (``prefix + name``; keys with ``skip_prefix`` are not
-    this table's)."""
+    """Fields in order; their ``custom_context`` keys are ``prefix + name`` (not those with ``skip_prefix``)."""
 
     def __init__(self, *fields: Field, prefix: str, skip_prefix: str | None = None) -> None:
         self.fields = fields
@@ -423,12 +416,10 @@ class FieldTable:
         self.skip_prefix = skip_prefix
         self.names = tuple(f.name for f in fields)
         self.str_fields = tuple(f.name for f in fields if f.kind == "str")
-        # `kwargs` holds everything the table does not name, as one JSON object.
-        self.json_fields = (*(f.name for f in fields if f.kind == "json"), "kwargs")
+        self.json_fields = (*(f.name for f in fields if f.kind == "json"), "kwargs")  # kwargs: the rest, as JSON
         self.defaults: Mapping[str, Any] = {f.name: f.default for f in fields if f.default is not None}
 
     def with_role(self, role: str) -> tuple[str, ...]:
-        """The names of the fields with this role, in table order."""
         return tuple(f.name for f in self.fields if f.role == role)
 
     def take(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -447,7 +438,6 @@ class FieldTable:
         return merged
 
     def check(self, where: str, values: Mapping[str, Any]) -> None:
-        """Run each given field's check, in table order."""
         for f in self.fields:
             value = values.get(f.name)
             if value is not None and f.check is not None:
@@ -464,33 +454,27 @@ class FieldTable:
                 check_json(where, name, values[name])
 
     def owns(self, key: str) -> bool:
-        """Whether the custom_context key ``key`` belongs to this table."""
         return key.startswith(self.prefix) and not (self.skip_prefix and key.startswith(self.skip_prefix))
 
     def encode(self, values: Mapping[str, Any]) -> dict[str, str]:
         """Flatten settings to ``<prefix><name>`` string keys: JSON for lists/dicts/bools, None dropped."""
         out: dict[str, str] = {}
         for key, value in values.items():
-            if value is None:
-                continue
-            if key in self.json_fields or isinstance(value, (list, dict, bool, tuple)):
-                value = json.dumps(list(value) if isinstance(value, tuple) else value)
-            out[self.prefix + key] = str(value)
+            if value is not None and (key in self.json_fields or isinstance(value, (list, dict, bool, tuple))):
+                out[self.prefix + key] = json.dumps(list(value) if isinstance(value, tuple) else value)
+            elif value is not None:
+                out[self.prefix + key] = str(value)
         return out
 
     def decode(self, custom_context: Mapping[str, str] | None) -> dict[str, Any]:
         """The inverse of `encode`; an empty ``str`` field reads as unset (custom_context cannot delete a key)."""
         out: dict[str, Any] = {}
         for key, raw in (custom_context or {}).items():
-            if not self.owns(key):
-                continue
             name = key[len(self.prefix) :]
-            if name in self.str_fields:
-                if raw != "":
-                    out[name] = raw
+            if not self.owns(key) or (raw == "" and name in self.str_fields):
                 continue
             try:
-                out[name] = json.loads(raw)
+                out[name] = raw if name in self.str_fields else json.loads(raw)
             except (TypeError, ValueError):
                 out[name] = raw
         return out

@@ -1,18 +1,11 @@
-"""The extension contract: what a package built on ``flyteplugins-wandb-core`` may use besides its public API.
-
-Siblings and extensions import ``flyteplugins.wandb_core`` and this module only (ruff TID251 enforces it);
-these names are stable across minor releases. By purpose:
-
-- Run plans (distributed): `RunPlan`, `Topology` (a place in a torchrun job), `run_id_with_suffix()` (a
-  per-worker id, shortened as the Flyte link expects), `install_sigterm_handler()` (core's one SIGTERM path,
-  from the main thread: open runs finish with exit code 128 + SIGTERM, then the previous handler runs).
-- Sweep trials: `trial_scope()` gives ``wandb.init`` overrides to the next tracked call in this context,
-  `trial_context()` the ``custom_context`` keys that give them to a child action's task.
-- Links: `WandbLink`, the base of `Wandb` and ``WandbSweep``. Settings in ``custom_context``: `Field` (with
-  checks carrying core's messages), `FieldTable` (key layout, ``validate``), `ContextSettings` (the mapping).
-- `wandb_server()` (a host's API URL, and whether ``wandb login`` left credentials for it); `is_tracked()`;
-  `read_offline_run()`, `persist_offline_sweep()` (for ``flyte wandb sync``), `report_sweep()` (report tab).
-"""
+"""The extension contract: what a package built on core may use besides its public API (ruff TID251 bans the
+rest); stable across minor releases. Distributed runs: `RunPlan`, `Topology`, `run_id_with_suffix()` (a per-worker
+id), `install_sigterm_handler()` (from the main thread: open runs finish with exit code 128 + SIGTERM, then the
+previous handler runs). Sweep trials: `trial_scope()` (``wandb.init`` overrides for the next tracked call),
+`trial_context()` (the same for a child action). Links: `WandbLink`. Settings: `Field` (checks with core's
+messages), `FieldTable`, `ContextSettings`. Also `wandb_server()` (a host's API URL, and whether it has
+credentials), `is_tracked()`, `read_offline_run()`, `persist_offline_sweep()` (for ``flyte wandb sync``) and
+`report_sweep()` (report tab)."""
 
 from __future__ import annotations
 

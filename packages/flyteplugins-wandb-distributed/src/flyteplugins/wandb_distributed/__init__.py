@@ -1,10 +1,5 @@
-"""Rank handling for ``flyteplugins-wandb`` under torchrun / Flyte Elastic (the ``[distributed]`` extra).
-
-``@wandb_init`` finds this package when a task runs with ``WORLD_SIZE > 1`` and applies the ``run_mode`` ×
-``rank_scope`` matrix (docs/distributed.md). Users call `get_distributed_info`; the other public names are core's
-rank hooks (docs/architecture.md): renaming one breaks core. The environment and the task's Elastic config are
-read without importing torch.
-"""
+"""Rank handling under torchrun / Flyte Elastic (the ``[distributed]`` extra), without importing torch. Users call
+`get_distributed_info`; the other public names are core's rank hooks (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -109,8 +104,7 @@ def is_distributed_task(task: Any) -> bool:
 
 
 def links_for_task(task: Any, link_args: Mapping[str, Any], settings: Mapping[str, Any]) -> Sequence[Wandb]:
-    """The W&B links of an Elastic task: one per worker for ``rank_scope="worker"`` on several nodes,
-    otherwise one (the ordinary link for a one-process task); ``link_args`` carries what they need."""
+    """An Elastic task's W&B links: one per worker for ``rank_scope="worker"`` on several nodes, else one."""
     nodes, procs = elastic_shape(task)
     link = Wandb(**link_args)
     if nodes * procs <= 1:
@@ -125,19 +119,13 @@ def check_task(task: Any, settings: Mapping[str, Any]) -> None:
     """Refuse (`WandbConfigError`: an unreadable Elastic config) or warn about settings an Elastic task cannot use."""
     elastic_shape(task)
     if settings.get("download_logs"):
-        warnings.warn(
-            f"Task {_task_name(task)!r}: download_logs=True is not supported for distributed "
-            "(Elastic) tasks, since every worker would download the same run files; no logs will be "
-            "downloaded.",
-            RuntimeWarning,
-            stacklevel=4,
-        )
+        _warn_no_download(f"Task {_task_name(task)!r}: ", stacklevel=5)
     # A torchrun worker decorates at import, on the main thread: the one place a SIGTERM handler can go in.
     install_guard()
 
 
 def install_guard(env: Mapping[str, str] | None = None) -> bool:
-    """Install core's SIGTERM handler in a torchrun worker's main thread. Returns whether it is on."""
+    """Install core's SIGTERM handler in a torchrun worker's main thread; whether it is on."""
     try:
         worker = detect_topology(os.environ if env is None else env) is not None
     except WandbConfigError:  # a launcher's variables we cannot read: the run's own check says so
@@ -157,12 +145,13 @@ _warned_download = False
 
 
 def resolve_distributed(settings: Mapping[str, Any], topology: Topology, plan: RunPlan) -> RunPlan:
-    """Adjust core's single-process ``plan`` (``run_id`` preset to the base id) for this rank. ``topology``
-    alone decides (a distributed task's runs are never its parent's), so every rank derives the same ids.
+    """Adjust core's single-process ``plan`` (``run_id``: the base id) for this rank; ``topology`` alone decides
+    (never the parent's run), so every rank derives the same ids.
 
     Raises:
         WandbConfigError: ``run_mode="shared"`` without a base id (ranks could not agree on a run).
     """
+    global _warned_download
     run_mode = settings.get("run_mode", "auto")
     # With one worker, worker scope and global scope name the same set of ranks: keep the simpler ids.
     worker = settings.get("rank_scope", "global") == "worker" and topology.multi_node
@@ -174,7 +163,11 @@ def resolve_distributed(settings: Mapping[str, Any], topology: Topology, plan: R
     elif base is not None and worker:
         run_id = run_id_with_suffix(base, f"-worker-{topology.worker_index}")
     plan.advertise = True
-    _no_download(plan, topology)
+    if plan.download_logs:
+        plan.download_logs = False
+        if not _warned_download and topology.rank == 0:
+            _warned_download = True
+            _warn_no_download("", stacklevel=3)
     if run_mode == "auto" and not primary:
         plan.action = "skip"
         plan.run_id = run_id
@@ -191,31 +184,23 @@ def resolve_distributed(settings: Mapping[str, Any], topology: Topology, plan: R
     return _shared(plan, topology, run_id, primary)
 
 
-def _no_download(plan: RunPlan, topology: Topology) -> None:
-    global _warned_download
-    if not plan.download_logs:
-        return
-    plan.download_logs = False
-    if not _warned_download and topology.rank == 0:
-        _warned_download = True
-        warnings.warn(
-            "download_logs=True is not supported for distributed (torchrun/Elastic) tasks: several "
-            "workers would download the same run files. Skipping the download.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+def _warn_no_download(task: str, stacklevel: int) -> None:
+    warnings.warn(
+        f"{task}download_logs=True is not supported for distributed (torchrun/Elastic) tasks: several workers "
+        "would download the same run files. Skipping the download.",
+        RuntimeWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def _shared(plan: RunPlan, topology: Topology, run_id: str | None, primary: bool) -> RunPlan:
-    """``run_mode="shared"``: every rank writes to its scope's run; one writer owns its final state."""
+    """Every rank writes to its scope's run; one writer owns its final state."""
     if run_id is None:
         raise WandbConfigError(
             "run_mode='shared' under torchrun needs a run id every rank agrees on, but this task has no "
             "Flyte run/action name. Run it as a Flyte task, or pass @wandb_init(id=...)."
         )
-    label = f"rank-{topology.rank}"
-    if topology.multi_node:
-        label = f"worker-{topology.worker_index}-{label}"
+    label = f"worker-{topology.worker_index}-rank-{topology.rank}" if topology.multi_node else f"rank-{topology.rank}"
     mode = plan.init_kwargs.get("mode")
     plan.primary = primary
     # Ranks of one node (same id, second and wandb dir) would share a run directory: a suffix keeps them apart.
@@ -227,6 +212,5 @@ def _shared(plan: RunPlan, topology: Topology, run_id: str | None, primary: bool
         return plan.open(run_id, resume=mode != "disabled")
     plan.settings.update(mode="shared", x_primary=primary, x_update_finish_state=primary)
     plan.init_kwargs.pop("mode", None)
-    # Shared mode joins the run as it is on the server: no resume lookup is needed (or made).
-    plan.init_kwargs.pop("resume", None)
+    plan.init_kwargs.pop("resume", None)  # shared mode joins the run as it is on the server
     return plan.open(run_id, resume=False)
