@@ -42,8 +42,7 @@ SECRET_HINT = (
     'flyte.TaskEnvironment(..., secrets=flyte.Secret(key="wandb_api_key", as_env_var="WANDB_API_KEY")).'
 )
 
-# Names that can only mean a credential, for top-level arguments and settings keys only: inside
-# `config`, `pad_token` or `max_tokens` are ordinary settings, judged by what they hold.
+# Credential-only names of top-level arguments and settings keys (inside `config`, `max_tokens` is no secret).
 _CREDENTIAL_NAME = re.compile(
     r"^(wandb_)?(api_?key|key|token|access_?token|auth_?token|bearer_?token|refresh_?token|access_?key|"
     r"secret|secret_?key|client_?secret|password|passwd|credentials?|private_?key)$"
@@ -213,8 +212,7 @@ def normalize_settings(where: str, value: Any) -> dict[str, Any]:
     if isinstance(value, Mapping):
         return dict(value)
     check_no_secret_values(where, "settings", value)  # before the message below quotes the value
-    fields = _settings_set(value)
-    if fields is not None:
+    if (fields := _settings_set(value)) is not None:
         return fields
     raise WandbConfigError(
         f"{where}: settings must be a dict of wandb.Settings fields or a wandb.Settings object, "
@@ -277,17 +275,6 @@ def _check_init_kwargs(where: str, names: Iterable[str], accepted: _wandb_names.
 _BOOL_WORDS = frozenset({"0", "off", "f", "false", "n", "no", "1", "on", "t", "true", "y", "yes"})
 
 
-def _is_number(value: Any, whole: bool) -> bool:
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return False
-    if not isinstance(value, (int, float)):
-        return False
-    return not whole or isinstance(value, int) or (math.isfinite(value) and float(value).is_integer())
-
-
 def setting_fits(kind: str, value: Any) -> bool:
     """Whether ``wandb.Settings`` (pydantic, lax: ``"10"`` is a number) takes ``value`` for a field of ``kind``."""
     if value is None or kind == "any":
@@ -295,7 +282,14 @@ def setting_fits(kind: str, value: Any) -> bool:
     if kind == "str":
         return isinstance(value, (str, bytes))
     if kind in ("int", "float"):
-        return _is_number(value, whole=kind == "int")
+        if isinstance(value, str):
+            try:
+                value = float(value.strip())
+            except ValueError:
+                return False
+        if not isinstance(value, (int, float)):
+            return False
+        return kind == "float" or isinstance(value, int) or (math.isfinite(value) and float(value).is_integer())
     if kind == "bool":
         if isinstance(value, str):
             return value.strip().lower() in _BOOL_WORDS

@@ -82,17 +82,13 @@ def elastic_shape(task: Any) -> tuple[int, int]:
     raw_nodes = getattr(config, "nnodes", 1)
     raw_procs = getattr(config, "nproc_per_node", 1)
     try:
-        nodes = int(str(raw_nodes).split(":")[-1])
-        procs = int(raw_procs)
+        nodes, procs = int(str(raw_nodes).split(":")[-1]), int(raw_procs)
     except (TypeError, ValueError):
-        raise WandbConfigError(
-            f"Task {_task_name(task)!r}: cannot read Elastic(nnodes={raw_nodes!r}, "
-            f"nproc_per_node={raw_procs!r}); expected integers (nnodes may be a range like '2:4')."
-        ) from None
+        nodes = procs = 0  # refused below, with the values as given
     if nodes < 1 or procs < 1:
         raise WandbConfigError(
-            f"Task {_task_name(task)!r}: Elastic(nnodes={raw_nodes!r}, nproc_per_node={raw_procs!r}) "
-            "must be at least 1 each."
+            f"Task {_task_name(task)!r}: Elastic(nnodes={raw_nodes!r}, nproc_per_node={raw_procs!r}) must be "
+            "integers of at least 1 (nnodes may be a range like '2:4')."
         )
     return nodes, procs
 
@@ -116,7 +112,7 @@ def links_for_task(task: Any, link_args: Mapping[str, Any], settings: Mapping[st
 
 
 def check_task(task: Any, settings: Mapping[str, Any]) -> None:
-    """Refuse (`WandbConfigError`: an unreadable Elastic config) or warn about settings an Elastic task cannot use."""
+    """Refuse an unreadable Elastic config (`WandbConfigError`); warn about settings an Elastic task cannot use."""
     elastic_shape(task)
     if settings.get("download_logs"):
         _warn_no_download(f"Task {_task_name(task)!r}: ", stacklevel=5)

@@ -9,25 +9,11 @@ import typing as _typing
 import flyteplugins.wandb_core as _core
 from flyteplugins.wandb_core import OPTIONAL_NAMES as _OPTIONAL_NAMES
 
-# ruff: noqa: F401, F403 - core's names: type checkers read these imports, run time uses __getattr__.
-if _typing.TYPE_CHECKING:  # pragma: no cover
-    from flyteplugins.wandb_core import *
-    from flyteplugins.wandb_core import (
-        Checkpoint,
-        download_wandb_run_dir,
-        download_wandb_run_logs,
-        download_wandb_sweep_dirs,
-        download_wandb_sweep_logs,
-        link_wandb_artifact,
-        log_wandb_artifact,
-        restore_wandb_checkpoint,
-        save_wandb_checkpoint,
-        use_wandb_artifact,
-    )
+if _typing.TYPE_CHECKING:  # pragma: no cover - core's names for type checkers; at run time __getattr__ gives them
+    from flyteplugins.wandb_core import *  # noqa: F403
 
-# `import *` must work without any extra: the core's names, plus (below) those of the extras installed.
+# `import *` needs no extra: core's names, and as in 2.12 an installed extra's (`find_spec` does not import it).
 __all__ = [*_core.__all__]
-# As in 2.12's `import *`, an installed extra's names join (`find_spec` does not import the package).
 __all__ += [name for name, (module, _) in _OPTIONAL_NAMES.items() if _importlib_util.find_spec(module) is not None]
 
 

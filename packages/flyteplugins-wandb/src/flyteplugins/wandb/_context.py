@@ -13,7 +13,7 @@ __all__ = ["_WandBConfig", "_WandBSweepConfig", "get_wandb_context", "wandb_conf
 
 
 class _FactoryClass(type):
-    """A stand-in class: calling it calls a factory; instances of the factory's type are its instances."""
+    """Calling the class calls a factory; instances of the factory's type are its instances."""
 
     _factory: Callable[..., Any]
     _target: Callable[[], type | tuple[type, ...]]
