@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import json
 import logging
@@ -18,6 +17,7 @@ from typing import Any, TypeVar, cast
 import flyte
 
 from ._config import RUN_ENTITY_KEY, RUN_HOST_KEY, RUN_ID_KEY, RUN_PROJECT_KEY
+from ._decorator import as_sync
 from ._runtime import api_base_url
 from ._state import current
 
@@ -306,12 +306,4 @@ async def download_after_run(active: Any) -> flyte.io.Dir | None:
         return None
 
 
-def download_after_run_sync(active: Any) -> flyte.io.Dir | None:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:  # a sync task body: its own thread, no event loop
-        return asyncio.run(download_after_run(active))
-    # On a running loop's thread: a thread of its own, with this context (Flyte's task context is a contextvar).
-    ctx = contextvars.copy_context()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(ctx.run, asyncio.run, download_after_run(active)).result()
+download_after_run_sync = as_sync(download_after_run)
