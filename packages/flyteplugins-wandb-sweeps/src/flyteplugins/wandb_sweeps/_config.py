@@ -102,12 +102,7 @@ def merge_values(decorator: Mapping[str, Any], context: Mapping[str, Any]) -> di
 def validate_values(where: str, values: Mapping[str, Any]) -> None:
     SWEEP_FIELDS.validate(where, values)
     early = (values.get("kwargs") or {}).get("early_terminate")
-    if early is not None:
-        if not isinstance(early, Mapping):
-            raise WandbConfigError(
-                f"{where}: early_terminate must be a dict such as {{'type': 'hyperband', 'min_iter': 3}}, "
-                f"got {early!r}."
-            )
+    if isinstance(early, Mapping):  # any other value: refused with the whole definition, below
         _EARLY_TERMINATE_TYPE(where, "early_terminate['type']", early.get("type"))
     validate_sweep_definition(where, sweep_config_from_values(values), complete=False)
 

@@ -15,8 +15,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 Numeric = FloatDistribution | IntDistribution
 
-# Refit the kernel when the training set grew by the first factor since the last fit, also from the defaults
-# when it grew by the second since the last such (cold) fit: an early, poor optimum is not kept.
+# Refit at this growth of the training set; also from the defaults (cold) at the second: no early, poor optimum.
 _REFIT_GROWTH = 1.1
 _COLD_FIT_GROWTH = 1.5
 

@@ -115,8 +115,7 @@ async def _run_task_trial(plan: Plan, slot: int, run_id: str, params: dict[str, 
     out: Any = None
     error: str | None = None
     trial_state = "finished"
-    # In local mode the contextvar reaches the trial's scope (the handle sees every logged row); in another
-    # pod the context key alone carries the overrides.
+    # Local mode: the contextvar reaches the trial's scope (the handle sees every row); in a pod, the context key.
     with (
         trial_scope(**trial_overrides(plan.state, run_id, params)) as handle,
         flyte.custom_context(**_trial_context(plan, run_id, params)),

@@ -167,8 +167,7 @@ class OptunaSearch:
         pruner = self.engine.pruner
         stop = self.config.get("early_terminate")
         if pruner is None and stop:
-            # W&B's hyperband is one bracket of asynchronous successive halving; without min_iter, W&B
-            # starts s bands below max_iter.
+            # W&B's hyperband: one bracket of async successive halving; without min_iter, s bands below max_iter.
             eta = max(2, round(stop.get("eta", 3)))
             min_iter = stop.get("min_iter") or max(1, int(stop["max_iter"] / eta ** stop.get("s", 1)))
             pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=min_iter, reduction_factor=eta)

@@ -16,8 +16,7 @@ from ._results import TrialResult
 from ._server import public_api
 from ._space import Run
 
-# wandb-core writes a run's exit record after `run.finish()` returned: a file changed in the last _RECENT_S
-# gets _SETTLE_S to get it; a file left by a killed trial is older.
+# wandb-core writes the exit record after run.finish() returned: a file changed lately gets _SETTLE_S to get it.
 _SETTLE_S = 5.0
 _RECENT_S = 10.0
 # W&B run states that mean a trial ran to its end ("running" and "preempted" runs come back).

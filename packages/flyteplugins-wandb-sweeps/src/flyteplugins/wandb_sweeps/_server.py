@@ -36,8 +36,7 @@ _agent_apis_lock = threading.Lock()
 
 
 def agent_api(host: str | None, entity: str | None, project: str | None) -> Any:
-    # One wandb.Api per server and credentials: building one costs 15-30 ms, and 20 slots building their own
-    # delayed the first trial by ~0.3 s. The slots share its HTTP session (a thread-safe connection pool).
+    # One wandb.Api per server and credentials (15-30 ms each); the slots share its thread-safe HTTP session.
     key = (host, entity, project, os.environ.get("WANDB_BASE_URL"), os.environ.get("WANDB_API_KEY"))
     with _agent_apis_lock:
         api = _agent_apis.get(key)
