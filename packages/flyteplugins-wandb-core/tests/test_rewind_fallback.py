@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from flyteplugins.wandb_core import _rewind
+from flyteplugins.wandb_core import _checkpoint
 
 
 class FakeWandb:
@@ -25,8 +25,8 @@ class FakeWandb:
 
 @pytest.fixture(autouse=True)
 def _fresh(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_rewind, "_unsupported", set())
-    monkeypatch.setattr(_rewind, "checkpoint_step", lambda wandb, kwargs, base_url: 10)
+    monkeypatch.setattr(_checkpoint, "_unsupported", set())
+    monkeypatch.setattr(_checkpoint, "checkpoint_step", lambda wandb, kwargs, base_url: 10)
 
 
 RESUME = {"id": "r1", "project": "p", "resume": "allow"}
@@ -34,15 +34,15 @@ RESUME = {"id": "r1", "project": "p", "resume": "allow"}
 
 def test_a_resumed_run_with_a_checkpoint_is_rewound_to_it() -> None:
     wandb = FakeWandb(refuse=False)
-    _rewind.init(wandb.init, dict(RESUME), None, "http://x")
+    _checkpoint.rewind_init(wandb.init, dict(RESUME), None, "http://x")
     assert [c.get("resume_from") for c in wandb.calls] == ["r1?_step=10"]
     assert "resume" not in wandb.calls[0]  # wandb refuses resume and resume_from together
 
 
 def test_a_server_without_rewind_falls_back_with_one_notice(capsys: pytest.CaptureFixture[str]) -> None:
     wandb = FakeWandb(refuse=True)
-    _rewind.init(wandb.init, dict(RESUME), None, "http://x")
-    _rewind.init(wandb.init, dict(RESUME), None, "http://x")  # not tried again for that server
+    _checkpoint.rewind_init(wandb.init, dict(RESUME), None, "http://x")
+    _checkpoint.rewind_init(wandb.init, dict(RESUME), None, "http://x")  # not tried again for that server
     assert [c.get("resume_from", c.get("resume")) for c in wandb.calls] == ["r1?_step=10", "allow", "allow"]
     assert capsys.readouterr().err.count("cannot rewind run") == 1
 
@@ -56,7 +56,7 @@ def test_a_server_without_rewind_falls_back_with_one_notice(capsys: pytest.Captu
 )
 def test_other_inits_are_left_alone(kwargs: dict[str, Any]) -> None:
     wandb = FakeWandb(refuse=False)
-    _rewind.init(wandb.init, dict(kwargs), None, "http://x")
+    _checkpoint.rewind_init(wandb.init, dict(kwargs), None, "http://x")
     assert wandb.calls == [{**kwargs, "settings": None}]
 
 
@@ -66,4 +66,4 @@ def test_other_init_errors_are_not_swallowed() -> None:
             raise RuntimeError("permission denied")
 
     with pytest.raises(RuntimeError, match="permission denied"):
-        _rewind.init(Broken(refuse=False).init, dict(RESUME), None, "http://x")
+        _checkpoint.rewind_init(Broken(refuse=False).init, dict(RESUME), None, "http://x")

@@ -15,7 +15,7 @@ from pathlib import Path
 import fsspec
 import pytest
 
-from flyteplugins.wandb_core import _offline, _sync_resume
+from flyteplugins.wandb_core import _offline, sync
 from flyteplugins.wandb_core._compat import record_class
 
 HEADER = b":W&B\xe1\xbe\x00"
@@ -42,7 +42,7 @@ def _write_run(run_dir: Path, rows: int) -> Path:
     payloads = [_payload("run")] + [_payload("history", i) for i in range(rows)]
     payloads += [_payload("summary", rows - 1), _payload("exit")]
     path = run_dir / "run-r1.wandb"
-    path.write_bytes(_sync_resume._framed(iter(payloads), HEADER))
+    path.write_bytes(sync._framed(iter(payloads), HEADER))
     return path
 
 
@@ -55,15 +55,15 @@ def test_dropping_the_first_rows_keeps_every_other_record(tmp_path: Path) -> Non
     log = _write_run(run_dir, 7)
     assert log.stat().st_size > 6 * 32 * 1024
     before = log.read_bytes()
-    assert _sync_resume.drop_first_history_rows(str(run_dir), 0) == 0
+    assert sync.drop_first_history_rows(str(run_dir), 0) == 0
     assert log.read_bytes() == before  # the framing is wandb's: nothing dropped, the same bytes
 
-    assert _sync_resume.drop_first_history_rows(str(run_dir), 4) == 4
+    assert sync.drop_first_history_rows(str(run_dir), 4) == 4
     run = _offline.read_offline_run(run_dir)
     assert _steps(run_dir) == [4, 5, 6]
     assert run.id == "r1" and run.project == "proj" and run.summary == {"last": 6} and run.exit_code == 0
     # More than the log holds: every row goes, the rest stays.
-    assert _sync_resume.drop_first_history_rows(str(run_dir), 10) == 3
+    assert sync.drop_first_history_rows(str(run_dir), 10) == 3
     assert _steps(run_dir) == [] and _offline.read_offline_run(run_dir).exit_code == 0
 
 
@@ -74,7 +74,7 @@ def store() -> fsspec.AbstractFileSystem:
 
 def _prepare(store: fsspec.AbstractFileSystem, run_dir: Path, uri: str, **kwargs: object) -> int:
     args: dict = {"run_id": "r1", "first_part": True, "online": False, "project": None, "entity": None}
-    return _sync_resume.prepare_upload(store, uri, str(run_dir), **{**args, **kwargs})
+    return sync.prepare_upload(store, uri, str(run_dir), **{**args, **kwargs})
 
 
 def _on_wandb(monkeypatch: pytest.MonkeyPatch, rows: int | None) -> list[tuple[str, str, str]]:
@@ -86,12 +86,12 @@ def _on_wandb(monkeypatch: pytest.MonkeyPatch, rows: int | None) -> list[tuple[s
         asked.append((run_id, project, entity))
         return rows
 
-    monkeypatch.setattr(_sync_resume, "history_rows_on_wandb", fake)
+    monkeypatch.setattr(sync, "history_rows_on_wandb", fake)
     return asked
 
 
 def _marker(store: fsspec.AbstractFileSystem, uri: str) -> dict:
-    return json.loads(store.cat_file(uri + _sync_resume.SYNCING_SUFFIX))
+    return json.loads(store.cat_file(uri + sync.SYNCING_SUFFIX))
 
 
 def test_a_first_upload_notes_where_it_starts_and_sends_everything(
@@ -118,7 +118,7 @@ def test_an_upload_cut_off_is_sent_again_without_the_rows_that_landed(
     run_dir = tmp_path / "offline-run-20260101_000000-r1"
     _write_run(run_dir, 6)
     uri = f"memory://{uuid.uuid4().hex}/a0/1/{run_dir.name}"
-    store.pipe_file(uri + _sync_resume.SYNCING_SUFFIX, b'{"history_before": 3}')
+    store.pipe_file(uri + sync.SYNCING_SUFFIX, b'{"history_before": 3}')
     _on_wandb(monkeypatch, 3 + 4)  # 3 rows of earlier parts, then 4 of this one before the cut
     assert _prepare(store, run_dir, uri, first_part=False) == 4
     assert _steps(run_dir) == [4, 5]
@@ -149,7 +149,7 @@ def _write_steps(run_dir: Path, steps: list[int]) -> None:
             item.value_json = json.dumps(value)
         payloads.append(bytes(row.SerializeToString()))
     run_dir.mkdir(parents=True)
-    (run_dir / "run-r1.wandb").write_bytes(_sync_resume._framed(iter([*payloads, _payload("exit")]), HEADER))
+    (run_dir / "run-r1.wandb").write_bytes(sync._framed(iter([*payloads, _payload("exit")]), HEADER))
 
 
 def test_a_later_attempts_first_step_is_read_from_the_store_and_rows_from_it_on_are_left_out(
@@ -159,17 +159,17 @@ def test_a_later_attempts_first_step_is_read_from_the_store_and_rows_from_it_on_
     later = tmp_path / "later"
     _write_steps(later, [3, 4, 5])
     store.put(str(later), uri, recursive=True)
-    assert _sync_resume.first_history_step(store, uri) == 3
+    assert sync.first_history_step(store, uri) == 3
     empty = tmp_path / "empty"
     _write_steps(empty, [])
     store.put(str(empty), uri + "-empty", recursive=True)
-    assert _sync_resume.first_history_step(store, uri + "-empty") is None
+    assert sync.first_history_step(store, uri + "-empty") is None
 
     earlier = tmp_path / "earlier"
     _write_steps(earlier, [0, 1, 2, 3, 4])
-    assert _sync_resume.drop_history_from_step(str(earlier), 3) == 2
+    assert sync.drop_history_from_step(str(earlier), 3) == 2
     run = _offline.read_offline_run(earlier)
     assert [row["_step"] for row in run.history] == [0, 1, 2] and run.exit_code == 0
     # A later part whose first steps an earlier sync already uploaded (up to step 3): they go.
-    assert _sync_resume.drop_history_to_step(str(later), 3) == 1
+    assert sync.drop_history_to_step(str(later), 3) == 1
     assert [row["_step"] for row in _offline.read_offline_run(later).history] == [4, 5]

@@ -1,5 +1,5 @@
-"""Checkpoints as W&B artifacts, their retention (``keep_last``, ``keep_best``), and restoring the latest one:
-online from the server, offline from ``<wandb dir>/flyte-checkpoints/`` or, on a fresh pod, Flyte storage."""
+"""Checkpoints as W&B artifacts, their retention (``keep_last``, ``keep_best``), restoring the latest one (online from
+the server, offline from ``<wandb dir>/flyte-checkpoints/`` or Flyte storage), and rewinding a resumed run to it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import math
 import os
 import re
 import shutil
+import threading
 import weakref
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -39,6 +40,8 @@ _MANAGED_ALIAS_RE = re.compile(r"^(latest|step-\d+|v\d+)$")
 DEFAULT_COMMIT_WAIT = 60.0
 # Runs whose W&B missed a checkpoint's commit (it died): later saves do not wait. Weak: nothing outlives the run.
 _stalled: weakref.WeakSet[Any] = weakref.WeakSet()
+_unsupported: set[str] = set()  # base URLs whose server refused a rewind (asked once per process)
+_lock = threading.Lock()
 
 
 class CheckpointError(RuntimeError):
@@ -386,3 +389,55 @@ def restore_wandb_checkpoint(*, name: str | None = None, root: str | None = None
     if found is not None:
         logger.info("restoring W&B checkpoint %s at step %d", name, found.step)
     return found
+
+
+def checkpoint_step(wandb: Any, kwargs: dict[str, Any], base_url: str) -> int | None:
+    """The step of the run's latest checkpoint on the server, or None (no run, no checkpoint yet)."""
+    # wandb.init reads WANDB_PROJECT when no project is passed; a run without either is "uncategorized".
+    run_id = kwargs.get("id")
+    project = kwargs.get("project") or os.environ.get("WANDB_PROJECT") or "uncategorized"
+    if not run_id:
+        return None
+    try:
+        overrides = {"base_url": base_url, **({"entity": kwargs["entity"]} if kwargs.get("entity") else {})}
+        api = wandb.Api(overrides=overrides, timeout=10)
+        ref = f"{kwargs.get('entity') or api.default_entity}/{project}/{checkpoint_name(str(run_id))}:latest"
+        if not api.artifact_exists(ref):
+            return None
+        step = (api.artifact(ref).metadata or {}).get(STEP_KEY)
+    except Exception as exc:  # the server could not tell: open the run as before
+        logger.debug("rewind: cannot read the checkpoint of run %s (%s)", run_id, exc)
+        return None
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
+
+
+def rewind_init(wandb_init: Any, kwargs: dict[str, Any], settings: Any, base_url: str) -> Any:
+    """``wandb_init(**kwargs)`` (wandb's own ``wandb.init``), rewinding a resumed run to its latest
+    checkpoint where the server can."""
+    import wandb
+
+    wants = kwargs.get("resume") == "allow" and kwargs.get("id") and kwargs.get("mode") != "offline"
+    shared = getattr(settings, "mode", None) == "shared"
+    supported = "resume_from" in (getattr(wandb.Settings, "model_fields", {}) or {}) and base_url not in _unsupported
+    step = checkpoint_step(wandb, kwargs, base_url) if wants and not shared and supported else None
+    if step is None:
+        return wandb_init(**kwargs, settings=settings)
+    rewind = {k: v for k, v in kwargs.items() if k != "resume"}
+    rewind["resume_from"] = f"{kwargs['id']}?_step={step}"
+    try:
+        run = wandb_init(**rewind, settings=settings)
+    except Exception as exc:
+        if "rewind" not in str(exc).lower():
+            raise
+        with _lock:
+            first = base_url not in _unsupported
+            _unsupported.add(base_url)
+        if first:
+            _notices.notice(
+                f"this W&B server cannot rewind run {kwargs['id']!r} to its checkpoint at step {step} "
+                f"({exc}); resuming it as before: steps logged after the checkpoint by the previous "
+                "attempt keep their values."
+            )
+        return wandb_init(**kwargs, settings=settings)
+    logger.info("rewound run %s to its checkpoint at step %d", kwargs["id"], step)
+    return run

@@ -8,7 +8,7 @@ from typing import Any
 import rich_click as click
 
 from ._persist import STORE_ENV
-from ._sync_resume import DEFAULT_TIMEOUT
+from .sync import DEFAULT_TIMEOUT
 
 
 @click.group(name="wandb")

@@ -11,7 +11,7 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
-from . import _compat, _concurrency, _notices, _offline, _persist, _requirements, _rewind
+from . import _checkpoint, _compat, _concurrency, _notices, _offline, _persist, _requirements
 from ._globals import real_finish
 from ._resolve import RunPlan
 from ._runtime import FAILED_EXIT_CODE, OFFLINE_MODES, netrc_has_entry
@@ -103,7 +103,7 @@ def _init(kwargs: dict[str, Any], fields: dict[str, Any]) -> Any:
     init = vars(wandb).get("init", wandb.init)  # wandb's own, past the route user code sees (`_globals`)
     with _concurrency.init_slot(kwargs.get("reinit", fields.get("reinit"))):
         settings = _settings(fields) if fields else None
-        run = _rewind.init(init, kwargs, settings, _base_url(fields))  # rewound to a checkpoint on resume
+        run = _checkpoint.rewind_init(init, kwargs, settings, _base_url(fields))  # rewound to a checkpoint on resume
     if record_requirements:
         _requirements.record(run)
     return run
