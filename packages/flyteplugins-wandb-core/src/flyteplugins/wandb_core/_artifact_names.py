@@ -8,8 +8,7 @@ from typing import Any
 
 from ._validate import WandbConfigError
 
-# W&B's server accepts artifact names of letters, digits, "-", "_" and "."; the SDK only refuses "/" and
-# long names, so without this check a bad name fails late, at upload, in the background.
+# W&B's server takes only letters, digits, "-", "_", "."; the SDK lets others through to fail late, at upload.
 ARTIFACT_NAME_MAX = 128
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _BAD_CHARS_RE = re.compile(r"[^A-Za-z0-9_.\-]+")

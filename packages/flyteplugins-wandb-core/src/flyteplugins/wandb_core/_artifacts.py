@@ -92,8 +92,7 @@ def _log_local(
     ctx = flyte.ctx()
     meta = {**metadata, LINEAGE_KEY: flyte_lineage(ctx, console_url(ctx))}
     artifact = wandb.Artifact(name=name, type=type, metadata=meta)
-    # "mutable" copies each file into wandb's staging area so later writes to the source (the next
-    # checkpoint) cannot change what is uploaded; "immutable" uploads straight from a path we own.
+    # "mutable" stages a copy, so the next checkpoint cannot change what uploads; "immutable": a path we own.
     policy: Literal["mutable", "immutable"] = "mutable" if copy else "immutable"
     if os.path.isdir(path):
         artifact.add_dir(path, policy=policy)

@@ -187,9 +187,8 @@ def _role(scope: Any, owner: bool) -> str:
 def _shown(scope: Any, active: Any, owner: bool) -> bool:
     if scope.is_task:
         return active.report is not None
-    # A function's own run (run_mode="new") is listed in its task's tab; a function that logs into the
-    # task's run adds nothing. A child task in local mode sees its parent's scope as enclosing (copied
-    # contextvars): only the same Flyte action counts.
+    # A function's own run (run_mode="new") is listed in its task's tab; one logging into the task's run adds nothing.
+    # A local-mode child task sees its parent's scope as enclosing (copied contextvars): only the same action counts.
     collector = getattr(scope.enclosing, "report", None)
     return owner and collector is not None and collector.action == _action_name()
 

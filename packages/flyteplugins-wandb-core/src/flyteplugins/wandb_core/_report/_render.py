@@ -146,8 +146,7 @@ class TrialRecord:
 def series_from_history(
     history: Sequence[Mapping[str, Any]], *, max_metrics: int = MAX_CHARTS
 ) -> tuple[dict[str, list[Point]], list[str]]:
-    """Numeric user metrics (no ``_``-prefixed or ``system/`` keys) as ``(_step or row index, value)``
-    lists, plus the names left uncharted."""
+    """Numeric user metrics (not ``_*``, ``system/*``) as ``(_step or row index, value)`` lists; the uncharted names."""
     series: dict[str, list[Point]] = {}
     dropped: dict[str, None] = {}
     for index, row in enumerate(history):
@@ -412,8 +411,7 @@ def render_sweep(
     sweep_url: str | None = None,
     runs_url: str | None = None,
 ) -> str:
-    """A sweep's trials table (the best marked) and metric charts; arguments as `report_sweep()` takes them.
-    TypeError for a ``maximize`` that is not a bool, ValueError for a trial without a run id."""
+    """A sweep's trials table and charts (arguments as `report_sweep()`); TypeError, ValueError for bad ones."""
     if not isinstance(maximize, bool):
         raise TypeError(f"maximize must be True or False, got {maximize!r}.")
     records = [TrialRecord.coerce(t) for t in trials]
