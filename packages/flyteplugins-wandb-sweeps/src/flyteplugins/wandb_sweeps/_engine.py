@@ -41,6 +41,11 @@ def unwrap_params(config: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (v.get("value") if isinstance(v, Mapping) and "value" in v else v) for k, v in config.items()}
 
 
+def wrap_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The inverse of `unwrap_params` (the loopback server's controller calls both)."""
+    return {k: {"value": v} for k, v in params.items()}
+
+
 class BuiltinSearch:
     """W&B's ``grid`` (each combination once, skipping any a prior launch ran) and ``random``. Every search has
     ``ask() -> (handle, params) | None`` and ``tell(handle, state, summary)``; a stopper also ``observe(...)``."""
@@ -121,7 +126,7 @@ class WandbSearch:
                 self._sweeps.SweepRun(
                     name=name,
                     state=states.get(run["state"], rs.running),
-                    config={k: {"value": v} for k, v in run["params"].items()},
+                    config=wrap_params(run["params"]),
                     # The engine only reads the sweep metric; non-finite values would break bayes.
                     summary_metrics={} if value is None else {self.metric_name: value},
                     history=run["history"],
