@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, TypeVar
 
-from ._validate import WANDB_FIELDS, FieldTable, OnError, check_json, check_wandb_inputs, normalize_settings
+from ._validate import WANDB_FIELDS, FieldTable, OnError
 from ._validate import RankScope as RankScope  # re-exported: the package's public names come from here
 from ._validate import RunMode as RunMode
+from ._validate import explicit_settings as explicit_settings  # for @wandb_init
 
 # Keys a tracked task writes for its children (`_wandb_run_id` is 2.12's; the rest let another process join).
 RUN_ID_KEY = "_wandb_run_id"
@@ -17,23 +18,6 @@ RUN_PROJECT_KEY = "_wandb_run_project"
 RUN_ENTITY_KEY = "_wandb_run_entity"
 RUN_HOST_KEY = "_wandb_run_host"
 RUN_OFFLINE_KEY = "_wandb_run_offline"
-
-
-def explicit_settings(where: str, named: Mapping[str, Any], kwargs: dict[str, Any], *, travels: bool) -> dict[str, Any]:
-    """The checked settings given to ``@wandb_init`` or ``wandb_config`` (None left out; other ``wandb.init``
-    arguments under ``"kwargs"``). With ``travels`` (``wandb_config``) every value must be JSON, else ``config``."""
-    values = {**named, **WANDB_FIELDS.take(kwargs)}
-    if kwargs.get("settings") is not None:  # a wandb.Settings becomes what the user set, to merge with the context's
-        kwargs["settings"] = normalize_settings(where, kwargs["settings"])
-    check_wandb_inputs(where, values, kwargs)
-    WANDB_FIELDS.check(where, values)
-    check_json(where, "config", values.get("config"))
-    for name, value in ({"tags": values.get("tags"), **kwargs} if travels else {}).items():
-        check_json(where, name, value)
-    settings = {k: v for k, v in values.items() if v is not None}
-    if kwargs:
-        settings["kwargs"] = kwargs
-    return settings
 
 
 _S = TypeVar("_S", bound="ContextSettings")

@@ -91,9 +91,7 @@ def distribution(env: Mapping[str, str]) -> Distribution:
             )
         return Distribution(rank0_only=True)
     topology = handler.detect_topology(env)
-    if topology is None:
-        return NOT_DISTRIBUTED
-    return Distribution(topology=topology, handler=handler)
+    return NOT_DISTRIBUTED if topology is None else Distribution(topology=topology, handler=handler)
 
 
 def is_elastic(task: object) -> bool:

@@ -332,17 +332,20 @@ def check_against_installed_wandb(
     _check_setting_kinds(where, settings, live)
 
 
-def check_wandb_inputs(where: str, values: Mapping[str, Any], extra: Mapping[str, Any]) -> None:
-    """Secrets first (no later message may quote one), then the ``wandb.init`` arguments no field names."""
-    for name, value in (*values.items(), *extra.items()):
+def explicit_settings(where: str, named: Mapping[str, Any], kwargs: dict[str, Any], *, travels: bool) -> dict[str, Any]:
+    """The checked settings given to ``@wandb_init`` or ``wandb_config`` (None left out; other ``wandb.init``
+    arguments under ``"kwargs"``). With ``travels`` (``wandb_config``) every value must be JSON, else ``config``."""
+    values = {**named, **WANDB_FIELDS.take(kwargs)}
+    if kwargs.get("settings") is not None:  # a wandb.Settings becomes what the user set, to merge with the context's
+        kwargs["settings"] = normalize_settings(where, kwargs["settings"])
+    # Secrets first (no later message may quote one), then the wandb.init arguments no field names.
+    for name, value in (*values.items(), *kwargs.items()):
         check_no_secret_values(where, name, value)
-    check_no_secret_arguments(where, extra.keys())
+    check_no_secret_arguments(where, kwargs.keys())
     accepted = _wandb_names.for_early_checks()
-    _check_init_kwargs(where, extra.keys(), accepted)
-    check_resume(where, "resume", extra.get("resume"))
-    settings = extra.get("settings")
-    if settings is None:
-        return
+    _check_init_kwargs(where, kwargs.keys(), accepted)
+    check_resume(where, "resume", kwargs.get("resume"))
+    settings = kwargs.get("settings") or {}
     check_no_secret_arguments(f"{where} settings", settings.keys())
     for key in settings:
         if not isinstance(key, str):
@@ -357,6 +360,14 @@ def check_wandb_inputs(where: str, values: Mapping[str, Any], extra: Mapping[str
     if mode is not None and mode not in (*WANDB_MODES, "dryrun", "run"):
         raise WandbConfigError(f"{where}: settings['mode']={mode!r} is not valid; allowed values: {WANDB_MODES}.")
     check_url(where, "settings['base_url']", settings.get("base_url"))
+    WANDB_FIELDS.check(where, values)
+    check_json(where, "config", values.get("config"))
+    for name, value in ({"tags": values.get("tags"), **kwargs} if travels else {}).items():
+        check_json(where, name, value)
+    explicit = {k: v for k, v in values.items() if v is not None}
+    if kwargs:
+        explicit["kwargs"] = kwargs
+    return explicit
 
 
 Check = Callable[[str, str, Any], None]
