@@ -134,10 +134,8 @@ def _action_name() -> str | None:
     import flyte
 
     ctx = flyte.ctx()
-    if not ctx:
-        return None
     # @flyte.trace swaps `action` for its own; `task_action` stays the running task's.
-    return str((getattr(ctx, "task_action", None) or ctx.action).name)
+    return str((getattr(ctx, "task_action", None) or ctx.action).name) if ctx else None
 
 
 def on_open(scope: Any) -> None:
@@ -162,9 +160,8 @@ def _run_url(run: Any, plan: Any, offline: bool) -> str | None:
     if url:
         return str(url)
     entity, project = getattr(run, "entity", "") or "", getattr(run, "project", "") or ""
-    if not entity or not project:
-        return None  # an offline run's entity is only known once it is synced
-    return f"{_ui_host(plan)}/{entity}/{project}/runs/{run.id}"
+    # An offline run's entity is only known once it is synced.
+    return f"{_ui_host(plan)}/{entity}/{project}/runs/{run.id}" if entity and project else None
 
 
 def _ui_host(plan: Any) -> str:
@@ -178,8 +175,7 @@ def _role(scope: Any, owner: bool) -> str:
         return "run of a @wandb_init function called in this task"
     if not owner:
         return "shared with an ancestor task (still open)"
-    world = world_size()
-    if world > 1:
+    if (world := world_size()) > 1:
         return f"this task's run (rank {os.environ.get('RANK', '?')} of {world})"
     return "this task's run"
 

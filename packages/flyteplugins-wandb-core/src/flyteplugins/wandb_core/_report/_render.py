@@ -125,11 +125,9 @@ class TrialRecord:
             raise ValueError(f"trial record {item!r} has no 'run_id'.")
         params = get("params", "parameters", "config") or {}
         history = get("history")
-        points: list[Point] | None = None
-        if history is not None:
-            pairs = (p if isinstance(p, (tuple, list)) and len(p) == 2 else (i, p) for i, p in enumerate(history))
-            finite_pairs = ((finite(x), finite(y)) for x, y in pairs)
-            points = [(x, y) for x, y in finite_pairs if x is not None and y is not None]
+        pairs = (p if isinstance(p, (tuple, list)) and len(p) == 2 else (i, p) for i, p in enumerate(history or ()))
+        finite_pairs = ((finite(x), finite(y)) for x, y in pairs)
+        points = [(x, y) for x, y in finite_pairs if x is not None and y is not None]
         state = get("state", "status")
         return cls(
             run_id=str(run_id),
@@ -137,7 +135,7 @@ class TrialRecord:
             metric=finite(get("metric", "value", "metric_value")),
             state=str(getattr(state, "value", state) or "finished").lower(),
             link=get("link", "url"),
-            history=points,
+            history=None if history is None else points,
             name=str(get("name") or ""),
             run_dir=get("run_dir"),
         )
@@ -319,21 +317,19 @@ def _facts_table(facts: Mapping[str, str]) -> str:
 
 
 def _artifacts_table(view: RunView) -> str:
-    rows = []
-    for a in view.artifacts:
-        if a.version:
-            where = link(a.url, a.version)
-        elif view.offline:  # W&B numbers the versions when the run is uploaded
-            where = "offline: kept in the run's folder, uploaded by <code>wandb sync</code>"
-        else:
-            where = "not committed when the task ended: see the run's artifacts in W&B"
-        rows.append(
-            f'<tr data-artifact="{esc(a.name)}"><td>{_code(a.name)}</td><td>{esc(a.type)}</td>'
-            f"<td>{esc(a.use)}</td><td>{where}</td></tr>"
-        )
+    # The version of an artifact without one: W&B numbers an offline run's versions when the run is uploaded.
+    if view.offline:
+        pending = "offline: kept in the run's folder, uploaded by <code>wandb sync</code>"
+    else:
+        pending = "not committed when the task ended: see the run's artifacts in W&B"
+    rows = "".join(
+        f'<tr data-artifact="{esc(a.name)}"><td>{_code(a.name)}</td><td>{esc(a.type)}</td>'
+        f"<td>{esc(a.use)}</td><td>{link(a.url, a.version) if a.version else pending}</td></tr>"
+        for a in view.artifacts
+    )
     return (
         '<h3>Artifacts</h3><table class="fwb-artifacts"><thead><tr><th>artifact</th><th>type</th>'
-        f"<th>use</th><th>version</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<th>use</th><th>version</th></tr></thead><tbody>{rows}</tbody></table>"
     )
 
 
