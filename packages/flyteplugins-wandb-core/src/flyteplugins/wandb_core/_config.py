@@ -79,8 +79,7 @@ class ContextSettings(dict):  # type: ignore[type-arg]
 
 
 class WandbConfig(ContextSettings):
-    """W&B settings for Flyte's ``custom_context``: a ``dict[str, str]``, a context manager
-    (``with wandb_config(project="p"): await child()``) and attributes (``cfg.project``); see `wandb_config()`."""
+    """What `wandb_config()` returns: a ``dict[str, str]`` for ``custom_context``, a context manager, and attributes."""
 
     _table = WANDB_FIELDS
     _label = "wandb_config"

@@ -60,8 +60,7 @@ def distributed() -> ModuleType | None:
 
 @dataclass(frozen=True)
 class Distribution:
-    """A tracked call's place in a torchrun job: ``topology`` and rank ``handler``, or ``rank0_only`` (rank
-    handling not installed: only global rank 0 logs)."""
+    """A call's place in a torchrun job: ``topology`` and rank ``handler``, or ``rank0_only`` (no rank handling)."""
 
     topology: Topology | None = None
     handler: ModuleType | None = None
@@ -100,8 +99,7 @@ def is_elastic(task: object) -> bool:
 
 
 def skip_download_if_distributed(plan: RunPlan, task: object) -> None:
-    """Turn ``download_logs`` off, warned, for a task whose Elastic config asks for several processes (even in
-    local mode, where it runs as one)."""
+    """Turn ``download_logs`` off, warned, if the task's Elastic config asks for several processes (local mode too)."""
     handler = distributed() if is_elastic(task) else None
     if handler is None or not handler.is_distributed_task(task):
         return

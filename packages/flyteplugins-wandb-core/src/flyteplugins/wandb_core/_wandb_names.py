@@ -1,6 +1,5 @@
-"""What each wandb release line accepts (``wandb.init`` arguments, ``wandb.Settings`` fields and their kinds),
-recorded by ``scripts/record_wandb_names.py`` so that decoration never imports wandb (seconds). A name's
-``[since-until]`` suffix gives the lines that have it; an unrecorded line is read when a run opens."""
+"""Each wandb line's ``wandb.init`` arguments and ``wandb.Settings`` fields, recorded by scripts/record_wandb_names.py
+so decoration never imports wandb (``name[since-until]``: the lines that have it; others are read at run open)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """Read offline W&B runs back, for tests of tracked workflows without a W&B server: ``read_offline_runs("wandb")``
-parses each ``offline-run-*/run-*.wandb`` log into an `OfflineRun` (id, group, config, history, summary, exit code).
-"""
+parses each ``offline-run-*/run-*.wandb`` log into an `OfflineRun` (id, group, config, history, summary, exit code)."""
 
 from __future__ import annotations
 
