@@ -49,8 +49,7 @@ def settings_offline(run: Any) -> bool:  # run.settings._offline
 # What ``run.finish`` is reached through: ``with wandb.init() as run:`` calls ``Run._finish`` on exit.
 FINISHERS = ("finish", "_finish")
 
-# wandb.watch's hooks log through the global wandb.run; on a GPU autograd runs them on device threads of no
-# task, so with several runs open only the calling TorchHistory (one per run) says whose model it is.
+# wandb.watch's hooks read the global wandb.run on autograd's threads: only the calling TorchHistory says whose.
 _HOOK_FRAMES = 4  # this function <- its caller <- the wandb.run getter <- log_tensor_stats
 
 

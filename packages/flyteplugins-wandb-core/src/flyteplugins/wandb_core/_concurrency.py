@@ -110,8 +110,7 @@ async def opening(func: Callable[..., T], *args: Any) -> T:
 
 
 async def finishing(func: Callable[..., T], *args: Any) -> T:
-    # In the backlog from submission; released in the worker thread (a sync open blocking this loop must not
-    # wait for it), or by the coroutine for a call cancelled before a worker took it.
+    # Released in the worker (a sync open blocking this loop must not wait for it), or here if cancelled first.
     entry = _Entry().join()
 
     def then_release() -> T:

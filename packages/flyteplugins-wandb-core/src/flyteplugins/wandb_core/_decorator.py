@@ -142,8 +142,8 @@ def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False, log
         func = outputs_wrapper(target)
     from . import _preempt
 
-    # Flyte's entrypoint (or a script run as __main__) decorates on the main thread right before it starts
-    # tasks: the only place a SIGTERM handler can go in for sync bodies, which run in threads.
+    # Flyte's entrypoint decorates on the main thread before it starts tasks: the one place a SIGTERM handler
+    # can go in for sync bodies, which run in threads.
     _preempt.arm_for_flyte_task(getattr(target, "__module__", None))
     if is_task:
         if hasattr(target, MARKER):
@@ -155,8 +155,7 @@ def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False, log
         if handler is not None:  # rank handling refuses or warns about what cannot work on this task
             handler.check_task(obj, settings)
         _attach_links(obj, settings)  # every check is done before the task changes
-        # `func` is a dataclass field, so it survives `task.override(...)`; mutating the task in place keeps
-        # the object the TaskEnvironment registered for deploys.
+        # A dataclass field (survives `task.override`), set in place: the TaskEnvironment's object is deployed.
         if elastic and inspect.iscoroutinefunction(func):
             obj.func = ElasticAsyncFunction(
                 func, in_task=track(as_sync(func), is_task=True, task=obj), outside=track(func, is_task=True, task=obj)

@@ -98,8 +98,7 @@ def _fallback_run(module: types.ModuleType) -> Any | None:
 
 
 def _module_value(name: str) -> Callable[[types.ModuleType], Any]:
-    # Without a tracked caller the value is routed when used: a bare thread, or `ctx.run(wandb.log, ...)`,
-    # which reads wandb.log before entering the context.
+    # Without a tracked caller (a bare thread, `ctx.run(wandb.log, ...)`) the value is routed when used.
     late: Any = _LateRouted(name) if name in _RUN_DATA else _late_function(name)
 
     def get(module: types.ModuleType) -> Any:

@@ -132,8 +132,7 @@ def _offline_fallback(kwargs: dict[str, Any], fields: dict[str, Any]) -> tuple[A
     except Exception as first:
         error: Exception = first
         if kwargs.get("id"):
-            # After a failed online init wandb's service keeps the id reserved for the process's life: the
-            # offline copy gets its own id, and `wandb sync --id` files it under the real one.
+            # wandb keeps a failed online init's id reserved: the copy gets its own, `wandb sync --id` files it.
             sync_id = str(kwargs["id"])
             kwargs["id"] = f"{sync_id}-offline-{int(time.time() * 1000) % 100000:05d}"
             try:

@@ -33,10 +33,7 @@ def given(value: str | None) -> str | None:
 
 
 def pick(explicit: str | None, context: Mapping[str, str], *keys: str) -> str | None:
-    found = given(explicit)
-    for key in keys:
-        found = found or context.get(key) or None
-    return found
+    return given(explicit) or next((context[key] for key in keys if context.get(key)), None)
 
 
 @dataclass

@@ -1,5 +1,4 @@
-"""SIGTERM (preemption): mark the open runs preempting and finish them, then pass the signal on (the previous
-handler, else the default disposition), so the process ends as it would have (docs/architecture.md)."""
+"""SIGTERM (preemption): finish the open runs as preempted, then pass the signal on (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -47,8 +46,7 @@ def arm(*, keep: bool = False) -> bool:
 
 
 def arm_for_flyte_task(module_name: str | None) -> None:
-    # Only where Flyte is about to start tasks (its entrypoint, or a script run as __main__), for the process's
-    # life (a run may open off the main thread); merely importing a module with tracked tasks changes nothing.
+    # Only where Flyte is about to start tasks, for the process's life (a run may open off the main thread).
     if module_name == "__main__" or "flyte._bin.runtime" in sys.modules:
         arm(keep=True)
 
@@ -92,8 +90,8 @@ def _hold_logging(run: Any, released: threading.Event) -> None:
 
 
 def preempt_open_runs(timeout: float = PREEMPT_TIMEOUT, *, released: threading.Event | None = None) -> list[str]:
-    """Mark every open run preempting and finish them in parallel within ``timeout`` seconds; returns the ids
-    not confirmed finished in time. The SIGTERM handler passes ``released``: logging waits until it is set."""
+    """Finish every open run as preempted, in parallel within ``timeout``; returns the ids not confirmed in time.
+    Logging waits until ``released`` is set."""
     # A handler earlier in the chain (user code that finished a run itself) may have finished some.
     runs = [a for a in registry.take_all() if a.run is not None and not _compat.is_finished(a.run)]
     if not runs:
@@ -137,8 +135,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     except BaseException:
         released.set()
         raise
-    # The default disposition (or a handler set outside Python): end the process as SIGTERM would have (the
-    # exit status Flyte and Kubernetes expect); held log calls stay held.
+    # The default disposition: end the process as SIGTERM would have (the exit status Flyte expects).
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
     released.set()  # only reached where the signal did not end the process (it was blocked)

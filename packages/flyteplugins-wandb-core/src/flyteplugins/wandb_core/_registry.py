@@ -1,5 +1,4 @@
-"""Linking logged artifact versions into the W&B Registry. wandb (up to 0.31) cannot link from an offline run
-(nor replay a link at sync), so that is refused before the artifact is logged (docs/artifacts.md)."""
+"""Linking logged artifact versions into the W&B Registry (refused offline: wandb cannot link there)."""
 
 from __future__ import annotations
 

@@ -44,15 +44,14 @@ def api_base_url(host: str | None) -> str | None:
 
 
 class WandbServer(NamedTuple):
-    """The W&B server a host names: the API base URL to give wandb (None without a host: wandb then reads
-    ``WANDB_BASE_URL``, else uses W&B cloud), and whether ``~/.netrc`` holds a login for it."""
+    """The API base URL for a host (None: wandb picks), and whether ``~/.netrc`` holds a login for it."""
 
     api_url: str | None
     has_credentials: bool
 
 
 def wandb_server(host: str | None) -> WandbServer:
-    """Where W&B is for the UI host ``host``, and whether ``wandb login`` left credentials for it (looked up
-    for the API host, else ``WANDB_BASE_URL``'s, else W&B cloud's). ``WANDB_API_KEY`` is the caller's to read."""
+    """Where W&B is for the UI host ``host``, and whether ``wandb login`` left credentials for it (for the API
+    host, else ``WANDB_BASE_URL``, else W&B cloud); ``WANDB_API_KEY`` is the caller's to read."""
     api_url = api_base_url(host)
     return WandbServer(api_url, netrc_has_entry(api_url or os.environ.get("WANDB_BASE_URL") or DEFAULT_API_URL))

@@ -140,11 +140,8 @@ class TrialHandle:
 
 @contextmanager
 def trial_scope(**init_overrides: Any) -> Iterator[TrialHandle]:
-    """Make the next ``@wandb_init`` scope in this context open a sweep-trial run with these arguments.
-
-    ``settings`` (a dict of ``wandb.Settings`` fields, e.g. ``{"sweep_id": ...}``) is merged into the
-    run's settings; everything else goes to ``wandb.init``. Yields a `TrialHandle`.
-    """
+    """Make the next ``@wandb_init`` scope in this context open a sweep-trial run with these ``wandb.init``
+    arguments (``settings``, a dict, is merged into the run's settings). Yields a `TrialHandle`."""
     handle = TrialHandle()
     token = _trial.set({**init_overrides, TRIAL_HANDLE_KEY: handle})
     try:
@@ -268,8 +265,7 @@ LEGACY_RUN_KEY = "_wandb_run"
 
 
 def _task_data() -> Any:
-    # The running task's ctx.data dict as an identity token: each task attempt gets its own (@flyte.trace
-    # bodies share their task's), so an untracked child task that inherited the contextvar is told apart.
+    # ctx.data as an identity token (one per task attempt): tells an untracked child that inherited the contextvar.
     ctx = flyte.ctx()
     return getattr(ctx, "data", None) if ctx else None
 
