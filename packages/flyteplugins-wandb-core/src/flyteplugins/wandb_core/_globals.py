@@ -276,8 +276,7 @@ def uninstall() -> None:
 
 
 def guard_finish(run: Any) -> None:
-    """Make ``run.finish()``/``run._finish`` from the task's code (or a worker thread with no scope) leave
-    the run open; elsewhere it finishes as asked."""
+    """``run.finish()`` from the task's code (or a scope-less worker thread) leaves the run open."""
     if run is None:
         return
     for name in _compat.FINISHERS:

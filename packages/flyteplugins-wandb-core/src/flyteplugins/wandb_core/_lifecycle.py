@@ -219,8 +219,7 @@ def _opened(plan: RunPlan, run: Any, kwargs: dict[str, Any], reason: str | None,
 
 
 def finish_run(active: ActiveRun, error: BaseException | None) -> None:
-    """Finish the run this scope opened (non-zero exit code on error); with ``on_error="raise"`` raises
-    `WandbTrackingError` when a successful task's upload is not confirmed within ``finish_timeout``."""
+    """Finish the scope's own run; `WandbTrackingError` for an unconfirmed upload with ``on_error="raise"``."""
     run = active.run
     if run is None or not active.owner:  # a reusing child's scope leaves the run to its owner
         return

@@ -43,8 +43,7 @@ def sync_command(run_dirs: list[str], *, online: bool = False, sync_id: str | No
 
 
 def offline_run_saved(run_id: str, run_dir: str, *, sync_id: str | None, others_open: bool) -> None:
-    """Record a finished offline run; print the one sync line once no other run is open (one with ``sync_id``
-    needs ``--id``, which names one run: printed at once)."""
+    """Record a finished offline run; one sync line once no run is open (a ``sync_id`` run's line at once)."""
     if sync_id:
         notice(f"run {run_id} saved offline in {run_dir}; upload it with: {sync_command([run_dir], sync_id=sync_id)}")
         return

@@ -90,8 +90,7 @@ def _hold_logging(run: Any, released: threading.Event) -> None:
 
 
 def preempt_open_runs(timeout: float = PREEMPT_TIMEOUT, *, released: threading.Event | None = None) -> list[str]:
-    """Finish every open run as preempted, in parallel within ``timeout``; returns the ids not confirmed in time.
-    Logging waits until ``released`` is set."""
+    """Finish every open run as preempted within ``timeout``; returns the ids not confirmed in time."""
     # A handler earlier in the chain (user code that finished a run itself) may have finished some.
     runs = [a for a in registry.take_all() if a.run is not None and not _compat.is_finished(a.run)]
     if not runs:

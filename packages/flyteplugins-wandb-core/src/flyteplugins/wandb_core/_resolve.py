@@ -16,8 +16,7 @@ Action = Literal["init", "reuse", "skip"]
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """Where the running code is: ``parent_*``, the nearest tracked ancestor's run; ``enclosing_run_id``, the
-    caller's scope's."""
+    """Where the running code is: ``parent_*`` is the nearest tracked ancestor's run."""
 
     in_task: bool = False
     is_task: bool = True
@@ -151,8 +150,7 @@ def resolve_run(
     distributed: DistributedResolver | None = None,
     trial: Mapping[str, Any] | None = None,
 ) -> RunPlan:
-    """Merged settings plus the task's situation -> `RunPlan`; ``distributed`` is required with a multi-rank
-    ``topology``; ``trial`` holds a sweep trial's ``wandb.init`` overrides."""
+    """Merged settings plus the task's situation -> `RunPlan` (``trial``: a sweep trial's init overrides)."""
     env = env or {}
     s = dict(settings)
     run_mode = s.get("run_mode", "auto")

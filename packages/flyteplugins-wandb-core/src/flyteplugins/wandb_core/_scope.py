@@ -109,8 +109,7 @@ def _owns_identity(plan: RunPlan, info: TaskInfo) -> bool:
 def apply(
     plan: RunPlan, info: TaskInfo, ctx: Any, *, task: Any, topology: Topology | None, inputs: dict[str, Any] | None
 ) -> None:
-    """Fill ``plan.init_kwargs`` with the Flyte identity (user values win) and ``inputs``; raises
-    `WandbConfigError` for a logged input holding the key."""
+    """Fill ``plan.init_kwargs`` with the Flyte identity and ``inputs`` (user values win)."""
     if not info.in_task or not ctx or not _owns_identity(plan, info):
         return
     kwargs = plan.init_kwargs

@@ -174,8 +174,7 @@ def take_trial_overrides(custom_context: Mapping[str, str] | None = None) -> dic
 
 
 class OpenRuns:
-    """The runs this process's scopes opened and have not finished; the first installs the module-API routes
-    and the SIGTERM handler, the last takes them away."""
+    """Runs open in this process; the first installs the module-API routes and SIGTERM handler, the last ends them."""
 
     def __init__(self) -> None:
         # Reentrant: the SIGTERM handler runs on the main thread, possibly while it holds the lock.
