@@ -130,18 +130,16 @@ def save_wandb_checkpoint(
         aliases: Extra aliases besides ``latest`` and ``step-<step>`` (e.g. ``["best"]``).
         metadata: Extra metadata (``step`` and ``flyte`` are filled in).
         all_ranks: Under torchrun only global rank 0 saves (others return None) unless True.
-        keep_last: Keep only the newest ``keep_last`` checkpoints (by step), deleting older versions on the
-            W&B server online, the local copies offline; never the newest, nor one with a user alias or a
-            registry link.
-        keep_best: ``(metric, "min" | "max")``: also keep the best checkpoint by ``metric``, read from
-            ``metadata[metric]`` or else the run's summary; alone, it keeps the best and the newest.
+        keep_last: Keep only the newest ``keep_last`` checkpoints (by step), deleting older versions (on W&B online,
+            locally offline); never the newest, nor one with a user alias or a registry link.
+        keep_best: ``(metric, "min" | "max")``: also keep the best by ``metadata[metric]`` or else the run's summary;
+            alone, it keeps the best and the newest.
         registry: Also link this version into ``"wandb-registry-<registry>/<collection>"`` (online only).
         registry_aliases: Aliases of the version in the registry collection.
 
     Returns:
-        The logged ``wandb.Artifact``, or None on a rank that does not save or when W&B stopped answering
-        (one ``wandb:`` line says so). With retention online it returns once W&B committed the upload,
-        waiting at most the run's ``finish_timeout``; after a miss, later saves neither wait nor delete.
+        The logged ``wandb.Artifact``, or None on a rank that does not save or when W&B stopped answering. With
+        retention online it waits for W&B's commit (at most ``finish_timeout``; after a miss, no more waits).
 
     Raises:
         WandbConfigError: Invalid arguments (checked before anything is saved), a ``keep_best`` metric
@@ -277,8 +275,7 @@ def _delete(art: Any) -> bool:
 
 
 def _prune_online(run: Any, name: str, policy: Retention, logged: Any) -> None:
-    """Delete the versions the policy drops from the server, once W&B committed the new one (to be listed
-    as the newest), waiting at most the run's ``finish_timeout``: after a miss, never again in the run."""
+    """Delete the versions the policy drops from W&B once it committed the new one (after a miss, never again)."""
     import wandb
 
     if run in _stalled:
@@ -368,8 +365,8 @@ def _restore_online(run: Any, name: str, root: str | None) -> Checkpoint | None:
 
 
 def restore_wandb_checkpoint(*, name: str | None = None, root: str | None = None) -> Checkpoint | None:
-    """The latest checkpoint of the calling task's run (on a retry, an Elastic restart or after preemption: the one
-    the previous attempt saved last; continue at ``step + 1``), or None when there is none yet.
+    """The latest checkpoint of the calling task's run (on a retry: the one the previous attempt saved last; go on at
+    ``step + 1``), or None when there is none yet.
 
     Args:
         name: The artifact name given to `save_wandb_checkpoint` (default ``checkpoint-<run id>``).
@@ -412,8 +409,7 @@ def checkpoint_step(wandb: Any, kwargs: dict[str, Any], base_url: str) -> int | 
 
 
 def rewind_init(wandb_init: Any, kwargs: dict[str, Any], settings: Any, base_url: str) -> Any:
-    """``wandb_init(**kwargs)`` (wandb's own ``wandb.init``), rewinding a resumed run to its latest
-    checkpoint where the server can."""
+    """``wandb_init(**kwargs)``, rewinding a resumed run to its latest checkpoint where the server can."""
     import wandb
 
     wants = kwargs.get("resume") == "allow" and kwargs.get("id") and kwargs.get("mode") != "offline"

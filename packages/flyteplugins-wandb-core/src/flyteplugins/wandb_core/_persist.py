@@ -63,12 +63,11 @@ class Location:
 
     @property
     def action_prefix(self) -> str:
-        """The action's folder: one per attempt, the offline checkpoints its attempts share, its sweeps."""
+        """The action's folder: one per attempt (its offline runs), the checkpoints its attempts share, its sweeps."""
         return f"{run_prefix(self.root, self.run_name)}/{self.action}"
 
     @property
     def prefix(self) -> str:
-        """This attempt's folder: its offline runs go right under it."""
         return f"{self.action_prefix}/{self.attempt}"
 
     @property
@@ -114,9 +113,8 @@ def brief(text: str) -> str:
 
 
 def _in_thread(coro_fn: Callable[[], Any], timeout: float, failure: str, after: str = "", always: bool = False) -> bool:
-    """Run ``coro_fn()`` for at most ``timeout`` s; on an error warn ``could not <failure>: <error><after>``
-    (once per process, unless ``always``) and return False. A daemon thread with a loop of its own
-    works from inside the task's event loop (an async task body) and from a signal handler alike."""
+    """Run ``coro_fn()`` for at most ``timeout`` s in a thread with a loop of its own (works from an async task body
+    and a signal handler); on an error warn ``could not <failure>: <error><after>`` (once, unless ``always``)."""
     global _warned
     box: dict[str, BaseException] = {}
 
@@ -169,9 +167,8 @@ async def _put_json(data: dict[str, Any], remote: str) -> None:
 def persist_run(
     run_id: str, run_dir: str, *, sync_id: str | None = None, online_dir: bool = False, timeout: float = UPLOAD_TIMEOUT
 ) -> str | None:
-    """Upload a finished offline run folder to the store; returns where it went, or None (nothing to do,
-    or the upload failed: one warning line, the task goes on). ``sync_id``: the id ``wandb sync --id``
-    files it under (a fail-open copy); ``online_dir``: an online run's folder W&B never confirmed."""
+    """Upload a finished offline run folder to the store; returns where it went, or None (nothing to do, or it
+    failed: one warning line). ``sync_id``: for ``wandb sync --id``; ``online_dir``: W&B never confirmed it."""
     from ._offline import has_transaction_log, read_offline_run, wait_until_written
 
     loc = _where.pop(run_dir, None) or location()
@@ -201,8 +198,7 @@ def persist_run(
 
 
 def persist_sweep(sweep_id: str, definition: dict[str, Any]) -> str | None:
-    """Keep an offline sweep's ``definition`` (``config``, ``project``, ``entity``) beside its trial runs, for
-    ``flyte wandb sync`` to create the W&B sweep from; returns where it went, or None (as `persist_run`)."""
+    """Keep an offline sweep's ``definition`` (``config``, ``project``, ``entity``) for ``flyte wandb sync``."""
     loc = location()
     if loc is None:
         return None
@@ -213,25 +209,30 @@ def persist_sweep(sweep_id: str, definition: dict[str, Any]) -> str | None:
     return dest if ok else None
 
 
-def persist_checkpoint(local_dir: str, name: str, step: int, run_id: str) -> str | None:
-    """Upload one offline checkpoint folder (``step-<N>`` with its index); returns where, or None."""
+def _checkpoint_base(name: str, run_id: str, after_warning: bool = False) -> str | None:
     loc = location()
     # After a failed upload, checkpoints (saved often, each waiting UPLOAD_TIMEOUT) are not tried again.
-    if loc is None or _warned:
+    if loc is None or (_warned and not after_warning):
         return None
-    dest = f"{loc.checkpoints}/{run_id}/{name}/step-{step}"
+    return f"{loc.checkpoints}/{run_id}/{name}"
+
+
+def persist_checkpoint(local_dir: str, name: str, step: int, run_id: str) -> str | None:
+    """Upload one offline checkpoint folder (``step-<N>`` with its index); returns where, or None."""
+    base = _checkpoint_base(name, run_id)
+    if base is None:
+        return None
+    dest = f"{base}/step-{step}"
     failure = f"keep offline checkpoint {name!r} (step {step}) in Flyte storage ({dest})"
     after = "; a retry on another pod cannot restore it."
     return dest if _in_thread(lambda: _put_dir(local_dir, dest), UPLOAD_TIMEOUT, failure, after) else None
 
 
 def forget_checkpoints(name: str, run_id: str, steps: list[int]) -> None:
-    """Delete the stored copies of the offline checkpoint steps retention removed locally (only those:
-    a copy an earlier attempt kept stays)."""
-    loc = location()
-    if loc is None or not steps or _warned:
+    """Delete the stored copies of the checkpoint steps retention removed locally (not an earlier attempt's)."""
+    base = _checkpoint_base(name, run_id)
+    if base is None or not steps:
         return
-    base = f"{loc.checkpoints}/{run_id}/{name}"
 
     async def remove() -> None:
         import flyte.storage as storage
@@ -246,12 +247,10 @@ def forget_checkpoints(name: str, run_id: str, steps: list[int]) -> None:
 
 
 def fetch_checkpoint(name: str, run_id: str, local_root: str) -> str | None:
-    """Download the highest stored ``step-<N>`` of an offline checkpoint into ``local_root``; returns
-    that folder, or None when nothing is stored or the store is out of reach (start from scratch)."""
-    loc = location()
-    if loc is None:
+    """Download the highest stored ``step-<N>`` of an offline checkpoint into ``local_root``; returns it, or None."""
+    base = _checkpoint_base(name, run_id, after_warning=True)
+    if base is None:
         return None
-    base = f"{loc.checkpoints}/{run_id}/{name}"
     found: dict[str, str] = {}
 
     async def fetch() -> None:

@@ -30,16 +30,8 @@ from ._notices import notice
 from ._offline import _HEADER_LEN, _framed, _items, _records, read_offline_run
 from ._persist import STORE_DIR, STORE_ENV, SWEEP_DIR, brief, run_prefix, store_root
 
-__all__ = [
-    "StoredRun",
-    "StoredSweep",
-    "SyncReport",
-    "list_stored_runs",
-    "list_stored_sweeps",
-    "sync_env",
-    "sync_offline_runs",
-    "sync_offline_runs_task",
-]
+__all__ = ["StoredRun", "StoredSweep", "SyncReport", "list_stored_runs", "list_stored_sweeps", "sync_env"]
+__all__ += ["sync_offline_runs", "sync_offline_runs_task"]
 
 SYNCED_SUFFIX = ".synced"
 SYNCING_SUFFIX = ".syncing"
@@ -100,8 +92,7 @@ class StoredSweep:
 
 @dataclass(frozen=True)
 class _Target:
-    """How this sync uploads: the overrides of where runs go, the seconds one call to W&B may take, the first parts
-    of W&B runs that no online session began (W&B held nothing before them), and the floors (`_floors`)."""
+    """How this sync uploads; ``firsts``: first parts of W&B runs no online session began (W&B held nothing before)."""
 
     project: str | None
     entity: str | None
@@ -125,8 +116,7 @@ def _fs(uri: str) -> Any:
 
 
 def _kept_files(run_name: str, store: str | None) -> tuple[str, Any, set[str]]:
-    """``run_name``'s prefix in the store, its file system, and the files under it (paths relative to it); one
-    line saying where and why (no backend traceback) when the store does not answer."""
+    """``run_name``'s prefix in the store, its file system, and the files under it (relative to the prefix)."""
     if not isinstance(run_name, str) or not run_name.strip() or "/" in run_name:
         raise ValueError(f"run_name: a Flyte run name is needed (no '/'), got {run_name!r}")
     prefix = run_prefix(_resolve_root(store), run_name)
@@ -178,8 +168,8 @@ def _stored_run(fs: Any, prefix: str, files: set[str], action: str, attempt: str
 
 
 def list_stored_runs(run_name: str, *, store: str | None = None) -> list[StoredRun]:
-    """Every offline run folder the Flyte run ``run_name`` kept, in sync order; ``store``: the store root (the
-    bucket of the run's raw data, ``s3://bucket``), default the environment variable ``FLYTEPLUGINS_WANDB_STORE``."""
+    """Every offline run folder the Flyte run ``run_name`` kept, in sync order; ``store``: the store root (``s3://bucket``),
+    default ``FLYTEPLUGINS_WANDB_STORE``."""
     prefix, fs, files = _kept_files(run_name, store)
     parts = [f.split("/") for f in files if f.count("/") >= 3]
     folders = {(p[0], p[1], p[2]) for p in parts if p[1].isdigit()}
@@ -192,15 +182,12 @@ def list_stored_runs(run_name: str, *, store: str | None = None) -> list[StoredR
 def list_stored_sweeps(run_name: str, *, store: str | None = None) -> list[StoredSweep]:
     """Every offline sweep definition the Flyte run ``run_name`` kept (arguments as `list_stored_runs`)."""
     prefix, _, files = _kept_files(run_name, store)
-    parts = [f.split("/") for f in sorted(files) if f.count("/") == 2 and f.split("/")[1] == SWEEP_DIR]
-    names = {leaf for *_, leaf in parts}
-    sweeps = []
-    for action, _, leaf in parts:
-        sweep_id = leaf[: -len(META_SUFFIX)]
-        if leaf.endswith(META_SUFFIX):
-            uri = f"{prefix}/{action}/{SWEEP_DIR}/{leaf}"
-            sweeps.append(StoredSweep(uri, sweep_id, f"{sweep_id}{PUBLISHED_SUFFIX}" in names))
-    return sweeps
+    kept = [
+        f[: -len(META_SUFFIX)] for f in sorted(files) if f.split("/")[1:-1] == [SWEEP_DIR] and f.endswith(META_SUFFIX)
+    ]
+    return [
+        StoredSweep(f"{prefix}/{k}{META_SUFFIX}", k.rsplit("/", 1)[1], f"{k}{PUBLISHED_SUFFIX}" in files) for k in kept
+    ]
 
 
 # In a process of its own, as for publishing a sweep: wandb.Api logs in process-wide.
@@ -220,9 +207,8 @@ except wandb.errors.CommError as exc:
 def run_wandb(
     args: list[str], timeout: float, what: str, stdin: str = "", lines: int = 3, answer: str = "", **env: str
 ) -> tuple[str, str]:
-    """Run a command that talks to W&B, with ``env`` added; returns its stdout and stderr. Raises TimeoutError
-    after ``timeout`` s (wandb retries a silent server for very long), RuntimeError (``<what> exited <code>: <its
-    last lines>``) when it failed or printed no line starting with ``answer``."""
+    """Run a W&B command with ``env`` added; returns its stdout and stderr. TimeoutError after ``timeout`` s (wandb
+    retries a silent server for very long); RuntimeError when it failed or printed no line starting ``answer``."""
     # A session of its own: the kill also reaches the wandb-core service the command started.
     pipe = subprocess.PIPE
     with subprocess.Popen(
@@ -256,8 +242,7 @@ def history_rows_on_wandb(run_id: str, project: str, entity: str, timeout: float
 
 
 def _drop_history(run_dir: str, leave_out: Callable[[int, Any], bool]) -> int:
-    """Rewrite the run's transaction log without the history records for which ``leave_out(index among
-    them, _step)`` is true; returns how many went."""
+    """Rewrite the run's log without the history rows where ``leave_out(row index, _step)``; returns how many."""
     [log] = glob.glob(os.path.join(glob.escape(run_dir), "run-*.wandb"))
     with open(log, "rb") as src:
         data = src.read()
@@ -290,8 +275,7 @@ def drop_history_to_step(run_dir: str, step: int) -> int:
 
 
 def first_history_step(fs: Any, uri: str) -> int | None:
-    """The ``_step`` of the first history row of the run folder stored at ``uri`` (None: no rows), read
-    from the stored run file's start only as far as that row."""
+    """The ``_step`` of the first history row of the run folder stored at ``uri`` (None: no rows), read up to it."""
     logs = sorted(str(k) for k in fs.find(uri) if str(k).endswith(".wandb"))
     if not logs:
         return None
@@ -329,9 +313,8 @@ def prepare_upload(
     entity: str | None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> int:
-    """Leave out of the downloaded folder ``local_dir`` (stored at ``uri``) the history rows W&B already
-    holds; returns how many. ``first_part``: no earlier part of this W&B run can be on W&B; ``online``:
-    an online run's folder whose upload W&B never confirmed."""
+    """Leave out of the downloaded folder ``local_dir`` (stored at ``uri``) the history rows W&B already holds;
+    returns how many. ``first_part``: no earlier part of this W&B run can be on W&B."""
     marker = f"{uri}{SYNCING_SUFFIX}"
 
     def rows_now() -> int:
@@ -385,8 +368,7 @@ def _publish_sweeps(run_name: str, store: str | None, report: SyncReport, target
 
 
 def _sync_one(run: StoredRun, first_part: bool, target: _Target, retry: StoredRun | None, floor: int | None) -> None:
-    """Upload one stored folder; ``retry``: the action's next attempt kept; ``floor``: the last step an earlier sync
-    uploaded from the action's earlier attempts."""
+    """Upload one stored folder; ``retry``: the action's next attempt; ``floor``: the last step an earlier sync sent."""
     with tempfile.TemporaryDirectory(prefix="flyte-wandb-sync-") as tmp:
         local = os.path.join(tmp, run.folder)
         # Into a folder that does not exist yet: fsspec's local file system copies *into* an existing one.
@@ -429,8 +411,7 @@ def _sync_one(run: StoredRun, first_part: bool, target: _Target, retry: StoredRu
 
 
 def _all_rows_on_wandb(run: StoredRun, local: str, target: _Target) -> bool:
-    """W&B holds every row of the folder as uploaded despite wandb sync's error (a log cut mid-record, as by a full
-    disk, can never be completed); a refused upload leaves the run short of rows, or unreadable."""
+    """W&B holds every row despite wandb sync's error (a log cut mid-record by a full disk); a refused upload not."""
     try:
         folder = read_offline_run(local)  # as uploaded: without the rows an earlier cut-off sync sent
         before = read_marker(_fs(run.uri), f"{run.uri}{SYNCING_SUFFIX}") or 0
@@ -442,8 +423,7 @@ def _all_rows_on_wandb(run: StoredRun, local: str, target: _Target) -> bool:
 
 
 def _floors(runs: list[StoredRun]) -> dict[tuple[str, str], int]:
-    """Per W&B run and action with attempts left to upload: the last step an earlier sync put there
-    from the action's synced attempts (from their ``.synced`` markers)."""
+    """Per (W&B run, action) with attempts left to upload: the last step its synced attempts sent (``.synced``)."""
     todo = {(r.target_id, r.action) for r in runs if not r.synced}
     floors: dict[tuple[str, str], int] = {}
     for run in runs:
@@ -508,8 +488,7 @@ def sync_offline_runs(
 
 
 def _nothing_kept(run_name: str, root: str) -> None:
-    """Refuse a sync that found nothing: a typo in the run name must not read as "all done" (a run
-    synced before still has its folders and markers, so this never fires on a second sync)."""
+    """Refuse a sync that found nothing: a typo in the run name must not read as "all done"."""
     try:
         entries = _fs(root).ls(f"{root}/{STORE_DIR}", detail=False)
         kept = sorted(str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries)
@@ -527,8 +506,7 @@ def _nothing_kept(run_name: str, root: str) -> None:
 
 
 def _sync_parts(report: SyncReport, target: _Target, advance: Callable[[int], None], parts: list[StoredRun]) -> None:
-    """Sync the parts of one W&B run in order (in a worker thread); after a failure the later parts wait for next
-    time. Each change to ``report`` is one dict or list operation: atomic, no lock needed."""
+    """Sync one W&B run's parts in order (a worker thread); each change to ``report`` is atomic, no lock needed."""
     for i, run in enumerate(parts):
         # Only a retry of the same action rewinds: other actions sharing the run log steps of their own.
         retry = next((p for p in parts[i + 1 :] if p.action == run.action and p.attempt > run.attempt), None)
@@ -554,8 +532,7 @@ sync_env = flyte.TaskEnvironment(
 
 @sync_env.task
 def sync_offline_runs_task(run_name: str, store: str = "") -> int:
-    """Sync the Flyte run ``run_name``'s offline runs to W&B from inside the cluster; returns how many.
-    Fails when a folder could not be uploaded (the next launch does what is left)."""
+    """Sync the Flyte run ``run_name``'s offline runs to W&B from the cluster; returns how many, raises on a failure."""
     if not store and not os.environ.get(STORE_ENV):
         # In the cluster, the store is the one this task's own raw data goes to.
         ctx = flyte.ctx()
