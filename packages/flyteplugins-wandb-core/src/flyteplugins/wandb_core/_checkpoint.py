@@ -69,8 +69,6 @@ class Retention:
 
 @dataclass(frozen=True)
 class Version:
-    """One stored checkpoint as the policy sees it."""
-
     key: Any  # what the caller deletes by (an artifact, a directory)
     step: int
     value: float | None = None  # the keep_best metric, when recorded
@@ -89,7 +87,6 @@ def _store_root(run: Any) -> str:
 
 
 def _keep_locally(run: Any, name: str, path: str, step: int, aliases: list[str], value: float | None) -> str:
-    """Copy the checkpoint into the local store (for offline restore); returns the copy's path."""
     dest = os.path.join(_store_root(run), name, f"step-{step}")
     if os.path.exists(dest):
         shutil.rmtree(dest)
@@ -300,12 +297,12 @@ def _prune_online(run: Any, name: str, policy: Retention, logged: Any) -> None:
     except Exception as exc:
         logger.warning("checkpoint retention: cannot list the versions of %s (%s); nothing deleted", name, exc)
         return
-    metric = policy.best[0] if policy.best else None
-    versions = []
-    for art in listed:
-        meta = art.metadata or {}
-        if isinstance(meta.get(STEP_KEY), int):  # else not saved by save_wandb_checkpoint: not ours to judge
-            versions.append(_version(art, meta[STEP_KEY], meta.get(metric) if metric else None, art.aliases))
+    metric = policy.best[0] if policy.best else ""
+    metas = [(art, art.metadata or {}) for art in listed]
+    # A version without an int step was not saved by save_wandb_checkpoint: not ours to judge.
+    versions = [
+        _version(a, m[STEP_KEY], m.get(metric), a.aliases) for a, m in metas if isinstance(m.get(STEP_KEY), int)
+    ]
     deleted = [v.step for v in to_delete(versions, policy) if _delete(v.key)]
     if deleted:
         logger.info("checkpoint retention: deleted %s steps %s", name, deleted)
@@ -326,7 +323,6 @@ def _indexed(base: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _prune_local(base: str, policy: Retention) -> list[int]:
-    """Remove the local copies (``<base>/step-<N>/``) the policy drops; returns their steps."""
     versions = [_version(d, int(i["step"]), i.get("value"), i.get("aliases")) for d, i in _indexed(base)]
     dropped = to_delete(versions, policy)
     for version in dropped:

@@ -138,7 +138,6 @@ def _config(items: Any) -> dict[str, Any]:
 
 
 def _records(data: bytes) -> Iterator[tuple[bytes, Any]]:
-    """Each record in the log's bytes ``data``, and the same parsed."""
     from ._compat import record_class
 
     record = record_class()
@@ -172,7 +171,6 @@ def read_offline_run(path: str | Path) -> OfflineRun:
 
 
 def _apply(run: OfflineRun, kind: str | None, rec: Any) -> None:
-    """Fold one transaction-log record into ``run`` (kinds the reader does not need are skipped)."""
     if kind == "run":
         r = rec.run
         run.id = r.run_id or run.id

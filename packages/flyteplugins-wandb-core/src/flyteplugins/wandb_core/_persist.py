@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,8 +53,6 @@ def run_prefix(root: str, run_name: str) -> str:
 
 @dataclass(frozen=True)
 class Location:
-    """The calling action's place in the store."""
-
     root: str
     run_name: str
     action: str
@@ -157,11 +154,7 @@ async def _put_dir(local: str, remote: str) -> None:
 async def _put_json(data: dict[str, Any], remote: str) -> None:
     import flyte.storage as storage
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "data.json")
-        with open(path, "w") as f:
-            json.dump(data, f)
-        await storage.put(path, remote)
+    await storage.put_stream(json.dumps(data).encode(), to_path=remote)
 
 
 def persist_run(
@@ -218,7 +211,6 @@ def _checkpoint_base(name: str, run_id: str, after_warning: bool = False) -> str
 
 
 def persist_checkpoint(local_dir: str, name: str, step: int, run_id: str) -> str | None:
-    """Upload one offline checkpoint folder (``step-<N>`` with its index); returns where, or None."""
     base = _checkpoint_base(name, run_id)
     if base is None:
         return None

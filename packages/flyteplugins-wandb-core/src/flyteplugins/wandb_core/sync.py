@@ -260,17 +260,14 @@ def _drop_history(run_dir: str, leave_out: Callable[[int, Any], bool]) -> int:
 
 
 def drop_first_history_rows(run_dir: str, count: int) -> int:
-    """Drop the run log's first ``count`` history rows; returns how many (fewer when it holds fewer)."""
     return _drop_history(run_dir, lambda index, _: index < count) if count > 0 else 0
 
 
 def drop_history_from_step(run_dir: str, step: int) -> int:
-    """Drop the run log's history rows from ``step`` on (a later attempt logs them again); returns how many."""
     return _drop_history(run_dir, lambda _, s: isinstance(s, int) and s >= step)
 
 
 def drop_history_to_step(run_dir: str, step: int) -> int:
-    """Drop the run log's history rows up to ``step`` (an earlier sync sent them); returns how many."""
     return _drop_history(run_dir, lambda _, s: isinstance(s, int) and s <= step)
 
 
