@@ -136,7 +136,7 @@ def save_wandb_checkpoint(
 
     Returns:
         The logged ``wandb.Artifact``, or None on a rank that does not save or when W&B stopped answering. With
-        retention online it waits for W&B's commit (at most ``finish_timeout``; after a miss, no more waits).
+        retention online, it returns once W&B committed it (at most ``finish_timeout``; after a miss, at once).
 
     Raises:
         WandbConfigError: Invalid arguments (checked before anything is saved), a ``keep_best`` metric
@@ -387,10 +387,8 @@ def restore_wandb_checkpoint(*, name: str | None = None, root: str | None = None
 def checkpoint_step(wandb: Any, kwargs: dict[str, Any], base_url: str) -> int | None:
     """The step of the run's latest checkpoint on the server, or None (no run, no checkpoint yet)."""
     # wandb.init reads WANDB_PROJECT when no project is passed; a run without either is "uncategorized".
-    run_id = kwargs.get("id")
+    run_id = kwargs["id"]  # rewind_init asks only for a resumed run with an id
     project = kwargs.get("project") or os.environ.get("WANDB_PROJECT") or "uncategorized"
-    if not run_id:
-        return None
     try:
         overrides = {"base_url": base_url, **({"entity": kwargs["entity"]} if kwargs.get("entity") else {})}
         api = wandb.Api(overrides=overrides, timeout=10)

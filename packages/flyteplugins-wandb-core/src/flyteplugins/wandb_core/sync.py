@@ -371,13 +371,11 @@ def _sync_one(run: StoredRun, first_part: bool, target: _Target, retry: StoredRu
         # Into a folder that does not exist yet: fsspec's local file system copies *into* an existing one.
         asyncio.run(storage.get(run.uri, local, recursive=True))
         os.makedirs(local, exist_ok=True)
-        # A retry resuming from its checkpoint logs its steps again: leave this attempt's rows of them out, as an
-        # online resume rewinds (wandb sync would renumber them). A retry from step 0 (no step=) is appended.
+        # A retry resuming from its checkpoint logs its steps again: drop them here, as an online resume rewinds.
         resumed_at = first_history_step(_fs(retry.uri), retry.uri) if retry else None
         if resumed_at:
             drop_history_from_step(local, resumed_at)
-        # Rows of a later part whose steps an earlier sync already put on W&B can no longer be rewound (wandb
-        # sync would renumber them): they go. A part starting at 0 (logged without step=) is appended.
+        # Steps an earlier sync already put on W&B cannot be rewound (wandb sync would renumber them): they go.
         first = first_history_step(fsspec.filesystem("file"), local) if floor is not None else None
         if floor is not None and first and first <= floor:
             drop_history_to_step(local, floor)
@@ -452,12 +450,10 @@ def sync_offline_runs(
         progress: Show a progress bar on stderr.
         project: Override the W&B project of every synced run.
         entity: Override the W&B entity of every synced run.
-        timeout: Seconds one folder's upload (or one query to W&B) may take; a folder W&B does not
-            answer for within it fails (not marked synced: the next sync tries it again).
+        timeout: Seconds one folder's upload (or query to W&B) may take; past it the folder fails (retried next sync).
 
     Raises:
-        ValueError: ``run_name``, ``store``, ``workers`` or ``timeout`` is not usable, or the store
-            keeps nothing for ``run_name`` (the message lists the Flyte runs the store does keep).
+        ValueError: ``run_name``, ``store``, ``workers`` or ``timeout`` is not usable, or nothing is kept for it.
         OSError: The store could not be read (no such bucket, no credentials, unreachable).
     """
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
