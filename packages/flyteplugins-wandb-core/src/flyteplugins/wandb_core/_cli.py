@@ -7,8 +7,7 @@ from typing import Any
 
 import rich_click as click
 
-from ._persist import STORE_ENV
-from .sync import DEFAULT_TIMEOUT
+from ._persist import DEFAULT_TIMEOUT, STORE_ENV
 
 
 @click.group(name="wandb")

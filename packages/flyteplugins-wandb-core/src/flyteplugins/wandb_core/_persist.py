@@ -28,6 +28,7 @@ UPLOAD_TIMEOUT = 30.0
 # On SIGTERM, what Kubernetes' default 30 s grace period leaves after finishing the runs (_preempt.PREEMPT_TIMEOUT).
 PREEMPT_UPLOAD_TIMEOUT = 15.0
 FLUSH_WAIT = 5.0  # seconds to wait for wandb's service to write the finished run's last records
+DEFAULT_TIMEOUT = 600.0  # seconds one call to W&B in `flyte wandb sync` (a folder's upload, a query) may take
 
 _warned = False
 _warn_lock = threading.Lock()

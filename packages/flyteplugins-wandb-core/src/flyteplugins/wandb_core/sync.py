@@ -28,7 +28,7 @@ from rich.progress import Progress
 
 from ._notices import notice
 from ._offline import _HEADER_LEN, _framed, _items, _records, read_offline_run
-from ._persist import STORE_DIR, STORE_ENV, SWEEP_DIR, brief, run_prefix, store_root
+from ._persist import DEFAULT_TIMEOUT, STORE_DIR, STORE_ENV, SWEEP_DIR, brief, run_prefix, store_root
 
 __all__ = ["StoredRun", "StoredSweep", "SyncReport", "list_stored_runs", "list_stored_sweeps", "sync_env"]
 __all__ += ["sync_offline_runs", "sync_offline_runs_task"]
@@ -41,7 +41,6 @@ META_SUFFIX = ".json"
 SWEEP_CONFIG_KEYS = ("name", "description", "method", "metric", "parameters", "early_terminate", "run_cap")
 _WANDB_ERROR = "wandb: ERROR"  # how wandb's CLI prints a failure it does not turn into an exit code
 DEFAULT_WORKERS = 4
-DEFAULT_TIMEOUT = 600.0  # seconds one call to W&B (a folder's upload, a query) may take
 
 
 @dataclass(frozen=True)
