@@ -9,8 +9,23 @@ import typing as _typing
 import flyteplugins.wandb_core as _core
 from flyteplugins.wandb_core import OPTIONAL_NAMES as _OPTIONAL_NAMES
 
-if _typing.TYPE_CHECKING:  # pragma: no cover - core's names for type checkers; at run time __getattr__ gives them
-    from flyteplugins.wandb_core import *  # noqa: F403
+# ruff: noqa: F401, F403 - core's names for type checkers and the docs build; at run time __getattr__ gives them.
+if _typing.TYPE_CHECKING:  # pragma: no cover
+    from flyteplugins.wandb_core import *
+
+    # Core resolves these lazily, so static readers (griffe, pyright) do not find them through `*`.
+    from flyteplugins.wandb_core import (
+        Checkpoint,
+        download_wandb_run_dir,
+        download_wandb_run_logs,
+        download_wandb_sweep_dirs,
+        download_wandb_sweep_logs,
+        link_wandb_artifact,
+        log_wandb_artifact,
+        restore_wandb_checkpoint,
+        save_wandb_checkpoint,
+        use_wandb_artifact,
+    )
 
 # `import *` needs no extra: core's names, and as in 2.12 an installed extra's (`find_spec` does not import it).
 __all__ = [*_core.__all__]
