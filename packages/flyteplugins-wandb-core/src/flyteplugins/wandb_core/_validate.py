@@ -1,11 +1,11 @@
-"""The settings table and early validation of user input against W&B's rules (mirrored from ``wandb.Settings``,
-checked by the tests). Runs at decoration time, so it never imports wandb."""
+"""The settings table and early checks of user input against W&B's rules (``wandb.Settings``'s, mirrored and
+tested); they run at decoration time, so they never import wandb."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
-import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -24,7 +24,6 @@ OnError = Literal["continue", "raise"]
 
 RUN_MODES: tuple[str, ...] = get_args(RunMode)
 RANK_SCOPES: tuple[str, ...] = get_args(RankScope)
-ON_ERROR_CHOICES: tuple[str, ...] = get_args(OnError)
 WANDB_MODES = ("online", "offline", "disabled", "shared")
 RESUME_CHOICES = ("allow", "never", "must", "auto")
 
@@ -182,7 +181,6 @@ def check_run_id(where: str, argument: str, value: Any) -> None:
 
 
 def check_tags(where: str, argument: str, tags: Any) -> None:
-    """A list or tuple of strings of 1-64 characters (a bare string would be split into letters)."""
     if tags is None:
         return
     if isinstance(tags, str):
@@ -201,23 +199,9 @@ def check_tags(where: str, argument: str, tags: Any) -> None:
 
 
 def check_resume(where: str, argument: str, value: Any) -> None:
-    if value is None or isinstance(value, bool) or value in RESUME_CHOICES:
-        return
-    choices = ", ".join(repr(c) for c in (*RESUME_CHOICES, True, False))
-    raise WandbConfigError(f"{where}: {argument}={value!r} is not valid; allowed values: {choices}.")
-
-
-def normalize_settings(where: str, value: Any) -> dict[str, Any]:
-    """``settings`` as a plain dict: a mapping, or a ``wandb.Settings`` (duck-typed, wandb not imported)."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    check_no_secret_values(where, "settings", value)  # before the message below quotes the value
-    if (fields := _settings_set(value)) is not None:
-        return fields
-    raise WandbConfigError(
-        f"{where}: settings must be a dict of wandb.Settings fields or a wandb.Settings object, "
-        f"got {type(value).__name__} {value!r}."
-    )
+    if not (value is None or isinstance(value, bool) or value in RESUME_CHOICES):
+        choices = ", ".join(repr(c) for c in (*RESUME_CHOICES, True, False))
+        raise WandbConfigError(f"{where}: {argument}={value!r} is not valid; allowed values: {choices}.")
 
 
 def _settings_set(value: Any) -> dict[str, Any] | None:
@@ -259,19 +243,6 @@ def check_decorator_target(where: str, obj: Any) -> None:
         )
 
 
-def _check_init_kwargs(where: str, names: Iterable[str], accepted: _wandb_names.WandbNames | None) -> None:
-    if accepted is None:
-        return
-    known = set(accepted.init_kwargs)
-    for name in names:
-        if name not in known:
-            raise WandbConfigError(
-                f"{where} got an unknown argument {name!r}.{_did_you_mean(name, known)} Allowed: the plugin "
-                f"options and the wandb.init arguments of wandb {accepted.release} "
-                f"({', '.join(sorted(known))}). Hyperparameters go in config={{...}}."
-            )
-
-
 _BOOL_WORDS = frozenset({"0", "off", "f", "false", "n", "no", "1", "on", "t", "true", "y", "yes"})
 
 
@@ -283,13 +254,9 @@ def setting_fits(kind: str, value: Any) -> bool:
         return isinstance(value, (str, bytes))
     if kind in ("int", "float"):
         if isinstance(value, str):
-            try:
+            with contextlib.suppress(ValueError):  # a str that is no number stays one, and is refused below
                 value = float(value.strip())
-            except ValueError:
-                return False
-        if not isinstance(value, (int, float)):
-            return False
-        return kind == "float" or isinstance(value, int) or (math.isfinite(value) and float(value).is_integer())
+        return isinstance(value, (int, float)) and (kind == "float" or isinstance(value, int) or value.is_integer())
     if kind == "bool":
         if isinstance(value, str):
             return value.strip().lower() in _BOOL_WORDS
@@ -303,9 +270,20 @@ def setting_fits(kind: str, value: Any) -> bool:
     return True
 
 
-def _check_setting_kinds(where: str, settings: Mapping[str, Any], accepted: _wandb_names.WandbNames | None) -> None:
+def _check_names(
+    where: str, init_kwargs: Iterable[str], settings: Mapping[str, Any], accepted: _wandb_names.WandbNames | None
+) -> None:
+    """``wandb.init`` arguments and settings fields (with their value kinds) against what ``accepted`` lists."""
     if accepted is None:
         return
+    known = set(accepted.init_kwargs)
+    for name in init_kwargs:
+        if name not in known:
+            raise WandbConfigError(
+                f"{where} got an unknown argument {name!r}.{_did_you_mean(name, known)} Allowed: the plugin "
+                f"options and the wandb.init arguments of wandb {accepted.release} "
+                f"({', '.join(sorted(known))}). Hyperparameters go in config={{...}}."
+            )
     for key, value in settings.items():
         kind = accepted.settings.get(key)
         if kind is None:
@@ -325,32 +303,33 @@ def check_against_installed_wandb(
     where: str, wandb: Any, init_kwargs: Iterable[str], settings: Mapping[str, Any]
 ) -> None:
     """On a wandb line not recorded, before the run opens: the checks decoration skipped, against wandb."""
-    if _wandb_names.for_early_checks() is not None:
-        return
-    live = _wandb_names.read_installed(wandb)
-    _check_init_kwargs(where, init_kwargs, live)
-    _check_setting_kinds(where, settings, live)
+    if _wandb_names.for_early_checks() is None:
+        _check_names(where, init_kwargs, settings, _wandb_names.read_installed(wandb))
 
 
 def explicit_settings(where: str, named: Mapping[str, Any], kwargs: dict[str, Any], *, travels: bool) -> dict[str, Any]:
     """The checked settings given to ``@wandb_init`` or ``wandb_config`` (None left out; other ``wandb.init``
     arguments under ``"kwargs"``). With ``travels`` (``wandb_config``) every value must be JSON, else ``config``."""
     values = {**named, **WANDB_FIELDS.take(kwargs)}
-    if kwargs.get("settings") is not None:  # a wandb.Settings becomes what the user set, to merge with the context's
-        kwargs["settings"] = normalize_settings(where, kwargs["settings"])
-    # Secrets first (no later message may quote one), then the wandb.init arguments no field names.
+    if (given := kwargs.get("settings")) is not None:  # a wandb.Settings: the fields set, to merge with the context's
+        kwargs["settings"] = dict(given) if isinstance(given, Mapping) else _settings_set(given)
+        if kwargs["settings"] is None:
+            check_no_secret_values(where, "settings", given)  # before the message below quotes the value
+            raise WandbConfigError(
+                f"{where}: settings must be a dict of wandb.Settings fields or a wandb.Settings object, "
+                f"got {type(given).__name__} {given!r}."
+            )
+    # Secrets first (no later message may quote one), then the names wandb does not know.
     for name, value in (*values.items(), *kwargs.items()):
         check_no_secret_values(where, name, value)
     check_no_secret_arguments(where, kwargs.keys())
-    accepted = _wandb_names.for_early_checks()
-    _check_init_kwargs(where, kwargs.keys(), accepted)
-    check_resume(where, "resume", kwargs.get("resume"))
     settings = kwargs.get("settings") or {}
     check_no_secret_arguments(f"{where} settings", settings.keys())
     for key in settings:
         if not isinstance(key, str):
             raise WandbConfigError(f"{where}: settings keys must be strings, got {key!r}.")
-    _check_setting_kinds(where, settings, accepted)
+    _check_names(where, kwargs.keys(), settings, _wandb_names.for_early_checks())
+    check_resume(where, "resume", kwargs.get("resume"))
     for key in ("project", "entity"):
         check_wandb_name(where, f"settings[{key!r}]", settings.get(key))
     check_run_id(where, "settings['run_id']", settings.get("run_id"))
@@ -444,9 +423,8 @@ class FieldTable:
 
     def check(self, where: str, values: Mapping[str, Any]) -> None:
         for f in self.fields:
-            value = values.get(f.name)
-            if value is not None and f.check is not None:
-                f.check(where, f.name, value)
+            if values.get(f.name) is not None and f.check is not None:
+                f.check(where, f.name, values[f.name])
 
     def validate(self, where: str, values: Mapping[str, Any]) -> None:
         """Every check of settings that travel in custom_context: secrets first, fields, then JSON-ability."""
@@ -509,7 +487,7 @@ WANDB_FIELDS = FieldTable(
     Field("job_type", "str", "init", check=Field.typed(str, "a string", _job_type)),
     Field("run_mode", "str", "plugin", default="auto", check=Field.choice(RUN_MODES)),
     Field("rank_scope", "str", "plugin", default="global", check=Field.choice(RANK_SCOPES)),
-    Field("on_error", "str", "plugin", check=Field.choice(ON_ERROR_CHOICES)),
+    Field("on_error", "str", "plugin", check=Field.choice(get_args(OnError))),
     Field("tags", "json", "init", check=check_tags),
     Field("config", "json", "init", check=Field.typed(Mapping, "a dict")),
     Field("download_logs", "json", "plugin", default=False, check=Field.typed(bool, "True or False")),
