@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import threading
 import warnings
@@ -95,8 +96,7 @@ def elastic_shape(task: Any) -> tuple[int, int]:
 
 def is_distributed_task(task: Any) -> bool:
     """The task's Elastic config asks for more than one process (nodes × processes per node)."""
-    nodes, procs = elastic_shape(task)
-    return nodes * procs > 1
+    return math.prod(elastic_shape(task)) > 1
 
 
 def links_for_task(task: Any, link_args: Mapping[str, Any], settings: Mapping[str, Any]) -> Sequence[Wandb]:
@@ -121,7 +121,8 @@ def check_task(task: Any, settings: Mapping[str, Any]) -> None:
 
 
 def install_guard(env: Mapping[str, str] | None = None) -> bool:
-    """Install core's SIGTERM handler in a torchrun worker's main thread; whether it is on."""
+    """Install core's SIGTERM handler in a torchrun worker's main thread; whether it is on. Core calls it as
+    ``on_run_open()`` when a run opened on this rank (core tracks the run already)."""
     try:
         worker = detect_topology(os.environ if env is None else env) is not None
     except WandbConfigError:  # a launcher's variables we cannot read: the run's own check says so
@@ -132,9 +133,7 @@ def install_guard(env: Mapping[str, str] | None = None) -> bool:
     return install_sigterm_handler(keep=True)
 
 
-def on_run_open() -> None:
-    """Core's hook: a run opened on this rank (core tracks it already)."""
-    install_guard()
+on_run_open = install_guard
 
 
 _warned_download = False
@@ -165,19 +164,33 @@ def resolve_distributed(settings: Mapping[str, Any], topology: Topology, plan: R
             _warned_download = True
             _warn_no_download("", stacklevel=3)
     if run_mode == "auto" and not primary:
-        plan.action = "skip"
-        plan.run_id = run_id
-        plan.primary = plan.advertise = False
-        plan.init_kwargs = {}
-        plan.settings = {}
-        return plan
+        return dataclasses.replace(
+            plan, action="skip", run_id=run_id, primary=False, advertise=False, init_kwargs={}, settings={}
+        )
     if run_mode == "new" and base is not None:
         # Only run_mode="new" groups its per-rank runs.
         plan.init_kwargs.setdefault("group", f"{base}-worker-{topology.worker_index}" if worker else base)
+    plan.primary = primary or run_mode != "shared"
     if run_mode != "shared":
-        plan.primary = True
         return plan.open(run_id, resume=True)
-    return _shared(plan, topology, run_id, primary)
+    # Shared: every rank writes to its scope's run; one writer owns its final state.
+    if run_id is None:
+        raise WandbConfigError(
+            "run_mode='shared' under torchrun needs a run id every rank agrees on, but this task has no "
+            "Flyte run/action name. Run it as a Flyte task, or pass @wandb_init(id=...)."
+        )
+    label = f"worker-{topology.worker_index}-rank-{topology.rank}" if topology.multi_node else f"rank-{topology.rank}"
+    # Ranks of one node (same id, second and wandb dir) would share a run directory: a suffix keeps them apart.
+    plan.settings.update(x_sync_dir_suffix=label, x_label=label)
+    mode = plan.init_kwargs.get("mode")
+    if mode in ("disabled", "offline", "dryrun"):
+        # wandb's shared mode needs a server. Offline, each rank records its own part of the run under
+        # the shared id (like a resumed run); `wandb sync` of every part assembles it. Disabled: no resume.
+        return plan.open(run_id, resume=mode != "disabled")
+    plan.settings.update(mode="shared", x_primary=primary, x_update_finish_state=primary)
+    plan.init_kwargs.pop("mode", None)
+    plan.init_kwargs.pop("resume", None)  # shared mode joins the run as it is on the server
+    return plan.open(run_id, resume=False)
 
 
 def _warn_no_download(task: str, stacklevel: int) -> None:
@@ -187,26 +200,3 @@ def _warn_no_download(task: str, stacklevel: int) -> None:
         RuntimeWarning,
         stacklevel=stacklevel,
     )
-
-
-def _shared(plan: RunPlan, topology: Topology, run_id: str | None, primary: bool) -> RunPlan:
-    """Every rank writes to its scope's run; one writer owns its final state."""
-    if run_id is None:
-        raise WandbConfigError(
-            "run_mode='shared' under torchrun needs a run id every rank agrees on, but this task has no "
-            "Flyte run/action name. Run it as a Flyte task, or pass @wandb_init(id=...)."
-        )
-    label = f"worker-{topology.worker_index}-rank-{topology.rank}" if topology.multi_node else f"rank-{topology.rank}"
-    mode = plan.init_kwargs.get("mode")
-    plan.primary = primary
-    # Ranks of one node (same id, second and wandb dir) would share a run directory: a suffix keeps them apart.
-    plan.settings["x_sync_dir_suffix"] = label
-    plan.settings["x_label"] = label
-    if mode in ("disabled", "offline", "dryrun"):
-        # wandb's shared mode needs a server. Offline, each rank records its own part of the run under
-        # the shared id (like a resumed run); `wandb sync` of every part assembles it. Disabled: no resume.
-        return plan.open(run_id, resume=mode != "disabled")
-    plan.settings.update(mode="shared", x_primary=primary, x_update_finish_state=primary)
-    plan.init_kwargs.pop("mode", None)
-    plan.init_kwargs.pop("resume", None)  # shared mode joins the run as it is on the server
-    return plan.open(run_id, resume=False)
