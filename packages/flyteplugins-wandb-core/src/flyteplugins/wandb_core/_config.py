@@ -57,9 +57,8 @@ class ContextSettings(dict):  # type: ignore[type-arg]
 
     def __getattr__(self, name: str) -> Any:
         if name == "kwargs" or name in self._table.names:
-            values = self.values_dict()
             # An unset key stays absent (not set to its default): an inner `with` never resets an outer value.
-            return values[name] if name in values else self._table.defaults.get(name)
+            return self.values_dict().get(name, self._table.defaults.get(name))
         raise AttributeError(name)
 
     def __enter__(self: _S) -> _S:
@@ -134,8 +133,7 @@ def wandb_config(
     Raises:
         WandbConfigError: For invalid values, non-JSON values, or secret-like arguments.
     """
-    named = dict(locals())  # the named parameters, as passed: the signature is their one list
-    del named["kwargs"]
+    named = {k: v for k, v in locals().items() if k != "kwargs"}  # as passed: the signature is their one list
     return WandbConfig(WANDB_FIELDS.encode(explicit_settings("wandb_config", named, kwargs, travels=True)))
 
 

@@ -19,21 +19,18 @@ _lock = threading.Lock()
 _cache: tuple[tuple[tuple[str, int], ...], list[Any]] | None = None
 
 
-def _fingerprint() -> tuple[tuple[str, int], ...]:
+def _mtime(entry: str) -> int:
     # (Un)installing a distribution changes the mtime of the sys.path directory holding its *.dist-info.
-    stamps = []
-    for entry in sys.path:
-        try:
-            stamps.append((entry, os.stat(entry or ".").st_mtime_ns))
-        except OSError:
-            stamps.append((entry, -1))
-    return tuple(stamps)
+    try:
+        return os.stat(entry or ".").st_mtime_ns
+    except OSError:
+        return -1
 
 
 def installed() -> list[Any]:
     """The installed distributions, in the order and form wandb records them (scanned once)."""
     global _cache
-    key = _fingerprint()
+    key = tuple((entry, _mtime(entry)) for entry in sys.path)
     with _lock:  # concurrent first runs wait for one scan instead of each doing their own
         if _cache is None or _cache[0] != key:
             _cache = (key, _compat.installed_distributions())

@@ -1,11 +1,10 @@
-"""The extension contract: what a package built on core may use besides its public API (ruff TID251 bans the
-rest); stable across minor releases. Distributed runs: `RunPlan`, `Topology`, `run_id_with_suffix()` (a per-worker
-id), `install_sigterm_handler()` (from the main thread: open runs finish with exit code 128 + SIGTERM, then the
-previous handler runs). Sweep trials: `trial_scope()` (``wandb.init`` overrides for the next tracked call),
-`trial_context()` (the same for a child action). Links: `WandbLink`. Settings: `Field` (checks with core's
-messages), `FieldTable`, `ContextSettings`. Also `wandb_server()` (a host's API URL, and whether it has
-credentials), `is_tracked()`, `read_offline_run()`, `persist_offline_sweep()` (for ``flyte wandb sync``) and
-`report_sweep()` (report tab)."""
+"""The extension contract: what a package built on core may use besides its public API (ruff TID251 bans the rest);
+stable across minor releases. Distributed runs: `RunPlan`, `Topology`, `run_id_with_suffix()` (a per-worker id),
+`install_sigterm_handler()` (from the main thread: open runs finish with exit code 128 + SIGTERM, then the previous
+handler runs). Sweep trials: `trial_scope()` (``wandb.init`` overrides for the next tracked call), `trial_context()`
+(the same for a child action). Links: `WandbLink`. Settings: `Field` (checks with core's messages), `FieldTable`,
+`ContextSettings`. Also `wandb_server()` (a host's API URL, and whether it has credentials), `is_tracked()`,
+`read_offline_run()`, `persist_offline_sweep()` (for ``flyte wandb sync``) and `report_sweep()` (report tab)."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 ``flyteplugins.wandb_core`` and the optional packages, whose names resolve on first use."""
 
 # Every name bound here shows in `vars()`, which is meant to hold the public API only: no plain imports.
+import importlib as _importlib
 import importlib.util as _importlib_util
 import types as _types
 import typing as _typing
@@ -35,12 +36,9 @@ __all__ += [name for name, (module, _) in _OPTIONAL_NAMES.items() if _importlib_
 def __getattr__(name: str) -> _typing.Any:
     # 2.12's module attributes its users' tests patch (`flyteplugins.wandb.wandb.Api`): the real modules.
     if name in ("flyte", "os", "wandb"):
-        import importlib
-
-        return importlib.import_module(name)
+        return _importlib.import_module(name)
     if name in __all__ or name in _OPTIONAL_NAMES:
-        value = getattr(_core, name)
-        globals()[name] = value  # resolve once
+        value = globals()[name] = getattr(_core, name)  # resolve once
         return value
     raise AttributeError(f"module 'flyteplugins.wandb' has no attribute {name!r}")
 
