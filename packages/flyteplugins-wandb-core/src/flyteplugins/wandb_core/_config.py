@@ -12,13 +12,14 @@ from ._validate import RankScope as RankScope  # re-exported: the package's publ
 from ._validate import RunMode as RunMode
 from ._validate import explicit_settings as explicit_settings  # for @wandb_init
 
+parse_context = WANDB_FIELDS.decode  # `wandb_<field>` keys as Python values; sweep keys are the sweeps package's
+
 # Keys a tracked task writes for its children (`_wandb_run_id` is 2.12's; the rest let another process join).
 RUN_ID_KEY = "_wandb_run_id"
 RUN_PROJECT_KEY = "_wandb_run_project"
 RUN_ENTITY_KEY = "_wandb_run_entity"
 RUN_HOST_KEY = "_wandb_run_host"
 RUN_OFFLINE_KEY = "_wandb_run_offline"
-
 
 _S = TypeVar("_S", bound="ContextSettings")
 
@@ -84,11 +85,6 @@ class WandbConfig(ContextSettings):
     _label = "wandb_config"
 
 
-def parse_context(custom_context: Mapping[str, str] | None) -> dict[str, Any]:
-    """Read ``wandb_<field>`` keys back into Python values; sweep keys are left to the sweeps package."""
-    return WANDB_FIELDS.decode(custom_context)
-
-
 def wandb_config(
     project: str | None = None,
     entity: str | None = None,
@@ -112,16 +108,12 @@ def wandb_config(
     wandb_config(...):`` block around child-task calls. ``@wandb_init`` arguments take precedence over these.
 
     Args:
-        project: W&B project.
         entity: W&B entity (team or user).
         host: Base URL of the W&B server (e.g. ``https://wandb.mycompany.com``); used both by wandb and
             for the Flyte UI links. Defaults to ``WANDB_BASE_URL`` or W&B cloud.
         id: Run id for the run the first tracked task creates (default ``{run_name}-{action_name}``).
-        name: Display name of the run.
-        tags: Run tags.
         config: Hyperparameters; merged key by key with the decorator's ``config``.
         mode: ``"online"``, ``"offline"``, ``"disabled"`` or ``"shared"``; without it and ``WANDB_API_KEY``: offline.
-        group: W&B group.
         run_mode: ``"auto"`` (default), ``"new"`` or ``"shared"``.
         rank_scope: ``"global"`` (default) or ``"worker"`` (distributed training).
         download_logs: Download the run's files after the task finishes (online runs).

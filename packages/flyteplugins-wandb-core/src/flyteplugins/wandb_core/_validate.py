@@ -49,6 +49,10 @@ _CREDENTIAL_NAME = re.compile(
     r"private_?key)$"
 )
 _MIN_SUBSTRING_SECRET = 8  # a shorter key could occur by chance inside text: only matched whole
+_BOOL_WORDS = frozenset({"0", "off", "f", "false", "n", "no", "1", "on", "t", "true", "y", "yes"})
+
+Check = Callable[[str, str, Any], None]
+"""``check(where, name, value)``: raise `WandbConfigError` naming the argument; never called with None."""
 
 
 class WandbConfigError(ValueError):
@@ -95,23 +99,20 @@ def _find_secret(value: Any, key: str, path: str) -> str | None:
         for k, v in value.items() if isinstance(value, Mapping) else enumerate(value):
             if isinstance(k, str) and _holds(k, key):
                 return f"{path}[<redacted>]"
-            found = _find_secret(v, key, f"{path}[{k!r}]")
-            if found is not None:
+            if (found := _find_secret(v, key, f"{path}[{k!r}]")) is not None:
                 return found
     return None
 
 
 def check_no_secret_values(where: str, argument: str, value: Any, env: Mapping[str, str] | None = None) -> None:
     """Refuse the live W&B API key anywhere in ``value``; the error names where, never the key."""
-    found = _find_secret(value, _live_key(env), argument)
-    if found is not None:
+    if (found := _find_secret(value, _live_key(env), argument)) is not None:
         raise WandbConfigError(f"{where}: {found} contains the W&B API key (the value of WANDB_API_KEY). {SECRET_HINT}")
 
 
 def check_choice(argument: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value is not None and value not in allowed:
-        choices = ", ".join(repr(a) for a in allowed)
-        raise WandbConfigError(f"{argument}={value!r} is not valid; allowed values: {choices}.")
+        raise WandbConfigError(f"{argument}={value!r} is not valid; allowed values: {', '.join(map(repr, allowed))}.")
 
 
 def check_json(where: str, argument: str, value: Any) -> None:
@@ -148,8 +149,7 @@ def check_wandb_name(where: str, argument: str, value: Any) -> None:
         raise WandbConfigError(f"{where}: {argument} must not be empty or only whitespace, got {value!r}.")
     if len(value) > NAME_MAX:
         raise WandbConfigError(f"{where}: {argument} is {len(value)} characters long; W&B allows at most {NAME_MAX}.")
-    bad = sorted({c for c in value if c in NAME_RESERVED})
-    if bad:
+    if bad := sorted({c for c in value if c in NAME_RESERVED}):
         raise WandbConfigError(
             f"{where}: {argument}={value!r} contains {' '.join(bad)}; W&B names cannot contain any of "
             f"{' '.join(NAME_RESERVED)}."
@@ -157,14 +157,11 @@ def check_wandb_name(where: str, argument: str, value: Any) -> None:
 
 
 def run_id_problem(value: str) -> str | None:
-    if not value:
-        return "it is empty"
     if not value.strip():
-        return "it is only whitespace"
+        return "it is only whitespace" if value else "it is empty"
     if value != value.strip():
         return "it starts or ends with whitespace"
-    bad = sorted({c for c in value if c in RUN_ID_RESERVED})
-    if bad:
+    if bad := sorted({c for c in value if c in RUN_ID_RESERVED}):
         return f"it contains {' '.join(bad)} (run ids cannot contain any of {' '.join(RUN_ID_RESERVED)})"
     if len(value) > RUN_ID_MAX:
         return f"it is {len(value)} characters long (at most {RUN_ID_MAX})"
@@ -172,8 +169,7 @@ def run_id_problem(value: str) -> str | None:
 
 
 def check_run_id(where: str, argument: str, value: Any) -> None:
-    problem = run_id_problem(value) if isinstance(value, str) else None
-    if problem:
+    if isinstance(value, str) and (problem := run_id_problem(value)):
         raise WandbConfigError(
             f"{where}: {argument}={value!r} is not a valid W&B run id: {problem}. Use letters, digits, "
             "'-', '_' and '.'; or leave it unset to get an id derived from the Flyte run and action."
@@ -183,13 +179,10 @@ def check_run_id(where: str, argument: str, value: Any) -> None:
 def check_tags(where: str, argument: str, tags: Any) -> None:
     if tags is None:
         return
-    if isinstance(tags, str):
-        raise WandbConfigError(
-            f"{where}: {argument} must be a list or tuple of strings, got the string {tags!r}; "
-            f"write {argument}=[{tags!r}]."
-        )
     if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
-        raise WandbConfigError(f"{where}: {argument} must be a list or tuple of strings, got {tags!r}.")
+        # A bare string would be split into letters: show how to write it.
+        got = f"the string {tags!r}; write {argument}=[{tags!r}]" if isinstance(tags, str) else repr(tags)
+        raise WandbConfigError(f"{where}: {argument} must be a list or tuple of strings, got {got}.")
     for i, tag in enumerate(tags):
         if not tag or len(tag) > TAG_MAX:
             raise WandbConfigError(
@@ -217,8 +210,7 @@ def check_decorator_argument(where: str, value: Any) -> None:
     """``@wandb_init("new")``: the decorator's only positional argument is the decorated function."""
     if not isinstance(value, str):
         return
-    key = _live_key()
-    if key and _holds(value, key):
+    if _find_secret(value, _live_key(), where) is not None:
         raise WandbConfigError(f"{where} got the W&B API key as a positional argument. {SECRET_HINT}")
     hint = f" Write {where}(run_mode={value!r})." if value in RUN_MODES else ""
     raise WandbConfigError(
@@ -243,9 +235,6 @@ def check_decorator_target(where: str, obj: Any) -> None:
         )
 
 
-_BOOL_WORDS = frozenset({"0", "off", "f", "false", "n", "no", "1", "on", "t", "true", "y", "yes"})
-
-
 def setting_fits(kind: str, value: Any) -> bool:
     """Whether ``wandb.Settings`` (pydantic, lax: ``"10"`` is a number) takes ``value`` for a field of ``kind``."""
     if value is None or kind == "any":
@@ -262,18 +251,16 @@ def setting_fits(kind: str, value: Any) -> bool:
             return value.strip().lower() in _BOOL_WORDS
         return isinstance(value, (bool, int, float)) and value in (0, 1)
     if kind in ("strs", "ints"):
-        if not isinstance(value, (list, tuple, set, frozenset)):
-            return False
-        return all(item is not None and setting_fits(kind[:-1], item) for item in value)
-    if kind == "strmap":
-        return isinstance(value, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
-    return True
+        return isinstance(value, (list, tuple, set, frozenset)) and all(
+            item is not None and setting_fits(kind[:-1], item) for item in value
+        )
+    # The last of the KINDS: "strmap".
+    return isinstance(value, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
 
 
 def _check_names(
     where: str, init_kwargs: Iterable[str], settings: Mapping[str, Any], accepted: _wandb_names.WandbNames | None
 ) -> None:
-    """``wandb.init`` arguments and settings fields (with their value kinds) against what ``accepted`` lists."""
     if accepted is None:
         return
     known = set(accepted.init_kwargs)
@@ -347,10 +334,6 @@ def explicit_settings(where: str, named: Mapping[str, Any], kwargs: dict[str, An
     if kwargs:
         explicit["kwargs"] = kwargs
     return explicit
-
-
-Check = Callable[[str, str, Any], None]
-"""``check(where, name, value)``: raise `WandbConfigError` naming the argument; never called with None."""
 
 
 class Field(NamedTuple):
@@ -474,7 +457,6 @@ def _seconds(where: str, name: str, value: Any) -> None:
 
 
 STRING = Field.typed(str, "a string")
-
 WANDB_FIELDS = FieldTable(
     Field("project", "str", "init", check=Field.wandb_name()),
     Field("entity", "str", "init", check=Field.wandb_name()),

@@ -134,8 +134,6 @@ def install_guard(env: Mapping[str, str] | None = None) -> bool:
 
 
 on_run_open = install_guard
-
-
 _warned_download = False
 
 
