@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import rich_click as click
@@ -56,4 +55,4 @@ def sync_command(run_name: str, no_progress: bool, **options: Any) -> None:
     for uri, why in report.failed.items():
         click.echo(f"  not synced: {uri}: {why}", err=True)
     if report.failed:
-        sys.exit(1)
+        raise SystemExit(1)

@@ -1,5 +1,4 @@
-"""`wandb_config`: W&B settings carried to child tasks as ``wandb_<field>`` keys of Flyte's ``custom_context``
-(2.12's layout, so tasks running either plugin read each other's settings)."""
+"""`wandb_config`: settings passed to child tasks as ``custom_context`` keys in 2.12's layout (both plugins read it)."""
 
 from __future__ import annotations
 

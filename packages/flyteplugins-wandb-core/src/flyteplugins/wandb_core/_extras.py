@@ -43,8 +43,7 @@ def _import(module_name: str) -> ModuleType | None:
 
 def load_optional(name: str) -> object:
     module_name, extra = OPTIONAL_NAMES[name]
-    module = _import(module_name)
-    if module is None:
+    if (module := _import(module_name)) is None:
         raise MissingExtraError(
             f"flyteplugins.wandb.{name} needs the '{extra}' extra, which is not installed. "
             f"Install it with: {install_hint(extra)}",
@@ -74,8 +73,7 @@ _warned_no_distributed = False
 def distribution(env: Mapping[str, str]) -> Distribution:
     """This process's place in a torchrun job (``WORLD_SIZE`` > 1); warns once when rank handling is missing."""
     global _warned_no_distributed
-    size = world_size(env)
-    if size <= 1:
+    if (size := world_size(env)) <= 1:
         return NOT_DISTRIBUTED
     handler = distributed()
     if handler is None:

@@ -1,5 +1,4 @@
-"""The package list wandb records with each run (``requirements.txt``), scanned once per process and again when a
-``sys.path`` directory changes, instead of on every ``wandb.init`` (40-150 ms, CPU-bound)."""
+"""wandb's ``requirements.txt`` of each run, scanned once per ``sys.path`` state, not per ``wandb.init`` (40-150 ms)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The settings table and early checks of user input against W&B's rules (``wandb.Settings``'s, mirrored and
-tested); they run at decoration time, so they never import wandb."""
+"""The settings table and early input checks, W&B's rules mirrored (and tested) so decoration never imports wandb."""
 
 from __future__ import annotations
 

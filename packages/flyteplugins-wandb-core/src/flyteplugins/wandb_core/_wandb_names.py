@@ -1,5 +1,4 @@
-"""Each wandb line's ``wandb.init`` arguments and ``wandb.Settings`` fields, recorded by scripts/record_wandb_names.py
-so decoration never imports wandb (``name[since-until]``: the lines that have it; others are read at run open)."""
+"""``wandb.init`` arguments and ``wandb.Settings`` fields per wandb line (scripts/record_wandb_names.py), for checks."""
 
 from __future__ import annotations
 
@@ -153,8 +152,7 @@ def kind_of(annotation: Any) -> str:
     if annotation in (str, int, float, bool):
         return str(annotation.__name__)
     if origin in (list, tuple, set, frozenset, Sequence):
-        item = {a for a in args if a is not Ellipsis}
-        return {frozenset({str}): "strs", frozenset({int}): "ints"}.get(frozenset(item), "any")
+        return {frozenset({str}): "strs", frozenset({int}): "ints"}.get(frozenset(args) - {Ellipsis}, "any")
     if origin in (dict, Mapping) and args == [str, str]:
         return "strmap"
     return "any"

@@ -1,5 +1,4 @@
-"""2.12's configuration module path: `_WandBConfig(**fields)` calls `wandb_config` (likewise `_WandBSweepConfig`)
-and answers ``isinstance`` for what the factory returns."""
+"""2.12's module path: `_WandBConfig(**fields)` calls `wandb_config` and answers isinstance for it (and sweeps')."""
 
 from __future__ import annotations
 
