@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import json
 import os
+import pkgutil
 import shutil
 import tempfile
 import threading
@@ -61,8 +61,7 @@ class Launch:
 
     def observer(self) -> Callable[[str, dict[str, Any]], bool] | None:
         """What sees a trial's logged rows: the controller, when it stops trials early."""
-        controller = self.controller
-        return controller.observe if controller is not None and controller.early_terminate else None
+        return self.controller.observe if self.controller is not None and self.controller.early_terminate else None
 
     def record(self, result: TrialResult) -> None:
         with self.lock:
@@ -159,7 +158,6 @@ def _run_trial(
     # A failing objective is recorded, and returned, not raised.
     run_id, params = str(item["run_id"]), dict(item["params"])
     state = "finished"
-    error: str | None = None
     exception: BaseException | None = None
     start = time.monotonic()
     with trial_scope(**trial_overrides(spec, run_id, params)) as handle:
@@ -172,9 +170,8 @@ def _run_trial(
         except TrialStopped:
             state = "stopped"
         except Exception as exc:
-            state = "failed"
-            error = f"{type(exc).__name__}: {exc}"
-            exception = exc
+            state, exception = "failed", exc
+    error = None if exception is None else f"{type(exception).__name__}: {exception}"
     if not handle.opened and state == "finished":
         error = "the objective opened no W&B run (is it decorated with @wandb_init?)"
     summary, metric_name = dict(handle.summary), spec.metric_name
@@ -188,12 +185,7 @@ def _run_trial(
 
 def run_agent(spec: AgentSpec) -> list[TrialResult]:
     """Run the spec's trials; re-raise the last objective error once every trial has run."""
-    objective: Any = OBJECTIVES.get(spec.launch)
-    if objective is None:
-        module_name, _, qualname = spec.objective.partition(":")
-        objective = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            objective = getattr(objective, part)
+    objective = OBJECTIVES.get(spec.launch) or pkgutil.resolve_name(spec.objective)
     launch = LAUNCHES.get(spec.launch)
     results: list[TrialResult] = []
     failure: BaseException | None = None

@@ -165,9 +165,8 @@ def check_engine(engine: Any) -> Any:
         sweeps_module()  # missing: an error naming the extra, before the sweep starts
     # Optuna is imported already when the engine is a sampler instance: no need to import it otherwise.
     optuna = sys.modules.get("optuna")
-    if engine is None or engine in ENGINES or isinstance(engine, OptunaEngine):
-        return engine
-    if optuna is not None and isinstance(engine, optuna.samplers.BaseSampler):
+    sampler = optuna is not None and isinstance(engine, optuna.samplers.BaseSampler)
+    if engine is None or engine in ENGINES or isinstance(engine, OptunaEngine) or sampler:
         return engine
     raise WandbConfigError(
         f"run_sweep_agents: engine={engine!r} is not valid; allowed values: None (the definition's "
@@ -263,8 +262,7 @@ class OfflineController:
         return out
 
     def next_trial(self) -> Assignment | None:
-        got = self.suggest(1)
-        return got[0] if got else None
+        return next(iter(self.suggest(1)), None)
 
     def report(self, run_id: str, state: str, summary: Mapping[str, Any]) -> None:
         with self._lock:

@@ -35,9 +35,8 @@ def _from_unit(d: Numeric, u: float) -> float:
     x = math.exp(x) if d.log else x
     if d.step:  # an int (step 1 by default) or a stepped float: back onto the grid, inside the range
         x = round((x - d.low) / d.step) * d.step + d.low
-        x = min(max(x, d.low), d.high)
-        return int(x) if isinstance(d, IntDistribution) else x
-    return min(max(x, d.low), d.high)
+    x = min(max(x, d.low), d.high)
+    return int(x) if isinstance(d, IntDistribution) else x
 
 
 def _optimizer(starts: list[Any]) -> Callable[..., tuple[Any, float]]:

@@ -62,10 +62,8 @@ async def _blocking(plan: Plan, func: Callable[..., T], *args: Any, **kwargs: An
 def _error_text(exc: BaseException) -> str:
     # Flyte hands a child's exception to its parent as RuntimeUserError(code=<original class name>).
     code = getattr(exc, "code", None)
-    message = getattr(exc, "message", None) or str(exc)
-    if isinstance(code, str) and code and code != type(exc).__name__:
-        return f"{code}: {message}"
-    return f"{type(exc).__name__}: {message}"
+    name = code if isinstance(code, str) and code else type(exc).__name__
+    return f"{name}: {getattr(exc, 'message', None) or exc}"
 
 
 def _outcome(exc: BaseException) -> tuple[str, str | None]:
@@ -244,12 +242,6 @@ def _check_arguments(objective: Callable[..., Any], count: int, agents: int) -> 
         )
 
 
-def _agents_share_process() -> bool:
-    # Flyte local mode runs child actions in this process, where trials can reach the controller.
-    ctx = flyte.ctx()
-    return bool(ctx) and (getattr(ctx, "mode", "local") or "local") == "local"
-
-
 def _write_report(state: SweepState, result: SweepResult) -> None:
     from flyteplugins.wandb_core.ext import report_sweep
 
@@ -329,7 +321,9 @@ async def _launch(
     check_engine(engine)
     check_positive("run_sweep_agents", "poll_interval", poll_interval)
     check_positive("run_sweep_agents", "idle_timeout", idle_timeout)
-    in_process = _agents_share_process()
+    # Flyte local mode runs child actions in this process, where trials can reach the controller.
+    ctx = flyte.ctx()
+    in_process = bool(ctx) and (getattr(ctx, "mode", "local") or "local") == "local"
     state = _sweep_for(objective, engine, in_process)
     metric = state.config.get("metric") or {}
     metric_name: str | None = metric.get("name")
@@ -375,8 +369,7 @@ async def _run(plan: Plan, controller: OfflineController | None) -> list[str]:
         f"wandb sweep {state.sweep_id} ({state.mode}, {state.config.get('method')}): {plan.total} trials, "
         f"at most {plan.agents} at a time, one Flyte action each ({kind} objective)"
     )
-    note = early_termination_note(plan)
-    if note:
+    if note := early_termination_note(plan):
         say(note)
     try:
         return await run_slots(plan, controller)

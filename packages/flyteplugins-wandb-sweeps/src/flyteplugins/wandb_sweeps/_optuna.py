@@ -160,9 +160,7 @@ class OptunaSearch:
 
         self._optuna = optuna
         self.objectives = self.engine.objectives(self.config)
-        self._axes: dict[tuple[str, ...], _Axis] = {}
-        if self.sample:
-            self._axes = {path: _axis(p) for path, p in _space.space(self.config["parameters"])}
+        self._axes = {path: _axis(p) for path, p in _space.space(self.config["parameters"])} if self.sample else {}
         self._dists = {".".join(p): a.distribution for p, a in self._axes.items() if a.distribution is not None}
         pruner = self.engine.pruner
         stop = self.config.get("early_terminate")
@@ -191,10 +189,8 @@ class OptunaSearch:
 
     def _add_prior(self, params: Mapping[str, Any], state: str, summary: Mapping[str, Any]) -> None:
         values = self._values(summary)
-        if state != "finished" or values is None or not self._dists:
-            return
         flat = _space.flatten(params, list(self._axes))
-        if flat is None:
+        if state != "finished" or values is None or not self._dists or flat is None:
             return
         try:
             latent = {".".join(p): a.encode(flat[p]) for p, a in self._axes.items() if a.distribution is not None}
@@ -207,11 +203,8 @@ class OptunaSearch:
         with self._lock, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. TPE's notes on independent sampling
             trial = self.study.ask(self._dists)
-        values = {
-            p: a.decode(trial.params[".".join(p)]) if a.distribution is not None else a.decode(None)
-            for p, a in self._axes.items()
-        }
-        return trial, _space.nest(values)
+        # A constant's axis has no distribution, so no entry in the trial's params.
+        return trial, _space.nest({p: a.decode(trial.params.get(".".join(p))) for p, a in self._axes.items()})
 
     def tell(self, trial: Any, state: str, summary: Mapping[str, Any]) -> None:
         states = self._optuna.trial.TrialState

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -106,16 +107,13 @@ def summary_from_elsewhere(state: SweepState, run_id: str, out: Any, metric_name
     if isinstance(out, dict):
         return {str(k): v for k, v in out.items()}
     if state.mode == "online":
-        try:
+        with contextlib.suppress(Exception):  # the metric is then reported missing, which the progress line says
             return _plain_summary(public_api(state.host, state.entity, state.project).run(_path(state, run_id)))
-        except Exception:  # the metric is then reported missing, which the progress line says
-            return {}
+        return {}
     for run_dir in sorted(wandb_dir().glob(f"offline-run-*-{run_id}"), reverse=True):
-        try:
+        with contextlib.suppress(OSError, ValueError):
             if _run_id_of(run_dir) == run_id:
                 return dict(read_offline_run(run_dir).summary)
-        except (OSError, ValueError):
-            continue
     return {}
 
 
@@ -123,24 +121,22 @@ def existing_online_sweep(state: SweepState) -> str | None:
     """The id of this project's unfinished sweep with the same name, if the server has one."""
     if not state.name:
         return None
-    try:
+    with contextlib.suppress(Exception):  # no such project yet, or a server without sweep listing: create a new sweep
         api = public_api(state.host, state.entity, state.project)
         for sweep in api.project(state.project or "uncategorized", state.entity).sweeps():
             config = sweep.config or {}
             if config.get("name") == state.name and str(sweep.state).upper() not in ("FINISHED", "CANCELED"):
                 return str(sweep.id)
-    except Exception:  # no such project yet, or a server without sweep listing: create a new sweep
-        return None
     return None
 
 
 def finished_online_trials(state: SweepState) -> list[TrialResult]:
-    try:
+    # A new sweep (nothing to count), or the server cannot tell: run the full count.
+    with contextlib.suppress(Exception):
         runs = public_api(state.host, state.entity, state.project).sweep(_path(state, state.sweep_id)).runs
         return [
             _resumed_trial(state, str(run.id), dict(run.config), _TRIAL_STATES[run_state], _plain_summary(run))
             for run in runs
             if (run_state := str(run.state).lower()) in _TRIAL_STATES
         ]
-    except Exception:  # a new sweep (nothing to count), or the server cannot tell: run the full count
-        return []
+    return []

@@ -49,19 +49,12 @@ class ServerAgent:
     """A registered W&B sweep agent: heartbeats carry the server controller's commands."""
 
     def __init__(self, sweep_id: str, project: str | None, entity: str | None, host: str | None) -> None:
-        self.sweep_id, self.project, self.entity = sweep_id, project, entity
         self.api = agent_api(host, entity, project)
-        self.agent_id = self._register()
+        agent = register_sweep_agent(self.api, socket.gethostname(), sweep_id=sweep_id, project=project, entity=entity)
+        if not (agent and agent.get("id")):
+            raise RuntimeError(f"the W&B server did not register an agent for sweep {sweep_id!r}")
+        self.agent_id = str(agent["id"])
         self._lock = threading.Lock()
-
-    def _register(self) -> str:
-        agent = register_sweep_agent(
-            self.api, socket.gethostname(), sweep_id=self.sweep_id, project=self.project, entity=self.entity
-        )
-        agent_id = agent.get("id") if agent else None
-        if not agent_id:
-            raise RuntimeError(f"the W&B server did not register an agent for sweep {self.sweep_id!r}")
-        return str(agent_id)
 
     def heartbeat(self, running: dict[str, bool]) -> list[dict[str, Any]]:
         with self._lock:
