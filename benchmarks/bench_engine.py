@@ -37,8 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stats import spread
 
 from flyteplugins.wandb_sweeps import OptunaEngine
-from flyteplugins.wandb_sweeps._engine import BuiltinSearch, validate_sweep_config
-from flyteplugins.wandb_sweeps._optuna import OptunaSearch
+from flyteplugins.wandb_sweeps._engine import BuiltinSearch, OptunaSearch, validate_sweep_config
 
 
 def quadratic(p: dict[str, float]) -> float:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ._agent import TrialStopped, sweep_agent_env, wandb_sweep_agent
 from ._config import WandbSweep, WandbSweepConfig, get_wandb_sweep_context, wandb_sweep_config
+from ._engine import OptunaEngine
 from ._launcher import run_sweep_agents
-from ._optuna import OptunaEngine
 from ._results import SweepResult, TrialResult
 from ._sweep import get_wandb_sweep_id, wandb_sweep
 

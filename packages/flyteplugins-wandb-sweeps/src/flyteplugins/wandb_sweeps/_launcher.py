@@ -20,12 +20,11 @@ import flyte
 from flyteplugins.wandb_core import WandbConfigError
 from flyteplugins.wandb_core.ext import is_tracked, trial_context, trial_scope
 
+from . import _server
 from ._agent import LAUNCHES, OBJECTIVES, AgentSpec, Launch, make_result, trial_overrides, wandb_sweep_agent, watch
 from ._config import MAX_AGENTS, SweepState, WandbSweep
 from ._engine import OfflineController, check_engine, unwrap_params, validate_sweep_config
-from ._readback import finished_online_trials, prior_offline_trials, summary_from_elsewhere
 from ._results import Progress, SweepResult, TrialResult
-from ._server import TRIAL_HEARTBEAT_S, ServerAgent, TrialHeartbeat, next_command
 from ._space import DEFAULT_GOAL, check_positive
 from ._sweep import collect_sweep_logs, current_sweep
 
@@ -128,7 +127,7 @@ async def _run_task_trial(plan: Plan, slot: int, run_id: str, params: dict[str, 
     if handle.opened:
         summary = dict(handle.summary)
     else:
-        summary = await _blocking(plan, summary_from_elsewhere, plan.state, run_id, out, plan.metric_name)
+        summary = await _blocking(plan, _server.summary_from_elsewhere, plan.state, run_id, out, plan.metric_name)
     return make_result(run_id, params, trial_state, summary, plan.metric_name, start, handle, error=error, agent=slot)
 
 
@@ -147,21 +146,23 @@ async def _offline_slot(plan: Plan, controller: OfflineController, slot: int) ->
         plan.launch.record(result)
 
 
-async def _online_slot(plan: Plan, slot: int, server_factory: Callable[..., Any] = ServerAgent) -> None:
+async def _online_slot(plan: Plan, slot: int, server_factory: Callable[..., Any] = _server.ServerAgent) -> None:
     state, launch = plan.state, plan.launch
     server = await _blocking(plan, server_factory, state.sweep_id, state.project, state.entity, state.host)
     pending: deque[dict[str, Any]] = deque()
     label = f"wandb sweep {state.sweep_id}: agent {slot}"
     # Claimed *before* asking: a run command the server hands out is always run (it does not re-issue lost ones).
     while launch.claim():
-        command = await _blocking(plan, next_command, server, pending, plan.poll_interval, plan.idle_timeout, label)
+        command = await _blocking(
+            plan, _server.next_command, server, pending, plan.poll_interval, plan.idle_timeout, label
+        )
         if command is None:
             launch.release()
             return
         run_id = str(command["run_id"])
         params = unwrap_params(command.get("args") or {})
-        interval = max(plan.poll_interval, TRIAL_HEARTBEAT_S)
-        beat = TrialHeartbeat(server, run_id, interval, launch.stop_flag(run_id), pending)
+        interval = max(plan.poll_interval, _server.TRIAL_HEARTBEAT_S)
+        beat = _server.TrialHeartbeat(server, run_id, interval, launch.stop_flag(run_id), pending)
         beat.start()
         try:
             result = await run_one(plan, slot, run_id, params)
@@ -174,7 +175,7 @@ async def _online_slot(plan: Plan, slot: int, server_factory: Callable[..., Any]
 
 
 async def run_slots(
-    plan: Plan, controller: OfflineController | None, server_factory: Callable[..., Any] = ServerAgent
+    plan: Plan, controller: OfflineController | None, server_factory: Callable[..., Any] = _server.ServerAgent
 ) -> list[str]:
     """Run the sweep on ``plan.agents`` slots; returns the errors of slots that failed as a whole."""
 
@@ -242,6 +243,12 @@ def _check_arguments(objective: Callable[..., Any], count: int, agents: int) -> 
         )
 
 
+def _agents_share_process() -> bool:
+    # Flyte local mode runs child actions in this process, where trials can reach the controller.
+    ctx = flyte.ctx()
+    return bool(ctx) and (getattr(ctx, "mode", "local") or "local") == "local"
+
+
 def _write_report(state: SweepState, result: SweepResult) -> None:
     from flyteplugins.wandb_core.ext import report_sweep
 
@@ -292,12 +299,12 @@ def _sweep_for(objective: Callable[..., Any], engine: Any, in_process: bool) -> 
 async def _start(state: SweepState, count: int, engine: Any) -> tuple[OfflineController | None, list[TrialResult]]:
     """The offline controller (None online) and the trials that ended before this launch (part of the result)."""
     if state.mode == "online":
-        earlier = await asyncio.to_thread(finished_online_trials, state) if state.resumed else []
+        earlier = await asyncio.to_thread(_server.finished_online_trials, state) if state.resumed else []
         if earlier:
             say(f"wandb sweep {state.sweep_id}: resuming: {len(earlier)} trial(s) already ended on the server.")
         return None, earlier
     config = await asyncio.to_thread(validate_sweep_config, state.config)
-    prior, next_index, trials = await asyncio.to_thread(prior_offline_trials, state)
+    prior, next_index, trials = await asyncio.to_thread(_server.prior_offline_trials, state)
     left = max(count - len(trials), 0)
     if trials:
         say(
@@ -321,9 +328,7 @@ async def _launch(
     check_engine(engine)
     check_positive("run_sweep_agents", "poll_interval", poll_interval)
     check_positive("run_sweep_agents", "idle_timeout", idle_timeout)
-    # Flyte local mode runs child actions in this process, where trials can reach the controller.
-    ctx = flyte.ctx()
-    in_process = bool(ctx) and (getattr(ctx, "mode", "local") or "local") == "local"
+    in_process = _agents_share_process()
     state = _sweep_for(objective, engine, in_process)
     metric = state.config.get("metric") or {}
     metric_name: str | None = metric.get("name")

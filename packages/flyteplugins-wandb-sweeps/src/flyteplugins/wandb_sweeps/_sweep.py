@@ -37,7 +37,7 @@ from ._config import (
     validate_values,
 )
 from ._engine import validate_sweep_config
-from ._readback import existing_online_sweep
+from ._server import existing_online_sweep
 
 _MODE = Field.wandb_mode()
 
