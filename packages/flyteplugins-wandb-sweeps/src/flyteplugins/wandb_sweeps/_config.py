@@ -21,9 +21,6 @@ SWEEP_MODE_KEY = "_wandb_sweep_mode"
 MAX_AGENTS = 20
 SweepMode = Literal["online", "offline", "disabled"]
 
-_GOAL = Field.choice(GOALS)
-_EARLY_TERMINATE_TYPE = Field.choice(("hyperband",))
-
 
 def _metric(where: str, name: str, metric: Any) -> None:
     if not isinstance(metric, Mapping) or not isinstance(metric.get("name"), str) or not metric["name"]:
@@ -31,7 +28,7 @@ def _metric(where: str, name: str, metric: Any) -> None:
             f"{where}: metric must be a dict with a 'name', e.g. {{'name': 'loss', 'goal': 'minimize'}}; "
             f"got {metric!r}."
         )
-    _GOAL(where, "metric['goal']", metric.get("goal"))
+    Field.choice(GOALS)(where, "metric['goal']", metric.get("goal"))
 
 
 def _prior_runs(where: str, name: str, prior: Any) -> None:
@@ -103,7 +100,7 @@ def validate_values(where: str, values: Mapping[str, Any]) -> None:
     SWEEP_FIELDS.validate(where, values)
     early = (values.get("kwargs") or {}).get("early_terminate")
     if isinstance(early, Mapping):  # any other value: refused with the whole definition, below
-        _EARLY_TERMINATE_TYPE(where, "early_terminate['type']", early.get("type"))
+        Field.choice(("hyperband",))(where, "early_terminate['type']", early.get("type"))
     validate_sweep_definition(where, sweep_config_from_values(values), complete=False)
 
 

@@ -43,21 +43,16 @@ _agent_apis: dict[tuple[str | None, ...], Any] = {}
 _agent_apis_lock = threading.Lock()
 
 
-def agent_api(host: str | None, entity: str | None, project: str | None) -> Any:
-    # One wandb.Api per server and credentials (15-30 ms each); the slots share its thread-safe HTTP session.
-    key = (host, entity, project, os.environ.get("WANDB_BASE_URL"), os.environ.get("WANDB_API_KEY"))
-    with _agent_apis_lock:
-        api = _agent_apis.get(key)
-        if api is None:
-            api = _agent_apis[key] = public_api(host, entity, project)
-    return api
-
-
 class ServerAgent:
     """A registered W&B sweep agent: heartbeats carry the server controller's commands."""
 
     def __init__(self, sweep_id: str, project: str | None, entity: str | None, host: str | None) -> None:
-        self.api = agent_api(host, entity, project)
+        # One wandb.Api per server and credentials (15-30 ms each); the slots share its thread-safe HTTP session.
+        key = (host, entity, project, os.environ.get("WANDB_BASE_URL"), os.environ.get("WANDB_API_KEY"))
+        with _agent_apis_lock:
+            if key not in _agent_apis:
+                _agent_apis[key] = public_api(host, entity, project)
+            self.api = _agent_apis[key]
         agent = register_sweep_agent(self.api, socket.gethostname(), sweep_id=sweep_id, project=project, entity=entity)
         if not (agent and agent.get("id")):
             raise RuntimeError(f"the W&B server did not register an agent for sweep {sweep_id!r}")

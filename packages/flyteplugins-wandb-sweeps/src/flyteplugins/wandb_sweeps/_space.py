@@ -6,7 +6,7 @@ import itertools
 import json
 import math
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -178,32 +178,27 @@ def quantize(value: float, param: Param) -> float:
     return int(rounded) if isinstance(q, int) else rounded
 
 
+# Each distribution (less its q_ prefix) drawn as W&B's engine draws it.
+_DRAWS: dict[str, Callable[[Mapping[str, Any], random.Random], Any]] = {
+    "constant": lambda s, rng: s["value"],
+    "categorical": lambda s, rng: rng.choice(s["values"]),
+    "categorical_w_probabilities": lambda s, rng: rng.choices(s["values"], weights=s["probabilities"])[0],
+    "int_uniform": lambda s, rng: rng.randint(s["min"], s["max"]),
+    "uniform": lambda s, rng: rng.uniform(s["min"], s["max"]),
+    "log_uniform": lambda s, rng: math.exp(rng.uniform(s["min"], s["max"])),
+    "log_uniform_values": lambda s, rng: math.exp(rng.uniform(math.log(s["min"]), math.log(s["max"]))),
+    "inv_log_uniform": lambda s, rng: math.exp(-rng.uniform(s["min"], s["max"])),
+    "normal": lambda s, rng: rng.gauss(s["mu"], s["sigma"]),
+    "log_normal": lambda s, rng: rng.lognormvariate(s["mu"], s["sigma"]),
+    "beta": lambda s, rng: rng.betavariate(s["a"], s["b"]),
+}
+# 1/X with X log-uniform on [1/max, 1/min] is log-uniform on [min, max] as well.
+_DRAWS["inv_log_uniform_values"] = _DRAWS["log_uniform_values"]
+
+
 def sample(param: Param, rng: random.Random) -> Any:
-    s, kind = param.spec, param.kind
-    if kind == "constant":
-        return s["value"]
-    if kind == "categorical":
-        return rng.choice(s["values"])
-    if kind == "categorical_w_probabilities":
-        return rng.choices(s["values"], weights=s["probabilities"])[0]
-    if kind == "int_uniform":
-        return rng.randint(s["min"], s["max"])
-    if kind in ("uniform", "q_uniform"):
-        x = rng.uniform(s["min"], s["max"])
-    elif kind in ("log_uniform", "q_log_uniform"):
-        x = math.exp(rng.uniform(s["min"], s["max"]))
-    elif kind in ("log_uniform_values", "q_log_uniform_values", "inv_log_uniform_values"):
-        # 1/X with X log-uniform on [1/max, 1/min] is log-uniform on [min, max] as well.
-        x = math.exp(rng.uniform(math.log(s["min"]), math.log(s["max"])))
-    elif kind == "inv_log_uniform":
-        x = math.exp(-rng.uniform(s["min"], s["max"]))
-    elif kind in ("normal", "q_normal"):
-        x = rng.gauss(s["mu"], s["sigma"])
-    elif kind in ("log_normal", "q_log_normal"):
-        x = rng.lognormvariate(s["mu"], s["sigma"])
-    else:  # beta, q_beta
-        x = rng.betavariate(s["a"], s["b"])
-    return quantize(x, param) if kind.startswith("q_") else x
+    x = _DRAWS[param.kind.removeprefix("q_")](param.spec, rng)
+    return quantize(x, param) if param.kind.startswith("q_") else x
 
 
 def key(value: Any) -> str:

@@ -124,8 +124,7 @@ def _create_online_sweep(state: SweepState) -> str:
     saved = {k: os.environ.get(k) for k in ("WANDB_PROJECT", "WANDB_ENTITY", "WANDB_BASE_URL")}
     with _env_lock:
         try:
-            base_url = wandb_server(state.host).api_url
-            if base_url:
+            if base_url := wandb_server(state.host).api_url:
                 os.environ["WANDB_BASE_URL"] = base_url
             sweep_id = wandb.sweep(
                 sweep=dict(state.config),
