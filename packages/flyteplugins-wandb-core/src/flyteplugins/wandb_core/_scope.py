@@ -11,6 +11,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import flyte
@@ -22,8 +23,6 @@ from ._state import TRIAL_CONTEXT_KEY, TRIAL_HANDLE_KEY, ActiveRun, current, cur
 from ._validate import JOB_TYPE_MAX, SECRET_HINT, TAG_MAX, WandbConfigError, check_no_secret_values, is_secret_name
 
 if TYPE_CHECKING:  # pragma: no cover - ext imports this module
-    from types import ModuleType
-
     from ._resolve import RunPlan, TaskInfo, Topology
     from ._state import TrialHandle
 
@@ -78,12 +77,8 @@ _NOT_IN_ARTIFACT_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
 
 def _display_name(task: Any, block: Mapping[str, Any]) -> str | None:
     short = getattr(task, "short_name", None) or (block["task_name"] or "").rsplit(".", 1)[-1]
-    if not short:
-        return None
-    name = f"{short}-{block['action_name']}"
-    if "rank" in block:
-        name += f"-rank{block['rank']}"
-    return _NOT_IN_ARTIFACT_NAMES.sub("-", name)
+    rank = f"-rank{block['rank']}" if "rank" in block else ""
+    return _NOT_IN_ARTIFACT_NAMES.sub("-", f"{short}-{block['action_name']}{rank}") if short else None
 
 
 def run_tag(run_name: str) -> str:
@@ -132,23 +127,20 @@ def apply(
         kwargs["notes"] = _notes(block)
 
 
-def _summary(value: Any) -> str:
+def summarise_input(value: Any) -> Any:
+    with contextlib.suppress(TypeError, ValueError):  # not JSON: a summary
+        if len(json.dumps(value, allow_nan=True)) <= INPUT_JSON_MAX:
+            return value
     kind = type(value).__name__
     if dataclasses.is_dataclass(value):
         return f"<dataclass {kind}>"
-    if isinstance(value, (str, bytes)):
-        return f"<{kind}, {len(value)} characters>" if isinstance(value, str) else f"<bytes, {len(value)}>"
+    if isinstance(value, str):
+        return f"<{kind}, {len(value)} characters>"
+    if isinstance(value, bytes):
+        return f"<bytes, {len(value)}>"
     if isinstance(value, (list, tuple, dict, set, frozenset)):
         return f"<{kind}, {len(value)} items>"
     return f"<{kind}>"
-
-
-def summarise_input(value: Any) -> Any:
-    try:
-        text = json.dumps(value, allow_nan=True)
-    except (TypeError, ValueError):
-        return _summary(value)
-    return value if len(text) <= INPUT_JSON_MAX else _summary(value)
 
 
 def check_input_names(where: str, func: Callable[..., Any]) -> None:
@@ -341,10 +333,14 @@ class _Scope:
         return values
 
 
-def _async_wrapper(func: Callable[..., Any], new_scope: Callable[..., _Scope]) -> Callable[..., Any]:
+def _wrap(
+    func: Callable[..., Any], settings: dict[str, Any], *, is_task: bool, task: Any = None, inputs_of: Any = None
+) -> Callable[..., Any]:
+    signature = inspect.signature(inputs_of) if inputs_of is not None else None
+
     @functools.wraps(func)
     async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-        scope = new_scope(args, kwargs)
+        scope = _Scope(settings, is_task, task, bound_inputs(signature, args, kwargs))
         scope.plan_run()
         # Off the event loop (wandb.init blocks); opens and finishes have pools of their own.
         pending = _concurrency.start(scope)
@@ -365,13 +361,9 @@ def _async_wrapper(func: Callable[..., Any], new_scope: Callable[..., _Scope]) -
             await download_after_run(scope.active)
         return result
 
-    return async_wrapper
-
-
-def _sync_wrapper(func: Callable[..., Any], new_scope: Callable[..., _Scope]) -> Callable[..., Any]:
     @functools.wraps(func)
     def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-        scope = new_scope(args, kwargs)
+        scope = _Scope(settings, is_task, task, bound_inputs(signature, args, kwargs))
         scope.plan_run()
         _concurrency.wait_for_backlog()
         pending = _concurrency.start(scope)
@@ -393,17 +385,6 @@ def _sync_wrapper(func: Callable[..., Any], new_scope: Callable[..., _Scope]) ->
             download_after_run_sync(scope.active)
         return result
 
-    return sync_wrapper
-
-
-def _wrap(
-    func: Callable[..., Any], settings: dict[str, Any], *, is_task: bool, task: Any = None, inputs_of: Any = None
-) -> Callable[..., Any]:
-    signature = inspect.signature(inputs_of) if inputs_of is not None else None
-
-    def new_scope(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Scope:
-        return _Scope(settings, is_task, task, bound_inputs(signature, args, kwargs))
-
-    wrapper = (_async_wrapper if inspect.iscoroutinefunction(func) else _sync_wrapper)(func, new_scope)
+    wrapper = async_wrapper if inspect.iscoroutinefunction(func) else sync_wrapper
     setattr(wrapper, MARKER, settings)
     return wrapper
