@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import threading
 import types
@@ -80,8 +81,7 @@ class _LateRouted(ForwardItems):
 
 
 def _caller_run() -> Any | None:
-    active = current()
-    return active.run if active is not None else None
+    return getattr(current(), "run", None)
 
 
 def _in_untracked_task() -> bool:
@@ -117,27 +117,23 @@ def _get_run(module: types.ModuleType) -> Any:
 def _init_for_caller(*args: Any, **kwargs: Any) -> Any:
     module = sys.modules["wandb"]
     original = module.__dict__["init"]
-    if kwargs.get("reinit") == "create_new":
-        return original(*args, **_offline_like_caller(kwargs))  # an explicit request for a run of its own
+    if kwargs.get("reinit") == "create_new":  # an explicit request for a run of its own
+        active = current()
+        # In a scope whose run is offline (no credentials, W&B unreachable) a separate run would fail to log in.
+        if active is not None and active.offline and "mode" not in kwargs and "settings" not in kwargs:
+            _notices.notice_once(
+                f"init:create_new:{active.run_id}",
+                "wandb.init(reinit='create_new') inside a tracked task whose run is offline: the separate run is "
+                "offline too (pass mode= to choose).",
+            )
+            kwargs["mode"] = "offline"
+        return original(*args, **kwargs)
     _concurrency.settle(current())  # a sweep trial's run still opening: the real run, once open
     run = _routed_run(module, "wandb.init()")
     if run is None:
         return _init_untracked(module, original, args, kwargs)
     _apply_init(run, kwargs)
     return run
-
-
-def _offline_like_caller(kwargs: dict[str, Any]) -> dict[str, Any]:
-    # In a scope whose run is offline (no credentials, W&B unreachable) a separate run would fail to log in.
-    active = current()
-    if active is None or not active.offline or "mode" in kwargs or "settings" in kwargs:
-        return kwargs
-    _notices.notice_once(
-        f"init:create_new:{active.run_id}",
-        "wandb.init(reinit='create_new') inside a tracked task whose run is offline: the separate run is "
-        "offline too (pass mode= to choose).",
-    )
-    return {**kwargs, "mode": "offline"}
 
 
 def _init_untracked(module: types.ModuleType, original: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -236,11 +232,8 @@ def _deferred(run: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     )
 
 
-def _setter(name: str) -> Callable[[types.ModuleType, Any], None]:
-    def set_(module: types.ModuleType, value: Any) -> None:
-        module.__dict__[name] = value  # wandb's own set_global/unset_globals, kept for after routing
-
-    return set_
+def _set(name: str, module: types.ModuleType, value: Any) -> None:
+    module.__dict__[name] = value  # wandb's own set_global/unset_globals, kept for after routing
 
 
 _original_class: type | None = None
@@ -260,7 +253,7 @@ def install() -> None:
         finish=lambda m: _finish_for_caller,
         teardown=lambda m: _teardown_for_caller,
     )
-    namespace: dict[str, Any] = {name: property(get, _setter(name)) for name, get in getters.items()}
+    namespace: dict[str, Any] = {name: property(get, functools.partial(_set, name)) for name, get in getters.items()}
     module.__class__ = type("RoutedWandbModule", (_original_class,), {**namespace, "__doc__": _original_class.__doc__})
 
 
@@ -277,8 +270,6 @@ def uninstall() -> None:
 
 def guard_finish(run: Any) -> None:
     """``run.finish()`` from the task's code (or a scope-less worker thread) leaves the run open."""
-    if run is None:
-        return
     for name in _compat.FINISHERS:
 
         def finish(*args: Any, _name: str = name, **kwargs: Any) -> None:

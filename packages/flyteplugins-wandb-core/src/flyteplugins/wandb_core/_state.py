@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -38,7 +39,6 @@ class ActiveRun:
 
 
 def run_dir(run: Any) -> str | None:
-    """The parent of ``run.dir``, or None for a run without one."""
     return os.path.dirname(str(run.dir)) if getattr(run, "dir", None) else None
 
 
@@ -104,9 +104,7 @@ class TrialHandle:
     opened: bool = False
 
     def _opened(self, active: ActiveRun) -> None:
-        self.opened = True
-        self.run_id = active.run_id
-        self.offline = active.offline
+        self.opened, self.run_id, self.offline = True, active.run_id, active.offline
         if active.run is not None:
             self.run_dir = run_dir(active.run)
             if self.on_open is not None:
@@ -132,10 +130,8 @@ class TrialHandle:
             self._read_summary(run)
 
     def _read_summary(self, run: Any) -> None:
-        try:
+        with contextlib.suppress(Exception):  # a summary we cannot read must not fail the trial (it stays {})
             self.summary = dict(run.summary)
-        except Exception:  # a summary we cannot read must not fail the trial
-            self.summary = {}
 
 
 @contextmanager
@@ -206,8 +202,7 @@ class OpenRuns:
             self._install_if_first()
             self._opening += 1
 
-    def opened(self) -> None:
-        """The run announced by `opening` is open (and `add`ed), or failed to."""
+    def opened(self) -> None:  # the run announced by `opening` is open (and `add`ed), or failed to
         with self._lock:
             self._opening -= 1
         self.closed()
