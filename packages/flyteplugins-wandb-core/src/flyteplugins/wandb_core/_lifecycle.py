@@ -38,8 +38,7 @@ def _settings(fields: dict[str, Any]) -> Any:
 
     known = set(getattr(wandb.Settings, "model_fields", {}) or {})
     usable = {k: v for k, v in fields.items() if not known or k in known}
-    dropped = sorted(set(fields) - set(usable))
-    if dropped:
+    if dropped := sorted(set(fields) - set(usable)):
         logger.warning("flyteplugins.wandb: this wandb version has no setting(s) %s; ignored.", dropped)
     return wandb.Settings(**usable)
 
@@ -112,14 +111,10 @@ def _init(kwargs: dict[str, Any], fields: dict[str, Any]) -> Any:
 def _untracked(kwargs: dict[str, Any]) -> Any:
     """A disabled run (the body's calls work, nothing is recorded), or None."""
     base = {"mode": "disabled", "reinit": "create_new"}
-    attempts = [{**kwargs, **base}]
-    if kwargs.get("config") is not None:
-        attempts.append({**base, "config": kwargs["config"]})
-    for attempt in (*attempts, base):
-        try:
+    config = [{**base, "config": kwargs["config"]}] if kwargs.get("config") is not None else []
+    for attempt in ({**kwargs, **base}, *config, base):
+        with contextlib.suppress(Exception):  # wandb validates some arguments in every mode (a tag it refuses)
             return _init(attempt, {})
-        except Exception:  # wandb validates some arguments in every mode (a tag it refuses): try with less
-            continue
     return None
 
 

@@ -87,9 +87,7 @@ class WandbLink(Link):
 
     @staticmethod
     def project_url(host: str, entity: str | None, project: str | None, *path: str) -> str:
-        if not project or not entity:
-            return host
-        return "/".join((host, entity, project, *path))
+        return "/".join((host, entity, project, *path)) if project and entity else host
 
 
 @dataclass
@@ -141,8 +139,7 @@ class Wandb(WandbLink):
     def url(self, context: dict[str, str], *, run_name: str, action_name: str) -> str:
         from ._resolve import derive_run_id, run_id_with_suffix, ui_host
 
-        kept = offline_location(self._mode or context.get("wandb_mode") or self._env_mode, run_name)
-        if kept is not None:
+        if (kept := offline_location(self._mode or context.get("wandb_mode") or self._env_mode, run_name)) is not None:
             return kept
         host, wb_project, wb_entity = self.place(context, ("wandb_project",), ("wandb_entity",))
         parent_run = context.get(RUN_ID_KEY) or None

@@ -66,8 +66,7 @@ class RunPlan:
 
     def open(self, run_id: str | None, *, resume: bool) -> RunPlan:
         """Open the run ``run_id`` (None: wandb picks); ``resume`` continues it."""
-        self.action = "init"
-        self.run_id = run_id
+        self.action, self.run_id = "init", run_id
         if run_id is None:
             self.init_kwargs.pop("id", None)
         else:
@@ -100,9 +99,7 @@ def ui_host(host: str | None, env_base_url: str | None) -> str:
 
 def choose_mode(explicit: str | None, env: Mapping[str, str], has_credentials: bool) -> str | None:
     # Explicit mode wins, then WANDB_MODE (wandb reads it itself); with neither and no credentials, offline.
-    if explicit:
-        return explicit
-    return None if env.get("WANDB_MODE") or env.get("WANDB_API_KEY") or has_credentials else "offline"
+    return explicit or (None if env.get("WANDB_MODE") or env.get("WANDB_API_KEY") or has_credentials else "offline")
 
 
 DERIVED_RUN_ID_MAX = 64  # room is left for the rank/worker suffixes of distributed runs
@@ -121,13 +118,10 @@ def derive_run_id(*parts: str, max_length: int = DERIVED_RUN_ID_MAX) -> str:
     """The W&B run id for Flyte names; refused or too long ones get ``-`` for other characters and a hash
     appended; templated ones (``{{.actionName}}``) are kept for Flyte to substitute."""
     raw = "-".join(parts)
-    if "{{" in raw:
+    safe = _NOT_ID_SAFE.search(raw) is None and not raw.startswith(("-", "."))
+    if "{{" in raw or (safe and len(raw) <= max_length and run_id_problem(raw) is None):
         return raw
-    fits = len(raw) <= max_length and run_id_problem(raw) is None
-    if fits and _NOT_ID_SAFE.search(raw) is None and not raw.startswith(("-", ".")):
-        return raw
-    readable = _NOT_ID_SAFE.sub("-", raw).strip("-.")
-    return _hashed(raw, readable, max_length)
+    return _hashed(raw, _NOT_ID_SAFE.sub("-", raw).strip("-."), max_length)
 
 
 def run_id_with_suffix(base: str, suffix: str, max_length: int = RUN_ID_MAX) -> str:
@@ -137,9 +131,6 @@ def run_id_with_suffix(base: str, suffix: str, max_length: int = RUN_ID_MAX) -> 
     return _hashed(base, base, max_length - len(suffix)) + suffix
 
 
-DistributedResolver = Callable[[dict[str, Any], Topology, RunPlan], RunPlan]
-
-
 def resolve_run(
     settings: Mapping[str, Any],
     task: TaskInfo,
@@ -147,7 +138,7 @@ def resolve_run(
     *,
     env: Mapping[str, str] | None = None,
     has_credentials: bool = False,
-    distributed: DistributedResolver | None = None,
+    distributed: Callable[[dict[str, Any], Topology, RunPlan], RunPlan] | None = None,
     trial: Mapping[str, Any] | None = None,
 ) -> RunPlan:
     """Merged settings plus the task's situation -> `RunPlan` (``trial``: a sweep trial's init overrides)."""
@@ -160,8 +151,12 @@ def resolve_run(
     check_no_secret_values(
         "W&B run settings from the task's context", "wandb.init", {**plan.init_kwargs, "settings": plan.settings}, env
     )
-    if trial is None and not task.sweep_trial:
-        _inherit_parent_project(plan.init_kwargs, task)
+    # A run with no project of its own (a run_mode="new" child: project is not inherited) goes to its parent's.
+    kwargs = plan.init_kwargs
+    if trial is None and not task.sweep_trial and not kwargs.get("project") and task.parent_project:
+        kwargs["project"] = task.parent_project
+        if not kwargs.get("entity") and task.parent_entity:
+            kwargs["entity"] = task.parent_entity
     if topology is not None and topology.world_size > 1 and task.is_task:
         if distributed is None:
             raise RuntimeError("distributed resolver missing")  # guarded by the caller
@@ -184,11 +179,9 @@ def _plan(s: Mapping[str, Any], env: Mapping[str, str], has_credentials: bool) -
     init_kwargs: dict[str, Any] = {k: s[k] for k in WANDB_FIELDS.with_role("init") if s.get(k) is not None}
     init_kwargs.update(extra)
     plan_settings: dict[str, Any] = dict(user_settings) if isinstance(user_settings, Mapping) else {}
-    base_url = api_base_url(s.get("host"))
-    if base_url:
+    if base_url := api_base_url(s.get("host")):
         plan_settings["base_url"] = base_url
-    mode = choose_mode(s.get("mode"), env, has_credentials)
-    if mode:
+    if mode := choose_mode(s.get("mode"), env, has_credentials):
         init_kwargs["mode"] = mode
     return RunPlan(
         action="init",
@@ -204,8 +197,7 @@ def _plan(s: Mapping[str, Any], env: Mapping[str, str], has_credentials: bool) -
 def _apply_trial(plan: RunPlan, trial: Mapping[str, Any], explicit_id: str | None) -> str | None:
     overrides = dict(trial)
     plan.settings.update(overrides.pop("settings", None) or {})
-    trial_config = overrides.pop("config", None)
-    if trial_config:
+    if trial_config := overrides.pop("config", None):
         plan.init_kwargs["config"] = {**plan.init_kwargs.get("config", {}), **trial_config}
     plan.init_kwargs.update(overrides)
     return overrides.get("id", explicit_id)
@@ -236,22 +228,10 @@ def _resolve_task(plan: RunPlan, run_mode: str, task: TaskInfo, base_id: str | N
     return own
 
 
-def _inherit_parent_project(init_kwargs: dict[str, Any], task: TaskInfo) -> None:
-    # A run with no project of its own (a run_mode="new" child: project is not inherited) goes to its parent's.
-    if init_kwargs.get("project") or not task.parent_project:
-        return
-    init_kwargs["project"] = task.parent_project
-    if not init_kwargs.get("entity") and task.parent_entity:
-        init_kwargs["entity"] = task.parent_entity
-
-
 def _join_parent(plan: RunPlan, task: TaskInfo) -> RunPlan:
-    plan.run_id = task.parent_run_id
-    plan.primary = False
     if task.parent_in_process:
-        plan.action = "reuse"
-        return plan
-    plan.action = "init"
+        return replace(plan, action="reuse", run_id=task.parent_run_id, primary=False)
+    plan.run_id, plan.primary = task.parent_run_id, False
     plan.init_kwargs.update(id=task.parent_run_id, reinit="create_new")
     if task.parent_project:
         plan.init_kwargs["project"] = task.parent_project
