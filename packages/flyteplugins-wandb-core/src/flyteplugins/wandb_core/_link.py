@@ -45,12 +45,11 @@ class WandbLink(Link):
     entity: str | None = None
 
     ICON: ClassVar[str] = WANDB_ICON
-    _DEFAULTS: ClassVar[dict[str, str]] = {"host": DEFAULT_HOST}
 
     def __post_init__(self) -> None:
-        for name, value in self._DEFAULTS.items():
-            if getattr(self, name) is None:  # how the decorator says "not given"
-                setattr(self, name, Default(value))
+        for f in dataclasses.fields(self):
+            if getattr(self, f.name) is None and isinstance(f.default, Default):  # how the decorator says "not given"
+                setattr(self, f.name, f.default)
         # A hand-made link (`links=[Wandb(...)]`) is not checked by the decorators: refuse a typo here.
         where = type(self).__name__
         check_url(where, "host", self.host)
@@ -100,8 +99,6 @@ class Wandb(WandbLink):
 
     Args:
         host: W&B UI host (W&B cloud or a self-hosted server).
-        project: W&B project.
-        entity: W&B entity.
         run_mode: The task's run mode; decides whether the link points at the parent's run.
         rank_scope: The task's rank scope (distributed tasks).
         id: An explicit run id.
@@ -121,8 +118,6 @@ class Wandb(WandbLink):
     _worker_index: int | None = None
     _mode: str | None = None
     _env_mode: str | None = None
-
-    _DEFAULTS: ClassVar[dict[str, str]] = {"host": DEFAULT_HOST, "run_mode": "auto", "rank_scope": "global"}
 
     def __post_init__(self) -> None:
         super().__post_init__()
