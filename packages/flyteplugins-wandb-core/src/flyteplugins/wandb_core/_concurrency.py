@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import dataclasses
 import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._runtime import OFFLINE_MODES
@@ -118,10 +117,7 @@ async def finishing(func: Callable[..., T], *args: Any) -> T:
 @contextmanager
 def init_slot(reinit: Any) -> Iterator[None]:
     """Around a ``wandb.init``: alone for the first (it starts wandb's service) and without create_new."""
-    if _service_ready.is_set() and reinit == "create_new":
-        yield
-        return
-    with _exclusive:
+    with nullcontext() if _service_ready.is_set() and reinit == "create_new" else _exclusive:
         try:
             yield
         finally:
@@ -148,12 +144,8 @@ class PendingOpen:
         except BaseException as exc:  # kept for the body's next run access and for the wrapper
             self.error = exc
         finally:
-            real = self.scope.active
-            if real is not None:
-                for f in dataclasses.fields(real):
-                    if f.name != "pending":
-                        setattr(self.active, f.name, getattr(real, f.name))
-            self.active.pending = None
+            # The stand-in the body holds becomes the real ActiveRun, field by field.
+            self.active.__dict__.update(vars(self.scope.active or self.active), pending=None)
             self.ready.set()
             registry.opened()
 
