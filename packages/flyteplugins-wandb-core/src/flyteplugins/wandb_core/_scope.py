@@ -251,16 +251,13 @@ class _Scope:
 
         plan = self.plan
         assert plan is not None
-        if plan.action == "skip":
-            self.active = ActiveRun(run=None, run_id=plan.run_id, primary=False, plan=plan)
-        elif plan.action == "reuse":
-            run = registry.shared_run(plan.run_id)
-            if run is not None:  # a reuse: this scope is not the run's owner
-                self.active = ActiveRun(run=run, run_id=plan.run_id, primary=False, plan=plan)
-            else:  # the ancestor already finished: open our own part
+        run = registry.shared_run(plan.run_id) if plan.action == "reuse" else None
+        if plan.action == "skip" or run is not None:  # a rank that does not log, or a reuse: not the run's owner
+            self.active = ActiveRun(run=run, run_id=plan.run_id, primary=False, plan=plan)
+        else:
+            if plan.action == "reuse":  # the ancestor already finished: open our own part
                 plan.action = "init"
                 plan.init_kwargs.update(id=plan.run_id, resume="allow", reinit="create_new")
-        if self.active is None:
             self.active = start_run(plan)
         if self.dist is not None and self.active.run is not None:
             self.dist.on_run_open()
