@@ -50,13 +50,12 @@ def settings_offline(run: Any) -> bool:  # run.settings._offline
 FINISHERS = ("finish", "_finish")
 
 # wandb.watch's hooks read the global wandb.run on autograd's threads: only the calling TorchHistory says whose.
-_HOOK_FRAMES = 4  # this function <- its caller <- the wandb.run getter <- log_tensor_stats
 
 
 def run_of_torch_hook(runs: list[Any]) -> Any | None:
     """The run whose ``wandb.watch`` hook (``Run._torch_history``) is reading ``wandb.run``."""
     frame = sys._getframe(1)
-    for _ in range(_HOOK_FRAMES):
+    for _ in range(4):  # this function <- its caller <- the wandb.run getter <- log_tensor_stats
         frame = frame.f_back  # type: ignore[assignment]
         if frame is None:
             return None

@@ -99,8 +99,7 @@ def _check_outermost(func: Callable[..., Any]) -> None:
     names = [ast.unparse(d) for d in node.decorator_list]
     ours = next((i for i, text in enumerate(names) if "wandb_init" in text), 0)
     for text in names[:ours]:
-        head = text.split("(")[0]
-        if head.endswith(".task") or head == "task":
+        if text.split("(")[0].rpartition(".")[2] == "task":  # @task, @env.task, @module.env.task
             raise WandbConfigError(
                 f"@wandb_init must be the outermost decorator, but it is applied under @{text} on "
                 f"{getattr(func, '__qualname__', func)!r}. Write:\n    @wandb_init(...)\n    @{text}\n"
@@ -117,8 +116,7 @@ def _attach_links(task: Any, settings: dict[str, Any]) -> None:
     link_args["_env_mode"] = (getattr(task, "env_vars", None) or {}).get("WANDB_MODE")
     links: tuple[Any, ...] = (Wandb(**link_args),)
     if _extras.is_elastic(task):
-        handler = _extras.distributed()
-        if handler is not None:
+        if (handler := _extras.distributed()) is not None:
             links = tuple(handler.links_for_task(task, link_args, settings))
         else:
             warnings.warn(
@@ -211,7 +209,6 @@ def wandb_init(
             ``"new"``: always a run of its own; ``"shared"``: the ancestor's run (error if none).
         rank_scope: ``"global"`` (default) or ``"worker"``: which ranks log under torchrun/Elastic.
         download_logs: Download the run's files when the task ends (online runs only).
-        project: W&B project.
         entity: W&B entity (user or team).
         host: Base URL of a self-hosted W&B server; used by wandb and by the Flyte UI link.
         **kwargs: Any other ``wandb.init`` argument (``id``, ``name``, ``tags``, ``config``, ``mode``,

@@ -130,14 +130,10 @@ def _init_for_caller(*args: Any, **kwargs: Any) -> Any:
         return original(*args, **kwargs)
     _concurrency.settle(current())  # a sweep trial's run still opening: the real run, once open
     run = _routed_run(module, "wandb.init()")
-    if run is None:
-        return _init_untracked(module, original, args, kwargs)
-    _apply_init(run, kwargs)
-    return run
-
-
-def _init_untracked(module: types.ModuleType, original: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    # Not wandb's default, which would return (or finish_previous finish) a sibling task's tracked run.
+    if run is not None:
+        _apply_init(run, kwargs)
+        return run
+    # Untracked: not wandb's default, which would return (or finish_previous finish) a sibling task's tracked run.
     if not registry.runs():
         return original(*args, **kwargs)
     own = module.__dict__.get("run")
@@ -162,8 +158,7 @@ def _apply_init(run: Any, kwargs: dict[str, Any]) -> None:
     if kwargs.get("tags"):
         have = tuple(run.tags or ())
         run.tags = have + tuple(t for t in kwargs["tags"] if t not in have)
-    notes = str(kwargs.get("notes") or "")
-    if notes and notes not in str(run.notes or ""):
+    if (notes := str(kwargs.get("notes") or "")) and notes not in str(run.notes or ""):
         run.notes = f"{run.notes}\n{notes}" if run.notes else notes
     if kwargs.get("name"):
         run.name = kwargs["name"]

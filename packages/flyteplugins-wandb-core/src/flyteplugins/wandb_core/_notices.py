@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import sys
 import threading
 
@@ -16,13 +17,10 @@ _said: set[str] = set()
 def notice(message: str) -> None:
     """Print ``wandb: <message>`` on stderr as one line (Flyte's local mode shows stderr)."""
     line = "wandb: " + " ".join(message.splitlines()) + "\n"
-    # One write under a lock: print writes text and newline separately, so concurrent notices could merge.
-    with _write_lock:
-        try:
-            sys.stderr.write(line)
-            sys.stderr.flush()
-        except (OSError, ValueError):  # stderr closed (interpreter shutdown): nothing to tell
-            pass
+    # One write under a lock (print writes text and newline separately); stderr may be closed at shutdown.
+    with _write_lock, contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(line)
+        sys.stderr.flush()
 
 
 def notice_once(key: str, message: str) -> None:

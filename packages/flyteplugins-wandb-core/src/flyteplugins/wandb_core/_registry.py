@@ -48,10 +48,9 @@ def check_registry_target(where: str, target: Any, argument: str = "registry") -
             "digits, '-' and '_'."
         )
     collection = check_artifact_name(where, parts[-1], f"the collection name in {argument}")
-    org = parts[0] if len(parts) == 3 else None
-    if org is not None and not org:
+    if len(parts) == 3 and not parts[0]:
         raise WandbConfigError(f"{where}: {argument}={target!r} has an empty organization before '/'.")
-    return RegistryTarget(registry=registry, collection=collection, org=org)
+    return RegistryTarget(registry=registry, collection=collection, org=parts[0] if len(parts) == 3 else None)
 
 
 def check_link_args(where: str, run: Any, target: Any, aliases: Any) -> tuple[RegistryTarget, list[str]]:

@@ -280,11 +280,8 @@ def current_run(active: ActiveRun | None) -> Iterator[None]:
 
 
 def get_wandb_run() -> Any | None:
-    """The W&B run of the calling task or function, or ``None``.
-
-    ``None`` outside a ``@wandb_init`` scope (including in a child task without ``@wandb_init``,
-    even below a tracked parent), and on distributed ranks that do not log.
-    """
+    """The W&B run of the calling task or function; ``None`` outside a ``@wandb_init`` scope (also in a child task
+    without ``@wandb_init`` below a tracked parent) and on distributed ranks that do not log."""
     entry = _current.get()
     if entry is None:
         # 2.12 kept the run in the task's ctx.data; code (and tests) that put one there still find it.
