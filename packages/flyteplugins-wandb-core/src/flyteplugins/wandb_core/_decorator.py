@@ -11,6 +11,7 @@ import textwrap
 import threading
 import warnings
 from collections.abc import Callable, Coroutine
+from concurrent.futures import Future
 from typing import Any, TypeVar, overload
 
 import flyte
@@ -34,20 +35,18 @@ def run_to_completion(coro: Coroutine[Any, Any, Any]) -> Any:
     except RuntimeError:
         return asyncio.run(coro)
     context = contextvars.copy_context()
-    outcome: dict[str, Any] = {}
+    outcome: Future[Any] = Future()
 
     def drive() -> None:
         try:
-            outcome["value"] = context.run(asyncio.run, coro)
+            outcome.set_result(context.run(asyncio.run, coro))
         except BaseException as exc:  # re-raised in the caller's thread, unchanged
-            outcome["error"] = exc
+            outcome.set_exception(exc)
 
     worker = threading.Thread(target=drive, name="flyteplugins-wandb-elastic-async", daemon=True)
     worker.start()
     worker.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
+    return outcome.result()
 
 
 def as_sync(func: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -27,12 +28,9 @@ def netrc_has_entry(url: str | None) -> bool:
     from urllib.parse import urlparse
 
     host = urlparse(url or "").hostname
-    if not host:
-        return False
-    try:
-        return bool(netrc.netrc().authenticators(host))
-    except (FileNotFoundError, netrc.NetrcParseError, OSError):
-        return False
+    with contextlib.suppress(netrc.NetrcParseError, OSError):  # no ~/.netrc, or one netrc cannot read
+        return bool(host and netrc.netrc().authenticators(host))
+    return False
 
 
 def api_base_url(host: str | None) -> str | None:

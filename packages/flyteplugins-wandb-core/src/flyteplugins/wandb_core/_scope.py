@@ -75,12 +75,6 @@ def flyte_block(ctx: Any, task: Any, topology: Topology | None) -> dict[str, Any
 _NOT_IN_ARTIFACT_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def _display_name(task: Any, block: Mapping[str, Any]) -> str | None:
-    short = getattr(task, "short_name", None) or (block["task_name"] or "").rsplit(".", 1)[-1]
-    rank = f"-rank{block['rank']}" if "rank" in block else ""
-    return _NOT_IN_ARTIFACT_NAMES.sub("-", f"{short}-{block['action_name']}{rank}") if short else None
-
-
 def run_tag(run_name: str) -> str:
     """The tag that finds every W&B run of one Flyte run (cut to W&B's tag limit)."""
     return f"{RUN_TAG_PREFIX}{run_name}"[:TAG_MAX]
@@ -117,8 +111,10 @@ def apply(
         config.setdefault(INPUTS_CONFIG_KEY, logged)
     kwargs["config"] = config
     if info.is_task:
-        if not kwargs.get("name") and (name := _display_name(task, block)):
-            kwargs["name"] = name
+        short = getattr(task, "short_name", None) or (block["task_name"] or "").rsplit(".", 1)[-1]
+        if not kwargs.get("name") and short:
+            rank = f"-rank{block['rank']}" if "rank" in block else ""
+            kwargs["name"] = _NOT_IN_ARTIFACT_NAMES.sub("-", f"{short}-{block['action_name']}{rank}")
         if not kwargs.get("job_type") and block["task_name"]:
             kwargs["job_type"] = str(block["task_name"])[:JOB_TYPE_MAX]
     if not kwargs.get("tags") and block["run_name"]:

@@ -46,9 +46,7 @@ class Forward:
     """Forwards attribute access to ``_target()``, resolved at each use."""
 
     __slots__ = ()
-
-    def _target(self) -> Any:
-        raise NotImplementedError
+    _target: Callable[[], Any]  # each subclass's method
 
     def __getattr__(self, key: str) -> Any:
         return getattr(self._target(), key)
