@@ -10,7 +10,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import quote
 
 from .. import _compat, _persist
@@ -21,7 +21,6 @@ from ._render import ArtifactView, RunView, TrialRecord, page, render_runs, rend
 
 TAB_NAME = "Weights & Biases"
 _SECTIONS_ATTR = "_flyteplugins_wandb_sections"
-_SECTION_ORDER = {"sweep": 0, "runs": 1}
 MAX_LOG_BYTES = 128 * 1024 * 1024  # a larger run log is not parsed: the tab shows the live summary only
 LOG_WAIT_S = 10.0  # for wandb's writer to put a finished run's last records on disk
 ARTIFACT_WAIT_S = 60  # for an online artifact's commit, to learn its version (finish waits anyway)
@@ -44,8 +43,7 @@ def publish(section: str, html: str, *, flush: bool = False) -> bool:
         return False
     sections: dict[str, str] = report.__dict__.setdefault(_SECTIONS_ATTR, {})
     sections[section] = html
-    ordered = [sections[k] for k in sorted(sections, key=lambda k: _SECTION_ORDER.get(k, 9))]
-    report.get_tab(TAB_NAME).replace(page(ordered))
+    report.get_tab(TAB_NAME).replace(page([sections[k] for k in ("sweep", "runs") if k in sections]))
     if flush:
         flyte.report.flush()
     return True
@@ -89,11 +87,8 @@ def metric_history(run_dir: str, metric: str) -> list[tuple[float, float]] | Non
         if not logs or logs[0].stat().st_size > MAX_LOG_BYTES:
             return None
         wait_until_written(run_dir, 2.0)
-        logged = read_offline_run(logs[0])
-        series, _ = series_from_history(
-            [{"_step": row.get("_step"), "m": row.get(metric)} for row in logged.history], max_metrics=1
-        )
-        return series.get("m", [])
+        rows = [{"_step": row.get("_step"), "m": row.get(metric)} for row in read_offline_run(logs[0]).history]
+        return series_from_history(rows, max_metrics=1)[0].get("m", [])
     except Exception:  # a trial whose log cannot be read is drawn without its curve
         return None
 
@@ -124,10 +119,8 @@ class Collector:  # the runs a reporting task's tab shows besides its own: those
     views: list[RunView] = field(default_factory=list)
 
 
-class Capture(NamedTuple):  # read while the run is open: the run object is unusable after finish
-    view: RunView
-    sync_file: str | None
-    owner: bool
+# The run's view, its log file, whether the scope owns it: read while the run is open (unusable after finish).
+Capture = tuple[RunView, str | None, bool]
 
 
 def _action_name() -> str | None:
@@ -175,9 +168,8 @@ def _role(scope: Any, owner: bool) -> str:
         return "run of a @wandb_init function called in this task"
     if not owner:
         return "shared with an ancestor task (still open)"
-    if (world := world_size()) > 1:
-        return f"this task's run (rank {os.environ.get('RANK', '?')} of {world})"
-    return "this task's run"
+    world = world_size()
+    return f"this task's run (rank {os.environ.get('RANK', '?')} of {world})" if world > 1 else "this task's run"
 
 
 def _shown(scope: Any, active: Any, owner: bool) -> bool:
@@ -219,20 +211,19 @@ def before_finish(scope: Any) -> Capture | None:
             sync_hint=where.sync_command if where is not None else None,
             artifacts=[_artifact_view(a, use, offline, active.plan) for a, use in _artifacts.pop(run, [])],
         )
-        return Capture(view=view, sync_file=_get(lambda: str(run.settings.sync_file)), owner=owner)
+        return view, _get(lambda: str(run.settings.sync_file)), owner
     except Exception as exc:
         _warn("reading the run", exc)
         return None
 
 
-def _fill_from_log(capture: Capture) -> None:
-    view, path = capture.view, capture.sync_file
+def _fill_from_log(view: RunView, path: str | None, owner: bool) -> None:
     if not path or not os.path.isfile(path):
         return
     if os.path.getsize(path) > MAX_LOG_BYTES:
         view.notes.append("The run's log is too large to chart here; see the W&B UI.")
         return
-    if capture.owner:
+    if owner:
         # run.finish() can return before wandb's writer put the last records on disk (seen: 452 of 500 rows).
         complete = wait_until_written(os.path.dirname(path), LOG_WAIT_S)
         logged = read_offline_run(path)
@@ -256,30 +247,30 @@ def _fill_from_log(capture: Capture) -> None:
 
 def _shown_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Without wandb's bookkeeping or the plugin's ``flyte`` block (the Flyte page shows it; a scalar stays)."""
-    shown = {k: v for k, v in config.items() if k != "_wandb"}
-    if isinstance(shown.get(FLYTE_CONFIG_KEY), Mapping):
-        del shown[FLYTE_CONFIG_KEY]
-    return shown
+    return {k: v for k, v in config.items() if k != "_wandb" and not (k == FLYTE_CONFIG_KEY and isinstance(v, Mapping))}
 
 
 def after_finish(scope: Any, capture: Capture | None, error: BaseException | None) -> None:
     """Complete the snapshot from the run's log and write (or hand up) the tab. Never raises."""
     try:
+        views: list[RunView] = []
         if capture is not None:
+            view, sync_file, owner = capture
             try:
-                _fill_from_log(capture)
+                _fill_from_log(view, sync_file, owner)
             except Exception as exc:  # charts are lost, the rest of the tab is still useful
                 _warn("reading the run's log", exc)
-            if capture.owner and error is not None:
-                capture.view.state = "failed"
-                capture.view.notes.append(f"The task failed: {type(error).__name__}: {error}"[:500])
+            if owner and error is not None:
+                view.state = "failed"
+                view.notes.append(f"The task failed: {type(error).__name__}: {error}"[:500])
+            views.append(view)
         if not scope.is_task:
             enclosing = getattr(scope.enclosing, "report", None)
-            if capture is not None and enclosing is not None:
-                enclosing.views.append(capture.view)
+            if enclosing is not None:
+                enclosing.views.extend(views)
             return
         collector = getattr(scope.active, "report", None)
-        views = ([capture.view] if capture is not None else []) + (collector.views if collector else [])
+        views += collector.views if collector is not None else []
         if collector is not None and views:
             # Flyte writes the report only after the task succeeds: flush a failed task's tab ourselves.
             publish("runs", render_runs(views), flush=error is not None)

@@ -16,10 +16,8 @@ from typing import Any, Literal
 
 Point = tuple[float, float]
 
-# Metrics beyond this many are listed but not charted: hundreds of keys would make a report of several MB.
-MAX_CHARTS = 24
-# Points per line at most: a 1,000-step metric becomes a ~10 KB SVG path, spikes kept (`downsample`).
-MAX_POINTS = 240
+MAX_CHARTS = 24  # more metrics are listed, not charted: hundreds of keys would make a report of several MB
+MAX_POINTS = 240  # per line: a 1,000-step metric becomes a ~10 KB SVG path, spikes kept (`downsample`)
 MAX_POINTS_OVERLAY = 120  # per line of a chart with many lines (a sweep's trials)
 BEST_COLOR = "#d62728"
 INSTALL_HINT = "pip install 'flyteplugins-wandb[report]'"
@@ -126,8 +124,7 @@ class TrialRecord:
         params = get("params", "parameters", "config") or {}
         history = get("history")
         pairs = (p if isinstance(p, (tuple, list)) and len(p) == 2 else (i, p) for i, p in enumerate(history or ()))
-        finite_pairs = ((finite(x), finite(y)) for x, y in pairs)
-        points = [(x, y) for x, y in finite_pairs if x is not None and y is not None]
+        points = [(x, y) for x, y in ((finite(a), finite(b)) for a, b in pairs) if x is not None and y is not None]
         state = get("state", "status")
         return cls(
             run_id=str(run_id),
@@ -333,7 +330,8 @@ def _artifacts_table(view: RunView) -> str:
     )
 
 
-def _run_facts(view: RunView) -> dict[str, str]:
+def render_run(view: RunView, *, charts: bool = True) -> str:
+    title = f" ({esc(view.name)})" if view.name and view.name != view.run_id else ""
     facts = {
         "role": esc(view.role),
         "link": link(view.url, view.url) if view.url else "",
@@ -348,16 +346,17 @@ def _run_facts(view: RunView) -> dict[str, str]:
         facts["upload"] = _code(view.sync_hint) if view.sync_hint else ""
     elif view.offline and view.sync_dir:
         facts["upload"] = _code(f"wandb sync {view.sync_dir}")
-    return facts
-
-
-def _run_values(view: RunView) -> str:
     summary, config = ({k: v for k, v in d.items() if not str(k).startswith("_")} for d in (view.summary, view.config))
-    shown = _kv_table(summary, "fwb-summary") if summary else _hint("Nothing logged.")
+    values = _kv_table(summary, "fwb-summary") if summary else _hint("Nothing logged.")
     if config:
-        table = _kv_table(config, "fwb-config")
-        shown += f"<details open><summary>Config ({len(config)})</summary>{table}</details>"
-    return f"<h3>Summary</h3>{shown}"
+        values += f"<details open><summary>Config ({len(config)})</summary>{_kv_table(config, 'fwb-config')}</details>"
+    return (
+        f'<section class="fwb-run" data-run-id="{esc(view.run_id)}">'
+        f"<h2>Run {_code(view.run_id)}{title} {state_badge(view.state)}</h2>"
+        f"{_facts_table(facts)}{''.join(_hint(note) for note in view.notes)}"
+        f"{_artifacts_table(view) if view.artifacts else ''}<h3>Summary</h3>{values}{_run_metrics(view, charts)}"
+        "</section>"
+    )
 
 
 def _run_metrics(view: RunView, charts: bool) -> str:
@@ -379,17 +378,6 @@ def _run_metrics(view: RunView, charts: bool) -> str:
         names = ", ".join(view.dropped_metrics[:50])
         shown += _hint(f"Not charted ({len(view.dropped_metrics)} more metrics): {names}")
     return f"<h3>Metrics over steps</h3>{shown}"
-
-
-def render_run(view: RunView, *, charts: bool = True) -> str:
-    title = f" ({esc(view.name)})" if view.name and view.name != view.run_id else ""
-    return (
-        f'<section class="fwb-run" data-run-id="{esc(view.run_id)}">'
-        f"<h2>Run {_code(view.run_id)}{title} {state_badge(view.state)}</h2>"
-        f"{_facts_table(_run_facts(view))}{''.join(_hint(note) for note in view.notes)}"
-        f"{_artifacts_table(view) if view.artifacts else ''}{_run_values(view)}{_run_metrics(view, charts)}"
-        "</section>"
-    )
 
 
 def render_runs(views: Sequence[RunView]) -> str:
@@ -446,11 +434,10 @@ def _trials_table(records: Sequence[TrialRecord], metric: str, maximize: bool, b
             f'<td class="{_num(t.params.get(p))}">{esc(fmt(t.params[p])) if p in t.params else ""}</td>' for p in shown
         )
         cls, badge = (' class="fwb-best"', ' <span class="fwb-badge">★ best</span>') if is_best else ("", "")
-        value = fmt(t.metric) if t.metric is not None else "—"
         rows.append(
             f'<tr{cls} data-run-id="{esc(t.run_id)}" data-best="{str(is_best).lower()}"><td>{i + 1}</td>'
             f"<td>{link(t.link, t.name or t.run_id)}{badge}</td><td>{state_badge(t.state)}</td>"
-            f'<td class="num">{esc(value)}</td>{cells}</tr>'
+            f'<td class="num">{esc(fmt(t.metric) if t.metric is not None else "—")}</td>{cells}</tr>'
         )
     more = _hint(f"{len(names) - len(shown)} more parameters not shown.") if len(names) > len(shown) else ""
     return (
@@ -464,15 +451,10 @@ def _sweep_charts(records: Sequence[TrialRecord], metric: str, maximize: bool, b
     figures = []
     per_trial = [(float(i), t.metric) for i, t in enumerate(records, start=1) if t.metric is not None]
     if per_trial:
-        lines = [
-            (per_trial, {"fmt": "o", "label": f"{metric} per trial", "linewidth": 0}),
-            (
-                best_so_far(records, maximize),
-                {"label": "best so far", "color": "#ff7f0e", "linewidth": 1.6, "zorder": 3},
-            ),
-        ]
+        dots = {"fmt": "o", "label": f"{metric} per trial", "linewidth": 0}
+        running = {"label": "best so far", "color": "#ff7f0e", "linewidth": 1.6, "zorder": 3}
         svg = line_chart(
-            lines,
+            [(per_trial, dots), (best_so_far(records, maximize), running)],
             title=f"{metric} per trial ({'maximize' if maximize else 'minimize'})",
             xlabel="trial",
             best=(best + 1.0, records[best].metric or 0.0) if best is not None else None,
