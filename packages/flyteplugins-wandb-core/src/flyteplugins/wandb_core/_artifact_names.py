@@ -105,9 +105,8 @@ class ArtifactRef:
     def path(self, entity: str | None = None, project: str | None = None) -> str:
         """The full reference, the run's entity/project filling gaps (wandb finds a registry's entity, the org)."""
         registry = (self.project or "").startswith(REGISTRY_PREFIX)
-        e, p = self.entity or (None if registry else entity), self.project or project
-        head = "/".join(x for x in (e, p) if x)
-        return f"{head}/{self.name}:{self.alias}" if head else f"{self.name}:{self.alias}"
+        parts = (self.entity or (None if registry else entity), self.project or project, f"{self.name}:{self.alias}")
+        return "/".join(x for x in parts if x)
 
 
 def parse_artifact_ref(where: str, ref: Any) -> ArtifactRef:
@@ -135,13 +134,7 @@ def flyte_lineage(ctx: Any, url: str | None = None) -> dict[str, Any]:
     if not ctx:
         return {"in_task": False}
     action = getattr(ctx, "action", None)
-    record: dict[str, Any] = {
-        "in_task": True,
-        "run_name": getattr(action, "run_name", None),
-        "action_name": getattr(action, "name", None),
-        "project": getattr(action, "project", None),
-        "domain": getattr(action, "domain", None),
-        "mode": getattr(ctx, "mode", None),
-        "url": url or None,
-    }
-    return {k: v for k, v in record.items() if v is not None}
+    fields = {"run_name": "run_name", "action_name": "name", "project": "project", "domain": "domain"}  # key: attribute
+    record = {key: getattr(action, attr, None) for key, attr in fields.items()}
+    record.update(mode=getattr(ctx, "mode", None), url=url or None)
+    return {"in_task": True, **{k: v for k, v in record.items() if v is not None}}

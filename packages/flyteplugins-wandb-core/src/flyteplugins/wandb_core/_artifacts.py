@@ -11,18 +11,7 @@ import tempfile
 from collections.abc import Callable
 from typing import Any, Literal
 
-from . import _compat, _notices, _report
-from ._artifact_names import (
-    LINEAGE_KEY,
-    check_aliases,
-    check_artifact_name,
-    check_artifact_type,
-    check_metadata,
-    flyte_lineage,
-    name_from_path,
-    parse_artifact_ref,
-    sanitize_name,
-)
+from . import _artifact_names, _compat, _notices, _report
 from ._registry import RegistryTarget, check_link_args, check_registry_target, link_logged
 from ._scope import console_url
 from ._state import current, get_wandb_run
@@ -37,8 +26,7 @@ def require_run(where: str) -> Any:
     run = get_wandb_run()
     if run is not None:
         return run
-    active = current()
-    if active is not None and active.run is None:
+    if (active := current()) is not None and active.run is None:
         raise WandbConfigError(
             f"{where}: this rank or scope does not log to W&B (only the logging ranks have a run); "
             "call it where get_wandb_run() returns a run."
@@ -88,9 +76,9 @@ def _log_local(
     import flyte
     import wandb
 
-    name = name or name_from_path(display_name or path)
+    name = name or _artifact_names.name_from_path(display_name or path)
     ctx = flyte.ctx()
-    meta = {**metadata, LINEAGE_KEY: flyte_lineage(ctx, console_url(ctx))}
+    meta = {**metadata, _artifact_names.LINEAGE_KEY: _artifact_names.flyte_lineage(ctx, console_url(ctx))}
     artifact = wandb.Artifact(name=name, type=type, metadata=meta)
     # "mutable" stages a copy, so the next checkpoint cannot change what uploads; "immutable": a path we own.
     policy: Literal["mutable", "immutable"] = "mutable" if copy else "immutable"
@@ -105,8 +93,7 @@ def _log_local(
             raise
         # W&B died mid-run: as when it is unreachable at the start, the task goes on unless on_error="raise".
         message = f"W&B stopped answering run {getattr(run, 'id', '?')!r}; artifact {name!r} was not logged ({exc})"
-        active = current()
-        if active is not None and active.raises:
+        if (active := current()) is not None and active.raises:
             raise WandbTrackingError(message) from exc
         _notices.notice(message + "; the task goes on.")
         return None
@@ -140,10 +127,10 @@ def _log_prelude(
 ) -> tuple[str | None, str, dict[str, Any]]:
     """Both forms' checks (argument errors first): (local path or None, where to download it, `_log_local` kwargs)."""
     where = "log_wandb_artifact"
-    check_artifact_type(where, type)
+    _artifact_names.check_artifact_type(where, type)
     if name is not None:
-        check_artifact_name(where, name)
-    alias_list, meta = check_aliases(where, aliases), check_metadata(where, metadata)
+        _artifact_names.check_artifact_name(where, name)
+    alias_list, meta = _artifact_names.check_aliases(where, aliases), _artifact_names.check_metadata(where, metadata)
     if registry is not None:
         check_registry_target(where, registry)
     local = _local_source(where, obj)
@@ -153,7 +140,7 @@ def _log_prelude(
     if local is not None:
         return local, "", {**kwargs, "copy": True}
     # Downloaded into a folder of ours: nothing else writes there, so wandb need not copy it.
-    kind, default_name = _flyte_io_kind(obj) or "file", name_from_path(str(obj.path))
+    kind, default_name = _flyte_io_kind(obj) or "file", _artifact_names.name_from_path(str(obj.path))
     dest = tempfile.mkdtemp(prefix=f"wandb-artifact-{kind}-")
     dest = dest if kind == "dir" else os.path.join(dest, obj.name or default_name)
     return None, dest, {**kwargs, "name": name or default_name, "copy": False}
@@ -206,9 +193,9 @@ log_wandb_artifact.aio = _log_aio  # type: ignore[attr-defined]
 def _fetch(ref: str, type: str | None, root: str | None, as_file: bool | None) -> tuple[str, bool]:
     """Record the use on the calling run and download: (local path, is_file)."""
     where = "use_wandb_artifact"
-    parsed = parse_artifact_ref(where, ref)
+    parsed = _artifact_names.parse_artifact_ref(where, ref)
     if type is not None:
-        check_artifact_type(where, type)
+        _artifact_names.check_artifact_type(where, type)
     if as_file is not None and not isinstance(as_file, bool):
         raise WandbConfigError(f"{where}: as_file must be True, False or None (automatic), got {as_file!r}.")
     run = require_run(where)
@@ -273,7 +260,7 @@ def _outputs(func_name: str, result: Any) -> list[tuple[str, Any]]:
     if isinstance(result, tuple):
         keys = getattr(result, "_fields", None) or [f"o{i}" for i in range(len(result))]
         items = list(zip(keys, result, strict=True))
-    return [(sanitize_name(f"{func_name}-{key}"), v) for key, v in items if _flyte_io_kind(v) is not None]
+    return [(_artifact_names.sanitize_name(f"{func_name}-{k}"), v) for k, v in items if _flyte_io_kind(v) is not None]
 
 
 def outputs_wrapper(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -223,18 +223,11 @@ def download_wandb_sweep_dirs(
         runs = list(api.sweep(f"{entity}/{project}/{sweep_id}").runs)
     except Exception as exc:
         raise _fetch_error("sweep", f"{entity}/{project}/{sweep_id}", host, exc) from exc
-    base_path = base_path or os.path.join(tempfile.gettempdir(), "wandb_runs")
-    return _fetch_sweep_runs(f"{entity}/{project}/{sweep_id}", runs, base_path, include_history, max_workers)
-
-
-def _fetch_sweep_runs(
-    sweep_path: str, runs: list[Any], base_path: str, include_history: bool, max_workers: int
-) -> list[str]:
-    """Each run into ``base_path/<run id>``; failed runs are reported, fatal only when all fail."""
+    sweep_path = f"{entity}/{project}/{sweep_id}"
     done: list[str] = []
-    failed: list[tuple[str, BaseException]] = []
+    failed: list[tuple[str, BaseException]] = []  # reported; fatal only when every run failed
     for api_run in runs:
-        path = os.path.join(base_path, api_run.id)
+        path = os.path.join(base_path or os.path.join(tempfile.gettempdir(), "wandb_runs"), api_run.id)
         try:
             os.makedirs(path, exist_ok=True)
             _fetch_run(api_run, path, include_history, max_workers)
@@ -252,7 +245,7 @@ def _fetch_sweep_runs(
             f"Downloaded {len(done)} of {len(runs)}, in: {', '.join(done)}"
         )
         logger.warning(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=3)  # the caller of download_wandb_sweep_dirs
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
     return done
 
 

@@ -148,15 +148,6 @@ def _get(read: Callable[[], Any], default: Any = None) -> Any:
         return default
 
 
-def _run_url(run: Any, plan: Any, offline: bool) -> str | None:
-    url = None if offline else _get(lambda: run.url)
-    if url:
-        return str(url)
-    entity, project = getattr(run, "entity", "") or "", getattr(run, "project", "") or ""
-    # An offline run's entity is only known once it is synced.
-    return f"{_ui_host(plan)}/{entity}/{project}/runs/{run.id}" if entity and project else None
-
-
 def _ui_host(plan: Any) -> str:
     from .._resolve import ui_host
 
@@ -194,15 +185,16 @@ def before_finish(scope: Any) -> Capture | None:
         )
         run_dir = _get(lambda: os.path.dirname(str(run.dir)))
         where = _persist.location() if offline and run_dir else None
+        names: dict[str, Any] = {k: str(getattr(run, k, "") or "") for k in ("name", "project", "entity", "group")}
+        url = None if offline else _get(lambda: run.url)
+        if not url and names["entity"] and names["project"]:  # an offline run's entity is only known once it is synced
+            url = f"{_ui_host(active.plan)}/{names['entity']}/{names['project']}/runs/{run.id}"
         view = RunView(
             run_id=str(active.run_id or run.id),
-            name=str(getattr(run, "name", "") or ""),
-            project=str(getattr(run, "project", "") or ""),
-            entity=str(getattr(run, "entity", "") or ""),
-            group=str(getattr(run, "group", "") or ""),
+            **names,
             state="running",
             offline=offline,
-            url=_run_url(run, active.plan, offline),
+            url=str(url) if url else None,
             role=_role(scope, owner),
             config=_shown_config(_get(lambda: dict(run.config.as_dict()), {})),
             summary=_get(lambda: dict(run.summary), {}),
