@@ -20,7 +20,6 @@ STEP_KEY = "step"  # checkpoint metadata: the training step the checkpoint was t
 
 
 def check_artifact_name(where: str, name: Any, argument: str = "name") -> str:
-    """``name`` if W&B accepts it as an artifact name, else a `WandbConfigError` saying why."""
     if not isinstance(name, str):
         raise WandbConfigError(f"{where}: {argument} must be a str, got {type(name).__name__}: {name!r}.")
     if not name:
@@ -110,7 +109,6 @@ class ArtifactRef:
 
 
 def parse_artifact_ref(where: str, ref: Any) -> ArtifactRef:
-    """Parse ``entity/project/name:alias`` (entity, project and alias optional; alias "latest")."""
     if not isinstance(ref, str) or not ref.strip():
         raise WandbConfigError(
             f"{where}: the artifact reference must be a str like 'entity/project/name:alias', got {ref!r}."

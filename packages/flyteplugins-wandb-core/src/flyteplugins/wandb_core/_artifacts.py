@@ -165,7 +165,6 @@ def log_wandb_artifact(
             ``action_name``, ``project``, ``domain``, ``mode``, ``url`` when known).
         registry: Also link the new version into this W&B Registry collection,
             ``"wandb-registry-<registry>/<collection>"`` (see `link_wandb_artifact`; online runs only).
-        registry_aliases: Aliases of the version in the registry collection, e.g. ``["staging"]``.
 
     Returns:
         The logged ``wandb.Artifact``, uploading in the background (``.wait()`` blocks until committed;
@@ -231,7 +230,6 @@ def use_wandb_artifact(
         type: The expected artifact type (W&B refuses an artifact of another type).
         as_file: ``None`` (default): a ``File`` when the artifact holds exactly one file, else a
             ``Dir``; ``True``/``False`` force one (``True`` with several files is an error).
-        root: Local directory to download into (default: a new temporary directory).
 
     Raises:
         WandbConfigError: Outside a ``@wandb_init`` task, offline, or for an invalid reference.

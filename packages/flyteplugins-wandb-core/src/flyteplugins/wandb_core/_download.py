@@ -1,5 +1,4 @@
-"""Run and sweep files from W&B: plain functions, ``@flyte.trace`` forms returning a ``flyte.io.Dir``, and the
-``download_logs=True`` hook. ``flyte.io`` and ``wandb`` load on first call."""
+"""Run and sweep files from W&B: plain, ``@flyte.trace`` (a ``flyte.io.Dir``) and ``download_logs=True`` forms."""
 
 from __future__ import annotations
 

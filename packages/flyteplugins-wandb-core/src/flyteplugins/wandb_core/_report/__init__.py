@@ -1,5 +1,4 @@
-"""The "Weights & Biases" tab of a ``report=True`` task's Flyte report, drawn from the run's log when the task's
-scope ends (docs/report.md). Building it never fails the task: every error becomes a ``RuntimeWarning``."""
+"""A ``report=True`` task's "Weights & Biases" tab (docs/report.md); an error building it only warns."""
 
 from __future__ import annotations
 
@@ -8,9 +7,8 @@ import os
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from .. import _compat, _persist
@@ -113,10 +111,9 @@ def _artifact_view(artifact: Any, use: Any, offline: bool, plan: Any) -> Artifac
     return view
 
 
-@dataclass
-class Collector:  # the runs a reporting task's tab shows besides its own: those of functions called in its body
+class Collector(NamedTuple):  # a reporting task's tab also shows the runs of functions called in its body
     action: str | None
-    views: list[RunView] = field(default_factory=list)
+    views: list[RunView]
 
 
 # The run's view, its log file, whether the scope owns it: read while the run is open (unusable after finish).
@@ -135,7 +132,7 @@ def on_open(scope: Any) -> None:
     """Mark a ``report=True`` task's scope as collecting runs for its tab. Never raises."""
     try:
         if scope.active is not None and scope.in_task:
-            scope.active.report = Collector(action=_action_name())
+            scope.active.report = Collector(_action_name(), [])
     except Exception as exc:
         _warn("preparing the tab", exc)
 

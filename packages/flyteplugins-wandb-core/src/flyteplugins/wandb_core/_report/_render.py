@@ -1,5 +1,4 @@
-"""The report tab's records and self-contained HTML: inline CSS, SVG charts (matplotlib, imported on first use), no
-scripts. Flyte inserts the HTML as is: every value is escaped, only http(s) URLs link."""
+"""The report tab's records and HTML (inline CSS and SVG, no scripts): Flyte inserts it as is, so values are escaped."""
 
 from __future__ import annotations
 
@@ -236,8 +235,7 @@ def line_chart(
             ax.plot([p[0] for p in pts], [p[1] for p in pts], kwargs.pop("fmt", "-"), **kwargs)
         if best is not None:
             ax.plot([best[0]], [best[1]], "*", color=BEST_COLOR, markersize=11, zorder=5, label="best trial")
-        ax.set_title(clip(title, 60))
-        ax.set_xlabel(xlabel)
+        ax.set(title=clip(title, 60), xlabel=xlabel)
         if all(float(p[0]).is_integer() for points, _ in lines for p in points[:50]):
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if legend:
