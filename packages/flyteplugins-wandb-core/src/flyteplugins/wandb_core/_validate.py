@@ -262,7 +262,7 @@ def _check_names(
 ) -> None:
     if accepted is None:
         return
-    known = set(accepted.init_kwargs)
+    known = accepted.init_kwargs
     for name in init_kwargs:
         if name not in known:
             raise WandbConfigError(
@@ -415,8 +415,7 @@ class FieldTable:
         self.check(where, values)
         check_no_secret_arguments(where, (values.get("kwargs") or {}).keys())
         for name in self.json_fields:
-            if values.get(name) is not None:
-                check_json(where, name, values[name])
+            check_json(where, name, values.get(name))  # None is JSON
 
     def owns(self, key: str) -> bool:
         return key.startswith(self.prefix) and not (self.skip_prefix and key.startswith(self.skip_prefix))

@@ -9,8 +9,6 @@ import typing
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-Line = tuple[int, int]
-
 # Value kinds of wandb.Settings fields, as `_validate.setting_fits` judges them.
 KINDS: Mapping[str, str] = {
     "str": "a string",
@@ -101,12 +99,12 @@ class WandbNames(NamedTuple):
     settings: dict[str, str]
 
 
-def _line(text: str) -> Line:
+def _line(text: str) -> tuple[int, int]:
     major, minor = (int(p) for p in re.findall(r"\d+", text)[:2])
     return major, minor
 
 
-def _present(words: Iterable[str], line: Line) -> list[str]:
+def _present(words: Iterable[str], line: tuple[int, int]) -> list[str]:
     """The names among table words (``name[since-until]``) that release ``line`` has."""
     names = []
     for word in words:
@@ -139,8 +137,7 @@ def installed_release() -> str | None:
 
 def for_early_checks() -> WandbNames | None:
     """The installed wandb's recorded line, or None; without wandb (a submit-only environment) the newest."""
-    release = installed_release()
-    return recorded(release if release is not None else RECORDED_RELEASES[-1])
+    return recorded(installed_release() or RECORDED_RELEASES[-1])
 
 
 def kind_of(annotation: Any) -> str:

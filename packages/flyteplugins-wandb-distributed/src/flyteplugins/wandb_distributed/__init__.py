@@ -166,7 +166,6 @@ def resolve_distributed(settings: Mapping[str, Any], topology: Topology, plan: R
             plan, action="skip", run_id=run_id, primary=False, advertise=False, init_kwargs={}, settings={}
         )
     if run_mode == "new" and base is not None:
-        # Only run_mode="new" groups its per-rank runs.
         plan.init_kwargs.setdefault("group", f"{base}-worker-{topology.worker_index}" if worker else base)
     plan.primary = primary or run_mode != "shared"
     if run_mode != "shared":
@@ -182,8 +181,7 @@ def resolve_distributed(settings: Mapping[str, Any], topology: Topology, plan: R
     plan.settings.update(x_sync_dir_suffix=label, x_label=label)
     mode = plan.init_kwargs.get("mode")
     if mode in ("disabled", "offline", "dryrun"):
-        # wandb's shared mode needs a server. Offline, each rank records its own part of the run under
-        # the shared id (like a resumed run); `wandb sync` of every part assembles it. Disabled: no resume.
+        # Shared mode needs a server: offline, each rank records its part under the shared id; `wandb sync` joins them.
         return plan.open(run_id, resume=mode != "disabled")
     plan.settings.update(mode="shared", x_primary=primary, x_update_finish_state=primary)
     plan.init_kwargs.pop("mode", None)
