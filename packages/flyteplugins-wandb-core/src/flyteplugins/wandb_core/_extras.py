@@ -80,9 +80,8 @@ def distribution(env: Mapping[str, str]) -> Distribution:
         if not _warned_no_distributed:
             _warned_no_distributed = True
             warnings.warn(
-                f"@wandb_init runs under torchrun (WORLD_SIZE={size}) but rank handling is not "
-                "installed, so only global rank 0 will log. Install it with: "
-                f"{install_hint('distributed')}",
+                f"@wandb_init runs under torchrun (WORLD_SIZE={size}) but rank handling is not installed, so only "
+                f"global rank 0 will log. Install it with: {install_hint('distributed')}",
                 RuntimeWarning,
                 stacklevel=3,  # the tracked task's wrapper
             )

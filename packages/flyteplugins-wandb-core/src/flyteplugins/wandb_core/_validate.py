@@ -42,10 +42,9 @@ SECRET_HINT = (
 
 # Credential-only names of top-level arguments and settings keys (inside `config`, `max_tokens` is no secret).
 _CREDENTIAL_NAME = re.compile(
-    r"^(wandb_)?(api_?key|key|token|access_?token|auth_?token|bearer_?token|refresh_?token|access_?key|"
-    r"secret|secret_?key|client_?secret|password|passwd|credentials?|private_?key)$"
-    r"|_(api_?key|access_?key|secret|secret_?key|secret_access_key|password|access_?token|auth_?token|"
-    r"private_?key)$"
+    r"^(wandb_)?(api_?key|key|token|access_?token|auth_?token|bearer_?token|refresh_?token|access_?key|secret|"
+    r"secret_?key|client_?secret|password|passwd|credentials?|private_?key)$|_(api_?key|access_?key|secret|secret_?key|"
+    r"secret_access_key|password|access_?token|auth_?token|private_?key)$"
 )
 _MIN_SUBSTRING_SECRET = 8  # a shorter key could occur by chance inside text: only matched whole
 _BOOL_WORDS = frozenset({"0", "off", "f", "false", "n", "no", "1", "on", "t", "true", "y", "yes"})
@@ -274,9 +273,8 @@ def _check_names(
         kind = accepted.settings.get(key)
         if kind is None:
             raise WandbConfigError(
-                f"{where}: settings[{key!r}] is not a wandb.Settings field."
-                f"{_did_you_mean(key, accepted.settings)} (installed: wandb {accepted.release}; see "
-                "https://docs.wandb.ai/ref/python/settings for the fields)."
+                f"{where}: settings[{key!r}] is not a wandb.Settings field.{_did_you_mean(key, accepted.settings)} "
+                f"(installed: wandb {accepted.release}; see https://docs.wandb.ai/ref/python/settings for the fields)."
             )
         if key != "run_tags" and not setting_fits(kind, value):
             raise WandbConfigError(
