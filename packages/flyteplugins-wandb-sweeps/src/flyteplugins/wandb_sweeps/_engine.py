@@ -13,7 +13,7 @@ import random
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
@@ -58,14 +58,10 @@ class BuiltinSearch:
         self._params = _space.space(config["parameters"])
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
-        self._grid: Iterator[dict[tuple[str, ...], Any]] | None = None
-        self._seen: set[str] = set()
-        if config["method"] == "grid":
-            self._grid = _space.grid(self._params)
-            for params, _state, _summary in prior:
-                flat = _space.flatten(params, [p for p, _ in self._params])
-                if flat is not None:
-                    self._seen.add(_space.key(list(flat.values())))
+        grid = config["method"] == "grid"
+        self._grid = _space.grid(self._params) if grid else None
+        flats = [_space.flatten(params, [p for p, _ in self._params]) for params, _, _ in prior] if grid else []
+        self._seen = {_space.key(list(flat.values())) for flat in flats if flat is not None}
 
     def ask(self) -> tuple[None, dict[str, Any]] | None:
         with self._lock:

@@ -158,8 +158,7 @@ def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None, 
 def _new_sweep(ctx: Any, decorator_values: Mapping[str, Any], decorator_mode: str | None) -> SweepState:
     values = merge_values(decorator_values, parse_context(dict(ctx.custom_context or {})))
     config = sweep_config_from_values(values)
-    if not config.get("method") or not config.get("parameters"):
-        missing = " and ".join(k for k in ("method", "parameters") if not config.get(k))
+    if missing := " and ".join(k for k in ("method", "parameters") if not config.get(k)):
         raise WandbConfigError(
             f"@wandb_sweep task {ctx.action.name!r} has no sweep configuration ({missing} missing). {NO_CONFIG_HINT}"
         )
@@ -244,30 +243,25 @@ async def collect_sweep_logs(state: SweepState, run_dirs: list[str] | None = Non
 
 
 def _wrap(func: Callable[..., Any], values: dict[str, Any], mode: str | None, task: Any = None) -> Callable[..., Any]:
-    if inspect.iscoroutinefunction(func):
+    @functools.wraps(func)
+    async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+        state = await asyncio.to_thread(open_sweep, values, mode, task)
+        with sweep_scope(state):
+            result = await func(*args, **kwargs)
+            if state.download_logs:
+                await collect_sweep_logs(state)
+        return result
 
-        @functools.wraps(func)
-        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            state = await asyncio.to_thread(open_sweep, values, mode, task)
-            with sweep_scope(state):
-                result = await func(*args, **kwargs)
-                if state.download_logs:
-                    await collect_sweep_logs(state)
-            return result
+    @functools.wraps(func)
+    def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+        state = open_sweep(values, mode, task)
+        with sweep_scope(state):
+            result = func(*args, **kwargs)
+            if state.download_logs and not state.logs_collected:
+                asyncio.run(collect_sweep_logs(state))
+        return result
 
-        wrapper: Callable[..., Any] = async_wrapper
-    else:
-
-        @functools.wraps(func)
-        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-            state = open_sweep(values, mode, task)
-            with sweep_scope(state):
-                result = func(*args, **kwargs)
-                if state.download_logs and not state.logs_collected:
-                    asyncio.run(collect_sweep_logs(state))
-            return result
-
-        wrapper = sync_wrapper
+    wrapper: Callable[..., Any] = async_wrapper if inspect.iscoroutinefunction(func) else sync_wrapper
     setattr(wrapper, MARKER, values)
     return wrapper
 
