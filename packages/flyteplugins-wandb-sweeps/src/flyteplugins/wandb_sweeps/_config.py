@@ -85,10 +85,7 @@ def parse_context(custom_context: Mapping[str, str] | None) -> dict[str, Any]:
 def sweep_config_from_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """The sweep configuration from parsed settings: placement fields dropped, kwargs merged."""
     config = {k: v for k, v in values.items() if k not in PLACEMENT_FIELDS and k != "kwargs" and v is not None}
-    for key, value in (values.get("kwargs") or {}).items():
-        if value is not None:
-            config.setdefault(key, value)
-    return config
+    return config | {k: v for k, v in (values.get("kwargs") or {}).items() if v is not None and k not in config}
 
 
 def merge_values(decorator: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
