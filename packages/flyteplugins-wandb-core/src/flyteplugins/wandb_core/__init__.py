@@ -1,8 +1,6 @@
 """Weights & Biases tracking for Flyte 2 tasks: put ``@wandb_init`` above ``@env.task``. Importing it does not
 import ``wandb``; the optional packages' names resolve on first use, or raise `MissingExtraError`."""
 
-from __future__ import annotations
-
 import importlib
 from typing import TYPE_CHECKING, Any
 

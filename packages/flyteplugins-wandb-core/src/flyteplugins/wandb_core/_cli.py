@@ -1,7 +1,5 @@
 """``flyte wandb ...``: the plugin's commands in Flyte's CLI (entry point ``flyte.plugins.cli.commands``)."""
 
-from __future__ import annotations
-
 from typing import Any
 
 import rich_click as click

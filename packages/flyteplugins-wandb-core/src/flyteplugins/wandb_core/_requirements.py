@@ -1,7 +1,5 @@
 """wandb's ``requirements.txt`` of each run, scanned once per ``sys.path`` state, not per ``wandb.init`` (40-150 ms)."""
 
-from __future__ import annotations
-
 import logging
 import os
 import sys

@@ -6,8 +6,6 @@ handler runs). Sweep trials: `trial_scope()` (``wandb.init`` overrides for the n
 `ContextSettings`. Also `wandb_server()` (a host's API URL, and whether it has credentials), `is_tracked()`,
 `read_offline_run()`, `persist_offline_sweep()` (for ``flyte wandb sync``) and `report_sweep()` (report tab)."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Any
 
 from ._config import ContextSettings
