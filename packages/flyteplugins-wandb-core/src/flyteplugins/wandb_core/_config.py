@@ -1,7 +1,5 @@
 """`wandb_config`: settings passed to child tasks as ``custom_context`` keys in 2.12's layout (both plugins read it)."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, TypeVar

@@ -1,7 +1,5 @@
 """The settings table and early input checks, W&B's rules mirrored (and tested) so decoration never imports wandb."""
 
-from __future__ import annotations
-
 import contextlib
 import inspect
 import json

@@ -1,7 +1,5 @@
 """``wandb.init`` arguments and ``wandb.Settings`` fields per wandb line (scripts/record_wandb_names.py), for checks."""
 
-from __future__ import annotations
-
 import functools
 import inspect
 import re

@@ -1,8 +1,6 @@
 """Rank handling under torchrun / Flyte Elastic (the ``[distributed]`` extra), without importing torch. Users call
 `get_distributed_info`; the other public names are core's rank hooks (docs/architecture.md)."""
 
-from __future__ import annotations
-
 import dataclasses
 import math
 import os

@@ -1,7 +1,5 @@
 """2.12's module path: `_WandBConfig(**fields)` calls `wandb_config` and answers isinstance for it (and sweeps')."""
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from typing import Any
 
