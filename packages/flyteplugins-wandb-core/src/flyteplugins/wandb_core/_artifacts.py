@@ -208,12 +208,11 @@ def _fetch(ref: str, type: str | None, root: str | None, as_file: bool | None) -
     _report.note_artifact(run, artifact, "used")
     path = str(artifact.download(root=root or tempfile.mkdtemp(prefix=f"wandb-{parsed.name}-")))
     files = [os.path.join(d, f) for d, _, names in os.walk(path) for f in names]
-    single = len(files) == 1
-    if as_file and not single:
+    if as_file and len(files) != 1:
         raise WandbConfigError(
             f"{where}: as_file=True but artifact {full!r} holds {len(files)} files; use as_file=False (a Dir)."
         )
-    want_file = single if as_file is None else as_file
+    want_file = len(files) == 1 if as_file is None else as_file
     return (files[0] if want_file else path), want_file
 
 

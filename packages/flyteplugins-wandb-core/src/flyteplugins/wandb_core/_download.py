@@ -17,6 +17,7 @@ import flyte
 
 from ._config import RUN_ENTITY_KEY, RUN_HOST_KEY, RUN_ID_KEY, RUN_PROJECT_KEY
 from ._decorator import as_sync
+from ._extras import MissingExtraError, load_optional
 from ._runtime import api_base_url
 from ._state import current
 
@@ -165,8 +166,6 @@ def download_wandb_run_dir(
 def _resolve_sweep(
     sweep_id: str | None, project: str | None, entity: str | None, host: str | None
 ) -> tuple[str, str | None, str | None, str | None]:
-    from ._extras import MissingExtraError, load_optional
-
     # Sweeps belong to the sweeps package: asked through its public API; without it no sweep is active.
     try:
         active_id = load_optional("get_wandb_sweep_id")()  # type: ignore[operator]

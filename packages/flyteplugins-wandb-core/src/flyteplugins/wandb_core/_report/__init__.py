@@ -11,14 +11,16 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
+import flyte
+
 from .. import _compat, _persist
 from .._offline import read_offline_run, wait_until_written
+from .._resolve import ui_host
 from .._runtime import world_size
 from .._scope import FLYTE_CONFIG_KEY
 from ._render import ArtifactView, RunView, TrialRecord, page, render_runs, render_sweep, series_from_history
 
 TAB_NAME = "Weights & Biases"
-_SECTIONS_ATTR = "_flyteplugins_wandb_sections"
 MAX_LOG_BYTES = 128 * 1024 * 1024  # a larger run log is not parsed: the tab shows the live summary only
 LOG_WAIT_S = 10.0  # for wandb's writer to put a finished run's last records on disk
 ARTIFACT_WAIT_S = 60  # for an online artifact's commit, to learn its version (finish waits anyway)
@@ -39,7 +41,7 @@ def publish(section: str, html: str, *, flush: bool = False) -> bool:
     report = getattr(flyte.ctx(), "report", None)
     if report is None:
         return False
-    sections: dict[str, str] = report.__dict__.setdefault(_SECTIONS_ATTR, {})
+    sections: dict[str, str] = report.__dict__.setdefault("_flyteplugins_wandb_sections", {})
     sections[section] = html
     report.get_tab(TAB_NAME).replace(page([sections[k] for k in ("sweep", "runs") if k in sections]))
     if flush:
@@ -121,8 +123,6 @@ Capture = tuple[RunView, str | None, bool]
 
 
 def _action_name() -> str | None:
-    import flyte
-
     ctx = flyte.ctx()
     # @flyte.trace swaps `action` for its own; `task_action` stays the running task's.
     return str((getattr(ctx, "task_action", None) or ctx.action).name) if ctx else None
@@ -146,8 +146,6 @@ def _get(read: Callable[[], Any], default: Any = None) -> Any:
 
 
 def _ui_host(plan: Any) -> str:
-    from .._resolve import ui_host
-
     return ui_host(getattr(plan, "host", None), os.environ.get("WANDB_BASE_URL"))
 
 

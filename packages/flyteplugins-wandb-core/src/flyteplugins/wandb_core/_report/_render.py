@@ -192,11 +192,10 @@ def charts_available() -> bool:
 
 def downsample(points: Sequence[Point], max_points: int = MAX_POINTS) -> list[Point]:
     """At most ``max_points`` points, in order: first, last, and each bucket's min and max value."""
-    n = len(points)
-    if n <= max_points or max_points < 4:
+    if len(points) <= max_points or max_points < 4:
         return list(points)
     buckets = (max_points - 2) // 2
-    width = (n - 2) / buckets
+    width = (len(points) - 2) / buckets
     out: list[Point] = [points[0]]
     for b in range(buckets):
         chunk = points[1 + int(b * width) : 1 + int((b + 1) * width)]
