@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._validate import WandbConfigError
 
@@ -92,8 +91,7 @@ def checkpoint_name(run_id: str) -> str:
     return sanitize_name(f"checkpoint-{run_id}")
 
 
-@dataclass(frozen=True)
-class ArtifactRef:
+class ArtifactRef(NamedTuple):
     """A parsed ``[[entity/]project/]name[:alias]`` reference."""
 
     name: str
