@@ -33,16 +33,6 @@ _breaker: dict[str, tuple[float, str]] = {}  # base URL -> (monotonic time onlin
 _breaker_lock = threading.Lock()
 
 
-def _settings(fields: dict[str, Any]) -> Any:
-    import wandb  # on first use: a torchrun rank that never logs must not pay for importing wandb
-
-    known = set(getattr(wandb.Settings, "model_fields", {}) or {})
-    usable = {k: v for k, v in fields.items() if not known or k in known}
-    if dropped := sorted(set(fields) - set(usable)):
-        logger.warning("flyteplugins.wandb: this wandb version has no setting(s) %s; ignored.", dropped)
-    return wandb.Settings(**usable)
-
-
 def _describe(exc: BaseException) -> str:
     """``Type: message`` on one line; pydantic errors name the setting."""
     parts: list[str] = []
@@ -96,12 +86,16 @@ def _unreachable(base_url: str) -> str | None:
 
 
 def _init(kwargs: dict[str, Any], fields: dict[str, Any]) -> Any:
-    import wandb
+    import wandb  # on first use: a torchrun rank that never logs must not pay for importing wandb
 
     fields, record_requirements = _requirements.take_over(kwargs, fields)  # read once per process
     init = vars(wandb).get("init", wandb.init)  # wandb's own, past the route user code sees (`_globals`)
+    known = set(getattr(wandb.Settings, "model_fields", {}) or {})
+    usable = {k: v for k, v in fields.items() if not known or k in known}
+    if dropped := sorted(set(fields) - set(usable)):
+        logger.warning("flyteplugins.wandb: this wandb version has no setting(s) %s; ignored.", dropped)
     with _concurrency.init_slot(kwargs.get("reinit", fields.get("reinit"))):
-        settings = _settings(fields) if fields else None
+        settings = wandb.Settings(**usable) if fields else None
         run = _checkpoint.rewind_init(init, kwargs, settings, _base_url(fields))  # rewound to a checkpoint on resume
     if record_requirements:
         _requirements.record(run)
@@ -168,8 +162,7 @@ def _start_run(plan: RunPlan) -> ActiveRun:
     fields = dict(plan.settings)
     fields.setdefault("finish_timeout", plan.finish_timeout or DEFAULT_FINISH_TIMEOUT)
     fields.setdefault("init_timeout", DEFAULT_INIT_TIMEOUT)
-    mode = kwargs.get("mode") or fields.get("mode") or os.environ.get("WANDB_MODE") or "online"
-    online = mode not in OFFLINE_MODES
+    online = (kwargs.get("mode") or fields.get("mode") or os.environ.get("WANDB_MODE")) not in OFFLINE_MODES
     base_url = _base_url(fields) if online else ""
     reason = _unreachable(base_url) if online else None
     if reason is None:

@@ -146,7 +146,14 @@ def resolve_run(
     s = dict(settings)
     run_mode = s.get("run_mode", "auto")
     plan = _plan(s, env, has_credentials)
-    explicit_id: str | None = s.get("id") if trial is None else _apply_trial(plan, trial, s.get("id"))
+    explicit_id: str | None = s.get("id")
+    if trial is not None:
+        overrides = dict(trial)
+        plan.settings.update(overrides.pop("settings", None) or {})
+        if trial_config := overrides.pop("config", None):
+            plan.init_kwargs["config"] = {**plan.init_kwargs.get("config", {}), **trial_config}
+        plan.init_kwargs.update(overrides)
+        explicit_id = overrides.get("id", explicit_id)
     # The key may reach a task by a path no decorator saw (a hand-written custom_context): refuse it here too.
     check_no_secret_values(
         "W&B run settings from the task's context", "wandb.init", {**plan.init_kwargs, "settings": plan.settings}, env
@@ -194,15 +201,6 @@ def _plan(s: Mapping[str, Any], env: Mapping[str, str], has_credentials: bool) -
     )
 
 
-def _apply_trial(plan: RunPlan, trial: Mapping[str, Any], explicit_id: str | None) -> str | None:
-    overrides = dict(trial)
-    plan.settings.update(overrides.pop("settings", None) or {})
-    if trial_config := overrides.pop("config", None):
-        plan.init_kwargs["config"] = {**plan.init_kwargs.get("config", {}), **trial_config}
-    plan.init_kwargs.update(overrides)
-    return overrides.get("id", explicit_id)
-
-
 def _base_id(explicit_id: str | None, task: TaskInfo) -> str | None:
     # The user's id, else one derived from the Flyte run and action (a task's retries share it).
     if explicit_id is None and task.in_task and task.is_task and task.run_name and task.action_name:
@@ -218,34 +216,30 @@ def _resolve_task(plan: RunPlan, run_mode: str, task: TaskInfo, base_id: str | N
             "Decorate a parent task with @wandb_init, or use run_mode='auto' (shares when a parent run "
             "exists, otherwise creates one) or run_mode='new'."
         )
+    if run_mode in ("auto", "shared") and parent and task.parent_in_process:
+        return replace(plan, action="reuse", run_id=parent, primary=False)
     if run_mode in ("auto", "shared") and parent:
-        return _join_parent(plan, task)
+        plan.run_id, plan.primary = parent, False
+        plan.init_kwargs.update(id=parent, reinit="create_new")
+        if task.parent_project:
+            plan.init_kwargs["project"] = task.parent_project
+        if task.parent_entity:
+            plan.init_kwargs["entity"] = task.parent_entity
+        if task.parent_offline or plan.init_kwargs.get("mode") == "offline":
+            # Offline runs cannot be shared across processes: this task's part goes under the same id, resumed.
+            plan.init_kwargs.update(mode="offline", resume="allow")
+            plan.primary = True
+            return plan
+        plan.settings.update(
+            mode="shared", x_primary=False, x_label=task.action_name or "child", x_update_finish_state=False
+        )
+        return plan
     # Retries and Elastic restarts reuse a deterministic id: continue the run instead of clobbering it.
     own = plan.open(base_id, resume=base_id is not None)
     if task.flyte_mode != "local" and own.init_kwargs.get("mode") != "offline":
         # Remote children run in other pods: open the run in shared mode so they can join it.
         own.settings.update(mode="shared", x_primary=True, x_label=task.action_name or "primary")
     return own
-
-
-def _join_parent(plan: RunPlan, task: TaskInfo) -> RunPlan:
-    if task.parent_in_process:
-        return replace(plan, action="reuse", run_id=task.parent_run_id, primary=False)
-    plan.run_id, plan.primary = task.parent_run_id, False
-    plan.init_kwargs.update(id=task.parent_run_id, reinit="create_new")
-    if task.parent_project:
-        plan.init_kwargs["project"] = task.parent_project
-    if task.parent_entity:
-        plan.init_kwargs["entity"] = task.parent_entity
-    if task.parent_offline or plan.init_kwargs.get("mode") == "offline":
-        # Offline runs cannot be shared across processes: this task's part goes under the same id, resumed.
-        plan.init_kwargs.update(mode="offline", resume="allow")
-        plan.primary = True
-        return plan
-    plan.settings.update(
-        mode="shared", x_primary=False, x_label=task.action_name or "child", x_update_finish_state=False
-    )
-    return plan
 
 
 def _resolve_function(plan: RunPlan, run_mode: str, task: TaskInfo, explicit_id: str | None) -> RunPlan:
