@@ -7,6 +7,7 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import sys
 import textwrap
 import threading
 import warnings
@@ -137,11 +138,12 @@ def _decorate(obj: Any, settings: dict[str, Any], log_outputs: bool = False, log
         from ._artifacts import outputs_wrapper  # only tasks that log outputs load it
 
         func = outputs_wrapper(target)
-    from . import _preempt
-
     # Flyte's entrypoint decorates on the main thread before it starts tasks: the one place a SIGTERM handler
-    # can go in for sync bodies, which run in threads.
-    _preempt.arm_for_flyte_task(getattr(target, "__module__", None))
+    # can go in for sync bodies, which run in threads (kept for the process's life: runs open off that thread).
+    if getattr(target, "__module__", None) == "__main__" or "flyte._bin.runtime" in sys.modules:
+        from . import _preempt
+
+        _preempt.arm(keep=True)
     if is_task:
         if hasattr(target, MARKER):
             raise WandbConfigError(f"@wandb_init is applied twice to task {obj.name!r}.")
@@ -224,15 +226,12 @@ def wandb_init(
     del named["_func"], named["kwargs"]
     check_decorator_argument("@wandb_init", _func)
     # Plugin options, not wandb.init arguments: taken out before the settings are validated.
-    log_outputs, log_inputs = (_flag(kwargs.pop(option, False), option) for option in ("log_outputs", "log_inputs"))
+    log_outputs, log_inputs = (kwargs.pop(option, False) for option in ("log_outputs", "log_inputs"))
+    for option, value in (("log_outputs", log_outputs), ("log_inputs", log_inputs)):
+        if not isinstance(value, bool):
+            raise WandbConfigError(f"@wandb_init: {option} must be True or False, got {value!r}.")
     settings = explicit_settings("@wandb_init", named, kwargs, travels=False)
     if _func is not None:
         decorated: F = _decorate(_func, settings, log_outputs, log_inputs)
         return decorated
     return lambda obj: _decorate(obj, settings, log_outputs, log_inputs)
-
-
-def _flag(value: Any, option: str) -> bool:
-    if not isinstance(value, bool):
-        raise WandbConfigError(f"@wandb_init: {option} must be True or False, got {value!r}.")
-    return value

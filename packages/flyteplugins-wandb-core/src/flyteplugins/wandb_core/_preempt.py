@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 import threading
 import time
 from typing import Any
@@ -43,12 +42,6 @@ def arm(*, keep: bool = False) -> bool:
             return False
         _previous, _installed, _keep = current, True, keep
     return True
-
-
-def arm_for_flyte_task(module_name: str | None) -> None:
-    # Only where Flyte is about to start tasks, for the process's life (a run may open off the main thread).
-    if module_name == "__main__" or "flyte._bin.runtime" in sys.modules:
-        arm(keep=True)
 
 
 def disarm() -> None:
