@@ -137,7 +137,6 @@ class Wandb(WandbLink):
         if (kept := offline_location(self._mode or context.get("wandb_mode") or self._env_mode, run_name)) is not None:
             return kept
         host, wb_project, wb_entity = self.place(context, ("wandb_project",), ("wandb_entity",))
-        parent_run = context.get(RUN_ID_KEY) or None
         own_id = self.id or context.get("wandb_id") or derive_run_id(run_name, action_name)
         run_mode = given(self.run_mode) or context.get("wandb_run_mode") or "auto"
         if not wb_project and context.get(RUN_PROJECT_KEY):
@@ -150,11 +149,11 @@ class Wandb(WandbLink):
             if run_mode == "new":  # the ranks' runs are grouped; group names are not length-capped ids
                 return self.project_url(host, wb_entity, wb_project, "groups", f"{own_id}{suffix}")
             return self.project_url(host, wb_entity, wb_project, "runs", run_id_with_suffix(own_id, suffix))
-        if run_mode in ("auto", "shared") and parent_run:  # the ancestor's run, maybe in another project
+        if run_mode in ("auto", "shared") and context.get(RUN_ID_KEY):  # the ancestor's run, maybe in another project
             host = ui_host(context[RUN_HOST_KEY], None) if context.get(RUN_HOST_KEY) else host
             wb_project = context.get(RUN_PROJECT_KEY) or wb_project
             wb_entity = context.get(RUN_ENTITY_KEY) or wb_entity
-            return self.project_url(host, wb_entity, wb_project, "runs", parent_run)
+            return self.project_url(host, wb_entity, wb_project, "runs", context[RUN_ID_KEY])
         if run_mode == "shared":
             return self.project_url(host, wb_entity, wb_project)
         return self.project_url(host, wb_entity, wb_project, "runs", own_id)

@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -32,10 +32,6 @@ logger = logging.getLogger("flyteplugins.wandb")
 MARKER = "__flyteplugins_wandb__"
 
 FLYTE_CONFIG_KEY = "flyte"
-INPUTS_CONFIG_KEY = "inputs"
-RUN_TAG_PREFIX = "flyte-run:"
-LOCAL_NOTE = "Flyte local run: not in a Flyte console."
-
 INPUT_JSON_MAX = 512  # longer inputs (and anything not JSON) are logged as a summary
 
 
@@ -77,18 +73,7 @@ _NOT_IN_ARTIFACT_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
 
 def run_tag(run_name: str) -> str:
     """The tag that finds every W&B run of one Flyte run (cut to W&B's tag limit)."""
-    return f"{RUN_TAG_PREFIX}{run_name}"[:TAG_MAX]
-
-
-def _notes(block: Mapping[str, Any]) -> str:
-    where = f"action {block['action_name']} of Flyte run {block['run_name']}"
-    if block["task_name"]:
-        where = f"{block['task_name']}, {where}"
-    if block["url"]:
-        return f"Flyte {where}: {block['url']}"
-    if block["mode"] == "local":
-        return f"{LOCAL_NOTE[:-1]} ({where})."
-    return f"Flyte {where} (no console URL: flyte was not initialised with an endpoint)."
+    return f"flyte-run:{run_name}"[:TAG_MAX]
 
 
 def _owns_identity(plan: RunPlan, info: TaskInfo) -> bool:
@@ -108,7 +93,7 @@ def apply(
     if inputs is not None:
         logged = {name: summarise_input(value) for name, value in inputs.items()}
         check_no_secret_values("@wandb_init(log_inputs=True)", "inputs", logged)
-        config.setdefault(INPUTS_CONFIG_KEY, logged)
+        config.setdefault("inputs", logged)
     kwargs["config"] = config
     if info.is_task:
         short = getattr(task, "short_name", None) or (block["task_name"] or "").rsplit(".", 1)[-1]
@@ -120,7 +105,14 @@ def apply(
     if not kwargs.get("tags") and block["run_name"]:
         kwargs["tags"] = [run_tag(str(block["run_name"]))]
     if not kwargs.get("notes"):
-        kwargs["notes"] = _notes(block)
+        where = f"action {block['action_name']} of Flyte run {block['run_name']}"
+        where = f"{block['task_name']}, {where}" if block["task_name"] else where
+        if block["url"]:
+            kwargs["notes"] = f"Flyte {where}: {block['url']}"
+        elif block["mode"] == "local":
+            kwargs["notes"] = f"Flyte local run: not in a Flyte console ({where})."
+        else:
+            kwargs["notes"] = f"Flyte {where} (no console URL: flyte was not initialised with an endpoint)."
 
 
 def summarise_input(value: Any) -> Any:
@@ -293,8 +285,7 @@ class _Scope:
     def exposed(self, pending: _concurrency.PendingOpen | None) -> Iterator[None]:
         """Around the body: its run (or ``pending``'s stand-in) is current and advertised to child tasks."""
         active = pending.active if pending is not None else self.active
-        values = self._advertised(active)
-        children = flyte.custom_context(**values) if values else contextlib.nullcontext()
+        children = flyte.custom_context(**values) if (values := self._advertised(active)) else contextlib.nullcontext()
         try:
             with current_run(active), children:
                 yield
