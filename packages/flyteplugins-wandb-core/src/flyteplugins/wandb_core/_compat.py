@@ -75,8 +75,7 @@ def keeps_final_summary(run: Any) -> bool:  # run.finish() keeps the summary it 
 
 def final_summary(run: Any) -> dict[str, Any] | None:
     """The summary ``run.finish()`` kept, decoded like ``run.summary``, or None."""
-    response = getattr(run, "_final_summary", None)
-    if response is None:
+    if (response := getattr(run, "_final_summary", None)) is None:
         return None
     try:
         from wandb.sdk.lib import proto_util

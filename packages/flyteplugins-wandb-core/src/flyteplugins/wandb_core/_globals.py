@@ -31,8 +31,7 @@ _SAME_OR_IGNORED = ("project", "entity", "id", "group", "job_type")
 
 
 def _routed_run(module: types.ModuleType, what: str) -> Any | None:
-    run = _caller_run()
-    if run is not None:
+    if (run := _caller_run()) is not None:
         return run
     run = _fallback_run(module)
     if run is None and len(registry.runs()) > 1 and not _in_untracked_task():
@@ -102,16 +101,14 @@ def _module_value(name: str) -> Callable[[types.ModuleType], Any]:
     late: Any = _LateRouted(name) if name in _RUN_DATA else _late_function(name)
 
     def get(module: types.ModuleType) -> Any:
-        run = _caller_run()
-        return late if run is None else getattr(run, name)
+        return late if (run := _caller_run()) is None else getattr(run, name)
 
     return get
 
 
 def _get_run(module: types.ModuleType) -> Any:
     # Reads never raise: wandb reads wandb.run itself (in Run.finish, from any thread).
-    run = _caller_run()
-    return run if run is not None else _fallback_run(module)
+    return run if (run := _caller_run()) is not None else _fallback_run(module)
 
 
 def _init_for_caller(*args: Any, **kwargs: Any) -> Any:
@@ -180,8 +177,7 @@ def _apply_init(run: Any, kwargs: dict[str, Any]) -> None:
 
 def _finish_for_caller(*args: Any, **kwargs: Any) -> None:
     module = sys.modules["wandb"]
-    run = _caller_run()
-    if run is None:
+    if (run := _caller_run()) is None:
         if module.__dict__.get("run") is not None or not registry.runs() or _in_untracked_task():
             module.__dict__["finish"](*args, **kwargs)
             return
@@ -216,8 +212,7 @@ def _deferred(run: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     run_id = getattr(run, "id", "?")
     kept = ""
     if exit_code:
-        owner = registry.owner(run)
-        if owner is not None and owner.requested_exit_code is None:
+        if (owner := registry.owner(run)) is not None and owner.requested_exit_code is None:
             owner.requested_exit_code = int(exit_code)
         kept = f" Its exit code {int(exit_code)} is kept: the run finishes with it."
     _notices.notice_once(

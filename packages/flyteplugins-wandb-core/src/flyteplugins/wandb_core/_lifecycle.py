@@ -36,10 +36,9 @@ _breaker_lock = threading.Lock()
 def _describe(exc: BaseException) -> str:
     """``Type: message`` on one line; pydantic errors name the setting."""
     parts: list[str] = []
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        with contextlib.suppress(Exception):  # not pydantic after all
-            parts = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}".strip(": ") for e in errors()]
+    with contextlib.suppress(Exception):  # not pydantic after all
+        errors: list[Any] = getattr(exc, "errors", list)()
+        parts = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}".strip(": ") for e in errors]
     text = "; ".join(parts) or " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
 

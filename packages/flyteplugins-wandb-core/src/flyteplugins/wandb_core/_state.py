@@ -121,8 +121,7 @@ class TrialHandle:
         run = active.run
         if run is None or not _compat.keeps_final_summary(run):
             return
-        final = _compat.final_summary(run)
-        if final is not None:
+        if (final := _compat.final_summary(run)) is not None:
             self.summary = final
         elif not _compat.is_finished(run):  # finish failed before it finished: still readable
             self._read_summary(run)
@@ -156,8 +155,7 @@ def trial_context(**init_overrides: Any) -> dict[str, str]:
 
 def take_trial_overrides(custom_context: Mapping[str, str] | None = None) -> dict[str, Any] | None:
     """The in-process trial overrides, else the task's context key."""
-    overrides = _trial.get()
-    if overrides is not None:
+    if (overrides := _trial.get()) is not None:
         _trial.set(None)
         return overrides
     try:
