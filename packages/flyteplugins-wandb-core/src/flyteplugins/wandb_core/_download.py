@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
@@ -38,37 +39,35 @@ def _write_json(path: str, value: Any) -> None:
         json.dump(value, out, indent=2, default=lambda v: dict(v) if isinstance(v, Mapping) else str(v))
 
 
-def _check_reachable(host: str | None) -> None:
+@contextlib.contextmanager
+def _wandb_api(kind: str, host: str | None, path: Callable[[], str]) -> Iterator[Any]:
+    """A ``wandb.Api`` for ``host`` once it answers; what fails inside is raised as a RuntimeError naming ``path()``."""
+    import wandb
+
     from ._lifecycle import _base_url, probe
 
+    base = api_base_url(host)
     # wandb.Api() against a dead server retries for ~20 s and then blames the credentials.
-    unreachable = probe(api_base_url(host) or _base_url({}))
+    unreachable = probe(base or _base_url({}))
     if unreachable:
         raise RuntimeError(f"Cannot download from W&B: {unreachable}.")
-
-
-def _api(host: str | None) -> Any:
-    import wandb
-
-    base = api_base_url(host)
-    return wandb.Api(overrides={"base_url": base}) if base else wandb.Api()
-
-
-def _fetch_error(kind: str, path: str, host: str | None, exc: BaseException) -> RuntimeError:
-    import wandb
-
-    where = api_base_url(host) or os.environ.get("WANDB_BASE_URL") or "W&B cloud"
-    if isinstance(exc, wandb.errors.AuthenticationError) or "401" in str(exc) or "403" in str(exc):
-        return RuntimeError(
-            f"Authentication failed when reading W&B {kind} '{path}' from {where}: check that "
-            f"WANDB_API_KEY is set to a valid key for that server. ({exc})"
-        )
-    if isinstance(exc, (wandb.errors.CommError, ValueError)):
-        return RuntimeError(
-            f"Failed to fetch wandb {kind} '{path}': it was not found on {where}, or this API key "
-            f"cannot read it. Check the id, entity and project. ({exc})"
-        )
-    return RuntimeError(f"Unexpected error fetching wandb {kind} '{path}' from {where}: {type(exc).__name__}: {exc}")
+    try:
+        yield wandb.Api(overrides={"base_url": base}) if base else wandb.Api()
+    except Exception as exc:
+        where = base or os.environ.get("WANDB_BASE_URL") or "W&B cloud"
+        if isinstance(exc, wandb.errors.AuthenticationError) or "401" in str(exc) or "403" in str(exc):
+            raise RuntimeError(
+                f"Authentication failed when reading W&B {kind} '{path()}' from {where}: check that "
+                f"WANDB_API_KEY is set to a valid key for that server. ({exc})"
+            ) from exc
+        if isinstance(exc, (wandb.errors.CommError, ValueError)):
+            raise RuntimeError(
+                f"Failed to fetch wandb {kind} '{path()}': it was not found on {where}, or this API key "
+                f"cannot read it. Check the id, entity and project. ({exc})"
+            ) from exc
+        raise RuntimeError(
+            f"Unexpected error fetching wandb {kind} '{path()}' from {where}: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _settings_defaults(
@@ -149,11 +148,8 @@ def download_wandb_run_dir(
         os.makedirs(path, exist_ok=True)
     except OSError as exc:
         raise RuntimeError(f"Failed to create download directory {path!r} for run '{run_path}': {exc}") from exc
-    _check_reachable(host)
-    try:
-        api_run = _api(host).run(run_path)
-    except Exception as exc:
-        raise _fetch_error("run", run_path, host, exc) from exc
+    with _wandb_api("run", host, lambda: run_path) as api:
+        api_run = api.run(run_path)
     try:
         _fetch_run(api_run, path, include_history, max_workers)
     except Exception as exc:
@@ -214,13 +210,9 @@ def download_wandb_sweep_dirs(
             f"Cannot query sweep without entity and project: the W&B project of sweep {sweep_id!r} is "
             "unknown to download_wandb_sweep_dirs; pass project=..., or set wandb_config(project=...) or WANDB_PROJECT."
         )
-    _check_reachable(host)
-    try:
-        api = _api(host)
+    with _wandb_api("sweep", host, lambda: f"{entity}/{project}/{sweep_id}") as api:
         entity = entity or api.default_entity
         runs = list(api.sweep(f"{entity}/{project}/{sweep_id}").runs)
-    except Exception as exc:
-        raise _fetch_error("sweep", f"{entity}/{project}/{sweep_id}", host, exc) from exc
     sweep_path = f"{entity}/{project}/{sweep_id}"
     done: list[str] = []
     failed: list[tuple[str, BaseException]] = []  # reported; fatal only when every run failed
