@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
-import flyte
+import flyte.report
 
 from .. import _compat, _persist
 from .._offline import read_offline_run, wait_until_written
@@ -36,8 +36,6 @@ def _warn(what: str, exc: BaseException) -> None:
 
 def publish(section: str, html: str, *, flush: bool = False) -> bool:
     """Put (or replace) ``section`` (``"sweep"``, ``"runs"``) of the current task's W&B tab; False outside a task."""
-    import flyte.report
-
     report = getattr(flyte.ctx(), "report", None)
     if report is None:
         return False
@@ -175,9 +173,7 @@ def before_finish(scope: Any) -> Capture | None:
         owner = getattr(active, "owner", False)
         if run is None or not scope.in_task or not _shown(scope, active, owner):
             return None
-        offline = active.offline or _get(
-            lambda: bool(getattr(run, "offline", False)) or _compat.settings_offline(run), False
-        )
+        offline = active.offline or _get(lambda: getattr(run, "offline", False) or _compat.settings_offline(run), False)
         run_dir = _get(lambda: os.path.dirname(str(run.dir)))
         where = _persist.location() if offline and run_dir else None
         names: dict[str, Any] = {k: str(getattr(run, k, "") or "") for k in ("name", "project", "entity", "group")}
