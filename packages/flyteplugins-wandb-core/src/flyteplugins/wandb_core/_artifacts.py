@@ -185,10 +185,6 @@ async def _log_aio(obj: Any, *args: Any, **kwargs: Any) -> Any:
     return await asyncio.to_thread(_log_local, local or str(await obj.download(dest)), **log_kwargs)
 
 
-# The async forms, as Flyte's own I/O calls have (``File.download`` / ``download_sync``).
-log_wandb_artifact.aio = _log_aio  # type: ignore[attr-defined]
-
-
 def _fetch(ref: str, type: str | None, root: str | None, as_file: bool | None) -> tuple[str, bool]:
     """Record the use on the calling run and download: (local path, is_file)."""
     where = "use_wandb_artifact"
@@ -248,9 +244,6 @@ async def _use_aio(ref: str, *, type: str | None = None, as_file: bool | None = 
     return await cls.from_local(path) if flyte.ctx() else cls(path=path)
 
 
-use_wandb_artifact.aio = _use_aio  # type: ignore[attr-defined]
-
-
 def _outputs(func_name: str, result: Any) -> list[tuple[str, Any]]:
     """(``<function>-<output>``, File/Dir) per File/Dir output; outputs named as Flyte does: ``o0``... or fields."""
     items: list[tuple[str, Any]] = [("o0", result)]
@@ -288,3 +281,8 @@ def outputs_wrapper(func: Callable[..., Any]) -> Callable[..., Any]:
         return result
 
     return sync_body
+
+
+# The async forms, as Flyte's own I/O calls have (``File.download`` / ``download_sync``).
+log_wandb_artifact.aio = _log_aio  # type: ignore[attr-defined]
+use_wandb_artifact.aio = _use_aio  # type: ignore[attr-defined]

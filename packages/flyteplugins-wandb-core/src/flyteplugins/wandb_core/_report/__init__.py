@@ -25,6 +25,8 @@ MAX_LOG_BYTES = 128 * 1024 * 1024  # a larger run log is not parsed: the tab sho
 LOG_WAIT_S = 10.0  # for wandb's writer to put a finished run's last records on disk
 ARTIFACT_WAIT_S = 60  # for an online artifact's commit, to learn its version (finish waits anyway)
 
+# The run's view, its log file, whether the scope owns it: read while the run is open (unusable after finish).
+Capture = tuple[RunView, str | None, bool]
 # Artifacts the helpers logged or used, per run, until its tab lists them; weak keys: no report, no leftovers.
 _artifacts: weakref.WeakKeyDictionary[Any, list[tuple[Any, str]]] = weakref.WeakKeyDictionary()
 
@@ -114,10 +116,6 @@ def _artifact_view(artifact: Any, use: Any, offline: bool, plan: Any) -> Artifac
 class Collector(NamedTuple):  # a reporting task's tab also shows the runs of functions called in its body
     action: str | None
     views: list[RunView]
-
-
-# The run's view, its log file, whether the scope owns it: read while the run is open (unusable after finish).
-Capture = tuple[RunView, str | None, bool]
 
 
 def _action_name() -> str | None:

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Point = tuple[float, float]
+Line = tuple[Sequence[Point], dict[str, Any]]  # a chart line: its points and matplotlib's ``plot`` keywords ("fmt")
 
 MAX_CHARTS = 24  # more metrics are listed, not charted: hundreds of keys would make a report of several MB
 MAX_POINTS = 240  # per line: a 1,000-step metric becomes a ~10 KB SVG path, spikes kept (`downsample`)
 MAX_POINTS_OVERLAY = 120  # per line of a chart with many lines (a sweep's trials)
 BEST_COLOR = "#d62728"
 INSTALL_HINT = "pip install 'flyteplugins-wandb[report]'"
+CHARTS_HINT = f'<p class="fwb-hint fwb-no-charts">Charts need matplotlib: <code>{html.escape(INSTALL_HINT)}</code></p>'
 MAX_ROWS = 200  # summary/config rows shown per run
 MAX_VALUE_CHARS = 300
 MAX_PARAM_COLUMNS = 20
@@ -206,10 +208,6 @@ def downsample(points: Sequence[Point], max_points: int = MAX_POINTS) -> list[Po
     return out
 
 
-# A chart line: its points and the keywords of matplotlib's ``plot`` (``fmt``: its format string).
-Line = tuple[Sequence[Point], dict[str, Any]]
-
-
 def line_chart(
     lines: Sequence[Line],
     *,
@@ -260,9 +258,6 @@ def _hint(text: str) -> str:
 
 def _num(value: Any) -> str:
     return "num" if finite(value) is not None else ""  # the class of a table cell: numbers align right
-
-
-CHARTS_HINT = f'<p class="fwb-hint fwb-no-charts">Charts need matplotlib: {_code(INSTALL_HINT)}</p>'
 
 
 def link(url: str | None, text: str) -> str:
