@@ -88,14 +88,10 @@ def _store_root(run: Any) -> str:
 
 def _keep_locally(run: Any, name: str, path: str, step: int, aliases: list[str], value: float | None) -> str:
     dest = os.path.join(_store_root(run), name, f"step-{step}")
-    if os.path.exists(dest):
-        shutil.rmtree(dest)
+    shutil.rmtree(dest, ignore_errors=True)  # the step saved again: this copy replaces it
     os.makedirs(dest)
     target = os.path.join(dest, os.path.basename(path.rstrip("/")) or "checkpoint")
-    if os.path.isdir(path):
-        shutil.copytree(path, target)
-    else:
-        shutil.copy2(path, target)
+    (shutil.copytree if os.path.isdir(path) else shutil.copy2)(path, target)
     # Aliases and the keep_best value: retention judges this copy in a later attempt too. Written last and
     # atomically: a process killed mid-copy leaves no index, so restore skips it.
     index = {"step": step, "path": os.path.basename(target), "aliases": aliases, "value": value}
@@ -168,7 +164,6 @@ def save_wandb_checkpoint(
 def _save(
     run: Any, path: str, step: int, name: str, aliases: list[str], meta: dict[str, Any], policy: Retention, link: Any
 ) -> Any:
-    """Log the checkpoint to ``run`` (offline: from the local store), then apply the retention policy."""
     value = None
     if policy.best is not None:
         value = metric_value("save_wandb_checkpoint", policy.best[0], meta, getattr(run, "summary", None))
@@ -189,41 +184,32 @@ def _save(
     if logged is None:
         return None  # W&B stopped answering: not logged (a notice said so), nothing to prune
     if policy.active and offline:
-        removed = _prune_local(os.path.join(_store_root(run), name), policy)
-        _persist.forget_checkpoints(name, str(run.id), removed)  # and their copies in Flyte storage
+        _prune_local(run, name, policy)
     elif policy.active:
         _prune_online(run, name, policy, logged)
     return logged
 
 
 def check_retention(where: str, keep_last: Any, keep_best: Any) -> Retention:
-    """Validate ``keep_last`` / ``keep_best`` early, naming the argument and what is allowed."""
     if keep_last is not None and (isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1):
         raise WandbConfigError(
             f"{where}: keep_last must be an int >= 1 (the newest checkpoint is always kept) or None, got {keep_last!r}."
         )
-    if keep_best is not None and (
-        not isinstance(keep_best, (tuple, list))
-        or len(keep_best) != 2
-        or not isinstance(keep_best[0], str)
-        or not keep_best[0]
-        or keep_best[1] not in ("min", "max")
-    ):
+    best = tuple(keep_best) if isinstance(keep_best, (tuple, list)) and len(keep_best) == 2 else None
+    if keep_best is not None and not (best and isinstance(best[0], str) and best[0] and best[1] in ("min", "max")):
         raise WandbConfigError(
             f"{where}: keep_best must be a (metric, goal) pair with goal 'min' or 'max', "
             f"e.g. ('loss', 'min'); got {keep_best!r}."
         )
-    return Retention(keep_last=keep_last, best=(keep_best[0], keep_best[1]) if keep_best is not None else None)
+    return Retention(keep_last=keep_last, best=best)
 
 
 def metric_value(where: str, metric: str, metadata: dict[str, Any], summary: Any) -> float:
     """The keep_best metric of the checkpoint being saved: ``metadata[metric]``, else the run's summary."""
     value, source = metadata.get(metric), "metadata"
     if value is None and summary is not None:
-        try:
+        with contextlib.suppress(Exception):  # a summary that cannot be read: treated as missing
             value, source = summary.get(metric), "the run's summary"
-        except Exception:  # a summary that cannot be read: treated as missing
-            value = None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         raise WandbConfigError(
             f"{where}: keep_best ranks checkpoints by {metric!r}, but {source} holds {value!r} for it; "
@@ -258,8 +244,6 @@ def _delete(art: Any) -> bool:
     try:
         if art.linked_artifacts:
             return False
-    except AttributeError:  # a wandb without Artifact.linked_artifacts: cannot tell, so keep it
-        return False
     except Exception as exc:  # a server that cannot say: keep the version rather than lose a link
         logger.warning("cannot read the registry links of %s (%s); keeping it", art.name, exc)
         return False
@@ -311,18 +295,17 @@ def _prune_online(run: Any, name: str, policy: Retention, logged: Any) -> None:
 def _indexed(base: str) -> list[tuple[str, dict[str, Any]]]:
     """The local copies ``<base>/step-<N>/`` with their index; one without (an interrupted save) is left out."""
     found = []
-    entries = sorted(os.listdir(base)) if os.path.isdir(base) else []
-    for entry in entries:
+    for entry in sorted(os.listdir(base)) if os.path.isdir(base) else []:
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
             with open(os.path.join(base, entry, INDEX)) as f:
                 data = json.load(f)
-            int(data["step"])
-            if isinstance(data, dict):
-                found.append((os.path.join(base, entry), data))
+            int(data["step"])  # only a dict with an int-like step gets past this
+            found.append((os.path.join(base, entry), data))
     return found
 
 
-def _prune_local(base: str, policy: Retention) -> list[int]:
+def _prune_local(run: Any, name: str, policy: Retention) -> None:
+    base = os.path.join(_store_root(run), name)
     versions = [_version(d, int(i["step"]), i.get("value"), i.get("aliases")) for d, i in _indexed(base)]
     dropped = to_delete(versions, policy)
     for version in dropped:
@@ -330,7 +313,7 @@ def _prune_local(base: str, policy: Retention) -> list[int]:
     removed = [v.step for v in dropped]
     if removed:
         logger.info("checkpoint retention: removed the local copies of steps %s under %s", removed, base)
-    return removed
+    _persist.forget_checkpoints(name, str(run.id), removed)  # and their copies in Flyte storage
 
 
 def _restore_offline(run: Any, name: str) -> Checkpoint | None:
@@ -408,8 +391,7 @@ def rewind_init(wandb_init: Any, kwargs: dict[str, Any], settings: Any, base_url
 
     wants = kwargs.get("resume") == "allow" and kwargs.get("id") and kwargs.get("mode") != "offline"
     shared = getattr(settings, "mode", None) == "shared"
-    supported = "resume_from" in (getattr(wandb.Settings, "model_fields", {}) or {}) and base_url not in _unsupported
-    step = checkpoint_step(wandb, kwargs, base_url) if wants and not shared and supported else None
+    step = checkpoint_step(wandb, kwargs, base_url) if wants and not shared and base_url not in _unsupported else None
     if step is None:
         return wandb_init(**kwargs, settings=settings)
     rewind = {k: v for k, v in kwargs.items() if k != "resume"}

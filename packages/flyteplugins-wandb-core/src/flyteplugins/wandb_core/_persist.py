@@ -38,8 +38,7 @@ _where: dict[str, Location] = {}
 
 def store_root(raw_data_path: str) -> str:
     """The storage root offline runs are kept under, for an action whose raw-data path is given."""
-    override = os.environ.get(STORE_ENV, "").strip()
-    if override:
+    if override := os.environ.get(STORE_ENV, "").strip():
         return override.rstrip("/")
     parsed = urlparse(raw_data_path)
     if parsed.scheme and parsed.scheme != "file" and parsed.netloc:
@@ -125,13 +124,12 @@ def _in_thread(coro_fn: Callable[[], Any], timeout: float, failure: str, after: 
     thread = threading.Thread(target=target, name="flyteplugins-wandb-persist", daemon=True)
     thread.start()
     thread.join(timeout)
-    if thread.is_alive():
-        box["error"] = TimeoutError(f"no answer within {timeout:.0f}s")
-    if "error" not in box:
+    error = TimeoutError(f"no answer within {timeout:.0f}s") if thread.is_alive() else box.get("error")
+    if error is None:
         return True
     # Object-store clients append a whole request dump to the reason.
-    reason = brief(str(box["error"]).split("Debug source:", 1)[0])
-    message = f"could not {failure}: {type(box['error']).__name__}: {reason}{after}"
+    reason = brief(str(error).split("Debug source:", 1)[0])
+    message = f"could not {failure}: {type(error).__name__}: {reason}{after}"
     with _warn_lock:
         first, _warned = not _warned, True
     if first or always:
@@ -170,10 +168,9 @@ def persist_run(
         return None  # no run file left (deleted while open: the caller says so): nothing to keep
     # run.finish() returns before wandb's service flushed the log (wandb 0.31: 7 bytes, complete ~0.1 s later).
     wait_until_written(run_dir, min(FLUSH_WAIT, timeout / 3))
-    try:
-        read: Any = read_offline_run(run_dir)
-    except Exception:  # a half-written record
-        read = None
+    read: Any = None
+    with contextlib.suppress(Exception):  # a half-written record
+        read = read_offline_run(run_dir)
     dest = f"{loc.prefix}/{os.path.basename(run_dir.rstrip('/'))}"
     meta = {"run_id": run_id, "sync_id": sync_id or "", "online": online_dir, "attempt": loc.attempt}
     # Sync finds an offline sweep's trials by their group (the sweep id) and publishes them together.

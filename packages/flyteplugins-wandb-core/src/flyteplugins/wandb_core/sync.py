@@ -131,12 +131,8 @@ def _kept_files(run_name: str, store: str | None) -> tuple[str, Any, set[str]]:
         keys = []
     except Exception as exc:
         # Object stores answer <Code>NoSuchBucket</Code><Message>... inside a whole request dump: keep those two.
-        text = str(exc)
-        code, message = re.search(r"<Code>(.*?)</Code>", text), re.search(r"<Message>(.*?)</Message>", text)
-        if code:
-            why = f"{code.group(1)}: {message.group(1)}" if message else code.group(1)
-        else:
-            why = brief(text.split("\n\n", 1)[0])
+        found = [re.search(f"<{tag}>(.*?)</{tag}>", str(exc)) for tag in ("Code", "Message")]
+        why = ": ".join(m.group(1) for m in found if m) if found[0] else brief(str(exc).split("\n\n", 1)[0])
         raise OSError(
             f"store: could not read {prefix} ({type(exc).__name__}: {why}). Is the bucket right, and does "
             f"this machine have Flyte's storage credentials for it?"
@@ -189,7 +185,7 @@ def list_stored_sweeps(run_name: str, *, store: str | None = None) -> list[Store
     ]
 
 
-# In a process of its own, as for publishing a sweep: wandb.Api logs in process-wide.
+# Each in a process of its own: wandb.Api logs in process-wide, wandb.sweep also sets WANDB_PROJECT/WANDB_ENTITY.
 _HISTORY_ROWS = """
 import json, sys, wandb
 spec = json.load(sys.stdin)
@@ -200,6 +196,13 @@ except wandb.errors.CommError as exc:
     if "could not find run" not in str(exc).lower():
         raise
     print("rows:0")  # not on W&B yet
+"""
+_PUBLISH = """
+import json, sys, wandb
+spec = json.load(sys.stdin)
+sweep_id = wandb.sweep(sweep=spec["config"], entity=spec["entity"], project=spec["project"],
+                       prior_runs=spec["prior_runs"])
+print("sweep-id:" + str(sweep_id))  # a line of its own: wandb.sweep prints to stdout too
 """
 
 
@@ -325,16 +328,6 @@ def prepare_upload(
             return 0  # nothing of this folder has been sent yet
     landed = rows_now() - before
     return drop_first_history_rows(local_dir, landed) if landed > 0 else 0
-
-
-# Run in a process of its own: wandb.sweep logs in and sets WANDB_PROJECT/WANDB_ENTITY process-wide.
-_PUBLISH = """
-import json, sys, wandb
-spec = json.load(sys.stdin)
-sweep_id = wandb.sweep(sweep=spec["config"], entity=spec["entity"], project=spec["project"],
-                       prior_runs=spec["prior_runs"])
-print("sweep-id:" + str(sweep_id))  # a line of its own: wandb.sweep prints to stdout too
-"""
 
 
 def _publish_sweeps(run_name: str, store: str | None, report: SyncReport, target: _Target) -> None:
@@ -472,20 +465,17 @@ def sync_offline_runs(
     groups = [[r for r in parts if not r.synced] for parts in by_target.values()]
     with Progress(console=Console(stderr=True), disable=not (progress and todo)) as bar:
         advance = partial(bar.advance, bar.add_task(f"syncing {run_name}", total=len(todo)))
-        sync = partial(_sync_parts, report, target, advance)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flyte-wandb-sync") as pool:
-            list(pool.map(sync, groups))
+            list(pool.map(partial(_sync_parts, report, target, advance), groups))
     _publish_sweeps(run_name, store, report, target)
     return report
 
 
 def _nothing_kept(run_name: str, root: str) -> None:
     """Refuse a sync that found nothing: a typo in the run name must not read as "all done"."""
-    try:
-        entries = _fs(root).ls(f"{root}/{STORE_DIR}", detail=False)
-        kept = sorted(str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries)
-    except Exception:
-        kept = []
+    kept: list[str] = []
+    with contextlib.suppress(Exception):
+        kept = sorted(str(e).rstrip("/").rsplit("/", 1)[-1] for e in _fs(root).ls(f"{root}/{STORE_DIR}", detail=False))
     hint = (
         f"Flyte runs with offline runs in this store: {', '.join(kept[:10])}."
         if kept
@@ -527,8 +517,7 @@ def sync_offline_runs_task(run_name: str, store: str = "") -> int:
     """Sync the Flyte run ``run_name``'s offline runs to W&B from the cluster; returns how many, raises on a failure."""
     if not store and not os.environ.get(STORE_ENV):
         # In the cluster, the store is the one this task's own raw data goes to.
-        ctx = flyte.ctx()
-        raw = getattr(getattr(ctx, "raw_data_path", None), "path", "") if ctx else ""
+        raw = getattr(getattr(flyte.ctx(), "raw_data_path", None), "path", "")
         store = store_root(raw) if raw else ""
     report = sync_offline_runs(run_name, store=store or None, progress=False)
     if report.failed:
