@@ -137,11 +137,11 @@ def _config(items: Any) -> dict[str, Any]:
     return {k: v.get("value", v) if isinstance(v, dict) else v for k, v in _items(items).items()}
 
 
-def _records(data: bytes) -> Iterator[tuple[bytes, Any]]:
+def _records(data: bytes, base: int = 0) -> Iterator[tuple[bytes, Any]]:
     from ._compat import record_class
 
     record = record_class()
-    for payload in _payloads(data):
+    for payload in _payloads(data, base):
         rec = record()
         rec.ParseFromString(payload)
         yield payload, rec
@@ -157,7 +157,35 @@ def read_offline_run(path: str | Path) -> OfflineRun:
         p = found[0]
     run = OfflineRun(path=p, id=p.stem[len("run-") :])
     for _, rec in _records(p.read_bytes()):
-        _apply(run, rec.WhichOneof("record_type"), rec)
+        kind = rec.WhichOneof("record_type")
+        if kind == "run":
+            r = rec.run
+            run.id = r.run_id or run.id
+            run.project, run.entity, run.group = r.project, r.entity, r.run_group
+            run.job_type, run.name, run.notes = r.job_type, r.display_name, r.notes
+            run.tags, run.sweep_id, run.resumed = list(r.tags), r.sweep_id, r.resumed
+            run.config.update(_config(r.config.update))
+        elif kind == "config":
+            run.config.update(_config(rec.config.update))
+            for item in rec.config.remove:
+                run.config.pop(item.key, None)
+        elif kind == "history":
+            run.history.append(_items(rec.history.item))
+        elif kind == "summary":
+            run.summary.update(_items(rec.summary.update))
+            for item in rec.summary.remove:
+                run.summary.pop(item.key, None)
+        elif kind == "exit":
+            run.exit_code = rec.exit.exit_code
+        elif kind == "metric":
+            run.metrics.append({"name": rec.metric.name or rec.metric.glob_name, "step_metric": rec.metric.step_metric})
+        elif kind == "files":
+            run.files.extend(f.path for f in rec.files.files)
+        elif kind == "artifact":
+            a = rec.artifact
+            meta = _value(a.metadata) if a.metadata else {}
+            files = [e.path for e in a.manifest.contents]
+            run.artifacts.append(dict(name=a.name, type=a.type, aliases=list(a.aliases), metadata=meta, files=files))
     run.config.pop("_wandb", None)
     # Offline, every part of a run has the same run record: a continuing part (a retry) is told by an earlier
     # offline-run-<time>-<run id> folder beside it holding a run file.
@@ -168,37 +196,6 @@ def read_offline_run(path: str | Path) -> OfflineRun:
             for other in here.parent.glob(f"offline-run-*-{glob.escape(run.id)}")
         )
     return run
-
-
-def _apply(run: OfflineRun, kind: str | None, rec: Any) -> None:
-    if kind == "run":
-        r = rec.run
-        run.id = r.run_id or run.id
-        run.project, run.entity, run.group = r.project, r.entity, r.run_group
-        run.job_type, run.name, run.notes = r.job_type, r.display_name, r.notes
-        run.tags, run.sweep_id, run.resumed = list(r.tags), r.sweep_id, r.resumed
-        run.config.update(_config(r.config.update))
-    elif kind == "config":
-        run.config.update(_config(rec.config.update))
-        for item in rec.config.remove:
-            run.config.pop(item.key, None)
-    elif kind == "history":
-        run.history.append(_items(rec.history.item))
-    elif kind == "summary":
-        run.summary.update(_items(rec.summary.update))
-        for item in rec.summary.remove:
-            run.summary.pop(item.key, None)
-    elif kind == "exit":
-        run.exit_code = rec.exit.exit_code
-    elif kind == "metric":
-        run.metrics.append({"name": rec.metric.name or rec.metric.glob_name, "step_metric": rec.metric.step_metric})
-    elif kind == "files":
-        run.files.extend(f.path for f in rec.files.files)
-    elif kind == "artifact":
-        a = rec.artifact
-        meta = _value(a.metadata) if a.metadata else {}
-        files = [e.path for e in a.manifest.contents]
-        run.artifacts.append(dict(name=a.name, type=a.type, aliases=list(a.aliases), metadata=meta, files=files))
 
 
 def read_offline_runs(root: str | Path = "wandb", *, wait: float = 5.0) -> list[OfflineRun]:
@@ -214,17 +211,11 @@ def read_offline_runs(root: str | Path = "wandb", *, wait: float = 5.0) -> list[
 
 def exit_recorded(path: str | Path) -> bool:
     """The run file's last complete record is its exit record; reads only the last two blocks (any run length)."""
-    from ._compat import record_class
-
     with open(path, "rb") as f:
         base = max(0, (f.seek(0, 2) // _BLOCK - 1) * _BLOCK)
         f.seek(base)
-        last = collections.deque(_payloads(f.read(), base), maxlen=1)  # only the last record is parsed
-    if not last:
-        return False
-    rec = record_class()()
-    rec.ParseFromString(last[0])
-    return bool(rec.WhichOneof("record_type") == "exit")
+        last = collections.deque(_records(f.read(), base), maxlen=1)
+    return bool(last) and last[0][1].WhichOneof("record_type") == "exit"
 
 
 def wait_until_written(run_dir: str | Path, timeout: float) -> bool:
@@ -232,10 +223,8 @@ def wait_until_written(run_dir: str | Path, timeout: float) -> bool:
     wandb (0.30 among others) returns from an offline ``run.finish()`` while wandb-core still writes."""
     deadline = time.monotonic() + timeout
     while Path(run_dir).is_dir():  # else deleted while the run was open: nothing will be written there
-        files = sorted(Path(run_dir).glob("run-*.wandb"))
-        # Not created yet, or a record half-written (a decode error): look again.
-        with contextlib.suppress(Exception):
-            if files and exit_recorded(files[0]):
+        with contextlib.suppress(Exception):  # not created yet, or a record half-written: look again
+            if exit_recorded(sorted(Path(run_dir).glob("run-*.wandb"))[0]):
                 return True
         if time.monotonic() >= deadline:
             return False

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from . import _notices
+from ._offline import has_transaction_log, read_offline_run, wait_until_written
 
 logger = logging.getLogger("flyteplugins.wandb")
 
@@ -47,7 +48,6 @@ def store_root(raw_data_path: str) -> str:
 
 
 def run_prefix(root: str, run_name: str) -> str:
-    """Where every offline run of the Flyte run ``run_name`` is kept."""
     return f"{root.rstrip('/')}/{STORE_DIR}/{run_name}"
 
 
@@ -104,7 +104,6 @@ def remember(run_dir: str) -> None:
 
 
 def brief(text: str) -> str:
-    """``text`` as one line of at most 300 characters."""
     text = " ".join(text.split())
     return text if len(text) <= 300 else text[:297] + "..."
 
@@ -161,8 +160,6 @@ def persist_run(
 ) -> str | None:
     """Upload a finished offline run folder to the store; returns where it went, or None (nothing to do, or it
     failed: one warning line). ``sync_id``: for ``wandb sync --id``; ``online_dir``: W&B never confirmed it."""
-    from ._offline import has_transaction_log, read_offline_run, wait_until_written
-
     loc = _where.pop(run_dir, None) or location()
     if loc is None or not has_transaction_log(run_dir):
         return None  # no run file left (deleted while open: the caller says so): nothing to keep

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import glob
 import json
 import os
 import re
@@ -18,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import flyte
@@ -118,13 +118,12 @@ def _kept_files(run_name: str, store: str | None) -> tuple[str, Any, set[str]]:
     """``run_name``'s prefix in the store, its file system, and the files under it (relative to the prefix)."""
     if not isinstance(run_name, str) or not run_name.strip() or "/" in run_name:
         raise ValueError(f"run_name: a Flyte run name is needed (no '/'), got {run_name!r}")
-    prefix = run_prefix(_resolve_root(store), run_name)
+    root = _resolve_root(store)
+    prefix = run_prefix(root, run_name)
     try:
         fs = _fs(prefix)
     except ValueError as exc:  # fsspec: "Protocol not known: ..."
-        raise ValueError(
-            f"store: {prefix.split('/' + STORE_DIR, 1)[0]!r} is not a store Flyte can read ({exc})"
-        ) from exc
+        raise ValueError(f"store: {root!r} is not a store Flyte can read ({exc})") from exc
     try:
         keys = [str(k) for k in fs.find(prefix)]
     except FileNotFoundError:
@@ -245,9 +244,8 @@ def history_rows_on_wandb(run_id: str, project: str, entity: str, timeout: float
 
 def _drop_history(run_dir: str, leave_out: Callable[[int, Any], bool]) -> int:
     """Rewrite the run's log without the history rows where ``leave_out(row index, _step)``; returns how many."""
-    [log] = glob.glob(os.path.join(glob.escape(run_dir), "run-*.wandb"))
-    with open(log, "rb") as src:
-        data = src.read()
+    [log] = Path(run_dir).glob("run-*.wandb")
+    data = log.read_bytes()
     kept, rows, dropped = [], 0, 0
     for payload, rec in _records(data):
         if rec.WhichOneof("record_type") == "history":
@@ -256,8 +254,7 @@ def _drop_history(run_dir: str, leave_out: Callable[[int, Any], bool]) -> int:
                 dropped += 1
                 continue
         kept.append(payload)
-    with open(log, "wb") as dst:
-        dst.write(_framed(iter(kept), data[:_HEADER_LEN]))
+    log.write_bytes(_framed(iter(kept), data[:_HEADER_LEN]))
     return dropped
 
 
@@ -331,7 +328,6 @@ def prepare_upload(
 
 
 def _publish_sweeps(run_name: str, store: str | None, report: SyncReport, target: _Target) -> None:
-    """Create the W&B sweep of every stored offline sweep not published yet whose trials are all synced."""
     sweeps = [s for s in list_stored_sweeps(run_name, store=store) if not s.published]
     runs = list_stored_runs(run_name, store=store) if sweeps else []  # with this sync's markers
     for sweep in sweeps:
@@ -436,10 +432,8 @@ def sync_offline_runs(
     before; W&B's address and key come from the environment as for ``wandb sync``.
 
     Args:
-        run_name: The Flyte run's name.
         store: The store root (``s3://bucket``); default ``FLYTEPLUGINS_WANDB_STORE``.
         workers: W&B runs uploaded at once (the parts of one run go one after the other).
-        progress: Show a progress bar on stderr.
         project: Override the W&B project of every synced run.
         entity: Override the W&B entity of every synced run.
         timeout: Seconds one folder's upload (or query to W&B) may take; past it the folder fails (retried next sync).
