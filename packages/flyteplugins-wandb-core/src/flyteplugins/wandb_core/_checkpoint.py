@@ -1,5 +1,4 @@
-"""Checkpoints as W&B artifacts, their retention (``keep_last``, ``keep_best``), restoring the latest one (online from
-the server, offline from ``<wandb dir>/flyte-checkpoints/`` or Flyte storage), and rewinding a resumed run to it."""
+"""Checkpoints as W&B artifacts: retention, restoring the latest (online, local or Flyte storage), rewinding to it."""
 
 from __future__ import annotations
 
@@ -92,8 +91,7 @@ def _keep_locally(run: Any, name: str, path: str, step: int, aliases: list[str],
     os.makedirs(dest)
     target = os.path.join(dest, os.path.basename(path.rstrip("/")) or "checkpoint")
     (shutil.copytree if os.path.isdir(path) else shutil.copy2)(path, target)
-    # Aliases and the keep_best value: retention judges this copy in a later attempt too. Written last and
-    # atomically: a process killed mid-copy leaves no index, so restore skips it.
+    # Retention judges this copy by its index in later attempts too; written last, atomically: a cut copy has none.
     index = {"step": step, "path": os.path.basename(target), "aliases": aliases, "value": value}
     with open(os.path.join(dest, INDEX + ".tmp"), "w") as f:
         json.dump(index, f)
@@ -228,8 +226,7 @@ def to_delete(versions: list[Version], policy: Retention) -> list[Version]:
         keep.update(id(v) for v in by_step[-policy.keep_last :])
     ranked = [v for v in by_step if v.value is not None]
     if policy.best is not None and ranked:
-        # Ties go to the newest: it is the one a resumed run would pick up anyway.
-        pick = min if policy.best[1] == "min" else max
+        pick = min if policy.best[1] == "min" else max  # ties go to the newest: a resumed run picks it up anyway
         keep.add(id(pick(reversed(ranked), key=lambda v: v.value if v.value is not None else 0.0)))
     return [v for v in by_step if id(v) not in keep and not v.protected]
 
@@ -337,9 +334,8 @@ def _restore_online(run: Any, name: str, root: str | None) -> Checkpoint | None:
         raise CheckpointError(f"checkpoint {ref!r} has no integer 'step' in its metadata")
     path = str(artifact.download(root=root))
     entries = os.listdir(path)
-    # A file checkpoint comes back as a directory holding that one file: return the file itself.
     if len(entries) == 1 and os.path.isfile(os.path.join(path, entries[0])):
-        path = os.path.join(path, entries[0])
+        path = os.path.join(path, entries[0])  # a file checkpoint comes back inside a folder of its own
     return Checkpoint(path, step)
 
 

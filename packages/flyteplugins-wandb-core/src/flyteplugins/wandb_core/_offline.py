@@ -187,8 +187,7 @@ def read_offline_run(path: str | Path) -> OfflineRun:
             files = [e.path for e in a.manifest.contents]
             run.artifacts.append(dict(name=a.name, type=a.type, aliases=list(a.aliases), metadata=meta, files=files))
     run.config.pop("_wandb", None)
-    # Offline, every part of a run has the same run record: a continuing part (a retry) is told by an earlier
-    # offline-run-<time>-<run id> folder beside it holding a run file.
+    # Offline, every part has the same run record: a retry is told by an earlier folder of its run id beside it.
     here = p.parent
     if not run.resumed and here.name.startswith("offline-run-") and run.id:
         run.resumed = any(

@@ -1,5 +1,4 @@
-"""Keep offline runs, checkpoints and sweep definitions in the Flyte run's storage, past the pod (layout
-in docs/deploy.md); nothing in local mode or outside a task, and a failed upload never fails the task."""
+"""Keep offline runs, checkpoints and sweeps in the Flyte run's storage past the pod; a failed upload only warns."""
 
 from __future__ import annotations
 
@@ -60,7 +59,6 @@ class Location:
 
     @property
     def action_prefix(self) -> str:
-        """The action's folder: one per attempt (its offline runs), the checkpoints its attempts share, its sweeps."""
         return f"{run_prefix(self.root, self.run_name)}/{self.action}"
 
     @property
@@ -73,8 +71,7 @@ class Location:
 
     @property
     def sync_command(self) -> str:
-        # --store spelled out: where the user syncs, the pod's raw-data path and env are not known.
-        return f"flyte wandb sync {self.run_name} --store {self.root}"
+        return f"flyte wandb sync {self.run_name} --store {self.root}"  # the user's shell lacks the pod's env
 
 
 def location() -> Location | None:
@@ -126,8 +123,7 @@ def _in_thread(coro_fn: Callable[[], Any], timeout: float, failure: str, after: 
     error = TimeoutError(f"no answer within {timeout:.0f}s") if thread.is_alive() else box.get("error")
     if error is None:
         return True
-    # Object-store clients append a whole request dump to the reason.
-    reason = brief(str(error).split("Debug source:", 1)[0])
+    reason = brief(str(error).split("Debug source:", 1)[0])  # object-store clients append a whole request dump
     message = f"could not {failure}: {type(error).__name__}: {reason}{after}"
     with _warn_lock:
         first, _warned = not _warned, True
@@ -199,8 +195,7 @@ def persist_sweep(sweep_id: str, definition: dict[str, Any]) -> str | None:
 
 def _checkpoint_base(name: str, run_id: str, after_warning: bool = False) -> str | None:
     loc = location()
-    # After a failed upload, checkpoints (saved often, each waiting UPLOAD_TIMEOUT) are not tried again.
-    if loc is None or (_warned and not after_warning):
+    if loc is None or (_warned and not after_warning):  # after a failure: saved often, each would wait again
         return None
     return f"{loc.checkpoints}/{run_id}/{name}"
 
@@ -251,8 +246,7 @@ def fetch_checkpoint(name: str, run_id: str, local_root: str) -> str | None:
         steps = [int(leaf[5:]) for leaf in leaves if leaf.startswith("step-") and leaf[5:].isdigit()]
         for step in sorted(steps, reverse=True):
             local = os.path.join(local_root, name, f"step-{step}")
-            # Into a folder that does not exist yet (see _put_dir); one here is an interrupted save.
-            shutil.rmtree(local, ignore_errors=True)
+            shutil.rmtree(local, ignore_errors=True)  # a fresh folder (see _put_dir): one here was cut short
             os.makedirs(os.path.dirname(local), exist_ok=True)
             await storage.get(f"{base}/step-{step}", local, recursive=True)
             if os.path.exists(os.path.join(local, "checkpoint.json")):

@@ -1,5 +1,4 @@
-"""``flyte wandb sync``: upload the offline runs a Flyte run kept in its storage to W&B, each folder once, without
-repeating a history row, and publish its offline sweeps once all their trials are synced (see docs/deploy.md)."""
+"""``flyte wandb sync``: upload a Flyte run's stored offline runs to W&B, each row once; publish its offline sweeps."""
 
 from __future__ import annotations
 
@@ -22,7 +21,6 @@ from typing import Any
 
 import flyte
 import flyte.storage as storage
-import fsspec
 from rich.console import Console
 from rich.progress import Progress
 
@@ -323,8 +321,7 @@ def prepare_upload(
         fs.pipe_file(marker, json.dumps({"history_before": before}).encode())
         if not (online and first_part):
             return 0  # nothing of this folder has been sent yet
-    landed = rows_now() - before
-    return drop_first_history_rows(local_dir, landed) if landed > 0 else 0
+    return drop_first_history_rows(local_dir, rows_now() - before)
 
 
 def _publish_sweeps(run_name: str, store: str | None, report: SyncReport, target: _Target) -> None:
@@ -355,8 +352,7 @@ def _publish_sweeps(run_name: str, store: str | None, report: SyncReport, target
 def _sync_one(run: StoredRun, first_part: bool, target: _Target, retry: StoredRun | None, floor: int | None) -> None:
     """Upload one stored folder; ``retry``: the action's next attempt; ``floor``: the last step an earlier sync sent."""
     with tempfile.TemporaryDirectory(prefix="flyte-wandb-sync-") as tmp:
-        local = os.path.join(tmp, run.folder)
-        # Into a folder that does not exist yet: fsspec's local file system copies *into* an existing one.
+        local = os.path.join(tmp, run.folder)  # not created: fsspec's local fs copies *into* an existing folder
         asyncio.run(storage.get(run.uri, local, recursive=True))
         os.makedirs(local, exist_ok=True)
         # A retry resuming from its checkpoint logs its steps again: drop them here, as an online resume rewinds.
@@ -364,7 +360,7 @@ def _sync_one(run: StoredRun, first_part: bool, target: _Target, retry: StoredRu
         if resumed_at:
             drop_history_from_step(local, resumed_at)
         # Steps an earlier sync already put on W&B cannot be rewound (wandb sync would renumber them): they go.
-        first = first_history_step(fsspec.filesystem("file"), local) if floor is not None else None
+        first = first_history_step(_fs(local), local) if floor is not None else None
         if floor is not None and first and first <= floor:
             drop_history_to_step(local, floor)
             notice(
@@ -381,9 +377,8 @@ def _sync_one(run: StoredRun, first_part: bool, target: _Target, retry: StoredRu
         cmd += ["--include-online"] if run.online else []
         for flag, value in (("--id", run.sync_id), ("--project", target.project), ("--entity", target.entity)):
             cmd += [flag, value] if value else []
-        # Not silent: with WANDB_SILENT a refused upload prints nothing at all (see below).
+        # wandb sync exits 0 when W&B refuses the upload (a wrong key: "wandb: ERROR ... 401"); silent if WANDB_SILENT.
         out, err = run_wandb([*cmd, local], target.timeout, "wandb sync", WANDB_SILENT="false")
-        # wandb sync exits 0 when W&B refuses the upload (a wrong key: "wandb: ERROR ... 401"): not synced.
         errors = [line for line in (err + out).splitlines() if line.startswith(_WANDB_ERROR)]
         if errors and not _all_rows_on_wandb(run, local, target):
             raise RuntimeError(f"wandb sync reported: {errors[-1][len(_WANDB_ERROR) :].strip()}")
@@ -509,8 +504,7 @@ sync_env = flyte.TaskEnvironment(
 @sync_env.task
 def sync_offline_runs_task(run_name: str, store: str = "") -> int:
     """Sync the Flyte run ``run_name``'s offline runs to W&B from the cluster; returns how many, raises on a failure."""
-    if not store and not os.environ.get(STORE_ENV):
-        # In the cluster, the store is the one this task's own raw data goes to.
+    if not store and not os.environ.get(STORE_ENV):  # in the cluster: where this task's own raw data goes
         raw = getattr(getattr(flyte.ctx(), "raw_data_path", None), "path", "")
         store = store_root(raw) if raw else ""
     report = sync_offline_runs(run_name, store=store or None, progress=False)
