@@ -1,7 +1,5 @@
 """W&B sweeps for Flyte 2 (``flyteplugins-wandb[sweeps]``): agents as parallel Flyte tasks (docs/sweeps.md)."""
 
-from __future__ import annotations
-
 from ._agent import TrialStopped, sweep_agent_env, wandb_sweep_agent
 from ._config import WandbSweep, WandbSweepConfig, get_wandb_sweep_context, wandb_sweep_config
 from ._engine import OptunaEngine

@@ -1,7 +1,5 @@
 """One trial: the objective in core's ``trial_scope``, run by the built-in trial task as a Flyte action."""
 
-from __future__ import annotations
-
 import asyncio
 import inspect
 import json

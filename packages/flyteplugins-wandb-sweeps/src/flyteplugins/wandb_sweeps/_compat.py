@@ -1,7 +1,5 @@
 """wandb's private sweep-agent API (no public call), each with its older spelling as fallback (tests/test_compat)."""
 
-from __future__ import annotations
-
 from typing import Any
 
 

@@ -1,7 +1,5 @@
 """`wandb_sweep_config` in ``custom_context``, a sweep task's `SweepState`, and its `WandbSweep` link."""
 
-from __future__ import annotations
-
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field

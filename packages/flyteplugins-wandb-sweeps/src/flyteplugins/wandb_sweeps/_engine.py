@@ -1,8 +1,6 @@
 """The offline sweep controller and its engines: builtin grid/random, W&B's own, and Optuna (bayes), which sees
 each W&B parameter as a distribution over a latent value (docs/sweeps.md)."""
 
-from __future__ import annotations
-
 import copy
 import dataclasses
 import hashlib

@@ -1,7 +1,5 @@
 """``method: bayes``: an Optuna sampler on scikit-learn's GP regressor (why, and its speed: docs/sweeps.md)."""
 
-from __future__ import annotations
-
 import math
 import warnings
 from collections.abc import Callable, Sequence

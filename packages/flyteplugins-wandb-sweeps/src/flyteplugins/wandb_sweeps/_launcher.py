@@ -1,7 +1,5 @@
 """``run_sweep_agents``: agent slots that each ask for a trial, run it as a child action, then ask again."""
 
-from __future__ import annotations
-
 import asyncio
 import contextvars
 import functools

@@ -1,7 +1,5 @@
 """Trial and sweep outcomes, and the progress lines printed while a sweep runs."""
 
-from __future__ import annotations
-
 import json
 import sys
 import threading
@@ -57,7 +55,7 @@ class TrialResult:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrialResult:
+    def from_dict(cls, data: dict[str, Any]) -> "TrialResult":
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 

@@ -1,8 +1,6 @@
 """Talking to W&B for the sweep: the agent protocol of each online slot (register, heartbeat for
 ``run``/``stop``/``exit``), and trials read back from the server or offline run directories (resumed sweeps)."""
 
-from __future__ import annotations
-
 import contextlib
 import json
 import logging

@@ -1,7 +1,5 @@
 """Sweep definitions in pure Python: W&B's rules, checked early, and its parameters, sampled as W&B does."""
 
-from __future__ import annotations
-
 import itertools
 import json
 import math

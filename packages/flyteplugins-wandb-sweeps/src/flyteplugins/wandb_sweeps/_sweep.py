@@ -1,7 +1,5 @@
 """``@wandb_sweep``: create (or reuse) a task's sweep, hand its id to child tasks, collect its logs."""
 
-from __future__ import annotations
-
 import asyncio
 import functools
 import hashlib
