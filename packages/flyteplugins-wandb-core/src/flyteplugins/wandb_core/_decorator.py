@@ -66,12 +66,7 @@ class ElasticAsyncFunction:
     """A tracked ``async def`` Elastic task's function (Elastic calls it without awaiting): ``in_task`` in a task
     context, ``outside`` elsewhere; it introspects as ``original``, so Flyte treats the task as async."""
 
-    def __init__(
-        self,
-        original: Callable[..., Coroutine[Any, Any, Any]],
-        in_task: Callable[..., Any],
-        outside: Callable[..., Coroutine[Any, Any, Any]],
-    ) -> None:
+    def __init__(self, original: Callable[..., Any], in_task: Callable[..., Any], outside: Callable[..., Any]) -> None:
         functools.update_wrapper(self, original)
         self._in_task = in_task
         self._outside = outside

@@ -32,10 +32,6 @@ def given(value: str | None) -> str | None:
     return None if value is None or isinstance(value, Default) else value
 
 
-def pick(explicit: str | None, context: Mapping[str, str], *keys: str) -> str | None:
-    return given(explicit) or next((context[key] for key in keys if context.get(key)), None)
-
-
 @dataclass
 class WandbLink(Link):
     """Base of the plugin's Flyte UI links to W&B: fields not given defer to the context; subclasses write `url`."""
@@ -78,11 +74,11 @@ class WandbLink(Link):
         """``(host, project, entity)``: each given value, else the first non-empty context key listed."""
         from ._resolve import ui_host
 
-        return (
-            ui_host(pick(self.host, context, "wandb_host"), os.environ.get("WANDB_BASE_URL")),
-            pick(self.project, context, *project_keys),
-            pick(self.entity, context, *entity_keys),
+        host, project, entity = (
+            given(value) or next((context[key] for key in keys if context.get(key)), None)
+            for value, keys in ((self.host, ("wandb_host",)), (self.project, project_keys), (self.entity, entity_keys))
         )
+        return ui_host(host, os.environ.get("WANDB_BASE_URL")), project, entity
 
     @staticmethod
     def project_url(host: str, entity: str | None, project: str | None, *path: str) -> str:
