@@ -210,11 +210,9 @@ def _deferred(run: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     # A finish inside the run's scope: the run stays open; its first non-zero exit code is kept.
     exit_code = kwargs.get("exit_code", args[0] if args else None)
     run_id = getattr(run, "id", "?")
-    kept = ""
-    if exit_code:
-        if (owner := registry.owner(run)) is not None and owner.requested_exit_code is None:
-            owner.requested_exit_code = int(exit_code)
-        kept = f" Its exit code {int(exit_code)} is kept: the run finishes with it."
+    kept = f" Its exit code {int(exit_code)} is kept: the run finishes with it." if exit_code else ""
+    if exit_code and (owner := registry.owner(run)) is not None and owner.requested_exit_code is None:
+        owner.requested_exit_code = int(exit_code)
     _notices.notice_once(
         f"finish:{run_id}:{bool(exit_code)}",
         f"wandb.finish()/run.finish() inside a tracked task: run {run_id!r} stays open until the task "

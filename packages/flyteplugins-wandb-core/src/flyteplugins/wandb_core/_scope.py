@@ -303,7 +303,7 @@ class _Scope:
         else:
             _concurrency.settle(active)
             project, entity = getattr(active.run, "project", ""), getattr(active.run, "entity", "")
-        values = {
+        return {
             RUN_ID_KEY: str(active.run_id),
             RUN_PROJECT_KEY: str(project or ""),
             RUN_ENTITY_KEY: str(entity or ""),
@@ -311,10 +311,8 @@ class _Scope:
             # An explicit id names one run, and a trial's overrides are the trial action's: not the children's.
             "wandb_id": "",
             TRIAL_CONTEXT_KEY: "",
+            **({RUN_HOST_KEY: plan.host} if plan.host else {}),
         }
-        if plan.host:
-            values[RUN_HOST_KEY] = plan.host
-        return values
 
 
 def _wrap(
