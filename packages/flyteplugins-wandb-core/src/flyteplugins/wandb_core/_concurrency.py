@@ -133,7 +133,6 @@ class PendingOpen:
         self.error: BaseException | None = None
         self.config: dict[str, Any] = dict(plan.init_kwargs.get("config") or {})
         self.proxy = PendingRun(self)
-        # What the body sees while the run opens; filled in from the real ActiveRun once it is open.
         offline = str(plan.init_kwargs.get("mode") or "") in OFFLINE_MODES
         self.active = ActiveRun(self.proxy, plan.run_id, plan.primary, plan, offline, owner=True, pending=self)
         registry.opening()  # from now until `run` ends, wandb's module API routes to the stand-in
