@@ -227,7 +227,21 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
     if active.untracked:
         return  # a disabled run: nothing to upload, and start_run already said so
     if active.offline:
-        _finished_offline(active, folder)
+        if folder and not _offline.wait_until_written(folder, FILE_WRITE_TIMEOUT):
+            if not _offline.has_transaction_log(folder):
+                # Deleted while the run was open (a cleanup of ./wandb): "upload it" would point at nothing.
+                _notices.notice(
+                    f"run {active.run_id!r} is lost: its folder {folder} was deleted while the run was "
+                    f"open (no run-*.wandb left), so there is nothing to upload or keep."
+                )
+                return
+            _notices.notice(f"run {active.run_id!r} was not completely written to {folder} when its task returned.")
+        if active.primary and folder:
+            _persist.persist_run(str(active.run_id), folder, sync_id=active.sync_id)
+            # One `wandb sync` line for all of them, once the process's last open run finishes.
+            _notices.offline_run_saved(
+                str(active.run_id), folder, sync_id=active.sync_id, others_open=bool(registry.runs())
+            )
     elif _compat.finish_timed_out(run):
         cmd = _notices.sync_command([folder or "<run dir>"], online=True)
         message = (
@@ -240,21 +254,3 @@ def finish_run(active: ActiveRun, error: BaseException | None) -> None:
         if folder:
             _persist.persist_run(str(active.run_id), folder, online_dir=True)
         active.offline = True  # its data now lives only on local disk (download_logs skips it)
-
-
-def _finished_offline(active: ActiveRun, folder: str | None) -> None:
-    if folder and not _offline.wait_until_written(folder, FILE_WRITE_TIMEOUT):
-        if not _offline.has_transaction_log(folder):
-            # Deleted while the run was open (a cleanup of ./wandb): "upload it" would point at nothing.
-            _notices.notice(
-                f"run {active.run_id!r} is lost: its folder {folder} was deleted while the run was "
-                f"open (no run-*.wandb left), so there is nothing to upload or keep."
-            )
-            return
-        _notices.notice(f"run {active.run_id!r} was not completely written to {folder} when its task returned.")
-    if active.primary and folder:
-        _persist.persist_run(str(active.run_id), folder, sync_id=active.sync_id)
-        # One `wandb sync` line for all of them, once the process's last open run finishes.
-        _notices.offline_run_saved(
-            str(active.run_id), folder, sync_id=active.sync_id, others_open=bool(registry.runs())
-        )

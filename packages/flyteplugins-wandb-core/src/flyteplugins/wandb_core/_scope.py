@@ -51,23 +51,6 @@ def console_url(ctx: Any) -> str | None:
         return None
 
 
-def flyte_block(ctx: Any, task: Any, topology: Topology | None) -> dict[str, Any]:
-    action = ctx.action
-    block: dict[str, Any] = {
-        "project": action.project,
-        "domain": action.domain,
-        "run_name": action.run_name,
-        "action_name": action.name,
-        "task_name": getattr(task, "name", None),
-        "attempt": int(getattr(ctx, "attempt_number", 0) or 0),
-        "mode": getattr(ctx, "mode", None),
-        "url": console_url(ctx),
-    }
-    if topology is not None and topology.world_size > 1:
-        block.update(rank=topology.rank, worker=topology.worker_index, world_size=topology.world_size)
-    return block
-
-
 _NOT_IN_ARTIFACT_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -88,7 +71,19 @@ def apply(
         return
     kwargs = plan.init_kwargs
     config = dict(kwargs.get("config") or {})
-    block = flyte_block(ctx, task, topology)
+    action = ctx.action
+    block: dict[str, Any] = {
+        "project": action.project,
+        "domain": action.domain,
+        "run_name": action.run_name,
+        "action_name": action.name,
+        "task_name": getattr(task, "name", None),
+        "attempt": int(getattr(ctx, "attempt_number", 0) or 0),
+        "mode": getattr(ctx, "mode", None),
+        "url": console_url(ctx),
+    }
+    if topology is not None and topology.world_size > 1:
+        block.update(rank=topology.rank, worker=topology.worker_index, world_size=topology.world_size)
     config.setdefault(FLYTE_CONFIG_KEY, block)
     if inputs is not None:
         logged = {name: summarise_input(value) for name, value in inputs.items()}
