@@ -159,13 +159,8 @@ def _apply_init(run: Any, kwargs: dict[str, Any]) -> None:
         run.notes = f"{run.notes}\n{notes}" if run.notes else notes
     if kwargs.get("name"):
         run.name = kwargs["name"]
-    ignored = sorted(
-        key
-        for key, value in kwargs.items()
-        if key not in _APPLIED
-        and value is not None
-        and not (key in _SAME_OR_IGNORED and str(getattr(run, key, "") or "") == str(value))
-    )
+    same = {key for key in _SAME_OR_IGNORED if key in kwargs and str(getattr(run, key, "") or "") == str(kwargs[key])}
+    ignored = sorted(key for key, value in kwargs.items() if value is not None and key not in _APPLIED | same)
     if ignored:
         _notices.notice_once(
             f"init:{run.id}:{','.join(ignored)}",

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import _compat
 from ._artifact_names import REGISTRY_PREFIX, check_aliases, check_artifact_name, parse_artifact_ref
@@ -17,8 +16,7 @@ _REGISTRY_NAME_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
 _FORM = "'wandb-registry-<registry>/<collection>' (for example 'wandb-registry-model/my-model')"
 
 
-@dataclass(frozen=True)
-class RegistryTarget:
+class RegistryTarget(NamedTuple):
     """A parsed registry collection: ``[<org>/]wandb-registry-<registry>/<collection>``."""
 
     registry: str
