@@ -10,7 +10,6 @@ from flyteplugins.wandb_core.ext import ContextSettings, Field, FieldTable, Wand
 
 from ._space import GOALS, METHODS, SweepMethod, validate_sweep_definition
 
-PREFIX = "wandb_sweep_"
 # Written by @wandb_sweep for the task body and its children.
 SWEEP_ID_KEY = "_wandb_sweep_id"
 SWEEP_PROJECT_KEY = "_wandb_sweep_project"
@@ -44,7 +43,7 @@ SWEEP_FIELDS = FieldTable(
     Field("parameters", "json", "sweep"),  # checked with the whole definition (validate_sweep_definition)
     Field("prior_runs", "json", "plugin", check=_prior_runs),
     Field("download_logs", "json", "plugin", default=False, check=Field.typed(bool, "True or False")),
-    prefix=PREFIX,
+    prefix="wandb_sweep_",
 )
 FIELDS = (*SWEEP_FIELDS.names, "kwargs")
 PLACEMENT_FIELDS = SWEEP_FIELDS.with_role("plugin")

@@ -37,17 +37,8 @@ from ._config import (
 from ._engine import validate_sweep_config
 from ._server import existing_online_sweep
 
-_MODE = Field.wandb_mode()
-
 F = TypeVar("F")
 MARKER = "__flyteplugins_wandb_sweep__"
-
-NO_CONFIG_HINT = (
-    "Provide one with flyte.with_runcontext(custom_context=wandb_sweep_config(method='random', "
-    "metric={'name': 'loss', 'goal': 'minimize'}, parameters={'lr': {'min': 1e-4, 'max': 1e-1}})).run(task), "
-    "with a `with wandb_sweep_config(...):` block around the call of the task, or as arguments: "
-    "@wandb_sweep(method=..., parameters=...)."
-)
 
 _current: ContextVar[SweepState | None] = ContextVar("flyteplugins_wandb_sweep", default=None)
 
@@ -158,7 +149,11 @@ def _new_sweep(ctx: Any, decorator_values: Mapping[str, Any], decorator_mode: st
     config = sweep_config_from_values(values)
     if missing := " and ".join(k for k in ("method", "parameters") if not config.get(k)):
         raise WandbConfigError(
-            f"@wandb_sweep task {ctx.action.name!r} has no sweep configuration ({missing} missing). {NO_CONFIG_HINT}"
+            f"@wandb_sweep task {ctx.action.name!r} has no sweep configuration ({missing} missing). Provide one "
+            "with flyte.with_runcontext(custom_context=wandb_sweep_config(method='random', metric={'name': 'loss', "
+            "'goal': 'minimize'}, parameters={'lr': {'min': 1e-4, 'max': 1e-1}})).run(task), with a `with "
+            "wandb_sweep_config(...):` block around the call of the task, or as arguments: @wandb_sweep(method=..., "
+            "parameters=...)."
         )
     config.setdefault("name", f"{ctx.action.run_name}-{ctx.action.name}")
     state = _state(values, decorator_mode, {}, sweep_id="", config=config, owner_action=ctx.action.name)
@@ -308,7 +303,7 @@ def wandb_sweep(
         WandbConfigError: At decoration time for invalid values; at run time when the task has no sweep
             configuration.
     """
-    _MODE("@wandb_sweep", "mode", mode)
+    Field.wandb_mode()("@wandb_sweep", "mode", mode)
     values: dict[str, Any] = {"project": project, "entity": entity, "download_logs": download_logs}
     for key in ("method", "metric", "parameters", "name", "prior_runs"):
         if key in sweep_config:
