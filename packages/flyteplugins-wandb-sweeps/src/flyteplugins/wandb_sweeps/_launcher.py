@@ -4,7 +4,6 @@ import asyncio
 import contextvars
 import functools
 import json
-import sys
 import time
 import uuid
 from collections import deque
@@ -22,7 +21,7 @@ from . import _server
 from ._agent import LAUNCHES, OBJECTIVES, AgentSpec, Launch, make_result, trial_overrides, wandb_sweep_agent, watch
 from ._config import MAX_AGENTS, SweepState, WandbSweep
 from ._engine import OfflineController, check_engine, unwrap_params, validate_sweep_config
-from ._results import Progress, SweepResult, TrialResult
+from ._results import Progress, SweepResult, TrialResult, say
 from ._space import DEFAULT_GOAL, check_positive
 from ._sweep import collect_sweep_logs, current_sweep
 
@@ -213,10 +212,6 @@ def early_termination_note(plan: Plan) -> str | None:
         "Finished trials still inform the search. Run the sweep in Flyte local mode (or online) for "
         "early termination."
     )
-
-
-def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def _check_arguments(objective: Callable[..., Any], count: int, agents: int) -> None:

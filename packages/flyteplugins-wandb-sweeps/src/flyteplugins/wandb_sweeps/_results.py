@@ -118,6 +118,10 @@ class SweepResult:
         return "\n".join(lines)
 
 
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 class Progress:
     """One stderr line per finished trial, with the best value so far (thread-safe)."""
 
@@ -165,4 +169,4 @@ class Progress:
         return f"reported no {name!r} (it logged {shown})"
 
     def report(self, trial: TrialResult) -> None:
-        print(self.line(trial), file=sys.stderr, flush=True)
+        say(self.line(trial))

@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import socket
-import sys
 import threading
 import time
 from collections import deque
@@ -18,7 +17,7 @@ from flyteplugins.wandb_core.ext import read_offline_run, wandb_server
 from ._agent import make_result
 from ._compat import register_sweep_agent, sweep_agent_heartbeat
 from ._config import SweepState
-from ._results import TrialResult
+from ._results import TrialResult, say
 from ._space import Run
 
 logger = logging.getLogger("flyteplugins.wandb_sweeps")
@@ -109,7 +108,7 @@ def next_command(
                 return command
             continue  # a stop for a trial that is not running here
         if time.monotonic() - idle_since > idle_timeout:
-            print(f"{label} got no trial for {idle_timeout:.0f}s; stopping.", file=sys.stderr, flush=True)
+            say(f"{label} got no trial for {idle_timeout:.0f}s; stopping.")
             return None
         time.sleep(poll_interval)
 

@@ -6,7 +6,6 @@ import hashlib
 import inspect
 import os
 import shutil
-import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -35,6 +34,7 @@ from ._config import (
     validate_values,
 )
 from ._engine import validate_sweep_config
+from ._results import say
 from ._server import existing_online_sweep
 
 F = TypeVar("F")
@@ -165,7 +165,7 @@ def _new_sweep(ctx: Any, decorator_values: Mapping[str, Any], decorator_mode: st
         state.sweep_id = found or _create_online_sweep(state)
         state.resumed = bool(found)
         if found:
-            print(f"wandb: continuing online sweep {found} ({state.name!r}).", file=sys.stderr, flush=True)
+            say(f"wandb: continuing online sweep {found} ({state.name!r}).")
         return state
     state.sweep_id = offline_sweep_id(f"{state.project}/{state.name}")
     if state.mode == "offline":
@@ -173,11 +173,9 @@ def _new_sweep(ctx: Any, decorator_values: Mapping[str, Any], decorator_mode: st
         persist_offline_sweep(
             state.sweep_id, {"config": dict(state.config), "project": state.project, "entity": state.entity}
         )
-    print(
+    say(
         f"wandb: offline sweep {state.sweep_id} ({state.config.get('method')}); trials are offline runs in "
-        f"group {state.sweep_id!r}: upload them later with `wandb sync`.",
-        file=sys.stderr,
-        flush=True,
+        f"group {state.sweep_id!r}: upload them later with `wandb sync`."
     )
     return state
 
