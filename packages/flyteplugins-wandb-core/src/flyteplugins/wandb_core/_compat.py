@@ -120,11 +120,10 @@ def can_publish_requirements() -> bool:
 def publish_requirements(run: Any, packages: list[Any]) -> None:
     """Hand ``packages`` to wandb (as ``Run._on_start`` does), else write and save requirements.txt in its format;
     a disabled run (``_interface`` None) records nothing."""
-    missing = object()
-    interface = getattr(run, "_interface", missing)
+    interface = getattr(run, "_interface", False)  # False: no such attribute, unlike a disabled run's None
     if interface is None:
         return
-    if interface is not missing and hasattr(interface, "publish_python_packages"):
+    if hasattr(interface, "publish_python_packages"):
         interface.publish_python_packages(packages)
         return
     path = os.path.join(str(run.dir), "requirements.txt")

@@ -53,15 +53,6 @@ def _resolve(name: str) -> Any:
     return module.__dict__.get(name) if run is None else getattr(run, name)
 
 
-def _late_function(name: str) -> Callable[..., Any]:
-    def routed(*args: Any, **kwargs: Any) -> Any:
-        return _resolve(name)(*args, **kwargs)
-
-    routed.__name__ = routed.__qualname__ = name
-    routed.__doc__ = f"wandb.{name}, routed when called to the run of the calling tracked task or function."
-    return routed
-
-
 class _LateRouted(ForwardItems):
     __slots__ = ("_name",)
     _name: str
@@ -98,7 +89,12 @@ def _fallback_run(module: types.ModuleType) -> Any | None:
 
 def _module_value(name: str) -> Callable[[types.ModuleType], Any]:
     # Without a tracked caller (a bare thread, `ctx.run(wandb.log, ...)`) the value is routed when used.
-    late: Any = _LateRouted(name) if name in _RUN_DATA else _late_function(name)
+    def routed(*args: Any, **kwargs: Any) -> Any:
+        return _resolve(name)(*args, **kwargs)
+
+    routed.__name__ = routed.__qualname__ = name
+    routed.__doc__ = f"wandb.{name}, routed when called to the run of the calling tracked task or function."
+    late: Any = _LateRouted(name) if name in _RUN_DATA else routed
 
     def get(module: types.ModuleType) -> Any:
         return late if (run := _caller_run()) is None else getattr(run, name)

@@ -289,5 +289,4 @@ def get_wandb_run() -> Any | None:
 
 def get_wandb_run_dir() -> str | None:
     """Local directory of the current run's files (``run.dir``), or ``None`` without a run."""
-    run = get_wandb_run()
-    return None if run is None else str(run.dir)
+    return None if (run := get_wandb_run()) is None else str(run.dir)
