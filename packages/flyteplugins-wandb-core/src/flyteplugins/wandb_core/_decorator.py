@@ -88,8 +88,7 @@ def _check_outermost(func: Callable[..., Any]) -> None:
         tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
     except (OSError, TypeError, SyntaxError, IndentationError):
         return
-    node = tree.body[0] if tree.body else None
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+    if not tree.body or not isinstance(node := tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
         return
     names = [ast.unparse(d) for d in node.decorator_list]
     ours = next((i for i, text in enumerate(names) if "wandb_init" in text), 0)
