@@ -14,15 +14,8 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
-from . import _compat, _notices, _persist
-from ._artifact_names import (
-    STEP_KEY,
-    check_aliases,
-    check_artifact_name,
-    check_metadata,
-    checkpoint_name,
-    sanitize_name,
-)
+from . import _artifact_names, _compat, _notices, _persist
+from ._artifact_names import STEP_KEY, check_aliases, check_artifact_name, check_metadata, checkpoint_name
 from ._artifacts import _log_local, registry_link, require_run
 from ._registry import check_registry_target
 from ._validate import WandbConfigError
@@ -82,7 +75,7 @@ def is_primary(env: Any = None) -> bool:
 def _store_root(run: Any) -> str:
     # run.dir is <wandb dir>/<offline-run-...>/files: every attempt in this directory shares <wandb dir>.
     wandb_dir = os.path.dirname(os.path.dirname(str(run.dir)))
-    return os.path.join(wandb_dir, STORE_DIR, sanitize_name(str(run.id)))
+    return os.path.join(wandb_dir, STORE_DIR, _artifact_names.sanitize_name(str(run.id)))
 
 
 def _keep_locally(run: Any, name: str, path: str, step: int, aliases: list[str], value: float | None) -> str:

@@ -79,8 +79,7 @@ def _payloads(data: bytes, base: int = 0) -> Iterator[bytes]:
             return  # the writer has created the file but not yet written its header
         if not data.startswith(_HEADER):
             raise ValueError("not a W&B transaction log (bad header)")
-    pos = _HEADER_LEN if base == 0 else 0
-    pending: bytes | None = b"" if base == 0 else None  # None: skipping a record begun before base
+    pos, pending = (_HEADER_LEN, b"") if base == 0 else (0, None)  # None: skipping a record begun before base
     while pos + _RECORD_HEADER <= len(data):
         left_in_block = _BLOCK - ((base + pos) % _BLOCK)
         fits = left_in_block >= _RECORD_HEADER

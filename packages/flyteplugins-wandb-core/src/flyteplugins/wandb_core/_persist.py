@@ -95,8 +95,7 @@ def location() -> Location | None:
 
 def remember(run_dir: str) -> None:
     """Note where the offline run in ``run_dir`` will be kept (call when it opens, in the task)."""
-    loc = location()
-    if loc is not None:
+    if (loc := location()) is not None:
         _where[run_dir] = loc
 
 
@@ -183,8 +182,7 @@ def persist_run(
 
 def persist_sweep(sweep_id: str, definition: dict[str, Any]) -> str | None:
     """Keep an offline sweep's ``definition`` (``config``, ``project``, ``entity``) for ``flyte wandb sync``."""
-    loc = location()
-    if loc is None:
+    if (loc := location()) is None:
         return None
     dest = f"{loc.action_prefix}/{SWEEP_DIR}/{sweep_id}.json"
     failure = f"keep offline sweep {sweep_id!r} in Flyte storage ({dest})"
@@ -201,8 +199,7 @@ def _checkpoint_base(name: str, run_id: str, after_warning: bool = False) -> str
 
 
 def persist_checkpoint(local_dir: str, name: str, step: int, run_id: str) -> str | None:
-    base = _checkpoint_base(name, run_id)
-    if base is None:
+    if (base := _checkpoint_base(name, run_id)) is None:
         return None
     dest = f"{base}/step-{step}"
     failure = f"keep offline checkpoint {name!r} (step {step}) in Flyte storage ({dest})"
@@ -212,8 +209,7 @@ def persist_checkpoint(local_dir: str, name: str, step: int, run_id: str) -> str
 
 def forget_checkpoints(name: str, run_id: str, steps: list[int]) -> None:
     """Delete the stored copies of the checkpoint steps retention removed locally (not an earlier attempt's)."""
-    base = _checkpoint_base(name, run_id)
-    if base is None or not steps:
+    if (base := _checkpoint_base(name, run_id)) is None or not steps:
         return
 
     async def remove() -> None:
@@ -230,8 +226,7 @@ def forget_checkpoints(name: str, run_id: str, steps: list[int]) -> None:
 
 def fetch_checkpoint(name: str, run_id: str, local_root: str) -> str | None:
     """Download the highest stored ``step-<N>`` of an offline checkpoint into ``local_root``; returns it, or None."""
-    base = _checkpoint_base(name, run_id, after_warning=True)
-    if base is None:
+    if (base := _checkpoint_base(name, run_id, after_warning=True)) is None:
         return None
     found: dict[str, str] = {}
 

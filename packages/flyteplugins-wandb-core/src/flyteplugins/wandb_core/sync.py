@@ -99,8 +99,7 @@ class _Target:
 
 
 def _resolve_root(store: str | None) -> str:
-    root = (store or os.environ.get(STORE_ENV, "")).strip()
-    if not root:
+    if not (root := (store or os.environ.get(STORE_ENV, "")).strip()):
         raise ValueError(
             f"store: where the offline runs are kept is needed: pass the bucket of the Flyte run's raw "
             f"data (for example store='s3://my-flyte-bucket'), or set {STORE_ENV}."
