@@ -272,18 +272,15 @@ def first_history_step(fs: Any, uri: str) -> int | None:
     logs = sorted(str(k) for k in fs.find(uri) if str(k).endswith(".wandb"))
     if not logs:
         return None
-    data, size = b"", 64 * 1024
     with fs.open(logs[0], "rb") as f:
-        while True:
-            chunk = f.read(size)
+        data = b""
+        while chunk := f.read(max(64 * 1024, len(data))):  # doubling: each pass parses from the start
             data += chunk
             for _, rec in _records(data):  # complete records only: a cut one waits for more bytes
                 if rec.WhichOneof("record_type") == "history":
                     step = _items(rec.history.item).get("_step")
                     return step if isinstance(step, int) else None
-            if not chunk:
-                return None
-            size *= 2
+    return None
 
 
 def read_marker(fs: Any, uri: str) -> int | None:
@@ -355,12 +352,10 @@ def _sync_one(run: StoredRun, first_part: bool, target: _Target, retry: StoredRu
         asyncio.run(storage.get(run.uri, local, recursive=True))
         os.makedirs(local, exist_ok=True)
         # A retry resuming from its checkpoint logs its steps again: drop them here, as an online resume rewinds.
-        resumed_at = first_history_step(_fs(retry.uri), retry.uri) if retry else None
-        if resumed_at:
+        if retry and (resumed_at := first_history_step(_fs(retry.uri), retry.uri)):
             drop_history_from_step(local, resumed_at)
         # Steps an earlier sync already put on W&B cannot be rewound (wandb sync would renumber them): they go.
-        first = first_history_step(_fs(local), local) if floor is not None else None
-        if floor is not None and first and first <= floor:
+        if floor is not None and (first := first_history_step(_fs(local), local)) and first <= floor:
             drop_history_to_step(local, floor)
             notice(
                 f"steps {first}-{floor} of run {run.target_id!r} were uploaded by an earlier sync, before this "
@@ -372,8 +367,7 @@ def _sync_one(run: StoredRun, first_part: bool, target: _Target, retry: StoredRu
             _fs(run.uri), run.uri, local, run_id=run.target_id, first_part=first_part, online=run.online,
             project=target.project, entity=target.entity, timeout=target.timeout,
         )  # fmt: skip
-        cmd = [sys.executable, "-m", "wandb", "sync", "--include-synced"]
-        cmd += ["--include-online"] if run.online else []
+        cmd = [sys.executable, "-m", "wandb", "sync", "--include-synced", *(["--include-online"] if run.online else [])]
         for flag, value in (("--id", run.sync_id), ("--project", target.project), ("--entity", target.entity)):
             cmd += [flag, value] if value else []
         # wandb sync exits 0 when W&B refuses the upload (a wrong key: "wandb: ERROR ... 401"); silent if WANDB_SILENT.
