@@ -234,10 +234,9 @@ def fetch_checkpoint(name: str, run_id: str, local_root: str) -> str | None:
         import flyte.storage as storage
 
         fs = storage.get_underlying_filesystem(path=base)
-        try:
+        leaves: list[str] = []
+        with contextlib.suppress(FileNotFoundError):  # nothing stored yet
             leaves = [str(e).rstrip("/").rsplit("/", 1)[-1] for e in fs.ls(base, detail=False)]
-        except FileNotFoundError:
-            return
         steps = [int(leaf[5:]) for leaf in leaves if leaf.startswith("step-") and leaf[5:].isdigit()]
         for step in sorted(steps, reverse=True):
             local = os.path.join(local_root, name, f"step-{step}")

@@ -481,8 +481,7 @@ def _sync_parts(report: SyncReport, target: _Target, advance: Callable[[int], No
         except Exception as exc:
             report.failed[run.uri] = f"{type(exc).__name__}: {exc}"
             # Later parts of the same run would land before this one: leave them for next time.
-            for later in parts[i + 1 :]:
-                report.failed[later.uri] = f"waits for {run.folder}"
+            report.failed.update({later.uri: f"waits for {run.folder}" for later in parts[i + 1 :]})
             advance(len(parts) - i)
             return
         report.synced.append(run)
