@@ -365,9 +365,7 @@ def checkpoint_step(wandb: Any, kwargs: dict[str, Any], base_url: str) -> int | 
         overrides = {"base_url": base_url, **({"entity": kwargs["entity"]} if kwargs.get("entity") else {})}
         api = wandb.Api(overrides=overrides, timeout=10)
         ref = f"{kwargs.get('entity') or api.default_entity}/{project}/{checkpoint_name(str(run_id))}:latest"
-        if not api.artifact_exists(ref):
-            return None
-        step = (api.artifact(ref).metadata or {}).get(STEP_KEY)
+        step = (api.artifact(ref).metadata or {}).get(STEP_KEY) if api.artifact_exists(ref) else None
     except Exception as exc:  # the server could not tell: open the run as before
         logger.debug("rewind: cannot read the checkpoint of run %s (%s)", run_id, exc)
         return None
@@ -383,8 +381,7 @@ def rewind_init(wandb_init: Any, kwargs: dict[str, Any], settings: Any, base_url
     step = checkpoint_step(wandb, kwargs, base_url) if wants and not shared and base_url not in _unsupported else None
     if step is None:
         return wandb_init(**kwargs, settings=settings)
-    rewind = {k: v for k, v in kwargs.items() if k != "resume"}
-    rewind["resume_from"] = f"{kwargs['id']}?_step={step}"
+    rewind = {k: v for k, v in kwargs.items() if k != "resume"} | {"resume_from": f"{kwargs['id']}?_step={step}"}
     try:
         run = wandb_init(**rewind, settings=settings)
     except Exception as exc:

@@ -105,8 +105,7 @@ def brief(text: str) -> str:
 
 
 def _in_thread(coro_fn: Callable[[], Any], timeout: float, failure: str, after: str = "", always: bool = False) -> bool:
-    """Run ``coro_fn()`` for at most ``timeout`` s in a thread with a loop of its own (works from an async task body
-    and a signal handler); on an error warn ``could not <failure>: <error><after>`` (once, unless ``always``)."""
+    """``coro_fn()`` in a thread and loop of its own (an async task body, a signal handler): at most ``timeout`` s."""
     global _warned
     box: dict[str, BaseException] = {}
 

@@ -159,8 +159,7 @@ def _stored_run(fs: Any, prefix: str, files: set[str], action: str, attempt: str
 
 
 def list_stored_runs(run_name: str, *, store: str | None = None) -> list[StoredRun]:
-    """Every offline run folder the Flyte run ``run_name`` kept, in sync order; ``store``: the store root (``s3://bucket``),
-    default ``FLYTEPLUGINS_WANDB_STORE``."""
+    """Every offline run folder the Flyte run ``run_name`` kept, in sync order (``store``: as `sync_offline_runs`)."""
     prefix, fs, files = _kept_files(run_name, store)
     parts = [f.split("/") for f in files if f.count("/") >= 3]
     folders = {(p[0], p[1], p[2]) for p in parts if p[1].isdigit()}
