@@ -8,6 +8,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -15,8 +16,6 @@ from ._runtime import OFFLINE_MODES
 from ._state import ActiveRun, Forward, ForwardItems, registry
 
 if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
-
     from ._scope import _Scope
 
 T = TypeVar("T")
@@ -43,8 +42,6 @@ _service_ready = threading.Event()
 def pool(name: str, workers: int) -> ThreadPoolExecutor:
     with _pools_lock:
         if name not in _pools:
-            from concurrent.futures import ThreadPoolExecutor  # loaded by the first tracked async task
-
             _pools[name] = ThreadPoolExecutor(workers, thread_name_prefix=f"flyteplugins-wandb-{name}")
         return _pools[name]
 

@@ -142,10 +142,8 @@ def _init_for_caller(*args: Any, **kwargs: Any) -> Any:
 
 def _apply_init(run: Any, kwargs: dict[str, Any]) -> None:
     if kwargs.get("config") is not None:
-        import wandb
-
-        # wandb's own reading of init's config (dict, Namespace, absl flags, YAML path); missing from its stub.
-        parse_config: Callable[..., Any] = wandb.helper.parse_config  # type: ignore[attr-defined]
+        # wandb's own reading of init's config (dict, Namespace, absl flags, YAML path).
+        parse_config: Callable[..., Any] = sys.modules["wandb"].helper.parse_config
         include, exclude = kwargs.get("config_include_keys"), kwargs.get("config_exclude_keys")
         run.config.update(parse_config(kwargs["config"], include=include, exclude=exclude), allow_val_change=True)
     if kwargs.get("tags"):
