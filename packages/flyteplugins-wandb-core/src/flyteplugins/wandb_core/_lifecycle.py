@@ -6,7 +6,6 @@ import contextlib
 import logging
 import os
 import socket
-import threading
 import time
 from typing import Any
 from urllib.parse import urlparse
@@ -29,8 +28,8 @@ BREAKER_SECONDS = 60.0  # later runs to a server found unreachable skip the onli
 
 _SHARED_FIELDS = ("mode", "x_primary", "x_label", "x_update_finish_state")
 _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
-_breaker: dict[str, tuple[float, str]] = {}  # base URL -> (monotonic time online attempts resume, reason)
-_breaker_lock = threading.Lock()
+# Base URL -> (monotonic time online attempts resume, reason); each access is one dict operation, atomic unlocked.
+_breaker: dict[str, tuple[float, str]] = {}
 
 
 def _describe(exc: BaseException) -> str:
@@ -62,25 +61,18 @@ def probe(base_url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
         return f"{base_url} is unreachable ({reason})"
 
 
-def _trip(base_url: str, reason: str) -> None:
-    with _breaker_lock:
-        _breaker[base_url] = (time.monotonic() + BREAKER_SECONDS, reason)
-
-
 def reset_breaker() -> None:
-    with _breaker_lock:
-        _breaker.clear()
+    _breaker.clear()
 
 
 def _unreachable(base_url: str) -> str | None:
     # Without credentials wandb.init fails at once with a clear message: no need to probe.
     if not (os.environ.get("WANDB_API_KEY") or netrc_has_entry(base_url)):
         return None
-    with _breaker_lock:
-        until, reason = _breaker.get(base_url, (0.0, None))
+    until, reason = _breaker.get(base_url, (0.0, None))
     reason = (reason if time.monotonic() < until else None) or probe(base_url)
     if reason is not None:
-        _trip(base_url, reason)
+        _breaker[base_url] = (time.monotonic() + BREAKER_SECONDS, reason)
     return reason
 
 
@@ -176,7 +168,7 @@ def _start_run(plan: RunPlan) -> ActiveRun:
                 return _not_tracked(plan, _untracked(kwargs), reason)
             # Only a server that kept wandb retrying until init_timeout trips the breaker, not a fast refusal.
             if time.monotonic() - started >= 0.8 * float(fields["init_timeout"]):
-                _trip(base_url, reason)
+                _breaker[base_url] = (time.monotonic() + BREAKER_SECONDS, reason)
         else:
             return _opened(plan, run, kwargs, None, None)
     elif plan.on_error == "raise":
