@@ -45,8 +45,7 @@ def console_url(ctx: Any) -> str | None:
     try:
         from flyte._initialize import get_client  # what flyte.remote's Run.url uses
 
-        console = get_client().console
-        return str(console.action_url(action.project, action.domain, action.run_name, action.name))
+        return str(get_client().console.action_url(action.project, action.domain, action.run_name, action.name))
     except Exception:  # no client (no endpoint), or an older flyte without the builder: no link
         return None
 
