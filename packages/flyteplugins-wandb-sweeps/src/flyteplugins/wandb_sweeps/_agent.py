@@ -21,7 +21,7 @@ from flyteplugins.wandb_core.ext import trial_scope
 
 from ._config import WandbSweep
 from ._engine import OfflineController
-from ._results import Progress, TrialResult
+from ._results import Progress, TrialResult, say
 from ._space import finite_number
 
 
@@ -64,7 +64,7 @@ class Launch:
     def record(self, result: TrialResult) -> None:
         with self.lock:
             self.results.append(result)
-        self.progress.report(result)
+        say(self.progress.line(result))
 
 
 # Objectives and launches by token: trial actions running in the launching process find them here.

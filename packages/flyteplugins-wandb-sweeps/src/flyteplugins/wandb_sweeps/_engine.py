@@ -110,9 +110,10 @@ class WandbSearch:
             ) from None
         self.metric_name: str | None = (self.config.get("metric") or {}).get("name")
         self._lock = threading.Lock()
-        self._runs: dict[str, dict[str, Any]] = {}
-        for i, (params, state, summary) in enumerate(prior):
-            self._runs[f"prior-{i}"] = {"params": params, "state": state, "summary": summary, "history": []}
+        self._runs: dict[str, dict[str, Any]] = {
+            f"prior-{i}": {"params": params, "state": state, "summary": summary, "history": []}
+            for i, (params, state, summary) in enumerate(prior)
+        }
 
     def _engine_runs(self) -> list[Any]:
         rs = self._sweeps.RunState
@@ -302,24 +303,22 @@ class OptunaSearch:
         self.objectives = self.engine.objectives(self.config)
         self._axes = {path: _axis(p) for path, p in _space.space(self.config["parameters"])} if self.sample else {}
         self._dists = {".".join(p): a.distribution for p, a in self._axes.items() if a.distribution is not None}
-        pruner = self.engine.pruner
-        stop = self.config.get("early_terminate")
+        pruner, sampler, stop = self.engine.pruner, self.engine.sampler, self.config.get("early_terminate")
         if pruner is None and stop:
             # W&B's hyperband: one bracket of async successive halving; without min_iter, s bands below max_iter.
             eta = max(2, round(stop.get("eta", 3)))
             min_iter = stop.get("min_iter") or max(1, int(stop["max_iter"] / eta ** stop.get("s", 1)))
             pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=min_iter, reduction_factor=eta)
-        elif pruner is None:
-            pruner = optuna.pruners.NopPruner()
-        sampler = self.engine.sampler
         if sampler is None and self.sample:
             from ._gp import GaussianProcessSampler
 
             sampler = GaussianProcessSampler(seed=self.engine.seed)
-        elif sampler is None:
-            sampler = optuna.samplers.RandomSampler()
         directions: list[Any] = [goal for _, goal in self.objectives]
-        self.study = optuna.create_study(directions=directions, sampler=sampler, pruner=pruner)
+        self.study = optuna.create_study(
+            directions=directions,
+            sampler=sampler or optuna.samplers.RandomSampler(),
+            pruner=pruner or optuna.pruners.NopPruner(),
+        )
         for params, state, summary in self.prior:
             self._add_prior(params, state, summary)
 

@@ -147,8 +147,14 @@ class Progress:
             outcome = "stopped early"
         elif self.metric_name is None:
             outcome = "finished"
+        elif trial.metric is None and self.metric_name in trial.summary:
+            value = trial.summary[self.metric_name]
+            outcome = f"finished, {self.metric_name}={value!r} is not a finite number (not ranked)"
         elif trial.metric is None:
-            outcome = f"finished, {self._why_no_metric(trial)}"
+            # What it logged instead: a misspelt metric name is then plain from the line.
+            logged = sorted(k for k in trial.summary if not k.startswith("_"))
+            shown = ", ".join(map(repr, logged[:5])) + (", ..." if len(logged) > 5 else "")
+            outcome = f"finished, reported no {self.metric_name!r} (it logged {shown or 'nothing'})"
         else:
             outcome = f"{self.metric_name}={trial.metric:.6g}"
         best_text = f"best {self.metric_name}={best.metric:.6g} ({best.run_id})" if best else "no best yet"
@@ -156,17 +162,3 @@ class Progress:
             f"wandb sweep {self.sweep_id}: trial {done}/{self.total} {trial.run_id} "
             f"[agent {trial.agent}] {outcome} in {trial.duration_s:.1f}s | {best_text}"
         )
-
-    def _why_no_metric(self, trial: TrialResult) -> str:
-        # What it logged instead: a misspelt metric name or a NaN is then plain from the line.
-        name = self.metric_name
-        if name in trial.summary:
-            return f"{name}={trial.summary[name]!r} is not a finite number (not ranked)"
-        logged = sorted(k for k in trial.summary if not k.startswith("_"))
-        if not logged:
-            return f"reported no {name!r} (it logged nothing)"
-        shown = ", ".join(map(repr, logged[:5])) + (", ..." if len(logged) > 5 else "")
-        return f"reported no {name!r} (it logged {shown})"
-
-    def report(self, trial: TrialResult) -> None:
-        say(self.line(trial))

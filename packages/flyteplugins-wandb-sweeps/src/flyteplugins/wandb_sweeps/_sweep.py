@@ -45,8 +45,7 @@ _current: ContextVar[SweepState | None] = ContextVar("flyteplugins_wandb_sweep",
 
 def _state(values: Mapping[str, Any], mode: str | None, cc: Mapping[str, str], **kw: Any) -> SweepState:
     """A sweep's state: where from ``cc`` keys, then ``values``, then ``wandb_config``; how from ``mode``."""
-    wcfg_obj = get_wandb_context()
-    wcfg = wcfg_obj.values_dict() if wcfg_obj else {}
+    wcfg = wcfg_obj.values_dict() if (wcfg_obj := get_wandb_context()) else {}
     config = kw.pop("config", None) or sweep_config_from_values(values)
     return SweepState(
         mode=resolve_mode(mode, wcfg.get("mode"), os.environ, wandb_server(wcfg.get("host")).has_credentials),
