@@ -11,6 +11,8 @@ import tempfile
 from collections.abc import Callable
 from typing import Any, Literal
 
+import flyte
+
 from . import _artifact_names, _compat, _notices, _report
 from ._registry import RegistryTarget, check_link_args, check_registry_target, link_logged
 from ._scope import console_url
@@ -46,21 +48,6 @@ def _flyte_io_kind(obj: Any) -> str | None:
     return "file" if isinstance(obj, flyte.io.File) else "dir" if isinstance(obj, flyte.io.Dir) else None
 
 
-def _local_source(where: str, obj: Any) -> str | None:
-    """The local path of ``obj``, or None for a remote File/Dir."""
-    if isinstance(obj, (str, os.PathLike)):
-        path = os.fspath(obj)
-        if not os.path.exists(path):
-            raise WandbConfigError(f"{where}: {path!r} does not exist.")
-        return path
-    if _flyte_io_kind(obj) is None:
-        raise WandbConfigError(
-            f"{where}: expected a flyte.io.File, a flyte.io.Dir or a local path, got {type(obj).__name__}."
-        )
-    path = str(obj.path).removeprefix("file://")
-    return path if os.path.exists(path) else None
-
-
 def _log_local(
     path: str,
     *,
@@ -73,7 +60,6 @@ def _log_local(
     display_name: str | None = None,
     link: tuple[RegistryTarget, list[str]] | None = None,
 ) -> Any:
-    import flyte
     import wandb
 
     name = name or _artifact_names.name_from_path(display_name or path)
@@ -133,7 +119,17 @@ def _log_prelude(
     alias_list, meta = _artifact_names.check_aliases(where, aliases), _artifact_names.check_metadata(where, metadata)
     if registry is not None:
         check_registry_target(where, registry)
-    local = _local_source(where, obj)
+    if isinstance(obj, (str, os.PathLike)):
+        local: str | None = os.fspath(obj)
+        if not os.path.exists(obj):
+            raise WandbConfigError(f"{where}: {local!r} does not exist.")
+    elif _flyte_io_kind(obj) is None:
+        raise WandbConfigError(
+            f"{where}: expected a flyte.io.File, a flyte.io.Dir or a local path, got {obj.__class__.__name__}."
+        )
+    else:  # a File/Dir already on this machine is logged from where it is
+        local = str(obj.path).removeprefix("file://")
+        local = local if os.path.exists(local) else None
     run = require_run(where)
     link = registry_link(where, run, registry, registry_aliases)
     kwargs = {"name": name, "type": type, "aliases": alias_list, "metadata": meta, "run": run, "link": link}
@@ -185,8 +181,10 @@ async def _log_aio(obj: Any, *args: Any, **kwargs: Any) -> Any:
     return await asyncio.to_thread(_log_local, local or str(await obj.download(dest)), **log_kwargs)
 
 
-def _fetch(ref: str, type: str | None, root: str | None, as_file: bool | None) -> tuple[str, bool]:
-    """Record the use on the calling run and download: (local path, is_file)."""
+def _fetch(ref: str, type: str | None, root: str | None, as_file: bool | None) -> tuple[str, Any]:
+    """Record the use on the calling run and download: (local path, ``flyte.io.File`` or ``Dir``)."""
+    import flyte.io
+
     where = "use_wandb_artifact"
     parsed = _artifact_names.parse_artifact_ref(where, ref)
     if type is not None:
@@ -209,7 +207,7 @@ def _fetch(ref: str, type: str | None, root: str | None, as_file: bool | None) -
             f"{where}: as_file=True but artifact {full!r} holds {len(files)} files; use as_file=False (a Dir)."
         )
     want_file = len(files) == 1 if as_file is None else as_file
-    return (files[0] if want_file else path), want_file
+    return (files[0], flyte.io.File) if want_file else (path, flyte.io.Dir)
 
 
 def use_wandb_artifact(
@@ -229,18 +227,12 @@ def use_wandb_artifact(
     Raises:
         WandbConfigError: Outside a ``@wandb_init`` task, offline, or for an invalid reference.
     """
-    import flyte.io
-
-    path, is_file = _fetch(ref, type, root, as_file)
-    cls = flyte.io.File if is_file else flyte.io.Dir
+    path, cls = _fetch(ref, type, root, as_file)
     return cls.from_local_sync(path) if flyte.ctx() else cls(path=path)  # a plain function: no Flyte storage
 
 
 async def _use_aio(ref: str, *, type: str | None = None, as_file: bool | None = None, root: str | None = None) -> Any:
-    import flyte.io
-
-    path, is_file = await asyncio.to_thread(_fetch, ref, type, root, as_file)
-    cls = flyte.io.File if is_file else flyte.io.Dir
+    path, cls = await asyncio.to_thread(_fetch, ref, type, root, as_file)
     return await cls.from_local(path) if flyte.ctx() else cls(path=path)
 
 
