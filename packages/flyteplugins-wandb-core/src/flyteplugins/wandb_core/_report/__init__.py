@@ -69,8 +69,15 @@ def report_sweep(
     try:
         records = [TrialRecord.coerce(t) for t in trials]
         for record in records:
-            if metric and record.history is None and record.run_dir:
-                record.history = metric_history(record.run_dir, metric)
+            if not (metric and record.history is None and record.run_dir):
+                continue
+            with contextlib.suppress(Exception):  # a trial whose log cannot be read is drawn without its curve
+                logs = sorted(Path(record.run_dir).glob("run-*.wandb"))
+                if logs and logs[0].stat().st_size <= MAX_LOG_BYTES:
+                    wait_until_written(record.run_dir, 2.0)
+                    history = read_offline_run(logs[0]).history
+                    rows = [{"_step": row.get("_step"), "m": row.get(metric)} for row in history]
+                    record.history = series_from_history(rows, max_metrics=1)[0].get("m", [])
         html = render_sweep(
             records, metric, maximize=maximize, sweep_id=sweep_id, sweep_url=sweep_url, runs_url=runs_url
         )
@@ -78,19 +85,6 @@ def report_sweep(
     except Exception as exc:
         _warn("sweep", exc)
         return False
-
-
-def metric_history(run_dir: str, metric: str) -> list[tuple[float, float]] | None:
-    """``(step, value)`` points of ``metric`` from the run log in ``run_dir``; None if unreadable."""
-    try:
-        logs = sorted(Path(run_dir).glob("run-*.wandb"))
-        if not logs or logs[0].stat().st_size > MAX_LOG_BYTES:
-            return None
-        wait_until_written(run_dir, 2.0)
-        rows = [{"_step": row.get("_step"), "m": row.get(metric)} for row in read_offline_run(logs[0]).history]
-        return series_from_history(rows, max_metrics=1)[0].get("m", [])
-    except Exception:  # a trial whose log cannot be read is drawn without its curve
-        return None
 
 
 def note_artifact(run: Any, artifact: Any, use: str) -> None:
@@ -245,15 +239,11 @@ def after_finish(scope: Any, capture: Capture | None, error: BaseException | Non
                 view.state = "failed"
                 view.notes.append(f"The task failed: {type(error).__name__}: {error}"[:500])
             views.append(view)
-        if not scope.is_task:
-            enclosing = getattr(scope.enclosing, "report", None)
-            if enclosing is not None:
-                enclosing.views.extend(views)
-            return
-        collector = getattr(scope.active, "report", None)
-        views += collector.views if collector is not None else []
-        if collector is not None and views:
+        collector = getattr(scope.active if scope.is_task else scope.enclosing, "report", None)
+        if collector is not None and not scope.is_task:
+            collector.views.extend(views)
+        elif collector is not None and views + collector.views:
             # Flyte writes the report only after the task succeeds: flush a failed task's tab ourselves.
-            publish("runs", render_runs(views), flush=error is not None)
+            publish("runs", render_runs(views + collector.views), flush=error is not None)
     except Exception as exc:
         _warn("writing the tab", exc)

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Point = tuple[float, float]
-Line = tuple[Sequence[Point], dict[str, Any]]  # a chart line: its points and matplotlib's ``plot`` keywords ("fmt")
 
 MAX_CHARTS = 24  # more metrics are listed, not charted: hundreds of keys would make a report of several MB
 MAX_POINTS = 240  # per line: a 1,000-step metric becomes a ~10 KB SVG path, spikes kept (`downsample`)
@@ -209,7 +208,7 @@ def downsample(points: Sequence[Point], max_points: int = MAX_POINTS) -> list[Po
 
 
 def line_chart(
-    lines: Sequence[Line],
+    lines: Sequence[tuple[Sequence[Point], dict[str, Any]]],
     *,
     title: str,
     xlabel: str = "step",
@@ -217,7 +216,8 @@ def line_chart(
     legend: bool = False,
     max_points: int = MAX_POINTS,
 ) -> str:
-    """An ``<svg>`` element (no XML prolog; text stays text) drawing ``lines``; ImportError without matplotlib."""
+    """An ``<svg>`` element (no XML prolog; text stays text) drawing ``lines`` (points, matplotlib ``plot`` keywords
+    and "fmt"); ImportError without matplotlib."""
     import matplotlib
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -305,23 +305,6 @@ def _facts_table(facts: Mapping[str, str]) -> str:
     return f'<table class="fwb-facts"><tbody>{rows}</tbody></table>'
 
 
-def _artifacts_table(view: RunView) -> str:
-    # The version of an artifact without one: W&B numbers an offline run's versions when the run is uploaded.
-    if view.offline:
-        pending = "offline: kept in the run's folder, uploaded by <code>wandb sync</code>"
-    else:
-        pending = "not committed when the task ended: see the run's artifacts in W&B"
-    rows = "".join(
-        f'<tr data-artifact="{esc(a.name)}"><td>{_code(a.name)}</td><td>{esc(a.type)}</td>'
-        f"<td>{esc(a.use)}</td><td>{link(a.url, a.version) if a.version else pending}</td></tr>"
-        for a in view.artifacts
-    )
-    return (
-        '<h3>Artifacts</h3><table class="fwb-artifacts"><thead><tr><th>artifact</th><th>type</th>'
-        f"<th>use</th><th>version</th></tr></thead><tbody>{rows}</tbody></table>"
-    )
-
-
 def render_run(view: RunView, *, charts: bool = True) -> str:
     title = f" ({esc(view.name)})" if view.name and view.name != view.run_id else ""
     facts = {
@@ -338,6 +321,20 @@ def render_run(view: RunView, *, charts: bool = True) -> str:
         facts["upload"] = _code(view.sync_hint) if view.sync_hint else ""
     elif view.offline and view.sync_dir:
         facts["upload"] = _code(f"wandb sync {view.sync_dir}")
+    # The version of an artifact without one: W&B numbers an offline run's versions when the run is uploaded.
+    if view.offline:
+        pending = "offline: kept in the run's folder, uploaded by <code>wandb sync</code>"
+    else:
+        pending = "not committed when the task ended: see the run's artifacts in W&B"
+    rows = "".join(
+        f'<tr data-artifact="{esc(a.name)}"><td>{_code(a.name)}</td><td>{esc(a.type)}</td>'
+        f"<td>{esc(a.use)}</td><td>{link(a.url, a.version) if a.version else pending}</td></tr>"
+        for a in view.artifacts
+    )
+    artifacts = (
+        '<h3>Artifacts</h3><table class="fwb-artifacts"><thead><tr><th>artifact</th><th>type</th>'
+        f"<th>use</th><th>version</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
     summary, config = ({k: v for k, v in d.items() if not str(k).startswith("_")} for d in (view.summary, view.config))
     values = _kv_table(summary, "fwb-summary") if summary else _hint("Nothing logged.")
     if config:
@@ -346,7 +343,7 @@ def render_run(view: RunView, *, charts: bool = True) -> str:
         f'<section class="fwb-run" data-run-id="{esc(view.run_id)}">'
         f"<h2>Run {_code(view.run_id)}{title} {state_badge(view.state)}</h2>"
         f"{_facts_table(facts)}{''.join(_hint(note) for note in view.notes)}"
-        f"{_artifacts_table(view) if view.artifacts else ''}<h3>Summary</h3>{values}{_run_metrics(view, charts)}"
+        f"{artifacts if view.artifacts else ''}<h3>Summary</h3>{values}{_run_metrics(view, charts)}"
         "</section>"
     )
 
