@@ -73,10 +73,10 @@ def render(dumps: dict[str, dict]) -> str:
     releases = [f'"{dumps[line]["version"]}",' for line in lines]
     out = ["RECORDED_RELEASES = (", *_rows(releases, "   "), ")"]
     out += ['"""The release each recorded line was read from."""', ""]
-    init_words = (name + _span(init[name], lines) for name in sorted(init))
-    out += ["INIT_KWARGS_TABLE = _wrap(", *_text(init_words), ")"]
-    out += ["", "SETTINGS_TABLE = _by_kind(", '    """']
-    for kind in sorted(by_kind):
+    # `init:` first: the wandb.init arguments; then the wandb.Settings fields of each kind.
+    by_kind["init"] = [name + _span(init[name], lines) for name in sorted(init)]
+    out += ["TABLE = _by_kind(", '    """']
+    for kind in ["init", *sorted(by_kind.keys() - {"init"})]:
         out += _rows([f"{kind}:", *by_kind[kind]], "   ", "       ")
     out += ['    """', ")"]
     return "\n".join(out) + "\n"
@@ -91,10 +91,6 @@ def _rows(words: Iterable[str], indent: str, more: str | None = None) -> list[st
             row = indent if more is None else more
         row += " " + word
     return [*rows, row]
-
-
-def _text(words: Iterable[str]) -> list[str]:
-    return ['    """', *_rows(words, "   "), '    """']
 
 
 def main(argv: list[str]) -> None:

@@ -20,13 +20,9 @@ KINDS: Mapping[str, str] = {
 }
 
 
-def _wrap(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
-
-
 def _by_kind(text: str) -> dict[str, tuple[str, ...]]:
     parts = re.split(r"(\w+):", text)
-    return {kind: _wrap(names) for kind, names in zip(parts[1::2], parts[2::2], strict=True)}
+    return {kind: tuple(names.split()) for kind, names in zip(parts[1::2], parts[2::2], strict=True)}
 
 
 # fmt: off
@@ -37,16 +33,11 @@ RECORDED_RELEASES = (
 )
 """The release each recorded line was read from."""
 
-INIT_KWARGS_TABLE = _wrap(
+TABLE = _by_kind(
     """
-    allow_val_change anonymous config config_exclude_keys config_include_keys dir entity force fork_from group id
-    job_type mode monitor_gym name notes project reinit resume resume_from save_code settings sync_tensorboard tags
-    tensorboard
-    """
-)
-
-SETTINGS_TABLE = _by_kind(
-    """
+    init: allow_val_change anonymous config config_exclude_keys config_include_keys dir entity force fork_from group
+        id job_type mode monitor_gym name notes project reinit resume resume_from save_code settings
+        sync_tensorboard tags tensorboard
     any: anonymous console fork_from job_source mode reinit resume resume_from stop_fn[0.26-]
         x_stats_open_metrics_filters
     bool: allow_media_symlink[0.26-] allow_offline_artifacts allow_val_change console_multipart disable_code
@@ -118,8 +109,8 @@ def recorded(release: str) -> WandbNames | None:
     line = _line(release)
     if line not in {_line(r) for r in RECORDED_RELEASES}:
         return None
-    settings = {name: kind for kind, words in SETTINGS_TABLE.items() for name in _present(words, line)}
-    return WandbNames(release, frozenset(_present(INIT_KWARGS_TABLE, line)), settings)
+    settings = {name: kind for kind, words in TABLE.items() if kind != "init" for name in _present(words, line)}
+    return WandbNames(release, frozenset(_present(TABLE["init"], line)), settings)
 
 
 @functools.lru_cache(maxsize=1)
