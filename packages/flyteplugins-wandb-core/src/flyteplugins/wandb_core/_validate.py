@@ -307,9 +307,8 @@ def explicit_settings(where: str, named: Mapping[str, Any], kwargs: dict[str, An
     check_no_secret_arguments(where, kwargs.keys())
     settings = kwargs.get("settings") or {}
     check_no_secret_arguments(f"{where} settings", settings.keys())
-    for key in settings:
-        if not isinstance(key, str):
-            raise WandbConfigError(f"{where}: settings keys must be strings, got {key!r}.")
+    if bad := [key for key in settings if not isinstance(key, str)]:
+        raise WandbConfigError(f"{where}: settings keys must be strings, got {bad[0]!r}.")
     _check_names(where, kwargs.keys(), settings, _wandb_names.for_early_checks())
     check_resume(where, "resume", kwargs.get("resume"))
     for key in ("project", "entity"):
@@ -317,18 +316,14 @@ def explicit_settings(where: str, named: Mapping[str, Any], kwargs: dict[str, An
     check_run_id(where, "settings['run_id']", settings.get("run_id"))
     check_tags(where, "settings['run_tags']", settings.get("run_tags"))
     check_resume(where, "settings['resume']", settings.get("resume"))
-    mode = settings.get("mode")
-    if mode is not None and mode not in (*WANDB_MODES, "dryrun", "run"):
+    if (mode := settings.get("mode")) not in (None, *WANDB_MODES, "dryrun", "run"):
         raise WandbConfigError(f"{where}: settings['mode']={mode!r} is not valid; allowed values: {WANDB_MODES}.")
     check_url(where, "settings['base_url']", settings.get("base_url"))
     WANDB_FIELDS.check(where, values)
     check_json(where, "config", values.get("config"))
     for name, value in ({"tags": values.get("tags"), **kwargs} if travels else {}).items():
         check_json(where, name, value)
-    explicit = {k: v for k, v in values.items() if v is not None}
-    if kwargs:
-        explicit["kwargs"] = kwargs
-    return explicit
+    return {k: v for k, v in {**values, "kwargs": kwargs or None}.items() if v is not None}
 
 
 class Field(NamedTuple):
@@ -418,13 +413,8 @@ class FieldTable:
 
     def encode(self, values: Mapping[str, Any]) -> dict[str, str]:
         """Flatten settings to ``<prefix><name>`` string keys: JSON for lists/dicts/bools, None dropped."""
-        out: dict[str, str] = {}
-        for key, value in values.items():
-            if value is not None and (key in self.json_fields or isinstance(value, (list, dict, bool, tuple))):
-                out[self.prefix + key] = json.dumps(list(value) if isinstance(value, tuple) else value)
-            elif value is not None:
-                out[self.prefix + key] = str(value)
-        return out
+        as_json = (*self.json_fields, *(k for k, v in values.items() if isinstance(v, (list, dict, bool, tuple))))
+        return {self.prefix + k: json.dumps(v) if k in as_json else str(v) for k, v in values.items() if v is not None}
 
     def decode(self, custom_context: Mapping[str, str] | None) -> dict[str, Any]:
         """The inverse of `encode`; an empty ``str`` field reads as unset (custom_context cannot delete a key)."""
