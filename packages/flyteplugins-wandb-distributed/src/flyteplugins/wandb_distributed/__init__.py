@@ -41,10 +41,7 @@ def _int(env: Mapping[str, str], name: str, default: int | None = None) -> int:
 def detect_topology(env: Mapping[str, str]) -> Topology | None:
     """The topology ``env`` describes (``WORLD_SIZE`` > 1 and ``RANK``), else None; missing ``LOCAL_*``/``GROUP_*``
     variables default to one node's. Raises `WandbConfigError` for a non-integer or contradictory variable."""
-    if env.get("WORLD_SIZE") is None or env.get("RANK") is None:
-        return None
-    world_size = _int(env, "WORLD_SIZE")
-    if world_size <= 1:
+    if env.get("WORLD_SIZE") is None or env.get("RANK") is None or (world_size := _int(env, "WORLD_SIZE")) <= 1:
         return None
     rank = _int(env, "RANK")
     local_world_size = _int(env, "LOCAL_WORLD_SIZE", world_size)
@@ -78,8 +75,7 @@ def _task_name(task: Any) -> str:
 def elastic_shape(task: Any) -> tuple[int, int]:
     """``(max nodes, processes per node)`` from the task's Elastic config (``nnodes="2:4"`` gives 4)."""
     config = getattr(task, "plugin_config", None)
-    raw_nodes = getattr(config, "nnodes", 1)
-    raw_procs = getattr(config, "nproc_per_node", 1)
+    raw_nodes, raw_procs = getattr(config, "nnodes", 1), getattr(config, "nproc_per_node", 1)
     try:
         nodes, procs = int(str(raw_nodes).split(":")[-1]), int(raw_procs)
     except (TypeError, ValueError):
@@ -147,12 +143,10 @@ def resolve_distributed(settings: Mapping[str, Any], topology: Topology, plan: R
     # With one worker, worker scope and global scope name the same set of ranks: keep the simpler ids.
     worker = settings.get("rank_scope", "global") == "worker" and topology.multi_node
     primary = topology.local_rank == 0 if worker else topology.rank == 0
-    base = run_id = plan.run_id
-    if base is not None and run_mode == "new":
-        rank = f"-worker-{topology.worker_index}-rank-{topology.local_rank}" if worker else f"-rank-{topology.rank}"
-        run_id = run_id_with_suffix(base, rank)
-    elif base is not None and worker:
-        run_id = run_id_with_suffix(base, f"-worker-{topology.worker_index}")
+    base = plan.run_id
+    suffix = f"-worker-{topology.worker_index}" if worker else ""
+    suffix += f"-rank-{topology.local_rank if worker else topology.rank}" if run_mode == "new" else ""
+    run_id = run_id_with_suffix(base, suffix) if base is not None and suffix else base
     plan.advertise = True
     if plan.download_logs:
         plan.download_logs = False
@@ -177,8 +171,7 @@ def resolve_distributed(settings: Mapping[str, Any], topology: Topology, plan: R
     label = f"worker-{topology.worker_index}-rank-{topology.rank}" if topology.multi_node else f"rank-{topology.rank}"
     # Ranks of one node (same id, second and wandb dir) would share a run directory: a suffix keeps them apart.
     plan.settings.update(x_sync_dir_suffix=label, x_label=label)
-    mode = plan.init_kwargs.get("mode")
-    if mode in ("disabled", "offline", "dryrun"):
+    if (mode := plan.init_kwargs.get("mode")) in ("disabled", "offline", "dryrun"):
         # Shared mode needs a server: offline, each rank records its part under the shared id; `wandb sync` joins them.
         return plan.open(run_id, resume=mode != "disabled")
     plan.settings.update(mode="shared", x_primary=primary, x_update_finish_state=primary)
