@@ -1,13 +1,10 @@
 """Optional sibling packages: lazy loading, install hints, and the rank hooks (docs/architecture.md)."""
 
-from __future__ import annotations
-
 import importlib
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ._runtime import world_size
 
@@ -57,11 +54,10 @@ def distributed() -> ModuleType | None:
     return _import("flyteplugins.wandb_distributed")
 
 
-@dataclass(frozen=True)
-class Distribution:
+class Distribution(NamedTuple):
     """A call's place in a torchrun job: ``topology`` and rank ``handler``, or ``rank0_only`` (no rank handling)."""
 
-    topology: Topology | None = None
+    topology: "Topology | None" = None
     handler: ModuleType | None = None
     rank0_only: bool = False
 
@@ -75,8 +71,7 @@ def distribution(env: Mapping[str, str]) -> Distribution:
     global _warned_no_distributed
     if (size := world_size(env)) <= 1:
         return NOT_DISTRIBUTED
-    handler = distributed()
-    if handler is None:
+    if (handler := distributed()) is None:
         if not _warned_no_distributed:
             _warned_no_distributed = True
             warnings.warn(
@@ -95,10 +90,9 @@ def is_elastic(task: object) -> bool:
     return type(getattr(task, "plugin_config", None)).__name__ == "Elastic"
 
 
-def skip_download_if_distributed(plan: RunPlan, task: object) -> None:
+def skip_download_if_distributed(plan: "RunPlan", task: object) -> None:
     """Turn ``download_logs`` off, warned, if the task's Elastic config asks for several processes (local mode too)."""
-    handler = distributed() if is_elastic(task) else None
-    if handler is None or not handler.is_distributed_task(task):
+    if not is_elastic(task) or (handler := distributed()) is None or not handler.is_distributed_task(task):
         return
     plan.download_logs = False
     warnings.warn(

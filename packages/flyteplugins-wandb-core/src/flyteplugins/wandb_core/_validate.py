@@ -250,7 +250,6 @@ def setting_fits(kind: str, value: Any) -> bool:
         return isinstance(value, (list, tuple, set, frozenset)) and all(
             item is not None and setting_fits(kind[:-1], item) for item in value
         )
-    # The last of the KINDS: "strmap".
     return isinstance(value, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
 
 

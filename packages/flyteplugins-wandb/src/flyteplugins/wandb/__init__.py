@@ -38,8 +38,7 @@ def __getattr__(name: str) -> _typing.Any:
     if name in ("flyte", "os", "wandb"):
         return _importlib.import_module(name)
     if name in __all__ or name in _OPTIONAL_NAMES:
-        value = globals()[name] = getattr(_core, name)  # resolve once
-        return value
+        return globals().setdefault(name, getattr(_core, name))  # resolve once
     raise AttributeError(f"module 'flyteplugins.wandb' has no attribute {name!r}")
 
 
