@@ -78,20 +78,6 @@ def _store_root(run: Any) -> str:
     return os.path.join(wandb_dir, STORE_DIR, _artifact_names.sanitize_name(str(run.id)))
 
 
-def _keep_locally(run: Any, name: str, path: str, step: int, aliases: list[str], value: float | None) -> str:
-    dest = os.path.join(_store_root(run), name, f"step-{step}")
-    shutil.rmtree(dest, ignore_errors=True)  # the step saved again: this copy replaces it
-    os.makedirs(dest)
-    target = os.path.join(dest, os.path.basename(path.rstrip("/")) or "checkpoint")
-    (shutil.copytree if os.path.isdir(path) else shutil.copy2)(path, target)
-    # Retention judges this copy by its index in later attempts too; written last, atomically: a cut copy has none.
-    index = {"step": step, "path": os.path.basename(target), "aliases": aliases, "value": value}
-    with open(os.path.join(dest, INDEX + ".tmp"), "w") as f:
-        json.dump(index, f)
-    os.replace(os.path.join(dest, INDEX + ".tmp"), os.path.join(dest, INDEX))
-    return target
-
-
 def save_wandb_checkpoint(
     path: str | os.PathLike[str],
     step: int,
@@ -163,11 +149,20 @@ def _save(
     meta[STEP_KEY] = step
     local, copy, offline = path, True, _compat.settings_offline(run)
     if offline:
-        kept = _keep_locally(run, name, local, step, aliases, value)
+        dest = os.path.join(_store_root(run), name, f"step-{step}")
+        shutil.rmtree(dest, ignore_errors=True)  # the step saved again: this copy replaces it
+        os.makedirs(dest)
+        local = os.path.join(dest, os.path.basename(path.rstrip("/")) or "checkpoint")
+        (shutil.copytree if os.path.isdir(path) else shutil.copy2)(path, local)
+        # Retention judges this copy by its index in later attempts too; written last, atomically: a cut copy has none.
+        index = {"step": step, "path": os.path.basename(local), "aliases": aliases, "value": value}
+        with open(os.path.join(dest, INDEX + ".tmp"), "w") as f:
+            json.dump(index, f)
+        os.replace(os.path.join(dest, INDEX + ".tmp"), os.path.join(dest, INDEX))
         # wandb sync uploads from where it was logged, which retention may prune first: then wandb stages a copy.
-        local, copy = kept, policy.active
+        copy = policy.active
         # On a cluster, also in the Flyte run's storage: a retry on a fresh pod restores from there.
-        _persist.persist_checkpoint(os.path.dirname(kept), name, step, str(run.id))
+        _persist.persist_checkpoint(dest, name, step, str(run.id))
     logged = _log_local(
         local, name=name, type=CHECKPOINT_TYPE, aliases=alias_list, metadata=meta, copy=copy, run=run,
         display_name=path, link=link,
