@@ -179,10 +179,8 @@ class SweepState:
         config = dict(self.config)
         values: dict[str, Any] = {k: config.pop(k) for k in ("name", "method", "metric", "parameters") if k in config}
         values.update(project=self.project, entity=self.entity, kwargs=config or None)
-        keys = SWEEP_FIELDS.encode(values)
-        keys.update({SWEEP_ID_KEY: self.sweep_id, SWEEP_MODE_KEY: self.mode})
-        keys.update({k: v for k, v in ((SWEEP_PROJECT_KEY, self.project), (SWEEP_ENTITY_KEY, self.entity)) if v})
-        return keys
+        placed = {k: v for k, v in ((SWEEP_PROJECT_KEY, self.project), (SWEEP_ENTITY_KEY, self.entity)) if v}
+        return {**SWEEP_FIELDS.encode(values), SWEEP_ID_KEY: self.sweep_id, SWEEP_MODE_KEY: self.mode, **placed}
 
 
 @dataclass

@@ -487,6 +487,5 @@ class OfflineController:
             if trial is None or trial.state != "running":
                 return False
             trial.steps += 1
-            if not trial.should_stop:
-                trial.should_stop = self._stopper.observe(trial.stop_handle, trial.steps, value)
+            trial.should_stop = trial.should_stop or self._stopper.observe(trial.stop_handle, trial.steps, value)
             return trial.should_stop

@@ -268,8 +268,7 @@ def _write_report(state: SweepState, result: SweepResult) -> None:
 
 
 def _sweep_for(objective: Callable[..., Any], engine: Any, in_process: bool) -> SweepState:
-    state = current_sweep()
-    if state is None:
+    if (state := current_sweep()) is None:
         raise WandbConfigError(
             "run_sweep_agents must be called inside a @wandb_sweep task (or a child task of one): it "
             "needs the sweep that @wandb_sweep creates. Decorate the calling task with @wandb_sweep "

@@ -31,7 +31,7 @@ SPEC_HINT = (
     "a < b, optionally with a 'distribution'"
 )
 
-_RANGE, _Q = frozenset({"min", "max"}), frozenset({"q"})
+_RANGE = frozenset({"min", "max"})
 # distribution -> (keys it needs, keys it may have besides those).
 _DISTRIBUTIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "constant": (frozenset({"value"}), frozenset()),
@@ -39,20 +39,17 @@ _DISTRIBUTIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "categorical_w_probabilities": (frozenset({"values", "probabilities"}), frozenset()),
     "int_uniform": (_RANGE, frozenset()),
     "uniform": (_RANGE, frozenset()),
-    "q_uniform": (_RANGE, _Q),
     "log_uniform": (_RANGE, frozenset()),
     "log_uniform_values": (_RANGE, frozenset()),
-    "q_log_uniform": (_RANGE, _Q),
-    "q_log_uniform_values": (_RANGE, _Q),
     "inv_log_uniform": (_RANGE, frozenset()),
     "inv_log_uniform_values": (_RANGE, frozenset()),
     "normal": (frozenset(), frozenset({"mu", "sigma"})),
-    "q_normal": (frozenset(), frozenset({"mu", "sigma", "q"})),
     "log_normal": (frozenset(), frozenset({"mu", "sigma"})),
-    "q_log_normal": (frozenset(), frozenset({"mu", "sigma", "q"})),
     "beta": (frozenset(), frozenset({"a", "b"})),
-    "q_beta": (frozenset(), frozenset({"a", "b", "q"})),
 }
+# Each q_ distribution takes what its base one does, and "q".
+_QUANTIZED = ("uniform", "log_uniform", "log_uniform_values", "normal", "log_normal", "beta")
+_DISTRIBUTIONS |= {f"q_{k}": (need, may | {"q"}) for k, (need, may) in _DISTRIBUTIONS.items() if k in _QUANTIZED}
 DISTRIBUTIONS: tuple[str, ...] = tuple(sorted(_DISTRIBUTIONS))
 _RANGES = frozenset(k for k, (need, _) in _DISTRIBUTIONS.items() if need == _RANGE)
 

@@ -63,8 +63,7 @@ def _state(values: Mapping[str, Any], mode: str | None, cc: Mapping[str, str], *
 def current_sweep() -> SweepState | None:
     """The sweep of the calling task body, rebuilt from ``custom_context`` in a child task."""
     ctx = flyte.ctx()
-    state = _current.get()
-    if state is not None and (not ctx or state.owner_action == ctx.action.name):
+    if (state := _current.get()) is not None and (not ctx or state.owner_action == ctx.action.name):
         return state
     cc = dict(ctx.custom_context or {}) if ctx else {}
     if not cc.get(SWEEP_ID_KEY):
@@ -74,8 +73,7 @@ def current_sweep() -> SweepState | None:
 
 def get_wandb_sweep_id() -> str | None:
     """The id of the current sweep: in a ``@wandb_sweep`` task or any child task of one; else ``None``."""
-    state = _current.get()
-    if state is not None:
+    if (state := _current.get()) is not None:
         return state.sweep_id
     ctx = flyte.ctx()
     return (ctx.custom_context or {}).get(SWEEP_ID_KEY) or None if ctx else None
@@ -131,8 +129,7 @@ def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None, 
     ctx = flyte.ctx()
     if not ctx:
         raise RuntimeError("@wandb_sweep tasks must run as Flyte tasks (flyte.run / with_runcontext).")
-    state = current_sweep()
-    if state is not None:
+    if (state := current_sweep()) is not None:
         # The task that created the sweep collects its logs; a reusing task only when asked to.
         state.download_logs = bool(decorator_values.get("download_logs", False))
         state.owner_action = ctx.action.name
