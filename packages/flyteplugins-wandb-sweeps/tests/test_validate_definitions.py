@@ -13,8 +13,8 @@ import pytest
 
 from flyteplugins.wandb_core import WandbConfigError, wandb_init
 from flyteplugins.wandb_sweeps import run_sweep_agents, wandb_sweep, wandb_sweep_config
+from flyteplugins.wandb_sweeps._config import distributions
 from flyteplugins.wandb_sweeps._engine import validate_sweep_config
-from flyteplugins.wandb_sweeps._space import distributions
 
 env = flyte.TaskEnvironment(name="sweep-validate")
 GRID = {"x": {"values": [1, 2]}}

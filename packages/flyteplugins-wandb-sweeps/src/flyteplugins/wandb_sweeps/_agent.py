@@ -19,10 +19,9 @@ from flyte.io import Dir
 from flyteplugins.wandb_core import Wandb
 from flyteplugins.wandb_core.ext import trial_scope
 
-from ._config import WandbSweep
+from ._config import WandbSweep, finite_number
 from ._engine import OfflineController
 from ._results import Progress, TrialResult, say
-from ._space import finite_number
 
 
 class TrialStopped(Exception):

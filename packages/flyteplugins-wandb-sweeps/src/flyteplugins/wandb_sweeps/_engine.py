@@ -18,8 +18,8 @@ from typing import Any
 
 from flyteplugins.wandb_core import WandbConfigError
 
-from . import _space
-from ._space import DEFAULT_GOAL, GOALS, Run, finite_number, validate_sweep_definition
+from . import _config
+from ._config import DEFAULT_GOAL, GOALS, Run, finite_number, validate_sweep_definition
 
 ENGINES = ("wandb", "optuna")
 EXTRA = "flyteplugins-wandb[sweeps-wandb-engine]"
@@ -53,23 +53,23 @@ class BuiltinSearch:
     ``ask() -> (handle, params) | None`` and ``tell(handle, state, summary)``; a stopper also ``observe(...)``."""
 
     def __init__(self, config: Mapping[str, Any], prior: Sequence[Run] = (), seed: int | None = None) -> None:
-        self._params = _space.space(config["parameters"])
+        self._params = _config.space(config["parameters"])
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         grid = config["method"] == "grid"
-        self._grid = _space.grid(self._params) if grid else None
-        flats = [_space.flatten(params, [p for p, _ in self._params]) for params, _, _ in prior] if grid else []
-        self._seen = {_space.key(list(flat.values())) for flat in flats if flat is not None}
+        self._grid = _config.grid(self._params) if grid else None
+        flats = [_config.flatten(params, [p for p, _ in self._params]) for params, _, _ in prior] if grid else []
+        self._seen = {_config.key(list(flat.values())) for flat in flats if flat is not None}
 
     def ask(self) -> tuple[None, dict[str, Any]] | None:
         with self._lock:
             if self._grid is None:
-                return None, _space.nest({p: _space.sample(param, self._rng) for p, param in self._params})
+                return None, _config.nest({p: _config.sample(param, self._rng) for p, param in self._params})
             for combo in self._grid:
-                k = _space.key(list(combo.values()))
+                k = _config.key(list(combo.values()))
                 if k not in self._seen:
                     self._seen.add(k)
-                    return None, _space.nest(combo)
+                    return None, _config.nest(combo)
             return None
 
     def tell(self, handle: Any, state: str, summary: Mapping[str, Any]) -> None:
@@ -242,24 +242,24 @@ def _inside(lo: float, hi: float, x: float) -> float:
     return x
 
 
-def _axis(param: _space.Param) -> _Axis:
+def _axis(param: _config.Param) -> _Axis:
     from optuna import distributions as dists
 
     s, kind = param.spec, param.kind
     quant = kind.startswith("q_")
 
     def done(x: float) -> Any:
-        return _space.quantize(x, param) if quant else x
+        return _config.quantize(x, param) if quant else x
 
     if kind == "constant":
         return _Axis(None, lambda _: s["value"], lambda v: v)
     if kind.startswith("categorical"):
-        keys = [_space.key(v) for v in s["values"]]
+        keys = [_config.key(v) for v in s["values"]]
         # Optuna's categorical choices must be plain scalars; the index stands in for lists and dicts.
         return _Axis(
             dists.CategoricalDistribution(list(range(len(keys)))),
             lambda i: s["values"][i],
-            lambda v: keys.index(_space.key(v)),
+            lambda v: keys.index(_config.key(v)),
         )
     if kind == "int_uniform":
         return _Axis(dists.IntDistribution(s["min"], s["max"]), int, lambda v: int(_inside(s["min"], s["max"], v)))
@@ -292,7 +292,7 @@ class OptunaSearch:
 
     config: Mapping[str, Any]
     engine: OptunaEngine
-    prior: Sequence[_space.Run] = ()
+    prior: Sequence[_config.Run] = ()
     sample: bool = True
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -301,7 +301,7 @@ class OptunaSearch:
 
         self._optuna = optuna
         self.objectives = self.engine.objectives(self.config)
-        self._axes = {path: _axis(p) for path, p in _space.space(self.config["parameters"])} if self.sample else {}
+        self._axes = {path: _axis(p) for path, p in _config.space(self.config["parameters"])} if self.sample else {}
         self._dists = {".".join(p): a.distribution for p, a in self._axes.items() if a.distribution is not None}
         pruner, sampler, stop = self.engine.pruner, self.engine.sampler, self.config.get("early_terminate")
         if pruner is None and stop:
@@ -328,7 +328,7 @@ class OptunaSearch:
 
     def _add_prior(self, params: Mapping[str, Any], state: str, summary: Mapping[str, Any]) -> None:
         values = self._values(summary)
-        flat = _space.flatten(params, list(self._axes))
+        flat = _config.flatten(params, list(self._axes))
         if state != "finished" or values is None or not self._dists or flat is None:
             return
         try:
@@ -343,7 +343,7 @@ class OptunaSearch:
             warnings.simplefilter("ignore")  # e.g. TPE's notes on independent sampling
             trial = self.study.ask(self._dists)
         # A constant's axis has no distribution, so no entry in the trial's params.
-        return trial, _space.nest({p: a.decode(trial.params.get(".".join(p))) for p, a in self._axes.items()})
+        return trial, _config.nest({p: a.decode(trial.params.get(".".join(p))) for p, a in self._axes.items()})
 
     def tell(self, trial: Any, state: str, summary: Mapping[str, Any]) -> None:
         states = self._optuna.trial.TrialState

@@ -19,10 +19,9 @@ from flyteplugins.wandb_core.ext import is_tracked, trial_context, trial_scope
 
 from . import _server
 from ._agent import LAUNCHES, OBJECTIVES, AgentSpec, Launch, make_result, trial_overrides, wandb_sweep_agent, watch
-from ._config import MAX_AGENTS, SweepState, WandbSweep
+from ._config import DEFAULT_GOAL, MAX_AGENTS, SweepState, WandbSweep, check_positive
 from ._engine import OfflineController, check_engine, unwrap_params, validate_sweep_config
 from ._results import Progress, SweepResult, TrialResult, say
-from ._space import DEFAULT_GOAL, check_positive
 from ._sweep import collect_sweep_logs, current_sweep
 
 P = ParamSpec("P")

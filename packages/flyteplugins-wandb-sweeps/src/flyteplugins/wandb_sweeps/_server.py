@@ -16,9 +16,8 @@ from flyteplugins.wandb_core.ext import read_offline_run, wandb_server
 
 from ._agent import make_result
 from ._compat import register_sweep_agent, sweep_agent_heartbeat
-from ._config import SweepState
+from ._config import Run, SweepState
 from ._results import TrialResult, say
-from ._space import Run
 
 logger = logging.getLogger("flyteplugins.wandb_sweeps")
 
