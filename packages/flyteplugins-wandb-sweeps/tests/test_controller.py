@@ -11,8 +11,7 @@ from flyteplugins.wandb_core._state import TRIAL_CONTEXT_KEY
 from flyteplugins.wandb_sweeps._agent import Launch, trial_overrides
 from flyteplugins.wandb_sweeps._config import SweepState
 from flyteplugins.wandb_sweeps._launcher import Plan, _error_text, _trial_context, early_termination_note
-from flyteplugins.wandb_sweeps._results import Progress
-from flyteplugins.wandb_sweeps._server import summary_from_elsewhere
+from flyteplugins.wandb_sweeps._results import Progress, summary_from_elsewhere
 
 
 def _plan(mode: str = "offline", in_process: bool = False, **config) -> Plan:

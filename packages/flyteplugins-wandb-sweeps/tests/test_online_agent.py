@@ -12,9 +12,8 @@ import pytest
 from flyteplugins.wandb_sweeps import _launcher as _controller
 from flyteplugins.wandb_sweeps._agent import Launch
 from flyteplugins.wandb_sweeps._config import SweepState
-from flyteplugins.wandb_sweeps._launcher import Plan
+from flyteplugins.wandb_sweeps._launcher import Plan, TrialHeartbeat
 from flyteplugins.wandb_sweeps._results import Progress, TrialResult
-from flyteplugins.wandb_sweeps._server import TrialHeartbeat
 
 
 class FakeServer:

@@ -19,9 +19,9 @@ from flyte.io import Dir
 from flyteplugins.wandb_core import Wandb
 from flyteplugins.wandb_core.ext import trial_scope
 
-from ._config import WandbSweep, finite_number
+from ._config import WandbSweep
 from ._engine import OfflineController
-from ._results import Progress, TrialResult, say
+from ._results import Progress, TrialResult, make_result, say
 
 
 class TrialStopped(Exception):
@@ -103,33 +103,6 @@ def watch(
         run.log = log
 
     handle.on_open = on_open
-
-
-def make_result(
-    run_id: str,
-    params: dict[str, Any],
-    state: str,
-    summary: dict[str, Any],
-    metric_name: str | None,
-    start: float | None = None,
-    handle: Any = None,
-    **fields: Any,
-) -> TrialResult:
-    """A JSON-safe `TrialResult`; ``start``: monotonic start time, ``handle``: the trial's ``trial_scope``."""
-    metric = finite_number(summary.get(metric_name)) if metric_name else None
-    if handle is not None and handle.offline:
-        fields["run_dir"] = handle.run_dir
-    result = TrialResult(
-        run_id=run_id,
-        params=dict(params),
-        state=state,  # type: ignore[arg-type]
-        metric=metric,
-        metric_missing=bool(metric_name) and metric is None and state == "finished",
-        duration_s=0.0 if start is None else round(time.monotonic() - start, 3),
-        summary=dict(summary),
-        **fields,
-    )
-    return TrialResult.from_dict(result.to_dict())
 
 
 @dataclass

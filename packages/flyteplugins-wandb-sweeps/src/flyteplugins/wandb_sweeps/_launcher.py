@@ -1,9 +1,14 @@
-"""``run_sweep_agents``: agent slots that each ask for a trial, run it as a child action, then ask again."""
+"""``run_sweep_agents``: agent slots that each ask for a trial, run it as a child action, then ask again; online, each
+slot is a W&B sweep agent (register, then heartbeats carry ``run``/``stop``/``exit``)."""
 
 import asyncio
 import contextvars
 import functools
 import json
+import logging
+import os
+import socket
+import threading
 import time
 import uuid
 from collections import deque
@@ -17,16 +22,96 @@ import flyte
 from flyteplugins.wandb_core import WandbConfigError
 from flyteplugins.wandb_core.ext import is_tracked, trial_context, trial_scope
 
-from . import _server
-from ._agent import LAUNCHES, OBJECTIVES, AgentSpec, Launch, make_result, trial_overrides, wandb_sweep_agent, watch
+from . import _results
+from ._agent import LAUNCHES, OBJECTIVES, AgentSpec, Launch, trial_overrides, wandb_sweep_agent, watch
+from ._compat import register_sweep_agent, sweep_agent_heartbeat
 from ._config import DEFAULT_GOAL, MAX_AGENTS, SweepState, WandbSweep, check_positive
 from ._engine import OfflineController, check_engine, unwrap_params, validate_sweep_config
-from ._results import Progress, SweepResult, TrialResult, say
+from ._results import Progress, SweepResult, TrialResult, make_result, public_api, say
 from ._sweep import collect_sweep_logs, current_sweep
 
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
+
+logger = logging.getLogger("flyteplugins.wandb_sweeps")
+# While a trial runs, heartbeats only keep the agent alive and fetch stop commands.
+TRIAL_HEARTBEAT_S = 2.0
+_agent_apis: dict[tuple[str | None, ...], Any] = {}
+_agent_apis_lock = threading.Lock()
+
+
+class ServerAgent:
+    """A registered W&B sweep agent: heartbeats carry the server controller's commands."""
+
+    def __init__(self, sweep_id: str, project: str | None, entity: str | None, host: str | None) -> None:
+        # One wandb.Api per server and credentials (15-30 ms each); the slots share its thread-safe HTTP session.
+        key = (host, entity, project, os.environ.get("WANDB_BASE_URL"), os.environ.get("WANDB_API_KEY"))
+        with _agent_apis_lock:
+            if key not in _agent_apis:
+                _agent_apis[key] = public_api(host, entity, project)
+            self.api = _agent_apis[key]
+        agent = register_sweep_agent(self.api, socket.gethostname(), sweep_id=sweep_id, project=project, entity=entity)
+        if not (agent and agent.get("id")):
+            raise RuntimeError(f"the W&B server did not register an agent for sweep {sweep_id!r}")
+        self.agent_id = str(agent["id"])
+        self._lock = threading.Lock()
+
+    def heartbeat(self, running: dict[str, bool]) -> list[dict[str, Any]]:
+        with self._lock:
+            return sweep_agent_heartbeat(self.api, self.agent_id, running)
+
+
+class TrialHeartbeat(threading.Thread):
+    """Keeps the server informed while a trial runs and relays its commands."""
+
+    def __init__(
+        self, server: Any, run_id: str, interval: float, stop: threading.Event, pending: deque[dict[str, Any]]
+    ) -> None:
+        super().__init__(name=f"wandb-sweep-heartbeat-{run_id}", daemon=True)
+        self.server, self.run_id, self.interval = server, run_id, interval
+        self.stop_trial, self.pending = stop, pending
+        self.done = threading.Event()
+        self.exit_requested = False
+
+    def run(self) -> None:
+        while not self.done.wait(self.interval):
+            try:
+                commands = self.server.heartbeat({self.run_id: True})
+            except Exception as exc:  # a missed heartbeat must not kill the trial
+                logger.warning("sweep heartbeat failed: %s", exc)
+                continue
+            for command in commands[:1]:
+                kind = command.get("type")
+                if kind == "stop" and command.get("run_id") == self.run_id:
+                    self.stop_trial.set()
+                elif kind == "exit":
+                    self.exit_requested = True
+                elif kind in ("run", "resume"):
+                    self.pending.append(command)
+
+
+def next_command(
+    server: Any, pending: deque[dict[str, Any]], poll_interval: float, idle_timeout: float, label: str
+) -> dict[str, Any] | None:
+    """Heartbeat until the server hands out a trial; ``None`` on ``exit`` or after ``idle_timeout``."""
+    idle_since = time.monotonic()
+    while True:
+        if not pending:
+            # Only commands[0] is meant to be read (as wandb.agent does).
+            pending.extend(server.heartbeat({})[:1])
+        if pending:
+            command = pending.popleft()
+            kind = command.get("type")
+            if kind == "exit":
+                return None
+            if kind in ("run", "resume") and command.get("run_id"):
+                return command
+            continue  # a stop for a trial that is not running here
+        if time.monotonic() - idle_since > idle_timeout:
+            say(f"{label} got no trial for {idle_timeout:.0f}s; stopping.")
+            return None
+        time.sleep(poll_interval)
 
 
 @dataclass
@@ -123,7 +208,7 @@ async def _run_task_trial(plan: Plan, slot: int, run_id: str, params: dict[str, 
     if handle.opened:
         summary = dict(handle.summary)
     else:
-        summary = await _blocking(plan, _server.summary_from_elsewhere, plan.state, run_id, out, plan.metric_name)
+        summary = await _blocking(plan, _results.summary_from_elsewhere, plan.state, run_id, out, plan.metric_name)
     return make_result(run_id, params, trial_state, summary, plan.metric_name, start, handle, error=error, agent=slot)
 
 
@@ -142,23 +227,21 @@ async def _offline_slot(plan: Plan, controller: OfflineController, slot: int) ->
         plan.launch.record(result)
 
 
-async def _online_slot(plan: Plan, slot: int, server_factory: Callable[..., Any] = _server.ServerAgent) -> None:
+async def _online_slot(plan: Plan, slot: int, server_factory: Callable[..., Any] = ServerAgent) -> None:
     state, launch = plan.state, plan.launch
     server = await _blocking(plan, server_factory, state.sweep_id, state.project, state.entity, state.host)
     pending: deque[dict[str, Any]] = deque()
     label = f"wandb sweep {state.sweep_id}: agent {slot}"
     # Claimed *before* asking: a run command the server hands out is always run (it does not re-issue lost ones).
     while launch.claim():
-        command = await _blocking(
-            plan, _server.next_command, server, pending, plan.poll_interval, plan.idle_timeout, label
-        )
+        command = await _blocking(plan, next_command, server, pending, plan.poll_interval, plan.idle_timeout, label)
         if command is None:
             launch.release()
             return
         run_id = str(command["run_id"])
         params = unwrap_params(command.get("args") or {})
-        interval = max(plan.poll_interval, _server.TRIAL_HEARTBEAT_S)
-        beat = _server.TrialHeartbeat(server, run_id, interval, launch.stop_flag(run_id), pending)
+        interval = max(plan.poll_interval, TRIAL_HEARTBEAT_S)
+        beat = TrialHeartbeat(server, run_id, interval, launch.stop_flag(run_id), pending)
         beat.start()
         try:
             result = await run_one(plan, slot, run_id, params)
@@ -171,7 +254,7 @@ async def _online_slot(plan: Plan, slot: int, server_factory: Callable[..., Any]
 
 
 async def run_slots(
-    plan: Plan, controller: OfflineController | None, server_factory: Callable[..., Any] = _server.ServerAgent
+    plan: Plan, controller: OfflineController | None, server_factory: Callable[..., Any] = ServerAgent
 ) -> list[str]:
     """Run the sweep on ``plan.agents`` slots; returns the errors of slots that failed as a whole."""
 
@@ -290,12 +373,12 @@ def _sweep_for(objective: Callable[..., Any], engine: Any, in_process: bool) -> 
 async def _start(state: SweepState, count: int, engine: Any) -> tuple[OfflineController | None, list[TrialResult]]:
     """The offline controller (None online) and the trials that ended before this launch (part of the result)."""
     if state.mode == "online":
-        earlier = await asyncio.to_thread(_server.finished_online_trials, state) if state.resumed else []
+        earlier = await asyncio.to_thread(_results.finished_online_trials, state) if state.resumed else []
         if earlier:
             say(f"wandb sweep {state.sweep_id}: resuming: {len(earlier)} trial(s) already ended on the server.")
         return None, earlier
     config = await asyncio.to_thread(validate_sweep_config, state.config)
-    prior, next_index, trials = await asyncio.to_thread(_server.prior_offline_trials, state)
+    prior, next_index, trials = await asyncio.to_thread(_results.prior_offline_trials, state)
     left = max(count - len(trials), 0)
     if trials:
         say(

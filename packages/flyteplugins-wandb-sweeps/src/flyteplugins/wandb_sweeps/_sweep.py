@@ -34,8 +34,7 @@ from ._config import (
     validate_values,
 )
 from ._engine import validate_sweep_config
-from ._results import say
-from ._server import existing_online_sweep
+from ._results import existing_online_sweep, say
 
 F = TypeVar("F")
 MARKER = "__flyteplugins_wandb_sweep__"
