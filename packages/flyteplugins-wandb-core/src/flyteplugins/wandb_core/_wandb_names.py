@@ -139,9 +139,7 @@ def kind_of(annotation: Any) -> str:
         return str(annotation.__name__)
     if origin in (list, tuple, set, frozenset, Sequence):
         return {frozenset({str}): "strs", frozenset({int}): "ints"}.get(frozenset(args) - {Ellipsis}, "any")
-    if origin in (dict, Mapping) and args == [str, str]:
-        return "strmap"
-    return "any"
+    return "strmap" if origin in (dict, Mapping) and args == [str, str] else "any"
 
 
 @functools.lru_cache(maxsize=1)

@@ -24,8 +24,7 @@ __all__ = [
 
 
 def _int(env: Mapping[str, str], name: str, default: int | None = None) -> int:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
+    if not (raw := env.get(name)) or not raw.strip():
         if default is None:
             raise WandbConfigError(f"environment variable {name} is missing")
         return default
@@ -64,8 +63,7 @@ def detect_topology(env: Mapping[str, str]) -> Topology | None:
 def get_distributed_info() -> dict[str, Any] | None:
     """This process's place in a distributed job, or ``None`` when not running under torchrun/Elastic: ``{"rank",
     "local_rank", "world_size", "local_world_size", "worker_index", "num_workers"}`` (ints; a worker is a node)."""
-    topology = detect_topology(os.environ)
-    return None if topology is None else dataclasses.asdict(topology)
+    return None if (topology := detect_topology(os.environ)) is None else dataclasses.asdict(topology)
 
 
 def _task_name(task: Any) -> str:
