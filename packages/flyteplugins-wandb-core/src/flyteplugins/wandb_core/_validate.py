@@ -267,8 +267,7 @@ def _check_names(
                 f"({', '.join(sorted(known))}). Hyperparameters go in config={{...}}."
             )
     for key, value in settings.items():
-        kind = accepted.settings.get(key)
-        if kind is None:
+        if (kind := accepted.settings.get(key)) is None:
             raise WandbConfigError(
                 f"{where}: settings[{key!r}] is not a wandb.Settings field.{_did_you_mean(key, accepted.settings)} "
                 f"(installed: wandb {accepted.release}; see https://docs.wandb.ai/ref/python/settings for the fields)."
