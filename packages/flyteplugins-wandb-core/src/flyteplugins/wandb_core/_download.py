@@ -28,11 +28,6 @@ _F = TypeVar("_F", bound=Any)
 DEFAULT_WORKERS = 8
 
 
-def _context() -> dict[str, str]:
-    ctx = flyte.ctx()
-    return dict(ctx.custom_context or {}) if ctx else {}
-
-
 def _write_json(path: str, value: Any) -> None:
     # wandb hands back its own Mapping types (SummarySubDict): written as the dicts they are.
     with open(path, "w") as out:
@@ -84,7 +79,7 @@ def _settings_defaults(
 def _resolve_run(
     run_id: str | None, project: str | None, entity: str | None, host: str | None
 ) -> tuple[str, str | None, str | None, str | None]:
-    cc = _context()
+    cc = flyte.get_custom_context()
     active = current()
     own = active if active is not None and active.run is not None else None  # the run logging here
     if run_id is None:
@@ -178,7 +173,7 @@ def _resolve_sweep(
     if sweep_id == active_id and definition is not None:
         project = project or definition.project or None
         entity = entity or definition.entity or None
-    return (sweep_id, *_settings_defaults(_context(), project, entity, host))
+    return (sweep_id, *_settings_defaults(flyte.get_custom_context(), project, entity, host))
 
 
 def download_wandb_sweep_dirs(
