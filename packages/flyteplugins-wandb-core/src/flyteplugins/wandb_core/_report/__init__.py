@@ -139,22 +139,20 @@ def _ui_host(plan: Any) -> str:
     return ui_host(getattr(plan, "host", None), os.environ.get("WANDB_BASE_URL"))
 
 
-def _role(scope: Any, owner: bool) -> str:
+def _role(scope: Any, active: Any, owner: bool) -> str | None:
+    """Why a report shows the scope's run; None when none does."""
     if not scope.is_task:
-        return "run of a @wandb_init function called in this task"
+        # A function's own run (run_mode="new") is listed in its task's tab; one logging into the task's run is not.
+        # A local-mode child task sees its parent's scope as enclosing (copied contextvars): only the same action is.
+        collector = getattr(scope.enclosing, "report", None)
+        shown = owner and collector is not None and collector.action == _action_name()
+        return "run of a @wandb_init function called in this task" if shown else None
+    if active.report is None:
+        return None
     if not owner:
         return "shared with an ancestor task (still open)"
     world = world_size()
     return f"this task's run (rank {os.environ.get('RANK', '?')} of {world})" if world > 1 else "this task's run"
-
-
-def _shown(scope: Any, active: Any, owner: bool) -> bool:
-    if scope.is_task:
-        return active.report is not None
-    # A function's own run (run_mode="new") is listed in its task's tab; one logging into the task's run adds nothing.
-    # A local-mode child task sees its parent's scope as enclosing (copied contextvars): only the same action counts.
-    collector = getattr(scope.enclosing, "report", None)
-    return owner and collector is not None and collector.action == _action_name()
 
 
 def before_finish(scope: Any) -> Capture | None:
@@ -163,7 +161,7 @@ def before_finish(scope: Any) -> Capture | None:
         active = scope.active
         run = getattr(active, "run", None)
         owner = getattr(active, "owner", False)
-        if run is None or not scope.in_task or not _shown(scope, active, owner):
+        if run is None or not scope.in_task or (role := _role(scope, active, owner)) is None:
             return None
         offline = active.offline or _get(lambda: getattr(run, "offline", False) or _compat.settings_offline(run), False)
         run_dir = _get(lambda: os.path.dirname(str(run.dir)))
@@ -178,7 +176,7 @@ def before_finish(scope: Any) -> Capture | None:
             state="running",
             offline=offline,
             url=str(url) if url else None,
-            role=_role(scope, owner),
+            role=role,
             config=_shown_config(_get(lambda: dict(run.config.as_dict()), {})),
             summary=_get(lambda: dict(run.summary), {}),
             sync_dir=run_dir,
