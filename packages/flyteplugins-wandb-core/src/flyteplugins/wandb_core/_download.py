@@ -43,8 +43,7 @@ def _wandb_api(kind: str, host: str | None, path: Callable[[], str]) -> Iterator
 
     base = api_base_url(host)
     # wandb.Api() against a dead server retries for ~20 s and then blames the credentials.
-    unreachable = probe(base or _base_url({}))
-    if unreachable:
+    if unreachable := probe(base or _base_url({})):
         raise RuntimeError(f"Cannot download from W&B: {unreachable}.")
     try:
         yield wandb.Api(overrides={"base_url": base}) if base else wandb.Api()
@@ -103,10 +102,9 @@ def _resolve_run(
 
 def _fetch_run(api_run: Any, path: str, include_history: bool, workers: int) -> None:
     files = list(api_run.files())
-    if files:
-        # Each download is a round trip through wandb's service: overlap them (and close the handle each returns).
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(files)))) as pool:
-            list(pool.map(lambda f: f.download(root=path, replace=True).close(), files))
+    # Each download is a round trip through wandb's service: overlap them (and close the handle each returns).
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(files)))) as pool:
+        list(pool.map(lambda f: f.download(root=path, replace=True).close(), files))
     _write_json(os.path.join(path, "summary.json"), api_run.summary_metrics or {})
     if include_history:
         # scan_history reads every row (history() samples) and returns dicts, with or without pandas.
