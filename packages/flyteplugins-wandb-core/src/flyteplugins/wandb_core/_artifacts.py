@@ -25,8 +25,7 @@ DEFAULT_TYPE = "dataset"
 
 
 def require_run(where: str) -> Any:
-    run = get_wandb_run()
-    if run is not None:
+    if (run := get_wandb_run()) is not None:
         return run
     if (active := current()) is not None and active.run is None:
         raise WandbConfigError(
