@@ -50,8 +50,7 @@ class ContextSettings(dict):  # type: ignore[type-arg]
         """The settings in the running Flyte task's custom_context, or None when it holds none."""
         import flyte
 
-        ctx = flyte.ctx()
-        return cls.from_dict((ctx.custom_context if ctx else None) or {}) or None
+        return cls.from_dict(getattr(flyte.ctx(), "custom_context", None) or {}) or None
 
     def __getattr__(self, name: str) -> Any:
         if name == "kwargs" or name in self._table.names:
