@@ -50,7 +50,6 @@ def load_optional(name: str) -> object:
 
 
 def distributed() -> ModuleType | None:
-    """Rank handling (the ``flyteplugins.wandb_distributed`` module), or None when it is not installed."""
     return _import("flyteplugins.wandb_distributed")
 
 

@@ -288,8 +288,7 @@ def check_against_installed_wandb(
 
 
 def explicit_settings(where: str, named: Mapping[str, Any], kwargs: dict[str, Any], *, travels: bool) -> dict[str, Any]:
-    """The checked settings given to ``@wandb_init`` or ``wandb_config`` (None left out; other ``wandb.init``
-    arguments under ``"kwargs"``). With ``travels`` (``wandb_config``) every value must be JSON, else ``config``."""
+    """Checked ``@wandb_init``/``wandb_config`` settings, None left out; other ``wandb.init`` arguments: ``kwargs``."""
     values = {**named, **WANDB_FIELDS.take(kwargs)}
     if (given := kwargs.get("settings")) is not None:  # a wandb.Settings: the fields set, to merge with the context's
         kwargs["settings"] = dict(given) if isinstance(given, Mapping) else _settings_set(given)

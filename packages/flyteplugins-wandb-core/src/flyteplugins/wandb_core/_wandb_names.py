@@ -105,7 +105,6 @@ def _present(words: Iterable[str], line: tuple[int, int]) -> list[str]:
 
 
 def recorded(release: str) -> WandbNames | None:
-    """The recorded names of ``release``'s line, or None when that line is not recorded."""
     line = _line(release)
     if line not in {_line(r) for r in RECORDED_RELEASES}:
         return None
