@@ -157,12 +157,8 @@ def run_agent(spec: AgentSpec) -> list[TrialResult]:
     """Run the spec's trials; re-raise the last objective error once every trial has run."""
     objective = OBJECTIVES.get(spec.launch) or pkgutil.resolve_name(spec.objective)
     launch = LAUNCHES.get(spec.launch)
-    results: list[TrialResult] = []
-    failure: BaseException | None = None
-    for item in spec.assignments or []:
-        result, exception = _run_trial(spec, objective, launch, item)
-        results.append(result)
-        failure = exception or failure
+    outcomes = [_run_trial(spec, objective, launch, item) for item in spec.assignments or []]
+    results = [result for result, _ in outcomes]
     # A trial in another pod: its offline run directory would die with the pod. run_dir -> <Dir uri>/<name>.
     local = [r for r in results if r.run_dir and os.path.isdir(r.run_dir)]
     if local and launch is None and spec.upload_runs:
@@ -172,8 +168,8 @@ def run_agent(spec: AgentSpec) -> list[TrialResult]:
         uploaded = Dir.from_local_sync(staging)
         for result in local:
             result.run_dir = f"{uploaded.path.rstrip('/')}/{os.path.basename(str(result.run_dir))}"
-    if failure is not None:
-        raise failure
+    if failures := [exc for _, exc in outcomes if exc is not None]:
+        raise failures[-1]
     return results
 
 

@@ -143,9 +143,8 @@ class Progress:
     def resume(self, trials: list[TrialResult]) -> tuple[TrialResult | None, int]:
         """Count ended trials; returns the best so far and the count."""
         with self._lock:
-            for trial in trials:
-                self.done += 1
-                self.best = best_of([self.best, trial], self.goal)
+            self.done += len(trials)
+            self.best = best_of([self.best, *trials], self.goal)
             return self.best, self.done
 
     def line(self, trial: TrialResult) -> str:
