@@ -13,8 +13,7 @@ CHECKED_OLDEST = "0.28.2"
 CHECKED_NEWEST = "0.31.0"
 
 
-def configured_base_url() -> str:
-    """The API URL the next ``wandb.init`` will use (``wandb_setup.singleton().settings.base_url``)."""
+def configured_base_url() -> str:  # the API URL the next wandb.init uses (wandb_setup.singleton().settings.base_url)
     try:
         from wandb.sdk import wandb_setup
 
@@ -23,8 +22,7 @@ def configured_base_url() -> str:
         return os.environ.get("WANDB_BASE_URL") or DEFAULT_API_URL
 
 
-def finish_timed_out(run: Any) -> bool:
-    """``run.finish()`` gave up waiting for the upload (``Run._finish_timed_out``); False when gone."""
+def finish_timed_out(run: Any) -> bool:  # run.finish() gave up waiting for the upload (Run._finish_timed_out)
     return bool(getattr(run, "_finish_timed_out", False))
 
 
@@ -49,11 +47,9 @@ def settings_offline(run: Any) -> bool:  # run.settings._offline
 # What ``run.finish`` is reached through: ``with wandb.init() as run:`` calls ``Run._finish`` on exit.
 FINISHERS = ("finish", "_finish")
 
-# wandb.watch's hooks read the global wandb.run on autograd's threads: only the calling TorchHistory says whose.
-
 
 def run_of_torch_hook(runs: list[Any]) -> Any | None:
-    """The run whose ``wandb.watch`` hook (``Run._torch_history``) is reading ``wandb.run``."""
+    """The run whose ``wandb.watch`` hook (``Run._torch_history``) reads ``wandb.run`` (on autograd's threads)."""
     frame = sys._getframe(1)
     for _ in range(4):  # this function <- its caller <- the wandb.run getter <- log_tensor_stats
         frame = frame.f_back  # type: ignore[assignment]
@@ -73,8 +69,7 @@ def keeps_final_summary(run: Any) -> bool:  # run.finish() keeps the summary it 
     return hasattr(run, "_final_summary")
 
 
-def final_summary(run: Any) -> dict[str, Any] | None:
-    """The summary ``run.finish()`` kept, decoded like ``run.summary``, or None."""
+def final_summary(run: Any) -> dict[str, Any] | None:  # what run.finish() kept, decoded like run.summary
     if (response := getattr(run, "_final_summary", None)) is None:
         return None
     try:
@@ -97,8 +92,7 @@ def installed_distributions() -> list[Any]:  # as wandb lists them for requireme
     return list(working_set())
 
 
-def saves_requirements_by_default() -> bool:
-    """Whether a ``wandb.init`` without ``x_save_requirements`` would record requirements."""
+def saves_requirements_by_default() -> bool:  # by a wandb.init without x_save_requirements
     try:
         from wandb.sdk import wandb_setup
 
@@ -107,8 +101,7 @@ def saves_requirements_by_default() -> bool:
         return os.environ.get("WANDB__SAVE_REQUIREMENTS", "true").lower() not in ("false", "0", "no")
 
 
-def can_publish_requirements() -> bool:
-    """wandb accepts a package list from outside; False when either name moved (wandb then scans)."""
+def can_publish_requirements() -> bool:  # wandb takes a package list from outside; False: a name moved, wandb scans
     try:
         from wandb.sdk.interface.interface import InterfaceBase
         from wandb.util import working_set  # noqa: F401

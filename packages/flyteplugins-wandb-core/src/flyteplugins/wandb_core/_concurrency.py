@@ -63,9 +63,7 @@ def wait_for_backlog() -> None:
             _backlog_cv.wait(min(deadline - now, 0.25))
 
 
-class _Entry:
-    """One run in the backlog from `join` until closed (once)."""
-
+class _Entry:  # one run in the backlog from `join` until closed (once)
     _done = False
 
     def join(self) -> _Entry:
@@ -179,16 +177,13 @@ async def opened(pending: PendingOpen) -> None:
         pending.ready.wait()  # rare: the task was cancelled; the run must still be closed
 
 
-def settle(active: ActiveRun | None) -> ActiveRun | None:
-    """``active`` once its run is open."""
+def settle(active: ActiveRun | None) -> ActiveRun | None:  # active once its run is open
     if active is not None and active.pending is not None:
         active.pending.ready.wait()
     return active
 
 
-class PendingRun(Forward):
-    """The trial's run while it opens: config reads answer at once, the rest waits."""
-
+class PendingRun(Forward):  # the trial's run while it opens: config reads answer at once, the rest waits
     __slots__ = ("_pending",)
     _pending: PendingOpen
 
@@ -218,9 +213,7 @@ class PendingRun(Forward):
 _CONFIG_METHODS = frozenset({"keys", "items", "values", "as_dict", "update", "setdefaults"})
 
 
-class PlannedConfig(ForwardItems):
-    """``run.config`` of a run still opening: reads the config it opens with, writes wait."""
-
+class PlannedConfig(ForwardItems):  # run.config of a run still opening: reads the config it opens with, writes wait
     __slots__ = ("_pending",)
     _pending: PendingOpen
 

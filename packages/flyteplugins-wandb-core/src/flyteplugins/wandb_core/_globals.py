@@ -216,8 +216,7 @@ def _set(name: str, module: types.ModuleType, value: Any) -> None:
 _original_class: type | None = None
 
 
-def install() -> None:
-    """Route wandb's module API by caller (the first tracked run is opening); under the registry lock."""
+def install() -> None:  # route wandb's module API by caller (the first tracked run is opening); under the registry lock
     global _original_class
     module = sys.modules.get("wandb")
     if module is None or _original_class is not None:
@@ -234,8 +233,7 @@ def install() -> None:
     module.__class__ = type("RoutedWandbModule", (_original_class,), {**namespace, "__doc__": _original_class.__doc__})
 
 
-def uninstall() -> None:
-    """Give wandb its own module API back (the last tracked run finished); under the registry lock."""
+def uninstall() -> None:  # give wandb its own module API back (the last tracked run finished); under the registry lock
     global _original_class
     module = sys.modules.get("wandb")
     if module is None or _original_class is None:

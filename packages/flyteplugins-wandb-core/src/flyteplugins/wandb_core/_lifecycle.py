@@ -32,8 +32,7 @@ _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "A
 _breaker: dict[str, tuple[float, str]] = {}
 
 
-def _describe(exc: BaseException) -> str:
-    """``Type: message`` on one line; pydantic errors name the setting."""
+def _describe(exc: BaseException) -> str:  # `Type: message` on one line; pydantic errors name the setting
     parts: list[str] = []
     with contextlib.suppress(Exception):  # not pydantic after all
         errors: list[Any] = getattr(exc, "errors", list)()
@@ -93,8 +92,7 @@ def _init(kwargs: dict[str, Any], fields: dict[str, Any]) -> Any:
     return run
 
 
-def _untracked(kwargs: dict[str, Any]) -> Any:
-    """A disabled run (the body's calls work, nothing is recorded), or None."""
+def _untracked(kwargs: dict[str, Any]) -> Any:  # a disabled run (the body's calls work, nothing is recorded), or None
     base = {"mode": "disabled", "reinit": "create_new"}
     config = [{**base, "config": kwargs["config"]}] if kwargs.get("config") is not None else []
     for attempt in ({**kwargs, **base}, *config, base):

@@ -14,12 +14,8 @@ from ._config import RUN_ENTITY_KEY, RUN_HOST_KEY, RUN_ID_KEY, RUN_PROJECT_KEY, 
 from ._runtime import DEFAULT_HOST
 from ._validate import RANK_SCOPES, RUN_MODES, check_choice, check_type, check_url
 
-WANDB_ICON = "https://wandb.ai/logo.svg"
 
-
-class Default(str):
-    """A link field's default: reads as its value (as in 2.12), yet defers to the ``wandb_config`` context."""
-
+class Default(str):  # a link field's default: reads as its value (as in 2.12), yet defers to the wandb_config context
     __slots__ = ()
 
 
@@ -39,8 +35,7 @@ class WandbLink(Link):
     host: str = DEFAULT_HOST_FIELD
     project: str | None = None
     entity: str | None = None
-
-    ICON: ClassVar[str] = WANDB_ICON
+    ICON: ClassVar[str] = "https://wandb.ai/logo.svg"
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -109,7 +104,7 @@ class Wandb(WandbLink):
     rank_scope: RankScope = _GLOBAL  # type: ignore[assignment]
     id: str | None = None
     name: str = "Weights & Biases"
-    icon_uri: str = WANDB_ICON
+    icon_uri: str = WandbLink.ICON
     _is_distributed: bool = False  # these four are set by @wandb_init
     _worker_index: int | None = None
     _mode: str | None = None

@@ -14,8 +14,7 @@ _pending: list[tuple[str, str]] = []
 _said: set[str] = set()
 
 
-def notice(message: str) -> None:
-    """Print ``wandb: <message>`` on stderr as one line (Flyte's local mode shows stderr)."""
+def notice(message: str) -> None:  # print wandb: <message> on stderr as one line (Flyte's local mode shows stderr)
     line = "wandb: " + " ".join(message.splitlines()) + "\n"
     # One write under a lock (print writes text and newline separately); stderr may be closed at shutdown.
     with _write_lock, contextlib.suppress(OSError, ValueError):

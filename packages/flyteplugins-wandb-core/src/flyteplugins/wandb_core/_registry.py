@@ -16,9 +16,7 @@ _REGISTRY_NAME_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
 _FORM = "'wandb-registry-<registry>/<collection>' (for example 'wandb-registry-model/my-model')"
 
 
-class RegistryTarget(NamedTuple):
-    """A parsed registry collection: ``[<org>/]wandb-registry-<registry>/<collection>``."""
-
+class RegistryTarget(NamedTuple):  # a parsed registry collection: [<org>/]wandb-registry-<registry>/<collection>
     registry: str
     collection: str
     org: str | None = None

@@ -165,8 +165,7 @@ def resolve_run(
         if not kwargs.get("entity") and task.parent_entity:
             kwargs["entity"] = task.parent_entity
     if topology is not None and topology.world_size > 1 and task.is_task:
-        if distributed is None:
-            raise RuntimeError("distributed resolver missing")  # guarded by the caller
+        assert distributed is not None  # the caller passes rank handling with a topology
         plan.run_id = _base_id(explicit_id, task)
         if "mode" not in plan.init_kwargs and env.get("WANDB_MODE"):
             # Shared mode set through Settings would override WANDB_MODE=offline: make it explicit.

@@ -15,15 +15,12 @@ DEFAULT_HOST = "https://wandb.ai"  # W&B cloud's UI (links)
 
 def world_size(env: Mapping[str, str] | None = None) -> int:
     """``WORLD_SIZE`` as torchrun sets it; 1 when unset or not an integer (treated as not distributed)."""
-    raw = (os.environ if env is None else env).get("WORLD_SIZE", "1")
-    try:
-        return int(raw)
-    except ValueError:
-        return 1
+    with contextlib.suppress(ValueError):
+        return int((os.environ if env is None else env).get("WORLD_SIZE", "1"))
+    return 1
 
 
-def netrc_has_entry(url: str | None) -> bool:
-    """A ``~/.netrc`` entry exists for ``url``'s host (what ``wandb login`` writes)."""
+def netrc_has_entry(url: str | None) -> bool:  # a ~/.netrc entry exists for url's host (what wandb login writes)
     import netrc
     from urllib.parse import urlparse
 

@@ -53,8 +53,7 @@ def console_url(ctx: Any) -> str | None:
 _NOT_IN_ARTIFACT_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def run_tag(run_name: str) -> str:
-    """The tag that finds every W&B run of one Flyte run (cut to W&B's tag limit)."""
+def run_tag(run_name: str) -> str:  # the tag that finds every W&B run of one Flyte run (cut to W&B's tag limit)
     return f"flyte-run:{run_name}"[:TAG_MAX]
 
 
@@ -130,12 +129,11 @@ def check_input_names(where: str, func: Callable[..., Any]) -> None:
         names = list(inspect.signature(func).parameters)
     except (TypeError, ValueError):  # a builtin or C callable: nothing to check
         return
-    for name in names:
-        if is_secret_name(name):
-            raise WandbConfigError(
-                f"{where}: log_inputs=True would log the input {name!r}, whose name says it holds a "
-                f"credential. Take {name!r} out of the task's inputs or drop log_inputs. {SECRET_HINT}"
-            )
+    if (name := next((name for name in names if is_secret_name(name)), None)) is not None:
+        raise WandbConfigError(
+            f"{where}: log_inputs=True would log the input {name!r}, whose name says it holds a "
+            f"credential. Take {name!r} out of the task's inputs or drop log_inputs. {SECRET_HINT}"
+        )
 
 
 def bound_inputs(signature: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

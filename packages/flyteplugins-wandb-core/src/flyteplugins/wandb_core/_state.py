@@ -42,9 +42,7 @@ def run_dir(run: Any) -> str | None:
     return os.path.dirname(str(run.dir)) if getattr(run, "dir", None) else None
 
 
-class Forward:
-    """Forwards attribute access to ``_target()``, resolved at each use."""
-
+class Forward:  # forwards attribute access to _target(), resolved at each use
     __slots__ = ()
     _target: Callable[[], Any]  # each subclass's method
 
@@ -192,8 +190,7 @@ class OpenRuns:
         _preempt.arm()
         _globals.guard_finish(active.run)
 
-    def opening(self) -> None:
-        """A run is opening beside its scope's body: route the module API to its stand-in already."""
+    def opening(self) -> None:  # a run is opening beside its scope's body: route the module API to its stand-in already
         with self._lock:
             self._install_if_first()
             self._opening += 1
@@ -256,14 +253,11 @@ LEGACY_RUN_KEY = "_wandb_run"
 
 def _task_data() -> Any:
     # ctx.data as an identity token (one per task attempt): tells an untracked child that inherited the contextvar.
-    ctx = flyte.ctx()
-    return getattr(ctx, "data", None) if ctx else None
+    return getattr(ctx, "data", None) if (ctx := flyte.ctx()) else None
 
 
-def current() -> ActiveRun | None:
-    """The innermost tracked scope's run, possibly an ancestor task's."""
-    entry = _current.get()
-    return entry[0] if entry is not None else None
+def current() -> ActiveRun | None:  # the innermost tracked scope's run, possibly an ancestor task's
+    return entry[0] if (entry := _current.get()) is not None else None
 
 
 @contextmanager
