@@ -169,10 +169,17 @@ def _save(
     )  # fmt: skip
     if logged is None:
         return None  # W&B stopped answering: not logged (a notice said so), nothing to prune
-    if policy.active and offline:
-        _prune_local(run, name, policy)
-    elif policy.active:
+    if policy.active and not offline:
         _prune_online(run, name, policy, logged)
+    elif policy.active:
+        base = os.path.join(_store_root(run), name)
+        versions = [_version(d, int(i["step"]), i.get("value"), i.get("aliases")) for d, i in _indexed(base)]
+        dropped = to_delete(versions, policy)
+        for version in dropped:
+            shutil.rmtree(version.key, ignore_errors=True)
+        if removed := [v.step for v in dropped]:
+            logger.info("checkpoint retention: removed the local copies of steps %s under %s", removed, base)
+        _persist.forget_checkpoints(name, str(run.id), removed)  # and their copies in Flyte storage
     return logged
 
 
@@ -272,8 +279,7 @@ def _prune_online(run: Any, name: str, policy: Retention, logged: Any) -> None:
     versions = [
         _version(a, m[STEP_KEY], m.get(metric), a.aliases) for a, m in metas if isinstance(m.get(STEP_KEY), int)
     ]
-    deleted = [v.step for v in to_delete(versions, policy) if _delete(v.key)]
-    if deleted:
+    if deleted := [v.step for v in to_delete(versions, policy) if _delete(v.key)]:
         logger.info("checkpoint retention: deleted %s steps %s", name, deleted)
 
 
@@ -289,42 +295,12 @@ def _indexed(base: str) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-def _prune_local(run: Any, name: str, policy: Retention) -> None:
-    base = os.path.join(_store_root(run), name)
-    versions = [_version(d, int(i["step"]), i.get("value"), i.get("aliases")) for d, i in _indexed(base)]
-    dropped = to_delete(versions, policy)
-    for version in dropped:
-        shutil.rmtree(version.key, ignore_errors=True)
-    removed = [v.step for v in dropped]
-    if removed:
-        logger.info("checkpoint retention: removed the local copies of steps %s under %s", removed, base)
-    _persist.forget_checkpoints(name, str(run.id), removed)  # and their copies in Flyte storage
-
-
 def _restore_offline(run: Any, name: str) -> Checkpoint | None:
     indexed = _indexed(os.path.join(_store_root(run), name))
     found = [
         Checkpoint(os.path.join(d, i["path"]), int(i["step"])) for d, i in indexed if isinstance(i.get("path"), str)
     ]
     return max((c for c in found if os.path.exists(c.path)), key=lambda c: c.step, default=None)
-
-
-def _restore_online(run: Any, name: str, root: str | None) -> Checkpoint | None:
-    import wandb
-
-    ref = f"{run.entity}/{run.project}/{name}:latest"
-    api = wandb.Api(overrides={"base_url": str(run.settings.base_url), "entity": run.entity})
-    if not api.artifact_exists(ref):
-        return None
-    artifact = run.use_artifact(ref)
-    step = (artifact.metadata or {}).get(STEP_KEY)
-    if not isinstance(step, int):
-        raise CheckpointError(f"checkpoint {ref!r} has no integer 'step' in its metadata")
-    path = str(artifact.download(root=root))
-    entries = os.listdir(path)
-    if len(entries) == 1 and os.path.isfile(os.path.join(path, entries[0])):
-        path = os.path.join(path, entries[0])  # a file checkpoint comes back inside a folder of its own
-    return Checkpoint(path, step)
 
 
 def restore_wandb_checkpoint(*, name: str | None = None, root: str | None = None) -> Checkpoint | None:
@@ -345,7 +321,19 @@ def restore_wandb_checkpoint(*, name: str | None = None, root: str | None = None
         if found is None and _persist.fetch_checkpoint(name, str(run.id), _store_root(run)):
             found = _restore_offline(run, name)  # a fresh pod: the last one kept in Flyte's storage
     else:
-        found = _restore_online(run, name, root)
+        import wandb
+
+        ref = f"{run.entity}/{run.project}/{name}:latest"
+        api = wandb.Api(overrides={"base_url": str(run.settings.base_url), "entity": run.entity})
+        if not api.artifact_exists(ref):
+            return None
+        artifact = run.use_artifact(ref)
+        if not isinstance(step := (artifact.metadata or {}).get(STEP_KEY), int):
+            raise CheckpointError(f"checkpoint {ref!r} has no integer 'step' in its metadata")
+        path = str(artifact.download(root=root))
+        if len(entries := os.listdir(path)) == 1 and os.path.isfile(os.path.join(path, entries[0])):
+            path = os.path.join(path, entries[0])  # a file checkpoint comes back inside a folder of its own
+        found = Checkpoint(path, step)
     if found is not None:
         logger.info("restoring W&B checkpoint %s at step %d", name, found.step)
     return found
