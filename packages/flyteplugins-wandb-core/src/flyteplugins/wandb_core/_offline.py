@@ -121,10 +121,9 @@ def _framed(payloads: Iterator[bytes], header: bytes) -> bytes:
 
 
 def _value(value_json: str) -> Any:
-    try:
+    with contextlib.suppress(ValueError):
         return json.loads(value_json)
-    except ValueError:
-        return value_json
+    return value_json
 
 
 def _items(items: Any) -> dict[str, Any]:
@@ -148,10 +147,8 @@ def _records(data: bytes, base: int = 0) -> Iterator[tuple[bytes, Any]]:
 
 def read_offline_run(path: str | Path) -> OfflineRun:
     """Parse one ``run-<id>.wandb`` file (or the ``offline-run-*`` directory holding it)."""
-    p = Path(path)
-    if p.is_dir():
-        found = sorted(p.glob("run-*.wandb"))
-        if not found:
+    if (p := Path(path)).is_dir():
+        if not (found := sorted(p.glob("run-*.wandb"))):
             raise FileNotFoundError(f"no run-*.wandb file in {p}")
         p = found[0]
     run = OfflineRun(path=p, id=p.stem[len("run-") :])

@@ -10,8 +10,7 @@ import os
 import shutil
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
 from . import _notices
@@ -50,8 +49,7 @@ def run_prefix(root: str, run_name: str) -> str:
     return f"{root.rstrip('/')}/{STORE_DIR}/{run_name}"
 
 
-@dataclass(frozen=True)
-class Location:
+class Location(NamedTuple):
     root: str
     run_name: str
     action: str

@@ -397,8 +397,7 @@ def _floors(runs: list[StoredRun]) -> dict[tuple[str, str], int]:
     todo = {(r.target_id, r.action) for r in runs if not r.synced}
     floors: dict[tuple[str, str], int] = {}
     for run in runs:
-        key = (run.target_id, run.action)
-        if run.synced and key in todo:
+        if run.synced and (key := (run.target_id, run.action)) in todo:
             with contextlib.suppress(Exception):  # a marker of an earlier release says only "synced"
                 step = int(json.loads(_fs(run.uri).cat_file(f"{run.uri}{SYNCED_SUFFIX}"))["last_step"])
                 floors[key] = max(step, floors.get(key, step))
