@@ -11,7 +11,6 @@ import re
 import shutil
 import threading
 import weakref
-from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 from . import _artifact_names, _compat, _notices, _persist
@@ -47,8 +46,7 @@ class Checkpoint(NamedTuple):
     step: int
 
 
-@dataclass(frozen=True)
-class Retention:
+class Retention(NamedTuple):
     """A checked retention policy: none (keep all) when both are None; ``best`` alone keeps the best and newest."""
 
     keep_last: int | None = None
@@ -59,8 +57,7 @@ class Retention:
         return self.keep_last is not None or self.best is not None
 
 
-@dataclass(frozen=True)
-class Version:
+class Version(NamedTuple):
     key: Any  # what the caller deletes by (an artifact, a directory)
     step: int
     value: float | None = None  # the keep_best metric, when recorded
