@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import flyte
 import flyte.storage as storage
@@ -87,15 +87,14 @@ class StoredSweep:
     published: bool = False
 
 
-@dataclass(frozen=True)
-class _Target:
+class _Target(NamedTuple):
     """How this sync uploads; ``firsts``: first parts of W&B runs no online session began (W&B held nothing before)."""
 
     project: str | None
     entity: str | None
     timeout: float
-    firsts: frozenset[str] = frozenset()
-    floors: dict[tuple[str, str], int] = field(default_factory=dict)
+    firsts: frozenset[str]
+    floors: dict[tuple[str, str], int]
 
 
 def _resolve_root(store: str | None) -> str:
@@ -268,8 +267,7 @@ def drop_history_to_step(run_dir: str, step: int) -> int:
 
 def first_history_step(fs: Any, uri: str) -> int | None:
     """The ``_step`` of the first history row of the run folder stored at ``uri`` (None: no rows), read up to it."""
-    logs = sorted(str(k) for k in fs.find(uri) if str(k).endswith(".wandb"))
-    if not logs:
+    if not (logs := sorted(str(k) for k in fs.find(uri) if str(k).endswith(".wandb"))):
         return None
     with fs.open(logs[0], "rb") as f:
         data = b""
@@ -310,8 +308,7 @@ def prepare_upload(
         run = read_offline_run(local_dir)
         return history_rows_on_wandb(run_id, project or run.project, entity or run.entity, timeout)
 
-    before = read_marker(fs, marker)
-    if before is None:
+    if (before := read_marker(fs, marker)) is None:
         before = 0 if first_part else rows_now()
         fs.pipe_file(marker, json.dumps({"history_before": before}).encode())
         if not (online and first_part):
@@ -371,25 +368,21 @@ def _sync_one(run: StoredRun, first_part: bool, target: _Target, retry: StoredRu
             cmd += [flag, value] if value else []
         # wandb sync exits 0 when W&B refuses the upload (a wrong key: "wandb: ERROR ... 401"); silent if WANDB_SILENT.
         out, err = run_wandb([*cmd, local], target.timeout, "wandb sync", WANDB_SILENT="false")
-        errors = [line for line in (err + out).splitlines() if line.startswith(_WANDB_ERROR)]
-        if errors and not _all_rows_on_wandb(run, local, target):
-            raise RuntimeError(f"wandb sync reported: {errors[-1][len(_WANDB_ERROR) :].strip()}")
+        if errors := [line for line in (err + out).splitlines() if line.startswith(_WANDB_ERROR)]:
+            # W&B may hold every row despite the error (a log cut mid-record by a full disk); a refused upload not.
+            held, expected = 0, 0
+            with contextlib.suppress(Exception):
+                folder = read_offline_run(local)  # as uploaded: without the rows an earlier cut-off sync sent
+                before = read_marker(_fs(run.uri), f"{run.uri}{SYNCING_SUFFIX}") or 0
+                project, entity = target.project or folder.project, target.entity or folder.entity
+                held = history_rows_on_wandb(run.target_id, project, entity, target.timeout)
+                expected = before + len(folder.history)
+            if not (held > 0 and held >= expected):
+                raise RuntimeError(f"wandb sync reported: {errors[-1][len(_WANDB_ERROR) :].strip()}")
         # The last step uploaded: where a later part of the run, synced by a later sync, may go on.
         steps = [s for s in (row.get("_step") for row in read_offline_run(local).history) if isinstance(s, int)]
         marker = {"last_step": max(steps)} if steps else {}
         _fs(run.uri).pipe_file(f"{run.uri}{SYNCED_SUFFIX}", json.dumps(marker).encode())
-
-
-def _all_rows_on_wandb(run: StoredRun, local: str, target: _Target) -> bool:
-    """W&B holds every row despite wandb sync's error (a log cut mid-record by a full disk); a refused upload not."""
-    try:
-        folder = read_offline_run(local)  # as uploaded: without the rows an earlier cut-off sync sent
-        before = read_marker(_fs(run.uri), f"{run.uri}{SYNCING_SUFFIX}") or 0
-        project, entity = target.project or folder.project, target.entity or folder.entity
-        held = history_rows_on_wandb(run.target_id, project, entity, target.timeout)
-    except Exception:
-        return False
-    return held > 0 and held >= before + len(folder.history)
 
 
 def _floors(runs: list[StoredRun]) -> dict[tuple[str, str], int]:
