@@ -88,13 +88,9 @@ class StoredSweep:
 
 
 class _Target(NamedTuple):
-    """How this sync uploads; ``firsts``: first parts of W&B runs no online session began (W&B held nothing before)."""
-
     project: str | None
     entity: str | None
     timeout: float
-    firsts: frozenset[str]
-    floors: dict[tuple[str, str], int]
 
 
 def _resolve_root(store: str | None) -> str:
@@ -385,18 +381,6 @@ def _sync_one(run: StoredRun, first_part: bool, target: _Target, retry: StoredRu
         _fs(run.uri).pipe_file(f"{run.uri}{SYNCED_SUFFIX}", json.dumps(marker).encode())
 
 
-def _floors(runs: list[StoredRun]) -> dict[tuple[str, str], int]:
-    """Per (W&B run, action) with attempts left to upload: the last step its synced attempts sent (``.synced``)."""
-    todo = {(r.target_id, r.action) for r in runs if not r.synced}
-    floors: dict[tuple[str, str], int] = {}
-    for run in runs:
-        if run.synced and (key := (run.target_id, run.action)) in todo:
-            with contextlib.suppress(Exception):  # a marker of an earlier release says only "synced"
-                step = int(json.loads(_fs(run.uri).cat_file(f"{run.uri}{SYNCED_SUFFIX}"))["last_step"])
-                floors[key] = max(step, floors.get(key, step))
-    return floors
-
-
 def sync_offline_runs(
     run_name: str,
     *,
@@ -433,13 +417,11 @@ def sync_offline_runs(
     by_target: dict[str, list[StoredRun]] = defaultdict(list)  # each W&B run's parts, in sync order
     for run in runs:
         by_target[run.target_id].append(run)
-    firsts = frozenset(parts[0].uri for parts in by_target.values() if not parts[0].sync_id)
-    target = _Target(project, entity, timeout, firsts, _floors(runs))
-    groups = [[r for r in parts if not r.synced] for parts in by_target.values()]
+    target = _Target(project, entity, timeout)
     with Progress(console=Console(stderr=True), disable=not (progress and todo)) as bar:
         advance = partial(bar.advance, bar.add_task(f"syncing {run_name}", total=len(todo)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flyte-wandb-sync") as pool:
-            list(pool.map(partial(_sync_parts, report, target, advance), groups))
+            list(pool.map(partial(_sync_parts, report, target, advance), by_target.values()))
     _publish_sweeps(run_name, store, report, target)
     return report
 
@@ -461,19 +443,26 @@ def _nothing_kept(run_name: str, root: str) -> None:
 
 
 def _sync_parts(report: SyncReport, target: _Target, advance: Callable[[int], None], parts: list[StoredRun]) -> None:
-    """Sync one W&B run's parts in order (a worker thread); each change to ``report`` is atomic, no lock needed."""
-    for i, run in enumerate(parts):
+    """Sync one W&B run's parts not synced yet, in order (a worker thread); each change to ``report`` is atomic."""
+    todo = [p for p in parts if not p.synced]
+    floors: dict[str, int] = {}  # per action with attempts left: the last step its synced attempts sent
+    for run in parts:
+        if run.synced and any(p.action == run.action for p in todo):
+            with contextlib.suppress(Exception):  # a marker of an earlier release says only "synced"
+                step = int(json.loads(_fs(run.uri).cat_file(f"{run.uri}{SYNCED_SUFFIX}"))["last_step"])
+                floors[run.action] = max(step, floors.get(run.action, step))
+    for i, run in enumerate(todo):
         # Only a retry of the same action rewinds: other actions sharing the run log steps of their own.
-        retry = next((p for p in parts[i + 1 :] if p.action == run.action and p.attempt > run.attempt), None)
-        earlier = any(p.action == run.action for p in parts[:i])
-        floor = None if earlier else target.floors.get((run.target_id, run.action))
+        retry = next((p for p in todo[i + 1 :] if p.action == run.action and p.attempt > run.attempt), None)
+        floor = None if any(p.action == run.action for p in todo[:i]) else floors.get(run.action)
         try:
-            _sync_one(run, run.uri in target.firsts, target, retry, floor)
+            # The first part of a W&B run no online session began: W&B held nothing of it before.
+            _sync_one(run, run is parts[0] and not run.sync_id, target, retry, floor)
         except Exception as exc:
             report.failed[run.uri] = f"{type(exc).__name__}: {exc}"
             # Later parts of the same run would land before this one: leave them for next time.
-            report.failed.update({later.uri: f"waits for {run.folder}" for later in parts[i + 1 :]})
-            advance(len(parts) - i)
+            report.failed.update({later.uri: f"waits for {run.folder}" for later in todo[i + 1 :]})
+            advance(len(todo) - i)
             return
         report.synced.append(run)
         advance(1)
