@@ -20,9 +20,11 @@ KINDS: Mapping[str, str] = {
 }
 
 
-def _by_kind(text: str) -> dict[str, tuple[str, ...]]:
+def _by_kind(text: str) -> dict[str, list[tuple[str, str, str]]]:
+    """Each block's words ``name[since-until]`` as ``(name, since, until)``; a bound left out reads ``""``."""
     parts = re.split(r"(\w+):", text)
-    return {kind: tuple(names.split()) for kind, names in zip(parts[1::2], parts[2::2], strict=True)}
+    blocks = zip(parts[1::2], parts[2::2], strict=True)
+    return {kind: re.findall(r"(\w+)(?:\[([\d.]*)-([\d.]*)\])?", words) for kind, words in blocks}
 
 
 # fmt: off
@@ -93,15 +95,8 @@ def _line(text: str) -> tuple[int, int]:
     return major, minor
 
 
-def _present(words: Iterable[str], line: tuple[int, int]) -> list[str]:
-    """The names among table words (``name[since-until]``) that release ``line`` has."""
-    names = []
-    for word in words:
-        name, _, span = word.partition("[")
-        since, _, until = span.rstrip("]").partition("-")
-        if (not since or _line(since) <= line) and (not until or line <= _line(until)):
-            names.append(name)
-    return names
+def _present(words: Iterable[tuple[str, str, str]], line: tuple[int, int]) -> list[str]:
+    return [name for name, lo, hi in words if (not lo or _line(lo) <= line) and (not hi or line <= _line(hi))]
 
 
 def recorded(release: str) -> WandbNames | None:
