@@ -28,8 +28,7 @@ def install_hint(extra: str) -> str:
     return f"pip install 'flyteplugins-wandb[{extra}]'"
 
 
-def _import(module_name: str) -> ModuleType | None:
-    """The module, or None when it is not installed (a dependency missing inside it raises)."""
+def _import(module_name: str) -> ModuleType | None:  # None when not installed (a dependency missing inside it raises)
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -53,9 +52,7 @@ def distributed() -> ModuleType | None:
     return _import("flyteplugins.wandb_distributed")
 
 
-class Distribution(NamedTuple):
-    """A call's place in a torchrun job: ``topology`` and rank ``handler``, or ``rank0_only`` (no rank handling)."""
-
+class Distribution(NamedTuple):  # topology and rank handler in a torchrun job, or rank0_only (no rank handling)
     topology: "Topology | None" = None
     handler: ModuleType | None = None
     rank0_only: bool = False
@@ -65,8 +62,7 @@ NOT_DISTRIBUTED = Distribution()
 _warned_no_distributed = False
 
 
-def distribution(env: Mapping[str, str]) -> Distribution:
-    """This process's place in a torchrun job (``WORLD_SIZE`` > 1); warns once when rank handling is missing."""
+def distribution(env: Mapping[str, str]) -> Distribution:  # WORLD_SIZE > 1: warns once if rank handling is missing
     global _warned_no_distributed
     if (size := world_size(env)) <= 1:
         return NOT_DISTRIBUTED
@@ -84,8 +80,7 @@ def distribution(env: Mapping[str, str]) -> Distribution:
     return NOT_DISTRIBUTED if topology is None else Distribution(topology=topology, handler=handler)
 
 
-def is_elastic(task: object) -> bool:
-    """The task runs under Flyte's Elastic plugin (by class name: no flyteplugins-pytorch import)."""
+def is_elastic(task: object) -> bool:  # under Flyte's Elastic plugin (by class name: no flyteplugins-pytorch import)
     return type(getattr(task, "plugin_config", None)).__name__ == "Elastic"
 
 

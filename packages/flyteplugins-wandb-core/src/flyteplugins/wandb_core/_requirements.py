@@ -24,8 +24,7 @@ def _mtime(entry: str) -> int:
         return -1
 
 
-def installed() -> list[Any]:
-    """The installed distributions, in the order and form wandb records them (scanned once)."""
+def installed() -> list[Any]:  # the installed distributions, in wandb's order and form (scanned once)
     global _cache
     key = tuple((entry, _mtime(entry)) for entry in sys.path)
     with _lock:  # concurrent first runs wait for one scan instead of each doing their own
@@ -45,8 +44,7 @@ def take_over(kwargs: dict[str, Any], fields: dict[str, Any]) -> tuple[dict[str,
     return {**fields, SETTING: False}, True
 
 
-def record(run: Any) -> None:
-    """Record the requirements of a run opened after `take_over()` said so."""
+def record(run: Any) -> None:  # the run's requirements, once take_over() said the plugin records them
     try:
         _compat.publish_requirements(run, installed())
     except Exception as exc:  # never fail a task over its package list; say why it is missing

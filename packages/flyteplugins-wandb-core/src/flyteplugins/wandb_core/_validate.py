@@ -62,8 +62,7 @@ class WandbTrackingError(RuntimeError):
     __module__ = "flyteplugins.wandb_core._lifecycle"
 
 
-def is_secret_name(name: str) -> bool:
-    """True when ``name``, as a top-level argument or settings key, can only hold a credential."""
+def is_secret_name(name: str) -> bool:  # as a top-level argument or settings key, it can only hold a credential
     snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).replace("-", "_").replace(".", "_").lower()
     return bool(_CREDENTIAL_NAME.search(snake))
 
@@ -82,8 +81,7 @@ def _holds(text: str, key: str) -> bool:
     return key in text if len(key) >= _MIN_SUBSTRING_SECRET else text.strip() == key
 
 
-def _find_secret(value: Any, key: str, path: str) -> str | None:
-    """The path (``config['a'][0]``) of the first place holding ``key`` (a mapping key holding it is redacted)."""
+def _find_secret(value: Any, key: str, path: str) -> str | None:  # config['a'][0]: the first place holding key
     if not key:
         return None
     value = _settings_set(value) or value
@@ -193,8 +191,7 @@ def check_resume(where: str, argument: str, value: Any) -> None:
         raise WandbConfigError(f"{where}: {argument}={value!r} is not valid; allowed values: {choices}.")
 
 
-def _settings_set(value: Any) -> dict[str, Any] | None:
-    """The fields the user set on a ``wandb.Settings`` (merging must not reset the rest); None for anything else."""
+def _settings_set(value: Any) -> dict[str, Any] | None:  # the fields set on a wandb.Settings (a merge keeps the rest)
     cls = type(value)
     if cls.__name__ != "Settings" or cls.__module__.split(".")[0] != "wandb" or not hasattr(value, "model_fields_set"):
         return None
@@ -202,8 +199,7 @@ def _settings_set(value: Any) -> dict[str, Any] | None:
     return {name: getattr(value, name) for name in sorted(value.model_fields_set)}
 
 
-def check_decorator_argument(where: str, value: Any) -> None:
-    """``@wandb_init("new")``: the decorator's only positional argument is the decorated function."""
+def check_decorator_argument(where: str, value: Any) -> None:  # @wandb_init("new"): only the function is positional
     if not isinstance(value, str):
         return
     if _find_secret(value, _live_key(), where) is not None:
@@ -231,8 +227,7 @@ def check_decorator_target(where: str, obj: Any) -> None:
         )
 
 
-def setting_fits(kind: str, value: Any) -> bool:
-    """Whether ``wandb.Settings`` (pydantic, lax: ``"10"`` is a number) takes ``value`` for a field of ``kind``."""
+def setting_fits(kind: str, value: Any) -> bool:  # wandb.Settings takes it (pydantic, lax: "10" is a number)
     if value is None or kind == "any":
         return True
     if kind == "str":

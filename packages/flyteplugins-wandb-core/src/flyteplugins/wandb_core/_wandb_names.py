@@ -82,9 +82,7 @@ TABLE = _by_kind(
 # fmt: on
 
 
-class WandbNames(NamedTuple):
-    """What one wandb release line accepts: ``wandb.init`` arguments, and settings fields -> kind."""
-
+class WandbNames(NamedTuple):  # what one wandb line accepts: wandb.init arguments, settings field -> kind
     release: str
     init_kwargs: frozenset[str]
     settings: dict[str, str]
@@ -108,8 +106,7 @@ def recorded(release: str) -> WandbNames | None:
 
 
 @functools.lru_cache(maxsize=1)
-def installed_release() -> str | None:
-    """The installed wandb's version, from its metadata (no wandb import)."""
+def installed_release() -> str | None:  # from wandb's metadata (no wandb import)
     from importlib import metadata  # on first use: it costs a noticeable part of importing the plugin
 
     try:
@@ -118,13 +115,11 @@ def installed_release() -> str | None:
         return None
 
 
-def for_early_checks() -> WandbNames | None:
-    """The installed wandb's recorded line, or None; without wandb (a submit-only environment) the newest."""
+def for_early_checks() -> WandbNames | None:  # the installed wandb's recorded line, or None; without wandb, the newest
     return recorded(installed_release() or RECORDED_RELEASES[-1])
 
 
-def kind_of(annotation: Any) -> str:
-    """The `KINDS` key for a ``wandb.Settings`` field's annotation (``Optional`` is taken off)."""
+def kind_of(annotation: Any) -> str:  # the KINDS key of a wandb.Settings field's annotation (Optional taken off)
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     origin = typing.get_origin(annotation)
     if origin is typing.Union or type(annotation).__name__ == "UnionType":
@@ -137,8 +132,7 @@ def kind_of(annotation: Any) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def read_installed(wandb: Any) -> WandbNames:
-    """The names of the imported ``wandb`` module itself (its ``wandb.init`` signature and settings model)."""
+def read_installed(wandb: Any) -> WandbNames:  # the names the imported wandb module itself accepts
     return WandbNames(
         str(getattr(wandb, "__version__", "?")),
         frozenset(inspect.signature(wandb.init).parameters),

@@ -9,9 +9,7 @@ from flyteplugins.wandb_core import WandbConfig, get_wandb_context, wandb_config
 __all__ = ["_WandBConfig", "_WandBSweepConfig", "get_wandb_context", "wandb_config"]
 
 
-class _FactoryClass(type):
-    """Calling the class calls a factory; instances of the factory's type are its instances."""
-
+class _FactoryClass(type):  # calling the class calls a factory; the factory's type answers isinstance
     _factory: Callable[..., Any]
     _target: Callable[[], type | tuple[type, ...]]
 
