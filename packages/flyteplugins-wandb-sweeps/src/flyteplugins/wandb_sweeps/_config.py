@@ -93,11 +93,9 @@ def parse(spec: Any) -> Param:
     """Check one leaf spec (`_check_parameter` checked its shape) and return it as a `Param`."""
     kind = spec.get("distribution") or _infer(spec)
     need, may = _DISTRIBUTIONS[kind]
-    missing = sorted(need - set(spec))
-    if missing:
+    if missing := sorted(need - set(spec)):
         raise ParameterError(f"distribution {kind!r} needs {', '.join(repr(k) for k in missing)}")
-    extra = sorted(set(spec) - need - may - {"distribution"})
-    if extra:
+    if extra := sorted(set(spec) - need - may - {"distribution"}):
         raise ParameterError(
             f"{', '.join(repr(k) for k in extra)} not allowed with distribution {kind!r} "
             f"(it takes {', '.join(repr(k) for k in sorted(need | may))})"
@@ -288,8 +286,7 @@ def _top_level_problems(config: Mapping[str, Any]) -> list[str]:
             problems.append("metric: 'name' is required (the logged key to optimise)")
         if metric.get("goal", DEFAULT_GOAL) not in GOALS:
             problems.append(f"metric.goal: {metric['goal']!r} is not one of {', '.join(map(repr, GOALS))}")
-    stop = config.get("early_terminate")
-    if stop is None:
+    if (stop := config.get("early_terminate")) is None:
         return problems
     if not isinstance(stop, Mapping):
         return [*problems, f"early_terminate: {stop!r} is not a mapping like {{'type': 'hyperband', 'min_iter': 3}}"]
@@ -338,8 +335,7 @@ def validate_sweep_definition(where: str, config: Mapping[str, Any], *, complete
             raise WandbConfigError(f"{where}: {exc}") from None
         for path, spec in found:
             _check_parameter(where, ".".join(path), spec)
-    problems = _top_level_problems(config)
-    if problems:
+    if problems := _top_level_problems(config):
         raise WandbConfigError(f"{where}: the sweep definition is refused: {'; '.join(problems)}.")
     if not complete:
         return
@@ -424,8 +420,7 @@ def parse_context(custom_context: Mapping[str, str] | None) -> dict[str, Any]:
     """``wandb_sweep_<field>`` keys as Python values; unknown ones (by hand, or a newer plugin) go to ``kwargs``."""
     decoded = SWEEP_FIELDS.decode(custom_context)
     out = {name: value for name, value in decoded.items() if name in FIELDS}
-    extra = {name: value for name, value in decoded.items() if name not in FIELDS}
-    if extra:
+    if extra := {name: value for name, value in decoded.items() if name not in FIELDS}:
         out["kwargs"] = {**extra, **(out.get("kwargs") or {})}
     return out
 
@@ -557,8 +552,7 @@ class WandbSweep(WandbLink):
             (SWEEP_PROJECT_KEY, "wandb_sweep_project", "wandb_project"),
             (SWEEP_ENTITY_KEY, "wandb_sweep_entity", "wandb_entity"),
         )
-        sweep_id = self.id or context.get(SWEEP_ID_KEY) or None
-        if not sweep_id:
+        if not (sweep_id := self.id or context.get(SWEEP_ID_KEY)):
             return self.project_url(host, wb_entity, wb_project, "sweeps")
         kind = "groups" if context.get(SWEEP_MODE_KEY) in ("offline", "disabled") else "sweeps"
         return self.project_url(host, wb_entity, wb_project, kind, sweep_id)

@@ -66,8 +66,7 @@ class BuiltinSearch:
             if self._grid is None:
                 return None, _config.nest({p: _config.sample(param, self._rng) for p, param in self._params})
             for combo in self._grid:
-                k = _config.key(list(combo.values()))
-                if k not in self._seen:
+                if (k := _config.key(list(combo.values()))) not in self._seen:
                     self._seen.add(k)
                     return None, _config.nest(combo)
             return None
@@ -469,8 +468,7 @@ class OfflineController:
 
     def report(self, run_id: str, state: str, summary: Mapping[str, Any]) -> None:
         with self._lock:
-            trial = self._trials.get(run_id)
-            if trial is None or trial.state != "running":
+            if (trial := self._trials.get(run_id)) is None or trial.state != "running":
                 return
             trial.state = state
             self._search.tell(trial.handle, state, summary)
@@ -483,8 +481,7 @@ class OfflineController:
         if value is None:
             return False
         with self._lock:
-            trial = self._trials.get(run_id)
-            if trial is None or trial.state != "running":
+            if (trial := self._trials.get(run_id)) is None or trial.state != "running":
                 return False
             trial.steps += 1
             trial.should_stop = trial.should_stop or self._stopper.observe(trial.stop_handle, trial.steps, value)

@@ -82,8 +82,7 @@ class TrialHeartbeat(threading.Thread):
                 logger.warning("sweep heartbeat failed: %s", exc)
                 continue
             for command in commands[:1]:
-                kind = command.get("type")
-                if kind == "stop" and command.get("run_id") == self.run_id:
+                if (kind := command.get("type")) == "stop" and command.get("run_id") == self.run_id:
                     self.stop_trial.set()
                 elif kind == "exit":
                     self.exit_requested = True
@@ -102,8 +101,7 @@ def next_command(
             pending.extend(server.heartbeat({})[:1])
         if pending:
             command = pending.popleft()
-            kind = command.get("type")
-            if kind == "exit":
+            if (kind := command.get("type")) == "exit":
                 return None
             if kind in ("run", "resume") and command.get("run_id"):
                 return command
@@ -219,8 +217,7 @@ async def run_one(plan: Plan, slot: int, run_id: str, params: dict[str, Any]) ->
 
 async def _offline_slot(plan: Plan, controller: OfflineController, slot: int) -> None:
     while True:
-        assignment = await _blocking(plan, controller.next_trial)
-        if assignment is None:
+        if (assignment := await _blocking(plan, controller.next_trial)) is None:
             return
         result = await run_one(plan, slot, assignment.run_id, assignment.params)
         await _blocking(plan, controller.report, assignment.run_id, result.state, result.summary)

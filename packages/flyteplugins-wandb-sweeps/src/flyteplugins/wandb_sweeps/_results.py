@@ -121,8 +121,7 @@ class SweepResult:
             value = "no metric" if t.metric is None else f"{self.metric_name}={t.metric:.6g}"
             mark = " (resumed)" if t.resumed else ""
             lines.append(f"  {t.run_id:<24} {t.state:<8} {value:<28} {t.params}{mark}")
-        best = self.best
-        if best is not None:
+        if (best := self.best) is not None:
             lines.append(f"  best: {best.run_id} {self.metric_name}={best.metric:.6g} {best.params}")
         return "\n".join(lines)
 

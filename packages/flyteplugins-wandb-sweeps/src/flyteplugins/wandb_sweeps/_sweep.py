@@ -125,8 +125,7 @@ def _create_online_sweep(state: SweepState) -> str:
 
 
 def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None, task: Any = None) -> SweepState:
-    ctx = flyte.ctx()
-    if not ctx:
+    if not (ctx := flyte.ctx()):
         raise RuntimeError("@wandb_sweep tasks must run as Flyte tasks (flyte.run / with_runcontext).")
     if (state := current_sweep()) is not None:
         # The task that created the sweep collects its logs; a reusing task only when asked to.
