@@ -29,8 +29,7 @@ DEFAULT_WORKERS = 8
 
 
 def _write_json(path: str, value: Any) -> None:
-    # wandb hands back its own Mapping types (SummarySubDict): written as the dicts they are.
-    with open(path, "w") as out:
+    with open(path, "w") as out:  # wandb hands back its own Mapping types (SummarySubDict): written as dicts
         json.dump(value, out, indent=2, default=lambda v: dict(v) if isinstance(v, Mapping) else str(v))
 
 
@@ -88,8 +87,7 @@ def _resolve_run(
                 "download_wandb_run_dir: no run_id given and no W&B run is active here. Pass "
                 "run_id=..., or call it inside a @wandb_init task (or a child of one)."
             )
-    if run_id == cc.get(RUN_ID_KEY):
-        # The advertised run may live in another project than this task's settings name.
+    if run_id == cc.get(RUN_ID_KEY):  # the advertised run may live in another project than this task's settings name
         project = project or cc.get(RUN_PROJECT_KEY) or None
         entity = entity or cc.get(RUN_ENTITY_KEY) or None
         host = host or cc.get(RUN_HOST_KEY) or None
@@ -155,8 +153,7 @@ def download_wandb_run_dir(
 def _resolve_sweep(
     sweep_id: str | None, project: str | None, entity: str | None, host: str | None
 ) -> tuple[str, str | None, str | None, str | None]:
-    # Sweeps belong to the sweeps package: asked through its public API; without it no sweep is active.
-    try:
+    try:  # sweeps belong to the sweeps package: asked through its public API; without it no sweep is active
         active_id = load_optional("get_wandb_sweep_id")()  # type: ignore[operator]
         definition = load_optional("get_wandb_sweep_context")() if active_id else None  # type: ignore[operator]
     except MissingExtraError:

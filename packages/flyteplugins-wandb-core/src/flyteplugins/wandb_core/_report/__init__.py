@@ -89,8 +89,7 @@ def report_sweep(
 
 def note_artifact(run: Any, artifact: Any, use: str) -> None:
     """Remember that ``run`` logged or used (``use``) ``artifact``, for its report tab. Never raises."""
-    # A run stand-in that cannot be weakly referenced (TypeError) has no tab either.
-    with contextlib.suppress(TypeError):
+    with contextlib.suppress(TypeError):  # a run stand-in that cannot be weakly referenced has no tab either
         _artifacts.setdefault(run, []).append((artifact, use))
 
 

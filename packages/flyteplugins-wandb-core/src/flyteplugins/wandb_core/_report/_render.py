@@ -315,14 +315,12 @@ def render_run(view: RunView, *, charts: bool = True) -> str:
         "group": esc(view.group),
         "mode": "offline" if view.offline else "online",
     }
-    if view.offline and view.stored:
-        # On a cluster the pod's folder is gone with the pod: point at the copy in Flyte's storage.
+    if view.offline and view.stored:  # on a cluster the pod's folder is gone with it: the copy in Flyte's storage
         facts["kept in"] = _code(view.stored)
         facts["upload"] = _code(view.sync_hint) if view.sync_hint else ""
     elif view.offline and view.sync_dir:
         facts["upload"] = _code(f"wandb sync {view.sync_dir}")
-    # The version of an artifact without one: W&B numbers an offline run's versions when the run is uploaded.
-    if view.offline:
+    if view.offline:  # an offline artifact has no version yet: W&B numbers them when the run is uploaded
         pending = "offline: kept in the run's folder, uploaded by <code>wandb sync</code>"
     else:
         pending = "not committed when the task ended: see the run's artifacts in W&B"
