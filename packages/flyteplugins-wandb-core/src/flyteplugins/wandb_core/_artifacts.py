@@ -246,11 +246,10 @@ def _outputs(func_name: str, result: Any) -> list[tuple[str, Any]]:
 
 def outputs_wrapper(func: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a task body (inside its W&B scope) so that its File/Dir outputs are logged as artifacts."""
-    name = getattr(func, "__name__", "task")
 
     def outputs(result: Any) -> list[tuple[str, Any, str]]:
         # A rank or scope that does not log has nothing to log them to.
-        found = _outputs(name, result) if get_wandb_run() is not None else []
+        found = _outputs(getattr(func, "__name__", "task"), result) if get_wandb_run() is not None else []
         return [(art, obj, "flyte-dir" if _flyte_io_kind(obj) == "dir" else "flyte-file") for art, obj in found]
 
     if asyncio.iscoroutinefunction(func):
