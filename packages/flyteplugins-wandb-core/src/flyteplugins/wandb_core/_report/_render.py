@@ -36,8 +36,7 @@ _RC: dict[str, Any] = {
     "grid.alpha": 0.3,
     "grid.linewidth": 0.5,
 }
-_XML_PROLOG = re.compile(r"^.*?(?=<svg\b)", re.S)
-_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
+_SVG_EXTRAS = re.compile(r"^.*?(?=<svg\b)|<metadata>.*?</metadata>\s*", re.S)  # the XML prolog, matplotlib's metadata
 
 CSS = """<style>
 .fwb{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;font-size:14px;color:#222}
@@ -241,7 +240,7 @@ def line_chart(
         fig.subplots_adjust(left=0.17, right=0.97, top=0.88, bottom=0.19)
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-    return _METADATA.sub("", _XML_PROLOG.sub("", buf.getvalue(), count=1), count=1).strip()
+    return _SVG_EXTRAS.sub("", buf.getvalue(), count=2).strip()
 
 
 def esc(value: Any) -> str:
