@@ -93,7 +93,7 @@ def note_artifact(run: Any, artifact: Any, use: str) -> None:
         _artifacts.setdefault(run, []).append((artifact, use))
 
 
-def _artifact_view(artifact: Any, use: Any, offline: bool, plan: Any) -> ArtifactView:
+def _artifact_view(artifact: Any, use: Any, offline: bool, host: str) -> ArtifactView:
     view = ArtifactView(name=str(artifact.name).split(":")[0], type=str(artifact.type), use=use)
     if not offline:
         with contextlib.suppress(Exception):  # not committed in time: the tab still names it
@@ -102,7 +102,7 @@ def _artifact_view(artifact: Any, use: Any, offline: bool, plan: Any) -> Artifac
             view.version = str(artifact.version)
             # W&B's own artifact page path; built here because ``artifact.url`` asks the server again.
             path = f"{artifact.entity}/{artifact.project}/artifacts/{quote(view.type)}/{quote(view.name)}"
-            view.url = f"{_ui_host(plan)}/{path}/{view.version}"
+            view.url = f"{host}/{path}/{view.version}"
     return view
 
 
@@ -134,10 +134,6 @@ def _get(read: Callable[[], Any], default: Any = None) -> Any:
         return default
 
 
-def _ui_host(plan: Any) -> str:
-    return ui_host(getattr(plan, "host", None), os.environ.get("WANDB_BASE_URL"))
-
-
 def _role(scope: Any, active: Any, owner: bool) -> str | None:
     """Why a report shows the scope's run; None when none does."""
     if not scope.is_task:
@@ -165,10 +161,11 @@ def before_finish(scope: Any) -> Capture | None:
         offline = active.offline or _get(lambda: getattr(run, "offline", False) or _compat.settings_offline(run), False)
         run_dir = _get(lambda: os.path.dirname(str(run.dir)))
         where = _persist.location() if offline and run_dir else None
+        host = ui_host(getattr(active.plan, "host", None), os.environ.get("WANDB_BASE_URL"))
         names: dict[str, Any] = {k: str(getattr(run, k, "") or "") for k in ("name", "project", "entity", "group")}
         url = None if offline else _get(lambda: run.url)
         if not url and names["entity"] and names["project"]:  # an offline run's entity is only known once it is synced
-            url = f"{_ui_host(active.plan)}/{names['entity']}/{names['project']}/runs/{run.id}"
+            url = f"{host}/{names['entity']}/{names['project']}/runs/{run.id}"
         view = RunView(
             run_id=str(active.run_id or run.id),
             **names,
@@ -181,7 +178,7 @@ def before_finish(scope: Any) -> Capture | None:
             sync_dir=run_dir,
             stored=f"{where.prefix}/{os.path.basename(run_dir)}" if where is not None else None,
             sync_hint=where.sync_command if where is not None else None,
-            artifacts=[_artifact_view(a, use, offline, active.plan) for a, use in _artifacts.pop(run, [])],
+            artifacts=[_artifact_view(a, use, offline, host) for a, use in _artifacts.pop(run, [])],
         )
         return view, _get(lambda: str(run.settings.sync_file)), owner
     except Exception as exc:
@@ -195,16 +192,14 @@ def _fill_from_log(view: RunView, path: str | None, owner: bool) -> None:
     if os.path.getsize(path) > MAX_LOG_BYTES:
         view.notes.append("The run's log is too large to chart here; see the W&B UI.")
         return
-    if owner:
-        # run.finish() can return before wandb's writer put the last records on disk (seen: 452 of 500 rows).
-        complete = wait_until_written(os.path.dirname(path), LOG_WAIT_S)
-        logged = read_offline_run(path)
-        # The log's summary is the final one (it includes values set with run.summary[...]).
+    # The owner waits: run.finish() can return before wandb's writer put the last records on disk (seen: 452 of 500
+    # rows). Still open in its owner: wandb writes 32 KB blocks, and no wait would tell when the last steps are on disk.
+    complete = wait_until_written(os.path.dirname(path), LOG_WAIT_S) if owner else True
+    logged = read_offline_run(path)
+    if owner:  # the log's summary is the final one (it includes values set with run.summary[...])
         view.summary = {**view.summary, **logged.summary}
         view.state = "failed" if logged.exit_code else "finished"
     else:
-        # Still open in its owner: wandb writes 32 KB blocks, and no wait would tell when the last steps are on disk.
-        logged, complete = read_offline_run(path), True
         view.summary = {**logged.summary, **view.summary}
         view.notes.append(
             "This run is still open in the task that started it: the summary is current; the charts "
