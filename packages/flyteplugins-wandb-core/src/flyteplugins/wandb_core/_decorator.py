@@ -68,8 +68,7 @@ class ElasticAsyncFunction:
 
     def __init__(self, original: Callable[..., Any], in_task: Callable[..., Any], outside: Callable[..., Any]) -> None:
         functools.update_wrapper(self, original)
-        self._in_task = in_task
-        self._outside = outside
+        self._in_task, self._outside = in_task, outside
         # inspect.iscoroutinefunction() reads these from any function-like callable (Python 3.10+).
         self.__code__ = original.__code__
         self.__defaults__ = getattr(original, "__defaults__", None)

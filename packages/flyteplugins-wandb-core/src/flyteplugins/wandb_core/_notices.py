@@ -22,8 +22,7 @@ def notice(message: str) -> None:  # print wandb: <message> on stderr as one lin
         sys.stderr.flush()
 
 
-def notice_once(key: str, message: str) -> None:
-    """`notice` the first time ``key`` is seen in this process (a loop calling wandb.finish says it once)."""
+def notice_once(key: str, message: str) -> None:  # once per key and process: a loop calling wandb.finish says it once
     with _pending_lock:
         if key in _said:
             return
@@ -32,7 +31,6 @@ def notice_once(key: str, message: str) -> None:
 
 
 def sync_command(run_dirs: list[str], *, online: bool = False, sync_id: str | None = None) -> str:
-    """The ``wandb sync`` command line that uploads ``run_dirs`` (absolute: it works from any folder)."""
     options = ["--include-online"] if online else []  # wandb sync skips online runs' folders otherwise
     if sync_id:
         options.append(f"--id {sync_id}")

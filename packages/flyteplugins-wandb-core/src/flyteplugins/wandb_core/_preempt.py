@@ -33,15 +33,12 @@ def arm(*, keep: bool = False) -> bool:
         if _installed:
             _keep = _keep or keep
             return True
-        try:
-            current = signal.getsignal(signal.SIGTERM)
-            if current is signal.SIG_IGN:
-                return False  # SIGTERM does not end this process: nothing to save runs from
-            signal.signal(signal.SIGTERM, _on_sigterm)
-        except (ValueError, OSError):  # a sub-interpreter, or a platform without SIGTERM handlers
-            return False
-        _previous, _installed, _keep = current, True, keep
-    return True
+        # Not where SIGTERM is ignored (it does not end this process), in a sub-interpreter or without SIGTERM handlers.
+        with contextlib.suppress(ValueError, OSError):
+            if (current := signal.getsignal(signal.SIGTERM)) is not signal.SIG_IGN:
+                signal.signal(signal.SIGTERM, _on_sigterm)
+                _previous, _installed, _keep = current, True, keep
+        return _installed
 
 
 def disarm() -> None:
@@ -51,12 +48,10 @@ def disarm() -> None:
     with _lock:
         if not _installed or _keep or registry.runs():
             return
-        try:
+        with contextlib.suppress(ValueError, OSError):
             if signal.getsignal(signal.SIGTERM) is _on_sigterm:  # not replaced by someone since
                 signal.signal(signal.SIGTERM, _previous if _previous is not None else signal.SIG_DFL)
-        except (ValueError, OSError):
-            return
-        _installed = False
+            _installed = False
 
 
 def _finish_one(active: ActiveRun, errors: dict[str, str]) -> None:

@@ -15,9 +15,7 @@ Action = Literal["init", "reuse", "skip"]
 
 
 @dataclass(frozen=True)
-class TaskInfo:
-    """Where the running code is: ``parent_*`` is the nearest tracked ancestor's run."""
-
+class TaskInfo:  # where the running code is: parent_* is the nearest tracked ancestor's run
     in_task: bool = False
     is_task: bool = True
     run_name: str | None = None

@@ -38,9 +38,7 @@ def api_base_url(host: str | None) -> str | None:
     return DEFAULT_API_URL if host in ("https://wandb.ai", "http://wandb.ai") else host
 
 
-class WandbServer(NamedTuple):
-    """The API base URL for a host (None: wandb picks), and whether ``~/.netrc`` holds a login for it."""
-
+class WandbServer(NamedTuple):  # the API base URL for a host (None: wandb picks); a ~/.netrc login for it
     api_url: str | None
     has_credentials: bool
 

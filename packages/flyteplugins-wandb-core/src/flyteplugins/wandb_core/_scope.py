@@ -35,8 +35,7 @@ FLYTE_CONFIG_KEY = "flyte"
 INPUT_JSON_MAX = 512  # longer inputs (and anything not JSON) are logged as a summary
 
 
-def console_url(ctx: Any) -> str | None:
-    """This action's Flyte console URL; None locally or without a client to build it."""
+def console_url(ctx: Any) -> str | None:  # this action's Flyte console URL; None locally or without a client
     if not ctx or getattr(ctx, "mode", "local") == "local":
         return None
     action = ctx.action

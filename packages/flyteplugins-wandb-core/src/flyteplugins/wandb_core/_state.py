@@ -163,9 +163,7 @@ def take_trial_overrides(custom_context: Mapping[str, str] | None = None) -> dic
     return dict(value) if isinstance(value, dict) else None
 
 
-class OpenRuns:
-    """Runs open in this process; the first installs the module-API routes and SIGTERM handler, the last ends them."""
-
+class OpenRuns:  # runs open in this process: the first installs the routes and SIGTERM handler, the last ends them
     def __init__(self) -> None:
         # Reentrant: the SIGTERM handler runs on the main thread, possibly while it holds the lock.
         self._lock = threading.RLock()
@@ -248,7 +246,6 @@ class OpenRuns:
 
 
 registry = OpenRuns()
-LEGACY_RUN_KEY = "_wandb_run"
 
 
 def _task_data() -> Any:
@@ -272,11 +269,9 @@ def current_run(active: ActiveRun | None) -> Iterator[None]:
 def get_wandb_run() -> Any | None:
     """The W&B run of the calling task or function; ``None`` outside a ``@wandb_init`` scope (also in a child task
     without ``@wandb_init`` below a tracked parent) and on distributed ranks that do not log."""
-    entry = _current.get()
-    if entry is None:
+    if (entry := _current.get()) is None:
         # 2.12 kept the run in the task's ctx.data; code (and tests) that put one there still find it.
-        data = _task_data()
-        return data.get(LEGACY_RUN_KEY) if isinstance(data, dict) else None
+        return data.get("_wandb_run") if isinstance(data := _task_data(), dict) else None
     active, opened_in = entry
     return active.run if opened_in is _task_data() else None  # else an untracked task below a tracked one
 
