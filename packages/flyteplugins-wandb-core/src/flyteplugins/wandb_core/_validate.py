@@ -47,8 +47,7 @@ _CREDENTIAL_NAME = re.compile(
 _MIN_SUBSTRING_SECRET = 8  # a shorter key could occur by chance inside text: only matched whole
 _BOOL_WORDS = frozenset({"0", "off", "f", "false", "n", "no", "1", "on", "t", "true", "y", "yes"})
 
-Check = Callable[[str, str, Any], None]
-"""``check(where, name, value)``: raise `WandbConfigError` naming the argument; never called with None."""
+Check = Callable[[str, str, Any], None]  # check(where, name, value) raises WandbConfigError naming it; never given None
 
 
 class WandbConfigError(ValueError):

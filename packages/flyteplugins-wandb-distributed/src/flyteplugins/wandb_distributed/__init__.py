@@ -70,8 +70,7 @@ def _task_name(task: Any) -> str:
     return str(getattr(task, "name", None) or getattr(getattr(task, "func", None), "__name__", task))
 
 
-def elastic_shape(task: Any) -> tuple[int, int]:
-    """``(max nodes, processes per node)`` from the task's Elastic config (``nnodes="2:4"`` gives 4)."""
+def elastic_shape(task: Any) -> tuple[int, int]:  # (max nodes, processes per node) of its Elastic config; "2:4" gives 4
     config = getattr(task, "plugin_config", None)
     raw_nodes, raw_procs = getattr(config, "nnodes", 1), getattr(config, "nproc_per_node", 1)
     try:
