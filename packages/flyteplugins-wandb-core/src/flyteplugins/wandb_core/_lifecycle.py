@@ -15,7 +15,7 @@ from ._globals import real_finish
 from ._resolve import RunPlan
 from ._runtime import FAILED_EXIT_CODE, OFFLINE_MODES, netrc_has_entry
 from ._state import ActiveRun, registry, run_dir
-from ._validate import WandbConfigError, WandbTrackingError, check_against_installed_wandb
+from ._validate import WandbConfigError, WandbTrackingError, check_names
 
 logger = logging.getLogger("flyteplugins.wandb")
 
@@ -146,7 +146,7 @@ def start_run(plan: RunPlan) -> ActiveRun:
 def _start_run(plan: RunPlan) -> ActiveRun:
     import wandb
 
-    check_against_installed_wandb(f"run {plan.run_id!r}", wandb, plan.init_kwargs, plan.settings)
+    check_names(f"run {plan.run_id!r}", plan.init_kwargs, plan.settings, wandb)
     kwargs = dict(plan.init_kwargs)
     fields = dict(plan.settings)
     fields.setdefault("finish_timeout", plan.finish_timeout or DEFAULT_FINISH_TIMEOUT)

@@ -247,9 +247,11 @@ def setting_fits(kind: str, value: Any) -> bool:  # wandb.Settings takes it (pyd
     return isinstance(value, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
 
 
-def _check_names(
-    where: str, init_kwargs: Iterable[str], settings: Mapping[str, Any], accepted: _wandb_names.WandbNames | None
-) -> None:
+def check_names(where: str, init_kwargs: Iterable[str], settings: Mapping[str, Any], wandb: Any = None) -> None:
+    """Against the installed wandb line's recorded names; given ``wandb`` (run start), against it where none are."""
+    accepted = _wandb_names.for_early_checks()
+    if wandb is not None:
+        accepted = _wandb_names.read_installed(wandb) if accepted is None else None
     if accepted is None:
         return
     known = accepted.init_kwargs
@@ -273,14 +275,6 @@ def _check_names(
             )
 
 
-def check_against_installed_wandb(
-    where: str, wandb: Any, init_kwargs: Iterable[str], settings: Mapping[str, Any]
-) -> None:
-    """On a wandb line not recorded, before the run opens: the checks decoration skipped, against wandb."""
-    if _wandb_names.for_early_checks() is None:
-        _check_names(where, init_kwargs, settings, _wandb_names.read_installed(wandb))
-
-
 def explicit_settings(where: str, named: Mapping[str, Any], kwargs: dict[str, Any], *, travels: bool) -> dict[str, Any]:
     """Checked ``@wandb_init``/``wandb_config`` settings, None left out; other ``wandb.init`` arguments: ``kwargs``."""
     values = {**named, **WANDB_FIELDS.take(kwargs)}
@@ -300,7 +294,7 @@ def explicit_settings(where: str, named: Mapping[str, Any], kwargs: dict[str, An
     check_no_secret_arguments(f"{where} settings", settings.keys())
     if bad := [key for key in settings if not isinstance(key, str)]:
         raise WandbConfigError(f"{where}: settings keys must be strings, got {bad[0]!r}.")
-    _check_names(where, kwargs.keys(), settings, _wandb_names.for_early_checks())
+    check_names(where, kwargs.keys(), settings)
     check_resume(where, "resume", kwargs.get("resume"))
     for key in ("project", "entity"):
         check_wandb_name(where, f"settings[{key!r}]", settings.get(key))
