@@ -228,8 +228,7 @@ def _version(key: Any, step: int, value: Any, aliases: Any) -> Version:
     return Version(key, step, number, protected=any(not _MANAGED_ALIAS_RE.match(str(a)) for a in aliases or ()))
 
 
-def _delete(art: Any) -> bool:
-    """Delete a version from the server unless it is linked into a registry (or W&B cannot say)."""
+def _delete(art: Any) -> bool:  # delete a version from W&B unless it is linked into a registry (or W&B cannot say)
     try:
         if art.linked_artifacts:
             return False

@@ -72,8 +72,7 @@ class Location(NamedTuple):
         return f"flyte wandb sync {self.run_name} --store {self.root}"  # the user's shell lacks the pod's env
 
 
-def location() -> Location | None:
-    """The calling action's location, or None outside a task and in Flyte's local mode."""
+def location() -> Location | None:  # the calling action's location; None outside a task and in Flyte's local mode
     try:
         import flyte
 

@@ -220,8 +220,7 @@ def run_wandb(
 
 def ask_wandb(
     script: str, payload: dict[str, Any], key: str, what: str, timeout: float, lines: int = 3, **env: str
-) -> str:
-    """Run ``script`` in a Python process of its own, ``payload`` on stdin; what it printed after ``key:``."""
+) -> str:  # run ``script`` in a Python process of its own, ``payload`` on stdin; what it printed after ``key:``
     out, _ = run_wandb([sys.executable, "-c", script], timeout, what, json.dumps(payload), lines, f"{key}:", **env)
     return [line for line in out.splitlines() if line.startswith(f"{key}:")][-1][len(key) + 1 :]
 
@@ -411,7 +410,20 @@ def sync_offline_runs(
         raise ValueError(f"timeout: a positive number of seconds is needed, got {timeout!r}")
     runs = list_stored_runs(run_name, store=store)
     if not runs and not list_stored_sweeps(run_name, store=store):
-        _nothing_kept(run_name, _resolve_root(store))
+        root, kept = _resolve_root(store), []  # refused: a typo in the run name must not read as "all done"
+        with contextlib.suppress(Exception):
+            kept = sorted(
+                str(e).rstrip("/").rsplit("/", 1)[-1] for e in _fs(root).ls(f"{root}/{STORE_DIR}", detail=False)
+            )
+        hint = (
+            f"Flyte runs with offline runs in this store: {', '.join(kept[:10])}."
+            if kept
+            else f"This store keeps no offline runs at all under {root}/{STORE_DIR}/: is it the bucket of "
+            f"the Flyte run's raw data (--store, or {STORE_ENV})?"
+        )
+        raise ValueError(
+            f"run_name: no offline runs of the Flyte run {run_name!r} are kept in {run_prefix(root, run_name)}/. {hint}"
+        )
     report = SyncReport(skipped=[r for r in runs if r.synced])
     todo = [r for r in runs if not r.synced]
     by_target: dict[str, list[StoredRun]] = defaultdict(list)  # each W&B run's parts, in sync order
@@ -424,22 +436,6 @@ def sync_offline_runs(
             list(pool.map(partial(_sync_parts, report, target, advance), by_target.values()))
     _publish_sweeps(run_name, store, report, target)
     return report
-
-
-def _nothing_kept(run_name: str, root: str) -> None:
-    """Refuse a sync that found nothing: a typo in the run name must not read as "all done"."""
-    kept: list[str] = []
-    with contextlib.suppress(Exception):
-        kept = sorted(str(e).rstrip("/").rsplit("/", 1)[-1] for e in _fs(root).ls(f"{root}/{STORE_DIR}", detail=False))
-    hint = (
-        f"Flyte runs with offline runs in this store: {', '.join(kept[:10])}."
-        if kept
-        else f"This store keeps no offline runs at all under {root}/{STORE_DIR}/: is it the bucket of "
-        f"the Flyte run's raw data (--store, or {STORE_ENV})?"
-    )
-    raise ValueError(
-        f"run_name: no offline runs of the Flyte run {run_name!r} are kept in {run_prefix(root, run_name)}/. {hint}"
-    )
 
 
 def _sync_parts(report: SyncReport, target: _Target, advance: Callable[[int], None], parts: list[StoredRun]) -> None:
