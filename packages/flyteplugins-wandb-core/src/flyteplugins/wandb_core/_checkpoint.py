@@ -27,8 +27,7 @@ STORE_DIR = "flyte-checkpoints"
 INDEX = "checkpoint.json"  # written last into each local checkpoint directory
 # The aliases save_wandb_checkpoint sets itself: a version carrying only these is not "protected".
 _MANAGED_ALIAS_RE = re.compile(r"^(latest|step-\d+|v\d+)$")
-# Seconds a save with retention waits for W&B's commit without a finish_timeout (docs: a server dying mid-run).
-DEFAULT_COMMIT_WAIT = 60.0
+DEFAULT_COMMIT_WAIT = 60.0  # s a retention save waits for W&B's commit without finish_timeout (a server dying mid-run)
 # Runs whose W&B missed a checkpoint's commit (it died): later saves do not wait. Weak: nothing outlives the run.
 _stalled: weakref.WeakSet[Any] = weakref.WeakSet()
 _unsupported: set[str] = set()  # base URLs whose server refused a rewind (asked once per process)
@@ -69,8 +68,7 @@ def is_primary(env: Any = None) -> bool:
     return str((os.environ if env is None else env).get("RANK", "0")) == "0"
 
 
-def _store_root(run: Any) -> str:
-    # run.dir is <wandb dir>/<offline-run-...>/files: every attempt in this directory shares <wandb dir>.
+def _store_root(run: Any) -> str:  # run.dir is <wandb dir>/<run folder>/files: every attempt shares <wandb dir>
     wandb_dir = os.path.dirname(os.path.dirname(str(run.dir)))
     return os.path.join(wandb_dir, STORE_DIR, _artifact_names.sanitize_name(str(run.id)))
 
@@ -156,8 +154,7 @@ def _save(
         with open(os.path.join(dest, INDEX + ".tmp"), "w") as f:
             json.dump(index, f)
         os.replace(os.path.join(dest, INDEX + ".tmp"), os.path.join(dest, INDEX))
-        # wandb sync uploads from where it was logged, which retention may prune first: then wandb stages a copy.
-        copy = policy.active
+        copy = policy.active  # wandb sync uploads from the logged path, which retention may prune: stage a copy
         # On a cluster, also in the Flyte run's storage: a retry on a fresh pod restores from there.
         _persist.persist_checkpoint(dest, name, step, str(run.id))
     logged = _log_local(

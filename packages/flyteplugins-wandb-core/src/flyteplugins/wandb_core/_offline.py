@@ -39,8 +39,7 @@ class OfflineRun:
     history: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     exit_code: int | None = None
-    # This part continues the run: the SDK said so, or an earlier part of the same run id lies beside it.
-    resumed: bool = False
+    resumed: bool = False  # continues the run: the SDK said so, or an earlier part of this run id lies beside it
     sweep_id: str = ""
     base_url: str = ""
     files: list[str] = field(default_factory=list)
@@ -130,8 +129,7 @@ def _items(items: Any) -> dict[str, Any]:
     return {item.key or "/".join(item.nested_key): _value(item.value_json) for item in items}
 
 
-def _config(items: Any) -> dict[str, Any]:
-    # wandb stores each config value as {"value": ...} (with "desc" where one was given).
+def _config(items: Any) -> dict[str, Any]:  # wandb stores each config value as {"value": ...} (and "desc" if given)
     return {k: v.get("value", v) if isinstance(v, dict) else v for k, v in _items(items).items()}
 
 

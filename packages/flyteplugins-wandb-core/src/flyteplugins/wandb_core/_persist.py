@@ -31,8 +31,7 @@ DEFAULT_TIMEOUT = 600.0  # seconds one call to W&B in `flyte wandb sync` (a fold
 
 _warned = False
 _warn_lock = threading.Lock()
-# run folder -> where it goes, noted when the run opens: a SIGTERM handler no longer knows the action.
-_where: dict[str, Location] = {}
+_where: dict[str, Location] = {}  # run folder -> where it goes, noted at open: a SIGTERM handler cannot tell the action
 
 
 def store_root(raw_data_path: str) -> str:
