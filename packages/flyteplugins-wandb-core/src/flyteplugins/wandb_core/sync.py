@@ -277,10 +277,9 @@ def first_history_step(fs: Any, uri: str) -> int | None:
 
 def read_marker(fs: Any, uri: str) -> int | None:
     """The W&B run's history rows before the folder's first upload (its ``.syncing`` marker), or None."""
-    try:
+    with contextlib.suppress(FileNotFoundError):
         return int(json.loads(fs.cat_file(uri))["history_before"])
-    except FileNotFoundError:
-        return None
+    return None
 
 
 def prepare_upload(
