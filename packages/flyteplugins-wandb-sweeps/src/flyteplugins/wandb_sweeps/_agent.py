@@ -29,9 +29,7 @@ class TrialStopped(Exception):
 
 
 @dataclass
-class Launch:
-    """One ``run_sweep_agents`` call as trial actions in its process (local mode) find it, by their spec's token."""
-
+class Launch:  # one run_sweep_agents call as trial actions in its process (local mode) find it, by their spec's token
     progress: Progress
     budget: int
     controller: OfflineController | None = None
@@ -56,8 +54,7 @@ class Launch:
         with self.lock:
             return self.stops.setdefault(run_id, threading.Event())
 
-    def observer(self) -> Callable[[str, dict[str, Any]], bool] | None:
-        """What sees a trial's logged rows: the controller, when it stops trials early."""
+    def observer(self) -> Callable[[str, dict[str, Any]], bool] | None:  # the controller, when it stops trials early
         return self.controller.observe if self.controller is not None and self.controller.early_terminate else None
 
     def record(self, result: TrialResult) -> None:
@@ -86,8 +83,7 @@ def trial_overrides(sweep: Any, run_id: str, params: dict[str, Any]) -> dict[str
 
 def watch(
     handle: Any, run_id: str, stop: threading.Event, observe: Callable[[str, dict[str, Any]], bool] | None
-) -> None:
-    """Once the trial's run opens, wrap ``run.log``: rows reach the controller, a stop ends the trial."""
+) -> None:  # once the trial's run opens, wrap run.log: rows reach the controller, a stop ends the trial
 
     def on_open(run: Any) -> None:
         original = run.log
@@ -106,9 +102,7 @@ def watch(
 
 
 @dataclass
-class AgentSpec:
-    """What one trial action needs, as JSON (it may run in another pod); ``agent`` is its slot."""
-
+class AgentSpec:  # what one trial action needs, as JSON (it may run in another pod); agent is its slot
     launch: str
     agent: int
     sweep_id: str
@@ -153,8 +147,7 @@ def _run_trial(
     return result, exception
 
 
-def run_agent(spec: AgentSpec) -> list[TrialResult]:
-    """Run the spec's trials; re-raise the last objective error once every trial has run."""
+def run_agent(spec: AgentSpec) -> list[TrialResult]:  # re-raises the last objective error once every trial has run
     objective = OBJECTIVES.get(spec.launch) or pkgutil.resolve_name(spec.objective)
     launch = LAUNCHES.get(spec.launch)
     outcomes = [_run_trial(spec, objective, launch, item) for item in spec.assignments or []]

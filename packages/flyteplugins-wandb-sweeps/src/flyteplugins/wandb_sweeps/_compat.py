@@ -5,8 +5,7 @@ from typing import Any
 
 def register_sweep_agent(
     api: Any, host: str, *, sweep_id: str, project: str | None, entity: str | None
-) -> dict[str, Any] | None:
-    """The server's record (with ``id``) of a new sweep agent; checked: wandb 0.28.2 .. 0.31.0."""
+) -> dict[str, Any] | None:  # the server's record (with id) of a new sweep agent; checked: wandb 0.28.2 .. 0.31.0
     try:
         from wandb.apis.public.sweeps import _register_agent
     except ImportError:

@@ -65,9 +65,7 @@ class ParameterError(ValueError):
 
 
 @dataclass(frozen=True)
-class Param:
-    """One leaf parameter: its distribution and its spec with W&B's defaults filled in."""
-
+class Param:  # one leaf parameter: its distribution and its spec with W&B's defaults filled in
     kind: str
     spec: Mapping[str, Any]
 
@@ -78,8 +76,7 @@ def finite_number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _infer(spec: Mapping[str, Any]) -> str:
-    """The distribution W&B assumes when a spec names none."""
+def _infer(spec: Mapping[str, Any]) -> str:  # the distribution W&B assumes when a spec names none
     if "values" in spec:
         return "categorical_w_probabilities" if "probabilities" in spec else "categorical"
     if "value" in spec:
@@ -89,8 +86,7 @@ def _infer(spec: Mapping[str, Any]) -> str:
     raise ParameterError(SPEC_HINT)
 
 
-def parse(spec: Any) -> Param:
-    """Check one leaf spec (`_check_parameter` checked its shape) and return it as a `Param`."""
+def parse(spec: Any) -> Param:  # check one leaf spec (_check_parameter checked its shape) and return it as a Param
     kind = spec.get("distribution") or _infer(spec)
     need, may = _DISTRIBUTIONS[kind]
     if missing := sorted(need - set(spec)):
@@ -138,13 +134,11 @@ def leaves(parameters: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Itera
             yield path, spec
 
 
-def space(parameters: Mapping[str, Any]) -> list[tuple[tuple[str, ...], Param]]:
-    """The checked leaves of a (valid) parameters block."""
+def space(parameters: Mapping[str, Any]) -> list[tuple[tuple[str, ...], Param]]:  # the checked leaves
     return [(path, parse(spec)) for path, spec in leaves(parameters)]
 
 
-def nest(values: Mapping[tuple[str, ...], Any]) -> dict[str, Any]:
-    """Flat ``{path: value}`` -> the trial config (nested groups become nested dicts, as on W&B)."""
+def nest(values: Mapping[tuple[str, ...], Any]) -> dict[str, Any]:  # {path: value} -> nested dicts (groups), as on W&B
     out: dict[str, Any] = {}
     for path, value in values.items():
         node = out
@@ -197,8 +191,7 @@ def sample(param: Param, rng: random.Random) -> Any:
     return quantize(x, param) if param.kind.startswith("q_") else x
 
 
-def key(value: Any) -> str:
-    """A comparable form of a parameter value or config (values may be lists or dicts)."""
+def key(value: Any) -> str:  # a comparable form of a parameter value or config (values may be lists or dicts)
     return json.dumps(value, sort_keys=True, default=str)
 
 
@@ -351,8 +344,7 @@ def validate_sweep_definition(where: str, config: Mapping[str, Any], *, complete
             raise WandbConfigError(f"{where}: the sweep engine cannot run this definition: {exc}.") from None
 
 
-def check_positive(where: str, argument: str, value: Any) -> None:
-    """A positive number of seconds (``poll_interval``, ``idle_timeout``)."""
+def check_positive(where: str, argument: str, value: Any) -> None:  # a number of seconds: poll_interval, idle_timeout
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise WandbConfigError(f"{where}: {argument} must be a positive number of seconds, got {value!r}.")
 
@@ -425,8 +417,7 @@ def parse_context(custom_context: Mapping[str, str] | None) -> dict[str, Any]:
     return out
 
 
-def sweep_config_from_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The sweep configuration from parsed settings: placement fields dropped, kwargs merged."""
+def sweep_config_from_values(values: Mapping[str, Any]) -> dict[str, Any]:  # placement fields dropped, kwargs merged
     config = {k: v for k, v in values.items() if k not in PLACEMENT_FIELDS and k != "kwargs" and v is not None}
     return config | {k: v for k, v in (values.get("kwargs") or {}).items() if v is not None and k not in config}
 
@@ -498,9 +489,7 @@ def get_wandb_sweep_context() -> WandbSweepConfig | None:
 
 
 @dataclass
-class SweepState:
-    """The sweep a task body works with: shared by the decorator, the launcher and the log collection."""
-
+class SweepState:  # the sweep a task body works with: shared by the decorator, the launcher and the log collection
     sweep_id: str
     mode: SweepMode
     config: dict[str, Any]
@@ -520,8 +509,7 @@ class SweepState:
     secrets: Any = None  # the sweep task's, for the built-in agent tasks
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def context_keys(self) -> dict[str, str]:
-        """The effective definition (context + decorator) for children that reuse the sweep."""
+    def context_keys(self) -> dict[str, str]:  # the effective definition, for children that reuse the sweep
         config = dict(self.config)
         values: dict[str, Any] = {k: config.pop(k) for k in ("name", "method", "metric", "parameters") if k in config}
         values.update(project=self.project, entity=self.entity, kwargs=config or None)

@@ -25,8 +25,7 @@ ENGINES = ("wandb", "optuna")
 EXTRA = "flyteplugins-wandb[sweeps-wandb-engine]"
 
 
-def validate_sweep_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Check a complete sweep config (W&B's rules) and return it with W&B's defaults filled in."""
+def validate_sweep_config(config: Mapping[str, Any]) -> dict[str, Any]:  # by W&B's rules; returned with W&B's defaults
     if config.get("early_terminate") and not (config.get("metric") or {}).get("name"):
         raise WandbConfigError("early_terminate needs a metric, e.g. metric={'name': 'loss', 'goal': 'minimize'}.")
     validate_sweep_definition("the sweep definition", config, complete=True)
@@ -38,8 +37,7 @@ def validate_sweep_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return filled
 
 
-def unwrap_params(config: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"lr": {"value": 0.1}}`` (engine and server format) -> ``{"lr": 0.1}``."""
+def unwrap_params(config: Mapping[str, Any]) -> dict[str, Any]:  # {"lr": {"value": 0.1}} -> {"lr": 0.1}
     return {k: (v.get("value") if isinstance(v, Mapping) and "value" in v else v) for k, v in config.items()}
 
 
@@ -75,8 +73,7 @@ class BuiltinSearch:
         pass  # grid and random do not learn from outcomes
 
 
-def sweeps_module() -> Any:
-    """W&B's ``sweeps`` package (``engine="wandb"``, an extra: it pins numpy<2), or an error naming the extra."""
+def sweeps_module() -> Any:  # W&B's sweeps (engine='wandb'; an extra: it pins numpy<2), else an error naming it
     try:
         with warnings.catch_warnings():
             # sweeps 0.3.0 still declares a pydantic-v1 style Config; harmless, but noisy on import.
@@ -94,9 +91,7 @@ def sweeps_module() -> Any:
     return sweeps
 
 
-class WandbSearch:
-    """Asks ``sweeps.next_runs`` / ``sweeps.stop_runs`` with every run so far, as the server does."""
-
+class WandbSearch:  # asks sweeps.next_runs / sweeps.stop_runs with every run so far, as the server does
     def __init__(self, config: Mapping[str, Any], prior: Sequence[Run] = ()) -> None:
         self._sweeps = sweeps_module()
         from jsonschema import ValidationError
@@ -286,9 +281,7 @@ def _axis(param: _config.Param) -> _Axis:
 
 
 @dataclass
-class OptunaSearch:
-    """An Optuna study in memory; with ``sample=False`` it suggests nothing and only prunes."""
-
+class OptunaSearch:  # an Optuna study in memory; with sample=False it suggests nothing and only prunes
     config: Mapping[str, Any]
     engine: OptunaEngine
     prior: Sequence[_config.Run] = ()
@@ -422,9 +415,7 @@ class _Trial:
 
 
 @dataclass
-class OfflineController:
-    """Hands out up to ``count`` trials (``{sweep_id}-{index:03d}`` from ``first_index``) and records their outcome."""
-
+class OfflineController:  # up to count trials, {sweep_id}-{index:03d} from first_index, and their outcomes
     config: dict[str, Any]
     sweep_id: str
     count: int
@@ -444,8 +435,7 @@ class OfflineController:
         self.metric_name: str | None = (self.config.get("metric") or {}).get("name")
         self.early_terminate = self._stopper is not None
 
-    def suggest(self, n: int = 1) -> list[Assignment]:
-        """Up to ``n`` new trials (fewer when the budget or a grid is used up)."""
+    def suggest(self, n: int = 1) -> list[Assignment]:  # up to n; fewer when the budget or a grid is used up
         out: list[Assignment] = []
         with self._lock:
             for _ in range(min(n, self.count - (self._next_index - self.first_index))):
@@ -475,8 +465,7 @@ class OfflineController:
             if self._stopper is not None and self._stopper is not self._search:
                 self._stopper.tell(trial.stop_handle, state, summary)
 
-    def observe(self, run_id: str, row: Mapping[str, Any]) -> bool:
-        """Record a logged row of a running trial; True when early termination stops it."""
+    def observe(self, run_id: str, row: Mapping[str, Any]) -> bool:  # True when early termination stops the trial
         value = finite_number(row.get(self.metric_name)) if self._stopper is not None and self.metric_name else None
         if value is None:
             return False

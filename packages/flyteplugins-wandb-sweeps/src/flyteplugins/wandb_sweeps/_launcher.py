@@ -41,9 +41,7 @@ _agent_apis: dict[tuple[str | None, ...], Any] = {}
 _agent_apis_lock = threading.Lock()
 
 
-class ServerAgent:
-    """A registered W&B sweep agent: heartbeats carry the server controller's commands."""
-
+class ServerAgent:  # a registered W&B sweep agent: heartbeats carry the server controller's commands
     def __init__(self, sweep_id: str, project: str | None, entity: str | None, host: str | None) -> None:
         # One wandb.Api per server and credentials (15-30 ms each); the slots share its thread-safe HTTP session.
         key = (host, entity, project, os.environ.get("WANDB_BASE_URL"), os.environ.get("WANDB_API_KEY"))
@@ -62,9 +60,7 @@ class ServerAgent:
             return sweep_agent_heartbeat(self.api, self.agent_id, running)
 
 
-class TrialHeartbeat(threading.Thread):
-    """Keeps the server informed while a trial runs and relays its commands."""
-
+class TrialHeartbeat(threading.Thread):  # keeps the server informed while a trial runs and relays its commands
     def __init__(
         self, server: Any, run_id: str, interval: float, stop: threading.Event, pending: deque[dict[str, Any]]
     ) -> None:
@@ -92,8 +88,7 @@ class TrialHeartbeat(threading.Thread):
 
 def next_command(
     server: Any, pending: deque[dict[str, Any]], poll_interval: float, idle_timeout: float, label: str
-) -> dict[str, Any] | None:
-    """Heartbeat until the server hands out a trial; ``None`` on ``exit`` or after ``idle_timeout``."""
+) -> dict[str, Any] | None:  # heartbeat until the server hands out a trial; None on exit or after idle_timeout
     idle_since = time.monotonic()
     while True:
         if not pending:
@@ -252,8 +247,7 @@ async def _online_slot(plan: Plan, slot: int, server_factory: Callable[..., Any]
 
 async def run_slots(
     plan: Plan, controller: OfflineController | None, server_factory: Callable[..., Any] = ServerAgent
-) -> list[str]:
-    """Run the sweep on ``plan.agents`` slots; returns the errors of slots that failed as a whole."""
+) -> list[str]:  # run the sweep on plan.agents slots; returns the errors of slots that failed as a whole
 
     async def one(slot: int) -> str | None:
         try:
@@ -274,8 +268,7 @@ async def run_slots(
     return [e for e in outcomes if e]
 
 
-def early_termination_note(plan: Plan) -> str | None:
-    """What early termination can do where the trials run (said once, when the sweep starts)."""
+def early_termination_note(plan: Plan) -> str | None:  # said once, when the sweep starts
     if not plan.state.config.get("early_terminate") or plan.in_process:
         return None
     sid = plan.state.sweep_id
@@ -515,9 +508,7 @@ async def _run_sweep_agents(
     return await _launch(objective, count, agents, poll_interval, idle_timeout, agent_task, engine)
 
 
-class _Blocking(Generic[P, R]):
-    """A coroutine function called from sync code (``f(...)``), with its async form as ``f.aio(...)``."""
-
+class _Blocking(Generic[P, R]):  # a coroutine function called from sync code, with its async form as .aio(...)
     def __init__(self, aio: Callable[P, Coroutine[Any, Any, R]], name: str) -> None:
         self.aio = aio
         self._name = name

@@ -130,17 +130,14 @@ def say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-class Progress:
-    """One stderr line per finished trial, with the best value so far (thread-safe)."""
-
+class Progress:  # one stderr line per finished trial, with the best value so far (thread-safe)
     def __init__(self, sweep_id: str, total: int, metric_name: str | None, goal: str) -> None:
         self.sweep_id, self.total, self.metric_name, self.goal = sweep_id, total, metric_name, goal
         self.done = 0
         self.best: TrialResult | None = None
         self._lock = threading.Lock()
 
-    def resume(self, trials: list[TrialResult]) -> tuple[TrialResult | None, int]:
-        """Count ended trials; returns the best so far and the count."""
+    def resume(self, trials: list[TrialResult]) -> tuple[TrialResult | None, int]:  # count ended trials
         with self._lock:
             self.done += len(trials)
             self.best = best_of([self.best, *trials], self.goal)
@@ -180,8 +177,7 @@ def make_result(
     start: float | None = None,
     handle: Any = None,
     **fields: Any,
-) -> TrialResult:
-    """A JSON-safe `TrialResult`; ``start``: monotonic start time, ``handle``: the trial's ``trial_scope``."""
+) -> TrialResult:  # a JSON-safe TrialResult; start: monotonic start time, handle: the trial's trial_scope
     metric = finite_number(summary.get(metric_name)) if metric_name else None
     if handle is not None and handle.offline:
         fields["run_dir"] = handle.run_dir
@@ -310,8 +306,7 @@ def summary_from_elsewhere(state: SweepState, run_id: str, out: Any, metric_name
     return {}
 
 
-def existing_online_sweep(state: SweepState) -> str | None:
-    """The id of this project's unfinished sweep with the same name, if the server has one."""
+def existing_online_sweep(state: SweepState) -> str | None:  # this project's unfinished sweep of the same name
     if not state.name:
         return None
     with contextlib.suppress(Exception):  # no such project yet, or a server without sweep listing: create a new sweep

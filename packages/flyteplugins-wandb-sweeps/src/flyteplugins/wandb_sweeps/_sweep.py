@@ -59,8 +59,7 @@ def _state(values: Mapping[str, Any], mode: str | None, cc: Mapping[str, str], *
     )
 
 
-def current_sweep() -> SweepState | None:
-    """The sweep of the calling task body, rebuilt from ``custom_context`` in a child task."""
+def current_sweep() -> SweepState | None:  # the calling task body's; rebuilt from custom_context in a child task
     ctx = flyte.ctx()
     if (state := _current.get()) is not None and (not ctx or state.owner_action == ctx.action.name):
         return state
@@ -87,14 +86,12 @@ _MODES: dict[str, SweepMode] = {
 
 def resolve_mode(
     explicit: str | None, context_mode: str | None, env: Mapping[str, str], has_credentials: bool
-) -> SweepMode:
-    """``@wandb_sweep(mode=)``, else ``wandb_config(mode=)``, else ``WANDB_MODE``; else online with credentials."""
+) -> SweepMode:  # @wandb_sweep(mode=), else wandb_config(mode=), else WANDB_MODE; else online with credentials
     mode = _MODES.get(explicit or context_mode or env.get("WANDB_MODE") or "")
     return mode or ("online" if (env.get("WANDB_API_KEY") or has_credentials) else "offline")
 
 
-def offline_sweep_id(seed: str) -> str:
-    """A W&B-style 8 character id, stable for one sweep name (a retried task finds its trials again)."""
+def offline_sweep_id(seed: str) -> str:  # 8 characters as W&B's, stable per sweep name (a retry finds its trials)
     digest = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
     return "".join("0123456789abcdefghijklmnopqrstuvwxyz"[digest // 36**i % 36] for i in range(8))
 
