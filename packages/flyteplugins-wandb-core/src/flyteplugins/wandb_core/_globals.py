@@ -183,9 +183,8 @@ def _finish_for_caller(*args: Any, **kwargs: Any) -> None:
 
 def _teardown_for_caller(exit_code: int | None = None) -> None:
     # From a task's code it acts as wandb.finish: tearing the service down would end every tracked run.
-    module = sys.modules["wandb"]
     if _caller_run() is None and not _in_untracked_task():
-        module.__dict__["teardown"](exit_code)
+        sys.modules["wandb"].__dict__["teardown"](exit_code)
         return
     _finish_for_caller(exit_code=exit_code)
     _notices.notice_once(

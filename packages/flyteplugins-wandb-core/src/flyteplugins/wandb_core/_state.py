@@ -156,11 +156,10 @@ def take_trial_overrides(custom_context: Mapping[str, str] | None = None) -> dic
     if (overrides := _trial.get()) is not None:
         _trial.set(None)
         return overrides
-    try:
+    with contextlib.suppress(ValueError):  # not JSON: no overrides
         value = json.loads((custom_context or {}).get(TRIAL_CONTEXT_KEY) or "null")
-    except ValueError:
-        return None
-    return dict(value) if isinstance(value, dict) else None
+        return dict(value) if isinstance(value, dict) else None
+    return None
 
 
 class OpenRuns:  # runs open in this process: the first installs the routes and SIGTERM handler, the last ends them
