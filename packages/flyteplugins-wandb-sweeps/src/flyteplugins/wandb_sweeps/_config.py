@@ -298,11 +298,8 @@ def _top_level_problems(config: Mapping[str, Any]) -> list[str]:
 
 
 def validate_sweep_definition(where: str, config: Mapping[str, Any], *, complete: bool) -> None:
-    """Refuse a sweep definition W&B would refuse, naming what is wrong and ``where`` (the call).
-
-    Not ``complete``: a part (the rest may come from the other of ``wandb_sweep_config`` and
-    ``@wandb_sweep``), checked as complete once it has both ``method`` and ``parameters``.
-    """
+    """Refuse what W&B would refuse, naming ``where`` (the call). Not ``complete``: a part (the rest may come from
+    ``wandb_sweep_config`` or ``@wandb_sweep``), checked as complete once it has ``method`` and ``parameters``."""
     parameters = config.get("parameters")
     if parameters is not None and (not isinstance(parameters, Mapping) or not parameters):
         raise WandbConfigError(

@@ -231,13 +231,6 @@ def _resumed_trial(
     return make_result(run_id, params, trial_state, summary, metric_name, resumed=True, **kw)
 
 
-def _recent(path: Path) -> bool:
-    try:
-        return time.time() - path.stat().st_mtime <= _RECENT_S
-    except OSError:
-        return False
-
-
 def _read_settled(run_dir: Path) -> tuple[int | None, dict[str, Any], dict[str, Any]] | None:
     """``(exit code, config, summary)`` of the offline run in ``run_dir`` (None when unreadable or preempted)."""
     deadline = time.monotonic() + _SETTLE_S
@@ -246,7 +239,10 @@ def _read_settled(run_dir: Path) -> tuple[int | None, dict[str, Any], dict[str, 
             run = read_offline_run(run_dir)
         except (OSError, ValueError):
             return None
-        if run.exit_code is not None or time.monotonic() >= deadline or not _recent(run.path):
+        recent = False
+        with contextlib.suppress(OSError):
+            recent = time.time() - run.path.stat().st_mtime <= _RECENT_S
+        if run.exit_code is not None or time.monotonic() >= deadline or not recent:
             return (None if run.preempted else run.exit_code), run.config, run.summary
         time.sleep(0.05)
 
