@@ -75,19 +75,16 @@ def check_metadata(where: str, metadata: Any) -> dict[str, Any]:
     return dict(metadata)
 
 
-def name_from_path(path: str) -> str:
-    """A valid artifact name from a file or directory name (``model.pt`` stays ``model.pt``)."""
+def name_from_path(path: str) -> str:  # a valid artifact name from a file or directory name (model.pt stays)
     base = path.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
     return (_BAD_CHARS_RE.sub("-", base).strip("-.") or "artifact")[:ARTIFACT_NAME_MAX]
 
 
-def sanitize_name(text: str) -> str:
-    """Any text as a valid artifact name (for names built from run ids and task names)."""
+def sanitize_name(text: str) -> str:  # any text as a valid artifact name (for names built from run ids and task names)
     return (_BAD_CHARS_RE.sub("-", text).strip("-") or "artifact")[:ARTIFACT_NAME_MAX]
 
 
-def checkpoint_name(run_id: str) -> str:
-    """The default artifact name of a run's checkpoints (save, restore and rewind agree on it)."""
+def checkpoint_name(run_id: str) -> str:  # the default name of a run's checkpoints (save, restore, rewind agree)
     return sanitize_name(f"checkpoint-{run_id}")
 
 

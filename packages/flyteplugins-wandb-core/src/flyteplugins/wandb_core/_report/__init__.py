@@ -117,8 +117,7 @@ def _action_name() -> str | None:
     return str((getattr(ctx, "task_action", None) or ctx.action).name) if ctx else None
 
 
-def on_open(scope: Any) -> None:
-    """Mark a ``report=True`` task's scope as collecting runs for its tab. Never raises."""
+def on_open(scope: Any) -> None:  # mark a report=True task's scope as collecting runs for its tab; never raises
     try:
         if scope.active is not None and scope.in_task:
             scope.active.report = Collector(_action_name(), [])
@@ -134,8 +133,7 @@ def _get(read: Callable[[], Any], default: Any = None) -> Any:
         return default
 
 
-def _role(scope: Any, active: Any, owner: bool) -> str | None:
-    """Why a report shows the scope's run; None when none does."""
+def _role(scope: Any, active: Any, owner: bool) -> str | None:  # why a report shows the scope's run (None: none)
     if not scope.is_task:
         # A function's own run (run_mode="new") is listed in its task's tab; one logging into the task's run is not.
         # A local-mode child task sees its parent's scope as enclosing (copied contextvars): only the same action is.
@@ -150,8 +148,7 @@ def _role(scope: Any, active: Any, owner: bool) -> str | None:
     return f"this task's run (rank {os.environ.get('RANK', '?')} of {world})" if world > 1 else "this task's run"
 
 
-def before_finish(scope: Any) -> Capture | None:
-    """Snapshot the scope's run if a report will show it; None otherwise. Never raises."""
+def before_finish(scope: Any) -> Capture | None:  # a snapshot of the run if a report will show it; never raises
     try:
         active = scope.active
         run = getattr(active, "run", None)

@@ -170,8 +170,7 @@ def best_so_far(trials: Sequence[TrialRecord], maximize: bool) -> list[Point]:
     return [(x, b) for (x, _), b in zip(scored, best, strict=True)]
 
 
-def finite(value: object) -> float | None:
-    """``value`` as a finite float, or None for bools, non-numbers, NaN and infinities."""
+def finite(value: object) -> float | None:  # None for bools, non-numbers, NaN and infinities
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     f = float(value)
@@ -298,8 +297,7 @@ def _kv_table(values: Mapping[str, Any], cls: str) -> str:
     return f'<table class="{cls}"><tbody>{rows}</tbody></table>{more}'
 
 
-def _facts_table(facts: Mapping[str, str]) -> str:
-    """Already-escaped HTML values under escaped labels; empty values are left out."""
+def _facts_table(facts: Mapping[str, str]) -> str:  # values already escaped HTML, labels not; empty ones left out
     rows = "".join(f"<tr><th>{esc(k)}</th><td>{v}</td></tr>" for k, v in facts.items() if v)
     return f'<table class="fwb-facts"><tbody>{rows}</tbody></table>'
 
