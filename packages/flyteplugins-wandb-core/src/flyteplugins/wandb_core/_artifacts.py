@@ -38,8 +38,7 @@ def require_run(where: str) -> Any:
     )
 
 
-def _flyte_io_kind(obj: Any) -> str | None:
-    """ "file" / "dir" for flyte.io objects, else None (without importing flyte.io for other objects)."""
+def _flyte_io_kind(obj: Any) -> str | None:  # "file"/"dir" for flyte.io objects (importing flyte.io only for them)
     if not (type(obj).__module__ or "").startswith("flyte.io"):
         return None
     import flyte.io

@@ -26,6 +26,7 @@ logger = logging.getLogger("flyteplugins.wandb")
 _F = TypeVar("_F", bound=Any)
 
 DEFAULT_WORKERS = 8
+_Target = tuple[str, str | None, str | None, str | None]  # (run or sweep id, project, entity, host)
 
 
 def _write_json(path: str, value: Any) -> None:
@@ -74,9 +75,7 @@ def _settings_defaults(
     )
 
 
-def _resolve_run(
-    run_id: str | None, project: str | None, entity: str | None, host: str | None
-) -> tuple[str, str | None, str | None, str | None]:
+def _resolve_run(run_id: str | None, project: str | None, entity: str | None, host: str | None) -> _Target:
     cc = flyte.get_custom_context()
     active = current()
     own = active if active is not None and active.run is not None else None  # the run logging here
@@ -150,9 +149,7 @@ def download_wandb_run_dir(
     return path
 
 
-def _resolve_sweep(
-    sweep_id: str | None, project: str | None, entity: str | None, host: str | None
-) -> tuple[str, str | None, str | None, str | None]:
+def _resolve_sweep(sweep_id: str | None, project: str | None, entity: str | None, host: str | None) -> _Target:
     try:  # sweeps belong to the sweeps package: asked through its public API; without it no sweep is active
         active_id = load_optional("get_wandb_sweep_id")()  # type: ignore[operator]
         definition = load_optional("get_wandb_sweep_context")() if active_id else None  # type: ignore[operator]

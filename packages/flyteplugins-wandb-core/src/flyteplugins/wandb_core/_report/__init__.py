@@ -87,8 +87,7 @@ def report_sweep(
         return False
 
 
-def note_artifact(run: Any, artifact: Any, use: str) -> None:
-    """Remember that ``run`` logged or used (``use``) ``artifact``, for its report tab. Never raises."""
+def note_artifact(run: Any, artifact: Any, use: str) -> None:  # kept for the run's report tab; never raises
     with contextlib.suppress(TypeError):  # a run stand-in that cannot be weakly referenced has no tab either
         _artifacts.setdefault(run, []).append((artifact, use))
 
@@ -125,8 +124,7 @@ def on_open(scope: Any) -> None:  # mark a report=True task's scope as collectin
         _warn("preparing the tab", exc)
 
 
-def _get(read: Callable[[], Any], default: Any = None) -> Any:
-    """``read()``, or ``default`` when the run cannot answer (a stand-in, a finished run)."""
+def _get(read: Callable[[], Any], default: Any = None) -> Any:  # default where a stand-in or finished run fails
     try:
         return read()
     except Exception:

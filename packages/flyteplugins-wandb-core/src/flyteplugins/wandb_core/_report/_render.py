@@ -144,11 +144,9 @@ def series_from_history(
     series: dict[str, list[Point]] = {}
     dropped: dict[str, None] = {}
     for index, row in enumerate(history):
-        step = finite(row.get("_step"))
-        x = float(index) if step is None else step
+        x = float(index) if (step := finite(row.get("_step"))) is None else step
         for key, value in row.items():
-            y = finite(value)
-            if y is None or key.startswith(("_", "system/")):
+            if (y := finite(value)) is None or key.startswith(("_", "system/")):
                 continue
             if key in series or len(series) < max_metrics:
                 series.setdefault(key, []).append((x, y))
@@ -214,8 +212,7 @@ def line_chart(
     legend: bool = False,
     max_points: int = MAX_POINTS,
 ) -> str:
-    """An ``<svg>`` element (no XML prolog; text stays text) drawing ``lines`` (points, matplotlib ``plot`` keywords
-    and "fmt"); ImportError without matplotlib."""
+    """An ``<svg>`` element drawing ``lines`` (points, matplotlib plot keywords and "fmt"); ImportError without it."""
     import matplotlib
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -448,12 +445,11 @@ def _sweep_charts(records: Sequence[TrialRecord], metric: str, maximize: bool, b
     with_history = [(i, t) for i, t in enumerate(records) if t.history]
     if with_history:
         best_style = {"color": BEST_COLOR, "linewidth": 2.2, "zorder": 4}
-        other_style = {"linewidth": 0.9, "alpha": 0.55}
         svg = line_chart(
             [
                 (t.history or [], {"label": f"best: {t.name or t.run_id}", **best_style})
                 if i == best
-                else (t.history or [], {"color": f"C{i % 10}", **other_style})
+                else (t.history or [], {"color": f"C{i % 10}", "linewidth": 0.9, "alpha": 0.55})
                 for i, t in with_history
             ],
             title=f"{metric} over steps, {len(with_history)} trials",
