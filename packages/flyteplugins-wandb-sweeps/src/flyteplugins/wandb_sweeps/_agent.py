@@ -84,7 +84,6 @@ def trial_overrides(sweep: Any, run_id: str, params: dict[str, Any]) -> dict[str
 def watch(
     handle: Any, run_id: str, stop: threading.Event, observe: Callable[[str, dict[str, Any]], bool] | None
 ) -> None:  # once the trial's run opens, wrap run.log: rows reach the controller, a stop ends the trial
-
     def on_open(run: Any) -> None:
         original = run.log
 

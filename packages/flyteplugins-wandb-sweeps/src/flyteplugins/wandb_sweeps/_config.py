@@ -1,5 +1,4 @@
-"""A sweep's definition: W&B's rules, checked early, and its parameters, sampled as W&B does; `wandb_sweep_config`
-in ``custom_context``, a sweep task's `SweepState`, and its `WandbSweep` link."""
+"""A sweep's definition (W&B's rules, its parameters drawn as W&B does), `SweepState` and the `WandbSweep` link."""
 
 import itertools
 import json

@@ -1,5 +1,4 @@
-"""The offline sweep controller and its engines: builtin grid/random, W&B's own, and Optuna (bayes), which sees
-each W&B parameter as a distribution over a latent value (docs/sweeps.md)."""
+"""The offline sweep controller and its engines: grid/random, W&B's own, and Optuna for bayes (docs/sweeps.md)."""
 
 import copy
 import dataclasses

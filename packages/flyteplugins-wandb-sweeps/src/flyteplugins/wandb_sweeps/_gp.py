@@ -80,8 +80,7 @@ class GaussianProcessSampler(optuna.samplers.BaseSampler):
         }
 
     def _points(self, trials: Sequence[FrozenTrial], names: list[str], space: dict[str, Any]) -> Any:
-        rows = [[_to_unit(space[n], t.params[n]) for n in names] for t in trials]
-        return np.array(rows).reshape(-1, len(names))
+        return np.array([[_to_unit(space[n], t.params[n]) for n in names] for t in trials]).reshape(-1, len(names))
 
     def sample_relative(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]

@@ -1,5 +1,4 @@
-"""``run_sweep_agents``: agent slots that each ask for a trial, run it as a child action, then ask again; online, each
-slot is a W&B sweep agent (register, then heartbeats carry ``run``/``stop``/``exit``)."""
+"""``run_sweep_agents``: slots that each ask for a trial and run it as a child action; online, W&B sweep agents."""
 
 import asyncio
 import contextvars
@@ -248,7 +247,6 @@ async def _online_slot(plan: Plan, slot: int, server_factory: Callable[..., Any]
 async def run_slots(
     plan: Plan, controller: OfflineController | None, server_factory: Callable[..., Any] = ServerAgent
 ) -> list[str]:  # run the sweep on plan.agents slots; returns the errors of slots that failed as a whole
-
     async def one(slot: int) -> str | None:
         try:
             if controller is not None:

@@ -1,5 +1,4 @@
-"""Trial and sweep outcomes: the results, the progress lines printed while a sweep runs, and the trials of a
-resumed sweep read back from the W&B server or offline run directories."""
+"""Trial and sweep results, the progress lines, and a resumed sweep's ended trials (from W&B or offline runs)."""
 
 import contextlib
 import json
