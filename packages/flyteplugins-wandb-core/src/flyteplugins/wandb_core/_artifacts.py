@@ -22,6 +22,7 @@ from ._validate import WandbConfigError, WandbTrackingError
 logger = logging.getLogger("flyteplugins.wandb")
 
 DEFAULT_TYPE = "dataset"
+_Link = tuple[RegistryTarget, list[str]]  # a checked registry= link: the collection and its aliases
 
 
 def require_run(where: str) -> Any:
@@ -56,7 +57,7 @@ def _log_local(
     copy: bool,
     run: Any,
     display_name: str | None = None,
-    link: tuple[RegistryTarget, list[str]] | None = None,
+    link: _Link | None = None,
 ) -> Any:
     import wandb
 
@@ -89,9 +90,7 @@ def _log_local(
     return logged
 
 
-def registry_link(
-    where: str, run: Any, registry: str | None, registry_aliases: list[str] | None
-) -> tuple[RegistryTarget, list[str]] | None:
+def registry_link(where: str, run: Any, registry: str | None, registry_aliases: list[str] | None) -> _Link | None:
     """The checked ``registry=`` / ``registry_aliases=`` of a log call (None: no link)."""
     if registry is None:
         if registry_aliases is not None:
@@ -236,15 +235,13 @@ async def _use_aio(ref: str, *, type: str | None = None, as_file: bool | None = 
 
 def _outputs(func_name: str, result: Any) -> list[tuple[str, Any]]:
     """(``<function>-<output>``, File/Dir) per File/Dir output; outputs named as Flyte does: ``o0``... or fields."""
-    items: list[tuple[str, Any]] = [("o0", result)]
-    if isinstance(result, tuple):
-        keys = getattr(result, "_fields", None) or [f"o{i}" for i in range(len(result))]
-        items = list(zip(keys, result, strict=True))
-    return [(_artifact_names.sanitize_name(f"{func_name}-{k}"), v) for k, v in items if _flyte_io_kind(v) is not None]
+    values = result if isinstance(result, tuple) else (result,)
+    keys = getattr(values, "_fields", None) or [f"o{i}" for i in range(len(values))]
+    pairs = zip(keys, values, strict=True)
+    return [(_artifact_names.sanitize_name(f"{func_name}-{k}"), v) for k, v in pairs if _flyte_io_kind(v) is not None]
 
 
-def outputs_wrapper(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a task body (inside its W&B scope) so that its File/Dir outputs are logged as artifacts."""
+def outputs_wrapper(func: Callable[..., Any]) -> Callable[..., Any]:  # logs a task body's File/Dir outputs
 
     def outputs(result: Any) -> list[tuple[str, Any, str]]:
         # A rank or scope that does not log has nothing to log them to.

@@ -226,8 +226,7 @@ def download_wandb_sweep_dirs(
     return done
 
 
-def _lazy_trace(func: _F) -> _F:
-    """``flyte.trace(func)`` built on first call, after flyte.io (3x ``import flyte``) that its annotation names."""
+def _lazy_trace(func: _F) -> _F:  # flyte.trace at first call: its annotation's flyte.io costs 3x import flyte
     traced = functools.cache(lambda: flyte.trace(func) if __import__("flyte.io") else func)
 
     @functools.wraps(func)

@@ -75,8 +75,7 @@ def report_sweep(
                 logs = sorted(Path(record.run_dir).glob("run-*.wandb"))
                 if logs and logs[0].stat().st_size <= MAX_LOG_BYTES:
                     wait_until_written(record.run_dir, 2.0)
-                    history = read_offline_run(logs[0]).history
-                    rows = [{"_step": row.get("_step"), "m": row.get(metric)} for row in history]
+                    rows = [{"_step": r.get("_step"), "m": r.get(metric)} for r in read_offline_run(logs[0]).history]
                     record.history = series_from_history(rows, max_metrics=1)[0].get("m", [])
         html = render_sweep(
             records, metric, maximize=maximize, sweep_id=sweep_id, sweep_url=sweep_url, runs_url=runs_url
@@ -207,8 +206,7 @@ def _fill_from_log(view: RunView, path: str | None, owner: bool) -> None:
         view.config = _shown_config(logged.config)
 
 
-def _shown_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Without wandb's bookkeeping or the plugin's ``flyte`` block (the Flyte page shows it; a scalar stays)."""
+def _shown_config(config: Mapping[str, Any]) -> dict[str, Any]:  # minus _wandb and a flyte block (Flyte shows it)
     return {k: v for k, v in config.items() if k != "_wandb" and not (k == FLYTE_CONFIG_KEY and isinstance(v, Mapping))}
 
 

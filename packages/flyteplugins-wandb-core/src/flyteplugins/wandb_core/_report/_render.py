@@ -356,8 +356,9 @@ def _run_metrics(view: RunView, charts: bool) -> str:
         )
         shown = f'<div class="fwb-charts">{"".join(figures)}</div>'
     if view.dropped_metrics:
-        names = ", ".join(view.dropped_metrics[:50])
-        shown += _hint(f"Not charted ({len(view.dropped_metrics)} more metrics): {names}")
+        shown += _hint(
+            f"Not charted ({len(view.dropped_metrics)} more metrics): {', '.join(view.dropped_metrics[:50])}"
+        )
     return f"<h3>Metrics over steps</h3>{shown}"
 
 
