@@ -150,9 +150,8 @@ def _save(
         local = os.path.join(dest, os.path.basename(path.rstrip("/")) or "checkpoint")
         (shutil.copytree if os.path.isdir(path) else shutil.copy2)(path, local)
         # Retention judges this copy by its index in later attempts too; written last, atomically: a cut copy has none.
-        index = {"step": step, "path": os.path.basename(local), "aliases": aliases, "value": value}
         with open(os.path.join(dest, INDEX + ".tmp"), "w") as f:
-            json.dump(index, f)
+            json.dump({"step": step, "path": os.path.basename(local), "aliases": aliases, "value": value}, f)
         os.replace(os.path.join(dest, INDEX + ".tmp"), os.path.join(dest, INDEX))
         copy = policy.active  # wandb sync uploads from the logged path, which retention may prune: stage a copy
         # On a cluster, also in the Flyte run's storage: a retry on a fresh pod restores from there.
