@@ -33,6 +33,7 @@ MARKER = "__flyteplugins_wandb__"
 
 FLYTE_CONFIG_KEY = "flyte"
 INPUT_JSON_MAX = 512  # longer inputs (and anything not JSON) are logged as a summary
+_NOT_IN_ARTIFACT_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def console_url(ctx: Any) -> str | None:  # this action's Flyte console URL; None locally or without a client
@@ -47,9 +48,6 @@ def console_url(ctx: Any) -> str | None:  # this action's Flyte console URL; Non
         return str(get_client().console.action_url(action.project, action.domain, action.run_name, action.name))
     except Exception:  # no client (no endpoint), or an older flyte without the builder: no link
         return None
-
-
-_NOT_IN_ARTIFACT_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def run_tag(run_name: str) -> str:  # the tag that finds every W&B run of one Flyte run (cut to W&B's tag limit)
