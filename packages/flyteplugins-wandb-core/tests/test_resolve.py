@@ -135,7 +135,7 @@ def test_hosts() -> None:
 
 
 def test_the_server_of_a_host_and_its_netrc_login(tmp_path, monkeypatch) -> None:
-    from flyteplugins.wandb_core._runtime import wandb_server
+    from flyteplugins.wandb_core._state import wandb_server
 
     # What `wandb login` writes for W&B cloud: the API host, not the UI host users name.
     netrc = tmp_path / ".netrc"

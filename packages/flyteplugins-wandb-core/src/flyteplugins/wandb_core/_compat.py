@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ._runtime import DEFAULT_API_URL
+from ._state import DEFAULT_API_URL
 
 CHECKED_OLDEST = "0.28.2"
 CHECKED_NEWEST = "0.31.0"

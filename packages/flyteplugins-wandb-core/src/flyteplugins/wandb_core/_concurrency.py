@@ -12,8 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._runtime import OFFLINE_MODES
-from ._state import ActiveRun, Forward, ForwardItems, registry
+from ._state import OFFLINE_MODES, ActiveRun, Forward, ForwardItems, registry
 
 if TYPE_CHECKING:
     from ._scope import _Scope

@@ -19,8 +19,7 @@ import flyte
 from ._config import RUN_ENTITY_KEY, RUN_HOST_KEY, RUN_ID_KEY, RUN_PROJECT_KEY
 from ._decorator import as_sync
 from ._extras import MissingExtraError, load_optional
-from ._runtime import api_base_url
-from ._state import current
+from ._state import api_base_url, current
 
 logger = logging.getLogger("flyteplugins.wandb")
 _F = TypeVar("_F", bound=Any)

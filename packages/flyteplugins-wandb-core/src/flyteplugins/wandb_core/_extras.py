@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, NamedTuple
 
-from ._runtime import world_size
+from ._state import world_size
 
 if TYPE_CHECKING:  # pragma: no cover - ext imports the decorator, which imports this module
     from ._resolve import RunPlan, Topology

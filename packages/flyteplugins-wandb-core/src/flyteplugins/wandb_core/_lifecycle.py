@@ -13,8 +13,7 @@ from urllib.parse import urlparse
 from . import _checkpoint, _compat, _concurrency, _notices, _offline, _persist, _requirements
 from ._globals import real_finish
 from ._resolve import RunPlan
-from ._runtime import FAILED_EXIT_CODE, OFFLINE_MODES, netrc_has_entry
-from ._state import ActiveRun, registry, run_dir
+from ._state import FAILED_EXIT_CODE, OFFLINE_MODES, ActiveRun, netrc_has_entry, registry, run_dir
 from ._validate import WandbConfigError, WandbTrackingError, check_names
 
 logger = logging.getLogger("flyteplugins.wandb")

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from flyte import Link
 
 from ._config import RUN_ENTITY_KEY, RUN_HOST_KEY, RUN_ID_KEY, RUN_PROJECT_KEY, RankScope, RunMode
-from ._runtime import DEFAULT_HOST
+from ._state import DEFAULT_HOST
 from ._validate import RANK_SCOPES, RUN_MODES, check_choice, check_type, check_url
 
 

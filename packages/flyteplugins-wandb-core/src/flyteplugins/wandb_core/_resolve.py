@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from ._runtime import DEFAULT_API_URL, DEFAULT_HOST, api_base_url  # DEFAULT_HOST: re-exported for links
+from ._state import DEFAULT_API_URL, DEFAULT_HOST, api_base_url  # DEFAULT_HOST: re-exported for links
 from ._validate import RUN_ID_MAX, WANDB_FIELDS, WandbConfigError, check_no_secret_values, run_id_problem
 
 Action = Literal["init", "reuse", "skip"]

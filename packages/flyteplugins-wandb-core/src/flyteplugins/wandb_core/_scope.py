@@ -16,15 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import flyte
 
-from . import _concurrency, _extras
+from . import _concurrency, _extras, _state
 from ._config import RUN_ENTITY_KEY, RUN_HOST_KEY, RUN_ID_KEY, RUN_OFFLINE_KEY, RUN_PROJECT_KEY, parse_context
-from ._runtime import wandb_server
 from ._state import TRIAL_CONTEXT_KEY, TRIAL_HANDLE_KEY, ActiveRun, current, current_run, registry, take_trial_overrides
 from ._validate import JOB_TYPE_MAX, SECRET_HINT, TAG_MAX, WandbConfigError, check_no_secret_values, is_secret_name
 
 if TYPE_CHECKING:  # pragma: no cover - ext imports this module
     from ._resolve import RunPlan, TaskInfo, Topology
-    from ._state import TrialHandle
 
 logger = logging.getLogger("flyteplugins.wandb")
 
@@ -181,7 +179,7 @@ class _Scope:
         self.active: ActiveRun | None = None
         self.plan: RunPlan | None = None
         self.in_task = False
-        self.trial_handle: TrialHandle | None = None
+        self.trial_handle: _state.TrialHandle | None = None
         self.is_trial = False  # a sweep trial's call: its run may open beside its body
         self.dist: ModuleType | None = None  # rank handling, when this call runs on a torchrun rank
         self.error: BaseException | None = None  # what the body raised
@@ -212,7 +210,7 @@ class _Scope:
             info,
             ranks.topology,
             env=os.environ,
-            has_credentials=wandb_server(settings.get("host")).has_credentials,
+            has_credentials=_state.wandb_server(settings.get("host")).has_credentials,
             distributed=ranks.handler.resolve_distributed if ranks.handler is not None else None,
             trial=trial,
         )

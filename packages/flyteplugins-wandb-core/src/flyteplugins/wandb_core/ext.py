@@ -15,8 +15,7 @@ from ._offline import read_offline_run
 from ._persist import persist_sweep as persist_offline_sweep
 from ._preempt import arm as install_sigterm_handler
 from ._resolve import RunPlan, Topology, run_id_with_suffix
-from ._runtime import wandb_server
-from ._state import trial_context, trial_scope
+from ._state import trial_context, trial_scope, wandb_server
 from ._validate import Field, FieldTable
 
 if TYPE_CHECKING:  # pragma: no cover - the report code loads on first use

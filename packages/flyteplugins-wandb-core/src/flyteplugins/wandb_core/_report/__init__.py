@@ -16,8 +16,8 @@ import flyte.report
 from .. import _compat, _persist
 from .._offline import read_offline_run, wait_until_written
 from .._resolve import ui_host
-from .._runtime import world_size
 from .._scope import FLYTE_CONFIG_KEY
+from .._state import world_size
 from ._render import ArtifactView, RunView, TrialRecord, page, render_runs, render_sweep, series_from_history
 
 TAB_NAME = "Weights & Biases"
