@@ -88,9 +88,7 @@ def checkpoint_name(run_id: str) -> str:  # the default name of a run's checkpoi
     return sanitize_name(f"checkpoint-{run_id}")
 
 
-class ArtifactRef(NamedTuple):
-    """A parsed ``[[entity/]project/]name[:alias]`` reference."""
-
+class ArtifactRef(NamedTuple):  # a parsed [[entity/]project/]name[:alias] reference
     name: str
     alias: str = "latest"
     project: str | None = None

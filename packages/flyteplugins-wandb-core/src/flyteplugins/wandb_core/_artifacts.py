@@ -1,5 +1,4 @@
-"""Flyte ``File``/``Dir`` <-> W&B artifacts, with Flyte lineage on both sides (docs/artifacts.md). The ``.aio``
-forms exist because Flyte's ``*_sync`` I/O cannot run on an async task's event loop, and wandb's calls block."""
+"""Flyte ``File``/``Dir`` <-> W&B artifacts, with Flyte lineage on both sides (docs/artifacts.md)."""
 
 from __future__ import annotations
 
@@ -269,6 +268,6 @@ def outputs_wrapper(func: Callable[..., Any]) -> Callable[..., Any]:  # logs a t
     return sync_body
 
 
-# The async forms, as Flyte's own I/O calls have (``File.download`` / ``download_sync``).
+# The async forms (as File.download/download_sync): Flyte's *_sync I/O cannot run on an event loop; wandb's calls block.
 log_wandb_artifact.aio = _log_aio  # type: ignore[attr-defined]
 use_wandb_artifact.aio = _use_aio  # type: ignore[attr-defined]

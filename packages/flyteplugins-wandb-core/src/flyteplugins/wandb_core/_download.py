@@ -239,8 +239,7 @@ def _lazy_trace(func: _F) -> _F:  # flyte.trace at first call: its annotation's 
 async def download_wandb_run_logs(
     run_id: str, project: str | None = None, entity: str | None = None, host: str | None = None
 ) -> flyte.io.Dir:
-    """Download a run (see `download_wandb_run_dir()`) as a ``flyte.io.Dir`` trace output, shown in the Flyte UI
-    (called after the task with ``download_logs=True``)."""
+    """Download a run (`download_wandb_run_dir()`) as a ``flyte.io.Dir`` trace output (``download_logs=True``)."""
     path = await asyncio.to_thread(download_wandb_run_dir, run_id, project=project, entity=entity, host=host)
     return await flyte.io.Dir.from_local(path)
 
@@ -249,8 +248,7 @@ async def download_wandb_run_logs(
 async def download_wandb_sweep_logs(
     sweep_id: str, project: str | None = None, entity: str | None = None, host: str | None = None
 ) -> flyte.io.Dir:
-    """Download every run of a sweep (see `download_wandb_sweep_dirs()`) as one ``flyte.io.Dir`` trace output,
-    one sub-directory per run id."""
+    """Download every run of a sweep (`download_wandb_sweep_dirs()`) as one ``flyte.io.Dir``, a folder per run."""
     base = tempfile.mkdtemp(prefix=f"wandb-sweep-{sweep_id}-")
     await asyncio.to_thread(download_wandb_sweep_dirs, sweep_id, base, project=project, entity=entity, host=host)
     return await flyte.io.Dir.from_local(base)

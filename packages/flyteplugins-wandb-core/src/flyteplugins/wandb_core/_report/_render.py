@@ -108,8 +108,7 @@ class TrialRecord:
 
     @classmethod
     def coerce(cls, item: Any) -> TrialRecord:
-        """From itself, a mapping or an object with its fields; also read: ``id``, ``parameters``/``config``,
-        ``value``/``metric_value``, ``status``, ``url``."""
+        """From a mapping or object with its fields, or id, parameters/config, value/metric_value, status, url."""
         if isinstance(item, cls):
             return item
 
