@@ -40,8 +40,7 @@ def unwrap_params(config: Mapping[str, Any]) -> dict[str, Any]:  # {"lr": {"valu
     return {k: (v.get("value") if isinstance(v, Mapping) and "value" in v else v) for k, v in config.items()}
 
 
-def wrap_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The inverse of `unwrap_params` (the loopback server's controller calls both)."""
+def wrap_params(params: Mapping[str, Any]) -> dict[str, Any]:  # unwrap_params' inverse (the loopback server calls both)
     return {k: {"value": v} for k, v in params.items()}
 
 

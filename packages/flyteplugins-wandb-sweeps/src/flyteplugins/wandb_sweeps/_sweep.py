@@ -20,19 +20,8 @@ import flyte.io
 from flyteplugins.wandb_core import WandbConfigError, get_wandb_context
 from flyteplugins.wandb_core.ext import Field, persist_offline_sweep, wandb_server
 
-from ._config import (
-    SWEEP_ENTITY_KEY,
-    SWEEP_ID_KEY,
-    SWEEP_MODE_KEY,
-    SWEEP_PROJECT_KEY,
-    SweepMode,
-    SweepState,
-    WandbSweep,
-    merge_values,
-    parse_context,
-    sweep_config_from_values,
-    validate_values,
-)
+from . import _config
+from ._config import SweepMode, SweepState, WandbSweep
 from ._engine import validate_sweep_config
 from ._results import existing_online_sweep, say
 
@@ -45,13 +34,13 @@ _current: ContextVar[SweepState | None] = ContextVar("flyteplugins_wandb_sweep",
 def _state(values: Mapping[str, Any], mode: str | None, cc: Mapping[str, str], **kw: Any) -> SweepState:
     """A sweep's state: where from ``cc`` keys, then ``values``, then ``wandb_config``; how from ``mode``."""
     wcfg = wcfg_obj.values_dict() if (wcfg_obj := get_wandb_context()) else {}
-    config = kw.pop("config", None) or sweep_config_from_values(values)
+    config = kw.pop("config", None) or _config.sweep_config_from_values(values)
     return SweepState(
         mode=resolve_mode(mode, wcfg.get("mode"), os.environ, wandb_server(wcfg.get("host")).has_credentials),
         config=config,
         name=config.get("name"),
-        project=cc.get(SWEEP_PROJECT_KEY) or values.get("project") or wcfg.get("project"),
-        entity=cc.get(SWEEP_ENTITY_KEY) or values.get("entity") or wcfg.get("entity"),
+        project=cc.get(_config.SWEEP_PROJECT_KEY) or values.get("project") or wcfg.get("project"),
+        entity=cc.get(_config.SWEEP_ENTITY_KEY) or values.get("entity") or wcfg.get("entity"),
         host=wcfg.get("host"),
         download_logs=bool(values.get("download_logs", False)),
         prior_runs=list(values.get("prior_runs") or []),
@@ -64,9 +53,9 @@ def current_sweep() -> SweepState | None:  # the calling task body's; rebuilt fr
     if (state := _current.get()) is not None and (not ctx or state.owner_action == ctx.action.name):
         return state
     cc = dict(ctx.custom_context or {}) if ctx else {}
-    if not cc.get(SWEEP_ID_KEY):
+    if not cc.get(_config.SWEEP_ID_KEY):
         return None
-    return _state(parse_context(cc), cc.get(SWEEP_MODE_KEY), cc, sweep_id=cc[SWEEP_ID_KEY])
+    return _state(_config.parse_context(cc), cc.get(_config.SWEEP_MODE_KEY), cc, sweep_id=cc[_config.SWEEP_ID_KEY])
 
 
 def get_wandb_sweep_id() -> str | None:
@@ -74,7 +63,7 @@ def get_wandb_sweep_id() -> str | None:
     if (state := _current.get()) is not None:
         return state.sweep_id
     ctx = flyte.ctx()
-    return (ctx.custom_context or {}).get(SWEEP_ID_KEY) or None if ctx else None
+    return (ctx.custom_context or {}).get(_config.SWEEP_ID_KEY) or None if ctx else None
 
 
 # wandb's mode names -> what the sweep does.
@@ -136,8 +125,8 @@ def open_sweep(decorator_values: Mapping[str, Any], decorator_mode: str | None, 
 
 
 def _new_sweep(ctx: Any, decorator_values: Mapping[str, Any], decorator_mode: str | None) -> SweepState:
-    values = merge_values(decorator_values, parse_context(dict(ctx.custom_context or {})))
-    config = sweep_config_from_values(values)
+    values = _config.merge_values(decorator_values, _config.parse_context(dict(ctx.custom_context or {})))
+    config = _config.sweep_config_from_values(values)
     if missing := " and ".join(k for k in ("method", "parameters") if not config.get(k)):
         raise WandbConfigError(
             f"@wandb_sweep task {ctx.action.name!r} has no sweep configuration ({missing} missing). Provide one "
@@ -298,7 +287,7 @@ def wandb_sweep(
         if key in sweep_config:
             values[key] = sweep_config.pop(key)
     values["kwargs"] = sweep_config or None
-    validate_values("@wandb_sweep", values)
+    _config.validate_values("@wandb_sweep", values)
     values = {k: v for k, v in values.items() if v is not None}
 
     def decorate(obj: Any) -> Any:
