@@ -388,8 +388,7 @@ def make_searches(config: Mapping[str, Any], engine: Any, prior: list[Run], seed
 
 
 def next_params(config: Mapping[str, Any], runs: Sequence[Run]) -> dict[str, Any] | None:
-    """The next trial's parameters from the sweep's history alone (``sweeps.next_run`` for the loopback server);
-    None when a grid is used up. Bayes learns from the finished ``runs`` only."""
+    """Next parameters from ``runs`` (the loopback's ``sweeps.next_run``; bayes: finished ones); None: grid done."""
     checked = validate_sweep_config(config)
     if checked["method"] == "bayes":
         return OptunaSearch(checked, OptunaEngine(), [r for r in runs if r[1] == "finished"]).ask()[1]

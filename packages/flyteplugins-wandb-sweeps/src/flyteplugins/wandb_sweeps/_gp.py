@@ -54,8 +54,7 @@ def _optimizer(starts: list[Any]) -> Callable[..., tuple[Any, float]]:
 
 
 class GaussianProcessSampler(optuna.samplers.BaseSampler):
-    """GP + expected improvement over the numeric parameters (``candidates`` random points in the unit
-    cube and points around the three best trials); TPE for the rest and the first trials."""
+    """A GP's expected improvement over the numeric parameters; TPE for the others and for the first trials."""
 
     def __init__(self, seed: int | None = None, n_startup_trials: int = 5, candidates: int = 1000) -> None:
         self._rng = np.random.default_rng(seed)

@@ -284,8 +284,7 @@ def _plain_summary(run: Any) -> dict[str, Any]:
 
 
 def summary_from_elsewhere(state: SweepState, run_id: str, out: Any, metric_name: str | None) -> dict[str, Any]:
-    """The summary of a trial task that ran in another pod: what it returned (a number is the metric, a dict the
-    summary), else its run's, from its run directory (offline) or the W&B server."""
+    """A trial from another pod: the summary it returned (a number: the metric), else its run's (run dir or W&B)."""
     if isinstance(out, (int, float)) and not isinstance(out, bool) and metric_name:
         return {metric_name: out}
     if isinstance(out, dict):
