@@ -7,7 +7,6 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -171,7 +170,7 @@ class TrialHandle:
             self.summary = dict(run.summary)
 
 
-@contextmanager
+@contextlib.contextmanager
 def trial_scope(**init_overrides: Any) -> Iterator[TrialHandle]:
     """Make the next ``@wandb_init`` scope in this context open a sweep-trial run with these ``wandb.init``
     arguments (``settings``, a dict, is merged into the run's settings). Yields a `TrialHandle`."""
@@ -298,7 +297,7 @@ def current() -> ActiveRun | None:  # the innermost tracked scope's run, possibl
     return entry[0] if (entry := _current.get()) is not None else None
 
 
-@contextmanager
+@contextlib.contextmanager
 def current_run(active: ActiveRun | None) -> Iterator[None]:
     token = _current.set(None if active is None else (active, _task_data()))
     try:
