@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from flyte import Link
@@ -28,7 +27,7 @@ def given(value: str | None) -> str | None:
     return None if value is None or isinstance(value, Default) else value
 
 
-@dataclass
+@dataclasses.dataclass
 class WandbLink(Link):
     """Base of the plugin's Flyte UI links to W&B: fields not given defer to the context; subclasses write `url`."""
 
@@ -80,7 +79,7 @@ class WandbLink(Link):
         return "/".join((host, entity, project, *path)) if project and entity else host
 
 
-@dataclass
+@dataclasses.dataclass
 class Wandb(WandbLink):
     """Link to the W&B run of a tracked task: ``{host}/{entity}/{project}/runs/{id}``.
 
