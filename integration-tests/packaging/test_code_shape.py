@@ -1,4 +1,5 @@
-"""The shape of the shipped source that issue 23 set: no product function over 60 lines.
+"""The shape of the shipped source that issue 23 set: no product function over 60 lines, no module over 600,
+and product code (every line, as `wc -l` counts) that does not grow back past its budget.
 
 Long functions were where logic hid twice and where one parameter's path doubled back; the limit keeps
 each step of a tracked call small enough to read at once. The loopback server is a test fixture, not
@@ -14,6 +15,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_FUNCTION_LINES = 60
+MAX_MODULE_LINES = 600
+# Issue 23 asks for 9,000; the budget ratchets down toward it as code leaves, and never up.
+MAX_PRODUCT_LINES = 9_150
 
 
 def _product_files() -> list[Path]:
@@ -40,6 +44,20 @@ def test_the_product_source_is_found() -> None:
 @pytest.mark.parametrize("path", _product_files(), ids=lambda p: str(p.relative_to(ROOT / "packages")))
 def test_no_function_is_longer_than_60_lines(path: Path) -> None:
     assert _long_functions(path) == []
+
+
+def _line_count(path: Path) -> int:
+    return len(path.read_bytes().splitlines())
+
+
+def test_the_product_code_stays_within_issue_23s_line_budget() -> None:
+    total = sum(_line_count(p) for p in _product_files())
+    assert total <= MAX_PRODUCT_LINES, f"product code is {total} lines, over the {MAX_PRODUCT_LINES} budget"
+
+
+@pytest.mark.parametrize("path", _product_files(), ids=lambda p: str(p.relative_to(ROOT / "packages")))
+def test_no_module_is_longer_than_600_lines(path: Path) -> None:
+    assert _line_count(path) <= MAX_MODULE_LINES
 
 
 def test_the_check_sees_a_long_function(tmp_path: Path) -> None:
